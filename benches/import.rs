@@ -1,0 +1,2 @@
+//! import benchmarks.
+fn main() {}

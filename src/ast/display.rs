@@ -1,0 +1,1 @@
+//! `Display` for the syntax tree: canonical query text (written with the parser).

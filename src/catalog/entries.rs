@@ -1,0 +1,1 @@
+//! Index entries computed from a document (see the layout in the module above).

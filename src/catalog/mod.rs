@@ -1,0 +1,251 @@
+//! The index catalog: which path patterns are indexed, per collection, and how.
+//!
+//! The catalog is a plain value (read from the `acql_indexes` table by the store) so the
+//! planner can be tested without SQLite. Every index is a *side table* whose rows are
+//! computed in Rust from each document (`entries.rs`), so one mechanism serves concrete
+//! scalar paths, paths through arrays and `*` patterns alike, with the exact path
+//! semantics of the query language (dotted stored keys, any-element arrays).
+//!
+//! # Side-table layout (the contract between the store, which fills the tables, and the
+//! planner, which reads them)
+//!
+//! A value index `ix_<id>`:
+//!
+//! ```sql
+//! CREATE TABLE ix_<id>(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
+//!                      PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
+//! CREATE INDEX ix_<id>_n ON ix_<id>(b, n, doc) WHERE n IS NOT NULL;
+//! CREATE INDEX ix_<id>_t ON ix_<id>(b, t, doc) WHERE t IS NOT NULL;
+//! ```
+//!
+//! One row per distinct non-null scalar value the pattern yields in a document:
+//! - `b`: the key bound to `*` (stored keys joined with `.` when `*` spans nested keys);
+//!   `''` for patterns without `*`.
+//! - `k`: the value, typed so that SQLite's own ordering is the language's cross-type
+//!   order (numbers < strings < booleans, `false < true`): numbers as INTEGER (when
+//!   integral and within `i64`) or REAL, strings as TEXT (BINARY collation = code point
+//!   order), booleans as the BLOBs `x'00'` / `x'01'`.
+//! - `n`: for a string that is strict JSON number text (`"42"`, `"4.2e1"`), its numeric
+//!   value, so `= 42` finds it; else NULL.
+//! - `t`: for a string that reads as an ISO-8601 date-time, its instant in epoch
+//!   milliseconds, so date ranges find it; else NULL.
+//! - `doc`: the document's rowid in the collection table.
+//!
+//! A words index `wx_<id>` (for `CONTAINS`):
+//!
+//! ```sql
+//! CREATE TABLE wx_<id>(b TEXT NOT NULL, w TEXT NOT NULL, doc INTEGER NOT NULL,
+//!                      PRIMARY KEY (b, w, doc)) WITHOUT ROWID;
+//! ```
+//!
+//! One row per distinct lower-cased word of the string, number or boolean values the
+//! pattern yields.
+
+pub mod entries;
+
+use std::fmt;
+
+/// A collection a query can name in `FROM`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Collection {
+    /// `emailAccounts`: one document per email (lite registrations, subscriptions).
+    EmailAccounts,
+    /// `accounts`: full accounts, keyed by `UID`.
+    Accounts,
+}
+
+impl Collection {
+    /// Both collections.
+    pub const ALL: [Collection; 2] = [Collection::EmailAccounts, Collection::Accounts];
+
+    /// Resolves a `FROM` name, case-insensitively.
+    pub fn from_name(name: &str) -> Option<Collection> {
+        Collection::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The canonical name, as the vendor spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Collection::EmailAccounts => "emailAccounts",
+            Collection::Accounts => "accounts",
+        }
+    }
+
+    /// The SQLite table that holds the documents:
+    /// `(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, doc BLOB NOT NULL)` with `doc` in JSONB.
+    pub const fn table(self) -> &'static str {
+        match self {
+            Collection::EmailAccounts => "email_accounts",
+            Collection::Accounts => "accounts",
+        }
+    }
+}
+
+impl fmt::Display for Collection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One segment of an index pattern.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PatternSegment {
+    /// A literal key (may hold dots when written in backticks).
+    Key(String),
+    /// `*`: any one stored key, or a run of nested keys joined by `.`.
+    Any,
+}
+
+/// A path pattern such as `subscriptions.*.email.isSubscribed`; at most one `*`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pattern {
+    /// The segments; never empty.
+    pub segments: Vec<PatternSegment>,
+}
+
+impl Pattern {
+    /// Parses `a.b.*.c` (backticks quote a segment that holds dots).
+    pub fn parse(text: &str) -> Result<Pattern, String> {
+        let mut segments = Vec::new();
+        let mut rest = text.trim();
+        if rest.is_empty() {
+            return Err("an index pattern cannot be empty".into());
+        }
+        loop {
+            let (seg, tail) = if let Some(quoted) = rest.strip_prefix('`') {
+                let end = quoted.find('`').ok_or_else(|| format!("unclosed backtick in `{text}`"))?;
+                (PatternSegment::Key(quoted[..end].to_string()), &quoted[end + 1..])
+            } else {
+                let end = rest.find('.').unwrap_or(rest.len());
+                let word = &rest[..end];
+                if word == "*" {
+                    (PatternSegment::Any, &rest[end..])
+                } else if !word.is_empty() && word.chars().all(crate::ast::is_segment_char) {
+                    (PatternSegment::Key(word.to_string()), &rest[end..])
+                } else {
+                    return Err(format!("`{word}` is not a valid segment in index pattern `{text}`"));
+                }
+            };
+            segments.push(seg);
+            if tail.is_empty() {
+                break;
+            }
+            rest = tail.strip_prefix('.').ok_or_else(|| format!("expected `.` in index pattern `{text}`"))?;
+        }
+        if segments.iter().filter(|s| **s == PatternSegment::Any).count() > 1 {
+            return Err(format!("index pattern `{text}` has more than one `*`"));
+        }
+        Ok(Pattern { segments })
+    }
+
+    /// The position of `*`, if any.
+    pub fn wildcard(&self) -> Option<usize> {
+        self.segments.iter().position(|s| *s == PatternSegment::Any)
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, seg) in self.segments.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            match seg {
+                PatternSegment::Any => f.write_str("*")?,
+                PatternSegment::Key(k) if !k.is_empty() && k.chars().all(crate::ast::is_segment_char) => {
+                    f.write_str(k)?;
+                }
+                PatternSegment::Key(k) => write!(f, "`{k}`")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an index stores per value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// Typed values: equality, `IN`, ranges, `ORDER BY`, `IS NOT NULL`, group counts.
+    Value,
+    /// Lower-cased words: `CONTAINS`.
+    Words,
+}
+
+impl IndexKind {
+    /// `value` or `words`, as stored in `acql_indexes.kind`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IndexKind::Value => "value",
+            IndexKind::Words => "words",
+        }
+    }
+}
+
+/// One declared index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IndexDef {
+    /// Row id in `acql_indexes`; names the side table.
+    pub id: i64,
+    /// The collection it indexes.
+    pub collection: Collection,
+    /// The indexed path pattern.
+    pub pattern: Pattern,
+    /// Value or words.
+    pub kind: IndexKind,
+}
+
+impl IndexDef {
+    /// The side table's name: `ix_<id>` or `wx_<id>`.
+    pub fn table(&self) -> String {
+        match self.kind {
+            IndexKind::Value => format!("ix_{}", self.id),
+            IndexKind::Words => format!("wx_{}", self.id),
+        }
+    }
+}
+
+/// Every declared index, as the planner sees them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Catalog {
+    /// All indexes of all collections.
+    pub indexes: Vec<IndexDef>,
+}
+
+impl Catalog {
+    /// The indexes of one collection.
+    pub fn of(&self, collection: Collection) -> impl Iterator<Item = &IndexDef> {
+        self.indexes.iter().filter(move |i| i.collection == collection)
+    }
+}
+
+/// The indexes a new store starts with: `(collection, pattern, kind)`.
+pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
+    (Collection::EmailAccounts, "email", IndexKind::Value),
+    (Collection::EmailAccounts, "profile.email", IndexKind::Value),
+    (Collection::EmailAccounts, "hasLiteAccount", IndexKind::Value),
+    (Collection::EmailAccounts, "hasFullAccount", IndexKind::Value),
+    (Collection::EmailAccounts, "createdTimestamp", IndexKind::Value),
+    (Collection::EmailAccounts, "lastUpdatedTimestamp", IndexKind::Value),
+    (Collection::EmailAccounts, "subscriptions.*.email.isSubscribed", IndexKind::Value),
+    (Collection::EmailAccounts, "profile.country", IndexKind::Value),
+    (Collection::EmailAccounts, "UID", IndexKind::Value),
+    (Collection::Accounts, "profile.email", IndexKind::Value),
+    (Collection::Accounts, "lastUpdatedTimestamp", IndexKind::Value),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_round_trip() {
+        for text in ["a", "subscriptions.*.email.isSubscribed", "subscriptions.`jun4th.a001`.email", "*"] {
+            assert_eq!(Pattern::parse(text).unwrap().to_string(), text);
+        }
+        assert!(Pattern::parse("a.*.b.*").is_err());
+        assert!(Pattern::parse("a..b").is_err());
+        assert!(Pattern::parse("").is_err());
+        assert_eq!(Collection::from_name("EMAILACCOUNTS"), Some(Collection::EmailAccounts));
+        assert_eq!(Collection::from_name("users"), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! A seeded generator of realistic email accounts.

@@ -1,0 +1,1 @@
+//! SQLite's JSONB format: encoding, decoding and rendering, in Rust.

@@ -1,0 +1,3 @@
+//! The `acql` command.
+
+fn main() {}

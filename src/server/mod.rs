@@ -1,0 +1,1 @@
+//! The HTTP server: the vendor REST methods over an `Engine`.

@@ -1,0 +1,116 @@
+//! The account store: JSONB documents in SQLite, with the vendor's write semantics.
+//!
+//! One writer connection (behind a mutex) and a small pool of reader connections; in WAL
+//! mode readers never wait for the writer. An in-memory store has a single connection.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::catalog::Catalog;
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database file does not exist (read-only commands never create one).
+    #[error("no database at {0}")]
+    NotFound(PathBuf),
+    /// The file was written by a newer acql.
+    #[error("database schema version {found} is newer than this acql supports ({supported})")]
+    SchemaTooNew {
+        /// The file's version.
+        found: i64,
+        /// This build's version.
+        supported: i64,
+    },
+}
+
+/// How to open a database file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file when it is missing (commands that write).
+    Create,
+    /// Fail when the file is missing (read-only commands).
+    MustExist,
+}
+
+/// The document store. `Send + Sync`: share it behind an `Arc`.
+pub struct Store {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// `None` for an in-memory store, whose only connection is the writer.
+    path: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (or, with [`OpenMode::Create`], creates) the database at `path`.
+    pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if mode == OpenMode::MustExist && !path.exists() {
+            return Err(StoreError::NotFound(path));
+        }
+        let conn = Connection::open(&path)?;
+        schema::configure(&conn, true)?;
+        schema::migrate(&conn)?;
+        Ok(Store { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path: Some(path) })
+    }
+
+    /// A fresh store in memory.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        schema::configure(&conn, false)?;
+        schema::migrate(&conn)?;
+        Ok(Store { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path: None })
+    }
+
+    /// The database file, `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Runs `f` on a reader connection (the writer's, in memory). Reads see the last
+    /// committed state and never block the writer.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, StoreError> {
+        let Some(path) = &self.path else {
+            let conn = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            return Ok(f(&conn));
+        };
+        let pooled = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                schema::configure(&c, false)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+        Ok(out)
+    }
+
+    /// Runs `f` in one write transaction: it commits when `f` returns `Ok` and rolls back
+    /// otherwise, so a failed write changes nothing.
+    pub fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E> {
+        let mut conn = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// The declared indexes.
+    pub fn catalog(&self) -> Result<Catalog, StoreError> {
+        self.read(schema::load_catalog)?
+    }
+}

@@ -1,0 +1,12 @@
+//! acql's integration tests: one binary, one module per area.
+
+mod common;
+
+mod cli;
+mod exec;
+mod golden;
+mod oracle;
+mod parse;
+mod semantics;
+mod server;
+mod store;
