@@ -1,19 +1,30 @@
 //! The `Engine` facade that every front end uses (library users, REPL, HTTP server,
 //! benches): parse → plan → execute for queries, and the write methods of the store.
 //!
-//! SKELETON: signatures are the contract between the executor and the front ends;
-//! the bodies are being written.
+//! ```
+//! use acql::engine::{Engine, SearchOptions};
+//! let engine = Engine::in_memory()?;
+//! let page = engine.search("SELECT * FROM emailAccounts", &SearchOptions::default())?;
+//! assert_eq!(page.total_count, 0);
+//! # Ok::<(), acql::Error>(())
+//! ```
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::Result;
-use crate::store::{OpenMode, Store};
+use crate::catalog::Catalog;
+use crate::exec::ExecError;
+use crate::exec::cursor::{CursorState, now_ms};
+use crate::exec::run::{self, Guard, Out, Prepared, Window};
+use crate::plan::{self, Plan};
+use crate::store::{OpenMode, Store, StoreError};
 
 /// Options of one search call (the REST parameters that are not the query).
 #[derive(Clone, Debug, Default)]
@@ -42,25 +53,42 @@ pub struct SearchPage {
 pub struct StreamSummary {
     /// Records handed to the sink.
     pub objects_count: u64,
-    /// All matches.
+    /// All matches (counted up to where the sink stopped, when it stopped early).
     pub total_count: u64,
 }
+
+/// Plans cached per query text; cleared when the catalog changes.
+#[derive(Default)]
+struct PlanCache {
+    catalog: Option<Catalog>,
+    plans: HashMap<String, Arc<Prepared>>,
+}
+
+/// The most plans kept (a server sees few distinct query shapes; bound it anyway).
+const PLAN_CACHE_CAPACITY: usize = 256;
 
 /// The engine: a store plus the query pipeline. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Engine {
     store: Arc<Store>,
+    cache: Arc<Mutex<PlanCache>>,
+    cursor_key: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 impl Engine {
     /// Opens (or creates, with [`OpenMode::Create`]) a database file.
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Engine> {
-        Ok(Engine { store: Arc::new(Store::open(path, mode)?) })
+        Ok(Engine::from_store(Store::open(path, mode)?))
     }
 
     /// A fresh in-memory engine.
     pub fn in_memory() -> Result<Engine> {
-        Ok(Engine { store: Arc::new(Store::in_memory()?) })
+        Ok(Engine::from_store(Store::in_memory()?))
+    }
+
+    /// An engine over an open store.
+    pub fn from_store(store: Store) -> Engine {
+        Engine { store: Arc::new(store), cache: Arc::default(), cursor_key: Arc::default() }
     }
 
     /// The store, for the write methods and index management.
@@ -68,29 +96,166 @@ impl Engine {
         &self.store
     }
 
+    /// Parses and plans `query` against the current catalog (cached per query text).
+    pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
+        let catalog = self.store.catalog()?;
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if cache.catalog.as_ref() != Some(&catalog) {
+                cache.plans.clear();
+                cache.catalog = Some(catalog.clone());
+            }
+            if let Some(p) = cache.plans.get(query) {
+                return Ok(Arc::clone(p));
+            }
+        }
+        let ast = crate::parse(query)?;
+        let prepared = Arc::new(Prepared::new(plan::plan(&ast, &catalog)?)?);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.plans.len() >= PLAN_CACHE_CAPACITY {
+            cache.plans.clear();
+        }
+        cache.plans.insert(query.to_string(), Arc::clone(&prepared));
+        Ok(prepared)
+    }
+
+    /// The plan of `query` (without running it).
+    pub fn plan(&self, query: &str) -> Result<Plan> {
+        Ok(self.prepare(query)?.plan.clone())
+    }
+
     /// Runs `accounts.search` with `query` and returns one page (at most LIMIT records).
-    pub fn search(&self, _query: &str, _options: &SearchOptions) -> Result<SearchPage> {
-        unimplemented!("executor in progress")
+    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<SearchPage> {
+        if options.open_cursor {
+            plan::validate_cursor(&crate::parse(query)?)?;
+        }
+        let prepared = self.prepare(query)?;
+        let p = &prepared.plan;
+        let window = Window { start: p.start, limit: Some(p.limit), after: None, count: true, keyset: options.open_cursor };
+        let (results, summary) = self.collect(&prepared, &window, options)?;
+        let total = summary.total.unwrap_or(0);
+        let next_cursor_id = match (options.open_cursor && summary.more, summary.last) {
+            (true, Some(after)) => Some(
+                CursorState { query: query.to_string(), page_size: p.limit, after, total, issued_ms: now_ms() }
+                    .encode(&self.cursor_key()?),
+            ),
+            _ => None,
+        };
+        Ok(SearchPage { results, total_count: total, next_cursor_id })
     }
 
     /// Returns the page a cursor id names (`cursorId`).
-    pub fn search_cursor(&self, _cursor_id: &str, _options: &SearchOptions) -> Result<SearchPage> {
-        unimplemented!("executor in progress")
+    pub fn search_cursor(&self, cursor_id: &str, options: &SearchOptions) -> Result<SearchPage> {
+        let state = CursorState::decode(cursor_id, &self.cursor_key()?, now_ms())?;
+        let prepared = self.prepare(&state.query)?;
+        let window = Window {
+            start: 0,
+            limit: Some(state.page_size),
+            after: Some(state.after.clone()),
+            count: false,
+            keyset: true,
+        };
+        let (results, summary) = self.collect(&prepared, &window, options)?;
+        let next_cursor_id = match (summary.more, summary.last) {
+            (true, Some(after)) => Some(
+                CursorState { after, issued_ms: now_ms(), ..state.clone() }.encode(&self.cursor_key()?),
+            ),
+            _ => None,
+        };
+        Ok(SearchPage { results, total_count: state.total, next_cursor_id })
+    }
+
+    fn collect(&self, prepared: &Prepared, window: &Window, options: &SearchOptions) -> Result<(Vec<Value>, run::Summary)> {
+        let mut results = Vec::new();
+        let summary = self.store.read(|conn| {
+            let mut guard = Guard::new(options.timeout, options.cancel.clone());
+            let mut sink = |v: Value| {
+                results.push(v);
+                ControlFlow::Continue(())
+            };
+            run::run(conn, prepared, window, &mut guard, &mut Out::Values(&mut sink))
+        })??;
+        Ok((results, summary))
     }
 
     /// Streams every record of `query` (START/LIMIT as written, no 10000 cap) to `sink`,
     /// in constant memory; the sink stops early with `ControlFlow::Break`.
     pub fn stream(
         &self,
-        _query: &str,
-        _options: &SearchOptions,
-        _sink: &mut dyn FnMut(&Value) -> ControlFlow<()>,
+        query: &str,
+        options: &SearchOptions,
+        sink: &mut dyn FnMut(&Value) -> ControlFlow<()>,
     ) -> Result<StreamSummary> {
-        unimplemented!("executor in progress")
+        let mut adapter = |v: Value| sink(&v);
+        self.stream_out(query, options, &mut Out::Values(&mut adapter))
+    }
+
+    /// Like [`Engine::stream`], but hands each record as compact JSON text (no null
+    /// members), rendered straight from the stored bytes for `SELECT *`: the fast path
+    /// for NDJSON output and export.
+    pub fn stream_json(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        sink: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<StreamSummary> {
+        self.stream_out(query, options, &mut Out::Json(sink))
+    }
+
+    fn stream_out(&self, query: &str, options: &SearchOptions, out: &mut Out<'_>) -> Result<StreamSummary> {
+        let prepared = self.prepare(query)?;
+        let p = &prepared.plan;
+        let window = Window { start: p.start, limit: p.limit_written, after: None, count: true, keyset: false };
+        let summary = self.store.read(|conn| {
+            let mut guard = Guard::new(options.timeout, options.cancel.clone());
+            run::run(conn, &prepared, &window, &mut guard, out)
+        })??;
+        Ok(StreamSummary { objects_count: summary.emitted, total_count: summary.total.unwrap_or(summary.emitted) })
     }
 
     /// The plan of `query`, with SQLite's `EXPLAIN QUERY PLAN` of each statement.
-    pub fn explain(&self, _query: &str) -> Result<String> {
-        unimplemented!("executor in progress")
+    pub fn explain(&self, query: &str) -> Result<String> {
+        let prepared = self.prepare(query)?;
+        let mut text = prepared.plan.to_string();
+        let statements = run::statements(&prepared.plan);
+        let explained = self.store.read(|conn| -> Result<Vec<(&'static str, String, Vec<String>)>, ExecError> {
+            statements
+                .iter()
+                .map(|(label, sql)| Ok((*label, sql.text.clone(), run::explain_query_plan(conn, sql)?)))
+                .collect()
+        })??;
+        for (label, sql, lines) in explained {
+            text.push_str(&format!("\n  sql {label}: {sql}"));
+            for l in lines {
+                text.push_str(&format!("\n    sqlite: {l}"));
+            }
+        }
+        Ok(text)
+    }
+
+    /// The per-store key that signs cursor ids (`acql_meta.cursor_key`).
+    fn cursor_key(&self) -> Result<Vec<u8>> {
+        let mut slot = self.cursor_key.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(k) = &*slot {
+            return Ok(k.clone());
+        }
+        let key: String = self.store.read(|conn| {
+            conn.query_row("SELECT value FROM acql_meta WHERE key = 'cursor_key'", [], |r| r.get(0))
+                .map_err(StoreError::from)
+        })??;
+        let key = key.into_bytes();
+        *slot = Some(key.clone());
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_is_shareable() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<Engine>();
     }
 }

@@ -1,1 +1,989 @@
-//! SQLite's JSONB format: encoding, decoding and rendering, in Rust.
+//! SQLite's JSONB format (<https://sqlite.org/jsonb.html>): encoding, decoding, a
+//! zero-copy view, and rendering JSONB straight to JSON text, in Rust.
+//!
+//! An element is a header then a payload. The header's first byte holds the type in its
+//! low nibble and the payload size in its high nibble: 0–11 is the size itself, 12/13/14/15
+//! mean a 1/2/4/8-byte big-endian size follows. Arrays and objects hold their children's
+//! elements back to back (objects alternate key, value); scalars hold text (numbers are
+//! kept as their JSON or JSON5 text).
+//!
+//! Reading never panics and never recurses without bound: [`Jsonb::new`] validates every
+//! byte (iteratively, with a depth limit); [`Jsonb::trusted`] skips validation for bytes
+//! this crate or SQLite wrote, and still only reads within bounds (malformed parts read
+//! as `null` or end an iteration early).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::value::{Escapes, Kind, MAX_DEPTH, Node, Number, Text, is_json_number_text};
+
+/// Element type codes (the header's low nibble).
+pub mod kind {
+    /// `null`.
+    pub const NULL: u8 = 0;
+    /// `true`.
+    pub const TRUE: u8 = 1;
+    /// `false`.
+    pub const FALSE: u8 = 2;
+    /// An integer as JSON text.
+    pub const INT: u8 = 3;
+    /// An integer as JSON5 text (hexadecimal, `+`).
+    pub const INT5: u8 = 4;
+    /// A real as JSON text.
+    pub const FLOAT: u8 = 5;
+    /// A real as JSON5 text (`.5`, `5.`, `Infinity`, `NaN`, `+`).
+    pub const FLOAT5: u8 = 6;
+    /// A string needing no escapes.
+    pub const TEXT: u8 = 7;
+    /// A string with JSON escapes.
+    pub const TEXTJ: u8 = 8;
+    /// A string with JSON5 escapes.
+    pub const TEXT5: u8 = 9;
+    /// A string to be escaped on output.
+    pub const TEXTRAW: u8 = 10;
+    /// An array.
+    pub const ARRAY: u8 = 11;
+    /// An object.
+    pub const OBJECT: u8 = 12;
+}
+
+/// Malformed JSONB.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonbError {
+    /// A header or payload runs past its container (or the buffer).
+    #[error("JSONB truncated at byte {0}")]
+    Truncated(usize),
+    /// Bytes follow the root element.
+    #[error("JSONB has trailing bytes after byte {0}")]
+    Trailing(usize),
+    /// A reserved type code, a key that is not text, an object with a key and no value.
+    #[error("JSONB malformed at byte {0}")]
+    Malformed(usize),
+    /// A scalar payload is not valid for its type.
+    #[error("JSONB payload of the element at byte {0} is not valid for its type")]
+    BadPayload(usize),
+    /// Containers nest deeper than [`MAX_DEPTH`].
+    #[error("JSONB nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// The header at `at`: `(type, payload start, payload end)`, within `buf`.
+#[inline]
+fn header(buf: &[u8], at: usize) -> Option<(u8, usize, usize)> {
+    let b0 = *buf.get(at)?;
+    let code = usize::from(b0 >> 4);
+    let (len, hdr) = match code {
+        0..=11 => (code, 1),
+        12 => (usize::from(*buf.get(at + 1)?), 2),
+        13 => (
+            usize::from(u16::from_be_bytes(
+                buf.get(at + 1..at + 3)?.try_into().ok()?,
+            )),
+            3,
+        ),
+        14 => (
+            usize::try_from(u32::from_be_bytes(
+                buf.get(at + 1..at + 5)?.try_into().ok()?,
+            ))
+            .ok()?,
+            5,
+        ),
+        _ => (
+            usize::try_from(u64::from_be_bytes(
+                buf.get(at + 1..at + 9)?.try_into().ok()?,
+            ))
+            .ok()?,
+            9,
+        ),
+    };
+    let start = at + hdr;
+    let end = start.checked_add(len)?;
+    (end <= buf.len()).then_some((b0 & 0x0f, start, end))
+}
+
+/// A borrowed view of one JSONB element.
+#[derive(Clone, Copy, Debug)]
+pub struct Jsonb<'a> {
+    kind: u8,
+    payload: &'a [u8],
+}
+
+impl<'a> Jsonb<'a> {
+    /// Validates `bytes` as exactly one well-formed JSONB element and views it.
+    pub fn new(bytes: &'a [u8]) -> Result<Jsonb<'a>, JsonbError> {
+        validate(bytes)?;
+        Ok(Jsonb::trusted(bytes))
+    }
+
+    /// Views `bytes` without validating them (for bytes this crate or SQLite wrote).
+    ///
+    /// Never panics: a malformed root reads as `null`, malformed children end iteration.
+    pub fn trusted(bytes: &'a [u8]) -> Jsonb<'a> {
+        match header(bytes, 0) {
+            Some((kind, s, e)) => Jsonb {
+                kind,
+                payload: &bytes[s..e],
+            },
+            None => Jsonb {
+                kind: kind::NULL,
+                payload: &[],
+            },
+        }
+    }
+
+    /// The type code (see [`kind`]).
+    pub fn type_code(self) -> u8 {
+        self.kind
+    }
+
+    /// The payload bytes.
+    pub fn payload(self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Renders this element as JSON text (see [`write_json`]).
+    pub fn write_json(self, out: &mut Vec<u8>, skip_null_members: bool) -> Result<(), JsonbError> {
+        write_elem(self.kind, self.payload, 0, out, skip_null_members, 0)
+    }
+}
+
+/// The children of a JSONB container, in order.
+#[derive(Clone, Debug)]
+pub struct Children<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Jsonb<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Jsonb<'a>> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        match header(self.buf, self.pos) {
+            Some((kind, s, e)) => {
+                self.pos = e;
+                Some(Jsonb {
+                    kind,
+                    payload: &self.buf[s..e],
+                })
+            }
+            None => {
+                self.pos = self.buf.len();
+                None
+            }
+        }
+    }
+}
+
+/// The members of a JSONB object: `(key, value)` pairs.
+#[derive(Clone, Debug)]
+pub struct Members<'a>(Children<'a>);
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (Text<'a>, Jsonb<'a>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let k = self.0.next()?;
+        let v = self.0.next()?;
+        Some((k.as_text()?, v))
+    }
+}
+
+fn text_escapes(kind: u8) -> Option<Escapes> {
+    match kind {
+        kind::TEXT | kind::TEXTRAW => Some(Escapes::None),
+        kind::TEXTJ => Some(Escapes::Json),
+        kind::TEXT5 => Some(Escapes::Json5),
+        _ => None,
+    }
+}
+
+impl<'a> Node<'a> for Jsonb<'a> {
+    type Elements = Children<'a>;
+    type Members = Members<'a>;
+
+    #[inline]
+    fn kind(self) -> Kind {
+        match self.kind {
+            kind::TRUE | kind::FALSE => Kind::Bool,
+            kind::INT..=kind::FLOAT5 => Kind::Number,
+            kind::TEXT..=kind::TEXTRAW => Kind::String,
+            kind::ARRAY => Kind::Array,
+            kind::OBJECT => Kind::Object,
+            _ => Kind::Null,
+        }
+    }
+
+    fn as_bool(self) -> Option<bool> {
+        match self.kind {
+            kind::TRUE => Some(true),
+            kind::FALSE => Some(false),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn as_text(self) -> Option<Text<'a>> {
+        Some(Text::new(self.payload, text_escapes(self.kind)?))
+    }
+
+    fn as_number(self) -> Option<Number> {
+        let text = std::str::from_utf8(self.payload).ok()?;
+        match self.kind {
+            kind::INT => Some(Number {
+                f: text.parse().ok()?,
+                i: text.parse().ok(),
+            }),
+            kind::FLOAT => Some(Number {
+                f: text.parse().ok()?,
+                i: None,
+            }),
+            kind::INT5 => parse_int5(text),
+            kind::FLOAT5 => parse_float5(text).map(|f| Number { f, i: None }),
+            _ => None,
+        }
+    }
+
+    fn number_text(self) -> Option<Cow<'a, str>> {
+        match self.kind {
+            kind::INT | kind::FLOAT => std::str::from_utf8(self.payload).ok().map(Cow::Borrowed),
+            kind::INT5 | kind::FLOAT5 => canonical_number(self.as_number()?).map(Cow::Owned),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn elements(self) -> Children<'a> {
+        let buf = if self.kind == kind::ARRAY {
+            self.payload
+        } else {
+            &[]
+        };
+        Children { buf, pos: 0 }
+    }
+
+    #[inline]
+    fn members(self) -> Members<'a> {
+        let buf = if self.kind == kind::OBJECT {
+            self.payload
+        } else {
+            &[]
+        };
+        Members(Children { buf, pos: 0 })
+    }
+}
+
+/// JSON text for a number read from JSON5 (`None` when JSON cannot hold it).
+fn canonical_number(n: Number) -> Option<String> {
+    if let Some(i) = n.i {
+        return Some(i.to_string());
+    }
+    serde_json::Number::from_f64(n.f).map(|x| x.to_string())
+}
+
+fn strip_sign(text: &str) -> (bool, &str) {
+    match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    }
+}
+
+/// A JSON5 integer: optional sign, then decimal digits or `0x` hexadecimal.
+fn parse_int5(text: &str) -> Option<Number> {
+    let (neg, body) = strip_sign(text);
+    let magnitude: u128 =
+        if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            // Wider than u128: keep it as a double only.
+            match u128::from_str_radix(hex, 16) {
+                Ok(m) => m,
+                Err(_) => {
+                    let f = hex.bytes().fold(0.0f64, |acc, b| {
+                        acc * 16.0 + f64::from((b as char).to_digit(16).unwrap_or(0))
+                    });
+                    return Some(Number {
+                        f: if neg { -f } else { f },
+                        i: None,
+                    });
+                }
+            }
+        } else {
+            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let f: f64 = body.parse().ok()?;
+            return Some(Number {
+                f: if neg { -f } else { f },
+                i: body.parse::<i64>().ok().map(|i| if neg { -i } else { i }),
+            });
+        };
+    let signed = if neg {
+        -(magnitude as i128)
+    } else {
+        magnitude as i128
+    };
+    #[allow(clippy::cast_precision_loss)]
+    Some(Number {
+        f: signed as f64,
+        i: i64::try_from(signed).ok(),
+    })
+}
+
+/// A JSON5 real: optional sign, `.5`, `5.`, exponents, `Infinity`, `NaN`.
+fn parse_float5(text: &str) -> Option<f64> {
+    let (neg, body) = strip_sign(text);
+    let f = match body {
+        "Infinity" | "inf" => f64::INFINITY,
+        "NaN" => f64::NAN,
+        _ if body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+            && body.bytes().any(|b| b.is_ascii_digit()) =>
+        {
+            body.parse().ok()?
+        }
+        _ => return None,
+    };
+    Some(if neg { -f } else { f })
+}
+
+/// Resolves JSON (or, with `json5`, JSON5) backslash escapes. Malformed escapes are kept
+/// as their character; invalid UTF-8 or lone surrogates become U+FFFD.
+pub(crate) fn unescape(raw: &[u8], json5: bool) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let Some(off) = memchr::memchr(b'\\', &raw[i..]) else {
+            out.extend_from_slice(&raw[i..]);
+            break;
+        };
+        out.extend_from_slice(&raw[i..i + off]);
+        i += off + 1;
+        let Some(&c) = raw.get(i) else { break };
+        i += 1;
+        let ch: Option<char> = match c {
+            b'n' => Some('\n'),
+            b't' => Some('\t'),
+            b'r' if json5 && raw.get(i) == Some(&b'\n') => {
+                i += 1;
+                None
+            }
+            b'r' => Some('\r'),
+            b'b' => Some('\u{8}'),
+            b'f' => Some('\u{c}'),
+            b'v' if json5 => Some('\u{b}'),
+            b'0' if json5 => Some('\0'),
+            b'\n' if json5 => None,
+            b'\r' if json5 => {
+                if raw.get(i) == Some(&b'\n') {
+                    i += 1;
+                }
+                None
+            }
+            b'x' if json5 => {
+                let v = raw
+                    .get(i..i + 2)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u32::from_str_radix(h, 16).ok());
+                match v {
+                    Some(v) => {
+                        i += 2;
+                        char::from_u32(v)
+                    }
+                    None => Some('x'),
+                }
+            }
+            b'u' => {
+                let hex4 = |at: usize| {
+                    raw.get(at..at + 4)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                };
+                match hex4(i) {
+                    Some(hi @ 0xD800..=0xDBFF) => {
+                        i += 4;
+                        if raw.get(i) == Some(&b'\\')
+                            && raw.get(i + 1) == Some(&b'u')
+                            && let Some(lo @ 0xDC00..=0xDFFF) = hex4(i + 2)
+                        {
+                            i += 6;
+                            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                        } else {
+                            Some('\u{FFFD}')
+                        }
+                    }
+                    Some(v) => {
+                        i += 4;
+                        Some(char::from_u32(v).unwrap_or('\u{FFFD}'))
+                    }
+                    None => Some('u'),
+                }
+            }
+            // JSON5 line continuations U+2028 / U+2029 (E2 80 A8 / E2 80 A9).
+            0xE2 if json5
+                && raw.get(i) == Some(&0x80)
+                && matches!(raw.get(i + 1), Some(0xA8 | 0xA9)) =>
+            {
+                i += 2;
+                None
+            }
+            other => {
+                // `\"`, `\\`, `\/`, JSON5 `\'` and any other escaped byte: the byte itself.
+                out.push(other);
+                None
+            }
+        };
+        if let Some(ch) = ch {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// Validates one whole JSONB element, iteratively.
+fn validate(buf: &[u8]) -> Result<(), JsonbError> {
+    struct Frame {
+        end: usize,
+        object: bool,
+        count: usize,
+    }
+    let (k, s, e) = header(buf, 0).ok_or(JsonbError::Truncated(0))?;
+    if e != buf.len() {
+        return Err(JsonbError::Trailing(e));
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    if k == kind::ARRAY || k == kind::OBJECT {
+        stack.push(Frame {
+            end: e,
+            object: k == kind::OBJECT,
+            count: 0,
+        });
+    } else {
+        check_scalar(k, &buf[s..e], 0)?;
+    }
+    let mut pos = s;
+    while let Some(top) = stack.last_mut() {
+        if pos == top.end {
+            if top.object && top.count % 2 == 1 {
+                return Err(JsonbError::Malformed(pos));
+            }
+            stack.pop();
+            continue;
+        }
+        let (k, s, e) = header(buf, pos).ok_or(JsonbError::Truncated(pos))?;
+        if e > top.end {
+            return Err(JsonbError::Truncated(pos));
+        }
+        let is_key = top.object && top.count % 2 == 0;
+        top.count += 1;
+        if is_key && text_escapes(k).is_none() {
+            return Err(JsonbError::Malformed(pos));
+        }
+        if k == kind::ARRAY || k == kind::OBJECT {
+            if stack.len() >= MAX_DEPTH {
+                return Err(JsonbError::TooDeep);
+            }
+            stack.push(Frame {
+                end: e,
+                object: k == kind::OBJECT,
+                count: 0,
+            });
+            pos = s;
+        } else {
+            check_scalar(k, &buf[s..e], pos)?;
+            pos = e;
+        }
+    }
+    Ok(())
+}
+
+fn check_scalar(k: u8, payload: &[u8], at: usize) -> Result<(), JsonbError> {
+    let bad = JsonbError::BadPayload(at);
+    let text = || std::str::from_utf8(payload).map_err(|_| bad.clone());
+    match k {
+        kind::NULL | kind::TRUE | kind::FALSE => {
+            if !payload.is_empty() {
+                return Err(bad);
+            }
+        }
+        kind::INT => {
+            let t = text()?;
+            if !is_json_number_text(t) || t.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+                return Err(bad);
+            }
+        }
+        kind::FLOAT => {
+            if !is_json_number_text(text()?) {
+                return Err(bad);
+            }
+        }
+        kind::INT5 => {
+            parse_int5(text()?).ok_or(bad)?;
+        }
+        kind::FLOAT5 => {
+            parse_float5(text()?).ok_or(bad)?;
+        }
+        kind::TEXT => {
+            if payload.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+                return Err(bad);
+            }
+            text()?;
+        }
+        kind::TEXTJ => {
+            if payload.iter().any(|&b| b < 0x20) || !json_escapes_ok(payload) {
+                return Err(bad);
+            }
+            text()?;
+        }
+        kind::TEXT5 | kind::TEXTRAW => {
+            text()?;
+        }
+        _ => return Err(JsonbError::Malformed(at)),
+    }
+    Ok(())
+}
+
+/// Every backslash starts a valid JSON escape.
+fn json_escapes_ok(p: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &p[i..]) {
+        i += off + 1;
+        match p.get(i) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 1,
+            Some(b'u') => {
+                if !p
+                    .get(i + 1..i + 5)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                {
+                    return false;
+                }
+                i += 5;
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding
+
+/// Appends the JSONB encoding of `value` to `out` (minimal headers; strings that need
+/// escapes are stored JSON-escaped as TEXTJ, so rendering them is a copy).
+pub fn encode(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(kind::NULL),
+        Value::Bool(true) => out.push(kind::TRUE),
+        Value::Bool(false) => out.push(kind::FALSE),
+        Value::Number(n) => {
+            let text = n.to_string();
+            let k = if n.is_i64() || n.is_u64() {
+                kind::INT
+            } else {
+                kind::FLOAT
+            };
+            push_header(out, k, text.len());
+            out.extend_from_slice(text.as_bytes());
+        }
+        Value::String(s) => encode_str(s, out),
+        Value::Array(items) => container(out, kind::ARRAY, |out| {
+            items.iter().for_each(|v| encode(v, out))
+        }),
+        Value::Object(map) => container(out, kind::OBJECT, |out| {
+            for (k, v) in map {
+                encode_str(k, out);
+                encode(v, out);
+            }
+        }),
+    }
+}
+
+fn encode_str(s: &str, out: &mut Vec<u8>) {
+    let b = s.as_bytes();
+    if b.iter().any(|&c| needs_escape(c)) {
+        let mut esc = Vec::with_capacity(b.len() + 8);
+        escape_into(&mut esc, b);
+        push_header(out, kind::TEXTJ, esc.len());
+        out.extend_from_slice(&esc);
+    } else {
+        push_header(out, kind::TEXT, b.len());
+        out.extend_from_slice(b);
+    }
+}
+
+/// The JSONB encoding of `value` as a new buffer.
+pub fn to_vec(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(value, &mut out);
+    out
+}
+
+fn push_header(out: &mut Vec<u8>, k: u8, len: usize) {
+    if len <= 11 {
+        #[allow(clippy::cast_possible_truncation)]
+        out.push(k | ((len as u8) << 4));
+    } else if let Ok(l) = u8::try_from(len) {
+        out.extend_from_slice(&[k | 0xC0, l]);
+    } else if let Ok(l) = u16::try_from(len) {
+        out.push(k | 0xD0);
+        out.extend_from_slice(&l.to_be_bytes());
+    } else if let Ok(l) = u32::try_from(len) {
+        out.push(k | 0xE0);
+        out.extend_from_slice(&l.to_be_bytes());
+    } else {
+        out.push(k | 0xF0);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+}
+
+/// Writes a container: a 5-byte placeholder header, the children, then the real
+/// (minimal) header, moving the payload down when the header is shorter.
+fn container(out: &mut Vec<u8>, k: u8, body: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 5]);
+    body(out);
+    let len = out.len() - at - 5;
+    let mut hdr = Vec::with_capacity(9);
+    push_header(&mut hdr, k, len);
+    if hdr.len() <= 5 {
+        let shift = 5 - hdr.len();
+        out[at..at + hdr.len()].copy_from_slice(&hdr);
+        if shift > 0 {
+            out.copy_within(at + 5.., at + hdr.len());
+            out.truncate(out.len() - shift);
+        }
+    } else {
+        // Payloads of 4 GiB or more: make room for the 9-byte header.
+        out.splice(at..at + 5, hdr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding and rendering
+
+/// Decodes (and validates) JSONB into a `serde_json::Value`.
+pub fn decode(bytes: &[u8]) -> Result<Value, JsonbError> {
+    Ok(Jsonb::new(bytes)?.to_value(false))
+}
+
+/// Renders JSONB as compact JSON text, appending to `out`, without building a `Value`.
+///
+/// With `skip_null_members`, object members whose value is `null` are left out at every
+/// depth (nulls inside arrays stay), as responses require. Strings and numbers already in
+/// JSON form are copied; JSON5 and raw forms are converted. Errors on malformed
+/// structure; never panics.
+pub fn write_json(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    skip_null_members: bool,
+) -> Result<(), JsonbError> {
+    let (k, s, e) = header(bytes, 0).ok_or(JsonbError::Truncated(0))?;
+    if e != bytes.len() {
+        return Err(JsonbError::Trailing(e));
+    }
+    write_elem(k, &bytes[s..e], s, out, skip_null_members, 0)
+}
+
+fn write_elem(
+    k: u8,
+    p: &[u8],
+    at: usize,
+    out: &mut Vec<u8>,
+    skip: bool,
+    depth: usize,
+) -> Result<(), JsonbError> {
+    match k {
+        kind::NULL => out.extend_from_slice(b"null"),
+        kind::TRUE => out.extend_from_slice(b"true"),
+        kind::FALSE => out.extend_from_slice(b"false"),
+        kind::INT => out.extend_from_slice(p),
+        kind::FLOAT => {
+            // SQLite stores ±Infinity as the FLOAT `9e999`: JSON cannot hold it, so `null`
+            // (as `decode` gives). Only exponents can overflow, so plain decimals are copied.
+            if memchr::memchr2(b'e', b'E', p).is_some()
+                && std::str::from_utf8(p)
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .is_none_or(|f| !f.is_finite())
+            {
+                out.extend_from_slice(b"null");
+            } else {
+                out.extend_from_slice(p);
+            }
+        }
+        kind::INT5 | kind::FLOAT5 => {
+            let n = Jsonb {
+                kind: k,
+                payload: p,
+            }
+            .as_number()
+            .ok_or(JsonbError::BadPayload(at))?;
+            match canonical_number(n) {
+                Some(t) => out.extend_from_slice(t.as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        kind::TEXT | kind::TEXTJ => {
+            out.push(b'"');
+            out.extend_from_slice(p);
+            out.push(b'"');
+        }
+        kind::TEXTRAW => {
+            out.push(b'"');
+            escape_into(out, p);
+            out.push(b'"');
+        }
+        kind::TEXT5 => {
+            out.push(b'"');
+            escape_into(out, unescape(p, true).as_bytes());
+            out.push(b'"');
+        }
+        kind::ARRAY | kind::OBJECT => {
+            if depth >= MAX_DEPTH {
+                return Err(JsonbError::TooDeep);
+            }
+            let object = k == kind::OBJECT;
+            out.push(if object { b'{' } else { b'[' });
+            let mut pos = 0;
+            let mut first = true;
+            while pos < p.len() {
+                let (ck, cs, ce) = header(p, pos).ok_or(JsonbError::Truncated(at + pos))?;
+                if object {
+                    let (vk, vs, ve) = header(p, ce).ok_or(JsonbError::Truncated(at + ce))?;
+                    if text_escapes(ck).is_none() {
+                        return Err(JsonbError::Malformed(at + pos));
+                    }
+                    pos = ve;
+                    if skip && vk == kind::NULL {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    write_elem(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
+                    out.push(b':');
+                    write_elem(vk, &p[vs..ve], at + vs, out, skip, depth + 1)?;
+                } else {
+                    pos = ce;
+                    if !first {
+                        out.push(b',');
+                    }
+                    write_elem(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
+                }
+                first = false;
+            }
+            out.push(if object { b'}' } else { b']' });
+        }
+        _ => return Err(JsonbError::Malformed(at)),
+    }
+    Ok(())
+}
+
+#[inline]
+fn needs_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+/// Appends `s` JSON-escaped (no quotes).
+fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if !needs_escape(c) {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                let mut t = String::new();
+                let _ = write!(t, "\\u{c:04x}");
+                out.extend_from_slice(t.as_bytes());
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::*;
+
+    fn sample() -> Value {
+        json!({
+            "email": "jane@example.com",
+            "n": null,
+            "nested": {"deep": {"x": [1, -2, 3.5, 1e20, null, true, false, "q\"uote\\ \n\t\u{1}é"]}, "z": null},
+            "big": 18_446_744_073_709_551_615u64,
+            "empty": {}, "list": [], "long": "x".repeat(300),
+        })
+    }
+
+    #[test]
+    fn sqlite_reads_what_we_encode() {
+        let conn = Connection::open_in_memory().unwrap();
+        let doc = sample();
+        let bytes = to_vec(&doc);
+        let text: String = conn
+            .query_row("SELECT json(?)", [&bytes], |r| r.get(0))
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), doc);
+        let email: String = conn
+            .query_row("SELECT json_extract(?, '$.email')", [&bytes], |r| r.get(0))
+            .unwrap();
+        assert_eq!(email, "jane@example.com");
+        let s: String = conn
+            .query_row(
+                "SELECT json_extract(?, '$.nested.deep.x[7]')",
+                [&bytes],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(s, "q\"uote\\ \n\t\u{1}é");
+        let valid: i64 = conn
+            .query_row("SELECT json_valid(?, 8)", [&bytes], |r| r.get(0))
+            .unwrap();
+        assert_eq!(valid, 1);
+    }
+
+    #[test]
+    fn we_read_what_sqlite_encodes() {
+        let conn = Connection::open_in_memory().unwrap();
+        let doc = sample();
+        let bytes: Vec<u8> = conn
+            .query_row("SELECT jsonb(?)", [doc.to_string()], |r| r.get(0))
+            .unwrap();
+        assert_eq!(decode(&bytes).unwrap(), doc);
+        let json5 = r#"{a: 0x1F, b: .5, c: 5., d: +3, e: 'it\'s \x41\
+z', f: [Infinity, -0x10], "g": "\u00e9\ud83d\ude00", h: NaN}"#;
+        let bytes: Vec<u8> = conn
+            .query_row("SELECT jsonb(?)", [json5], |r| r.get(0))
+            .unwrap();
+        let v = decode(&bytes).unwrap();
+        assert_eq!(v["a"], json!(31));
+        assert_eq!(v["b"], json!(0.5));
+        assert_eq!(v["c"], json!(5.0));
+        assert_eq!(v["d"], json!(3));
+        assert_eq!(v["e"], json!("it's Az"));
+        assert_eq!(v["f"], json!([null, -16]));
+        assert_eq!(v["g"], json!("é😀"));
+        // Rendering agrees with SQLite's own json() on everything JSON can hold.
+        let mut out = Vec::new();
+        write_json(&bytes, &mut out, false).unwrap();
+        let ours: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(ours, v);
+        let theirs: String = conn
+            .query_row("SELECT json(?)", [&bytes], |r| r.get(0))
+            .unwrap();
+        let theirs: Value =
+            serde_json::from_str(&theirs.replace("9.0e+999", "null").replace("9e999", "null"))
+                .unwrap_or_else(|e| panic!("{theirs}: {e}"));
+        assert_eq!(ours["e"], theirs["e"]);
+        assert_eq!(ours["a"], theirs["a"]);
+    }
+
+    #[test]
+    fn write_json_skips_null_members_only() {
+        let bytes = to_vec(&json!({"a": null, "b": [null, {"c": null, "d": 1}], "e": {}}));
+        let mut out = Vec::new();
+        write_json(&bytes, &mut out, true).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"b":[null,{"d":1}],"e":{}}"#
+        );
+        out.clear();
+        write_json(&bytes, &mut out, false).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"a":null,"b":[null,{"c":null,"d":1}],"e":{}}"#
+        );
+    }
+
+    #[test]
+    fn round_trip_and_compact_text() {
+        let doc = sample();
+        let bytes = to_vec(&doc);
+        assert_eq!(decode(&bytes).unwrap(), doc);
+        let mut out = Vec::new();
+        write_json(&bytes, &mut out, false).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), doc.to_string());
+    }
+
+    #[test]
+    fn malformed_bytes_are_errors_not_panics() {
+        let good = to_vec(&sample());
+        for cut in 0..good.len() {
+            assert!(Jsonb::new(&good[..cut]).is_err(), "prefix {cut}");
+            let mut out = Vec::new();
+            let _ = write_json(&good[..cut], &mut out, true);
+            let _ = Jsonb::trusted(&good[..cut]).to_value(true);
+        }
+        for bad in [
+            &[0x13u8][..],
+            &[0x0d],
+            &[0x1c, 0x00],
+            &[0x0c, 0x01],
+            &[0x13, b'x'],
+            &[0x17, b'"'],
+            &[0x00, 0x00],
+        ] {
+            assert!(Jsonb::new(bad).is_err(), "{bad:?}");
+        }
+        // Deep nesting is refused without recursion.
+        let deep: Vec<u8> = std::iter::repeat_n(0xCBu8, 1)
+            .chain(std::iter::repeat_n(0u8, 0))
+            .collect();
+        assert!(Jsonb::new(&deep).is_err());
+        let mut nested = vec![0x0bu8];
+        for _ in 0..5000 {
+            let len = nested.len();
+            let mut outer = Vec::new();
+            push_header(&mut outer, kind::ARRAY, len);
+            outer.extend_from_slice(&nested);
+            nested = outer;
+        }
+        assert_eq!(Jsonb::new(&nested).unwrap_err(), JsonbError::TooDeep);
+        assert_eq!(
+            write_json(&nested, &mut Vec::new(), false).unwrap_err(),
+            JsonbError::TooDeep
+        );
+        // Random bytes: whatever happens, no panic.
+        let mut x: u32 = 12345;
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..(x % 40) as usize)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    (x & 0xff) as u8
+                })
+                .collect();
+            let _ = Jsonb::new(&bytes);
+            let _ = Jsonb::trusted(&bytes).to_value(false);
+            let _ = write_json(&bytes, &mut Vec::new(), true);
+        }
+    }
+}

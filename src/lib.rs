@@ -6,7 +6,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod exec;
-pub mod gen;
+pub mod r#gen;
 pub mod jsonb;
 pub mod parser;
 pub mod plan;

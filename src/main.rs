@@ -1,3 +1,8 @@
-//! The `acql` command.
+//! The `acql` command: REPL, one-shot queries, import/export, the demo store. All of the
+//! terminal side lives in `cli`; the library never prints.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

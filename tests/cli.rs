@@ -1,1 +1,415 @@
-//! Integration tests: cli.
+//! Integration tests: the `acql` binary, run as a user runs it.
+//!
+//! Every test gets its own temporary directory; the demo store is cached once under
+//! cargo's target tmpdir so only the first demo test pays for generating it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_acql");
+
+/// Three email accounts with nested fields, a comma in a value, and an array.
+const PEOPLE: &str = r#"{"email":"ann@example.com","profile":{"email":"ann@example.com","firstName":"Ann","age":34,"country":"DE"},"hasLiteAccount":true,"hasFullAccount":false,"data":{"tier":"gold","tags":["a","b"]}}
+{"email":"bob@example.com","profile":{"email":"bob@example.com","firstName":"Bob","age":27,"country":"FR"},"hasLiteAccount":true,"hasFullAccount":true,"UID":"u-bob","data":{"tier":"silver"}}
+{"email":"cy@example.com","profile":{"email":"cy@example.com","firstName":"Cy, Jr.","age":41,"country":"DE"},"hasLiteAccount":true,"hasFullAccount":false}
+"#;
+
+const DE_BY_AGE: &str = "SELECT email, profile.age FROM emailAccounts WHERE profile.country = \"DE\" ORDER BY profile.age";
+
+/// `acql` with a private data dir and history file, and the shared demo cache.
+fn acql(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("XDG_CACHE_HOME", demo_cache())
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("ACQL_HISTORY", dir.join("history.txt"))
+        .env_remove("COLUMNS")
+        .current_dir(dir);
+    cmd
+}
+
+fn demo_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("acql-cli-cache")
+}
+
+/// A temporary directory holding `people.db` loaded from [`PEOPLE`].
+fn people() -> (TempDir, PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("people.ndjson");
+    std::fs::write(&file, PEOPLE).unwrap();
+    let db = dir.path().join("people.db");
+    acql(dir.path()).arg("import").arg(&db).arg(&file).assert().success();
+    (dir, db)
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json_of(cmd: &mut Command) -> Value {
+    serde_json::from_str(&stdout_of(cmd)).unwrap()
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let dir = TempDir::new().unwrap();
+    acql(dir.path()).arg("--help").assert().success().stdout(
+        predicate::str::contains("import")
+            .and(predicate::str::contains("export"))
+            .and(predicate::str::contains("--demo"))
+            .and(predicate::str::contains("Exit codes")),
+    );
+    for sub in ["query", "repl", "import", "export", "gen", "explain", "index", "serve"] {
+        acql(dir.path()).args([sub, "--help"]).assert().success().stdout(predicate::str::contains("Usage: acql"));
+    }
+    acql(dir.path()).args(["index", "x.db", "add", "--help"]).assert().success();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = TempDir::new().unwrap();
+    acql(dir.path())
+        .args(["--format", "xml", "x.db", "SELECT * FROM accounts"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value 'xml'"));
+    acql(dir.path()).arg("import").assert().code(2);
+    acql(dir.path()).args(["import", "x.db", "f.ndjson", "--collection", "users"]).assert().code(2);
+    acql(dir.path()).args(["--demo", "x.db", "SELECT * FROM accounts"]).assert().code(2);
+    acql(dir.path()).args(["--open-cursor", "--cursor-id", "x", "x.db", "q"]).assert().code(2);
+}
+
+#[test]
+fn read_only_commands_do_not_create_a_missing_database() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("missing.db");
+    for args in [vec!["SELECT * FROM accounts"], vec![]] {
+        let mut cmd = acql(dir.path());
+        cmd.arg(&db).args(args).write_stdin("SELECT * FROM accounts");
+        cmd.assert().code(1).stderr(predicate::str::contains("no database at"));
+    }
+    acql(dir.path()).arg("export").arg(&db).assert().code(1).stderr(predicate::str::contains("no database at"));
+    acql(dir.path())
+        .arg("explain")
+        .arg(&db)
+        .arg("SELECT * FROM accounts")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no database at"));
+    assert!(!db.exists());
+}
+
+#[test]
+fn json_is_the_response_envelope() {
+    let (dir, db) = people();
+    let v = json_of(acql(dir.path()).arg(&db).arg(DE_BY_AGE));
+    assert_eq!(
+        v,
+        json!({
+            "results": [{"email": "ann@example.com", "profile": {"age": 34}}, {"email": "cy@example.com", "profile": {"age": 41}}],
+            "objectsCount": 2,
+            "totalCount": 2
+        })
+    );
+    // The same through the explicit subcommand and with the query on stdin.
+    let v2 = json_of(acql(dir.path()).arg("query").arg(&db).arg(DE_BY_AGE));
+    assert_eq!(v, v2);
+    let v3 = json_of(acql(dir.path()).arg(&db).write_stdin(format!("{DE_BY_AGE};\n")));
+    assert_eq!(v, v3);
+}
+
+#[test]
+fn ndjson_csv_and_table_formats() {
+    let (dir, db) = people();
+    let run = |format: &str| stdout_of(acql(dir.path()).arg(&db).arg(DE_BY_AGE).args(["--format", format]));
+    assert_eq!(
+        run("ndjson"),
+        "{\"email\":\"ann@example.com\",\"profile\":{\"age\":34}}\n{\"email\":\"cy@example.com\",\"profile\":{\"age\":41}}\n"
+    );
+    assert_eq!(run("csv"), "email,profile.age\r\nann@example.com,34\r\ncy@example.com,41\r\n");
+    assert_eq!(
+        run("table"),
+        "email           │ profile.age\n\
+         ────────────────┼────────────\n\
+         ann@example.com │          34\n\
+         cy@example.com  │          41\n\
+         (2 rows)\n"
+    );
+    // RFC 4180 quoting and arrays kept whole in one cell.
+    let csv = stdout_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT profile.firstName, data.tags FROM emailAccounts WHERE profile.country = \"DE\"")
+            .args(["-f", "csv"]),
+    );
+    assert_eq!(csv, "profile.firstName,data.tags\r\nAnn,\"[\"\"a\"\",\"\"b\"\"]\"\r\n\"Cy, Jr.\",\r\n");
+}
+
+#[test]
+fn table_fits_the_given_width() {
+    let (dir, db) = people();
+    let out = stdout_of(acql(dir.path()).arg(&db).arg("SELECT * FROM emailAccounts").args(["-f", "table", "--width", "50"]));
+    for line in out.lines() {
+        assert!(line.chars().count() <= 50, "too wide: {line:?}");
+    }
+    assert!(out.contains("more columns"), "{out}");
+    assert!(out.starts_with("email "), "{out}");
+}
+
+#[test]
+fn parse_errors_show_a_caret_and_exit_1() {
+    let (dir, db) = people();
+    acql(dir.path())
+        .arg(&db)
+        .arg("SELECT * FROM emailAccounts WHERE profile.age > ")
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("^").and(predicate::str::contains("error")));
+    // Plan errors (unknown collection) are query errors too.
+    acql(dir.path()).arg(&db).arg("SELECT * FROM users").assert().code(1).stderr(predicate::str::contains("users"));
+}
+
+#[test]
+fn cursors_page_through_results() {
+    let (dir, db) = people();
+    let q = "SELECT email FROM emailAccounts ORDER BY email LIMIT 2";
+    let first = json_of(acql(dir.path()).arg(&db).arg(q).arg("--open-cursor"));
+    assert_eq!(first["results"], json!([{"email": "ann@example.com"}, {"email": "bob@example.com"}]));
+    assert_eq!(first["totalCount"], 3);
+    let id = first["nextCursorId"].as_str().expect("a next cursor").to_string();
+    let second = json_of(acql(dir.path()).arg(&db).args(["--cursor-id", &id]));
+    assert_eq!(second["results"], json!([{"email": "cy@example.com"}]));
+    assert!(second.get("nextCursorId").is_none());
+    // ndjson with a cursor: records on stdout, the next id on stderr.
+    acql(dir.path())
+        .arg(&db)
+        .arg(q)
+        .args(["--cursor", "-f", "ndjson"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("bob@example.com").and(predicate::str::contains("cy@").not()))
+        .stderr(predicate::str::contains("nextCursorId: "));
+}
+
+#[test]
+fn explain_shows_the_plan() {
+    let (dir, db) = people();
+    acql(dir.path())
+        .arg("explain")
+        .arg(&db)
+        .arg("SELECT * FROM emailAccounts WHERE profile.country = \"DE\"")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("profile.country"));
+    acql(dir.path()).arg("explain").arg(&db).arg("SELECT * FROM").assert().code(1).stderr(predicate::str::contains("^"));
+}
+
+#[test]
+fn index_list_add_drop() {
+    let (dir, db) = people();
+    let list = || stdout_of(acql(dir.path()).arg("index").arg(&db).arg("list"));
+    assert!(!list().contains("data.tier"));
+    acql(dir.path()).arg("index").arg(&db).args(["add", "data.tier"]).assert().success();
+    acql(dir.path()).arg("index").arg(&db).args(["add", "profile.firstName", "--kind", "words"]).assert().success();
+    let after = list();
+    assert!(after.lines().any(|l| l.contains("emailAccounts") && l.contains("value") && l.ends_with("data.tier")), "{after}");
+    assert!(after.lines().any(|l| l.contains("words") && l.ends_with("profile.firstName")), "{after}");
+    // The index serves queries with the same answers.
+    let v = json_of(acql(dir.path()).arg(&db).arg("SELECT email FROM emailAccounts WHERE data.tier = \"gold\""));
+    assert_eq!(v["results"], json!([{"email": "ann@example.com"}]));
+    acql(dir.path()).arg("index").arg(&db).args(["drop", "data.tier"]).assert().success();
+    assert!(!list().contains("data.tier"));
+    acql(dir.path()).arg("index").arg(&db).args(["drop", "data.tier"]).assert().code(1);
+    acql(dir.path()).arg("index").arg(&db).args(["add", "a.*.b.*"]).assert().code(1);
+}
+
+#[test]
+fn export_then_import_round_trips() {
+    let (dir, db) = people();
+    let exported = stdout_of(acql(dir.path()).arg("export").arg(&db));
+    assert_eq!(exported.lines().count(), 3);
+    for (line, orig) in exported.lines().zip(PEOPLE.lines()) {
+        assert_eq!(serde_json::from_str::<Value>(line).unwrap(), serde_json::from_str::<Value>(orig).unwrap());
+    }
+    let copy = dir.path().join("copy.db");
+    acql(dir.path()).arg("import").arg(&copy).arg("-").write_stdin(exported).assert().success();
+    let a = stdout_of(acql(dir.path()).arg(&db).arg("SELECT * FROM emailAccounts").args(["-f", "ndjson"]));
+    let b = stdout_of(acql(dir.path()).arg(&copy).arg("SELECT * FROM emailAccounts").args(["-f", "ndjson"]));
+    assert_eq!(a, b);
+    // Exporting a query writes its records; -o writes a file.
+    let out = dir.path().join("de.ndjson");
+    acql(dir.path())
+        .arg("export")
+        .arg(&db)
+        .arg("SELECT * FROM emailAccounts WHERE profile.country = \"DE\"")
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn malformed_import_changes_nothing_unless_told_to_skip() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("m.db");
+    let file = dir.path().join("bad.ndjson");
+    let mut text = PEOPLE.to_string();
+    text.insert_str(PEOPLE.find('\n').unwrap() + 1, "{\"email\": \"broken\n");
+    std::fs::write(&file, &text).unwrap();
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("line 2"));
+    let count = |db: &Path| json_of(acql(dir.path()).arg(db).arg("SELECT count(*) FROM emailAccounts"))["totalCount"].clone();
+    assert_eq!(count(&db), 0, "an atomic import that failed leaves the store empty");
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg(&file)
+        .arg("--skip-invalid")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("line 2").and(predicate::str::contains("3 ")));
+    assert_eq!(count(&db), 3);
+    // Importing again collides on every key; --replace overwrites.
+    acql(dir.path()).arg("import").arg(&db).arg(&file).arg("--skip-invalid").assert().success();
+    acql(dir.path()).arg("import").arg(&db).arg(dir.path().join("nope.ndjson")).assert().code(1);
+}
+
+#[test]
+fn gen_is_seeded_and_imports() {
+    let dir = TempDir::new().unwrap();
+    let a = stdout_of(acql(dir.path()).args(["gen", "--count", "50", "--seed", "7"]));
+    let b = stdout_of(acql(dir.path()).args(["gen", "--count", "50", "--seed", "7"]));
+    let c = stdout_of(acql(dir.path()).args(["gen", "--count", "50", "--seed", "8"]));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(a.lines().count(), 50);
+    for line in a.lines() {
+        assert!(serde_json::from_str::<Value>(line).unwrap()["email"].is_string());
+    }
+    let db = dir.path().join("g.db");
+    acql(dir.path()).arg("import").arg(&db).arg("-").write_stdin(a).assert().success();
+    let v = json_of(acql(dir.path()).arg(&db).arg("SELECT count(*) FROM emailAccounts"));
+    assert_eq!(v["results"][0]["count(*)"], 50);
+}
+
+#[test]
+fn closing_the_pipe_early_ends_quietly() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("big.db");
+    let data = stdout_of(acql(dir.path()).args(["gen", "--count", "3000", "--seed", "1"]));
+    acql(dir.path()).arg("import").arg(&db).arg("-").write_stdin(data).assert().success();
+    for format in ["ndjson", "csv", "table", "json"] {
+        let mut child = StdCommand::new(BIN)
+            .arg(&db)
+            .arg("SELECT * FROM emailAccounts LIMIT 3000")
+            .args(["--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(!line.is_empty());
+        drop(reader); // `| head -1`
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{format}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
+}
+
+#[test]
+fn demo_store_answers_without_a_database() {
+    let dir = TempDir::new().unwrap();
+    let v = json_of(acql(dir.path()).args(["--demo", "SELECT count(*) FROM emailAccounts"]));
+    let n = v["results"][0]["count(*)"].as_u64().unwrap();
+    assert!((5000..=20000).contains(&n), "{n} demo accounts");
+    // A lone argument that is a query and not a file also runs on the demo store.
+    acql(dir.path())
+        .arg("SELECT email FROM emailAccounts LIMIT 2")
+        .args(["-f", "ndjson"])
+        .assert()
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 2))
+        .stderr(predicate::str::contains("demo store"));
+}
+
+/// The REPL through a pseudo-terminal: multi-line input, dot-commands, an error with a
+/// caret, history written and read back.
+#[test]
+fn repl_in_a_terminal() {
+    use rexpect::session::spawn_command;
+    let (dir, db) = people();
+    let history = dir.path().join("history.txt");
+    let start = || {
+        let mut cmd = StdCommand::new(BIN);
+        cmd.arg(&db)
+            .env("ACQL_HISTORY", &history)
+            .env("XDG_CACHE_HOME", demo_cache())
+            .env("TERM", "dumb")
+            .current_dir(dir.path());
+        spawn_command(cmd, Some(20_000)).unwrap()
+    };
+    let mut p = start();
+    p.exp_string("acql> ").unwrap();
+    // A query over three lines, ended by `;`.
+    p.send_line("SELECT email, profile.age").unwrap();
+    p.send_line("FROM emailAccounts").unwrap();
+    p.send_line("WHERE profile.country = \"FR\";").unwrap();
+    p.exp_string("bob@example.com").unwrap();
+    p.exp_string("(1 row)").unwrap();
+    p.exp_string("acql> ").unwrap();
+    // A blank line also ends a query.
+    p.send_line(".mode ndjson").unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line("SELECT email FROM emailAccounts WHERE profile.age > 40").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("{\"email\":\"cy@example.com\"}").unwrap();
+    p.exp_string("acql> ").unwrap();
+    // A parse error is shown with a caret and the REPL goes on.
+    p.send_line("SELECT * FROM emailAccounts WHERE;").unwrap();
+    p.exp_string("^").unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line(".indexes").unwrap();
+    p.exp_string("profile.country").unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line(".timer on").unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line("SELECT count(*) FROM emailAccounts;").unwrap();
+    p.exp_string("Run time:").unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+
+    let saved = std::fs::read_to_string(&history).unwrap();
+    assert!(saved.contains("WHERE profile.country = \\\"FR\\\";") || saved.contains("WHERE profile.country = \"FR\";"), "{saved}");
+    assert!(saved.contains(".mode ndjson"), "{saved}");
+
+    // A new session recalls the last entry with the up arrow.
+    let mut p = start();
+    p.exp_string("acql> ").unwrap();
+    p.send("\x1b[A").unwrap(); // up: `.quit`
+    p.send("\x1b[A").unwrap(); // up: the count query
+    p.send("\r").unwrap();
+    p.exp_string("count(*)").unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    let _ = std::io::stdout().flush();
+}

@@ -1,1 +1,248 @@
-//! Integration tests: oracle.
+//! Differential property test: the planned SQL path (side-table lookups, residual
+//! filter over JSONB, index walks, sorts, START/LIMIT, totalCount) against the naive
+//! evaluator over `serde_json::Value` (`exec::eval::matches` + `aggregate::SortKey`),
+//! with and without indexes. Same records, same order, same totalCount.
+
+use acql::ast::Query;
+use acql::catalog::{Collection, IndexKind};
+use acql::engine::{Engine, SearchOptions};
+use acql::exec::aggregate::SortKey;
+use acql::exec::eval;
+use acql::store::{ImportOptions, Store};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+/// Query paths; every one is reachable in generated documents.
+const PATHS: &[&str] = &[
+    "profile.country",
+    "profile.age",
+    "data.tags",
+    "data.items.x",
+    "data.n",
+    "lastUpdatedTimestamp",
+    "subscriptions.s1.email.isSubscribed",
+    "subscriptions.n.s.email.isSubscribed",
+    "data.a.b",
+    "data.when",
+];
+
+/// Extra indexes of the indexed variant (on top of the store's defaults).
+const VALUE_INDEXES: &[&str] = &["profile.age", "data.tags", "data.items.x", "data.n", "data.a.b", "data.when"];
+const WORD_INDEXES: &[&str] = &["profile.country", "data.tags", "data.n", "data.items.x"];
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        prop::sample::select(vec![json!(0), json!(1), json!(42), json!(-1), json!(1.5), json!(100), json!(42.0)]),
+        prop::sample::select(vec![
+            json!("42"),
+            json!("a"),
+            json!("b"),
+            json!("A b"),
+            json!("true"),
+            json!("false"),
+            json!("2020-01-01"),
+            json!("2021-06-01T10:00:00Z"),
+            json!("x.y@z"),
+            json!(""),
+            json!("1.5"),
+            json!("042"),
+        ]),
+        any::<bool>().prop_map(Value::Bool),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        3 => Just(None),
+        6 => scalar().prop_map(Some),
+        2 => prop::collection::vec(scalar(), 0..3).prop_map(|v| Some(Value::Array(v))),
+        1 => scalar().prop_map(|v| Some(json!({"x": v}))),
+    ]
+}
+
+fn put(map: &mut Map<String, Value>, key: &str, v: Option<Value>) {
+    if let Some(v) = v {
+        map.insert(key.to_string(), v);
+    }
+}
+
+/// One document; `dotted` chooses stored dotted keys (`"a.b"`) over nested objects.
+fn doc() -> impl Strategy<Value = Value> {
+    (
+        prop::collection::vec(value(), 9),
+        prop::collection::vec(value(), 0..3),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(v, items, dotted, dotted_sub)| {
+            let mut v = v.into_iter();
+            let mut next = || v.next().flatten();
+            let mut profile = Map::new();
+            put(&mut profile, "country", next());
+            put(&mut profile, "age", next());
+            let mut data = Map::new();
+            put(&mut data, "tags", next());
+            put(&mut data, "n", next());
+            let ab = next();
+            if dotted {
+                put(&mut data, "a.b", ab);
+            } else if let Some(ab) = ab {
+                data.insert("a".into(), json!({ "b": ab }));
+            }
+            put(&mut data, "when", next());
+            let items: Vec<Value> = items.into_iter().map(|x| x.map_or(json!({}), |x| json!({ "x": x }))).collect();
+            if !items.is_empty() {
+                data.insert("items".into(), Value::Array(items));
+            }
+            let mut d = Map::new();
+            d.insert("profile".into(), Value::Object(profile));
+            d.insert("data".into(), Value::Object(data));
+            put(&mut d, "lastUpdatedTimestamp", next());
+            let mut subs = Map::new();
+            if let Some(s) = next() {
+                subs.insert("s1".into(), json!({"email": {"isSubscribed": s}}));
+            }
+            if let Some(s) = next() {
+                if dotted_sub {
+                    subs.insert("n.s".into(), json!({"email": {"isSubscribed": s}}));
+                } else {
+                    subs.insert("n".into(), json!({"s": {"email": {"isSubscribed": s}}}));
+                }
+            }
+            d.insert("subscriptions".into(), Value::Object(subs));
+            Value::Object(d)
+        })
+}
+
+fn literal() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "0", "1", "42", "-1", "1.5", "100", "\"42\"", "\"a\"", "\"b\"", "\"A\"", "\"true\"", "true", "false", "\"2020-06-01\"",
+        "\"2020-01-01\"", "\"x\"", "\"\"", "\"1.5\"", "1e2",
+    ])
+    .prop_map(str::to_string)
+}
+
+fn path() -> impl Strategy<Value = String> {
+    prop::sample::select(PATHS.to_vec()).prop_map(str::to_string)
+}
+
+fn predicate() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (path(), prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]), literal())
+            .prop_map(|(p, op, l)| format!("{p} {op} {l}")),
+        (path(), prop::collection::vec(literal(), 1..4), any::<bool>(), any::<bool>()).prop_map(|(p, ls, neg, null)| {
+            let mut ls = ls;
+            if null {
+                ls.push("null".into());
+            }
+            format!("{p} {}IN ({})", if neg { "NOT " } else { "" }, ls.join(", "))
+        }),
+        (path(), prop::sample::select(vec!["\"a\"", "\"b\"", "\"a b\"", "42", "\"x y\"", "\"true\"", "\"2020\""]), any::<bool>())
+            .prop_map(|(p, l, neg)| format!("{p} {}CONTAINS {l}", if neg { "NOT " } else { "" })),
+        (path(), any::<bool>()).prop_map(|(p, neg)| format!("{p} IS {}NULL", if neg { "NOT " } else { "" })),
+        (path(), prop::sample::select(vec!["a.*", "[0-9]+", "A b|b"])).prop_map(|(p, r)| format!("{p} regex ('{r}')")),
+    ]
+}
+
+fn condition() -> impl Strategy<Value = String> {
+    predicate().prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} AND {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} OR {b})")),
+            inner.prop_map(|a| format!("NOT ({a})")),
+        ]
+    })
+}
+
+fn query() -> impl Strategy<Value = String> {
+    (
+        prop::option::of(condition()),
+        prop::collection::vec((path(), any::<bool>()), 0..3),
+        prop::option::of(0u64..6),
+        prop::option::of(0u64..8),
+    )
+        .prop_map(|(cond, order, start, limit)| {
+            let mut q = String::from("SELECT email FROM emailAccounts");
+            if let Some(c) = cond {
+                q.push_str(&format!(" WHERE {c}"));
+            }
+            if !order.is_empty() {
+                let items: Vec<String> =
+                    order.iter().map(|(p, d)| format!("{p}{}", if *d { " DESC" } else { "" })).collect();
+                q.push_str(&format!(" ORDER BY {}", items.join(", ")));
+            }
+            if let Some(s) = start {
+                q.push_str(&format!(" START {s}"));
+            }
+            if let Some(l) = limit {
+                q.push_str(&format!(" LIMIT {l}"));
+            }
+            q
+        })
+}
+
+/// The naive answer: filter, stable sort (ties keep insertion order), window.
+fn naive(docs: &[Value], q: &Query) -> (Vec<Value>, u64) {
+    let mut matched: Vec<&Value> =
+        docs.iter().filter(|d| q.filter.as_ref().is_none_or(|f| eval::matches(f, d).unwrap())).collect();
+    let total = matched.len() as u64;
+    matched.sort_by_cached_key(|d| SortKey::of(*d, &q.order_by));
+    let start = q.start.as_ref().map_or(0, |s| s.node) as usize;
+    let limit = q.limit.as_ref().map_or(300, |l| l.node) as usize;
+    let records = matched.into_iter().skip(start).take(limit).map(|d| json!({"email": d["email"]})).collect();
+    (records, total)
+}
+
+fn engine(docs: &[Value], indexed: bool) -> Engine {
+    let store = Store::in_memory().unwrap();
+    if indexed {
+        for p in VALUE_INDEXES {
+            store.add_index(Collection::EmailAccounts, p, IndexKind::Value).unwrap();
+        }
+        for p in WORD_INDEXES {
+            store.add_index(Collection::EmailAccounts, p, IndexKind::Words).unwrap();
+        }
+    } else {
+        for def in store.catalog().unwrap().indexes {
+            store.drop_index(def.collection, &def.pattern.to_string(), def.kind).unwrap();
+        }
+    }
+    let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
+    store.import_ndjson(text.as_bytes(), ImportOptions::new(Collection::EmailAccounts)).unwrap();
+    Engine::from_store(store)
+}
+
+fn with_emails(docs: Vec<Value>) -> Vec<Value> {
+    docs.into_iter()
+        .enumerate()
+        .map(|(i, mut d)| {
+            d["email"] = json!(format!("e{i}@x.com"));
+            d
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn planned_path_equals_naive_evaluator(
+        docs in prop::collection::vec(doc(), 0..24),
+        queries in prop::collection::vec(query(), 1..8),
+    ) {
+        let docs = with_emails(docs);
+        let engines = [engine(&docs, true), engine(&docs, false)];
+        for q in &queries {
+            let ast = acql::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            let (want, total) = naive(&docs, &ast);
+            for (e, label) in engines.iter().zip(["indexed", "unindexed"]) {
+                let page = e.search(q, &SearchOptions::default()).unwrap_or_else(|err| panic!("{q}: {err}"));
+                prop_assert_eq!(
+                    &page.results, &want, "{} ({}):\n{}", q, label, e.explain(q).unwrap_or_default()
+                );
+                prop_assert_eq!(page.total_count, total, "{} ({}) totalCount", q, label);
+            }
+        }
+    }
+}

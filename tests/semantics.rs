@@ -1,1 +1,992 @@
-//! Integration tests: semantics.
+//! Integration tests: semantics. One test per rule of DESIGN §4 / §4a (and of the
+//! decisions in docs/semantics.md), each on small documents. Every filter assertion runs
+//! on both node kinds (`serde_json::Value` and a JSONB view), which must agree.
+
+use acql::ast::{Expr, Query};
+use acql::exec::aggregate::{Grouping, SortKey};
+use acql::exec::eval::{EvalError, Filter};
+use acql::exec::project::Projection;
+use acql::jsonb::{self, Jsonb};
+use serde_json::{Value, json};
+
+fn query(text: &str) -> Query {
+    acql::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn condition(cond: &str) -> Expr {
+    query(&format!("SELECT * FROM accounts WHERE {cond}"))
+        .filter
+        .expect("a WHERE clause")
+}
+
+fn compiled(cond: &str) -> Result<Filter, EvalError> {
+    Filter::compile(&condition(cond))
+}
+
+/// Whether `cond` holds on `doc`, asserting that the JSONB view agrees.
+#[track_caller]
+fn eval(cond: &str, doc: &Value) -> bool {
+    let f = compiled(cond).unwrap_or_else(|e| panic!("{cond}: {e}"));
+    let on_value = f.matches(doc);
+    let bytes = jsonb::to_vec(doc);
+    assert_eq!(
+        f.matches(Jsonb::new(&bytes).unwrap()),
+        on_value,
+        "JSONB disagrees: {cond} on {doc}"
+    );
+    on_value
+}
+
+#[track_caller]
+fn holds(cond: &str, doc: Value) {
+    assert!(eval(cond, &doc), "expected `{cond}` to hold on {doc}");
+}
+
+#[track_caller]
+fn fails(cond: &str, doc: Value) {
+    assert!(!eval(cond, &doc), "expected `{cond}` not to hold on {doc}");
+}
+
+/// A query that must be refused, at parse or at compile time.
+#[track_caller]
+fn refused(cond: &str) {
+    let text = format!("SELECT * FROM accounts WHERE {cond}");
+    if let Ok(q) = acql::parse(&text) {
+        assert!(
+            Filter::compile(&q.filter.unwrap()).is_err(),
+            "expected `{cond}` to be refused"
+        );
+    }
+}
+
+/// The record `SELECT list` makes of `doc` (both node kinds must agree).
+#[track_caller]
+fn select(list: &str, doc: Value) -> Value {
+    let q = query(&format!("SELECT {list} FROM accounts"));
+    let p = Projection::compile(&q.select);
+    let out = p.project(&doc);
+    let bytes = jsonb::to_vec(&doc);
+    assert_eq!(
+        p.project(Jsonb::new(&bytes).unwrap()),
+        out,
+        "JSONB disagrees: {list} on {doc}"
+    );
+    out
+}
+
+// ---- paths -------------------------------------------------------------------------
+
+#[test]
+fn path_through_array_matches_any_element() {
+    holds(r#"data.tags = "x""#, json!({"data": {"tags": ["a", "x"]}}));
+}
+
+#[test]
+fn path_through_array_of_objects_matches_any_element() {
+    holds(
+        r#"profile.likes.name CONTAINS "Madrid""#,
+        json!({"profile": {"likes": [{"name": "Paris"}, {"name": "Real Madrid"}]}}),
+    );
+}
+
+#[test]
+fn arrays_of_arrays_are_flattened() {
+    holds("a.b = 3", json!({"a": [[{"b": 1}], [[{"b": [2, [3]]}]]]}));
+}
+
+#[test]
+fn dotted_stored_key_matches_a_run_of_segments() {
+    holds(
+        "subscriptions.jun4th.a001.email.isSubscribed = true",
+        json!({"subscriptions": {"jun4th.a001": {"email": {"isSubscribed": true}}}}),
+    );
+}
+
+#[test]
+fn dotted_stored_key_may_span_into_later_segments() {
+    holds(
+        "subscriptions.news.email.isSubscribed = true",
+        json!({"subscriptions": {"news.email": {"isSubscribed": true}}}),
+    );
+}
+
+#[test]
+fn backtick_segment_matches_a_dotted_key() {
+    holds(
+        "subscriptions.`jun4th.a001`.email.isSubscribed = true",
+        json!({"subscriptions": {"jun4th.a001": {"email": {"isSubscribed": true}}}}),
+    );
+}
+
+#[test]
+fn backtick_segment_is_never_split() {
+    fails(
+        "subscriptions.`jun4th.a001`.email.isSubscribed = true",
+        json!({"subscriptions": {"jun4th": {"a001": {"email": {"isSubscribed": true}}}}}),
+    );
+}
+
+#[test]
+fn conditions_on_the_same_array_are_independent() {
+    holds("a.x = 1 AND a.y = 2", json!({"a": [{"x": 1}, {"y": 2}]}));
+}
+
+#[test]
+fn field_paths_are_case_sensitive() {
+    fails(r#"profile.Email = "a""#, json!({"profile": {"email": "a"}}));
+}
+
+// ---- two-valued logic --------------------------------------------------------------
+
+#[test]
+fn not_is_the_complement_and_matches_missing_fields() {
+    holds("NOT a = 1", json!({}));
+}
+
+#[test]
+fn not_equal_matches_documents_lacking_the_field() {
+    holds("a != 1", json!({"b": 1}));
+}
+
+#[test]
+fn not_equal_is_false_when_any_element_equals() {
+    fails("a != 1", json!({"a": [1, 2]}));
+}
+
+#[test]
+fn precedence_is_not_then_and_then_or() {
+    holds("a = 1 OR b = 1 AND c = 1", json!({"a": 1}));
+    fails("NOT a = 1 AND b = 1", json!({"a": 1, "b": 1}));
+}
+
+// ---- = and IN ----------------------------------------------------------------------
+
+#[test]
+fn equality_of_strings_is_case_sensitive() {
+    fails(r#"a = "John""#, json!({"a": "john"}));
+}
+
+#[test]
+fn equality_of_numbers_is_numeric() {
+    holds("a = 1", json!({"a": 1.0}));
+}
+
+#[test]
+fn number_literal_matches_a_string_spelling_it() {
+    holds("a = 42", json!({"a": "42"}));
+}
+
+#[test]
+fn only_strict_json_number_text_spells_a_number() {
+    fails("a = 42", json!({"a": "042"}));
+    fails("a = 42", json!({"a": " 42"}));
+}
+
+#[test]
+fn string_literal_matches_a_number_it_spells() {
+    holds(r#"a = "42""#, json!({"a": 42}));
+}
+
+#[test]
+fn true_matches_the_string_true_exact_case() {
+    holds("a = true", json!({"a": "true"}));
+    fails("a = true", json!({"a": "True"}));
+}
+
+#[test]
+fn string_true_matches_the_boolean() {
+    holds(r#"a = "false""#, json!({"a": false}));
+}
+
+#[test]
+fn equality_never_reads_dates() {
+    fails(r#"a = "2020-01-01""#, json!({"a": "2020-1-1"}));
+}
+
+#[test]
+fn in_matches_any_listed_value() {
+    holds(r#"a IN ("x", 2)"#, json!({"a": "2"}));
+}
+
+#[test]
+fn in_with_null_also_matches_null_and_missing() {
+    holds(r#"a IN ("x", null)"#, json!({}));
+    holds(r#"a IN ("x", null)"#, json!({"a": null}));
+}
+
+#[test]
+fn not_in_is_the_complement() {
+    holds(r#"a NOT IN ("x")"#, json!({}));
+}
+
+// ---- ranges ------------------------------------------------------------------------
+
+#[test]
+fn ranges_compare_numbers_numerically() {
+    holds("a >= 10", json!({"a": 10.0}));
+    fails("a > 9", json!({"a": 10e-1}));
+}
+
+#[test]
+fn ranges_compare_strings_by_code_point() {
+    holds(r#"a < "a""#, json!({"a": "Z"}));
+    holds(r#"a > "z""#, json!({"a": "é"}));
+}
+
+#[test]
+fn ranges_compare_two_dates_as_instants() {
+    // 2017-03-31T23:00Z: earlier, although its text sorts later.
+    holds(
+        r#"a < "2017-3-31T23:59:59.999Z""#,
+        json!({"a": "2017-04-01T01:00:00+02:00"}),
+    );
+}
+
+#[test]
+fn bare_dates_are_midnight_utc() {
+    holds(r#"a >= "2017-04-01""#, json!({"a": "2017-04-01T00:00:00Z"}));
+}
+
+#[test]
+fn date_literal_against_timestamp_number_compares_epoch_ms() {
+    holds(
+        r#"lastUpdatedTimestamp > "2020-01-01""#,
+        json!({"lastUpdatedTimestamp": 1_577_836_800_001u64}),
+    );
+}
+
+#[test]
+fn date_literal_against_other_numbers_does_not_match() {
+    fails(
+        r#"lastUpdated > "2020-01-01""#,
+        json!({"lastUpdated": 1_577_836_800_001u64}),
+    );
+}
+
+#[test]
+fn ranges_never_coerce_between_numbers_and_strings() {
+    fails("a > 1", json!({"a": "5"}));
+    fails(r#"a > "1""#, json!({"a": 5}));
+}
+
+#[test]
+fn invalid_calendar_dates_are_strings() {
+    // "2023-02-29" is no date, so the comparison is by code point ("2023-02-29" > "2023-03-01" is false).
+    fails(r#"a > "2023-03-01""#, json!({"a": "2023-02-29"}));
+    holds(r#"a > "2023-02-28T23:59:59Z""#, json!({"a": "2024-02-29"}));
+}
+
+#[test]
+fn ranges_on_booleans_order_false_before_true() {
+    holds("a > false", json!({"a": true}));
+    fails("a > true", json!({"a": true}));
+}
+
+// ---- CONTAINS ----------------------------------------------------------------------
+
+#[test]
+fn contains_matches_whole_words_case_insensitively() {
+    holds(r#"e CONTAINS "EXAMPLE""#, json!({"e": "jane@example.com"}));
+}
+
+#[test]
+fn contains_does_not_match_part_of_a_word() {
+    fails(r#"e CONTAINS "exam""#, json!({"e": "jane@example.com"}));
+}
+
+#[test]
+fn contains_needs_the_words_consecutively() {
+    holds(
+        r#"e CONTAINS "jane@example.com""#,
+        json!({"e": "jane@example.com"}),
+    );
+    holds(
+        r#"e CONTAINS "example com""#,
+        json!({"e": "jane@example.com"}),
+    );
+    fails(r#"e CONTAINS "jane com""#, json!({"e": "jane@example.com"}));
+}
+
+#[test]
+fn contains_splits_on_underscore() {
+    holds(r#"a CONTAINS "music""#, json!({"a": "rock_music"}));
+}
+
+#[test]
+fn contains_matches_numbers_through_their_text() {
+    holds("a CONTAINS 5", json!({"a": 1.5}));
+    holds(r#"a CONTAINS "42""#, json!({"a": [42]}));
+}
+
+#[test]
+fn contains_matches_booleans_as_true_false() {
+    holds(r#"a CONTAINS "TRUE""#, json!({"a": true}));
+}
+
+#[test]
+fn contains_never_matches_objects() {
+    fails(r#"a CONTAINS "x""#, json!({"a": {"x": "x"}}));
+}
+
+#[test]
+fn contains_phrase_must_lie_inside_one_element() {
+    fails(r#"a CONTAINS "x y""#, json!({"a": ["x", "y"]}));
+}
+
+#[test]
+fn contains_operand_without_words_matches_nothing() {
+    fails(r#"a CONTAINS "-.-""#, json!({"a": "-.-"}));
+    holds(r#"a NOT CONTAINS "-.-""#, json!({"a": "-.-"}));
+}
+
+// ---- IS NULL -----------------------------------------------------------------------
+
+#[test]
+fn is_null_means_no_non_null_value() {
+    holds("a IS NULL", json!({}));
+    holds("a IS NULL", json!({"a": null}));
+    holds("a IS NULL", json!({"a": []}));
+    holds("a IS NULL", json!({"a": [null]}));
+    fails("a IS NULL", json!({"a": [null, 0]}));
+    fails("a IS NULL", json!({"a": {}}));
+}
+
+#[test]
+fn is_not_null_negates() {
+    holds("a IS NOT NULL", json!({"a": ""}));
+}
+
+#[test]
+fn equals_null_is_is_null() {
+    holds("a = null", json!({}));
+    holds("a != null", json!({"a": false}));
+}
+
+#[test]
+fn null_with_a_range_or_contains_is_an_error() {
+    refused("a > null");
+    refused("a CONTAINS null");
+}
+
+#[test]
+fn empty_in_is_an_error() {
+    refused("a IN ()");
+}
+
+// ---- regex -------------------------------------------------------------------------
+
+#[test]
+fn regex_is_anchored_to_the_whole_string() {
+    holds("a regex ('ab.*')", json!({"a": "abcde"}));
+    fails("a regex ('abcd')", json!({"a": "abcde"}));
+}
+
+#[test]
+fn regex_equals_form_is_the_same() {
+    holds("a = regex('A.*')", json!({"a": "Atea"}));
+}
+
+#[test]
+fn regex_is_case_sensitive() {
+    fails("a regex ('A.*')", json!({"a": "atea"}));
+}
+
+#[test]
+fn regex_applies_to_strings_only() {
+    fails("a regex ('123')", json!({"a": 123}));
+    fails("a regex ('true')", json!({"a": true}));
+}
+
+#[test]
+fn regex_optional_operators_are_literal() {
+    holds("a regex ('a@#&~<>^$b')", json!({"a": "a@#&~<>^$b"}));
+}
+
+#[test]
+fn regex_dot_matches_newline() {
+    holds("a regex ('a.b')", json!({"a": "a\nb"}));
+}
+
+#[test]
+fn regex_backslash_escapes_are_raw() {
+    holds(r"a regex ('a\.b')", json!({"a": "a.b"}));
+    fails(r"a regex ('a\.b')", json!({"a": "axb"}));
+}
+
+#[test]
+fn regex_unescaped_quote_or_stray_bracket_is_an_error() {
+    refused(r#"a regex ('a"b')"#);
+    refused("a regex ('a]')");
+    refused("a regex ('a}')");
+}
+
+#[test]
+fn regex_negation_is_the_complement() {
+    holds("a != regex('x')", json!({}));
+    fails("a != regex('x')", json!({"a": ["y", "x"]}));
+}
+
+#[test]
+fn regex_too_large_is_an_error() {
+    let e = Filter::compile_with(
+        &condition("a regex ('(a|b|c|d|e){500}')"),
+        &acql::exec::eval::EvalOptions {
+            regex_size_limit: 10_000,
+        },
+    );
+    assert!(matches!(e, Err(EvalError::Regex { .. })));
+}
+
+// ---- projection --------------------------------------------------------------------
+
+#[test]
+fn select_star_drops_null_members_at_every_depth() {
+    assert_eq!(
+        select(
+            "*",
+            json!({"a": null, "b": {"c": null, "d": [null, {}]}, "e": []})
+        ),
+        json!({"b": {"d": [null, {}]}, "e": []})
+    );
+}
+
+#[test]
+fn select_paths_rebuild_nested_objects() {
+    assert_eq!(
+        select(
+            "profile.firstName, profile.email",
+            json!({"profile": {"firstName": "A", "email": "e", "x": 1}})
+        ),
+        json!({"profile": {"firstName": "A", "email": "e"}})
+    );
+}
+
+#[test]
+fn select_omits_missing_fields() {
+    assert_eq!(
+        select(
+            "profile.firstName, profile.email",
+            json!({"profile": {"firstName": "A", "email": null}})
+        ),
+        json!({"profile": {"firstName": "A"}})
+    );
+}
+
+#[test]
+fn select_partial_object() {
+    assert_eq!(
+        select(
+            "data.album",
+            json!({"data": {"album": {"t": "x", "n": null}, "y": 1}})
+        ),
+        json!({"data": {"album": {"t": "x"}}})
+    );
+}
+
+#[test]
+fn select_alias_renames_the_last_segment() {
+    assert_eq!(
+        select(
+            "profile.firstName AS xName",
+            json!({"profile": {"firstName": "Ray"}})
+        ),
+        json!({"profile": {"xName": "Ray"}})
+    );
+}
+
+#[test]
+fn select_through_array_rebuilds_the_array() {
+    let doc = json!({"likes": [{"name": "a", "id": 1}, {"id": 2}, "s"]});
+    assert_eq!(
+        select("likes.name", doc.clone()),
+        json!({"likes": [{"name": "a"}]})
+    );
+    assert_eq!(select("likes.nope", doc), json!({}));
+}
+
+#[test]
+fn select_dotted_stored_key_stays_one_key() {
+    assert_eq!(
+        select("s.a.b.c", json!({"s": {"a.b": {"c": 1}}})),
+        json!({"s": {"a.b": {"c": 1}}})
+    );
+}
+
+#[test]
+fn select_nothing_projected_is_an_empty_object() {
+    assert_eq!(select("x.y", json!({"a": 1})), json!({}));
+}
+
+#[test]
+fn select_later_item_wins_and_objects_deep_merge() {
+    assert_eq!(
+        select("p.a AS b, p", json!({"p": {"a": 1, "b": {"c": 2}}})),
+        json!({"p": {"a": 1, "b": {"c": 2}}})
+    );
+    assert_eq!(
+        select("p, p.a AS b", json!({"p": {"a": 1, "b": {"c": 2}}})),
+        json!({"p": {"a": 1, "b": 1}})
+    );
+}
+
+// ---- aggregates, groups, order -------------------------------------------------------
+
+fn aggregate(list: &str, docs: &[Value]) -> Value {
+    let q = query(&format!("SELECT {list} FROM accounts"));
+    let items: Vec<_> = q
+        .select
+        .iter()
+        .filter_map(|i| match i {
+            acql::ast::SelectItem::Aggregate(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut accs: Vec<_> = items
+        .iter()
+        .map(acql::exec::aggregate::Accumulator::new)
+        .collect();
+    for d in docs {
+        let bytes = jsonb::to_vec(d);
+        for a in &mut accs {
+            a.add(Jsonb::new(&bytes).unwrap());
+        }
+    }
+    Value::Object(
+        accs.iter()
+            .map(|a| (a.key().to_string(), a.result()))
+            .collect(),
+    )
+}
+
+#[test]
+fn aggregates_read_json_numbers_only_and_each_array_element() {
+    let docs = [
+        json!({"a": 1}),
+        json!({"a": [2, 3]}),
+        json!({"a": "4"}),
+        json!({"a": null}),
+    ];
+    assert_eq!(
+        aggregate("count(*), sum(a), min(a), max(a)", &docs),
+        json!({"count(*)": 4, "sum(a)": 6, "min(a)": 1, "max(a)": 3})
+    );
+}
+
+#[test]
+fn aggregates_over_no_values() {
+    assert_eq!(
+        aggregate(
+            "sum(a), sum_of_squares(a), min(a), max(a), avg(a), variance(a), std(a)",
+            &[json!({})]
+        ),
+        json!({"sum(a)": 0, "sum_of_squares(a)": 0, "min(a)": "infinity", "max(a)": "-infinity", "avg(a)": null, "variance(a)": null, "std(a)": null})
+    );
+}
+
+#[test]
+fn aggregates_keep_integer_sums_and_population_variance() {
+    let docs = [json!({"a": 2}), json!({"a": 4})];
+    assert_eq!(
+        aggregate(
+            "sum(a), avg(a), variance(a), std(a), sum_of_squares(a)",
+            &docs
+        ),
+        json!({"sum(a)": 6, "avg(a)": 3.0, "variance(a)": 1.0, "std(a)": 1.0, "sum_of_squares(a)": 20})
+    );
+}
+
+#[test]
+fn aggregate_key_is_the_function_text_or_the_alias() {
+    assert_eq!(
+        aggregate(
+            "MIN(profile.age), max(profile.age) AS oldest",
+            &[json!({"profile": {"age": 3}})]
+        ),
+        json!({"min(profile.age)": 3, "oldest": 3})
+    );
+}
+
+fn groups(text: &str, docs: &[Value]) -> Vec<Value> {
+    let q = query(text);
+    let mut g = Grouping::new(&q.group_by, &q.select, &q.order_by);
+    for d in docs {
+        g.add(d);
+    }
+    g.rows()
+}
+
+#[test]
+fn group_by_rows_are_nested_keys_plus_aggregates() {
+    let docs = [
+        json!({"profile": {"country": "DE"}}),
+        json!({"profile": {"country": "DE"}}),
+        json!({"profile": {"country": "FR"}}),
+    ];
+    assert_eq!(
+        groups(
+            "SELECT profile.country, count(*) FROM accounts GROUP BY profile.country",
+            &docs
+        ),
+        vec![
+            json!({"profile": {"country": "DE"}, "count(*)": 2}),
+            json!({"profile": {"country": "FR"}, "count(*)": 1})
+        ]
+    );
+}
+
+#[test]
+fn group_keys_are_distinct_by_type_and_value() {
+    let docs = [json!({"c": 1}), json!({"c": 1.0}), json!({"c": "1"})];
+    assert_eq!(
+        groups("SELECT c FROM accounts GROUP BY c", &docs),
+        vec![
+            json!({"c": 1, "count(*)": 2}),
+            json!({"c": "1", "count(*)": 1})
+        ]
+    );
+}
+
+#[test]
+fn group_array_values_count_the_document_once_per_element_group() {
+    let docs = [json!({"t": ["a", "b", "a"]}), json!({"t": "a"})];
+    assert_eq!(
+        groups("SELECT t FROM accounts GROUP BY t", &docs),
+        vec![
+            json!({"t": "a", "count(*)": 2}),
+            json!({"t": "b", "count(*)": 1})
+        ]
+    );
+}
+
+#[test]
+fn group_skips_documents_missing_a_key() {
+    let docs = [
+        json!({"c": null}),
+        json!({}),
+        json!({"c": {"x": 1}}),
+        json!({"c": "x"}),
+    ];
+    assert_eq!(
+        groups("SELECT c FROM accounts GROUP BY c", &docs),
+        vec![json!({"c": "x", "count(*)": 1})]
+    );
+}
+
+#[test]
+fn group_default_order_is_count_desc_then_key_asc() {
+    let docs = [
+        json!({"c": "b"}),
+        json!({"c": "a"}),
+        json!({"c": "c"}),
+        json!({"c": "c"}),
+    ];
+    let rows = groups("SELECT c FROM accounts GROUP BY c", &docs);
+    assert_eq!(
+        rows.iter().map(|r| r["c"].clone()).collect::<Vec<_>>(),
+        [json!("c"), json!("a"), json!("b")]
+    );
+}
+
+#[test]
+fn group_explicit_order_ties_fall_back_to_default() {
+    let docs = [
+        json!({"c": "b", "n": 1}),
+        json!({"c": "a", "n": 1}),
+        json!({"c": "a", "n": 2}),
+    ];
+    let rows = groups(
+        "SELECT c, max(n) FROM accounts GROUP BY c ORDER BY max(n) ASC",
+        &docs,
+    );
+    assert_eq!(
+        rows.iter().map(|r| r["c"].clone()).collect::<Vec<_>>(),
+        [json!("b"), json!("a")]
+    );
+    let rows = groups(
+        "SELECT c, min(n) FROM accounts GROUP BY c ORDER BY min(n)",
+        &docs,
+    );
+    assert_eq!(
+        rows.iter().map(|r| r["c"].clone()).collect::<Vec<_>>(),
+        [json!("a"), json!("b")]
+    );
+}
+
+fn order(text: &str, docs: &[Value]) -> Vec<usize> {
+    let q = query(text);
+    let mut idx: Vec<usize> = (0..docs.len()).collect();
+    // A stable sort: ties keep insertion order.
+    idx.sort_by_key(|&i| SortKey::of(&docs[i], &q.order_by));
+    idx
+}
+
+#[test]
+fn order_across_types_numbers_strings_booleans() {
+    let docs = [
+        json!({"a": true}),
+        json!({"a": "x"}),
+        json!({"a": 2}),
+        json!({"a": false}),
+        json!({"a": 10}),
+    ];
+    assert_eq!(
+        order("SELECT * FROM accounts ORDER BY a", &docs),
+        [2, 4, 1, 3, 0]
+    );
+}
+
+#[test]
+fn order_strings_by_code_point_not_as_dates() {
+    let docs = [json!({"a": "2017-10-01"}), json!({"a": "2017-9-01"})];
+    assert_eq!(order("SELECT * FROM accounts ORDER BY a", &docs), [0, 1]);
+}
+
+#[test]
+fn order_multi_valued_smallest_ascending_largest_descending() {
+    let docs = [json!({"a": [1, 9]}), json!({"a": 5})];
+    assert_eq!(order("SELECT * FROM accounts ORDER BY a", &docs), [0, 1]);
+    assert_eq!(
+        order("SELECT * FROM accounts ORDER BY a DESC", &docs),
+        [0, 1]
+    );
+}
+
+#[test]
+fn order_missing_null_and_object_only_last_both_ways() {
+    let docs = [
+        json!({}),
+        json!({"a": null}),
+        json!({"a": {"x": 1}}),
+        json!({"a": 1}),
+        json!({"a": 2}),
+    ];
+    assert_eq!(
+        order("SELECT * FROM accounts ORDER BY a", &docs),
+        [3, 4, 0, 1, 2]
+    );
+    assert_eq!(
+        order("SELECT * FROM accounts ORDER BY a DESC", &docs),
+        [4, 3, 0, 1, 2]
+    );
+}
+
+#[test]
+fn order_ties_break_by_later_keys_then_insertion() {
+    let docs = [
+        json!({"a": 1, "b": 2}),
+        json!({"a": 1, "b": 1}),
+        json!({"a": 1, "b": 1}),
+    ];
+    assert_eq!(
+        order("SELECT * FROM accounts ORDER BY a, b", &docs),
+        [1, 2, 0]
+    );
+}
+
+// ---- date-times --------------------------------------------------------------------
+
+#[test]
+fn datetimes_accept_unpadded_fields_and_zones() {
+    use acql::value::parse_datetime;
+    assert_eq!(
+        parse_datetime("2017-3-31T23:59:59.999Z"),
+        parse_datetime("2017-03-31T23:59:59.999+00:00")
+    );
+    assert_eq!(
+        parse_datetime("2017-04-01 01:00"),
+        parse_datetime("2017-04-01T02:00+0100")
+    );
+    assert_eq!(parse_datetime("2024-02-29"), Some(1_709_164_800_000));
+    assert_eq!(parse_datetime("2100-02-29"), None);
+}
+
+// ---- the two node kinds agree (property test) ----------------------------------------
+
+mod agreement {
+    use acql::ast::{CmpOp, Expr, Literal, Number, Path, Span, Spanned};
+    use acql::exec::eval::Filter;
+    use acql::exec::project::Projection;
+    use acql::jsonb::{self, Jsonb};
+    use acql::value::{Node, resolve};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    const KEYS: &[&str] = &["a", "b", "c", "a.b", "b.c", "tTimestamp"];
+    const STRINGS: &[&str] = &[
+        "",
+        "x",
+        "X y_z",
+        "42",
+        "042",
+        "-1.5",
+        "true",
+        "True",
+        "2020-01-01",
+        "2020-1-1T10:00Z",
+        "é ü",
+        "a\"b\\c\n",
+        "x@y.com",
+    ];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..50).prop_map(Value::from),
+            prop::sample::select(vec![1.5f64, -0.25, 42.0, 1e20, 1_577_836_800_000.0])
+                .prop_map(|f| json!(f)),
+            prop::sample::select(STRINGS).prop_map(|s| Value::from(s)),
+        ]
+    }
+
+    fn doc() -> impl Strategy<Value = Value> {
+        let tree = leaf().prop_recursive(4, 40, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..4).prop_map(|kv| {
+                    Value::Object(
+                        kv.into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect::<Map<_, _>>(),
+                    )
+                }),
+            ]
+        });
+        prop::collection::vec((prop::sample::select(KEYS), tree), 0..5)
+            .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    }
+
+    fn path() -> impl Strategy<Value = Path> {
+        prop::collection::vec(
+            prop::sample::select(&["a", "b", "c", "a.b", "tTimestamp"][..]),
+            1..4,
+        )
+        .prop_map(Path::new)
+    }
+
+    fn literal() -> impl Strategy<Value = Literal> {
+        prop_oneof![
+            prop::sample::select(STRINGS).prop_map(|s| Literal::String(s.to_string())),
+            prop::sample::select(
+                &[
+                    "0",
+                    "1",
+                    "42",
+                    "1.5",
+                    "-1.5",
+                    "42.0",
+                    "1e20",
+                    "1577836800000"
+                ][..]
+            )
+            .prop_map(|n| Literal::Number(Number::new(n).unwrap())),
+            any::<bool>().prop_map(Literal::Bool),
+        ]
+    }
+
+    fn sp<T>(t: T) -> Spanned<T> {
+        Spanned::new(t, Span::default())
+    }
+
+    fn predicate() -> impl Strategy<Value = Expr> {
+        let op = prop::sample::select(vec![
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ]);
+        prop_oneof![
+            (path(), op, literal()).prop_map(|(path, op, v)| Expr::Compare {
+                path,
+                op,
+                value: sp(v),
+                span: Span::default()
+            }),
+            (
+                path(),
+                prop::collection::vec(prop_oneof![literal(), Just(Literal::Null)], 1..3),
+                any::<bool>()
+            )
+                .prop_map(|(path, list, negated)| Expr::In {
+                    path,
+                    list: list.into_iter().map(sp).collect(),
+                    negated,
+                    span: Span::default()
+                }),
+            (path(), literal(), any::<bool>()).prop_map(|(path, v, negated)| Expr::Contains {
+                path,
+                value: sp(v),
+                negated,
+                span: Span::default()
+            }),
+            (path(), any::<bool>()).prop_map(|(path, negated)| Expr::IsNull {
+                path,
+                negated,
+                span: Span::default()
+            }),
+            (
+                path(),
+                prop::sample::select(&["x.*", "[0-9]+", ".*", "X y_z", "2020.*"][..]),
+                any::<bool>()
+            )
+                .prop_map(|(path, p, negated)| Expr::Regex {
+                    path,
+                    pattern: sp(p.to_string()),
+                    negated,
+                    span: Span::default()
+                }),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = Expr> {
+        predicate().prop_recursive(3, 12, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                inner.prop_map(|a| Expr::Not(Box::new(a))),
+            ]
+        })
+    }
+
+    thread_local! {
+        static SQLITE: rusqlite::Connection = rusqlite::Connection::open_in_memory().unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn value_and_jsonb_give_the_same_answers(doc in doc(), e in expr(), paths in prop::collection::vec(path(), 1..3)) {
+            let bytes = jsonb::to_vec(&doc);
+            let view = Jsonb::new(&bytes).unwrap();
+            prop_assert_eq!(jsonb::decode(&bytes).unwrap(), doc.clone());
+            let mut text = Vec::new();
+            jsonb::write_json(&bytes, &mut text, false).unwrap();
+            prop_assert_eq!(String::from_utf8(text).unwrap(), doc.to_string());
+            let mut text = Vec::new();
+            jsonb::write_json(&bytes, &mut text, true).unwrap();
+            prop_assert_eq!(serde_json::from_slice::<Value>(&text).unwrap(), (&doc).to_value(true));
+
+            let f = Filter::compile(&e).unwrap();
+            prop_assert_eq!(f.matches(&doc), f.matches(view), "{}", e);
+
+            // SQLite's own encoding of the same text reads the same (TEXTJ escapes and all).
+            let theirs: Vec<u8> = SQLITE.with(|c| c.query_row("SELECT jsonb(?)", [doc.to_string()], |r| r.get(0))).unwrap();
+            prop_assert_eq!(jsonb::decode(&theirs).unwrap(), doc.clone());
+            prop_assert_eq!(f.matches(Jsonb::new(&theirs).unwrap()), f.matches(&doc));
+
+            for p in &paths {
+                let a: Vec<Value> = resolve(&doc, &p.segments).into_iter().map(|n| n.to_value(false)).collect();
+                let b: Vec<Value> = resolve(view, &p.segments).into_iter().map(|n| n.to_value(false)).collect();
+                prop_assert_eq!(a, b);
+            }
+            let items: Vec<_> = paths.iter().map(|p| acql::ast::SelectItem::Path { path: p.clone(), alias: None }).collect();
+            let proj = Projection::compile(&items);
+            prop_assert_eq!(proj.project(&doc), proj.project(view));
+        }
+    }
+}

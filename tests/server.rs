@@ -1,1 +1,957 @@
-//! Integration tests: server.
+//! Integration tests: `acql serve` over real HTTP on loopback.
+//!
+//! Each test starts its own server on an ephemeral port (a temp database file, a tokio
+//! runtime on a background thread) and talks to it with a minimal HTTP/1.1 client, so
+//! the bytes on the wire are exactly what the SDKs and curl send.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use acql::engine::Engine;
+use acql::server::auth::sign_request;
+use acql::server::params::{Params, rfc3986_encode};
+use acql::server::{ServerConfig, serve};
+use acql::store::OpenMode;
+use serde_json::{Value, json};
+
+const USER_KEY: &str = "AKEY123";
+const SECRET: &str = "c2VjcmV0LW9mLXRoZS10ZXN0LWFwcGxpY2F0aW9u";
+const API_KEY: &str = "3_testsite";
+const RETRIED: [u64; 4] = [500001, 504001, 409030, 403048];
+
+/// A running server and its database; stops (gracefully) when dropped.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(config: ServerConfig) -> Server {
+        Server::start_on("127.0.0.1:0", config)
+    }
+
+    fn start_on(bind: &str, config: ServerConfig) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().join("db.acql"), OpenMode::Create).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(bind))
+            .unwrap();
+        let mut addr = listener.local_addr().unwrap();
+        if addr.ip().is_unspecified() {
+            addr.set_ip([127, 0, 0, 1].into());
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime
+                .block_on(serve(engine, config, listener, async {
+                    let _ = stopped.await;
+                }))
+                .unwrap();
+        });
+        Server {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    /// `POST /method` with a form body of `pairs`.
+    fn post(&self, method: &str, pairs: &[(&str, &str)]) -> Reply {
+        self.raw(
+            "POST",
+            &format!("/{method}"),
+            "application/x-www-form-urlencoded",
+            &form(pairs),
+        )
+    }
+
+    /// `POST` with the open server (no credentials) and JSON results.
+    fn call(&self, method: &str, pairs: &[(&str, &str)]) -> Value {
+        self.post(method, pairs).json()
+    }
+
+    fn raw(&self, verb: &str, target: &str, content_type: &str, body: &str) -> Reply {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let req = format!(
+            "{verb} {target} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        Reply::parse(&out)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn parse(raw: &[u8]) -> Reply {
+        let text = String::from_utf8(raw.to_vec()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Form encoding as the Node SDK's `request` library does it (RFC 3986, space = %20).
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        rfc3986_encode(k, &mut out);
+        out.push('=');
+        rfc3986_encode(v, &mut out);
+    }
+    out
+}
+
+fn keyed() -> ServerConfig {
+    let mut c = ServerConfig::default()
+        .with_credential(USER_KEY, SECRET)
+        .unwrap();
+    c.api_key = Some(API_KEY.into());
+    c
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// `pairs` plus `apiKey`, `userKey`, `timestamp`, `nonce` and `sig`, as the Node SDK signs.
+fn signed(
+    method: &str,
+    pairs: &[(&str, &str)],
+    timestamp: u64,
+    nonce: &str,
+) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    all.push(("apiKey".into(), API_KEY.into()));
+    all.push(("format".into(), "json".into()));
+    all.push(("userKey".into(), USER_KEY.into()));
+    all.push(("timestamp".into(), timestamp.to_string()));
+    all.push(("nonce".into(), nonce.into()));
+    let sig = sign_request(
+        SECRET,
+        "accounts.us1.gigya.com",
+        method,
+        &Params::from_pairs(all.clone()),
+    )
+    .unwrap();
+    all.push(("sig".into(), sig));
+    all
+}
+
+fn borrow(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+#[track_caller]
+fn assert_ok(v: &Value) {
+    assert_eq!(v["errorCode"], 0, "{v:#}");
+}
+
+#[track_caller]
+fn assert_error(v: &Value, code: u64) {
+    assert_eq!(v["errorCode"], code, "{v:#}");
+    assert!(
+        v["errorMessage"].is_string() && v["errorDetails"].is_string(),
+        "{v:#}"
+    );
+    assert!(!RETRIED.contains(&code));
+}
+
+fn import_lite(server: &Server, email: &str, age: i64) {
+    let profile = json!({"firstName": "User", "age": age}).to_string();
+    let subs = json!({"news": {"email": {"isSubscribed": age % 2 == 0}}}).to_string();
+    let v = server.call(
+        "accounts.importLiteAccount",
+        &[
+            ("email", email),
+            ("profile", &profile),
+            ("subscriptions", &subs),
+        ],
+    );
+    assert_ok(&v);
+}
+
+#[test]
+fn envelope_fields_on_success_and_error() {
+    let server = Server::start(ServerConfig::default());
+    let v = server.call(
+        "accounts.search",
+        &[("query", "SELECT * FROM emailAccounts")],
+    );
+    assert_ok(&v);
+    let call_id = v["callId"].as_str().unwrap();
+    assert!(
+        call_id.len() == 32 && call_id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{v}"
+    );
+    let time = v["time"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.ends_with('Z') && time.as_bytes()[19] == b'.',
+        "{time}"
+    );
+    assert_eq!(
+        (
+            v["apiVersion"].clone(),
+            v["statusCode"].clone(),
+            v["statusReason"].clone()
+        ),
+        (json!(2), json!(200), json!("OK"))
+    );
+    assert_eq!(
+        (v["objectsCount"].clone(), v["totalCount"].clone()),
+        (json!(0), json!(0))
+    );
+    assert!(v.get("errorMessage").is_none() && v.get("nextCursorId").is_none());
+
+    let r = server.post("accounts.search", &[("query", "SELECT * FROM")]);
+    assert_eq!(r.status, 200, "HTTP 200 unless httpStatusCodes=true");
+    let v = r.json();
+    assert_error(&v, 400006);
+    assert_eq!(v["errorMessage"], "Invalid parameter value");
+    assert_eq!(
+        (v["statusCode"].clone(), v["statusReason"].clone()),
+        (json!(400), json!("Bad Request"))
+    );
+    assert!(
+        v["errorDetails"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, column"),
+        "{v}"
+    );
+}
+
+#[test]
+fn search_post_get_and_encodings() {
+    let server = Server::start(ServerConfig::default());
+    for (i, email) in ["a@x.com", "b@x.com", "c@y.com"].iter().enumerate() {
+        import_lite(&server, email, 20 + i64::try_from(i).unwrap());
+    }
+    let q = "SELECT email FROM emailAccounts WHERE profile.age >= 21 ORDER BY profile.age";
+    let v = server.call("accounts.search", &[("query", q)]);
+    assert_ok(&v);
+    assert_eq!(
+        v["results"],
+        json!([{"email": "b@x.com"}, {"email": "c@y.com"}])
+    );
+    assert_eq!(
+        (v["objectsCount"].clone(), v["totalCount"].clone()),
+        (json!(2), json!(2))
+    );
+    // curl-style: `+` for spaces, in the query string of a GET.
+    let target = format!(
+        "/accounts.search?query={}",
+        q.replace(' ', "+").replace('>', "%3E").replace('=', "%3D")
+    );
+    let g = server.raw("GET", &target, "text/plain", "").json();
+    assert_eq!(g["results"], v["results"]);
+    // A JSON body works too.
+    let j = server
+        .raw(
+            "POST",
+            "/accounts.search",
+            "application/json",
+            &json!({"query": q}).to_string(),
+        )
+        .json();
+    assert_eq!(j["results"], v["results"]);
+}
+
+#[test]
+fn cursors_across_several_pages() {
+    let server = Server::start(ServerConfig::default());
+    for i in 0..25 {
+        import_lite(&server, &format!("u{i:02}@c.com"), i);
+    }
+    let first = server.call(
+        "accounts.search",
+        &[
+            (
+                "query",
+                "SELECT email FROM emailAccounts ORDER BY email LIMIT 10",
+            ),
+            ("openCursor", "true"),
+        ],
+    );
+    assert_ok(&first);
+    let mut pages = vec![first];
+    while let Some(next) = pages
+        .last()
+        .unwrap()
+        .get("nextCursorId")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    {
+        assert!(pages.len() < 10, "cursor does not end");
+        let page = server.call("accounts.search", &[("cursorId", &next)]);
+        assert_ok(&page);
+        // Resending a cursor id returns the same page.
+        let again = server.call("accounts.search", &[("cursorId", &next)]);
+        assert_eq!(again["results"], page["results"]);
+        pages.push(page);
+    }
+    let sizes: Vec<u64> = pages
+        .iter()
+        .map(|p| p["objectsCount"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [10, 10, 5]);
+    assert!(pages.iter().all(|p| p["totalCount"] == 25));
+    let emails: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p["results"].as_array().unwrap().clone())
+        .map(|r| r["email"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..25).map(|i| format!("u{i:02}@c.com")).collect();
+    assert_eq!(emails, expected);
+
+    assert_error(
+        &server.call("accounts.search", &[("cursorId", "not-a-cursor")]),
+        400006,
+    );
+}
+
+#[test]
+fn search_parameter_errors() {
+    let server = Server::start(ServerConfig::default());
+    let q = ("query", "SELECT * FROM accounts");
+    assert_error(&server.call("accounts.search", &[]), 400002);
+    assert_error(
+        &server.call("accounts.search", &[q, ("cursorId", "abc")]),
+        400006,
+    );
+    for (name, value) in [
+        ("timeout", "0"),
+        ("timeout", "60001"),
+        ("timeout", "soon"),
+        ("openCursor", "yes"),
+        ("accountTypes", "premium"),
+        ("httpStatusCodes", "maybe"),
+        ("format", "xml"),
+    ] {
+        let v = server.call("accounts.search", &[q, (name, value)]);
+        assert_error(&v, 400006);
+        assert_eq!(v["validationErrors"][0]["fieldName"], name, "{v}");
+    }
+    for ok in [
+        ("timeout", "60000"),
+        ("accountTypes", "full,lite"),
+        ("openCursor", "false"),
+        ("sdk", "python_3"),
+    ] {
+        assert_ok(&server.call("accounts.search", &[q, ok]));
+    }
+    assert_error(
+        &server.call("accounts.search", &[("query", "SELECT * FROM nowhere")]),
+        400006,
+    );
+    assert_error(
+        &server.call(
+            "accounts.search",
+            &[("query", "SELECT * FROM accounts START 5001")],
+        ),
+        400006,
+    );
+    assert_error(&server.call("accounts.nothing", &[q]), 404000);
+    let r = server.raw(
+        "POST",
+        "/accounts.search",
+        "application/x-www-form-urlencoded",
+        "query=%zz",
+    );
+    assert_error(&r.json(), 400001);
+}
+
+#[test]
+fn http_status_codes_jsonp_and_context() {
+    let server = Server::start(ServerConfig::default());
+    let r = server.post(
+        "accounts.search",
+        &[("query", "SELECT"), ("httpStatusCodes", "true")],
+    );
+    assert_eq!(r.status, 400);
+    assert_error(&r.json(), 400006);
+    let r = server.post(
+        "accounts.search",
+        &[
+            ("query", "SELECT * FROM accounts"),
+            ("httpStatusCodes", "true"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+
+    let r = server.post(
+        "accounts.search",
+        &[
+            ("query", "SELECT * FROM accounts"),
+            ("format", "jsonp"),
+            ("callback", "app.cb"),
+            ("context", "R42"),
+        ],
+    );
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/javascript")
+    );
+    let inner = r
+        .body
+        .strip_prefix("app.cb(")
+        .and_then(|b| b.strip_suffix(");"))
+        .expect(&r.body);
+    let v: Value = serde_json::from_str(inner).unwrap();
+    assert_ok(&v);
+    assert_eq!(v["context"], "R42");
+
+    assert_error(
+        &server.call("accounts.search", &[("query", "x"), ("format", "jsonp")]),
+        400002,
+    );
+    let v = server.call(
+        "accounts.search",
+        &[
+            ("query", "x"),
+            ("format", "jsonp"),
+            ("callback", "alert(1)"),
+        ],
+    );
+    assert_error(&v, 400006);
+    // Errors echo the context too.
+    let v = server.call("accounts.search", &[("context", "{\"a\":1}")]);
+    assert_eq!(v["context"], "{\"a\":1}");
+}
+
+#[test]
+fn write_methods_round_trip() {
+    let server = Server::start(ServerConfig::default());
+    // importLiteAccount: email is normalised, data merged on re-import.
+    let v = server.call(
+        "accounts.importLiteAccount",
+        &[
+            ("email", " Jane@Example.COM "),
+            ("profile", r#"{"firstName":"Jane"}"#),
+            ("data", r#"{"a":1}"#),
+        ],
+    );
+    assert_ok(&v);
+    assert_ok(&server.call(
+        "accounts.importLiteAccount",
+        &[("email", "jane@example.com"), ("data", r#"{"b":2}"#)],
+    ));
+    let s = server.call(
+        "accounts.search",
+        &[("query", "SELECT * FROM emailAccounts")],
+    );
+    assert_eq!(s["totalCount"], 1, "{s}");
+    let lite = &s["results"][0];
+    assert_eq!(
+        (lite["email"].clone(), lite["data"].clone()),
+        (json!("jane@example.com"), json!({"a": 1, "b": 2}))
+    );
+    let token = lite["token"].as_str().unwrap().to_owned();
+
+    let v = server.call("accounts.importLiteAccount", &[("email", "not-an-email")]);
+    assert_error(&v, 400006);
+    assert!(
+        v["validationErrors"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
+    assert_error(
+        &server.call("accounts.importLiteAccount", &[("profile", "{}")]),
+        400002,
+    );
+    assert_error(
+        &server.call(
+            "accounts.importLiteAccount",
+            &[("email", "a@b.com"), ("profile", "{not json")],
+        ),
+        400006,
+    );
+
+    // importFullAccount → UID; setAccountInfo merges; getAccountInfo reads back.
+    let v = server.call(
+        "accounts.importFullAccount",
+        &[
+            ("profile", r#"{"email":"full@x.com","firstName":"F"}"#),
+            ("data", r#"{"car":"A","n":1}"#),
+        ],
+    );
+    assert_ok(&v);
+    let uid = v["UID"].as_str().unwrap().to_owned();
+    assert_eq!(uid.len(), 32);
+    let v = server.call(
+        "accounts.importFullAccount",
+        &[("UID", &uid), ("profile", "{}")],
+    );
+    assert_error(&v, 400003);
+    assert_ok(&server.call(
+        "accounts.setAccountInfo",
+        &[("UID", &uid), ("data", r#"{"car":"B","n":null}"#)],
+    ));
+    let v = server.call("accounts.getAccountInfo", &[("UID", &uid)]);
+    assert_ok(&v);
+    assert_eq!(
+        (v["UID"].clone(), v["data"].clone()),
+        (json!(uid), json!({"car": "B"}))
+    );
+    assert_eq!(v["profile"]["firstName"], "F");
+    assert_error(
+        &server.call("accounts.getAccountInfo", &[("UID", "nobody")]),
+        403005,
+    );
+    assert_error(&server.call("accounts.getAccountInfo", &[]), 400002);
+    assert_error(
+        &server.call(
+            "accounts.setAccountInfo",
+            &[("UID", "nobody"), ("data", "{}")],
+        ),
+        403005,
+    );
+    assert_error(
+        &server.call("accounts.setAccountInfo", &[("UID", &uid), ("data", "[1]")]),
+        400006,
+    );
+
+    // The full account synced its email account.
+    let s = server.call(
+        "accounts.search",
+        &[(
+            "query",
+            "SELECT UID FROM emailAccounts WHERE email = 'full@x.com'",
+        )],
+    );
+    assert_eq!(s["results"], json!([{"UID": uid}]), "{s}");
+
+    // Deletes.
+    assert_ok(&server.call("accounts.deleteAccount", &[("UID", &uid)]));
+    assert_error(
+        &server.call("accounts.deleteAccount", &[("UID", &uid)]),
+        403005,
+    );
+    assert_ok(&server.call(
+        "accounts.deleteLiteAccount",
+        &[("emailAccountToken", &token)],
+    ));
+    assert_error(
+        &server.call(
+            "accounts.deleteLiteAccount",
+            &[("emailAccountToken", &token)],
+        ),
+        403005,
+    );
+    assert_error(&server.call("accounts.deleteLiteAccount", &[]), 400002);
+    let s = server.call(
+        "accounts.search",
+        &[(
+            "query",
+            "SELECT * FROM emailAccounts WHERE email = 'jane@example.com'",
+        )],
+    );
+    assert_eq!(s["totalCount"], 0, "{s}");
+}
+
+#[test]
+fn secret_authentication() {
+    let server = Server::start(keyed());
+    let q = ("query", "SELECT * FROM accounts");
+    let ok = server.call(
+        "accounts.search",
+        &[
+            q,
+            ("apiKey", API_KEY),
+            ("userKey", USER_KEY),
+            ("secret", SECRET),
+        ],
+    );
+    assert_ok(&ok);
+    let cases: [(&[(&str, &str)], u64); 6] = [
+        (
+            &[
+                q,
+                ("apiKey", API_KEY),
+                ("userKey", USER_KEY),
+                ("secret", "d3Jvbmc="),
+            ],
+            403003,
+        ),
+        (
+            &[
+                q,
+                ("apiKey", API_KEY),
+                ("userKey", "NOPE"),
+                ("secret", SECRET),
+            ],
+            403005,
+        ),
+        (&[q, ("apiKey", API_KEY), ("secret", SECRET)], 400002),
+        (&[q, ("apiKey", API_KEY)], 400002),
+        (&[q, ("userKey", USER_KEY), ("secret", SECRET)], 400002),
+        (
+            &[
+                q,
+                ("apiKey", "3_other"),
+                ("userKey", USER_KEY),
+                ("secret", SECRET),
+            ],
+            400093,
+        ),
+    ];
+    for (pairs, code) in cases {
+        assert_error(&server.call("accounts.search", pairs), code);
+    }
+    // Writes are guarded as well, and with httpStatusCodes the status is 403.
+    let r = server.post(
+        "accounts.importLiteAccount",
+        &[("email", "a@b.com"), ("httpStatusCodes", "true")],
+    );
+    assert_eq!(r.status, 400);
+    let r = server.post(
+        "accounts.importLiteAccount",
+        &[
+            ("email", "a@b.com"),
+            ("apiKey", API_KEY),
+            ("userKey", "X"),
+            ("secret", SECRET),
+            ("httpStatusCodes", "true"),
+        ],
+    );
+    assert_eq!(
+        (r.status, r.json()["errorCode"].clone()),
+        (403, json!(403005))
+    );
+}
+
+#[test]
+fn signed_authentication() {
+    let server = Server::start(keyed());
+    let q = [
+        ("query", "SELECT * FROM emailAccounts"),
+        ("openCursor", "true"),
+    ];
+    let now = now_ms();
+    let p = signed("accounts.search", &q, now, "n-1");
+    assert_ok(&server.call("accounts.search", &borrow(&p)));
+    // Replay → 403004; seconds work too.
+    assert_error(&server.call("accounts.search", &borrow(&p)), 403004);
+    let p = signed("accounts.search", &q, now / 1000, "n-2");
+    assert_ok(&server.call("accounts.search", &borrow(&p)));
+    // Expired and future timestamps.
+    let p = signed("accounts.search", &q, now - 600_000, "n-3");
+    assert_error(&server.call("accounts.search", &borrow(&p)), 403002);
+    let p = signed("accounts.search", &q, now + 600_000, "n-4");
+    assert_error(&server.call("accounts.search", &borrow(&p)), 403002);
+    // Tampered parameter, wrong method, bad signature text, missing nonce.
+    let mut p = signed("accounts.search", &q, now, "n-5");
+    p[0].1 = "SELECT * FROM accounts".into();
+    assert_error(&server.call("accounts.search", &borrow(&p)), 403003);
+    let p = signed("accounts.getAccountInfo", &q, now, "n-6");
+    assert_error(&server.call("accounts.search", &borrow(&p)), 403003);
+    let mut p = signed("accounts.search", &q, now, "n-7");
+    p.last_mut().unwrap().1 = "!!!".into();
+    assert_error(&server.call("accounts.search", &borrow(&p)), 403003);
+    let p: Vec<(String, String)> = signed("accounts.search", &q, now, "n-8")
+        .into_iter()
+        .filter(|(k, _)| k != "nonce")
+        .collect();
+    assert_error(&server.call("accounts.search", &borrow(&p)), 400002);
+    // The Node SDK signs `false` as "" but sends "false".
+    let mut p = signed(
+        "accounts.search",
+        &[("query", "SELECT * FROM accounts"), ("openCursor", "")],
+        now,
+        "n-9",
+    );
+    p[1].1 = "false".into();
+    assert_ok(&server.call("accounts.search", &borrow(&p)));
+}
+
+#[test]
+fn plain_http_secret_to_a_non_loopback_listener_is_refused() {
+    let server = Server::start_on("0.0.0.0:0", keyed());
+    let q = ("query", "SELECT * FROM accounts");
+    let v = server.call(
+        "accounts.search",
+        &[
+            q,
+            ("apiKey", API_KEY),
+            ("userKey", USER_KEY),
+            ("secret", SECRET),
+        ],
+    );
+    assert_error(&v, 403006);
+    let p = signed("accounts.search", &[q], now_ms(), "plain-1");
+    assert_ok(&server.call("accounts.search", &borrow(&p)));
+}
+
+#[test]
+fn body_limit() {
+    let mut config = ServerConfig::default();
+    config.body_limit = 1024;
+    let server = Server::start(config);
+    let big = "x".repeat(4096);
+    let v = server.call("accounts.search", &[("query", &big)]);
+    assert_error(&v, 400001);
+    assert!(v["errorDetails"].as_str().unwrap().contains("1024"), "{v}");
+}
+
+#[test]
+fn concurrent_reads_and_writes() {
+    let server = Server::start(ServerConfig::default());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let server = &server;
+            s.spawn(move || {
+                for i in 0..15 {
+                    import_lite(server, &format!("t{t}-{i}@c.com"), i);
+                    let v = server.call(
+                        "accounts.search",
+                        &[("query", "SELECT count(*) FROM emailAccounts")],
+                    );
+                    assert_ok(&v);
+                }
+            });
+        }
+    });
+    let v = server.call(
+        "accounts.search",
+        &[("query", "SELECT count(*) FROM emailAccounts")],
+    );
+    assert_eq!(v["results"][0]["count(*)"], 60, "{v}");
+}
+
+#[test]
+fn graceful_shutdown_keeps_the_database_usable() {
+    let mut server = Server::start(ServerConfig::default());
+    import_lite(&server, "keep@c.com", 1);
+    server.stop.take().unwrap().send(()).unwrap();
+    server.thread.take().unwrap().join().unwrap();
+    let engine = Engine::open(server._dir.path().join("db.acql"), OpenMode::MustExist).unwrap();
+    let page = engine
+        .search("SELECT email FROM emailAccounts", &Default::default())
+        .unwrap();
+    assert_eq!(page.results, [json!({"email": "keep@c.com"})]);
+}
+
+/// The npm `gigya` SDK against the server (tests/node/gigya.test.js): signed lite
+/// imports, a full account update, searches with cursors, errors without retries.
+/// Skipped, with a message, when `node`/`npm` are not installed.
+#[test]
+fn node_gigya_sdk_drives_the_server() {
+    use std::process::Command;
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("node") || !have("npm") {
+        eprintln!(
+            "SKIPPED node_gigya_sdk_drives_the_server: node and npm are needed (apt-get install nodejs npm)"
+        );
+        return;
+    }
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-gigya");
+    std::fs::create_dir_all(&work).unwrap();
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(source.join(file), work.join(file)).unwrap();
+    }
+    if !work.join("node_modules/gigya/package.json").exists() {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(&work)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "npm ci failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let server = Server::start(keyed());
+    let out = Command::new("node")
+        .arg("--test")
+        .arg(source.join("gigya.test.js"))
+        .env("ACQL_URL", format!("http://{}", server.addr))
+        .env("ACQL_API_KEY", API_KEY)
+        .env("ACQL_USER_KEY", USER_KEY)
+        .env("ACQL_SECRET", SECRET)
+        .env("GIGYA_MODULES", work.join("node_modules"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "node --test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("# pass 3") && report.contains("# fail 0"),
+        "{report}"
+    );
+}
+
+/// HTTPS with rustls: a self-signed certificate made by `openssl`, requests by `curl -k`.
+/// On TLS a `secret` is accepted even on a non-loopback listener. Skipped, with a
+/// message, when `openssl` or `curl` is missing.
+#[test]
+fn tls_accepts_secrets_on_any_address() {
+    use std::process::Command;
+    let have = |tool: &str, arg: &str| {
+        Command::new(tool)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("openssl", "version") || !have("curl", "--version") {
+        eprintln!("SKIPPED tls_accepts_secrets_on_any_address: openssl and curl are needed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let engine = Engine::open(dir.path().join("db.acql"), OpenMode::Create).unwrap();
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        runtime
+            .block_on(acql::server::serve_tls(
+                engine,
+                keyed(),
+                listener,
+                &cert,
+                &key,
+                async {
+                    let _ = stopped.await;
+                },
+            ))
+            .unwrap();
+    });
+    let curl = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-sk",
+                "--retry",
+                "5",
+                "--retry-connrefused",
+                "--retry-delay",
+                "0",
+            ])
+            .args(["--data-urlencode", "query=SELECT * FROM accounts"])
+            .args(["--data-urlencode", &format!("apiKey={API_KEY}")])
+            .args(["--data-urlencode", &format!("userKey={USER_KEY}")])
+            .args(extra)
+            .arg(format!("https://127.0.0.1:{port}/accounts.search"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    assert_ok(&curl(&["--data-urlencode", &format!("secret={SECRET}")]));
+    assert_error(&curl(&["--data-urlencode", "secret=d3Jvbmc="]), 403003);
+    stop.send(()).unwrap();
+    server.join().unwrap();
+}

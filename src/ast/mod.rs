@@ -335,9 +335,34 @@ pub fn is_segment_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@' | '$')
 }
 
+/// The reserved words: none of them is a single-segment unquoted path, alias or
+/// collection name (write `` `order` `` instead). `grammar/README.md` lists them.
+pub const RESERVED: [&str; 28] = [
+    "AND", "AS", "ASC", "BETWEEN", "BY", "CONTAINS", "DESC", "FALSE", "FILTER", "FROM", "GROUP",
+    "HAVING", "IN", "IS", "JOIN", "LIKE", "LIMIT", "NOT", "NULL", "OFFSET", "OR", "ORDER", "REGEX",
+    "SELECT", "START", "TRUE", "WHERE", "WITH",
+];
+
+/// True when `word` is a reserved word in any case (`order`, `Null`).
+pub fn is_reserved(word: &str) -> bool {
+    word.len() <= 8 && RESERVED.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// True when `segment` can be written without backticks as a path segment (or, unless
+/// `is_reserved`, as a single-segment path, alias or collection name).
+pub fn is_plain_segment(segment: &str) -> bool {
+    !segment.is_empty() && segment.chars().all(is_segment_char)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_words_are_case_insensitive() {
+        assert!(is_reserved("order") && is_reserved("NULL") && is_reserved("With"));
+        assert!(!is_reserved("count") && !is_reserved("orders") && !is_reserved(""));
+    }
 
     #[test]
     fn number_text_is_checked() {

@@ -1,1 +1,529 @@
 //! Index entries computed from a document (see the layout in the module above).
+//!
+//! # How a pattern matches a document, and what `b` is
+//!
+//! Think of paths and stored keys as *atoms*: their text split at every `.`. A chain of
+//! stored keys from the root (through objects; arrays are passed through at any level,
+//! as in path resolution) matches a pattern `prefix.*.suffix` when its atoms are the
+//! prefix's atoms, then one or more atoms bound to `*`, then the suffix's atoms, and no
+//! key boundary falls inside a pattern segment that itself holds a dot (a backtick
+//! segment is never split). `b` is the atoms bound to `*` joined with `.`; the indexed
+//! values are the non-null scalars at the end of the chain (array elements each).
+//!
+//! Query path resolution follows the same rule with the query's own segments
+//! ([`crate::value::key_run`]). So for a query path whose segments split exactly where
+//! the pattern's do, looking up `b` finds exactly the documents whose resolution of
+//! the query path yields the value; see [`binding_for`] for when it is a superset.
+//! Keys that span parts are handled by construction: the key `"news.email"` under
+//! `subscriptions` gives `b = "news"` for `subscriptions.*.email.isSubscribed`, and the
+//! nested keys `"jun4th"` → `"a001"` give `b = "jun4th.a001"`.
+
+use std::ops::ControlFlow;
+
+use super::{IndexDef, Pattern, PatternSegment};
+pub use crate::value::ValueKey;
+use crate::value::{Kind, MAX_DEPTH, Node, number_text, parse_datetime, scalar_key, words};
+
+/// One row of a value side table `ix_<id>` (without `doc`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueEntry {
+    /// The key bound to `*` (`""` for patterns without `*`).
+    pub b: String,
+    /// The typed value.
+    pub k: ValueKey,
+    /// For a string that is strict JSON number text, its numeric value.
+    pub n: Option<f64>,
+    /// For a string that reads as an ISO-8601 date-time, epoch milliseconds.
+    pub t: Option<i64>,
+}
+
+/// One row of a words side table `wx_<id>` (without `doc`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WordEntry {
+    /// The key bound to `*` (`""` for patterns without `*`).
+    pub b: String,
+    /// A lower-cased word.
+    pub w: String,
+}
+
+/// The distinct value entries of `doc` for `def`'s pattern (sorted by `b`, then `k`).
+pub fn value_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<ValueEntry> {
+    let mut out: Vec<ValueEntry> = Vec::new();
+    pattern_values(&def.pattern, doc, &mut |b, v| {
+        if let Some(k) = scalar_key(v) {
+            let (n, t) = match &k {
+                ValueKey::Text(s) => (number_text(s).map(|n| n.f), parse_datetime(s)),
+                _ => (None, None),
+            };
+            out.push(ValueEntry {
+                b: b.to_string(),
+                k,
+                n,
+                t,
+            });
+        }
+    });
+    out.sort_by(|x, y| x.b.cmp(&y.b).then_with(|| x.k.cmp(&y.k)));
+    out.dedup_by(|x, y| x.b == y.b && x.k == y.k);
+    out
+}
+
+/// The distinct word entries of `doc` for `def`'s pattern: words of strings, of numbers'
+/// JSON text, and `true`/`false` for booleans (sorted).
+pub fn word_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<WordEntry> {
+    let mut out = Vec::new();
+    pattern_values(&def.pattern, doc, &mut |b, v| {
+        let mut push = |text: &str| {
+            out.extend(words(text).map(|w| WordEntry {
+                b: b.to_string(),
+                w,
+            }))
+        };
+        match v.kind() {
+            Kind::String => push(&v.as_str().unwrap_or_default()),
+            Kind::Number => push(&v.number_text().unwrap_or_default()),
+            Kind::Bool => push(if v.as_bool() == Some(true) {
+                "true"
+            } else {
+                "false"
+            }),
+            _ => {}
+        }
+    });
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// One atom of a compiled pattern.
+#[derive(Clone, Debug)]
+struct Atom {
+    text: String,
+    /// The `.` after this atom lies inside one pattern segment: no key may end here.
+    joined_next: bool,
+}
+
+fn atoms_of(segments: &[String]) -> Vec<Atom> {
+    let mut out = Vec::new();
+    for seg in segments {
+        let parts: Vec<&str> = seg.split('.').collect();
+        let last = parts.len() - 1;
+        for (i, p) in parts.into_iter().enumerate() {
+            out.push(Atom {
+                text: p.to_string(),
+                joined_next: i < last,
+            });
+        }
+    }
+    out
+}
+
+struct Compiled {
+    pre: Vec<Atom>,
+    star: bool,
+    suf: Vec<Atom>,
+}
+
+impl Compiled {
+    fn new(pattern: &Pattern) -> Compiled {
+        let keys = |segs: &[PatternSegment]| -> Vec<String> {
+            segs.iter()
+                .filter_map(|s| match s {
+                    PatternSegment::Key(k) => Some(k.clone()),
+                    PatternSegment::Any => None,
+                })
+                .collect()
+        };
+        match pattern.wildcard() {
+            Some(w) => Compiled {
+                pre: atoms_of(&keys(&pattern.segments[..w])),
+                star: true,
+                suf: atoms_of(&keys(&pattern.segments[w + 1..])),
+            },
+            None => Compiled {
+                pre: atoms_of(&keys(&pattern.segments)),
+                star: false,
+                suf: Vec::new(),
+            },
+        }
+    }
+
+    fn start(&self) -> State {
+        if self.pre.is_empty() && self.star {
+            State::Star(false)
+        } else {
+            State::Pre(0)
+        }
+    }
+
+    fn accepts(&self, s: State) -> bool {
+        match s {
+            State::Pre(i) => !self.star && i == self.pre.len(),
+            State::Star(some) => some && self.suf.is_empty(),
+            State::Suf(i) => i == self.suf.len(),
+        }
+    }
+
+    /// Consumes one atom; `key_ends` when a key boundary follows it. Pushes next states.
+    fn step(&self, s: State, atom: &str, key_ends: bool, b: &str, out: &mut Vec<(State, String)>) {
+        let join = |b: &str| {
+            if b.is_empty() {
+                atom.to_string()
+            } else {
+                format!("{b}.{atom}")
+            }
+        };
+        match s {
+            State::Pre(i) => {
+                if let Some(a) = self.pre.get(i)
+                    && a.text == atom
+                    && !(key_ends && a.joined_next)
+                {
+                    let next = if i + 1 == self.pre.len() && self.star {
+                        State::Star(false)
+                    } else {
+                        State::Pre(i + 1)
+                    };
+                    out.push((next, b.to_string()));
+                }
+            }
+            State::Star(some) => {
+                out.push((State::Star(true), join(b)));
+                if some {
+                    self.step(State::Suf(0), atom, key_ends, b, out);
+                }
+            }
+            State::Suf(i) => {
+                if let Some(a) = self.suf.get(i)
+                    && a.text == atom
+                    && !(key_ends && a.joined_next)
+                {
+                    out.push((State::Suf(i + 1), b.to_string()));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Next atom must be `pre[i]` (or, without `*`, `Pre(pre.len())` is the end).
+    Pre(usize),
+    /// Inside `*`; `true` once it has bound at least one atom.
+    Star(bool),
+    /// Next atom must be `suf[i]`.
+    Suf(usize),
+}
+
+/// Calls `f(b, value)` for every value the pattern yields in `doc` (with duplicates;
+/// `null`s and objects included). This is the one walker both entry kinds use.
+pub fn pattern_values<'a, N: Node<'a>>(pattern: &Pattern, doc: N, f: &mut impl FnMut(&str, N)) {
+    let c = Compiled::new(pattern);
+    let states = vec![(c.start(), String::new())];
+    walk(&c, doc, &states, f, 0);
+}
+
+fn walk<'a, N: Node<'a>>(
+    c: &Compiled,
+    node: N,
+    states: &[(State, String)],
+    f: &mut impl FnMut(&str, N),
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match node.kind() {
+        Kind::Array => {
+            for e in node.elements() {
+                walk(c, e, states, f, depth + 1);
+            }
+        }
+        Kind::Object => {
+            for (st, b) in states {
+                if c.accepts(*st) {
+                    f(b, node);
+                }
+            }
+            for (key, child) in node.members() {
+                let key = key.as_str();
+                let mut cur: Vec<(State, String)> = states.to_vec();
+                let mut parts = key.split('.').peekable();
+                while let Some(atom) = parts.next() {
+                    let ends = parts.peek().is_none();
+                    let mut next = Vec::new();
+                    for (st, b) in &cur {
+                        c.step(*st, atom, ends, b, &mut next);
+                    }
+                    next.dedup();
+                    cur = next;
+                    if cur.is_empty() {
+                        break;
+                    }
+                }
+                if !cur.is_empty() {
+                    walk(c, child, &cur, f, depth + 1);
+                }
+            }
+        }
+        _ => {
+            for (st, b) in states {
+                if c.accepts(*st) {
+                    f(b, node);
+                }
+            }
+        }
+    }
+}
+
+/// How an index covers a query path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// The `b` to look up (`""` for patterns without `*`).
+    pub b: String,
+    /// `true`: the documents found under `b` are exactly those whose resolution of the
+    /// query path yields the value. `false`: a superset (the query path holds a backtick
+    /// segment with a dot where the pattern has separate segments, e.g.
+    /// `` subscriptions.`jun4th.a001`.email.isSubscribed `` also finds the nested keys
+    /// `jun4th` → `a001`); recheck those documents with the residual filter.
+    pub exact: bool,
+}
+
+/// Whether (and how) an index on `pattern` covers the query path `path`.
+///
+/// The rule: split both at every `.` into atoms (backtick segments included). The path's
+/// atoms must be the pattern's prefix atoms, then at least one atom for `*` (exactly none
+/// without `*`), then the suffix atoms; `b` is the atoms in the middle joined with `.`.
+/// Then compare where each side lets a stored key end: everywhere except inside a
+/// segment that holds a dot. When the path allows a key to end somewhere the pattern
+/// does not, the index would miss documents: `None`. When the path forbids ends the
+/// pattern allows, the index finds a superset: `exact: false`.
+///
+/// `subscriptions.*.email.isSubscribed` covers `subscriptions.news.email.isSubscribed`
+/// with `b = "news"` and `subscriptions.jun4th.a001.email.isSubscribed` with
+/// `b = "jun4th.a001"`, both exactly.
+pub fn binding_for(pattern: &Pattern, path: &[String]) -> Option<Binding> {
+    let c = Compiled::new(pattern);
+    let p = atoms_of(path);
+    let fixed = c.pre.len() + c.suf.len();
+    if p.len() < fixed + usize::from(c.star) || (!c.star && p.len() != fixed) {
+        return None;
+    }
+    let star_end = p.len() - c.suf.len();
+    if p[..c.pre.len()]
+        .iter()
+        .zip(&c.pre)
+        .any(|(x, y)| x.text != y.text)
+        || p[star_end..]
+            .iter()
+            .zip(&c.suf)
+            .any(|(x, y)| x.text != y.text)
+    {
+        return None;
+    }
+    let mut exact = true;
+    for (j, atom) in p.iter().enumerate().take(p.len().saturating_sub(1)) {
+        let path_allows = !atom.joined_next;
+        let pattern_allows = if j < c.pre.len() {
+            !c.pre[j].joined_next
+        } else if j < star_end {
+            true
+        } else {
+            !c.suf[j - star_end].joined_next
+        };
+        match (path_allows, pattern_allows) {
+            (true, false) => return None,
+            (false, true) => exact = false,
+            _ => {}
+        }
+    }
+    let b = p[c.pre.len()..star_end]
+        .iter()
+        .map(|a| a.text.as_str())
+        .collect::<Vec<_>>()
+        .join(".");
+    Some(Binding { b, exact })
+}
+
+/// True when `doc`'s resolution of `path` yields a non-null scalar equal to `key`
+/// (a helper for tests that check index exactness against path resolution).
+pub fn path_yields<'a, N: Node<'a>>(doc: N, path: &[String], key: &ValueKey) -> bool {
+    crate::value::visit(doc, path, &mut |v| {
+        if scalar_key(v).as_ref() == Some(key) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::catalog::{Collection, IndexKind};
+
+    fn def(p: &str) -> IndexDef {
+        IndexDef {
+            id: 1,
+            collection: Collection::EmailAccounts,
+            pattern: Pattern::parse(p).unwrap(),
+            kind: IndexKind::Value,
+        }
+    }
+
+    fn entries(p: &str, doc: &Value) -> Vec<(String, Value)> {
+        value_entries(&def(p), doc)
+            .into_iter()
+            .map(|e| (e.b, e.k.to_json()))
+            .collect()
+    }
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('.').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn concrete_paths_and_arrays() {
+        let doc = json!({"profile": {"email": "A@b.c"}, "data": {"tags": ["x", ["y", "x"], null, {"z": 1}]}});
+        assert_eq!(
+            entries("profile.email", &doc),
+            vec![(String::new(), json!("A@b.c"))]
+        );
+        assert_eq!(
+            entries("data.tags", &doc),
+            vec![(String::new(), json!("x")), (String::new(), json!("y"))]
+        );
+        assert!(entries("profile", &doc).is_empty());
+        assert!(entries("nope", &doc).is_empty());
+    }
+
+    #[test]
+    fn star_bindings() {
+        let doc = json!({"subscriptions": {
+            "news": {"email": {"isSubscribed": true}},
+            "jun4th": {"a001": {"email": {"isSubscribed": false}}},
+            "ns.x": {"email": {"isSubscribed": true}},
+            "promo.email": {"isSubscribed": false},
+            "other": {"sms": {"isSubscribed": true}}
+        }});
+        let got = entries("subscriptions.*.email.isSubscribed", &doc);
+        assert_eq!(
+            got,
+            vec![
+                ("jun4th.a001".to_string(), json!(false)),
+                ("news".to_string(), json!(true)),
+                ("ns.x".to_string(), json!(true)),
+                ("promo".to_string(), json!(false)),
+            ]
+        );
+        for (b, v) in got {
+            let mut p = path("subscriptions");
+            p.extend(path(&b));
+            p.extend(path("email.isSubscribed"));
+            assert!(path_yields(&doc, &p, &scalar_key(&v).unwrap()));
+        }
+    }
+
+    #[test]
+    fn star_at_end_binds_every_leaf() {
+        let doc = json!({"data": {"a": 1, "b": {"c": "x"}, "d": [true]}});
+        assert_eq!(
+            entries("data.*", &doc),
+            vec![
+                ("a".into(), json!(1)),
+                ("b.c".into(), json!("x")),
+                ("d".into(), json!(true))
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_side_columns() {
+        let doc = json!({"a": ["42", "2020-01-01", 1.0, 1.5]});
+        let e = value_entries(&def("a"), &doc);
+        assert_eq!(e[0].k, ValueKey::Int(1));
+        assert_eq!(e[1].k, ValueKey::Real(1.5));
+        assert_eq!((e[2].n, e[2].t), (None, Some(1_577_836_800_000)));
+        assert_eq!((e[3].n, e[3].t), (Some(42.0), None));
+    }
+
+    #[test]
+    fn words_of_values() {
+        let doc =
+            json!({"p": {"e": "Jane.Doe@Example.com", "n": 1.5, "b": true, "o": {"x": "hidden"}}});
+        let w: Vec<String> = word_entries(&def("p.*"), &doc)
+            .into_iter()
+            .map(|e| format!("{}:{}", e.b, e.w))
+            .collect();
+        assert_eq!(
+            w,
+            [
+                "b:true",
+                "e:com",
+                "e:doe",
+                "e:example",
+                "e:jane",
+                "n:1",
+                "n:5",
+                "o.x:hidden"
+            ]
+        );
+    }
+
+    #[test]
+    fn bindings() {
+        let p = Pattern::parse("subscriptions.*.email.isSubscribed").unwrap();
+        let b = |q: &[&str]| binding_for(&p, &q.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            b(&["subscriptions", "news", "email", "isSubscribed"]),
+            Some(Binding {
+                b: "news".into(),
+                exact: true
+            })
+        );
+        assert_eq!(
+            b(&["subscriptions", "jun4th", "a001", "email", "isSubscribed"]),
+            Some(Binding {
+                b: "jun4th.a001".into(),
+                exact: true
+            })
+        );
+        assert_eq!(
+            b(&["subscriptions", "jun4th.a001", "email", "isSubscribed"]),
+            Some(Binding {
+                b: "jun4th.a001".into(),
+                exact: false
+            })
+        );
+        assert_eq!(b(&["subscriptions", "email", "isSubscribed"]), None);
+        assert_eq!(b(&["subscriptions", "x", "sms", "isSubscribed"]), None);
+        let q = Pattern::parse("profile.email").unwrap();
+        assert_eq!(
+            binding_for(&q, &path("profile.email")),
+            Some(Binding {
+                b: String::new(),
+                exact: true
+            })
+        );
+        assert_eq!(binding_for(&q, &path("profile.email.x")), None);
+        assert_eq!(
+            binding_for(&q, &["profile.email".to_string()]),
+            Some(Binding {
+                b: String::new(),
+                exact: false
+            })
+        );
+        let t = Pattern::parse("`a.b`.c").unwrap();
+        assert_eq!(binding_for(&t, &path("a.b.c")), None);
+        assert_eq!(
+            binding_for(&t, &["a.b".to_string(), "c".to_string()]),
+            Some(Binding {
+                b: String::new(),
+                exact: true
+            })
+        );
+    }
+}

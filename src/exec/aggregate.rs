@@ -1,1 +1,568 @@
-//! exec::aggregate
+//! Aggregates, `GROUP BY` groups, and the sort keys of `ORDER BY` (DESIGN §4, §4a).
+//!
+//! - Aggregates read JSON numbers only (array elements each count; numeric strings do
+//!   not). Over no values: `sum` and `sum_of_squares` are 0, `min` is `"infinity"`,
+//!   `max` `"-infinity"`, `avg`/`variance`/`std` `null`. When every input is written as
+//!   an integer, `sum`, `sum_of_squares`, `min` and `max` stay integers. `variance` and
+//!   `std` are the population forms. The result key is the function text
+//!   (`min(profile.age)`) or the alias.
+//! - Groups are tuples of non-null scalars ([`ValueKey`]: `1` and `1.0` one group, `1`
+//!   and `"1"` two). An array value puts the document in each element's group; a document
+//!   counts once per group; a document with no value for some key is not grouped.
+//! - Sort keys follow the cross-type order (numbers < strings < booleans); a multi-valued
+//!   path sorts by its smallest value ascending and its largest descending; documents
+//!   with no scalar value sort last in both directions.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use serde_json::{Map, Value};
+
+use crate::ast::{AggFunc, Aggregate, OrderItem, OrderKey, Path, SelectItem};
+use crate::value::{Kind, Node, Number, ValueKey, scalar_key, visit};
+
+/// The result key of an aggregate: its alias, else `func(path)` as written, lower-case
+/// function name (`count(*)`, `min(profile.age)`).
+pub fn aggregate_key(agg: &Aggregate) -> String {
+    if let Some(alias) = &agg.alias {
+        return alias.node.clone();
+    }
+    match &agg.path {
+        Some(p) => format!("{}({p})", agg.func.name()),
+        None => format!("{}(*)", agg.func.name()),
+    }
+}
+
+/// The running state of one aggregate.
+#[derive(Clone, Debug)]
+pub struct Accumulator {
+    func: AggFunc,
+    path: Option<Vec<String>>,
+    key: String,
+    /// Documents seen (`count(*)`).
+    docs: u64,
+    /// Numeric values seen.
+    n: u64,
+    /// Exact integer sums while every value is an integer.
+    int_sum: Option<i128>,
+    int_sq: Option<i128>,
+    sum: f64,
+    sq: f64,
+    min: Option<Number>,
+    max: Option<Number>,
+    /// Welford's running mean and sum of squared deviations, for a stable variance.
+    mean: f64,
+    m2: f64,
+}
+
+impl Accumulator {
+    /// A fresh accumulator for `agg`.
+    pub fn new(agg: &Aggregate) -> Accumulator {
+        Accumulator {
+            func: agg.func,
+            path: agg.path.as_ref().map(|p| p.segments.clone()),
+            key: aggregate_key(agg),
+            docs: 0,
+            n: 0,
+            int_sum: Some(0),
+            int_sq: Some(0),
+            sum: 0.0,
+            sq: 0.0,
+            min: None,
+            max: None,
+            mean: 0.0,
+            m2: 0.0,
+        }
+    }
+
+    /// The result key (see [`aggregate_key`]).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Adds one matching document.
+    pub fn add<'a, N: Node<'a>>(&mut self, doc: N) {
+        self.docs += 1;
+        // Taken out for the walk, so `push` can borrow `self` (no per-document clone).
+        let Some(path) = self.path.take() else { return };
+        let _ = visit(doc, &path, &mut |v| {
+            if v.kind() == Kind::Number
+                && let Some(x) = v.as_number()
+            {
+                self.push(x);
+            }
+            ControlFlow::Continue(())
+        });
+        self.path = Some(path);
+    }
+
+    fn push(&mut self, x: Number) {
+        self.n += 1;
+        match x.i {
+            Some(i) => {
+                let i = i128::from(i);
+                self.int_sum = self.int_sum.and_then(|s| s.checked_add(i));
+                self.int_sq = self
+                    .int_sq
+                    .and_then(|s| i.checked_mul(i).and_then(|q| s.checked_add(q)));
+            }
+            None => {
+                self.int_sum = None;
+                self.int_sq = None;
+            }
+        }
+        self.sum += x.f;
+        self.sq += x.f * x.f;
+        if self
+            .min
+            .is_none_or(|m| x.cmp_num(m) == Some(Ordering::Less))
+        {
+            self.min = Some(x);
+        }
+        if self
+            .max
+            .is_none_or(|m| x.cmp_num(m) == Some(Ordering::Greater))
+        {
+            self.max = Some(x);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.n as f64;
+        let delta = x.f - self.mean;
+        self.mean += delta / n;
+        self.m2 += delta * (x.f - self.mean);
+    }
+
+    /// The count of documents added (what `count(*)` returns).
+    pub fn count(&self) -> u64 {
+        self.docs
+    }
+
+    /// The aggregate's value.
+    pub fn result(&self) -> Value {
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.n as f64;
+        match self.func {
+            AggFunc::Count => Value::from(self.docs),
+            AggFunc::Sum => exact_or_float(self.int_sum, self.sum),
+            AggFunc::SumOfSquares => exact_or_float(self.int_sq, self.sq),
+            AggFunc::Min => self
+                .min
+                .map_or_else(|| Value::from("infinity"), number_json),
+            AggFunc::Max => self
+                .max
+                .map_or_else(|| Value::from("-infinity"), number_json),
+            AggFunc::Avg if self.n > 0 => float(self.mean),
+            AggFunc::Variance if self.n > 0 => float(self.m2 / n),
+            AggFunc::Std if self.n > 0 => float((self.m2 / n).sqrt()),
+            AggFunc::Avg | AggFunc::Variance | AggFunc::Std => Value::Null,
+        }
+    }
+}
+
+fn float(f: f64) -> Value {
+    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+fn exact_or_float(exact: Option<i128>, f: f64) -> Value {
+    match exact.map(i64::try_from) {
+        Some(Ok(i)) => Value::from(i),
+        _ => float(f),
+    }
+}
+
+fn number_json(x: Number) -> Value {
+    match x.i {
+        Some(i) => Value::from(i),
+        None => float(x.f),
+    }
+}
+
+/// The distinct non-null scalar values at `path` (array elements each; objects never).
+pub fn scalar_values<'a, N: Node<'a>>(doc: N, path: &[String]) -> Vec<ValueKey> {
+    let mut out: Vec<ValueKey> = Vec::new();
+    let _ = visit(doc, path, &mut |v| {
+        if let Some(k) = scalar_key(v)
+            && !out.contains(&k)
+        {
+            out.push(k);
+        }
+        ControlFlow::Continue(())
+    });
+    out
+}
+
+/// The groups a document belongs to: every combination of the distinct scalar values of
+/// the key paths (none when some key has no value).
+pub fn group_keys<'a, N: Node<'a>>(doc: N, keys: &[Path]) -> Vec<Vec<ValueKey>> {
+    let mut tuples: Vec<Vec<ValueKey>> = vec![Vec::new()];
+    for key in keys {
+        let values = scalar_values(doc, &key.segments);
+        if values.is_empty() {
+            return Vec::new();
+        }
+        tuples = tuples
+            .into_iter()
+            .flat_map(|t| {
+                values.iter().map(move |v| {
+                    let mut t = t.clone();
+                    t.push(v.clone());
+                    t
+                })
+            })
+            .collect();
+    }
+    tuples
+}
+
+/// Puts `value` at the nested position `path` inside `obj` (creating objects).
+fn insert_at(obj: &mut Map<String, Value>, path: &[String], value: Value) {
+    let Some((last, init)) = path.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for seg in init {
+        let slot = cur
+            .entry(seg.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(next) = slot else { return };
+        cur = next;
+    }
+    cur.insert(last.clone(), value);
+}
+
+/// `GROUP BY`: accumulates documents into groups and yields the rows in order.
+#[derive(Clone, Debug)]
+pub struct Grouping {
+    keys: Vec<Path>,
+    /// Aliases of `SELECT`ed key paths (the output renames the last segment).
+    key_aliases: Vec<Option<String>>,
+    aggs: Vec<Aggregate>,
+    order: Vec<OrderItem>,
+    groups: HashMap<Vec<ValueKey>, Vec<Accumulator>>,
+}
+
+impl Grouping {
+    /// Groups by `keys`, computing the aggregates of `select` (`count(*)` when it lists
+    /// none), ordered by `order` (empty: `count(*)` descending, then key ascending; ties of
+    /// an explicit order fall back to that default).
+    pub fn new(keys: &[Path], select: &[SelectItem], order: &[OrderItem]) -> Grouping {
+        let mut aggs: Vec<Aggregate> = select
+            .iter()
+            .filter_map(|i| match i {
+                SelectItem::Aggregate(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        if aggs.is_empty() {
+            aggs.push(Aggregate {
+                func: AggFunc::Count,
+                path: None,
+                alias: None,
+                span: crate::ast::Span::default(),
+            });
+        }
+        let key_aliases = keys
+            .iter()
+            .map(|k| {
+                select.iter().find_map(|i| match i {
+                    SelectItem::Path {
+                        path,
+                        alias: Some(a),
+                    } if path == k => Some(a.node.clone()),
+                    _ => None,
+                })
+            })
+            .collect();
+        Grouping {
+            keys: keys.to_vec(),
+            key_aliases,
+            aggs,
+            order: order.to_vec(),
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Adds one matching document to each of its groups.
+    pub fn add<'a, N: Node<'a>>(&mut self, doc: N) {
+        for key in group_keys(doc, &self.keys) {
+            let accs = self
+                .groups
+                .entry(key)
+                .or_insert_with(|| self.aggs.iter().map(Accumulator::new).collect());
+            for acc in accs {
+                acc.add(doc);
+            }
+        }
+    }
+
+    /// The number of groups so far (`totalCount` with `GROUP BY`).
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// True when no document was grouped.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The rows, ordered: each the key fields as a nested projection plus the aggregates.
+    pub fn rows(&self) -> Vec<Value> {
+        let mut groups: Vec<(&Vec<ValueKey>, &Vec<Accumulator>)> = self.groups.iter().collect();
+        groups.sort_by(|a, b| self.compare(a, b));
+        groups
+            .into_iter()
+            .map(|(key, accs)| {
+                let mut row = Map::new();
+                for ((path, alias), v) in self.keys.iter().zip(&self.key_aliases).zip(key) {
+                    let mut segs = path.segments.clone();
+                    if let (Some(a), Some(last)) = (alias, segs.last_mut()) {
+                        last.clone_from(a);
+                    }
+                    insert_at(&mut row, &segs, v.to_json());
+                }
+                for acc in accs {
+                    row.insert(acc.key().to_string(), acc.result());
+                }
+                Value::Object(row)
+            })
+            .collect()
+    }
+
+    fn count_of(accs: &[Accumulator]) -> u64 {
+        accs.first().map_or(0, Accumulator::count)
+    }
+
+    fn compare(
+        &self,
+        a: &(&Vec<ValueKey>, &Vec<Accumulator>),
+        b: &(&Vec<ValueKey>, &Vec<Accumulator>),
+    ) -> Ordering {
+        for item in &self.order {
+            let o = match &item.key {
+                OrderKey::Path(p) => match self.keys.iter().position(|k| k == p) {
+                    Some(i) => a.0[i].cmp(&b.0[i]),
+                    None => Ordering::Equal,
+                },
+                OrderKey::Aggregate(agg) => {
+                    let key = aggregate_key(agg);
+                    let pick = |accs: &Vec<Accumulator>| {
+                        accs.iter()
+                            .find(|x| {
+                                x.key() == key
+                                    || (x.func == agg.func
+                                        && x.path.as_ref()
+                                            == agg.path.as_ref().map(|p| &p.segments))
+                            })
+                            .map(Accumulator::result)
+                            .or_else(|| {
+                                (agg.func == AggFunc::Count)
+                                    .then(|| Value::from(Self::count_of(accs)))
+                            })
+                    };
+                    compare_json(pick(a.1).as_ref(), pick(b.1).as_ref())
+                }
+            };
+            let o = if item.descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Self::count_of(b.1)
+            .cmp(&Self::count_of(a.1))
+            .then_with(|| a.0.cmp(b.0))
+    }
+}
+
+/// Orders aggregate results: numbers numerically, then anything else (`"infinity"`,
+/// `null`) after numbers.
+fn compare_json(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    let key = |v: Option<&Value>| v.and_then(scalar_key);
+    match (key(a), key(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// One document's sort key for one `ORDER BY` item: the smallest scalar value at the
+/// path (ascending) or the largest (descending); `None` when there is none.
+pub fn sort_value<'a, N: Node<'a>>(doc: N, path: &[String], descending: bool) -> Option<ValueKey> {
+    let mut best: Option<ValueKey> = None;
+    let _ = visit(doc, path, &mut |v| {
+        if let Some(k) = scalar_key(v) {
+            let better = best
+                .as_ref()
+                .is_none_or(|b| if descending { k > *b } else { k < *b });
+            if better {
+                best = Some(k);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    best
+}
+
+/// The sort key of a document for a whole `ORDER BY` list; compare with [`SortKey::cmp`]
+/// (then break ties by insertion order, which this key does not hold).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SortKey {
+    values: Vec<(Option<ValueKey>, bool)>,
+}
+
+impl SortKey {
+    /// The key of `doc` for `items` (aggregate items are ignored: they order groups).
+    pub fn of<'a, N: Node<'a>>(doc: N, items: &[OrderItem]) -> SortKey {
+        let values = items
+            .iter()
+            .filter_map(|i| match &i.key {
+                OrderKey::Path(p) => {
+                    Some((sort_value(doc, &p.segments, i.descending), i.descending))
+                }
+                OrderKey::Aggregate(_) => None,
+            })
+            .collect();
+        SortKey { values }
+    }
+}
+
+impl Ord for SortKey {
+    /// Item by item: present values in their direction, missing values last either way.
+    fn cmp(&self, other: &Self) -> Ordering {
+        for ((a, desc), (b, _)) in self.values.iter().zip(&other.values) {
+            let o = match (a, b) {
+                (Some(x), Some(y)) if *desc => y.cmp(x),
+                (Some(x), Some(y)) => x.cmp(y),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    }
+}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ast::Span;
+
+    fn agg(func: AggFunc, path: Option<&str>) -> Aggregate {
+        Aggregate {
+            func,
+            path: path.map(Path::dotted),
+            alias: None,
+            span: Span::default(),
+        }
+    }
+
+    fn run(func: AggFunc, docs: &[Value]) -> Value {
+        let mut acc = Accumulator::new(&agg(func, Some("a")));
+        for d in docs {
+            acc.add(d);
+        }
+        acc.result()
+    }
+
+    #[test]
+    fn aggregates_over_numbers() {
+        let docs = [
+            json!({"a": 1}),
+            json!({"a": [2, 3]}),
+            json!({"a": "4"}),
+            json!({}),
+            json!({"a": null}),
+        ];
+        assert_eq!(run(AggFunc::Sum, &docs), json!(6));
+        assert_eq!(run(AggFunc::Min, &docs), json!(1));
+        assert_eq!(run(AggFunc::Max, &docs), json!(3));
+        assert_eq!(run(AggFunc::Avg, &docs), json!(2.0));
+        assert_eq!(run(AggFunc::SumOfSquares, &docs), json!(14));
+        assert_eq!(run(AggFunc::Variance, &docs), json!(2.0 / 3.0));
+        assert_eq!(run(AggFunc::Std, &docs), json!((2.0f64 / 3.0).sqrt()));
+        assert_eq!(run(AggFunc::Count, &docs), json!(5));
+        assert_eq!(
+            run(AggFunc::Sum, &[json!({"a": 1.5}), json!({"a": 1})]),
+            json!(2.5)
+        );
+    }
+
+    #[test]
+    fn aggregates_over_nothing() {
+        assert_eq!(run(AggFunc::Sum, &[]), json!(0));
+        assert_eq!(run(AggFunc::SumOfSquares, &[]), json!(0));
+        assert_eq!(run(AggFunc::Min, &[]), json!("infinity"));
+        assert_eq!(run(AggFunc::Max, &[]), json!("-infinity"));
+        assert_eq!(run(AggFunc::Avg, &[]), Value::Null);
+        assert_eq!(run(AggFunc::Std, &[]), Value::Null);
+        assert_eq!(
+            aggregate_key(&agg(AggFunc::SumOfSquares, Some("p.a"))),
+            "sum_of_squares(p.a)"
+        );
+        assert_eq!(aggregate_key(&agg(AggFunc::Count, None)), "count(*)");
+    }
+
+    #[test]
+    fn groups() {
+        let mut g = Grouping::new(&[Path::dotted("c")], &[], &[]);
+        for d in [
+            json!({"c": 1}),
+            json!({"c": 1.0}),
+            json!({"c": "1"}),
+            json!({"c": ["x", "x", 1]}),
+            json!({}),
+            json!({"c": null}),
+        ] {
+            g.add(&d);
+        }
+        assert_eq!(
+            g.rows(),
+            vec![
+                json!({"c": 1, "count(*)": 3}),
+                json!({"c": "1", "count(*)": 1}),
+                json!({"c": "x", "count(*)": 1})
+            ]
+        );
+    }
+
+    #[test]
+    fn sort_keys() {
+        let asc = [OrderItem {
+            key: OrderKey::Path(Path::dotted("a")),
+            descending: false,
+        }];
+        let desc = [OrderItem {
+            key: OrderKey::Path(Path::dotted("a")),
+            descending: true,
+        }];
+        let docs = [
+            json!({"a": [5, 1]}),
+            json!({"a": "s"}),
+            json!({}),
+            json!({"a": true}),
+            json!({"a": 3}),
+        ];
+        let order = |items: &[OrderItem]| {
+            let mut idx: Vec<usize> = (0..docs.len()).collect();
+            idx.sort_by_key(|&i| SortKey::of(&docs[i], items));
+            idx
+        };
+        assert_eq!(order(&asc), [0, 4, 1, 3, 2]);
+        assert_eq!(order(&desc), [3, 1, 0, 4, 2]);
+    }
+}

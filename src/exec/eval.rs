@@ -1,1 +1,547 @@
-//! exec::eval
+//! The naive evaluator: a `WHERE` expression applied directly to one document.
+//!
+//! This is both the residual filter of planned queries (run over borrowed JSONB views in
+//! full scans, so matching allocates nothing in the common case) and the test oracle
+//! for the SQL path (run over `serde_json::Value`). The rules are DESIGN §4 and §4a,
+//! written plainly; `docs/semantics.md` records the decisions DESIGN leaves open.
+//!
+//! [`Filter::compile`] does all per-query work once: regexes are compiled (with a size
+//! limit), literals are pre-read as numbers, dates and words.
+
+use std::cmp::Ordering;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::ast::{CmpOp, Expr, Literal, Span};
+use crate::value::regex::{DEFAULT_SIZE_LIMIT, RegexError};
+use crate::value::{
+    Kind, Node, Number, Text, any, contains_phrase, number_text, parse_datetime, words,
+};
+
+/// A `WHERE` expression cannot be evaluated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// A `regex('…')` pattern is invalid or too large.
+    #[error("{error}")]
+    Regex {
+        /// The pattern literal.
+        span: Span,
+        /// Why it was refused.
+        #[source]
+        error: RegexError,
+    },
+    /// `null` with a range operator or `CONTAINS`.
+    #[error("null cannot be used with {op}")]
+    NullOperand {
+        /// The predicate.
+        span: Span,
+        /// The operator (`<`, `CONTAINS`, …).
+        op: &'static str,
+    },
+    /// `IN ()`.
+    #[error("IN needs at least one value")]
+    EmptyIn {
+        /// The predicate.
+        span: Span,
+    },
+}
+
+/// Limits applied while compiling a filter.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalOptions {
+    /// Size limit of each compiled regex, in bytes (see [`crate::value::regex`]).
+    pub regex_size_limit: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            regex_size_limit: DEFAULT_SIZE_LIMIT,
+        }
+    }
+}
+
+/// A compiled `WHERE` expression.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    root: Cond,
+}
+
+#[derive(Clone, Debug)]
+enum Cond {
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    /// A predicate on the values at `path`; `negated` takes the complement.
+    Pred {
+        path: Vec<String>,
+        test: Test,
+        negated: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Test {
+    /// `=` / `IN`: some value equals one of the literals; `or_null`: `IN (…, null)`.
+    Eq { lits: Vec<EqLit>, or_null: bool },
+    /// `<`, `<=`, `>`, `>=`.
+    Range {
+        op: CmpOp,
+        lit: RangeLit,
+        timestamp_path: bool,
+    },
+    /// `CONTAINS`: the lower-cased operand words (empty: matches nothing).
+    Contains(Vec<String>),
+    /// `IS NULL`: no non-null value.
+    IsNull,
+    /// `regex('…')`, anchored by translation.
+    Regex(Regex),
+}
+
+/// An equality literal, pre-read in every form a value may match it in.
+#[derive(Clone, Debug)]
+enum EqLit {
+    /// A string; `num` when it spells strict JSON number text, `boolean` for `"true"`/`"false"`.
+    Str {
+        s: String,
+        num: Option<Number>,
+        boolean: Option<bool>,
+    },
+    /// A number.
+    Num(Number),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// A range literal.
+#[derive(Clone, Debug)]
+enum RangeLit {
+    Num(Number),
+    /// A string; `date` when it reads as an ISO-8601 date-time (epoch ms).
+    Str {
+        s: String,
+        date: Option<i64>,
+    },
+    Bool(bool),
+}
+
+fn literal_number(n: &crate::ast::Number) -> Number {
+    Number {
+        f: n.as_f64(),
+        i: if n.as_str().bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            None
+        } else {
+            n.as_i64()
+        },
+    }
+}
+
+fn eq_lit(lit: &Literal) -> Option<EqLit> {
+    Some(match lit {
+        Literal::String(s) => EqLit::Str {
+            s: s.clone(),
+            num: number_text(s),
+            boolean: match s.as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+        },
+        Literal::Number(n) => EqLit::Num(literal_number(n)),
+        Literal::Bool(b) => EqLit::Bool(*b),
+        Literal::Null => return None,
+    })
+}
+
+impl Filter {
+    /// Compiles `expr` with the default limits.
+    pub fn compile(expr: &Expr) -> Result<Filter, EvalError> {
+        Filter::compile_with(expr, &EvalOptions::default())
+    }
+
+    /// Compiles `expr`.
+    pub fn compile_with(expr: &Expr, opts: &EvalOptions) -> Result<Filter, EvalError> {
+        Ok(Filter {
+            root: compile(expr, opts)?,
+        })
+    }
+
+    /// True when the document satisfies the expression (two-valued: never unknown).
+    pub fn matches<'a, N: Node<'a>>(&self, doc: N) -> bool {
+        eval(&self.root, doc)
+    }
+}
+
+/// Compiles and evaluates `expr` on one `serde_json::Value` document.
+pub fn matches(expr: &Expr, doc: &Value) -> Result<bool, EvalError> {
+    Ok(Filter::compile(expr)?.matches(doc))
+}
+
+fn compile(expr: &Expr, opts: &EvalOptions) -> Result<Cond, EvalError> {
+    let pred = |path: &crate::ast::Path, test, negated| Cond::Pred {
+        path: path.segments.clone(),
+        test,
+        negated,
+    };
+    Ok(match expr {
+        Expr::And(a, b) => {
+            let mut v = Vec::new();
+            for side in [a, b] {
+                match compile(side, opts)? {
+                    Cond::And(inner) => v.extend(inner),
+                    c => v.push(c),
+                }
+            }
+            Cond::And(v)
+        }
+        Expr::Or(a, b) => {
+            let mut v = Vec::new();
+            for side in [a, b] {
+                match compile(side, opts)? {
+                    Cond::Or(inner) => v.extend(inner),
+                    c => v.push(c),
+                }
+            }
+            Cond::Or(v)
+        }
+        Expr::Not(a) => Cond::Not(Box::new(compile(a, opts)?)),
+        Expr::Compare {
+            path,
+            op,
+            value,
+            span,
+        } => match op {
+            CmpOp::Eq | CmpOp::Ne => match eq_lit(&value.node) {
+                Some(lit) => pred(
+                    path,
+                    Test::Eq {
+                        lits: vec![lit],
+                        or_null: false,
+                    },
+                    *op == CmpOp::Ne,
+                ),
+                // `= null` is IS NULL; `!= null` IS NOT NULL (the parser already maps these).
+                None => pred(path, Test::IsNull, *op == CmpOp::Ne),
+            },
+            _ => {
+                let lit = match &value.node {
+                    Literal::Number(n) => RangeLit::Num(literal_number(n)),
+                    Literal::String(s) => RangeLit::Str {
+                        s: s.clone(),
+                        date: parse_datetime(s),
+                    },
+                    Literal::Bool(b) => RangeLit::Bool(*b),
+                    Literal::Null => {
+                        return Err(EvalError::NullOperand {
+                            span: *span,
+                            op: op.as_str(),
+                        });
+                    }
+                };
+                let timestamp_path = path.last().ends_with("Timestamp");
+                pred(
+                    path,
+                    Test::Range {
+                        op: *op,
+                        lit,
+                        timestamp_path,
+                    },
+                    false,
+                )
+            }
+        },
+        Expr::In {
+            path,
+            list,
+            negated,
+            span,
+        } => {
+            if list.is_empty() {
+                return Err(EvalError::EmptyIn { span: *span });
+            }
+            let or_null = list.iter().any(|l| l.node == Literal::Null);
+            let lits = list.iter().filter_map(|l| eq_lit(&l.node)).collect();
+            pred(path, Test::Eq { lits, or_null }, *negated)
+        }
+        Expr::Contains {
+            path,
+            value,
+            negated,
+            span,
+        } => {
+            let text = match &value.node {
+                Literal::String(s) => s.clone(),
+                Literal::Number(n) => n.as_str().to_string(),
+                Literal::Bool(b) => b.to_string(),
+                Literal::Null => {
+                    return Err(EvalError::NullOperand {
+                        span: *span,
+                        op: "CONTAINS",
+                    });
+                }
+            };
+            pred(path, Test::Contains(words(&text).collect()), *negated)
+        }
+        Expr::IsNull { path, negated, .. } => pred(path, Test::IsNull, *negated),
+        Expr::Regex {
+            path,
+            pattern,
+            negated,
+            ..
+        } => {
+            let re = crate::value::regex::compile_with_limit(&pattern.node, opts.regex_size_limit)
+                .map_err(|error| EvalError::Regex {
+                    span: pattern.span,
+                    error,
+                })?;
+            pred(path, Test::Regex(re), *negated)
+        }
+    })
+}
+
+fn eval<'a, N: Node<'a>>(c: &Cond, doc: N) -> bool {
+    match c {
+        Cond::And(v) => v.iter().all(|c| eval(c, doc)),
+        Cond::Or(v) => v.iter().any(|c| eval(c, doc)),
+        Cond::Not(c) => !eval(c, doc),
+        Cond::Pred {
+            path,
+            test,
+            negated,
+        } => test_path(test, path, doc) != *negated,
+    }
+}
+
+fn test_path<'a, N: Node<'a>>(test: &Test, path: &[String], doc: N) -> bool {
+    match test {
+        Test::IsNull => !any(doc, path, |v| v.kind() != Kind::Null),
+        Test::Eq { lits, or_null } => {
+            any(doc, path, |v| lits.iter().any(|l| eq_value(l, v)))
+                || (*or_null && !any(doc, path, |v| v.kind() != Kind::Null))
+        }
+        Test::Range {
+            op,
+            lit,
+            timestamp_path,
+        } => any(doc, path, |v| {
+            range_cmp(lit, v, *timestamp_path).is_some_and(|o| match op {
+                CmpOp::Lt => o == Ordering::Less,
+                CmpOp::Le => o != Ordering::Greater,
+                CmpOp::Gt => o == Ordering::Greater,
+                CmpOp::Ge => o != Ordering::Less,
+                CmpOp::Eq | CmpOp::Ne => false,
+            })
+        }),
+        Test::Contains(phrase) => {
+            !phrase.is_empty() && any(doc, path, |v| contains_value(phrase, v))
+        }
+        Test::Regex(re) => any(doc, path, |v| {
+            v.as_text().is_some_and(|t| with_str(t, |s| re.is_match(s)))
+        }),
+    }
+}
+
+/// Calls `f` with the decoded string, borrowing when the bytes are plain UTF-8.
+fn with_str<R>(t: Text<'_>, f: impl FnOnce(&str) -> R) -> R {
+    match t.plain_bytes().map(std::str::from_utf8) {
+        Some(Ok(s)) => f(s),
+        _ => f(&t.as_str()),
+    }
+}
+
+/// A string value read as strict JSON number text (cheap rejection first).
+fn text_number(t: Text<'_>) -> Option<Number> {
+    if let Some(b) = t.plain_bytes()
+        && !b.first().is_some_and(|c| c.is_ascii_digit() || *c == b'-')
+    {
+        return None;
+    }
+    with_str(t, number_text)
+}
+
+fn eq_value<'a, N: Node<'a>>(lit: &EqLit, v: N) -> bool {
+    match (lit, v.kind()) {
+        (EqLit::Str { s, .. }, Kind::String) => v.as_text().is_some_and(|t| t.eq_str(s)),
+        (EqLit::Str { num: Some(n), .. }, Kind::Number) | (EqLit::Num(n), Kind::Number) => v
+            .as_number()
+            .is_some_and(|x| x.cmp_num(*n) == Some(Ordering::Equal)),
+        (
+            EqLit::Str {
+                boolean: Some(b), ..
+            },
+            Kind::Bool,
+        )
+        | (EqLit::Bool(b), Kind::Bool) => v.as_bool() == Some(*b),
+        (EqLit::Num(n), Kind::String) => v
+            .as_text()
+            .and_then(text_number)
+            .is_some_and(|x| x.cmp_num(*n) == Some(Ordering::Equal)),
+        (EqLit::Bool(b), Kind::String) => v
+            .as_text()
+            .is_some_and(|t| t.eq_str(if *b { "true" } else { "false" })),
+        _ => false,
+    }
+}
+
+/// The order of the value relative to the literal, when the two are comparable.
+fn range_cmp<'a, N: Node<'a>>(lit: &RangeLit, v: N, timestamp_path: bool) -> Option<Ordering> {
+    match (lit, v.kind()) {
+        (RangeLit::Num(n), Kind::Number) => v.as_number()?.cmp_num(*n),
+        (RangeLit::Str { s, date }, Kind::String) => {
+            let t = v.as_text()?;
+            if let Some(d) = date
+                && let Some(vd) = with_str(t, parse_datetime)
+            {
+                return Some(vd.cmp(d));
+            }
+            Some(t.with_bytes(|b| b.cmp(s.as_bytes())))
+        }
+        (RangeLit::Str { date: Some(d), .. }, Kind::Number) if timestamp_path =>
+        {
+            #[allow(clippy::cast_precision_loss)]
+            v.as_number()?.cmp_num(Number {
+                f: *d as f64,
+                i: Some(*d),
+            })
+        }
+        (RangeLit::Bool(b), Kind::Bool) => Some(v.as_bool()?.cmp(b)),
+        _ => None,
+    }
+}
+
+fn contains_value<'a, N: Node<'a>>(phrase: &[String], v: N) -> bool {
+    match v.kind() {
+        Kind::String => v
+            .as_text()
+            .is_some_and(|t| with_str(t, |s| contains_phrase(s, phrase))),
+        Kind::Number => v.number_text().is_some_and(|s| contains_phrase(&s, phrase)),
+        Kind::Bool => contains_phrase(
+            if v.as_bool() == Some(true) {
+                "true"
+            } else {
+                "false"
+            },
+            phrase,
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ast::{Path, Spanned};
+
+    fn p(s: &str) -> Path {
+        Path::dotted(s)
+    }
+
+    fn lit(l: Literal) -> Spanned<Literal> {
+        Spanned::new(l, Span::default())
+    }
+
+    fn s(x: &str) -> Literal {
+        Literal::String(x.into())
+    }
+
+    fn n(x: &str) -> Literal {
+        Literal::Number(crate::ast::Number::new(x).unwrap())
+    }
+
+    fn cmp(path: &str, op: CmpOp, l: Literal) -> Expr {
+        Expr::Compare {
+            path: p(path),
+            op,
+            value: lit(l),
+            span: Span::default(),
+        }
+    }
+
+    #[track_caller]
+    fn check(e: &Expr, doc: Value, expected: bool) {
+        assert_eq!(matches(e, &doc).unwrap(), expected, "{e:?} on {doc}");
+        let bytes = crate::jsonb::to_vec(&doc);
+        let view = crate::jsonb::Jsonb::new(&bytes).unwrap();
+        assert_eq!(
+            Filter::compile(e).unwrap().matches(view),
+            expected,
+            "JSONB: {e:?} on {doc}"
+        );
+    }
+
+    #[test]
+    fn equality_coercions() {
+        check(&cmp("a", CmpOp::Eq, n("42")), json!({"a": "42"}), true);
+        check(&cmp("a", CmpOp::Eq, n("42")), json!({"a": "042"}), false);
+        check(&cmp("a", CmpOp::Eq, s("42")), json!({"a": 42.0}), true);
+        check(&cmp("a", CmpOp::Eq, s("true")), json!({"a": true}), true);
+        check(
+            &cmp("a", CmpOp::Eq, Literal::Bool(true)),
+            json!({"a": "true"}),
+            true,
+        );
+        check(
+            &cmp("a", CmpOp::Eq, Literal::Bool(true)),
+            json!({"a": "True"}),
+            false,
+        );
+        check(&cmp("a", CmpOp::Eq, s("X")), json!({"a": "x"}), false);
+        check(&cmp("a", CmpOp::Ne, s("x")), json!({}), true);
+        check(
+            &cmp("a", CmpOp::Eq, s("2020-01-01")),
+            json!({"a": "2020-1-1"}),
+            false,
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        check(&cmp("a", CmpOp::Gt, n("2")), json!({"a": [1, 3]}), true);
+        check(&cmp("a", CmpOp::Gt, n("2")), json!({"a": "3"}), false);
+        check(&cmp("a", CmpOp::Lt, s("b")), json!({"a": "a"}), true);
+        check(
+            &cmp("a", CmpOp::Gt, s("2017-3-31T23:59:59.999Z")),
+            json!({"a": "2017-04-01"}),
+            true,
+        );
+        check(
+            &cmp("a", CmpOp::Lt, s("2017-04-01T00:00:00+01:00")),
+            json!({"a": "2017-03-31T23:30:00Z"}),
+            false,
+        );
+        check(
+            &cmp("xTimestamp", CmpOp::Ge, s("1970-01-01T00:00:01Z")),
+            json!({"xTimestamp": 1000}),
+            true,
+        );
+        check(
+            &cmp("x", CmpOp::Ge, s("1970-01-01T00:00:01Z")),
+            json!({"x": 1000}),
+            false,
+        );
+    }
+
+    #[test]
+    fn regex_and_contains() {
+        let re = Expr::Regex {
+            path: p("a"),
+            pattern: Spanned::new("A.*".into(), Span::default()),
+            negated: false,
+            span: Span::default(),
+        };
+        check(&re, json!({"a": ["x", "Atea"]}), true);
+        check(&re, json!({"a": "atea"}), false);
+        let c = Expr::Contains {
+            path: p("e"),
+            value: lit(s("Example com")),
+            negated: false,
+            span: Span::default(),
+        };
+        check(&c, json!({"e": "jane@EXAMPLE.com"}), true);
+        check(&c, json!({"e": ["example", "com"]}), false);
+    }
+}

@@ -1,4 +1,17 @@
 //! The executor: runs plans over a store and streams records.
+//!
+//! [`run::Prepared`] compiles a [`crate::plan::Plan`] once (residual filter, projection);
+//! [`run::run`] executes it on one connection, pushing records into a sink in constant
+//! memory (except where an order or grouping needs the matches' keys), with early stop,
+//! START/LIMIT, `totalCount`, keyset positions for cursors, a timeout and cancellation.
+
+pub mod aggregate;
+pub mod cursor;
+pub mod eval;
+pub mod group;
+pub mod project;
+pub mod run;
+pub mod watchdog;
 
 /// Running a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -7,8 +20,34 @@ pub enum ExecError {
     /// The query ran past its timeout.
     #[error("the query timed out")]
     Timeout,
+    /// The query was cancelled by its caller.
+    #[error("the query was cancelled")]
+    Cancelled,
+    /// A cursor id is malformed, was not issued by this store, or was altered.
+    #[error("invalid cursor id")]
+    InvalidCursor,
+    /// A cursor id is older than five minutes.
+    #[error("the cursor has expired (cursors are valid for 5 minutes)")]
+    CursorExpired,
+    /// SQLite failed while running the query.
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
 }
 
-pub mod aggregate;
-pub mod eval;
-pub mod project;
+impl ExecError {
+    /// The vendor error code: 504002 for a timeout (a real timeout, not a client
+    /// mistake, and not retried by the SDKs), 400006 for a bad cursor, 500001 otherwise.
+    pub const fn vendor_code(&self) -> u32 {
+        match self {
+            ExecError::Timeout => 504_002,
+            ExecError::InvalidCursor | ExecError::CursorExpired | ExecError::Cancelled => 400_006,
+            ExecError::Sqlite(_) => 500_001,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ExecError {
+    fn from(e: rusqlite::Error) -> ExecError {
+        ExecError::Sqlite(e)
+    }
+}

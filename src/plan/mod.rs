@@ -1,10 +1,590 @@
-//! The planner: AST + catalog → plan.
+//! The planner: AST + catalog → [`Plan`].
+//!
+//! [`plan`] runs small pure passes, each testable on its own:
+//! 1. resolve the collection and validate the clauses ([`validate`]);
+//! 2. normalise `WHERE` ([`normalize`]: `NOT` pushed down, `!=` as `NOT (=)`);
+//! 3. split it into conjunct terms and match each to an index ([`index`]); the best
+//!    term drives the access, every term it does not answer exactly stays residual;
+//! 4. choose the order (walk an index for `ORDER BY path` when nothing is residual,
+//!    else sort) and how to count.
+//!
+//! The plan is data; its `Display` is EXPLAIN. [`lower`] turns it into SQL.
 
-/// A query that cannot be planned.
+pub mod display;
+pub mod index;
+pub mod lower;
+pub mod normalize;
+
+use crate::ast::{AggFunc, Aggregate, Expr, Literal, OrderItem, OrderKey, Path, Query, SelectItem, Span};
+use crate::catalog::{Catalog, Collection, IndexDef};
+
+/// The largest `START` (vendor limit).
+pub const MAX_START: u64 = 5000;
+/// `LIMIT` when none is written.
+pub const DEFAULT_LIMIT: u64 = 300;
+/// The largest page (`LIMIT` above is capped).
+pub const MAX_LIMIT: u64 = 10_000;
+
+/// A query that cannot be planned. Every variant is a client mistake (vendor code 400006).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
     /// `FROM` names no known collection.
-    #[error("unknown collection `{0}`")]
-    UnknownCollection(String),
+    #[error("unknown collection `{name}` (expected emailAccounts or accounts)")]
+    UnknownCollection {
+        /// The name as written.
+        name: String,
+        /// Where.
+        span: Span,
+    },
+    /// `START` above 5000.
+    #[error("START {start} is larger than {max}; use a cursor to page further", max = MAX_START)]
+    StartTooLarge {
+        /// The value written.
+        start: u64,
+        /// Where.
+        span: Span,
+    },
+    /// Aggregates mixed with `*` or paths without `GROUP BY`.
+    #[error("aggregates cannot be mixed with `*` or fields without GROUP BY")]
+    MixedAggregates {
+        /// The first non-aggregate item.
+        span: Span,
+    },
+    /// With `GROUP BY`, a selected field that is not a group key.
+    #[error("`{path}` is selected but is not a GROUP BY key")]
+    NotAGroupKey {
+        /// The path as written.
+        path: String,
+        /// Where.
+        span: Span,
+    },
+    /// `ORDER BY` names an aggregate in a query without `GROUP BY` or aggregates.
+    #[error("ORDER BY `{text}` needs GROUP BY")]
+    OrderByAggregate {
+        /// The aggregate as written.
+        text: String,
+        /// Where.
+        span: Span,
+    },
+    /// With `GROUP BY`, `ORDER BY` names a field that is not a group key.
+    #[error("ORDER BY `{path}` must name a GROUP BY key or an aggregate")]
+    OrderByNotAGroupKey {
+        /// The path as written.
+        path: String,
+        /// Where.
+        span: Span,
+    },
+    /// `null` with a range operator or `CONTAINS`.
+    #[error("null cannot be compared with `{op}`")]
+    NullOperand {
+        /// The operator.
+        op: String,
+        /// Where.
+        span: Span,
+    },
+    /// `openCursor` with `START`.
+    #[error("START cannot be used with a cursor")]
+    CursorWithStart,
+    /// `openCursor` with `GROUP BY` (or aggregates).
+    #[error("a cursor cannot be used with GROUP BY or aggregates")]
+    CursorWithGroupBy,
+    /// A predicate's operand is invalid (a regex that does not compile or is too large, …).
+    #[error("{message}")]
+    InvalidPredicate {
+        /// What is wrong.
+        message: String,
+        /// Where.
+        span: Span,
+    },
 }
+
+impl PlanError {
+    /// The vendor error code: every planning error is an invalid parameter value.
+    pub const fn vendor_code(&self) -> u32 {
+        400_006
+    }
+
+    /// Where in the query text the error is, when known.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            PlanError::UnknownCollection { span, .. }
+            | PlanError::StartTooLarge { span, .. }
+            | PlanError::MixedAggregates { span }
+            | PlanError::NotAGroupKey { span, .. }
+            | PlanError::OrderByAggregate { span, .. }
+            | PlanError::OrderByNotAGroupKey { span, .. }
+            | PlanError::NullOperand { span, .. }
+            | PlanError::InvalidPredicate { span, .. } => Some(*span),
+            PlanError::CursorWithStart | PlanError::CursorWithGroupBy => None,
+        }
+    }
+}
+
+/// A side-table key value, typed as the store writes column `k`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Key {
+    /// An integral number within `i64`.
+    Int(i64),
+    /// Any other number.
+    Real(f64),
+    /// A string.
+    Text(String),
+    /// A boolean (stored as the BLOB `x'00'` / `x'01'`).
+    Bool(bool),
+}
+
+/// One end of a range probe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    /// The bound value.
+    pub key: Key,
+    /// `<=`/`>=` rather than `<`/`>`.
+    pub inclusive: bool,
+}
+
+/// Which values of column `k` a range probe may return (the language never compares
+/// across types in ranges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyClass {
+    /// JSON numbers.
+    Number,
+    /// Strings.
+    Text,
+    /// Strings that do not read as date-times (`t IS NULL`).
+    NonDateText,
+}
+
+/// One probe into a side table; a lookup is the union of its probes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Probe {
+    /// `k = ?`.
+    Key(Key),
+    /// `n = ?`: strings spelling this number.
+    Number(f64),
+    /// A range on `k` within one class of values.
+    Range {
+        /// The values allowed.
+        class: KeyClass,
+        /// Lower bound.
+        lo: Option<Bound>,
+        /// Upper bound.
+        hi: Option<Bound>,
+    },
+    /// A range on `t`: date-time strings, as epoch milliseconds.
+    Time {
+        /// Lower bound.
+        lo: Option<Bound>,
+        /// Upper bound.
+        hi: Option<Bound>,
+    },
+    /// `w = ?` in a words index.
+    Word(String),
+}
+
+/// An index and the binding of its `*` (empty without `*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexRef {
+    /// The index.
+    pub index: IndexDef,
+    /// The side-table `b` value.
+    pub binding: String,
+}
+
+/// Probes into one index whose union holds every document a term matches.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lookup {
+    /// The index and binding.
+    pub index: IndexRef,
+    /// The probes (union).
+    pub probes: Vec<Probe>,
+    /// True when the lookup returns exactly the matching documents.
+    pub exact: bool,
+}
+
+/// How candidate documents are found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Access {
+    /// Every document of the collection.
+    Scan,
+    /// No document can match (e.g. `CONTAINS` an operand without words).
+    Empty,
+    /// One index lookup.
+    Lookup(Lookup),
+    /// The union of lookups (`OR` of indexed terms).
+    Union(Vec<Lookup>),
+}
+
+impl Access {
+    /// True when the candidates are exactly the matches of the terms it answers.
+    pub fn is_exact(&self) -> bool {
+        match self {
+            Access::Scan | Access::Empty => true,
+            Access::Lookup(l) => l.exact,
+            Access::Union(ls) => ls.iter().all(|l| l.exact),
+        }
+    }
+}
+
+/// What the query returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    /// Documents, projected by the `SELECT` list (`*` and paths).
+    Records(Vec<SelectItem>),
+    /// One row of aggregates over all matches (no `GROUP BY`).
+    Aggregates(Vec<Aggregate>),
+    /// One row per group.
+    Groups {
+        /// The group keys.
+        keys: Vec<Path>,
+        /// The selected key paths (with aliases) and aggregates, in `SELECT` order.
+        items: Vec<SelectItem>,
+        /// The aggregates computed per group: the selected ones (or `count(*)`) plus
+        /// any that only `ORDER BY` names.
+        aggregates: Vec<Aggregate>,
+        /// A covering count per key straight from an index (one key, only `count(*)`,
+        /// no filter).
+        covering: Option<IndexRef>,
+    },
+}
+
+/// The order of the records.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Order {
+    /// Insertion order (document id).
+    Insertion,
+    /// Walk a value index on the single `ORDER BY` path; documents without a value
+    /// follow in insertion order.
+    Index {
+        /// The index walked.
+        index: IndexRef,
+        /// `DESC`.
+        descending: bool,
+        /// Walk only keys beyond this bound (the filter is one range on the same path,
+        /// so every match has its extreme value there).
+        bound: Option<Bound>,
+    },
+    /// Collect the matches' sort keys and sort (ties by insertion order).
+    Sort(Vec<OrderItem>),
+}
+
+/// How `totalCount` is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountMethod {
+    /// Count index entries (or rows) in SQL, without reading documents.
+    Covering,
+    /// Count while evaluating the residual over every candidate.
+    Evaluate,
+}
+
+/// An executable query plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The collection.
+    pub collection: Collection,
+    /// The normalised `WHERE` (the whole condition: the oracle's view).
+    pub filter: Option<Expr>,
+    /// How candidates are found.
+    pub access: Access,
+    /// What the access does not answer exactly, re-checked per document in Rust.
+    pub residual: Option<Expr>,
+    /// What is returned.
+    pub shape: Shape,
+    /// The record order.
+    pub order: Order,
+    /// The `ORDER BY` items with `SELECT` aliases resolved (what [`Order::Sort`] sorts by,
+    /// and what cursor positions record).
+    pub sort: Vec<OrderItem>,
+    /// How `totalCount` is computed.
+    pub count: CountMethod,
+    /// `START`.
+    pub start: u64,
+    /// `LIMIT`, defaulted and capped at [`MAX_LIMIT`].
+    pub limit: u64,
+    /// `LIMIT` as written (streams are not capped).
+    pub limit_written: Option<u64>,
+}
+
+/// Plans a parsed query against the catalog.
+pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
+    let collection = Collection::from_name(&query.from.node)
+        .ok_or_else(|| PlanError::UnknownCollection { name: query.from.node.clone(), span: query.from.span })?;
+    validate(query)?;
+    let filter = query.filter.as_ref().map(normalize::normalize);
+    let (access, residual) = choose_access(catalog, collection, filter.as_ref());
+    let mut shape = shape(query)?;
+    let sort = resolve_order(query);
+    let order = order(&sort, catalog, collection, &shape, &access, residual.as_ref());
+    let count = if residual.is_none() { CountMethod::Covering } else { CountMethod::Evaluate };
+    if let Shape::Groups { keys, aggregates, covering, .. } = &mut shape
+        && filter.is_none()
+        && keys.len() == 1
+        && aggregates.iter().all(|a| a.func == AggFunc::Count)
+    {
+        *covering = index::order_index(catalog, collection, &keys[0]);
+    }
+    Ok(Plan {
+        collection,
+        filter,
+        access,
+        residual,
+        shape,
+        order,
+        sort,
+        count,
+        start: query.start.as_ref().map_or(0, |s| s.node),
+        limit: query.limit.as_ref().map_or(DEFAULT_LIMIT, |l| l.node.min(MAX_LIMIT)),
+        limit_written: query.limit.as_ref().map(|l| l.node),
+    })
+}
+
+/// Checks the clauses that do not depend on the catalog.
+pub fn validate(query: &Query) -> Result<(), PlanError> {
+    if let Some(start) = &query.start
+        && start.node > MAX_START
+    {
+        return Err(PlanError::StartTooLarge { start: start.node, span: start.span });
+    }
+    if let Some(f) = &query.filter {
+        check_operands(f)?;
+    }
+    let has_agg = query.select.iter().any(|s| matches!(s, SelectItem::Aggregate(_)));
+    if query.group_by.is_empty() {
+        if has_agg {
+            if let Some(bad) = query.select.iter().find(|s| !matches!(s, SelectItem::Aggregate(_))) {
+                return Err(PlanError::MixedAggregates { span: item_span(bad) });
+            }
+        } else if let Some(OrderItem { key: OrderKey::Aggregate(a), .. }) =
+            query.order_by.iter().find(|o| matches!(o.key, OrderKey::Aggregate(_)))
+        {
+            return Err(PlanError::OrderByAggregate { text: agg_text(a), span: a.span });
+        }
+    } else {
+        for item in &query.select {
+            if let SelectItem::Path { path, .. } = item
+                && !query.group_by.contains(path)
+            {
+                return Err(PlanError::NotAGroupKey { path: path_text(path), span: path.span });
+            }
+        }
+        for o in &query.order_by {
+            if let OrderKey::Path(p) = &o.key
+                && !query.group_by.contains(p)
+                && alias_target(query, p).is_none()
+            {
+                return Err(PlanError::OrderByNotAGroupKey { path: path_text(p), span: p.span });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the cursor rules (`openCursor` with `START` or `GROUP BY` is an error).
+pub fn validate_cursor(query: &Query) -> Result<(), PlanError> {
+    if query.start.is_some() {
+        return Err(PlanError::CursorWithStart);
+    }
+    let agg = query.select.iter().any(|s| matches!(s, SelectItem::Aggregate(_)));
+    if !query.group_by.is_empty() || agg {
+        return Err(PlanError::CursorWithGroupBy);
+    }
+    Ok(())
+}
+
+fn check_operands(e: &Expr) -> Result<(), PlanError> {
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            check_operands(a)?;
+            check_operands(b)
+        }
+        Expr::Not(a) => check_operands(a),
+        Expr::Compare { op, value, span, .. } if op.is_range() && value.node == Literal::Null => {
+            Err(PlanError::NullOperand { op: op.as_str().into(), span: *span })
+        }
+        Expr::Contains { value, span, .. } if value.node == Literal::Null => {
+            Err(PlanError::NullOperand { op: "CONTAINS".into(), span: *span })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn item_span(item: &SelectItem) -> Span {
+    match item {
+        SelectItem::Wildcard(s) => *s,
+        SelectItem::Path { path, .. } => path.span,
+        SelectItem::Aggregate(a) => a.span,
+    }
+}
+
+/// `a.b.c` with backticks where needed.
+pub fn path_text(p: &Path) -> String {
+    let mut out = String::new();
+    for (i, s) in p.segments.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if !s.is_empty() && s.chars().all(crate::ast::is_segment_char) {
+            out.push_str(s);
+        } else {
+            out.push('`');
+            out.push_str(s);
+            out.push('`');
+        }
+    }
+    out
+}
+
+/// The result key of an aggregate: its alias, or `func(path)`.
+pub fn agg_text(a: &Aggregate) -> String {
+    if let Some(alias) = &a.alias {
+        return alias.node.clone();
+    }
+    match &a.path {
+        None => format!("{}(*)", a.func.name()),
+        Some(p) => format!("{}({})", a.func.name(), path_text(p)),
+    }
+}
+
+/// What a one-segment `ORDER BY` path names when it is a `SELECT` alias.
+fn alias_target<'q>(query: &'q Query, p: &Path) -> Option<&'q SelectItem> {
+    if p.segments.len() != 1 {
+        return None;
+    }
+    query.select.iter().find(|s| match s {
+        SelectItem::Path { alias: Some(a), .. } => a.node == p.segments[0],
+        SelectItem::Aggregate(Aggregate { alias: Some(a), .. }) => a.node == p.segments[0],
+        _ => false,
+    })
+}
+
+/// Pass: pick the access path and the residual.
+pub fn choose_access(catalog: &Catalog, collection: Collection, filter: Option<&Expr>) -> (Access, Option<Expr>) {
+    let Some(filter) = filter else { return (Access::Scan, None) };
+    let terms = normalize::conjuncts(filter);
+    let mut best: Option<(u8, usize, Access)> = None;
+    for (i, t) in terms.iter().enumerate() {
+        if let Some(a) = index::term_lookup(catalog, collection, t) {
+            let r = index::rank(t, &a);
+            if best.as_ref().is_none_or(|(br, _, _)| r > *br) {
+                best = Some((r, i, a));
+            }
+        }
+    }
+    match best {
+        None => (Access::Scan, Some(filter.clone())),
+        Some((_, i, access)) => {
+            let consumed = access.is_exact();
+            let rest: Vec<Expr> =
+                terms.iter().enumerate().filter(|(j, _)| !(consumed && *j == i)).map(|(_, t)| (*t).clone()).collect();
+            if matches!(access, Access::Empty) {
+                return (Access::Empty, None);
+            }
+            (access, normalize::and_all(rest))
+        }
+    }
+}
+
+fn shape(query: &Query) -> Result<Shape, PlanError> {
+    let aggs: Vec<Aggregate> = query
+        .select
+        .iter()
+        .filter_map(|s| match s {
+            SelectItem::Aggregate(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
+    if query.group_by.is_empty() {
+        if aggs.is_empty() {
+            return Ok(Shape::Records(query.select.clone()));
+        }
+        return Ok(Shape::Aggregates(aggs));
+    }
+    let mut aggregates = aggs;
+    if aggregates.is_empty() {
+        aggregates.push(count_star());
+    }
+    for o in &query.order_by {
+        if let OrderKey::Aggregate(a) = &o.key
+            && !aggregates.iter().any(|b| same_agg(a, b))
+        {
+            aggregates.push(Aggregate { alias: None, ..a.clone() });
+        }
+    }
+    let mut items: Vec<SelectItem> =
+        query.select.iter().filter(|s| !matches!(s, SelectItem::Wildcard(_))).cloned().collect();
+    if items.is_empty() {
+        // `SELECT * … GROUP BY k`: the key and the count.
+        items.extend(query.group_by.iter().map(|p| SelectItem::Path { path: p.clone(), alias: None }));
+    }
+    if !items.iter().any(|s| matches!(s, SelectItem::Aggregate(_))) {
+        items.push(SelectItem::Aggregate(count_star()));
+    }
+    Ok(Shape::Groups { keys: query.group_by.clone(), items, aggregates, covering: None })
+}
+
+/// `count(*)`.
+pub fn count_star() -> Aggregate {
+    Aggregate { func: AggFunc::Count, path: None, alias: None, span: Span::default() }
+}
+
+/// Same function and argument (aliases aside).
+pub fn same_agg(a: &Aggregate, b: &Aggregate) -> bool {
+    a.func == b.func && a.path == b.path
+}
+
+/// `ORDER BY` with `SELECT` aliases resolved to what they name.
+fn resolve_order(query: &Query) -> Vec<OrderItem> {
+    query
+        .order_by
+        .iter()
+        .map(|o| match &o.key {
+            OrderKey::Path(p) => match alias_target(query, p) {
+                Some(SelectItem::Path { path, .. }) => OrderItem { key: OrderKey::Path(path.clone()), ..o.clone() },
+                Some(SelectItem::Aggregate(a)) => OrderItem { key: OrderKey::Aggregate(a.clone()), ..o.clone() },
+                _ => o.clone(),
+            },
+            OrderKey::Aggregate(_) => o.clone(),
+        })
+        .collect()
+}
+
+fn order(
+    items: &[OrderItem],
+    catalog: &Catalog,
+    collection: Collection,
+    shape: &Shape,
+    access: &Access,
+    residual: Option<&Expr>,
+) -> Order {
+    if items.is_empty() {
+        return Order::Insertion;
+    }
+    if let (Shape::Records(_), [OrderItem { key: OrderKey::Path(p), descending }]) = (shape, items)
+        && residual.is_none()
+        && let Some(index) = index::order_index(catalog, collection, p)
+    {
+        let descending = *descending;
+        match access {
+            Access::Scan => return Order::Index { index, descending, bound: None },
+            // A single range on the ordered path: walk from its open end.
+            Access::Lookup(Lookup { index: li, probes, exact: true }) if *li == index => {
+                if let [Probe::Range { class: KeyClass::Number | KeyClass::Text, lo, hi }] = probes.as_slice() {
+                    let near = if descending { (lo, hi) } else { (hi, lo) };
+                    if let (Some(b), None) = near {
+                        return Order::Index { index, descending, bound: Some(b.clone()) };
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Order::Sort(items.to_vec())
+}
+
+/// Epoch milliseconds of a string that reads as an ISO-8601 date-time (DESIGN §4a).
+pub fn datetime_millis(s: &str) -> Option<i64> {
+    crate::value::parse_datetime(s)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,187 @@
-//! The HTTP server: the vendor REST methods over an `Engine`.
+//! The HTTP server: the vendor's REST methods over an [`Engine`], drop-in for code
+//! written against the vendor's SDKs.
+//!
+//! `POST` (and `GET`) `/accounts.search`, `/accounts.importLiteAccount`,
+//! `/accounts.importFullAccount`, `/accounts.setAccountInfo`, `/accounts.getAccountInfo`,
+//! `/accounts.deleteLiteAccount` and `/accounts.deleteAccount`, with parameters
+//! form-encoded in the body or the query string, answered in the vendor's envelope.
+//!
+//! Embedding: build a [`router`] and serve it yourself, or call [`serve`] with a bound
+//! listener and a shutdown future:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use acql::engine::Engine;
+//! use acql::server::{serve, ServerConfig};
+//! let engine = Engine::in_memory()?;
+//! let config = ServerConfig::default().with_credential("AKEY", "c2VjcmV0")?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! serve(engine, config, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod envelope;
+pub mod params;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::{ServeArgs, ServerConfig};
+
+use crate::engine::Engine;
+use crate::store::OpenMode;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The flags or the config file are inconsistent or unreadable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Engine(Box<crate::Error>),
+    /// Binding, accepting or the runtime failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+impl From<crate::Error> for ServeError {
+    fn from(e: crate::Error) -> Self {
+        ServeError::Engine(Box::new(e))
+    }
+}
+
+/// The router with every REST method, for embedding in a larger axum app.
+///
+/// It reads the peer address from `ConnectInfo<SocketAddr>` when present (only for the
+/// request log); serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(engine: Engine, config: ServerConfig) -> axum::Router {
+    routes::router(Arc::new(routes::AppState::new(engine, config)))
+}
+
+/// Serves plain HTTP on `listener` until `shutdown` completes; requests in flight then
+/// finish before this returns.
+///
+/// When the listener is not on a loopback address, requests carrying a `secret` are
+/// refused (403006) whatever `config.refuse_plain_secret` says, since the secret crossed
+/// the network in clear.
+pub async fn serve(
+    engine: Engine,
+    mut config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        config.refuse_plain_secret = true;
+    }
+    let app = router(engine, config);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
+
+/// `acql serve`: opens the database, builds a runtime, serves until SIGINT or SIGTERM,
+/// lets requests in flight finish, then closes the store.
+pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let (listen, config) = args.resolve()?;
+    // A second subscriber (the CLI may have installed one) is not an error.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let engine = Engine::open(&args.db, OpenMode::Create)?;
+    if config.credentials.is_empty() {
+        tracing::warn!(
+            "no userKey/secret configured: every request is accepted without authentication"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async move {
+        match listen.tls {
+            None => {
+                let listener = tokio::net::TcpListener::bind(listen.addr).await?;
+                tracing::info!(addr = %listener.local_addr()?, db = %args.db.display(), "serving HTTP");
+                serve(engine, config, listener, shutdown_signal()).await
+            }
+            Some((cert, key)) => {
+                let listener = std::net::TcpListener::bind(listen.addr)?;
+                tracing::info!(addr = %listener.local_addr()?, db = %args.db.display(), "serving HTTPS");
+                serve_tls(engine, config, listener, &cert, &key, shutdown_signal()).await
+            }
+        }
+    });
+    tracing::info!("server stopped");
+    result
+}
+
+/// Serves HTTPS on `listener` with a PEM certificate chain and private key until
+/// `shutdown` completes; requests in flight then get up to 30 s to finish.
+///
+/// Secrets are accepted on any address here: they travel encrypted.
+pub async fn serve_tls(
+    engine: Engine,
+    mut config: ServerConfig,
+    listener: std::net::TcpListener,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    // The ring provider is compiled in (no aws-lc build); another one already installed
+    // by an embedding application is fine too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| ServeError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
+    listener.set_nonblocking(true)?;
+    config.refuse_plain_secret = false;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    let app = router(engine, config);
+    axum_server::tls_rustls::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}

@@ -3,34 +3,28 @@
 //! One writer connection (behind a mutex) and a small pool of reader connections; in WAL
 //! mode readers never wait for the writer. An in-memory store has a single connection.
 
+mod bulk;
+mod docs;
+mod error;
+mod index;
+mod merge;
 mod schema;
+pub mod time;
+mod validate;
+mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
 
-/// A store operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// SQLite failed.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The database file does not exist (read-only commands never create one).
-    #[error("no database at {0}")]
-    NotFound(PathBuf),
-    /// The file was written by a newer acql.
-    #[error("database schema version {found} is newer than this acql supports ({supported})")]
-    SchemaTooNew {
-        /// The file's version.
-        found: i64,
-        /// This build's version.
-        supported: i64,
-    },
-}
+pub use bulk::{ExportOptions, ImportOptions, ImportReport, Progress};
+pub use error::{BadLine, StoreError, ValidationError};
+pub use schema::SCHEMA_VERSION;
+pub use validate::{DOUBLE_OPT_IN_STATUSES, normalize_email};
+pub use writes::{AccountParams, LiteAccountParams};
 
 /// How to open a database file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,5 +106,35 @@ impl Store {
     /// The declared indexes.
     pub fn catalog(&self) -> Result<Catalog, StoreError> {
         self.read(schema::load_catalog)?
+    }
+
+    /// Declares an index on `pattern` (e.g. `subscriptions.*.email.isSubscribed`) and fills
+    /// it from the existing documents, in one transaction.
+    pub fn add_index(&self, collection: Collection, pattern: &str, kind: IndexKind) -> Result<IndexDef, StoreError> {
+        let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
+        self.write(|tx| {
+            let def = index::declare(tx, collection, &pattern, kind)?;
+            index::backfill(tx, &def)?;
+            Ok(def)
+        })
+    }
+
+    /// Drops a declared index and its side table.
+    pub fn drop_index(&self, collection: Collection, pattern: &str, kind: IndexKind) -> Result<(), StoreError> {
+        let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
+        self.write(|tx| {
+            let catalog = schema::load_catalog(tx)?;
+            let def = catalog
+                .of(collection)
+                .find(|d| d.pattern == pattern && d.kind == kind)
+                .ok_or_else(|| StoreError::Index(format!("{collection} has no {} index on `{pattern}`", kind.as_str())))?;
+            index::drop(tx, def)
+        })
+    }
+
+    /// The number of documents in `collection`.
+    pub fn count(&self, collection: Collection) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM {}", collection.table());
+        Ok(self.read(|conn| conn.query_row(&sql, [], |r| r.get::<_, i64>(0)))??.try_into().unwrap_or(0))
     }
 }

@@ -62,6 +62,10 @@ fn create_v1(conn: &Connection) -> Result<(), StoreError> {
         "INSERT OR IGNORE INTO acql_meta(key, value) VALUES ('cursor_key', lower(hex(randomblob(32))))",
         [],
     )?;
+    let declared: i64 = conn.query_row("SELECT count(*) FROM acql_indexes", [], |r| r.get(0))?;
+    if declared == 0 {
+        super::index::create_defaults(conn)?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }

@@ -1,0 +1,285 @@
+//! The command line: clap definitions and the dispatch between `acql DB "QUERY"` and the
+//! subcommands.
+//!
+//! `acql DB "QUERY"` and `acql import …` share the first positional slot. Clap resolves it
+//! with `args_conflicts_with_subcommands`: a first word that names a subcommand starts that
+//! subcommand, anything else is a database file (a file literally named `import` is reached
+//! as `./import`). The tests in `tests/cli.rs` pin both readings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Output formats of query results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The response envelope: `results`, `objectsCount`, `totalCount`, `nextCursorId`.
+    Json,
+    /// One compact JSON record per line, streamed.
+    Ndjson,
+    /// An aligned table that fits the terminal; nested fields become dotted columns.
+    Table,
+    /// RFC 4180 CSV with a header row; nested fields become dotted columns.
+    Csv,
+}
+
+impl Format {
+    /// The name used on the command line and in `.mode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Table => "table",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// Parses a `.mode` argument.
+    pub fn from_name(name: &str) -> Option<Format> {
+        [Format::Json, Format::Ndjson, Format::Table, Format::Csv].into_iter().find(|f| f.name() == name)
+    }
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  acql                                  REPL on the demo store (generated on first use)
+  acql --demo \"SELECT * FROM emailAccounts LIMIT 3\"
+  acql my.db                            REPL on my.db (created when missing)
+  acql my.db \"SELECT count(*) FROM emailAccounts\"
+  echo \"SELECT email FROM emailAccounts\" | acql my.db --format csv
+  acql gen --count 10000 --seed 7 | acql import my.db -
+  acql export my.db \"SELECT * FROM emailAccounts WHERE hasFullAccount = true\"
+
+Exit codes: 0 success, 1 query or data error, 2 usage error.";
+
+/// acql: the accounts.search query language over a local account store.
+#[derive(Debug, Parser)]
+#[command(
+    name = "acql",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// A subcommand; without one, acql runs a query or opens the REPL.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `acql [DB] [QUERY]`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `acql [DB] [QUERY]`: the REPL, or one query.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Database file. Without it (or with --demo) acql uses the demo store.
+    #[arg(value_name = "DB")]
+    pub db: Option<PathBuf>,
+    /// A query to run once. Without it acql reads the query from standard input when
+    /// that is not a terminal, and opens the REPL otherwise.
+    #[arg(value_name = "QUERY")]
+    pub query: Option<String>,
+    /// Use the demo store (then the only positional argument is the query).
+    #[arg(long)]
+    pub demo: bool,
+    /// Query options.
+    #[command(flatten)]
+    pub query_opts: QueryOpts,
+}
+
+/// Options of one query.
+#[derive(Clone, Debug, Default, Args)]
+pub struct QueryOpts {
+    /// Output format [default: json for one query, table in the REPL].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
+    /// Open a cursor (`openCursor=true`): print one page and its `nextCursorId`.
+    #[arg(long, visible_alias = "cursor")]
+    pub open_cursor: bool,
+    /// Print the page that a cursor id names (from a previous `--open-cursor` call).
+    #[arg(long, value_name = "ID", conflicts_with = "open_cursor")]
+    pub cursor_id: Option<String>,
+    /// Query timeout in seconds (the engine caps it at 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Table width in columns [default: the terminal's width; unlimited when not a terminal].
+    #[arg(long, value_name = "COLUMNS")]
+    pub width: Option<usize>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one query (the same as `acql DB QUERY`).
+    Query(QueryArgs),
+    /// Open the REPL (the same as `acql [DB]`).
+    Repl(ReplArgs),
+    /// Load NDJSON documents into a database (created when missing).
+    Import(ImportArgs),
+    /// Write documents as NDJSON (a whole collection, or what a query selects).
+    Export(ExportArgs),
+    /// Write a seeded synthetic dataset of email accounts as NDJSON.
+    Gen(GenArgs),
+    /// Show the plan of a query and SQLite's plan for it.
+    Explain(ExplainArgs),
+    /// List, add or drop indexes.
+    Index(IndexArgs),
+    /// Serve the vendor's REST methods (accounts.search, importLiteAccount, …) over HTTP.
+    Serve(acql::server::ServeArgs),
+}
+
+/// `acql query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Database file (must exist).
+    pub db: PathBuf,
+    /// The query; read from standard input when omitted.
+    pub query: Option<String>,
+    /// Query options.
+    #[command(flatten)]
+    pub opts: QueryOpts,
+}
+
+/// `acql repl`.
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// Database file (created when missing); the demo store when omitted.
+    pub db: Option<PathBuf>,
+}
+
+/// `acql import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Database file (created when missing).
+    pub db: PathBuf,
+    /// NDJSON file, or `-` for standard input.
+    pub file: PathBuf,
+    /// Collection to load into.
+    #[arg(long, short = 'c', default_value = "emailAccounts", value_parser = parse_collection)]
+    pub collection: acql::catalog::Collection,
+    /// Skip invalid lines (each is reported) instead of rolling the whole import back.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Overwrite documents whose key already exists instead of failing.
+    #[arg(long)]
+    pub replace: bool,
+    /// No progress bar and no summary line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `acql export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Database file (must exist).
+    pub db: PathBuf,
+    /// A query whose records to write; the whole collection when omitted.
+    pub query: Option<String>,
+    /// Collection to export when no query is given.
+    #[arg(long, short = 'c', default_value = "emailAccounts", value_parser = parse_collection)]
+    pub collection: acql::catalog::Collection,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `acql gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of documents.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    pub count: u64,
+    /// Random seed: the same seed gives the same documents.
+    #[arg(long, short = 's', default_value_t = 42)]
+    pub seed: u64,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `acql explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Database file (must exist); its indexes decide the plan.
+    pub db: PathBuf,
+    /// The query; read from standard input when omitted.
+    pub query: Option<String>,
+}
+
+/// `acql index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Database file.
+    pub db: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: IndexAction,
+}
+
+/// `acql index DB add|drop|list`.
+#[derive(Debug, Subcommand)]
+pub enum IndexAction {
+    /// List the declared indexes.
+    List,
+    /// Declare an index and build it (the file is created when missing).
+    Add(IndexSpec),
+    /// Drop an index.
+    Drop(IndexSpec),
+}
+
+/// Which index.
+#[derive(Debug, Args)]
+pub struct IndexSpec {
+    /// Path pattern, e.g. `data.loyalty.tier` or `subscriptions.*.email.isSubscribed`.
+    pub pattern: String,
+    /// Collection.
+    #[arg(long, short = 'c', default_value = "emailAccounts", value_parser = parse_collection)]
+    pub collection: acql::catalog::Collection,
+    /// `value` (=, IN, ranges, ORDER BY) or `words` (CONTAINS).
+    #[arg(long, short = 'k', default_value = "value", value_parser = parse_kind)]
+    pub kind: acql::catalog::IndexKind,
+}
+
+/// Parses a collection name, case-insensitively.
+pub fn parse_collection(name: &str) -> Result<acql::catalog::Collection, String> {
+    acql::catalog::Collection::from_name(name)
+        .ok_or_else(|| format!("unknown collection `{name}` (expected emailAccounts or accounts)"))
+}
+
+/// Parses an index kind.
+pub fn parse_kind(name: &str) -> Result<acql::catalog::IndexKind, String> {
+    match name.to_ascii_lowercase().as_str() {
+        "value" => Ok(acql::catalog::IndexKind::Value),
+        "words" => Ok(acql::catalog::IndexKind::Words),
+        _ => Err(format!("unknown index kind `{name}` (expected value or words)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn first_word_names_a_subcommand_or_a_database() {
+        let cli = Cli::try_parse_from(["acql", "import", "x.db", "-"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Import(_))));
+        let cli = Cli::try_parse_from(["acql", "x.db", "SELECT * FROM accounts"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.db.as_deref(), Some(std::path::Path::new("x.db")));
+        assert_eq!(cli.run.query.as_deref(), Some("SELECT * FROM accounts"));
+        let cli = Cli::try_parse_from(["acql", "--format", "csv", "./import", "q"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.query_opts.format, Some(Format::Csv));
+        let cli = Cli::try_parse_from(["acql", "serve", "x.db", "--listen", "127.0.0.1:0"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Serve(_))));
+        let cli = Cli::try_parse_from(["acql"]).unwrap();
+        assert!(cli.command.is_none() && cli.run.db.is_none());
+    }
+}

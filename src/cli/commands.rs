@@ -1,0 +1,213 @@
+//! The subcommands other than queries and the REPL: import, export, gen, explain, index.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use acql::catalog::{Catalog, Collection, IndexKind};
+use acql::engine::{Engine, SearchOptions};
+use acql::store::{ExportOptions, ImportOptions};
+
+use super::args::{ExportArgs, GenArgs, ImportArgs, IndexAction, IndexArgs};
+use super::output::Out;
+use super::progress::Progress;
+use super::{CliError, describe, open_create, open_existing};
+
+/// `acql import DB FILE|-`.
+pub fn import(a: &ImportArgs) -> Result<(), CliError> {
+    let engine = open_create(&a.db)?;
+    import_into(&engine, &a.file, a.collection, a.skip_invalid, a.replace, a.quiet)
+}
+
+/// Loads an NDJSON file (or `-`, stdin) into `engine`; shared with the REPL's `.import`.
+///
+/// Prints a summary line and every skipped line on stderr (results stay off stdout).
+pub fn import_into(
+    engine: &Engine,
+    file: &Path,
+    collection: Collection,
+    skip_invalid: bool,
+    replace: bool,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let (input, size): (Box<dyn BufRead>, Option<u64>) = if file == Path::new("-") {
+        (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())), None)
+    } else {
+        let f = File::open(file).map_err(|e| CliError::failed(format!("cannot read {}: {e}", file.display())))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(BufReader::with_capacity(1 << 20, f)), size)
+    };
+    let progress = Progress::new(size, quiet);
+    let mut report_progress = |p: acql::store::Progress| progress.update(p.bytes, p.lines);
+    let options =
+        ImportOptions { collection, replace, skip_bad_lines: skip_invalid, progress: Some(&mut report_progress) };
+    let started = Instant::now();
+    let result = engine.store().import_ndjson(input, options);
+    progress.finish();
+    let report = result.map_err(|e| {
+        let e = acql::Error::from(e);
+        let what = if file == Path::new("-") { "standard input".to_string() } else { file.display().to_string() };
+        CliError::failed(format!("import of {what} failed, nothing was imported: {}", describe(&e, None)))
+    })?;
+    for bad in &report.bad_lines {
+        eprintln!("skipped line {}: {}", bad.line, bad.reason);
+    }
+    if report.bad_line_count > report.bad_lines.len() as u64 {
+        eprintln!("… and {} more bad lines", report.bad_line_count - report.bad_lines.len() as u64);
+    }
+    if !quiet {
+        let secs = started.elapsed().as_secs_f64();
+        let docs = report.inserted + report.replaced;
+        let mut line = format!("imported {} documents into {collection}", docs);
+        if report.replaced > 0 {
+            line.push_str(&format!(" ({} replaced)", report.replaced));
+        }
+        if report.bad_line_count > 0 {
+            line.push_str(&format!(", skipped {} bad lines", report.bad_line_count));
+        }
+        // Precision beyond what a person reads would only be noise.
+        #[allow(clippy::cast_precision_loss)]
+        let rate = docs as f64 / secs.max(1e-9);
+        line.push_str(&format!(" in {secs:.2} s ({rate:.0}/s)"));
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+/// `acql export DB [QUERY]`.
+pub fn export(a: &ExportArgs) -> Result<(), CliError> {
+    let engine = open_existing(&a.db)?;
+    let mut out = match &a.output {
+        Some(path) => Out::new(Box::new(std::io::BufWriter::new(
+            File::create(path).map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?,
+        ))),
+        None => Out::stdout(),
+    };
+    export_to(&engine, a.query.as_deref(), a.collection, &mut out)?;
+    out.flush()
+}
+
+/// Writes a whole collection (stored documents, verbatim, in insertion order), or a
+/// query's records, as NDJSON that `import` reads back.
+pub fn export_to(engine: &Engine, query: Option<&str>, collection: Collection, out: &mut Out) -> Result<(), CliError> {
+    match query {
+        None => {
+            let mut w = OutWriter { out, failure: None };
+            let result = engine.store().export_ndjson(collection, &mut w, ExportOptions::default());
+            if let Some(e) = w.failure {
+                return Err(e);
+            }
+            result.map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+            Ok(())
+        }
+        Some(q) => {
+            let mut failure = None;
+            let result = engine.stream_json(q, &SearchOptions::default(), &mut |json| {
+                match out.write(json).and_then(|()| out.write(b"\n")) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failure = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            result.map_err(|e| CliError::from_engine(e, Some(q)))?;
+            Ok(())
+        }
+    }
+}
+
+/// Adapts [`Out`] to `io::Write` for the store's export, keeping the broken-pipe signal.
+struct OutWriter<'a> {
+    out: &'a mut Out,
+    failure: Option<CliError>,
+}
+
+impl Write for OutWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.out.write(buf) {
+            Ok(()) => Ok(buf.len()),
+            Err(e) => {
+                self.failure = Some(e);
+                Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "output closed"))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `acql gen`.
+pub fn generate(a: &GenArgs) -> Result<(), CliError> {
+    let result = match &a.output {
+        Some(path) => {
+            let f = File::create(path).map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?;
+            acql::r#gen::generate(a.count, a.seed, std::io::BufWriter::new(f))
+        }
+        None => acql::r#gen::generate(a.count, a.seed, std::io::stdout().lock()),
+    };
+    result.map_err(CliError::from_write)
+}
+
+/// `acql explain DB QUERY`.
+pub fn explain(engine: &Engine, query: &str) -> Result<(), CliError> {
+    let text = engine.explain(query).map_err(|e| CliError::from_engine(e, Some(query)))?;
+    let mut out = Out::stdout();
+    out.str(text.trim_end())?;
+    out.str("\n")?;
+    out.flush()
+}
+
+/// `acql index DB list|add|drop`.
+pub fn index(a: &IndexArgs) -> Result<(), CliError> {
+    let mut out = Out::stdout();
+    match &a.action {
+        IndexAction::List => {
+            let engine = open_existing(&a.db)?;
+            let catalog = engine.store().catalog().map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+            out.str(&format_catalog(&catalog))?;
+        }
+        IndexAction::Add(spec) => {
+            let engine = open_create(&a.db)?;
+            add_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
+            out.str(&format!("added {} index on {}.{}\n", spec.kind.as_str(), spec.collection, spec.pattern))?;
+        }
+        IndexAction::Drop(spec) => {
+            let engine = open_existing(&a.db)?;
+            drop_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
+            out.str(&format!("dropped {} index on {}.{}\n", spec.kind.as_str(), spec.collection, spec.pattern))?;
+        }
+    }
+    out.flush()
+}
+
+/// Declares and builds an index.
+pub fn add_index(engine: &Engine, c: Collection, pattern: &str, kind: IndexKind) -> Result<(), CliError> {
+    engine.store().add_index(c, pattern, kind).map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+    Ok(())
+}
+
+/// Drops an index.
+pub fn drop_index(engine: &Engine, c: Collection, pattern: &str, kind: IndexKind) -> Result<(), CliError> {
+    engine.store().drop_index(c, pattern, kind).map_err(|e| CliError::failed(describe(&e.into(), None)))
+}
+
+/// The catalog as aligned text, one index per line.
+pub fn format_catalog(catalog: &Catalog) -> String {
+    let mut lines = String::new();
+    let width = catalog.indexes.iter().map(|i| i.collection.name().len()).max().unwrap_or(0);
+    for ix in &catalog.indexes {
+        lines.push_str(&format!("{:<width$}  {:<5}  {}\n", ix.collection.name(), ix.kind.as_str(), ix.pattern));
+    }
+    if catalog.indexes.is_empty() {
+        lines.push_str("(no indexes)\n");
+    }
+    lines
+}

@@ -1,0 +1,298 @@
+//! The `acql` binary's terminal side: argument handling, output formats, the REPL, the
+//! demo store, progress bars. The library never prints; everything printed lives here.
+
+pub mod args;
+pub mod commands;
+pub mod demo;
+pub mod output;
+pub mod progress;
+pub mod repl;
+
+use std::io::{IsTerminal, Read};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use acql::engine::{Engine, SearchOptions};
+use acql::store::OpenMode;
+use clap::Parser;
+
+use args::{Cli, Command, Format, QueryOpts};
+use output::{Out, Summary};
+
+/// Why a command failed, and so which exit code it ends with.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad usage that clap cannot see (exit 2).
+    Usage(String),
+    /// A query or data error; the message is ready to print (exit 1).
+    Failed(String),
+    /// Standard output was closed by the reader (`| head`): end quietly with exit 0.
+    BrokenPipe,
+}
+
+impl CliError {
+    /// A query or data error.
+    pub fn failed(message: impl Into<String>) -> CliError {
+        CliError::Failed(message.into())
+    }
+
+    /// A failed write to the result stream.
+    pub fn from_write(e: std::io::Error) -> CliError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::Failed(format!("cannot write output: {e}"))
+        }
+    }
+
+    /// A library error; parse errors are rendered against `src` with a caret.
+    pub fn from_engine(e: acql::Error, src: Option<&str>) -> CliError {
+        CliError::Failed(describe(&e, src))
+    }
+}
+
+/// Renders a library error for a person: a parse error shows the query line with a caret.
+pub fn describe(e: &acql::Error, src: Option<&str>) -> String {
+    match (e, src) {
+        (acql::Error::Parse(pe), Some(src)) => acql::diagnostic::render(src, pe),
+        _ => e.to_string(),
+    }
+}
+
+/// Prints an error on stderr with one `error:` prefix (rendered parse errors carry their own).
+pub fn print_error(msg: &str) {
+    let msg = msg.trim_end();
+    if msg.starts_with("error:") {
+        eprintln!("{msg}");
+    } else {
+        eprintln!("error: {msg}");
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2. A closed
+            // stdout while printing help is not worth a panic either.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(CliError::Failed(msg)) => {
+            print_error(&msg);
+            ExitCode::from(1)
+        }
+        Err(CliError::Usage(msg)) => {
+            print_error(&msg);
+            eprintln!("\nFor more information, try '--help'.");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Some(Command::Query(a)) => {
+            let query = query_text(a.query)?;
+            let engine = open_existing(&a.db)?;
+            one_shot(&engine, &query, &a.opts)
+        }
+        Some(Command::Repl(a)) => match a.db {
+            Some(db) => repl::run(open_create(&db)?, Some(db)),
+            None => repl::run(demo::open()?, None),
+        },
+        Some(Command::Import(a)) => commands::import(&a),
+        Some(Command::Export(a)) => commands::export(&a),
+        Some(Command::Gen(a)) => commands::generate(&a),
+        Some(Command::Explain(a)) => {
+            let query = query_text(a.query)?;
+            commands::explain(&open_existing(&a.db)?, &query)
+        }
+        Some(Command::Index(a)) => commands::index(&a),
+        Some(Command::Serve(a)) => acql::server::run(a).map_err(|e| match e {
+            acql::server::ServeError::Config(msg) => CliError::Usage(msg),
+            other => CliError::failed(other.to_string()),
+        }),
+        None => run_default(cli.run),
+    }
+}
+
+/// `acql [--demo] [DB] [QUERY]`.
+fn run_default(a: args::RunArgs) -> Result<(), CliError> {
+    let (db, query) = match (a.demo, a.db, a.query) {
+        (true, Some(_), Some(_)) => {
+            return Err(CliError::Usage("with --demo, give only the query (no database file)".into()));
+        }
+        // `acql --demo "SELECT …"`: the one positional is the query.
+        (true, Some(q), None) => (None, Some(q.to_string_lossy().into_owned())),
+        (true, None, None) => (None, None),
+        // `acql "SELECT …"` (no such file, reads as a query): the demo store, so
+        // `cargo run -- "SELECT …"` shows results without a database.
+        (false, Some(db), None) if !db.exists() && looks_like_query(&db.to_string_lossy()) => {
+            (None, Some(db.to_string_lossy().into_owned()))
+        }
+        (_, db, query) => (db, query),
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let query = match query {
+        Some(q) => Some(q),
+        None if !interactive || a.query_opts.cursor_id.is_some() => {
+            Some(if a.query_opts.cursor_id.is_some() { String::new() } else { query_text(None)? })
+        }
+        None => None,
+    };
+    match (db, query) {
+        (Some(db), Some(q)) => one_shot(&open_existing(&db)?, &q, &a.query_opts),
+        (None, Some(q)) => one_shot(&demo::open()?, &q, &a.query_opts),
+        (Some(db), None) => repl::run(open_create(&db)?, Some(db)),
+        (None, None) => repl::run(demo::open()?, None),
+    }
+}
+
+fn looks_like_query(text: &str) -> bool {
+    let t = text.trim_start();
+    t.len() > 7 && t[..7].eq_ignore_ascii_case("select ")
+}
+
+/// The query argument, or standard input when it is absent.
+fn query_text(arg: Option<String>) -> Result<String, CliError> {
+    if let Some(q) = arg {
+        return Ok(q);
+    }
+    if std::io::stdin().is_terminal() {
+        return Err(CliError::Usage("no query: pass it as an argument or on standard input".into()));
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::failed(format!("cannot read the query from standard input: {e}")))?;
+    if text.trim().is_empty() {
+        return Err(CliError::Usage("no query: standard input was empty".into()));
+    }
+    Ok(text)
+}
+
+/// Opens a database that must exist (read-only commands).
+pub fn open_existing(db: &Path) -> Result<Engine, CliError> {
+    if !db.exists() {
+        return Err(CliError::failed(format!(
+            "no database at {} (commands that only read never create one; `acql import` or the REPL do)",
+            db.display()
+        )));
+    }
+    Engine::open(db, OpenMode::MustExist)
+        .map_err(|e| CliError::failed(format!("cannot open {}: {}", db.display(), describe(&e, None))))
+}
+
+/// Opens a database, creating it when missing (commands that write).
+pub fn open_create(db: &Path) -> Result<Engine, CliError> {
+    Engine::open(db, OpenMode::Create)
+        .map_err(|e| CliError::failed(format!("cannot open {}: {}", db.display(), describe(&e, None))))
+}
+
+/// Runs one query and prints it to stdout.
+fn one_shot(engine: &Engine, query: &str, opts: &QueryOpts) -> Result<(), CliError> {
+    let mut out = Out::stdout();
+    let format = opts.format.unwrap_or(Format::Json);
+    let width = opts.width.or_else(|| if out.is_terminal { terminal_width() } else { None });
+    let search = search_options(opts, None);
+    run_query(engine, query, format, width, opts, &search, &mut out)?;
+    out.flush()
+}
+
+/// The terminal's width, when stdout is one.
+pub fn terminal_width() -> Option<usize> {
+    console::Term::stdout().size_checked().map(|(_, cols)| usize::from(cols))
+}
+
+/// Engine options from command-line options.
+pub fn search_options(opts: &QueryOpts, cancel: Option<Arc<AtomicBool>>) -> SearchOptions {
+    SearchOptions {
+        open_cursor: opts.open_cursor,
+        timeout: opts.timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64),
+        cancel,
+    }
+}
+
+/// Runs `query` and writes it in `format`.
+///
+/// `json` prints one page in the response envelope (what `accounts.search` returns). The
+/// other formats stream every record through `Engine::stream` (constant memory), unless a
+/// cursor is involved, in which case they print one page and report `nextCursorId` on stderr.
+pub fn run_query(
+    engine: &Engine,
+    query: &str,
+    format: Format,
+    width: Option<usize>,
+    opts: &QueryOpts,
+    search: &SearchOptions,
+    out: &mut Out,
+) -> Result<Summary, CliError> {
+    let paged = format == Format::Json || opts.open_cursor || opts.cursor_id.is_some();
+    if paged {
+        let page = match &opts.cursor_id {
+            Some(id) => engine.search_cursor(id, search).map_err(|e| CliError::from_engine(e, None))?,
+            None => engine.search(query, search).map_err(|e| CliError::from_engine(e, Some(query)))?,
+        };
+        let summary = Summary {
+            objects_count: page.results.len() as u64,
+            total_count: page.total_count,
+            next_cursor_id: page.next_cursor_id,
+        };
+        if format == Format::Json {
+            output::write_envelope(out, &page.results, &summary)?;
+        } else {
+            let mut sink = output::sink_for(format, width);
+            for r in &page.results {
+                sink.record(out, r)?;
+            }
+            sink.finish(out, &summary)?;
+            if let Some(id) = &summary.next_cursor_id {
+                eprintln!("nextCursorId: {id}");
+            }
+        }
+        return Ok(summary);
+    }
+    let mut failure = None;
+    if format == Format::Ndjson {
+        // The engine renders records as JSON text itself (straight from the stored bytes for
+        // `SELECT *`): no `Value` is built per record.
+        let streamed = engine.stream_json(query, search, &mut |json| {
+            match out.write(json).and_then(|()| out.write(b"\n")) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let s = streamed.map_err(|e| CliError::from_engine(e, Some(query)))?;
+        return Ok(Summary { objects_count: s.objects_count, total_count: s.total_count, next_cursor_id: None });
+    }
+    let mut sink = output::sink_for(format, width);
+    let streamed = engine.stream(query, search, &mut |record| match sink.record(out, record) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failure = Some(e);
+            ControlFlow::Break(())
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let s = streamed.map_err(|e| CliError::from_engine(e, Some(query)))?;
+    let summary = Summary { objects_count: s.objects_count, total_count: s.total_count, next_cursor_id: None };
+    sink.finish(out, &summary)?;
+    Ok(summary)
+}

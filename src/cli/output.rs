@@ -1,0 +1,502 @@
+//! Result formats (json envelope, ndjson, table, csv) and a stdout that ends quietly on a
+//! broken pipe.
+//!
+//! Rust ignores SIGPIPE, so `acql … | head` sees `EPIPE` as a write error; `println!` would
+//! panic on it. Every result byte therefore goes through [`Out`], which turns a broken pipe
+//! into [`CliError::BrokenPipe`] (exit 0, nothing printed).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+
+use serde_json::{Map, Value};
+
+use super::CliError;
+use super::args::Format;
+
+/// A buffered result stream (stdout, or a file for `export -o`).
+pub struct Out {
+    w: Box<dyn Write>,
+    /// Whether this stream is a terminal (stdout only).
+    pub is_terminal: bool,
+}
+
+impl Out {
+    /// Standard output.
+    pub fn stdout() -> Out {
+        use std::io::IsTerminal;
+        let stdout = io::stdout();
+        let is_terminal = stdout.is_terminal();
+        Out { w: Box::new(BufWriter::with_capacity(64 * 1024, stdout)), is_terminal }
+    }
+
+    /// Any writer (a file, a buffer in tests).
+    pub fn new(w: Box<dyn Write>) -> Out {
+        Out { w, is_terminal: false }
+    }
+
+    /// Writes all of `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), CliError> {
+        self.w.write_all(bytes).map_err(CliError::from_write)
+    }
+
+    /// Writes a string.
+    pub fn str(&mut self, s: &str) -> Result<(), CliError> {
+        self.write(s.as_bytes())
+    }
+
+    /// Flushes; call at the end of every command.
+    pub fn flush(&mut self) -> Result<(), CliError> {
+        self.w.flush().map_err(CliError::from_write)
+    }
+}
+
+/// What a finished query reports besides its records.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Records printed.
+    pub objects_count: u64,
+    /// All matches.
+    pub total_count: u64,
+    /// The next page's cursor, when a cursor is open and more results remain.
+    pub next_cursor_id: Option<String>,
+}
+
+/// Writes the json response envelope of one page.
+pub fn write_envelope(out: &mut Out, results: &[Value], summary: &Summary) -> Result<(), CliError> {
+    let mut env = Map::new();
+    env.insert("results".into(), Value::Array(results.to_vec()));
+    env.insert("objectsCount".into(), summary.objects_count.into());
+    env.insert("totalCount".into(), summary.total_count.into());
+    if let Some(id) = &summary.next_cursor_id {
+        env.insert("nextCursorId".into(), id.clone().into());
+    }
+    let text = serde_json::to_string_pretty(&Value::Object(env)).map_err(|e| CliError::failed(e.to_string()))?;
+    out.str(&text)?;
+    out.str("\n")
+}
+
+/// A consumer of records for the streaming formats.
+pub trait RecordSink {
+    /// One record.
+    fn record(&mut self, out: &mut Out, record: &Value) -> Result<(), CliError>;
+    /// The end of the results.
+    fn finish(&mut self, out: &mut Out, summary: &Summary) -> Result<(), CliError>;
+}
+
+/// The sink of a format (`json` is written whole by [`write_envelope`], not streamed).
+pub fn sink_for(format: Format, width: Option<usize>) -> Box<dyn RecordSink> {
+    match format {
+        Format::Json | Format::Ndjson => Box::new(Ndjson),
+        Format::Csv => Box::new(Tabular::new(TabularStyle::Csv)),
+        Format::Table => Box::new(Tabular::new(TabularStyle::Table { width })),
+    }
+}
+
+/// One compact JSON document per line.
+pub struct Ndjson;
+
+impl RecordSink for Ndjson {
+    fn record(&mut self, out: &mut Out, record: &Value) -> Result<(), CliError> {
+        let mut line = serde_json::to_vec(record).map_err(|e| CliError::failed(e.to_string()))?;
+        line.push(b'\n');
+        out.write(&line)
+    }
+
+    fn finish(&mut self, _out: &mut Out, _summary: &Summary) -> Result<(), CliError> {
+        Ok(())
+    }
+}
+
+/// Flattens a record into `(dotted column, cell text)` pairs, in document order.
+///
+/// Objects recurse; arrays stay whole as compact JSON, because one cell per element would
+/// give every record its own columns. An empty object is a `{}` cell so it is not lost.
+pub fn flatten(record: &Value) -> Vec<(String, Cell)> {
+    fn walk(value: &Value, prefix: &mut String, out: &mut Vec<(String, Cell)>) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (key, v) in map {
+                    let len = prefix.len();
+                    if !prefix.is_empty() {
+                        prefix.push('.');
+                    }
+                    prefix.push_str(key);
+                    walk(v, prefix, out);
+                    prefix.truncate(len);
+                }
+            }
+            other => {
+                let column = if prefix.is_empty() { "value".to_string() } else { prefix.clone() };
+                out.push((column, Cell::of(other)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(record, &mut String::new(), &mut out);
+    out
+}
+
+/// One cell's text and whether it is a number (right-aligned in tables).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// The text: strings raw, everything else as JSON; `null` is empty.
+    pub text: String,
+    /// A JSON number.
+    pub numeric: bool,
+    /// A JSON null.
+    pub null: bool,
+}
+
+impl Cell {
+    fn of(v: &Value) -> Cell {
+        match v {
+            Value::String(s) => Cell { text: s.clone(), numeric: false, null: false },
+            Value::Null => Cell { text: String::new(), numeric: false, null: true },
+            Value::Number(n) => Cell { text: n.to_string(), numeric: true, null: false },
+            other => Cell { text: other.to_string(), numeric: false, null: false },
+        }
+    }
+}
+
+/// Quotes one CSV field per RFC 4180: fields holding a comma, a quote, CR or LF are
+/// enclosed in quotes, with quotes doubled.
+pub fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\r', '\n']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum TabularStyle {
+    Csv,
+    Table { width: Option<usize> },
+}
+
+/// Rows kept in memory before the rest spill to a temporary file.
+const IN_MEMORY_ROWS: usize = 2000;
+/// No table column is wider than this before fitting to the terminal.
+const MAX_COLUMN_WIDTH: usize = 60;
+
+/// Table and CSV: both need every column before the first row (records differ in their
+/// fields), so rows are collected first. The first rows stay in memory; the rest spill to
+/// an anonymous temporary file as NDJSON, so memory stays bounded for any result size.
+struct Tabular {
+    style: TabularStyle,
+    columns: Vec<String>,
+    index: HashMap<String, usize>,
+    widths: Vec<usize>,
+    numeric: Vec<bool>,
+    rows: Vec<Vec<(usize, Cell)>>,
+    spill: Option<BufWriter<File>>,
+    count: u64,
+}
+
+impl Tabular {
+    fn new(style: TabularStyle) -> Tabular {
+        Tabular {
+            style,
+            columns: Vec::new(),
+            index: HashMap::new(),
+            widths: Vec::new(),
+            numeric: Vec::new(),
+            rows: Vec::new(),
+            spill: None,
+            count: 0,
+        }
+    }
+
+    /// Registers the columns of a flattened record and maps it to column indexes.
+    fn place(&mut self, flat: Vec<(String, Cell)>) -> Vec<(usize, Cell)> {
+        flat.into_iter()
+            .map(|(name, cell)| {
+                let i = match self.index.get(&name) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.columns.len();
+                        self.widths.push(console::measure_text_width(&name));
+                        self.numeric.push(true);
+                        self.index.insert(name.clone(), i);
+                        self.columns.push(name);
+                        i
+                    }
+                };
+                let w = console::measure_text_width(&display_text(&cell));
+                self.widths[i] = self.widths[i].max(w.min(MAX_COLUMN_WIDTH));
+                if !cell.numeric && !cell.null {
+                    self.numeric[i] = false;
+                }
+                (i, cell)
+            })
+            .collect()
+    }
+
+    fn write_row(&self, out: &mut Out, row: &[(usize, Cell)], layout: &Layout) -> Result<(), CliError> {
+        let mut cells: Vec<Option<&Cell>> = vec![None; self.columns.len()];
+        for (i, cell) in row {
+            cells[*i] = Some(cell);
+        }
+        let mut line = String::new();
+        match self.style {
+            TabularStyle::Csv => {
+                for (i, cell) in cells.iter().enumerate() {
+                    if i > 0 {
+                        line.push(',');
+                    }
+                    if let Some(c) = cell {
+                        line.push_str(&csv_field(&c.text));
+                    }
+                }
+                line.push_str("\r\n");
+            }
+            TabularStyle::Table { .. } => {
+                for (slot, &col) in layout.shown.iter().enumerate() {
+                    if slot > 0 {
+                        line.push_str(" │ ");
+                    }
+                    let text = cells[col].map(display_text).unwrap_or_default();
+                    let w = layout.widths[slot];
+                    let text = console::truncate_str(&text, w, "…");
+                    let align =
+                        if self.numeric[col] { console::Alignment::Right } else { console::Alignment::Left };
+                    line.push_str(&console::pad_str(&text, w, align, None));
+                }
+                if layout.hidden > 0 {
+                    line.push_str(" │ …");
+                }
+                let trimmed = line.trim_end().len();
+                line.truncate(trimmed);
+                line.push('\n');
+            }
+        }
+        out.str(&line)
+    }
+}
+
+/// A cell as a table shows it: control characters escaped so a row stays on one line.
+fn display_text(cell: &Cell) -> String {
+    if cell.null {
+        return "null".into();
+    }
+    if cell.text.contains(|c: char| c.is_control()) {
+        cell.text.escape_debug().to_string()
+    } else {
+        cell.text.clone()
+    }
+}
+
+/// Which columns a table shows, and how wide.
+struct Layout {
+    shown: Vec<usize>,
+    widths: Vec<usize>,
+    hidden: usize,
+}
+
+/// Fits column widths into `limit` terminal columns: shrink the widest column one step at
+/// a time down to a floor, then drop columns from the right (the last slot says `…`).
+fn fit(widths: &[usize], limit: Option<usize>) -> Layout {
+    const SEP: usize = 3;
+    const FLOOR: usize = 8;
+    let mut shown: Vec<usize> = (0..widths.len()).collect();
+    let mut w: Vec<usize> = widths.to_vec();
+    let Some(limit) = limit else {
+        return Layout { shown, widths: w, hidden: 0 };
+    };
+    let total = |w: &[usize], hidden: bool| {
+        w.iter().sum::<usize>() + SEP * w.len().saturating_sub(1) + if hidden { SEP + 1 } else { 0 }
+    };
+    loop {
+        let hidden = shown.len() < widths.len();
+        if total(&w, hidden) <= limit {
+            break;
+        }
+        // Shrink the widest column still above the floor.
+        if let Some((i, _)) = w.iter().enumerate().filter(|(_, x)| **x > FLOOR).max_by_key(|(_, x)| **x) {
+            w[i] -= 1;
+            continue;
+        }
+        if shown.len() <= 1 {
+            // One column wider than the terminal: truncate it to what is left.
+            w[0] = limit.saturating_sub(if hidden { SEP + 1 } else { 0 }).max(1);
+            break;
+        }
+        shown.pop();
+        w.pop();
+    }
+    let hidden = widths.len() - shown.len();
+    Layout { shown, widths: w, hidden }
+}
+
+impl RecordSink for Tabular {
+    fn record(&mut self, _out: &mut Out, record: &Value) -> Result<(), CliError> {
+        self.count += 1;
+        let placed = self.place(flatten(record));
+        if self.rows.len() < IN_MEMORY_ROWS {
+            self.rows.push(placed);
+            return Ok(());
+        }
+        if self.spill.is_none() {
+            let file = tempfile::tempfile().map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
+            self.spill = Some(BufWriter::new(file));
+        }
+        let spill = self.spill.as_mut().expect("set above");
+        let mut line = serde_json::to_vec(record).map_err(|e| CliError::failed(e.to_string()))?;
+        line.push(b'\n');
+        spill.write_all(&line).map_err(|e| CliError::failed(format!("temporary file: {e}")))
+    }
+
+    fn finish(&mut self, out: &mut Out, summary: &Summary) -> Result<(), CliError> {
+        let limit = match self.style {
+            TabularStyle::Table { width } => width,
+            TabularStyle::Csv => None,
+        };
+        let layout = fit(&self.widths, limit);
+        if !self.columns.is_empty() {
+            match self.style {
+                TabularStyle::Csv => {
+                    let header: Vec<_> = self.columns.iter().map(|c| csv_field(c)).collect();
+                    out.str(&header.join(","))?;
+                    out.str("\r\n")?;
+                }
+                TabularStyle::Table { .. } => {
+                    let mut head = String::new();
+                    let mut rule = String::new();
+                    for (slot, &col) in layout.shown.iter().enumerate() {
+                        if slot > 0 {
+                            head.push_str(" │ ");
+                            rule.push_str("─┼─");
+                        }
+                        let w = layout.widths[slot];
+                        let name = console::truncate_str(&self.columns[col], w, "…");
+                        head.push_str(&console::pad_str(&name, w, console::Alignment::Left, None));
+                        rule.push_str(&"─".repeat(w));
+                    }
+                    if layout.hidden > 0 {
+                        head.push_str(" │ …");
+                        rule.push_str("─┼──");
+                    }
+                    out.str(head.trim_end())?;
+                    out.str("\n")?;
+                    out.str(&rule)?;
+                    out.str("\n")?;
+                }
+            }
+        }
+        let rows = std::mem::take(&mut self.rows);
+        for row in &rows {
+            self.write_row(out, row, &layout)?;
+        }
+        if let Some(spill) = self.spill.take() {
+            let mut file = spill.into_inner().map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
+            file.rewind().map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
+            for line in BufReader::new(file).lines() {
+                let line = line.map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
+                let record: Value = serde_json::from_str(&line).map_err(|e| CliError::failed(e.to_string()))?;
+                let flat = flatten(&record);
+                let placed: Vec<_> = flat.into_iter().map(|(name, cell)| (self.index[&name], cell)).collect();
+                self.write_row(out, &placed, &layout)?;
+            }
+        }
+        if let TabularStyle::Table { .. } = self.style {
+            let mut footer = format!("({} {}", self.count, if self.count == 1 { "row" } else { "rows" });
+            if summary.total_count != self.count {
+                footer.push_str(&format!(" of {} matches", summary.total_count));
+            }
+            if layout.hidden > 0 {
+                let names: Vec<&str> =
+                    self.columns[self.columns.len() - layout.hidden..].iter().map(String::as_str).collect();
+                footer.push_str(&format!("; {} more columns: {}", layout.hidden, names.join(", ")));
+            }
+            footer.push_str(")\n");
+            out.str(&footer)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn render(format: Format, width: Option<usize>, records: &[Value]) -> String {
+        let buf = Buf::default();
+        let mut out = Out::new(Box::new(buf.clone()));
+        let mut sink = sink_for(format, width);
+        for r in records {
+            sink.record(&mut out, r).unwrap();
+        }
+        let summary = Summary { objects_count: records.len() as u64, total_count: records.len() as u64, next_cursor_id: None };
+        sink.finish(&mut out, &summary).unwrap();
+        out.flush().unwrap();
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn flatten_makes_dotted_columns_and_keeps_arrays_whole() {
+        let flat = flatten(&json!({"a": 1, "p": {"n": "x", "q": {"z": null}}, "t": [1, "b"], "e": {}}));
+        let names: Vec<_> = flat.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "p.n", "p.q.z", "t", "e"]);
+        assert_eq!(flat[3].1.text, r#"[1,"b"]"#);
+        assert_eq!(flat[4].1.text, "{}");
+        assert!(flat[2].1.null);
+    }
+
+    #[test]
+    fn csv_quotes_per_rfc_4180() {
+        let text = render(
+            Format::Csv,
+            None,
+            &[json!({"a": "x,y", "b": "say \"hi\""}), json!({"a": "line\nbreak", "c": 3})],
+        );
+        assert_eq!(text, "a,b,c\r\n\"x,y\",\"say \"\"hi\"\"\",\r\n\"line\nbreak\",,3\r\n");
+    }
+
+    #[test]
+    fn table_aligns_and_counts() {
+        let text = render(Format::Table, None, &[json!({"n": "ann", "age": 7}), json!({"n": "bob", "age": 12})]);
+        assert_eq!(text, "n   │ age\n────┼────\nann │   7\nbob │  12\n(2 rows)\n");
+    }
+
+    #[test]
+    fn table_fits_the_width() {
+        let rec = json!({"email": "a-very-long-address@example.com", "profile": {"firstName": "Alexandra", "lastName": "Konstantinopoulou"}, "x": 1, "y": 2});
+        let text = render(Format::Table, Some(40), &[rec]);
+        for line in text.lines().take(3) {
+            assert!(console::measure_text_width(line) <= 40, "{line:?} is wider than 40");
+        }
+        assert!(text.contains('…'), "{text}");
+    }
+
+    #[test]
+    fn spilled_rows_keep_late_columns() {
+        let mut records: Vec<Value> = (0..IN_MEMORY_ROWS + 10).map(|i| json!({"i": i})).collect();
+        records.push(json!({"i": -1, "late": "yes"}));
+        let text = render(Format::Csv, None, &records);
+        let mut lines = text.split("\r\n");
+        assert_eq!(lines.next(), Some("i,late"));
+        assert_eq!(lines.next(), Some("0,"));
+        assert!(text.ends_with("-1,yes\r\n"));
+        assert_eq!(text.matches("\r\n").count(), IN_MEMORY_ROWS + 12);
+    }
+
+    #[test]
+    fn ndjson_is_one_compact_record_per_line() {
+        assert_eq!(render(Format::Ndjson, None, &[json!({"a": {"b": 1}}), json!({"c": []})]), "{\"a\":{\"b\":1}}\n{\"c\":[]}\n");
+    }
+}

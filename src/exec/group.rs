@@ -1,0 +1,188 @@
+//! Running aggregate and `GROUP BY` plans (the accumulators and group rows themselves
+//! are [`super::aggregate`]'s).
+
+use std::cmp::Ordering;
+use std::ops::ControlFlow;
+
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use super::ExecError;
+use super::aggregate::{Accumulator, Grouping, aggregate_key};
+use super::run::{Guard, Out, Prepared, Summary, Window, candidates, covering_count, emit_value};
+use crate::ast::{AggFunc, OrderKey, SelectItem};
+use crate::jsonb::Jsonb;
+use crate::plan::lower;
+use crate::plan::{Access, CountMethod, IndexRef, Shape};
+use crate::value::ValueKey;
+
+/// Runs a plan whose shape is [`Shape::Aggregates`] or [`Shape::Groups`].
+pub fn run(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    w: &Window,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    match &p.plan.shape {
+        Shape::Aggregates(aggs) => aggregates(conn, p, access, aggs, w, guard, out),
+        Shape::Groups { covering: Some(ix), items, .. } => {
+            let rows = covering_groups(conn, p, ix, items, guard)?;
+            page(rows, w, out)
+        }
+        Shape::Groups { keys, items, .. } => {
+            let mut g = Grouping::new(keys, items, &p.plan.sort);
+            each_match(conn, p, access, guard, |doc| g.add(Jsonb::trusted(doc)))?;
+            page(g.rows(), w, out)
+        }
+        Shape::Records(_) => Ok(Summary::default()),
+    }
+}
+
+/// Calls `f` with every matching document; returns how many there were.
+fn each_match(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    guard: &mut Guard,
+    mut f: impl FnMut(&[u8]),
+) -> Result<u64, ExecError> {
+    let mut n = 0;
+    candidates(conn, &p.plan, access, None, guard, |_, doc| {
+        if p.residual_ok(doc) {
+            n += 1;
+            f(doc);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(n)
+}
+
+fn aggregates(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    aggs: &[crate::ast::Aggregate],
+    w: &Window,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let only_count = aggs.iter().all(|a| a.func == AggFunc::Count);
+    let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
+    let total = if only_count && p.plan.count == CountMethod::Covering {
+        covering_count(conn, &p.plan, access, guard)?
+    } else {
+        each_match(conn, p, access, guard, |doc| accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc))))?
+    };
+    let mut row = Map::new();
+    for (agg, acc) in aggs.iter().zip(&accs) {
+        let v = if agg.func == AggFunc::Count { Value::from(total) } else { acc.result() };
+        row.insert(aggregate_key(agg), v);
+    }
+    let mut s = page(vec![Value::Object(row)], w, out)?;
+    s.total = Some(total);
+    Ok(s)
+}
+
+/// Groups counted straight from a value index: `(key, documents)` per distinct key.
+fn covering_groups(
+    conn: &Connection,
+    p: &Prepared,
+    ix: &IndexRef,
+    items: &[SelectItem],
+    guard: &mut Guard,
+) -> Result<Vec<Value>, ExecError> {
+    let sql = lower::group_counts(ix);
+    let mut stmt = conn.prepare_cached(&sql.text)?;
+    let params = rusqlite::params_from_iter(sql.params.iter().map(super::run::param_value));
+    let mut rows = stmt.query(params).map_err(|e| guard.sqlite_error(e))?;
+    let mut groups: Vec<(ValueKey, u64)> = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
+        guard.tick()?;
+        let key = match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Integer(i) => ValueKey::Int(i),
+            rusqlite::types::ValueRef::Real(f) => ValueKey::Real(f),
+            rusqlite::types::ValueRef::Text(t) => ValueKey::Text(String::from_utf8_lossy(t).into_owned()),
+            rusqlite::types::ValueRef::Blob(b) => ValueKey::Bool(b.first() == Some(&1)),
+            rusqlite::types::ValueRef::Null => continue,
+        };
+        let n: i64 = row.get(1)?;
+        groups.push((key, u64::try_from(n).unwrap_or(0)));
+    }
+    let Shape::Groups { keys, .. } = &p.plan.shape else { return Ok(Vec::new()) };
+    let order = &p.plan.sort;
+    groups.sort_by(|a, b| {
+        for item in order {
+            let o = match &item.key {
+                OrderKey::Path(_) => a.0.cmp(&b.0),
+                OrderKey::Aggregate(_) => a.1.cmp(&b.1),
+            };
+            let o = if item.descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+    });
+    let key_path = &keys[0];
+    let alias = items.iter().find_map(|i| match i {
+        SelectItem::Path { path, alias: Some(a) } if path == key_path => Some(a.node.clone()),
+        _ => None,
+    });
+    let mut segs = key_path.segments.clone();
+    if let (Some(a), Some(last)) = (alias, segs.last_mut()) {
+        *last = a;
+    }
+    let count_keys: Vec<String> = items
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::Aggregate(a) => Some(aggregate_key(a)),
+            _ => None,
+        })
+        .collect();
+    Ok(groups
+        .into_iter()
+        .map(|(k, n)| {
+            let mut row = Map::new();
+            insert_at(&mut row, &segs, k.to_json());
+            for ck in &count_keys {
+                row.insert(ck.clone(), Value::from(n));
+            }
+            Value::Object(row)
+        })
+        .collect())
+}
+
+fn insert_at(map: &mut Map<String, Value>, segs: &[String], v: Value) {
+    let Some((last, head)) = segs.split_last() else { return };
+    let mut cur = map;
+    for s in head {
+        let slot = cur.entry(s.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(next) = slot else { return };
+        cur = next;
+    }
+    cur.insert(last.clone(), v);
+}
+
+/// START/LIMIT over computed rows; `totalCount` is the number of rows (groups).
+fn page(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Result<Summary, ExecError> {
+    let mut s = Summary { total: Some(rows.len() as u64), ..Summary::default() };
+    let limit = w.limit.unwrap_or(u64::MAX);
+    let mut buf = Vec::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        if (i as u64) < w.start {
+            continue;
+        }
+        if s.emitted >= limit {
+            s.more = true;
+            break;
+        }
+        if emit_value(row, out, &mut buf) == ControlFlow::Break(()) {
+            s.stopped = true;
+            break;
+        }
+        s.emitted += 1;
+    }
+    Ok(s)
+}

@@ -1,0 +1,604 @@
+//! Running a plan on one connection.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, params_from_iter};
+use serde_json::Value;
+
+use super::ExecError;
+use super::cursor::Position;
+use super::eval::Filter;
+use super::group;
+use super::project::Projection;
+use crate::ast::{OrderItem, OrderKey, SelectItem};
+use crate::jsonb::Jsonb;
+use crate::plan::lower::{self, Param, Sql};
+use crate::plan::{Access, CountMethod, Lookup, Order, Plan, PlanError, Shape};
+use crate::value::{Node, ValueKey, scalar_key, visit};
+
+/// The default query timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The largest query timeout.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A plan with its per-query work done: filters compiled, projection compiled.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The plan.
+    pub plan: Plan,
+    residual: Option<Filter>,
+    filter: Option<Filter>,
+    projection: Projection,
+    whole: bool,
+}
+
+impl Prepared {
+    /// Compiles the filters and the projection of `plan`. A regex that does not compile
+    /// (or is too large) is a planning error.
+    pub fn new(plan: Plan) -> Result<Prepared, PlanError> {
+        let compile = |e: &crate::ast::Expr| {
+            Filter::compile(e).map_err(|err| PlanError::InvalidPredicate { message: err.to_string(), span: err_span(&err) })
+        };
+        let residual = plan.residual.as_ref().map(compile).transpose()?;
+        let filter = plan.filter.as_ref().map(compile).transpose()?;
+        let (projection, whole) = match &plan.shape {
+            Shape::Records(items) => {
+                (Projection::compile(items), items.iter().all(|i| matches!(i, SelectItem::Wildcard(_))))
+            }
+            _ => (Projection::default(), false),
+        };
+        Ok(Prepared { plan, residual, filter, projection, whole })
+    }
+
+    pub(crate) fn residual_ok(&self, doc: &[u8]) -> bool {
+        self.residual.as_ref().is_none_or(|f| f.matches(Jsonb::trusted(doc)))
+    }
+
+    fn filter_matches(&self, doc: &[u8]) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(Jsonb::trusted(doc)))
+    }
+}
+
+fn err_span(e: &super::eval::EvalError) -> crate::ast::Span {
+    match e {
+        super::eval::EvalError::Regex { span, .. }
+        | super::eval::EvalError::NullOperand { span, .. }
+        | super::eval::EvalError::EmptyIn { span } => *span,
+    }
+}
+
+/// Time limit and cancellation of one query, checked between rows.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    deadline: Instant,
+    cancel: Option<Arc<AtomicBool>>,
+    ticks: u32,
+}
+
+impl Guard {
+    /// A guard for a query allowed `timeout` (capped at [`MAX_TIMEOUT`]).
+    pub fn new(timeout: Option<Duration>, cancel: Option<Arc<AtomicBool>>) -> Guard {
+        let t = timeout.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT);
+        Guard { deadline: Instant::now() + t, cancel, ticks: 0 }
+    }
+
+    /// Fails when the deadline passed or the query was cancelled.
+    pub fn check(&self) -> Result<(), ExecError> {
+        if self.cancel.as_ref().is_some_and(|c| c.load(AtomicOrdering::Relaxed)) {
+            return Err(ExecError::Cancelled);
+        }
+        if Instant::now() >= self.deadline {
+            return Err(ExecError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// [`Guard::check`] every 256 calls (reading the clock per row would cost more than
+    /// many filters).
+    #[inline]
+    pub fn tick(&mut self) -> Result<(), ExecError> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks & 255 == 0 { self.check() } else { Ok(()) }
+    }
+
+    /// The deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Maps an interrupted statement to the reason it was interrupted.
+    pub(crate) fn sqlite_error(&self, e: rusqlite::Error) -> ExecError {
+        if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) {
+            return self.check().err().unwrap_or(ExecError::Timeout);
+        }
+        ExecError::Sqlite(e)
+    }
+}
+
+/// Where records go.
+pub enum Out<'s> {
+    /// As JSON values.
+    Values(&'s mut dyn FnMut(Value) -> ControlFlow<()>),
+    /// As compact JSON text, one record per call (no `Value` is built for `SELECT *`).
+    Json(&'s mut dyn FnMut(&[u8]) -> ControlFlow<()>),
+}
+
+/// Which part of the results to produce.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    /// Matches to skip (`START`).
+    pub start: u64,
+    /// Records to produce at most; `None`: all.
+    pub limit: Option<u64>,
+    /// Produce only records after this keyset position (cursor pages).
+    pub after: Option<Position>,
+    /// Compute `totalCount`.
+    pub count: bool,
+    /// Report keyset positions with sort keys (a cursor will be issued).
+    pub keyset: bool,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Records handed to the sink.
+    pub emitted: u64,
+    /// `totalCount`, when asked for.
+    pub total: Option<u64>,
+    /// The position of the last record produced.
+    pub last: Option<Position>,
+    /// More records follow the last one produced.
+    pub more: bool,
+    /// The sink stopped the run.
+    pub stopped: bool,
+}
+
+pub(crate) fn param_value(p: &Param) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match p {
+        Param::Int(i) => V::Integer(*i),
+        Param::Real(f) => V::Real(*f),
+        Param::Text(s) => V::Text(s.clone()),
+        Param::Bool(b) => V::Blob(vec![u8::from(*b)]),
+    }
+}
+
+/// Runs `sql`, calling `f` per row; stops when `f` breaks.
+fn each_row(
+    conn: &Connection,
+    sql: &Sql,
+    guard: &mut Guard,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
+) -> Result<(), ExecError> {
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(|e| guard.sqlite_error(e))?;
+    let mut rows = stmt.query(params_from_iter(sql.params.iter().map(param_value))).map_err(|e| guard.sqlite_error(e))?;
+    while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
+        guard.tick()?;
+        if f(row)?.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], ExecError> {
+    match row.get_ref(i)? {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Ok(b),
+        _ => Ok(b"\x00"),
+    }
+}
+
+/// Runs one scalar `count(*)` statement.
+fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecError> {
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(|e| guard.sqlite_error(e))?;
+    let n: i64 = stmt
+        .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| r.get(0))
+        .map_err(|e| guard.sqlite_error(e))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// `totalCount` without evaluating documents (the access answers every term exactly).
+pub(crate) fn covering_count(conn: &Connection, plan: &Plan, access: &Access, guard: &Guard) -> Result<u64, ExecError> {
+    match lower::count(plan.collection, access) {
+        Some(sql) => count_sql(conn, &sql, guard),
+        None => Ok(0),
+    }
+}
+
+/// Calls `f(id, doc)` for every candidate of the access path in id order, after `after`.
+pub(crate) fn candidates(
+    conn: &Connection,
+    plan: &Plan,
+    access: &Access,
+    after: Option<i64>,
+    guard: &mut Guard,
+    mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, ExecError>,
+) -> Result<(), ExecError> {
+    let Some(sql) = lower::candidates(plan.collection, access, after) else { return Ok(()) };
+    each_row(conn, &sql, guard, |row| {
+        let id: i64 = row.get(0)?;
+        f(id, blob(row, 1)?)
+    })
+}
+
+/// Writes one document record into `out`.
+fn emit_doc(p: &Prepared, doc: &[u8], out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
+    match out {
+        Out::Values(f) => {
+            let v = if p.whole { Jsonb::trusted(doc).to_value(true) } else { p.projection.project(Jsonb::trusted(doc)) };
+            f(v)
+        }
+        Out::Json(f) => {
+            buf.clear();
+            if p.whole {
+                if Jsonb::trusted(doc).write_json(buf, true).is_err() {
+                    buf.clear();
+                    buf.extend_from_slice(b"{}");
+                }
+            } else {
+                let v = p.projection.project(Jsonb::trusted(doc));
+                let _ = serde_json::to_writer(&mut *buf, &v);
+            }
+            f(buf)
+        }
+    }
+}
+
+/// Writes one computed row (aggregates, groups) into `out`.
+pub(crate) fn emit_value(v: Value, out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
+    match out {
+        Out::Values(f) => f(v),
+        Out::Json(f) => {
+            buf.clear();
+            let _ = serde_json::to_writer(&mut *buf, &v);
+            f(buf)
+        }
+    }
+}
+
+/// Runs a prepared plan.
+pub fn run(
+    conn: &Connection,
+    p: &Prepared,
+    w: &Window,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    guard.check()?;
+    let _watch = super::watchdog::watch(conn, guard.deadline, guard.cancel.clone());
+    let access = prune(conn, &p.plan, guard)?;
+    let access = access.as_ref().unwrap_or(&p.plan.access);
+    match &p.plan.shape {
+        Shape::Records(_) => match &p.plan.order {
+            Order::Insertion => run_insertion(conn, p, access, w, guard, out),
+            Order::Index { .. } if w.after.is_none() && !w.keyset => run_walk(conn, p, access, w, guard, out),
+            _ => run_sorted(conn, p, access, w, guard, out),
+        },
+        Shape::Aggregates(_) | Shape::Groups { .. } => group::run(conn, p, access, w, guard, out),
+    }
+}
+
+/// Drops the probes of a multi-probe lookup that find nothing (one index seek each):
+/// `= true` also probes the string `"true"`, `= 42` the strings spelling 42, and those
+/// are usually absent. A single remaining equality probe then drives a plain join and
+/// a covering count instead of a temporary table of ids.
+fn prune(conn: &Connection, plan: &Plan, guard: &Guard) -> Result<Option<Access>, ExecError> {
+    let prune_lookup = |l: &Lookup| -> Result<Lookup, ExecError> {
+        let mut kept = Vec::with_capacity(l.probes.len());
+        for probe in &l.probes {
+            let sql = lower::probe_exists(&l.index, probe);
+            let mut stmt = conn.prepare_cached(&sql.text).map_err(|e| guard.sqlite_error(e))?;
+            let found: bool = stmt
+                .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| r.get(0))
+                .map_err(|e| guard.sqlite_error(e))?;
+            if found {
+                kept.push(probe.clone());
+            }
+        }
+        Ok(Lookup { probes: kept, ..l.clone() })
+    };
+    let many = |l: &Lookup| l.probes.len() > 1;
+    Ok(match &plan.access {
+        Access::Lookup(l) if many(l) => {
+            let l = prune_lookup(l)?;
+            Some(if l.probes.is_empty() { Access::Empty } else { Access::Lookup(l) })
+        }
+        Access::Union(ls) if ls.len() > 1 || ls.iter().any(many) => {
+            let mut kept = Vec::new();
+            for l in ls {
+                let l = prune_lookup(l)?;
+                if !l.probes.is_empty() {
+                    kept.push(l);
+                }
+            }
+            Some(match kept.len() {
+                0 => Access::Empty,
+                1 => Access::Lookup(kept.remove(0)),
+                _ => Access::Union(kept),
+            })
+        }
+        _ => None,
+    })
+}
+
+/// Pages over a stream of matches in final order: START, LIMIT, one look-ahead match
+/// for `more`, early stop when counting is not needed.
+struct Pager {
+    start: u64,
+    limit: u64,
+    keep_counting: bool,
+    matched: u64,
+    s: Summary,
+    buf: Vec<u8>,
+}
+
+impl Pager {
+    fn new(w: &Window, keep_counting: bool) -> Pager {
+        Pager {
+            start: w.start,
+            limit: w.limit.unwrap_or(u64::MAX),
+            keep_counting,
+            matched: 0,
+            s: Summary::default(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// One more match; `emit` produces the record when it is inside the window.
+    fn push(&mut self, pos: impl FnOnce() -> Position, emit: impl FnOnce(&mut Vec<u8>) -> ControlFlow<()>) -> ControlFlow<()> {
+        self.matched += 1;
+        if self.matched <= self.start {
+            return ControlFlow::Continue(());
+        }
+        if self.s.emitted < self.limit {
+            if emit(&mut self.buf).is_break() {
+                self.s.stopped = true;
+                return ControlFlow::Break(());
+            }
+            self.s.emitted += 1;
+            self.s.last = Some(pos());
+            return ControlFlow::Continue(());
+        }
+        self.s.more = true;
+        if self.keep_counting { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+    }
+}
+
+fn run_insertion(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    w: &Window,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let evaluate = w.count && p.plan.count == CountMethod::Evaluate;
+    let mut pager = Pager::new(w, evaluate);
+    let after = w.after.as_ref().map(|a| a.id);
+    candidates(conn, &p.plan, access, after, guard, |id, doc| {
+        if !p.residual_ok(doc) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        Ok(pager.push(|| Position { keys: Vec::new(), id }, |buf| emit_doc(p, doc, out, buf)))
+    })?;
+    let mut s = pager.s;
+    if w.count {
+        s.total = Some(if evaluate { pager.matched } else { covering_count(conn, &p.plan, access, guard)? });
+    }
+    Ok(s)
+}
+
+fn run_walk(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    w: &Window,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let Order::Index { index, descending, bound } = &p.plan.order else {
+        return run_sorted(conn, p, access, w, guard, out);
+    };
+    let mut pager = Pager::new(w, false);
+    let mut seen: HashSet<i64> = HashSet::new();
+    let mut done = false;
+    let walk = lower::index_walk(p.plan.collection, index, *descending, bound.as_ref());
+    each_row(conn, &walk, guard, |row| {
+        let id: i64 = row.get(0)?;
+        // A multi-valued document appears once per value; its first row is its
+        // smallest value ascending and its largest descending, which is its sort key.
+        if !seen.insert(id) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let doc = blob(row, 1)?;
+        if !p.filter_matches(doc) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let flow = pager.push(|| Position { keys: Vec::new(), id }, |buf| emit_doc(p, doc, out, buf));
+        done = flow.is_break();
+        Ok(flow)
+    })?;
+    if !done && bound.is_none() {
+        // Documents without a value sort last, in insertion order.
+        let rest = lower::without_entry(p.plan.collection, index);
+        each_row(conn, &rest, guard, |row| {
+            let id: i64 = row.get(0)?;
+            let doc = blob(row, 1)?;
+            if !p.filter_matches(doc) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            Ok(pager.push(|| Position { keys: Vec::new(), id }, |buf| emit_doc(p, doc, out, buf)))
+        })?;
+    }
+    let mut s = pager.s;
+    if w.count {
+        s.total = Some(covering_count(conn, &p.plan, access, guard)?);
+    }
+    Ok(s)
+}
+
+/// The sort key of one `ORDER BY` path: the smallest value ascending, the largest
+/// descending; `None` when the path yields no scalar (sorts last both ways).
+pub fn sort_key<'a, N: Node<'a>>(doc: N, path: &[String], descending: bool) -> Option<ValueKey> {
+    let mut best: Option<ValueKey> = None;
+    let _ = visit(doc, path, &mut |v| {
+        if let Some(k) = scalar_key(v) {
+            let better = match &best {
+                None => true,
+                Some(b) => {
+                    if descending {
+                        k > *b
+                    } else {
+                        k < *b
+                    }
+                }
+            };
+            if better {
+                best = Some(k);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    best
+}
+
+/// Compares two sort-key tuples: missing last in both directions, then by id.
+pub fn cmp_keys(items: &[OrderItem], a: (&[Option<ValueKey>], i64), b: (&[Option<ValueKey>], i64)) -> Ordering {
+    for (i, item) in items.iter().enumerate() {
+        let o = match (a.0.get(i).and_then(Option::as_ref), b.0.get(i).and_then(Option::as_ref)) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => {
+                if item.descending {
+                    y.cmp(x)
+                } else {
+                    x.cmp(y)
+                }
+            }
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.1.cmp(&b.1)
+}
+
+/// The sort paths of a records plan.
+fn sort_paths(plan: &Plan) -> Vec<OrderItem> {
+    plan.sort.iter().filter(|o| matches!(o.key, OrderKey::Path(_))).cloned().collect()
+}
+
+fn run_sorted(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    w: &Window,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let items = sort_paths(&p.plan);
+    let paths: Vec<(&[String], bool)> = items
+        .iter()
+        .filter_map(|o| match &o.key {
+            OrderKey::Path(path) => Some((path.segments.as_slice(), o.descending)),
+            OrderKey::Aggregate(_) => None,
+        })
+        .collect();
+    let keep = w.limit.map(|l| w.start.saturating_add(l).saturating_add(1));
+    let cmp = |a: &(Vec<Option<ValueKey>>, i64), b: &(Vec<Option<ValueKey>>, i64)| {
+        cmp_keys(&items, (&a.0, a.1), (&b.0, b.1))
+    };
+    let mut entries: Vec<(Vec<Option<ValueKey>>, i64)> = Vec::new();
+    let mut matched = 0u64;
+    candidates(conn, &p.plan, access, None, guard, |id, doc| {
+        if !p.residual_ok(doc) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        matched += 1;
+        let node = Jsonb::trusted(doc);
+        let keys: Vec<Option<ValueKey>> = paths.iter().map(|(path, desc)| sort_key(node, path, *desc)).collect();
+        let e = (keys, id);
+        if let Some(a) = &w.after
+            && cmp_keys(&items, (&e.0, e.1), (&a.keys, a.id)) != Ordering::Greater
+        {
+            return Ok(ControlFlow::Continue(()));
+        }
+        entries.push(e);
+        // Keep memory bounded by the page: drop what cannot reach it.
+        if let Some(k) = keep
+            && entries.len() as u64 > 2 * k + 1024
+        {
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            entries.select_nth_unstable_by(k, cmp);
+            entries.truncate(k);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    entries.sort_unstable_by(cmp);
+    let mut pager = Pager::new(w, false);
+    let fetch = lower::fetch_one(p.plan.collection);
+    for (keys, id) in entries {
+        guard.tick()?;
+        let mut stmt = conn.prepare_cached(&fetch.text).map_err(|e| guard.sqlite_error(e))?;
+        let mut rows = stmt.query([id]).map_err(|e| guard.sqlite_error(e))?;
+        let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else { continue };
+        let doc = blob(row, 0)?;
+        let keyset = w.keyset;
+        let flow = pager.push(
+            || Position { keys: if keyset { keys } else { Vec::new() }, id },
+            |buf| emit_doc(p, doc, out, buf),
+        );
+        if flow.is_break() {
+            break;
+        }
+    }
+    let mut s = pager.s;
+    if w.count {
+        s.total = Some(matched);
+    }
+    Ok(s)
+}
+
+/// The SQL statements a plan runs, labelled, for EXPLAIN.
+pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
+    let mut out = Vec::new();
+    match (&plan.shape, &plan.order) {
+        (Shape::Groups { covering: Some(ix), .. }, _) => out.push(("group counts", lower::group_counts(ix))),
+        (Shape::Records(_), Order::Index { index, descending, bound }) => {
+            out.push(("walk", lower::index_walk(plan.collection, index, *descending, bound.as_ref())));
+            if bound.is_none() {
+                out.push(("without value", lower::without_entry(plan.collection, index)));
+            }
+        }
+        _ => {
+            if let Some(sql) = lower::candidates(plan.collection, &plan.access, None) {
+                out.push(("candidates", sql));
+            }
+        }
+    }
+    if plan.count == CountMethod::Covering
+        && !matches!(plan.access, Access::Empty)
+        && !matches!(plan.shape, Shape::Groups { .. })
+        && let Some(sql) = lower::count(plan.collection, &plan.access)
+    {
+        out.push(("count", sql));
+    }
+    out
+}
+
+/// SQLite's `EXPLAIN QUERY PLAN` of a statement, one line per step.
+pub fn explain_query_plan(conn: &Connection, sql: &Sql) -> Result<Vec<String>, ExecError> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))?;
+    let mut rows = stmt.query(params_from_iter(sql.params.iter().map(param_value)))?;
+    let mut lines = Vec::new();
+    while let Some(row) = rows.next()? {
+        lines.push(row.get::<_, String>(3)?);
+    }
+    Ok(lines)
+}

@@ -1,0 +1,98 @@
+//! Interrupts SQLite statements that run past their query's deadline or get cancelled.
+//!
+//! Row loops check the [`super::run::Guard`] themselves, but one statement can work for a
+//! long time before its first row (a sort, a big `count(*)`, a temporary table). SQLite's
+//! progress handler needs `&mut Connection`, which a pooled reader does not give, so one
+//! shared thread holds each running query's `InterruptHandle` and calls `interrupt()` at
+//! the deadline (or when the cancel flag is set); the statement then fails with
+//! `SQLITE_INTERRUPT`, which the guard maps to a timeout or a cancellation.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, InterruptHandle};
+
+struct Entry {
+    id: u64,
+    deadline: Instant,
+    cancel: Option<Arc<AtomicBool>>,
+    handle: InterruptHandle,
+}
+
+struct Watchdog {
+    entries: Mutex<Vec<Entry>>,
+    wake: Condvar,
+    next: AtomicU64,
+}
+
+/// How often cancel flags are polled while a query that has one runs.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+/// The longest sleep: a new entry due later than this does not wake the thread (no
+/// context switch per query), so deadlines are enforced within this slack.
+const MAX_SLEEP: Duration = Duration::from_millis(500);
+
+fn watchdog() -> &'static Watchdog {
+    static W: OnceLock<&'static Watchdog> = OnceLock::new();
+    W.get_or_init(|| {
+        let w: &'static Watchdog =
+            Box::leak(Box::new(Watchdog { entries: Mutex::new(Vec::new()), wake: Condvar::new(), next: AtomicU64::new(1) }));
+        let spawned = std::thread::Builder::new().name("acql-watchdog".into()).spawn(move || w.run());
+        if spawned.is_err() {
+            // Without the thread, row loops still enforce the deadline between rows.
+            tracing::warn!("could not start the query watchdog thread");
+        }
+        w
+    })
+}
+
+impl Watchdog {
+    fn run(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let now = Instant::now();
+            entries.retain(|e| {
+                let fire = now >= e.deadline || e.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+                if fire {
+                    e.handle.interrupt();
+                }
+                !fire
+            });
+            let wait = entries
+                .iter()
+                .map(|e| {
+                    let until = e.deadline.saturating_duration_since(now);
+                    if e.cancel.is_some() { until.min(CANCEL_POLL) } else { until }
+                })
+                .min();
+            let d = wait.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
+            entries = self.wake.wait_timeout(entries, d).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+}
+
+/// Keeps a connection watched until dropped.
+#[must_use = "the connection is watched only while the guard lives"]
+pub struct Watch {
+    id: u64,
+}
+
+/// Watches `conn` until the returned guard is dropped.
+pub fn watch(conn: &Connection, deadline: Instant, cancel: Option<Arc<AtomicBool>>) -> Watch {
+    let w = watchdog();
+    let id = w.next.fetch_add(1, Ordering::Relaxed);
+    let soon = deadline.saturating_duration_since(Instant::now()) < MAX_SLEEP;
+    let entry = Entry { id, deadline, cancel, handle: conn.get_interrupt_handle() };
+    w.entries.lock().unwrap_or_else(PoisonError::into_inner).push(entry);
+    if soon {
+        w.wake.notify_one();
+    }
+    Watch { id }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let w = watchdog();
+        w.entries.lock().unwrap_or_else(PoisonError::into_inner).retain(|e| e.id != self.id);
+    }
+}

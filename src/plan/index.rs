@@ -1,0 +1,311 @@
+//! Pass 3: match `WHERE` terms to the catalog's indexes.
+//!
+//! A term becomes a [`Lookup`]: a set of probes into one side table whose union holds
+//! every document the term matches. The lookup is *exact* when it holds precisely those
+//! documents; otherwise the term stays in the residual and is re-checked in Rust.
+
+use crate::ast::{CmpOp, Expr, Literal, Path};
+use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
+
+use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
+
+/// How a pattern binds a query path: the side-table `b` value, and whether the index
+/// entries under that binding are exactly the values the path yields
+/// (the rule lives with the entries: [`crate::catalog::entries::binding_for`]).
+pub fn bind(pattern: &Pattern, path: &Path) -> Option<(String, bool)> {
+    crate::catalog::entries::binding_for(pattern, &path.segments).map(|b| (b.b, b.exact))
+}
+
+/// The value index of `collection` that binds `path`, preferring an exact binding.
+pub fn value_index(catalog: &Catalog, collection: Collection, path: &Path) -> Option<(IndexRef, bool)> {
+    find(catalog, collection, path, IndexKind::Value)
+}
+
+fn find(catalog: &Catalog, collection: Collection, path: &Path, kind: IndexKind) -> Option<(IndexRef, bool)> {
+    let mut best: Option<(IndexRef, bool)> = None;
+    for def in catalog.of(collection).filter(|d| d.kind == kind) {
+        if let Some((binding, exact)) = bind(&def.pattern, path) {
+            let better = match &best {
+                None => true,
+                Some((_, e)) => exact && !e,
+            };
+            if better {
+                best = Some((IndexRef { index: def.clone(), binding }, exact));
+            }
+        }
+    }
+    best
+}
+
+/// True for strict JSON number text (`42`, `-1.5e3`; not `042`, `+1`, ` 1`).
+pub fn is_json_number(s: &str) -> bool {
+    crate::value::is_json_number_text(s)
+}
+
+/// The side-table key of a number given as text: INTEGER when integral and within
+/// `i64`, else REAL (as the store writes `k`).
+pub fn number_key(text: &str) -> Option<Key> {
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(Key::Int(i));
+    }
+    let f: f64 = text.parse().ok()?;
+    if !f.is_finite() {
+        return None;
+    }
+    if f.fract() == 0.0 && f.abs() < 9.2e18 {
+        // `1.0` and `1e3` are integral: the store keys them as INTEGER.
+        return Some(Key::Int(f as i64));
+    }
+    Some(Key::Real(f))
+}
+
+/// Whether an `f64` compare on column `n` is exact for this number (no rounding).
+fn exact_in_f64(key: &Key) -> bool {
+    match key {
+        Key::Int(i) => i.unsigned_abs() <= (1u64 << 53),
+        _ => true,
+    }
+}
+
+/// The probes for `path = literal`, and whether they are exact.
+fn eq_probes(lit: &Literal) -> Option<(Vec<Probe>, bool)> {
+    match lit {
+        Literal::Number(n) => {
+            let key = number_key(n.as_str())?;
+            let exact = exact_in_f64(&key);
+            let f = n.as_f64();
+            Some((vec![Probe::Key(key), Probe::Number(f)], exact))
+        }
+        Literal::String(s) => {
+            let mut probes = vec![Probe::Key(Key::Text(s.clone()))];
+            if is_json_number(s) {
+                probes.push(Probe::Key(number_key(s)?));
+            }
+            match s.as_str() {
+                "true" => probes.push(Probe::Key(Key::Bool(true))),
+                "false" => probes.push(Probe::Key(Key::Bool(false))),
+                _ => {}
+            }
+            Some((probes, true))
+        }
+        Literal::Bool(b) => {
+            Some((vec![Probe::Key(Key::Bool(*b)), Probe::Key(Key::Text(if *b { "true" } else { "false" }.into()))], true))
+        }
+        Literal::Null => None,
+    }
+}
+
+fn bounds(op: CmpOp, key: Key) -> (Option<Bound>, Option<Bound>) {
+    match op {
+        CmpOp::Gt => (Some(Bound { key, inclusive: false }), None),
+        CmpOp::Ge => (Some(Bound { key, inclusive: true }), None),
+        CmpOp::Lt => (None, Some(Bound { key, inclusive: false })),
+        CmpOp::Le => (None, Some(Bound { key, inclusive: true })),
+        CmpOp::Eq | CmpOp::Ne => (None, None),
+    }
+}
+
+/// The probes for a range comparison, and whether they are exact.
+fn range_probes(path: &Path, op: CmpOp, lit: &Literal) -> Option<(Vec<Probe>, bool)> {
+    match lit {
+        Literal::Number(n) => {
+            let key = number_key(n.as_str())?;
+            let (lo, hi) = bounds(op, key);
+            Some((vec![Probe::Range { class: KeyClass::Number, lo, hi }], true))
+        }
+        Literal::String(s) => match crate::plan::datetime_millis(s) {
+            None => {
+                let (lo, hi) = bounds(op, Key::Text(s.clone()));
+                Some((vec![Probe::Range { class: KeyClass::Text, lo, hi }], true))
+            }
+            Some(ms) => {
+                // Dates compare as instants against date strings (column t), by code point
+                // against other strings, and as epoch milliseconds against numbers at a
+                // `*Timestamp` path. The millisecond rounding of `t` makes the bounds
+                // inclusive, so the lookup is a superset re-checked by the residual.
+                let widen = |op: CmpOp| match op {
+                    CmpOp::Gt => CmpOp::Ge,
+                    CmpOp::Lt => CmpOp::Le,
+                    other => other,
+                };
+                let (tlo, thi) = bounds(widen(op), Key::Int(ms));
+                let (slo, shi) = bounds(op, Key::Text(s.clone()));
+                let mut probes = vec![
+                    Probe::Time { lo: tlo.clone(), hi: thi.clone() },
+                    Probe::Range { class: KeyClass::NonDateText, lo: slo, hi: shi },
+                ];
+                if path.last().ends_with("Timestamp") {
+                    probes.push(Probe::Range { class: KeyClass::Number, lo: tlo, hi: thi });
+                }
+                Some((probes, false))
+            }
+        },
+        Literal::Bool(_) | Literal::Null => None,
+    }
+}
+
+/// The words of a `CONTAINS` operand (maximal runs of alphanumerics, lower-cased).
+pub fn words(text: &str) -> Vec<String> {
+    crate::value::words(text).collect()
+}
+
+/// The lookup that answers one term, if an index can.
+pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Option<Access> {
+    match term {
+        Expr::Compare { path, op: CmpOp::Eq, value, .. } => {
+            let (index, bound_exact) = value_index(catalog, collection, path)?;
+            let (probes, exact) = eq_probes(&value.node)?;
+            Some(Access::Lookup(Lookup { index, probes, exact: exact && bound_exact }))
+        }
+        Expr::Compare { path, op, value, .. } if op.is_range() => {
+            let (index, bound_exact) = value_index(catalog, collection, path)?;
+            let (probes, exact) = range_probes(path, *op, &value.node)?;
+            Some(Access::Lookup(Lookup { index, probes, exact: exact && bound_exact }))
+        }
+        Expr::In { path, list, negated: false, .. } => {
+            let (index, bound_exact) = value_index(catalog, collection, path)?;
+            let mut probes = Vec::new();
+            let mut exact = bound_exact;
+            for lit in list {
+                // `IN (…, null)` also matches documents without a value: not a lookup.
+                let (p, e) = eq_probes(&lit.node)?;
+                probes.extend(p);
+                exact &= e;
+            }
+            Some(Access::Lookup(Lookup { index, probes, exact }))
+        }
+        Expr::Contains { path, value, negated: false, .. } => {
+            let text = match &value.node {
+                Literal::String(s) => s.clone(),
+                Literal::Number(n) => n.as_str().to_string(),
+                Literal::Bool(b) => b.to_string(),
+                Literal::Null => return None,
+            };
+            let ws = words(&text);
+            if ws.is_empty() {
+                return Some(Access::Empty);
+            }
+            let (index, bound_exact) = find(catalog, collection, path, IndexKind::Words)?;
+            // Several words must be consecutive inside one element: the rarest-looking
+            // (longest) word narrows, the residual checks the phrase.
+            let exact = bound_exact && ws.len() == 1;
+            let word = ws.into_iter().max_by_key(|w| w.chars().count())?;
+            Some(Access::Lookup(Lookup { index, probes: vec![Probe::Word(word)], exact }))
+        }
+        Expr::Or(..) => {
+            let mut legs = Vec::new();
+            for d in super::normalize::disjuncts(term) {
+                match conjunction_lookup(catalog, collection, d)? {
+                    Access::Lookup(l) => legs.push(l),
+                    Access::Union(ls) => legs.extend(ls),
+                    Access::Empty => {}
+                    Access::Scan => return None,
+                }
+            }
+            Some(match legs.len() {
+                0 => Access::Empty,
+                1 => Access::Lookup(legs.pop()?),
+                _ => Access::Union(legs),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The best single-term access of a conjunction; exact only when the conjunction is
+/// one term.
+fn conjunction_lookup(catalog: &Catalog, collection: Collection, expr: &Expr) -> Option<Access> {
+    let terms = super::normalize::conjuncts(expr);
+    let single = terms.len() == 1;
+    let mut best: Option<(u8, Access)> = None;
+    for t in terms {
+        if let Some(a) = term_lookup(catalog, collection, t) {
+            let r = rank(t, &a);
+            if best.as_ref().is_none_or(|(br, _)| r > *br) {
+                best = Some((r, a));
+            }
+        }
+    }
+    let (_, mut access) = best?;
+    if !single {
+        match &mut access {
+            Access::Lookup(l) => l.exact = false,
+            Access::Union(ls) => ls.iter_mut().for_each(|l| l.exact = false),
+            Access::Empty | Access::Scan => {}
+        }
+    }
+    Some(access)
+}
+
+/// A selectivity guess without statistics: an empty set beats equality on a string or
+/// number, which beats `IN`, ranges and words, which beat booleans and unions.
+pub fn rank(term: &Expr, access: &Access) -> u8 {
+    if matches!(access, Access::Empty) {
+        return 9;
+    }
+    let exact = match access {
+        Access::Lookup(l) => u8::from(l.exact),
+        _ => 0,
+    };
+    let base = match term {
+        Expr::Compare { op: CmpOp::Eq, value, .. } => match value.node {
+            Literal::Bool(_) => 2,
+            _ => 7,
+        },
+        Expr::In { .. } => 6,
+        Expr::Contains { .. } => 5,
+        Expr::Compare { .. } => 4,
+        _ => 1,
+    };
+    base * 2 + exact
+}
+
+/// The index a single-path `ORDER BY` can walk, if one binds the path exactly.
+pub fn order_index(catalog: &Catalog, collection: Collection, path: &Path) -> Option<IndexRef> {
+    match value_index(catalog, collection, path)? {
+        (r, true) => Some(r),
+        _ => None,
+    }
+}
+
+/// Whether the def is of the given kind (helper for tests).
+pub fn is_kind(def: &IndexDef, kind: IndexKind) -> bool {
+    def.kind == kind
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bindings() {
+        let p = Pattern::parse("subscriptions.*.email.isSubscribed").unwrap();
+        assert_eq!(bind(&p, &Path::dotted("subscriptions.news.email.isSubscribed")), Some(("news".into(), true)));
+        assert_eq!(
+            bind(&p, &Path::dotted("subscriptions.jun4th.a001.email.isSubscribed")),
+            Some(("jun4th.a001".into(), true))
+        );
+        assert_eq!(bind(&p, &Path::dotted("subscriptions.email.isSubscribed")), None);
+        let q = Pattern::parse("profile.email").unwrap();
+        assert_eq!(bind(&q, &Path::dotted("profile.email")), Some((String::new(), true)));
+        assert_eq!(bind(&q, &Path::dotted("profile")), None);
+    }
+
+    #[test]
+    fn json_numbers() {
+        for ok in ["0", "-0", "42", "4.2e1", "1E+3", "-1.5"] {
+            assert!(is_json_number(ok), "{ok}");
+        }
+        for bad in ["042", "+1", " 1", "1.", ".5", "1e", "", "-", "0x1"] {
+            assert!(!is_json_number(bad), "{bad}");
+        }
+        assert_eq!(number_key("1.0"), Some(Key::Int(1)));
+        assert_eq!(number_key("1.5"), Some(Key::Real(1.5)));
+    }
+
+    #[test]
+    fn words_split() {
+        assert_eq!(words("Jane@Example.com"), ["jane", "example", "com"]);
+        assert!(words(" -_ ").is_empty());
+    }
+}

@@ -1,0 +1,395 @@
+//! Lowering: plan pieces → SQLite SQL text plus bound parameters.
+//!
+//! This is the one module that writes SQL (the dialect seam: a PostgreSQL backend would
+//! be a sibling of it). Every user value is a `?` parameter; the only names in the text
+//! are catalog-owned table names (`email_accounts`, `ix_3`, `wx_4`), so the text depends
+//! on the query's shape alone and `prepare_cached` hits across calls.
+
+use std::fmt::Write as _;
+
+use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
+use crate::catalog::Collection;
+
+/// A bound parameter (the executor turns it into a SQLite value).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Param {
+    /// INTEGER.
+    Int(i64),
+    /// REAL.
+    Real(f64),
+    /// TEXT.
+    Text(String),
+    /// A boolean as the side tables store it: the BLOB `x'00'` or `x'01'`.
+    Bool(bool),
+}
+
+impl From<&Key> for Param {
+    fn from(k: &Key) -> Param {
+        match k {
+            Key::Int(i) => Param::Int(*i),
+            Key::Real(f) => Param::Real(*f),
+            Key::Text(s) => Param::Text(s.clone()),
+            Key::Bool(b) => Param::Bool(*b),
+        }
+    }
+}
+
+/// One SQL statement with its parameters (in `?` order).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sql {
+    /// The statement text.
+    pub text: String,
+    /// The parameters.
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    fn bind(&mut self, p: Param) {
+        self.text.push('?');
+        self.params.push(p);
+    }
+}
+
+/// Appends `col op ?`.
+fn bound(sql: &mut Sql, col: &str, b: &Bound, lower: bool) {
+    let op = match (lower, b.inclusive) {
+        (true, true) => ">=",
+        (true, false) => ">",
+        (false, true) => "<=",
+        (false, false) => "<",
+    };
+    let _ = write!(sql.text, " AND {col} {op} ");
+    sql.bind(Param::from(&b.key));
+}
+
+/// Appends the condition of one probe on the side table aliased `a`.
+fn probe_condition_on(sql: &mut Sql, probe: &Probe, a: &str) {
+    match probe {
+        Probe::Key(k) => {
+            let _ = write!(sql.text, " AND {a}.k = ");
+            sql.bind(k.into());
+        }
+        Probe::Number(f) => {
+            let _ = write!(sql.text, " AND {a}.n = ");
+            sql.bind(Param::Real(*f));
+        }
+        Probe::Range { class, lo, hi } => {
+            if let Some(b) = lo {
+                bound(sql, &format!("{a}.k"), b, true);
+            }
+            if let Some(b) = hi {
+                bound(sql, &format!("{a}.k"), b, false);
+            }
+            // Fences keep the range inside one type: SQLite orders numbers < TEXT < BLOB,
+            // and '' / x'' are the smallest TEXT / BLOB.
+            match class {
+                KeyClass::Number => {
+                    let _ = 0;
+                }
+                KeyClass::Text => {
+                    let _ = write!(sql.text, " AND {a}.k >= '' AND {a}.k < x''");
+                }
+                KeyClass::NonDateText => {
+                    let _ = write!(sql.text, " AND {a}.k >= '' AND {a}.k < x'' AND {a}.t IS NULL");
+                }
+            }
+        }
+        Probe::Time { lo, hi } => {
+            if let Some(b) = lo {
+                bound(sql, &format!("{a}.t"), b, true);
+            }
+            if let Some(b) = hi {
+                bound(sql, &format!("{a}.t"), b, false);
+            }
+            if lo.is_none() && hi.is_none() {
+                let _ = write!(sql.text, " AND {a}.t IS NOT NULL");
+            }
+        }
+        Probe::Word(w) => {
+            let _ = write!(sql.text, " AND {a}.w = ");
+            sql.bind(Param::Text(w.clone()));
+        }
+    }
+}
+
+/// Appends the condition of one probe on the side table aliased `x`.
+fn probe_condition(sql: &mut Sql, probe: &Probe) {
+    probe_condition_on(sql, probe, "x");
+}
+
+/// `SELECT x.doc FROM <side table> x WHERE x.b = ? AND <probe>`.
+fn probe_select(sql: &mut Sql, index: &IndexRef, probe: &Probe) {
+    let _ = write!(sql.text, "SELECT x.doc FROM {} x WHERE x.b = ", index.index.table());
+    sql.bind(Param::Text(index.binding.clone()));
+    probe_condition(sql, probe);
+}
+
+/// `SELECT EXISTS (…)`: whether a probe finds any document (one index seek).
+pub fn probe_exists(index: &IndexRef, probe: &Probe) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT EXISTS (");
+    probe_select(&mut sql, index, probe);
+    sql.push(")");
+    sql
+}
+
+/// A compound `SELECT` of the doc ids of every probe of every lookup.
+fn docs_select(sql: &mut Sql, lookups: &[&Lookup], dedup: bool) {
+    let mut first = true;
+    for l in lookups {
+        for p in &l.probes {
+            if !first {
+                sql.push(if dedup { " UNION " } else { " UNION ALL " });
+            }
+            first = false;
+            probe_select(sql, &l.index, p);
+        }
+    }
+}
+
+fn lookups(access: &Access) -> Vec<&Lookup> {
+    match access {
+        Access::Lookup(l) => vec![l],
+        Access::Union(ls) => ls.iter().collect(),
+        Access::Scan | Access::Empty => Vec::new(),
+    }
+}
+
+/// One equality probe on one index: its rows are unique per document and already in
+/// document order, so it can drive a join directly.
+fn single_key(access: &Access) -> Option<(&IndexRef, &Probe)> {
+    match access {
+        Access::Lookup(Lookup { index, probes, .. }) if probes.len() == 1 => match &probes[0] {
+            p @ (Probe::Key(_) | Probe::Word(_)) => Some((index, p)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The candidate documents `(id, doc)` in id order, from `after` (exclusive) on.
+/// `None` for [`Access::Empty`].
+pub fn candidates(collection: Collection, access: &Access, after: Option<i64>) -> Option<Sql> {
+    let t = collection.table();
+    let mut sql = Sql::default();
+    match access {
+        Access::Empty => return None,
+        Access::Scan => {
+            let _ = write!(sql.text, "SELECT t.id, t.doc FROM {t} t");
+            if let Some(a) = after {
+                sql.push(" WHERE t.id > ");
+                sql.bind(Param::Int(a));
+            }
+            sql.push(" ORDER BY t.id");
+        }
+        _ => {
+            if let Some((index, probe)) = single_key(access) {
+                let _ = write!(sql.text, "SELECT t.id, t.doc FROM {} x JOIN {t} t ON t.id = x.doc WHERE x.b = ", index.index.table());
+                sql.bind(Param::Text(index.binding.clone()));
+                probe_condition(&mut sql, probe);
+                if let Some(a) = after {
+                    sql.push(" AND x.doc > ");
+                    sql.bind(Param::Int(a));
+                }
+                sql.push(" ORDER BY x.doc");
+            } else {
+                let _ = write!(sql.text, "SELECT t.id, t.doc FROM {t} t WHERE t.id IN (");
+                docs_select(&mut sql, &lookups(access), false);
+                sql.push(")");
+                if let Some(a) = after {
+                    sql.push(" AND t.id > ");
+                    sql.bind(Param::Int(a));
+                }
+                sql.push(" ORDER BY t.id");
+            }
+        }
+    }
+    Some(sql)
+}
+
+/// True when a probe's rows are unique per document (a fixed `(b, k)` or `(b, w)` pair
+/// of the primary key).
+fn unique_rows(p: &Probe) -> bool {
+    matches!(p, Probe::Key(_) | Probe::Word(_))
+}
+
+/// True when "does document d have a row for this probe" is one index seek.
+fn point(p: &Probe) -> bool {
+    matches!(p, Probe::Key(_) | Probe::Word(_) | Probe::Number(_))
+}
+
+/// The number of candidate documents, counted without reading them.
+///
+/// A union of probes counts each probe's documents that no earlier probe holds:
+/// `|A ∪ B| = |A| + |B ∖ A|`, where `B ∖ A` is a `NOT EXISTS` seek per row of `B`. The
+/// first probe (the literal's own type, usually by far the largest) is a plain covering
+/// count, so no temporary table of document ids is built.
+pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
+    let mut sql = Sql::default();
+    let legs: Vec<(&IndexRef, &Probe)> =
+        lookups(access).into_iter().flat_map(|l| l.probes.iter().map(move |p| (&l.index, p))).collect();
+    match access {
+        Access::Empty => return None,
+        Access::Scan => {
+            let _ = write!(sql.text, "SELECT count(*) FROM {}", collection.table());
+        }
+        _ if legs.len() > 1 && legs[..legs.len() - 1].iter().all(|(_, p)| point(p)) => {
+            sql.push("SELECT ");
+            for (i, (index, probe)) in legs.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" + ");
+                }
+                let what = if unique_rows(probe) { "count(*)" } else { "count(DISTINCT x.doc)" };
+                let _ = write!(sql.text, "(SELECT {what} FROM {} x WHERE x.b = ", index.index.table());
+                sql.bind(Param::Text(index.binding.clone()));
+                probe_condition(&mut sql, probe);
+                for (earlier, p) in &legs[..i] {
+                    let _ = write!(sql.text, " AND NOT EXISTS (SELECT 1 FROM {} y WHERE y.b = ", earlier.index.table());
+                    sql.bind(Param::Text(earlier.binding.clone()));
+                    probe_condition_on(&mut sql, p, "y");
+                    sql.push(" AND y.doc = x.doc)");
+                }
+                sql.push(")");
+            }
+        }
+        _ if legs.len() == 1 => {
+            let (index, probe) = legs[0];
+            let what = if unique_rows(probe) { "count(*)" } else { "count(DISTINCT x.doc)" };
+            let _ = write!(sql.text, "SELECT {what} FROM {} x WHERE x.b = ", index.index.table());
+            sql.bind(Param::Text(index.binding.clone()));
+            probe_condition(&mut sql, probe);
+        }
+        _ => {
+            sql.push("SELECT count(*) FROM (");
+            docs_select(&mut sql, &lookups(access), true);
+            sql.push(")");
+        }
+    }
+    Some(sql)
+}
+
+/// A walk of a value index in key order: `(doc id, doc)` per index row, ascending keys
+/// with ties by id, or descending keys with ties by id. `bound` restricts the walk to
+/// keys on the near side of a bound (a range the filter implies); the walk is not
+/// fenced by type, so every document still appears first at its extreme value.
+pub fn index_walk(collection: Collection, index: &IndexRef, descending: bool, bound_: Option<&Bound>) -> Sql {
+    let mut sql = Sql::default();
+    let _ = write!(
+        sql.text,
+        "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
+        index.index.table(),
+        collection.table()
+    );
+    sql.bind(Param::Text(index.binding.clone()));
+    if let Some(b) = bound_ {
+        bound(&mut sql, "x.k", b, descending);
+    }
+    sql.push(if descending { " ORDER BY x.k DESC, x.doc" } else { " ORDER BY x.k, x.doc" });
+    sql
+}
+
+/// The documents with no entry in `index` (missing, null, objects only), in id order:
+/// they sort last in both directions.
+pub fn without_entry(collection: Collection, index: &IndexRef) -> Sql {
+    let mut sql = Sql::default();
+    let _ = write!(
+        sql.text,
+        "SELECT t.id, t.doc FROM {} t WHERE t.id NOT IN (SELECT x.doc FROM {} x WHERE x.b = ",
+        collection.table(),
+        index.index.table()
+    );
+    sql.bind(Param::Text(index.binding.clone()));
+    sql.push(") ORDER BY t.id");
+    sql
+}
+
+/// Per-key document counts of a value index: `(k, count)`.
+pub fn group_counts(index: &IndexRef) -> Sql {
+    let mut sql = Sql::default();
+    let _ = write!(sql.text, "SELECT x.k, count(*) FROM {} x WHERE x.b = ", index.index.table());
+    sql.bind(Param::Text(index.binding.clone()));
+    sql.push(" GROUP BY x.k");
+    sql
+}
+
+/// Fetches a batch of documents by id.
+pub fn fetch_one(collection: Collection) -> Sql {
+    Sql { text: format!("SELECT doc FROM {} WHERE id = ?", collection.table()), params: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{IndexDef, IndexKind, Pattern};
+
+    fn ix(pattern: &str, binding: &str) -> IndexRef {
+        IndexRef {
+            index: IndexDef {
+                id: 3,
+                collection: Collection::EmailAccounts,
+                pattern: Pattern::parse(pattern).unwrap(),
+                kind: IndexKind::Value,
+            },
+            binding: binding.into(),
+        }
+    }
+
+    #[test]
+    fn equality_drives_a_join() {
+        let access = Access::Lookup(Lookup {
+            index: ix("subscriptions.*.email.isSubscribed", "news"),
+            probes: vec![Probe::Key(Key::Bool(true))],
+            exact: true,
+        });
+        let sql = candidates(Collection::EmailAccounts, &access, None).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT t.id, t.doc FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = ? AND x.k = ? ORDER BY x.doc"
+        );
+        assert_eq!(sql.params, [Param::Text("news".into()), Param::Bool(true)]);
+        let c = count(Collection::EmailAccounts, &access).unwrap();
+        assert_eq!(c.text, "SELECT count(*) FROM ix_3 x WHERE x.b = ? AND x.k = ?");
+        let both = Access::Lookup(Lookup {
+            index: ix("a", ""),
+            probes: vec![Probe::Key(Key::Int(42)), Probe::Number(42.0)],
+            exact: true,
+        });
+        let c = count(Collection::EmailAccounts, &both).unwrap();
+        assert_eq!(
+            c.text,
+            "SELECT (SELECT count(*) FROM ix_3 x WHERE x.b = ? AND x.k = ?) + (SELECT count(DISTINCT x.doc) FROM ix_3 x \
+             WHERE x.b = ? AND x.n = ? AND NOT EXISTS (SELECT 1 FROM ix_3 y WHERE y.b = ? AND y.k = ? AND y.doc = x.doc))"
+        );
+        assert_eq!(c.params.len(), 6);
+    }
+
+    #[test]
+    fn ranges_are_fenced_and_unions_compound() {
+        let access = Access::Lookup(Lookup {
+            index: ix("age", ""),
+            probes: vec![
+                Probe::Range { class: KeyClass::Number, lo: Some(Bound { key: Key::Int(30), inclusive: true }), hi: None },
+                Probe::Number(30.0),
+            ],
+            exact: true,
+        });
+        let sql = candidates(Collection::EmailAccounts, &access, Some(7)).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT t.id, t.doc FROM email_accounts t WHERE t.id IN (SELECT x.doc FROM ix_3 x WHERE x.b = ? AND x.k >= ? \
+             AND x.k < '' UNION ALL SELECT x.doc FROM ix_3 x WHERE x.b = ? AND x.n = ?) AND t.id > ? ORDER BY t.id"
+        );
+        assert_eq!(sql.params.len(), 5);
+        assert!(count(Collection::EmailAccounts, &access).unwrap().text.contains(" UNION SELECT"));
+        let single = Access::Lookup(Lookup {
+            index: ix("age", ""),
+            probes: vec![Probe::Range { class: KeyClass::Number, lo: None, hi: None }],
+            exact: true,
+        });
+        assert!(count(Collection::EmailAccounts, &single).unwrap().text.starts_with("SELECT count(DISTINCT x.doc)"));
+    }
+}

@@ -1,0 +1,339 @@
+//! Server settings: the `acql serve` flags, the optional JSON config file, and the
+//! resolved [`ServerConfig`] the router runs with.
+//!
+//! Secrets live only in [`Credential`], whose `Debug` never prints them, so a logged
+//! config cannot leak a key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::ServeError;
+
+/// The default listen address: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// How far a signed request's `timestamp` may be from the server clock, either way.
+pub const DEFAULT_TIMESTAMP_WINDOW: Duration = Duration::from_secs(300);
+/// The largest request body accepted (form-encoded parameters).
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Nonces remembered at most; see `auth::NonceCache` for why this bound is safe.
+pub const DEFAULT_NONCE_CAPACITY: usize = 100_000;
+
+/// `acql serve DB [...]`: the vendor's REST methods over HTTP.
+///
+/// With no `--user-key`/`--secret` pair and no credentials in `--config`, the server
+/// accepts every request unauthenticated (it warns at startup).
+#[derive(Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The database file (created when missing).
+    pub db: PathBuf,
+    /// Address to listen on [default: 127.0.0.1:8080]. Plain HTTP on a non-loopback address refuses requests
+    /// that carry a `secret` (403006): use signed requests or TLS there.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// An application/user key; pair each with a `--secret`, in the same order.
+    #[arg(long = "user-key", value_name = "KEY")]
+    pub user_key: Vec<String>,
+    /// The base64 secret of the `--user-key` at the same position.
+    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    pub secret: Vec<String>,
+    /// The site API key requests must carry (any `apiKey` is accepted when unset).
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// The data center of the canonical URL signatures are computed over
+    /// (`https://accounts.<dc>.gigya.com/<method>`), e.g. `us1`, `eu1`, or a whole domain.
+    #[arg(long = "data-center", value_name = "DC")]
+    pub data_center: Option<String>,
+    /// A JSON config file; flags override its values. See `docs/server.md`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (needs `--tls-key`).
+    #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log level of the request log (`error`, `warn`, `info`, `debug`, `trace`).
+    #[arg(long = "log-level", value_name = "LEVEL", default_value = "info")]
+    pub log_level: tracing::Level,
+}
+
+impl fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("db", &self.db)
+            .field("listen", &self.listen)
+            .field("user_key", &self.user_key)
+            .field("secret", &format_args!("[{} redacted]", self.secret.len()))
+            .field("api_key", &self.api_key)
+            .field("data_center", &self.data_center)
+            .field("config", &self.config)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .finish()
+    }
+}
+
+/// One application key and its secret.
+#[derive(Clone)]
+pub struct Credential {
+    /// The secret as configured (base64 text): what `userKey`+`secret` requests must send.
+    secret_text: String,
+    /// The decoded secret: the HMAC-SHA1 key of signed requests.
+    secret_key: Vec<u8>,
+}
+
+impl Credential {
+    /// A credential from the base64 secret text the vendor hands out.
+    pub fn new(secret: &str) -> Result<Credential, ServeError> {
+        let secret_key = base64::engine::general_purpose::STANDARD
+            .decode(secret.trim())
+            .map_err(|_| ServeError::Config("a secret is not valid base64".into()))?;
+        if secret_key.is_empty() {
+            return Err(ServeError::Config("a secret is empty".into()));
+        }
+        Ok(Credential {
+            secret_text: secret.trim().to_owned(),
+            secret_key,
+        })
+    }
+
+    /// The secret text, compared with the `secret` parameter.
+    pub(crate) fn secret_text(&self) -> &str {
+        &self.secret_text
+    }
+
+    /// The HMAC key.
+    pub(crate) fn secret_key(&self) -> &[u8] {
+        &self.secret_key
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credential([redacted])")
+    }
+}
+
+/// Everything the router needs besides the engine.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// userKey → credential. Empty: the server is open (no authentication).
+    pub credentials: HashMap<String, Credential>,
+    /// The site API key requests must carry, if set.
+    pub api_key: Option<String>,
+    /// Data center of the canonical signing URL (`us1`, or a domain such as `eu1.gigya.com`).
+    pub data_center: String,
+    /// Accepted clock difference of a signed request's `timestamp`.
+    pub timestamp_window: Duration,
+    /// Largest accepted request body in bytes.
+    pub body_limit: usize,
+    /// Upper bound of remembered nonces.
+    pub nonce_capacity: usize,
+    /// Refuse a `secret` parameter (403006): set when serving plain HTTP on a non-loopback
+    /// address, where the secret would cross the network in clear.
+    pub refuse_plain_secret: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            credentials: HashMap::new(),
+            api_key: None,
+            data_center: "us1".into(),
+            timestamp_window: DEFAULT_TIMESTAMP_WINDOW,
+            body_limit: DEFAULT_BODY_LIMIT,
+            nonce_capacity: DEFAULT_NONCE_CAPACITY,
+            refuse_plain_secret: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Adds `user_key` with its base64 `secret`.
+    pub fn with_credential(
+        mut self,
+        user_key: &str,
+        secret: &str,
+    ) -> Result<ServerConfig, ServeError> {
+        self.credentials
+            .insert(user_key.to_owned(), Credential::new(secret)?);
+        Ok(self)
+    }
+
+    /// The host of the canonical URL signatures are computed over, as the SDKs build it.
+    pub fn signing_host(&self) -> String {
+        let dc = self.data_center.trim();
+        if dc.contains('.') {
+            format!("accounts.{dc}")
+        } else if dc == "cn1" {
+            // The Node SDK's special case: China is not under gigya.com.
+            "accounts.cn1.gigya-api.cn".to_owned()
+        } else {
+            format!("accounts.{dc}.gigya.com")
+        }
+    }
+}
+
+/// The JSON config file (`--config FILE`). Every member is optional.
+///
+/// ```json
+/// { "listen": "127.0.0.1:8080", "apiKey": "3_abc", "dataCenter": "eu1",
+///   "credentials": [ { "userKey": "AKEY", "secret": "c2VjcmV0" } ],
+///   "tlsCert": "cert.pem", "tlsKey": "key.pem",
+///   "timestampWindowSeconds": 300, "bodyLimitBytes": 2097152, "nonceCapacity": 100000 }
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Site API key.
+    pub api_key: Option<String>,
+    /// Data center.
+    pub data_center: Option<String>,
+    /// Application keys.
+    #[serde(default)]
+    pub credentials: Vec<FileCredential>,
+    /// PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Signed-request clock window.
+    pub timestamp_window_seconds: Option<u64>,
+    /// Body size limit.
+    pub body_limit_bytes: Option<usize>,
+    /// Nonce cache bound.
+    pub nonce_capacity: Option<usize>,
+}
+
+/// One `credentials` entry of the config file.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileCredential {
+    /// The application key.
+    pub user_key: String,
+    /// Its base64 secret.
+    pub secret: String,
+}
+
+impl fmt::Debug for FileCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileCredential")
+            .field("user_key", &self.user_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<FileConfig, ServeError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServeError::Config(format!("cannot read {}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+/// Where and how to listen, resolved from flags and file.
+#[derive(Clone, Debug)]
+pub struct Listen {
+    /// Socket address.
+    pub addr: SocketAddr,
+    /// Certificate and key, for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl ServeArgs {
+    /// Merges the config file (if any) and the flags (which win) into the listen address
+    /// and the router config.
+    pub fn resolve(&self) -> Result<(Listen, ServerConfig), ServeError> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        if self.user_key.len() != self.secret.len() {
+            return Err(ServeError::Config(format!(
+                "{} --user-key but {} --secret: give them in pairs",
+                self.user_key.len(),
+                self.secret.len()
+            )));
+        }
+        let mut config = ServerConfig::default();
+        for c in &file.credentials {
+            config = config.with_credential(&c.user_key, &c.secret)?;
+        }
+        for (key, secret) in self.user_key.iter().zip(&self.secret) {
+            config = config.with_credential(key, secret)?;
+        }
+        config.api_key = self.api_key.clone().or(file.api_key);
+        if let Some(dc) = self.data_center.clone().or(file.data_center) {
+            config.data_center = dc;
+        }
+        if let Some(s) = file.timestamp_window_seconds {
+            config.timestamp_window = Duration::from_secs(s);
+        }
+        if let Some(n) = file.body_limit_bytes {
+            config.body_limit = n;
+        }
+        if let Some(n) = file.nonce_capacity {
+            config.nonce_capacity = n.max(1);
+        }
+        let addr = match self.listen.or(file.listen) {
+            Some(a) => a,
+            None => DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address parses"),
+        };
+        let tls = match (
+            self.tls_cert.clone().or(file.tls_cert),
+            self.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ServeError::Config(
+                    "TLS needs both a certificate and a key".into(),
+                ));
+            }
+        };
+        config.refuse_plain_secret = tls.is_none() && !addr.ip().is_loopback();
+        Ok((Listen { addr, tls }, config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let config = ServerConfig::default()
+            .with_credential("K", "c2VjcmV0c2VjcmV0")
+            .unwrap();
+        let text = format!("{config:?}");
+        assert!(!text.contains("c2VjcmV0c2VjcmV0"), "{text}");
+        assert!(text.contains("redacted"), "{text}");
+    }
+
+    #[test]
+    fn secrets_must_be_base64() {
+        assert!(Credential::new("not base64!").is_err());
+        assert!(Credential::new("").is_err());
+    }
+
+    #[test]
+    fn signing_host_follows_the_sdks() {
+        let mut c = ServerConfig::default();
+        assert_eq!(c.signing_host(), "accounts.us1.gigya.com");
+        c.data_center = "eu1.gigya.com".into();
+        assert_eq!(c.signing_host(), "accounts.eu1.gigya.com");
+        c.data_center = "cn1".into();
+        assert_eq!(c.signing_host(), "accounts.cn1.gigya-api.cn");
+    }
+}

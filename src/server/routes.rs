@@ -1,0 +1,388 @@
+//! Routing and the REST methods: parameters in, engine call on the blocking pool,
+//! envelope out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::Response;
+use axum::routing::{any, get};
+use serde_json::{Map, Value, json};
+
+use super::auth::Authenticator;
+use super::config::ServerConfig;
+use super::envelope::{ResponseShape, VendorError, new_call_id, respond};
+use super::params::{Params, parse_bool};
+use crate::engine::{Engine, SearchOptions, SearchPage};
+use crate::store::{AccountParams, LiteAccountParams, Store, StoreError};
+
+/// The methods this server implements.
+pub(crate) const METHODS: &[&str] = &[
+    "accounts.search",
+    "accounts.importLiteAccount",
+    "accounts.importFullAccount",
+    "accounts.setAccountInfo",
+    "accounts.getAccountInfo",
+    "accounts.deleteLiteAccount",
+    "accounts.deleteAccount",
+];
+
+/// What every request handler shares.
+pub(crate) struct AppState {
+    engine: Engine,
+    config: Arc<ServerConfig>,
+    auth: Authenticator,
+}
+
+impl AppState {
+    pub(crate) fn new(engine: Engine, config: ServerConfig) -> AppState {
+        let config = Arc::new(config);
+        AppState {
+            engine,
+            auth: Authenticator::new(Arc::clone(&config)),
+            config,
+        }
+    }
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/{method}", get(handle).post(handle))
+        .fallback(any(handle))
+        .with_state(state)
+}
+
+type MethodResult = Result<Map<String, Value>, VendorError>;
+
+async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let call_id = new_call_id();
+    let http_method = request.method().clone();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let method = request.uri().path().trim_start_matches('/').to_owned();
+
+    let (params, read_error) = read_params(&state.config, request).await;
+    let (shape, shape_error) = ResponseShape::from_params(&params);
+    let result = match read_error.or(shape_error) {
+        Some(e) => Err(e),
+        None => dispatch(&state, &method, &http_method, &params).await,
+    };
+    let (body, error) = match result {
+        Ok(body) => (body, None),
+        Err(e) => (Map::new(), Some(e)),
+    };
+    let error_code = error.as_ref().map_or(0, |e| e.code);
+    // Never log parameters: they hold secrets and personal data.
+    tracing::info!(
+        call_id = %call_id,
+        method = %method,
+        http = %http_method,
+        peer = ?peer,
+        error_code,
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    respond(&shape, &call_id, body, error.as_ref())
+}
+
+/// Query string plus body. A JSON object body (`Content-Type: application/json`) is
+/// accepted too: string members as they are, other members as JSON text, like the SDKs.
+async fn read_params(config: &ServerConfig, request: Request) -> (Params, Option<VendorError>) {
+    let mut params = Params::default();
+    if let Some(Err(e)) = request
+        .uri()
+        .query()
+        .map(|q| params.extend_from_form(q.as_bytes()))
+    {
+        return (
+            params,
+            Some(VendorError::new(400001, format!("query string: {e}"))),
+        );
+    }
+    let is_json = content_type_is(request.headers(), "application/json");
+    let bytes = match axum::body::to_bytes(request.into_body(), config.body_limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                params,
+                Some(VendorError::new(
+                    400001,
+                    format!(
+                        "the request body is larger than {} bytes, or could not be read",
+                        config.body_limit
+                    ),
+                )),
+            );
+        }
+    };
+    let result = if is_json && !bytes.is_empty() {
+        json_params(&bytes).map(|pairs| {
+            let mut all = params.pairs().to_vec();
+            all.extend(pairs);
+            params = Params::from_pairs(all);
+        })
+    } else {
+        params
+            .extend_from_form(&bytes)
+            .map_err(|e| format!("body: {e}"))
+    };
+    (params, result.err().map(|e| VendorError::new(400001, e)))
+}
+
+fn content_type_is(headers: &HeaderMap, wanted: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(wanted)
+        })
+}
+
+fn json_params(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("body is not JSON: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err("a JSON body must be an object of parameters".into());
+    };
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect())
+}
+
+async fn dispatch(
+    state: &Arc<AppState>,
+    method: &str,
+    http_method: &Method,
+    params: &Params,
+) -> MethodResult {
+    if !METHODS.contains(&method) {
+        return Err(VendorError::new(
+            404000,
+            format!(
+                "no method `{method}` here; this server implements {}",
+                METHODS.join(", ")
+            ),
+        ));
+    }
+    state.auth.check(params, method, http_method.as_str())?;
+    match method {
+        "accounts.search" => search(state, params).await,
+        "accounts.importLiteAccount" => {
+            let p = LiteAccountParams::from_params(&param_map(params)).map_err(store_error)?;
+            write(state, move |s| {
+                s.import_lite_account(&p).map_err(store_error)
+            })
+            .await?;
+            Ok(Map::new())
+        }
+        "accounts.importFullAccount" => {
+            let p = AccountParams::from_params(&param_map(params)).map_err(store_error)?;
+            let uid = write(state, move |s| {
+                s.import_full_account(&p).map_err(store_error)
+            })
+            .await?;
+            let mut body = Map::new();
+            body.insert("UID".into(), Value::String(uid));
+            Ok(body)
+        }
+        "accounts.setAccountInfo" => {
+            let p = AccountParams::from_params(&param_map(params)).map_err(store_error)?;
+            write(state, move |s| s.set_account_info(&p).map_err(store_error)).await?;
+            Ok(Map::new())
+        }
+        "accounts.getAccountInfo" => {
+            let uid = params.get_nonempty("UID").map(str::to_owned);
+            let include = params.get_nonempty("include").map(str::to_owned);
+            match write(state, move |s| {
+                s.get_account_info(uid.as_deref(), include.as_deref())
+                    .map_err(store_error)
+            })
+            .await?
+            {
+                Value::Object(account) => Ok(account),
+                _ => Ok(Map::new()),
+            }
+        }
+        "accounts.deleteLiteAccount" => {
+            let token = params.get_nonempty("emailAccountToken").map(str::to_owned);
+            write(state, move |s| {
+                s.delete_lite_account(token.as_deref()).map_err(store_error)
+            })
+            .await?;
+            Ok(Map::new())
+        }
+        "accounts.deleteAccount" => {
+            let uid = params.get_nonempty("UID").map(str::to_owned);
+            write(state, move |s| {
+                s.delete_account(uid.as_deref()).map_err(store_error)
+            })
+            .await?;
+            Ok(Map::new())
+        }
+        _ => unreachable!("checked against METHODS above"),
+    }
+}
+
+/// The parameters as the store's write methods read them: JSON-valued ones stay JSON
+/// text, which the store parses (and reports with the field name when it is not JSON).
+/// Empty values are left out: the SDKs send unset optional parameters as empty strings.
+fn param_map(params: &Params) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (k, v) in params.pairs() {
+        if v.is_empty() {
+            map.remove(k);
+        } else {
+            map.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    map
+}
+
+fn store_error(e: StoreError) -> VendorError {
+    vendor_error(&crate::Error::from(e), None)
+}
+
+/// Runs a store method on the blocking pool.
+async fn write<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&Store) -> Result<T, VendorError> + Send + 'static,
+) -> Result<T, VendorError> {
+    blocking(state, move |engine| f(engine.store())).await
+}
+
+/// Sets a cancel flag when dropped: a client that hangs up stops its query.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `f` with the engine on the blocking pool (the engine is synchronous SQLite).
+async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&Engine) -> Result<T, VendorError> + Send + 'static,
+) -> Result<T, VendorError> {
+    let engine = state.engine.clone();
+    match tokio::task::spawn_blocking(move || f(&engine)).await {
+        Ok(result) => result,
+        Err(join) => {
+            tracing::error!(error = %join, "a request handler panicked");
+            Err(VendorError::new(500001, "internal error"))
+        }
+    }
+}
+
+fn vendor_error(e: &crate::Error, query_text: Option<&str>) -> VendorError {
+    let code = e.vendor_code();
+    if code == 500001 {
+        tracing::error!(error = %e, "engine failure");
+    }
+    VendorError {
+        code,
+        message: e.vendor_message().to_owned(),
+        details: e.details(query_text),
+        validation_errors: e.validation_errors(),
+    }
+}
+
+fn bool_param(params: &Params, name: &str) -> Result<Option<bool>, VendorError> {
+    match params.get_nonempty(name) {
+        None => Ok(None),
+        Some(v) => parse_bool(v)
+            .map(Some)
+            .ok_or_else(|| VendorError::invalid(name, "expected true or false")),
+    }
+}
+
+/// `accounts.search`.
+async fn search(state: &Arc<AppState>, params: &Params) -> MethodResult {
+    let query = params.get_nonempty("query").map(str::to_owned);
+    let cursor = params.get_nonempty("cursorId").map(str::to_owned);
+    let open_cursor = bool_param(params, "openCursor")?.unwrap_or(false);
+    let timeout = match params.get_nonempty("timeout") {
+        None => None,
+        Some(t) => match t.trim().parse::<u64>() {
+            Ok(ms @ 1..=60_000) => Some(Duration::from_millis(ms)),
+            _ => {
+                return Err(VendorError::invalid(
+                    "timeout",
+                    "expected milliseconds from 1 to 60000",
+                ));
+            }
+        },
+    };
+    if let Some(types) = params.get_nonempty("accountTypes") {
+        // Which collection is searched is chosen by FROM; the parameter is checked so a
+        // typo is not silently ignored.
+        if !types
+            .split(',')
+            .all(|t| matches!(t.trim(), "full" | "lite"))
+        {
+            return Err(VendorError::invalid(
+                "accountTypes",
+                "expected full, lite or full,lite",
+            ));
+        }
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _guard = CancelOnDrop(Arc::clone(&cancel));
+    let options = SearchOptions {
+        open_cursor,
+        timeout,
+        cancel: Some(cancel),
+    };
+    let page = match (query, cursor) {
+        (Some(_), Some(_)) => {
+            return Err(VendorError::invalid(
+                "cursorId",
+                "cannot be sent together with query",
+            ));
+        }
+        (None, None) => return Err(VendorError::missing("query")),
+        (Some(q), None) => {
+            blocking(state, move |e| {
+                e.search(&q, &options)
+                    .map_err(|err| vendor_error(&err, Some(&q)))
+            })
+            .await?
+        }
+        (None, Some(id)) => {
+            blocking(state, move |e| {
+                e.search_cursor(&id, &options)
+                    .map_err(|err| vendor_error(&err, None))
+            })
+            .await?
+        }
+    };
+    Ok(search_body(page))
+}
+
+fn search_body(page: SearchPage) -> Map<String, Value> {
+    let mut body = Map::new();
+    let count = page.results.len();
+    body.insert("results".into(), Value::Array(page.results));
+    body.insert("objectsCount".into(), json!(count));
+    body.insert("totalCount".into(), json!(page.total_count));
+    if let Some(next) = page.next_cursor_id {
+        body.insert("nextCursorId".into(), Value::String(next));
+    }
+    body
+}

@@ -1,0 +1,487 @@
+//! Bulk NDJSON import (a verbatim restore, DESIGN §3) and export.
+//!
+//! Import streams: one line in memory at a time (plus a bounded batch), whatever the
+//! file's size. Each line must be a JSON object holding its key (`email`, else
+//! `profile.email`, for `emailAccounts`; `UID` for `accounts`); the document is stored
+//! exactly as written — nothing is filled in or normalised — so a query sees what the
+//! file held. The whole import is one transaction unless told to skip bad lines.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+use std::sync::mpsc;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use super::docs::{self, DOC_PARAM};
+use super::error::{BadLine, StoreError};
+use super::index::{self, EntryWriter};
+use super::{Store, schema};
+use crate::catalog::entries::{self, ValueEntry, WordEntry};
+use crate::catalog::{Collection, IndexDef, IndexKind};
+use crate::jsonb::Jsonb;
+use crate::value::{Kind, Node};
+
+/// How far an import or export has got; handed to the progress callback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Input bytes read (import) or output bytes written (export).
+    pub bytes: u64,
+    /// Lines read or written.
+    pub lines: u64,
+}
+
+/// Options of [`Store::import_ndjson`].
+pub struct ImportOptions<'a> {
+    /// The collection to fill.
+    pub collection: Collection,
+    /// Overwrite a document whose key already exists (in the store or earlier in the file)
+    /// instead of refusing the line.
+    pub replace: bool,
+    /// Skip bad lines and report them instead of failing the whole import.
+    pub skip_bad_lines: bool,
+    /// Called every few thousand lines and once at the end.
+    pub progress: Option<&'a mut dyn FnMut(Progress)>,
+}
+
+impl ImportOptions<'_> {
+    /// Atomic import into `collection`: a bad line fails it, an existing key is an error.
+    pub fn new(collection: Collection) -> ImportOptions<'static> {
+        ImportOptions { collection, replace: false, skip_bad_lines: false, progress: None }
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Lines read, blank lines included.
+    pub lines: u64,
+    /// Documents inserted as new.
+    pub inserted: u64,
+    /// Documents that replaced an existing one (with `replace`).
+    pub replaced: u64,
+    /// Bad lines skipped (with `skip_bad_lines`); only the first [`MAX_REPORTED_BAD_LINES`]
+    /// are kept, `bad_line_count` counts them all.
+    pub bad_lines: Vec<BadLine>,
+    /// Number of bad lines skipped.
+    pub bad_line_count: u64,
+}
+
+/// How many bad lines an [`ImportReport`] lists (the count is exact regardless).
+pub const MAX_REPORTED_BAD_LINES: usize = 1000;
+
+/// Options of [`Store::export_ndjson`].
+#[derive(Default)]
+pub struct ExportOptions<'a> {
+    /// Called every few thousand lines and once at the end.
+    pub progress: Option<&'a mut dyn FnMut(Progress)>,
+}
+
+const PROGRESS_EVERY: u64 = 4096;
+
+/// The member `name` of an object node.
+fn member<'a, N: Node<'a>>(node: N, name: &str) -> Option<N> {
+    if node.kind() != Kind::Object {
+        return None;
+    }
+    node.members().find(|(k, _)| k.eq_str(name)).map(|(_, v)| v)
+}
+
+/// A line's key, per the collection's rule, or why it has none.
+pub(crate) fn key_of<'a, N: Node<'a>>(collection: Collection, doc: N) -> Result<String, String> {
+    if doc.kind() != Kind::Object {
+        return Err("not a JSON object".into());
+    }
+    let string = |n: Option<N>| n.filter(|n| n.kind() == Kind::String).and_then(|n| n.as_str()).map(|s| s.into_owned());
+    match collection {
+        Collection::EmailAccounts => {
+            let email = string(member(doc, "email"))
+                .or_else(|| string(member(doc, "profile").and_then(|p| member(p, "email"))))
+                .map(|e| e.trim().to_lowercase())
+                .filter(|e| !e.is_empty());
+            email.ok_or_else(|| "no key: neither `email` nor `profile.email` is a non-empty string".into())
+        }
+        Collection::Accounts => {
+            string(member(doc, "UID")).filter(|u| !u.is_empty()).ok_or_else(|| "no key: `UID` is not a non-empty string".into())
+        }
+    }
+}
+
+/// The index rows one document produces for one index.
+enum IndexRows {
+    Values(Vec<ValueEntry>),
+    Words(Vec<WordEntry>),
+}
+
+/// A line made ready for writing by a worker thread: everything that does not need the
+/// database (parsing, key, JSONB encoding, index entries) is done off the writer thread.
+enum Prepared {
+    /// A blank line.
+    Blank,
+    /// A line that cannot be imported, and why.
+    Bad(String),
+    /// A document to write.
+    Doc { key: String, jsonb: Vec<u8>, rows: Vec<IndexRows> },
+}
+
+/// Turns JSON text into JSONB with SQLite's own parser — strict JSON only (`json_valid`
+/// flag 1 refuses the JSON5 extensions `jsonb()` would accept). SQLite's C parser is about
+/// 3× faster than building a `serde_json::Value` and encoding it, and it keeps every
+/// number exactly as written: a verbatim restore.
+const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
+
+/// Prepares one line (without its line terminator) on a worker's private connection.
+fn prepare(conn: &Connection, collection: Collection, defs: &[IndexDef], line: &[u8]) -> Prepared {
+    let Ok(text) = std::str::from_utf8(line) else { return Prepared::Bad("not UTF-8".into()) };
+    if text.trim().is_empty() {
+        return Prepared::Blank;
+    }
+    let jsonb: Option<Vec<u8>> =
+        match conn.prepare_cached(TO_JSONB).and_then(|mut s| s.query_row([text], |r| r.get(0)).optional()) {
+            Ok(bytes) => bytes,
+            Err(e) => return Prepared::Bad(format!("invalid JSON: {e}")),
+        };
+    let Some(jsonb) = jsonb else {
+        // The slow path, for the message only: serde_json says where the text goes wrong.
+        let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(e) => format!("invalid JSON: {e}"),
+            Ok(_) => "invalid JSON (nested too deeply)".to_string(),
+        };
+        return Prepared::Bad(reason);
+    };
+    let doc = Jsonb::trusted(&jsonb);
+    let key = match key_of(collection, doc) {
+        Ok(key) => key,
+        Err(reason) => return Prepared::Bad(reason),
+    };
+    let rows = defs
+        .iter()
+        .map(|def| match def.kind {
+            IndexKind::Value => IndexRows::Values(entries::value_entries(def, doc)),
+            IndexKind::Words => IndexRows::Words(entries::word_entries(def, doc)),
+        })
+        .collect();
+    Prepared::Doc { key, jsonb, rows }
+}
+
+/// Lines per batch handed to a worker.
+const BATCH_LINES: usize = 512;
+/// Batches in flight between the reader and the writer: bounds memory whatever the input.
+const MAX_IN_FLIGHT: usize = 8;
+
+/// One batch of input lines, with its input size.
+struct Batch {
+    lines: Vec<Vec<u8>>,
+    bytes: u64,
+}
+
+/// Reads up to [`BATCH_LINES`] lines (terminators stripped); an empty batch at the end.
+fn read_batch(input: &mut dyn BufRead, first: bool) -> Result<Batch, StoreError> {
+    let mut batch = Batch { lines: Vec::with_capacity(BATCH_LINES), bytes: 0 };
+    while batch.lines.len() < BATCH_LINES {
+        let mut line = Vec::with_capacity(1024);
+        let n = input.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        batch.bytes += n as u64;
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if first && batch.lines.is_empty() && line.starts_with(b"\xEF\xBB\xBF") {
+            line.drain(..3);
+        }
+        batch.lines.push(line);
+    }
+    Ok(batch)
+}
+
+/// One import's statements and state inside the transaction.
+struct Loader<'c> {
+    conn: &'c Connection,
+    collection: Collection,
+    replace: bool,
+    insert: rusqlite::CachedStatement<'c>,
+    writers: Vec<EntryWriter<'c>>,
+    defs: &'c [IndexDef],
+    /// Rows with an id above this were written by this import (for error messages).
+    max_id_before: i64,
+}
+
+/// Index rows of documents written but not yet indexed, per index (same order as the
+/// loader's definitions), borrowing from the batch being written.
+struct Pending<'p> {
+    values: Vec<Vec<(i64, &'p ValueEntry)>>,
+    words: Vec<Vec<(i64, &'p WordEntry)>>,
+}
+
+enum Outcome {
+    Inserted,
+    Replaced,
+}
+
+impl<'c> Loader<'c> {
+    fn new(conn: &'c Connection, defs: &'c [IndexDef], collection: Collection, replace: bool) -> Result<Self, StoreError> {
+        let table = collection.table();
+        let insert = conn.prepare_cached(&format!("INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"))?;
+        let writers = defs.iter().map(|def| EntryWriter::new(conn, def)).collect::<Result<_, _>>()?;
+        let max_id_before = conn.query_row(&format!("SELECT coalesce(max(id), 0) FROM {table}"), [], |r| r.get(0))?;
+        Ok(Loader { conn, collection, replace, insert, writers, defs, max_id_before })
+    }
+
+    /// Stores one prepared document; on success its index rows join `pending` (written by
+    /// [`Loader::flush`]). `Err(Ok(reason))` is a bad line; `Err(Err(e))` a database failure.
+    fn load<'p>(
+        &mut self,
+        key: &str,
+        jsonb: &[u8],
+        rows: &'p [IndexRows],
+        pending: &mut Pending<'p>,
+    ) -> Result<Outcome, Result<String, StoreError>> {
+        match self.insert.execute(params![key, jsonb]) {
+            Ok(_) => {
+                let id = self.conn.last_insert_rowid();
+                for (i, rows) in rows.iter().enumerate() {
+                    match rows {
+                        IndexRows::Values(v) => pending.values[i].extend(v.iter().map(|e| (id, e))),
+                        IndexRows::Words(v) => pending.words[i].extend(v.iter().map(|e| (id, e))),
+                    }
+                }
+                Ok(Outcome::Inserted)
+            }
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+                // The replace path diffs against the stored entries: write the pending
+                // ones first, they may belong to the document being replaced.
+                self.flush(pending).map_err(Err)?;
+                self.conflict(key, jsonb)
+            }
+            Err(e) => Err(Err(e.into())),
+        }
+    }
+
+    /// Writes the pending index rows, one sorted multi-row insert run per index.
+    fn flush(&mut self, pending: &mut Pending<'_>) -> Result<(), StoreError> {
+        for (i, def) in self.defs.iter().enumerate() {
+            if !pending.values[i].is_empty() {
+                index::insert_values_bulk(self.conn, def, &mut pending.values[i])?;
+                pending.values[i].clear();
+            }
+            if !pending.words[i].is_empty() {
+                index::insert_words_bulk(self.conn, def, &mut pending.words[i])?;
+                pending.words[i].clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The key exists: replace the document (keeping its id) or refuse the line.
+    fn conflict(&mut self, key: &str, jsonb: &[u8]) -> Result<Outcome, Result<String, StoreError>> {
+        let table = self.collection.table();
+        let old = self
+            .conn
+            .prepare_cached(&format!("SELECT id, doc FROM {table} WHERE key = ?1"))
+            .and_then(|mut s| s.query_row(params![key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).optional())
+            .map_err(|e| Err(e.into()))?;
+        let Some((id, old_bytes)) = old else {
+            return Err(Err(StoreError::Index(format!("constraint violation on {table} without a duplicate key"))));
+        };
+        if !self.replace {
+            let place = if id > self.max_id_before { "an earlier line of this input" } else { "the store" };
+            return Err(Ok(format!("key `{key}` already exists in {place}")));
+        }
+        // Replacing is the rare path: decode both versions to diff their index entries.
+        let old = docs::decode(&old_bytes).map_err(Err)?;
+        let new = docs::decode(jsonb).map_err(Err)?;
+        self.conn
+            .prepare_cached(&format!("UPDATE {table} SET doc = {DOC_PARAM} WHERE id = ?1"))
+            .and_then(|mut s| s.execute(params![id, jsonb]))
+            .map_err(|e| Err(e.into()))?;
+        for w in &mut self.writers {
+            w.replace(id, Some(&old), Some(&new)).map_err(Err)?;
+        }
+        Ok(Outcome::Replaced)
+    }
+}
+
+/// How many threads prepare lines: every core but the writer's... except that the writer
+/// mostly waits on them, so all cores (at most 4; SQLite is the other bottleneck).
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
+}
+
+impl Store {
+    /// Imports NDJSON documents into a collection as a verbatim restore (see the module
+    /// doc). Atomic by default: the first bad line fails the import with
+    /// [`StoreError::BadImportLine`] and the store is unchanged.
+    ///
+    /// Lines are parsed, encoded and indexed on worker threads while the calling thread
+    /// writes them, in input order, in one transaction; at most a few thousand lines are
+    /// in memory at any time.
+    pub fn import_ndjson(&self, mut input: impl BufRead, options: ImportOptions<'_>) -> Result<ImportReport, StoreError> {
+        let ImportOptions { collection, replace, skip_bad_lines, mut progress } = options;
+        self.write(|tx| {
+            let defs: Vec<IndexDef> = schema::load_catalog(tx)?.of(collection).cloned().collect();
+            let mut loader = Loader::new(tx, &defs, collection, replace)?;
+            let mut report = ImportReport::default();
+            let mut bytes = 0u64;
+            let workers = worker_count();
+            std::thread::scope(|scope| {
+                let mut to_workers = Vec::new();
+                let mut from_workers = Vec::new();
+                for _ in 0..workers {
+                    let (tx_in, rx_in) = mpsc::sync_channel::<Batch>(MAX_IN_FLIGHT);
+                    let (tx_out, rx_out) = mpsc::sync_channel::<Vec<Prepared>>(MAX_IN_FLIGHT);
+                    let defs = &defs;
+                    scope.spawn(move || {
+                        // A private in-memory connection: only for SQLite's JSON parser.
+                        let Ok(conn) = Connection::open_in_memory() else { return };
+                        for batch in rx_in {
+                            let prepared = batch.lines.iter().map(|l| prepare(&conn, collection, defs, l)).collect();
+                            if tx_out.send(prepared).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    to_workers.push(tx_in);
+                    from_workers.push(rx_out);
+                }
+                // Batches go to the workers round-robin and come back in the same order,
+                // so lines are written in input order.
+                let mut in_flight: VecDeque<(usize, u64)> = VecDeque::new();
+                let mut next_worker = 0;
+                let mut eof = false;
+                let mut first = true;
+                loop {
+                    while !eof && in_flight.len() < MAX_IN_FLIGHT {
+                        let batch = read_batch(&mut input, first)?;
+                        first = false;
+                        if batch.lines.is_empty() {
+                            eof = true;
+                            break;
+                        }
+                        in_flight.push_back((next_worker, batch.bytes));
+                        if to_workers[next_worker].send(batch).is_err() {
+                            return Err(StoreError::Index("an import worker stopped".into()));
+                        }
+                        next_worker = (next_worker + 1) % workers;
+                    }
+                    let Some((worker, batch_bytes)) = in_flight.pop_front() else { break };
+                    let prepared = from_workers[worker]
+                        .recv()
+                        .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
+                    let mut pending =
+                        Pending { values: vec![Vec::new(); defs.len()], words: vec![Vec::new(); defs.len()] };
+                    for p in &prepared {
+                        report.lines += 1;
+                        let outcome = match p {
+                            Prepared::Blank => continue,
+                            Prepared::Bad(reason) => Err(Ok(reason.clone())),
+                            Prepared::Doc { key, jsonb, rows } => loader.load(key, jsonb, rows, &mut pending),
+                        };
+                        match outcome {
+                            Ok(Outcome::Inserted) => report.inserted += 1,
+                            Ok(Outcome::Replaced) => report.replaced += 1,
+                            Err(Err(e)) => return Err(e),
+                            Err(Ok(reason)) if skip_bad_lines => {
+                                report.bad_line_count += 1;
+                                if report.bad_lines.len() < MAX_REPORTED_BAD_LINES {
+                                    report.bad_lines.push(BadLine { line: report.lines, reason });
+                                }
+                            }
+                            Err(Ok(reason)) => return Err(StoreError::BadImportLine { line: report.lines, reason }),
+                        }
+                    }
+                    loader.flush(&mut pending)?;
+                    bytes += batch_bytes;
+                    if let Some(p) = progress.as_mut() {
+                        p(Progress { bytes, lines: report.lines });
+                    }
+                }
+                Ok(())
+                // Dropping the channels here ends the workers before the scope joins them.
+            })?;
+            if report.lines == 0
+                && let Some(p) = progress.as_mut()
+            {
+                p(Progress::default());
+            }
+            Ok(report)
+        })
+    }
+
+    /// Writes every document of `collection`, in insertion order, as NDJSON (one
+    /// consistent snapshot). Returns the number of documents written.
+    pub fn export_ndjson(&self, collection: Collection, out: &mut dyn Write, options: ExportOptions<'_>) -> Result<u64, StoreError> {
+        let sql = format!("SELECT doc FROM {} ORDER BY id", collection.table());
+        self.export_rows(&sql, None, out, options)
+    }
+
+    /// Writes the documents of `collection` with the given row ids (in that order; ids
+    /// that no longer exist are skipped) as NDJSON. Returns the number written.
+    pub fn export_ids(
+        &self,
+        collection: Collection,
+        ids: &mut dyn Iterator<Item = i64>,
+        out: &mut dyn Write,
+        options: ExportOptions<'_>,
+    ) -> Result<u64, StoreError> {
+        let sql = format!("SELECT doc FROM {} WHERE id = ?1", collection.table());
+        self.export_rows(&sql, Some(ids), out, options)
+    }
+
+    fn export_rows(
+        &self,
+        sql: &str,
+        ids: Option<&mut dyn Iterator<Item = i64>>,
+        out: &mut dyn Write,
+        options: ExportOptions<'_>,
+    ) -> Result<u64, StoreError> {
+        let mut progress = options.progress;
+        self.read(|conn| {
+            // One read transaction, so the ids-driven export sees one snapshot too.
+            conn.execute_batch("BEGIN DEFERRED")?;
+            let result = (|| {
+                let mut stmt = conn.prepare(sql)?;
+                let mut done = Progress::default();
+                let mut text = Vec::with_capacity(4096);
+                let mut emit = |bytes: &[u8]| -> Result<(), StoreError> {
+                    text.clear();
+                    crate::jsonb::write_json(bytes, &mut text, false)
+                        .map_err(|e| StoreError::CorruptDocument(e.to_string()))?;
+                    text.push(b'\n');
+                    out.write_all(&text)?;
+                    done.lines += 1;
+                    done.bytes += text.len() as u64;
+                    if done.lines % PROGRESS_EVERY == 0
+                        && let Some(p) = progress.as_mut()
+                    {
+                        p(done);
+                    }
+                    Ok(())
+                };
+                match ids {
+                    None => {
+                        let mut rows = stmt.query([])?;
+                        while let Some(row) = rows.next()? {
+                            emit(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
+                        }
+                    }
+                    Some(ids) => {
+                        for id in ids {
+                            let mut rows = stmt.query(params![id])?;
+                            if let Some(row) = rows.next()? {
+                                emit(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
+                            }
+                        }
+                    }
+                }
+                out.flush()?;
+                if let Some(p) = progress.as_mut() {
+                    p(done);
+                }
+                Ok(done.lines)
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            result
+        })?
+    }
+}

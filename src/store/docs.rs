@@ -1,0 +1,75 @@
+//! Reading and writing one document row, with its index entries, inside a transaction.
+//! Every document write of the store goes through here, so the side tables can never
+//! drift from the documents.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::StoreError;
+use super::index;
+use crate::catalog::{Catalog, Collection};
+
+/// A document as stored: its row id (insertion order) and its JSON value.
+#[derive(Clone, Debug)]
+pub(crate) struct Stored {
+    /// `id` in the collection table.
+    pub id: i64,
+    /// The document.
+    pub doc: Value,
+}
+
+/// Encodes a document for the `doc` column (SQLite JSONB, encoded in Rust).
+pub(crate) fn encode(doc: &Value) -> Vec<u8> {
+    crate::jsonb::to_vec(doc)
+}
+
+/// The SQL expression that stores parameter `?2` (from [`encode`]) as the `doc` column.
+pub(crate) const DOC_PARAM: &str = "?2";
+
+/// Decodes a `doc` column value.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Value, StoreError> {
+    crate::jsonb::decode(bytes).map_err(|e| StoreError::CorruptDocument(e.to_string()))
+}
+
+/// The document with `key`, if any.
+pub(crate) fn load(conn: &Connection, collection: Collection, key: &str) -> Result<Option<Stored>, StoreError> {
+    let sql = format!("SELECT id, doc FROM {} WHERE key = ?1", collection.table());
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params![key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .optional()?;
+    row.map(|(id, bytes)| Ok(Stored { id, doc: decode(&bytes)? })).transpose()
+}
+
+/// Writes `doc` under `key`: updates `old` in place (keeping its id) or inserts a new row.
+/// Index entries of the old version are replaced by those of the new one.
+pub(crate) fn save(
+    conn: &Connection,
+    catalog: &Catalog,
+    collection: Collection,
+    key: &str,
+    old: Option<&Stored>,
+    doc: &Value,
+) -> Result<i64, StoreError> {
+    let table = collection.table();
+    let bytes = encode(doc);
+    let id = match old {
+        Some(old) => {
+            conn.prepare_cached(&format!("UPDATE {table} SET doc = {DOC_PARAM} WHERE id = ?1"))?.execute(params![old.id, bytes])?;
+            old.id
+        }
+        None => {
+            conn.prepare_cached(&format!("INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"))?.execute(params![key, bytes])?;
+            conn.last_insert_rowid()
+        }
+    };
+    index::replace_entries(conn, catalog, collection, id, old.map(|o| &o.doc), Some(doc))?;
+    Ok(id)
+}
+
+/// Deletes a document and its index entries.
+pub(crate) fn remove(conn: &Connection, catalog: &Catalog, collection: Collection, old: &Stored) -> Result<(), StoreError> {
+    index::replace_entries(conn, catalog, collection, old.id, Some(&old.doc), None)?;
+    conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", collection.table()))?.execute(params![old.id])?;
+    Ok(())
+}
