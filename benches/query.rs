@@ -25,10 +25,22 @@ use rusqlite::{Connection, OpenFlags};
 /// Hand-made expression indexes: what an expert would create for these queries.
 const HAND_INDEXES: &[(&str, &str)] = &[
     ("h_email", "json_extract(doc, '$.profile.email')"),
-    ("h_news", "json_extract(doc, '$.subscriptions.newsletter.email.isSubscribed')"),
-    ("h_local", "json_extract(doc, '$.subscriptions.localNews.email.isSubscribed')"),
-    ("h_lite_full", "json_extract(doc, '$.hasLiteAccount'), json_extract(doc, '$.hasFullAccount')"),
-    ("h_country_age", "json_extract(doc, '$.profile.country'), json_extract(doc, '$.profile.age')"),
+    (
+        "h_news",
+        "json_extract(doc, '$.subscriptions.newsletter.email.isSubscribed')",
+    ),
+    (
+        "h_local",
+        "json_extract(doc, '$.subscriptions.localNews.email.isSubscribed')",
+    ),
+    (
+        "h_lite_full",
+        "json_extract(doc, '$.hasLiteAccount'), json_extract(doc, '$.hasFullAccount')",
+    ),
+    (
+        "h_country_age",
+        "json_extract(doc, '$.profile.country'), json_extract(doc, '$.profile.age')",
+    ),
     ("h_updated", "json_extract(doc, '$.lastUpdatedTimestamp')"),
 ];
 
@@ -41,23 +53,31 @@ fn dataset(n: u64) -> PathBuf {
     }
     let t = Instant::now();
     let ndjson = dir.join(format!("emails-{n}.ndjson"));
-    acql::gen::generate(n, 42, BufWriter::new(File::create(&ndjson).unwrap())).unwrap();
+    acql::r#gen::generate(n, 42, BufWriter::new(File::create(&ndjson).unwrap())).unwrap();
     let tmp = dir.join(format!("emails-{n}.db.tmp"));
     let _ = std::fs::remove_file(&tmp);
     {
         let store = Store::open(&tmp, OpenMode::Create).unwrap();
-        store.add_index(Collection::EmailAccounts, "profile.age", IndexKind::Value).unwrap();
-        store.add_index(Collection::EmailAccounts, "profile.email", IndexKind::Words).unwrap();
+        store
+            .add_index(Collection::EmailAccounts, "profile.age", IndexKind::Value)
+            .unwrap();
+        store
+            .add_index(Collection::EmailAccounts, "profile.email", IndexKind::Words)
+            .unwrap();
         let input = BufReader::with_capacity(1 << 20, File::open(&ndjson).unwrap());
-        store.import_ndjson(input, ImportOptions::new(Collection::EmailAccounts)).unwrap();
+        store
+            .import_ndjson(input, ImportOptions::new(Collection::EmailAccounts))
+            .unwrap();
     }
     eprintln!("imported {n} documents in {:.1?}", t.elapsed());
     let t = Instant::now();
     let conn = Connection::open(&tmp).unwrap();
     for (name, expr) in HAND_INDEXES {
-        conn.execute_batch(&format!("CREATE INDEX {name} ON email_accounts({expr})")).unwrap();
+        conn.execute_batch(&format!("CREATE INDEX {name} ON email_accounts({expr})"))
+            .unwrap();
     }
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
     drop(conn);
     eprintln!("hand-made indexes in {:.1?}", t.elapsed());
     std::fs::rename(&tmp, &db).unwrap();
@@ -70,7 +90,11 @@ fn time(f: &mut dyn FnMut() -> u64) -> (Duration, u64) {
     let t = Instant::now();
     let mut out = f();
     let first = t.elapsed();
-    let runs = if first < Duration::from_millis(300) { 7 } else { 3 };
+    let runs = if first < Duration::from_millis(300) {
+        7
+    } else {
+        3
+    };
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
@@ -100,11 +124,19 @@ struct Bench<'a> {
 impl Bench<'_> {
     fn count(&self, q: &str) -> u64 {
         let page = self.engine.search(q, &SearchOptions::default()).unwrap();
-        page.results.first().and_then(|r| r.get("count(*)")).and_then(serde_json::Value::as_u64).unwrap_or(0)
+        page.results
+            .first()
+            .and_then(|r| r.get("count(*)"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
     }
 
     fn page(&self, q: &str) -> u64 {
-        self.engine.search(q, &SearchOptions::default()).unwrap().results.len() as u64
+        self.engine
+            .search(q, &SearchOptions::default())
+            .unwrap()
+            .results
+            .len() as u64
     }
 
     /// Streams every record as JSON text; returns the record count (bytes in `bytes`).
@@ -148,20 +180,30 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let n: u64 = std::env::var("ACQL_BENCH_DOCS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let n: u64 = std::env::var("ACQL_BENCH_DOCS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let db = dataset(n);
     let engine = Engine::open(&db, OpenMode::MustExist).unwrap();
     let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.pragma_update(None, "cache_size", -65536).unwrap();
-    let b = Bench { engine: &engine, conn: &conn };
+    let b = Bench {
+        engine: &engine,
+        conn: &conn,
+    };
     let email: String = conn
-        .query_row("SELECT json_extract(doc, '$.profile.email') FROM email_accounts WHERE id = ?", [n / 2 + 1], |r| r.get(0))
+        .query_row(
+            "SELECT json_extract(doc, '$.profile.email') FROM email_accounts WHERE id = ?",
+            [(n / 2 + 1) as i64],
+            |r| r.get(0),
+        )
         .unwrap();
     let cutoff: i64 = conn
         .query_row(
             "SELECT json_extract(doc, '$.lastUpdatedTimestamp') FROM email_accounts ORDER BY 1 DESC LIMIT 1 OFFSET ?",
-            [n / 40],
+            [(n / 40) as i64],
             |r| r.get(0),
         )
         .unwrap();
@@ -171,19 +213,19 @@ fn main() {
     let q7 = format!(
         "SELECT * FROM emailAccounts WHERE lastUpdatedTimestamp > {cutoff} ORDER BY lastUpdatedTimestamp DESC LIMIT 50"
     );
-    let mut sink = 0u64;
-    let mut sink2 = 0u64;
     let cases: Vec<(&str, Job<'_>, Job<'_>)> = vec![
         (
             "Q1 profile.email = (fetch)",
-            Box::new(|| b.fetch(&q1, &mut sink)),
+            Box::new(|| b.fetch(&q1, &mut 0)),
             Box::new(|| {
                 b.sql_rows("SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.profile.email') = ?", &[&email])
             }),
         ),
         (
             "Q2 newsletter count",
-            Box::new(|| b.count("SELECT count(*) FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true")),
+            Box::new(|| {
+                b.count("SELECT count(*) FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true")
+            }),
             Box::new(|| {
                 b.sql_count(
                     "SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.subscriptions.newsletter.email.isSubscribed') = 1",
@@ -193,7 +235,9 @@ fn main() {
         ),
         (
             "Q2 newsletter fetch all (JSON)",
-            Box::new(|| b.fetch("SELECT * FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true", &mut sink2)),
+            Box::new(|| {
+                b.fetch("SELECT * FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true", &mut 0)
+            }),
             Box::new(|| {
                 b.sql_rows(
                     "SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.subscriptions.newsletter.email.isSubscribed') = 1",
@@ -203,7 +247,9 @@ fn main() {
         ),
         (
             "Q3 localNews count",
-            Box::new(|| b.count("SELECT count(*) FROM emailAccounts WHERE subscriptions.localNews.email.isSubscribed = true")),
+            Box::new(|| {
+                b.count("SELECT count(*) FROM emailAccounts WHERE subscriptions.localNews.email.isSubscribed = true")
+            }),
             Box::new(|| {
                 b.sql_count(
                     "SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.subscriptions.localNews.email.isSubscribed') = 1",
@@ -213,7 +259,9 @@ fn main() {
         ),
         (
             "Q3 localNews fetch all (JSON)",
-            Box::new(|| b.fetch("SELECT * FROM emailAccounts WHERE subscriptions.localNews.email.isSubscribed = true", &mut sink)),
+            Box::new(|| {
+                b.fetch("SELECT * FROM emailAccounts WHERE subscriptions.localNews.email.isSubscribed = true", &mut 0)
+            }),
             Box::new(|| {
                 b.sql_rows(
                     "SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.subscriptions.localNews.email.isSubscribed') = 1",
@@ -223,7 +271,9 @@ fn main() {
         ),
         (
             "Q4 lite & !full count",
-            Box::new(|| b.count("SELECT count(*) FROM emailAccounts WHERE hasLiteAccount = true AND hasFullAccount = false")),
+            Box::new(|| {
+                b.count("SELECT count(*) FROM emailAccounts WHERE hasLiteAccount = true AND hasFullAccount = false")
+            }),
             Box::new(|| {
                 b.sql_count(
                     "SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.hasLiteAccount') = 1 AND json_extract(doc, '$.hasFullAccount') = 0",
@@ -233,7 +283,9 @@ fn main() {
         ),
         (
             "Q4 lite & !full fetch all (JSON)",
-            Box::new(|| b.fetch("SELECT * FROM emailAccounts WHERE hasLiteAccount = true AND hasFullAccount = false", &mut sink)),
+            Box::new(|| {
+                b.fetch("SELECT * FROM emailAccounts WHERE hasLiteAccount = true AND hasFullAccount = false", &mut 0)
+            }),
             Box::new(|| {
                 b.sql_rows(
                     "SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.hasLiteAccount') = 1 AND json_extract(doc, '$.hasFullAccount') = 0",
@@ -243,7 +295,9 @@ fn main() {
         ),
         (
             "Q5 DE & age >= 30 count",
-            Box::new(|| b.count("SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\" AND profile.age >= 30")),
+            Box::new(|| {
+                b.count("SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\" AND profile.age >= 30")
+            }),
             Box::new(|| {
                 b.sql_count(
                     "SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.profile.country') = 'DE' AND json_extract(doc, '$.profile.age') >= 30",
@@ -253,7 +307,11 @@ fn main() {
         ),
         (
             "Q6 email CONTAINS example count",
-            Box::new(|| b.count("SELECT count(*) FROM emailAccounts WHERE profile.email CONTAINS \"example\"")),
+            Box::new(|| {
+                b.count(
+                    "SELECT count(*) FROM emailAccounts WHERE profile.email CONTAINS \"example\"",
+                )
+            }),
             Box::new(|| {
                 b.sql_count(
                     "SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.profile.email') LIKE '%example%'",
@@ -263,7 +321,9 @@ fn main() {
         ),
         (
             "Q6 … LIMIT 100",
-            Box::new(|| b.page("SELECT * FROM emailAccounts WHERE profile.email CONTAINS \"example\" LIMIT 100")),
+            Box::new(|| {
+                b.page("SELECT * FROM emailAccounts WHERE profile.email CONTAINS \"example\" LIMIT 100")
+            }),
             Box::new(|| {
                 b.sql_rows(
                     "SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.profile.email') LIKE '%example%' LIMIT 100",
@@ -283,7 +343,9 @@ fn main() {
         ),
         (
             "Q8 GROUP BY profile.country",
-            Box::new(|| b.page("SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country LIMIT 1000")),
+            Box::new(|| {
+                b.page("SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country LIMIT 1000")
+            }),
             Box::new(|| {
                 b.sql_rows(
                     "SELECT json_extract(doc, '$.profile.country') AS c, count(*) FROM email_accounts WHERE c IS NOT NULL GROUP BY c",
@@ -293,7 +355,9 @@ fn main() {
         ),
         (
             "Q9 unindexed firstName count (scan)",
-            Box::new(|| b.count("SELECT count(*) FROM emailAccounts WHERE profile.firstName = \"Anna\"")),
+            Box::new(|| {
+                b.count("SELECT count(*) FROM emailAccounts WHERE profile.firstName = \"Anna\"")
+            }),
             Box::new(|| {
                 b.sql_count("SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.profile.firstName') = 'Anna'", &[])
             }),
@@ -309,7 +373,11 @@ fn main() {
         }
         let (t_ours, r_ours) = time(&mut *ours);
         let (t_hand, r_hand) = time(&mut *hand);
-        let flag = if r_ours == r_hand { String::new() } else { format!(" (hand: {r_hand})") };
+        let flag = if r_ours == r_hand {
+            String::new()
+        } else {
+            format!(" (hand: {r_hand})")
+        };
         println!(
             "| {name} | {} | {} | {:.2}× | {r_ours}{flag} |",
             fmt(t_ours),
@@ -321,7 +389,10 @@ fn main() {
     // Streaming throughput and peak memory: every matching document as JSON text.
     let mut bytes = 0;
     let t = Instant::now();
-    let rows = b.fetch("SELECT * FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true", &mut bytes);
+    let rows = b.fetch(
+        "SELECT * FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true",
+        &mut bytes,
+    );
     let dt = t.elapsed();
     println!(
         "\nstream newsletter as JSON: {rows} records, {:.1} MB in {} = {:.0} MB/s",

@@ -88,7 +88,11 @@ impl Engine {
 
     /// An engine over an open store.
     pub fn from_store(store: Store) -> Engine {
-        Engine { store: Arc::new(store), cache: Arc::default(), cursor_key: Arc::default() }
+        Engine {
+            store: Arc::new(store),
+            cache: Arc::default(),
+            cursor_key: Arc::default(),
+        }
     }
 
     /// The store, for the write methods and index management.
@@ -131,17 +135,33 @@ impl Engine {
         }
         let prepared = self.prepare(query)?;
         let p = &prepared.plan;
-        let window = Window { start: p.start, limit: Some(p.limit), after: None, count: true, keyset: options.open_cursor };
+        let window = Window {
+            start: p.start,
+            limit: Some(p.limit),
+            after: None,
+            count: true,
+            keyset: options.open_cursor,
+        };
         let (results, summary) = self.collect(&prepared, &window, options)?;
         let total = summary.total.unwrap_or(0);
         let next_cursor_id = match (options.open_cursor && summary.more, summary.last) {
             (true, Some(after)) => Some(
-                CursorState { query: query.to_string(), page_size: p.limit, after, total, issued_ms: now_ms() }
-                    .encode(&self.cursor_key()?),
+                CursorState {
+                    query: query.to_string(),
+                    page_size: p.limit,
+                    after,
+                    total,
+                    issued_ms: now_ms(),
+                }
+                .encode(&self.cursor_key()?),
             ),
             _ => None,
         };
-        Ok(SearchPage { results, total_count: total, next_cursor_id })
+        Ok(SearchPage {
+            results,
+            total_count: total,
+            next_cursor_id,
+        })
     }
 
     /// Returns the page a cursor id names (`cursorId`).
@@ -158,14 +178,28 @@ impl Engine {
         let (results, summary) = self.collect(&prepared, &window, options)?;
         let next_cursor_id = match (summary.more, summary.last) {
             (true, Some(after)) => Some(
-                CursorState { after, issued_ms: now_ms(), ..state.clone() }.encode(&self.cursor_key()?),
+                CursorState {
+                    after,
+                    issued_ms: now_ms(),
+                    ..state.clone()
+                }
+                .encode(&self.cursor_key()?),
             ),
             _ => None,
         };
-        Ok(SearchPage { results, total_count: state.total, next_cursor_id })
+        Ok(SearchPage {
+            results,
+            total_count: state.total,
+            next_cursor_id,
+        })
     }
 
-    fn collect(&self, prepared: &Prepared, window: &Window, options: &SearchOptions) -> Result<(Vec<Value>, run::Summary)> {
+    fn collect(
+        &self,
+        prepared: &Prepared,
+        window: &Window,
+        options: &SearchOptions,
+    ) -> Result<(Vec<Value>, run::Summary)> {
         let mut results = Vec::new();
         let summary = self.store.read(|conn| {
             let mut guard = Guard::new(options.timeout, options.cancel.clone());
@@ -173,7 +207,13 @@ impl Engine {
                 results.push(v);
                 ControlFlow::Continue(())
             };
-            run::run(conn, prepared, window, &mut guard, &mut Out::Values(&mut sink))
+            run::run(
+                conn,
+                prepared,
+                window,
+                &mut guard,
+                &mut Out::Values(&mut sink),
+            )
         })??;
         Ok((results, summary))
     }
@@ -202,15 +242,29 @@ impl Engine {
         self.stream_out(query, options, &mut Out::Json(sink))
     }
 
-    fn stream_out(&self, query: &str, options: &SearchOptions, out: &mut Out<'_>) -> Result<StreamSummary> {
+    fn stream_out(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        out: &mut Out<'_>,
+    ) -> Result<StreamSummary> {
         let prepared = self.prepare(query)?;
         let p = &prepared.plan;
-        let window = Window { start: p.start, limit: p.limit_written, after: None, count: true, keyset: false };
+        let window = Window {
+            start: p.start,
+            limit: p.limit_written,
+            after: None,
+            count: true,
+            keyset: false,
+        };
         let summary = self.store.read(|conn| {
             let mut guard = Guard::new(options.timeout, options.cancel.clone());
             run::run(conn, &prepared, &window, &mut guard, out)
         })??;
-        Ok(StreamSummary { objects_count: summary.emitted, total_count: summary.total.unwrap_or(summary.emitted) })
+        Ok(StreamSummary {
+            objects_count: summary.emitted,
+            total_count: summary.total.unwrap_or(summary.emitted),
+        })
     }
 
     /// The plan of `query`, with SQLite's `EXPLAIN QUERY PLAN` of each statement.
@@ -218,12 +272,20 @@ impl Engine {
         let prepared = self.prepare(query)?;
         let mut text = prepared.plan.to_string();
         let statements = run::statements(&prepared.plan);
-        let explained = self.store.read(|conn| -> Result<Vec<(&'static str, String, Vec<String>)>, ExecError> {
-            statements
-                .iter()
-                .map(|(label, sql)| Ok((*label, sql.text.clone(), run::explain_query_plan(conn, sql)?)))
-                .collect()
-        })??;
+        let explained = self.store.read(
+            |conn| -> Result<Vec<(&'static str, String, Vec<String>)>, ExecError> {
+                statements
+                    .iter()
+                    .map(|(label, sql)| {
+                        Ok((
+                            *label,
+                            sql.text.clone(),
+                            run::explain_query_plan(conn, sql)?,
+                        ))
+                    })
+                    .collect()
+            },
+        )??;
         for (label, sql, lines) in explained {
             text.push_str(&format!("\n  sql {label}: {sql}"));
             for l in lines {
@@ -235,13 +297,20 @@ impl Engine {
 
     /// The per-store key that signs cursor ids (`acql_meta.cursor_key`).
     fn cursor_key(&self) -> Result<Vec<u8>> {
-        let mut slot = self.cursor_key.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self
+            .cursor_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(k) = &*slot {
             return Ok(k.clone());
         }
         let key: String = self.store.read(|conn| {
-            conn.query_row("SELECT value FROM acql_meta WHERE key = 'cursor_key'", [], |r| r.get(0))
-                .map_err(StoreError::from)
+            conn.query_row(
+                "SELECT value FROM acql_meta WHERE key = 'cursor_key'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)
         })??;
         let key = key.into_bytes();
         *slot = Some(key.clone());

@@ -49,8 +49,8 @@ impl Rng {
         self.below(1000) < p_per_mille
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.index(items.len())]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.index(items.len())]
     }
 
     /// Picks from `(item, weight)` pairs.
@@ -68,21 +68,66 @@ impl Rng {
 }
 
 const FEMALE: &[&str] = &[
-    "anna", "maria", "sarah", "emma", "laura", "julia", "sophie", "lena", "olivia", "mia", "hannah", "lea", "chloe",
-    "camille", "giulia", "sofia", "lucia", "elena", "ines", "marta", "eva", "nina", "claire", "alice", "jessica",
-    "emily", "grace", "amelia", "isabel", "yuki",
+    "anna", "maria", "sarah", "emma", "laura", "julia", "sophie", "lena", "olivia", "mia",
+    "hannah", "lea", "chloe", "camille", "giulia", "sofia", "lucia", "elena", "ines", "marta",
+    "eva", "nina", "claire", "alice", "jessica", "emily", "grace", "amelia", "isabel", "yuki",
 ];
 const MALE: &[&str] = &[
-    "james", "john", "michael", "david", "daniel", "thomas", "lukas", "paul", "felix", "max", "jonas", "leon",
-    "lucas", "hugo", "louis", "marco", "luca", "matteo", "pablo", "diego", "javier", "pedro", "peter", "mark", "tom",
-    "oliver", "jack", "noah", "liam", "kenji",
+    "james", "john", "michael", "david", "daniel", "thomas", "lukas", "paul", "felix", "max",
+    "jonas", "leon", "lucas", "hugo", "louis", "marco", "luca", "matteo", "pablo", "diego",
+    "javier", "pedro", "peter", "mark", "tom", "oliver", "jack", "noah", "liam", "kenji",
 ];
 const LAST: &[&str] = &[
-    "smith", "johnson", "williams", "brown", "jones", "miller", "davis", "garcia", "wilson", "taylor", "mueller",
-    "schmidt", "schneider", "fischer", "weber", "meyer", "wagner", "becker", "martin", "bernard", "dubois", "durand",
-    "rossi", "russo", "ferrari", "bianchi", "romano", "lopez", "gonzalez", "fernandez", "sanchez", "perez", "silva",
-    "santos", "costa", "nowak", "kowalski", "jansen", "devries", "andersson", "johansson", "nielsen", "hansen",
-    "tanaka", "suzuki", "sato", "kim", "lee", "park", "chen",
+    "smith",
+    "johnson",
+    "williams",
+    "brown",
+    "jones",
+    "miller",
+    "davis",
+    "garcia",
+    "wilson",
+    "taylor",
+    "mueller",
+    "schmidt",
+    "schneider",
+    "fischer",
+    "weber",
+    "meyer",
+    "wagner",
+    "becker",
+    "martin",
+    "bernard",
+    "dubois",
+    "durand",
+    "rossi",
+    "russo",
+    "ferrari",
+    "bianchi",
+    "romano",
+    "lopez",
+    "gonzalez",
+    "fernandez",
+    "sanchez",
+    "perez",
+    "silva",
+    "santos",
+    "costa",
+    "nowak",
+    "kowalski",
+    "jansen",
+    "devries",
+    "andersson",
+    "johansson",
+    "nielsen",
+    "hansen",
+    "tanaka",
+    "suzuki",
+    "sato",
+    "kim",
+    "lee",
+    "park",
+    "chen",
 ];
 const DOMAINS: &[(&str, u32)] = &[
     ("gmail.com", 300),
@@ -104,52 +149,279 @@ const DOMAINS: &[(&str, u32)] = &[
     ("acme-corp.com", 14),
 ];
 
-/// (country, cities, zip digits, languages, weight)
-const COUNTRIES: &[((&str, &[&str], u8, &[&str]), u32)] = &[
-    (("US", &["New York", "Los Angeles", "Chicago", "Houston", "Seattle", "Boston"], 5, &["en", "es"]), 220),
-    (("DE", &["Berlin", "Hamburg", "Munich", "Cologne", "Frankfurt", "Stuttgart"], 5, &["de", "en"]), 90),
-    (("GB", &["London", "Manchester", "Birmingham", "Leeds", "Glasgow"], 0, &["en"]), 80),
-    (("FR", &["Paris", "Lyon", "Marseille", "Toulouse", "Nice"], 5, &["fr", "en"]), 70),
-    (("IT", &["Rome", "Milan", "Naples", "Turin", "Florence"], 5, &["it", "en"]), 50),
-    (("ES", &["Madrid", "Barcelona", "Valencia", "Seville", "Bilbao"], 5, &["es", "ca", "en"]), 50),
-    (("CA", &["Toronto", "Montreal", "Vancouver", "Calgary"], 0, &["en", "fr"]), 40),
-    (("BR", &["Sao Paulo", "Rio de Janeiro", "Brasilia", "Salvador"], 8, &["pt"]), 40),
-    (("MX", &["Mexico City", "Guadalajara", "Monterrey"], 5, &["es"]), 30),
-    (("NL", &["Amsterdam", "Rotterdam", "Utrecht", "The Hague"], 4, &["nl", "en"]), 30),
-    (("AU", &["Sydney", "Melbourne", "Brisbane", "Perth"], 4, &["en"]), 30),
-    (("JP", &["Tokyo", "Osaka", "Yokohama", "Kyoto"], 7, &["ja"]), 30),
-    (("PL", &["Warsaw", "Krakow", "Wroclaw", "Gdansk"], 5, &["pl", "en"]), 25),
-    (("SE", &["Stockholm", "Gothenburg", "Malmo"], 5, &["sv", "en"]), 20),
-    (("CH", &["Zurich", "Geneva", "Basel", "Bern"], 4, &["de", "fr", "it"]), 20),
-    (("AT", &["Vienna", "Graz", "Linz", "Salzburg"], 4, &["de"]), 20),
-    (("BE", &["Brussels", "Antwerp", "Ghent"], 4, &["nl", "fr"]), 20),
+/// A country: code, cities, zip-code digits (0: none), languages.
+type Country = (
+    &'static str,
+    &'static [&'static str],
+    u8,
+    &'static [&'static str],
+);
+
+/// Countries with their weights.
+const COUNTRIES: &[(Country, u32)] = &[
+    (
+        (
+            "US",
+            &[
+                "New York",
+                "Los Angeles",
+                "Chicago",
+                "Houston",
+                "Seattle",
+                "Boston",
+            ],
+            5,
+            &["en", "es"],
+        ),
+        220,
+    ),
+    (
+        (
+            "DE",
+            &[
+                "Berlin",
+                "Hamburg",
+                "Munich",
+                "Cologne",
+                "Frankfurt",
+                "Stuttgart",
+            ],
+            5,
+            &["de", "en"],
+        ),
+        90,
+    ),
+    (
+        (
+            "GB",
+            &["London", "Manchester", "Birmingham", "Leeds", "Glasgow"],
+            0,
+            &["en"],
+        ),
+        80,
+    ),
+    (
+        (
+            "FR",
+            &["Paris", "Lyon", "Marseille", "Toulouse", "Nice"],
+            5,
+            &["fr", "en"],
+        ),
+        70,
+    ),
+    (
+        (
+            "IT",
+            &["Rome", "Milan", "Naples", "Turin", "Florence"],
+            5,
+            &["it", "en"],
+        ),
+        50,
+    ),
+    (
+        (
+            "ES",
+            &["Madrid", "Barcelona", "Valencia", "Seville", "Bilbao"],
+            5,
+            &["es", "ca", "en"],
+        ),
+        50,
+    ),
+    (
+        (
+            "CA",
+            &["Toronto", "Montreal", "Vancouver", "Calgary"],
+            0,
+            &["en", "fr"],
+        ),
+        40,
+    ),
+    (
+        (
+            "BR",
+            &["Sao Paulo", "Rio de Janeiro", "Brasilia", "Salvador"],
+            8,
+            &["pt"],
+        ),
+        40,
+    ),
+    (
+        (
+            "MX",
+            &["Mexico City", "Guadalajara", "Monterrey"],
+            5,
+            &["es"],
+        ),
+        30,
+    ),
+    (
+        (
+            "NL",
+            &["Amsterdam", "Rotterdam", "Utrecht", "The Hague"],
+            4,
+            &["nl", "en"],
+        ),
+        30,
+    ),
+    (
+        (
+            "AU",
+            &["Sydney", "Melbourne", "Brisbane", "Perth"],
+            4,
+            &["en"],
+        ),
+        30,
+    ),
+    (
+        ("JP", &["Tokyo", "Osaka", "Yokohama", "Kyoto"], 7, &["ja"]),
+        30,
+    ),
+    (
+        (
+            "PL",
+            &["Warsaw", "Krakow", "Wroclaw", "Gdansk"],
+            5,
+            &["pl", "en"],
+        ),
+        25,
+    ),
+    (
+        (
+            "SE",
+            &["Stockholm", "Gothenburg", "Malmo"],
+            5,
+            &["sv", "en"],
+        ),
+        20,
+    ),
+    (
+        (
+            "CH",
+            &["Zurich", "Geneva", "Basel", "Bern"],
+            4,
+            &["de", "fr", "it"],
+        ),
+        20,
+    ),
+    (
+        ("AT", &["Vienna", "Graz", "Linz", "Salzburg"], 4, &["de"]),
+        20,
+    ),
+    (
+        ("BE", &["Brussels", "Antwerp", "Ghent"], 4, &["nl", "fr"]),
+        20,
+    ),
     (("PT", &["Lisbon", "Porto", "Braga"], 4, &["pt"]), 15),
-    (("DK", &["Copenhagen", "Aarhus", "Odense"], 4, &["da", "en"]), 15),
+    (
+        ("DK", &["Copenhagen", "Aarhus", "Odense"], 4, &["da", "en"]),
+        15,
+    ),
     (("IE", &["Dublin", "Cork", "Galway"], 0, &["en", "ga"]), 15),
-    (("IN", &["Mumbai", "Delhi", "Bangalore", "Chennai"], 6, &["en", "hi"]), 30),
+    (
+        (
+            "IN",
+            &["Mumbai", "Delhi", "Bangalore", "Chennai"],
+            6,
+            &["en", "hi"],
+        ),
+        30,
+    ),
     (("KR", &["Seoul", "Busan", "Incheon"], 5, &["ko"]), 15),
-    (("NO", &["Oslo", "Bergen", "Trondheim"], 4, &["no", "en"]), 10),
-    (("FI", &["Helsinki", "Espoo", "Tampere"], 5, &["fi", "sv"]), 10),
+    (
+        ("NO", &["Oslo", "Bergen", "Trondheim"], 4, &["no", "en"]),
+        10,
+    ),
+    (
+        ("FI", &["Helsinki", "Espoo", "Tampere"], 5, &["fi", "sv"]),
+        10,
+    ),
 ];
 
 /// The newsletters, most popular first; popularity follows Zipf (weight 1/rank).
 pub const NEWSLETTERS: [&str; 40] = [
-    "newsletter", "weeklyDigest", "offers", "productUpdates", "events", "blog", "sports", "travel", "fashion",
-    "technology", "recipes", "health", "finance", "music", "movies", "gaming", "books", "kids", "pets", "garden",
-    "autos", "realEstate", "careers", "education", "science", "art", "photography", "outdoor", "fitness", "beauty",
-    "home", "diy", "wine", "coffee", "charity", "community", "partnerOffers", "surveys", "regionalNews", "localNews",
+    "newsletter",
+    "weeklyDigest",
+    "offers",
+    "productUpdates",
+    "events",
+    "blog",
+    "sports",
+    "travel",
+    "fashion",
+    "technology",
+    "recipes",
+    "health",
+    "finance",
+    "music",
+    "movies",
+    "gaming",
+    "books",
+    "kids",
+    "pets",
+    "garden",
+    "autos",
+    "realEstate",
+    "careers",
+    "education",
+    "science",
+    "art",
+    "photography",
+    "outdoor",
+    "fitness",
+    "beauty",
+    "home",
+    "diy",
+    "wine",
+    "coffee",
+    "charity",
+    "community",
+    "partnerOffers",
+    "surveys",
+    "regionalNews",
+    "localNews",
 ];
 
-const TAGS: &[&str] = &["web", "mobile", "store", "import", "campaign2024", "social_user", "pet_dog", "vip", "promo"];
-const INTERESTS: &[&str] = &[
-    "running", "cooking", "travel", "music", "reading", "gaming", "cycling", "yoga", "photography", "football",
-    "tennis", "hiking", "movies", "fashion", "technology", "gardening",
+const TAGS: &[&str] = &[
+    "web",
+    "mobile",
+    "store",
+    "import",
+    "campaign2024",
+    "social_user",
+    "pet_dog",
+    "vip",
+    "promo",
 ];
-const DEVICES: &[(&str, &str)] =
-    &[("phone", "ios"), ("phone", "android"), ("tablet", "ios"), ("tablet", "android"), ("desktop", "windows"), ("desktop", "macos")];
+const INTERESTS: &[&str] = &[
+    "running",
+    "cooking",
+    "travel",
+    "music",
+    "reading",
+    "gaming",
+    "cycling",
+    "yoga",
+    "photography",
+    "football",
+    "tennis",
+    "hiking",
+    "movies",
+    "fashion",
+    "technology",
+    "gardening",
+];
+const DEVICES: &[(&str, &str)] = &[
+    ("phone", "ios"),
+    ("phone", "android"),
+    ("tablet", "ios"),
+    ("tablet", "android"),
+    ("desktop", "windows"),
+    ("desktop", "macos"),
+];
 const CHANNELS: &[&str] = &["email", "sms", "push", "none"];
 const FREQUENCIES: &[&str] = &["daily", "weekly", "monthly"];
-const SUBSCRIPTION_COUNTS: &[(usize, u32)] = &[(0, 15), (1, 25), (2, 22), (3, 15), (4, 10), (5, 8), (6, 5)];
+const SUBSCRIPTION_COUNTS: &[(usize, u32)] =
+    &[(0, 15), (1, 25), (2, 22), (3, 15), (4, 10), (5, 8), (6, 5)];
 
 /// 2015-01-01T00:00:00Z and 2026-07-01T00:00:00Z in epoch milliseconds.
 const START_MS: i64 = 1_420_070_400_000;
@@ -215,8 +487,8 @@ fn iso(out: &mut String, ms: i64) {
 pub fn document(seed: u64, index: u64, out: &mut String) {
     let rng = &mut Rng::for_doc(seed, index);
     let female = rng.chance(500);
-    let first_name = *rng.pick(if female { FEMALE } else { MALE });
-    let last_name = *rng.pick(LAST);
+    let first_name = rng.pick(if female { FEMALE } else { MALE });
+    let last_name = rng.pick(LAST);
     let domain = *rng.weighted(DOMAINS);
 
     // The local part's letters carry no digits, so appending the index keeps emails unique.
@@ -290,7 +562,16 @@ pub fn document(seed: u64, index: u64, out: &mut String) {
         push_u64(out, 16 + rng.below(40) + rng.below(30));
     }
     key(out, &mut pf, "gender");
-    string(out, if rng.chance(20) { "u" } else if female { "f" } else { "m" });
+    string(
+        out,
+        if rng.chance(20) {
+            "u"
+        } else if female {
+            "f"
+        } else {
+            "m"
+        },
+    );
     let (country, cities, zip_digits, languages) = *rng.weighted(COUNTRIES);
     if rng.chance(40) {
         key(out, &mut pf, "country");
@@ -299,7 +580,7 @@ pub fn document(seed: u64, index: u64, out: &mut String) {
         key(out, &mut pf, "country");
         string(out, country);
         key(out, &mut pf, "city");
-        string(out, *rng.pick(cities));
+        string(out, rng.pick(cities));
         if zip_digits > 0 && !rng.chance(30) {
             key(out, &mut pf, "zip");
             out.push('"');
@@ -365,13 +646,19 @@ pub fn document(seed: u64, index: u64, out: &mut String) {
                 if t > 0 {
                     out.push(',');
                 }
-                string(out, *rng.pick(TAGS));
+                string(out, rng.pick(TAGS));
             }
             out.push(']');
         }
         if rng.chance(150) {
             out.push_str(",\"doubleOptIn\":{\"status\":");
-            let status = if !subscribed { "NotConfirmed" } else if rng.chance(700) { "Confirmed" } else { "Pending" };
+            let status = if !subscribed {
+                "NotConfirmed"
+            } else if rng.chance(700) {
+                "Confirmed"
+            } else {
+                "Pending"
+            };
             string(out, status);
             if status != "NotConfirmed" {
                 out.push_str(",\"emailSentTime\":");
@@ -404,7 +691,7 @@ pub fn document(seed: u64, index: u64, out: &mut String) {
             if i > 0 {
                 out.push(',');
             }
-            string(out, *rng.pick(INTERESTS));
+            string(out, rng.pick(INTERESTS));
         }
         out.push(']');
         key(out, &mut df, "crmId");
@@ -419,15 +706,18 @@ pub fn document(seed: u64, index: u64, out: &mut String) {
         if rng.chance(350) {
             key(out, &mut df, "preferences");
             out.push_str("{\"channel\":");
-            string(out, *rng.pick(CHANNELS));
+            string(out, rng.pick(CHANNELS));
             out.push_str(",\"frequency\":");
-            string(out, *rng.pick(FREQUENCIES));
+            string(out, rng.pick(FREQUENCIES));
             out.push('}');
         }
         if rng.chance(200) {
             key(out, &mut df, "lastPurchase");
             out.push_str("{\"date\":");
-            iso(out, created + rng.below((updated - created) as u64 + 1) as i64);
+            iso(
+                out,
+                created + rng.below((updated - created) as u64 + 1) as i64,
+            );
             out.push_str(",\"amount\":");
             push_u64(out, 1 + rng.below(500));
             out.push('.');
@@ -435,7 +725,16 @@ pub fn document(seed: u64, index: u64, out: &mut String) {
             out.push((b'0' + (cents / 10) as u8) as char);
             out.push((b'0' + (cents % 10) as u8) as char);
             out.push_str(",\"currency\":");
-            string(out, if country == "US" { "USD" } else if country == "GB" { "GBP" } else { "EUR" });
+            string(
+                out,
+                if country == "US" {
+                    "USD"
+                } else if country == "GB" {
+                    "GBP"
+                } else {
+                    "EUR"
+                },
+            );
             out.push('}');
         }
         if rng.chance(80) {
@@ -462,7 +761,16 @@ pub fn document(seed: u64, index: u64, out: &mut String) {
         }
         if rng.chance(500) {
             key(out, &mut df, "source");
-            string(out, if rng.chance(300) { "import" } else if rng.chance(500) { "web" } else { "mobile" });
+            string(
+                out,
+                if rng.chance(300) {
+                    "import"
+                } else if rng.chance(500) {
+                    "web"
+                } else {
+                    "mobile"
+                },
+            );
         }
         out.push('}');
     }
@@ -545,7 +853,11 @@ pub struct Documents {
 impl Documents {
     /// Document 0, 1, 2, … of `seed`.
     pub fn new(seed: u64) -> Documents {
-        Documents { seed, next: 0, line: String::with_capacity(2048) }
+        Documents {
+            seed,
+            next: 0,
+            line: String::with_capacity(2048),
+        }
     }
 }
 
@@ -592,12 +904,17 @@ mod tests {
     fn newsletter_popularity_is_skewed() {
         let docs: Vec<Value> = Documents::new(1).take(5000).collect();
         let subscribed = |name: &str| {
-            docs.iter().filter(|d| d["subscriptions"][name]["email"]["isSubscribed"] == Value::Bool(true)).count()
+            docs.iter()
+                .filter(|d| d["subscriptions"][name]["email"]["isSubscribed"] == Value::Bool(true))
+                .count()
         };
         let (top, rare) = (subscribed("newsletter"), subscribed("localNews"));
         assert!(top > 1500 && top < 2200, "newsletter {top}");
         assert!(rare < 100, "localNews {rare}");
-        let example = docs.iter().filter(|d| d["email"].as_str().unwrap().contains("example")).count();
+        let example = docs
+            .iter()
+            .filter(|d| d["email"].as_str().unwrap().contains("example"))
+            .count();
         assert!((10..100).contains(&example), "example {example}");
     }
 }

@@ -237,10 +237,11 @@ impl<'a> Node<'a> for Jsonb<'a> {
     fn as_number(self) -> Option<Number> {
         let text = std::str::from_utf8(self.payload).ok()?;
         match self.kind {
-            kind::INT => Some(Number {
-                f: text.parse().ok()?,
-                i: text.parse().ok(),
-            }),
+            kind::INT => match text.parse::<i64>() {
+                #[allow(clippy::cast_precision_loss)]
+                Ok(i) => Some(Number { f: i as f64, i: Some(i) }),
+                Err(_) => Some(Number { f: text.parse().ok()?, i: None }),
+            },
             kind::FLOAT => Some(Number {
                 f: text.parse().ok()?,
                 i: None,
@@ -590,14 +591,24 @@ pub fn encode(value: &Value, out: &mut Vec<u8>) {
         Value::Bool(true) => out.push(kind::TRUE),
         Value::Bool(false) => out.push(kind::FALSE),
         Value::Number(n) => {
-            let text = n.to_string();
             let k = if n.is_i64() || n.is_u64() {
                 kind::INT
             } else {
                 kind::FLOAT
             };
-            push_header(out, k, text.len());
-            out.extend_from_slice(text.as_bytes());
+            // Formatted on the stack: numbers are most of the scalars of a document, and
+            // their text is at most 24 bytes (u64 or ryu's shortest f64).
+            let mut buf = [0u8; 40];
+            let mut rest = &mut buf[..];
+            if std::io::Write::write_fmt(&mut rest, format_args!("{n}")).is_ok() {
+                let len = 40 - rest.len();
+                push_header(out, k, len);
+                out.extend_from_slice(&buf[..len]);
+            } else {
+                let text = n.to_string();
+                push_header(out, k, text.len());
+                out.extend_from_slice(text.as_bytes());
+            }
         }
         Value::String(s) => encode_str(s, out),
         Value::Array(items) => container(out, kind::ARRAY, |out| {

@@ -1,6 +1,7 @@
 //! acql: an embeddable engine for SAP Customer Data Cloud (Gigya) account data.
 
 pub mod ast;
+pub mod bench;
 pub mod catalog;
 pub mod diagnostic;
 pub mod engine;

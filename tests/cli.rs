@@ -43,13 +43,22 @@ fn people() -> (TempDir, PathBuf) {
     let file = dir.path().join("people.ndjson");
     std::fs::write(&file, PEOPLE).unwrap();
     let db = dir.path().join("people.db");
-    acql(dir.path()).arg("import").arg(&db).arg(&file).assert().success();
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg(&file)
+        .assert()
+        .success();
     (dir, db)
 }
 
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -66,10 +75,19 @@ fn every_subcommand_has_help() {
             .and(predicate::str::contains("--demo"))
             .and(predicate::str::contains("Exit codes")),
     );
-    for sub in ["query", "repl", "import", "export", "gen", "explain", "index", "serve"] {
-        acql(dir.path()).args([sub, "--help"]).assert().success().stdout(predicate::str::contains("Usage: acql"));
+    for sub in [
+        "query", "repl", "import", "export", "gen", "explain", "index", "serve",
+    ] {
+        acql(dir.path())
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Usage: acql"));
     }
-    acql(dir.path()).args(["index", "x.db", "add", "--help"]).assert().success();
+    acql(dir.path())
+        .args(["index", "x.db", "add", "--help"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -81,9 +99,18 @@ fn usage_errors_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("invalid value 'xml'"));
     acql(dir.path()).arg("import").assert().code(2);
-    acql(dir.path()).args(["import", "x.db", "f.ndjson", "--collection", "users"]).assert().code(2);
-    acql(dir.path()).args(["--demo", "x.db", "SELECT * FROM accounts"]).assert().code(2);
-    acql(dir.path()).args(["--open-cursor", "--cursor-id", "x", "x.db", "q"]).assert().code(2);
+    acql(dir.path())
+        .args(["import", "x.db", "f.ndjson", "--collection", "users"])
+        .assert()
+        .code(2);
+    acql(dir.path())
+        .args(["--demo", "x.db", "SELECT * FROM accounts"])
+        .assert()
+        .code(2);
+    acql(dir.path())
+        .args(["--open-cursor", "--cursor-id", "x", "x.db", "q"])
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -92,10 +119,19 @@ fn read_only_commands_do_not_create_a_missing_database() {
     let db = dir.path().join("missing.db");
     for args in [vec!["SELECT * FROM accounts"], vec![]] {
         let mut cmd = acql(dir.path());
-        cmd.arg(&db).args(args).write_stdin("SELECT * FROM accounts");
-        cmd.assert().code(1).stderr(predicate::str::contains("no database at"));
+        cmd.arg(&db)
+            .args(args)
+            .write_stdin("SELECT * FROM accounts");
+        cmd.assert()
+            .code(1)
+            .stderr(predicate::str::contains("no database at"));
     }
-    acql(dir.path()).arg("export").arg(&db).assert().code(1).stderr(predicate::str::contains("no database at"));
+    acql(dir.path())
+        .arg("export")
+        .arg(&db)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no database at"));
     acql(dir.path())
         .arg("explain")
         .arg(&db)
@@ -121,19 +157,33 @@ fn json_is_the_response_envelope() {
     // The same through the explicit subcommand and with the query on stdin.
     let v2 = json_of(acql(dir.path()).arg("query").arg(&db).arg(DE_BY_AGE));
     assert_eq!(v, v2);
-    let v3 = json_of(acql(dir.path()).arg(&db).write_stdin(format!("{DE_BY_AGE};\n")));
+    let v3 = json_of(
+        acql(dir.path())
+            .arg(&db)
+            .write_stdin(format!("{DE_BY_AGE};\n")),
+    );
     assert_eq!(v, v3);
 }
 
 #[test]
 fn ndjson_csv_and_table_formats() {
     let (dir, db) = people();
-    let run = |format: &str| stdout_of(acql(dir.path()).arg(&db).arg(DE_BY_AGE).args(["--format", format]));
+    let run = |format: &str| {
+        stdout_of(
+            acql(dir.path())
+                .arg(&db)
+                .arg(DE_BY_AGE)
+                .args(["--format", format]),
+        )
+    };
     assert_eq!(
         run("ndjson"),
         "{\"email\":\"ann@example.com\",\"profile\":{\"age\":34}}\n{\"email\":\"cy@example.com\",\"profile\":{\"age\":41}}\n"
     );
-    assert_eq!(run("csv"), "email,profile.age\r\nann@example.com,34\r\ncy@example.com,41\r\n");
+    assert_eq!(
+        run("csv"),
+        "email,profile.age\r\nann@example.com,34\r\ncy@example.com,41\r\n"
+    );
     assert_eq!(
         run("table"),
         "email           │ profile.age\n\
@@ -149,13 +199,21 @@ fn ndjson_csv_and_table_formats() {
             .arg("SELECT profile.firstName, data.tags FROM emailAccounts WHERE profile.country = \"DE\"")
             .args(["-f", "csv"]),
     );
-    assert_eq!(csv, "profile.firstName,data.tags\r\nAnn,\"[\"\"a\"\",\"\"b\"\"]\"\r\n\"Cy, Jr.\",\r\n");
+    assert_eq!(
+        csv,
+        "profile.firstName,data.tags\r\nAnn,\"[\"\"a\"\",\"\"b\"\"]\"\r\n\"Cy, Jr.\",\r\n"
+    );
 }
 
 #[test]
 fn table_fits_the_given_width() {
     let (dir, db) = people();
-    let out = stdout_of(acql(dir.path()).arg(&db).arg("SELECT * FROM emailAccounts").args(["-f", "table", "--width", "50"]));
+    let out = stdout_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT * FROM emailAccounts")
+            .args(["-f", "table", "--width", "50"]),
+    );
     for line in out.lines() {
         assert!(line.chars().count() <= 50, "too wide: {line:?}");
     }
@@ -174,7 +232,12 @@ fn parse_errors_show_a_caret_and_exit_1() {
         .stdout("")
         .stderr(predicate::str::contains("^").and(predicate::str::contains("error")));
     // Plan errors (unknown collection) are query errors too.
-    acql(dir.path()).arg(&db).arg("SELECT * FROM users").assert().code(1).stderr(predicate::str::contains("users"));
+    acql(dir.path())
+        .arg(&db)
+        .arg("SELECT * FROM users")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("users"));
 }
 
 #[test]
@@ -182,9 +245,15 @@ fn cursors_page_through_results() {
     let (dir, db) = people();
     let q = "SELECT email FROM emailAccounts ORDER BY email LIMIT 2";
     let first = json_of(acql(dir.path()).arg(&db).arg(q).arg("--open-cursor"));
-    assert_eq!(first["results"], json!([{"email": "ann@example.com"}, {"email": "bob@example.com"}]));
+    assert_eq!(
+        first["results"],
+        json!([{"email": "ann@example.com"}, {"email": "bob@example.com"}])
+    );
     assert_eq!(first["totalCount"], 3);
-    let id = first["nextCursorId"].as_str().expect("a next cursor").to_string();
+    let id = first["nextCursorId"]
+        .as_str()
+        .expect("a next cursor")
+        .to_string();
     let second = json_of(acql(dir.path()).arg(&db).args(["--cursor-id", &id]));
     assert_eq!(second["results"], json!([{"email": "cy@example.com"}]));
     assert!(second.get("nextCursorId").is_none());
@@ -195,7 +264,9 @@ fn cursors_page_through_results() {
         .args(["--cursor", "-f", "ndjson"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("bob@example.com").and(predicate::str::contains("cy@").not()))
+        .stdout(
+            predicate::str::contains("bob@example.com").and(predicate::str::contains("cy@").not()),
+        )
         .stderr(predicate::str::contains("nextCursorId: "));
 }
 
@@ -209,7 +280,13 @@ fn explain_shows_the_plan() {
         .assert()
         .success()
         .stdout(predicate::str::contains("profile.country"));
-    acql(dir.path()).arg("explain").arg(&db).arg("SELECT * FROM").assert().code(1).stderr(predicate::str::contains("^"));
+    acql(dir.path())
+        .arg("explain")
+        .arg(&db)
+        .arg("SELECT * FROM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("^"));
 }
 
 #[test]
@@ -217,18 +294,66 @@ fn index_list_add_drop() {
     let (dir, db) = people();
     let list = || stdout_of(acql(dir.path()).arg("index").arg(&db).arg("list"));
     assert!(!list().contains("data.tier"));
-    acql(dir.path()).arg("index").arg(&db).args(["add", "data.tier"]).assert().success();
-    acql(dir.path()).arg("index").arg(&db).args(["add", "profile.firstName", "--kind", "words"]).assert().success();
+    acql(dir.path())
+        .arg("index")
+        .arg(&db)
+        .args(["add", "data.tier"])
+        .assert()
+        .success();
+    acql(dir.path())
+        .arg("index")
+        .arg(&db)
+        .args(["add", "profile.firstName", "--kind", "words"])
+        .assert()
+        .success();
     let after = list();
-    assert!(after.lines().any(|l| l.contains("emailAccounts") && l.contains("value") && l.ends_with("data.tier")), "{after}");
-    assert!(after.lines().any(|l| l.contains("words") && l.ends_with("profile.firstName")), "{after}");
+    assert!(
+        after.lines().any(|l| l.contains("emailAccounts")
+            && l.contains("value")
+            && l.ends_with("data.tier")),
+        "{after}"
+    );
+    assert!(
+        after
+            .lines()
+            .any(|l| l.contains("words") && l.ends_with("profile.firstName")),
+        "{after}"
+    );
     // The index serves queries with the same answers.
-    let v = json_of(acql(dir.path()).arg(&db).arg("SELECT email FROM emailAccounts WHERE data.tier = \"gold\""));
+    let v = json_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT email FROM emailAccounts WHERE data.tier = \"gold\""),
+    );
     assert_eq!(v["results"], json!([{"email": "ann@example.com"}]));
-    acql(dir.path()).arg("index").arg(&db).args(["drop", "data.tier"]).assert().success();
+    acql(dir.path())
+        .arg("index")
+        .arg(&db)
+        .args(["drop", "data.tier"])
+        .assert()
+        .success();
     assert!(!list().contains("data.tier"));
-    acql(dir.path()).arg("index").arg(&db).args(["drop", "data.tier"]).assert().code(1);
-    acql(dir.path()).arg("index").arg(&db).args(["add", "a.*.b.*"]).assert().code(1);
+    acql(dir.path())
+        .arg("index")
+        .arg(&db)
+        .args(["drop", "data.tier"])
+        .assert()
+        .code(1);
+    acql(dir.path())
+        .arg("index")
+        .arg(&db)
+        .args(["add", "a.*.b.*"])
+        .assert()
+        .code(1);
+    // Adding an index is a write: it creates a missing database.
+    let fresh = dir.path().join("fresh.db");
+    acql(dir.path())
+        .arg("index")
+        .arg(&fresh)
+        .args(["add", "data.tier", "-c", "accounts"])
+        .assert()
+        .success();
+    assert!(stdout_of(acql(dir.path()).arg("index").arg(&fresh).arg("list")).contains("accounts"));
 }
 
 #[test]
@@ -237,12 +362,31 @@ fn export_then_import_round_trips() {
     let exported = stdout_of(acql(dir.path()).arg("export").arg(&db));
     assert_eq!(exported.lines().count(), 3);
     for (line, orig) in exported.lines().zip(PEOPLE.lines()) {
-        assert_eq!(serde_json::from_str::<Value>(line).unwrap(), serde_json::from_str::<Value>(orig).unwrap());
+        assert_eq!(
+            serde_json::from_str::<Value>(line).unwrap(),
+            serde_json::from_str::<Value>(orig).unwrap()
+        );
     }
     let copy = dir.path().join("copy.db");
-    acql(dir.path()).arg("import").arg(&copy).arg("-").write_stdin(exported).assert().success();
-    let a = stdout_of(acql(dir.path()).arg(&db).arg("SELECT * FROM emailAccounts").args(["-f", "ndjson"]));
-    let b = stdout_of(acql(dir.path()).arg(&copy).arg("SELECT * FROM emailAccounts").args(["-f", "ndjson"]));
+    acql(dir.path())
+        .arg("import")
+        .arg(&copy)
+        .arg("-")
+        .write_stdin(exported)
+        .assert()
+        .success();
+    let a = stdout_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT * FROM emailAccounts")
+            .args(["-f", "ndjson"]),
+    );
+    let b = stdout_of(
+        acql(dir.path())
+            .arg(&copy)
+            .arg("SELECT * FROM emailAccounts")
+            .args(["-f", "ndjson"]),
+    );
     assert_eq!(a, b);
     // Exporting a query writes its records; -o writes a file.
     let out = dir.path().join("de.ndjson");
@@ -273,8 +417,19 @@ fn malformed_import_changes_nothing_unless_told_to_skip() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("line 2"));
-    let count = |db: &Path| json_of(acql(dir.path()).arg(db).arg("SELECT count(*) FROM emailAccounts"))["totalCount"].clone();
-    assert_eq!(count(&db), 0, "an atomic import that failed leaves the store empty");
+    let count = |db: &Path| {
+        json_of(
+            acql(dir.path())
+                .arg(db)
+                .arg("SELECT count(*) FROM emailAccounts"),
+        )["totalCount"]
+            .clone()
+    };
+    assert_eq!(
+        count(&db),
+        0,
+        "an atomic import that failed leaves the store empty"
+    );
     acql(dir.path())
         .arg("import")
         .arg(&db)
@@ -285,8 +440,37 @@ fn malformed_import_changes_nothing_unless_told_to_skip() {
         .stderr(predicate::str::contains("line 2").and(predicate::str::contains("3 ")));
     assert_eq!(count(&db), 3);
     // Importing again collides on every key; --replace overwrites.
-    acql(dir.path()).arg("import").arg(&db).arg(&file).arg("--skip-invalid").assert().success();
-    acql(dir.path()).arg("import").arg(&db).arg(dir.path().join("nope.ndjson")).assert().code(1);
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg("-")
+        .write_stdin(PEOPLE)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("already exists"));
+    let changed = PEOPLE.replace("\"Ann\"", "\"Anne\"");
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg("-")
+        .arg("--replace")
+        .write_stdin(changed)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("3 replaced"));
+    assert_eq!(count(&db), 3);
+    let v = json_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT profile.firstName FROM emailAccounts WHERE email = \"ann@example.com\""),
+    );
+    assert_eq!(v["results"], json!([{"profile": {"firstName": "Anne"}}]));
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg(dir.path().join("nope.ndjson"))
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -302,8 +486,18 @@ fn gen_is_seeded_and_imports() {
         assert!(serde_json::from_str::<Value>(line).unwrap()["email"].is_string());
     }
     let db = dir.path().join("g.db");
-    acql(dir.path()).arg("import").arg(&db).arg("-").write_stdin(a).assert().success();
-    let v = json_of(acql(dir.path()).arg(&db).arg("SELECT count(*) FROM emailAccounts"));
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg("-")
+        .write_stdin(a)
+        .assert()
+        .success();
+    let v = json_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT count(*) FROM emailAccounts"),
+    );
     assert_eq!(v["results"][0]["count(*)"], 50);
 }
 
@@ -312,7 +506,13 @@ fn closing_the_pipe_early_ends_quietly() {
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("big.db");
     let data = stdout_of(acql(dir.path()).args(["gen", "--count", "3000", "--seed", "1"]));
-    acql(dir.path()).arg("import").arg(&db).arg("-").write_stdin(data).assert().success();
+    acql(dir.path())
+        .arg("import")
+        .arg(&db)
+        .arg("-")
+        .write_stdin(data)
+        .assert()
+        .success();
     for format in ["ndjson", "csv", "table", "json"] {
         let mut child = StdCommand::new(BIN)
             .arg(&db)
@@ -333,6 +533,29 @@ fn closing_the_pipe_early_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{format}: {stderr}");
         assert!(stderr.is_empty(), "{format}: {stderr}");
     }
+    // `export | head` and `gen | head` too.
+    for args in [
+        vec!["export".to_string(), db.display().to_string()],
+        vec!["gen".into(), "--count".into(), "100000".into()],
+    ] {
+        let mut child = StdCommand::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        drop(reader);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
 }
 
 #[test]
@@ -351,6 +574,96 @@ fn demo_store_answers_without_a_database() {
         .stderr(predicate::str::contains("demo store"));
 }
 
+#[test]
+fn repl_reads_a_script_from_a_pipe() {
+    let (dir, db) = people();
+    let script = ".mode csv\nSELECT email FROM emailAccounts\nWHERE profile.age > 30\nORDER BY email\n\n.mode ndjson\nSELECT profile.firstName\n  FROM emailAccounts WHERE UID = \"u-bob\"";
+    acql(dir.path())
+        .arg("repl")
+        .arg(&db)
+        .write_stdin(script)
+        .assert()
+        .success()
+        .stdout(
+            "email\r\nann@example.com\r\ncy@example.com\r\n{\"profile\":{\"firstName\":\"Bob\"}}\n",
+        );
+    // A failing command is reported, the script goes on, and the exit code says so.
+    acql(dir.path())
+        .arg("repl")
+        .arg(&db)
+        .write_stdin(".mode yaml\nSELECT count(*) FROM emailAccounts;\n")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("count(*)"))
+        .stderr(predicate::str::contains("unknown mode `yaml`"));
+}
+
+#[test]
+fn repl_dot_commands_manage_data() {
+    let (dir, db) = people();
+    let script = "\
+.export de.ndjson SELECT * FROM emailAccounts WHERE profile.country = \"DE\"
+.open other.db
+.import de.ndjson
+.index add data.tier
+.index add accounts profile.firstName words
+.indexes
+.mode ndjson
+SELECT email FROM emailAccounts WHERE data.tier = \"gold\";
+.explain SELECT email FROM emailAccounts WHERE data.tier = \"gold\"
+.index drop data.tier
+.help
+.quit
+SELECT 'never runs';
+";
+    let out = acql(dir.path())
+        .arg("repl")
+        .arg(&db)
+        .write_stdin(script)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("de.ndjson"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    assert!(stderr.contains("imported 2 documents"), "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("value") && l.ends_with("data.tier")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("accounts") && l.ends_with("profile.firstName")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("{\"email\":\"ann@example.com\"}\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("data.tier"), "{stdout}");
+    assert!(stderr.contains(".timer on|off"), "{stderr}");
+    assert!(!stdout.contains("never runs") && !stderr.contains("never runs"));
+    // The second database got the data; the first was not touched.
+    let other = json_of(
+        acql(dir.path())
+            .arg(dir.path().join("other.db"))
+            .arg("SELECT count(*) FROM emailAccounts"),
+    );
+    assert_eq!(other["totalCount"], 2);
+    assert!(!stdout_of(acql(dir.path()).arg("index").arg(&db).arg("list")).contains("data.tier"));
+}
+
 /// The REPL through a pseudo-terminal: multi-line input, dot-commands, an error with a
 /// caret, history written and read back.
 #[test]
@@ -363,7 +676,7 @@ fn repl_in_a_terminal() {
         cmd.arg(&db)
             .env("ACQL_HISTORY", &history)
             .env("XDG_CACHE_HOME", demo_cache())
-            .env("TERM", "dumb")
+            .env("TERM", "xterm-256color")
             .current_dir(dir.path());
         spawn_command(cmd, Some(20_000)).unwrap()
     };
@@ -379,7 +692,8 @@ fn repl_in_a_terminal() {
     // A blank line also ends a query.
     p.send_line(".mode ndjson").unwrap();
     p.exp_string("acql> ").unwrap();
-    p.send_line("SELECT email FROM emailAccounts WHERE profile.age > 40").unwrap();
+    p.send_line("SELECT email FROM emailAccounts WHERE profile.age > 40")
+        .unwrap();
     p.send_line("").unwrap();
     p.exp_string("{\"email\":\"cy@example.com\"}").unwrap();
     p.exp_string("acql> ").unwrap();
@@ -390,6 +704,23 @@ fn repl_in_a_terminal() {
     p.send_line(".indexes").unwrap();
     p.exp_string("profile.country").unwrap();
     p.exp_string("acql> ").unwrap();
+    // Tab completes a path from the sampled documents; Ctrl-C drops a half-typed line.
+    p.send("SELECT profile.firstN").unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_line(" FROM emailAccounts WHERE UID = \"u-bob\";")
+        .unwrap();
+    p.exp_string("{\"profile\":{\"firstName\":\"Bob\"}}")
+        .unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send("SELECT garbage").unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_control('c').unwrap();
+    p.exp_string("acql> ").unwrap();
     p.send_line(".timer on").unwrap();
     p.exp_string("acql> ").unwrap();
     p.send_line("SELECT count(*) FROM emailAccounts;").unwrap();
@@ -398,16 +729,28 @@ fn repl_in_a_terminal() {
     p.exp_eof().unwrap();
 
     let saved = std::fs::read_to_string(&history).unwrap();
-    assert!(saved.contains("WHERE profile.country = \\\"FR\\\";") || saved.contains("WHERE profile.country = \"FR\";"), "{saved}");
+    assert!(
+        saved.contains("WHERE profile.country = \\\"FR\\\";")
+            || saved.contains("WHERE profile.country = \"FR\";"),
+        "{saved}"
+    );
     assert!(saved.contains(".mode ndjson"), "{saved}");
 
     // A new session recalls the last entry with the up arrow.
     let mut p = start();
     p.exp_string("acql> ").unwrap();
+    // Keys are sent one at a time, as typed: rustyline reads a burst of escape sequences
+    // as one ambiguous sequence.
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(300));
     p.send("\x1b[A").unwrap(); // up: `.quit`
+    p.flush().unwrap();
+    pause();
     p.send("\x1b[A").unwrap(); // up: the count query
+    p.flush().unwrap();
+    pause();
     p.send("\r").unwrap();
-    p.exp_string("count(*)").unwrap();
+    p.flush().unwrap();
+    p.exp_string("(1 row, totalCount 3)").unwrap();
     p.exp_string("acql> ").unwrap();
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();

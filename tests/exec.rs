@@ -16,7 +16,12 @@ use serde_json::{Value, json};
 pub fn engine_with(docs: &[Value]) -> Engine {
     let store = Store::in_memory().unwrap();
     let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
-    store.import_ndjson(text.as_bytes(), ImportOptions::new(Collection::EmailAccounts)).unwrap();
+    store
+        .import_ndjson(
+            text.as_bytes(),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
     Engine::from_store(store)
 }
 
@@ -37,11 +42,15 @@ fn numbered(n: usize) -> Vec<Value> {
 
 #[track_caller]
 fn search(e: &Engine, q: &str) -> SearchPage {
-    e.search(q, &SearchOptions::default()).unwrap_or_else(|err| panic!("{q}: {err}"))
+    e.search(q, &SearchOptions::default())
+        .unwrap_or_else(|err| panic!("{q}: {err}"))
 }
 
 fn field(page: &SearchPage, f: &str) -> Vec<Value> {
-    page.results.iter().map(|r| r.pointer(f).cloned().unwrap_or(Value::Null)).collect()
+    page.results
+        .iter()
+        .map(|r| r.pointer(f).cloned().unwrap_or(Value::Null))
+        .collect()
 }
 
 #[test]
@@ -50,7 +59,10 @@ fn default_limit_start_and_total_count() {
     let p = search(&e, "SELECT * FROM emailAccounts");
     assert_eq!((p.results.len(), p.total_count), (300, 700));
     assert_eq!(p.results[0]["i"], 0);
-    let p = search(&e, "SELECT i FROM emailAccounts WHERE g = 3 START 10 LIMIT 5");
+    let p = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE g = 3 START 10 LIMIT 5",
+    );
     assert_eq!(p.total_count, 100);
     assert_eq!(field(&p, "/i"), [73, 80, 87, 94, 101].map(Value::from));
     assert_eq!(p.results[0], json!({"i": 73}));
@@ -65,13 +77,22 @@ fn default_limit_start_and_total_count() {
 fn indexed_and_residual_terms_agree() {
     let e = engine_with(&numbered(300));
     // profile.country is indexed; i is not.
-    let p = search(&e, "SELECT i FROM emailAccounts WHERE profile.country = \"FR\" AND i < 10");
+    let p = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE profile.country = \"FR\" AND i < 10",
+    );
     assert_eq!(field(&p, "/i"), [1, 4, 7].map(Value::from));
     assert_eq!(p.total_count, 3);
-    let p = search(&e, "SELECT i FROM emailAccounts WHERE profile.country = \"FR\" OR email = \"u0@x.com\" LIMIT 3");
+    let p = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE profile.country = \"FR\" OR email = \"u0@x.com\" LIMIT 3",
+    );
     assert_eq!(field(&p, "/i"), [0, 1, 4].map(Value::from));
     assert_eq!(p.total_count, 101);
-    let p = search(&e, "SELECT i FROM emailAccounts WHERE profile.country != \"FR\" AND i < 4");
+    let p = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE profile.country != \"FR\" AND i < 4",
+    );
     assert_eq!(field(&p, "/i"), [0, 2, 3].map(Value::from));
 }
 
@@ -89,14 +110,35 @@ fn equality_coerces_numbers_strings_and_booleans_through_indexes() {
     let e = engine_with(&docs);
     let emails = |q: &str| field(&search(&e, q), "/email");
     let want = |v: &[&str]| v.iter().map(|s| Value::from(*s)).collect::<Vec<_>>();
-    assert_eq!(emails("SELECT email FROM emailAccounts WHERE profile.country = 42"), want(&["a@x.com", "b@x.com", "f@x.com", "g@x.com"]));
-    assert_eq!(emails("SELECT email FROM emailAccounts WHERE profile.country = \"42\""), want(&["a@x.com", "b@x.com", "f@x.com", "g@x.com"]));
-    assert_eq!(emails("SELECT email FROM emailAccounts WHERE profile.country = true"), want(&["d@x.com", "e@x.com"]));
-    assert_eq!(emails("SELECT email FROM emailAccounts WHERE profile.country = \"true\""), want(&["d@x.com", "e@x.com"]));
-    assert_eq!(emails("SELECT email FROM emailAccounts WHERE profile.country IN (\"x\", \"042\")"), want(&["c@x.com", "g@x.com"]));
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts WHERE profile.country = 42"),
+        want(&["a@x.com", "b@x.com", "f@x.com", "g@x.com"])
+    );
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts WHERE profile.country = \"42\""),
+        want(&["a@x.com", "b@x.com", "f@x.com", "g@x.com"])
+    );
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts WHERE profile.country = true"),
+        want(&["d@x.com", "e@x.com"])
+    );
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts WHERE profile.country = \"true\""),
+        want(&["d@x.com", "e@x.com"])
+    );
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts WHERE profile.country IN (\"x\", \"042\")"),
+        want(&["c@x.com", "g@x.com"])
+    );
     // Ranges never cross types.
-    assert_eq!(emails("SELECT email FROM emailAccounts WHERE profile.country > 41"), want(&["a@x.com", "f@x.com", "g@x.com"]));
-    assert_eq!(emails("SELECT email FROM emailAccounts WHERE profile.country >= \"4\""), want(&["b@x.com", "e@x.com", "g@x.com"]));
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts WHERE profile.country > 41"),
+        want(&["a@x.com", "f@x.com", "g@x.com"])
+    );
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts WHERE profile.country >= \"4\""),
+        want(&["b@x.com", "e@x.com", "g@x.com"])
+    );
 }
 
 #[test]
@@ -112,39 +154,76 @@ fn order_by_missing_last_ties_by_insertion_and_multi_values() {
     let e = engine_with(&docs);
     let emails = |q: &str| field(&search(&e, q), "/email");
     let want = |v: &[&str]| v.iter().map(|s| Value::from(*s)).collect::<Vec<_>>();
-    assert_eq!(emails("SELECT email FROM emailAccounts ORDER BY n"), want(&["c@x.com", "a@x.com", "d@x.com", "e@x.com", "b@x.com", "f@x.com"]));
-    assert_eq!(emails("SELECT email FROM emailAccounts ORDER BY n DESC"), want(&["e@x.com", "c@x.com", "a@x.com", "d@x.com", "b@x.com", "f@x.com"]));
-    assert_eq!(emails("SELECT email FROM emailAccounts ORDER BY n DESC START 2 LIMIT 2"), want(&["a@x.com", "d@x.com"]));
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts ORDER BY n"),
+        want(&[
+            "c@x.com", "a@x.com", "d@x.com", "e@x.com", "b@x.com", "f@x.com"
+        ])
+    );
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts ORDER BY n DESC"),
+        want(&[
+            "e@x.com", "c@x.com", "a@x.com", "d@x.com", "b@x.com", "f@x.com"
+        ])
+    );
+    assert_eq!(
+        emails("SELECT email FROM emailAccounts ORDER BY n DESC START 2 LIMIT 2"),
+        want(&["a@x.com", "d@x.com"])
+    );
 }
 
 #[test]
 fn order_by_an_index_walk_matches_the_sort() {
     let e = engine_with(&numbered(500));
-    let walk = search(&e, "SELECT i FROM emailAccounts WHERE lastUpdatedTimestamp > 1000500 ORDER BY lastUpdatedTimestamp DESC LIMIT 20");
+    let walk = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE lastUpdatedTimestamp > 1000500 ORDER BY lastUpdatedTimestamp DESC LIMIT 20",
+    );
     let plan = e.explain("SELECT i FROM emailAccounts WHERE lastUpdatedTimestamp > 1000500 ORDER BY lastUpdatedTimestamp DESC LIMIT 20").unwrap();
     assert!(plan.contains("order: walk"), "{plan}");
     // The same query through a sort: i is not indexed, so the residual forces it.
-    let sort = search(&e, "SELECT i FROM emailAccounts WHERE lastUpdatedTimestamp > 1000500 AND i >= 0 ORDER BY lastUpdatedTimestamp DESC LIMIT 20");
+    let sort = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE lastUpdatedTimestamp > 1000500 AND i >= 0 ORDER BY lastUpdatedTimestamp DESC LIMIT 20",
+    );
     assert!(walk == sort, "walk and sort differ");
     let want = (0..500).filter(|i| (i * 37) % 1000 > 500).count() as u64;
     assert_eq!(walk.total_count, want);
-    let all = search(&e, "SELECT i FROM emailAccounts ORDER BY lastUpdatedTimestamp LIMIT 1000");
-    let sorted = search(&e, "SELECT i FROM emailAccounts WHERE i >= 0 ORDER BY lastUpdatedTimestamp LIMIT 1000");
+    let all = search(
+        &e,
+        "SELECT i FROM emailAccounts ORDER BY lastUpdatedTimestamp LIMIT 1000",
+    );
+    let sorted = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE i >= 0 ORDER BY lastUpdatedTimestamp LIMIT 1000",
+    );
     assert!(all == sorted, "walk and sort differ");
 }
 
 #[test]
 fn aggregates_and_groups() {
     let e = engine_with(&numbered(30));
-    let p = search(&e, "SELECT count(*), min(i), max(i), sum(g) FROM emailAccounts WHERE i < 10");
-    assert_eq!(p.results, [json!({"count(*)": 10, "min(i)": 0, "max(i)": 9, "sum(g)": 24})]);
+    let p = search(
+        &e,
+        "SELECT count(*), min(i), max(i), sum(g) FROM emailAccounts WHERE i < 10",
+    );
+    assert_eq!(
+        p.results,
+        [json!({"count(*)": 10, "min(i)": 0, "max(i)": 9, "sum(g)": 24})]
+    );
     assert_eq!(p.total_count, 10);
-    let p = search(&e, "SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\"");
+    let p = search(
+        &e,
+        "SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\"",
+    );
     assert_eq!(p.results, [json!({"count(*)": 10})]);
     let p = search(&e, "SELECT count(*) FROM emailAccounts START 1");
     assert!(p.results.is_empty());
     // Covering group counts (no filter, indexed key) and evaluated ones agree.
-    let p = search(&e, "SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country");
+    let p = search(
+        &e,
+        "SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country",
+    );
     assert_eq!(
         p.results,
         [
@@ -154,19 +233,43 @@ fn aggregates_and_groups() {
         ]
     );
     assert_eq!(p.total_count, 3);
-    let q = search(&e, "SELECT profile.country, count(*) FROM emailAccounts WHERE i >= 0 GROUP BY profile.country");
+    let q = search(
+        &e,
+        "SELECT profile.country, count(*) FROM emailAccounts WHERE i >= 0 GROUP BY profile.country",
+    );
     assert_eq!(p, q);
-    let p = search(&e, "SELECT g, count(*) FROM emailAccounts GROUP BY g ORDER BY g DESC LIMIT 2");
-    assert_eq!(p.results, [json!({"g": 6, "count(*)": 4}), json!({"g": 5, "count(*)": 4})]);
+    let p = search(
+        &e,
+        "SELECT g, count(*) FROM emailAccounts GROUP BY g ORDER BY g DESC LIMIT 2",
+    );
+    assert_eq!(
+        p.results,
+        [
+            json!({"g": 6, "count(*)": 4}),
+            json!({"g": 5, "count(*)": 4})
+        ]
+    );
     assert_eq!(p.total_count, 7);
-    let p = search(&e, "SELECT g, count(*) FROM emailAccounts GROUP BY g LIMIT 2");
-    assert_eq!(p.results, [json!({"g": 0, "count(*)": 5}), json!({"g": 1, "count(*)": 5})]);
+    let p = search(
+        &e,
+        "SELECT g, count(*) FROM emailAccounts GROUP BY g LIMIT 2",
+    );
+    assert_eq!(
+        p.results,
+        [
+            json!({"g": 0, "count(*)": 5}),
+            json!({"g": 1, "count(*)": 5})
+        ]
+    );
 }
 
 #[test]
 fn cursors_page_through_20000_matches() {
     let e = engine_with(&numbered(20_500));
-    let opts = SearchOptions { open_cursor: true, ..SearchOptions::default() };
+    let opts = SearchOptions {
+        open_cursor: true,
+        ..SearchOptions::default()
+    };
     let q = "SELECT i FROM emailAccounts WHERE g != 6 LIMIT 1000";
     let mut page = e.search(q, &opts).unwrap();
     let total = page.total_count;
@@ -177,13 +280,21 @@ fn cursors_page_through_20000_matches() {
         pages += 1;
         assert_eq!(page.total_count, total);
         seen.extend(field(&page, "/i").into_iter().map(|v| v.as_u64().unwrap()));
-        let Some(id) = page.next_cursor_id.clone() else { break };
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        let Some(id) = page.next_cursor_id.clone() else {
+            break;
+        };
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(page.results.len(), 1000, "every page but the last is full");
         // The same id gives the same page.
         let again = e.search_cursor(&id, &SearchOptions::default()).unwrap();
         page = e.search_cursor(&id, &SearchOptions::default()).unwrap();
-        assert!(again.results == page.results && again.total_count == page.total_count, "a re-sent id gives another page");
+        assert!(
+            again.results == page.results && again.total_count == page.total_count,
+            "a re-sent id gives another page"
+        );
     }
     assert_eq!(seen.len() as u64, total);
     assert_eq!(pages, total.div_ceil(1000));
@@ -194,20 +305,29 @@ fn cursors_page_through_20000_matches() {
 #[test]
 fn cursors_keep_an_order_by() {
     let e = engine_with(&numbered(2000));
-    let opts = SearchOptions { open_cursor: true, ..SearchOptions::default() };
+    let opts = SearchOptions {
+        open_cursor: true,
+        ..SearchOptions::default()
+    };
     let q = "SELECT i FROM emailAccounts ORDER BY lastUpdatedTimestamp DESC LIMIT 300";
     let mut page = e.search(q, &opts).unwrap();
     let mut seen = Vec::new();
     loop {
         seen.extend(field(&page, "/i"));
-        let Some(id) = page.next_cursor_id.clone() else { break };
+        let Some(id) = page.next_cursor_id.clone() else {
+            break;
+        };
         page = e.search_cursor(&id, &SearchOptions::default()).unwrap();
     }
     let mut all = Vec::new();
-    e.stream(q.trim_end_matches(" LIMIT 300"), &SearchOptions::default(), &mut |v| {
-        all.push(v["i"].clone());
-        ControlFlow::Continue(())
-    })
+    e.stream(
+        q.trim_end_matches(" LIMIT 300"),
+        &SearchOptions::default(),
+        &mut |v| {
+            all.push(v["i"].clone());
+            ControlFlow::Continue(())
+        },
+    )
     .unwrap();
     assert_eq!(all.len(), 2000);
     assert_eq!(seen, all);
@@ -218,17 +338,32 @@ fn stream_is_uncapped_and_stops_early() {
     let e = engine_with(&numbered(12_000));
     let mut n = 0;
     let s = e
-        .stream("SELECT * FROM emailAccounts", &SearchOptions::default(), &mut |_| {
-            n += 1;
-            ControlFlow::Continue(())
-        })
+        .stream(
+            "SELECT * FROM emailAccounts",
+            &SearchOptions::default(),
+            &mut |_| {
+                n += 1;
+                ControlFlow::Continue(())
+            },
+        )
         .unwrap();
-    assert_eq!((n, s.objects_count, s.total_count), (12_000, 12_000, 12_000));
+    assert_eq!(
+        (n, s.objects_count, s.total_count),
+        (12_000, 12_000, 12_000)
+    );
     let mut lines = Vec::new();
-    e.stream_json("SELECT * FROM emailAccounts WHERE g = 1", &SearchOptions::default(), &mut |bytes| {
-        lines.push(serde_json::from_slice::<Value>(bytes).unwrap());
-        if lines.len() == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-    })
+    e.stream_json(
+        "SELECT * FROM emailAccounts WHERE g = 1",
+        &SearchOptions::default(),
+        &mut |bytes| {
+            lines.push(serde_json::from_slice::<Value>(bytes).unwrap());
+            if lines.len() == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
     .unwrap();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["i"], 15);
@@ -245,31 +380,63 @@ fn errors_are_typed() {
     let s = err("SELECT * FROM emailAccounts START 5001", &d);
     assert!(s.to_string().contains("START 5001"), "{s}");
     assert_eq!(s.vendor_code(), 400_006);
-    let big = format!("SELECT * FROM emailAccounts WHERE email regex ('{}')", "(a|b|c){500}".repeat(20));
+    let big = format!(
+        "SELECT * FROM emailAccounts WHERE email regex ('{}')",
+        "(a|b|c){500}".repeat(20)
+    );
     let r = err(&big, &d);
     assert_eq!(r.vendor_code(), 400_006, "{r}");
-    let c = SearchOptions { open_cursor: true, ..SearchOptions::default() };
-    assert!(err("SELECT * FROM emailAccounts START 10", &c).to_string().contains("START"));
-    assert!(err("SELECT g, count(*) FROM emailAccounts GROUP BY g", &c).to_string().contains("GROUP BY"));
-    let t = SearchOptions { timeout: Some(Duration::from_nanos(1)), ..SearchOptions::default() };
+    let c = SearchOptions {
+        open_cursor: true,
+        ..SearchOptions::default()
+    };
+    assert!(
+        err("SELECT * FROM emailAccounts START 10", &c)
+            .to_string()
+            .contains("START")
+    );
+    assert!(
+        err("SELECT g, count(*) FROM emailAccounts GROUP BY g", &c)
+            .to_string()
+            .contains("GROUP BY")
+    );
+    let t = SearchOptions {
+        timeout: Some(Duration::from_nanos(1)),
+        ..SearchOptions::default()
+    };
     let timeout = err("SELECT * FROM emailAccounts WHERE i >= 0", &t);
     assert!(timeout.to_string().contains("timed out"), "{timeout}");
     assert_eq!(timeout.vendor_code(), 504_002);
     let flag = Arc::new(AtomicBool::new(true));
-    let x = SearchOptions { cancel: Some(flag), ..SearchOptions::default() };
-    assert!(err("SELECT * FROM emailAccounts", &x).to_string().contains("cancelled"));
+    let x = SearchOptions {
+        cancel: Some(flag),
+        ..SearchOptions::default()
+    };
+    assert!(
+        err("SELECT * FROM emailAccounts", &x)
+            .to_string()
+            .contains("cancelled")
+    );
     assert!(e.search_cursor("garbage", &d).is_err());
 }
 
 #[test]
 fn contains_uses_a_words_index() {
     let e = engine_with(&numbered(50));
-    e.store().add_index(Collection::EmailAccounts, "profile.email", IndexKind::Words).unwrap();
+    e.store()
+        .add_index(Collection::EmailAccounts, "profile.email", IndexKind::Words)
+        .unwrap();
     let q = "SELECT email FROM emailAccounts WHERE profile.email CONTAINS \"u7\"";
     let p = search(&e, q);
     assert_eq!(field(&p, "/email"), [Value::from("u7@x.com")]);
     let plan = e.explain(q).unwrap();
-    assert!(plan.contains("w = \"u7\" (exact)") && plan.contains("USING"), "{plan}");
-    let p = search(&e, "SELECT count(*) FROM emailAccounts WHERE profile.email CONTAINS \"x com\"");
+    assert!(
+        plan.contains("w = \"u7\" (exact)") && plan.contains("USING"),
+        "{plan}"
+    );
+    let p = search(
+        &e,
+        "SELECT count(*) FROM emailAccounts WHERE profile.email CONTAINS \"x com\"",
+    );
     assert_eq!(p.results, [json!({"count(*)": 50})]);
 }

@@ -21,7 +21,11 @@ struct CaseFile {
 }
 
 fn parse_file(text: &str) -> CaseFile {
-    let mut file = CaseFile { docs: Vec::new(), indexes: Vec::new(), queries: Vec::new() };
+    let mut file = CaseFile {
+        docs: Vec::new(),
+        indexes: Vec::new(),
+        queries: Vec::new(),
+    };
     let mut in_docs = false;
     for line in text.lines() {
         if let Some(q) = line.strip_prefix("query: ") {
@@ -48,10 +52,17 @@ fn engine(file: &CaseFile) -> Engine {
             Some(p) => (p, IndexKind::Words),
             None => (ix.as_str(), IndexKind::Value),
         };
-        store.add_index(Collection::EmailAccounts, pattern, kind).unwrap();
+        store
+            .add_index(Collection::EmailAccounts, pattern, kind)
+            .unwrap();
     }
     let text: String = file.docs.iter().map(|d| format!("{d}\n")).collect();
-    store.import_ndjson(text.as_bytes(), ImportOptions::new(Collection::EmailAccounts)).unwrap();
+    store
+        .import_ndjson(
+            text.as_bytes(),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
     Engine::from_store(store)
 }
 
@@ -98,7 +109,12 @@ fn render(file: &CaseFile) -> String {
 fn case_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "test")).collect())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "test"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
@@ -125,8 +141,19 @@ fn golden_cases() {
             .zip(actual.lines())
             .enumerate()
             .find(|(_, (a, b))| a != b)
-            .map_or((text.lines().count().min(actual.lines().count()), "", ""), |(i, (a, b))| (i, a, b));
-        failures.push(format!("{}:{}:\n  expected: {want}\n  actual:   {got}", path.display(), line + 1));
+            .map_or(
+                (text.lines().count().min(actual.lines().count()), "", ""),
+                |(i, (a, b))| (i, a, b),
+            );
+        failures.push(format!(
+            "{}:{}:\n  expected: {want}\n  actual:   {got}",
+            path.display(),
+            line + 1
+        ));
     }
-    assert!(failures.is_empty(), "golden files differ (BLESS=1 to rewrite):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden files differ (BLESS=1 to rewrite):\n{}",
+        failures.join("\n")
+    );
 }

@@ -27,13 +27,28 @@ const PATHS: &[&str] = &[
 ];
 
 /// Extra indexes of the indexed variant (on top of the store's defaults).
-const VALUE_INDEXES: &[&str] = &["profile.age", "data.tags", "data.items.x", "data.n", "data.a.b", "data.when"];
+const VALUE_INDEXES: &[&str] = &[
+    "profile.age",
+    "data.tags",
+    "data.items.x",
+    "data.n",
+    "data.a.b",
+    "data.when",
+];
 const WORD_INDEXES: &[&str] = &["profile.country", "data.tags", "data.n", "data.items.x"];
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
-        prop::sample::select(vec![json!(0), json!(1), json!(42), json!(-1), json!(1.5), json!(100), json!(42.0)]),
+        prop::sample::select(vec![
+            json!(0),
+            json!(1),
+            json!(42),
+            json!(-1),
+            json!(1.5),
+            json!(100),
+            json!(42.0)
+        ]),
         prop::sample::select(vec![
             json!("42"),
             json!("a"),
@@ -91,7 +106,10 @@ fn doc() -> impl Strategy<Value = Value> {
                 data.insert("a".into(), json!({ "b": ab }));
             }
             put(&mut data, "when", next());
-            let items: Vec<Value> = items.into_iter().map(|x| x.map_or(json!({}), |x| json!({ "x": x }))).collect();
+            let items: Vec<Value> = items
+                .into_iter()
+                .map(|x| x.map_or(json!({}), |x| json!({ "x": x })))
+                .collect();
             if !items.is_empty() {
                 data.insert("items".into(), Value::Array(items));
             }
@@ -117,8 +135,25 @@ fn doc() -> impl Strategy<Value = Value> {
 
 fn literal() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "0", "1", "42", "-1", "1.5", "100", "\"42\"", "\"a\"", "\"b\"", "\"A\"", "\"true\"", "true", "false", "\"2020-06-01\"",
-        "\"2020-01-01\"", "\"x\"", "\"\"", "\"1.5\"", "1e2",
+        "0",
+        "1",
+        "42",
+        "-1",
+        "1.5",
+        "100",
+        "\"42\"",
+        "\"a\"",
+        "\"b\"",
+        "\"A\"",
+        "\"true\"",
+        "true",
+        "false",
+        "\"2020-06-01\"",
+        "\"2020-01-01\"",
+        "\"x\"",
+        "\"\"",
+        "\"1.5\"",
+        "1e2",
     ])
     .prop_map(str::to_string)
 }
@@ -129,19 +164,41 @@ fn path() -> impl Strategy<Value = String> {
 
 fn predicate() -> impl Strategy<Value = String> {
     prop_oneof![
-        (path(), prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]), literal())
+        (
+            path(),
+            prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]),
+            literal()
+        )
             .prop_map(|(p, op, l)| format!("{p} {op} {l}")),
-        (path(), prop::collection::vec(literal(), 1..4), any::<bool>(), any::<bool>()).prop_map(|(p, ls, neg, null)| {
-            let mut ls = ls;
-            if null {
-                ls.push("null".into());
-            }
-            format!("{p} {}IN ({})", if neg { "NOT " } else { "" }, ls.join(", "))
-        }),
-        (path(), prop::sample::select(vec!["\"a\"", "\"b\"", "\"a b\"", "42", "\"x y\"", "\"true\"", "\"2020\""]), any::<bool>())
+        (
+            path(),
+            prop::collection::vec(literal(), 1..4),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(p, ls, neg, null)| {
+                let mut ls = ls;
+                if null {
+                    ls.push("null".into());
+                }
+                format!(
+                    "{p} {}IN ({})",
+                    if neg { "NOT " } else { "" },
+                    ls.join(", ")
+                )
+            }),
+        (
+            path(),
+            prop::sample::select(vec![
+                "\"a\"", "\"b\"", "\"a b\"", "42", "\"x y\"", "\"true\"", "\"2020\""
+            ]),
+            any::<bool>()
+        )
             .prop_map(|(p, l, neg)| format!("{p} {}CONTAINS {l}", if neg { "NOT " } else { "" })),
-        (path(), any::<bool>()).prop_map(|(p, neg)| format!("{p} IS {}NULL", if neg { "NOT " } else { "" })),
-        (path(), prop::sample::select(vec!["a.*", "[0-9]+", "A b|b"])).prop_map(|(p, r)| format!("{p} regex ('{r}')")),
+        (path(), any::<bool>())
+            .prop_map(|(p, neg)| format!("{p} IS {}NULL", if neg { "NOT " } else { "" })),
+        (path(), prop::sample::select(vec!["a.*", "[0-9]+", "A b|b"]))
+            .prop_map(|(p, r)| format!("{p} regex ('{r}')")),
     ]
 }
 
@@ -168,8 +225,10 @@ fn query() -> impl Strategy<Value = String> {
                 q.push_str(&format!(" WHERE {c}"));
             }
             if !order.is_empty() {
-                let items: Vec<String> =
-                    order.iter().map(|(p, d)| format!("{p}{}", if *d { " DESC" } else { "" })).collect();
+                let items: Vec<String> = order
+                    .iter()
+                    .map(|(p, d)| format!("{p}{}", if *d { " DESC" } else { "" }))
+                    .collect();
                 q.push_str(&format!(" ORDER BY {}", items.join(", ")));
             }
             if let Some(s) = start {
@@ -184,13 +243,24 @@ fn query() -> impl Strategy<Value = String> {
 
 /// The naive answer: filter, stable sort (ties keep insertion order), window.
 fn naive(docs: &[Value], q: &Query) -> (Vec<Value>, u64) {
-    let mut matched: Vec<&Value> =
-        docs.iter().filter(|d| q.filter.as_ref().is_none_or(|f| eval::matches(f, d).unwrap())).collect();
+    let mut matched: Vec<&Value> = docs
+        .iter()
+        .filter(|d| {
+            q.filter
+                .as_ref()
+                .is_none_or(|f| eval::matches(f, d).unwrap())
+        })
+        .collect();
     let total = matched.len() as u64;
     matched.sort_by_cached_key(|d| SortKey::of(*d, &q.order_by));
     let start = q.start.as_ref().map_or(0, |s| s.node) as usize;
     let limit = q.limit.as_ref().map_or(300, |l| l.node) as usize;
-    let records = matched.into_iter().skip(start).take(limit).map(|d| json!({"email": d["email"]})).collect();
+    let records = matched
+        .into_iter()
+        .skip(start)
+        .take(limit)
+        .map(|d| json!({"email": d["email"]}))
+        .collect();
     (records, total)
 }
 
@@ -198,18 +268,29 @@ fn engine(docs: &[Value], indexed: bool) -> Engine {
     let store = Store::in_memory().unwrap();
     if indexed {
         for p in VALUE_INDEXES {
-            store.add_index(Collection::EmailAccounts, p, IndexKind::Value).unwrap();
+            store
+                .add_index(Collection::EmailAccounts, p, IndexKind::Value)
+                .unwrap();
         }
         for p in WORD_INDEXES {
-            store.add_index(Collection::EmailAccounts, p, IndexKind::Words).unwrap();
+            store
+                .add_index(Collection::EmailAccounts, p, IndexKind::Words)
+                .unwrap();
         }
     } else {
         for def in store.catalog().unwrap().indexes {
-            store.drop_index(def.collection, &def.pattern.to_string(), def.kind).unwrap();
+            store
+                .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+                .unwrap();
         }
     }
     let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
-    store.import_ndjson(text.as_bytes(), ImportOptions::new(Collection::EmailAccounts)).unwrap();
+    store
+        .import_ndjson(
+            text.as_bytes(),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
     Engine::from_store(store)
 }
 

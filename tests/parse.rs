@@ -345,7 +345,7 @@ fn select_items_and_aggregates() {
     assert_eq!(funcs, AggFunc::ALL);
     let q = verified("SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country ORDER BY count(*) DESC, profile.country ASC");
     assert_eq!(q.order_by[0], OrderItem { key: OrderKey::Aggregate(Aggregate { func: AggFunc::Count, path: None, alias: None, span: Span::default() }), descending: true });
-    assert_eq!(q.order_by[1].descending, false);
+    assert!(!q.order_by[1].descending);
     canonical("SELECT count (*) FROM accounts ORDER BY a ASC", "SELECT count(*) FROM accounts ORDER BY a");
     // Function names are not reserved: without `(` they are paths.
     verified("SELECT count, sum FROM accounts WHERE count > 1");

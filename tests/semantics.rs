@@ -712,12 +712,35 @@ fn group_explicit_order_ties_fall_back_to_default() {
     );
 }
 
+#[test]
+fn group_order_by_may_name_an_aggregate_alias() {
+    let docs = [json!({"c": "a"}), json!({"c": "a"}), json!({"c": "b"})];
+    let rows = groups(
+        "SELECT c, count(*) AS n FROM accounts GROUP BY c ORDER BY n",
+        &docs,
+    );
+    assert_eq!(
+        rows,
+        vec![json!({"c": "b", "n": 1}), json!({"c": "a", "n": 2})]
+    );
+}
+
 fn order(text: &str, docs: &[Value]) -> Vec<usize> {
     let q = query(text);
+    let items = acql::exec::aggregate::resolve_order_aliases(&q.select, &q.order_by);
     let mut idx: Vec<usize> = (0..docs.len()).collect();
     // A stable sort: ties keep insertion order.
-    idx.sort_by_key(|&i| SortKey::of(&docs[i], &q.order_by));
+    idx.sort_by_key(|&i| SortKey::of(&docs[i], &items));
     idx
+}
+
+#[test]
+fn order_by_may_name_a_select_alias() {
+    let docs = [json!({"a": 1, "x": 9}), json!({"a": 2, "x": 0})];
+    assert_eq!(
+        order("SELECT a AS x FROM accounts ORDER BY x DESC", &docs),
+        [1, 0]
+    );
 }
 
 #[test]
@@ -811,7 +834,7 @@ mod agreement {
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
 
-    const KEYS: &[&str] = &["a", "b", "c", "a.b", "b.c", "tTimestamp"];
+    const KEYS: &[&str] = &["a", "b", "c", "a.b", "b.c", "tTimestamp", "q\"k\n"];
     const STRINGS: &[&str] = &[
         "",
         "x",
@@ -835,9 +858,23 @@ mod agreement {
             (-3i64..50).prop_map(Value::from),
             prop::sample::select(vec![1.5f64, -0.25, 42.0, 1e20, 1_577_836_800_000.0])
                 .prop_map(|f| json!(f)),
-            prop::sample::select(STRINGS).prop_map(|s| Value::from(s)),
+            prop::sample::select(STRINGS).prop_map(Value::from),
         ]
     }
+
+    const PATTERNS: &[&str] = &[
+        "a.*.b",
+        "a.*",
+        "*.b",
+        "*",
+        "a.b",
+        "`a.b`.*",
+        "a.*.`b.c`",
+        "a.`a.b`",
+        "b.*.a.b",
+        "*.`a.b`",
+        "a.*.a",
+    ];
 
     fn doc() -> impl Strategy<Value = Value> {
         let tree = leaf().prop_recursive(4, 40, 4, |inner| {
@@ -858,7 +895,7 @@ mod agreement {
 
     fn path() -> impl Strategy<Value = Path> {
         prop::collection::vec(
-            prop::sample::select(&["a", "b", "c", "a.b", "tTimestamp"][..]),
+            prop::sample::select(&["a", "b", "c", "a.b", "tTimestamp", "q\"k\n"][..]),
             1..4,
         )
         .prop_map(Path::new)
@@ -952,6 +989,73 @@ mod agreement {
         })
     }
 
+    /// Index entries are exact w.r.t. path resolution (see `catalog::entries::binding_for`),
+    /// and the same for both node kinds.
+    fn check_entries(doc: &Value, view: Jsonb<'_>, paths: &[Path]) -> Result<(), TestCaseError> {
+        for pattern in PATTERNS {
+            let pattern = acql::catalog::Pattern::parse(pattern).unwrap();
+            let def = acql::catalog::IndexDef {
+                id: 1,
+                collection: acql::catalog::Collection::Accounts,
+                pattern: pattern.clone(),
+                kind: acql::catalog::IndexKind::Value,
+            };
+            let entries = acql::catalog::entries::value_entries(&def, doc);
+            prop_assert_eq!(&entries, &acql::catalog::entries::value_entries(&def, view));
+            for p in paths {
+                let Some(binding) = acql::catalog::entries::binding_for(&pattern, &p.segments)
+                else {
+                    continue;
+                };
+                let mut indexed: Vec<_> = entries
+                    .iter()
+                    .filter(|e| e.b == binding.b)
+                    .map(|e| e.k.clone())
+                    .collect();
+                let mut resolved: Vec<_> = resolve(doc, &p.segments)
+                    .into_iter()
+                    .filter_map(acql::value::scalar_key)
+                    .collect();
+                indexed.sort();
+                resolved.sort();
+                resolved.dedup();
+                if binding.exact {
+                    prop_assert_eq!(&indexed, &resolved, "{} vs {:?}", pattern, p.segments);
+                } else {
+                    prop_assert!(
+                        resolved.iter().all(|k| indexed.contains(k)),
+                        "{} vs {:?}",
+                        pattern,
+                        p.segments
+                    );
+                }
+            }
+        }
+
+        Ok(())
+    }
+
+    /// Documents over few keys, so that the patterns and paths meet often.
+    fn dense_doc() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            (0i64..3).prop_map(Value::from),
+            Just(json!("s"))
+        ];
+        leaf.prop_recursive(5, 30, 3, |inner| {
+            prop_oneof![
+                1 => prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                3 => prop::collection::vec((prop::sample::select(&["a", "b", "a.b", "b.a", "b.b"][..]), inner), 1..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            ]
+        })
+    }
+
+    fn dense_path() -> impl Strategy<Value = Path> {
+        prop::collection::vec(prop::sample::select(&["a", "b", "a.b", "b.b"][..]), 1..5)
+            .prop_map(Path::new)
+    }
+
     thread_local! {
         static SQLITE: rusqlite::Connection = rusqlite::Connection::open_in_memory().unwrap();
     }
@@ -984,9 +1088,58 @@ mod agreement {
                 let b: Vec<Value> = resolve(view, &p.segments).into_iter().map(|n| n.to_value(false)).collect();
                 prop_assert_eq!(a, b);
             }
+            check_entries(&doc, view, &paths)?;
+
             let items: Vec<_> = paths.iter().map(|p| acql::ast::SelectItem::Path { path: p.clone(), alias: None }).collect();
             let proj = Projection::compile(&items);
             prop_assert_eq!(proj.project(&doc), proj.project(view));
         }
+
+        #[test]
+        fn index_entries_are_exact(doc in dense_doc(), paths in prop::collection::vec(dense_path(), 1..4)) {
+            let bytes = jsonb::to_vec(&doc);
+            check_entries(&doc, Jsonb::new(&bytes).unwrap(), &paths)?;
+        }
     }
+}
+
+// ---- throughput (run with `cargo test --release --test tests write_json_rate -- --ignored --nocapture`)
+
+#[test]
+#[ignore = "a measurement, not a check: run in release"]
+fn write_json_rate() {
+    use std::time::Instant;
+    let docs: Vec<Vec<u8>> = (0..5_000u64)
+        .map(|i| {
+            jsonb::to_vec(&json!({
+                "email": format!("user{i}@example.com"), "hasLiteAccount": true, "hasFullAccount": i % 3 == 0,
+                "token": format!("{:064x}", u128::from(i) * 0x9e37_79b9_7f4a_7c15),
+                "profile": {"email": format!("user{i}@example.com"), "firstName": "Zoë", "country": "DE", "age": i % 80, "zip": null},
+                "subscriptions": {"newsletter": {"email": {"isSubscribed": i % 2 == 0, "tags": ["web"],
+                    "lastUpdatedSubscriptionState": "2024-05-01T10:11:12.123Z", "doubleOptIn": {"status": "Confirmed", "x": null}}},
+                    "jun4th.a001": {"email": {"isSubscribed": false}}},
+                "data": {"source": "form \"landing\"", "score": 4.5, "tags": ["a", "b"], "notes": null},
+                "created": "2023-11-14T22:13:20.000Z", "createdTimestamp": 1_700_000_000_000u64 + i,
+                "lastUpdated": "2024-11-14T22:13:20.000Z", "lastUpdatedTimestamp": 1_731_622_400_000u64 + i,
+            }))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(1 << 16);
+    let (mut bytes, mut rounds) = (0usize, 0u32);
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < 1.0 {
+        for d in &docs {
+            out.clear();
+            jsonb::write_json(d, &mut out, true).unwrap();
+            bytes += out.len();
+        }
+        rounds += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "write_json: {:.0} MB/s ({} docs x {rounds} rounds, {} B/doc)",
+        bytes as f64 / secs / 1e6,
+        docs.len(),
+        bytes / docs.len() / rounds as usize
+    );
 }

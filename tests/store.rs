@@ -10,16 +10,32 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------
 // helpers
 
-fn lite(email: &str, profile: Option<Value>, subscriptions: Option<Value>, data: Option<Value>) -> LiteAccountParams {
-    LiteAccountParams { email: Some(email.to_string()), profile, subscriptions, data }
+fn lite(
+    email: &str,
+    profile: Option<Value>,
+    subscriptions: Option<Value>,
+    data: Option<Value>,
+) -> LiteAccountParams {
+    LiteAccountParams {
+        email: Some(email.to_string()),
+        profile,
+        subscriptions,
+        data,
+    }
 }
 
 fn email_doc(store: &Store, email: &str) -> Value {
-    store.get_document(Collection::EmailAccounts, email).unwrap().unwrap_or_else(|| panic!("no email account {email}"))
+    store
+        .get_document(Collection::EmailAccounts, email)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no email account {email}"))
 }
 
 fn full_doc(store: &Store, uid: &str) -> Value {
-    store.get_document(Collection::Accounts, uid).unwrap().unwrap_or_else(|| panic!("no account {uid}"))
+    store
+        .get_document(Collection::Accounts, uid)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no account {uid}"))
 }
 
 /// Everything a store holds: both collections (id, key, document) and every side table's
@@ -33,7 +49,14 @@ fn dump(store: &Store) -> Vec<String> {
                 let sql = format!("SELECT id, key, json(doc) FROM {} ORDER BY id", c.table());
                 let mut stmt = conn.prepare(&sql).unwrap();
                 let rows = stmt
-                    .query_map([], |r| Ok(format!("{c} {} {} {}", r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "{c} {} {} {}",
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?
+                        ))
+                    })
                     .unwrap();
                 out.extend(rows.map(Result::unwrap));
             }
@@ -43,7 +66,9 @@ fn dump(store: &Store) -> Vec<String> {
                 let n = stmt.column_count();
                 let rows = stmt
                     .query_map([], |r| {
-                        let cols: Vec<String> = (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
+                        let cols: Vec<String> = (0..n)
+                            .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                            .collect();
                         Ok(format!("{} {}", def.table(), cols.join(" ")))
                     })
                     .unwrap();
@@ -56,7 +81,11 @@ fn dump(store: &Store) -> Vec<String> {
 
 /// Asserts that `f` fails with `code` and leaves the store exactly as it was.
 #[track_caller]
-fn fails_unchanged(store: &Store, code: u32, f: impl FnOnce(&Store) -> Result<(), StoreError>) -> StoreError {
+fn fails_unchanged(
+    store: &Store,
+    code: u32,
+    f: impl FnOnce(&Store) -> Result<(), StoreError>,
+) -> StoreError {
     let before = dump(store);
     let err = f(store).expect_err("the call should fail");
     assert_eq!(err.vendor_code(), code, "{err}");
@@ -65,7 +94,13 @@ fn fails_unchanged(store: &Store, code: u32, f: impl FnOnce(&Store) -> Result<()
 }
 
 /// Row ids of the documents whose index entry for `pattern` (value index) has key `k`.
-fn index_lookup(store: &Store, collection: Collection, pattern: &str, b: &str, k: &dyn rusqlite::ToSql) -> Vec<i64> {
+fn index_lookup(
+    store: &Store,
+    collection: Collection,
+    pattern: &str,
+    b: &str,
+    k: &dyn rusqlite::ToSql,
+) -> Vec<i64> {
     let catalog = store.catalog().unwrap();
     let def = catalog
         .of(collection)
@@ -74,9 +109,15 @@ fn index_lookup(store: &Store, collection: Collection, pattern: &str, b: &str, k
         .clone();
     store
         .read(|conn| {
-            let sql = format!("SELECT doc FROM {} WHERE b = ?1 AND k = ?2 ORDER BY doc", def.table());
+            let sql = format!(
+                "SELECT doc FROM {} WHERE b = ?1 AND k = ?2 ORDER BY doc",
+                def.table()
+            );
             let mut stmt = conn.prepare(&sql).unwrap();
-            stmt.query_map(rusqlite::params![b, k], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+            stmt.query_map(rusqlite::params![b, k], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
         })
         .unwrap()
 }
@@ -84,7 +125,12 @@ fn index_lookup(store: &Store, collection: Collection, pattern: &str, b: &str, k
 fn row_id(store: &Store, collection: Collection, key: &str) -> i64 {
     store
         .read(|conn| {
-            conn.query_row(&format!("SELECT id FROM {} WHERE key = ?1", collection.table()), [key], |r| r.get(0)).unwrap()
+            conn.query_row(
+                &format!("SELECT id FROM {} WHERE key = ?1", collection.table()),
+                [key],
+                |r| r.get(0),
+            )
+            .unwrap()
         })
         .unwrap()
 }
@@ -95,20 +141,38 @@ fn row_id(store: &Store, collection: Collection, key: &str) -> i64 {
 #[test]
 fn lite_import_creates_account_with_system_fields() {
     let store = Store::in_memory().unwrap();
-    store.import_lite_account(&lite("  Jane@Example.COM ", Some(json!({"firstName": "Jane"})), None, None)).unwrap();
+    store
+        .import_lite_account(&lite(
+            "  Jane@Example.COM ",
+            Some(json!({"firstName": "Jane"})),
+            None,
+            None,
+        ))
+        .unwrap();
     let doc = email_doc(&store, "jane@example.com");
     assert_eq!(doc["email"], "jane@example.com");
-    assert_eq!(doc["profile"], json!({"firstName": "Jane", "email": "jane@example.com"}));
+    assert_eq!(
+        doc["profile"],
+        json!({"firstName": "Jane", "email": "jane@example.com"})
+    );
     assert_eq!(doc["hasLiteAccount"], true);
     assert_eq!(doc["hasFullAccount"], false);
     assert_eq!(doc["channel"], "email");
     assert!(doc.get("UID").is_none());
     let token = doc["token"].as_str().unwrap();
-    assert!(token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(
+        token.len() == 64
+            && token
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
     let created = doc["created"].as_str().unwrap();
     assert_eq!(created.len(), 24, "ISO with ms and Z: {created}");
     assert!(created.ends_with('Z'));
-    assert_eq!(acql::store::time::parse_iso(created), doc["createdTimestamp"].as_i64());
+    assert_eq!(
+        acql::store::time::parse_iso(created),
+        doc["createdTimestamp"].as_i64()
+    );
     assert_eq!(doc["lastUpdatedTimestamp"], doc["createdTimestamp"]);
 }
 
@@ -140,7 +204,11 @@ fn lite_reimport_merges_and_keeps_untouched_fields() {
         doc["profile"],
         json!({"firstName": "Ann", "lastName": "Smith", "address": {"city": "Bergen", "zip": "0150"}, "email": "a@b.co"})
     );
-    assert_eq!(doc["data"], json!({"tags": ["z"], "n": 1}), "arrays replace, untouched keys stay");
+    assert_eq!(
+        doc["data"],
+        json!({"tags": ["z"], "n": 1}),
+        "arrays replace, untouched keys stay"
+    );
     assert_eq!(doc["token"], first["token"]);
     assert_eq!(doc["created"], first["created"]);
     assert!(doc["lastUpdatedTimestamp"].as_i64() > first["lastUpdatedTimestamp"].as_i64());
@@ -150,7 +218,12 @@ fn lite_reimport_merges_and_keeps_untouched_fields() {
 fn null_removes_a_key_and_dotted_keys_are_paths() {
     let store = Store::in_memory().unwrap();
     store
-        .import_lite_account(&lite("a@b.co", Some(json!({"nick": "x", "age": 3})), None, Some(json!({"a": {"b": 1, "c": 2}}))))
+        .import_lite_account(&lite(
+            "a@b.co",
+            Some(json!({"nick": "x", "age": 3})),
+            None,
+            Some(json!({"a": {"b": 1, "c": 2}})),
+        ))
         .unwrap();
     store
         .import_lite_account(&lite(
@@ -162,7 +235,10 @@ fn null_removes_a_key_and_dotted_keys_are_paths() {
         .unwrap();
     let doc = email_doc(&store, "a@b.co");
     assert_eq!(doc["profile"], json!({"age": 3, "email": "a@b.co"}));
-    assert_eq!(doc["data"], json!({"a": {"b": 1, "d": {"e": true}}, "f": {"g": {"h": 1}}}));
+    assert_eq!(
+        doc["data"],
+        json!({"a": {"b": 1, "d": {"e": true}}, "f": {"g": {"h": 1}}})
+    );
 }
 
 #[test]
@@ -187,10 +263,23 @@ fn subscriptions_rules() {
     assert_eq!(subs["news"]["email"]["isSubscribed"], true);
     assert_eq!(subs["pets.canine"]["email"]["isSubscribed"], false);
     assert_eq!(subs["pets.feline"]["email"]["tags"], json!(["cat"]));
-    assert_eq!(subs["pets.feline"]["email"]["doubleOptIn"]["status"], "Pending");
-    let stamp = subs["news"]["email"]["lastUpdatedSubscriptionState"].as_str().unwrap().to_string();
-    assert_eq!(stamp, doc["lastUpdated"].as_str().unwrap(), "set to now when first set");
-    assert_eq!(subs["old"]["email"]["lastUpdatedSubscriptionState"], "2017-05-15T11:30:05.555Z", "import may supply it");
+    assert_eq!(
+        subs["pets.feline"]["email"]["doubleOptIn"]["status"],
+        "Pending"
+    );
+    let stamp = subs["news"]["email"]["lastUpdatedSubscriptionState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        stamp,
+        doc["lastUpdated"].as_str().unwrap(),
+        "set to now when first set"
+    );
+    assert_eq!(
+        subs["old"]["email"]["lastUpdatedSubscriptionState"], "2017-05-15T11:30:05.555Z",
+        "import may supply it"
+    );
 
     std::thread::sleep(std::time::Duration::from_millis(3));
     // Same value again: the state time stays; a change moves it; tags replace.
@@ -205,15 +294,30 @@ fn subscriptions_rules() {
         .unwrap();
     let doc = email_doc(&store, "s@b.co");
     let subs = &doc["subscriptions"];
-    assert_eq!(subs["news"]["email"]["lastUpdatedSubscriptionState"], stamp.as_str());
+    assert_eq!(
+        subs["news"]["email"]["lastUpdatedSubscriptionState"],
+        stamp.as_str()
+    );
     assert_eq!(subs["news"]["email"]["tags"], json!(["a", "b"]));
     assert_eq!(subs["pets.feline"]["email"]["tags"], json!([]));
-    assert_eq!(subs["pets.feline"]["email"]["lastUpdatedSubscriptionState"], doc["lastUpdated"]);
-    assert_ne!(subs["pets.feline"]["email"]["lastUpdatedSubscriptionState"], stamp.as_str());
+    assert_eq!(
+        subs["pets.feline"]["email"]["lastUpdatedSubscriptionState"],
+        doc["lastUpdated"]
+    );
+    assert_ne!(
+        subs["pets.feline"]["email"]["lastUpdatedSubscriptionState"],
+        stamp.as_str()
+    );
     // The default subscriptions index sees namespaced IDs whole.
     let id = row_id(&store, Collection::EmailAccounts, "s@b.co");
     assert_eq!(
-        index_lookup(&store, Collection::EmailAccounts, "subscriptions.*.email.isSubscribed", "pets.canine", &vec![0u8]),
+        index_lookup(
+            &store,
+            Collection::EmailAccounts,
+            "subscriptions.*.email.isSubscribed",
+            "pets.canine",
+            &vec![0u8]
+        ),
         vec![id]
     );
 }
@@ -221,28 +325,66 @@ fn subscriptions_rules() {
 #[test]
 fn invalid_lite_imports_return_codes_and_change_nothing() {
     let store = Store::in_memory().unwrap();
-    store.import_lite_account(&lite("keep@b.co", Some(json!({"x": 1})), None, None)).unwrap();
-    fails_unchanged(&store, 400_002, |s| s.import_lite_account(&LiteAccountParams::default()));
-    fails_unchanged(&store, 400_002, |s| s.import_lite_account(&lite("   ", None, None, None)));
-    let e = fails_unchanged(&store, 400_006, |s| s.import_lite_account(&lite("not-an-email", None, None, None)));
+    store
+        .import_lite_account(&lite("keep@b.co", Some(json!({"x": 1})), None, None))
+        .unwrap();
+    fails_unchanged(&store, 400_002, |s| {
+        s.import_lite_account(&LiteAccountParams::default())
+    });
+    fails_unchanged(&store, 400_002, |s| {
+        s.import_lite_account(&lite("   ", None, None, None))
+    });
+    let e = fails_unchanged(&store, 400_006, |s| {
+        s.import_lite_account(&lite("not-an-email", None, None, None))
+    });
     assert_eq!(e.validation_errors()[0].field_name, "email");
-    let e = fails_unchanged(&store, 400_006, |s| s.import_lite_account(&lite("keep@b.co", Some(json!("str")), None, None)));
+    let e = fails_unchanged(&store, 400_006, |s| {
+        s.import_lite_account(&lite("keep@b.co", Some(json!("str")), None, None))
+    });
     assert_eq!(e.validation_errors()[0].field_name, "profile");
-    fails_unchanged(&store, 400_006, |s| s.import_lite_account(&lite("keep@b.co", None, None, Some(json!([1])))));
-    let e = fails_unchanged(&store, 400_006, |s| {
-        s.import_lite_account(&lite("keep@b.co", Some(json!({"x": 2})), Some(json!({"n.email.isSubscribed": "yes"})), None))
-    });
-    assert_eq!(e.validation_errors()[0].field_name, "subscriptions.n.email.isSubscribed");
-    let e = fails_unchanged(&store, 400_006, |s| {
-        s.import_lite_account(&lite("keep@b.co", None, Some(json!({"n": {"email": {"doubleOptIn": {"status": "Yes"}}}})), None))
-    });
-    assert_eq!(e.validation_errors()[0].field_name, "subscriptions.n.email.doubleOptIn.status");
     fails_unchanged(&store, 400_006, |s| {
-        s.import_lite_account(&lite("keep@b.co", None, Some(json!({"n": {"email": {"tags": "a"}}})), None))
+        s.import_lite_account(&lite("keep@b.co", None, None, Some(json!([1]))))
+    });
+    let e = fails_unchanged(&store, 400_006, |s| {
+        s.import_lite_account(&lite(
+            "keep@b.co",
+            Some(json!({"x": 2})),
+            Some(json!({"n.email.isSubscribed": "yes"})),
+            None,
+        ))
+    });
+    assert_eq!(
+        e.validation_errors()[0].field_name,
+        "subscriptions.n.email.isSubscribed"
+    );
+    let e = fails_unchanged(&store, 400_006, |s| {
+        s.import_lite_account(&lite(
+            "keep@b.co",
+            None,
+            Some(json!({"n": {"email": {"doubleOptIn": {"status": "Yes"}}}})),
+            None,
+        ))
+    });
+    assert_eq!(
+        e.validation_errors()[0].field_name,
+        "subscriptions.n.email.doubleOptIn.status"
+    );
+    fails_unchanged(&store, 400_006, |s| {
+        s.import_lite_account(&lite(
+            "keep@b.co",
+            None,
+            Some(json!({"n": {"email": {"tags": "a"}}})),
+            None,
+        ))
     });
     // Several faults are all reported.
     let e = fails_unchanged(&store, 400_006, |s| {
-        s.import_lite_account(&lite("keep@b.co", Some(json!(1)), Some(json!({"n.email.isSubscribed": 1})), None))
+        s.import_lite_account(&lite(
+            "keep@b.co",
+            Some(json!(1)),
+            Some(json!({"n.email.isSubscribed": 1})),
+            None,
+        ))
     });
     assert_eq!(e.validation_errors().len(), 2);
 }
@@ -252,53 +394,105 @@ fn params_from_rest_form_values() {
     let mut form = serde_json::Map::new();
     form.insert("email".into(), json!("x@y.zz"));
     form.insert("profile".into(), json!("{\"firstName\":\"X\"}"));
-    form.insert("subscriptions".into(), json!("{\"n.email.isSubscribed\":true}"));
+    form.insert(
+        "subscriptions".into(),
+        json!("{\"n.email.isSubscribed\":true}"),
+    );
     let p = LiteAccountParams::from_params(&form).unwrap();
     assert_eq!(p.profile, Some(json!({"firstName": "X"})));
     form.insert("data".into(), json!("{not json"));
     let e = LiteAccountParams::from_params(&form).unwrap_err();
-    assert_eq!((e.vendor_code(), e.validation_errors()[0].field_name.as_str()), (400_006, "data"));
+    assert_eq!(
+        (
+            e.vendor_code(),
+            e.validation_errors()[0].field_name.as_str()
+        ),
+        (400_006, "data")
+    );
     let mut form = serde_json::Map::new();
     form.insert("UID".into(), json!("u1"));
     form.insert("isActive".into(), json!("false"));
     let p = AccountParams::from_params(&form).unwrap();
-    assert_eq!((p.uid.as_deref(), p.is_active), (Some("u1"), Some(json!(false))));
+    assert_eq!(
+        (p.uid.as_deref(), p.is_active),
+        (Some("u1"), Some(json!(false)))
+    );
 }
 
 // ---------------------------------------------------------------------------------------
 // full accounts and the full → email sync
 
-fn full(uid: Option<&str>, profile: Value, data: Option<Value>, subscriptions: Option<Value>) -> AccountParams {
-    AccountParams { uid: uid.map(str::to_string), profile: Some(profile), data, subscriptions, ..Default::default() }
+fn full(
+    uid: Option<&str>,
+    profile: Value,
+    data: Option<Value>,
+    subscriptions: Option<Value>,
+) -> AccountParams {
+    AccountParams {
+        uid: uid.map(str::to_string),
+        profile: Some(profile),
+        data,
+        subscriptions,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn full_import_creates_email_account_with_link() {
     let store = Store::in_memory().unwrap();
     let uid = store
-        .import_full_account(&full(None, json!({"email": " Bob@Site.ORG", "firstName": "Bob"}), Some(json!({"k": 1})), None))
+        .import_full_account(&full(
+            None,
+            json!({"email": " Bob@Site.ORG", "firstName": "Bob"}),
+            Some(json!({"k": 1})),
+            None,
+        ))
         .unwrap();
-    assert!(uid.len() == 32 && uid.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(
+        uid.len() == 32
+            && uid
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
     let acc = full_doc(&store, &uid);
     assert_eq!(acc["UID"], uid.as_str());
     assert_eq!(acc["profile"]["email"], "bob@site.org");
-    assert_eq!((acc["isActive"].clone(), acc["isVerified"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (acc["isActive"].clone(), acc["isVerified"].clone()),
+        (json!(true), json!(false))
+    );
     let ea = email_doc(&store, "bob@site.org");
     assert_eq!(ea["hasFullAccount"], true);
     assert_eq!(ea["hasLiteAccount"], false, "created by a full account");
     assert_eq!(ea["UID"], uid.as_str());
-    assert_eq!(ea["profile"], json!({"email": "bob@site.org", "firstName": "Bob"}));
+    assert_eq!(
+        ea["profile"],
+        json!({"email": "bob@site.org", "firstName": "Bob"})
+    );
     assert_eq!(ea["data"], json!({"k": 1}));
     // A later lite import for that email turns hasLiteAccount on and keeps the link.
-    store.import_lite_account(&lite("bob@site.org", Some(json!({"nick": "b"})), None, None)).unwrap();
+    store
+        .import_lite_account(&lite(
+            "bob@site.org",
+            Some(json!({"nick": "b"})),
+            None,
+            None,
+        ))
+        .unwrap();
     let ea = email_doc(&store, "bob@site.org");
-    assert_eq!((ea["hasLiteAccount"].clone(), ea["hasFullAccount"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (ea["hasLiteAccount"].clone(), ea["hasFullAccount"].clone()),
+        (json!(true), json!(true))
+    );
     assert_eq!(ea["UID"], uid.as_str());
     // ... and nothing but subscriptions flows back to the full account.
     assert!(full_doc(&store, &uid)["profile"].get("nick").is_none());
     // The linked email account is found through the default UID index.
     let id = row_id(&store, Collection::EmailAccounts, "bob@site.org");
-    assert_eq!(index_lookup(&store, Collection::EmailAccounts, "UID", "", &uid), vec![id]);
+    assert_eq!(
+        index_lookup(&store, Collection::EmailAccounts, "UID", "", &uid),
+        vec![id]
+    );
 }
 
 #[test]
@@ -323,20 +517,43 @@ fn full_account_links_existing_lite_account_and_merges_subscriptions() {
     assert_eq!(uid, "U-1");
     let ea = email_doc(&store, "c@d.ee");
     let acc = full_doc(&store, "U-1");
-    assert_eq!((ea["hasLiteAccount"].clone(), ea["hasFullAccount"].clone(), ea["UID"].clone()), (json!(true), json!(true), json!("U-1")));
-    assert_eq!(ea["profile"], json!({"firstName": "Full", "city": "Rome", "email": "c@d.ee"}));
+    assert_eq!(
+        (
+            ea["hasLiteAccount"].clone(),
+            ea["hasFullAccount"].clone(),
+            ea["UID"].clone()
+        ),
+        (json!(true), json!(true), json!("U-1"))
+    );
+    assert_eq!(
+        ea["profile"],
+        json!({"firstName": "Full", "city": "Rome", "email": "c@d.ee"})
+    );
     assert_eq!(ea["data"], json!({"liteOnly": 1, "fullOnly": 2}));
-    let flags = |d: &Value| {
-        ["a", "b", "c"].map(|s| d["subscriptions"][s]["email"]["isSubscribed"].clone())
-    };
-    assert_eq!(flags(&ea), [json!(true), json!(false), json!(true)], "merged, the full account winning");
+    let flags =
+        |d: &Value| ["a", "b", "c"].map(|s| d["subscriptions"][s]["email"]["isSubscribed"].clone());
+    assert_eq!(
+        flags(&ea),
+        [json!(true), json!(false), json!(true)],
+        "merged, the full account winning"
+    );
     assert_eq!(ea["subscriptions"], acc["subscriptions"], "one shared set");
 
     // A subscription change on the email side shows on the full account …
-    store.import_lite_account(&lite("c@d.ee", None, Some(json!({"a.email.isSubscribed": false})), None)).unwrap();
+    store
+        .import_lite_account(&lite(
+            "c@d.ee",
+            None,
+            Some(json!({"a.email.isSubscribed": false})),
+            None,
+        ))
+        .unwrap();
     let acc = full_doc(&store, "U-1");
     assert_eq!(acc["subscriptions"]["a"]["email"]["isSubscribed"], false);
-    assert_eq!(acc["subscriptions"], email_doc(&store, "c@d.ee")["subscriptions"]);
+    assert_eq!(
+        acc["subscriptions"],
+        email_doc(&store, "c@d.ee")["subscriptions"]
+    );
     // … and one on the full side shows on the email account, as does the same profile
     // and data write (null deleting there too).
     store
@@ -350,21 +567,56 @@ fn full_account_links_existing_lite_account_and_merges_subscriptions() {
         .unwrap();
     let ea = email_doc(&store, "c@d.ee");
     assert_eq!(ea["subscriptions"]["d"]["email"]["isSubscribed"], true);
-    assert_eq!(ea["subscriptions"], full_doc(&store, "U-1")["subscriptions"]);
-    assert_eq!(ea["profile"], json!({"firstName": "Full", "email": "c@d.ee", "lastName": "X"}));
+    assert_eq!(
+        ea["subscriptions"],
+        full_doc(&store, "U-1")["subscriptions"]
+    );
+    assert_eq!(
+        ea["profile"],
+        json!({"firstName": "Full", "email": "c@d.ee", "lastName": "X"})
+    );
     assert_eq!(ea["data"], json!({"fullOnly": 2}));
     // The subscriptions index follows both writes.
     let id = row_id(&store, Collection::EmailAccounts, "c@d.ee");
-    assert_eq!(index_lookup(&store, Collection::EmailAccounts, "subscriptions.*.email.isSubscribed", "d", &vec![1u8]), vec![id]);
-    assert!(index_lookup(&store, Collection::EmailAccounts, "subscriptions.*.email.isSubscribed", "a", &vec![1u8]).is_empty());
+    assert_eq!(
+        index_lookup(
+            &store,
+            Collection::EmailAccounts,
+            "subscriptions.*.email.isSubscribed",
+            "d",
+            &vec![1u8]
+        ),
+        vec![id]
+    );
+    assert!(
+        index_lookup(
+            &store,
+            Collection::EmailAccounts,
+            "subscriptions.*.email.isSubscribed",
+            "a",
+            &vec![1u8]
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn set_account_info_merges_and_moves_email() {
     let store = Store::in_memory().unwrap();
-    store.import_lite_account(&lite("old@x.io", None, None, None)).unwrap();
-    store.import_full_account(&full(Some("u"), json!({"email": "old@x.io", "age": 30}), None, None)).unwrap();
-    store.import_full_account(&full(Some("v"), json!({"email": "solo@x.io"}), None, None)).unwrap();
+    store
+        .import_lite_account(&lite("old@x.io", None, None, None))
+        .unwrap();
+    store
+        .import_full_account(&full(
+            Some("u"),
+            json!({"email": "old@x.io", "age": 30}),
+            None,
+            None,
+        ))
+        .unwrap();
+    store
+        .import_full_account(&full(Some("v"), json!({"email": "solo@x.io"}), None, None))
+        .unwrap();
     store
         .set_account_info(&AccountParams {
             uid: Some("u".into()),
@@ -376,25 +628,55 @@ fn set_account_info_merges_and_moves_email() {
         .unwrap();
     let acc = full_doc(&store, "u");
     assert_eq!(acc["profile"], json!({"email": "new@x.io", "age": 30}));
-    assert_eq!((acc["isActive"].clone(), acc["isVerified"].clone()), (json!(false), json!(true)));
+    assert_eq!(
+        (acc["isActive"].clone(), acc["isVerified"].clone()),
+        (json!(false), json!(true))
+    );
     // The old email account had a lite registration: it stays, unlinked.
     let old = email_doc(&store, "old@x.io");
     assert_eq!(old["hasFullAccount"], false);
     assert!(old.get("UID").is_none());
     let new = email_doc(&store, "new@x.io");
-    assert_eq!((new["UID"].clone(), new["hasLiteAccount"].clone()), (json!("u"), json!(false)));
-    assert_eq!(new["profile"]["age"], 30, "a newly linked email account gets the whole profile");
+    assert_eq!(
+        (new["UID"].clone(), new["hasLiteAccount"].clone()),
+        (json!("u"), json!(false))
+    );
+    assert_eq!(
+        new["profile"]["age"], 30,
+        "a newly linked email account gets the whole profile"
+    );
     // isVerified cannot go back to false.
-    store.set_account_info(&AccountParams { uid: Some("u".into()), is_verified: Some(json!(false)), ..Default::default() }).unwrap();
+    store
+        .set_account_info(&AccountParams {
+            uid: Some("u".into()),
+            is_verified: Some(json!(false)),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(full_doc(&store, "u")["isVerified"], true);
     // Deleting a full account deletes the email account it created, unlinks others.
     store.delete_account(Some("v")).unwrap();
-    assert!(store.get_document(Collection::EmailAccounts, "solo@x.io").unwrap().is_none());
-    assert!(store.get_document(Collection::Accounts, "v").unwrap().is_none());
-    store.import_lite_account(&lite("new@x.io", None, None, None)).unwrap();
+    assert!(
+        store
+            .get_document(Collection::EmailAccounts, "solo@x.io")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_document(Collection::Accounts, "v")
+            .unwrap()
+            .is_none()
+    );
+    store
+        .import_lite_account(&lite("new@x.io", None, None, None))
+        .unwrap();
     store.delete_account(Some("u")).unwrap();
     let new = email_doc(&store, "new@x.io");
-    assert_eq!((new["hasFullAccount"].clone(), new.get("UID")), (json!(false), None));
+    assert_eq!(
+        (new["hasFullAccount"].clone(), new.get("UID")),
+        (json!(false), None)
+    );
 }
 
 #[test]
@@ -414,36 +696,77 @@ fn get_account_info_honours_include() {
     assert!(info.get("subscriptions").is_none());
     assert_eq!(info["UID"], "g");
     assert!(info.get("createdTimestamp").is_some());
-    let info = store.get_account_info(Some("g"), Some("subscriptions")).unwrap();
+    let info = store
+        .get_account_info(Some("g"), Some("subscriptions"))
+        .unwrap();
     assert!(info.get("profile").is_none());
     assert_eq!(info["subscriptions"]["n"]["email"]["isSubscribed"], true);
-    assert_eq!(store.get_account_info(Some("nope"), None).unwrap_err().vendor_code(), 403_005);
-    assert_eq!(store.get_account_info(None, None).unwrap_err().vendor_code(), 400_002);
+    assert_eq!(
+        store
+            .get_account_info(Some("nope"), None)
+            .unwrap_err()
+            .vendor_code(),
+        403_005
+    );
+    assert_eq!(
+        store
+            .get_account_info(None, None)
+            .unwrap_err()
+            .vendor_code(),
+        400_002
+    );
 }
 
 #[test]
 fn invalid_full_account_writes_return_codes_and_change_nothing() {
     let store = Store::in_memory().unwrap();
-    store.import_full_account(&full(Some("dup"), json!({"email": "d@u.pp"}), None, None)).unwrap();
-    fails_unchanged(&store, 400_003, |s| s.import_full_account(&full(Some("dup"), json!({}), None, None)).map(drop));
-    fails_unchanged(&store, 400_006, |s| s.import_full_account(&full(Some(""), json!({}), None, None)).map(drop));
+    store
+        .import_full_account(&full(Some("dup"), json!({"email": "d@u.pp"}), None, None))
+        .unwrap();
+    fails_unchanged(&store, 400_003, |s| {
+        s.import_full_account(&full(Some("dup"), json!({}), None, None))
+            .map(drop)
+    });
     fails_unchanged(&store, 400_006, |s| {
-        s.import_full_account(&full(Some(&"x".repeat(257)), json!({}), None, None)).map(drop)
+        s.import_full_account(&full(Some(""), json!({}), None, None))
+            .map(drop)
+    });
+    fails_unchanged(&store, 400_006, |s| {
+        s.import_full_account(&full(Some(&"x".repeat(257)), json!({}), None, None))
+            .map(drop)
     });
     let e = fails_unchanged(&store, 400_006, |s| {
-        s.import_full_account(&full(None, json!({"email": "bad@"}), None, None)).map(drop)
+        s.import_full_account(&full(None, json!({"email": "bad@"}), None, None))
+            .map(drop)
     });
     assert_eq!(e.validation_errors()[0].field_name, "profile.email");
     fails_unchanged(&store, 400_006, |s| {
-        s.import_full_account(&AccountParams { profile: Some(json!([])), ..Default::default() }).map(drop)
+        s.import_full_account(&AccountParams {
+            profile: Some(json!([])),
+            ..Default::default()
+        })
+        .map(drop)
     });
     fails_unchanged(&store, 400_006, |s| {
-        s.import_full_account(&AccountParams { is_active: Some(json!("yes")), ..Default::default() }).map(drop)
+        s.import_full_account(&AccountParams {
+            is_active: Some(json!("yes")),
+            ..Default::default()
+        })
+        .map(drop)
     });
-    fails_unchanged(&store, 403_005, |s| s.set_account_info(&full(Some("ghost"), json!({"x": 1}), None, None)));
-    fails_unchanged(&store, 400_002, |s| s.set_account_info(&AccountParams::default()));
+    fails_unchanged(&store, 403_005, |s| {
+        s.set_account_info(&full(Some("ghost"), json!({"x": 1}), None, None))
+    });
+    fails_unchanged(&store, 400_002, |s| {
+        s.set_account_info(&AccountParams::default())
+    });
     fails_unchanged(&store, 400_006, |s| {
-        s.set_account_info(&full(Some("dup"), json!({}), None, Some(json!({"n.email.isSubscribed": "no"}))))
+        s.set_account_info(&full(
+            Some("dup"),
+            json!({}),
+            None,
+            Some(json!({"n.email.isSubscribed": "no"})),
+        ))
     });
     fails_unchanged(&store, 403_005, |s| s.delete_account(Some("ghost")));
     fails_unchanged(&store, 400_002, |s| s.delete_account(None));
@@ -454,18 +777,40 @@ fn invalid_full_account_writes_return_codes_and_change_nothing() {
 #[test]
 fn delete_lite_account_by_token() {
     let store = Store::in_memory().unwrap();
-    store.import_lite_account(&lite("l@x.io", None, None, None)).unwrap();
-    store.import_lite_account(&lite("both@x.io", None, None, None)).unwrap();
-    store.import_full_account(&full(Some("b"), json!({"email": "both@x.io"}), None, None)).unwrap();
-    let token = email_doc(&store, "l@x.io")["token"].as_str().unwrap().to_string();
+    store
+        .import_lite_account(&lite("l@x.io", None, None, None))
+        .unwrap();
+    store
+        .import_lite_account(&lite("both@x.io", None, None, None))
+        .unwrap();
+    store
+        .import_full_account(&full(Some("b"), json!({"email": "both@x.io"}), None, None))
+        .unwrap();
+    let token = email_doc(&store, "l@x.io")["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     store.delete_lite_account(Some(&token)).unwrap();
-    assert!(store.get_document(Collection::EmailAccounts, "l@x.io").unwrap().is_none());
-    let token = email_doc(&store, "both@x.io")["token"].as_str().unwrap().to_string();
+    assert!(
+        store
+            .get_document(Collection::EmailAccounts, "l@x.io")
+            .unwrap()
+            .is_none()
+    );
+    let token = email_doc(&store, "both@x.io")["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     store.delete_lite_account(Some(&token)).unwrap();
     let doc = email_doc(&store, "both@x.io");
-    assert_eq!((doc["hasLiteAccount"].clone(), doc["UID"].clone()), (json!(false), json!("b")));
+    assert_eq!(
+        (doc["hasLiteAccount"].clone(), doc["UID"].clone()),
+        (json!(false), json!("b"))
+    );
     // With a declared index on `token`, the lookup goes through it.
-    store.add_index(Collection::EmailAccounts, "token", IndexKind::Value).unwrap();
+    store
+        .add_index(Collection::EmailAccounts, "token", IndexKind::Value)
+        .unwrap();
     store.delete_lite_account(Some(&token)).unwrap();
     assert_eq!(email_doc(&store, "both@x.io")["hasLiteAccount"], false);
 }
@@ -476,34 +821,94 @@ fn delete_lite_account_by_token() {
 #[test]
 fn index_entries_follow_every_write() {
     let store = Store::in_memory().unwrap();
-    store.import_lite_account(&lite("i@x.io", Some(json!({"country": "DE"})), None, None)).unwrap();
+    store
+        .import_lite_account(&lite("i@x.io", Some(json!({"country": "DE"})), None, None))
+        .unwrap();
     let id = row_id(&store, Collection::EmailAccounts, "i@x.io");
-    let country = |k: &str| index_lookup(&store, Collection::EmailAccounts, "profile.country", "", &k.to_string());
+    let country = |k: &str| {
+        index_lookup(
+            &store,
+            Collection::EmailAccounts,
+            "profile.country",
+            "",
+            &k.to_string(),
+        )
+    };
     assert_eq!(country("DE"), vec![id]);
-    store.import_lite_account(&lite("i@x.io", Some(json!({"country": "FR"})), None, None)).unwrap();
+    store
+        .import_lite_account(&lite("i@x.io", Some(json!({"country": "FR"})), None, None))
+        .unwrap();
     assert_eq!((country("DE"), country("FR")), (vec![], vec![id]));
-    assert_eq!(row_id(&store, Collection::EmailAccounts, "i@x.io"), id, "updates keep the id");
-    store.import_lite_account(&lite("i@x.io", Some(json!({"country": null})), None, None)).unwrap();
+    assert_eq!(
+        row_id(&store, Collection::EmailAccounts, "i@x.io"),
+        id,
+        "updates keep the id"
+    );
+    store
+        .import_lite_account(&lite("i@x.io", Some(json!({"country": null})), None, None))
+        .unwrap();
     assert!(country("FR").is_empty());
 
     // add_index backfills existing documents; drop_index removes the side table.
-    store.import_lite_account(&lite("j@x.io", None, None, Some(json!({"tier": "gold words here"})))).unwrap();
-    let def = store.add_index(Collection::EmailAccounts, "data.tier", IndexKind::Words).unwrap();
+    store
+        .import_lite_account(&lite(
+            "j@x.io",
+            None,
+            None,
+            Some(json!({"tier": "gold words here"})),
+        ))
+        .unwrap();
+    let def = store
+        .add_index(Collection::EmailAccounts, "data.tier", IndexKind::Words)
+        .unwrap();
     let words: Vec<String> = store
         .read(|c| {
-            let mut s = c.prepare(&format!("SELECT w FROM {} ORDER BY w", def.table())).unwrap();
-            s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+            let mut s = c
+                .prepare(&format!("SELECT w FROM {} ORDER BY w", def.table()))
+                .unwrap();
+            s.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
         })
         .unwrap();
     assert_eq!(words, ["gold", "here", "words"]);
-    assert_eq!(store.add_index(Collection::EmailAccounts, "data.tier", IndexKind::Words).unwrap_err().vendor_code(), 400_006);
-    assert!(store.add_index(Collection::EmailAccounts, "a.*.b.*", IndexKind::Value).is_err());
-    store.drop_index(Collection::EmailAccounts, "data.tier", IndexKind::Words).unwrap();
-    assert!(store.catalog().unwrap().indexes.iter().all(|d| d.id != def.id));
-    assert!(store.drop_index(Collection::EmailAccounts, "data.tier", IndexKind::Words).is_err());
+    assert_eq!(
+        store
+            .add_index(Collection::EmailAccounts, "data.tier", IndexKind::Words)
+            .unwrap_err()
+            .vendor_code(),
+        400_006
+    );
+    assert!(
+        store
+            .add_index(Collection::EmailAccounts, "a.*.b.*", IndexKind::Value)
+            .is_err()
+    );
+    store
+        .drop_index(Collection::EmailAccounts, "data.tier", IndexKind::Words)
+        .unwrap();
+    assert!(
+        store
+            .catalog()
+            .unwrap()
+            .indexes
+            .iter()
+            .all(|d| d.id != def.id)
+    );
+    assert!(
+        store
+            .drop_index(Collection::EmailAccounts, "data.tier", IndexKind::Words)
+            .is_err()
+    );
     // Deleting the document removes its entries.
-    store.import_lite_account(&lite("i@x.io", Some(json!({"country": "IT"})), None, None)).unwrap();
-    let token = email_doc(&store, "i@x.io")["token"].as_str().unwrap().to_string();
+    store
+        .import_lite_account(&lite("i@x.io", Some(json!({"country": "IT"})), None, None))
+        .unwrap();
+    let token = email_doc(&store, "i@x.io")["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     store.delete_lite_account(Some(&token)).unwrap();
     assert!(country("IT").is_empty());
 }
@@ -513,14 +918,23 @@ fn new_store_has_default_indexes_and_schema_version() {
     let store = Store::in_memory().unwrap();
     let catalog = store.catalog().unwrap();
     assert_eq!(catalog.indexes.len(), acql::catalog::DEFAULT_INDEXES.len());
-    let version: i64 = store.read(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()).unwrap();
+    let version: i64 = store
+        .read(|c| {
+            c.pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap()
+        })
+        .unwrap();
     assert_eq!(version, acql::store::SCHEMA_VERSION);
 }
 
 // ---------------------------------------------------------------------------------------
 // bulk import / export
 
-fn import(store: &Store, collection: Collection, text: &str) -> Result<acql::store::ImportReport, StoreError> {
+fn import(
+    store: &Store,
+    collection: Collection,
+    text: &str,
+) -> Result<acql::store::ImportReport, StoreError> {
     store.import_ndjson(Cursor::new(text.as_bytes()), ImportOptions::new(collection))
 }
 
@@ -533,38 +947,94 @@ fn bulk_import_is_verbatim_and_round_trips() {
     assert_eq!((report.lines, report.inserted), (3, 2));
     // Stored exactly as given (no system fields added, key lower-cased only in the key column).
     let doc = email_doc(&store, "mixed@case.com");
-    assert_eq!(doc, json!({"email": "Mixed@Case.COM", "x": 1.5, "odd": {"k.with.dots": [null, {}]}}));
+    assert_eq!(
+        doc,
+        json!({"email": "Mixed@Case.COM", "x": 1.5, "odd": {"k.with.dots": [null, {}]}})
+    );
     let mut out = Vec::new();
-    store.export_ndjson(Collection::EmailAccounts, &mut out, Default::default()).unwrap();
-    let lines: Vec<Value> = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines, vec![doc, json!({"profile": {"email": "p@e.xx"}, "hasLiteAccount": "yes"})]);
+    store
+        .export_ndjson(Collection::EmailAccounts, &mut out, Default::default())
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            doc,
+            json!({"profile": {"email": "p@e.xx"}, "hasLiteAccount": "yes"})
+        ]
+    );
     // Indexes were filled.
-    assert_eq!(index_lookup(&store, Collection::EmailAccounts, "profile.email", "", &"p@e.xx".to_string()).len(), 1);
+    assert_eq!(
+        index_lookup(
+            &store,
+            Collection::EmailAccounts,
+            "profile.email",
+            "",
+            &"p@e.xx".to_string()
+        )
+        .len(),
+        1
+    );
     // Export of chosen ids.
     let mut out = Vec::new();
-    let n = store.export_ids(Collection::EmailAccounts, &mut [2, 99, 1].into_iter(), &mut out, Default::default()).unwrap();
+    let n = store
+        .export_ids(
+            Collection::EmailAccounts,
+            &mut [2, 99, 1].into_iter(),
+            &mut out,
+            Default::default(),
+        )
+        .unwrap();
     assert_eq!(n, 2);
     assert!(String::from_utf8(out).unwrap().starts_with("{\"profile\""));
     // Accounts are keyed by UID.
-    import(&store, Collection::Accounts, "{\"UID\":\"u1\",\"profile\":{\"email\":\"z@z.zz\"}}\n").unwrap();
+    import(
+        &store,
+        Collection::Accounts,
+        "{\"UID\":\"u1\",\"profile\":{\"email\":\"z@z.zz\"}}\n",
+    )
+    .unwrap();
     assert_eq!(full_doc(&store, "u1")["profile"]["email"], "z@z.zz");
 }
 
 #[test]
 fn bulk_import_is_atomic_and_names_the_bad_line() {
     let store = Store::in_memory().unwrap();
-    import(&store, Collection::EmailAccounts, "{\"email\":\"a@a.aa\"}\n").unwrap();
+    import(
+        &store,
+        Collection::EmailAccounts,
+        "{\"email\":\"a@a.aa\"}\n",
+    )
+    .unwrap();
     let cases = [
-        ("{\"email\":\"b@b.bb\"}\n{\"email\":\"c@c.cc\"\n", 2, "invalid JSON"),
+        (
+            "{\"email\":\"b@b.bb\"}\n{\"email\":\"c@c.cc\"\n",
+            2,
+            "invalid JSON",
+        ),
         ("{\"email\":\"b@b.bb\"}\n[1,2]\n", 2, "not a JSON object"),
         ("{\"email\":\"b@b.bb\"}\n{\"name\":\"x\"}\n", 2, "no key"),
-        ("{\"email\":\"b@b.bb\"}\n\n{\"email\":\" B@b.bb\"}\n", 3, "earlier line"),
-        ("{\"email\":\"b@b.bb\"}\n{\"email\":\"A@A.AA\"}\n", 2, "in the store"),
+        (
+            "{\"email\":\"b@b.bb\"}\n\n{\"email\":\" B@b.bb\"}\n",
+            3,
+            "earlier line",
+        ),
+        (
+            "{\"email\":\"b@b.bb\"}\n{\"email\":\"A@A.AA\"}\n",
+            2,
+            "in the store",
+        ),
     ];
     for (text, line, reason) in cases {
         let before = dump(&store);
         let err = import(&store, Collection::EmailAccounts, text).unwrap_err();
-        let StoreError::BadImportLine { line: l, reason: r } = &err else { panic!("{err}") };
+        let StoreError::BadImportLine { line: l, reason: r } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(*l, line, "{text}");
         assert!(r.contains(reason), "{r}");
         assert_eq!(err.vendor_code(), 400_006);
@@ -580,7 +1050,12 @@ fn bulk_import_is_atomic_and_names_the_bad_line() {
 #[test]
 fn bulk_import_skip_and_replace_options() {
     let store = Store::in_memory().unwrap();
-    import(&store, Collection::EmailAccounts, "{\"email\":\"a@a.aa\",\"v\":1,\"profile\":{\"country\":\"DE\"}}\n").unwrap();
+    import(
+        &store,
+        Collection::EmailAccounts,
+        "{\"email\":\"a@a.aa\",\"v\":1,\"profile\":{\"country\":\"DE\"}}\n",
+    )
+    .unwrap();
     let id = row_id(&store, Collection::EmailAccounts, "a@a.aa");
     let text = "{\"email\":\"a@a.aa\",\"v\":2,\"profile\":{\"country\":\"FR\"}}\nnope\n{\"email\":\"b@b.bb\"}\n";
     let mut seen = Vec::new();
@@ -596,12 +1071,33 @@ fn bulk_import_skip_and_replace_options() {
             },
         )
         .unwrap();
-    assert_eq!((report.inserted, report.replaced, report.bad_line_count), (1, 1, 1));
+    assert_eq!(
+        (report.inserted, report.replaced, report.bad_line_count),
+        (1, 1, 1)
+    );
     assert_eq!(report.bad_lines[0].line, 2);
-    assert_eq!(seen.last().copied(), Some(acql::store::Progress { bytes: text.len() as u64, lines: 3 }));
+    assert_eq!(
+        seen.last().copied(),
+        Some(acql::store::Progress {
+            bytes: text.len() as u64,
+            lines: 3
+        })
+    );
     assert_eq!(email_doc(&store, "a@a.aa")["v"], 2);
-    assert_eq!(row_id(&store, Collection::EmailAccounts, "a@a.aa"), id, "replace keeps the id");
-    let country = |k: &str| index_lookup(&store, Collection::EmailAccounts, "profile.country", "", &k.to_string());
+    assert_eq!(
+        row_id(&store, Collection::EmailAccounts, "a@a.aa"),
+        id,
+        "replace keeps the id"
+    );
+    let country = |k: &str| {
+        index_lookup(
+            &store,
+            Collection::EmailAccounts,
+            "profile.country",
+            "",
+            &k.to_string(),
+        )
+    };
     assert_eq!((country("DE"), country("FR")), (vec![], vec![id]));
 }
 
@@ -610,14 +1106,72 @@ fn generated_data_imports_and_exports_identically() {
     let mut text = Vec::new();
     acql::r#gen::generate(300, 11, &mut text).unwrap();
     let store = Store::in_memory().unwrap();
-    let report = store.import_ndjson(Cursor::new(&text), ImportOptions::new(Collection::EmailAccounts)).unwrap();
+    let report = store
+        .import_ndjson(
+            Cursor::new(&text),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
     assert_eq!(report.inserted, 300);
     let mut out = Vec::new();
-    store.export_ndjson(Collection::EmailAccounts, &mut out, Default::default()).unwrap();
+    store
+        .export_ndjson(Collection::EmailAccounts, &mut out, Default::default())
+        .unwrap();
     let parse = |b: &[u8]| -> Vec<Value> {
-        String::from_utf8(b.to_vec()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        String::from_utf8(b.to_vec())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     };
     assert_eq!(parse(&out), parse(&text));
+}
+
+#[test]
+fn staged_and_direct_index_filling_agree() {
+    // An import into an empty collection stages index rows and sorts them in at the end;
+    // with `replace` it writes them directly. Both must give the same side tables, and
+    // the same as indexes declared afterwards (backfill).
+    let mut text = Vec::new();
+    acql::r#gen::generate(400, 3, &mut text).unwrap();
+    let staged = Store::in_memory().unwrap();
+    staged
+        .import_ndjson(
+            Cursor::new(&text),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
+    let direct = Store::in_memory().unwrap();
+    let options = ImportOptions {
+        replace: true,
+        ..ImportOptions::new(Collection::EmailAccounts)
+    };
+    direct.import_ndjson(Cursor::new(&text), options).unwrap();
+    assert_eq!(dump(&staged), dump(&direct));
+    let backfilled = Store::in_memory().unwrap();
+    for def in backfilled.catalog().unwrap().indexes {
+        backfilled
+            .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+            .unwrap();
+    }
+    backfilled
+        .import_ndjson(
+            Cursor::new(&text),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
+    for (collection, pattern, kind) in acql::catalog::DEFAULT_INDEXES {
+        backfilled.add_index(*collection, pattern, *kind).unwrap();
+    }
+    // Side tables are named by index id, which matches: same declaration order.
+    assert_eq!(dump(&backfilled), dump(&staged));
+    assert!(
+        dump(&staged)
+            .iter()
+            .filter(|l| l.starts_with("ix_"))
+            .count()
+            > 3000
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -627,15 +1181,28 @@ fn generated_data_imports_and_exports_identically() {
 fn open_modes_and_persistence() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let err = Store::open(&path, OpenMode::MustExist).err().expect("missing file must fail");
+    let err = Store::open(&path, OpenMode::MustExist)
+        .err()
+        .expect("missing file must fail");
     assert!(matches!(err, StoreError::NotFound(_)));
     {
         let store = Store::open(&path, OpenMode::Create).unwrap();
-        store.import_lite_account(&lite("p@q.rs", None, None, None)).unwrap();
+        store
+            .import_lite_account(&lite("p@q.rs", None, None, None))
+            .unwrap();
     }
     let store = Store::open(&path, OpenMode::MustExist).unwrap();
-    assert!(store.get_document(Collection::EmailAccounts, "p@q.rs").unwrap().is_some());
-    assert_eq!(store.catalog().unwrap().indexes.len(), acql::catalog::DEFAULT_INDEXES.len(), "defaults once");
+    assert!(
+        store
+            .get_document(Collection::EmailAccounts, "p@q.rs")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.catalog().unwrap().indexes.len(),
+        acql::catalog::DEFAULT_INDEXES.len(),
+        "defaults once"
+    );
 }
 
 /// Child mode of `sigkill_mid_import_leaves_all_or_nothing`: imports a large generated file
@@ -644,9 +1211,16 @@ const CRASH_CHILD: &str = "ACQL_STORE_CRASH_CHILD";
 
 #[test]
 fn crash_child_mode() {
-    let Ok(db) = std::env::var(CRASH_CHILD) else { return };
+    let Ok(db) = std::env::var(CRASH_CHILD) else {
+        return;
+    };
     let source = format!("{db}.ndjson");
-    acql::r#gen::generate(100_000, 5, std::io::BufWriter::new(std::fs::File::create(&source).unwrap())).unwrap();
+    acql::r#gen::generate(
+        100_000,
+        5,
+        std::io::BufWriter::new(std::fs::File::create(&source).unwrap()),
+    )
+    .unwrap();
     let store = Store::open(&db, OpenMode::Create).unwrap();
     let mut signalled = false;
     let mut progress = |p: acql::store::Progress| {
@@ -657,7 +1231,10 @@ fn crash_child_mode() {
         }
     };
     let input = std::io::BufReader::new(std::fs::File::open(&source).unwrap());
-    let options = ImportOptions { progress: Some(&mut progress), ..ImportOptions::new(Collection::EmailAccounts) };
+    let options = ImportOptions {
+        progress: Some(&mut progress),
+        ..ImportOptions::new(Collection::EmailAccounts)
+    };
     store.import_ndjson(input, options).unwrap();
     std::fs::write(format!("{db}.done"), b"").unwrap();
 }
@@ -669,10 +1246,17 @@ fn sigkill_mid_import_leaves_all_or_nothing() {
     let db = dir.path().join("crash.db");
     {
         let store = Store::open(&db, OpenMode::Create).unwrap();
-        store.import_lite_account(&lite("before@x.io", None, None, None)).unwrap();
+        store
+            .import_lite_account(&lite("before@x.io", None, None, None))
+            .unwrap();
     }
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "store::crash_child_mode", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "store::crash_child_mode",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CRASH_CHILD, &db)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -687,28 +1271,49 @@ fn sigkill_mid_import_leaves_all_or_nothing() {
     child.kill().unwrap(); // SIGKILL on unix
     child.wait().unwrap();
     let store = Store::open(&db, OpenMode::MustExist).unwrap();
-    let integrity: String = store.read(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()).unwrap();
+    let integrity: String = store
+        .read(|c| {
+            c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap()
+        })
+        .unwrap();
     assert_eq!(integrity, "ok");
     let n = store.count(Collection::EmailAccounts).unwrap();
     let done = dir.path().join("crash.db.done").exists();
     eprintln!("after SIGKILL: {n} documents, import finished: {done}");
-    assert!(n == 1 || (done && n == 100_001), "partial import survived: {n} documents");
-    assert!(store.get_document(Collection::EmailAccounts, "before@x.io").unwrap().is_some());
+    assert!(
+        n == 1 || (done && n == 100_001),
+        "partial import survived: {n} documents"
+    );
+    assert!(
+        store
+            .get_document(Collection::EmailAccounts, "before@x.io")
+            .unwrap()
+            .is_some()
+    );
     // The store stays writable after the crash.
-    store.import_lite_account(&lite("after@x.io", None, None, None)).unwrap();
+    store
+        .import_lite_account(&lite("after@x.io", None, None, None))
+        .unwrap();
 }
 
 #[test]
 fn one_writer_many_readers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(Store::open(dir.path().join("c.db"), OpenMode::Create).unwrap());
+    let store =
+        std::sync::Arc::new(Store::open(dir.path().join("c.db"), OpenMode::Create).unwrap());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writes = 400u64;
     let writer = {
         let store = store.clone();
         std::thread::spawn(move || {
             for i in 0..writes {
-                let p = lite(&format!("w{i}@x.io"), None, Some(json!({"n.email.isSubscribed": i % 2 == 0})), Some(json!({"i": i})));
+                let p = lite(
+                    &format!("w{i}@x.io"),
+                    None,
+                    Some(json!({"n.email.isSubscribed": i % 2 == 0})),
+                    Some(json!({"i": i})),
+                );
                 store.import_lite_account(&p).unwrap();
             }
         })

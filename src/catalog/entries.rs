@@ -47,52 +47,17 @@ pub struct WordEntry {
 }
 
 /// The distinct value entries of `doc` for `def`'s pattern (sorted by `b`, then `k`).
+///
+/// Compiles the pattern on every call: when indexing many documents, compile once with
+/// [`CompiledPattern::new`] and call [`CompiledPattern::value_entries`].
 pub fn value_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<ValueEntry> {
-    let mut out: Vec<ValueEntry> = Vec::new();
-    pattern_values(&def.pattern, doc, &mut |b, v| {
-        if let Some(k) = scalar_key(v) {
-            let (n, t) = match &k {
-                ValueKey::Text(s) => (number_text(s).map(|n| n.f), parse_datetime(s)),
-                _ => (None, None),
-            };
-            out.push(ValueEntry {
-                b: b.to_string(),
-                k,
-                n,
-                t,
-            });
-        }
-    });
-    out.sort_by(|x, y| x.b.cmp(&y.b).then_with(|| x.k.cmp(&y.k)));
-    out.dedup_by(|x, y| x.b == y.b && x.k == y.k);
-    out
+    CompiledPattern::new(&def.pattern).value_entries(doc)
 }
 
 /// The distinct word entries of `doc` for `def`'s pattern: words of strings, of numbers'
-/// JSON text, and `true`/`false` for booleans (sorted).
+/// JSON text, and `true`/`false` for booleans (sorted). See [`CompiledPattern`] for bulk use.
 pub fn word_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<WordEntry> {
-    let mut out = Vec::new();
-    pattern_values(&def.pattern, doc, &mut |b, v| {
-        let mut push = |text: &str| {
-            out.extend(words(text).map(|w| WordEntry {
-                b: b.to_string(),
-                w,
-            }))
-        };
-        match v.kind() {
-            Kind::String => push(&v.as_str().unwrap_or_default()),
-            Kind::Number => push(&v.number_text().unwrap_or_default()),
-            Kind::Bool => push(if v.as_bool() == Some(true) {
-                "true"
-            } else {
-                "false"
-            }),
-            _ => {}
-        }
-    });
-    out.sort();
-    out.dedup();
-    out
+    CompiledPattern::new(&def.pattern).word_entries(doc)
 }
 
 /// One atom of a compiled pattern.
@@ -118,14 +83,17 @@ fn atoms_of(segments: &[String]) -> Vec<Atom> {
     out
 }
 
-struct Compiled {
+/// A pattern prepared for matching documents (compile once per index, reuse per document).
+#[derive(Clone, Debug)]
+pub struct CompiledPattern {
     pre: Vec<Atom>,
     star: bool,
     suf: Vec<Atom>,
 }
 
-impl Compiled {
-    fn new(pattern: &Pattern) -> Compiled {
+impl CompiledPattern {
+    /// Prepares `pattern`.
+    pub fn new(pattern: &Pattern) -> CompiledPattern {
         let keys = |segs: &[PatternSegment]| -> Vec<String> {
             segs.iter()
                 .filter_map(|s| match s {
@@ -135,17 +103,86 @@ impl Compiled {
                 .collect()
         };
         match pattern.wildcard() {
-            Some(w) => Compiled {
+            Some(w) => CompiledPattern {
                 pre: atoms_of(&keys(&pattern.segments[..w])),
                 star: true,
                 suf: atoms_of(&keys(&pattern.segments[w + 1..])),
             },
-            None => Compiled {
+            None => CompiledPattern {
                 pre: atoms_of(&keys(&pattern.segments)),
                 star: false,
                 suf: Vec::new(),
             },
         }
+    }
+
+    /// The distinct value entries of `doc` (sorted by `b`, then `k`).
+    pub fn value_entries<'a, N: Node<'a>>(&self, doc: N) -> Vec<ValueEntry> {
+        let mut out: Vec<ValueEntry> = Vec::new();
+        self.values(doc, &mut |b, v| {
+            if let Some(k) = scalar_key(v) {
+                let (n, t) = match &k {
+                    ValueKey::Text(s) => (number_text(s).map(|n| n.f), parse_datetime(s)),
+                    _ => (None, None),
+                };
+                out.push(ValueEntry {
+                    b: b.to_string(),
+                    k,
+                    n,
+                    t,
+                });
+            }
+        });
+        out.sort_by(|x, y| x.b.cmp(&y.b).then_with(|| x.k.cmp(&y.k)));
+        out.dedup_by(|x, y| x.b == y.b && x.k == y.k);
+        out
+    }
+
+    /// The distinct word entries of `doc` (sorted).
+    pub fn word_entries<'a, N: Node<'a>>(&self, doc: N) -> Vec<WordEntry> {
+        let mut out = Vec::new();
+        self.values(doc, &mut |b, v| {
+            let mut push = |text: &str| {
+                out.extend(words(text).map(|w| WordEntry {
+                    b: b.to_string(),
+                    w,
+                }))
+            };
+            match v.kind() {
+                Kind::String => push(&v.as_str().unwrap_or_default()),
+                Kind::Number => push(&v.number_text().unwrap_or_default()),
+                Kind::Bool => push(if v.as_bool() == Some(true) {
+                    "true"
+                } else {
+                    "false"
+                }),
+                _ => {}
+            }
+        });
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Calls `f(b, value)` for every value the pattern yields in `doc` (with duplicates;
+    /// `null`s and objects included).
+    pub fn values<'a, N: Node<'a>>(&self, doc: N, f: &mut impl FnMut(&str, N)) {
+        let states = vec![(self.start(), String::new())];
+        walk(self, doc, &states, f, 0);
+    }
+
+    /// True when some state can consume the first atom of `key` (an allocation-free
+    /// pre-check: most members of most documents are rejected here).
+    fn may_enter(&self, states: &[(State, String)], key: &[u8]) -> bool {
+        let starts = |atom: &Atom| {
+            let a = atom.text.as_bytes();
+            key.starts_with(a) && (key.len() == a.len() || key[a.len()] == b'.')
+        };
+        states.iter().any(|(st, _)| match *st {
+            State::Pre(i) => self.pre.get(i).is_some_and(starts),
+            State::Star(_) => true,
+            State::Suf(i) => self.suf.get(i).is_some_and(starts),
+        })
     }
 
     fn start(&self) -> State {
@@ -218,13 +255,11 @@ enum State {
 /// Calls `f(b, value)` for every value the pattern yields in `doc` (with duplicates;
 /// `null`s and objects included). This is the one walker both entry kinds use.
 pub fn pattern_values<'a, N: Node<'a>>(pattern: &Pattern, doc: N, f: &mut impl FnMut(&str, N)) {
-    let c = Compiled::new(pattern);
-    let states = vec![(c.start(), String::new())];
-    walk(&c, doc, &states, f, 0);
+    CompiledPattern::new(pattern).values(doc, f);
 }
 
 fn walk<'a, N: Node<'a>>(
-    c: &Compiled,
+    c: &CompiledPattern,
     node: N,
     states: &[(State, String)],
     f: &mut impl FnMut(&str, N),
@@ -246,6 +281,9 @@ fn walk<'a, N: Node<'a>>(
                 }
             }
             for (key, child) in node.members() {
+                if !key.with_bytes(|k| c.may_enter(states, k)) {
+                    continue;
+                }
                 let key = key.as_str();
                 let mut cur: Vec<(State, String)> = states.to_vec();
                 let mut parts = key.split('.').peekable();
@@ -303,7 +341,7 @@ pub struct Binding {
 /// with `b = "news"` and `subscriptions.jun4th.a001.email.isSubscribed` with
 /// `b = "jun4th.a001"`, both exactly.
 pub fn binding_for(pattern: &Pattern, path: &[String]) -> Option<Binding> {
-    let c = Compiled::new(pattern);
+    let c = CompiledPattern::new(pattern);
     let p = atoms_of(path);
     let fixed = c.pre.len() + c.suf.len();
     if p.len() < fixed + usize::from(c.star) || (!c.star && p.len() != fixed) {

@@ -36,7 +36,9 @@ impl Format {
 
     /// Parses a `.mode` argument.
     pub fn from_name(name: &str) -> Option<Format> {
-        [Format::Json, Format::Ndjson, Format::Table, Format::Csv].into_iter().find(|f| f.name() == name)
+        [Format::Json, Format::Ndjson, Format::Table, Format::Csv]
+            .into_iter()
+            .find(|f| f.name() == name)
     }
 }
 
@@ -252,7 +254,9 @@ pub fn parse_kind(name: &str) -> Result<acql::catalog::IndexKind, String> {
     match name.to_ascii_lowercase().as_str() {
         "value" => Ok(acql::catalog::IndexKind::Value),
         "words" => Ok(acql::catalog::IndexKind::Words),
-        _ => Err(format!("unknown index kind `{name}` (expected value or words)")),
+        _ => Err(format!(
+            "unknown index kind `{name}` (expected value or words)"
+        )),
     }
 }
 
@@ -277,7 +281,8 @@ mod tests {
         let cli = Cli::try_parse_from(["acql", "--format", "csv", "./import", "q"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.run.query_opts.format, Some(Format::Csv));
-        let cli = Cli::try_parse_from(["acql", "serve", "x.db", "--listen", "127.0.0.1:0"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["acql", "serve", "x.db", "--listen", "127.0.0.1:0"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Serve(_))));
         let cli = Cli::try_parse_from(["acql"]).unwrap();
         assert!(cli.command.is_none() && cli.run.db.is_none());

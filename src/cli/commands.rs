@@ -1,5 +1,6 @@
 //! The subcommands other than queries and the REPL: import, export, gen, explain, index.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::ops::ControlFlow;
@@ -18,7 +19,14 @@ use super::{CliError, describe, open_create, open_existing};
 /// `acql import DB FILE|-`.
 pub fn import(a: &ImportArgs) -> Result<(), CliError> {
     let engine = open_create(&a.db)?;
-    import_into(&engine, &a.file, a.collection, a.skip_invalid, a.replace, a.quiet)
+    import_into(
+        &engine,
+        &a.file,
+        a.collection,
+        a.skip_invalid,
+        a.replace,
+        a.quiet,
+    )
 }
 
 /// Loads an NDJSON file (or `-`, stdin) into `engine`; shared with the REPL's `.import`.
@@ -33,44 +41,62 @@ pub fn import_into(
     quiet: bool,
 ) -> Result<(), CliError> {
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if file == Path::new("-") {
-        (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())), None)
+        (
+            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
+            None,
+        )
     } else {
-        let f = File::open(file).map_err(|e| CliError::failed(format!("cannot read {}: {e}", file.display())))?;
+        let f = File::open(file)
+            .map_err(|e| CliError::failed(format!("cannot read {}: {e}", file.display())))?;
         let size = f.metadata().ok().map(|m| m.len());
         (Box::new(BufReader::with_capacity(1 << 20, f)), size)
     };
     let progress = Progress::new(size, quiet);
     let mut report_progress = |p: acql::store::Progress| progress.update(p.bytes, p.lines);
-    let options =
-        ImportOptions { collection, replace, skip_bad_lines: skip_invalid, progress: Some(&mut report_progress) };
+    let options = ImportOptions {
+        collection,
+        replace,
+        skip_bad_lines: skip_invalid,
+        progress: Some(&mut report_progress),
+    };
     let started = Instant::now();
     let result = engine.store().import_ndjson(input, options);
     progress.finish();
     let report = result.map_err(|e| {
         let e = acql::Error::from(e);
-        let what = if file == Path::new("-") { "standard input".to_string() } else { file.display().to_string() };
-        CliError::failed(format!("import of {what} failed, nothing was imported: {}", describe(&e, None)))
+        let what = if file == Path::new("-") {
+            "standard input".to_string()
+        } else {
+            file.display().to_string()
+        };
+        CliError::failed(format!(
+            "import of {what} failed, nothing was imported: {}",
+            describe(&e, None)
+        ))
     })?;
     for bad in &report.bad_lines {
         eprintln!("skipped line {}: {}", bad.line, bad.reason);
     }
     if report.bad_line_count > report.bad_lines.len() as u64 {
-        eprintln!("… and {} more bad lines", report.bad_line_count - report.bad_lines.len() as u64);
+        eprintln!(
+            "… and {} more bad lines",
+            report.bad_line_count - report.bad_lines.len() as u64
+        );
     }
     if !quiet {
         let secs = started.elapsed().as_secs_f64();
         let docs = report.inserted + report.replaced;
-        let mut line = format!("imported {} documents into {collection}", docs);
+        let mut line = format!("imported {docs} documents into {collection}");
         if report.replaced > 0 {
-            line.push_str(&format!(" ({} replaced)", report.replaced));
+            let _ = write!(line, " ({} replaced)", report.replaced);
         }
         if report.bad_line_count > 0 {
-            line.push_str(&format!(", skipped {} bad lines", report.bad_line_count));
+            let _ = write!(line, ", skipped {} bad lines", report.bad_line_count);
         }
         // Precision beyond what a person reads would only be noise.
         #[allow(clippy::cast_precision_loss)]
         let rate = docs as f64 / secs.max(1e-9);
-        line.push_str(&format!(" in {secs:.2} s ({rate:.0}/s)"));
+        let _ = write!(line, " in {secs:.2} s ({rate:.0}/s)");
         eprintln!("{line}");
     }
     Ok(())
@@ -81,7 +107,8 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
     let engine = open_existing(&a.db)?;
     let mut out = match &a.output {
         Some(path) => Out::new(Box::new(std::io::BufWriter::new(
-            File::create(path).map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?,
+            File::create(path)
+                .map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?,
         ))),
         None => Out::stdout(),
     };
@@ -91,11 +118,18 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
 
 /// Writes a whole collection (stored documents, verbatim, in insertion order), or a
 /// query's records, as NDJSON that `import` reads back.
-pub fn export_to(engine: &Engine, query: Option<&str>, collection: Collection, out: &mut Out) -> Result<(), CliError> {
+pub fn export_to(
+    engine: &Engine,
+    query: Option<&str>,
+    collection: Collection,
+    out: &mut Out,
+) -> Result<(), CliError> {
     match query {
         None => {
             let mut w = OutWriter { out, failure: None };
-            let result = engine.store().export_ndjson(collection, &mut w, ExportOptions::default());
+            let result = engine
+                .store()
+                .export_ndjson(collection, &mut w, ExportOptions::default());
             if let Some(e) = w.failure {
                 return Err(e);
             }
@@ -104,13 +138,14 @@ pub fn export_to(engine: &Engine, query: Option<&str>, collection: Collection, o
         }
         Some(q) => {
             let mut failure = None;
-            let result = engine.stream_json(q, &SearchOptions::default(), &mut |json| {
-                match out.write(json).and_then(|()| out.write(b"\n")) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => {
-                        failure = Some(e);
-                        ControlFlow::Break(())
-                    }
+            let result = engine.stream_json(q, &SearchOptions::default(), &mut |json| match out
+                .write(json)
+                .and_then(|()| out.write(b"\n"))
+            {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
                 }
             });
             if let Some(e) = failure {
@@ -134,7 +169,10 @@ impl Write for OutWriter<'_> {
             Ok(()) => Ok(buf.len()),
             Err(e) => {
                 self.failure = Some(e);
-                Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "output closed"))
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "output closed",
+                ))
             }
         }
     }
@@ -148,7 +186,8 @@ impl Write for OutWriter<'_> {
 pub fn generate(a: &GenArgs) -> Result<(), CliError> {
     let result = match &a.output {
         Some(path) => {
-            let f = File::create(path).map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?;
+            let f = File::create(path)
+                .map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?;
             acql::r#gen::generate(a.count, a.seed, std::io::BufWriter::new(f))
         }
         None => acql::r#gen::generate(a.count, a.seed, std::io::stdout().lock()),
@@ -158,7 +197,9 @@ pub fn generate(a: &GenArgs) -> Result<(), CliError> {
 
 /// `acql explain DB QUERY`.
 pub fn explain(engine: &Engine, query: &str) -> Result<(), CliError> {
-    let text = engine.explain(query).map_err(|e| CliError::from_engine(e, Some(query)))?;
+    let text = engine
+        .explain(query)
+        .map_err(|e| CliError::from_engine(e, Some(query)))?;
     let mut out = Out::stdout();
     out.str(text.trim_end())?;
     out.str("\n")?;
@@ -171,40 +212,80 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
     match &a.action {
         IndexAction::List => {
             let engine = open_existing(&a.db)?;
-            let catalog = engine.store().catalog().map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+            let catalog = engine
+                .store()
+                .catalog()
+                .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
             out.str(&format_catalog(&catalog))?;
         }
         IndexAction::Add(spec) => {
             let engine = open_create(&a.db)?;
             add_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
-            out.str(&format!("added {} index on {}.{}\n", spec.kind.as_str(), spec.collection, spec.pattern))?;
+            out.str(&format!(
+                "added {} index on {}.{}\n",
+                spec.kind.as_str(),
+                spec.collection,
+                spec.pattern
+            ))?;
         }
         IndexAction::Drop(spec) => {
             let engine = open_existing(&a.db)?;
             drop_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
-            out.str(&format!("dropped {} index on {}.{}\n", spec.kind.as_str(), spec.collection, spec.pattern))?;
+            out.str(&format!(
+                "dropped {} index on {}.{}\n",
+                spec.kind.as_str(),
+                spec.collection,
+                spec.pattern
+            ))?;
         }
     }
     out.flush()
 }
 
 /// Declares and builds an index.
-pub fn add_index(engine: &Engine, c: Collection, pattern: &str, kind: IndexKind) -> Result<(), CliError> {
-    engine.store().add_index(c, pattern, kind).map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+pub fn add_index(
+    engine: &Engine,
+    c: Collection,
+    pattern: &str,
+    kind: IndexKind,
+) -> Result<(), CliError> {
+    engine
+        .store()
+        .add_index(c, pattern, kind)
+        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
     Ok(())
 }
 
 /// Drops an index.
-pub fn drop_index(engine: &Engine, c: Collection, pattern: &str, kind: IndexKind) -> Result<(), CliError> {
-    engine.store().drop_index(c, pattern, kind).map_err(|e| CliError::failed(describe(&e.into(), None)))
+pub fn drop_index(
+    engine: &Engine,
+    c: Collection,
+    pattern: &str,
+    kind: IndexKind,
+) -> Result<(), CliError> {
+    engine
+        .store()
+        .drop_index(c, pattern, kind)
+        .map_err(|e| CliError::failed(describe(&e.into(), None)))
 }
 
 /// The catalog as aligned text, one index per line.
 pub fn format_catalog(catalog: &Catalog) -> String {
     let mut lines = String::new();
-    let width = catalog.indexes.iter().map(|i| i.collection.name().len()).max().unwrap_or(0);
+    let width = catalog
+        .indexes
+        .iter()
+        .map(|i| i.collection.name().len())
+        .max()
+        .unwrap_or(0);
     for ix in &catalog.indexes {
-        lines.push_str(&format!("{:<width$}  {:<5}  {}\n", ix.collection.name(), ix.kind.as_str(), ix.pattern));
+        let _ = writeln!(
+            lines,
+            "{:<width$}  {:<5}  {}",
+            ix.collection.name(),
+            ix.kind.as_str(),
+            ix.pattern
+        );
     }
     if catalog.indexes.is_empty() {
         lines.push_str("(no indexes)\n");

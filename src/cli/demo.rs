@@ -34,7 +34,9 @@ pub fn open() -> Result<Engine, CliError> {
         return Ok(engine);
     }
     let started = Instant::now();
-    eprintln!("acql: building the demo store ({DEMO_COUNT} generated accounts, seed {DEMO_SEED}) …");
+    eprintln!(
+        "acql: building the demo store ({DEMO_COUNT} generated accounts, seed {DEMO_SEED}) …"
+    );
     let engine = match cached.as_deref().map(build_file) {
         Some(Ok(engine)) => {
             banner(cached.as_deref());
@@ -50,12 +52,18 @@ pub fn open() -> Result<Engine, CliError> {
             engine
         }
     };
-    eprintln!("acql: demo store built in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "acql: demo store built in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(engine)
 }
 
 fn banner(path: Option<&Path>) {
-    let place = path.map_or_else(|| "in memory".to_string(), |p| format!("cached at {}", p.display()));
+    let place = path.map_or_else(
+        || "in memory".to_string(),
+        |p| format!("cached at {}", p.display()),
+    );
     eprintln!(
         "acql: using the demo store ({DEMO_COUNT} generated email accounts, {place}); pass a database file to use your own"
     );
@@ -86,10 +94,14 @@ fn build_file(path: &Path) -> Result<Engine, String> {
 /// Generates the demo documents and imports them.
 fn fill(engine: &Engine) -> Result<(), CliError> {
     let mut ndjson = Vec::with_capacity(usize::try_from(DEMO_COUNT).unwrap_or(0) * 1024);
-    acql::r#gen::generate(DEMO_COUNT, DEMO_SEED, &mut ndjson).map_err(|e| CliError::failed(e.to_string()))?;
+    acql::r#gen::generate(DEMO_COUNT, DEMO_SEED, &mut ndjson)
+        .map_err(|e| CliError::failed(e.to_string()))?;
     engine
         .store()
-        .import_ndjson(BufReader::new(ndjson.as_slice()), ImportOptions::new(Collection::EmailAccounts))
+        .import_ndjson(
+            BufReader::new(ndjson.as_slice()),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
         .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
     Ok(())
 }

@@ -32,6 +32,8 @@ pub enum CliError {
     Failed(String),
     /// Standard output was closed by the reader (`| head`): end quietly with exit 0.
     BrokenPipe,
+    /// Errors were already printed (a REPL script that had failing commands): exit 1.
+    Reported,
 }
 
 impl CliError {
@@ -90,6 +92,7 @@ pub fn main() -> ExitCode {
             print_error(&msg);
             ExitCode::from(1)
         }
+        Err(CliError::Reported) => ExitCode::from(1),
         Err(CliError::Usage(msg)) => {
             print_error(&msg);
             eprintln!("\nFor more information, try '--help'.");
@@ -129,7 +132,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
 fn run_default(a: args::RunArgs) -> Result<(), CliError> {
     let (db, query) = match (a.demo, a.db, a.query) {
         (true, Some(_), Some(_)) => {
-            return Err(CliError::Usage("with --demo, give only the query (no database file)".into()));
+            return Err(CliError::Usage(
+                "with --demo, give only the query (no database file)".into(),
+            ));
         }
         // `acql --demo "SELECT …"`: the one positional is the query.
         (true, Some(q), None) => (None, Some(q.to_string_lossy().into_owned())),
@@ -145,7 +150,11 @@ fn run_default(a: args::RunArgs) -> Result<(), CliError> {
     let query = match query {
         Some(q) => Some(q),
         None if !interactive || a.query_opts.cursor_id.is_some() => {
-            Some(if a.query_opts.cursor_id.is_some() { String::new() } else { query_text(None)? })
+            Some(if a.query_opts.cursor_id.is_some() {
+                String::new()
+            } else {
+                query_text(None)?
+            })
         }
         None => None,
     };
@@ -168,7 +177,9 @@ fn query_text(arg: Option<String>) -> Result<String, CliError> {
         return Ok(q);
     }
     if std::io::stdin().is_terminal() {
-        return Err(CliError::Usage("no query: pass it as an argument or on standard input".into()));
+        return Err(CliError::Usage(
+            "no query: pass it as an argument or on standard input".into(),
+        ));
     }
     let mut text = String::new();
     std::io::stdin()
@@ -188,59 +199,108 @@ pub fn open_existing(db: &Path) -> Result<Engine, CliError> {
             db.display()
         )));
     }
-    Engine::open(db, OpenMode::MustExist)
-        .map_err(|e| CliError::failed(format!("cannot open {}: {}", db.display(), describe(&e, None))))
+    Engine::open(db, OpenMode::MustExist).map_err(|e| {
+        CliError::failed(format!(
+            "cannot open {}: {}",
+            db.display(),
+            describe(&e, None)
+        ))
+    })
 }
 
 /// Opens a database, creating it when missing (commands that write).
 pub fn open_create(db: &Path) -> Result<Engine, CliError> {
-    Engine::open(db, OpenMode::Create)
-        .map_err(|e| CliError::failed(format!("cannot open {}: {}", db.display(), describe(&e, None))))
+    Engine::open(db, OpenMode::Create).map_err(|e| {
+        CliError::failed(format!(
+            "cannot open {}: {}",
+            db.display(),
+            describe(&e, None)
+        ))
+    })
 }
 
 /// Runs one query and prints it to stdout.
 fn one_shot(engine: &Engine, query: &str, opts: &QueryOpts) -> Result<(), CliError> {
     let mut out = Out::stdout();
     let format = opts.format.unwrap_or(Format::Json);
-    let width = opts.width.or_else(|| if out.is_terminal { terminal_width() } else { None });
+    let width = opts.width.or_else(|| {
+        if out.is_terminal {
+            terminal_width()
+        } else {
+            None
+        }
+    });
     let search = search_options(opts, None);
-    run_query(engine, query, format, width, opts, &search, &mut out)?;
+    run_query(
+        engine,
+        query,
+        format,
+        Extent::All,
+        width,
+        opts,
+        &search,
+        &mut out,
+    )?;
     out.flush()
 }
 
 /// The terminal's width, when stdout is one.
 pub fn terminal_width() -> Option<usize> {
-    console::Term::stdout().size_checked().map(|(_, cols)| usize::from(cols))
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, cols)| usize::from(cols))
 }
 
 /// Engine options from command-line options.
 pub fn search_options(opts: &QueryOpts, cancel: Option<Arc<AtomicBool>>) -> SearchOptions {
     SearchOptions {
         open_cursor: opts.open_cursor,
-        timeout: opts.timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64),
+        timeout: opts
+            .timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(Duration::from_secs_f64),
         cancel,
     }
 }
 
+/// How many records a query prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extent {
+    /// One page, as `accounts.search` returns it (LIMIT defaults to 300, at most 10000).
+    Page,
+    /// Every match (LIMIT only when written), streamed in constant memory.
+    All,
+}
+
 /// Runs `query` and writes it in `format`.
 ///
-/// `json` prints one page in the response envelope (what `accounts.search` returns). The
-/// other formats stream every record through `Engine::stream` (constant memory), unless a
-/// cursor is involved, in which case they print one page and report `nextCursorId` on stderr.
+/// `json` always prints one page in the response envelope (what `accounts.search`
+/// returns), and so does any format when a cursor is involved (the next cursor id goes to
+/// stderr). Otherwise `extent` decides: one page, or every record streamed through
+/// `Engine::stream` in constant memory.
+#[allow(clippy::too_many_arguments)] // each is one independent choice of the caller
 pub fn run_query(
     engine: &Engine,
     query: &str,
     format: Format,
+    extent: Extent,
     width: Option<usize>,
     opts: &QueryOpts,
     search: &SearchOptions,
     out: &mut Out,
 ) -> Result<Summary, CliError> {
-    let paged = format == Format::Json || opts.open_cursor || opts.cursor_id.is_some();
+    let paged = extent == Extent::Page
+        || format == Format::Json
+        || opts.open_cursor
+        || opts.cursor_id.is_some();
     if paged {
         let page = match &opts.cursor_id {
-            Some(id) => engine.search_cursor(id, search).map_err(|e| CliError::from_engine(e, None))?,
-            None => engine.search(query, search).map_err(|e| CliError::from_engine(e, Some(query)))?,
+            Some(id) => engine
+                .search_cursor(id, search)
+                .map_err(|e| CliError::from_engine(e, None))?,
+            None => engine
+                .search(query, search)
+                .map_err(|e| CliError::from_engine(e, Some(query)))?,
         };
         let summary = Summary {
             objects_count: page.results.len() as u64,
@@ -265,34 +325,47 @@ pub fn run_query(
     if format == Format::Ndjson {
         // The engine renders records as JSON text itself (straight from the stored bytes for
         // `SELECT *`): no `Value` is built per record.
-        let streamed = engine.stream_json(query, search, &mut |json| {
-            match out.write(json).and_then(|()| out.write(b"\n")) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    failure = Some(e);
-                    ControlFlow::Break(())
-                }
+        let streamed = engine.stream_json(query, search, &mut |json| match out
+            .write(json)
+            .and_then(|()| out.write(b"\n"))
+        {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
             }
         });
         if let Some(e) = failure {
             return Err(e);
         }
         let s = streamed.map_err(|e| CliError::from_engine(e, Some(query)))?;
-        return Ok(Summary { objects_count: s.objects_count, total_count: s.total_count, next_cursor_id: None });
+        return Ok(Summary {
+            objects_count: s.objects_count,
+            total_count: s.total_count,
+            next_cursor_id: None,
+        });
     }
     let mut sink = output::sink_for(format, width);
-    let streamed = engine.stream(query, search, &mut |record| match sink.record(out, record) {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(e) => {
-            failure = Some(e);
-            ControlFlow::Break(())
-        }
-    });
+    let streamed = engine.stream(
+        query,
+        search,
+        &mut |record| match sink.record(out, record) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    );
     if let Some(e) = failure {
         return Err(e);
     }
     let s = streamed.map_err(|e| CliError::from_engine(e, Some(query)))?;
-    let summary = Summary { objects_count: s.objects_count, total_count: s.total_count, next_cursor_id: None };
+    let summary = Summary {
+        objects_count: s.objects_count,
+        total_count: s.total_count,
+        next_cursor_id: None,
+    };
     sink.finish(out, &summary)?;
     Ok(summary)
 }

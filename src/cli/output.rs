@@ -5,7 +5,9 @@
 //! panic on it. Every result byte therefore goes through [`Out`], which turns a broken pipe
 //! into [`CliError::BrokenPipe`] (exit 0, nothing printed).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 
@@ -27,12 +29,18 @@ impl Out {
         use std::io::IsTerminal;
         let stdout = io::stdout();
         let is_terminal = stdout.is_terminal();
-        Out { w: Box::new(BufWriter::with_capacity(64 * 1024, stdout)), is_terminal }
+        Out {
+            w: Box::new(BufWriter::with_capacity(64 * 1024, stdout)),
+            is_terminal,
+        }
     }
 
     /// Any writer (a file, a buffer in tests).
     pub fn new(w: Box<dyn Write>) -> Out {
-        Out { w, is_terminal: false }
+        Out {
+            w,
+            is_terminal: false,
+        }
     }
 
     /// Writes all of `bytes`.
@@ -71,7 +79,8 @@ pub fn write_envelope(out: &mut Out, results: &[Value], summary: &Summary) -> Re
     if let Some(id) = &summary.next_cursor_id {
         env.insert("nextCursorId".into(), id.clone().into());
     }
-    let text = serde_json::to_string_pretty(&Value::Object(env)).map_err(|e| CliError::failed(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&Value::Object(env))
+        .map_err(|e| CliError::failed(e.to_string()))?;
     out.str(&text)?;
     out.str("\n")
 }
@@ -127,7 +136,11 @@ pub fn flatten(record: &Value) -> Vec<(String, Cell)> {
                 }
             }
             other => {
-                let column = if prefix.is_empty() { "value".to_string() } else { prefix.clone() };
+                let column = if prefix.is_empty() {
+                    "value".to_string()
+                } else {
+                    prefix.clone()
+                };
                 out.push((column, Cell::of(other)));
             }
         }
@@ -151,10 +164,26 @@ pub struct Cell {
 impl Cell {
     fn of(v: &Value) -> Cell {
         match v {
-            Value::String(s) => Cell { text: s.clone(), numeric: false, null: false },
-            Value::Null => Cell { text: String::new(), numeric: false, null: true },
-            Value::Number(n) => Cell { text: n.to_string(), numeric: true, null: false },
-            other => Cell { text: other.to_string(), numeric: false, null: false },
+            Value::String(s) => Cell {
+                text: s.clone(),
+                numeric: false,
+                null: false,
+            },
+            Value::Null => Cell {
+                text: String::new(),
+                numeric: false,
+                null: true,
+            },
+            Value::Number(n) => Cell {
+                text: n.to_string(),
+                numeric: true,
+                null: false,
+            },
+            other => Cell {
+                text: other.to_string(),
+                numeric: false,
+                null: false,
+            },
         }
     }
 }
@@ -187,6 +216,7 @@ struct Tabular {
     style: TabularStyle,
     columns: Vec<String>,
     index: HashMap<String, usize>,
+    /// Widest cell per column (headers not included), capped at [`MAX_COLUMN_WIDTH`].
     widths: Vec<usize>,
     numeric: Vec<bool>,
     rows: Vec<Vec<(usize, Cell)>>,
@@ -216,7 +246,7 @@ impl Tabular {
                     Some(&i) => i,
                     None => {
                         let i = self.columns.len();
-                        self.widths.push(console::measure_text_width(&name));
+                        self.widths.push(0);
                         self.numeric.push(true);
                         self.index.insert(name.clone(), i);
                         self.columns.push(name);
@@ -233,7 +263,12 @@ impl Tabular {
             .collect()
     }
 
-    fn write_row(&self, out: &mut Out, row: &[(usize, Cell)], layout: &Layout) -> Result<(), CliError> {
+    fn write_row(
+        &self,
+        out: &mut Out,
+        row: &[(usize, Cell)],
+        layout: &Layout,
+    ) -> Result<(), CliError> {
         let mut cells: Vec<Option<&Cell>> = vec![None; self.columns.len()];
         for (i, cell) in row {
             cells[*i] = Some(cell);
@@ -259,8 +294,11 @@ impl Tabular {
                     let text = cells[col].map(display_text).unwrap_or_default();
                     let w = layout.widths[slot];
                     let text = console::truncate_str(&text, w, "…");
-                    let align =
-                        if self.numeric[col] { console::Alignment::Right } else { console::Alignment::Left };
+                    let align = if self.numeric[col] {
+                        console::Alignment::Right
+                    } else {
+                        console::Alignment::Left
+                    };
                     line.push_str(&console::pad_str(&text, w, align, None));
                 }
                 if layout.hidden > 0 {
@@ -287,6 +325,44 @@ fn display_text(cell: &Cell) -> String {
     }
 }
 
+/// Keeps the end of a column name that does not fit (`…firstName`): the last segments of a
+/// dotted path tell columns apart, their shared prefix does not.
+fn truncate_left(name: &str, width: usize) -> Cow<'_, str> {
+    if console::measure_text_width(name) <= width {
+        return Cow::Borrowed(name);
+    }
+    // Whole trailing segments when they fit, else as many trailing characters as fit.
+    let by_segment = name
+        .char_indices()
+        .filter(|(_, c)| *c == '.')
+        .map(|(i, _)| &name[i + 1..])
+        .find(|tail| console::measure_text_width(tail) < width);
+    if let Some(tail) = by_segment {
+        return Cow::Owned(format!("…{tail}"));
+    }
+    let mut tail: Vec<char> = Vec::new();
+    let mut used = 1; // the `…`
+    for c in name.chars().rev() {
+        let w = console::measure_text_width(c.encode_utf8(&mut [0; 4]));
+        if used + w > width {
+            break;
+        }
+        used += w;
+        tail.push(c);
+    }
+    Cow::Owned(std::iter::once('…').chain(tail.into_iter().rev()).collect())
+}
+
+/// The narrowest a header gets before its column is squeezed: `…` and its last segment.
+fn compact_header_width(name: &str) -> usize {
+    match name.rsplit_once('.') {
+        Some((_, last)) => {
+            (1 + console::measure_text_width(last)).min(console::measure_text_width(name))
+        }
+        None => console::measure_text_width(name),
+    }
+}
+
 /// Which columns a table shows, and how wide.
 struct Layout {
     shown: Vec<usize>,
@@ -294,39 +370,71 @@ struct Layout {
     hidden: usize,
 }
 
-/// Fits column widths into `limit` terminal columns: shrink the widest column one step at
-/// a time down to a floor, then drop columns from the right (the last slot says `…`).
-fn fit(widths: &[usize], limit: Option<usize>) -> Layout {
+/// Fits column widths into `limit` terminal columns. `natural` widths hold whole headers
+/// and cells; when they do not fit, headers first shrink to their last segment
+/// (`compact`), then the widest column shrinks one step at a time down to a floor, then
+/// columns drop from the right (the last slot says `…`).
+fn fit(natural: &[usize], compact: &[usize], limit: Option<usize>) -> Layout {
+    let widths = natural;
     const SEP: usize = 3;
-    const FLOOR: usize = 8;
+    // Below this a column says little; showing fewer, readable columns is better.
+    const FLOOR: usize = 12;
     let mut shown: Vec<usize> = (0..widths.len()).collect();
     let mut w: Vec<usize> = widths.to_vec();
     let Some(limit) = limit else {
-        return Layout { shown, widths: w, hidden: 0 };
+        return Layout {
+            shown,
+            widths: w,
+            hidden: 0,
+        };
     };
     let total = |w: &[usize], hidden: bool| {
         w.iter().sum::<usize>() + SEP * w.len().saturating_sub(1) + if hidden { SEP + 1 } else { 0 }
     };
+    // Compact the headers that overshoot their cells most, one at a time, while too wide.
+    while total(&w, false) > limit {
+        let Some((i, _)) = w
+            .iter()
+            .zip(compact)
+            .enumerate()
+            .filter(|(_, (w, c))| w > c)
+            .max_by_key(|(_, (w, c))| **w - **c)
+        else {
+            break;
+        };
+        w[i] = compact[i];
+    }
     loop {
         let hidden = shown.len() < widths.len();
         if total(&w, hidden) <= limit {
             break;
         }
         // Shrink the widest column still above the floor.
-        if let Some((i, _)) = w.iter().enumerate().filter(|(_, x)| **x > FLOOR).max_by_key(|(_, x)| **x) {
+        if let Some((i, _)) = w
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x > FLOOR)
+            .max_by_key(|(_, x)| **x)
+        {
             w[i] -= 1;
             continue;
         }
         if shown.len() <= 1 {
             // One column wider than the terminal: truncate it to what is left.
-            w[0] = limit.saturating_sub(if hidden { SEP + 1 } else { 0 }).max(1);
+            w[0] = limit
+                .saturating_sub(if hidden { SEP + 1 } else { 0 })
+                .max(1);
             break;
         }
         shown.pop();
         w.pop();
     }
     let hidden = widths.len() - shown.len();
-    Layout { shown, widths: w, hidden }
+    Layout {
+        shown,
+        widths: w,
+        hidden,
+    }
 }
 
 impl RecordSink for Tabular {
@@ -338,13 +446,16 @@ impl RecordSink for Tabular {
             return Ok(());
         }
         if self.spill.is_none() {
-            let file = tempfile::tempfile().map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
+            let file = tempfile::tempfile()
+                .map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
             self.spill = Some(BufWriter::new(file));
         }
         let spill = self.spill.as_mut().expect("set above");
         let mut line = serde_json::to_vec(record).map_err(|e| CliError::failed(e.to_string()))?;
         line.push(b'\n');
-        spill.write_all(&line).map_err(|e| CliError::failed(format!("temporary file: {e}")))
+        spill
+            .write_all(&line)
+            .map_err(|e| CliError::failed(format!("temporary file: {e}")))
     }
 
     fn finish(&mut self, out: &mut Out, summary: &Summary) -> Result<(), CliError> {
@@ -352,7 +463,19 @@ impl RecordSink for Tabular {
             TabularStyle::Table { width } => width,
             TabularStyle::Csv => None,
         };
-        let layout = fit(&self.widths, limit);
+        let natural: Vec<usize> = self
+            .columns
+            .iter()
+            .zip(&self.widths)
+            .map(|(c, w)| (*w).max(console::measure_text_width(c)))
+            .collect();
+        let compact: Vec<usize> = self
+            .columns
+            .iter()
+            .zip(&self.widths)
+            .map(|(c, w)| (*w).max(compact_header_width(c)))
+            .collect();
+        let layout = fit(&natural, &compact, limit);
         if !self.columns.is_empty() {
             match self.style {
                 TabularStyle::Csv => {
@@ -369,7 +492,7 @@ impl RecordSink for Tabular {
                             rule.push_str("─┼─");
                         }
                         let w = layout.widths[slot];
-                        let name = console::truncate_str(&self.columns[col], w, "…");
+                        let name = truncate_left(&self.columns[col], w);
                         head.push_str(&console::pad_str(&name, w, console::Alignment::Left, None));
                         rule.push_str(&"─".repeat(w));
                     }
@@ -389,28 +512,52 @@ impl RecordSink for Tabular {
             self.write_row(out, row, &layout)?;
         }
         if let Some(spill) = self.spill.take() {
-            let mut file = spill.into_inner().map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
-            file.rewind().map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
+            let mut file = spill
+                .into_inner()
+                .map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
+            file.rewind()
+                .map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
             for line in BufReader::new(file).lines() {
                 let line = line.map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
-                let record: Value = serde_json::from_str(&line).map_err(|e| CliError::failed(e.to_string()))?;
+                let record: Value =
+                    serde_json::from_str(&line).map_err(|e| CliError::failed(e.to_string()))?;
                 let flat = flatten(&record);
-                let placed: Vec<_> = flat.into_iter().map(|(name, cell)| (self.index[&name], cell)).collect();
+                let placed: Vec<_> = flat
+                    .into_iter()
+                    .map(|(name, cell)| (self.index[&name], cell))
+                    .collect();
                 self.write_row(out, &placed, &layout)?;
             }
         }
         if let TabularStyle::Table { .. } = self.style {
-            let mut footer = format!("({} {}", self.count, if self.count == 1 { "row" } else { "rows" });
+            let mut footer = format!(
+                "({} {}",
+                self.count,
+                if self.count == 1 { "row" } else { "rows" }
+            );
             if summary.total_count != self.count {
-                footer.push_str(&format!(" of {} matches", summary.total_count));
+                let _ = write!(footer, ", totalCount {}", summary.total_count);
             }
             if layout.hidden > 0 {
-                let names: Vec<&str> =
-                    self.columns[self.columns.len() - layout.hidden..].iter().map(String::as_str).collect();
-                footer.push_str(&format!("; {} more columns: {}", layout.hidden, names.join(", ")));
+                let names: Vec<&str> = self.columns[self.columns.len() - layout.hidden..]
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+                let _ = write!(
+                    footer,
+                    "; {} more columns: {}",
+                    layout.hidden,
+                    names.join(", ")
+                );
             }
-            footer.push_str(")\n");
+            footer.push(')');
+            // The footer obeys the width too; the hidden names are a hint, not data.
+            let footer = match limit {
+                Some(w) => console::truncate_str(&footer, w, "…)").into_owned(),
+                None => footer,
+            };
             out.str(&footer)?;
+            out.str("\n")?;
         }
         Ok(())
     }
@@ -441,7 +588,11 @@ mod tests {
         for r in records {
             sink.record(&mut out, r).unwrap();
         }
-        let summary = Summary { objects_count: records.len() as u64, total_count: records.len() as u64, next_cursor_id: None };
+        let summary = Summary {
+            objects_count: records.len() as u64,
+            total_count: records.len() as u64,
+            next_cursor_id: None,
+        };
         sink.finish(&mut out, &summary).unwrap();
         out.flush().unwrap();
         String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
@@ -449,7 +600,8 @@ mod tests {
 
     #[test]
     fn flatten_makes_dotted_columns_and_keeps_arrays_whole() {
-        let flat = flatten(&json!({"a": 1, "p": {"n": "x", "q": {"z": null}}, "t": [1, "b"], "e": {}}));
+        let flat =
+            flatten(&json!({"a": 1, "p": {"n": "x", "q": {"z": null}}, "t": [1, "b"], "e": {}}));
         let names: Vec<_> = flat.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["a", "p.n", "p.q.z", "t", "e"]);
         assert_eq!(flat[3].1.text, r#"[1,"b"]"#);
@@ -462,15 +614,31 @@ mod tests {
         let text = render(
             Format::Csv,
             None,
-            &[json!({"a": "x,y", "b": "say \"hi\""}), json!({"a": "line\nbreak", "c": 3})],
+            &[
+                json!({"a": "x,y", "b": "say \"hi\""}),
+                json!({"a": "line\nbreak", "c": 3}),
+            ],
         );
-        assert_eq!(text, "a,b,c\r\n\"x,y\",\"say \"\"hi\"\"\",\r\n\"line\nbreak\",,3\r\n");
+        assert_eq!(
+            text,
+            "a,b,c\r\n\"x,y\",\"say \"\"hi\"\"\",\r\n\"line\nbreak\",,3\r\n"
+        );
     }
 
     #[test]
     fn table_aligns_and_counts() {
-        let text = render(Format::Table, None, &[json!({"n": "ann", "age": 7}), json!({"n": "bob", "age": 12})]);
-        assert_eq!(text, "n   │ age\n────┼────\nann │   7\nbob │  12\n(2 rows)\n");
+        let text = render(
+            Format::Table,
+            None,
+            &[
+                json!({"n": "ann", "age": 7}),
+                json!({"n": "bob", "age": 12}),
+            ],
+        );
+        assert_eq!(
+            text,
+            "n   │ age\n────┼────\nann │   7\nbob │  12\n(2 rows)\n"
+        );
     }
 
     #[test]
@@ -478,9 +646,20 @@ mod tests {
         let rec = json!({"email": "a-very-long-address@example.com", "profile": {"firstName": "Alexandra", "lastName": "Konstantinopoulou"}, "x": 1, "y": 2});
         let text = render(Format::Table, Some(40), &[rec]);
         for line in text.lines().take(3) {
-            assert!(console::measure_text_width(line) <= 40, "{line:?} is wider than 40");
+            assert!(
+                console::measure_text_width(line) <= 40,
+                "{line:?} is wider than 40"
+            );
         }
         assert!(text.contains('…'), "{text}");
+    }
+
+    #[test]
+    fn long_headers_keep_their_last_segments() {
+        assert_eq!(truncate_left("profile.firstName", 10), "…firstName");
+        assert_eq!(truncate_left("profile.firstName", 14), "…firstName");
+        assert_eq!(truncate_left("profile.firstName", 6), "…tName");
+        assert_eq!(truncate_left("email", 10), "email");
     }
 
     #[test]
@@ -497,6 +676,13 @@ mod tests {
 
     #[test]
     fn ndjson_is_one_compact_record_per_line() {
-        assert_eq!(render(Format::Ndjson, None, &[json!({"a": {"b": 1}}), json!({"c": []})]), "{\"a\":{\"b\":1}}\n{\"c\":[]}\n");
+        assert_eq!(
+            render(
+                Format::Ndjson,
+                None,
+                &[json!({"a": {"b": 1}}), json!({"c": []})]
+            ),
+            "{\"a\":{\"b\":1}}\n{\"c\":[]}\n"
+        );
     }
 }

@@ -16,7 +16,10 @@ impl Progress {
     /// Hidden unless stderr is a terminal and `quiet` is off, so logs and pipes stay clean.
     pub fn new(total_bytes: Option<u64>, quiet: bool) -> Progress {
         if quiet || !std::io::stderr().is_terminal() {
-            return Progress { bar: None, by_bytes: false };
+            return Progress {
+                bar: None,
+                by_bytes: false,
+            };
         }
         let bar = match total_bytes {
             Some(total) => {
@@ -32,14 +35,19 @@ impl Progress {
             None => {
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} documents ({per_sec})")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {pos} documents ({per_sec})",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar
             }
         };
         bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar: Some(bar), by_bytes: total_bytes.is_some() }
+        Progress {
+            bar: Some(bar),
+            by_bytes: total_bytes.is_some(),
+        }
     }
 
     /// Reports `docs` documents loaded after `bytes` bytes read.
@@ -47,7 +55,14 @@ impl Progress {
         if let Some(bar) = &self.bar {
             if self.by_bytes {
                 bar.set_position(bytes);
-                bar.set_message(format!("{docs} documents"));
+                // After the last line the transaction still has to commit (and indexes to
+                // settle): say so rather than sit silently at 100%.
+                let done = bar.length().is_some_and(|len| bytes >= len);
+                bar.set_message(if done {
+                    format!("{docs} documents, committing…")
+                } else {
+                    format!("{docs} documents")
+                });
             } else {
                 bar.set_position(docs);
             }

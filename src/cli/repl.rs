@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,24 +24,65 @@ use serde_json::Value;
 
 use super::args::{Format, QueryOpts};
 use super::output::Out;
-use super::{CliError, commands, describe, open_create, run_query, terminal_width};
+use super::{CliError, Extent, commands, describe, open_create, run_query, terminal_width};
 
 const KEYWORDS: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "CONTAINS", "GROUP", "BY", "ORDER", "ASC",
-    "DESC", "START", "LIMIT", "AS", "true", "false", "regex(", "count(*)", "sum(", "min(", "max(", "avg(",
-    "sum_of_squares(", "variance(", "std(",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "IS",
+    "NULL",
+    "CONTAINS",
+    "GROUP",
+    "BY",
+    "ORDER",
+    "ASC",
+    "DESC",
+    "START",
+    "LIMIT",
+    "AS",
+    "true",
+    "false",
+    "regex(",
+    "count(*)",
+    "sum(",
+    "min(",
+    "max(",
+    "avg(",
+    "sum_of_squares(",
+    "variance(",
+    "std(",
 ];
 
 const DOT_COMMANDS: &[(&str, &str)] = &[
     (".help", "this list"),
-    (".explain QUERY", "the plan of QUERY (indexes used, SQLite's plan)"),
+    (
+        ".explain QUERY",
+        "the plan of QUERY (indexes used, SQLite's plan)",
+    ),
     (".indexes", "the declared indexes"),
-    (".index add|drop [COLLECTION] PATTERN [value|words]", "declare or drop an index"),
-    (".import FILE [COLLECTION] [--skip-invalid] [--replace]", "load NDJSON documents"),
-    (".export FILE [COLLECTION | QUERY]", "write documents as NDJSON"),
+    (
+        ".index add|drop [COLLECTION] PATTERN [value|words]",
+        "declare or drop an index",
+    ),
+    (
+        ".import FILE [COLLECTION] [--skip-invalid] [--replace]",
+        "load NDJSON documents",
+    ),
+    (
+        ".export FILE [COLLECTION | QUERY]",
+        "write documents as NDJSON",
+    ),
     (".mode json|ndjson|table|csv", "output format (now: {mode})"),
     (".timer on|off", "print each query's run time"),
-    (".open FILE", "switch to another database (created when missing)"),
+    (
+        ".open FILE",
+        "switch to another database (created when missing)",
+    ),
     (".quit", "leave (Ctrl-D too)"),
 ];
 
@@ -56,31 +99,62 @@ pub fn run(engine: Engine, db: Option<PathBuf>) -> Result<(), CliError> {
         .history_ignore_space(true)
         .completion_type(CompletionType::List)
         .build();
-    let mut rl: Editor<ReplHelper, DefaultHistory> =
-        Editor::with_config(config).map_err(|e| CliError::failed(format!("cannot start the REPL: {e}")))?;
-    rl.set_helper(Some(ReplHelper { paths: Arc::clone(&paths), files: FilenameCompleter::new() }));
+    let mut rl: Editor<ReplHelper, DefaultHistory> = Editor::with_config(config)
+        .map_err(|e| CliError::failed(format!("cannot start the REPL: {e}")))?;
+    let interactive = std::io::stdin().is_terminal();
+    rl.set_helper(Some(ReplHelper {
+        paths: Arc::clone(&paths),
+        files: FilenameCompleter::new(),
+        interactive,
+    }));
     let history = history_path();
     if let Some(h) = &history {
         // A missing history file is the normal first run.
         let _ = rl.load_history(h);
     }
-    let mut shell = Shell { engine, db, mode: Format::Table, timer: false, cancel: cancel_flag(), paths };
-    shell.refresh_paths();
-    eprintln!(
-        "acql {} on {}. End a query with ; or a blank line; .help lists commands.",
-        env!("CARGO_PKG_VERSION"),
-        shell.db.as_ref().map_or_else(|| "the demo store".to_string(), |p| p.display().to_string())
-    );
+    let mut shell = Shell {
+        engine,
+        db,
+        mode: Format::Table,
+        timer: false,
+        cancel: cancel_flag(),
+        paths,
+    };
+    if interactive {
+        shell.refresh_paths();
+        eprintln!(
+            "acql {} on {}. End a query with ; or a blank line; .help lists commands.",
+            env!("CARGO_PKG_VERSION"),
+            shell
+                .db
+                .as_ref()
+                .map_or_else(|| "the demo store".to_string(), |p| p.display().to_string())
+        );
+    }
 
     let mut pending = String::new();
+    let mut failures = 0u32;
     loop {
-        let prompt = if pending.is_empty() { "acql> " } else { "  ...> " };
+        let prompt = if pending.is_empty() {
+            "acql> "
+        } else {
+            "  ...> "
+        };
         let line = match rl.readline(prompt) {
             Ok(line) => line,
             // Ctrl-C at the prompt drops the input being typed, as in a shell.
             Err(ReadlineError::Interrupted) => {
                 pending.clear();
                 continue;
+            }
+            // A script's last query may lack its `;`: run it rather than drop it.
+            Err(ReadlineError::Eof) if !pending.trim().is_empty() => {
+                let input = std::mem::take(&mut pending);
+                if let Err(e) = shell.execute(input.trim()) {
+                    failures += 1;
+                    report(e);
+                }
+                break;
             }
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(CliError::failed(format!("cannot read input: {e}"))),
@@ -108,10 +182,25 @@ pub fn run(engine: Engine, db: Option<PathBuf>) -> Result<(), CliError> {
             Ok(Flow::Continue) => {}
             Ok(Flow::Quit) => break,
             Err(CliError::BrokenPipe) => break,
-            Err(CliError::Failed(msg) | CliError::Usage(msg)) => super::print_error(&msg),
+            Err(e) => {
+                failures += 1;
+                report(e);
+            }
         }
     }
-    Ok(())
+    // A script (stdin not a terminal) reports failure through its exit code.
+    if failures > 0 && !interactive {
+        Err(CliError::Reported)
+    } else {
+        Ok(())
+    }
+}
+
+fn report(e: CliError) {
+    match e {
+        CliError::Failed(msg) | CliError::Usage(msg) => super::print_error(&msg),
+        CliError::BrokenPipe | CliError::Reported => {}
+    }
 }
 
 /// Where the history lives: `$ACQL_HISTORY`, else `<data dir>/acql/history.txt`.
@@ -134,7 +223,9 @@ fn cancel_flag() -> Arc<AtomicBool> {
     Arc::clone(FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let f = Arc::clone(&flag);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
         if let Ok(runtime) = runtime {
             std::thread::spawn(move || {
                 runtime.block_on(async move {
@@ -169,26 +260,43 @@ impl Shell {
         }
         let started = Instant::now();
         self.cancel.store(false, Ordering::SeqCst);
-        let search = SearchOptions { cancel: Some(Arc::clone(&self.cancel)), ..SearchOptions::default() };
+        let search = SearchOptions {
+            cancel: Some(Arc::clone(&self.cancel)),
+            ..SearchOptions::default()
+        };
         let mut out = Out::stdout();
         let width = terminal_width();
-        let result = run_query(&self.engine, input, self.mode, width, &QueryOpts::default(), &search, &mut out)
-            .and_then(|_| out.flush());
-        if let Err(CliError::Failed(msg)) = &result
+        let result = run_query(
+            &self.engine,
+            input,
+            self.mode,
+            Extent::Page,
+            width,
+            &QueryOpts::default(),
+            &search,
+            &mut out,
+        )
+        .and_then(|_| out.flush());
+        if let Err(CliError::Failed(_)) = &result
             && self.cancel.load(Ordering::SeqCst)
         {
-            return Err(CliError::failed(format!("query cancelled ({})", msg.trim_end())));
+            return Err(CliError::failed("query cancelled"));
         }
         result?;
         if self.timer {
-            eprintln!("Run time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
+            eprintln!(
+                "Run time: {:.3} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            );
         }
         Ok(Flow::Continue)
     }
 
     fn dot(&mut self, command: &str) -> Result<Flow, CliError> {
         let command = command.trim().trim_end_matches(';').trim_end();
-        let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+        let (name, rest) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
         let rest = rest.trim();
         let words: Vec<&str> = rest.split_whitespace().collect();
         match name {
@@ -196,7 +304,10 @@ impl Shell {
             "quit" | "exit" | "q" => return Ok(Flow::Quit),
             "mode" => match words.as_slice() {
                 [] => eprintln!("mode: {}", self.mode.name()),
-                [m] => self.mode = Format::from_name(m).ok_or_else(|| usage(format!("unknown mode `{m}`")))?,
+                [m] => {
+                    self.mode =
+                        Format::from_name(m).ok_or_else(|| usage(format!("unknown mode `{m}`")))?
+                }
                 _ => return Err(usage("usage: .mode json|ndjson|table|csv")),
             },
             "timer" => match words.as_slice() {
@@ -208,7 +319,10 @@ impl Shell {
                 if rest.is_empty() {
                     return Err(usage("usage: .explain QUERY"));
                 }
-                let text = self.engine.explain(rest).map_err(|e| CliError::from_engine(e, Some(rest)))?;
+                let text = self
+                    .engine
+                    .explain(rest)
+                    .map_err(|e| CliError::from_engine(e, Some(rest)))?;
                 let mut out = Out::stdout();
                 out.str(text.trim_end())?;
                 out.str("\n")?;
@@ -228,7 +342,10 @@ impl Shell {
                     "drop" => commands::drop_index(&self.engine, collection, pattern, kind)?,
                     _ => return Err(usage(INDEX_USAGE)),
                 }
-                eprintln!("{action}: {} index on {collection}.{pattern}", kind.as_str());
+                eprintln!(
+                    "{action}: {} index on {collection}.{pattern}",
+                    kind.as_str()
+                );
                 self.refresh_paths();
             }
             "import" => {
@@ -240,15 +357,26 @@ impl Shell {
                         "--skip-invalid" => skip = true,
                         "--replace" => replace = true,
                         other => {
-                            collection = Collection::from_name(other).ok_or_else(|| usage(IMPORT_USAGE))?;
+                            collection =
+                                Collection::from_name(other).ok_or_else(|| usage(IMPORT_USAGE))?;
                         }
                     }
                 }
-                commands::import_into(&self.engine, Path::new(file), collection, skip, replace, false)?;
+                commands::import_into(
+                    &self.engine,
+                    Path::new(file),
+                    collection,
+                    skip,
+                    replace,
+                    false,
+                )?;
                 self.refresh_paths();
             }
             "export" => {
-                let Some((file, what)) = rest.split_once(char::is_whitespace).or(Some((rest, ""))).filter(|(f, _)| !f.is_empty())
+                let Some((file, what)) = rest
+                    .split_once(char::is_whitespace)
+                    .or(Some((rest, "")))
+                    .filter(|(f, _)| !f.is_empty())
                 else {
                     return Err(usage(EXPORT_USAGE));
                 };
@@ -258,7 +386,8 @@ impl Shell {
                     None if what.is_empty() => (Collection::EmailAccounts, None),
                     None => (Collection::EmailAccounts, Some(what)),
                 };
-                let handle = std::fs::File::create(file).map_err(|e| CliError::failed(format!("cannot create {file}: {e}")))?;
+                let handle = std::fs::File::create(file)
+                    .map_err(|e| CliError::failed(format!("cannot create {file}: {e}")))?;
                 let mut out = Out::new(Box::new(std::io::BufWriter::new(handle)));
                 commands::export_to(&self.engine, query, collection, &mut out)?;
                 out.flush()?;
@@ -273,13 +402,20 @@ impl Shell {
                 self.refresh_paths();
                 eprintln!("opened {file}");
             }
-            other => return Err(usage(format!("unknown command `.{other}`; .help lists the commands"))),
+            other => {
+                return Err(usage(format!(
+                    "unknown command `.{other}`; .help lists the commands"
+                )));
+            }
         }
         Ok(Flow::Continue)
     }
 
     fn catalog(&self) -> Result<Catalog, CliError> {
-        self.engine.store().catalog().map_err(|e| CliError::failed(describe(&e.into(), None)))
+        self.engine
+            .store()
+            .catalog()
+            .map_err(|e| CliError::failed(describe(&e.into(), None)))
     }
 
     /// Re-reads the paths offered by completion: the catalog's patterns, and every path in a
@@ -302,17 +438,27 @@ impl Shell {
         for c in Collection::ALL {
             let query = format!("SELECT * FROM {c} LIMIT {PATH_SAMPLE}");
             // A failing sample only means fewer completions.
-            let _ = self.engine.stream(&query, &SearchOptions::default(), &mut |doc| {
-                collect_paths(doc, &mut String::new(), &mut set);
-                if set.len() >= MAX_PATHS { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-            });
+            let _ = self
+                .engine
+                .stream(&query, &SearchOptions::default(), &mut |doc| {
+                    collect_paths(doc, &mut String::new(), &mut set);
+                    if set.len() >= MAX_PATHS {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
         }
-        *self.paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = set.into_iter().collect();
+        *self
+            .paths
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = set.into_iter().collect();
     }
 }
 
 const INDEX_USAGE: &str = "usage: .index add|drop [COLLECTION] PATTERN [value|words]";
-const IMPORT_USAGE: &str = "usage: .import FILE [emailAccounts|accounts] [--skip-invalid] [--replace]";
+const IMPORT_USAGE: &str =
+    "usage: .import FILE [emailAccounts|accounts] [--skip-invalid] [--replace]";
 const EXPORT_USAGE: &str = "usage: .export FILE [emailAccounts|accounts|QUERY]";
 
 fn usage(msg: impl Into<String>) -> CliError {
@@ -343,10 +489,16 @@ fn parse_index_args<'a>(args: &[&'a str]) -> Result<(Collection, &'a str, IndexK
 }
 
 fn help_text(mode: Format) -> String {
-    let mut text = String::from("Queries end with ; or a blank line. Ctrl-C cancels a running query; Ctrl-D leaves.\n");
+    let mut text = String::from(
+        "Queries end with ; or a blank line. Ctrl-C cancels a running query; Ctrl-D leaves.\n",
+    );
     let width = DOT_COMMANDS.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
     for (cmd, what) in DOT_COMMANDS {
-        text.push_str(&format!("  {cmd:<width$}  {}\n", what.replace("{mode}", mode.name())));
+        let _ = writeln!(
+            text,
+            "  {cmd:<width$}  {}",
+            what.replace("{mode}", mode.name())
+        );
     }
     text
 }
@@ -390,7 +542,10 @@ pub fn is_complete(text: &str) -> bool {
     if trimmed.is_empty() || trimmed.starts_with('.') {
         return true;
     }
-    if text.ends_with('\n') && text.rsplit('\n').next().is_some_and(|l| l.trim().is_empty()) {
+    if text
+        .rsplit_once('\n')
+        .is_some_and(|(_, last)| last.trim().is_empty())
+    {
         return true;
     }
     let mut quote: Option<char> = None;
@@ -422,25 +577,41 @@ pub fn is_complete(text: &str) -> bool {
 struct ReplHelper {
     paths: Arc<Mutex<Vec<String>>>,
     files: FilenameCompleter,
+    /// On a terminal rustyline gathers multi-line queries through the validator; from a
+    /// pipe the loop gathers them itself, so that a last query without `;` survives EOF.
+    interactive: bool,
 }
 
 impl Completer for ReplHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
         let trimmed = before.trim_start();
         if trimmed.starts_with('.') {
             if !trimmed.contains(char::is_whitespace) {
                 let start = pos - trimmed.len();
-                let names = DOT_COMMANDS.iter().map(|(c, _)| c.split_whitespace().next().unwrap_or(c));
+                let names = DOT_COMMANDS
+                    .iter()
+                    .map(|(c, _)| c.split_whitespace().next().unwrap_or(c));
                 let pairs = names
                     .filter(|n| n.starts_with(trimmed))
-                    .map(|n| Pair { display: n.to_string(), replacement: format!("{n} ") })
+                    .map(|n| Pair {
+                        display: n.to_string(),
+                        replacement: format!("{n} "),
+                    })
                     .collect();
                 return Ok((start, pairs));
             }
-            if [".import", ".open", ".export"].iter().any(|c| trimmed.starts_with(c)) {
+            if [".import", ".open", ".export"]
+                .iter()
+                .any(|c| trimmed.starts_with(c))
+            {
                 return self.files.complete(line, pos, ctx);
             }
             if trimmed.starts_with(".mode") {
@@ -449,7 +620,10 @@ impl Completer for ReplHelper {
                 let pairs = ["json", "ndjson", "table", "csv"]
                     .iter()
                     .filter(|m| m.starts_with(word))
-                    .map(|m| Pair { display: (*m).into(), replacement: (*m).into() })
+                    .map(|m| Pair {
+                        display: (*m).into(),
+                        replacement: (*m).into(),
+                    })
                     .collect();
                 return Ok((start, pairs));
             }
@@ -463,7 +637,16 @@ impl Completer for ReplHelper {
         if word.is_empty() {
             return Ok((start, Vec::new()));
         }
-        Ok((start, candidates(word, &self.paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner))))
+        Ok((
+            start,
+            candidates(
+                word,
+                &self
+                    .paths
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+        ))
     }
 }
 
@@ -485,17 +668,27 @@ fn candidates(word: &str, paths: &[String]) -> Vec<Pair> {
             } else {
                 k.to_string()
             };
-            Pair { display: text.clone(), replacement: text }
+            Pair {
+                display: text.clone(),
+                replacement: text,
+            }
         })
         .collect();
     // Offer the next segment only, so a long subscription list does not flood the screen.
     let mut seen = BTreeSet::new();
     for p in paths.iter().filter(|p| p.starts_with(word)) {
         let rest = &p[word.len()..];
-        let cut = rest.char_indices().skip(1).find(|(_, c)| *c == '.').map_or(p.len(), |(i, _)| word.len() + i);
+        let cut = rest
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| *c == '.')
+            .map_or(p.len(), |(i, _)| word.len() + i);
         let next = &p[..cut];
         if seen.insert(next.to_string()) {
-            out.push(Pair { display: next.to_string(), replacement: next.to_string() });
+            out.push(Pair {
+                display: next.to_string(),
+                replacement: next.to_string(),
+            });
         }
     }
     out
@@ -509,7 +702,11 @@ impl Highlighter for ReplHelper {}
 
 impl Validator for ReplHelper {
     fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
+        Ok(if !self.interactive || is_complete(ctx.input()) {
+            ValidationResult::Valid(None)
+        } else {
+            ValidationResult::Incomplete
+        })
     }
 }
 
@@ -534,8 +731,17 @@ mod tests {
 
     #[test]
     fn completes_keywords_in_the_typed_case_and_paths_by_segment() {
-        let paths = vec!["profile".to_string(), "profile.firstName".to_string(), "profile.fav.x".to_string()];
-        let names = |w: &str| candidates(w, &paths).into_iter().map(|p| p.replacement).collect::<Vec<_>>();
+        let paths = vec![
+            "profile".to_string(),
+            "profile.firstName".to_string(),
+            "profile.fav.x".to_string(),
+        ];
+        let names = |w: &str| {
+            candidates(w, &paths)
+                .into_iter()
+                .map(|p| p.replacement)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names("sel"), ["select"]);
         assert_eq!(names("SEL"), ["SELECT"]);
         assert_eq!(names("emailA"), ["emailAccounts"]);
@@ -546,9 +752,15 @@ mod tests {
     #[test]
     fn index_arguments() {
         let (c, p, k) = parse_index_args(&["accounts", "data.tier", "words"]).unwrap();
-        assert_eq!((c, p, k), (Collection::Accounts, "data.tier", IndexKind::Words));
+        assert_eq!(
+            (c, p, k),
+            (Collection::Accounts, "data.tier", IndexKind::Words)
+        );
         let (c, p, k) = parse_index_args(&["data.tier"]).unwrap();
-        assert_eq!((c, p, k), (Collection::EmailAccounts, "data.tier", IndexKind::Value));
+        assert_eq!(
+            (c, p, k),
+            (Collection::EmailAccounts, "data.tier", IndexKind::Value)
+        );
         assert!(parse_index_args(&[]).is_err());
     }
 }

@@ -234,6 +234,39 @@ fn insert_at(obj: &mut Map<String, Value>, path: &[String], value: Value) {
     cur.insert(last.clone(), value);
 }
 
+/// `ORDER BY` items with `SELECT` aliases replaced by what they name: `ORDER BY n` after
+/// `count(*) AS n` orders by `count(*)`; after `profile.firstName AS fn`, by
+/// `profile.firstName`. An alias wins over a document field of the same name.
+pub fn resolve_order_aliases(select: &[SelectItem], order: &[OrderItem]) -> Vec<OrderItem> {
+    order
+        .iter()
+        .map(|item| {
+            let OrderKey::Path(p) = &item.key else {
+                return item.clone();
+            };
+            let [name] = p.segments.as_slice() else {
+                return item.clone();
+            };
+            let key = select.iter().find_map(|s| match s {
+                SelectItem::Path {
+                    path,
+                    alias: Some(a),
+                } if a.node == *name => Some(OrderKey::Path(path.clone())),
+                SelectItem::Aggregate(agg)
+                    if agg.alias.as_ref().is_some_and(|a| a.node == *name) =>
+                {
+                    Some(OrderKey::Aggregate(agg.clone()))
+                }
+                _ => None,
+            });
+            OrderItem {
+                key: key.unwrap_or_else(|| item.key.clone()),
+                descending: item.descending,
+            }
+        })
+        .collect()
+}
+
 /// `GROUP BY`: accumulates documents into groups and yields the rows in order.
 #[derive(Clone, Debug)]
 pub struct Grouping {
@@ -281,7 +314,7 @@ impl Grouping {
             keys: keys.to_vec(),
             key_aliases,
             aggs,
-            order: order.to_vec(),
+            order: resolve_order_aliases(select, order),
             groups: HashMap::new(),
         }
     }
@@ -416,6 +449,7 @@ pub struct SortKey {
 
 impl SortKey {
     /// The key of `doc` for `items` (aggregate items are ignored: they order groups).
+    /// Resolve `SELECT` aliases first with [`resolve_order_aliases`].
     pub fn of<'a, N: Node<'a>>(doc: N, items: &[OrderItem]) -> SortKey {
         let values = items
             .iter()

@@ -74,7 +74,8 @@ fn key_from_json(v: &Value) -> Option<Option<ValueKey>> {
 
 fn mac(key: &[u8]) -> HmacSha1 {
     // HMAC accepts keys of any length.
-    <HmacSha1 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    <HmacSha1 as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
 impl CursorState {
@@ -113,7 +114,12 @@ impl CursorState {
                 query: v.get("q")?.as_str()?.to_string(),
                 page_size: v.get("l")?.as_u64()?,
                 after: Position {
-                    keys: v.get("k")?.as_array()?.iter().map(key_from_json).collect::<Option<Vec<_>>>()?,
+                    keys: v
+                        .get("k")?
+                        .as_array()?
+                        .iter()
+                        .map(key_from_json)
+                        .collect::<Option<Vec<_>>>()?,
                     id: v.get("d")?.as_i64()?,
                 },
                 total: v.get("t")?.as_u64()?,
@@ -144,7 +150,12 @@ mod tests {
             query: "SELECT * FROM emailAccounts WHERE a = \"x\"".into(),
             page_size: 300,
             after: Position {
-                keys: vec![Some(ValueKey::Int(3)), None, Some(ValueKey::Bool(true)), Some(ValueKey::Text("é".into()))],
+                keys: vec![
+                    Some(ValueKey::Int(3)),
+                    None,
+                    Some(ValueKey::Bool(true)),
+                    Some(ValueKey::Text("é".into())),
+                ],
                 id: 42,
             },
             total: 20_000,
@@ -155,18 +166,34 @@ mod tests {
     #[test]
     fn round_trips_and_is_url_safe() {
         let id = state().encode(b"k");
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{id}");
-        assert_eq!(CursorState::decode(&id, b"k", 1_000_000 + CURSOR_TTL_MS).unwrap(), state());
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{id}"
+        );
+        assert_eq!(
+            CursorState::decode(&id, b"k", 1_000_000 + CURSOR_TTL_MS).unwrap(),
+            state()
+        );
     }
 
     #[test]
     fn tampering_expiry_and_other_keys_fail() {
         let id = state().encode(b"k");
-        assert!(matches!(CursorState::decode(&id, b"other", 1_000_000), Err(ExecError::InvalidCursor)));
-        assert!(matches!(CursorState::decode(&id, b"k", 1_000_001 + CURSOR_TTL_MS), Err(ExecError::CursorExpired)));
+        assert!(matches!(
+            CursorState::decode(&id, b"other", 1_000_000),
+            Err(ExecError::InvalidCursor)
+        ));
+        assert!(matches!(
+            CursorState::decode(&id, b"k", 1_000_001 + CURSOR_TTL_MS),
+            Err(ExecError::CursorExpired)
+        ));
         let mut bad = id.clone().into_bytes();
         bad[5] = if bad[5] == b'A' { b'B' } else { b'A' };
         assert!(CursorState::decode(std::str::from_utf8(&bad).unwrap(), b"k", 1_000_000).is_err());
-        assert!(matches!(CursorState::decode("not a cursor!", b"k", 0), Err(ExecError::InvalidCursor)));
+        assert!(matches!(
+            CursorState::decode("not a cursor!", b"k", 0),
+            Err(ExecError::InvalidCursor)
+        ));
     }
 }

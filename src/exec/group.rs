@@ -27,7 +27,11 @@ pub fn run(
 ) -> Result<Summary, ExecError> {
     match &p.plan.shape {
         Shape::Aggregates(aggs) => aggregates(conn, p, access, aggs, w, guard, out),
-        Shape::Groups { covering: Some(ix), items, .. } => {
+        Shape::Groups {
+            covering: Some(ix),
+            items,
+            ..
+        } => {
             let rows = covering_groups(conn, p, ix, items, guard)?;
             page(rows, w, out)
         }
@@ -73,11 +77,17 @@ fn aggregates(
     let total = if only_count && p.plan.count == CountMethod::Covering {
         covering_count(conn, &p.plan, access, guard)?
     } else {
-        each_match(conn, p, access, guard, |doc| accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc))))?
+        each_match(conn, p, access, guard, |doc| {
+            accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc)))
+        })?
     };
     let mut row = Map::new();
     for (agg, acc) in aggs.iter().zip(&accs) {
-        let v = if agg.func == AggFunc::Count { Value::from(total) } else { acc.result() };
+        let v = if agg.func == AggFunc::Count {
+            Value::from(total)
+        } else {
+            acc.result()
+        };
         row.insert(aggregate_key(agg), v);
     }
     let mut s = page(vec![Value::Object(row)], w, out)?;
@@ -103,14 +113,18 @@ fn covering_groups(
         let key = match row.get_ref(0)? {
             rusqlite::types::ValueRef::Integer(i) => ValueKey::Int(i),
             rusqlite::types::ValueRef::Real(f) => ValueKey::Real(f),
-            rusqlite::types::ValueRef::Text(t) => ValueKey::Text(String::from_utf8_lossy(t).into_owned()),
+            rusqlite::types::ValueRef::Text(t) => {
+                ValueKey::Text(String::from_utf8_lossy(t).into_owned())
+            }
             rusqlite::types::ValueRef::Blob(b) => ValueKey::Bool(b.first() == Some(&1)),
             rusqlite::types::ValueRef::Null => continue,
         };
         let n: i64 = row.get(1)?;
         groups.push((key, u64::try_from(n).unwrap_or(0)));
     }
-    let Shape::Groups { keys, .. } = &p.plan.shape else { return Ok(Vec::new()) };
+    let Shape::Groups { keys, .. } = &p.plan.shape else {
+        return Ok(Vec::new());
+    };
     let order = &p.plan.sort;
     groups.sort_by(|a, b| {
         for item in order {
@@ -127,7 +141,10 @@ fn covering_groups(
     });
     let key_path = &keys[0];
     let alias = items.iter().find_map(|i| match i {
-        SelectItem::Path { path, alias: Some(a) } if path == key_path => Some(a.node.clone()),
+        SelectItem::Path {
+            path,
+            alias: Some(a),
+        } if path == key_path => Some(a.node.clone()),
         _ => None,
     });
     let mut segs = key_path.segments.clone();
@@ -155,10 +172,14 @@ fn covering_groups(
 }
 
 fn insert_at(map: &mut Map<String, Value>, segs: &[String], v: Value) {
-    let Some((last, head)) = segs.split_last() else { return };
+    let Some((last, head)) = segs.split_last() else {
+        return;
+    };
     let mut cur = map;
     for s in head {
-        let slot = cur.entry(s.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let slot = cur
+            .entry(s.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
         let Value::Object(next) = slot else { return };
         cur = next;
     }
@@ -167,7 +188,10 @@ fn insert_at(map: &mut Map<String, Value>, segs: &[String], v: Value) {
 
 /// START/LIMIT over computed rows; `totalCount` is the number of rows (groups).
 fn page(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Result<Summary, ExecError> {
-    let mut s = Summary { total: Some(rows.len() as u64), ..Summary::default() };
+    let mut s = Summary {
+        total: Some(rows.len() as u64),
+        ..Summary::default()
+    };
     let limit = w.limit.unwrap_or(u64::MAX);
     let mut buf = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {

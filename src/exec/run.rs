@@ -42,25 +42,39 @@ impl Prepared {
     /// (or is too large) is a planning error.
     pub fn new(plan: Plan) -> Result<Prepared, PlanError> {
         let compile = |e: &crate::ast::Expr| {
-            Filter::compile(e).map_err(|err| PlanError::InvalidPredicate { message: err.to_string(), span: err_span(&err) })
+            Filter::compile(e).map_err(|err| PlanError::InvalidPredicate {
+                message: err.to_string(),
+                span: err_span(&err),
+            })
         };
         let residual = plan.residual.as_ref().map(compile).transpose()?;
         let filter = plan.filter.as_ref().map(compile).transpose()?;
         let (projection, whole) = match &plan.shape {
-            Shape::Records(items) => {
-                (Projection::compile(items), items.iter().all(|i| matches!(i, SelectItem::Wildcard(_))))
-            }
+            Shape::Records(items) => (
+                Projection::compile(items),
+                items.iter().all(|i| matches!(i, SelectItem::Wildcard(_))),
+            ),
             _ => (Projection::default(), false),
         };
-        Ok(Prepared { plan, residual, filter, projection, whole })
+        Ok(Prepared {
+            plan,
+            residual,
+            filter,
+            projection,
+            whole,
+        })
     }
 
     pub(crate) fn residual_ok(&self, doc: &[u8]) -> bool {
-        self.residual.as_ref().is_none_or(|f| f.matches(Jsonb::trusted(doc)))
+        self.residual
+            .as_ref()
+            .is_none_or(|f| f.matches(Jsonb::trusted(doc)))
     }
 
     fn filter_matches(&self, doc: &[u8]) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.matches(Jsonb::trusted(doc)))
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.matches(Jsonb::trusted(doc)))
     }
 }
 
@@ -84,12 +98,20 @@ impl Guard {
     /// A guard for a query allowed `timeout` (capped at [`MAX_TIMEOUT`]).
     pub fn new(timeout: Option<Duration>, cancel: Option<Arc<AtomicBool>>) -> Guard {
         let t = timeout.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT);
-        Guard { deadline: Instant::now() + t, cancel, ticks: 0 }
+        Guard {
+            deadline: Instant::now() + t,
+            cancel,
+            ticks: 0,
+        }
     }
 
     /// Fails when the deadline passed or the query was cancelled.
     pub fn check(&self) -> Result<(), ExecError> {
-        if self.cancel.as_ref().is_some_and(|c| c.load(AtomicOrdering::Relaxed)) {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(AtomicOrdering::Relaxed))
+        {
             return Err(ExecError::Cancelled);
         }
         if Instant::now() >= self.deadline {
@@ -103,7 +125,11 @@ impl Guard {
     #[inline]
     pub fn tick(&mut self) -> Result<(), ExecError> {
         self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks & 255 == 0 { self.check() } else { Ok(()) }
+        if self.ticks & 255 == 0 {
+            self.check()
+        } else {
+            Ok(())
+        }
     }
 
     /// The deadline.
@@ -175,8 +201,12 @@ fn each_row(
     guard: &mut Guard,
     mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
 ) -> Result<(), ExecError> {
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(|e| guard.sqlite_error(e))?;
-    let mut rows = stmt.query(params_from_iter(sql.params.iter().map(param_value))).map_err(|e| guard.sqlite_error(e))?;
+    let mut stmt = conn
+        .prepare_cached(&sql.text)
+        .map_err(|e| guard.sqlite_error(e))?;
+    let mut rows = stmt
+        .query(params_from_iter(sql.params.iter().map(param_value)))
+        .map_err(|e| guard.sqlite_error(e))?;
     while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
         guard.tick()?;
         if f(row)?.is_break() {
@@ -195,15 +225,24 @@ fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], ExecError>
 
 /// Runs one scalar `count(*)` statement.
 fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecError> {
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(|e| guard.sqlite_error(e))?;
+    let mut stmt = conn
+        .prepare_cached(&sql.text)
+        .map_err(|e| guard.sqlite_error(e))?;
     let n: i64 = stmt
-        .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| r.get(0))
+        .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
+            r.get(0)
+        })
         .map_err(|e| guard.sqlite_error(e))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// `totalCount` without evaluating documents (the access answers every term exactly).
-pub(crate) fn covering_count(conn: &Connection, plan: &Plan, access: &Access, guard: &Guard) -> Result<u64, ExecError> {
+pub(crate) fn covering_count(
+    conn: &Connection,
+    plan: &Plan,
+    access: &Access,
+    guard: &Guard,
+) -> Result<u64, ExecError> {
     match lower::count(plan.collection, access) {
         Some(sql) => count_sql(conn, &sql, guard),
         None => Ok(0),
@@ -219,7 +258,9 @@ pub(crate) fn candidates(
     guard: &mut Guard,
     mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, ExecError>,
 ) -> Result<(), ExecError> {
-    let Some(sql) = lower::candidates(plan.collection, access, after) else { return Ok(()) };
+    let Some(sql) = lower::candidates(plan.collection, access, after) else {
+        return Ok(());
+    };
     each_row(conn, &sql, guard, |row| {
         let id: i64 = row.get(0)?;
         f(id, blob(row, 1)?)
@@ -230,7 +271,11 @@ pub(crate) fn candidates(
 fn emit_doc(p: &Prepared, doc: &[u8], out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
     match out {
         Out::Values(f) => {
-            let v = if p.whole { Jsonb::trusted(doc).to_value(true) } else { p.projection.project(Jsonb::trusted(doc)) };
+            let v = if p.whole {
+                Jsonb::trusted(doc).to_value(true)
+            } else {
+                p.projection.project(Jsonb::trusted(doc))
+            };
             f(v)
         }
         Out::Json(f) => {
@@ -276,7 +321,9 @@ pub fn run(
     match &p.plan.shape {
         Shape::Records(_) => match &p.plan.order {
             Order::Insertion => run_insertion(conn, p, access, w, guard, out),
-            Order::Index { .. } if w.after.is_none() && !w.keyset => run_walk(conn, p, access, w, guard, out),
+            Order::Index { .. } if w.after.is_none() && !w.keyset => {
+                run_walk(conn, p, access, w, guard, out)
+            }
             _ => run_sorted(conn, p, access, w, guard, out),
         },
         Shape::Aggregates(_) | Shape::Groups { .. } => group::run(conn, p, access, w, guard, out),
@@ -292,21 +339,32 @@ fn prune(conn: &Connection, plan: &Plan, guard: &Guard) -> Result<Option<Access>
         let mut kept = Vec::with_capacity(l.probes.len());
         for probe in &l.probes {
             let sql = lower::probe_exists(&l.index, probe);
-            let mut stmt = conn.prepare_cached(&sql.text).map_err(|e| guard.sqlite_error(e))?;
+            let mut stmt = conn
+                .prepare_cached(&sql.text)
+                .map_err(|e| guard.sqlite_error(e))?;
             let found: bool = stmt
-                .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| r.get(0))
+                .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
+                    r.get(0)
+                })
                 .map_err(|e| guard.sqlite_error(e))?;
             if found {
                 kept.push(probe.clone());
             }
         }
-        Ok(Lookup { probes: kept, ..l.clone() })
+        Ok(Lookup {
+            probes: kept,
+            ..l.clone()
+        })
     };
     let many = |l: &Lookup| l.probes.len() > 1;
     Ok(match &plan.access {
         Access::Lookup(l) if many(l) => {
             let l = prune_lookup(l)?;
-            Some(if l.probes.is_empty() { Access::Empty } else { Access::Lookup(l) })
+            Some(if l.probes.is_empty() {
+                Access::Empty
+            } else {
+                Access::Lookup(l)
+            })
         }
         Access::Union(ls) if ls.len() > 1 || ls.iter().any(many) => {
             let mut kept = Vec::new();
@@ -350,7 +408,11 @@ impl Pager {
     }
 
     /// One more match; `emit` produces the record when it is inside the window.
-    fn push(&mut self, pos: impl FnOnce() -> Position, emit: impl FnOnce(&mut Vec<u8>) -> ControlFlow<()>) -> ControlFlow<()> {
+    fn push(
+        &mut self,
+        pos: impl FnOnce() -> Position,
+        emit: impl FnOnce(&mut Vec<u8>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         self.matched += 1;
         if self.matched <= self.start {
             return ControlFlow::Continue(());
@@ -365,7 +427,11 @@ impl Pager {
             return ControlFlow::Continue(());
         }
         self.s.more = true;
-        if self.keep_counting { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+        if self.keep_counting {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
     }
 }
 
@@ -384,11 +450,21 @@ fn run_insertion(
         if !p.residual_ok(doc) {
             return Ok(ControlFlow::Continue(()));
         }
-        Ok(pager.push(|| Position { keys: Vec::new(), id }, |buf| emit_doc(p, doc, out, buf)))
+        Ok(pager.push(
+            || Position {
+                keys: Vec::new(),
+                id,
+            },
+            |buf| emit_doc(p, doc, out, buf),
+        ))
     })?;
     let mut s = pager.s;
     if w.count {
-        s.total = Some(if evaluate { pager.matched } else { covering_count(conn, &p.plan, access, guard)? });
+        s.total = Some(if evaluate {
+            pager.matched
+        } else {
+            covering_count(conn, &p.plan, access, guard)?
+        });
     }
     Ok(s)
 }
@@ -401,7 +477,12 @@ fn run_walk(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> Result<Summary, ExecError> {
-    let Order::Index { index, descending, bound } = &p.plan.order else {
+    let Order::Index {
+        index,
+        descending,
+        bound,
+    } = &p.plan.order
+    else {
         return run_sorted(conn, p, access, w, guard, out);
     };
     let mut pager = Pager::new(w, false);
@@ -419,7 +500,13 @@ fn run_walk(
         if !p.filter_matches(doc) {
             return Ok(ControlFlow::Continue(()));
         }
-        let flow = pager.push(|| Position { keys: Vec::new(), id }, |buf| emit_doc(p, doc, out, buf));
+        let flow = pager.push(
+            || Position {
+                keys: Vec::new(),
+                id,
+            },
+            |buf| emit_doc(p, doc, out, buf),
+        );
         done = flow.is_break();
         Ok(flow)
     })?;
@@ -432,7 +519,13 @@ fn run_walk(
             if !p.filter_matches(doc) {
                 return Ok(ControlFlow::Continue(()));
             }
-            Ok(pager.push(|| Position { keys: Vec::new(), id }, |buf| emit_doc(p, doc, out, buf)))
+            Ok(pager.push(
+                || Position {
+                    keys: Vec::new(),
+                    id,
+                },
+                |buf| emit_doc(p, doc, out, buf),
+            ))
         })?;
     }
     let mut s = pager.s;
@@ -468,9 +561,16 @@ pub fn sort_key<'a, N: Node<'a>>(doc: N, path: &[String], descending: bool) -> O
 }
 
 /// Compares two sort-key tuples: missing last in both directions, then by id.
-pub fn cmp_keys(items: &[OrderItem], a: (&[Option<ValueKey>], i64), b: (&[Option<ValueKey>], i64)) -> Ordering {
+pub fn cmp_keys(
+    items: &[OrderItem],
+    a: (&[Option<ValueKey>], i64),
+    b: (&[Option<ValueKey>], i64),
+) -> Ordering {
     for (i, item) in items.iter().enumerate() {
-        let o = match (a.0.get(i).and_then(Option::as_ref), b.0.get(i).and_then(Option::as_ref)) {
+        let o = match (
+            a.0.get(i).and_then(Option::as_ref),
+            b.0.get(i).and_then(Option::as_ref),
+        ) {
             (None, None) => Ordering::Equal,
             (None, Some(_)) => Ordering::Greater,
             (Some(_), None) => Ordering::Less,
@@ -491,7 +591,11 @@ pub fn cmp_keys(items: &[OrderItem], a: (&[Option<ValueKey>], i64), b: (&[Option
 
 /// The sort paths of a records plan.
 fn sort_paths(plan: &Plan) -> Vec<OrderItem> {
-    plan.sort.iter().filter(|o| matches!(o.key, OrderKey::Path(_))).cloned().collect()
+    plan.sort
+        .iter()
+        .filter(|o| matches!(o.key, OrderKey::Path(_)))
+        .cloned()
+        .collect()
 }
 
 fn run_sorted(
@@ -522,7 +626,10 @@ fn run_sorted(
         }
         matched += 1;
         let node = Jsonb::trusted(doc);
-        let keys: Vec<Option<ValueKey>> = paths.iter().map(|(path, desc)| sort_key(node, path, *desc)).collect();
+        let keys: Vec<Option<ValueKey>> = paths
+            .iter()
+            .map(|(path, desc)| sort_key(node, path, *desc))
+            .collect();
         let e = (keys, id);
         if let Some(a) = &w.after
             && cmp_keys(&items, (&e.0, e.1), (&a.keys, a.id)) != Ordering::Greater
@@ -545,13 +652,20 @@ fn run_sorted(
     let fetch = lower::fetch_one(p.plan.collection);
     for (keys, id) in entries {
         guard.tick()?;
-        let mut stmt = conn.prepare_cached(&fetch.text).map_err(|e| guard.sqlite_error(e))?;
+        let mut stmt = conn
+            .prepare_cached(&fetch.text)
+            .map_err(|e| guard.sqlite_error(e))?;
         let mut rows = stmt.query([id]).map_err(|e| guard.sqlite_error(e))?;
-        let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else { continue };
+        let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else {
+            continue;
+        };
         let doc = blob(row, 0)?;
         let keyset = w.keyset;
         let flow = pager.push(
-            || Position { keys: if keyset { keys } else { Vec::new() }, id },
+            || Position {
+                keys: if keyset { keys } else { Vec::new() },
+                id,
+            },
             |buf| emit_doc(p, doc, out, buf),
         );
         if flow.is_break() {
@@ -569,11 +683,29 @@ fn run_sorted(
 pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
     let mut out = Vec::new();
     match (&plan.shape, &plan.order) {
-        (Shape::Groups { covering: Some(ix), .. }, _) => out.push(("group counts", lower::group_counts(ix))),
-        (Shape::Records(_), Order::Index { index, descending, bound }) => {
-            out.push(("walk", lower::index_walk(plan.collection, index, *descending, bound.as_ref())));
+        (
+            Shape::Groups {
+                covering: Some(ix), ..
+            },
+            _,
+        ) => out.push(("group counts", lower::group_counts(ix))),
+        (
+            Shape::Records(_),
+            Order::Index {
+                index,
+                descending,
+                bound,
+            },
+        ) => {
+            out.push((
+                "walk",
+                lower::index_walk(plan.collection, index, *descending, bound.as_ref()),
+            ));
             if bound.is_none() {
-                out.push(("without value", lower::without_entry(plan.collection, index)));
+                out.push((
+                    "without value",
+                    lower::without_entry(plan.collection, index),
+                ));
             }
         }
         _ => {

@@ -35,9 +35,14 @@ const MAX_SLEEP: Duration = Duration::from_millis(500);
 fn watchdog() -> &'static Watchdog {
     static W: OnceLock<&'static Watchdog> = OnceLock::new();
     W.get_or_init(|| {
-        let w: &'static Watchdog =
-            Box::leak(Box::new(Watchdog { entries: Mutex::new(Vec::new()), wake: Condvar::new(), next: AtomicU64::new(1) }));
-        let spawned = std::thread::Builder::new().name("acql-watchdog".into()).spawn(move || w.run());
+        let w: &'static Watchdog = Box::leak(Box::new(Watchdog {
+            entries: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            next: AtomicU64::new(1),
+        }));
+        let spawned = std::thread::Builder::new()
+            .name("acql-watchdog".into())
+            .spawn(move || w.run());
         if spawned.is_err() {
             // Without the thread, row loops still enforce the deadline between rows.
             tracing::warn!("could not start the query watchdog thread");
@@ -52,7 +57,8 @@ impl Watchdog {
         loop {
             let now = Instant::now();
             entries.retain(|e| {
-                let fire = now >= e.deadline || e.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+                let fire = now >= e.deadline
+                    || e.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
                 if fire {
                     e.handle.interrupt();
                 }
@@ -62,11 +68,19 @@ impl Watchdog {
                 .iter()
                 .map(|e| {
                     let until = e.deadline.saturating_duration_since(now);
-                    if e.cancel.is_some() { until.min(CANCEL_POLL) } else { until }
+                    if e.cancel.is_some() {
+                        until.min(CANCEL_POLL)
+                    } else {
+                        until
+                    }
                 })
                 .min();
             let d = wait.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
-            entries = self.wake.wait_timeout(entries, d).unwrap_or_else(PoisonError::into_inner).0;
+            entries = self
+                .wake
+                .wait_timeout(entries, d)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 }
@@ -82,8 +96,16 @@ pub fn watch(conn: &Connection, deadline: Instant, cancel: Option<Arc<AtomicBool
     let w = watchdog();
     let id = w.next.fetch_add(1, Ordering::Relaxed);
     let soon = deadline.saturating_duration_since(Instant::now()) < MAX_SLEEP;
-    let entry = Entry { id, deadline, cancel, handle: conn.get_interrupt_handle() };
-    w.entries.lock().unwrap_or_else(PoisonError::into_inner).push(entry);
+    let entry = Entry {
+        id,
+        deadline,
+        cancel,
+        handle: conn.get_interrupt_handle(),
+    };
+    w.entries
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(entry);
     if soon {
         w.wake.notify_one();
     }
@@ -93,6 +115,9 @@ pub fn watch(conn: &Connection, deadline: Instant, cancel: Option<Arc<AtomicBool
 impl Drop for Watch {
     fn drop(&mut self) {
         let w = watchdog();
-        w.entries.lock().unwrap_or_else(PoisonError::into_inner).retain(|e| e.id != self.id);
+        w.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|e| e.id != self.id);
     }
 }

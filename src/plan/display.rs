@@ -13,7 +13,10 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use super::{Access, Bound, CountMethod, IndexRef, Key, KeyClass, Lookup, Order, Plan, Probe, Shape, agg_text, path_text};
+use super::{
+    Access, Bound, CountMethod, IndexRef, Key, KeyClass, Lookup, Order, Plan, Probe, Shape,
+    agg_text, path_text,
+};
 use crate::ast::{Expr, Literal, OrderKey, SelectItem};
 
 impl Display for Key {
@@ -96,7 +99,11 @@ impl Display for Lookup {
             }
             write!(f, "{p}")?;
         }
-        f.write_str(if self.exact { " (exact)" } else { " (superset)" })
+        f.write_str(if self.exact {
+            " (exact)"
+        } else {
+            " (superset)"
+        })
     }
 }
 
@@ -136,19 +143,62 @@ impl Display for Sexpr<'_> {
             Expr::And(a, b) => write!(f, "(and {} {})", Sexpr(a), Sexpr(b)),
             Expr::Or(a, b) => write!(f, "(or {} {})", Sexpr(a), Sexpr(b)),
             Expr::Not(a) => write!(f, "(not {})", Sexpr(a)),
-            Expr::Compare { path, op, value, .. } => {
-                write!(f, "({} {} {})", op.as_str(), path_text(path), lit(&value.node))
+            Expr::Compare {
+                path, op, value, ..
+            } => {
+                write!(
+                    f,
+                    "({} {} {})",
+                    op.as_str(),
+                    path_text(path),
+                    lit(&value.node)
+                )
             }
-            Expr::In { path, list, negated, .. } => {
+            Expr::In {
+                path,
+                list,
+                negated,
+                ..
+            } => {
                 let items: Vec<String> = list.iter().map(|l| lit(&l.node)).collect();
-                write!(f, "({} {} {})", neg(*negated, "in"), path_text(path), items.join(" "))
+                write!(
+                    f,
+                    "({} {} {})",
+                    neg(*negated, "in"),
+                    path_text(path),
+                    items.join(" ")
+                )
             }
-            Expr::Contains { path, value, negated, .. } => {
-                write!(f, "({} {} {})", neg(*negated, "contains"), path_text(path), lit(&value.node))
+            Expr::Contains {
+                path,
+                value,
+                negated,
+                ..
+            } => {
+                write!(
+                    f,
+                    "({} {} {})",
+                    neg(*negated, "contains"),
+                    path_text(path),
+                    lit(&value.node)
+                )
             }
-            Expr::IsNull { path, negated, .. } => write!(f, "({} {})", neg(*negated, "is-null"), path_text(path)),
-            Expr::Regex { path, pattern, negated, .. } => {
-                write!(f, "({} {} {:?})", neg(*negated, "regex"), path_text(path), pattern.node)
+            Expr::IsNull { path, negated, .. } => {
+                write!(f, "({} {})", neg(*negated, "is-null"), path_text(path))
+            }
+            Expr::Regex {
+                path,
+                pattern,
+                negated,
+                ..
+            } => {
+                write!(
+                    f,
+                    "({} {} {:?})",
+                    neg(*negated, "regex"),
+                    path_text(path),
+                    pattern.node
+                )
             }
         }
     }
@@ -157,7 +207,10 @@ impl Display for Sexpr<'_> {
 fn item(i: &SelectItem) -> String {
     match i {
         SelectItem::Wildcard(_) => "*".into(),
-        SelectItem::Path { path, alias: Some(a) } => format!("{} AS {}", path_text(path), a.node),
+        SelectItem::Path {
+            path,
+            alias: Some(a),
+        } => format!("{} AS {}", path_text(path), a.node),
         SelectItem::Path { path, alias: None } => path_text(path),
         SelectItem::Aggregate(a) => agg_text(a),
     }
@@ -173,8 +226,16 @@ impl Display for Plan {
         }
         match &self.order {
             Order::Insertion => writeln!(f, "  order: insertion")?,
-            Order::Index { index, descending, bound: b } => {
-                write!(f, "  order: walk {index} {}", if *descending { "DESC" } else { "ASC" })?;
+            Order::Index {
+                index,
+                descending,
+                bound: b,
+            } => {
+                write!(
+                    f,
+                    "  order: walk {index} {}",
+                    if *descending { "DESC" } else { "ASC" }
+                )?;
                 if let Some(b) = b {
                     f.write_str(" from ")?;
                     bound(f, "k", b, *descending)?;
@@ -201,11 +262,22 @@ impl Display for Plan {
         };
         writeln!(f, "  count: {count}")?;
         let ret = match &self.shape {
-            Shape::Records(items) => format!("records {}", items.iter().map(item).collect::<Vec<_>>().join(", ")),
+            Shape::Records(items) => format!(
+                "records {}",
+                items.iter().map(item).collect::<Vec<_>>().join(", ")
+            ),
             Shape::Aggregates(aggs) => {
-                format!("aggregates {}", aggs.iter().map(agg_text).collect::<Vec<_>>().join(", "))
+                format!(
+                    "aggregates {}",
+                    aggs.iter().map(agg_text).collect::<Vec<_>>().join(", ")
+                )
             }
-            Shape::Groups { keys, items, covering, .. } => {
+            Shape::Groups {
+                keys,
+                items,
+                covering,
+                ..
+            } => {
                 let keys: Vec<String> = keys.iter().map(path_text).collect();
                 let mut s = format!(
                     "groups by {} of {}",
@@ -218,6 +290,10 @@ impl Display for Plan {
                 s
             }
         };
-        write!(f, "  return: {ret}; start {}, limit {}", self.start, self.limit)
+        write!(
+            f,
+            "  return: {ret}; start {}, limit {}",
+            self.start, self.limit
+        )
     }
 }

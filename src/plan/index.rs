@@ -17,11 +17,20 @@ pub fn bind(pattern: &Pattern, path: &Path) -> Option<(String, bool)> {
 }
 
 /// The value index of `collection` that binds `path`, preferring an exact binding.
-pub fn value_index(catalog: &Catalog, collection: Collection, path: &Path) -> Option<(IndexRef, bool)> {
+pub fn value_index(
+    catalog: &Catalog,
+    collection: Collection,
+    path: &Path,
+) -> Option<(IndexRef, bool)> {
     find(catalog, collection, path, IndexKind::Value)
 }
 
-fn find(catalog: &Catalog, collection: Collection, path: &Path, kind: IndexKind) -> Option<(IndexRef, bool)> {
+fn find(
+    catalog: &Catalog,
+    collection: Collection,
+    path: &Path,
+    kind: IndexKind,
+) -> Option<(IndexRef, bool)> {
     let mut best: Option<(IndexRef, bool)> = None;
     for def in catalog.of(collection).filter(|d| d.kind == kind) {
         if let Some((binding, exact)) = bind(&def.pattern, path) {
@@ -30,7 +39,13 @@ fn find(catalog: &Catalog, collection: Collection, path: &Path, kind: IndexKind)
                 Some((_, e)) => exact && !e,
             };
             if better {
-                best = Some((IndexRef { index: def.clone(), binding }, exact));
+                best = Some((
+                    IndexRef {
+                        index: def.clone(),
+                        binding,
+                    },
+                    exact,
+                ));
             }
         }
     }
@@ -88,19 +103,47 @@ fn eq_probes(lit: &Literal) -> Option<(Vec<Probe>, bool)> {
             }
             Some((probes, true))
         }
-        Literal::Bool(b) => {
-            Some((vec![Probe::Key(Key::Bool(*b)), Probe::Key(Key::Text(if *b { "true" } else { "false" }.into()))], true))
-        }
+        Literal::Bool(b) => Some((
+            vec![
+                Probe::Key(Key::Bool(*b)),
+                Probe::Key(Key::Text(if *b { "true" } else { "false" }.into())),
+            ],
+            true,
+        )),
         Literal::Null => None,
     }
 }
 
 fn bounds(op: CmpOp, key: Key) -> (Option<Bound>, Option<Bound>) {
     match op {
-        CmpOp::Gt => (Some(Bound { key, inclusive: false }), None),
-        CmpOp::Ge => (Some(Bound { key, inclusive: true }), None),
-        CmpOp::Lt => (None, Some(Bound { key, inclusive: false })),
-        CmpOp::Le => (None, Some(Bound { key, inclusive: true })),
+        CmpOp::Gt => (
+            Some(Bound {
+                key,
+                inclusive: false,
+            }),
+            None,
+        ),
+        CmpOp::Ge => (
+            Some(Bound {
+                key,
+                inclusive: true,
+            }),
+            None,
+        ),
+        CmpOp::Lt => (
+            None,
+            Some(Bound {
+                key,
+                inclusive: false,
+            }),
+        ),
+        CmpOp::Le => (
+            None,
+            Some(Bound {
+                key,
+                inclusive: true,
+            }),
+        ),
         CmpOp::Eq | CmpOp::Ne => (None, None),
     }
 }
@@ -111,12 +154,26 @@ fn range_probes(path: &Path, op: CmpOp, lit: &Literal) -> Option<(Vec<Probe>, bo
         Literal::Number(n) => {
             let key = number_key(n.as_str())?;
             let (lo, hi) = bounds(op, key);
-            Some((vec![Probe::Range { class: KeyClass::Number, lo, hi }], true))
+            Some((
+                vec![Probe::Range {
+                    class: KeyClass::Number,
+                    lo,
+                    hi,
+                }],
+                true,
+            ))
         }
         Literal::String(s) => match crate::plan::datetime_millis(s) {
             None => {
                 let (lo, hi) = bounds(op, Key::Text(s.clone()));
-                Some((vec![Probe::Range { class: KeyClass::Text, lo, hi }], true))
+                Some((
+                    vec![Probe::Range {
+                        class: KeyClass::Text,
+                        lo,
+                        hi,
+                    }],
+                    true,
+                ))
             }
             Some(ms) => {
                 // Dates compare as instants against date strings (column t), by code point
@@ -131,11 +188,22 @@ fn range_probes(path: &Path, op: CmpOp, lit: &Literal) -> Option<(Vec<Probe>, bo
                 let (tlo, thi) = bounds(widen(op), Key::Int(ms));
                 let (slo, shi) = bounds(op, Key::Text(s.clone()));
                 let mut probes = vec![
-                    Probe::Time { lo: tlo.clone(), hi: thi.clone() },
-                    Probe::Range { class: KeyClass::NonDateText, lo: slo, hi: shi },
+                    Probe::Time {
+                        lo: tlo.clone(),
+                        hi: thi.clone(),
+                    },
+                    Probe::Range {
+                        class: KeyClass::NonDateText,
+                        lo: slo,
+                        hi: shi,
+                    },
                 ];
                 if path.last().ends_with("Timestamp") {
-                    probes.push(Probe::Range { class: KeyClass::Number, lo: tlo, hi: thi });
+                    probes.push(Probe::Range {
+                        class: KeyClass::Number,
+                        lo: tlo,
+                        hi: thi,
+                    });
                 }
                 Some((probes, false))
             }
@@ -152,17 +220,37 @@ pub fn words(text: &str) -> Vec<String> {
 /// The lookup that answers one term, if an index can.
 pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Option<Access> {
     match term {
-        Expr::Compare { path, op: CmpOp::Eq, value, .. } => {
+        Expr::Compare {
+            path,
+            op: CmpOp::Eq,
+            value,
+            ..
+        } => {
             let (index, bound_exact) = value_index(catalog, collection, path)?;
             let (probes, exact) = eq_probes(&value.node)?;
-            Some(Access::Lookup(Lookup { index, probes, exact: exact && bound_exact }))
+            Some(Access::Lookup(Lookup {
+                index,
+                probes,
+                exact: exact && bound_exact,
+            }))
         }
-        Expr::Compare { path, op, value, .. } if op.is_range() => {
+        Expr::Compare {
+            path, op, value, ..
+        } if op.is_range() => {
             let (index, bound_exact) = value_index(catalog, collection, path)?;
             let (probes, exact) = range_probes(path, *op, &value.node)?;
-            Some(Access::Lookup(Lookup { index, probes, exact: exact && bound_exact }))
+            Some(Access::Lookup(Lookup {
+                index,
+                probes,
+                exact: exact && bound_exact,
+            }))
         }
-        Expr::In { path, list, negated: false, .. } => {
+        Expr::In {
+            path,
+            list,
+            negated: false,
+            ..
+        } => {
             let (index, bound_exact) = value_index(catalog, collection, path)?;
             let mut probes = Vec::new();
             let mut exact = bound_exact;
@@ -172,9 +260,18 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
                 probes.extend(p);
                 exact &= e;
             }
-            Some(Access::Lookup(Lookup { index, probes, exact }))
+            Some(Access::Lookup(Lookup {
+                index,
+                probes,
+                exact,
+            }))
         }
-        Expr::Contains { path, value, negated: false, .. } => {
+        Expr::Contains {
+            path,
+            value,
+            negated: false,
+            ..
+        } => {
             let text = match &value.node {
                 Literal::String(s) => s.clone(),
                 Literal::Number(n) => n.as_str().to_string(),
@@ -190,7 +287,11 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
             // (longest) word narrows, the residual checks the phrase.
             let exact = bound_exact && ws.len() == 1;
             let word = ws.into_iter().max_by_key(|w| w.chars().count())?;
-            Some(Access::Lookup(Lookup { index, probes: vec![Probe::Word(word)], exact }))
+            Some(Access::Lookup(Lookup {
+                index,
+                probes: vec![Probe::Word(word)],
+                exact,
+            }))
         }
         Expr::Or(..) => {
             let mut legs = Vec::new();
@@ -248,7 +349,11 @@ pub fn rank(term: &Expr, access: &Access) -> u8 {
         _ => 0,
     };
     let base = match term {
-        Expr::Compare { op: CmpOp::Eq, value, .. } => match value.node {
+        Expr::Compare {
+            op: CmpOp::Eq,
+            value,
+            ..
+        } => match value.node {
             Literal::Bool(_) => 2,
             _ => 7,
         },
@@ -280,14 +385,26 @@ mod tests {
     #[test]
     fn bindings() {
         let p = Pattern::parse("subscriptions.*.email.isSubscribed").unwrap();
-        assert_eq!(bind(&p, &Path::dotted("subscriptions.news.email.isSubscribed")), Some(("news".into(), true)));
         assert_eq!(
-            bind(&p, &Path::dotted("subscriptions.jun4th.a001.email.isSubscribed")),
+            bind(&p, &Path::dotted("subscriptions.news.email.isSubscribed")),
+            Some(("news".into(), true))
+        );
+        assert_eq!(
+            bind(
+                &p,
+                &Path::dotted("subscriptions.jun4th.a001.email.isSubscribed")
+            ),
             Some(("jun4th.a001".into(), true))
         );
-        assert_eq!(bind(&p, &Path::dotted("subscriptions.email.isSubscribed")), None);
+        assert_eq!(
+            bind(&p, &Path::dotted("subscriptions.email.isSubscribed")),
+            None
+        );
         let q = Pattern::parse("profile.email").unwrap();
-        assert_eq!(bind(&q, &Path::dotted("profile.email")), Some((String::new(), true)));
+        assert_eq!(
+            bind(&q, &Path::dotted("profile.email")),
+            Some((String::new(), true))
+        );
         assert_eq!(bind(&q, &Path::dotted("profile")), None);
     }
 

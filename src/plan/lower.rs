@@ -88,13 +88,16 @@ fn probe_condition_on(sql: &mut Sql, probe: &Probe, a: &str) {
             // and '' / x'' are the smallest TEXT / BLOB.
             match class {
                 KeyClass::Number => {
-                    let _ = 0;
+                    let _ = write!(sql.text, " AND {a}.k < ''");
                 }
                 KeyClass::Text => {
                     let _ = write!(sql.text, " AND {a}.k >= '' AND {a}.k < x''");
                 }
                 KeyClass::NonDateText => {
-                    let _ = write!(sql.text, " AND {a}.k >= '' AND {a}.k < x'' AND {a}.t IS NULL");
+                    let _ = write!(
+                        sql.text,
+                        " AND {a}.k >= '' AND {a}.k < x'' AND {a}.t IS NULL"
+                    );
                 }
             }
         }
@@ -123,7 +126,11 @@ fn probe_condition(sql: &mut Sql, probe: &Probe) {
 
 /// `SELECT x.doc FROM <side table> x WHERE x.b = ? AND <probe>`.
 fn probe_select(sql: &mut Sql, index: &IndexRef, probe: &Probe) {
-    let _ = write!(sql.text, "SELECT x.doc FROM {} x WHERE x.b = ", index.index.table());
+    let _ = write!(
+        sql.text,
+        "SELECT x.doc FROM {} x WHERE x.b = ",
+        index.index.table()
+    );
     sql.bind(Param::Text(index.binding.clone()));
     probe_condition(sql, probe);
 }
@@ -188,7 +195,11 @@ pub fn candidates(collection: Collection, access: &Access, after: Option<i64>) -
         }
         _ => {
             if let Some((index, probe)) = single_key(access) {
-                let _ = write!(sql.text, "SELECT t.id, t.doc FROM {} x JOIN {t} t ON t.id = x.doc WHERE x.b = ", index.index.table());
+                let _ = write!(
+                    sql.text,
+                    "SELECT t.id, t.doc FROM {} x JOIN {t} t ON t.id = x.doc WHERE x.b = ",
+                    index.index.table()
+                );
                 sql.bind(Param::Text(index.binding.clone()));
                 probe_condition(&mut sql, probe);
                 if let Some(a) = after {
@@ -230,8 +241,10 @@ fn point(p: &Probe) -> bool {
 /// count, so no temporary table of document ids is built.
 pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
     let mut sql = Sql::default();
-    let legs: Vec<(&IndexRef, &Probe)> =
-        lookups(access).into_iter().flat_map(|l| l.probes.iter().map(move |p| (&l.index, p))).collect();
+    let legs: Vec<(&IndexRef, &Probe)> = lookups(access)
+        .into_iter()
+        .flat_map(|l| l.probes.iter().map(move |p| (&l.index, p)))
+        .collect();
     match access {
         Access::Empty => return None,
         Access::Scan => {
@@ -243,12 +256,24 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 if i > 0 {
                     sql.push(" + ");
                 }
-                let what = if unique_rows(probe) { "count(*)" } else { "count(DISTINCT x.doc)" };
-                let _ = write!(sql.text, "(SELECT {what} FROM {} x WHERE x.b = ", index.index.table());
+                let what = if unique_rows(probe) {
+                    "count(*)"
+                } else {
+                    "count(DISTINCT x.doc)"
+                };
+                let _ = write!(
+                    sql.text,
+                    "(SELECT {what} FROM {} x WHERE x.b = ",
+                    index.index.table()
+                );
                 sql.bind(Param::Text(index.binding.clone()));
                 probe_condition(&mut sql, probe);
                 for (earlier, p) in &legs[..i] {
-                    let _ = write!(sql.text, " AND NOT EXISTS (SELECT 1 FROM {} y WHERE y.b = ", earlier.index.table());
+                    let _ = write!(
+                        sql.text,
+                        " AND NOT EXISTS (SELECT 1 FROM {} y WHERE y.b = ",
+                        earlier.index.table()
+                    );
                     sql.bind(Param::Text(earlier.binding.clone()));
                     probe_condition_on(&mut sql, p, "y");
                     sql.push(" AND y.doc = x.doc)");
@@ -258,8 +283,16 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
         }
         _ if legs.len() == 1 => {
             let (index, probe) = legs[0];
-            let what = if unique_rows(probe) { "count(*)" } else { "count(DISTINCT x.doc)" };
-            let _ = write!(sql.text, "SELECT {what} FROM {} x WHERE x.b = ", index.index.table());
+            let what = if unique_rows(probe) {
+                "count(*)"
+            } else {
+                "count(DISTINCT x.doc)"
+            };
+            let _ = write!(
+                sql.text,
+                "SELECT {what} FROM {} x WHERE x.b = ",
+                index.index.table()
+            );
             sql.bind(Param::Text(index.binding.clone()));
             probe_condition(&mut sql, probe);
         }
@@ -276,7 +309,12 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
 /// with ties by id, or descending keys with ties by id. `bound` restricts the walk to
 /// keys on the near side of a bound (a range the filter implies); the walk is not
 /// fenced by type, so every document still appears first at its extreme value.
-pub fn index_walk(collection: Collection, index: &IndexRef, descending: bool, bound_: Option<&Bound>) -> Sql {
+pub fn index_walk(
+    collection: Collection,
+    index: &IndexRef,
+    descending: bool,
+    bound_: Option<&Bound>,
+) -> Sql {
     let mut sql = Sql::default();
     let _ = write!(
         sql.text,
@@ -288,7 +326,11 @@ pub fn index_walk(collection: Collection, index: &IndexRef, descending: bool, bo
     if let Some(b) = bound_ {
         bound(&mut sql, "x.k", b, descending);
     }
-    sql.push(if descending { " ORDER BY x.k DESC, x.doc" } else { " ORDER BY x.k, x.doc" });
+    sql.push(if descending {
+        " ORDER BY x.k DESC, x.doc"
+    } else {
+        " ORDER BY x.k, x.doc"
+    });
     sql
 }
 
@@ -310,7 +352,11 @@ pub fn without_entry(collection: Collection, index: &IndexRef) -> Sql {
 /// Per-key document counts of a value index: `(k, count)`.
 pub fn group_counts(index: &IndexRef) -> Sql {
     let mut sql = Sql::default();
-    let _ = write!(sql.text, "SELECT x.k, count(*) FROM {} x WHERE x.b = ", index.index.table());
+    let _ = write!(
+        sql.text,
+        "SELECT x.k, count(*) FROM {} x WHERE x.b = ",
+        index.index.table()
+    );
     sql.bind(Param::Text(index.binding.clone()));
     sql.push(" GROUP BY x.k");
     sql
@@ -318,7 +364,10 @@ pub fn group_counts(index: &IndexRef) -> Sql {
 
 /// Fetches a batch of documents by id.
 pub fn fetch_one(collection: Collection) -> Sql {
-    Sql { text: format!("SELECT doc FROM {} WHERE id = ?", collection.table()), params: Vec::new() }
+    Sql {
+        text: format!("SELECT doc FROM {} WHERE id = ?", collection.table()),
+        params: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -352,7 +401,10 @@ mod tests {
         );
         assert_eq!(sql.params, [Param::Text("news".into()), Param::Bool(true)]);
         let c = count(Collection::EmailAccounts, &access).unwrap();
-        assert_eq!(c.text, "SELECT count(*) FROM ix_3 x WHERE x.b = ? AND x.k = ?");
+        assert_eq!(
+            c.text,
+            "SELECT count(*) FROM ix_3 x WHERE x.b = ? AND x.k = ?"
+        );
         let both = Access::Lookup(Lookup {
             index: ix("a", ""),
             probes: vec![Probe::Key(Key::Int(42)), Probe::Number(42.0)],
@@ -372,7 +424,14 @@ mod tests {
         let access = Access::Lookup(Lookup {
             index: ix("age", ""),
             probes: vec![
-                Probe::Range { class: KeyClass::Number, lo: Some(Bound { key: Key::Int(30), inclusive: true }), hi: None },
+                Probe::Range {
+                    class: KeyClass::Number,
+                    lo: Some(Bound {
+                        key: Key::Int(30),
+                        inclusive: true,
+                    }),
+                    hi: None,
+                },
                 Probe::Number(30.0),
             ],
             exact: true,
@@ -384,12 +443,26 @@ mod tests {
              AND x.k < '' UNION ALL SELECT x.doc FROM ix_3 x WHERE x.b = ? AND x.n = ?) AND t.id > ? ORDER BY t.id"
         );
         assert_eq!(sql.params.len(), 5);
-        assert!(count(Collection::EmailAccounts, &access).unwrap().text.contains(" UNION SELECT"));
+        assert!(
+            count(Collection::EmailAccounts, &access)
+                .unwrap()
+                .text
+                .contains(" UNION SELECT")
+        );
         let single = Access::Lookup(Lookup {
             index: ix("age", ""),
-            probes: vec![Probe::Range { class: KeyClass::Number, lo: None, hi: None }],
+            probes: vec![Probe::Range {
+                class: KeyClass::Number,
+                lo: None,
+                hi: None,
+            }],
             exact: true,
         });
-        assert!(count(Collection::EmailAccounts, &single).unwrap().text.starts_with("SELECT count(DISTINCT x.doc)"));
+        assert!(
+            count(Collection::EmailAccounts, &single)
+                .unwrap()
+                .text
+                .starts_with("SELECT count(DISTINCT x.doc)")
+        );
     }
 }

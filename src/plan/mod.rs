@@ -15,7 +15,9 @@ pub mod index;
 pub mod lower;
 pub mod normalize;
 
-use crate::ast::{AggFunc, Aggregate, Expr, Literal, OrderItem, OrderKey, Path, Query, SelectItem, Span};
+use crate::ast::{
+    AggFunc, Aggregate, Expr, Literal, OrderItem, OrderKey, Path, Query, SelectItem, Span,
+};
 use crate::catalog::{Catalog, Collection, IndexDef};
 
 /// The largest `START` (vendor limit).
@@ -307,16 +309,35 @@ pub struct Plan {
 
 /// Plans a parsed query against the catalog.
 pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
-    let collection = Collection::from_name(&query.from.node)
-        .ok_or_else(|| PlanError::UnknownCollection { name: query.from.node.clone(), span: query.from.span })?;
+    let collection =
+        Collection::from_name(&query.from.node).ok_or_else(|| PlanError::UnknownCollection {
+            name: query.from.node.clone(),
+            span: query.from.span,
+        })?;
     validate(query)?;
     let filter = query.filter.as_ref().map(normalize::normalize);
     let (access, residual) = choose_access(catalog, collection, filter.as_ref());
     let mut shape = shape(query)?;
     let sort = resolve_order(query);
-    let order = order(&sort, catalog, collection, &shape, &access, residual.as_ref());
-    let count = if residual.is_none() { CountMethod::Covering } else { CountMethod::Evaluate };
-    if let Shape::Groups { keys, aggregates, covering, .. } = &mut shape
+    let order = order(
+        &sort,
+        catalog,
+        collection,
+        &shape,
+        &access,
+        residual.as_ref(),
+    );
+    let count = if residual.is_none() {
+        CountMethod::Covering
+    } else {
+        CountMethod::Evaluate
+    };
+    if let Shape::Groups {
+        keys,
+        aggregates,
+        covering,
+        ..
+    } = &mut shape
         && filter.is_none()
         && keys.len() == 1
         && aggregates.iter().all(|a| a.func == AggFunc::Count)
@@ -333,7 +354,10 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
         sort,
         count,
         start: query.start.as_ref().map_or(0, |s| s.node),
-        limit: query.limit.as_ref().map_or(DEFAULT_LIMIT, |l| l.node.min(MAX_LIMIT)),
+        limit: query
+            .limit
+            .as_ref()
+            .map_or(DEFAULT_LIMIT, |l| l.node.min(MAX_LIMIT)),
         limit_written: query.limit.as_ref().map(|l| l.node),
     })
 }
@@ -343,28 +367,51 @@ pub fn validate(query: &Query) -> Result<(), PlanError> {
     if let Some(start) = &query.start
         && start.node > MAX_START
     {
-        return Err(PlanError::StartTooLarge { start: start.node, span: start.span });
+        return Err(PlanError::StartTooLarge {
+            start: start.node,
+            span: start.span,
+        });
     }
     if let Some(f) = &query.filter {
         check_operands(f)?;
     }
-    let has_agg = query.select.iter().any(|s| matches!(s, SelectItem::Aggregate(_)));
+    let has_agg = query
+        .select
+        .iter()
+        .any(|s| matches!(s, SelectItem::Aggregate(_)));
     if query.group_by.is_empty() {
         if has_agg {
-            if let Some(bad) = query.select.iter().find(|s| !matches!(s, SelectItem::Aggregate(_))) {
-                return Err(PlanError::MixedAggregates { span: item_span(bad) });
+            if let Some(bad) = query
+                .select
+                .iter()
+                .find(|s| !matches!(s, SelectItem::Aggregate(_)))
+            {
+                return Err(PlanError::MixedAggregates {
+                    span: item_span(bad),
+                });
             }
-        } else if let Some(OrderItem { key: OrderKey::Aggregate(a), .. }) =
-            query.order_by.iter().find(|o| matches!(o.key, OrderKey::Aggregate(_)))
+        } else if let Some(OrderItem {
+            key: OrderKey::Aggregate(a),
+            ..
+        }) = query
+            .order_by
+            .iter()
+            .find(|o| matches!(o.key, OrderKey::Aggregate(_)))
         {
-            return Err(PlanError::OrderByAggregate { text: agg_text(a), span: a.span });
+            return Err(PlanError::OrderByAggregate {
+                text: agg_text(a),
+                span: a.span,
+            });
         }
     } else {
         for item in &query.select {
             if let SelectItem::Path { path, .. } = item
                 && !query.group_by.contains(path)
             {
-                return Err(PlanError::NotAGroupKey { path: path_text(path), span: path.span });
+                return Err(PlanError::NotAGroupKey {
+                    path: path_text(path),
+                    span: path.span,
+                });
             }
         }
         for o in &query.order_by {
@@ -372,7 +419,10 @@ pub fn validate(query: &Query) -> Result<(), PlanError> {
                 && !query.group_by.contains(p)
                 && alias_target(query, p).is_none()
             {
-                return Err(PlanError::OrderByNotAGroupKey { path: path_text(p), span: p.span });
+                return Err(PlanError::OrderByNotAGroupKey {
+                    path: path_text(p),
+                    span: p.span,
+                });
             }
         }
     }
@@ -384,7 +434,10 @@ pub fn validate_cursor(query: &Query) -> Result<(), PlanError> {
     if query.start.is_some() {
         return Err(PlanError::CursorWithStart);
     }
-    let agg = query.select.iter().any(|s| matches!(s, SelectItem::Aggregate(_)));
+    let agg = query
+        .select
+        .iter()
+        .any(|s| matches!(s, SelectItem::Aggregate(_)));
     if !query.group_by.is_empty() || agg {
         return Err(PlanError::CursorWithGroupBy);
     }
@@ -398,11 +451,17 @@ fn check_operands(e: &Expr) -> Result<(), PlanError> {
             check_operands(b)
         }
         Expr::Not(a) => check_operands(a),
-        Expr::Compare { op, value, span, .. } if op.is_range() && value.node == Literal::Null => {
-            Err(PlanError::NullOperand { op: op.as_str().into(), span: *span })
-        }
+        Expr::Compare {
+            op, value, span, ..
+        } if op.is_range() && value.node == Literal::Null => Err(PlanError::NullOperand {
+            op: op.as_str().into(),
+            span: *span,
+        }),
         Expr::Contains { value, span, .. } if value.node == Literal::Null => {
-            Err(PlanError::NullOperand { op: "CONTAINS".into(), span: *span })
+            Err(PlanError::NullOperand {
+                op: "CONTAINS".into(),
+                span: *span,
+            })
         }
         _ => Ok(()),
     }
@@ -458,8 +517,14 @@ fn alias_target<'q>(query: &'q Query, p: &Path) -> Option<&'q SelectItem> {
 }
 
 /// Pass: pick the access path and the residual.
-pub fn choose_access(catalog: &Catalog, collection: Collection, filter: Option<&Expr>) -> (Access, Option<Expr>) {
-    let Some(filter) = filter else { return (Access::Scan, None) };
+pub fn choose_access(
+    catalog: &Catalog,
+    collection: Collection,
+    filter: Option<&Expr>,
+) -> (Access, Option<Expr>) {
+    let Some(filter) = filter else {
+        return (Access::Scan, None);
+    };
     let terms = normalize::conjuncts(filter);
     let mut best: Option<(u8, usize, Access)> = None;
     for (i, t) in terms.iter().enumerate() {
@@ -474,8 +539,12 @@ pub fn choose_access(catalog: &Catalog, collection: Collection, filter: Option<&
         None => (Access::Scan, Some(filter.clone())),
         Some((_, i, access)) => {
             let consumed = access.is_exact();
-            let rest: Vec<Expr> =
-                terms.iter().enumerate().filter(|(j, _)| !(consumed && *j == i)).map(|(_, t)| (*t).clone()).collect();
+            let rest: Vec<Expr> = terms
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| !(consumed && *j == i))
+                .map(|(_, t)| (*t).clone())
+                .collect();
             if matches!(access, Access::Empty) {
                 return (Access::Empty, None);
             }
@@ -507,24 +576,44 @@ fn shape(query: &Query) -> Result<Shape, PlanError> {
         if let OrderKey::Aggregate(a) = &o.key
             && !aggregates.iter().any(|b| same_agg(a, b))
         {
-            aggregates.push(Aggregate { alias: None, ..a.clone() });
+            aggregates.push(Aggregate {
+                alias: None,
+                ..a.clone()
+            });
         }
     }
-    let mut items: Vec<SelectItem> =
-        query.select.iter().filter(|s| !matches!(s, SelectItem::Wildcard(_))).cloned().collect();
+    let mut items: Vec<SelectItem> = query
+        .select
+        .iter()
+        .filter(|s| !matches!(s, SelectItem::Wildcard(_)))
+        .cloned()
+        .collect();
     if items.is_empty() {
         // `SELECT * … GROUP BY k`: the key and the count.
-        items.extend(query.group_by.iter().map(|p| SelectItem::Path { path: p.clone(), alias: None }));
+        items.extend(query.group_by.iter().map(|p| SelectItem::Path {
+            path: p.clone(),
+            alias: None,
+        }));
     }
     if !items.iter().any(|s| matches!(s, SelectItem::Aggregate(_))) {
         items.push(SelectItem::Aggregate(count_star()));
     }
-    Ok(Shape::Groups { keys: query.group_by.clone(), items, aggregates, covering: None })
+    Ok(Shape::Groups {
+        keys: query.group_by.clone(),
+        items,
+        aggregates,
+        covering: None,
+    })
 }
 
 /// `count(*)`.
 pub fn count_star() -> Aggregate {
-    Aggregate { func: AggFunc::Count, path: None, alias: None, span: Span::default() }
+    Aggregate {
+        func: AggFunc::Count,
+        path: None,
+        alias: None,
+        span: Span::default(),
+    }
 }
 
 /// Same function and argument (aliases aside).
@@ -539,8 +628,14 @@ fn resolve_order(query: &Query) -> Vec<OrderItem> {
         .iter()
         .map(|o| match &o.key {
             OrderKey::Path(p) => match alias_target(query, p) {
-                Some(SelectItem::Path { path, .. }) => OrderItem { key: OrderKey::Path(path.clone()), ..o.clone() },
-                Some(SelectItem::Aggregate(a)) => OrderItem { key: OrderKey::Aggregate(a.clone()), ..o.clone() },
+                Some(SelectItem::Path { path, .. }) => OrderItem {
+                    key: OrderKey::Path(path.clone()),
+                    ..o.clone()
+                },
+                Some(SelectItem::Aggregate(a)) => OrderItem {
+                    key: OrderKey::Aggregate(a.clone()),
+                    ..o.clone()
+                },
                 _ => o.clone(),
             },
             OrderKey::Aggregate(_) => o.clone(),
@@ -559,19 +654,48 @@ fn order(
     if items.is_empty() {
         return Order::Insertion;
     }
-    if let (Shape::Records(_), [OrderItem { key: OrderKey::Path(p), descending }]) = (shape, items)
+    if let (
+        Shape::Records(_),
+        [
+            OrderItem {
+                key: OrderKey::Path(p),
+                descending,
+            },
+        ],
+    ) = (shape, items)
         && residual.is_none()
         && let Some(index) = index::order_index(catalog, collection, p)
     {
         let descending = *descending;
         match access {
-            Access::Scan => return Order::Index { index, descending, bound: None },
+            Access::Scan => {
+                return Order::Index {
+                    index,
+                    descending,
+                    bound: None,
+                };
+            }
             // A single range on the ordered path: walk from its open end.
-            Access::Lookup(Lookup { index: li, probes, exact: true }) if *li == index => {
-                if let [Probe::Range { class: KeyClass::Number | KeyClass::Text, lo, hi }] = probes.as_slice() {
+            Access::Lookup(Lookup {
+                index: li,
+                probes,
+                exact: true,
+            }) if *li == index => {
+                if let [
+                    Probe::Range {
+                        class: KeyClass::Number | KeyClass::Text,
+                        lo,
+                        hi,
+                    },
+                ] = probes.as_slice()
+                {
                     let near = if descending { (lo, hi) } else { (hi, lo) };
                     if let (Some(b), None) = near {
-                        return Order::Index { index, descending, bound: Some(b.clone()) };
+                        return Order::Index {
+                            index,
+                            descending,
+                            bound: Some(b.clone()),
+                        };
                     }
                 }
             }

@@ -21,8 +21,18 @@ fn push(expr: &Expr, negate: bool) -> Expr {
         Expr::Or(a, b) if negate => Expr::And(Box::new(push(a, true)), Box::new(push(b, true))),
         Expr::And(a, b) => Expr::And(Box::new(push(a, false)), Box::new(push(b, false))),
         Expr::Or(a, b) => Expr::Or(Box::new(push(a, false)), Box::new(push(b, false))),
-        Expr::Compare { path, op: CmpOp::Ne, value, span } => {
-            let eq = Expr::Compare { path: path.clone(), op: CmpOp::Eq, value: value.clone(), span: *span };
+        Expr::Compare {
+            path,
+            op: CmpOp::Ne,
+            value,
+            span,
+        } => {
+            let eq = Expr::Compare {
+                path: path.clone(),
+                op: CmpOp::Eq,
+                value: value.clone(),
+                span: *span,
+            };
             if negate { eq } else { Expr::Not(Box::new(eq)) }
         }
         Expr::Compare { .. } => {
@@ -32,16 +42,48 @@ fn push(expr: &Expr, negate: bool) -> Expr {
                 expr.clone()
             }
         }
-        Expr::In { path, list, negated, span } => {
-            Expr::In { path: path.clone(), list: list.clone(), negated: *negated != negate, span: *span }
-        }
-        Expr::Contains { path, value, negated, span } => {
-            Expr::Contains { path: path.clone(), value: value.clone(), negated: *negated != negate, span: *span }
-        }
-        Expr::IsNull { path, negated, span } => Expr::IsNull { path: path.clone(), negated: *negated != negate, span: *span },
-        Expr::Regex { path, pattern, negated, span } => {
-            Expr::Regex { path: path.clone(), pattern: pattern.clone(), negated: *negated != negate, span: *span }
-        }
+        Expr::In {
+            path,
+            list,
+            negated,
+            span,
+        } => Expr::In {
+            path: path.clone(),
+            list: list.clone(),
+            negated: *negated != negate,
+            span: *span,
+        },
+        Expr::Contains {
+            path,
+            value,
+            negated,
+            span,
+        } => Expr::Contains {
+            path: path.clone(),
+            value: value.clone(),
+            negated: *negated != negate,
+            span: *span,
+        },
+        Expr::IsNull {
+            path,
+            negated,
+            span,
+        } => Expr::IsNull {
+            path: path.clone(),
+            negated: *negated != negate,
+            span: *span,
+        },
+        Expr::Regex {
+            path,
+            pattern,
+            negated,
+            span,
+        } => Expr::Regex {
+            path: path.clone(),
+            pattern: pattern.clone(),
+            negated: *negated != negate,
+            span: *span,
+        },
     }
 }
 
@@ -72,7 +114,12 @@ fn collect<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>, and: bool) {
 /// Joins expressions with `AND` (`None` for an empty list).
 pub fn and_all(mut exprs: Vec<Expr>) -> Option<Expr> {
     let last = exprs.pop()?;
-    Some(exprs.into_iter().rev().fold(last, |acc, e| Expr::And(Box::new(e), Box::new(acc))))
+    Some(
+        exprs
+            .into_iter()
+            .rev()
+            .fold(last, |acc, e| Expr::And(Box::new(e), Box::new(acc))),
+    )
 }
 
 #[cfg(test)]
@@ -95,16 +142,33 @@ mod tests {
 
     #[test]
     fn de_morgan_and_ne() {
-        let e = not(Expr::And(Box::new(cmp("a", CmpOp::Eq, "1")), Box::new(cmp("b", CmpOp::Ne, "2"))));
-        let want = Expr::Or(Box::new(not(cmp("a", CmpOp::Eq, "1"))), Box::new(cmp("b", CmpOp::Eq, "2")));
+        let e = not(Expr::And(
+            Box::new(cmp("a", CmpOp::Eq, "1")),
+            Box::new(cmp("b", CmpOp::Ne, "2")),
+        ));
+        let want = Expr::Or(
+            Box::new(not(cmp("a", CmpOp::Eq, "1"))),
+            Box::new(cmp("b", CmpOp::Eq, "2")),
+        );
         assert_eq!(normalize(&e), want);
     }
 
     #[test]
     fn not_stays_on_ranges_and_flips_flags() {
-        assert_eq!(normalize(&not(cmp("a", CmpOp::Gt, "5"))), not(cmp("a", CmpOp::Gt, "5")));
-        let isnull = Expr::IsNull { path: Path::dotted("a"), negated: false, span: Span::default() };
-        let want = Expr::IsNull { path: Path::dotted("a"), negated: true, span: Span::default() };
+        assert_eq!(
+            normalize(&not(cmp("a", CmpOp::Gt, "5"))),
+            not(cmp("a", CmpOp::Gt, "5"))
+        );
+        let isnull = Expr::IsNull {
+            path: Path::dotted("a"),
+            negated: false,
+            span: Span::default(),
+        };
+        let want = Expr::IsNull {
+            path: Path::dotted("a"),
+            negated: true,
+            span: Span::default(),
+        };
         assert_eq!(normalize(&not(not(not(isnull)))), want);
     }
 
@@ -112,7 +176,10 @@ mod tests {
     fn flattening() {
         let e = Expr::And(
             Box::new(cmp("a", CmpOp::Eq, "1")),
-            Box::new(Expr::And(Box::new(cmp("b", CmpOp::Eq, "1")), Box::new(cmp("c", CmpOp::Eq, "1")))),
+            Box::new(Expr::And(
+                Box::new(cmp("b", CmpOp::Eq, "1")),
+                Box::new(cmp("c", CmpOp::Eq, "1")),
+            )),
         );
         assert_eq!(conjuncts(&e).len(), 3);
         assert_eq!(disjuncts(&e).len(), 1);

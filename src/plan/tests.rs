@@ -8,7 +8,12 @@ fn catalog() -> Catalog {
     let mut indexes: Vec<IndexDef> = DEFAULT_INDEXES
         .iter()
         .enumerate()
-        .map(|(i, (c, p, k))| IndexDef { id: i as i64 + 1, collection: *c, pattern: Pattern::parse(p).unwrap(), kind: *k })
+        .map(|(i, (c, p, k))| IndexDef {
+            id: i as i64 + 1,
+            collection: *c,
+            pattern: Pattern::parse(p).unwrap(),
+            kind: *k,
+        })
         .collect();
     indexes.push(IndexDef {
         id: 50,
@@ -32,7 +37,12 @@ fn b(v: bool) -> Spanned<Literal> {
 }
 
 fn cmp(p: &str, op: CmpOp, value: Spanned<Literal>) -> Expr {
-    Expr::Compare { path: Path::dotted(p), op, value, span: Span::default() }
+    Expr::Compare {
+        path: Path::dotted(p),
+        op,
+        value,
+        span: Span::default(),
+    }
 }
 
 fn and(a: Expr, b: Expr) -> Expr {
@@ -62,11 +72,23 @@ fn plans(q: &Query) -> Plan {
 
 #[test]
 fn equality_on_an_indexed_path_is_an_exact_lookup() {
-    let p = plans(&query(Some(cmp("subscriptions.news.email.isSubscribed", CmpOp::Eq, b(true)))));
-    let Access::Lookup(l) = &p.access else { panic!("{p}") };
+    let p = plans(&query(Some(cmp(
+        "subscriptions.news.email.isSubscribed",
+        CmpOp::Eq,
+        b(true),
+    ))));
+    let Access::Lookup(l) = &p.access else {
+        panic!("{p}")
+    };
     assert!(l.exact);
     assert_eq!(l.index.binding, "news");
-    assert_eq!(l.probes, [Probe::Key(Key::Bool(true)), Probe::Key(Key::Text("true".into()))]);
+    assert_eq!(
+        l.probes,
+        [
+            Probe::Key(Key::Bool(true)),
+            Probe::Key(Key::Text("true".into()))
+        ]
+    );
     assert_eq!(p.residual, None);
     assert_eq!(p.count, CountMethod::Covering);
     assert_eq!((p.start, p.limit), (0, DEFAULT_LIMIT));
@@ -75,16 +97,26 @@ fn equality_on_an_indexed_path_is_an_exact_lookup() {
 #[test]
 fn numbers_also_probe_strings_spelling_them() {
     let p = plans(&query(Some(cmp("profile.country", CmpOp::Eq, n("42")))));
-    let Access::Lookup(l) = &p.access else { panic!() };
+    let Access::Lookup(l) = &p.access else {
+        panic!()
+    };
     assert_eq!(l.probes, [Probe::Key(Key::Int(42)), Probe::Number(42.0)]);
     let p = plans(&query(Some(cmp("profile.country", CmpOp::Eq, s("42")))));
-    let Access::Lookup(l) = &p.access else { panic!() };
-    assert_eq!(l.probes, [Probe::Key(Key::Text("42".into())), Probe::Key(Key::Int(42))]);
+    let Access::Lookup(l) = &p.access else {
+        panic!()
+    };
+    assert_eq!(
+        l.probes,
+        [Probe::Key(Key::Text("42".into())), Probe::Key(Key::Int(42))]
+    );
 }
 
 #[test]
 fn unindexed_terms_stay_residual() {
-    let f = and(cmp("profile.country", CmpOp::Eq, s("DE")), cmp("profile.age", CmpOp::Ge, n("30")));
+    let f = and(
+        cmp("profile.country", CmpOp::Eq, s("DE")),
+        cmp("profile.age", CmpOp::Ge, n("30")),
+    );
     let p = plans(&query(Some(f)));
     assert!(matches!(&p.access, Access::Lookup(l) if l.exact));
     assert_eq!(p.residual, Some(cmp("profile.age", CmpOp::Ge, n("30"))));
@@ -102,9 +134,15 @@ fn ne_is_never_a_lookup() {
 
 #[test]
 fn or_of_indexed_terms_is_a_union() {
-    let f = or(cmp("profile.country", CmpOp::Eq, s("DE")), cmp("profile.email", CmpOp::Eq, s("a@b.c")));
+    let f = or(
+        cmp("profile.country", CmpOp::Eq, s("DE")),
+        cmp("profile.email", CmpOp::Eq, s("a@b.c")),
+    );
     let p = plans(&query(Some(f.clone())));
-    assert!(matches!(&p.access, Access::Union(ls) if ls.len() == 2), "{p}");
+    assert!(
+        matches!(&p.access, Access::Union(ls) if ls.len() == 2),
+        "{p}"
+    );
     assert_eq!(p.residual, None);
     let g = or(f, cmp("data.x", CmpOp::Eq, n("1")));
     assert_eq!(plans(&query(Some(g))).access, Access::Scan);
@@ -112,9 +150,16 @@ fn or_of_indexed_terms_is_a_union() {
 
 #[test]
 fn contains_uses_words_and_multiword_is_a_superset() {
-    let c = |v: &str| Expr::Contains { path: Path::dotted("profile.email"), value: s(v), negated: false, span: Span::default() };
+    let c = |v: &str| Expr::Contains {
+        path: Path::dotted("profile.email"),
+        value: s(v),
+        negated: false,
+        span: Span::default(),
+    };
     let p = plans(&query(Some(c("example"))));
-    assert!(matches!(&p.access, Access::Lookup(l) if l.exact && l.probes == [Probe::Word("example".into())]));
+    assert!(
+        matches!(&p.access, Access::Lookup(l) if l.exact && l.probes == [Probe::Word("example".into())])
+    );
     let p = plans(&query(Some(c("example com"))));
     assert!(matches!(&p.access, Access::Lookup(l) if !l.exact));
     assert!(p.residual.is_some());
@@ -124,8 +169,14 @@ fn contains_uses_words_and_multiword_is_a_superset() {
 
 #[test]
 fn dates_probe_t_and_timestamps() {
-    let p = plans(&query(Some(cmp("lastUpdatedTimestamp", CmpOp::Gt, s("2020-01-01")))));
-    let Access::Lookup(l) = &p.access else { panic!() };
+    let p = plans(&query(Some(cmp(
+        "lastUpdatedTimestamp",
+        CmpOp::Gt,
+        s("2020-01-01"),
+    ))));
+    let Access::Lookup(l) = &p.access else {
+        panic!()
+    };
     assert!(!l.exact);
     assert_eq!(l.probes.len(), 3);
     assert!(p.residual.is_some());
@@ -134,10 +185,23 @@ fn dates_probe_t_and_timestamps() {
 #[test]
 fn order_by_an_indexed_path_walks_the_index() {
     let mut q = query(Some(cmp("lastUpdatedTimestamp", CmpOp::Gt, n("100"))));
-    q.order_by = vec![OrderItem { key: OrderKey::Path(Path::dotted("lastUpdatedTimestamp")), descending: true }];
+    q.order_by = vec![OrderItem {
+        key: OrderKey::Path(Path::dotted("lastUpdatedTimestamp")),
+        descending: true,
+    }];
     q.limit = Some(Spanned::new(50, Span::default()));
     let p = plans(&q);
-    assert!(matches!(&p.order, Order::Index { descending: true, bound: Some(_), .. }), "{p}");
+    assert!(
+        matches!(
+            &p.order,
+            Order::Index {
+                descending: true,
+                bound: Some(_),
+                ..
+            }
+        ),
+        "{p}"
+    );
     // Ascending with only a lower bound cannot start mid-index: sort.
     q.order_by[0].descending = false;
     assert!(matches!(plans(&q).order, Order::Sort(_)));
@@ -151,20 +215,38 @@ fn order_by_an_indexed_path_walks_the_index() {
 fn errors() {
     let mut q = query(None);
     q.from = Spanned::new("users".into(), Span::new(14, 19));
-    assert_eq!(plan(&q, &catalog()), Err(PlanError::UnknownCollection { name: "users".into(), span: Span::default() }));
+    assert_eq!(
+        plan(&q, &catalog()),
+        Err(PlanError::UnknownCollection {
+            name: "users".into(),
+            span: Span::default()
+        })
+    );
     let mut q = query(None);
     q.start = Some(Spanned::new(5001, Span::default()));
-    assert!(matches!(plan(&q, &catalog()), Err(PlanError::StartTooLarge { start: 5001, .. })));
+    assert!(matches!(
+        plan(&q, &catalog()),
+        Err(PlanError::StartTooLarge { start: 5001, .. })
+    ));
     q.start = Some(Spanned::new(5000, Span::default()));
     assert!(plan(&q, &catalog()).is_ok());
     assert_eq!(validate_cursor(&q), Err(PlanError::CursorWithStart));
     let mut q = query(None);
     q.select.push(SelectItem::Aggregate(count_star()));
-    assert!(matches!(plan(&q, &catalog()), Err(PlanError::MixedAggregates { .. })));
+    assert!(matches!(
+        plan(&q, &catalog()),
+        Err(PlanError::MixedAggregates { .. })
+    ));
     let mut q = query(None);
-    q.select = vec![SelectItem::Path { path: Path::dotted("profile.age"), alias: None }];
+    q.select = vec![SelectItem::Path {
+        path: Path::dotted("profile.age"),
+        alias: None,
+    }];
     q.group_by = vec![Path::dotted("profile.country")];
-    assert!(matches!(plan(&q, &catalog()), Err(PlanError::NotAGroupKey { .. })));
+    assert!(matches!(
+        plan(&q, &catalog()),
+        Err(PlanError::NotAGroupKey { .. })
+    ));
     assert_eq!(PlanError::CursorWithStart.vendor_code(), 400_006);
 }
 
@@ -174,16 +256,37 @@ fn limit_is_capped_and_groups_count_from_the_index() {
     q.limit = Some(Spanned::new(20_000, Span::default()));
     let p = plans(&q);
     assert_eq!((p.limit, p.limit_written), (MAX_LIMIT, Some(20_000)));
-    q.select = vec![SelectItem::Path { path: Path::dotted("profile.country"), alias: None }, SelectItem::Aggregate(count_star())];
+    q.select = vec![
+        SelectItem::Path {
+            path: Path::dotted("profile.country"),
+            alias: None,
+        },
+        SelectItem::Aggregate(count_star()),
+    ];
     q.group_by = vec![Path::dotted("profile.country")];
     let p = plans(&q);
-    assert!(matches!(&p.shape, Shape::Groups { covering: Some(_), .. }), "{p}");
+    assert!(
+        matches!(
+            &p.shape,
+            Shape::Groups {
+                covering: Some(_),
+                ..
+            }
+        ),
+        "{p}"
+    );
 }
 
 #[test]
 fn explain_text() {
-    let p = plans(&query(Some(and(cmp("profile.email", CmpOp::Eq, s("a@b.c")), cmp("data.x", CmpOp::Lt, n("3"))))));
+    let p = plans(&query(Some(and(
+        cmp("profile.email", CmpOp::Eq, s("a@b.c")),
+        cmp("data.x", CmpOp::Lt, n("3")),
+    ))));
     let text = p.to_string();
-    assert!(text.contains("access: lookup ix_2 profile.email k = \"a@b.c\" (exact)"), "{text}");
+    assert!(
+        text.contains("access: lookup ix_2 profile.email k = \"a@b.c\" (exact)"),
+        "{text}"
+    );
     assert!(text.contains("residual: (< data.x 3)"), "{text}");
 }

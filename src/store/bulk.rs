@@ -46,7 +46,12 @@ pub struct ImportOptions<'a> {
 impl ImportOptions<'_> {
     /// Atomic import into `collection`: a bad line fails it, an existing key is an error.
     pub fn new(collection: Collection) -> ImportOptions<'static> {
-        ImportOptions { collection, replace: false, skip_bad_lines: false, progress: None }
+        ImportOptions {
+            collection,
+            replace: false,
+            skip_bad_lines: false,
+            progress: None,
+        }
     }
 }
 
@@ -78,6 +83,9 @@ pub struct ExportOptions<'a> {
 
 const PROGRESS_EVERY: u64 = 4096;
 
+/// Imports of at least this many documents end with a WAL checkpoint.
+const CHECKPOINT_AFTER: u64 = 10_000;
+
 /// The member `name` of an object node.
 fn member<'a, N: Node<'a>>(node: N, name: &str) -> Option<N> {
     if node.kind() != Kind::Object {
@@ -91,18 +99,24 @@ pub(crate) fn key_of<'a, N: Node<'a>>(collection: Collection, doc: N) -> Result<
     if doc.kind() != Kind::Object {
         return Err("not a JSON object".into());
     }
-    let string = |n: Option<N>| n.filter(|n| n.kind() == Kind::String).and_then(|n| n.as_str()).map(|s| s.into_owned());
+    let string = |n: Option<N>| {
+        n.filter(|n| n.kind() == Kind::String)
+            .and_then(|n| n.as_str())
+            .map(|s| s.into_owned())
+    };
     match collection {
         Collection::EmailAccounts => {
             let email = string(member(doc, "email"))
                 .or_else(|| string(member(doc, "profile").and_then(|p| member(p, "email"))))
                 .map(|e| e.trim().to_lowercase())
                 .filter(|e| !e.is_empty());
-            email.ok_or_else(|| "no key: neither `email` nor `profile.email` is a non-empty string".into())
+            email.ok_or_else(|| {
+                "no key: neither `email` nor `profile.email` is a non-empty string".into()
+            })
         }
-        Collection::Accounts => {
-            string(member(doc, "UID")).filter(|u| !u.is_empty()).ok_or_else(|| "no key: `UID` is not a non-empty string".into())
-        }
+        Collection::Accounts => string(member(doc, "UID"))
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| "no key: `UID` is not a non-empty string".into()),
     }
 }
 
@@ -120,7 +134,11 @@ enum Prepared {
     /// A line that cannot be imported, and why.
     Bad(String),
     /// A document to write.
-    Doc { key: String, jsonb: Vec<u8>, rows: Vec<IndexRows> },
+    Doc {
+        key: String,
+        jsonb: Vec<u8>,
+        rows: Vec<IndexRows>,
+    },
 }
 
 /// Turns JSON text into JSONB with SQLite's own parser — strict JSON only (`json_valid`
@@ -131,15 +149,19 @@ const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
 
 /// Prepares one line (without its line terminator) on a worker's private connection.
 fn prepare(conn: &Connection, collection: Collection, defs: &[IndexDef], line: &[u8]) -> Prepared {
-    let Ok(text) = std::str::from_utf8(line) else { return Prepared::Bad("not UTF-8".into()) };
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Prepared::Bad("not UTF-8".into());
+    };
     if text.trim().is_empty() {
         return Prepared::Blank;
     }
-    let jsonb: Option<Vec<u8>> =
-        match conn.prepare_cached(TO_JSONB).and_then(|mut s| s.query_row([text], |r| r.get(0)).optional()) {
-            Ok(bytes) => bytes,
-            Err(e) => return Prepared::Bad(format!("invalid JSON: {e}")),
-        };
+    let jsonb: Option<Vec<u8>> = match conn
+        .prepare_cached(TO_JSONB)
+        .and_then(|mut s| s.query_row([text], |r| r.get(0)).optional())
+    {
+        Ok(bytes) => bytes,
+        Err(e) => return Prepared::Bad(format!("invalid JSON: {e}")),
+    };
     let Some(jsonb) = jsonb else {
         // The slow path, for the message only: serde_json says where the text goes wrong.
         let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -176,7 +198,10 @@ struct Batch {
 
 /// Reads up to [`BATCH_LINES`] lines (terminators stripped); an empty batch at the end.
 fn read_batch(input: &mut dyn BufRead, first: bool) -> Result<Batch, StoreError> {
-    let mut batch = Batch { lines: Vec::with_capacity(BATCH_LINES), bytes: 0 };
+    let mut batch = Batch {
+        lines: Vec::with_capacity(BATCH_LINES),
+        bytes: 0,
+    };
     while batch.lines.len() < BATCH_LINES {
         let mut line = Vec::with_capacity(1024);
         let n = input.read_until(b'\n', &mut line)?;
@@ -205,6 +230,10 @@ struct Loader<'c> {
     defs: &'c [IndexDef],
     /// Rows with an id above this were written by this import (for error messages).
     max_id_before: i64,
+    /// Index rows go to staging tables and are moved into the side tables, sorted, at the
+    /// end ([`Loader::finish`]): chosen for loads into an empty collection without
+    /// `replace` (so no row written by this import is ever read back from a side table).
+    staged: bool,
 }
 
 /// Index rows of documents written but not yet indexed, per index (same order as the
@@ -220,12 +249,41 @@ enum Outcome {
 }
 
 impl<'c> Loader<'c> {
-    fn new(conn: &'c Connection, defs: &'c [IndexDef], collection: Collection, replace: bool) -> Result<Self, StoreError> {
+    fn new(
+        conn: &'c Connection,
+        defs: &'c [IndexDef],
+        collection: Collection,
+        replace: bool,
+    ) -> Result<Self, StoreError> {
         let table = collection.table();
-        let insert = conn.prepare_cached(&format!("INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"))?;
-        let writers = defs.iter().map(|def| EntryWriter::new(conn, def)).collect::<Result<_, _>>()?;
-        let max_id_before = conn.query_row(&format!("SELECT coalesce(max(id), 0) FROM {table}"), [], |r| r.get(0))?;
-        Ok(Loader { conn, collection, replace, insert, writers, defs, max_id_before })
+        let insert = conn.prepare_cached(&format!(
+            "INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"
+        ))?;
+        let writers = defs
+            .iter()
+            .map(|def| EntryWriter::new(conn, def))
+            .collect::<Result<_, _>>()?;
+        let max_id_before = conn.query_row(
+            &format!("SELECT coalesce(max(id), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
+        let staged = max_id_before == 0 && !replace && !defs.is_empty();
+        if staged {
+            for def in defs {
+                index::create_stage(conn, def)?;
+            }
+        }
+        Ok(Loader {
+            conn,
+            collection,
+            replace,
+            insert,
+            writers,
+            defs,
+            max_id_before,
+            staged,
+        })
     }
 
     /// Stores one prepared document; on success its index rows join `pending` (written by
@@ -248,7 +306,9 @@ impl<'c> Loader<'c> {
                 }
                 Ok(Outcome::Inserted)
             }
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::ConstraintViolation =>
+            {
                 // The replace path diffs against the stored entries: write the pending
                 // ones first, they may belong to the document being replaced.
                 self.flush(pending).map_err(Err)?;
@@ -258,15 +318,25 @@ impl<'c> Loader<'c> {
         }
     }
 
+    /// Ends a staged load: moves every staging table into its side table.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        if self.staged {
+            for def in self.defs {
+                index::unstage(self.conn, def)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the pending index rows, one sorted multi-row insert run per index.
     fn flush(&mut self, pending: &mut Pending<'_>) -> Result<(), StoreError> {
         for (i, def) in self.defs.iter().enumerate() {
             if !pending.values[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut pending.values[i])?;
+                index::insert_values_bulk(self.conn, def, &mut pending.values[i], self.staged)?;
                 pending.values[i].clear();
             }
             if !pending.words[i].is_empty() {
-                index::insert_words_bulk(self.conn, def, &mut pending.words[i])?;
+                index::insert_words_bulk(self.conn, def, &mut pending.words[i], self.staged)?;
                 pending.words[i].clear();
             }
         }
@@ -279,20 +349,33 @@ impl<'c> Loader<'c> {
         let old = self
             .conn
             .prepare_cached(&format!("SELECT id, doc FROM {table} WHERE key = ?1"))
-            .and_then(|mut s| s.query_row(params![key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).optional())
+            .and_then(|mut s| {
+                s.query_row(params![key], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()
+            })
             .map_err(|e| Err(e.into()))?;
         let Some((id, old_bytes)) = old else {
-            return Err(Err(StoreError::Index(format!("constraint violation on {table} without a duplicate key"))));
+            return Err(Err(StoreError::Index(format!(
+                "constraint violation on {table} without a duplicate key"
+            ))));
         };
         if !self.replace {
-            let place = if id > self.max_id_before { "an earlier line of this input" } else { "the store" };
+            let place = if id > self.max_id_before {
+                "an earlier line of this input"
+            } else {
+                "the store"
+            };
             return Err(Ok(format!("key `{key}` already exists in {place}")));
         }
         // Replacing is the rare path: decode both versions to diff their index entries.
         let old = docs::decode(&old_bytes).map_err(Err)?;
         let new = docs::decode(jsonb).map_err(Err)?;
         self.conn
-            .prepare_cached(&format!("UPDATE {table} SET doc = {DOC_PARAM} WHERE id = ?1"))
+            .prepare_cached(&format!(
+                "UPDATE {table} SET doc = {DOC_PARAM} WHERE id = ?1"
+            ))
             .and_then(|mut s| s.execute(params![id, jsonb]))
             .map_err(|e| Err(e.into()))?;
         for w in &mut self.writers {
@@ -316,9 +399,18 @@ impl Store {
     /// Lines are parsed, encoded and indexed on worker threads while the calling thread
     /// writes them, in input order, in one transaction; at most a few thousand lines are
     /// in memory at any time.
-    pub fn import_ndjson(&self, mut input: impl BufRead, options: ImportOptions<'_>) -> Result<ImportReport, StoreError> {
-        let ImportOptions { collection, replace, skip_bad_lines, mut progress } = options;
-        self.write(|tx| {
+    pub fn import_ndjson(
+        &self,
+        mut input: impl BufRead,
+        options: ImportOptions<'_>,
+    ) -> Result<ImportReport, StoreError> {
+        let ImportOptions {
+            collection,
+            replace,
+            skip_bad_lines,
+            mut progress,
+        } = options;
+        let report = self.write(|tx| -> Result<ImportReport, StoreError> {
             let defs: Vec<IndexDef> = schema::load_catalog(tx)?.of(collection).cloned().collect();
             let mut loader = Loader::new(tx, &defs, collection, replace)?;
             let mut report = ImportReport::default();
@@ -333,9 +425,15 @@ impl Store {
                     let defs = &defs;
                     scope.spawn(move || {
                         // A private in-memory connection: only for SQLite's JSON parser.
-                        let Ok(conn) = Connection::open_in_memory() else { return };
+                        let Ok(conn) = Connection::open_in_memory() else {
+                            return;
+                        };
                         for batch in rx_in {
-                            let prepared = batch.lines.iter().map(|l| prepare(&conn, collection, defs, l)).collect();
+                            let prepared = batch
+                                .lines
+                                .iter()
+                                .map(|l| prepare(&conn, collection, defs, l))
+                                .collect();
                             if tx_out.send(prepared).is_err() {
                                 break;
                             }
@@ -364,18 +462,24 @@ impl Store {
                         }
                         next_worker = (next_worker + 1) % workers;
                     }
-                    let Some((worker, batch_bytes)) = in_flight.pop_front() else { break };
+                    let Some((worker, batch_bytes)) = in_flight.pop_front() else {
+                        break;
+                    };
                     let prepared = from_workers[worker]
                         .recv()
                         .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
-                    let mut pending =
-                        Pending { values: vec![Vec::new(); defs.len()], words: vec![Vec::new(); defs.len()] };
+                    let mut pending = Pending {
+                        values: vec![Vec::new(); defs.len()],
+                        words: vec![Vec::new(); defs.len()],
+                    };
                     for p in &prepared {
                         report.lines += 1;
                         let outcome = match p {
                             Prepared::Blank => continue,
                             Prepared::Bad(reason) => Err(Ok(reason.clone())),
-                            Prepared::Doc { key, jsonb, rows } => loader.load(key, jsonb, rows, &mut pending),
+                            Prepared::Doc { key, jsonb, rows } => {
+                                loader.load(key, jsonb, rows, &mut pending)
+                            }
                         };
                         match outcome {
                             Ok(Outcome::Inserted) => report.inserted += 1,
@@ -384,33 +488,54 @@ impl Store {
                             Err(Ok(reason)) if skip_bad_lines => {
                                 report.bad_line_count += 1;
                                 if report.bad_lines.len() < MAX_REPORTED_BAD_LINES {
-                                    report.bad_lines.push(BadLine { line: report.lines, reason });
+                                    report.bad_lines.push(BadLine {
+                                        line: report.lines,
+                                        reason,
+                                    });
                                 }
                             }
-                            Err(Ok(reason)) => return Err(StoreError::BadImportLine { line: report.lines, reason }),
+                            Err(Ok(reason)) => {
+                                return Err(StoreError::BadImportLine {
+                                    line: report.lines,
+                                    reason,
+                                });
+                            }
                         }
                     }
                     loader.flush(&mut pending)?;
                     bytes += batch_bytes;
                     if let Some(p) = progress.as_mut() {
-                        p(Progress { bytes, lines: report.lines });
+                        p(Progress {
+                            bytes,
+                            lines: report.lines,
+                        });
                     }
                 }
                 Ok(())
                 // Dropping the channels here ends the workers before the scope joins them.
             })?;
+            loader.finish()?;
             if report.lines == 0
                 && let Some(p) = progress.as_mut()
             {
                 p(Progress::default());
             }
             Ok(report)
-        })
+        })?;
+        if report.inserted + report.replaced >= CHECKPOINT_AFTER {
+            self.checkpoint()?;
+        }
+        Ok(report)
     }
 
     /// Writes every document of `collection`, in insertion order, as NDJSON (one
     /// consistent snapshot). Returns the number of documents written.
-    pub fn export_ndjson(&self, collection: Collection, out: &mut dyn Write, options: ExportOptions<'_>) -> Result<u64, StoreError> {
+    pub fn export_ndjson(
+        &self,
+        collection: Collection,
+        out: &mut dyn Write,
+        options: ExportOptions<'_>,
+    ) -> Result<u64, StoreError> {
         let sql = format!("SELECT doc FROM {} ORDER BY id", collection.table());
         self.export_rows(&sql, None, out, options)
     }

@@ -32,13 +32,25 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, StoreError> {
 }
 
 /// The document with `key`, if any.
-pub(crate) fn load(conn: &Connection, collection: Collection, key: &str) -> Result<Option<Stored>, StoreError> {
+pub(crate) fn load(
+    conn: &Connection,
+    collection: Collection,
+    key: &str,
+) -> Result<Option<Stored>, StoreError> {
     let sql = format!("SELECT id, doc FROM {} WHERE key = ?1", collection.table());
     let row = conn
         .prepare_cached(&sql)?
-        .query_row(params![key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .query_row(params![key], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
         .optional()?;
-    row.map(|(id, bytes)| Ok(Stored { id, doc: decode(&bytes)? })).transpose()
+    row.map(|(id, bytes)| {
+        Ok(Stored {
+            id,
+            doc: decode(&bytes)?,
+        })
+    })
+    .transpose()
 }
 
 /// Writes `doc` under `key`: updates `old` in place (keeping its id) or inserts a new row.
@@ -55,21 +67,40 @@ pub(crate) fn save(
     let bytes = encode(doc);
     let id = match old {
         Some(old) => {
-            conn.prepare_cached(&format!("UPDATE {table} SET doc = {DOC_PARAM} WHERE id = ?1"))?.execute(params![old.id, bytes])?;
+            conn.prepare_cached(&format!(
+                "UPDATE {table} SET doc = {DOC_PARAM} WHERE id = ?1"
+            ))?
+            .execute(params![old.id, bytes])?;
             old.id
         }
         None => {
-            conn.prepare_cached(&format!("INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"))?.execute(params![key, bytes])?;
+            conn.prepare_cached(&format!(
+                "INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"
+            ))?
+            .execute(params![key, bytes])?;
             conn.last_insert_rowid()
         }
     };
-    index::replace_entries(conn, catalog, collection, id, old.map(|o| &o.doc), Some(doc))?;
+    index::replace_entries(
+        conn,
+        catalog,
+        collection,
+        id,
+        old.map(|o| &o.doc),
+        Some(doc),
+    )?;
     Ok(id)
 }
 
 /// Deletes a document and its index entries.
-pub(crate) fn remove(conn: &Connection, catalog: &Catalog, collection: Collection, old: &Stored) -> Result<(), StoreError> {
+pub(crate) fn remove(
+    conn: &Connection,
+    catalog: &Catalog,
+    collection: Collection,
+    old: &Stored,
+) -> Result<(), StoreError> {
     index::replace_entries(conn, catalog, collection, old.id, Some(&old.doc), None)?;
-    conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", collection.table()))?.execute(params![old.id])?;
+    conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", collection.table()))?
+        .execute(params![old.id])?;
     Ok(())
 }

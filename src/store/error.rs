@@ -20,7 +20,11 @@ pub struct ValidationError {
 impl ValidationError {
     /// An invalid-value (400006) error on `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ValidationError {
-        ValidationError { error_code: 400_006, message: message.into(), field_name: field.into() }
+        ValidationError {
+            error_code: 400_006,
+            message: message.into(),
+            field_name: field.into(),
+        }
     }
 }
 
@@ -104,7 +108,9 @@ impl StoreError {
     pub fn vendor_code(&self) -> u32 {
         match self {
             StoreError::MissingParameter { .. } => 400_002,
-            StoreError::InvalidValue { .. } | StoreError::BadImportLine { .. } | StoreError::Index(_) => 400_006,
+            StoreError::InvalidValue { .. }
+            | StoreError::BadImportLine { .. }
+            | StoreError::Index(_) => 400_006,
             StoreError::IdentifierExists { .. } => 400_003,
             StoreError::UnknownAccount { .. } => 403_005,
             StoreError::Sqlite(_)
@@ -136,14 +142,22 @@ impl StoreError {
     }
 
     /// A 400006 error on one field.
-    pub(crate) fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> StoreError {
+    pub(crate) fn invalid_field(
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> StoreError {
         let error = ValidationError::invalid(field, message);
-        StoreError::InvalidValue { details: format!("{}: {}", error.field_name, error.message), errors: vec![error] }
+        StoreError::InvalidValue {
+            details: format!("{}: {}", error.field_name, error.message),
+            errors: vec![error],
+        }
     }
 
     /// A 400002 error.
     pub(crate) fn missing(name: &str) -> StoreError {
-        StoreError::MissingParameter { name: name.to_string() }
+        StoreError::MissingParameter {
+            name: name.to_string(),
+        }
     }
 }
 
@@ -154,10 +168,16 @@ mod tests {
     #[test]
     fn codes_messages_and_details() {
         let e = StoreError::missing("email");
-        assert_eq!((e.vendor_code(), e.vendor_message()), (400_002, "Missing required parameter"));
+        assert_eq!(
+            (e.vendor_code(), e.vendor_message()),
+            (400_002, "Missing required parameter")
+        );
         assert_eq!(e.to_string(), "Missing required parameter: email");
         let e = StoreError::invalid_field("profile.email", "Invalid email address");
-        assert_eq!((e.vendor_code(), e.vendor_message()), (400_006, "Invalid parameter value"));
+        assert_eq!(
+            (e.vendor_code(), e.vendor_message()),
+            (400_006, "Invalid parameter value")
+        );
         assert_eq!(e.to_string(), "profile.email: Invalid email address");
         assert_eq!(e.validation_errors()[0].field_name, "profile.email");
         let json = serde_json::to_value(&e.validation_errors()[0]).unwrap();
@@ -166,12 +186,26 @@ mod tests {
             serde_json::json!({"errorCode": 400006, "message": "Invalid email address", "fieldName": "profile.email"})
         );
         let e = StoreError::IdentifierExists { uid: "u1".into() };
-        assert_eq!((e.vendor_code(), e.vendor_message()), (400_003, "Unique identifier exists"));
-        let e = StoreError::UnknownAccount { what: "UID u1".into() };
-        assert_eq!((e.vendor_code(), e.vendor_message()), (403_005, "Unauthorized user"));
+        assert_eq!(
+            (e.vendor_code(), e.vendor_message()),
+            (400_003, "Unique identifier exists")
+        );
+        let e = StoreError::UnknownAccount {
+            what: "UID u1".into(),
+        };
+        assert_eq!(
+            (e.vendor_code(), e.vendor_message()),
+            (403_005, "Unauthorized user")
+        );
         assert_eq!(e.to_string(), "Unknown account: UID u1");
-        let e = StoreError::BadImportLine { line: 3, reason: "not JSON".into() };
-        assert_eq!((e.vendor_code(), e.to_string().as_str()), (400_006, "line 3: not JSON"));
+        let e = StoreError::BadImportLine {
+            line: 3,
+            reason: "not JSON".into(),
+        };
+        assert_eq!(
+            (e.vendor_code(), e.to_string().as_str()),
+            (400_006, "line 3: not JSON")
+        );
         assert!(e.validation_errors().is_empty());
     }
 }

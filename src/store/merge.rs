@@ -54,7 +54,9 @@ pub(crate) fn expand(patch: &Map<String, Value>, scope: Scope) -> Map<String, Va
 
 /// Writes `value` at `path` inside the expanded patch `target`.
 fn put_path(target: &mut Map<String, Value>, path: &[&str], value: Value) {
-    let (first, rest) = path.split_first().expect("a key splits into at least one segment");
+    let (first, rest) = path
+        .split_first()
+        .expect("a key splits into at least one segment");
     if rest.is_empty() {
         match (target.get_mut(*first), value) {
             (Some(Value::Object(existing)), Value::Object(new)) => {
@@ -68,7 +70,9 @@ fn put_path(target: &mut Map<String, Value>, path: &[&str], value: Value) {
         }
         return;
     }
-    let slot = target.entry((*first).to_string()).or_insert_with(|| Value::Object(Map::new()));
+    let slot = target
+        .entry((*first).to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }
@@ -116,24 +120,53 @@ mod tests {
     #[test]
     fn splits_plain_and_subscription_keys() {
         assert_eq!(split_key("a.b.c", Scope::Plain), ["a", "b", "c"]);
-        assert_eq!(split_key("a.b.c.email.isSubscribed", Scope::Subscriptions), ["a.b.c", "email", "isSubscribed"]);
-        assert_eq!(split_key("news.email", Scope::Subscriptions), ["news", "email"]);
-        assert_eq!(split_key("pet.canine", Scope::Subscriptions), ["pet.canine"]);
+        assert_eq!(
+            split_key("a.b.c.email.isSubscribed", Scope::Subscriptions),
+            ["a.b.c", "email", "isSubscribed"]
+        );
+        assert_eq!(
+            split_key("news.email", Scope::Subscriptions),
+            ["news", "email"]
+        );
+        assert_eq!(
+            split_key("pet.canine", Scope::Subscriptions),
+            ["pet.canine"]
+        );
         assert_eq!(split_key("email", Scope::Subscriptions), ["email"]);
     }
 
     #[test]
     fn expands_dotted_keys_and_keeps_nulls() {
-        let p = expand(&obj(json!({"a.b": 1, "a": {"c.d": null}, "x": [1, {"y.z": 2}]})), Scope::Plain);
-        assert_eq!(Value::Object(p), json!({"a": {"b": 1, "c": {"d": null}}, "x": [1, {"y.z": 2}]}));
-        let p = expand(&obj(json!({"n.s.email.isSubscribed": true, "m": {"email.tags": ["t"]}})), Scope::Subscriptions);
-        assert_eq!(Value::Object(p), json!({"n.s": {"email": {"isSubscribed": true}}, "m": {"email": {"tags": ["t"]}}}));
+        let p = expand(
+            &obj(json!({"a.b": 1, "a": {"c.d": null}, "x": [1, {"y.z": 2}]})),
+            Scope::Plain,
+        );
+        assert_eq!(
+            Value::Object(p),
+            json!({"a": {"b": 1, "c": {"d": null}}, "x": [1, {"y.z": 2}]})
+        );
+        let p = expand(
+            &obj(json!({"n.s.email.isSubscribed": true, "m": {"email.tags": ["t"]}})),
+            Scope::Subscriptions,
+        );
+        assert_eq!(
+            Value::Object(p),
+            json!({"n.s": {"email": {"isSubscribed": true}}, "m": {"email": {"tags": ["t"]}}})
+        );
     }
 
     #[test]
     fn merges_objects_replaces_arrays_and_deletes_nulls() {
         let mut doc = obj(json!({"a": {"b": 1, "c": 2}, "arr": [1, 2], "s": "x", "gone": 1}));
-        merge(&mut doc, &obj(json!({"a": {"c": 3, "d": {"e": null, "f": 1}}, "arr": [3], "gone": null, "s": {"t": 1}})));
-        assert_eq!(Value::Object(doc), json!({"a": {"b": 1, "c": 3, "d": {"f": 1}}, "arr": [3], "s": {"t": 1}}));
+        merge(
+            &mut doc,
+            &obj(
+                json!({"a": {"c": 3, "d": {"e": null, "f": 1}}, "arr": [3], "gone": null, "s": {"t": 1}}),
+            ),
+        );
+        assert_eq!(
+            Value::Object(doc),
+            json!({"a": {"b": 1, "c": 3, "d": {"f": 1}}, "arr": [3], "s": {"t": 1}})
+        );
     }
 }

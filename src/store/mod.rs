@@ -53,7 +53,11 @@ impl Store {
         let conn = Connection::open(&path)?;
         schema::configure(&conn, true)?;
         schema::migrate(&conn)?;
-        Ok(Store { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path: Some(path) })
+        Ok(Store {
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            path: Some(path),
+        })
     }
 
     /// A fresh store in memory.
@@ -61,7 +65,11 @@ impl Store {
         let conn = Connection::open_in_memory()?;
         schema::configure(&conn, false)?;
         schema::migrate(&conn)?;
-        Ok(Store { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path: None })
+        Ok(Store {
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            path: None,
+        })
     }
 
     /// The database file, `None` in memory.
@@ -73,34 +81,69 @@ impl Store {
     /// committed state and never block the writer.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, StoreError> {
         let Some(path) = &self.path else {
-            let conn = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let conn = self
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             return Ok(f(&conn));
         };
-        let pooled = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
         let conn = match pooled {
             Some(c) => c,
             None => {
                 let c = Connection::open_with_flags(
                     path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
                 )?;
                 schema::configure(&c, false)?;
                 c
             }
         };
         let out = f(&conn);
-        self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(conn);
         Ok(out)
     }
 
     /// Runs `f` in one write transaction: it commits when `f` returns `Ok` and rolls back
     /// otherwise, so a failed write changes nothing.
-    pub fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E> {
-        let mut conn = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
         let out = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(out)
+    }
+
+    /// Copies the write-ahead log into the database file without waiting for readers
+    /// (`PASSIVE`); the next write then restarts the log, shrunk to `journal_size_limit`.
+    /// Bulk imports call it, so a large import does not leave a WAL as big as itself.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.path.is_none() {
+            return Ok(());
+        }
+        let conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// The declared indexes.
@@ -110,7 +153,12 @@ impl Store {
 
     /// Declares an index on `pattern` (e.g. `subscriptions.*.email.isSubscribed`) and fills
     /// it from the existing documents, in one transaction.
-    pub fn add_index(&self, collection: Collection, pattern: &str, kind: IndexKind) -> Result<IndexDef, StoreError> {
+    pub fn add_index(
+        &self,
+        collection: Collection,
+        pattern: &str,
+        kind: IndexKind,
+    ) -> Result<IndexDef, StoreError> {
         let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
         self.write(|tx| {
             let def = index::declare(tx, collection, &pattern, kind)?;
@@ -120,14 +168,24 @@ impl Store {
     }
 
     /// Drops a declared index and its side table.
-    pub fn drop_index(&self, collection: Collection, pattern: &str, kind: IndexKind) -> Result<(), StoreError> {
+    pub fn drop_index(
+        &self,
+        collection: Collection,
+        pattern: &str,
+        kind: IndexKind,
+    ) -> Result<(), StoreError> {
         let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
         self.write(|tx| {
             let catalog = schema::load_catalog(tx)?;
             let def = catalog
                 .of(collection)
                 .find(|d| d.pattern == pattern && d.kind == kind)
-                .ok_or_else(|| StoreError::Index(format!("{collection} has no {} index on `{pattern}`", kind.as_str())))?;
+                .ok_or_else(|| {
+                    StoreError::Index(format!(
+                        "{collection} has no {} index on `{pattern}`",
+                        kind.as_str()
+                    ))
+                })?;
             index::drop(tx, def)
         })
     }
@@ -135,6 +193,9 @@ impl Store {
     /// The number of documents in `collection`.
     pub fn count(&self, collection: Collection) -> Result<u64, StoreError> {
         let sql = format!("SELECT count(*) FROM {}", collection.table());
-        Ok(self.read(|conn| conn.query_row(&sql, [], |r| r.get::<_, i64>(0)))??.try_into().unwrap_or(0))
+        Ok(self
+            .read(|conn| conn.query_row(&sql, [], |r| r.get::<_, i64>(0)))??
+            .try_into()
+            .unwrap_or(0))
     }
 }

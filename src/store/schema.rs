@@ -13,6 +13,8 @@ pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> 
     if wal {
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "normal")?;
+        // A restarted WAL shrinks back to 64 MiB instead of keeping its largest size.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     }
     // Readers and the writer may meet during a checkpoint; wait rather than fail.
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -25,7 +27,10 @@ pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
     }
     if version == SCHEMA_VERSION {
         return Ok(());
@@ -72,18 +77,35 @@ fn create_v1(conn: &Connection) -> Result<(), StoreError> {
 
 /// Reads the index catalog.
 pub(crate) fn load_catalog(conn: &Connection) -> Result<Catalog, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, collection, pattern, kind FROM acql_indexes ORDER BY id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, collection, pattern, kind FROM acql_indexes ORDER BY id")?;
     let rows = stmt.query_map(params![], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
     })?;
     let mut indexes = Vec::new();
     for row in rows {
         let (id, collection, pattern, kind) = row?;
-        let (Some(collection), Ok(pattern)) = (Collection::from_name(&collection), Pattern::parse(&pattern)) else {
+        let (Some(collection), Ok(pattern)) =
+            (Collection::from_name(&collection), Pattern::parse(&pattern))
+        else {
             continue;
         };
-        let kind = if kind == "words" { IndexKind::Words } else { IndexKind::Value };
-        indexes.push(IndexDef { id, collection, pattern, kind });
+        let kind = if kind == "words" {
+            IndexKind::Words
+        } else {
+            IndexKind::Value
+        };
+        indexes.push(IndexDef {
+            id,
+            collection,
+            pattern,
+            kind,
+        });
     }
     Ok(Catalog { indexes })
 }

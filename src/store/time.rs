@@ -5,7 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's
@@ -95,9 +97,26 @@ pub fn parse_iso(text: &str) -> Option<i64> {
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let (year, month, day) = (num(0..4)?, u32::try_from(num(5..7)?).ok()?, u32::try_from(num(8..10)?).ok()?);
+    let (year, month, day) = (
+        num(0..4)?,
+        u32::try_from(num(5..7)?).ok()?,
+        u32::try_from(num(8..10)?).ok()?,
+    );
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1] {
         return None;
     }
@@ -136,9 +155,18 @@ mod tests {
     #[test]
     fn renders_and_parses_instants() {
         assert_eq!(iso_from_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_from_millis(1_496_584_985_099), "2017-06-04T14:03:05.099Z");
+        assert_eq!(
+            iso_from_millis(1_496_584_985_099),
+            "2017-06-04T14:03:05.099Z"
+        );
         assert_eq!(iso_from_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        for ms in [0, 1_496_584_985_099, 951_782_400_000, 1_781_913_600_000, -86_400_001] {
+        for ms in [
+            0,
+            1_496_584_985_099,
+            951_782_400_000,
+            1_781_913_600_000,
+            -86_400_001,
+        ] {
             assert_eq!(parse_iso(&iso_from_millis(ms)), Some(ms));
         }
         assert_eq!(parse_iso("2017-07-16T19:20:30Z"), Some(1_500_232_830_000));

@@ -19,7 +19,9 @@ pub fn normalize_email(raw: &str) -> Option<String> {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@\"(),:;<>[]\\".contains(c));
+        && local
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"@\"(),:;<>[]\\".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|l| {
@@ -29,12 +31,18 @@ pub fn normalize_email(raw: &str) -> Option<String> {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
     (local_ok && domain_ok && email.len() <= 254).then_some(email)
 }
 
 /// A required email parameter: missing → 400002, invalid → 400006 on `field`.
-pub(crate) fn required_email(value: Option<&str>, name: &str, field: &str) -> Result<String, StoreError> {
+pub(crate) fn required_email(
+    value: Option<&str>,
+    name: &str,
+    field: &str,
+) -> Result<String, StoreError> {
     let raw = value.ok_or_else(|| StoreError::missing(name))?;
     if raw.trim().is_empty() {
         return Err(StoreError::missing(name));
@@ -44,7 +52,10 @@ pub(crate) fn required_email(value: Option<&str>, name: &str, field: &str) -> Re
 
 /// An optional object-valued parameter: absent/`null` → `None`, an object → itself,
 /// anything else → 400006 on `field`.
-pub(crate) fn object_param<'a>(value: Option<&'a Value>, field: &str) -> Result<Option<&'a Map<String, Value>>, StoreError> {
+pub(crate) fn object_param<'a>(
+    value: Option<&'a Value>,
+    field: &str,
+) -> Result<Option<&'a Map<String, Value>>, StoreError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
@@ -63,7 +74,11 @@ pub(crate) fn bool_param(value: Option<&Value>, field: &str) -> Result<Option<bo
 
 /// Checks an expanded `subscriptions` patch; collects every fault.
 /// `allow_state` says whether `lastUpdatedSubscriptionState` may be written (imports only).
-pub(crate) fn subscriptions(patch: &Map<String, Value>, allow_state: bool, errors: &mut Vec<ValidationError>) {
+pub(crate) fn subscriptions(
+    patch: &Map<String, Value>,
+    allow_state: bool,
+    errors: &mut Vec<ValidationError>,
+) {
     for (id, sub) in patch {
         let field = format!("subscriptions.{id}");
         let sub = match sub {
@@ -77,7 +92,10 @@ pub(crate) fn subscriptions(patch: &Map<String, Value>, allow_state: bool, error
         for (channel, body) in sub {
             let field = format!("{field}.{channel}");
             if channel != "email" {
-                errors.push(ValidationError::invalid(field, "unknown subscription channel (only `email`)"));
+                errors.push(ValidationError::invalid(
+                    field,
+                    "unknown subscription channel (only `email`)",
+                ));
                 continue;
             }
             match body {
@@ -89,11 +107,18 @@ pub(crate) fn subscriptions(patch: &Map<String, Value>, allow_state: bool, error
     }
 }
 
-fn email_subscription(email: &Map<String, Value>, field: &str, allow_state: bool, errors: &mut Vec<ValidationError>) {
+fn email_subscription(
+    email: &Map<String, Value>,
+    field: &str,
+    allow_state: bool,
+    errors: &mut Vec<ValidationError>,
+) {
     for (key, value) in email {
         let field = format!("{field}.{key}");
         match key.as_str() {
-            "isSubscribed" if !value.is_boolean() => errors.push(ValidationError::invalid(field, "must be a boolean")),
+            "isSubscribed" if !value.is_boolean() => {
+                errors.push(ValidationError::invalid(field, "must be a boolean"))
+            }
             "tags" => {
                 let ok = match value {
                     Value::Null => true,
@@ -101,19 +126,28 @@ fn email_subscription(email: &Map<String, Value>, field: &str, allow_state: bool
                     _ => false,
                 };
                 if !ok {
-                    errors.push(ValidationError::invalid(field, "must be an array of strings"));
+                    errors.push(ValidationError::invalid(
+                        field,
+                        "must be an array of strings",
+                    ));
                 }
             }
-            "lastUpdatedSubscriptionState" if allow_state => {
-                if !value.as_str().is_some_and(|s| parse_iso(s).is_some()) {
-                    errors.push(ValidationError::invalid(field, "must be an ISO-8601 date-time"));
-                }
+            "lastUpdatedSubscriptionState"
+                if allow_state && value.as_str().is_none_or(|s| parse_iso(s).is_none()) =>
+            {
+                errors.push(ValidationError::invalid(
+                    field,
+                    "must be an ISO-8601 date-time",
+                ));
             }
             "doubleOptIn" => match value {
                 Value::Null => {}
                 Value::Object(doi) => {
                     if let Some(status) = doi.get("status") {
-                        let ok = status.is_null() || status.as_str().is_some_and(|s| DOUBLE_OPT_IN_STATUSES.contains(&s));
+                        let ok = status.is_null()
+                            || status
+                                .as_str()
+                                .is_some_and(|s| DOUBLE_OPT_IN_STATUSES.contains(&s));
                         if !ok {
                             errors.push(ValidationError::invalid(
                                 format!("{field}.status"),
@@ -122,8 +156,14 @@ fn email_subscription(email: &Map<String, Value>, field: &str, allow_state: bool
                         }
                     }
                     for flag in ["doiConditionallyConfirmed", "isExternallyVerified"] {
-                        if doi.get(flag).is_some_and(|v| !v.is_boolean() && !v.is_null()) {
-                            errors.push(ValidationError::invalid(format!("{field}.{flag}"), "must be a boolean"));
+                        if doi
+                            .get(flag)
+                            .is_some_and(|v| !v.is_boolean() && !v.is_null())
+                        {
+                            errors.push(ValidationError::invalid(
+                                format!("{field}.{flag}"),
+                                "must be a boolean",
+                            ));
                         }
                     }
                 }
@@ -139,7 +179,11 @@ pub(crate) fn finish(errors: Vec<ValidationError>) -> Result<(), StoreError> {
     if errors.is_empty() {
         return Ok(());
     }
-    let details = errors.iter().map(|e| format!("{}: {}", e.field_name, e.message)).collect::<Vec<_>>().join("; ");
+    let details = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field_name, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
     Err(StoreError::InvalidValue { details, errors })
 }
 
@@ -151,11 +195,28 @@ mod tests {
 
     #[test]
     fn normalizes_and_validates_emails() {
-        assert_eq!(normalize_email("  Jane.Doe@Example.COM ").as_deref(), Some("jane.doe@example.com"));
-        assert_eq!(normalize_email("a+b@mail.co.uk").as_deref(), Some("a+b@mail.co.uk"));
-        for bad in ["", "jane", "jane@", "@example.com", "ja ne@example.com", "jane@example", "jane@@example.com",
-            "jane@exa_mple.com", ".jane@example.com", "ja..ne@example.com", "jane@-x.com", "jane@example.123"]
-        {
+        assert_eq!(
+            normalize_email("  Jane.Doe@Example.COM ").as_deref(),
+            Some("jane.doe@example.com")
+        );
+        assert_eq!(
+            normalize_email("a+b@mail.co.uk").as_deref(),
+            Some("a+b@mail.co.uk")
+        );
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@example.com",
+            "ja ne@example.com",
+            "jane@example",
+            "jane@@example.com",
+            "jane@exa_mple.com",
+            ".jane@example.com",
+            "ja..ne@example.com",
+            "jane@-x.com",
+            "jane@example.123",
+        ] {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
     }
@@ -170,16 +231,31 @@ mod tests {
         let ok = json!({"n": {"email": {"isSubscribed": true, "tags": ["a"], "doubleOptIn": {"status": "Pending"},
             "lastUpdatedSubscriptionState": "2020-01-02T03:04:05.006Z"}}, "gone": null});
         assert!(check(ok, true).is_empty());
-        assert_eq!(check(json!({"n": {"email": {"isSubscribed": "yes"}}}), true), ["subscriptions.n.email.isSubscribed"]);
-        assert_eq!(check(json!({"n": {"email": {"tags": ["a", 1]}}}), true), ["subscriptions.n.email.tags"]);
         assert_eq!(
-            check(json!({"n": {"email": {"doubleOptIn": {"status": "Maybe"}}}}), true),
+            check(json!({"n": {"email": {"isSubscribed": "yes"}}}), true),
+            ["subscriptions.n.email.isSubscribed"]
+        );
+        assert_eq!(
+            check(json!({"n": {"email": {"tags": ["a", 1]}}}), true),
+            ["subscriptions.n.email.tags"]
+        );
+        assert_eq!(
+            check(
+                json!({"n": {"email": {"doubleOptIn": {"status": "Maybe"}}}}),
+                true
+            ),
             ["subscriptions.n.email.doubleOptIn.status"]
         );
         assert_eq!(
-            check(json!({"n": {"email": {"lastUpdatedSubscriptionState": "soon"}}}), true),
+            check(
+                json!({"n": {"email": {"lastUpdatedSubscriptionState": "soon"}}}),
+                true
+            ),
             ["subscriptions.n.email.lastUpdatedSubscriptionState"]
         );
-        assert_eq!(check(json!({"n": 3, "m": {"sms": {}}}), true), ["subscriptions.n", "subscriptions.m.sms"]);
+        assert_eq!(
+            check(json!({"n": 3, "m": {"sms": {}}}), true),
+            ["subscriptions.n", "subscriptions.m.sms"]
+        );
     }
 }

@@ -122,13 +122,14 @@ impl Patch {
         allow_state: bool,
     ) -> Result<Patch, StoreError> {
         let mut errors: Vec<ValidationError> = Vec::new();
-        let mut object = |v: Option<&Value>, field: &str, scope: Scope| match validate::object_param(v, field) {
-            Ok(m) => m.map(|m| merge::expand(m, scope)),
-            Err(e) => {
-                errors.extend(e.validation_errors().iter().cloned());
-                None
-            }
-        };
+        let mut object =
+            |v: Option<&Value>, field: &str, scope: Scope| match validate::object_param(v, field) {
+                Ok(m) => m.map(|m| merge::expand(m, scope)),
+                Err(e) => {
+                    errors.extend(e.validation_errors().iter().cloned());
+                    None
+                }
+            };
         let mut patch = Patch {
             profile: object(profile, "profile", Scope::Plain),
             data: object(data, "data", Scope::Plain),
@@ -148,9 +149,15 @@ impl Patch {
                 Value::Null => {}
                 Value::String(raw) => match normalize_email(raw) {
                     Some(n) => *raw = n,
-                    None => errors.push(ValidationError::invalid("profile.email", "Invalid email address")),
+                    None => errors.push(ValidationError::invalid(
+                        "profile.email",
+                        "Invalid email address",
+                    )),
                 },
-                _ => errors.push(ValidationError::invalid("profile.email", "Invalid email address")),
+                _ => errors.push(ValidationError::invalid(
+                    "profile.email",
+                    "Invalid email address",
+                )),
             }
         }
         validate::finish(errors)?;
@@ -183,25 +190,43 @@ fn subscribed_flag(subs: Option<&Map<String, Value>>, id: &str) -> Option<bool> 
 fn apply_subscriptions(doc: &mut Map<String, Value>, patch: &Map<String, Value>, now_iso: &str) {
     let before: Vec<(String, Option<bool>)> = patch
         .keys()
-        .map(|id| (id.clone(), subscribed_flag(doc.get("subscriptions").and_then(Value::as_object), id)))
+        .map(|id| {
+            (
+                id.clone(),
+                subscribed_flag(doc.get("subscriptions").and_then(Value::as_object), id),
+            )
+        })
         .collect();
     let subs = object_at(doc, "subscriptions");
     merge::merge(subs, patch);
     for (id, old) in before {
-        let Some(Value::Object(email)) = patch.get(&id).and_then(|s| s.get("email")) else { continue };
-        let Some(new) = email.get("isSubscribed").and_then(Value::as_bool) else { continue };
-        if email.get("lastUpdatedSubscriptionState").is_some_and(Value::is_string) || old == Some(new) {
+        let Some(Value::Object(email)) = patch.get(&id).and_then(|s| s.get("email")) else {
+            continue;
+        };
+        let Some(new) = email.get("isSubscribed").and_then(Value::as_bool) else {
+            continue;
+        };
+        if email
+            .get("lastUpdatedSubscriptionState")
+            .is_some_and(Value::is_string)
+            || old == Some(new)
+        {
             continue;
         }
         if let Some(Value::Object(target)) = subs.get_mut(&id).and_then(|s| s.get_mut("email")) {
-            target.insert("lastUpdatedSubscriptionState".into(), Value::String(now_iso.to_string()));
+            target.insert(
+                "lastUpdatedSubscriptionState".into(),
+                Value::String(now_iso.to_string()),
+            );
         }
     }
 }
 
 /// The object member `key` of `doc`, created (or replacing a non-object) when needed.
 fn object_at<'a>(doc: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = doc.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    let slot = doc
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }
@@ -223,11 +248,18 @@ fn touch(doc: &mut Map<String, Value>, now: i64) {
 
 /// `n` random bytes as lower-case hex, from SQLite's CSPRNG-seeded generator.
 fn random_hex(conn: &Connection, bytes: u32) -> Result<String, StoreError> {
-    Ok(conn.prepare_cached("SELECT lower(hex(randomblob(?1)))")?.query_row(params![bytes], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached("SELECT lower(hex(randomblob(?1)))")?
+        .query_row(params![bytes], |r| r.get(0))?)
 }
 
 /// A new email-account document, before the write is merged in.
-fn new_email_account(conn: &Connection, email: &str, now: i64, with_data: bool) -> Result<Map<String, Value>, StoreError> {
+fn new_email_account(
+    conn: &Connection,
+    email: &str,
+    now: i64,
+    with_data: bool,
+) -> Result<Map<String, Value>, StoreError> {
     let mut doc = Map::new();
     doc.insert("email".into(), Value::String(email.to_string()));
     doc.insert("profile".into(), Value::Object(Map::new()));
@@ -283,7 +315,13 @@ impl Store {
     /// linked to a full account are copied to the full account in the same transaction.
     pub fn import_lite_account(&self, p: &LiteAccountParams) -> Result<(), StoreError> {
         let email = validate::required_email(p.email.as_deref(), "email", "email")?;
-        let patch = Patch::new(p.profile.as_ref(), p.data.as_ref(), p.subscriptions.as_ref(), None, true)?;
+        let patch = Patch::new(
+            p.profile.as_ref(),
+            p.data.as_ref(),
+            p.subscriptions.as_ref(),
+            None,
+            true,
+        )?;
         self.write(|tx| {
             let catalog = Self::catalog_in(tx)?;
             let now = now_millis();
@@ -307,7 +345,14 @@ impl Store {
             map.insert("email".into(), Value::String(email.clone()));
             map.insert("hasLiteAccount".into(), Value::Bool(true));
             touch(map, now);
-            docs::save(tx, &catalog, Collection::EmailAccounts, &email, old.as_ref(), &doc)?;
+            docs::save(
+                tx,
+                &catalog,
+                Collection::EmailAccounts,
+                &email,
+                old.as_ref(),
+                &doc,
+            )?;
             if patch.subscriptions.is_some() {
                 share_subscriptions_with_full(tx, &catalog, &doc, now)?;
             }
@@ -321,20 +366,28 @@ impl Store {
         let given_uid = match p.uid.as_deref() {
             None => None,
             Some(uid) if uid.is_empty() || uid.chars().count() > 256 => {
-                return Err(StoreError::invalid_field("UID", "must be a non-empty string of at most 256 characters"));
+                return Err(StoreError::invalid_field(
+                    "UID",
+                    "must be a non-empty string of at most 256 characters",
+                ));
             }
             Some(uid) => Some(uid.to_string()),
         };
-        let patch = Patch::new(p.profile.as_ref(), p.data.as_ref(), p.subscriptions.as_ref(), p.preferences.as_ref(), true)?;
+        let patch = Patch::new(
+            p.profile.as_ref(),
+            p.data.as_ref(),
+            p.subscriptions.as_ref(),
+            p.preferences.as_ref(),
+            true,
+        )?;
         let is_active = validate::bool_param(p.is_active.as_ref(), "isActive")?.unwrap_or(true);
-        let is_verified = validate::bool_param(p.is_verified.as_ref(), "isVerified")?.unwrap_or(false);
+        let is_verified =
+            validate::bool_param(p.is_verified.as_ref(), "isVerified")?.unwrap_or(false);
         let created = match &p.created {
             None | Some(Value::Null) => None,
-            Some(v) => Some(
-                v.as_str()
-                    .and_then(parse_iso)
-                    .ok_or_else(|| StoreError::invalid_field("created", "must be an ISO-8601 date-time"))?,
-            ),
+            Some(v) => Some(v.as_str().and_then(parse_iso).ok_or_else(|| {
+                StoreError::invalid_field("created", "must be an ISO-8601 date-time")
+            })?),
         };
         self.write(|tx| {
             let catalog = Self::catalog_in(tx)?;
@@ -370,15 +423,27 @@ impl Store {
     /// `accounts.setAccountInfo`: a partial update of a full account with the merge rules;
     /// the same write reaches the linked email account. 403005 for an unknown UID.
     pub fn set_account_info(&self, p: &AccountParams) -> Result<(), StoreError> {
-        let uid = p.uid.as_deref().filter(|u| !u.is_empty()).ok_or_else(|| StoreError::missing("UID"))?;
-        let patch =
-            Patch::new(p.profile.as_ref(), p.data.as_ref(), p.subscriptions.as_ref(), p.preferences.as_ref(), false)?;
+        let uid = p
+            .uid
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| StoreError::missing("UID"))?;
+        let patch = Patch::new(
+            p.profile.as_ref(),
+            p.data.as_ref(),
+            p.subscriptions.as_ref(),
+            p.preferences.as_ref(),
+            false,
+        )?;
         let is_active = validate::bool_param(p.is_active.as_ref(), "isActive")?;
         let is_verified = validate::bool_param(p.is_verified.as_ref(), "isVerified")?;
         self.write(|tx| {
             let catalog = Self::catalog_in(tx)?;
-            let old = docs::load(tx, Collection::Accounts, uid)?
-                .ok_or_else(|| StoreError::UnknownAccount { what: format!("UID {uid}") })?;
+            let old = docs::load(tx, Collection::Accounts, uid)?.ok_or_else(|| {
+                StoreError::UnknownAccount {
+                    what: format!("UID {uid}"),
+                }
+            })?;
             let now = now_millis();
             let old_email = profile_email(&old.doc);
             let mut doc = old.doc.clone();
@@ -400,22 +465,40 @@ impl Store {
 
     /// `accounts.getAccountInfo`: the account's system fields plus the groups `include`
     /// names (comma-separated; default `profile,data`). 403005 for an unknown UID.
-    pub fn get_account_info(&self, uid: Option<&str>, include: Option<&str>) -> Result<Value, StoreError> {
-        let uid = uid.filter(|u| !u.is_empty()).ok_or_else(|| StoreError::missing("UID"))?;
+    pub fn get_account_info(
+        &self,
+        uid: Option<&str>,
+        include: Option<&str>,
+    ) -> Result<Value, StoreError> {
+        let uid = uid
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| StoreError::missing("UID"))?;
         let include: Vec<&str> = include
             .unwrap_or("profile,data")
             .split(',')
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
-            .map(|s| if s.starts_with("identities") { "identities" } else { s })
+            .map(|s| {
+                if s.starts_with("identities") {
+                    "identities"
+                } else {
+                    s
+                }
+            })
             .collect();
         let stored = self
             .read(|conn| docs::load(conn, Collection::Accounts, uid))??
-            .ok_or_else(|| StoreError::UnknownAccount { what: format!("UID {uid}") })?;
-        let Value::Object(doc) = stored.doc else { return Ok(Value::Object(Map::new())) };
+            .ok_or_else(|| StoreError::UnknownAccount {
+                what: format!("UID {uid}"),
+            })?;
+        let Value::Object(doc) = stored.doc else {
+            return Ok(Value::Object(Map::new()));
+        };
         let out = doc
             .into_iter()
-            .filter(|(k, v)| !v.is_null() && (!INCLUDABLE.contains(&k.as_str()) || include.contains(&k.as_str())))
+            .filter(|(k, v)| {
+                !v.is_null() && (!INCLUDABLE.contains(&k.as_str()) || include.contains(&k.as_str()))
+            })
             .collect();
         Ok(Value::Object(out))
     }
@@ -425,18 +508,31 @@ impl Store {
     /// stays (with `hasLiteAccount = false`); an unlinked one is deleted. 403005 when no
     /// email account has this token.
     pub fn delete_lite_account(&self, email_account_token: Option<&str>) -> Result<(), StoreError> {
-        let token = email_account_token.filter(|t| !t.is_empty()).ok_or_else(|| StoreError::missing("emailAccountToken"))?;
+        let token = email_account_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| StoreError::missing("emailAccountToken"))?;
         self.write(|tx| {
             let catalog = Self::catalog_in(tx)?;
             let found = find_by_token(tx, &catalog, token)?;
-            let old = found.ok_or_else(|| StoreError::UnknownAccount { what: "emailAccountToken".into() })?;
-            if old.doc.get("hasFullAccount") == Some(&Value::Bool(true)) && old.doc.get("UID").is_some() {
+            let old = found.ok_or_else(|| StoreError::UnknownAccount {
+                what: "emailAccountToken".into(),
+            })?;
+            if old.doc.get("hasFullAccount") == Some(&Value::Bool(true))
+                && old.doc.get("UID").is_some()
+            {
                 let mut doc = old.doc.clone();
                 let map = as_map(&mut doc);
                 map.insert("hasLiteAccount".into(), Value::Bool(false));
                 touch(map, now_millis());
                 let key = key_of(tx, Collection::EmailAccounts, old.id)?;
-                docs::save(tx, &catalog, Collection::EmailAccounts, &key, Some(&old), &doc)?;
+                docs::save(
+                    tx,
+                    &catalog,
+                    Collection::EmailAccounts,
+                    &key,
+                    Some(&old),
+                    &doc,
+                )?;
             } else {
                 docs::remove(tx, &catalog, Collection::EmailAccounts, &old)?;
             }
@@ -448,11 +544,16 @@ impl Store {
     /// (when it also has a lite registration) or deleted (when the full account created
     /// it). 403005 for an unknown UID.
     pub fn delete_account(&self, uid: Option<&str>) -> Result<(), StoreError> {
-        let uid = uid.filter(|u| !u.is_empty()).ok_or_else(|| StoreError::missing("UID"))?;
+        let uid = uid
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| StoreError::missing("UID"))?;
         self.write(|tx| {
             let catalog = Self::catalog_in(tx)?;
-            let old = docs::load(tx, Collection::Accounts, uid)?
-                .ok_or_else(|| StoreError::UnknownAccount { what: format!("UID {uid}") })?;
+            let old = docs::load(tx, Collection::Accounts, uid)?.ok_or_else(|| {
+                StoreError::UnknownAccount {
+                    what: format!("UID {uid}"),
+                }
+            })?;
             if let Some(email) = profile_email(&old.doc) {
                 unlink_email_account(tx, &catalog, uid, &email, now_millis())?;
             }
@@ -461,18 +562,28 @@ impl Store {
     }
 
     /// The stored document with `key` (lower-cased email, or UID), exactly as stored.
-    pub fn get_document(&self, collection: Collection, key: &str) -> Result<Option<Value>, StoreError> {
+    pub fn get_document(
+        &self,
+        collection: Collection,
+        key: &str,
+    ) -> Result<Option<Value>, StoreError> {
         let key = match collection {
             Collection::EmailAccounts => key.trim().to_lowercase(),
             Collection::Accounts => key.to_string(),
         };
-        Ok(self.read(|conn| docs::load(conn, collection, &key))??.map(|s| s.doc))
+        Ok(self
+            .read(|conn| docs::load(conn, collection, &key))??
+            .map(|s| s.doc))
     }
 }
 
 /// Applies the object parameters of a full-account write.
 fn apply_account_patch(map: &mut Map<String, Value>, patch: &Patch, now_iso: &str) {
-    for (name, part) in [("profile", &patch.profile), ("data", &patch.data), ("preferences", &patch.preferences)] {
+    for (name, part) in [
+        ("profile", &patch.profile),
+        ("data", &patch.data),
+        ("preferences", &patch.preferences),
+    ] {
         if let Some(part) = part {
             merge::merge(object_at(map, name), part);
         }
@@ -485,15 +596,21 @@ fn apply_account_patch(map: &mut Map<String, Value>, patch: &Patch, now_iso: &st
 /// The `key` column of a row.
 fn key_of(conn: &Connection, collection: Collection, id: i64) -> Result<String, StoreError> {
     let sql = format!("SELECT key FROM {} WHERE id = ?1", collection.table());
-    Ok(conn.prepare_cached(&sql)?.query_row(params![id], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id], |r| r.get(0))?)
 }
 
 /// The email account whose `token` is `token`: through a value index on `token` when one
 /// is declared, else by a scan.
-fn find_by_token(conn: &Connection, catalog: &Catalog, token: &str) -> Result<Option<Stored>, StoreError> {
-    let indexed = catalog.of(Collection::EmailAccounts).find(|d| {
-        d.kind == crate::catalog::IndexKind::Value && d.pattern.to_string() == "token"
-    });
+fn find_by_token(
+    conn: &Connection,
+    catalog: &Catalog,
+    token: &str,
+) -> Result<Option<Stored>, StoreError> {
+    let indexed = catalog
+        .of(Collection::EmailAccounts)
+        .find(|d| d.kind == crate::catalog::IndexKind::Value && d.pattern.to_string() == "token");
     let table = Collection::EmailAccounts.table();
     let sql = match indexed {
         Some(def) => format!(
@@ -504,20 +621,37 @@ fn find_by_token(conn: &Connection, catalog: &Catalog, token: &str) -> Result<Op
     };
     let row = conn
         .prepare_cached(&sql)?
-        .query_row(params![token], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .query_row(params![token], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
         .optional()?;
-    row.map(|(id, bytes)| Ok(Stored { id, doc: docs::decode(&bytes)? })).transpose()
+    row.map(|(id, bytes)| {
+        Ok(Stored {
+            id,
+            doc: docs::decode(&bytes)?,
+        })
+    })
+    .transpose()
 }
 
 /// After a write on an email account: when it is linked to a full account, that account
 /// gets the same subscriptions (one shared set).
-fn share_subscriptions_with_full(conn: &Connection, catalog: &Catalog, email_doc: &Value, now: i64) -> Result<(), StoreError> {
+fn share_subscriptions_with_full(
+    conn: &Connection,
+    catalog: &Catalog,
+    email_doc: &Value,
+    now: i64,
+) -> Result<(), StoreError> {
     if email_doc.get("hasFullAccount") != Some(&Value::Bool(true)) {
         return Ok(());
     }
-    let Some(uid) = email_doc.get("UID").and_then(Value::as_str) else { return Ok(()) };
+    let Some(uid) = email_doc.get("UID").and_then(Value::as_str) else {
+        return Ok(());
+    };
     // A dangling UID (possible after a verbatim bulk import) links to nothing.
-    let Some(full) = docs::load(conn, Collection::Accounts, uid)? else { return Ok(()) };
+    let Some(full) = docs::load(conn, Collection::Accounts, uid)? else {
+        return Ok(());
+    };
     let mut doc = full.doc.clone();
     let map = as_map(&mut doc);
     match email_doc.get("subscriptions") {
@@ -531,8 +665,16 @@ fn share_subscriptions_with_full(conn: &Connection, catalog: &Catalog, email_doc
 
 /// Removes the link from the email account `email` to full account `uid`: the email
 /// account stays, unlinked, when it has a lite registration, and is deleted otherwise.
-fn unlink_email_account(conn: &Connection, catalog: &Catalog, uid: &str, email: &str, now: i64) -> Result<(), StoreError> {
-    let Some(old) = docs::load(conn, Collection::EmailAccounts, email)? else { return Ok(()) };
+fn unlink_email_account(
+    conn: &Connection,
+    catalog: &Catalog,
+    uid: &str,
+    email: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(old) = docs::load(conn, Collection::EmailAccounts, email)? else {
+        return Ok(());
+    };
     if old.doc.get("UID").and_then(Value::as_str) != Some(uid) {
         return Ok(());
     }
@@ -542,7 +684,14 @@ fn unlink_email_account(conn: &Connection, catalog: &Catalog, uid: &str, email: 
         map.shift_remove("UID");
         map.insert("hasFullAccount".into(), Value::Bool(false));
         touch(map, now);
-        docs::save(conn, catalog, Collection::EmailAccounts, email, Some(&old), &doc)?;
+        docs::save(
+            conn,
+            catalog,
+            Collection::EmailAccounts,
+            email,
+            Some(&old),
+            &doc,
+        )?;
     } else {
         docs::remove(conn, catalog, Collection::EmailAccounts, &old)?;
     }
@@ -572,17 +721,25 @@ fn sync_email_account(
     {
         unlink_email_account(conn, catalog, uid, old, now)?;
     }
-    let Some(email) = new_email else { return Ok(()) };
+    let Some(email) = new_email else {
+        return Ok(());
+    };
     let existing = docs::load(conn, Collection::EmailAccounts, &email)?;
     let linked = existing.as_ref().is_some_and(|e| {
-        e.doc.get("UID").and_then(Value::as_str) == Some(uid) && e.doc.get("hasFullAccount") == Some(&Value::Bool(true))
+        e.doc.get("UID").and_then(Value::as_str) == Some(uid)
+            && e.doc.get("hasFullAccount") == Some(&Value::Bool(true))
     });
     if linked && !patch.touches_profile_or_data() && patch.subscriptions.is_none() {
         return Ok(());
     }
     let mut doc = match &existing {
         Some(e) => e.doc.clone(),
-        None => Value::Object(new_email_account(conn, &email, now, full.get("data").is_some())?),
+        None => Value::Object(new_email_account(
+            conn,
+            &email,
+            now,
+            full.get("data").is_some(),
+        )?),
     };
     let map = as_map(&mut doc);
     let full_map = as_map(full);
@@ -600,7 +757,11 @@ fn sync_email_account(
             }
         }
         // Merge the two sets, the full account's values winning, into both documents.
-        let mut shared = map.get("subscriptions").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut shared = map
+            .get("subscriptions")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         if let Some(Value::Object(full_subs)) = full_map.get("subscriptions") {
             merge::merge(&mut shared, full_subs);
         }
@@ -617,6 +778,13 @@ fn sync_email_account(
     map.insert("hasFullAccount".into(), Value::Bool(true));
     map.insert("UID".into(), Value::String(uid.to_string()));
     touch(map, now);
-    docs::save(conn, catalog, Collection::EmailAccounts, &email, existing.as_ref(), &doc)?;
+    docs::save(
+        conn,
+        catalog,
+        Collection::EmailAccounts,
+        &email,
+        existing.as_ref(),
+        &doc,
+    )?;
     Ok(())
 }

@@ -216,13 +216,21 @@ fn to_value<'a, N: Node<'a>>(node: N, skip: bool, depth: usize) -> Value {
 
 /// A number node as a `serde_json::Value`, keeping integers exact.
 fn number_value<'a, N: Node<'a>>(node: N) -> Value {
-    if let Some(text) = node.number_text()
-        && let Ok(Value::Number(n)) = serde_json::from_str::<Value>(&text)
-    {
-        return Value::Number(n);
+    let Some(n) = node.as_number() else {
+        return Value::Null;
+    };
+    if let Some(i) = n.i {
+        return Value::from(i);
     }
-    let n = node.as_number().map_or(f64::NAN, |n| n.f);
-    serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    // Integers above i64::MAX (up to u64::MAX) stay exact too, as serde_json keeps them.
+    #[allow(clippy::cast_precision_loss)]
+    if n.f.fract() == 0.0
+        && n.f >= i64::MAX as f64
+        && let Some(u) = node.number_text().and_then(|t| t.parse::<u64>().ok())
+    {
+        return Value::from(u);
+    }
+    serde_json::Number::from_f64(n.f).map_or(Value::Null, Value::Number)
 }
 
 impl<'a> Node<'a> for &'a Value {
@@ -390,11 +398,16 @@ pub fn any<'a, N: Node<'a>>(node: N, path: &[String], mut pred: impl FnMut(N) ->
     .is_break()
 }
 
-/// The value of a scalar node as a typed key, or `None` for `null`, arrays and objects.
+/// The value of a scalar node as a typed key, or `None` for `null`, arrays, objects and
+/// numbers JSON cannot hold.
 pub fn scalar_key<'a, N: Node<'a>>(node: N) -> Option<ValueKey> {
     match node.kind() {
         Kind::Bool => node.as_bool().map(ValueKey::Bool),
-        Kind::Number => node.as_number().map(ValueKey::from_number),
+        // ±Infinity/NaN (JSON5 in SQLite-made JSONB) render as `null`, so they key as null.
+        Kind::Number => node
+            .as_number()
+            .filter(|n| n.f.is_finite())
+            .map(ValueKey::from_number),
         Kind::String => node.as_str().map(|s| ValueKey::Text(s.into_owned())),
         _ => None,
     }

@@ -84,8 +84,10 @@ pub fn translate(pattern: &str) -> Result<String, RegexError> {
             '.' => out.push('.'),
             '?' | '+' | '*' | '|' => out.push(c),
             '(' => {
+                // Non-capturing, and never read as `(?flags)`: `(?i)` is an error here, as
+                // in the dialect (a `?` with nothing to repeat), not a case-insensitive flag.
                 depth += 1;
-                out.push('(');
+                out.push_str("(?:");
             }
             ')' => {
                 if depth == 0 {
@@ -257,7 +259,8 @@ mod tests {
     #[test]
     fn errors() {
         for bad in [
-            "a\"b", "a]", "a}", "a{", "a{x}", "a{,3}", "a{3,2}", "[", "[]", "(a", "a)", "\\", "*a",
+            "(?i)a", "a\"b", "a]", "a}", "a{", "a{x}", "a{,3}", "a{3,2}", "[", "[]", "(a", "a)",
+            "\\", "*a",
         ] {
             assert!(compile(bad).is_err(), "{bad}");
         }
