@@ -4,50 +4,21 @@
 //!
 //! `cargo bench --bench parse -- --warm-up-time 1 --measurement-time 3`
 //!
-//! Two measurements: wall time (criterion's default) and the thread's CPU time. The build
-//! machine is shared, so wall time includes waiting for a core; CPU time (from
-//! `/proc/thread-self/schedstat`) is what the parser itself costs.
+//! Criterion measures wall time. The build machine is shared, so wall time includes
+//! waiting for a core; after the criterion run, a short summary also reports the
+//! thread's CPU time per parse (from `/proc/thread-self/schedstat`, read around runs of
+//! at least 0.3 s of CPU, since the kernel updates it only at scheduler ticks).
 
 use std::hint::black_box;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::time::Instant;
 
-/// CPU time of the calling thread, in nanoseconds (Linux); 0 when unavailable.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
+use criterion::{BenchmarkId, Criterion, Throughput};
 
-/// Criterion measurement of the benchmark thread's CPU time.
-struct CpuTime;
-
-impl Measurement for CpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Values are nanoseconds, as with wall time, so its formatter fits.
-        static WALL: WallTime = WallTime;
-        WALL.formatter()
-    }
+/// CPU time of the calling thread, in nanoseconds (Linux); `None` when unavailable.
+/// The kernel updates it at scheduler ticks, so it is only read around long runs.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// Queries as users write them.
@@ -86,16 +57,8 @@ fn nested(depth: usize) -> String {
     format!("SELECT * FROM accounts WHERE {cond}")
 }
 
-fn wall_time(c: &mut Criterion) {
-    benches(c, "wall");
-}
-
-fn cpu_time(c: &mut Criterion<CpuTime>) {
-    benches(c, "cpu");
-}
-
-fn benches<M: Measurement>(c: &mut Criterion<M>, tag: &str) {
-    let mut g = c.benchmark_group(format!("parse_{tag}"));
+fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
     for (name, q) in TYPICAL {
         acql::parse(q).expect("typical queries parse");
         g.throughput(Throughput::Bytes(q.len() as u64));
@@ -116,7 +79,7 @@ fn benches<M: Measurement>(c: &mut Criterion<M>, tag: &str) {
     g.bench_function("error_unquoted_value", |b| b.iter(|| acql::parse(black_box(bad)).unwrap_err()));
     g.finish();
 
-    let mut g = c.benchmark_group(format!("display_{tag}"));
+    let mut g = c.benchmark_group("display");
     let tree = acql::parse(&chain).unwrap();
     g.bench_function("or_chain_100", |b| b.iter(|| black_box(&tree).to_string()));
     let tree = acql::parse(TYPICAL[2].1).unwrap();
@@ -124,10 +87,40 @@ fn benches<M: Measurement>(c: &mut Criterion<M>, tag: &str) {
     g.finish();
 }
 
-criterion_group!(wall, wall_time);
-criterion_group! {
-    name = cpu;
-    config = Criterion::default().with_measurement(CpuTime);
-    targets = cpu_time
+/// Every parse case: name and text.
+fn cases() -> Vec<(String, String)> {
+    let mut cases: Vec<(String, String)> =
+        TYPICAL.iter().map(|(n, q)| (format!("typical/{n}/{}", q.len()), (*q).to_owned())).collect();
+    cases.push(("or_chain_100".into(), or_chain(100)));
+    cases.push(("nested_20".into(), nested(20)));
+    cases
 }
-criterion_main!(wall, cpu);
+
+/// CPU and wall time per parse, each over at least 0.3 s of CPU.
+fn cpu_summary() {
+    if thread_cpu_ns().is_none() {
+        return;
+    }
+    println!("\nCPU time per parse (wall time in parentheses):");
+    for (name, q) in cases() {
+        let (cpu0, wall0) = (thread_cpu_ns().unwrap_or(0), Instant::now());
+        let mut n = 0u64;
+        let mut cpu = 0;
+        while cpu < 300_000_000 {
+            for _ in 0..1000 {
+                black_box(acql::parse(black_box(&q)).unwrap());
+            }
+            n += 1000;
+            cpu = thread_cpu_ns().unwrap_or(0).saturating_sub(cpu0);
+        }
+        let wall = wall0.elapsed().as_nanos() as f64 / n as f64;
+        println!("  {name:32} {:>9.0} ns  ({wall:.0} ns)", cpu as f64 / n as f64);
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+    cpu_summary();
+}

@@ -641,8 +641,12 @@ fn format_ratio(r: f64) -> String {
         format!("{r:.0}×")
     } else if r >= 10.0 {
         format!("{r:.1}×")
-    } else {
+    } else if r >= 0.1 {
         format!("{r:.2}×")
+    } else {
+        // Two significant digits for large speed-ups of acql over SQL.
+        let digits = (-r.log10()).ceil().clamp(1.0, 12.0) as usize + 1;
+        format!("{r:.digits$}×")
     }
 }
 
@@ -745,18 +749,19 @@ impl fmt::Display for Report {
                 .collect();
             writeln!(f, "| {} |", cells.join(" | "))?;
             if i == 0 {
+                // Each cell prints as " cell ", so a rule segment is two wider; numbers align right.
                 let rule: Vec<String> = widths
                     .iter()
                     .enumerate()
                     .map(|(c, w)| {
                         if c == 0 {
-                            "-".repeat(*w)
+                            "-".repeat(w + 2)
                         } else {
-                            format!("{}:", "-".repeat(w - 1))
+                            format!("{}:", "-".repeat(w + 1))
                         }
                     })
                     .collect();
-                writeln!(f, "|-{}-|", rule.join("-|-"))?;
+                writeln!(f, "|{}|", rule.join("|"))?;
             }
         }
         if !errors.is_empty() {
@@ -1009,6 +1014,9 @@ mod tests {
         assert_eq!(format_duration(Duration::from_nanos(28_400)), "28.4 µs");
         assert_eq!(format_duration(Duration::from_micros(2_410_000)), "2.41 s");
         assert_eq!(format_duration(Duration::from_micros(158_000)), "158 ms");
+        assert_eq!(format_ratio(1041.2), "1041×");
+        assert_eq!(format_ratio(1.357), "1.36×");
+        assert_eq!(format_ratio(0.0123), "0.012×");
     }
 
     fn engine_with_docs(n: u64) -> Engine {

@@ -34,9 +34,20 @@ pub fn summary(src: &str, err: &ParseError) -> String {
 pub fn render(src: &str, err: &ParseError) -> String {
     let (line, col) = Span::line_col(src, err.span.start);
     let mut out = format!("error: {err}\n --> line {line}, column {col}\n");
-    let mut marks = vec![Mark { span: err.span, ch: '^', label: "" }];
+    let mut marks = vec![Mark {
+        span: err.span,
+        ch: '^',
+        label: "",
+    }];
     if let Some(open) = err.open {
-        marks.insert(0, Mark { span: open, ch: '-', label: "opened here" });
+        marks.insert(
+            0,
+            Mark {
+                span: open,
+                ch: '-',
+                label: "opened here",
+            },
+        );
     }
     let width = Span::line_col(src, src.len()).0.to_string().len();
     let _ = writeln!(out, "{:width$} |", "");
@@ -67,9 +78,20 @@ struct Mark {
 
 /// The source line `line_no` and a marker line under it.
 fn block(out: &mut String, src: &str, line_no: usize, marks: &[Mark], width: usize) {
-    let line_start = src.split_inclusive('\n').take(line_no - 1).map(str::len).sum::<usize>();
-    let text = src[line_start..].split('\n').next().unwrap_or("").trim_end_matches('\r');
-    let chars: Vec<char> = text.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+    let line_start = src
+        .split_inclusive('\n')
+        .take(line_no - 1)
+        .map(str::len)
+        .sum::<usize>();
+    let text = src[line_start..]
+        .split('\n')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r');
+    let chars: Vec<char> = text
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
     // Marker columns in characters, clamped to one past the end of the line.
     let col_of = |offset: usize| {
         let off = offset.clamp(line_start, line_start + text.len());
@@ -94,7 +116,9 @@ fn block(out: &mut String, src: &str, line_no: usize, marks: &[Mark], width: usi
         (0, chars.len())
     } else {
         let from = first.saturating_sub(30).min(chars.len());
-        let to = (from.max(last.saturating_sub(MAX_LINE)) + MAX_LINE).min(chars.len()).max(from);
+        let to = (from.max(last.saturating_sub(MAX_LINE)) + MAX_LINE)
+            .min(chars.len())
+            .max(from);
         (from, to)
     };
     let prefix = if from > 0 { "…" } else { "" };

@@ -60,6 +60,10 @@ pub struct StreamSummary {
 /// Plans cached per query text; cleared when the catalog changes.
 #[derive(Default)]
 struct PlanCache {
+    /// SQLite's schema cookie when `catalog` was read: declaring or dropping an index
+    /// creates or drops its side table, which bumps the cookie, so reading the cookie
+    /// (a header read) replaces reading the catalog table on every query.
+    schema_version: Option<i64>,
     catalog: Option<Catalog>,
     plans: HashMap<String, Arc<Prepared>>,
 }
@@ -102,17 +106,29 @@ impl Engine {
 
     /// Parses and plans `query` against the current catalog (cached per query text).
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
-        let catalog = self.store.catalog()?;
-        {
-            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            if cache.catalog.as_ref() != Some(&catalog) {
-                cache.plans.clear();
-                cache.catalog = Some(catalog.clone());
+        let version: i64 = self
+            .store
+            .read(|conn| conn.pragma_query_value(None, "schema_version", |r| r.get(0)).map_err(StoreError::from))??;
+        let catalog = {
+            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            match (&cache.catalog, cache.schema_version == Some(version)) {
+                (Some(c), true) => {
+                    if let Some(p) = cache.plans.get(query) {
+                        return Ok(Arc::clone(p));
+                    }
+                    c.clone()
+                }
+                _ => {
+                    drop(cache);
+                    let catalog = self.store.catalog()?;
+                    let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+                    cache.plans.clear();
+                    cache.catalog = Some(catalog.clone());
+                    cache.schema_version = Some(version);
+                    catalog
+                }
             }
-            if let Some(p) = cache.plans.get(query) {
-                return Ok(Arc::clone(p));
-            }
-        }
+        };
         let ast = crate::parse(query)?;
         let prepared = Arc::new(Prepared::new(plan::plan(&ast, &catalog)?)?);
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);

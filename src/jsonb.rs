@@ -14,10 +14,11 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 use serde_json::Value;
 
-use crate::value::{Escapes, Kind, MAX_DEPTH, Node, Number, Text, is_json_number_text};
+use crate::value::{Escapes, Kind, MAX_DEPTH, Node, Number, Text, is_json_number_text, key_run};
 
 /// Element type codes (the header's low nibble).
 pub mod kind {
@@ -71,12 +72,22 @@ pub enum JsonbError {
 }
 
 /// The header at `at`: `(type, payload start, payload end)`, within `buf`.
-#[inline]
+#[inline(always)]
 fn header(buf: &[u8], at: usize) -> Option<(u8, usize, usize)> {
     let b0 = *buf.get(at)?;
     let code = usize::from(b0 >> 4);
+    // Scalars and keys mostly fit the one-byte header: keep that path branch-light.
+    if code <= 11 {
+        let end = at + 1 + code;
+        return (end <= buf.len()).then_some((b0 & 0x0f, at + 1, end));
+    }
+    long_header(buf, at, b0, code)
+}
+
+#[cold]
+#[inline(never)]
+fn long_header(buf: &[u8], at: usize, b0: u8, code: usize) -> Option<(u8, usize, usize)> {
     let (len, hdr) = match code {
-        0..=11 => (code, 1),
         12 => (usize::from(*buf.get(at + 1)?), 2),
         13 => (
             usize::from(u16::from_be_bytes(
@@ -196,6 +207,7 @@ impl<'a> Iterator for Members<'a> {
     }
 }
 
+#[inline]
 fn text_escapes(kind: u8) -> Option<Escapes> {
     match kind {
         kind::TEXT | kind::TEXTRAW => Some(Escapes::None),
@@ -239,8 +251,14 @@ impl<'a> Node<'a> for Jsonb<'a> {
         match self.kind {
             kind::INT => match text.parse::<i64>() {
                 #[allow(clippy::cast_precision_loss)]
-                Ok(i) => Some(Number { f: i as f64, i: Some(i) }),
-                Err(_) => Some(Number { f: text.parse().ok()?, i: None }),
+                Ok(i) => Some(Number {
+                    f: i as f64,
+                    i: Some(i),
+                }),
+                Err(_) => Some(Number {
+                    f: text.parse().ok()?,
+                    i: None,
+                }),
             },
             kind::FLOAT => Some(Number {
                 f: text.parse().ok()?,
@@ -258,6 +276,46 @@ impl<'a> Node<'a> for Jsonb<'a> {
             kind::INT5 | kind::FLOAT5 => canonical_number(self.as_number()?).map(Cow::Owned),
             _ => None,
         }
+    }
+
+    fn members_matching<F: FnMut(usize, Self) -> ControlFlow<()>>(
+        self,
+        path: &[String],
+        mut f: F,
+    ) -> ControlFlow<()> {
+        if self.kind != kind::OBJECT {
+            return ControlFlow::Continue(());
+        }
+        // One pass over the payload with keys compared as raw bytes: no `Text` per member,
+        // and escaped keys (rare) take the decoding path.
+        let p = self.payload;
+        let mut pos = 0;
+        while pos < p.len() {
+            let Some((kk, ks, ke)) = header(p, pos) else {
+                break;
+            };
+            let Some((vk, vs, ve)) = header(p, ke) else {
+                break;
+            };
+            pos = ve;
+            let key = &p[ks..ke];
+            let n = match kk {
+                kind::TEXT | kind::TEXTRAW => key_run(key, path),
+                kind::TEXTJ => Text::new(key, Escapes::Json).with_bytes(|k| key_run(k, path)),
+                kind::TEXT5 => Text::new(key, Escapes::Json5).with_bytes(|k| key_run(k, path)),
+                _ => break,
+            };
+            if let Some(n) = n {
+                f(
+                    n,
+                    Jsonb {
+                        kind: vk,
+                        payload: &p[vs..ve],
+                    },
+                )?;
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     #[inline]

@@ -237,7 +237,9 @@ fn parse_errors_show_a_caret_and_exit_1() {
         .arg("SELECT * FROM users")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("users"));
+        .stderr(predicate::str::contains(
+            "1 | SELECT * FROM users\n  |               ^^^^^",
+        ));
 }
 
 #[test]

@@ -3,12 +3,12 @@
 //! guards, rendered-error snapshots and a property test over generated trees.
 
 use acql::ast::{
-    AggFunc, Aggregate, CmpOp, Expr, Literal, Number, OrderItem, OrderKey, Path, Query,
-    SelectItem, Span, Spanned,
+    AggFunc, Aggregate, CmpOp, Expr, Literal, Number, OrderItem, OrderKey, Path, Query, SelectItem,
+    Span, Spanned,
 };
 use acql::diagnostic;
-use acql::parser::{Expected, Found, Limits, ParseError, ParseErrorKind, parse_with};
 use acql::parse;
+use acql::parser::{Expected, Found, Limits, ParseError, ParseErrorKind, parse_with};
 
 /// Parses `src`, checks that the printed form parses to the same tree and prints the
 /// same again (canonical text is a fixed point), and returns the tree.
@@ -17,7 +17,10 @@ fn verified(src: &str) -> Query {
     let q = parse(src).unwrap_or_else(|e| panic!("{src}\n{}", diagnostic::render(src, &e)));
     let printed = q.to_string();
     let again = parse(&printed).unwrap_or_else(|e| {
-        panic!("printed form does not parse: {printed}\n{}", diagnostic::render(&printed, &e))
+        panic!(
+            "printed form does not parse: {printed}\n{}",
+            diagnostic::render(&printed, &e)
+        )
     });
     assert_eq!(again, q, "round trip changed the tree: {src} → {printed}");
     assert_eq!(again.to_string(), printed, "printing is not idempotent");
@@ -52,12 +55,17 @@ fn fails_with(src: &str, kind: ParseErrorKind, needle: &str) -> ParseError {
     let e = fails(src);
     assert_eq!(e.kind, kind, "{src}: {}", diagnostic::summary(src, &e));
     let summary = diagnostic::summary(src, &e);
-    assert!(summary.contains(needle), "{src}: {summary:?} lacks {needle:?}");
+    assert!(
+        summary.contains(needle),
+        "{src}: {summary:?} lacks {needle:?}"
+    );
     e
 }
 
 fn where_of(cond: &str) -> Expr {
-    verified(&format!("SELECT * FROM accounts WHERE {cond}")).filter.expect("a filter")
+    verified(&format!("SELECT * FROM accounts WHERE {cond}"))
+        .filter
+        .expect("a filter")
 }
 
 fn num(s: &str) -> Literal {
@@ -138,7 +146,9 @@ fn spec_examples_parse_or_fail_as_the_vendor_says() {
 #[test]
 fn spec_example_results_have_the_expected_shape() {
     let q = verified("SELECT profile.firstName AS contactName FROM accounts");
-    let SelectItem::Path { path, alias } = &q.select[0] else { panic!("{q:?}") };
+    let SelectItem::Path { path, alias } = &q.select[0] else {
+        panic!("{q:?}")
+    };
     assert_eq!(path, &Path::dotted("profile.firstName"));
     assert_eq!(alias.as_ref().unwrap().node, "contactName");
 
@@ -148,8 +158,13 @@ fn spec_example_results_have_the_expected_shape() {
     assert_eq!((q.start.unwrap().node, q.limit.unwrap().node), (0, 5000));
 
     let q = verified("SELECT min(profile.age) FROM accounts");
-    let SelectItem::Aggregate(a) = &q.select[0] else { panic!("{q:?}") };
-    assert_eq!((a.func, a.path.as_ref()), (AggFunc::Min, Some(&Path::dotted("profile.age"))));
+    let SelectItem::Aggregate(a) = &q.select[0] else {
+        panic!("{q:?}")
+    };
+    assert_eq!(
+        (a.func, a.path.as_ref()),
+        (AggFunc::Min, Some(&Path::dotted("profile.age")))
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -169,19 +184,36 @@ fn null_comparisons_are_is_null() {
         let e = fails_with(&src, ParseErrorKind::NullOperator, "null");
         assert_eq!(e.found, Found::Token(op.into()));
     }
-    fails_with("SELECT * FROM accounts WHERE a CONTAINS null", ParseErrorKind::NullOperator, "CONTAINS");
-    fails_with("SELECT * FROM accounts WHERE a NOT CONTAINS NULL", ParseErrorKind::NullOperator, "NOT CONTAINS");
+    fails_with(
+        "SELECT * FROM accounts WHERE a CONTAINS null",
+        ParseErrorKind::NullOperator,
+        "CONTAINS",
+    );
+    fails_with(
+        "SELECT * FROM accounts WHERE a NOT CONTAINS NULL",
+        ParseErrorKind::NullOperator,
+        "NOT CONTAINS",
+    );
 }
 
 #[test]
 fn in_and_contains_forms() {
-    fails_with("SELECT * FROM accounts WHERE a IN ()", ParseErrorKind::EmptyInList, "at least one value");
+    fails_with(
+        "SELECT * FROM accounts WHERE a IN ()",
+        ParseErrorKind::EmptyInList,
+        "at least one value",
+    );
     assert_eq!(where_of("a NOT IN ('x', 2)").sexpr(), r#"(not-in a "x" 2)"#);
-    assert_eq!(where_of("a not contains 'x y'").sexpr(), r#"(not-contains a "x y")"#);
+    assert_eq!(
+        where_of("a not contains 'x y'").sexpr(),
+        r#"(not-contains a "x y")"#
+    );
     assert_eq!(where_of("a CONTAINS 42").sexpr(), "(contains a 42)");
     let e = fails("SELECT * FROM accounts WHERE a CONTAINS true");
     assert_eq!(e.expected, [Expected::StringOrNumber]);
-    let Expr::In { list, negated, .. } = where_of(r#"a in("x","y")"#) else { panic!() };
+    let Expr::In { list, negated, .. } = where_of(r#"a in("x","y")"#) else {
+        panic!()
+    };
     assert_eq!((list.len(), negated), (2, false));
 }
 
@@ -190,22 +222,44 @@ fn regex_forms() {
     assert_eq!(where_of("a regex ('A.*')").sexpr(), r#"(regex a "A.*")"#);
     assert_eq!(where_of("a REGEX('A.*')").sexpr(), r#"(regex a "A.*")"#);
     assert_eq!(where_of("a = regex('A.*')").sexpr(), r#"(regex a "A.*")"#);
-    assert_eq!(where_of("a != regex('A.*')").sexpr(), r#"(not-regex a "A.*")"#);
-    assert_eq!(where_of("a <> regex ( \"A.*\" )").sexpr(), r#"(not-regex a "A.*")"#);
+    assert_eq!(
+        where_of("a != regex('A.*')").sexpr(),
+        r#"(not-regex a "A.*")"#
+    );
+    assert_eq!(
+        where_of("a <> regex ( \"A.*\" )").sexpr(),
+        r#"(not-regex a "A.*")"#
+    );
     // Raw patterns: backslashes stay; an escaped quote does not close the pattern.
-    let Expr::Regex { pattern, .. } = where_of(r"a regex ('a\.b')") else { panic!() };
+    let Expr::Regex { pattern, .. } = where_of(r"a regex ('a\.b')") else {
+        panic!()
+    };
     assert_eq!(pattern.node, r"a\.b");
-    let Expr::Regex { pattern, .. } = where_of(r"a regex ('it\'s')") else { panic!() };
+    let Expr::Regex { pattern, .. } = where_of(r"a regex ('it\'s')") else {
+        panic!()
+    };
     assert_eq!(pattern.node, r"it\'s");
-    let Expr::Regex { pattern, .. } = where_of(r#"a regex ("it's")"#) else { panic!() };
+    let Expr::Regex { pattern, .. } = where_of(r#"a regex ("it's")"#) else {
+        panic!()
+    };
     assert_eq!(pattern.node, "it's");
-    canonical(r#"SELECT * FROM accounts WHERE a regex ('say "hi"')"#, r#"SELECT * FROM accounts WHERE a = regex('say "hi"')"#);
-    canonical(r"SELECT * FROM accounts WHERE a regex ('x\\')", r#"SELECT * FROM accounts WHERE a = regex("x\\")"#);
+    canonical(
+        r#"SELECT * FROM accounts WHERE a regex ('say "hi"')"#,
+        r#"SELECT * FROM accounts WHERE a = regex('say "hi"')"#,
+    );
+    canonical(
+        r"SELECT * FROM accounts WHERE a regex ('x\\')",
+        r#"SELECT * FROM accounts WHERE a = regex("x\\")"#,
+    );
     // A regex needs a pattern string, and only = / != take the regex(…) form.
     let e = fails("SELECT * FROM accounts WHERE a regex (42)");
     assert_eq!(e.expected, [Expected::String]);
     fails("SELECT * FROM accounts WHERE a < regex('x')");
-    fails_with("SELECT * FROM accounts WHERE a regex ('x'", ParseErrorKind::UnclosedParen, "`)`");
+    fails_with(
+        "SELECT * FROM accounts WHERE a regex ('x'",
+        ParseErrorKind::UnclosedParen,
+        "`)`",
+    );
 }
 
 #[test]
@@ -222,11 +276,21 @@ fn operator_spellings() {
 
 #[test]
 fn keywords_are_case_insensitive_and_names_are_kept() {
-    let a = verified("select PROFILE.age as Age, COUNT(*) from ACCOUNTS where A = TRUE Or b Is Not Null group by x order by y desc start 1 limit 2;");
-    let b = verified("SELECT PROFILE.age AS Age, count(*) FROM ACCOUNTS WHERE A = true OR b IS NOT NULL GROUP BY x ORDER BY y DESC START 1 LIMIT 2");
+    let a = verified(
+        "select PROFILE.age as Age, COUNT(*) from ACCOUNTS where A = TRUE Or b Is Not Null group by x order by y desc start 1 limit 2;",
+    );
+    let b = verified(
+        "SELECT PROFILE.age AS Age, count(*) FROM ACCOUNTS WHERE A = true OR b IS NOT NULL GROUP BY x ORDER BY y DESC START 1 LIMIT 2",
+    );
     assert_eq!(a, b);
     assert_eq!(a.from.node, "ACCOUNTS");
-    assert_eq!(a.select[0], SelectItem::Path { path: Path::dotted("PROFILE.age"), alias: Some(Spanned::new("Age".into(), Span::default())) });
+    assert_eq!(
+        a.select[0],
+        SelectItem::Path {
+            path: Path::dotted("PROFILE.age"),
+            alias: Some(Spanned::new("Age".into(), Span::default()))
+        }
+    );
     assert_ne!(
         verified("SELECT * FROM accounts WHERE profile.Age = 1"),
         verified("SELECT * FROM accounts WHERE profile.age = 1"),
@@ -249,8 +313,14 @@ fn unsupported_features_are_named() {
     let cases = [
         ("SELECT * FROM accounts FILTER a = 1", "FILTER"),
         ("SELECT * FROM accounts WHERE a = 1 FILTER b = 2", "FILTER"),
-        ("SELECT counters FROM accounts WITH counters", "WITH counters"),
-        ("SELECT a, count(*) FROM accounts GROUP BY a HAVING count(*) > 1", "HAVING"),
+        (
+            "SELECT counters FROM accounts WITH counters",
+            "WITH counters",
+        ),
+        (
+            "SELECT a, count(*) FROM accounts GROUP BY a HAVING count(*) > 1",
+            "HAVING",
+        ),
         ("SELECT * FROM accounts JOIN emailAccounts", "JOIN"),
         ("SELECT * FROM accounts WHERE a LIKE 'x%'", "LIKE"),
         ("SELECT * FROM accounts WHERE a NOT LIKE 'x%'", "LIKE"),
@@ -266,15 +336,51 @@ fn unsupported_features_are_named() {
 #[test]
 fn clause_order_errors_name_the_clause() {
     let cases = [
-        ("SELECT * FROM accounts LIMIT 5 ORDER BY x", ParseErrorKind::ClauseOrder("ORDER BY"), "ORDER BY must come before LIMIT"),
-        ("SELECT * FROM accounts START 5 ORDER BY x", ParseErrorKind::ClauseOrder("ORDER BY"), "ORDER BY must come before START"),
-        ("SELECT * FROM accounts LIMIT 5 START 1", ParseErrorKind::ClauseOrder("START"), "START must come before LIMIT"),
-        ("SELECT * FROM accounts ORDER BY x WHERE a = 1", ParseErrorKind::ClauseOrder("WHERE"), "WHERE must come before ORDER BY"),
-        ("SELECT * FROM accounts ORDER BY x GROUP BY y", ParseErrorKind::ClauseOrder("GROUP BY"), "GROUP BY must come before ORDER BY"),
-        ("SELECT * FROM accounts LIMIT 5 LIMIT 6", ParseErrorKind::DuplicateClause("LIMIT"), "only once"),
-        ("SELECT * FROM accounts WHERE a = 1 WHERE b = 2", ParseErrorKind::DuplicateClause("WHERE"), "AND or OR"),
-        ("SELECT * FROM accounts FROM emailAccounts", ParseErrorKind::DuplicateClause("FROM"), "only once"),
-        ("SELECT * WHERE a = 1 FROM accounts", ParseErrorKind::ClauseOrder("WHERE"), "FROM and the collection come right after"),
+        (
+            "SELECT * FROM accounts LIMIT 5 ORDER BY x",
+            ParseErrorKind::ClauseOrder("ORDER BY"),
+            "ORDER BY must come before LIMIT",
+        ),
+        (
+            "SELECT * FROM accounts START 5 ORDER BY x",
+            ParseErrorKind::ClauseOrder("ORDER BY"),
+            "ORDER BY must come before START",
+        ),
+        (
+            "SELECT * FROM accounts LIMIT 5 START 1",
+            ParseErrorKind::ClauseOrder("START"),
+            "START must come before LIMIT",
+        ),
+        (
+            "SELECT * FROM accounts ORDER BY x WHERE a = 1",
+            ParseErrorKind::ClauseOrder("WHERE"),
+            "WHERE must come before ORDER BY",
+        ),
+        (
+            "SELECT * FROM accounts ORDER BY x GROUP BY y",
+            ParseErrorKind::ClauseOrder("GROUP BY"),
+            "GROUP BY must come before ORDER BY",
+        ),
+        (
+            "SELECT * FROM accounts LIMIT 5 LIMIT 6",
+            ParseErrorKind::DuplicateClause("LIMIT"),
+            "only once",
+        ),
+        (
+            "SELECT * FROM accounts WHERE a = 1 WHERE b = 2",
+            ParseErrorKind::DuplicateClause("WHERE"),
+            "AND or OR",
+        ),
+        (
+            "SELECT * FROM accounts FROM emailAccounts",
+            ParseErrorKind::DuplicateClause("FROM"),
+            "only once",
+        ),
+        (
+            "SELECT * WHERE a = 1 FROM accounts",
+            ParseErrorKind::ClauseOrder("WHERE"),
+            "FROM and the collection come right after",
+        ),
     ];
     for (src, kind, needle) in cases {
         fails_with(src, kind, needle);
@@ -284,24 +390,46 @@ fn clause_order_errors_name_the_clause() {
 #[test]
 fn unquoted_values_get_a_quote_hint() {
     let e = fails("SELECT * FROM accounts WHERE profile.gender = m");
-    assert_eq!((e.expected.as_slice(), &e.found), (&[Expected::Value][..], &Found::Token("m".into())));
-    assert_eq!(e.hint.as_deref(), Some(r#"text values must be quoted: "m""#));
+    assert_eq!(
+        (e.expected.as_slice(), &e.found),
+        (&[Expected::Value][..], &Found::Token("m".into()))
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some(r#"text values must be quoted: "m""#)
+    );
     let e = fails("SELECT * FROM accounts WHERE created > 2020-01-01T00:00:00Z");
     assert_eq!(e.found, Found::Token("2020-01-01T00:00:00Z".into()));
-    assert_eq!(e.hint.as_deref(), Some(r#"text values must be quoted: "2020-01-01T00:00:00Z""#));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some(r#"text values must be quoted: "2020-01-01T00:00:00Z""#)
+    );
     let e = fails("SELECT * FROM accounts WHERE a IN (x)");
     assert!(e.hint.unwrap().contains("quoted"));
 }
 
 #[test]
 fn paths_segments_and_backticks() {
-    let Expr::Compare { path, .. } = where_of("subscriptions.`jun4th.a001`.email.isSubscribed = true") else { panic!() };
-    assert_eq!(path.segments, ["subscriptions", "jun4th.a001", "email", "isSubscribed"]);
-    let Expr::Compare { path, .. } = where_of("@timestamp > 5") else { panic!() };
+    let Expr::Compare { path, .. } =
+        where_of("subscriptions.`jun4th.a001`.email.isSubscribed = true")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        path.segments,
+        ["subscriptions", "jun4th.a001", "email", "isSubscribed"]
+    );
+    let Expr::Compare { path, .. } = where_of("@timestamp > 5") else {
+        panic!()
+    };
     assert_eq!(path.segments, ["@timestamp"]);
-    let Expr::Compare { path, .. } = where_of("data.$x-y_z.1 = 1") else { panic!() };
+    let Expr::Compare { path, .. } = where_of("data.$x-y_z.1 = 1") else {
+        panic!()
+    };
     assert_eq!(path.segments, ["data", "$x-y_z", "1"]);
-    let Expr::Compare { path, .. } = where_of("`a``b`.`first name` = 1") else { panic!() };
+    let Expr::Compare { path, .. } = where_of("`a``b`.`first name` = 1") else {
+        panic!()
+    };
     assert_eq!(path.segments, ["a`b", "first name"]);
     // Keywords are not single-segment paths, but may be segments of longer ones.
     let e = fails("SELECT * FROM accounts WHERE order = 1");
@@ -309,8 +437,14 @@ fn paths_segments_and_backticks() {
     where_of("`order` = 1");
     where_of("data.order = 1");
     where_of("not.x = 1");
-    canonical("SELECT `order`, data.order FROM accounts ORDER BY `desc` DESC", "SELECT `order`, data.order FROM accounts ORDER BY `desc` DESC");
-    canonical("SELECT `a`.`b c`.`` FROM `accounts`", "SELECT a.`b c`.`` FROM accounts");
+    canonical(
+        "SELECT `order`, data.order FROM accounts ORDER BY `desc` DESC",
+        "SELECT `order`, data.order FROM accounts ORDER BY `desc` DESC",
+    );
+    canonical(
+        "SELECT `a`.`b c`.`` FROM `accounts`",
+        "SELECT a.`b c`.`` FROM accounts",
+    );
     // No spaces inside a path.
     fails("SELECT * FROM accounts WHERE profile. age = 1");
     fails("SELECT * FROM accounts WHERE profile .age = 1");
@@ -318,18 +452,44 @@ fn paths_segments_and_backticks() {
 
 #[test]
 fn string_escapes_and_canonical_quotes() {
-    let Expr::Compare { value, .. } = where_of(r#"a = 'it\'s a \"b\"\n\t\r\u00e9\x'"#) else { panic!() };
+    let Expr::Compare { value, .. } = where_of(r#"a = 'it\'s a \"b\"\n\t\r\u00e9\x'"#) else {
+        panic!()
+    };
     assert_eq!(value.node, text("it's a \"b\"\n\t\réx"));
-    canonical(r"SELECT * FROM accounts WHERE a = 'x\\y'", r#"SELECT * FROM accounts WHERE a = "x\\y""#);
-    canonical("SELECT * FROM accounts WHERE a = 'say \"hi\"'", r#"SELECT * FROM accounts WHERE a = "say \"hi\"""#);
-    canonical(r#"SELECT * FROM accounts WHERE a = "\u0001é😀""#, r#"SELECT * FROM accounts WHERE a = "\u0001é😀""#);
-    fails_with(r#"SELECT * FROM accounts WHERE a = "\u12G4""#, ParseErrorKind::InvalidEscape, "\\u12G4");
+    canonical(
+        r"SELECT * FROM accounts WHERE a = 'x\\y'",
+        r#"SELECT * FROM accounts WHERE a = "x\\y""#,
+    );
+    canonical(
+        "SELECT * FROM accounts WHERE a = 'say \"hi\"'",
+        r#"SELECT * FROM accounts WHERE a = "say \"hi\"""#,
+    );
+    canonical(
+        r#"SELECT * FROM accounts WHERE a = "\u0001é😀""#,
+        r#"SELECT * FROM accounts WHERE a = "\u0001é😀""#,
+    );
+    fails_with(
+        r#"SELECT * FROM accounts WHERE a = "\u12G4""#,
+        ParseErrorKind::InvalidEscape,
+        "\\u12G4",
+    );
 }
 
 #[test]
 fn numbers_are_kept_as_written() {
-    for n in ["0", "-1", "1.50", "2e10", "2E-3", "007", "-0.0e+1", "18446744073709551616"] {
-        let Expr::Compare { value, .. } = where_of(&format!("a = {n}")) else { panic!() };
+    for n in [
+        "0",
+        "-1",
+        "1.50",
+        "2e10",
+        "2E-3",
+        "007",
+        "-0.0e+1",
+        "18446744073709551616",
+    ] {
+        let Expr::Compare { value, .. } = where_of(&format!("a = {n}")) else {
+            panic!()
+        };
         assert_eq!(value.node, num(n));
     }
     for bad in ["1.", ".5", "1e", "1.2.3", "42abc", "- 1", "+1"] {
@@ -339,30 +499,87 @@ fn numbers_are_kept_as_written() {
 
 #[test]
 fn select_items_and_aggregates() {
-    let q = verified("SELECT *, a.b AS c, count(*) AS n, SUM(x), min(y), max(y), avg(y), sum_of_squares(y), variance(y), std(y) FROM accounts");
+    let q = verified(
+        "SELECT *, a.b AS c, count(*) AS n, SUM(x), min(y), max(y), avg(y), sum_of_squares(y), variance(y), std(y) FROM accounts",
+    );
     assert_eq!(q.select.len(), 10);
-    let funcs: Vec<AggFunc> = q.select.iter().filter_map(|s| match s { SelectItem::Aggregate(a) => Some(a.func), _ => None }).collect();
+    let funcs: Vec<AggFunc> = q
+        .select
+        .iter()
+        .filter_map(|s| match s {
+            SelectItem::Aggregate(a) => Some(a.func),
+            _ => None,
+        })
+        .collect();
     assert_eq!(funcs, AggFunc::ALL);
-    let q = verified("SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country ORDER BY count(*) DESC, profile.country ASC");
-    assert_eq!(q.order_by[0], OrderItem { key: OrderKey::Aggregate(Aggregate { func: AggFunc::Count, path: None, alias: None, span: Span::default() }), descending: true });
+    let q = verified(
+        "SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country ORDER BY count(*) DESC, profile.country ASC",
+    );
+    assert_eq!(
+        q.order_by[0],
+        OrderItem {
+            key: OrderKey::Aggregate(Aggregate {
+                func: AggFunc::Count,
+                path: None,
+                alias: None,
+                span: Span::default()
+            }),
+            descending: true
+        }
+    );
     assert!(!q.order_by[1].descending);
-    canonical("SELECT count (*) FROM accounts ORDER BY a ASC", "SELECT count(*) FROM accounts ORDER BY a");
+    canonical(
+        "SELECT count (*) FROM accounts ORDER BY a ASC",
+        "SELECT count(*) FROM accounts ORDER BY a",
+    );
     // Function names are not reserved: without `(` they are paths.
     verified("SELECT count, sum FROM accounts WHERE count > 1");
-    fails_with("SELECT sum(*) FROM accounts", ParseErrorKind::Syntax, "only count takes");
-    fails_with("SELECT count(a) FROM accounts", ParseErrorKind::Syntax, "expected `*`");
-    fails_with("SELECT upper(a) FROM accounts", ParseErrorKind::Syntax, "the functions are");
-    fails_with("SELECT * AS x FROM accounts", ParseErrorKind::Syntax, "expected `,` or FROM");
+    fails_with(
+        "SELECT sum(*) FROM accounts",
+        ParseErrorKind::Syntax,
+        "only count takes",
+    );
+    fails_with(
+        "SELECT count(a) FROM accounts",
+        ParseErrorKind::Syntax,
+        "expected `*`",
+    );
+    fails_with(
+        "SELECT upper(a) FROM accounts",
+        ParseErrorKind::Syntax,
+        "the functions are",
+    );
+    fails_with(
+        "SELECT * AS x FROM accounts",
+        ParseErrorKind::Syntax,
+        "expected `,` or FROM",
+    );
 }
 
 #[test]
 fn start_and_limit_take_non_negative_integers() {
     let q = verified("SELECT * FROM accounts START 18446744073709551615 LIMIT 0");
     assert_eq!(q.start.unwrap().node, u64::MAX);
-    fails_with("SELECT * FROM accounts LIMIT 18446744073709551616", ParseErrorKind::IntegerTooLarge, "integer too large");
-    fails_with("SELECT * FROM accounts LIMIT -1", ParseErrorKind::Syntax, "non-negative");
-    fails_with("SELECT * FROM accounts LIMIT 1.5", ParseErrorKind::Syntax, "non-negative");
-    fails_with("SELECT * FROM accounts START x", ParseErrorKind::Syntax, "expected a non-negative integer");
+    fails_with(
+        "SELECT * FROM accounts LIMIT 18446744073709551616",
+        ParseErrorKind::IntegerTooLarge,
+        "integer too large",
+    );
+    fails_with(
+        "SELECT * FROM accounts LIMIT -1",
+        ParseErrorKind::Syntax,
+        "non-negative",
+    );
+    fails_with(
+        "SELECT * FROM accounts LIMIT 1.5",
+        ParseErrorKind::Syntax,
+        "non-negative",
+    );
+    fails_with(
+        "SELECT * FROM accounts START x",
+        ParseErrorKind::Syntax,
+        "expected a non-negative integer",
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -370,28 +587,64 @@ fn start_and_limit_take_non_negative_integers() {
 
 #[test]
 fn precedence_not_and_or() {
-    sexpr("a = 1 OR b = 2 AND c = 3", "(or (= a 1) (and (= b 2) (= c 3)))");
-    sexpr("a = 1 AND b = 2 OR c = 3", "(or (and (= a 1) (= b 2)) (= c 3))");
-    sexpr("(a = 1 OR b = 2) AND c = 3", "(and (or (= a 1) (= b 2)) (= c 3))");
+    sexpr(
+        "a = 1 OR b = 2 AND c = 3",
+        "(or (= a 1) (and (= b 2) (= c 3)))",
+    );
+    sexpr(
+        "a = 1 AND b = 2 OR c = 3",
+        "(or (and (= a 1) (= b 2)) (= c 3))",
+    );
+    sexpr(
+        "(a = 1 OR b = 2) AND c = 3",
+        "(and (or (= a 1) (= b 2)) (= c 3))",
+    );
     sexpr("NOT a = 1 AND b = 2", "(and (not (= a 1)) (= b 2))");
     sexpr("NOT (a = 1 AND b = 2)", "(not (and (= a 1) (= b 2)))");
-    sexpr("a = 1 OR NOT b = 2 OR c = 3", "(or (or (= a 1) (not (= b 2))) (= c 3))");
-    sexpr("a = 1 AND b = 2 AND c = 3", "(and (and (= a 1) (= b 2)) (= c 3))");
-    sexpr("a = 1 AND (b = 2 AND c = 3)", "(and (= a 1) (and (= b 2) (= c 3)))");
+    sexpr(
+        "a = 1 OR NOT b = 2 OR c = 3",
+        "(or (or (= a 1) (not (= b 2))) (= c 3))",
+    );
+    sexpr(
+        "a = 1 AND b = 2 AND c = 3",
+        "(and (and (= a 1) (= b 2)) (= c 3))",
+    );
+    sexpr(
+        "a = 1 AND (b = 2 AND c = 3)",
+        "(and (= a 1) (and (= b 2) (= c 3)))",
+    );
     sexpr("((((a = 1))))", "(= a 1)");
-    sexpr("a IS NULL OR b NOT IN (1) AND NOT c CONTAINS 'x'", r#"(or (is-null a) (and (not-in b 1) (not (contains c "x"))))"#);
+    sexpr(
+        "a IS NULL OR b NOT IN (1) AND NOT c CONTAINS 'x'",
+        r#"(or (is-null a) (and (not-in b 1) (not (contains c "x"))))"#,
+    );
 }
 
 #[test]
 fn display_adds_only_needed_parentheses() {
     let w = |c: &str| format!("SELECT * FROM accounts WHERE {c}");
-    canonical(&w("((a = 1) or (b = 2 and c = 3))"), &w("a = 1 OR b = 2 AND c = 3"));
-    canonical(&w("(a = 1 or b = 2) and c = 3"), &w("(a = 1 OR b = 2) AND c = 3"));
-    canonical(&w("a = 1 and (b = 2 and c = 3)"), &w("a = 1 AND (b = 2 AND c = 3)"));
-    canonical(&w("(a = 1 and b = 2) and c = 3"), &w("a = 1 AND b = 2 AND c = 3"));
+    canonical(
+        &w("((a = 1) or (b = 2 and c = 3))"),
+        &w("a = 1 OR b = 2 AND c = 3"),
+    );
+    canonical(
+        &w("(a = 1 or b = 2) and c = 3"),
+        &w("(a = 1 OR b = 2) AND c = 3"),
+    );
+    canonical(
+        &w("a = 1 and (b = 2 and c = 3)"),
+        &w("a = 1 AND (b = 2 AND c = 3)"),
+    );
+    canonical(
+        &w("(a = 1 and b = 2) and c = 3"),
+        &w("a = 1 AND b = 2 AND c = 3"),
+    );
     canonical(&w("!(a = 1 or b = 2)"), &w("NOT (a = 1 OR b = 2)"));
     canonical(&w("!!(a = 1)"), &w("NOT NOT a = 1"));
-    canonical(&w("a <> 1 and b=null and c != NULL"), &w("a != 1 AND b IS NULL AND c IS NOT NULL"));
+    canonical(
+        &w("a <> 1 and b=null and c != NULL"),
+        &w("a != 1 AND b IS NULL AND c IS NOT NULL"),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -403,9 +656,16 @@ fn spans_point_at_the_source() {
     let q = parse(src).unwrap();
     let at = |s: Span| &src[s.start..s.end];
     assert_eq!(at(q.from.span), "emailAccounts");
-    let SelectItem::Path { path, .. } = &q.select[0] else { panic!() };
+    let SelectItem::Path { path, .. } = &q.select[0] else {
+        panic!()
+    };
     assert_eq!(at(path.span), "a.b");
-    let Some(Expr::In { path, list, span, .. }) = &q.filter else { panic!() };
+    let Some(Expr::In {
+        path, list, span, ..
+    }) = &q.filter
+    else {
+        panic!()
+    };
     assert_eq!((at(path.span), at(*span)), ("x.y", "x.y IN (1, 'z')"));
     assert_eq!(at(list[1].span), "'z'");
     assert_eq!(at(q.limit.unwrap().span), "7");
@@ -416,24 +676,39 @@ fn spans_point_at_the_source() {
 
 #[test]
 fn ten_thousand_parentheses_give_a_clean_error() {
-    let src = format!("SELECT * FROM accounts WHERE {}a = 1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let src = format!(
+        "SELECT * FROM accounts WHERE {}a = 1{}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
     let e = fails(&src);
     assert_eq!(e.kind, ParseErrorKind::TooDeep { max: 64 });
     assert_eq!(e.span, Span::new(29 + 64, 29 + 65));
     // The rendering shows a window of the long line, not 20,000 characters.
     let r = diagnostic::render(&src, &e);
     assert!(r.lines().all(|l| l.chars().count() < 140), "{r}");
-    let nots = format!("SELECT * FROM accounts WHERE {}a = 1", "NOT ".repeat(10_000));
+    let nots = format!(
+        "SELECT * FROM accounts WHERE {}a = 1",
+        "NOT ".repeat(10_000)
+    );
     assert_eq!(fails(&nots).kind, ParseErrorKind::TooDeep { max: 64 });
     let bangs = format!("SELECT * FROM accounts WHERE {}a = 1", "!".repeat(10_000));
     assert_eq!(fails(&bangs).kind, ParseErrorKind::TooDeep { max: 64 });
     // Exactly at the limit is fine.
-    verified(&format!("SELECT * FROM accounts WHERE {}a = 1{}", "(".repeat(64), ")".repeat(64)));
+    verified(&format!(
+        "SELECT * FROM accounts WHERE {}a = 1{}",
+        "(".repeat(64),
+        ")".repeat(64)
+    ));
 }
 
 #[test]
 fn limits_are_typed_and_configurable() {
-    let small = Limits { max_len: 40, max_depth: 2, max_in_list: 3 };
+    let small = Limits {
+        max_len: 40,
+        max_depth: 2,
+        max_in_list: 3,
+    };
     let e = parse_with("SELECT * FROM accounts WHERE a = 1 AND b = 2", &small).unwrap_err();
     assert_eq!(e.kind, ParseErrorKind::TooLong { len: 44, max: 40 });
     let e = parse_with("SELECT * FROM a WHERE (((a = 1)))", &small).unwrap_err();
@@ -443,7 +718,14 @@ fn limits_are_typed_and_configurable() {
     assert_eq!(e.kind, ParseErrorKind::InListTooLarge { max: 3 });
     assert_eq!(e.span, Span::new(34, 35));
     assert!(parse_with("SELECT * FROM a WHERE a IN (1,2,3)", &small).is_ok());
-    assert_eq!(Limits::default(), Limits { max_len: 65536, max_depth: 64, max_in_list: 1000 });
+    assert_eq!(
+        Limits::default(),
+        Limits {
+            max_len: 65536,
+            max_depth: 64,
+            max_in_list: 1000
+        }
+    );
     // A multi-byte character across the length limit still gives a clean span.
     let e = parse_with("SELECT * FROM a WHERE a = 'ééééééééééé'", &small).unwrap_err();
     assert!(e.span.start <= 40);
@@ -471,9 +753,15 @@ fn errors_are_values_with_display() {
     assert_eq!(e.kind, ParseErrorKind::UnclosedParen);
     assert_eq!(e.open, Some(Span::new(29, 30)));
     assert_eq!(e.found, Found::EndOfInput);
-    assert_eq!(e.to_string(), "unclosed parenthesis: expected `)`, AND or OR, found end of input");
+    assert_eq!(
+        e.to_string(),
+        "unclosed parenthesis: expected `)`, AND or OR, found end of input"
+    );
     let e = fails("SELECT * FROM accounts WHERE a = 'abc");
-    assert_eq!((e.kind, e.open), (ParseErrorKind::UnclosedString, Some(Span::new(33, 34))));
+    assert_eq!(
+        (e.kind, e.open),
+        (ParseErrorKind::UnclosedString, Some(Span::new(33, 34)))
+    );
     let err: acql::Error = e.into();
     assert!(err.to_string().starts_with("parse error: unclosed string"));
 }
@@ -487,75 +775,206 @@ const ERROR_CASES: &[(&str, &str)] = &[
     ("empty query", ""),
     ("not a query", "DELETE FROM accounts"),
     ("missing select list", "SELECT FROM accounts"),
-    ("trailing comma in select list", "SELECT profile.firstName, FROM accounts"),
+    (
+        "trailing comma in select list",
+        "SELECT profile.firstName, FROM accounts",
+    ),
     ("FROM misspelt", "SELECT * FORM accounts"),
-    ("FROM missing before WHERE", "SELECT * WHERE profile.age > 18"),
+    (
+        "FROM missing before WHERE",
+        "SELECT * WHERE profile.age > 18",
+    ),
     ("collection missing", "SELECT * FROM WHERE a = 1"),
-    ("unknown function", "SELECT upper(profile.firstName) FROM accounts"),
+    (
+        "unknown function",
+        "SELECT upper(profile.firstName) FROM accounts",
+    ),
     ("star in sum", "SELECT sum(*) FROM accounts"),
     ("unclosed aggregate", "SELECT count(* FROM accounts"),
-    ("unquoted value", "SELECT * FROM accounts WHERE profile.gender = m"),
-    ("unquoted date", "SELECT * FROM accounts WHERE created > 2020-01-01"),
-    ("value missing", "SELECT * FROM accounts WHERE profile.age >= "),
-    ("operator missing", "SELECT * FROM accounts WHERE profile.age 18"),
-    ("double equals", "SELECT * FROM accounts WHERE profile.age == 18"),
+    (
+        "unquoted value",
+        "SELECT * FROM accounts WHERE profile.gender = m",
+    ),
+    (
+        "unquoted date",
+        "SELECT * FROM accounts WHERE created > 2020-01-01",
+    ),
+    (
+        "value missing",
+        "SELECT * FROM accounts WHERE profile.age >= ",
+    ),
+    (
+        "operator missing",
+        "SELECT * FROM accounts WHERE profile.age 18",
+    ),
+    (
+        "double equals",
+        "SELECT * FROM accounts WHERE profile.age == 18",
+    ),
     ("dangling AND", "SELECT * FROM accounts WHERE a = 1 AND"),
-    ("missing connective", "SELECT * FROM accounts WHERE a = 1 b = 2"),
-    ("value before field", "SELECT * FROM accounts WHERE 'x' = profile.firstName"),
+    (
+        "missing connective",
+        "SELECT * FROM accounts WHERE a = 1 b = 2",
+    ),
+    (
+        "value before field",
+        "SELECT * FROM accounts WHERE 'x' = profile.firstName",
+    ),
     ("keyword as field", "SELECT * FROM accounts WHERE order = 1"),
-    ("non-ASCII field name", "SELECT * FROM accounts WHERE data.prénom = 'x'"),
-    ("unclosed string", "SELECT * FROM accounts WHERE profile.firstName = \"John"),
-    ("unclosed single-quoted string", "SELECT * FROM accounts WHERE a = 'it's'"),
-    ("unclosed backtick", "SELECT * FROM accounts WHERE `first name = 1"),
-    ("bad unicode escape", "SELECT * FROM accounts WHERE a = \"caf\\u00e\""),
-    ("unclosed parenthesis", "SELECT * FROM accounts WHERE (a = 1 OR b = 2"),
-    ("unclosed parenthesis across lines", "SELECT *\nFROM accounts\nWHERE (a = 1\n  OR b = 2\nLIMIT 5"),
-    ("parenthesis not closed before a word", "SELECT * FROM accounts WHERE (a = 1 b = 2)"),
-    ("unclosed IN list", "SELECT * FROM accounts WHERE a IN (1, 2"),
+    (
+        "non-ASCII field name",
+        "SELECT * FROM accounts WHERE data.prénom = 'x'",
+    ),
+    (
+        "unclosed string",
+        "SELECT * FROM accounts WHERE profile.firstName = \"John",
+    ),
+    (
+        "unclosed single-quoted string",
+        "SELECT * FROM accounts WHERE a = 'it's'",
+    ),
+    (
+        "unclosed backtick",
+        "SELECT * FROM accounts WHERE `first name = 1",
+    ),
+    (
+        "bad unicode escape",
+        "SELECT * FROM accounts WHERE a = \"caf\\u00e\"",
+    ),
+    (
+        "unclosed parenthesis",
+        "SELECT * FROM accounts WHERE (a = 1 OR b = 2",
+    ),
+    (
+        "unclosed parenthesis across lines",
+        "SELECT *\nFROM accounts\nWHERE (a = 1\n  OR b = 2\nLIMIT 5",
+    ),
+    (
+        "parenthesis not closed before a word",
+        "SELECT * FROM accounts WHERE (a = 1 b = 2)",
+    ),
+    (
+        "unclosed IN list",
+        "SELECT * FROM accounts WHERE a IN (1, 2",
+    ),
     ("empty IN list", "SELECT * FROM accounts WHERE a IN ()"),
-    ("IN without parentheses", "SELECT * FROM accounts WHERE a IN 1, 2"),
-    ("null with a range operator", "SELECT * FROM accounts WHERE profile.age > null"),
-    ("CONTAINS null", "SELECT * FROM accounts WHERE data.tags CONTAINS null"),
+    (
+        "IN without parentheses",
+        "SELECT * FROM accounts WHERE a IN 1, 2",
+    ),
+    (
+        "null with a range operator",
+        "SELECT * FROM accounts WHERE profile.age > null",
+    ),
+    (
+        "CONTAINS null",
+        "SELECT * FROM accounts WHERE data.tags CONTAINS null",
+    ),
     ("IS without NULL", "SELECT * FROM accounts WHERE a IS 5"),
-    ("NOT after a field", "SELECT * FROM accounts WHERE a NOT = 1"),
-    ("regex without a string", "SELECT * FROM accounts WHERE a regex (A.*)"),
-    ("unclosed regex pattern", "SELECT * FROM accounts WHERE a regex ('A.*)"),
-    ("LIMIT before ORDER BY", "SELECT *, profile.birthYear FROM accounts LIMIT 5 ORDER BY profile.birthYear"),
-    ("LIMIT before GROUP BY", "SELECT *, profile.age FROM accounts LIMIT 5 GROUP BY profile.age"),
-    ("WHERE after ORDER BY", "SELECT * FROM accounts ORDER BY a WHERE b = 1"),
+    (
+        "NOT after a field",
+        "SELECT * FROM accounts WHERE a NOT = 1",
+    ),
+    (
+        "regex without a string",
+        "SELECT * FROM accounts WHERE a regex (A.*)",
+    ),
+    (
+        "unclosed regex pattern",
+        "SELECT * FROM accounts WHERE a regex ('A.*)",
+    ),
+    (
+        "LIMIT before ORDER BY",
+        "SELECT *, profile.birthYear FROM accounts LIMIT 5 ORDER BY profile.birthYear",
+    ),
+    (
+        "LIMIT before GROUP BY",
+        "SELECT *, profile.age FROM accounts LIMIT 5 GROUP BY profile.age",
+    ),
+    (
+        "WHERE after ORDER BY",
+        "SELECT * FROM accounts ORDER BY a WHERE b = 1",
+    ),
     ("repeated LIMIT", "SELECT * FROM accounts LIMIT 5 LIMIT 10"),
-    ("repeated WHERE", "SELECT * FROM accounts WHERE a = 1 WHERE b = 2"),
+    (
+        "repeated WHERE",
+        "SELECT * FROM accounts WHERE a = 1 WHERE b = 2",
+    ),
     ("LIMIT misspelt", "SELECT * FROM accounts LIMT 5"),
-    ("ORDER without BY", "SELECT * FROM accounts ORDER profile.age"),
+    (
+        "ORDER without BY",
+        "SELECT * FROM accounts ORDER profile.age",
+    ),
     ("negative LIMIT", "SELECT * FROM accounts LIMIT -5"),
     ("word as LIMIT", "SELECT * FROM accounts LIMIT ten"),
-    ("text after the semicolon", "SELECT * FROM accounts; DROP TABLE accounts"),
+    (
+        "text after the semicolon",
+        "SELECT * FROM accounts; DROP TABLE accounts",
+    ),
     ("FILTER", "SELECT * FROM accounts WHERE a = 1 FILTER b = 2"),
-    ("WITH counters", "SELECT counters FROM accounts WITH counters"),
-    ("HAVING", "SELECT profile.age, count(*) FROM accounts GROUP BY profile.age HAVING count(*) > 1"),
+    (
+        "WITH counters",
+        "SELECT counters FROM accounts WITH counters",
+    ),
+    (
+        "HAVING",
+        "SELECT profile.age, count(*) FROM accounts GROUP BY profile.age HAVING count(*) > 1",
+    ),
     ("JOIN", "SELECT * FROM accounts JOIN emailAccounts"),
-    ("LIKE", "SELECT * FROM accounts WHERE profile.firstName LIKE 'Jo%'"),
-    ("BETWEEN", "SELECT * FROM accounts WHERE profile.age BETWEEN 18 AND 30"),
+    (
+        "LIKE",
+        "SELECT * FROM accounts WHERE profile.firstName LIKE 'Jo%'",
+    ),
+    (
+        "BETWEEN",
+        "SELECT * FROM accounts WHERE profile.age BETWEEN 18 AND 30",
+    ),
     ("OFFSET", "SELECT * FROM accounts LIMIT 10 OFFSET 20"),
-    ("nesting too deep", "limits: SELECT * FROM accounts WHERE (((a = 1)))"),
-    ("IN list too large", "limits: SELECT * FROM accounts WHERE a IN (1, 2, 3, 4)"),
-    ("query too long", "limits: SELECT * FROM accounts WHERE profile.firstName = 'a long name'"),
+    (
+        "nesting too deep",
+        "limits: SELECT * FROM accounts WHERE (((a = 1)))",
+    ),
+    (
+        "IN list too large",
+        "limits: SELECT * FROM accounts WHERE a IN (1, 2, 3, 4)",
+    ),
+    (
+        "query too long",
+        "limits: SELECT * FROM accounts WHERE profile.firstName = 'a long name'",
+    ),
 ];
 
 fn render_case(src: &str) -> String {
     let (src, result) = match src.strip_prefix("limits: ") {
-        Some(src) => (src, parse_with(src, &Limits { max_len: 60, max_depth: 2, max_in_list: 3 })),
+        Some(src) => (
+            src,
+            parse_with(
+                src,
+                &Limits {
+                    max_len: 60,
+                    max_depth: 2,
+                    max_in_list: 3,
+                },
+            ),
+        ),
         None => (src, parse(src)),
     };
     match result {
         Ok(q) => format!("(parsed) {q}\n"),
-        Err(e) => format!("{}{}\n", diagnostic::render(src, &e), diagnostic::summary(src, &e)),
+        Err(e) => format!(
+            "{}{}\n",
+            diagnostic::render(src, &e),
+            diagnostic::summary(src, &e)
+        ),
     }
 }
 
 #[test]
 fn rendered_error_snapshots() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/parse/errors.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/snapshots/parse/errors.txt"
+    );
     let mut actual = String::new();
     for (name, src) in ERROR_CASES {
         actual.push_str(&format!("=== {name}\n{src}\n---\n{}\n", render_case(src)));
@@ -565,15 +984,22 @@ fn rendered_error_snapshots() {
         std::fs::write(path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(path).expect("snapshot file; run with BLESS=1 to create it");
+    let expected =
+        std::fs::read_to_string(path).expect("snapshot file; run with BLESS=1 to create it");
     let split = |s: &str| s.split("=== ").map(str::to_owned).collect::<Vec<_>>();
     let (a, e) = (split(&actual), split(&expected));
     for (a, e) in a.iter().zip(&e) {
-        assert_eq!(a, e, "snapshot differs (BLESS=1 rewrites tests/snapshots/parse/errors.txt)");
+        assert_eq!(
+            a, e,
+            "snapshot differs (BLESS=1 rewrites tests/snapshots/parse/errors.txt)"
+        );
     }
     assert_eq!(a.len(), e.len(), "number of snapshot cases");
     assert!(ERROR_CASES.len() >= 25);
-    assert!(!actual.contains("(parsed)"), "every snapshot case must fail");
+    assert!(
+        !actual.contains("(parsed)"),
+        "every snapshot case must fail"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -633,21 +1059,58 @@ mod properties {
     fn predicate() -> impl Strategy<Value = Expr> {
         let span = Span::default();
         prop_oneof![
-            (path(), cmp_op(), literal()).prop_map(move |(path, op, v)| Expr::Compare { path, op, value: spanned(v), span }),
-            (path(), prop::collection::vec(prop_oneof![4 => literal(), 1 => Just(Literal::Null)], 1..4), any::<bool>())
-                .prop_map(move |(path, list, negated)| Expr::In { path, list: list.into_iter().map(spanned).collect(), negated, span }),
-            (path(), prop_oneof![".{0,8}".prop_map(Literal::String), number().prop_map(Literal::Number)], any::<bool>())
-                .prop_map(move |(path, v, negated)| Expr::Contains { path, value: spanned(v), negated, span }),
-            (path(), any::<bool>()).prop_map(move |(path, negated)| Expr::IsNull { path, negated, span }),
-            (path(), pattern(), any::<bool>()).prop_map(move |(path, p, negated)| Expr::Regex { path, pattern: spanned(p), negated, span }),
+            (path(), cmp_op(), literal()).prop_map(move |(path, op, v)| Expr::Compare {
+                path,
+                op,
+                value: spanned(v),
+                span
+            }),
+            (
+                path(),
+                prop::collection::vec(prop_oneof![4 => literal(), 1 => Just(Literal::Null)], 1..4),
+                any::<bool>()
+            )
+                .prop_map(move |(path, list, negated)| Expr::In {
+                    path,
+                    list: list.into_iter().map(spanned).collect(),
+                    negated,
+                    span
+                }),
+            (
+                path(),
+                prop_oneof![
+                    ".{0,8}".prop_map(Literal::String),
+                    number().prop_map(Literal::Number)
+                ],
+                any::<bool>()
+            )
+                .prop_map(move |(path, v, negated)| Expr::Contains {
+                    path,
+                    value: spanned(v),
+                    negated,
+                    span
+                }),
+            (path(), any::<bool>()).prop_map(move |(path, negated)| Expr::IsNull {
+                path,
+                negated,
+                span
+            }),
+            (path(), pattern(), any::<bool>()).prop_map(move |(path, p, negated)| Expr::Regex {
+                path,
+                pattern: spanned(p),
+                negated,
+                span
+            }),
         ]
     }
 
     fn expr() -> impl Strategy<Value = Expr> {
         predicate().prop_recursive(5, 32, 2, |inner| {
             prop_oneof![
-                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
                 inner.prop_map(|a| Expr::Not(Box::new(a))),
             ]
         })
@@ -658,12 +1121,14 @@ mod properties {
     }
 
     fn aggregate(with_alias: bool) -> impl Strategy<Value = Aggregate> {
-        (prop::sample::select(AggFunc::ALL.to_vec()), path(), alias()).prop_map(move |(func, p, alias)| Aggregate {
-            func,
-            path: (func != AggFunc::Count).then_some(p),
-            alias: alias.filter(|_| with_alias),
-            span: Span::default(),
-        })
+        (prop::sample::select(AggFunc::ALL.to_vec()), path(), alias()).prop_map(
+            move |(func, p, alias)| Aggregate {
+                func,
+                path: (func != AggFunc::Count).then_some(p),
+                alias: alias.filter(|_| with_alias),
+                span: Span::default(),
+            },
+        )
     }
 
     fn select_item() -> impl Strategy<Value = SelectItem> {
@@ -675,7 +1140,13 @@ mod properties {
     }
 
     fn order_item() -> impl Strategy<Value = OrderItem> {
-        (prop_oneof![path().prop_map(OrderKey::Path), aggregate(false).prop_map(OrderKey::Aggregate)], any::<bool>())
+        (
+            prop_oneof![
+                path().prop_map(OrderKey::Path),
+                aggregate(false).prop_map(OrderKey::Aggregate)
+            ],
+            any::<bool>(),
+        )
             .prop_map(|(key, descending)| OrderItem { key, descending })
     }
 
@@ -689,15 +1160,17 @@ mod properties {
             prop::option::of(any::<u64>()),
             prop::option::of(any::<u64>()),
         )
-            .prop_map(|(select, from, filter, group_by, order_by, start, limit)| Query {
-                select,
-                from: spanned(from),
-                filter,
-                group_by,
-                order_by,
-                start: start.map(spanned),
-                limit: limit.map(spanned),
-            })
+            .prop_map(
+                |(select, from, filter, group_by, order_by, start, limit)| Query {
+                    select,
+                    from: spanned(from),
+                    filter,
+                    group_by,
+                    order_by,
+                    start: start.map(spanned),
+                    limit: limit.map(spanned),
+                },
+            )
     }
 
     proptest! {

@@ -758,9 +758,10 @@ fn plain_http_secret_to_a_non_loopback_listener_is_refused() {
 
 #[test]
 fn body_limit() {
-    let mut config = ServerConfig::default();
-    config.body_limit = 1024;
-    let server = Server::start(config);
+    let server = Server::start(ServerConfig {
+        body_limit: 1024,
+        ..ServerConfig::default()
+    });
     let big = "x".repeat(4096);
     let v = server.call("accounts.search", &[("query", &big)]);
     assert_error(&v, 400001);
@@ -824,23 +825,29 @@ fn node_gigya_sdk_drives_the_server() {
         return;
     }
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-gigya");
-    std::fs::create_dir_all(&work).unwrap();
-    for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(source.join(file), work.join(file)).unwrap();
-    }
-    if !work.join("node_modules/gigya/package.json").exists() {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-            .current_dir(&work)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "npm ci failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // .ci/run installs into tests/node; otherwise install once under target/.
+    let modules = if source.join("node_modules/gigya/package.json").exists() {
+        source.join("node_modules")
+    } else {
+        let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-gigya");
+        std::fs::create_dir_all(&work).unwrap();
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), work.join(file)).unwrap();
+        }
+        if !work.join("node_modules/gigya/package.json").exists() {
+            let out = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+                .current_dir(&work)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "npm ci failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        work.join("node_modules")
+    };
     let server = Server::start(keyed());
     let out = Command::new("node")
         .arg("--test")
@@ -849,7 +856,7 @@ fn node_gigya_sdk_drives_the_server() {
         .env("ACQL_API_KEY", API_KEY)
         .env("ACQL_USER_KEY", USER_KEY)
         .env("ACQL_SECRET", SECRET)
-        .env("GIGYA_MODULES", work.join("node_modules"))
+        .env("GIGYA_MODULES", &modules)
         .output()
         .unwrap();
     assert!(
@@ -954,4 +961,33 @@ fn tls_accepts_secrets_on_any_address() {
     assert_error(&curl(&["--data-urlencode", "secret=d3Jvbmc="]), 403003);
     stop.send(()).unwrap();
     server.join().unwrap();
+}
+
+#[test]
+fn shutdown_lets_requests_in_flight_finish() {
+    let mut server = Server::start(ServerConfig::default());
+    let body = "query=SELECT+count(*)+FROM+accounts";
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /accounts.search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    // Half the body: the request is now in flight, waiting for the rest.
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body.as_bytes()[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    server.stop.take().unwrap().send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let v = Reply::parse(&out).json();
+    assert_ok(&v);
+    assert_eq!(v["results"], json!([{"count(*)": 0}]));
+    server.thread.take().unwrap().join().unwrap();
+    assert!(
+        TcpStream::connect(server.addr).is_err(),
+        "the listener is closed after shutdown"
+    );
 }

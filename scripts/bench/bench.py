@@ -275,6 +275,8 @@ def fmt_time(s: float | None) -> str:
 def fmt_ratio(r: float | None) -> str:
     if r is None:
         return "–"
+    if r < 0.1:
+        return f"{r:.2g}×"
     return f"{r:.0f}×" if r >= 100 else f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
 
 
@@ -312,6 +314,14 @@ def machine_info(acql: Path) -> dict:
     except ImportError:
         info["duckdb"] = None
     return info
+
+
+def child_cpu() -> float:
+    """User + system CPU seconds of the finished child processes (robust to a busy machine)."""
+    import resource  # noqa: PLC0415
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def load() -> list[float]:
@@ -355,15 +365,20 @@ def tier(n: int, args, acql: Path, runner: Path, peers: set[str]) -> dict:
             p.unlink()
         for pattern, kind in ACQL_EXTRA_INDEXES:
             run([str(acql), "index", str(db), "add", pattern, "--kind", kind], stdout=subprocess.DEVNULL)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), child_cpu()
         run([str(acql), "import", str(db), str(data), "--quiet"])
-        imports["acql"] = {"seconds": time.perf_counter() - t}
+        imports["acql"] = {"seconds": time.perf_counter() - t, "cpu_s": child_cpu() - cpu}
         run([str(acql), str(db), "SELECT count(*) FROM emailAccounts"], stdout=subprocess.DEVNULL)
         imports["acql"]["bytes"] = file_size(db, Path(f"{db}-wal"))
         imports_file.write_text(json.dumps(imports))
 
     qfile = work / "queries.txt"
     qfile.write_text(query_file(email, args.seed))
+    checked_in = ROOT / "scripts/bench/queries.txt"
+    if n > Q1_DOC and args.seed == 42 and checked_in.exists() and checked_in.read_text() != qfile.read_text():
+        log(f"warning: {checked_in} is stale (the generator or the query set changed): "
+            "regenerate it with `scripts/bench/bench.py --acql target/debug/acql --write-queries "
+            "scripts/bench/queries.txt`")
     if "sql" in peers and "hand_indexes" not in imports:
         # A query file with only the setup lines: the runner builds the hand-made indexes.
         setup = work / "setup.txt"
@@ -411,10 +426,11 @@ def tier(n: int, args, acql: Path, runner: Path, peers: set[str]) -> dict:
             if not q["jq"]:
                 continue
             prog = q["jq"].replace("{email}", email)
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), child_cpu()
             res = run(["jq", "-n", prog, str(data)], capture_output=True).stdout.strip()
             dt = time.perf_counter() - t
-            results[q["id"]]["jq"] = {"median_s": dt, "p95_s": dt, "runs": 1, "result": int(res)}
+            results[q["id"]]["jq"] = {"median_s": dt, "p95_s": dt, "runs": 1, "result": int(res),
+                                      "cpu_s": child_cpu() - cpu}
             log(f"  jq {q['id']}: {fmt_time(dt)}")
     out["import"].update(imports)
     out["queries"] = results
@@ -515,7 +531,8 @@ def markdown(results: dict) -> str:
         cell = lambda k: (f"{fmt_time(imp[k]['seconds'])} ({n / imp[k]['seconds'] / 1000:.0f}k/s, {mib(imp[k].get('bytes'))})"  # noqa: E731
                           if k in imp else "–")
         acql = imp.get("acql", {})
-        out.append(f"| {n:,} | {mib(t['ndjson_bytes'])} | {fmt_time(acql.get('seconds'))} | "
+        cpu = f" (CPU {fmt_time(acql['cpu_s'])})" if acql.get("cpu_s") else ""
+        out.append(f"| {n:,} | {mib(t['ndjson_bytes'])} | {fmt_time(acql.get('seconds'))}{cpu} | "
                    f"{n / acql['seconds'] / 1000:.0f}k docs/s | {mib(acql.get('bytes'))} | "
                    f"{fmt_time(imp.get('hand_indexes', {}).get('seconds'))} | {cell('typed')} | {cell('json')} |"
                    if acql.get("seconds") else f"| {n:,} | {mib(t['ndjson_bytes'])} | (cached) | | | | | |")
@@ -610,6 +627,7 @@ def bars(title: str, cats: list[str], series: dict, unit: str, path: Path, log: 
             import matplotlib.pyplot as plt  # noqa: PLC0415
 
             plt.rcParams["svg.hashsalt"] = "acql"
+            plt.rcParams["svg.fonttype"] = "none"  # text stays text: a small, diffable file
             fig, ax = plt.subplots(figsize=(11, 5))
             width = 0.8 / max(len(series), 1)
             for k, (s, vals) in enumerate(series.items()):

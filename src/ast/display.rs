@@ -8,8 +8,8 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use super::{
-    AggFunc, Aggregate, CmpOp, Expr, Literal, Number, OrderItem, OrderKey, Path, Query,
-    SelectItem, is_plain_segment, is_reserved,
+    AggFunc, Aggregate, CmpOp, Expr, Literal, Number, OrderItem, OrderKey, Path, Query, SelectItem,
+    is_plain_segment, is_reserved,
 };
 
 impl Display for Query {
@@ -52,7 +52,11 @@ fn comma_list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
 /// A name standing alone (alias, collection, single-segment path): backticks when it is
 /// not a plain segment or is a reserved word.
 fn name(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
-    if is_plain_segment(s) && !is_reserved(s) { f.write_str(s) } else { backticked(f, s) }
+    if is_plain_segment(s) && !is_reserved(s) {
+        f.write_str(s)
+    } else {
+        backticked(f, s)
+    }
 }
 
 /// `` `s` `` with each backtick inside doubled.
@@ -138,7 +142,11 @@ impl Display for Path {
             if i > 0 {
                 f.write_char('.')?;
             }
-            if is_plain_segment(seg) { f.write_str(seg)? } else { backticked(f, seg)? }
+            if is_plain_segment(seg) {
+                f.write_str(seg)?
+            } else {
+                backticked(f, seg)?
+            }
         }
         Ok(())
     }
@@ -208,7 +216,11 @@ fn prec(e: &Expr) -> u8 {
 /// it binds looser, or equally on the right (both binary operators are left-associative).
 fn operand(f: &mut Formatter<'_>, e: &Expr, parent: u8, right: bool) -> fmt::Result {
     let p = prec(e);
-    if p < parent || (right && p == parent) { write!(f, "({e})") } else { e.fmt(f) }
+    if p < parent || (right && p == parent) {
+        write!(f, "({e})")
+    } else {
+        e.fmt(f)
+    }
 }
 
 impl Display for Expr {
@@ -217,7 +229,11 @@ impl Display for Expr {
             Expr::Or(..) | Expr::And(..) => {
                 // Walk the left spine in a loop: a long `a OR b OR …` chain is a deep
                 // left-leaning tree, and recursion per term could exhaust the stack.
-                let (kw, p) = if matches!(self, Expr::Or(..)) { (" OR ", 1) } else { (" AND ", 2) };
+                let (kw, p) = if matches!(self, Expr::Or(..)) {
+                    (" OR ", 1)
+                } else {
+                    (" AND ", 2)
+                };
                 let mut rights = Vec::new();
                 let mut cur = self;
                 while let (Expr::Or(l, r), 1) | (Expr::And(l, r), 2) = (cur, p) {
@@ -235,8 +251,15 @@ impl Display for Expr {
                 f.write_str("NOT ")?;
                 operand(f, e, 3, false)
             }
-            Expr::Compare { path, op, value, .. } => write!(f, "{path} {op} {}", value.node),
-            Expr::In { path, list, negated, .. } => {
+            Expr::Compare {
+                path, op, value, ..
+            } => write!(f, "{path} {op} {}", value.node),
+            Expr::In {
+                path,
+                list,
+                negated,
+                ..
+            } => {
                 write!(f, "{path} {}IN (", if *negated { "NOT " } else { "" })?;
                 for (i, v) in list.iter().enumerate() {
                     if i > 0 {
@@ -246,13 +269,28 @@ impl Display for Expr {
                 }
                 f.write_char(')')
             }
-            Expr::Contains { path, value, negated, .. } => {
-                write!(f, "{path} {}CONTAINS {}", if *negated { "NOT " } else { "" }, value.node)
+            Expr::Contains {
+                path,
+                value,
+                negated,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{path} {}CONTAINS {}",
+                    if *negated { "NOT " } else { "" },
+                    value.node
+                )
             }
             Expr::IsNull { path, negated, .. } => {
                 write!(f, "{path} IS {}NULL", if *negated { "NOT " } else { "" })
             }
-            Expr::Regex { path, pattern, negated, .. } => {
+            Expr::Regex {
+                path,
+                pattern,
+                negated,
+                ..
+            } => {
                 write!(f, "{path} {} regex(", if *negated { "!=" } else { "=" })?;
                 regex_literal(f, &pattern.node)?;
                 f.write_char(')')
@@ -323,7 +361,11 @@ impl Expr {
         // Writing to a String cannot fail.
         let _ = match self {
             Expr::Or(l, r) | Expr::And(l, r) => {
-                out.push_str(if matches!(self, Expr::Or(..)) { "(or " } else { "(and " });
+                out.push_str(if matches!(self, Expr::Or(..)) {
+                    "(or "
+                } else {
+                    "(and "
+                });
                 l.write_sexpr(out);
                 out.push(' ');
                 r.write_sexpr(out);
@@ -336,8 +378,15 @@ impl Expr {
                 out.push(')');
                 Ok(())
             }
-            Expr::Compare { path, op, value, .. } => write!(out, "({op} {path} {})", value.node),
-            Expr::In { path, list, negated, .. } => {
+            Expr::Compare {
+                path, op, value, ..
+            } => write!(out, "({op} {path} {})", value.node),
+            Expr::In {
+                path,
+                list,
+                negated,
+                ..
+            } => {
                 let _ = write!(out, "({} {path}", if *negated { "not-in" } else { "in" });
                 for v in list {
                     let _ = write!(out, " {}", v.node);
@@ -345,16 +394,34 @@ impl Expr {
                 out.push(')');
                 Ok(())
             }
-            Expr::Contains { path, value, negated, .. } => {
+            Expr::Contains {
+                path,
+                value,
+                negated,
+                ..
+            } => {
                 let form = if *negated { "not-contains" } else { "contains" };
                 write!(out, "({form} {path} {})", value.node)
             }
             Expr::IsNull { path, negated, .. } => {
-                write!(out, "({} {path})", if *negated { "is-not-null" } else { "is-null" })
+                write!(
+                    out,
+                    "({} {path})",
+                    if *negated { "is-not-null" } else { "is-null" }
+                )
             }
-            Expr::Regex { path, pattern, negated, .. } => {
+            Expr::Regex {
+                path,
+                pattern,
+                negated,
+                ..
+            } => {
                 let form = if *negated { "not-regex" } else { "regex" };
-                write!(out, "({form} {path} {})", Literal::String(pattern.node.clone()))
+                write!(
+                    out,
+                    "({form} {path} {})",
+                    Literal::String(pattern.node.clone())
+                )
             }
         };
     }

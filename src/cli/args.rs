@@ -13,13 +13,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Output formats of query results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// The response envelope: `results`, `objectsCount`, `totalCount`, `nextCursorId`.
+    /// One page in the response envelope (`results`, `objectsCount`, `totalCount`,
+    /// `nextCursorId`), as accounts.search returns it: LIMIT defaults to 300.
     Json,
-    /// One compact JSON record per line, streamed.
+    /// Every match (LIMIT only when written), one compact JSON record per line, streamed.
     Ndjson,
-    /// An aligned table that fits the terminal; nested fields become dotted columns.
+    /// Every match as an aligned table that fits the terminal; nested fields become
+    /// dotted columns.
     Table,
-    /// RFC 4180 CSV with a header row; nested fields become dotted columns.
+    /// Every match as RFC 4180 CSV with a header row; nested fields become dotted columns.
     Csv,
 }
 

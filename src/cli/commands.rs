@@ -2,9 +2,11 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use acql::catalog::{Catalog, Collection, IndexKind};
@@ -19,27 +21,41 @@ use super::{CliError, describe, open_create, open_existing};
 /// `acql import DB FILE|-`.
 pub fn import(a: &ImportArgs) -> Result<(), CliError> {
     let engine = open_create(&a.db)?;
-    import_into(
-        &engine,
-        &a.file,
-        a.collection,
-        a.skip_invalid,
-        a.replace,
-        a.quiet,
-    )
+    let job = ImportJob {
+        collection: a.collection,
+        skip_invalid: a.skip_invalid,
+        replace: a.replace,
+        quiet: a.quiet,
+        cancel: None,
+    };
+    import_into(&engine, &a.file, &job)
+}
+
+/// How to run one import.
+pub struct ImportJob {
+    /// The collection to fill.
+    pub collection: Collection,
+    /// Skip and report bad lines instead of failing the import.
+    pub skip_invalid: bool,
+    /// Overwrite existing keys.
+    pub replace: bool,
+    /// No progress bar and no summary line.
+    pub quiet: bool,
+    /// Set (by Ctrl-C in the REPL) to abandon the import; its transaction rolls back.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Loads an NDJSON file (or `-`, stdin) into `engine`; shared with the REPL's `.import`.
 ///
 /// Prints a summary line and every skipped line on stderr (results stay off stdout).
-pub fn import_into(
-    engine: &Engine,
-    file: &Path,
-    collection: Collection,
-    skip_invalid: bool,
-    replace: bool,
-    quiet: bool,
-) -> Result<(), CliError> {
+pub fn import_into(engine: &Engine, file: &Path, job: &ImportJob) -> Result<(), CliError> {
+    let &ImportJob {
+        collection,
+        skip_invalid,
+        replace,
+        quiet,
+        ..
+    } = job;
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if file == Path::new("-") {
         (
             Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
@@ -50,6 +66,10 @@ pub fn import_into(
             .map_err(|e| CliError::failed(format!("cannot read {}: {e}", file.display())))?;
         let size = f.metadata().ok().map(|m| m.len());
         (Box::new(BufReader::with_capacity(1 << 20, f)), size)
+    };
+    let input = Cancellable {
+        inner: input,
+        cancel: job.cancel.clone(),
     };
     let progress = Progress::new(size, quiet);
     let mut report_progress = |p: acql::store::Progress| progress.update(p.bytes, p.lines);
@@ -62,6 +82,14 @@ pub fn import_into(
     let started = Instant::now();
     let result = engine.store().import_ndjson(input, options);
     progress.finish();
+    if job
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::SeqCst))
+        && result.is_err()
+    {
+        return Err(CliError::failed("import cancelled, nothing was imported"));
+    }
     let report = result.map_err(|e| {
         let e = acql::Error::from(e);
         let what = if file == Path::new("-") {
@@ -100,6 +128,41 @@ pub fn import_into(
         eprintln!("{line}");
     }
     Ok(())
+}
+
+/// A reader that fails once its cancel flag is set, so that Ctrl-C ends a running import
+/// through the store's own error path (and its transaction rolls back).
+struct Cancellable {
+    inner: Box<dyn BufRead>,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Cancellable {
+    fn check(&self) -> std::io::Result<()> {
+        match &self.cancel {
+            // Not `ErrorKind::Interrupted`: readers retry that one.
+            Some(c) if c.load(Ordering::SeqCst) => Err(std::io::Error::other("cancelled")),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Read for Cancellable {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl BufRead for Cancellable {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.check()?;
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount);
+    }
 }
 
 /// `acql export DB [QUERY]`.

@@ -61,8 +61,36 @@ impl CliError {
 pub fn describe(e: &acql::Error, src: Option<&str>) -> String {
     match (e, src) {
         (acql::Error::Parse(pe), Some(src)) => acql::diagnostic::render(src, pe),
+        (acql::Error::Plan(pe), Some(src)) => match pe.span() {
+            Some(span) if span.start < span.end && span.end <= src.len() => {
+                mark(src, span, &e.to_string())
+            }
+            _ => e.to_string(),
+        },
         _ => e.to_string(),
     }
+}
+
+/// `message`, then the source line holding `span` with a caret run under it (the layout of
+/// `diagnostic::render`, for errors found after parsing).
+fn mark(src: &str, span: acql::span::Span, message: &str) -> String {
+    let (line_no, col) = acql::span::Span::line_col(src, span.start);
+    let line = src.lines().nth(line_no - 1).unwrap_or("");
+    let start_in_line = col - 1;
+    let line_chars = line.chars().count();
+    let width = src
+        .get(span.start..span.end)
+        .map_or(1, |t| t.chars().count())
+        .clamp(1, line_chars.saturating_sub(start_in_line).max(1));
+    let gutter = line_no.to_string().len();
+    format!(
+        "error: {message}\n{:gutter$}--> line {line_no}, column {col}\n{:gutter$} |\n{line_no} | {line}\n{:gutter$} | {}{}\n",
+        "",
+        "",
+        "",
+        " ".repeat(start_in_line),
+        "^".repeat(width)
+    )
 }
 
 /// Prints an error on stderr with one `error:` prefix (rendered parse errors carry their own).
@@ -104,7 +132,11 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Query(a)) => {
-            let query = query_text(a.query)?;
+            // A cursor id carries its query.
+            let query = match a.opts.cursor_id {
+                Some(_) => a.query.unwrap_or_default(),
+                None => query_text(a.query)?,
+            };
             let engine = open_existing(&a.db)?;
             one_shot(&engine, &query, &a.opts)
         }
@@ -166,9 +198,11 @@ fn run_default(a: args::RunArgs) -> Result<(), CliError> {
     }
 }
 
+/// A lone argument that is no file but starts like a query is a query (on the demo store).
 fn looks_like_query(text: &str) -> bool {
     let t = text.trim_start();
-    t.len() > 7 && t[..7].eq_ignore_ascii_case("select ")
+    t.get(..7)
+        .is_some_and(|head| head.eq_ignore_ascii_case("select "))
 }
 
 /// The query argument, or standard input when it is absent.
@@ -210,6 +244,10 @@ pub fn open_existing(db: &Path) -> Result<Engine, CliError> {
 
 /// Opens a database, creating it when missing (commands that write).
 pub fn open_create(db: &Path) -> Result<Engine, CliError> {
+    if !db.exists() {
+        // Said on stderr so that a typo in the path does not go unnoticed.
+        eprintln!("acql: creating a new database at {}", db.display());
+    }
     Engine::open(db, OpenMode::Create).map_err(|e| {
         CliError::failed(format!(
             "cannot open {}: {}",
@@ -368,4 +406,32 @@ pub fn run_query(
     };
     sink.finish(out, &summary)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_query_is_told_from_a_file_name() {
+        assert!(looks_like_query("SELECT * FROM accounts"));
+        assert!(looks_like_query("  select email from emailAccounts"));
+        assert!(!looks_like_query("my.db"));
+        assert!(!looks_like_query("SELECTé"));
+        assert!(!looks_like_query("séléct * from x"));
+    }
+
+    #[test]
+    fn plan_errors_are_marked_under_their_span() {
+        let src = "SELECT *\nFROM users";
+        let text = mark(
+            src,
+            acql::span::Span::new(14, 19),
+            "unknown collection `users`",
+        );
+        assert_eq!(
+            text,
+            "error: unknown collection `users`\n --> line 2, column 6\n  |\n2 | FROM users\n  |      ^^^^^\n"
+        );
+    }
 }

@@ -362,14 +362,15 @@ impl Shell {
                         }
                     }
                 }
-                commands::import_into(
-                    &self.engine,
-                    Path::new(file),
+                self.cancel.store(false, Ordering::SeqCst);
+                let job = commands::ImportJob {
                     collection,
-                    skip,
+                    skip_invalid: skip,
                     replace,
-                    false,
-                )?;
+                    quiet: false,
+                    cancel: Some(Arc::clone(&self.cancel)),
+                };
+                commands::import_into(&self.engine, Path::new(file), &job)?;
                 self.refresh_paths();
             }
             "export" => {

@@ -9,11 +9,11 @@ use serde_json::{Map, Value};
 
 use super::ExecError;
 use super::aggregate::{Accumulator, Grouping, aggregate_key};
-use super::run::{Guard, Out, Prepared, Summary, Window, candidates, covering_count, emit_value};
+use super::run::{Guard, Out, Prepared, Summary, Window, candidates, emit_value, sql_count};
 use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
 use crate::plan::lower;
-use crate::plan::{Access, CountMethod, IndexRef, Shape};
+use crate::plan::{Access, IndexRef, Shape};
 use crate::value::ValueKey;
 
 /// Runs a plan whose shape is [`Shape::Aggregates`] or [`Shape::Groups`].
@@ -74,12 +74,16 @@ fn aggregates(
 ) -> Result<Summary, ExecError> {
     let only_count = aggs.iter().all(|a| a.func == AggFunc::Count);
     let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
-    let total = if only_count && p.plan.count == CountMethod::Covering {
-        covering_count(conn, &p.plan, access, guard)?
+    let counted = if only_count {
+        sql_count(conn, &p.plan, access, guard)?
     } else {
-        each_match(conn, p, access, guard, |doc| {
+        None
+    };
+    let total = match counted {
+        Some(n) => n,
+        None => each_match(conn, p, access, guard, |doc| {
             accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc)))
-        })?
+        })?,
     };
     let mut row = Map::new();
     for (agg, acc) in aggs.iter().zip(&accs) {

@@ -236,16 +236,33 @@ fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecErr
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// `totalCount` without evaluating documents (the access answers every term exactly).
-pub(crate) fn covering_count(
+/// `totalCount` without evaluating documents, when the plan allows it: `None` when the
+/// matches must be evaluated.
+pub(crate) fn sql_count(
     conn: &Connection,
     plan: &Plan,
     access: &Access,
     guard: &Guard,
-) -> Result<u64, ExecError> {
-    match lower::count(plan.collection, access) {
-        Some(sql) => count_sql(conn, &sql, guard),
-        None => Ok(0),
+) -> Result<Option<u64>, ExecError> {
+    match &plan.count {
+        CountMethod::Covering => match lower::count(plan.collection, access) {
+            Some(sql) => count_sql(conn, &sql, guard).map(Some),
+            None => Ok(Some(0)),
+        },
+        CountMethod::SemiJoin(semi) => {
+            if matches!(access, Access::Empty) {
+                return Ok(Some(0));
+            }
+            let mut pruned = Vec::with_capacity(semi.len());
+            for l in semi {
+                pruned.push(prune_lookup(conn, l, guard)?);
+            }
+            match lower::semi_count(access, &pruned) {
+                Some(sql) => count_sql(conn, &sql, guard).map(Some),
+                None => Ok(None),
+            }
+        }
+        CountMethod::Evaluate => Ok(None),
     }
 }
 
@@ -334,28 +351,33 @@ pub fn run(
 /// `= true` also probes the string `"true"`, `= 42` the strings spelling 42, and those
 /// are usually absent. A single remaining equality probe then drives a plain join and
 /// a covering count instead of a temporary table of ids.
-fn prune(conn: &Connection, plan: &Plan, guard: &Guard) -> Result<Option<Access>, ExecError> {
-    let prune_lookup = |l: &Lookup| -> Result<Lookup, ExecError> {
-        let mut kept = Vec::with_capacity(l.probes.len());
-        for probe in &l.probes {
-            let sql = lower::probe_exists(&l.index, probe);
-            let mut stmt = conn
-                .prepare_cached(&sql.text)
-                .map_err(|e| guard.sqlite_error(e))?;
-            let found: bool = stmt
-                .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
-                    r.get(0)
-                })
-                .map_err(|e| guard.sqlite_error(e))?;
-            if found {
-                kept.push(probe.clone());
-            }
+fn prune_lookup(conn: &Connection, l: &Lookup, guard: &Guard) -> Result<Lookup, ExecError> {
+    if l.probes.len() < 2 {
+        return Ok(l.clone());
+    }
+    let mut kept = Vec::with_capacity(l.probes.len());
+    for probe in &l.probes {
+        let sql = lower::probe_exists(&l.index, probe);
+        let mut stmt = conn
+            .prepare_cached(&sql.text)
+            .map_err(|e| guard.sqlite_error(e))?;
+        let found: bool = stmt
+            .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
+                r.get(0)
+            })
+            .map_err(|e| guard.sqlite_error(e))?;
+        if found {
+            kept.push(probe.clone());
         }
-        Ok(Lookup {
-            probes: kept,
-            ..l.clone()
-        })
-    };
+    }
+    Ok(Lookup {
+        probes: kept,
+        ..l.clone()
+    })
+}
+
+fn prune(conn: &Connection, plan: &Plan, guard: &Guard) -> Result<Option<Access>, ExecError> {
+    let prune_lookup = |l: &Lookup| prune_lookup(conn, l, guard);
     let many = |l: &Lookup| l.probes.len() > 1;
     Ok(match &plan.access {
         Access::Lookup(l) if many(l) => {
@@ -443,7 +465,8 @@ fn run_insertion(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> Result<Summary, ExecError> {
-    let evaluate = w.count && p.plan.count == CountMethod::Evaluate;
+    let counted = if w.count { sql_count(conn, &p.plan, access, guard)? } else { None };
+    let evaluate = w.count && counted.is_none();
     let mut pager = Pager::new(w, evaluate);
     let after = w.after.as_ref().map(|a| a.id);
     candidates(conn, &p.plan, access, after, guard, |id, doc| {
@@ -460,11 +483,7 @@ fn run_insertion(
     })?;
     let mut s = pager.s;
     if w.count {
-        s.total = Some(if evaluate {
-            pager.matched
-        } else {
-            covering_count(conn, &p.plan, access, guard)?
-        });
+        s.total = Some(counted.unwrap_or(pager.matched));
     }
     Ok(s)
 }
@@ -530,7 +549,7 @@ fn run_walk(
     }
     let mut s = pager.s;
     if w.count {
-        s.total = Some(covering_count(conn, &p.plan, access, guard)?);
+        s.total = Some(sql_count(conn, &p.plan, access, guard)?.unwrap_or(pager.matched));
     }
     Ok(s)
 }
@@ -714,12 +733,15 @@ pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
             }
         }
     }
-    if plan.count == CountMethod::Covering
-        && !matches!(plan.access, Access::Empty)
-        && !matches!(plan.shape, Shape::Groups { .. })
-        && let Some(sql) = lower::count(plan.collection, &plan.access)
-    {
-        out.push(("count", sql));
+    if !matches!(plan.access, Access::Empty) && !matches!(plan.shape, Shape::Groups { .. }) {
+        let count = match &plan.count {
+            CountMethod::Covering => lower::count(plan.collection, &plan.access),
+            CountMethod::SemiJoin(semi) => lower::semi_count(&plan.access, semi),
+            CountMethod::Evaluate => None,
+        };
+        if let Some(sql) = count {
+            out.push(("count", sql));
+        }
     }
     out
 }

@@ -389,12 +389,26 @@ pub(crate) struct PErr {
 impl PErr {
     /// A syntax error at `pos` expecting `expected`.
     pub(crate) const fn expected(pos: usize, expected: ExpSet) -> PErr {
-        PErr { pos, span: None, expected, kind: ParseErrorKind::Syntax, hint: None, open: None }
+        PErr {
+            pos,
+            span: None,
+            expected,
+            kind: ParseErrorKind::Syntax,
+            hint: None,
+            open: None,
+        }
     }
 
     /// An error of `kind` over `span`.
     pub(crate) const fn at(span: Span, kind: ParseErrorKind) -> PErr {
-        PErr { pos: span.start, span: Some(span), expected: ExpSet::EMPTY, kind, hint: None, open: None }
+        PErr {
+            pos: span.start,
+            span: Some(span),
+            expected: ExpSet::EMPTY,
+            kind,
+            hint: None,
+            open: None,
+        }
     }
 
     /// Adds a hint.
@@ -433,7 +447,11 @@ impl<I> nom::error::ParseError<I> for PErr {
             std::cmp::Ordering::Greater => self,
             std::cmp::Ordering::Less => other,
             std::cmp::Ordering::Equal => {
-                let mut e = if self.kind == ParseErrorKind::Syntax { other } else { self };
+                let mut e = if self.kind == ParseErrorKind::Syntax {
+                    other
+                } else {
+                    self
+                };
                 e.expected = self.expected.with(other.expected);
                 e.hint = e.hint.or(self.hint).or(other.hint);
                 e

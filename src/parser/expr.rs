@@ -57,7 +57,13 @@ fn binary_operator(i: Input<'_>) -> Option<(Input<'_>, Binary, u8)> {
 /// Fails with [`ParseErrorKind::TooDeep`] when one more level would pass the limit.
 fn check_depth(i: Input<'_>, at: Span, depth: usize) -> Result<(), nom::Err<PErr>> {
     if depth >= i.limits.max_depth {
-        let e = PErr::at(at, ParseErrorKind::TooDeep { max: i.limits.max_depth }).hint(Hint::TooDeep);
+        let e = PErr::at(
+            at,
+            ParseErrorKind::TooDeep {
+                max: i.limits.max_depth,
+            },
+        )
+        .hint(Hint::TooDeep);
         return Err(nom::Err::Failure(e));
     }
     Ok(())
@@ -169,7 +175,10 @@ fn condition_expected(i: Input<'_>, path_error: PErr) -> PErr {
     let mut e = PErr::expected(path_error.pos, exp::CONDITION);
     e.hint = path_error.hint;
     let tok = token_at(i.src, path_error.pos);
-    if matches!(i.src.as_bytes().get(tok.start), Some(b'"' | b'\'' | b'0'..=b'9')) {
+    if matches!(
+        i.src.as_bytes().get(tok.start),
+        Some(b'"' | b'\'' | b'0'..=b'9')
+    ) {
         e = e.hint(Hint::PathFirst);
     }
     e
@@ -196,11 +205,22 @@ fn comparison(
     let (rest, value) = value(i)?;
     let span = rest.span_from(start);
     let expr = match (value.node, op) {
-        (Literal::Null, CmpOp::Eq | CmpOp::Ne) => Expr::IsNull { path, negated: op == CmpOp::Ne, span },
+        (Literal::Null, CmpOp::Eq | CmpOp::Ne) => Expr::IsNull {
+            path,
+            negated: op == CmpOp::Ne,
+            span,
+        },
         (Literal::Null, _) => {
-            return failure(PErr::at(op_span, ParseErrorKind::NullOperator).hint(Hint::NullOperator));
+            return failure(
+                PErr::at(op_span, ParseErrorKind::NullOperator).hint(Hint::NullOperator),
+            );
         }
-        (node, _) => Expr::Compare { path, op, value: Spanned::new(node, value.span), span },
+        (node, _) => Expr::Compare {
+            path,
+            op,
+            value: Spanned::new(node, value.span),
+            span,
+        },
     };
     Ok((rest, expr))
 }
@@ -209,7 +229,9 @@ fn comparison(
 fn in_list(i: Input<'_>, start: usize, path: Path, negated: bool) -> PResult<'_, Expr> {
     let (mut i, open) = cut(|i| symbol(i, b'(', exp::LPAREN)).parse(i)?;
     if let Ok((rest, close)) = symbol(i, b')', ExpSet::EMPTY) {
-        let e = PErr::at(open.to(close), ParseErrorKind::EmptyInList).also(exp::VALUE).hint(Hint::EmptyIn);
+        let e = PErr::at(open.to(close), ParseErrorKind::EmptyInList)
+            .also(exp::VALUE)
+            .hint(Hint::EmptyIn);
         let _ = rest;
         return failure(e);
     }
@@ -217,8 +239,13 @@ fn in_list(i: Input<'_>, start: usize, path: Path, negated: bool) -> PResult<'_,
     loop {
         let (rest, v) = value(i)?;
         if list.len() >= i.limits.max_in_list {
-            let e = PErr::at(v.span, ParseErrorKind::InListTooLarge { max: i.limits.max_in_list })
-                .hint(Hint::InListTooLarge);
+            let e = PErr::at(
+                v.span,
+                ParseErrorKind::InListTooLarge {
+                    max: i.limits.max_in_list,
+                },
+            )
+            .hint(Hint::InListTooLarge);
             return failure(e);
         }
         list.push(v);
@@ -227,7 +254,15 @@ fn in_list(i: Input<'_>, start: usize, path: Path, negated: bool) -> PResult<'_,
             continue;
         }
         return match symbol(rest, b')', ExpSet::EMPTY) {
-            Ok((rest, _)) => Ok((rest, Expr::In { path, list, negated, span: rest.span_from(start) })),
+            Ok((rest, _)) => Ok((
+                rest,
+                Expr::In {
+                    path,
+                    list,
+                    negated,
+                    span: rest.span_from(start),
+                },
+            )),
             Err(_) => failure(close_paren_error(rest, open, exp::COMMA)),
         };
     }
@@ -247,7 +282,15 @@ fn contains<'a>(
             failure(PErr::at(kw, ParseErrorKind::NullOperator).hint(Hint::NullOperator))
         }
         Literal::Bool(_) => failure(PErr::expected(value.span.start, exp::STRING_OR_NUMBER)),
-        _ => Ok((rest, Expr::Contains { path, value, negated, span: rest.span_from(start) })),
+        _ => Ok((
+            rest,
+            Expr::Contains {
+                path,
+                value,
+                negated,
+                span: rest.span_from(start),
+            },
+        )),
     }
 }
 
@@ -258,7 +301,14 @@ fn is_null(i: Input<'_>, start: usize, path: Path) -> PResult<'_, Expr> {
         None => (i, false),
     };
     match peek_keyword(i, "NULL") {
-        Some((rest, _)) => Ok((rest, Expr::IsNull { path, negated, span: rest.span_from(start) })),
+        Some((rest, _)) => Ok((
+            rest,
+            Expr::IsNull {
+                path,
+                negated,
+                span: rest.span_from(start),
+            },
+        )),
         None => {
             let also = if negated { ExpSet::EMPTY } else { exp::NOT };
             failure(PErr::expected(i.ws().pos, exp::NULL.with(also)))
@@ -271,7 +321,15 @@ fn regex_call(i: Input<'_>, start: usize, path: Path, negated: bool) -> PResult<
     let (i, open) = cut(|i| symbol(i, b'(', exp::LPAREN)).parse(i)?;
     let (i, pattern) = regex_pattern(i)?;
     match symbol(i, b')', ExpSet::EMPTY) {
-        Ok((rest, _)) => Ok((rest, Expr::Regex { path, pattern, negated, span: rest.span_from(start) })),
+        Ok((rest, _)) => Ok((
+            rest,
+            Expr::Regex {
+                path,
+                pattern,
+                negated,
+                span: rest.span_from(start),
+            },
+        )),
         Err(_) => failure(close_paren_error(i, open, ExpSet::EMPTY)),
     }
 }
@@ -290,15 +348,25 @@ mod tests {
 
     #[test]
     fn climbing_follows_the_table() {
-        assert_eq!(sexpr("a = 1 OR b = 2 AND c = 3"), "(or (= a 1) (and (= b 2) (= c 3)))");
-        assert_eq!(sexpr("a = 1 OR b = 2 OR c = 3"), "(or (or (= a 1) (= b 2)) (= c 3))");
+        assert_eq!(
+            sexpr("a = 1 OR b = 2 AND c = 3"),
+            "(or (= a 1) (and (= b 2) (= c 3)))"
+        );
+        assert_eq!(
+            sexpr("a = 1 OR b = 2 OR c = 3"),
+            "(or (or (= a 1) (= b 2)) (= c 3))"
+        );
         assert_eq!(sexpr("!a = 1 AND b = 2"), "(and (not (= a 1)) (= b 2))");
         assert_eq!(sexpr("NOT (a = 1 OR b = 2)"), "(not (or (= a 1) (= b 2)))");
     }
 
     #[test]
     fn depth_counts_parentheses_and_nots() {
-        static TWO: Limits = Limits { max_len: 1000, max_depth: 2, max_in_list: 10 };
+        static TWO: Limits = Limits {
+            max_len: 1000,
+            max_depth: 2,
+            max_in_list: 10,
+        };
         let run = |s| condition(Input::new(s, &TWO), 0).is_ok();
         assert!(run("NOT (a = 1)"));
         assert!(!run("NOT (NOT a = 1)"));

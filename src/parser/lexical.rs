@@ -38,7 +38,11 @@ pub(crate) fn failure<'a, O>(e: PErr) -> PResult<'a, O> {
 impl<'a> Input<'a> {
     /// Starts at the beginning of `src`.
     pub(crate) fn new(src: &'a str, limits: &'a Limits) -> Self {
-        Input { src, pos: 0, limits }
+        Input {
+            src,
+            pos: 0,
+            limits,
+        }
     }
 
     /// The bytes from the current position on.
@@ -53,12 +57,19 @@ impl<'a> Input<'a> {
 
     /// The input `n` bytes further.
     pub(crate) fn advance(self, n: usize) -> Self {
-        Input { pos: self.pos + n, ..self }
+        Input {
+            pos: self.pos + n,
+            ..self
+        }
     }
 
     /// The input with whitespace skipped.
     pub(crate) fn ws(self) -> Self {
-        let n = self.bytes().iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let n = self
+            .bytes()
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
         self.advance(n)
     }
 
@@ -81,7 +92,9 @@ fn continues_word(b: u8) -> bool {
 
 /// The length of the unquoted-segment run at the start of `b`.
 pub(crate) fn segment_len(b: &[u8]) -> usize {
-    b.iter().take_while(|&&c| is_segment_char(c as char)).count()
+    b.iter()
+        .take_while(|&&c| is_segment_char(c as char))
+        .count()
 }
 
 /// Case-insensitive `kw` (upper-case ASCII) at a word boundary, after whitespace; `None`
@@ -110,11 +123,7 @@ pub(crate) fn keyword<'a>(i: Input<'a>, kw: &str, expected: ExpSet) -> PResult<'
 }
 
 /// A two-word keyword such as `GROUP BY`: once the first word is read, `BY` is committed.
-pub(crate) fn keyword2<'a>(
-    i: Input<'a>,
-    first: &str,
-    expected: ExpSet,
-) -> PResult<'a, Span> {
+pub(crate) fn keyword2<'a>(i: Input<'a>, first: &str, expected: ExpSet) -> PResult<'a, Span> {
     let (i, s1) = keyword(i, first, expected)?;
     match peek_keyword(i, "BY") {
         Some((i, s2)) => Ok((i, s1.to(s2))),
@@ -157,9 +166,12 @@ fn backtick_segment(i: Input<'_>) -> PResult<'_, (String, bool)> {
         match memchr::memchr(b'`', &b[k..]) {
             None => {
                 return failure(
-                    PErr::at(Span::new(i.src.len(), i.src.len()), ParseErrorKind::UnclosedBacktick)
-                        .also(exp::BACKTICK)
-                        .open(open),
+                    PErr::at(
+                        Span::new(i.src.len(), i.src.len()),
+                        ParseErrorKind::UnclosedBacktick,
+                    )
+                    .also(exp::BACKTICK)
+                    .open(open),
                 );
             }
             Some(j) => {
@@ -182,7 +194,9 @@ pub(crate) fn path(i: Input<'_>) -> PResult<'_, Path> {
     let i = i.ws();
     let start = i.pos;
     let (mut rest, (first, quoted)) = segment(i)?;
-    let mut segments = vec![first];
+    // Most paths have two to four segments: one allocation instead of growing from one.
+    let mut segments = Vec::with_capacity(4);
+    segments.push(first);
     if rest.peek() != Some(b'.') && !quoted && is_reserved(&segments[0]) {
         return error(PErr::expected(start, exp::PATH).hint(Hint::KeywordAsPath));
     }
@@ -197,7 +211,13 @@ pub(crate) fn path(i: Input<'_>) -> PResult<'_, Path> {
             Err(e) => return Err(e),
         }
     }
-    Ok((rest, Path { segments, span: rest.span_from(start) }))
+    Ok((
+        rest,
+        Path {
+            segments,
+            span: rest.span_from(start),
+        },
+    ))
 }
 
 /// The production `string`: `"…"` or `'…'` with `\n \t \r \uXXXX` escapes (any other
@@ -249,10 +269,13 @@ pub(crate) fn string(i: Input<'_>) -> PResult<'_, Spanned<String>> {
 }
 
 fn unclosed_string(src: &str, start: usize, quote: u8) -> PErr {
-    PErr::at(Span::new(src.len(), src.len()), ParseErrorKind::UnclosedString)
-        .also(if quote == b'"' { exp::QUOTE } else { exp::APOS })
-        .open(Span::new(start, start + 1))
-        .hint(Hint::UnclosedString)
+    PErr::at(
+        Span::new(src.len(), src.len()),
+        ParseErrorKind::UnclosedString,
+    )
+    .also(if quote == b'"' { exp::QUOTE } else { exp::APOS })
+    .open(Span::new(start, start + 1))
+    .hint(Hint::UnclosedString)
 }
 
 /// Decodes `\uXXXX` (and a following low surrogate) at `at`; returns the character and
@@ -260,12 +283,20 @@ fn unclosed_string(src: &str, start: usize, quote: u8) -> PErr {
 fn unicode_escape(src: &str, at: usize) -> Result<(char, usize), nom::Err<PErr>> {
     let hex4 = |p: usize| -> Option<u32> {
         let h = src.get(p..p + 4)?;
-        if h.bytes().all(|b| b.is_ascii_hexdigit()) { u32::from_str_radix(h, 16).ok() } else { None }
+        if h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            u32::from_str_radix(h, 16).ok()
+        } else {
+            None
+        }
     };
     let bad = |len: usize| {
         let end = (at + len).min(src.len());
-        let end = (end..=src.len()).find(|&e| src.is_char_boundary(e)).unwrap_or(src.len());
-        nom::Err::Failure(PErr::at(Span::new(at, end), ParseErrorKind::InvalidEscape).hint(Hint::UnicodeEscape))
+        let end = (end..=src.len())
+            .find(|&e| src.is_char_boundary(e))
+            .unwrap_or(src.len());
+        nom::Err::Failure(
+            PErr::at(Span::new(at, end), ParseErrorKind::InvalidEscape).hint(Hint::UnicodeEscape),
+        )
     };
     let hi = hex4(at + 2).ok_or_else(|| bad(6))?;
     if (0xD800..0xDC00).contains(&hi) {
@@ -274,7 +305,8 @@ fn unicode_escape(src: &str, at: usize) -> Result<(char, usize), nom::Err<PErr>>
             && let Some(lo) = hex4(at + 8)
             && (0xDC00..0xE000).contains(&lo)
         {
-            let c = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).ok_or_else(|| bad(12))?;
+            let c = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                .ok_or_else(|| bad(12))?;
             return Ok((c, 12));
         }
         return Err(bad(6));
@@ -320,7 +352,12 @@ fn value_word_byte(b: u8) -> bool {
 /// The length of the number `-?digits[.digits][(e|E)[+-]digits]` at the start of `b`
 /// (0 when there is none).
 fn number_len(b: &[u8]) -> usize {
-    let digits = |k: usize| b[k.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = |k: usize| {
+        b[k.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
     let mut k = usize::from(b.first() == Some(&b'-'));
     let d = digits(k);
     if d == 0 {
@@ -361,10 +398,12 @@ pub(crate) fn value(i: Input<'_>) -> PResult<'_, Spanned<Literal>> {
                 return failure(unquoted(i, w));
             }
             let rest = i.advance(n);
-            let number = Number::new(&i.src[start..start + n]).ok_or_else(|| {
-                nom::Err::Failure(PErr::expected(start, exp::VALUE))
-            })?;
-            Ok((rest, Spanned::new(Literal::Number(number), rest.span_from(start))))
+            let number = Number::new(&i.src[start..start + n])
+                .ok_or_else(|| nom::Err::Failure(PErr::expected(start, exp::VALUE)))?;
+            Ok((
+                rest,
+                Spanned::new(Literal::Number(number), rest.span_from(start)),
+            ))
         }
         Some(&c) if value_word_byte(c) => {
             let w = b.iter().take_while(|&&c| value_word_byte(c)).count();
@@ -478,10 +517,22 @@ mod tests {
         assert_eq!(s(r"'it\'s'").unwrap(), "it's");
         assert_eq!(s(r#""\u00e9\uD83D\uDE00""#).unwrap(), "é😀");
         assert_eq!(s(r#""\é""#).unwrap(), "é");
-        assert_eq!(s(r#""\u12""#).unwrap_err().kind, ParseErrorKind::InvalidEscape);
-        assert_eq!(s(r#""\uD800x""#).unwrap_err().kind, ParseErrorKind::InvalidEscape);
-        assert_eq!(s(r#""abc"#).unwrap_err().kind, ParseErrorKind::UnclosedString);
-        assert_eq!(s(r#""abc\"#).unwrap_err().kind, ParseErrorKind::UnclosedString);
+        assert_eq!(
+            s(r#""\u12""#).unwrap_err().kind,
+            ParseErrorKind::InvalidEscape
+        );
+        assert_eq!(
+            s(r#""\uD800x""#).unwrap_err().kind,
+            ParseErrorKind::InvalidEscape
+        );
+        assert_eq!(
+            s(r#""abc"#).unwrap_err().kind,
+            ParseErrorKind::UnclosedString
+        );
+        assert_eq!(
+            s(r#""abc\"#).unwrap_err().kind,
+            ParseErrorKind::UnclosedString
+        );
     }
 
     #[test]
@@ -498,11 +549,17 @@ mod tests {
     #[test]
     fn numbers_and_words() {
         let v = |src| run(value, src).map(|(s, _)| s.node);
-        assert_eq!(v("-1.5e+3").unwrap(), Literal::Number(Number::new("-1.5e+3").unwrap()));
+        assert_eq!(
+            v("-1.5e+3").unwrap(),
+            Literal::Number(Number::new("-1.5e+3").unwrap())
+        );
         assert_eq!(v("TRUE").unwrap(), Literal::Bool(true));
         assert_eq!(v("Null").unwrap(), Literal::Null);
         let e = v("2017-01-01").unwrap_err();
-        assert_eq!((e.span, e.hint), (Some(Span::new(0, 10)), Some(Hint::QuoteValue)));
+        assert_eq!(
+            (e.span, e.hint),
+            (Some(Span::new(0, 10)), Some(Hint::QuoteValue))
+        );
         assert_eq!(v("m").unwrap_err().hint, Some(Hint::QuoteValue));
         assert!(v("-").is_err());
         assert!(v("1.").is_err());
@@ -512,14 +569,20 @@ mod tests {
     fn paths_and_backticks() {
         let p = |src| run(path, src).map(|(p, _)| p.segments);
         assert_eq!(p("a.b-c.@d.$e_1").unwrap(), ["a", "b-c", "@d", "$e_1"]);
-        assert_eq!(p("subscriptions.`jun4th.a001`.email").unwrap(), ["subscriptions", "jun4th.a001", "email"]);
+        assert_eq!(
+            p("subscriptions.`jun4th.a001`.email").unwrap(),
+            ["subscriptions", "jun4th.a001", "email"]
+        );
         assert_eq!(p("`a``b`").unwrap(), ["a`b"]);
         assert_eq!(p("``").unwrap(), [""]);
         assert!(p("where").is_err());
         assert_eq!(p("`where`").unwrap(), ["where"]);
         assert_eq!(p("order.by").unwrap(), ["order", "by"]);
         assert!(p("a.").is_err());
-        assert_eq!(p("`abc").unwrap_err().kind, ParseErrorKind::UnclosedBacktick);
+        assert_eq!(
+            p("`abc").unwrap_err().kind,
+            ParseErrorKind::UnclosedBacktick
+        );
     }
 
     #[test]

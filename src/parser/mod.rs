@@ -38,7 +38,11 @@ pub struct Limits {
 
 impl Limits {
     /// The defaults: 64 KiB of text, 64 levels of nesting, 1000 values per `IN` list.
-    pub const DEFAULT: Limits = Limits { max_len: 64 * 1024, max_depth: 64, max_in_list: 1000 };
+    pub const DEFAULT: Limits = Limits {
+        max_len: 64 * 1024,
+        max_depth: 64,
+        max_in_list: 1000,
+    };
 }
 
 impl Default for Limits {
@@ -66,7 +70,10 @@ pub fn parse_with(text: &str, limits: &Limits) -> Result<Query, ParseError> {
         while !text.is_char_boundary(from) {
             from -= 1;
         }
-        let kind = ParseErrorKind::TooLong { len: text.len(), max: limits.max_len };
+        let kind = ParseErrorKind::TooLong {
+            len: text.len(),
+            max: limits.max_len,
+        };
         let e = PErr::at(Span::new(from, text.len()), kind).hint(Hint::TooLong);
         return Err(finish(text, e));
     }
@@ -90,7 +97,14 @@ fn finish(src: &str, e: PErr) -> ParseError {
         Some(h) => Some(hint_text(h, src, span)),
         None => did_you_mean(src, span, &expected),
     };
-    ParseError { kind: e.kind, span, expected, found, hint, open: e.open }
+    ParseError {
+        kind: e.kind,
+        span,
+        expected,
+        found,
+        hint,
+        open: e.open,
+    }
 }
 
 /// The text under `span`, shortened to 40 characters.
@@ -113,7 +127,10 @@ fn hint_text(h: Hint, src: &str, span: Span) -> String {
     let text = src.get(span.start..span.end).unwrap_or("");
     match h {
         Hint::QuoteValue => {
-            format!("text values must be quoted: {}", Literal::String(text.to_owned()))
+            format!(
+                "text values must be quoted: {}",
+                Literal::String(text.to_owned())
+            )
         }
         Hint::ClauseOrder { clause, after } => format!(
             "{} must come before {}: clauses go in the order SELECT, FROM, WHERE, GROUP BY, \
@@ -144,7 +161,8 @@ fn hint_text(h: Hint, src: &str, span: Span) -> String {
         Hint::NonNegative => "START and LIMIT take a non-negative integer".into(),
         Hint::DoubleEquals => "equality is a single `=`".into(),
         Hint::UnknownFunction => {
-            "the functions are count(*), sum, min, max, avg, sum_of_squares, variance and std".into()
+            "the functions are count(*), sum, min, max, avg, sum_of_squares, variance and std"
+                .into()
         }
         Hint::OnlyCountStar => "only count takes `*`; the other functions take a field path".into(),
         Hint::NotAfterPath => {
@@ -172,7 +190,8 @@ fn hint_text(h: Hint, src: &str, span: Span) -> String {
                 .into()
         }
         Hint::QuoteInside => {
-            "the string ended before this word: a quote inside a string is written \\' or \\\"".into()
+            "the string ended before this word: a quote inside a string is written \\' or \\\""
+                .into()
         }
         Hint::UnclosedString => {
             "close the string with the quote it opened with; a quote inside is written \\\" or \\'"
@@ -211,7 +230,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }

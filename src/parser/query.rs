@@ -11,12 +11,13 @@ use super::lexical::{
     segment_len, symbol,
 };
 use crate::ast::{
-    AggFunc, Aggregate, Expr, OrderItem, OrderKey, Path, Query, SelectItem, Spanned,
-    is_reserved,
+    AggFunc, Aggregate, Expr, OrderItem, OrderKey, Path, Query, SelectItem, Spanned, is_reserved,
 };
 
 /// The clauses in the order a query must give them.
-pub(crate) const CLAUSES: [&str; 7] = ["SELECT", "FROM", "WHERE", "GROUP BY", "ORDER BY", "START", "LIMIT"];
+pub(crate) const CLAUSES: [&str; 7] = [
+    "SELECT", "FROM", "WHERE", "GROUP BY", "ORDER BY", "START", "LIMIT",
+];
 
 /// Keywords that begin a clause or feature acql recognises but does not support.
 const UNSUPPORTED: [&str; 5] = ["FILTER", "WITH", "HAVING", "JOIN", "OFFSET"];
@@ -52,7 +53,11 @@ pub(crate) fn query(i: Input<'_>) -> PResult<'_, Query> {
     let (i, order_by) = opt(order_by_clause).parse(i)?;
     if let Some((_, directed)) = &order_by {
         seen |= 1 << 4;
-        follow = if *directed { exp::COMMA } else { exp::COMMA.with(exp::ASC).with(exp::DESC) };
+        follow = if *directed {
+            exp::COMMA
+        } else {
+            exp::COMMA.with(exp::ASC).with(exp::DESC)
+        };
     }
     let (i, start) = opt(start_clause).parse(i)?;
     if start.is_some() {
@@ -93,7 +98,15 @@ fn end(i: Input<'_>, seen: u8, follow: ExpSet) -> Result<Input<'_>, nom::Err<PEr
     }
     // Clauses that may still come: those after the last one given.
     let next = 8 - seen.leading_zeros() as usize; // the index after the last clause given
-    let clause_bits = [exp::SELECT, exp::FROM, exp::WHERE, exp::GROUP_BY, exp::ORDER_BY, exp::START, exp::LIMIT];
+    let clause_bits = [
+        exp::SELECT,
+        exp::FROM,
+        exp::WHERE,
+        exp::GROUP_BY,
+        exp::ORDER_BY,
+        exp::START,
+        exp::LIMIT,
+    ];
     let mut expected = follow.with(exp::SEMICOLON).with(exp::EOI);
     for bit in &clause_bits[next.min(7)..] {
         expected = expected.with(*bit);
@@ -114,15 +127,23 @@ fn end(i: Input<'_>, seen: u8, follow: ExpSet) -> Result<Input<'_>, nom::Err<PEr
 fn misplaced(i: Input<'_>, seen: u8) -> Option<PErr> {
     for (k, clause) in CLAUSES.iter().enumerate() {
         let first = clause.split(' ').next().unwrap_or(clause);
-        let Some((_, span)) = peek_keyword(i, first) else { continue };
+        let Some((_, span)) = peek_keyword(i, first) else {
+            continue;
+        };
         if seen & (1 << k) != 0 {
             return Some(
-                PErr::at(span, ParseErrorKind::DuplicateClause(clause)).hint(Hint::Duplicate(k as u8)),
+                PErr::at(span, ParseErrorKind::DuplicateClause(clause))
+                    .hint(Hint::Duplicate(k as u8)),
             );
         }
         // The first clause given that this one must precede.
-        let after = (k + 1..CLAUSES.len()).find(|j| seen & (1 << j) != 0).unwrap_or(k) as u8;
-        let hint = Hint::ClauseOrder { clause: k as u8, after };
+        let after = (k + 1..CLAUSES.len())
+            .find(|j| seen & (1 << j) != 0)
+            .unwrap_or(k) as u8;
+        let hint = Hint::ClauseOrder {
+            clause: k as u8,
+            after,
+        };
         return Some(PErr::at(span, ParseErrorKind::ClauseOrder(clause)).hint(hint));
     }
     UNSUPPORTED.iter().find_map(|&kw| {
@@ -136,9 +157,11 @@ fn misplaced(i: Input<'_>, seen: u8) -> Option<PErr> {
 /// True when a clause keyword is at `i` (then "reserved word, use backticks" is not the
 /// likely fix: something is missing before the clause).
 fn starts_clause(i: Input<'_>) -> bool {
-    ["SELECT", "FROM", "WHERE", "GROUP", "ORDER", "START", "LIMIT"]
-        .iter()
-        .any(|kw| peek_keyword(i, kw).is_some())
+    [
+        "SELECT", "FROM", "WHERE", "GROUP", "ORDER", "START", "LIMIT",
+    ]
+    .iter()
+    .any(|kw| peek_keyword(i, kw).is_some())
 }
 
 /// The production `select_list`: `select_item ("," select_item)*`. Also returns what
@@ -156,7 +179,9 @@ fn select_list(i: Input<'_>) -> PResult<'_, (Vec<SelectItem>, ExpSet)> {
         Some(SelectItem::Aggregate(a)) => a.alias.is_none(),
         _ => false,
     };
-    let follow = exp::COMMA.with(exp::FROM).with(if takes_alias { exp::AS } else { ExpSet::EMPTY });
+    let follow = exp::COMMA
+        .with(exp::FROM)
+        .with(if takes_alias { exp::AS } else { ExpSet::EMPTY });
     Ok((i, (items, follow)))
 }
 
@@ -195,11 +220,16 @@ fn aggregate(i: Input<'_>) -> Result<Option<(Input<'_>, Aggregate)>, nom::Err<PE
     let i = i.ws();
     let n = segment_len(i.bytes());
     let name = &i.src[i.pos..i.pos + n];
-    let Some(func) = AggFunc::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(name)) else {
+    let Some(func) = AggFunc::ALL
+        .into_iter()
+        .find(|f| f.name().eq_ignore_ascii_case(name))
+    else {
         return Ok(None);
     };
     let after_name = i.advance(n);
-    let Ok((args, open)) = symbol(after_name, b'(', ExpSet::EMPTY) else { return Ok(None) };
+    let Ok((args, open)) = symbol(after_name, b'(', ExpSet::EMPTY) else {
+        return Ok(None);
+    };
     let (args, path) = if func == AggFunc::Count {
         let (args, _) = committed(symbol(args, b'*', exp::STAR))?;
         (args, None)
@@ -218,7 +248,15 @@ fn aggregate(i: Input<'_>) -> Result<Option<(Input<'_>, Aggregate)>, nom::Err<PE
     match symbol(args, b')', ExpSet::EMPTY) {
         Ok((rest, _)) => {
             let span = rest.span_from(i.pos);
-            Ok(Some((rest, Aggregate { func, path, alias: None, span })))
+            Ok(Some((
+                rest,
+                Aggregate {
+                    func,
+                    path,
+                    alias: None,
+                    span,
+                },
+            )))
         }
         Err(_) => {
             let at = args.ws();
@@ -319,12 +357,39 @@ fn order_item(i: Input<'_>) -> PResult<'_, (OrderItem, bool)> {
         }
     };
     if let Some((rest, _)) = peek_keyword(rest, "DESC") {
-        return Ok((rest, (OrderItem { key, descending: true }, true)));
+        return Ok((
+            rest,
+            (
+                OrderItem {
+                    key,
+                    descending: true,
+                },
+                true,
+            ),
+        ));
     }
     if let Some((rest, _)) = peek_keyword(rest, "ASC") {
-        return Ok((rest, (OrderItem { key, descending: false }, true)));
+        return Ok((
+            rest,
+            (
+                OrderItem {
+                    key,
+                    descending: false,
+                },
+                true,
+            ),
+        ));
     }
-    Ok((rest, (OrderItem { key, descending: false }, false)))
+    Ok((
+        rest,
+        (
+            OrderItem {
+                key,
+                descending: false,
+            },
+            false,
+        ),
+    ))
 }
 
 /// The production `start_clause`: `START integer`.

@@ -256,11 +256,16 @@ impl Display for Plan {
                 writeln!(f, "  order: sort by {}", keys.join(", "))?;
             }
         }
-        let count = match self.count {
-            CountMethod::Covering => "covering",
-            CountMethod::Evaluate => "evaluate",
-        };
-        writeln!(f, "  count: {count}")?;
+        match &self.count {
+            CountMethod::Covering => writeln!(f, "  count: covering")?,
+            CountMethod::Evaluate => writeln!(f, "  count: evaluate")?,
+            CountMethod::SemiJoin(ls) => {
+                writeln!(f, "  count: semi-join")?;
+                for l in ls {
+                    writeln!(f, "    with {l}")?;
+                }
+            }
+        }
         let ret = match &self.shape {
             Shape::Records(items) => format!(
                 "records {}",

@@ -305,6 +305,36 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
     Some(sql)
 }
 
+/// Counts the documents of a one-probe access that also have an entry for each of
+/// `semi` (each a union of seek probes): `EXISTS` seeks per driving row, no documents
+/// read. `None` when the access is not one probe.
+pub fn semi_count(access: &Access, semi: &[Lookup]) -> Option<Sql> {
+    let Access::Lookup(Lookup { index, probes, .. }) = access else { return None };
+    let [probe] = probes.as_slice() else { return None };
+    let mut sql = Sql::default();
+    let what = if unique_rows(probe) { "count(*)" } else { "count(DISTINCT x.doc)" };
+    let _ = write!(sql.text, "SELECT {what} FROM {} x WHERE x.b = ", index.index.table());
+    sql.bind(Param::Text(index.binding.clone()));
+    probe_condition(&mut sql, probe);
+    for l in semi {
+        sql.push(" AND (");
+        for (i, p) in l.probes.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            let _ = write!(sql.text, "EXISTS (SELECT 1 FROM {} y WHERE y.b = ", l.index.index.table());
+            sql.bind(Param::Text(l.index.binding.clone()));
+            probe_condition_on(&mut sql, p, "y");
+            sql.push(" AND y.doc = x.doc)");
+        }
+        if l.probes.is_empty() {
+            sql.push("0");
+        }
+        sql.push(")");
+    }
+    Some(sql)
+}
+
 /// A walk of a value index in key order: `(doc id, doc)` per index row, ascending keys
 /// with ties by id, or descending keys with ties by id. `bound` restricts the walk to
 /// keys on the near side of a bound (a range the filter implies); the walk is not

@@ -271,10 +271,14 @@ pub enum Order {
 }
 
 /// How `totalCount` is computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum CountMethod {
     /// Count index entries (or rows) in SQL, without reading documents.
     Covering,
+    /// Count the access's entries that also have an entry in each of these exact
+    /// lookups (one per residual term; every probe an index seek), in SQL. Falls back
+    /// to [`CountMethod::Evaluate`] when the access does not reduce to one probe.
+    SemiJoin(Vec<Lookup>),
     /// Count while evaluating the residual over every candidate.
     Evaluate,
 }
@@ -327,11 +331,7 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
         &access,
         residual.as_ref(),
     );
-    let count = if residual.is_none() {
-        CountMethod::Covering
-    } else {
-        CountMethod::Evaluate
-    };
+    let count = count_method(catalog, collection, &access, residual.as_ref());
     if let Shape::Groups {
         keys,
         aggregates,
@@ -360,6 +360,27 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
             .map_or(DEFAULT_LIMIT, |l| l.node.min(MAX_LIMIT)),
         limit_written: query.limit.as_ref().map(|l| l.node),
     })
+}
+
+/// Pass: how to count. Exact access and no residual: covering. A residual whose every
+/// conjunct is an exact lookup made of index seeks: a semi-join in SQL. Else evaluate.
+fn count_method(catalog: &Catalog, collection: Collection, access: &Access, residual: Option<&Expr>) -> CountMethod {
+    let Some(residual) = residual else { return CountMethod::Covering };
+    if !matches!(access, Access::Lookup(l) if l.exact) {
+        return CountMethod::Evaluate;
+    }
+    let mut semi = Vec::new();
+    for term in normalize::conjuncts(residual) {
+        match index::term_lookup(catalog, collection, term) {
+            Some(Access::Lookup(l))
+                if l.exact && l.probes.iter().all(|p| matches!(p, Probe::Key(_) | Probe::Word(_) | Probe::Number(_))) =>
+            {
+                semi.push(l);
+            }
+            _ => return CountMethod::Evaluate,
+        }
+    }
+    CountMethod::SemiJoin(semi)
 }
 
 /// Checks the clauses that do not depend on the catalog.

@@ -1,10 +1,11 @@
 //! Bulk NDJSON import (a verbatim restore, DESIGN §3) and export.
 //!
-//! Import streams: one line in memory at a time (plus a bounded batch), whatever the
-//! file's size. Each line must be a JSON object holding its key (`email`, else
-//! `profile.email`, for `emailAccounts`; `UID` for `accounts`); the document is stored
-//! exactly as written — nothing is filled in or normalised — so a query sees what the
-//! file held. The whole import is one transaction unless told to skip bad lines.
+//! Import streams: at most [`MAX_IN_FLIGHT`] batches of [`BATCH_LINES`] lines are in
+//! memory, whatever the file's size. Each line must be a JSON object holding its key
+//! (`email`, else `profile.email`, for `emailAccounts`; `UID` for `accounts`); the document
+//! is stored exactly as written — nothing is filled in or normalised — so a query sees what
+//! the file held. The whole import is one transaction; a bad line fails it (nothing
+//! changes) unless told to skip bad lines.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
@@ -16,7 +17,7 @@ use super::docs::{self, DOC_PARAM};
 use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
 use super::{Store, schema};
-use crate::catalog::entries::{self, ValueEntry, WordEntry};
+use crate::catalog::entries::{self, ValueEntry, ValueKey, WordEntry};
 use crate::catalog::{Collection, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -230,11 +231,18 @@ struct Loader<'c> {
     defs: &'c [IndexDef],
     /// Rows with an id above this were written by this import (for error messages).
     max_id_before: i64,
-    /// Index rows go to staging tables and are moved into the side tables, sorted, at the
-    /// end ([`Loader::finish`]): chosen for loads into an empty collection without
-    /// `replace` (so no row written by this import is ever read back from a side table).
-    staged: bool,
+    /// Staging is allowed: a load into an empty collection without `replace`, so no row
+    /// written by this import is ever read back from a side table before the end.
+    may_stage: bool,
+    /// Per index, decided at the first flush: `Some(true)` when its rows go to a staging
+    /// table and are moved into the side table, sorted, at the end ([`Loader::finish`]).
+    /// Indexes with few distinct keys (flags, countries) stay direct: their sorted batches
+    /// land near the end of each key's run, which costs less than staging and sorting.
+    staged: Vec<Option<bool>>,
 }
+
+/// An index whose first batch shows at most this many distinct keys is filled directly.
+const FEW_KEYS: usize = 64;
 
 /// Index rows of documents written but not yet indexed, per index (same order as the
 /// loader's definitions), borrowing from the batch being written.
@@ -268,12 +276,7 @@ impl<'c> Loader<'c> {
             [],
             |r| r.get(0),
         )?;
-        let staged = max_id_before == 0 && !replace && !defs.is_empty();
-        if staged {
-            for def in defs {
-                index::create_stage(conn, def)?;
-            }
-        }
+        let may_stage = max_id_before == 0 && !replace;
         Ok(Loader {
             conn,
             collection,
@@ -282,7 +285,8 @@ impl<'c> Loader<'c> {
             writers,
             defs,
             max_id_before,
-            staged,
+            may_stage,
+            staged: vec![None; defs.len()],
         })
     }
 
@@ -318,25 +322,67 @@ impl<'c> Loader<'c> {
         }
     }
 
-    /// Ends a staged load: moves every staging table into its side table.
+    /// Ends the load: moves every staging table into its side table.
     fn finish(&mut self) -> Result<(), StoreError> {
-        if self.staged {
-            for def in self.defs {
+        for (def, staged) in self.defs.iter().zip(&self.staged) {
+            if *staged == Some(true) {
                 index::unstage(self.conn, def)?;
             }
         }
         Ok(())
     }
 
-    /// Writes the pending index rows, one sorted multi-row insert run per index.
+    /// Whether index `i` is staged, deciding (and creating its staging table) on the first
+    /// batch with rows.
+    fn stage_index(&mut self, i: usize, pending: &Pending<'_>) -> Result<bool, StoreError> {
+        if let Some(staged) = self.staged[i] {
+            return Ok(staged);
+        }
+        let distinct = |keys: &mut Vec<String>| {
+            keys.sort_unstable();
+            keys.dedup();
+            keys.len()
+        };
+        let many = self.may_stage
+            && match self.defs[i].kind {
+                IndexKind::Value => {
+                    let rows = &pending.values[i];
+                    let mut keys: Vec<(&str, &ValueKey)> =
+                        rows.iter().map(|(_, e)| (e.b.as_str(), &e.k)).collect();
+                    keys.sort_unstable();
+                    keys.dedup();
+                    keys.len() > FEW_KEYS
+                }
+                IndexKind::Words => {
+                    let mut keys: Vec<String> = pending.words[i]
+                        .iter()
+                        .map(|(_, e)| format!("{}\u{0}{}", e.b, e.w))
+                        .collect();
+                    distinct(&mut keys) > FEW_KEYS
+                }
+            };
+        if many {
+            index::create_stage(self.conn, &self.defs[i])?;
+        }
+        self.staged[i] = Some(many);
+        Ok(many)
+    }
+
+    /// Writes the pending index rows: per index, one sorted multi-row insert run into its
+    /// side table, or an append to its staging table.
     fn flush(&mut self, pending: &mut Pending<'_>) -> Result<(), StoreError> {
-        for (i, def) in self.defs.iter().enumerate() {
+        for i in 0..self.defs.len() {
+            if pending.values[i].is_empty() && pending.words[i].is_empty() {
+                continue;
+            }
+            let staged = self.stage_index(i, pending)?;
+            let def = &self.defs[i];
             if !pending.values[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut pending.values[i], self.staged)?;
+                index::insert_values_bulk(self.conn, def, &mut pending.values[i], staged)?;
                 pending.values[i].clear();
             }
             if !pending.words[i].is_empty() {
-                index::insert_words_bulk(self.conn, def, &mut pending.words[i], self.staged)?;
+                index::insert_words_bulk(self.conn, def, &mut pending.words[i], staged)?;
                 pending.words[i].clear();
             }
         }
@@ -385,8 +431,9 @@ impl<'c> Loader<'c> {
     }
 }
 
-/// How many threads prepare lines: every core but the writer's... except that the writer
-/// mostly waits on them, so all cores (at most 4; SQLite is the other bottleneck).
+/// How many threads prepare lines: one per core, at most 4. The writer thread shares a
+/// core with them; it sleeps while waiting for a batch, and beyond 4 workers the writer
+/// (SQLite) is the bottleneck anyway.
 fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }

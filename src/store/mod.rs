@@ -20,7 +20,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
 
-pub use bulk::{ExportOptions, ImportOptions, ImportReport, Progress};
+pub use bulk::{ExportOptions, ImportOptions, ImportReport, MAX_REPORTED_BAD_LINES, Progress};
 pub use error::{BadLine, StoreError, ValidationError};
 pub use schema::SCHEMA_VERSION;
 pub use validate::{DOUBLE_OPT_IN_STATUSES, normalize_email};

@@ -103,6 +103,7 @@ impl<'a> Text<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn new(raw: &'a [u8], escapes: Escapes) -> Text<'a> {
         // Escaped text without a backslash is plain: decide once, so comparisons stay byte-wise.
         let escapes = if escapes != Escapes::None && memchr::memchr(b'\\', raw).is_none() {
@@ -171,6 +172,24 @@ pub trait Node<'a>: Copy {
     fn elements(self) -> Self::Elements;
     /// The members; empty unless this is an object.
     fn members(self) -> Self::Members;
+
+    /// Calls `f(n, child)` for each member whose key matches a run of `n` segments at the
+    /// start of `path` ([`key_run`]), in document order, stopping when `f` breaks.
+    ///
+    /// The hot step of path resolution; implementations may override it with a tighter
+    /// loop (JSONB does).
+    fn members_matching<F: FnMut(usize, Self) -> ControlFlow<()>>(
+        self,
+        path: &[String],
+        mut f: F,
+    ) -> ControlFlow<()> {
+        for (key, child) in self.members() {
+            if let Some(n) = key.with_bytes(|k| key_run(k, path)) {
+                f(n, child)?;
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     /// The string, decoded, when this is one.
     fn as_str(self) -> Option<Cow<'a, str>> {
@@ -365,12 +384,7 @@ fn visit_at<'a, N: Node<'a>>(
         }
         _ if path.is_empty() => f(node),
         Kind::Object => {
-            for (key, child) in node.members() {
-                if let Some(n) = key.with_bytes(|k| key_run(k, path)) {
-                    visit_at(child, &path[n..], f, depth + 1)?;
-                }
-            }
-            ControlFlow::Continue(())
+            node.members_matching(path, |n, child| visit_at(child, &path[n..], f, depth + 1))
         }
         _ => ControlFlow::Continue(()),
     }
