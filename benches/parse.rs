@@ -18,12 +18,20 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 /// CPU time of the calling thread, in nanoseconds (Linux); `None` when unavailable.
 /// The kernel updates it at scheduler ticks, so it is only read around long runs.
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Queries as users write them.
 const TYPICAL: &[(&str, &str)] = &[
-    ("count", "SELECT count(*) FROM accounts WHERE profile.age >= 18"),
+    (
+        "count",
+        "SELECT count(*) FROM accounts WHERE profile.age >= 18",
+    ),
     (
         "subscribed",
         "SELECT * FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true \
@@ -62,9 +70,10 @@ fn benches(c: &mut Criterion) {
     for (name, q) in TYPICAL {
         acql::parse(q).expect("typical queries parse");
         g.throughput(Throughput::Bytes(q.len() as u64));
-        g.bench_function(BenchmarkId::new("typical", format!("{name}/{}", q.len())), |b| {
-            b.iter(|| acql::parse(black_box(q)).unwrap())
-        });
+        g.bench_function(
+            BenchmarkId::new("typical", format!("{name}/{}", q.len())),
+            |b| b.iter(|| acql::parse(black_box(q)).unwrap()),
+        );
     }
     let chain = or_chain(100);
     let deep = nested(20);
@@ -76,7 +85,9 @@ fn benches(c: &mut Criterion) {
         });
     }
     let bad = "SELECT * FROM accounts WHERE profile.age >= 18 AND profile.gender = m LIMIT 5";
-    g.bench_function("error_unquoted_value", |b| b.iter(|| acql::parse(black_box(bad)).unwrap_err()));
+    g.bench_function("error_unquoted_value", |b| {
+        b.iter(|| acql::parse(black_box(bad)).unwrap_err())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("display");
@@ -89,8 +100,10 @@ fn benches(c: &mut Criterion) {
 
 /// Every parse case: name and text.
 fn cases() -> Vec<(String, String)> {
-    let mut cases: Vec<(String, String)> =
-        TYPICAL.iter().map(|(n, q)| (format!("typical/{n}/{}", q.len()), (*q).to_owned())).collect();
+    let mut cases: Vec<(String, String)> = TYPICAL
+        .iter()
+        .map(|(n, q)| (format!("typical/{n}/{}", q.len()), (*q).to_owned()))
+        .collect();
     cases.push(("or_chain_100".into(), or_chain(100)));
     cases.push(("nested_20".into(), nested(20)));
     cases
@@ -114,7 +127,10 @@ fn cpu_summary() {
             cpu = thread_cpu_ns().unwrap_or(0).saturating_sub(cpu0);
         }
         let wall = wall0.elapsed().as_nanos() as f64 / n as f64;
-        println!("  {name:32} {:>9.0} ns  ({wall:.0} ns)", cpu as f64 / n as f64);
+        println!(
+            "  {name:32} {:>9.0} ns  ({wall:.0} ns)",
+            cpu as f64 / n as f64
+        );
     }
 }
 

@@ -51,14 +51,19 @@ pub fn render(src: &str, err: &ParseError) -> String {
     }
     let width = Span::line_col(src, src.len()).0.to_string().len();
     let _ = writeln!(out, "{:width$} |", "");
-    // One block per source line; markers on the same line share it.
+    // One block per marker, or per group of markers close together on one line.
     let mut i = 0;
     while i < marks.len() {
-        let line_no = Span::line_col(src, marks[i].span.start).0;
+        let (line_no, col) = Span::line_col(src, marks[i].span.start);
         let mut group = vec![marks[i]];
-        while i + 1 < marks.len() && Span::line_col(src, marks[i + 1].span.start).0 == line_no {
+        // Markers share a block when they fit in one window of the line.
+        while let Some(next) = marks.get(i + 1) {
+            let (l, c) = Span::line_col(src, next.span.start);
+            if l != line_no || c > col + MAX_LINE / 2 {
+                break;
+            }
             i += 1;
-            group.push(marks[i]);
+            group.push(*next);
         }
         block(&mut out, src, line_no, &group, width);
         i += 1;
@@ -109,17 +114,14 @@ fn block(out: &mut String, src: &str, line_no: usize, marks: &[Mark], width: usi
             (c, (e - c).max(1))
         })
         .collect();
-    // A window around the markers when the line is long.
+    // A window from a little before the first marker when the line is long; the
+    // markers of one block start within half a window of each other.
     let first = cols.iter().map(|c| c.0).min().unwrap_or(0);
-    let last = cols.iter().map(|c| c.0 + c.1).max().unwrap_or(0);
     let (from, to) = if chars.len() <= MAX_LINE {
         (0, chars.len())
     } else {
         let from = first.saturating_sub(30).min(chars.len());
-        let to = (from.max(last.saturating_sub(MAX_LINE)) + MAX_LINE)
-            .min(chars.len())
-            .max(from);
-        (from, to)
+        (from, (from + MAX_LINE).min(chars.len()))
     };
     let prefix = if from > 0 { "…" } else { "" };
     let suffix = if to < chars.len() { "…" } else { "" };
@@ -133,13 +135,47 @@ fn block(out: &mut String, src: &str, line_no: usize, marks: &[Mark], width: usi
         if c < at {
             continue;
         }
+        // Clipped to the text shown (plus a column for a marker at the end of input).
+        let len = len.min((to - from + shift + 1).saturating_sub(c)).max(1);
         marker.extend(std::iter::repeat_n(' ', c - at));
-        marker.extend(std::iter::repeat_n(m.ch, len.min(MAX_LINE)));
-        at = c + len.min(MAX_LINE);
-        if !m.label.is_empty() && marks.len() == 1 {
+        marker.extend(std::iter::repeat_n(m.ch, len));
+        at = c + len;
+        if !m.label.is_empty() && cols.len() == 1 {
             marker.push(' ');
             marker.push_str(m.label);
         }
     }
     let _ = writeln!(out, "{:width$} | {marker}", "");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carets_line_up_with_tabs_and_crlf() {
+        let src = "SELECT *\r\nFROM accounts\r\nWHERE\ta = m";
+        let err = crate::parse(src).unwrap_err();
+        let out = render(src, &err);
+        assert!(out.contains("3 | WHERE a = m\n  |           ^\n"), "{out}");
+        assert!(summary(src, &err).starts_with("line 3, column 11: expected a value"));
+    }
+
+    #[test]
+    fn long_lines_are_windowed_around_the_marker() {
+        let src = format!(
+            "SELECT * FROM accounts WHERE {}b = x",
+            "a = 1 AND ".repeat(50)
+        );
+        let err = crate::parse(&src).unwrap_err();
+        let out = render(&src, &err);
+        assert!(
+            out.lines().all(|l| l.chars().count() <= MAX_LINE + 10),
+            "{out}"
+        );
+        let line = out.lines().find(|l| l.starts_with("1 |")).unwrap();
+        let marker = out.lines().find(|l| l.contains('^')).unwrap();
+        let col = marker.find('^').unwrap();
+        assert_eq!(line.chars().nth(col), Some('x'), "{out}");
+    }
 }

@@ -57,6 +57,9 @@ pub struct StreamSummary {
     pub total_count: u64,
 }
 
+/// One explained statement: label, SQL text, SQLite's query-plan lines.
+type Explained = (&'static str, String, Vec<String>);
+
 /// Plans cached per query text; cleared when the catalog changes.
 #[derive(Default)]
 struct PlanCache {
@@ -79,6 +82,9 @@ pub struct Engine {
     cursor_key: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
+// `crate::Error` is large because `ParseError` is (its owner can box it); the agreed
+// signatures return it unboxed.
+#[allow(clippy::result_large_err)]
 impl Engine {
     /// Opens (or creates, with [`OpenMode::Create`]) a database file.
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Engine> {
@@ -106,9 +112,10 @@ impl Engine {
 
     /// Parses and plans `query` against the current catalog (cached per query text).
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
-        let version: i64 = self
-            .store
-            .read(|conn| conn.pragma_query_value(None, "schema_version", |r| r.get(0)).map_err(StoreError::from))??;
+        let version: i64 = self.store.read(|conn| {
+            conn.pragma_query_value(None, "schema_version", |r| r.get(0))
+                .map_err(StoreError::from)
+        })??;
         let catalog = {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             match (&cache.catalog, cache.schema_version == Some(version)) {
@@ -288,8 +295,9 @@ impl Engine {
         let prepared = self.prepare(query)?;
         let mut text = prepared.plan.to_string();
         let statements = run::statements(&prepared.plan);
-        let explained = self.store.read(
-            |conn| -> Result<Vec<(&'static str, String, Vec<String>)>, ExecError> {
+        let explained = self
+            .store
+            .read(|conn| -> Result<Vec<Explained>, ExecError> {
                 statements
                     .iter()
                     .map(|(label, sql)| {
@@ -300,8 +308,7 @@ impl Engine {
                         ))
                     })
                     .collect()
-            },
-        )??;
+            })??;
         for (label, sql, lines) in explained {
             text.push_str(&format!("\n  sql {label}: {sql}"));
             for l in lines {

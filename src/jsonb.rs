@@ -386,15 +386,15 @@ fn parse_int5(text: &str) -> Option<Number> {
                 i: body.parse::<i64>().ok().map(|i| if neg { -i } else { i }),
             });
         };
-    let signed = if neg {
-        -(magnitude as i128)
-    } else {
-        magnitude as i128
-    };
+    // Never negate a wrapped value: beyond i64 the number is kept as a double only.
     #[allow(clippy::cast_precision_loss)]
+    let f = magnitude as f64;
+    let i = i64::try_from(magnitude)
+        .ok()
+        .map(|m| if neg { -m } else { m });
     Some(Number {
-        f: signed as f64,
-        i: i64::try_from(signed).ok(),
+        f: if neg { -f } else { f },
+        i,
     })
 }
 
@@ -972,6 +972,23 @@ z', f: [Infinity, -0x10], "g": "\u00e9\ud83d\ude00", h: NaN}"#;
                 .unwrap_or_else(|e| panic!("{theirs}: {e}"));
         assert_eq!(ours["e"], theirs["e"]);
         assert_eq!(ours["a"], theirs["a"]);
+    }
+
+    #[test]
+    fn json5_integers_never_overflow() {
+        assert_eq!(parse_int5("-0x10").unwrap().i, Some(-16));
+        assert_eq!(parse_int5("+12").unwrap().i, Some(12));
+        for big in [
+            "-0x80000000000000000000000000000000",
+            "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
+            "-0x8000000000000000",
+        ] {
+            let n = parse_int5(big).unwrap();
+            assert_eq!(n.i, None, "{big}");
+            assert!(n.f.abs() >= 9.2e18, "{big}");
+        }
+        assert!(parse_int5("0x").is_none());
+        assert!(parse_int5("-").is_none());
     }
 
     #[test]

@@ -400,8 +400,21 @@ fn export_then_import_round_trips() {
         .arg(&out)
         .assert()
         .success()
-        .stdout("");
+        .stdout("")
+        .stderr(predicate::str::contains("exported 2 documents"));
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    // A bad query fails before the output file is created.
+    let bad = dir.path().join("bad.ndjson");
+    acql(dir.path())
+        .arg("export")
+        .arg(&db)
+        .arg("SELECT * FROM users")
+        .arg("-o")
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("^^^^^"));
+    assert!(!bad.exists());
 }
 
 #[test]
@@ -757,4 +770,87 @@ fn repl_in_a_terminal() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
     let _ = std::io::stdout().flush();
+}
+
+/// Ctrl-C during a long `.import` in the REPL abandons it (the store is unchanged) and the
+/// REPL goes on: the SIGINT → cancel-flag path that also stops running queries.
+#[test]
+fn repl_ctrl_c_cancels_an_import() {
+    use rexpect::session::spawn_command;
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("many.ndjson");
+    acql(dir.path())
+        .args(["gen", "--count", "40000", "--seed", "3", "-o"])
+        .arg(&data)
+        .assert()
+        .success();
+    let mut cmd = StdCommand::new(BIN);
+    cmd.arg(dir.path().join("c.db"))
+        .env("ACQL_HISTORY", dir.path().join("history.txt"))
+        .env("TERM", "xterm-256color")
+        .current_dir(dir.path());
+    let mut p = spawn_command(cmd, Some(30_000)).unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line(&format!(".import {}", data.display())).unwrap();
+    // The progress bar's first report comes after 4096 lines, well before the end.
+    p.exp_string("documents").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("import cancelled, nothing was imported")
+        .unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line(".mode ndjson").unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line("SELECT count(*) FROM emailAccounts;").unwrap();
+    p.exp_string("{\"count(*)\":0}").unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// `acql serve` answers the REST methods over the same database.
+#[test]
+fn serve_answers_accounts_search() {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    let (dir, db) = people();
+    // A free port: bind, read it, release it for the server.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = StdCommand::new(BIN)
+        .arg("serve")
+        .arg(&db)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-level",
+            "error",
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let body = "query=SELECT%20email%20FROM%20emailAccounts%20WHERE%20UID%20%3D%20%22u-bob%22";
+    let request = format!(
+        "POST /accounts.search HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut response = String::new();
+    for _ in 0..100 {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            stream.write_all(request.as_bytes()).unwrap();
+            stream.read_to_string(&mut response).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains(r#""results":[{"email":"bob@example.com"}]"#),
+        "{response}"
+    );
 }

@@ -733,6 +733,21 @@ fn limits_are_typed_and_configurable() {
 }
 
 #[test]
+fn huge_tokens_give_short_errors() {
+    let word = "x".repeat(60_000);
+    for src in [
+        format!("SELECT * FROM accounts WHERE a = {word}"),
+        format!("SELECT * FROM accounts {word}"),
+        format!("SELECT * FROM accounts WHERE a = '{word}"),
+        format!("SELECT * FROM accounts WHERE `{word}"),
+    ] {
+        let e = fails(&src);
+        assert!(diagnostic::summary(&src, &e).len() < 400, "{}", diagnostic::summary(&src, &e));
+        assert!(diagnostic::render(&src, &e).len() < 1000);
+    }
+}
+
+#[test]
 fn a_maximal_or_chain_parses_prints_and_drops() {
     // About 9,000 terms fit in the default 64 KiB; the tree is a left spine that deep.
     let mut src = String::from("SELECT * FROM accounts WHERE a = 0");
@@ -812,6 +827,7 @@ const ERROR_CASES: &[(&str, &str)] = &[
         "SELECT * FROM accounts WHERE profile.age == 18",
     ),
     ("dangling AND", "SELECT * FROM accounts WHERE a = 1 AND"),
+    ("AND where a condition belongs", "SELECT * FROM accounts WHERE AND a = 1"),
     (
         "missing connective",
         "SELECT * FROM accounts WHERE a = 1 b = 2",
@@ -1213,3 +1229,4 @@ mod properties {
         }
     }
 }
+

@@ -1096,6 +1096,20 @@ mod agreement {
         }
 
         #[test]
+        fn malformed_input_never_panics(text in ".{0,24}", bytes in prop::collection::vec(any::<u8>(), 0..48), e in expr()) {
+            let _ = acql::value::regex::compile(&text);
+            let _ = acql::value::parse_datetime(&text);
+            let _ = acql::value::number_text_value(&text);
+            let _ = acql::value::words(&text).count();
+            let _ = Jsonb::new(&bytes);
+            let view = Jsonb::trusted(&bytes);
+            let _ = view.to_value(true);
+            let _ = jsonb::write_json(&bytes, &mut Vec::new(), true);
+            let _ = Filter::compile(&e).unwrap().matches(view);
+            let _ = Projection::compile(&[acql::ast::SelectItem::Wildcard(Span::default())]).project(view);
+        }
+
+        #[test]
         fn index_entries_are_exact(doc in dense_doc(), paths in prop::collection::vec(dense_path(), 1..4)) {
             let bytes = jsonb::to_vec(&doc);
             check_entries(&doc, Jsonb::new(&bytes).unwrap(), &paths)?;
@@ -1141,5 +1155,35 @@ fn write_json_rate() {
         bytes as f64 / secs / 1e6,
         docs.len(),
         bytes / docs.len() / rounds as usize
+    );
+}
+
+#[test]
+fn group_by_accepts_and_ignores_star() {
+    let docs = [json!({"c": "a", "x": 1})];
+    assert_eq!(
+        groups("SELECT *, c FROM accounts GROUP BY c", &docs),
+        vec![json!({"c": "a", "count(*)": 1})]
+    );
+}
+
+#[test]
+fn group_by_several_keys_groups_by_the_tuple() {
+    let docs = [
+        json!({"p": {"c": "DE", "g": "f"}}),
+        json!({"p": {"c": "DE", "g": ["f", "m"]}}),
+        json!({"p": {"c": "FR", "g": "f"}}),
+        json!({"p": {"c": "FR"}}),
+    ];
+    assert_eq!(
+        groups(
+            "SELECT p.c, p.g, count(*) FROM accounts GROUP BY p.c, p.g",
+            &docs
+        ),
+        vec![
+            json!({"p": {"c": "DE", "g": "f"}, "count(*)": 2}),
+            json!({"p": {"c": "DE", "g": "m"}, "count(*)": 1}),
+            json!({"p": {"c": "FR", "g": "f"}, "count(*)": 1}),
+        ]
     );
 }

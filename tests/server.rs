@@ -672,6 +672,22 @@ fn secret_authentication() {
     for (pairs, code) in cases {
         assert_error(&server.call("accounts.search", pairs), code);
     }
+    // The RSA-key mode of the SDKs (a JWT in a Bearer header) is refused with a reason.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    let body = form(&[q, ("apiKey", API_KEY)]);
+    let req = format!(
+        "POST /accounts.search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer eyJ.x.y\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let v = Reply::parse(&out).json();
+    assert_error(&v, 400002);
+    assert!(
+        v["errorDetails"].as_str().unwrap().contains("Bearer"),
+        "{v}"
+    );
     // Writes are guarded as well, and with httpStatusCodes the status is 403.
     let r = server.post(
         "accounts.importLiteAccount",

@@ -229,6 +229,8 @@ pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
     (Collection::EmailAccounts, "subscriptions.*.email.isSubscribed", IndexKind::Value),
     (Collection::EmailAccounts, "profile.country", IndexKind::Value),
     (Collection::EmailAccounts, "UID", IndexKind::Value),
+    // deleteLiteAccount finds the account by its token.
+    (Collection::EmailAccounts, "token", IndexKind::Value),
     (Collection::Accounts, "profile.email", IndexKind::Value),
     (Collection::Accounts, "lastUpdatedTimestamp", IndexKind::Value),
 ];

@@ -168,6 +168,12 @@ impl BufRead for Cancellable {
 /// `acql export DB [QUERY]`.
 pub fn export(a: &ExportArgs) -> Result<(), CliError> {
     let engine = open_existing(&a.db)?;
+    if let Some(q) = &a.query {
+        // A query that cannot run must not leave an empty output file behind.
+        engine
+            .plan(q)
+            .map_err(|e| CliError::from_engine(e, Some(q)))?;
+    }
     let mut out = match &a.output {
         Some(path) => Out::new(Box::new(std::io::BufWriter::new(
             File::create(path)
@@ -175,33 +181,47 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
         ))),
         None => Out::stdout(),
     };
-    export_to(&engine, a.query.as_deref(), a.collection, &mut out)?;
-    out.flush()
+    let written = export_to(&engine, a.query.as_deref(), a.collection, &mut out, None)?;
+    out.flush()?;
+    if let Some(path) = &a.output {
+        eprintln!("exported {written} documents to {}", path.display());
+    }
+    Ok(())
 }
 
 /// Writes a whole collection (stored documents, verbatim, in insertion order), or a
-/// query's records, as NDJSON that `import` reads back.
+/// query's records, as NDJSON that `import` reads back. Returns the number written.
+///
+/// `cancel` (Ctrl-C in the REPL) stops it; what was written so far stays written.
 pub fn export_to(
     engine: &Engine,
     query: Option<&str>,
     collection: Collection,
     out: &mut Out,
-) -> Result<(), CliError> {
+    cancel: Option<Arc<AtomicBool>>,
+) -> Result<u64, CliError> {
     match query {
         None => {
-            let mut w = OutWriter { out, failure: None };
+            let mut w = OutWriter {
+                out,
+                failure: None,
+                cancel: cancel.as_deref(),
+            };
             let result = engine
                 .store()
                 .export_ndjson(collection, &mut w, ExportOptions::default());
             if let Some(e) = w.failure {
                 return Err(e);
             }
-            result.map_err(|e| CliError::failed(describe(&e.into(), None)))?;
-            Ok(())
+            result.map_err(|e| CliError::failed(describe(&e.into(), None)))
         }
         Some(q) => {
             let mut failure = None;
-            let result = engine.stream_json(q, &SearchOptions::default(), &mut |json| match out
+            let options = SearchOptions {
+                cancel: cancel.clone(),
+                ..SearchOptions::default()
+            };
+            let result = engine.stream_json(q, &options, &mut |json| match out
                 .write(json)
                 .and_then(|()| out.write(b"\n"))
             {
@@ -214,20 +234,31 @@ pub fn export_to(
             if let Some(e) = failure {
                 return Err(e);
             }
-            result.map_err(|e| CliError::from_engine(e, Some(q)))?;
-            Ok(())
+            if cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) && result.is_err() {
+                return Err(CliError::failed(EXPORT_CANCELLED));
+            }
+            Ok(result
+                .map_err(|e| CliError::from_engine(e, Some(q)))?
+                .objects_count)
         }
     }
 }
+
+const EXPORT_CANCELLED: &str = "export cancelled; the output is incomplete";
 
 /// Adapts [`Out`] to `io::Write` for the store's export, keeping the broken-pipe signal.
 struct OutWriter<'a> {
     out: &'a mut Out,
     failure: Option<CliError>,
+    cancel: Option<&'a AtomicBool>,
 }
 
 impl Write for OutWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            self.failure = Some(CliError::failed(EXPORT_CANCELLED));
+            return Err(std::io::Error::other("cancelled"));
+        }
         match self.out.write(buf) {
             Ok(()) => Ok(buf.len()),
             Err(e) => {

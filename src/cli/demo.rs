@@ -20,12 +20,29 @@ use super::{CliError, describe};
 pub const DEMO_COUNT: u64 = 10_000;
 /// The generator seed of the demo store.
 pub const DEMO_SEED: u64 = 42;
-/// Bump when the generator's output or the file layout changes, so old caches are ignored.
-const DEMO_FILE: &str = "demo-v1.db";
+
+/// The cache file's name: `demo-v<schema>-<fingerprint>.db`. The fingerprint hashes the
+/// first generated documents, so a change to the generator or to the file layout builds a
+/// fresh demo instead of reusing a stale one.
+fn demo_file() -> String {
+    let mut sample = String::new();
+    for i in 0..3 {
+        acql::r#gen::document(DEMO_SEED, i, &mut sample);
+    }
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let hash = sample.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!(
+        "demo-v{}-{:08x}.db",
+        acql::store::SCHEMA_VERSION,
+        hash & 0xffff_ffff
+    )
+}
 
 /// Opens the demo store, building it on first use, and prints a one-line banner on stderr.
 pub fn open() -> Result<Engine, CliError> {
-    let cached = dirs::cache_dir().map(|d| d.join("acql").join(DEMO_FILE));
+    let cached = dirs::cache_dir().map(|d| d.join("acql").join(demo_file()));
     if let Some(path) = &cached
         && path.exists()
         && let Ok(engine) = Engine::open(path, OpenMode::MustExist)
@@ -73,14 +90,20 @@ fn banner(path: Option<&Path>) {
 fn build_file(path: &Path) -> Result<Engine, String> {
     let dir = path.parent().ok_or("no cache directory")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp: PathBuf = dir.join(format!(".{DEMO_FILE}.{}.tmp", std::process::id()));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let built = (|| {
         let engine = Engine::open(&tmp, OpenMode::Create).map_err(|e| describe(&e, None))?;
         fill(&engine).map_err(|e| format!("{e:?}"))?;
         // Closing the last connection checkpoints the WAL into the main file, so the
         // rename below moves a complete database.
         drop(engine);
-        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+        remove_stale(dir, &name);
+        Ok(())
     })();
     if let Err(e) = built {
         for suffix in ["", "-wal", "-shm"] {
@@ -89,6 +112,20 @@ fn build_file(path: &Path) -> Result<Engine, String> {
         return Err(e);
     }
     Engine::open(path, OpenMode::MustExist).map_err(|e| describe(&e, None))
+}
+
+/// Removes demo stores of other generator versions (`demo-*.db` and their WAL files).
+fn remove_stale(dir: &Path, current: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let base = name.trim_end_matches("-wal").trim_end_matches("-shm");
+        if base.starts_with("demo-") && base.ends_with(".db") && base != current {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Generates the demo documents and imports them.

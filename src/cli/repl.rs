@@ -218,6 +218,11 @@ fn history_path() -> Option<PathBuf> {
 /// While rustyline reads a line the terminal is in raw mode and Ctrl-C arrives as a key
 /// (handled above). While a query runs it is a SIGINT, which a tokio signal listener on its
 /// own thread turns into this flag; the executor polls it and stops, and the REPL goes on.
+///
+/// The handler must be in place before the first `readline`: rustyline swaps in its own
+/// SIGINT handler while it reads and restores the one it found, so a handler that tokio
+/// installed in between would be undone (and Ctrl-C would then kill the REPL). Hence the
+/// handshake: the listener is registered, then this function returns.
 fn cancel_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     Arc::clone(FLAG.get_or_init(|| {
@@ -227,13 +232,32 @@ fn cancel_flag() -> Arc<AtomicBool> {
             .enable_all()
             .build();
         if let Ok(runtime) = runtime {
+            let (ready, registered) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 runtime.block_on(async move {
-                    while tokio::signal::ctrl_c().await.is_ok() {
-                        f.store(true, Ordering::SeqCst);
+                    #[cfg(unix)]
+                    {
+                        use tokio::signal::unix::{SignalKind, signal};
+                        let Ok(mut interrupts) = signal(SignalKind::interrupt()) else {
+                            let _ = ready.send(());
+                            return;
+                        };
+                        let _ = ready.send(());
+                        while interrupts.recv().await.is_some() {
+                            f.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    #[cfg(not(unix))]
+                    {
+                        let _ = ready.send(());
+                        while tokio::signal::ctrl_c().await.is_ok() {
+                            f.store(true, Ordering::SeqCst);
+                        }
                     }
                 });
             });
+            // Without a handler Ctrl-C still ends a query, just with the whole REPL.
+            let _ = registered.recv_timeout(std::time::Duration::from_secs(2));
         }
         flag
     }))
@@ -387,12 +411,21 @@ impl Shell {
                     None if what.is_empty() => (Collection::EmailAccounts, None),
                     None => (Collection::EmailAccounts, Some(what)),
                 };
+                if let Some(q) = query {
+                    // A query that cannot run must not leave an empty file behind.
+                    self.engine
+                        .plan(q)
+                        .map_err(|e| CliError::from_engine(e, Some(q)))?;
+                }
                 let handle = std::fs::File::create(file)
                     .map_err(|e| CliError::failed(format!("cannot create {file}: {e}")))?;
                 let mut out = Out::new(Box::new(std::io::BufWriter::new(handle)));
-                commands::export_to(&self.engine, query, collection, &mut out)?;
+                self.cancel.store(false, Ordering::SeqCst);
+                let cancel = Some(Arc::clone(&self.cancel));
+                let written =
+                    commands::export_to(&self.engine, query, collection, &mut out, cancel)?;
                 out.flush()?;
-                eprintln!("wrote {file}");
+                eprintln!("exported {written} documents to {file}");
             }
             "open" => {
                 let [file] = words.as_slice() else {

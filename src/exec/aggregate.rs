@@ -396,7 +396,17 @@ impl Grouping {
                                     .then(|| Value::from(Self::count_of(accs)))
                             })
                     };
-                    compare_json(pick(a.1).as_ref(), pick(b.1).as_ref())
+                    let (x, y) = (
+                        pick(a.1).and_then(agg_sort_key),
+                        pick(b.1).and_then(agg_sort_key),
+                    );
+                    match (x, y) {
+                        (Some(x), Some(y)) => x.cmp(&y),
+                        // `null` results (avg of nothing) last in both directions.
+                        (Some(_), None) => return_order(Ordering::Less, item.descending),
+                        (None, Some(_)) => return_order(Ordering::Greater, item.descending),
+                        (None, None) => Ordering::Equal,
+                    }
                 }
             };
             let o = if item.descending { o.reverse() } else { o };
@@ -410,16 +420,21 @@ impl Grouping {
     }
 }
 
-/// Orders aggregate results: numbers numerically, then anything else (`"infinity"`,
-/// `null`) after numbers.
-fn compare_json(a: Option<&Value>, b: Option<&Value>) -> Ordering {
-    let key = |v: Option<&Value>| v.and_then(scalar_key);
-    match (key(a), key(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
+/// An aggregate result as a sort key: numbers as themselves, `"infinity"` and
+/// `"-infinity"` (min/max over no values) as the infinities, `null` as none.
+fn agg_sort_key(v: Value) -> Option<ValueKey> {
+    match v {
+        Value::Number(_) => scalar_key(&v),
+        Value::String(s) if s == "infinity" => Some(ValueKey::Real(f64::INFINITY)),
+        Value::String(s) if s == "-infinity" => Some(ValueKey::Real(f64::NEG_INFINITY)),
+        _ => None,
     }
+}
+
+/// `o` as it must read after the caller's reversal for descending order, so that it
+/// stays as given in both directions.
+fn return_order(o: Ordering, descending: bool) -> Ordering {
+    if descending { o.reverse() } else { o }
 }
 
 /// One document's sort key for one `ORDER BY` item: the smallest scalar value at the
@@ -571,6 +586,45 @@ mod tests {
                 json!({"c": "1", "count(*)": 1}),
                 json!({"c": "x", "count(*)": 1})
             ]
+        );
+    }
+
+    #[test]
+    fn groups_order_by_aggregates_with_empty_results_last() {
+        let docs = [
+            json!({"c": "a", "n": 5}),
+            json!({"c": "b"}),
+            json!({"c": "d", "n": 1}),
+            json!({"c": "e", "n": "x"}),
+        ];
+        let order = |text: &str| {
+            let q = crate::parse(text).unwrap();
+            let mut g = Grouping::new(&q.group_by, &q.select, &q.order_by);
+            for d in &docs {
+                g.add(d);
+            }
+            g.rows()
+                .iter()
+                .map(|r| r["c"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        // max over no values is "-infinity": first ascending, last descending.
+        assert_eq!(
+            order("SELECT c, max(n) FROM accounts GROUP BY c ORDER BY max(n)"),
+            ["b", "e", "d", "a"]
+        );
+        assert_eq!(
+            order("SELECT c, max(n) FROM accounts GROUP BY c ORDER BY max(n) DESC"),
+            ["a", "d", "b", "e"]
+        );
+        // avg over no values is null: last both ways.
+        assert_eq!(
+            order("SELECT c, avg(n) FROM accounts GROUP BY c ORDER BY avg(n)"),
+            ["d", "a", "b", "e"]
+        );
+        assert_eq!(
+            order("SELECT c, avg(n) FROM accounts GROUP BY c ORDER BY avg(n) DESC"),
+            ["a", "d", "b", "e"]
         );
     }
 

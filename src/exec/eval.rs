@@ -474,6 +474,12 @@ mod tests {
     }
 
     #[test]
+    fn filters_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Filter>();
+    }
+
+    #[test]
     fn equality_coercions() {
         check(&cmp("a", CmpOp::Eq, n("42")), json!({"a": "42"}), true);
         check(&cmp("a", CmpOp::Eq, n("42")), json!({"a": "042"}), false);

@@ -94,6 +94,15 @@ fn finish(src: &str, e: PErr) -> ParseError {
     let found = found(src, span);
     let expected = e.expected.to_vec();
     let hint = match e.hint {
+        // A connective or clause keyword where a field belongs means something is
+        // missing, not that the user wants a field named `AND`.
+        Some(Hint::KeywordAsPath)
+            if ["AND", "OR", "NOT", "SELECT", "FROM", "WHERE"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(src.get(span.start..span.end).unwrap_or(""))) =>
+        {
+            None
+        }
         Some(h) => Some(hint_text(h, src, span)),
         None => did_you_mean(src, span, &expected),
     };
@@ -126,12 +135,13 @@ fn found(src: &str, span: Span) -> Found {
 fn hint_text(h: Hint, src: &str, span: Span) -> String {
     let text = src.get(span.start..span.end).unwrap_or("");
     match h {
-        Hint::QuoteValue => {
+        Hint::QuoteValue if text.chars().count() <= 40 => {
             format!(
                 "text values must be quoted: {}",
                 Literal::String(text.to_owned())
             )
         }
+        Hint::QuoteValue => "text values must be quoted".into(),
         Hint::ClauseOrder { clause, after } => format!(
             "{} must come before {}: clauses go in the order SELECT, FROM, WHERE, GROUP BY, \
              ORDER BY, START, LIMIT",
@@ -203,7 +213,10 @@ fn hint_text(h: Hint, src: &str, span: Span) -> String {
 /// "did you mean LIMIT?" for a word one or two edits away from an expected keyword.
 fn did_you_mean(src: &str, span: Span, expected: &[Expected]) -> Option<String> {
     let word = src.get(span.start..span.end)?;
-    if word.len() < 3 || !word.bytes().all(|b| b.is_ascii_alphabetic()) || is_reserved(word) {
+    if !(3..=12).contains(&word.len())
+        || !word.bytes().all(|b| b.is_ascii_alphabetic())
+        || is_reserved(word)
+    {
         return None;
     }
     let upper = word.to_ascii_uppercase();

@@ -305,34 +305,30 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
     Some(sql)
 }
 
-/// Counts the documents of a one-probe access that also have an entry for each of
-/// `semi` (each a union of seek probes): `EXISTS` seeks per driving row, no documents
-/// read. `None` when the access is not one probe.
-pub fn semi_count(access: &Access, semi: &[Lookup]) -> Option<Sql> {
-    let Access::Lookup(Lookup { index, probes, .. }) = access else { return None };
-    let [probe] = probes.as_slice() else { return None };
+/// The document ids of one seek probe (`Key`, `Word`, `Number`) in id order: the probe
+/// fixes the leading key columns, so the index order is document order.
+pub fn doc_stream(index: &IndexRef, probe: &Probe) -> Sql {
     let mut sql = Sql::default();
-    let what = if unique_rows(probe) { "count(*)" } else { "count(DISTINCT x.doc)" };
-    let _ = write!(sql.text, "SELECT {what} FROM {} x WHERE x.b = ", index.index.table());
-    sql.bind(Param::Text(index.binding.clone()));
-    probe_condition(&mut sql, probe);
-    for l in semi {
-        sql.push(" AND (");
-        for (i, p) in l.probes.iter().enumerate() {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            let _ = write!(sql.text, "EXISTS (SELECT 1 FROM {} y WHERE y.b = ", l.index.index.table());
-            sql.bind(Param::Text(l.index.binding.clone()));
-            probe_condition_on(&mut sql, p, "y");
-            sql.push(" AND y.doc = x.doc)");
-        }
-        if l.probes.is_empty() {
-            sql.push("0");
-        }
-        sql.push(")");
-    }
-    Some(sql)
+    probe_select(&mut sql, index, probe);
+    sql.push(" ORDER BY x.doc");
+    sql
+}
+
+/// The document ids of one probe, unordered, possibly repeated.
+pub fn probe_docs(index: &IndexRef, probe: &Probe) -> Sql {
+    let mut sql = Sql::default();
+    probe_select(&mut sql, index, probe);
+    sql
+}
+
+/// True when a probe's rows are unique per document, so `count(*)` counts documents.
+pub fn is_unique(probe: &Probe) -> bool {
+    unique_rows(probe)
+}
+
+/// True for probes whose rows come in document order (see [`doc_stream`]).
+pub fn is_seek(probe: &Probe) -> bool {
+    point(probe)
 }
 
 /// A walk of a value index in key order: `(doc id, doc)` per index row, ascending keys

@@ -364,8 +364,15 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
 
 /// Pass: how to count. Exact access and no residual: covering. A residual whose every
 /// conjunct is an exact lookup made of index seeks: a semi-join in SQL. Else evaluate.
-fn count_method(catalog: &Catalog, collection: Collection, access: &Access, residual: Option<&Expr>) -> CountMethod {
-    let Some(residual) = residual else { return CountMethod::Covering };
+fn count_method(
+    catalog: &Catalog,
+    collection: Collection,
+    access: &Access,
+    residual: Option<&Expr>,
+) -> CountMethod {
+    let Some(residual) = residual else {
+        return CountMethod::Covering;
+    };
     if !matches!(access, Access::Lookup(l) if l.exact) {
         return CountMethod::Evaluate;
     }
@@ -373,7 +380,10 @@ fn count_method(catalog: &Catalog, collection: Collection, access: &Access, resi
     for term in normalize::conjuncts(residual) {
         match index::term_lookup(catalog, collection, term) {
             Some(Access::Lookup(l))
-                if l.exact && l.probes.iter().all(|p| matches!(p, Probe::Key(_) | Probe::Word(_) | Probe::Number(_))) =>
+                if l.exact
+                    && l.probes.iter().all(|p| {
+                        matches!(p, Probe::Key(_) | Probe::Word(_) | Probe::Number(_))
+                    }) =>
             {
                 semi.push(l);
             }

@@ -293,13 +293,28 @@ fn explain_text() {
 
 #[test]
 fn conjunctions_of_seek_lookups_count_by_semi_join() {
-    let f = and(cmp("hasLiteAccount", CmpOp::Eq, b(true)), cmp("hasFullAccount", CmpOp::Eq, b(false)));
+    let f = and(
+        cmp("hasLiteAccount", CmpOp::Eq, b(true)),
+        cmp("hasFullAccount", CmpOp::Eq, b(false)),
+    );
     let p = plans(&query(Some(f)));
-    assert!(matches!(&p.count, CountMethod::SemiJoin(ls) if ls.len() == 1), "{p}");
+    assert!(
+        matches!(&p.count, CountMethod::SemiJoin(ls) if ls.len() == 1),
+        "{p}"
+    );
     assert!(p.residual.is_some());
     // The range drives; the boolean becomes a seek per driving entry.
-    let g = and(cmp("hasLiteAccount", CmpOp::Eq, b(true)), cmp("lastUpdatedTimestamp", CmpOp::Gt, n("5")));
-    assert!(matches!(plans(&query(Some(g))).count, CountMethod::SemiJoin(_)));
-    let h = and(cmp("hasLiteAccount", CmpOp::Eq, b(true)), cmp("data.x", CmpOp::Eq, n("5")));
+    let g = and(
+        cmp("hasLiteAccount", CmpOp::Eq, b(true)),
+        cmp("lastUpdatedTimestamp", CmpOp::Gt, n("5")),
+    );
+    assert!(matches!(
+        plans(&query(Some(g))).count,
+        CountMethod::SemiJoin(_)
+    ));
+    let h = and(
+        cmp("hasLiteAccount", CmpOp::Eq, b(true)),
+        cmp("data.x", CmpOp::Eq, n("5")),
+    );
     assert_eq!(plans(&query(Some(h))).count, CountMethod::Evaluate);
 }

@@ -40,7 +40,7 @@ pub struct ServeArgs {
     #[arg(long = "user-key", value_name = "KEY")]
     pub user_key: Vec<String>,
     /// The base64 secret of the `--user-key` at the same position.
-    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    #[arg(long, value_name = "SECRET")]
     pub secret: Vec<String>,
     /// The site API key requests must carry (any `apiKey` is accepted when unset).
     #[arg(long = "api-key", value_name = "KEY")]
@@ -325,6 +325,100 @@ mod tests {
     fn secrets_must_be_base64() {
         assert!(Credential::new("not base64!").is_err());
         assert!(Credential::new("").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("acql-serve").chain(argv.iter().copied()))
+            .unwrap()
+            .serve
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_open() {
+        let (listen, config) = args(&["x.db"]).resolve().unwrap();
+        assert_eq!(listen.addr.to_string(), DEFAULT_LISTEN);
+        assert!(listen.tls.is_none());
+        assert!(config.credentials.is_empty() && !config.refuse_plain_secret);
+        assert_eq!(config.data_center, "us1");
+    }
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serve.json");
+        std::fs::write(
+            &file,
+            r#"{"listen": "0.0.0.0:9000", "apiKey": "3_file", "dataCenter": "eu1",
+                "credentials": [{"userKey": "F", "secret": "c2VjcmV0"}], "timestampWindowSeconds": 60}"#,
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let (listen, config) = args(&["x.db", "--config", path]).resolve().unwrap();
+        assert_eq!(listen.addr.to_string(), "0.0.0.0:9000");
+        assert!(config.refuse_plain_secret, "plain HTTP on a public address");
+        assert_eq!(
+            (config.api_key.as_deref(), config.data_center.as_str()),
+            (Some("3_file"), "eu1")
+        );
+        assert_eq!(config.timestamp_window, Duration::from_secs(60));
+        assert!(config.credentials.contains_key("F"));
+        let (listen, config) = args(&[
+            "x.db",
+            "--config",
+            path,
+            "--listen",
+            "127.0.0.1:1",
+            "--api-key",
+            "3_flag",
+            "--user-key",
+            "A",
+            "--secret",
+            "c2VjcmV0",
+            "--user-key",
+            "B",
+            "--secret",
+            "c2VjcmV0Mg==",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(listen.addr.to_string(), "127.0.0.1:1");
+        assert_eq!(config.api_key.as_deref(), Some("3_flag"));
+        assert_eq!(config.credentials.len(), 3);
+        assert!(!config.refuse_plain_secret);
+    }
+
+    #[test]
+    fn bad_configurations_are_reported() {
+        assert!(args(&["x.db", "--user-key", "A"]).resolve().is_err());
+        assert!(
+            args(&["x.db", "--user-key", "A", "--secret", "!!"])
+                .resolve()
+                .is_err()
+        );
+        assert!(
+            args(&["x.db", "--config", "/nonexistent/acql.json"])
+                .resolve()
+                .is_err()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.json");
+        std::fs::write(&file, r#"{"lisen": "127.0.0.1:1"}"#).unwrap();
+        let err = args(&["x.db", "--config", file.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        use clap::Parser;
+        assert!(
+            Cli::try_parse_from(["s", "x.db", "--tls-cert", "c.pem"]).is_err(),
+            "a cert needs a key"
+        );
     }
 
     #[test]

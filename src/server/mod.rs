@@ -101,6 +101,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = tracing_subscriber::fmt()
         .with_max_level(args.log_level)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let engine = Engine::open(&args.db, OpenMode::Create)?;
     if config.credentials.is_empty() {

@@ -172,6 +172,24 @@ mod tests {
         assert!(Params::default().extend_from_form(b"a=%ff").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_never_panics(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = Params::default().extend_from_form(&raw);
+        }
+
+        #[test]
+        fn encode_then_decode_is_identity(name in "[a-zA-Z]{1,8}", value in "\\PC{0,24}") {
+            let mut text = String::new();
+            rfc3986_encode(&name, &mut text);
+            text.push('=');
+            rfc3986_encode(&value, &mut text);
+            let mut p = Params::default();
+            p.extend_from_form(text.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(p.get(&name), Some(value.as_str()));
+        }
+    }
+
     #[test]
     fn rfc3986_matches_the_sdks() {
         let mut s = String::new();

@@ -68,12 +68,18 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let method = request.uri().path().trim_start_matches('/').to_owned();
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
 
     let (params, read_error) = read_params(&state.config, request).await;
     let (shape, shape_error) = ResponseShape::from_params(&params);
     let result = match read_error.or(shape_error) {
         Some(e) => Err(e),
-        None => dispatch(&state, &method, &http_method, &params).await,
+        None => dispatch(&state, &method, &http_method, &params)
+            .await
+            .map_err(|e| explain_bearer(e, bearer)),
     };
     let (body, error) = match result {
         Ok(body) => (body, None),
@@ -85,12 +91,23 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
         call_id = %call_id,
         method = %method,
         http = %http_method,
-        peer = ?peer,
+        peer = %peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
         error_code,
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
     respond(&shape, &call_id, body, error.as_ref())
+}
+
+/// The SDKs' RSA-key mode sends `Authorization: Bearer <JWT>` instead of `userKey`; say
+/// why it is refused rather than only that `userKey` is missing.
+fn explain_bearer(mut e: VendorError, bearer: bool) -> VendorError {
+    if bearer && e.code == 400002 && e.details.ends_with("userKey") {
+        e.details.push_str(
+            " (Authorization: Bearer tokens are not supported: send userKey with secret or a signature)",
+        );
+    }
+    e
 }
 
 /// Query string plus body. A JSON object body (`Content-Type: application/json`) is
