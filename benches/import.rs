@@ -51,6 +51,15 @@ fn main() {
     println!("| configuration | wall | docs/s | CPU (all threads) | vs plain loop |");
     println!("|---|---|---|---|---|");
     let db = dir.join("import-bench.db");
+    // ACQL_BENCH_ONLY=indexes skips the baseline and the no-index run (for profiling).
+    let only = std::env::var("ACQL_BENCH_ONLY").unwrap_or_default();
+    if only == "indexes" {
+        run("acql import, default indexes", &db, docs, None, |db| {
+            store_import(db, &data, true)
+        });
+        let _ = remove_db(&db);
+        return;
+    }
     let plain = run(
         "plain rusqlite loop: INSERT jsonb(?) text, one tx",
         &db,

@@ -250,6 +250,18 @@ fn main() {
             }),
         ),
         (
+            "Q1 … engine overhead: prepare (cached plan) / hand: no-op",
+            Box::new(|| u64::from(engine.prepare(&q1).is_ok())),
+            Box::new(|| 1),
+        ),
+        (
+            "Q1 … search (records as Values)",
+            Box::new(|| b.page(&q1)),
+            Box::new(|| {
+                b.sql_rows("SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.profile.email') = ?", &[&email])
+            }),
+        ),
+        (
             "Q2 newsletter count",
             Box::new(|| {
                 b.count("SELECT count(*) FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true")

@@ -82,9 +82,6 @@ pub struct Engine {
     cursor_key: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
-// `crate::Error` is large because `ParseError` is (its owner can box it); the agreed
-// signatures return it unboxed.
-#[allow(clippy::result_large_err)]
 impl Engine {
     /// Opens (or creates, with [`OpenMode::Create`]) a database file.
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Engine> {
@@ -113,7 +110,8 @@ impl Engine {
     /// Parses and plans `query` against the current catalog (cached per query text).
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
         let version: i64 = self.store.read(|conn| {
-            conn.pragma_query_value(None, "schema_version", |r| r.get(0))
+            conn.prepare_cached("PRAGMA schema_version")
+                .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
                 .map_err(StoreError::from)
         })??;
         let catalog = {
@@ -167,7 +165,10 @@ impl Engine {
         };
         let (results, summary) = self.collect(&prepared, &window, options)?;
         let total = summary.total.unwrap_or(0);
-        let next_cursor_id = match (options.open_cursor && summary.more, summary.last) {
+        let next_cursor_id = match (
+            options.open_cursor && summary.more && p.limit > 0,
+            summary.last,
+        ) {
             (true, Some(after)) => Some(
                 CursorState {
                     query: query.to_string(),

@@ -10,9 +10,10 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The query text does not parse.
+    /// The query text does not parse. Boxed: a parse error carries its expected set and
+    /// spans, and every `Result` in the crate would otherwise grow to its size.
     #[error("parse error: {0}")]
-    Parse(#[from] ParseError),
+    Parse(Box<ParseError>),
     /// The query parses but cannot be planned (unknown collection, bad argument, …).
     #[error("plan error: {0}")]
     Plan(#[from] PlanError),
@@ -22,6 +23,12 @@ pub enum Error {
     /// Running a planned query failed.
     #[error("execution error: {0}")]
     Exec(#[from] ExecError),
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        Error::Parse(Box::new(e))
+    }
 }
 
 /// `Result` with [`Error`].

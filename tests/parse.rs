@@ -742,7 +742,11 @@ fn huge_tokens_give_short_errors() {
         format!("SELECT * FROM accounts WHERE `{word}"),
     ] {
         let e = fails(&src);
-        assert!(diagnostic::summary(&src, &e).len() < 400, "{}", diagnostic::summary(&src, &e));
+        assert!(
+            diagnostic::summary(&src, &e).len() < 400,
+            "{}",
+            diagnostic::summary(&src, &e)
+        );
         assert!(diagnostic::render(&src, &e).len() < 1000);
     }
 }
@@ -760,6 +764,38 @@ fn a_maximal_or_chain_parses_prints_and_drops() {
     let printed = q.to_string();
     assert_eq!(printed, src);
     drop(q);
+}
+
+#[test]
+fn each_expected_variant_has_its_documented_trigger() {
+    let cases = [
+        ("SELECT * FROM accounts WHERE AND", Expected::Condition),
+        ("SELECT * FROM accounts GROUP BY 'x'", Expected::Path),
+        ("SELECT * FROM accounts WHERE a = )", Expected::Value),
+        (
+            "SELECT * FROM accounts WHERE a regex (42)",
+            Expected::String,
+        ),
+        (
+            "SELECT * FROM accounts WHERE a CONTAINS true",
+            Expected::StringOrNumber,
+        ),
+        ("SELECT * FROM accounts LIMIT x", Expected::Integer),
+        ("SELECT * FROM accounts WHERE a 1", Expected::Operator),
+        ("SELECT FROM accounts", Expected::SelectItem),
+        ("SELECT * FROM WHERE a = 1", Expected::Collection),
+        ("SELECT a AS FROM accounts", Expected::Alias),
+        ("SELECT * accounts", Expected::Keyword("FROM")),
+        (
+            "SELECT * FROM accounts WHERE (a = 1 b",
+            Expected::Symbol(")"),
+        ),
+        ("SELECT * FROM accounts LIMIT 5 6", Expected::EndOfInput),
+    ];
+    for (src, expected) in cases {
+        let e = fails(src);
+        assert!(e.expected.contains(&expected), "{src}: {:?}", e.expected);
+    }
 }
 
 #[test]
@@ -827,7 +863,10 @@ const ERROR_CASES: &[(&str, &str)] = &[
         "SELECT * FROM accounts WHERE profile.age == 18",
     ),
     ("dangling AND", "SELECT * FROM accounts WHERE a = 1 AND"),
-    ("AND where a condition belongs", "SELECT * FROM accounts WHERE AND a = 1"),
+    (
+        "AND where a condition belongs",
+        "SELECT * FROM accounts WHERE AND a = 1",
+    ),
     (
         "missing connective",
         "SELECT * FROM accounts WHERE a = 1 b = 2",
@@ -1229,4 +1268,3 @@ mod properties {
         }
     }
 }
-

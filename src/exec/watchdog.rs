@@ -121,3 +121,48 @@ impl Drop for Watch {
             .retain(|e| e.id != self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOREVER: &str =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+
+    fn run_forever(conn: &Connection) -> rusqlite::Result<i64> {
+        conn.query_row(FOREVER, [], |r| r.get(0))
+    }
+
+    #[test]
+    fn interrupts_a_statement_at_its_deadline() {
+        let conn = Connection::open_in_memory().unwrap();
+        let t = Instant::now();
+        let _w = watch(&conn, Instant::now() + Duration::from_millis(100), None);
+        let err = run_forever(&conn).unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::OperationInterrupted)
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn interrupts_on_cancel_and_forgets_finished_queries() {
+        let conn = Connection::open_in_memory().unwrap();
+        let flag = Arc::new(AtomicBool::new(false));
+        let setter = Arc::clone(&flag);
+        let _w = watch(&conn, Instant::now() + Duration::from_secs(60), Some(flag));
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            setter.store(true, Ordering::Relaxed);
+        });
+        assert!(run_forever(&conn).is_err());
+        drop(_w);
+        // A finished watch never fires later.
+        let w = watch(&conn, Instant::now() + Duration::from_millis(1), None);
+        drop(w);
+        std::thread::sleep(Duration::from_millis(600));
+        let n: i64 = conn.query_row("SELECT 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+    }
+}

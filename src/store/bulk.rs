@@ -17,7 +17,7 @@ use super::docs::{self, DOC_PARAM};
 use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
 use super::{Store, schema};
-use crate::catalog::entries::{self, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::entries::{CompiledPattern, ValueEntry, ValueKey, WordEntry};
 use crate::catalog::{Collection, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -82,6 +82,8 @@ pub struct ExportOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
 }
 
+static TRACE_WAIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static TRACE_FLUSH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 const PROGRESS_EVERY: u64 = 4096;
 
 /// Imports of at least this many documents end with a WAL checkpoint.
@@ -149,7 +151,12 @@ enum Prepared {
 const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
 
 /// Prepares one line (without its line terminator) on a worker's private connection.
-fn prepare(conn: &Connection, collection: Collection, defs: &[IndexDef], line: &[u8]) -> Prepared {
+fn prepare(
+    conn: &Connection,
+    collection: Collection,
+    patterns: &[(IndexKind, CompiledPattern)],
+    line: &[u8],
+) -> Prepared {
     let Ok(text) = std::str::from_utf8(line) else {
         return Prepared::Bad("not UTF-8".into());
     };
@@ -176,11 +183,11 @@ fn prepare(conn: &Connection, collection: Collection, defs: &[IndexDef], line: &
         Ok(key) => key,
         Err(reason) => return Prepared::Bad(reason),
     };
-    let rows = defs
+    let rows = patterns
         .iter()
-        .map(|def| match def.kind {
-            IndexKind::Value => IndexRows::Values(entries::value_entries(def, doc)),
-            IndexKind::Words => IndexRows::Words(entries::word_entries(def, doc)),
+        .map(|(kind, pattern)| match kind {
+            IndexKind::Value => IndexRows::Values(pattern.value_entries(doc)),
+            IndexKind::Words => IndexRows::Words(pattern.word_entries(doc)),
         })
         .collect();
     Prepared::Doc { key, jsonb, rows }
@@ -245,10 +252,19 @@ struct Loader<'c> {
 const FEW_KEYS: usize = 64;
 
 /// Index rows of documents written but not yet indexed, per index (same order as the
-/// loader's definitions), borrowing from the batch being written.
-struct Pending<'p> {
-    values: Vec<Vec<(i64, &'p ValueEntry)>>,
-    words: Vec<Vec<(i64, &'p WordEntry)>>,
+/// loader's definitions).
+struct Pending {
+    values: Vec<Vec<(i64, ValueEntry)>>,
+    words: Vec<Vec<(i64, WordEntry)>>,
+}
+
+impl Pending {
+    fn new(indexes: usize) -> Pending {
+        Pending {
+            values: vec![Vec::new(); indexes],
+            words: vec![Vec::new(); indexes],
+        }
+    }
 }
 
 enum Outcome {
@@ -292,20 +308,24 @@ impl<'c> Loader<'c> {
 
     /// Stores one prepared document; on success its index rows join `pending` (written by
     /// [`Loader::flush`]). `Err(Ok(reason))` is a bad line; `Err(Err(e))` a database failure.
-    fn load<'p>(
+    fn load(
         &mut self,
         key: &str,
         jsonb: &[u8],
-        rows: &'p [IndexRows],
-        pending: &mut Pending<'p>,
+        rows: Vec<IndexRows>,
+        pending: &mut Pending,
     ) -> Result<Outcome, Result<String, StoreError>> {
         match self.insert.execute(params![key, jsonb]) {
             Ok(_) => {
                 let id = self.conn.last_insert_rowid();
-                for (i, rows) in rows.iter().enumerate() {
+                for (i, rows) in rows.into_iter().enumerate() {
                     match rows {
-                        IndexRows::Values(v) => pending.values[i].extend(v.iter().map(|e| (id, e))),
-                        IndexRows::Words(v) => pending.words[i].extend(v.iter().map(|e| (id, e))),
+                        IndexRows::Values(v) => {
+                            pending.values[i].extend(v.into_iter().map(|e| (id, e)))
+                        }
+                        IndexRows::Words(v) => {
+                            pending.words[i].extend(v.into_iter().map(|e| (id, e)))
+                        }
                     }
                 }
                 Ok(Outcome::Inserted)
@@ -334,7 +354,7 @@ impl<'c> Loader<'c> {
 
     /// Whether index `i` is staged, deciding (and creating its staging table) on the first
     /// batch with rows.
-    fn stage_index(&mut self, i: usize, pending: &Pending<'_>) -> Result<bool, StoreError> {
+    fn stage_index(&mut self, i: usize, pending: &Pending) -> Result<bool, StoreError> {
         if let Some(staged) = self.staged[i] {
             return Ok(staged);
         }
@@ -370,7 +390,7 @@ impl<'c> Loader<'c> {
 
     /// Writes the pending index rows: per index, one sorted multi-row insert run into its
     /// side table, or an append to its staging table.
-    fn flush(&mut self, pending: &mut Pending<'_>) -> Result<(), StoreError> {
+    fn flush(&mut self, pending: &mut Pending) -> Result<(), StoreError> {
         for i in 0..self.defs.len() {
             if pending.values[i].is_empty() && pending.words[i].is_empty() {
                 continue;
@@ -457,9 +477,18 @@ impl Store {
             skip_bad_lines,
             mut progress,
         } = options;
+        let tstart = std::time::Instant::now();
         let report = self.write(|tx| -> Result<ImportReport, StoreError> {
+            if let Ok(p) = std::env::var("ACQL_IMPORT_PRAGMAS") {
+                tx.execute_batch(&p)?;
+            }
             let defs: Vec<IndexDef> = schema::load_catalog(tx)?.of(collection).cloned().collect();
             let mut loader = Loader::new(tx, &defs, collection, replace)?;
+            // Compiled once per import, shared by the workers.
+            let patterns: Vec<(IndexKind, CompiledPattern)> = defs
+                .iter()
+                .map(|def| (def.kind, CompiledPattern::new(&def.pattern)))
+                .collect();
             let mut report = ImportReport::default();
             let mut bytes = 0u64;
             let workers = worker_count();
@@ -469,7 +498,7 @@ impl Store {
                 for _ in 0..workers {
                     let (tx_in, rx_in) = mpsc::sync_channel::<Batch>(MAX_IN_FLIGHT);
                     let (tx_out, rx_out) = mpsc::sync_channel::<Vec<Prepared>>(MAX_IN_FLIGHT);
-                    let defs = &defs;
+                    let patterns = &patterns;
                     scope.spawn(move || {
                         // A private in-memory connection: only for SQLite's JSON parser.
                         let Ok(conn) = Connection::open_in_memory() else {
@@ -479,7 +508,7 @@ impl Store {
                             let prepared = batch
                                 .lines
                                 .iter()
-                                .map(|l| prepare(&conn, collection, defs, l))
+                                .map(|l| prepare(&conn, collection, patterns, l))
                                 .collect();
                             if tx_out.send(prepared).is_err() {
                                 break;
@@ -512,20 +541,19 @@ impl Store {
                     let Some((worker, batch_bytes)) = in_flight.pop_front() else {
                         break;
                     };
+                    let t0 = std::time::Instant::now();
                     let prepared = from_workers[worker]
                         .recv()
                         .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
-                    let mut pending = Pending {
-                        values: vec![Vec::new(); defs.len()],
-                        words: vec![Vec::new(); defs.len()],
-                    };
-                    for p in &prepared {
+                    TRACE_WAIT.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+                    let mut pending = Pending::new(defs.len());
+                    for p in prepared {
                         report.lines += 1;
                         let outcome = match p {
                             Prepared::Blank => continue,
-                            Prepared::Bad(reason) => Err(Ok(reason.clone())),
+                            Prepared::Bad(reason) => Err(Ok(reason)),
                             Prepared::Doc { key, jsonb, rows } => {
-                                loader.load(key, jsonb, rows, &mut pending)
+                                loader.load(&key, &jsonb, rows, &mut pending)
                             }
                         };
                         match outcome {
@@ -549,7 +577,9 @@ impl Store {
                             }
                         }
                     }
+                    let t0 = std::time::Instant::now();
                     loader.flush(&mut pending)?;
+                    TRACE_FLUSH.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
                     bytes += batch_bytes;
                     if let Some(p) = progress.as_mut() {
                         p(Progress {
@@ -561,7 +591,10 @@ impl Store {
                 Ok(())
                 // Dropping the channels here ends the workers before the scope joins them.
             })?;
+            let t0 = std::time::Instant::now();
             loader.finish()?;
+            eprintln!("TRACE wait {} ms flush {} ms finish {} ms", TRACE_WAIT.load(std::sync::atomic::Ordering::Relaxed)/1000, TRACE_FLUSH.load(std::sync::atomic::Ordering::Relaxed)/1000, t0.elapsed().as_millis());
+            eprintln!("TRACE before commit {} ms", tstart.elapsed().as_millis());
             if report.lines == 0
                 && let Some(p) = progress.as_mut()
             {
@@ -569,9 +602,12 @@ impl Store {
             }
             Ok(report)
         })?;
+        eprintln!("TRACE after commit {} ms", tstart.elapsed().as_millis());
+        let t0 = std::time::Instant::now();
         if report.inserted + report.replaced >= CHECKPOINT_AFTER {
             self.checkpoint()?;
         }
+        eprintln!("TRACE checkpoint {} ms", t0.elapsed().as_millis());
         Ok(report)
     }
 

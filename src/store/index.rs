@@ -287,7 +287,7 @@ pub(crate) fn unstage(conn: &Connection, def: &IndexDef) -> Result<(), StoreErro
 pub(crate) fn insert_values_bulk(
     conn: &Connection,
     def: &IndexDef,
-    rows: &mut [(i64, &ValueEntry)],
+    rows: &mut [(i64, ValueEntry)],
     staged: bool,
 ) -> Result<(), StoreError> {
     let literal_b = def.pattern.wildcard().is_none();
@@ -330,7 +330,7 @@ pub(crate) fn insert_values_bulk(
 pub(crate) fn insert_words_bulk(
     conn: &Connection,
     def: &IndexDef,
-    rows: &mut [(i64, &WordEntry)],
+    rows: &mut [(i64, WordEntry)],
     staged: bool,
 ) -> Result<(), StoreError> {
     let literal_b = def.pattern.wildcard().is_none();
