@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench query                         # 10,000 documents
 //! ACQL_BENCH_DOCS=1000000 cargo bench --bench query # 1M (the dataset is built once)
+//! ACQL_BENCH_PROFILE=1 cargo bench --bench query Q7   # loop our side of Q7 (for perf)
 //! ```
 //!
 //! Datasets come from `acql::gen` (seed 42) and are cached under
@@ -236,6 +237,78 @@ fn main() {
         )
         .unwrap();
 
+    if std::env::var_os("ACQL_BENCH_SQLPROBE").is_some() {
+        let probe = |name: &str, sql: &str, p: &[&dyn rusqlite::ToSql]| {
+            let t = Instant::now();
+            for _ in 0..20000 {
+                let mut st = conn.prepare_cached(sql).unwrap();
+                let mut rows = st.query(p).unwrap();
+                while let Some(r) = rows.next().unwrap() {
+                    std::hint::black_box(r.get_ref(0).unwrap());
+                }
+            }
+            println!(
+                "{name}: {:.2} µs",
+                t.elapsed().as_secs_f64() / 20000.0 * 1e6
+            );
+        };
+        let ix: i64 = conn.query_row("SELECT id FROM acql_indexes WHERE pattern = 'profile.email' AND kind = 'value' AND collection = 'emailAccounts'", [], |r| r.get(0)).unwrap();
+        probe("pragma", "PRAGMA schema_version", &[]);
+        probe("empty", "SELECT 1", &[]);
+        probe(
+            "bound b",
+            &format!(
+                "SELECT t.id, t.doc FROM ix_{ix} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = ? AND x.k = ?"
+            ),
+            &[&"", &email],
+        );
+        probe(
+            "literal b",
+            &format!(
+                "SELECT t.id, t.doc FROM ix_{ix} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = '' AND x.k = ?"
+            ),
+            &[&email],
+        );
+        probe(
+            "uplus",
+            &format!(
+                "SELECT t.id, t.doc FROM ix_{ix} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = '' AND x.k = +?"
+            ),
+            &[&email],
+        );
+        probe(
+            "count literal",
+            &format!("SELECT count(*) FROM ix_{ix} x WHERE x.b = '' AND x.k = ?"),
+            &[&email],
+        );
+        probe(
+            "count uplus",
+            &format!("SELECT count(*) FROM ix_{ix} x WHERE x.b = '' AND x.k = +?"),
+            &[&email],
+        );
+        probe(
+            "hand",
+            "SELECT id, doc FROM email_accounts WHERE json_extract(doc, '$.profile.email') = ?",
+            &[&email],
+        );
+        conn.execute_batch("BEGIN").unwrap();
+        probe(
+            "in txn: literal b",
+            &format!(
+                "SELECT t.id, t.doc FROM ix_{ix} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = '' AND x.k = ?"
+            ),
+            &[&email],
+        );
+        probe(
+            "in txn: uplus",
+            &format!(
+                "SELECT t.id, t.doc FROM ix_{ix} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = '' AND x.k = +?"
+            ),
+            &[&email],
+        );
+        conn.execute_batch("COMMIT").unwrap();
+        return;
+    }
     type Job<'a> = Box<dyn FnMut() -> u64 + 'a>;
     let q1 = format!("SELECT * FROM emailAccounts WHERE profile.email = \"{email}\"");
     let q7 = format!(
@@ -388,6 +461,23 @@ fn main() {
             }),
         ),
         (
+            "Q10 country = DE LIMIT 10 (+ totalCount)",
+            Box::new(|| {
+                b.page("SELECT * FROM emailAccounts WHERE profile.country = \"DE\" LIMIT 10")
+            }),
+            Box::new(|| {
+                let n = b.sql_rows(
+                    "SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.profile.country') = 'DE' LIMIT 10",
+                    &[],
+                );
+                std::hint::black_box(b.sql_count(
+                    "SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.profile.country') = 'DE'",
+                    &[],
+                ));
+                n
+            }),
+        ),
+        (
             "Q8 GROUP BY profile.country",
             Box::new(|| {
                 b.page("SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country LIMIT 1000")
@@ -417,6 +507,20 @@ fn main() {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
         }
+        if std::env::var_os("ACQL_BENCH_PROFILE").is_some() {
+            // Repeat our side for a few seconds, for `perf record` on one query.
+            let t = Instant::now();
+            let mut runs = 0u64;
+            while t.elapsed() < Duration::from_secs(3) {
+                std::hint::black_box(ours());
+                runs += 1;
+            }
+            println!(
+                "| {name} | {} per run ({runs} runs) |",
+                fmt(t.elapsed() / runs as u32)
+            );
+            continue;
+        }
         let (t_ours, r_ours) = time(&mut *ours);
         let (t_hand, r_hand) = time(&mut *hand);
         let flag = if r_ours == r_hand {
@@ -432,6 +536,9 @@ fn main() {
         );
     }
 
+    if std::env::var_os("ACQL_BENCH_PROFILE").is_some() {
+        return;
+    }
     // Streaming throughput and peak memory: every matching document as JSON text.
     let mut bytes = 0;
     let t = Instant::now();

@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::Result;
@@ -109,11 +110,7 @@ impl Engine {
 
     /// Parses and plans `query` against the current catalog (cached per query text).
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
-        let version: i64 = self.store.read(|conn| {
-            conn.prepare_cached("PRAGMA schema_version")
-                .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
-                .map_err(StoreError::from)
-        })??;
+        let version = self.store.read(schema_version)??;
         let catalog = {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             match (&cache.catalog, cache.schema_version == Some(version)) {
@@ -144,6 +141,43 @@ impl Engine {
         Ok(prepared)
     }
 
+    /// The cached plan of `query` when the catalog has not changed since it was made.
+    fn cached(&self, query: &str, version: i64) -> Option<Arc<Prepared>> {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.schema_version != Some(version) {
+            return None;
+        }
+        cache.plans.get(query).map(Arc::clone)
+    }
+
+    /// Runs `f` with the prepared plan of `query` inside one read transaction.
+    ///
+    /// One transaction per query, not per statement: every statement outside a
+    /// transaction takes and releases SQLite's shared lock (a few µs of `fcntl` each), and
+    /// the count and the records then come from the same snapshot. When the plan is
+    /// cached (the usual case) the schema check runs in the same transaction.
+    fn with_prepared<T>(
+        &self,
+        query: &str,
+        mut f: impl FnMut(&Connection, &Arc<Prepared>) -> Result<T>,
+    ) -> Result<T> {
+        let fast = self.store.read(|conn| {
+            in_read_txn(conn, || {
+                let version = schema_version(conn)?;
+                match self.cached(query, version) {
+                    Some(p) => f(conn, &p).map(Some),
+                    None => Ok(None),
+                }
+            })
+        })??;
+        if let Some(out) = fast {
+            return Ok(out);
+        }
+        let prepared = self.prepare(query)?;
+        self.store
+            .read(|conn| in_read_txn(conn, || f(conn, &prepared)))?
+    }
+
     /// The plan of `query` (without running it).
     pub fn plan(&self, query: &str) -> Result<Plan> {
         Ok(self.prepare(query)?.plan.clone())
@@ -154,25 +188,27 @@ impl Engine {
         if options.open_cursor {
             plan::validate_cursor(&crate::parse(query)?)?;
         }
-        let prepared = self.prepare(query)?;
-        let p = &prepared.plan;
-        let window = Window {
-            start: p.start,
-            limit: Some(p.limit),
-            after: None,
-            count: true,
-            keyset: options.open_cursor,
-        };
-        let (results, summary) = self.collect(&prepared, &window, options)?;
+        let (limit, results, summary) = self.with_prepared(query, |conn, prepared| {
+            let p = &prepared.plan;
+            let window = Window {
+                start: p.start,
+                limit: Some(p.limit),
+                after: None,
+                count: true,
+                keyset: options.open_cursor,
+            };
+            let (results, summary) = collect(conn, prepared, &window, options)?;
+            Ok((p.limit, results, summary))
+        })?;
         let total = summary.total.unwrap_or(0);
         let next_cursor_id = match (
-            options.open_cursor && summary.more && p.limit > 0,
+            options.open_cursor && summary.more && limit > 0,
             summary.last,
         ) {
             (true, Some(after)) => Some(
                 CursorState {
                     query: query.to_string(),
-                    page_size: p.limit,
+                    page_size: limit,
                     after,
                     total,
                     issued_ms: now_ms(),
@@ -191,7 +227,6 @@ impl Engine {
     /// Returns the page a cursor id names (`cursorId`).
     pub fn search_cursor(&self, cursor_id: &str, options: &SearchOptions) -> Result<SearchPage> {
         let state = CursorState::decode(cursor_id, &self.cursor_key()?, now_ms())?;
-        let prepared = self.prepare(&state.query)?;
         let window = Window {
             start: 0,
             limit: Some(state.page_size),
@@ -199,7 +234,9 @@ impl Engine {
             count: false,
             keyset: true,
         };
-        let (results, summary) = self.collect(&prepared, &window, options)?;
+        let (results, summary) = self.with_prepared(&state.query, |conn, prepared| {
+            collect(conn, prepared, &window, options)
+        })?;
         let next_cursor_id = match (summary.more, summary.last) {
             (true, Some(after)) => Some(
                 CursorState {
@@ -216,30 +253,6 @@ impl Engine {
             total_count: state.total,
             next_cursor_id,
         })
-    }
-
-    fn collect(
-        &self,
-        prepared: &Prepared,
-        window: &Window,
-        options: &SearchOptions,
-    ) -> Result<(Vec<Value>, run::Summary)> {
-        let mut results = Vec::new();
-        let summary = self.store.read(|conn| {
-            let mut guard = Guard::new(options.timeout, options.cancel.clone());
-            let mut sink = |v: Value| {
-                results.push(v);
-                ControlFlow::Continue(())
-            };
-            run::run(
-                conn,
-                prepared,
-                window,
-                &mut guard,
-                &mut Out::Values(&mut sink),
-            )
-        })??;
-        Ok((results, summary))
     }
 
     /// Streams every record of `query` (START/LIMIT as written, no 10000 cap) to `sink`,
@@ -272,19 +285,18 @@ impl Engine {
         options: &SearchOptions,
         out: &mut Out<'_>,
     ) -> Result<StreamSummary> {
-        let prepared = self.prepare(query)?;
-        let p = &prepared.plan;
-        let window = Window {
-            start: p.start,
-            limit: p.limit_written,
-            after: None,
-            count: true,
-            keyset: false,
-        };
-        let summary = self.store.read(|conn| {
+        let summary = self.with_prepared(query, |conn, prepared| {
+            let p = &prepared.plan;
+            let window = Window {
+                start: p.start,
+                limit: p.limit_written,
+                after: None,
+                count: true,
+                keyset: false,
+            };
             let mut guard = Guard::new(options.timeout, options.cancel.clone());
-            run::run(conn, &prepared, &window, &mut guard, out)
-        })??;
+            Ok(run::run(conn, prepared, &window, &mut guard, out)?)
+        })?;
         Ok(StreamSummary {
             objects_count: summary.emitted,
             total_count: summary.total.unwrap_or(summary.emitted),
@@ -340,6 +352,56 @@ impl Engine {
         *slot = Some(key.clone());
         Ok(key)
     }
+}
+
+/// Runs `prepared` on `conn` and collects the records.
+fn collect(
+    conn: &Connection,
+    prepared: &Prepared,
+    window: &Window,
+    options: &SearchOptions,
+) -> Result<(Vec<Value>, run::Summary)> {
+    let mut results = Vec::new();
+    let mut guard = Guard::new(options.timeout, options.cancel.clone());
+    let mut sink = |v: Value| {
+        results.push(v);
+        ControlFlow::Continue(())
+    };
+    let summary = run::run(
+        conn,
+        prepared,
+        window,
+        &mut guard,
+        &mut Out::Values(&mut sink),
+    )?;
+    Ok((results, summary))
+}
+
+/// SQLite's schema cookie (a header read; see [`PlanCache::schema_version`]).
+fn schema_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("PRAGMA schema_version")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+        .map_err(StoreError::from)?)
+}
+
+/// Runs `body` inside a read transaction on `conn` (unless one is already open).
+fn in_read_txn<T>(conn: &Connection, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        return body();
+    }
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut stmt| stmt.execute([]))
+        .map_err(StoreError::from)?;
+    let out = body();
+    let end = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut stmt| stmt.execute([]));
+    if end.is_err() && !conn.is_autocommit() {
+        // A read transaction has nothing to keep: end it however COMMIT failed.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    out
 }
 
 #[cfg(test)]

@@ -87,7 +87,10 @@ mod tests {
     fn spans_never_affect_equality() {
         assert_eq!(Span::new(0, 1), Span::new(5, 9));
         assert!(!Span::new(0, 1).same(&Span::new(5, 9)));
-        assert_eq!(Spanned::new(1, Span::new(0, 1)), Spanned::new(1, Span::new(3, 4)));
+        assert_eq!(
+            Spanned::new(1, Span::new(0, 1)),
+            Spanned::new(1, Span::new(3, 4))
+        );
     }
 
     #[test]

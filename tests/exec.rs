@@ -74,6 +74,38 @@ fn default_limit_start_and_total_count() {
 }
 
 #[test]
+fn covering_total_count_with_and_without_a_full_page() {
+    // profile.country is indexed: the count is covering, run only when the page is cut.
+    let e = engine_with(&numbered(300));
+    let q = "SELECT i FROM emailAccounts WHERE profile.country = \"FR\"";
+    let all = search(&e, q);
+    assert_eq!((all.results.len(), all.total_count), (100, 100));
+    let cut = search(&e, &format!("{q} LIMIT 99"));
+    assert_eq!((cut.results.len(), cut.total_count), (99, 100));
+    let exact = search(&e, &format!("{q} LIMIT 100"));
+    assert_eq!((exact.results.len(), exact.total_count), (100, 100));
+    let past = search(&e, &format!("{q} START 150"));
+    assert_eq!((past.results.len(), past.total_count), (0, 100));
+    let tail = search(&e, &format!("{q} START 95 LIMIT 10"));
+    assert_eq!((tail.results.len(), tail.total_count), (5, 100));
+    let one = search(&e, "SELECT * FROM emailAccounts WHERE email = \"u7@x.com\"");
+    assert_eq!((one.results.len(), one.total_count), (1, 1));
+    // A sink that stops early still gets the full count.
+    let mut seen = 0;
+    let summary = e
+        .stream(q, &SearchOptions::default(), &mut |_| {
+            seen += 1;
+            if seen == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_eq!((summary.objects_count, summary.total_count), (2, 100));
+}
+
+#[test]
 fn indexed_and_residual_terms_agree() {
     let e = engine_with(&numbered(300));
     // profile.country is indexed; i is not.

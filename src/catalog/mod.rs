@@ -60,7 +60,9 @@ impl Collection {
 
     /// Resolves a `FROM` name, case-insensitively.
     pub fn from_name(name: &str) -> Option<Collection> {
-        Collection::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(name))
+        Collection::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
     }
 
     /// The canonical name, as the vendor spells it.
@@ -113,8 +115,13 @@ impl Pattern {
         }
         loop {
             let (seg, tail) = if let Some(quoted) = rest.strip_prefix('`') {
-                let end = quoted.find('`').ok_or_else(|| format!("unclosed backtick in `{text}`"))?;
-                (PatternSegment::Key(quoted[..end].to_string()), &quoted[end + 1..])
+                let end = quoted
+                    .find('`')
+                    .ok_or_else(|| format!("unclosed backtick in `{text}`"))?;
+                (
+                    PatternSegment::Key(quoted[..end].to_string()),
+                    &quoted[end + 1..],
+                )
             } else {
                 let end = rest.find('.').unwrap_or(rest.len());
                 let word = &rest[..end];
@@ -123,16 +130,25 @@ impl Pattern {
                 } else if !word.is_empty() && word.chars().all(crate::ast::is_segment_char) {
                     (PatternSegment::Key(word.to_string()), &rest[end..])
                 } else {
-                    return Err(format!("`{word}` is not a valid segment in index pattern `{text}`"));
+                    return Err(format!(
+                        "`{word}` is not a valid segment in index pattern `{text}`"
+                    ));
                 }
             };
             segments.push(seg);
             if tail.is_empty() {
                 break;
             }
-            rest = tail.strip_prefix('.').ok_or_else(|| format!("expected `.` in index pattern `{text}`"))?;
+            rest = tail
+                .strip_prefix('.')
+                .ok_or_else(|| format!("expected `.` in index pattern `{text}`"))?;
         }
-        if segments.iter().filter(|s| **s == PatternSegment::Any).count() > 1 {
+        if segments
+            .iter()
+            .filter(|s| **s == PatternSegment::Any)
+            .count()
+            > 1
+        {
             return Err(format!("index pattern `{text}` has more than one `*`"));
         }
         Ok(Pattern { segments })
@@ -152,7 +168,9 @@ impl fmt::Display for Pattern {
             }
             match seg {
                 PatternSegment::Any => f.write_str("*")?,
-                PatternSegment::Key(k) if !k.is_empty() && k.chars().all(crate::ast::is_segment_char) => {
+                PatternSegment::Key(k)
+                    if !k.is_empty() && k.chars().all(crate::ast::is_segment_char) =>
+                {
                     f.write_str(k)?;
                 }
                 PatternSegment::Key(k) => write!(f, "`{k}`")?,
@@ -214,7 +232,9 @@ pub struct Catalog {
 impl Catalog {
     /// The indexes of one collection.
     pub fn of(&self, collection: Collection) -> impl Iterator<Item = &IndexDef> {
-        self.indexes.iter().filter(move |i| i.collection == collection)
+        self.indexes
+            .iter()
+            .filter(move |i| i.collection == collection)
     }
 }
 
@@ -222,17 +242,45 @@ impl Catalog {
 pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
     (Collection::EmailAccounts, "email", IndexKind::Value),
     (Collection::EmailAccounts, "profile.email", IndexKind::Value),
-    (Collection::EmailAccounts, "hasLiteAccount", IndexKind::Value),
-    (Collection::EmailAccounts, "hasFullAccount", IndexKind::Value),
-    (Collection::EmailAccounts, "createdTimestamp", IndexKind::Value),
-    (Collection::EmailAccounts, "lastUpdatedTimestamp", IndexKind::Value),
-    (Collection::EmailAccounts, "subscriptions.*.email.isSubscribed", IndexKind::Value),
-    (Collection::EmailAccounts, "profile.country", IndexKind::Value),
+    (
+        Collection::EmailAccounts,
+        "hasLiteAccount",
+        IndexKind::Value,
+    ),
+    (
+        Collection::EmailAccounts,
+        "hasFullAccount",
+        IndexKind::Value,
+    ),
+    (
+        Collection::EmailAccounts,
+        "createdTimestamp",
+        IndexKind::Value,
+    ),
+    (
+        Collection::EmailAccounts,
+        "lastUpdatedTimestamp",
+        IndexKind::Value,
+    ),
+    (
+        Collection::EmailAccounts,
+        "subscriptions.*.email.isSubscribed",
+        IndexKind::Value,
+    ),
+    (
+        Collection::EmailAccounts,
+        "profile.country",
+        IndexKind::Value,
+    ),
     (Collection::EmailAccounts, "UID", IndexKind::Value),
     // deleteLiteAccount finds the account by its token.
     (Collection::EmailAccounts, "token", IndexKind::Value),
     (Collection::Accounts, "profile.email", IndexKind::Value),
-    (Collection::Accounts, "lastUpdatedTimestamp", IndexKind::Value),
+    (
+        Collection::Accounts,
+        "lastUpdatedTimestamp",
+        IndexKind::Value,
+    ),
 ];
 
 #[cfg(test)]
@@ -241,13 +289,21 @@ mod tests {
 
     #[test]
     fn patterns_round_trip() {
-        for text in ["a", "subscriptions.*.email.isSubscribed", "subscriptions.`jun4th.a001`.email", "*"] {
+        for text in [
+            "a",
+            "subscriptions.*.email.isSubscribed",
+            "subscriptions.`jun4th.a001`.email",
+            "*",
+        ] {
             assert_eq!(Pattern::parse(text).unwrap().to_string(), text);
         }
         assert!(Pattern::parse("a.*.b.*").is_err());
         assert!(Pattern::parse("a..b").is_err());
         assert!(Pattern::parse("").is_err());
-        assert_eq!(Collection::from_name("EMAILACCOUNTS"), Some(Collection::EmailAccounts));
+        assert_eq!(
+            Collection::from_name("EMAILACCOUNTS"),
+            Some(Collection::EmailAccounts)
+        );
         assert_eq!(Collection::from_name("users"), None);
     }
 }

@@ -555,12 +555,16 @@ fn run_insertion(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> Result<Summary, ExecError> {
-    let counted = if w.count {
+    // A covering count is deferred: when the page holds every match (a point lookup,
+    // a short list), the matches counted on the way are the total and the count
+    // statement is not run at all.
+    let deferred = w.count && matches!(p.plan.count, CountMethod::Covering);
+    let counted = if w.count && !deferred {
         sql_count(conn, &p.plan, access, guard)?
     } else {
         None
     };
-    let evaluate = w.count && counted.is_none();
+    let evaluate = w.count && !deferred && counted.is_none();
     let mut pager = Pager::new(w, evaluate);
     let after = w.after.as_ref().map(|a| a.id);
     candidates(conn, &p.plan, access, after, guard, |id, doc| {
@@ -577,7 +581,14 @@ fn run_insertion(
     })?;
     let mut s = pager.s;
     if w.count {
-        s.total = Some(counted.unwrap_or(pager.matched));
+        let complete = !s.more && !s.stopped;
+        s.total = Some(match counted {
+            Some(n) => n,
+            None if deferred && !complete => {
+                sql_count(conn, &p.plan, access, guard)?.unwrap_or(pager.matched)
+            }
+            None => pager.matched,
+        });
     }
     Ok(s)
 }

@@ -103,6 +103,10 @@ pub(crate) fn peek_keyword<'a>(i: Input<'a>, kw: &str) -> Option<(Input<'a>, Spa
     let i = i.ws();
     let b = i.bytes();
     let n = kw.len();
+    // Most probes fail on the first byte (a keyword tried where a path or value is).
+    if b.first().map(u8::to_ascii_uppercase) != kw.as_bytes().first().copied() {
+        return None;
+    }
     if b.len() >= n
         && b[..n].eq_ignore_ascii_case(kw.as_bytes())
         && b.get(n).is_none_or(|&c| !continues_word(c))

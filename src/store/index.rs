@@ -271,13 +271,18 @@ pub(crate) fn create_stage(conn: &Connection, def: &IndexDef) -> Result<(), Stor
 /// memory stays bounded) and drops the staging table. Filling a B-tree in key order costs a
 /// fraction of inserting the same rows in document order once the tree outgrows the cache.
 pub(crate) fn unstage(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
-    let (cols, order) = match def.kind {
-        IndexKind::Value => ("b, k, doc, n, t", "b, k, doc"),
-        IndexKind::Words => ("b, w, doc", "b, w, doc"),
+    // Without `*`, every `b` is '': sorting on it is wasted work (measured: a quarter
+    // of the sort), so the literal is selected instead.
+    let literal_b = def.pattern.wildcard().is_none();
+    let (cols, select, order) = match (def.kind, literal_b) {
+        (IndexKind::Value, true) => ("b, k, doc, n, t", "'', k, doc, n, t", "k, doc"),
+        (IndexKind::Value, false) => ("b, k, doc, n, t", "b, k, doc, n, t", "b, k, doc"),
+        (IndexKind::Words, true) => ("b, w, doc", "'', w, doc", "w, doc"),
+        (IndexKind::Words, false) => ("b, w, doc", "b, w, doc", "b, w, doc"),
     };
     let (table, stage) = (def.table(), stage_table(def));
     conn.execute_batch(&format!(
-        "INSERT OR IGNORE INTO {table}({cols}) SELECT {cols} FROM {stage} ORDER BY {order}; DROP TABLE {stage};"
+        "INSERT OR IGNORE INTO {table}({cols}) SELECT {select} FROM {stage} ORDER BY {order}; DROP TABLE {stage};"
     ))?;
     Ok(())
 }
