@@ -106,6 +106,39 @@ fn covering_total_count_with_and_without_a_full_page() {
 }
 
 #[test]
+fn semi_join_counts_with_a_range_term_dedupe_multi_valued_documents() {
+    // Each document has two tags; `tags >= 50` holds both for i >= 50, so the range
+    // yields some documents twice, and the count must still be per document.
+    let docs: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({
+                "email": format!("u{i}@x.com"),
+                "profile": {"country": ["DE", "FR"][i % 2]},
+                "tags": [i, i + 100],
+                "i": i,
+            })
+        })
+        .collect();
+    let e = engine_with(&docs);
+    e.store()
+        .add_index(Collection::EmailAccounts, "tags", IndexKind::Value)
+        .unwrap();
+    let q = "SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\" AND tags >= 50";
+    assert!(e.explain(q).unwrap().contains("count: semi-join"));
+    assert_eq!(search(&e, q).results[0]["count(*)"], 30);
+    let p = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE profile.country = \"DE\" AND tags < 10 LIMIT 2",
+    );
+    assert_eq!((field(&p, "/i"), p.total_count), (vec![json!(0), json!(2)], 5));
+    let p = search(
+        &e,
+        "SELECT count(*) FROM emailAccounts WHERE profile.country = \"FR\" AND tags > 1000",
+    );
+    assert_eq!(p.results[0]["count(*)"], 0);
+}
+
+#[test]
 fn indexed_and_residual_terms_agree() {
     let e = engine_with(&numbered(300));
     // profile.country is indexed; i is not.

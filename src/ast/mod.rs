@@ -190,6 +190,38 @@ pub enum Expr {
     },
 }
 
+impl Expr {
+    /// The operands of the `AND` chain rooted here, in order (just `self` when it is not
+    /// an `AND`).
+    ///
+    /// Chains are left-leaning trees as deep as they are long (a 64 KiB query holds
+    /// thousands of terms), so code that walks a condition should take chains through
+    /// this, which does not recurse, and recurse only into the operands.
+    pub fn conjuncts(&self) -> Vec<&Expr> {
+        self.chain(true)
+    }
+
+    /// The operands of the `OR` chain rooted here, in order; see [`Expr::conjuncts`].
+    pub fn disjuncts(&self) -> Vec<&Expr> {
+        self.chain(false)
+    }
+
+    fn chain(&self, and: bool) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            match (e, and) {
+                (Expr::And(a, b), true) | (Expr::Or(a, b), false) => {
+                    stack.push(b);
+                    stack.push(a);
+                }
+                _ => out.push(e),
+            }
+        }
+        out
+    }
+}
+
 /// A comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CmpOp {
@@ -362,6 +394,26 @@ mod tests {
     fn reserved_words_are_case_insensitive() {
         assert!(is_reserved("order") && is_reserved("NULL") && is_reserved("With"));
         assert!(!is_reserved("count") && !is_reserved("orders") && !is_reserved(""));
+    }
+
+    #[test]
+    fn chains_flatten_in_order_without_recursion() {
+        let leaf = |n: &str| Expr::IsNull {
+            path: Path::dotted(n),
+            negated: false,
+            span: Span::default(),
+        };
+        let mut e = leaf("t0");
+        // About as long as a chain gets within the parser's 64 KiB limit.
+        for i in 1..10_000 {
+            e = Expr::Or(Box::new(e), Box::new(leaf(&format!("t{i}"))));
+        }
+        let terms = e.disjuncts();
+        assert_eq!(terms.len(), 10_000);
+        assert_eq!(terms[0], &leaf("t0"));
+        assert_eq!(terms[9_999], &leaf("t9999"));
+        let conjuncts = e.conjuncts();
+        assert!(conjuncts.len() == 1 && std::ptr::eq(conjuncts[0], &e));
     }
 
     #[test]

@@ -186,26 +186,19 @@ fn compile(expr: &Expr, opts: &EvalOptions) -> Result<Cond, EvalError> {
         negated,
     };
     Ok(match expr {
-        Expr::And(a, b) => {
-            let mut v = Vec::new();
-            for side in [a, b] {
-                match compile(side, opts)? {
-                    Cond::And(inner) => v.extend(inner),
-                    c => v.push(c),
-                }
-            }
-            Cond::And(v)
-        }
-        Expr::Or(a, b) => {
-            let mut v = Vec::new();
-            for side in [a, b] {
-                match compile(side, opts)? {
-                    Cond::Or(inner) => v.extend(inner),
-                    c => v.push(c),
-                }
-            }
-            Cond::Or(v)
-        }
+        // Chains are taken whole, without recursing down their spine (see `Expr::conjuncts`).
+        Expr::And(..) => Cond::And(
+            expr.conjuncts()
+                .into_iter()
+                .map(|e| compile(e, opts))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(..) => Cond::Or(
+            expr.disjuncts()
+                .into_iter()
+                .map(|e| compile(e, opts))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Not(a) => Cond::Not(Box::new(compile(a, opts)?)),
         Expr::Compare {
             path,

@@ -284,12 +284,70 @@ pub(crate) fn sql_count(
                 .iter()
                 .any(|l| l.probes.len() != 1 || !lower::is_seek(&l.probes[0]))
             {
-                return Ok(None);
+                return mark_count(conn, &legs[0], &legs[1..], guard);
             }
             merge_count(conn, &legs, guard).map(Some)
         }
         CountMethod::Evaluate => Ok(None),
     }
+}
+
+/// Rows of the legs per driver document above which reading the driver's documents
+/// (~1.5 µs each) is cheaper than streaming the legs' index rows (~0.1 µs each).
+const MARK_ROWS_PER_DOC: usize = 12;
+
+/// Counts the driver's documents that every leg also holds when some probe is a range
+/// (its rows are not in id order, so no merge): the driver's ids are collected and
+/// sorted, and each leg's rows mark the ids they hit. Exact for any number of entries
+/// per document. `None` (evaluate instead) when the legs hold many more rows than the
+/// driver has documents.
+fn mark_count(
+    conn: &Connection,
+    driver: &Lookup,
+    legs: &[Lookup],
+    guard: &mut Guard,
+) -> Result<Option<u64>, ExecError> {
+    let mut ids: Vec<i64> = Vec::new();
+    for probe in &driver.probes {
+        each_row(conn, &lower::probe_docs(&driver.index, probe), guard, |row| {
+            ids.push(row.get(0)?);
+            Ok(ControlFlow::Continue(()))
+        })?;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Some(0));
+    }
+    let budget = ids.len().saturating_mul(MARK_ROWS_PER_DOC);
+    for leg in legs {
+        let mut rows = 0usize;
+        for probe in &leg.probes {
+            let left = i64::try_from(budget.saturating_sub(rows)).unwrap_or(i64::MAX);
+            let sql = lower::probe_rows_capped(&leg.index, probe, left);
+            rows += usize::try_from(count_sql(conn, &sql, guard)?).unwrap_or(usize::MAX);
+            if rows >= budget {
+                return Ok(None);
+            }
+        }
+    }
+    for leg in legs {
+        if ids.is_empty() {
+            break;
+        }
+        let mut hit = vec![false; ids.len()];
+        for probe in &leg.probes {
+            each_row(conn, &lower::probe_docs(&leg.index, probe), guard, |row| {
+                if let Ok(i) = ids.binary_search(&row.get::<_, i64>(0)?) {
+                    hit[i] = true;
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+        }
+        let mut hits = hit.into_iter();
+        ids.retain(|_| hits.next().unwrap_or(false));
+    }
+    Ok(Some(ids.len() as u64))
 }
 
 /// Counts the documents present in every leg (one seek probe each) by merging their

@@ -338,6 +338,18 @@ pub fn probe_docs(index: &IndexRef, probe: &Probe) -> Sql {
     sql
 }
 
+/// The number of rows of one probe, counting at most `cap` (a size check that costs
+/// no more than the cap).
+pub fn probe_rows_capped(index: &IndexRef, probe: &Probe, cap: i64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT count(*) FROM (");
+    probe_select(&mut sql, index, probe);
+    sql.push(" LIMIT ");
+    sql.bind(Param::Int(cap));
+    sql.push(")");
+    sql
+}
+
 /// True when a probe's rows are unique per document, so `count(*)` counts documents.
 pub fn is_unique(probe: &Probe) -> bool {
     unique_rows(probe)

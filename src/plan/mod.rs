@@ -276,8 +276,10 @@ pub enum CountMethod {
     /// Count index entries (or rows) in SQL, without reading documents.
     Covering,
     /// Count the access's entries that also have an entry in each of these exact
-    /// lookups (one per residual term; every probe an index seek), in SQL. Falls back
-    /// to [`CountMethod::Evaluate`] when the access does not reduce to one probe.
+    /// lookups (one per residual term), over index entries only: a merge of id-ordered
+    /// streams when every probe is a seek, else marking the access's ids from each
+    /// lookup's rows. Falls back to [`CountMethod::Evaluate`] when neither applies or
+    /// the lookups are much larger than the access.
     SemiJoin(Vec<Lookup>),
     /// Count while evaluating the residual over every candidate.
     Evaluate,
@@ -363,7 +365,8 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
 }
 
 /// Pass: how to count. Exact access and no residual: covering. A residual whose every
-/// conjunct is an exact lookup made of index seeks: a semi-join in SQL. Else evaluate.
+/// conjunct is an exact lookup: a semi-join over index entries (the executor falls back
+/// to evaluating when that looks costlier). Else evaluate.
 fn count_method(
     catalog: &Catalog,
     collection: Collection,
@@ -379,14 +382,7 @@ fn count_method(
     let mut semi = Vec::new();
     for term in normalize::conjuncts(residual) {
         match index::term_lookup(catalog, collection, term) {
-            Some(Access::Lookup(l))
-                if l.exact
-                    && l.probes.iter().all(|p| {
-                        matches!(p, Probe::Key(_) | Probe::Word(_) | Probe::Number(_))
-                    }) =>
-            {
-                semi.push(l);
-            }
+            Some(Access::Lookup(l)) if l.exact => semi.push(l),
             _ => return CountMethod::Evaluate,
         }
     }

@@ -82,8 +82,6 @@ pub struct ExportOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
 }
 
-static TRACE_WAIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static TRACE_FLUSH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 const PROGRESS_EVERY: u64 = 4096;
 
 /// Imports of at least this many documents end with a WAL checkpoint.
@@ -261,7 +259,7 @@ struct Loader<'c> {
 /// Memory for staged value rows. Sorting them in Rust and appending them to the side
 /// tables costs a fraction of SQLite's sorter (measured: 0.2 vs 1.1–1.5 s per million
 /// rows), so loads up to a few hundred thousand documents never touch a staging table.
-const RUN_BUDGET: usize = 192 << 20;
+const RUN_BUDGET: usize = 32 << 20;
 
 /// Estimated memory of one staged row.
 fn run_row_bytes(e: &ValueEntry) -> usize {
@@ -373,7 +371,6 @@ impl<'c> Loader<'c> {
 
     /// Ends the load: writes the staged rows into their side tables, in key order.
     fn finish(&mut self) -> Result<(), StoreError> {
-        eprintln!("TRACE overflowed {} staged {:?}", self.overflowed, self.staged);
         if self.overflowed {
             self.spill()?;
         }
@@ -531,6 +528,9 @@ impl<'c> Loader<'c> {
 /// unique key index and the side tables then thrash it (measured at 1M documents: 36 s
 /// with 64 MiB, 23 s with 256 MiB, 22 s with 1 GiB).
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+/// Helper threads SQLite's sorter may use while a large import moves staging tables into
+/// side tables (pragma `threads`; the setting is per connection and harmless afterwards).
+const IMPORT_SORTER_THREADS: i64 = 2;
 /// Page cache of the temporary database (staging tables) during an import, in KiB.
 const IMPORT_TEMP_CACHE_KIB: i64 = 64 * 1024;
 
@@ -558,8 +558,9 @@ impl<'c> CacheGuard<'c> {
         if guard.temp > -IMPORT_TEMP_CACHE_KIB {
             conn.pragma_update(Some("temp"), "cache_size", -IMPORT_TEMP_CACHE_KIB)?;
         }
-        if let Ok(p) = std::env::var("ACQL_IMPORT_PRAGMAS") {
-            conn.execute_batch(&p)?;
+        let threads: i64 = conn.pragma_query_value(None, "threads", |r| r.get(0))?;
+        if threads < IMPORT_SORTER_THREADS {
+            conn.pragma_update(None, "threads", IMPORT_SORTER_THREADS)?;
         }
         Ok(guard)
     }
@@ -597,8 +598,7 @@ impl Store {
         input: impl BufRead,
         options: ImportOptions<'_>,
     ) -> Result<ImportReport, StoreError> {
-        let b = std::env::var("ACQL_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(RUN_BUDGET);
-        self.import_with_budget(input, options, b)
+        self.import_with_budget(input, options, RUN_BUDGET)
     }
 
     /// [`Store::import_ndjson`] with `run_budget` bytes for staged index rows in memory.
@@ -614,7 +614,6 @@ impl Store {
             skip_bad_lines,
             mut progress,
         } = options;
-        let tstart = std::time::Instant::now();
         let report = self.write(|tx| -> Result<ImportReport, StoreError> {
             let _cache = CacheGuard::enlarge(tx)?;
             let defs: Vec<IndexDef> = schema::load_catalog(tx)?.of(collection).cloned().collect();
@@ -676,14 +675,9 @@ impl Store {
                     let Some((worker, batch_bytes)) = in_flight.pop_front() else {
                         break;
                     };
-                    let t0 = std::time::Instant::now();
                     let prepared = from_workers[worker]
                         .recv()
                         .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
-                    TRACE_WAIT.fetch_add(
-                        t0.elapsed().as_micros() as u64,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
                     let mut pending = Pending::new(defs.len());
                     for p in prepared {
                         report.lines += 1;
@@ -715,12 +709,7 @@ impl Store {
                             }
                         }
                     }
-                    let t0 = std::time::Instant::now();
                     loader.flush(&mut pending)?;
-                    TRACE_FLUSH.fetch_add(
-                        t0.elapsed().as_micros() as u64,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
                     bytes += batch_bytes;
                     if let Some(p) = progress.as_mut() {
                         p(Progress {
@@ -732,15 +721,7 @@ impl Store {
                 Ok(())
                 // Dropping the channels here ends the workers before the scope joins them.
             })?;
-            let t0 = std::time::Instant::now();
             loader.finish()?;
-            eprintln!(
-                "TRACE wait {} ms flush {} ms finish {} ms",
-                TRACE_WAIT.load(std::sync::atomic::Ordering::Relaxed) / 1000,
-                TRACE_FLUSH.load(std::sync::atomic::Ordering::Relaxed) / 1000,
-                t0.elapsed().as_millis()
-            );
-            eprintln!("TRACE before commit {} ms", tstart.elapsed().as_millis());
             if report.lines == 0
                 && let Some(p) = progress.as_mut()
             {
@@ -748,12 +729,9 @@ impl Store {
             }
             Ok(report)
         })?;
-        eprintln!("TRACE after commit {} ms", tstart.elapsed().as_millis());
-        let t0 = std::time::Instant::now();
         if report.inserted + report.replaced >= CHECKPOINT_AFTER {
             self.checkpoint()?;
         }
-        eprintln!("TRACE checkpoint {} ms", t0.elapsed().as_millis());
         Ok(report)
     }
 
