@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench import                 # 1,000,000 generated documents
 //! ACQL_BENCH_DOCS=100000 cargo bench --bench import
+//! ACQL_BENCH_ONLY=indexes cargo bench --bench import   # only the indexed import (profiling)
 //! ```
 //!
 //! Prints one table row per configuration: wall time, documents/s, CPU time (user+system,

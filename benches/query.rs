@@ -6,6 +6,8 @@
 //! cargo bench --bench query                         # 10,000 documents
 //! ACQL_BENCH_DOCS=1000000 cargo bench --bench query # 1M (the dataset is built once)
 //! ACQL_BENCH_PROFILE=1 cargo bench --bench query Q7   # loop our side of Q7 (for perf)
+//! ACQL_BENCH_MMAP_MB=4096 cargo bench --bench query    # both sides with mmap_size set
+//! ACQL_BENCH_SQLPROBE=1 cargo bench --bench query     # per-statement costs (re-prepare, locks)
 //! ```
 //!
 //! Datasets come from `acql::gen` (seed 42) and are cached under
@@ -218,6 +220,18 @@ fn main() {
     let engine = Engine::open(&db, OpenMode::MustExist).unwrap();
     let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.pragma_update(None, "cache_size", -65536).unwrap();
+    if let Some(mb) = std::env::var("ACQL_BENCH_MMAP_MB")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        // Experiment: memory-mapped reads on both sides (the store does not set it).
+        conn.pragma_update(None, "mmap_size", mb << 20).unwrap();
+        engine
+            .store()
+            .read(|c| c.pragma_update(None, "mmap_size", mb << 20))
+            .unwrap()
+            .unwrap();
+    }
     let b = Bench {
         engine: &engine,
         conn: &conn,

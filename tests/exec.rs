@@ -111,9 +111,10 @@ fn semi_join_counts_with_a_range_term_dedupe_multi_valued_documents() {
     // yields some documents twice, and the count must still be per document.
     let docs: Vec<Value> = (0..60)
         .map(|i| {
+            let country = ["DE", "FR"][i % 2];
             json!({
                 "email": format!("u{i}@x.com"),
-                "profile": {"country": ["DE", "FR"][i % 2]},
+                "profile": {"country": country},
                 "tags": [i, i + 100],
                 "i": i,
             })
@@ -130,7 +131,10 @@ fn semi_join_counts_with_a_range_term_dedupe_multi_valued_documents() {
         &e,
         "SELECT i FROM emailAccounts WHERE profile.country = \"DE\" AND tags < 10 LIMIT 2",
     );
-    assert_eq!((field(&p, "/i"), p.total_count), (vec![json!(0), json!(2)], 5));
+    assert_eq!(
+        (field(&p, "/i"), p.total_count),
+        (vec![json!(0), json!(2)], 5)
+    );
     let p = search(
         &e,
         "SELECT count(*) FROM emailAccounts WHERE profile.country = \"FR\" AND tags > 1000",
@@ -501,4 +505,40 @@ fn contains_uses_a_words_index() {
         "SELECT count(*) FROM emailAccounts WHERE profile.email CONTAINS \"x com\"",
     );
     assert_eq!(p.results, [json!({"count(*)": 50})]);
+}
+
+/// A query as long as the parser allows is a chain thousands of terms deep; planning and
+/// running it must not overflow the 2 MiB stack of a worker thread (the HTTP server runs
+/// queries on tokio's blocking pool).
+#[test]
+fn query_with_thousands_of_chained_terms_runs_on_a_small_stack() {
+    let e = engine_with(&numbered(50));
+    let or_chain = (0..2900)
+        .map(|i| format!("i = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let and_chain = (0..3400)
+        .map(|i| format!("g != {}", i + 7))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let queries = [
+        format!("SELECT count(*) FROM emailAccounts WHERE {or_chain}"),
+        format!("SELECT * FROM emailAccounts WHERE NOT ({and_chain}) LIMIT 5"),
+        format!("SELECT * FROM emailAccounts WHERE i < 3 AND ({or_chain}) ORDER BY i DESC"),
+    ];
+    let totals = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            queries
+                .iter()
+                .map(|q| {
+                    assert!(q.len() < 64 * 1024, "{} bytes", q.len());
+                    search(&e, q).total_count
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(totals, vec![50, 0, 3]);
 }

@@ -309,10 +309,15 @@ fn mark_count(
 ) -> Result<Option<u64>, ExecError> {
     let mut ids: Vec<i64> = Vec::new();
     for probe in &driver.probes {
-        each_row(conn, &lower::probe_docs(&driver.index, probe), guard, |row| {
-            ids.push(row.get(0)?);
-            Ok(ControlFlow::Continue(()))
-        })?;
+        each_row(
+            conn,
+            &lower::probe_docs(&driver.index, probe),
+            guard,
+            |row| {
+                ids.push(row.get(0)?);
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
     }
     ids.sort_unstable();
     ids.dedup();
@@ -330,6 +335,32 @@ fn mark_count(
                 return Ok(None);
             }
         }
+    }
+    // Ids as a bitset over [lo, hi] (generated ids are dense); a sorted list with
+    // binary search when they are too sparse for that.
+    let (lo, hi) = (ids[0], ids[ids.len() - 1]);
+    let words = usize::try_from(hi.abs_diff(lo) / 64 + 1).unwrap_or(usize::MAX);
+    if words <= ids.len().saturating_mul(4) {
+        let mut live = vec![0u64; words];
+        for &id in &ids {
+            let off = id.abs_diff(lo) as usize;
+            live[off / 64] |= 1 << (off % 64);
+        }
+        for leg in legs {
+            let mut hit = vec![0u64; words];
+            for probe in &leg.probes {
+                each_row(conn, &lower::probe_docs(&leg.index, probe), guard, |row| {
+                    let id: i64 = row.get(0)?;
+                    if (lo..=hi).contains(&id) {
+                        let off = id.abs_diff(lo) as usize;
+                        hit[off / 64] |= 1 << (off % 64);
+                    }
+                    Ok(ControlFlow::Continue(()))
+                })?;
+            }
+            live.iter_mut().zip(&hit).for_each(|(l, h)| *l &= h);
+        }
+        return Ok(Some(live.iter().map(|w| u64::from(w.count_ones())).sum()));
     }
     for leg in legs {
         if ids.is_empty() {

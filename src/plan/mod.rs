@@ -473,10 +473,8 @@ pub fn validate_cursor(query: &Query) -> Result<(), PlanError> {
 
 fn check_operands(e: &Expr) -> Result<(), PlanError> {
     match e {
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            check_operands(a)?;
-            check_operands(b)
-        }
+        Expr::And(..) => e.conjuncts().into_iter().try_for_each(check_operands),
+        Expr::Or(..) => e.disjuncts().into_iter().try_for_each(check_operands),
         Expr::Not(a) => check_operands(a),
         Expr::Compare {
             op, value, span, ..

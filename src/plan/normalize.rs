@@ -17,10 +17,27 @@ pub fn normalize(expr: &Expr) -> Expr {
 fn push(expr: &Expr, negate: bool) -> Expr {
     match expr {
         Expr::Not(inner) => push(inner, !negate),
-        Expr::And(a, b) if negate => Expr::Or(Box::new(push(a, true)), Box::new(push(b, true))),
-        Expr::Or(a, b) if negate => Expr::And(Box::new(push(a, true)), Box::new(push(b, true))),
-        Expr::And(a, b) => Expr::And(Box::new(push(a, false)), Box::new(push(b, false))),
-        Expr::Or(a, b) => Expr::Or(Box::new(push(a, false)), Box::new(push(b, false))),
+        // A chain is taken whole and rebuilt balanced: the parser gives a left-leaning
+        // tree as deep as the chain is long (thousands of terms in a 64 KiB query), and
+        // every later pass recurses over the tree.
+        Expr::And(..) | Expr::Or(..) => {
+            let and = matches!(expr, Expr::And(..));
+            let terms = if and {
+                expr.conjuncts()
+            } else {
+                expr.disjuncts()
+            };
+            let pushed = terms.into_iter().map(|t| push(t, negate)).collect();
+            // De Morgan: a negated AND is the OR of the negated terms, and vice versa.
+            // A chain has at least two terms; the fallback keeps the meaning regardless.
+            balanced(pushed, and != negate).unwrap_or_else(|| {
+                if negate {
+                    Expr::Not(Box::new(expr.clone()))
+                } else {
+                    expr.clone()
+                }
+            })
+        }
         Expr::Compare {
             path,
             op: CmpOp::Ne,
@@ -87,28 +104,29 @@ fn push(expr: &Expr, negate: bool) -> Expr {
     }
 }
 
+/// Joins `terms` with `AND` (or `OR`) as a balanced tree, so its depth is logarithmic
+/// in the number of terms; `None` for no terms.
+fn balanced(mut terms: Vec<Expr>, and: bool) -> Option<Expr> {
+    if terms.len() <= 1 {
+        return terms.pop();
+    }
+    let right = terms.split_off(terms.len() / 2);
+    let (l, r) = (balanced(terms, and)?, balanced(right, and)?);
+    Some(if and {
+        Expr::And(Box::new(l), Box::new(r))
+    } else {
+        Expr::Or(Box::new(l), Box::new(r))
+    })
+}
+
 /// The conjuncts of `expr` (`a AND (b AND c)` → `[a, b, c]`).
 pub fn conjuncts(expr: &Expr) -> Vec<&Expr> {
-    let mut out = Vec::new();
-    collect(expr, &mut out, true);
-    out
+    expr.conjuncts()
 }
 
 /// The disjuncts of `expr` (`a OR (b OR c)` → `[a, b, c]`).
 pub fn disjuncts(expr: &Expr) -> Vec<&Expr> {
-    let mut out = Vec::new();
-    collect(expr, &mut out, false);
-    out
-}
-
-fn collect<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>, and: bool) {
-    match (expr, and) {
-        (Expr::And(a, b), true) | (Expr::Or(a, b), false) => {
-            collect(a, out, and);
-            collect(b, out, and);
-        }
-        _ => out.push(expr),
-    }
+    expr.disjuncts()
 }
 
 /// Joins expressions with `AND` (`None` for an empty list).

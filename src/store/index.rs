@@ -308,25 +308,45 @@ pub(crate) fn insert_values_bulk(
             a.b.cmp(&b.b).then_with(|| a.k.cmp(&b.k)).then(da.cmp(db))
         });
     }
-    // Full chunks share one statement, the remainder goes row by row: two cached
-    // statements per index instead of one per remainder size.
-    let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
-    let (many, rest) = rows.split_at(full);
-    for chunk in many.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
-        let mut stmt = conn.prepare_cached(&multi_insert_sql(def, chunk.len(), staged))?;
-        let mut i = 1;
-        for (doc, e) in chunk {
-            if !literal_b {
-                stmt.raw_bind_parameter(i, &e.b)?;
-                i += 1;
+    write_values(conn, def, rows.iter().map(|(doc, e)| (*doc, e)), staged)
+}
+
+/// Inserts value rows in the order given (callers sort them), with multi-row statements.
+pub(crate) fn write_values<'e>(
+    conn: &Connection,
+    def: &IndexDef,
+    rows: impl Iterator<Item = (i64, &'e ValueEntry)>,
+    staged: bool,
+) -> Result<(), StoreError> {
+    let literal_b = def.pattern.wildcard().is_none();
+    let mut chunk: Vec<(i64, &ValueEntry)> = Vec::with_capacity(ROWS_PER_INSERT);
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        chunk.clear();
+        chunk.extend(rows.by_ref().take(ROWS_PER_INSERT));
+        // Full chunks share one statement, a short last one goes row by row: two cached
+        // statements per index instead of one per remainder size.
+        let pieces: Vec<&[(i64, &ValueEntry)]> = if chunk.len() == ROWS_PER_INSERT {
+            vec![&chunk[..]]
+        } else {
+            chunk.chunks(1).collect()
+        };
+        for piece in pieces {
+            let mut stmt = conn.prepare_cached(&multi_insert_sql(def, piece.len(), staged))?;
+            let mut i = 1;
+            for (doc, e) in piece {
+                if !literal_b {
+                    stmt.raw_bind_parameter(i, &e.b)?;
+                    i += 1;
+                }
+                stmt.raw_bind_parameter(i, &e.k)?;
+                stmt.raw_bind_parameter(i + 1, doc)?;
+                stmt.raw_bind_parameter(i + 2, e.n)?;
+                stmt.raw_bind_parameter(i + 3, e.t)?;
+                i += 4;
             }
-            stmt.raw_bind_parameter(i, &e.k)?;
-            stmt.raw_bind_parameter(i + 1, doc)?;
-            stmt.raw_bind_parameter(i + 2, e.n)?;
-            stmt.raw_bind_parameter(i + 3, e.t)?;
-            i += 4;
+            stmt.raw_execute()?;
         }
-        stmt.raw_execute()?;
     }
     Ok(())
 }
