@@ -348,7 +348,10 @@ pub struct Path {
 impl Path {
     /// A path from plain segments, with an empty span (for tests and generated plans).
     pub fn new<S: Into<String>>(segments: impl IntoIterator<Item = S>) -> Path {
-        Path { segments: segments.into_iter().map(Into::into).collect(), span: Span::default() }
+        Path {
+            segments: segments.into_iter().map(Into::into).collect(),
+            span: Span::default(),
+        }
     }
 
     /// Splits `a.b.c` at every dot (no backtick handling; for tests and configuration).
