@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use super::ExecError;
 use super::aggregate::{Accumulator, Grouping, aggregate_key};
-use super::run::{Guard, Out, Prepared, Summary, Window, candidates, emit_value, sql_count};
+use super::run::{
+    Guard, Out, Prepared, Summary, Window, emit_value, matching, scan_count, sql_count,
+};
 use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
 use crate::plan::lower;
@@ -53,11 +55,9 @@ fn each_match(
     mut f: impl FnMut(&[u8]),
 ) -> Result<u64, ExecError> {
     let mut n = 0;
-    candidates(conn, &p.plan, access, None, guard, |_, doc| {
-        if p.residual_ok(doc) {
-            n += 1;
-            f(doc);
-        }
+    matching(conn, p, access, None, guard, |_, doc| {
+        n += 1;
+        f(doc);
         Ok(ControlFlow::Continue(()))
     })?;
     Ok(n)
@@ -75,7 +75,10 @@ fn aggregates(
     let only_count = aggs.iter().all(|a| a.func == AggFunc::Count);
     let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
     let counted = if only_count {
-        sql_count(conn, &p.plan, access, guard)?
+        match sql_count(conn, &p.plan, access, guard)? {
+            Some(n) => Some(n),
+            None => scan_count(conn, p, access, guard)?,
+        }
     } else {
         None
     };

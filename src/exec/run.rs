@@ -3,11 +3,13 @@
 use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode, params_from_iter};
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::ValueRef;
+use rusqlite::{CachedStatement, Connection, ErrorCode, params_from_iter};
 use serde_json::Value;
 
 use super::ExecError;
@@ -31,7 +33,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Prepared {
     /// The plan.
     pub plan: Plan,
-    residual: Option<Filter>,
+    residual: Option<Arc<Filter>>,
     filter: Option<Filter>,
     projection: Projection,
     whole: bool,
@@ -47,7 +49,7 @@ impl Prepared {
                 span: err_span(&err),
             })
         };
-        let residual = plan.residual.as_ref().map(compile).transpose()?;
+        let residual = plan.residual.as_ref().map(compile).transpose()?.map(Arc::new);
         let filter = plan.filter.as_ref().map(compile).transpose()?;
         let (projection, whole) = match &plan.shape {
             Shape::Records(items) => (
@@ -201,9 +203,7 @@ fn each_row(
     guard: &mut Guard,
     mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
 ) -> Result<(), ExecError> {
-    let mut stmt = conn
-        .prepare_cached(&sql.text)
-        .map_err(|e| guard.sqlite_error(e))?;
+    let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
     let mut rows = stmt
         .query(params_from_iter(sql.params.iter().map(param_value)))
         .map_err(|e| guard.sqlite_error(e))?;
@@ -217,17 +217,90 @@ fn each_row(
 }
 
 fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], ExecError> {
-    match row.get_ref(i)? {
-        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Ok(b),
-        _ => Ok(b"\x00"),
+    Ok(doc_bytes(row.get_ref(i)?))
+}
+
+/// A stored document's bytes (a value that is not one reads as JSONB `null`).
+fn doc_bytes(v: ValueRef<'_>) -> &[u8] {
+    match v {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b,
+        _ => b"\x00",
     }
+}
+
+/// Prepares (cached) `text`, registering [`lower::MATCH_FN`] on the connection the first
+/// time a statement needs it: the connections are opened by the store, and registering
+/// per query would expire every cached statement of the connection each time.
+fn prepare<'c>(conn: &'c Connection, text: &str) -> rusqlite::Result<CachedStatement<'c>> {
+    match conn.prepare_cached(text) {
+        Err(e) if text.contains(lower::MATCH_FN) && e.to_string().contains("no such function") => {
+            conn.create_scalar_function(
+                lower::MATCH_FN,
+                2,
+                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+                match_fn,
+            )?;
+            conn.prepare_cached(text)
+        }
+        r => r,
+    }
+}
+
+/// Filters evaluated inside SQLite by [`lower::MATCH_FN`], by id, while a statement
+/// that uses them runs. Process-wide (ids are never reused), so one registration of the
+/// function per connection serves every query.
+static FILTERS: Mutex<Vec<(i64, Arc<Filter>)>> = Mutex::new(Vec::new());
+static NEXT_FILTER: AtomicI64 = AtomicI64::new(1);
+
+/// A filter registered in [`FILTERS`] until this is dropped.
+struct Registered(i64);
+
+impl Registered {
+    fn new(f: &Arc<Filter>) -> Registered {
+        let id = NEXT_FILTER.fetch_add(1, AtomicOrdering::Relaxed);
+        FILTERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, Arc::clone(f)));
+        Registered(id)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        FILTERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// `acql_match(filter id, doc)`. The filter is looked up once per statement run and
+/// kept as SQLite auxiliary data of the (constant) id argument; the id is checked on
+/// every row because a cached statement may keep auxiliary data across runs.
+fn match_fn(ctx: &mut Context<'_>) -> rusqlite::Result<bool> {
+    let id: i64 = ctx.get(0)?;
+    let filter = match ctx.get_aux::<(i64, Arc<Filter>)>(0)? {
+        Some(e) if e.0 == id => e,
+        _ => {
+            let f = FILTERS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, f)| Arc::clone(f))
+                .ok_or_else(|| {
+                    rusqlite::Error::UserFunctionError("no filter registered under this id".into())
+                })?;
+            ctx.set_aux(0, (id, f))?
+        }
+    };
+    Ok(filter.1.matches(Jsonb::trusted(doc_bytes(ctx.get_raw(1)))))
 }
 
 /// Runs one scalar `count(*)` statement.
 fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecError> {
-    let mut stmt = conn
-        .prepare_cached(&sql.text)
-        .map_err(|e| guard.sqlite_error(e))?;
+    let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
     let n: i64 = stmt
         .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
             r.get(0)
@@ -463,6 +536,47 @@ pub(crate) fn candidates(
     })
 }
 
+/// Calls `f(id, doc)` for every candidate of the access path that the residual filter
+/// matches, in id order, after `after`. A full scan evaluates the filter inside SQLite
+/// (non-matching rows are never read out: measured cheaper than stepping them through
+/// rusqlite).
+pub(crate) fn matching(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    after: Option<i64>,
+    guard: &mut Guard,
+    mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, ExecError>,
+) -> Result<(), ExecError> {
+    if let (Access::Scan, Some(residual)) = (access, &p.residual) {
+        let reg = Registered::new(residual);
+        let sql = lower::scan_matching(p.plan.collection, reg.0, after);
+        return each_row(conn, &sql, guard, |row| f(row.get(0)?, blob(row, 1)?));
+    }
+    candidates(conn, &p.plan, access, after, guard, |id, doc| {
+        if p.residual_ok(doc) {
+            f(id, doc)
+        } else {
+            Ok(ControlFlow::Continue(()))
+        }
+    })
+}
+
+/// How many documents a full scan's residual filter matches, counted inside SQLite;
+/// `None` for other access paths.
+pub(crate) fn scan_count(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    guard: &Guard,
+) -> Result<Option<u64>, ExecError> {
+    let (Access::Scan, Some(residual)) = (access, &p.residual) else {
+        return Ok(None);
+    };
+    let reg = Registered::new(residual);
+    count_sql(conn, &lower::scan_count(p.plan.collection, reg.0), guard).map(Some)
+}
+
 /// Writes one document record into `out`.
 fn emit_doc(p: &Prepared, doc: &[u8], out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
     match out {
@@ -656,10 +770,7 @@ fn run_insertion(
     let evaluate = w.count && !deferred && counted.is_none();
     let mut pager = Pager::new(w, evaluate);
     let after = w.after.as_ref().map(|a| a.id);
-    candidates(conn, &p.plan, access, after, guard, |id, doc| {
-        if !p.residual_ok(doc) {
-            return Ok(ControlFlow::Continue(()));
-        }
+    matching(conn, p, access, after, guard, |id, doc| {
         Ok(pager.push(
             || Position {
                 keys: Vec::new(),
@@ -833,10 +944,7 @@ fn run_sorted(
     };
     let mut entries: Vec<(Vec<Option<ValueKey>>, i64)> = Vec::new();
     let mut matched = 0u64;
-    candidates(conn, &p.plan, access, None, guard, |id, doc| {
-        if !p.residual_ok(doc) {
-            return Ok(ControlFlow::Continue(()));
-        }
+    matching(conn, p, access, None, guard, |id, doc| {
         matched += 1;
         let node = Jsonb::trusted(doc);
         let keys: Vec<Option<ValueKey>> = paths

@@ -250,6 +250,44 @@ fn point(p: &Probe) -> bool {
     matches!(p, Probe::Key(_) | Probe::Word(_) | Probe::Number(_))
 }
 
+/// The SQL function (registered per connection by the executor) that evaluates a
+/// residual filter inside SQLite: `acql_match(filter id, doc)` is true when the filter
+/// registered under that id matches the JSONB document.
+pub const MATCH_FN: &str = "acql_match";
+
+/// A full scan's documents that the filter registered as `filter` matches, in id order,
+/// after `after`: non-matching rows never leave SQLite.
+pub fn scan_matching(collection: Collection, filter: i64, after: Option<i64>) -> Sql {
+    let mut sql = Sql::default();
+    let _ = write!(
+        sql.text,
+        "SELECT t.id, t.doc FROM {} t WHERE ",
+        collection.table()
+    );
+    if let Some(a) = after {
+        sql.push("t.id > ?");
+        sql.params.push(Param::Int(a));
+        sql.push(" AND ");
+    }
+    // A plain `?` (no partial index is involved): SQLite then treats the id as a
+    // constant argument and keeps the function's cached filter for the whole scan.
+    let _ = write!(sql.text, "{MATCH_FN}(?, t.doc) ORDER BY t.id");
+    sql.params.push(Param::Int(filter));
+    sql
+}
+
+/// How many documents of a full scan the filter registered as `filter` matches.
+pub fn scan_count(collection: Collection, filter: i64) -> Sql {
+    let mut sql = Sql::default();
+    let _ = write!(
+        sql.text,
+        "SELECT count(*) FROM {} t WHERE {MATCH_FN}(?, t.doc)",
+        collection.table()
+    );
+    sql.params.push(Param::Int(filter));
+    sql
+}
+
 /// The number of candidate documents, counted without reading them.
 ///
 /// A union of probes counts each probe's documents that no earlier probe holds:
