@@ -542,3 +542,107 @@ fn query_with_thousands_of_chained_terms_runs_on_a_small_stack() {
         .unwrap();
     assert_eq!(totals, vec![50, 0, 3]);
 }
+
+/// `n` documents `{"i": i, "g": i % 7, "k": {"v": i % 5}}`: `k.v` has no index, so a
+/// predicate on it is a full scan whose filter runs inside SQLite.
+fn unindexed(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"email": format!("u{i}@x.com"), "i": i, "g": i % 7, "k": {"v": i % 5}}))
+        .collect()
+}
+
+#[test]
+fn full_scans_filter_inside_sqlite() {
+    let e = engine_with(&unindexed(3000));
+    assert!(
+        e.explain("SELECT * FROM emailAccounts WHERE k.v = 3")
+            .is_ok()
+    );
+    // Alternating filters on the same cached statement: each run must use its own.
+    for _ in 0..3 {
+        for v in 0..5 {
+            let q = format!("SELECT count(*) FROM emailAccounts WHERE k.v = {v}");
+            assert_eq!(field(&search(&e, &q), "/count(*)"), [json!(600)], "{q}");
+        }
+    }
+    let q = "SELECT count(*) FROM emailAccounts WHERE k.v = 2 AND NOT i < 1000";
+    assert_eq!(field(&search(&e, q), "/count(*)"), [json!(400)]);
+    let page = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE k.v = 2 START 3 LIMIT 4",
+    );
+    assert_eq!(page.total_count, 600);
+    assert_eq!(
+        field(&page, "/i"),
+        [json!(17), json!(22), json!(27), json!(32)]
+    );
+    let sorted = search(
+        &e,
+        "SELECT i FROM emailAccounts WHERE k.v = 4 ORDER BY g DESC, i LIMIT 3",
+    );
+    assert_eq!(field(&sorted, "/i"), [json!(34), json!(69), json!(104)]);
+    let groups = search(
+        &e,
+        "SELECT g, count(*) FROM emailAccounts WHERE k.v = 0 GROUP BY g ORDER BY g",
+    );
+    assert_eq!(groups.results.len(), 7);
+    assert_eq!(
+        field(&groups, "/count(*)")
+            .iter()
+            .filter_map(Value::as_u64)
+            .sum::<u64>(),
+        600
+    );
+    // Cursor pages resume the in-SQLite scan after the last id.
+    let opts = SearchOptions {
+        open_cursor: true,
+        ..SearchOptions::default()
+    };
+    let mut page = e
+        .search("SELECT i FROM emailAccounts WHERE k.v = 1 LIMIT 250", &opts)
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        assert_eq!(page.total_count, 600);
+        seen.extend(field(&page, "/i").into_iter().map(|v| v.as_u64().unwrap()));
+        let Some(id) = page.next_cursor_id.clone() else {
+            break;
+        };
+        page = e.search_cursor(&id, &SearchOptions::default()).unwrap();
+    }
+    assert_eq!(
+        seen,
+        (0..3000u64).filter(|i| i % 5 == 1).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_cancel_interrupts_a_count_running_inside_sqlite() {
+    let e = engine_with(&unindexed(40_000));
+    let q = "SELECT count(*) FROM emailAccounts WHERE k.v = 7 OR k.v = 8";
+    let t = std::time::Instant::now();
+    assert_eq!(field(&search(&e, q), "/count(*)"), [json!(0)]);
+    let full = t.elapsed();
+    let flag = Arc::new(AtomicBool::new(false));
+    let opts = SearchOptions {
+        cancel: Some(flag.clone()),
+        ..SearchOptions::default()
+    };
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let t = std::time::Instant::now();
+    let r = e.search(q, &opts);
+    let took = t.elapsed();
+    setter.join().unwrap();
+    // The watchdog polls the flag every 50 ms: a scan much longer than that must be
+    // interrupted in the middle (no row ever leaves SQLite to check it).
+    if full > Duration::from_millis(400) {
+        let err = r.expect_err("cancelled");
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        assert!(took < full / 2, "took {took:?} of {full:?}");
+    } else if let Err(err) = r {
+        assert!(err.to_string().contains("cancelled"), "{err}");
+    }
+}

@@ -49,7 +49,12 @@ impl Prepared {
                 span: err_span(&err),
             })
         };
-        let residual = plan.residual.as_ref().map(compile).transpose()?.map(Arc::new);
+        let residual = plan
+            .residual
+            .as_ref()
+            .map(compile)
+            .transpose()?
+            .map(Arc::new);
         let filter = plan.filter.as_ref().map(compile).transpose()?;
         let (projection, whole) = match &plan.shape {
             Shape::Records(items) => (
