@@ -650,6 +650,19 @@ SELECT 'never runs';
         2
     );
     assert!(stderr.contains("imported 2 documents"), "{stderr}");
+    // The same report lines as `acql index` (the REPL used to print `add: …`).
+    assert!(
+        stderr.contains("added value index on emailAccounts.data.tier\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("added words index on accounts.profile.firstName\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("dropped value index on emailAccounts.data.tier\n"),
+        "{stderr}"
+    );
     assert!(
         stdout
             .lines()
@@ -792,7 +805,8 @@ fn repl_ctrl_c_cancels_an_import() {
     let mut p = spawn_command(cmd, Some(30_000)).unwrap();
     p.exp_string("acql> ").unwrap();
     p.send_line(&format!(".import {}", data.display())).unwrap();
-    // The progress bar's first report comes after 4096 lines, well before the end.
+    // The progress bar's first report comes after the first 512-line batch, well before
+    // the end.
     p.exp_string("documents").unwrap();
     p.send_control('c').unwrap();
     p.exp_string("import cancelled, nothing was imported")

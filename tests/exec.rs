@@ -14,8 +14,15 @@ use serde_json::{Value, json};
 
 /// An in-memory engine holding `docs` in `emailAccounts` (default indexes).
 pub fn engine_with(docs: &[Value]) -> Engine {
-    let store = Store::in_memory().unwrap();
-    let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
+    engine_importing(Store::in_memory().unwrap(), docs)
+}
+
+/// An engine over `store` after importing `docs` (JSON texts) into `emailAccounts`.
+pub fn engine_importing<D: std::fmt::Display>(
+    store: Store,
+    docs: impl IntoIterator<Item = D>,
+) -> Engine {
+    let text: String = docs.into_iter().map(|d| format!("{d}\n")).collect();
     store
         .import_ndjson(
             text.as_bytes(),
@@ -618,8 +625,14 @@ fn full_scans_filter_inside_sqlite() {
 
 #[test]
 fn a_cancel_interrupts_a_count_running_inside_sqlite() {
-    let e = engine_with(&unindexed(40_000));
-    let q = "SELECT count(*) FROM emailAccounts WHERE k.v = 7 OR k.v = 8";
+    let e = engine_with(&unindexed(20_000));
+    // Hundreds of terms: a filter slow enough that the scan runs well past the poll.
+    let terms: Vec<String> = (10..160).map(|v| format!("k.v = {v}")).collect();
+    let q = format!(
+        "SELECT count(*) FROM emailAccounts WHERE {}",
+        terms.join(" OR ")
+    );
+    let q = q.as_str();
     let t = std::time::Instant::now();
     assert_eq!(field(&search(&e, q), "/count(*)"), [json!(0)]);
     let full = t.elapsed();

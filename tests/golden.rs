@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use acql::catalog::{Collection, IndexKind};
 use acql::engine::{Engine, SearchOptions};
-use acql::store::{ImportOptions, Store};
+use acql::store::Store;
 
 struct CaseFile {
     docs: Vec<String>,
@@ -56,14 +56,7 @@ fn engine(file: &CaseFile) -> Engine {
             .add_index(Collection::EmailAccounts, pattern, kind)
             .unwrap();
     }
-    let text: String = file.docs.iter().map(|d| format!("{d}\n")).collect();
-    store
-        .import_ndjson(
-            text.as_bytes(),
-            ImportOptions::new(Collection::EmailAccounts),
-        )
-        .unwrap();
-    Engine::from_store(store)
+    crate::exec::engine_importing(store, &file.docs)
 }
 
 fn render(file: &CaseFile) -> String {

@@ -8,7 +8,7 @@ use acql::catalog::{Collection, IndexKind};
 use acql::engine::{Engine, SearchOptions};
 use acql::exec::aggregate::SortKey;
 use acql::exec::eval;
-use acql::store::{ImportOptions, Store};
+use acql::store::Store;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -284,14 +284,7 @@ fn engine(docs: &[Value], indexed: bool) -> Engine {
                 .unwrap();
         }
     }
-    let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
-    store
-        .import_ndjson(
-            text.as_bytes(),
-            ImportOptions::new(Collection::EmailAccounts),
-        )
-        .unwrap();
-    Engine::from_store(store)
+    crate::exec::engine_importing(store, docs)
 }
 
 fn with_emails(docs: Vec<Value>) -> Vec<Value> {

@@ -318,6 +318,17 @@ fn contains_matches_numbers_through_their_text() {
     holds(r#"a CONTAINS "42""#, json!({"a": [42]}));
 }
 
+/// docs/semantics.md used to claim that `CONTAINS 1.5` matches `"v1.5"`; its words are
+/// `v1` and `5`, so it does not.
+#[test]
+fn contains_number_operand_is_split_into_words() {
+    holds("a CONTAINS 1.5", json!({"a": 1.5}));
+    holds("a CONTAINS 1.5", json!({"a": "version 1.5"}));
+    holds("a CONTAINS 1.5", json!({"a": "1-5"}));
+    fails("a CONTAINS 1.5", json!({"a": "v1.5"}));
+    fails("a CONTAINS 1.5", json!({"a": 15}));
+}
+
 #[test]
 fn contains_matches_booleans_as_true_false() {
     holds(r#"a CONTAINS "TRUE""#, json!({"a": true}));

@@ -8,11 +8,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use acql::catalog::Collection;
 use acql::engine::Engine;
 use acql::server::auth::sign_request;
 use acql::server::params::{Params, rfc3986_encode};
 use acql::server::{ServerConfig, serve};
-use acql::store::OpenMode;
+use acql::store::{ImportOptions, OpenMode};
 use serde_json::{Value, json};
 
 const USER_KEY: &str = "AKEY123";
@@ -34,11 +35,22 @@ impl Server {
     }
 
     fn start_on(bind: &str, config: ServerConfig) -> Server {
+        Server::start_seeded(bind, config, "")
+    }
+
+    /// Starts a server whose `emailAccounts` first hold the NDJSON `seed` (bulk-imported).
+    fn start_seeded(bind: &str, config: ServerConfig, seed: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path().join("db.acql"), OpenMode::Create).unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        engine
+            .store()
+            .import_ndjson(
+                seed.as_bytes(),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
+            .unwrap();
+        let runtime = acql::server::runtime_builder()
             .worker_threads(2)
-            .enable_all()
             .build()
             .unwrap();
         let listener = runtime
@@ -1006,4 +1018,65 @@ fn shutdown_lets_requests_in_flight_finish() {
         TcpStream::connect(server.addr).is_err(),
         "the listener is closed after shutdown"
     );
+}
+
+/// A document nested as deep as SQLite allows (bulk imports store it verbatim) used to
+/// overflow a 2 MiB runtime thread stack on `importLiteAccount` and abort the server.
+#[test]
+fn deeply_nested_document_does_not_overflow_the_server_stack() {
+    const DEPTH: usize = 990;
+    let seed = format!(
+        "{{\"email\":\"deep@example.com\",\"profile\":{}1{}}}\n",
+        "{\"a\":".repeat(DEPTH),
+        "}".repeat(DEPTH)
+    );
+    let server = Server::start_seeded("127.0.0.1:0", ServerConfig::default(), &seed);
+    let reply = server.call(
+        "accounts.importLiteAccount",
+        &[("email", "deep@example.com"), ("data", r#"{"x":1}"#)],
+    );
+    assert_ok(&reply);
+    // Deeper than serde_json's own parser goes (128), so the reply is checked as text.
+    let reply = server.post(
+        "accounts.search",
+        &[("query", "SELECT * FROM emailAccounts WHERE data.x = 1")],
+    );
+    assert_eq!(reply.status, 200);
+    // The lite import wrote `profile.email` after the nested member.
+    let profile = format!(
+        r#""profile":{}1{},"email":"deep@example.com"}}"#,
+        "{\"a\":".repeat(DEPTH),
+        "}".repeat(DEPTH - 1)
+    );
+    assert!(reply.body.contains(&profile), "{}", reply.body);
+    assert!(reply.body.contains(r#""totalCount":1,"#), "{}", reply.body);
+    assert!(reply.body.contains(r#""errorCode":0,"#), "{}", reply.body);
+}
+
+/// A `null` member of a JSON body used to reach the method as the text "null": a required
+/// parameter then failed as an invalid value (400006) instead of a missing one (400002).
+#[test]
+fn json_body_null_parameter_is_missing() {
+    let server = Server::start(ServerConfig::default());
+    let post = |body: Value| {
+        server
+            .raw(
+                "POST",
+                "/accounts.importLiteAccount",
+                "application/json",
+                &body.to_string(),
+            )
+            .json()
+    };
+    assert_error(&post(json!({"email": null})), 400002);
+    assert_ok(&post(json!({"email": "n@example.com", "profile": null})));
+    let search = server
+        .raw(
+            "POST",
+            "/accounts.search",
+            "application/json",
+            &json!({"query": null}).to_string(),
+        )
+        .json();
+    assert_error(&search, 400002);
 }

@@ -1354,3 +1354,29 @@ fn one_writer_many_readers() {
     assert_eq!(store.count(Collection::EmailAccounts).unwrap(), writes);
     assert_eq!(email_doc(&store, "w399@x.io")["data"]["i"], 399);
 }
+
+/// `ImportOptions::progress` is documented as called after every 512-line batch, the last
+/// one included, and once for an empty input.
+#[test]
+fn bulk_import_progress_after_every_batch() {
+    let store = Store::in_memory().unwrap();
+    let text: String = (0..1025)
+        .map(|i| format!("{{\"email\":\"p{i}@example.com\"}}\n"))
+        .collect();
+    let mut seen = Vec::new();
+    for input in [text.as_str(), ""] {
+        let mut progress = |p: acql::store::Progress| seen.push(p.lines);
+        store
+            .import_ndjson(
+                Cursor::new(input.as_bytes()),
+                ImportOptions {
+                    collection: Collection::EmailAccounts,
+                    replace: false,
+                    skip_bad_lines: false,
+                    progress: Some(&mut progress),
+                },
+            )
+            .unwrap();
+    }
+    assert_eq!(seen, [512, 1024, 1025, 0]);
+}

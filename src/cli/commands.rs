@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -216,24 +215,11 @@ pub fn export_to(
             result.map_err(|e| CliError::failed(describe(&e.into(), None)))
         }
         Some(q) => {
-            let mut failure = None;
             let options = SearchOptions {
                 cancel: cancel.clone(),
                 ..SearchOptions::default()
             };
-            let result = engine.stream_json(q, &options, &mut |json| match out
-                .write(json)
-                .and_then(|()| out.write(b"\n"))
-            {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    failure = Some(e);
-                    ControlFlow::Break(())
-                }
-            });
-            if let Some(e) = failure {
-                return Err(e);
-            }
+            let result = super::stream_ndjson(engine, q, &options, out)?;
             if cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) && result.is_err() {
                 return Err(CliError::failed(EXPORT_CANCELLED));
             }
@@ -314,53 +300,48 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
         }
         IndexAction::Add(spec) => {
             let engine = open_create(&a.db)?;
-            add_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
-            out.str(&format!(
-                "added {} index on {}.{}\n",
-                spec.kind.as_str(),
-                spec.collection,
-                spec.pattern
-            ))?;
+            let done = add_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
+            out.str(&format!("{done}\n"))?;
         }
         IndexAction::Drop(spec) => {
             let engine = open_existing(&a.db)?;
-            drop_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
-            out.str(&format!(
-                "dropped {} index on {}.{}\n",
-                spec.kind.as_str(),
-                spec.collection,
-                spec.pattern
-            ))?;
+            let done = drop_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
+            out.str(&format!("{done}\n"))?;
         }
     }
     out.flush()
 }
 
-/// Declares and builds an index.
+/// Declares and builds an index; returns the line that reports it.
 pub fn add_index(
     engine: &Engine,
     c: Collection,
     pattern: &str,
     kind: IndexKind,
-) -> Result<(), CliError> {
+) -> Result<String, CliError> {
     engine
         .store()
         .add_index(c, pattern, kind)
         .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
-    Ok(())
+    Ok(index_changed("added", c, pattern, kind))
 }
 
-/// Drops an index.
+/// Drops an index; returns the line that reports it.
 pub fn drop_index(
     engine: &Engine,
     c: Collection,
     pattern: &str,
     kind: IndexKind,
-) -> Result<(), CliError> {
+) -> Result<String, CliError> {
     engine
         .store()
         .drop_index(c, pattern, kind)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))
+        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+    Ok(index_changed("dropped", c, pattern, kind))
+}
+
+fn index_changed(verb: &str, c: Collection, pattern: &str, kind: IndexKind) -> String {
+    format!("{verb} {} index on {c}.{pattern}", kind.as_str())
 }
 
 /// The catalog as aligned text, one index per line.

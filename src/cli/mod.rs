@@ -310,6 +310,33 @@ pub enum Extent {
     All,
 }
 
+/// Streams a query's records to `out` as NDJSON lines. The engine renders each record as
+/// JSON text itself (straight from the stored bytes for `SELECT *`): no `Value` is built
+/// per record. The outer error is a failed write (which stops the query and wins over its
+/// result); the inner one is the engine's, for the caller to describe.
+pub fn stream_ndjson(
+    engine: &Engine,
+    query: &str,
+    search: &SearchOptions,
+    out: &mut Out,
+) -> Result<acql::Result<acql::engine::StreamSummary>, CliError> {
+    let mut failure = None;
+    let streamed = engine.stream_json(query, search, &mut |json| match out
+        .write(json)
+        .and_then(|()| out.write(b"\n"))
+    {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failure = Some(e);
+            ControlFlow::Break(())
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(streamed),
+    }
+}
+
 /// Runs `query` and writes it in `format`.
 ///
 /// `json` always prints one page in the response envelope (what `accounts.search`
@@ -359,30 +386,16 @@ pub fn run_query(
         }
         return Ok(summary);
     }
-    let mut failure = None;
     if format == Format::Ndjson {
-        // The engine renders records as JSON text itself (straight from the stored bytes for
-        // `SELECT *`): no `Value` is built per record.
-        let streamed = engine.stream_json(query, search, &mut |json| match out
-            .write(json)
-            .and_then(|()| out.write(b"\n"))
-        {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failure = Some(e);
-                ControlFlow::Break(())
-            }
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let s = streamed.map_err(|e| CliError::from_engine(e, Some(query)))?;
+        let s = stream_ndjson(engine, query, search, out)?
+            .map_err(|e| CliError::from_engine(e, Some(query)))?;
         return Ok(Summary {
             objects_count: s.objects_count,
             total_count: s.total_count,
             next_cursor_id: None,
         });
     }
+    let mut failure = None;
     let mut sink = output::sink_for(format, width);
     let streamed = engine.stream(
         query,

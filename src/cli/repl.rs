@@ -361,15 +361,12 @@ impl Shell {
             "index" => {
                 let (action, args) = words.split_first().ok_or_else(|| usage(INDEX_USAGE))?;
                 let (collection, pattern, kind) = parse_index_args(args)?;
-                match *action {
+                let done = match *action {
                     "add" => commands::add_index(&self.engine, collection, pattern, kind)?,
                     "drop" => commands::drop_index(&self.engine, collection, pattern, kind)?,
                     _ => return Err(usage(INDEX_USAGE)),
-                }
-                eprintln!(
-                    "{action}: {} index on {collection}.{pattern}",
-                    kind.as_str()
-                );
+                };
+                eprintln!("{done}");
                 self.refresh_paths();
             }
             "import" => {

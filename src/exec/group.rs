@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use super::ExecError;
 use super::aggregate::{Accumulator, Grouping, aggregate_key};
 use super::run::{
-    Guard, Out, Prepared, Summary, Window, emit_value, matching, scan_count, sql_count,
+    Guard, Out, Prepared, Run, Summary, Window, each_row, emit_value, matching, scan_count,
+    sql_count,
 };
 use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
@@ -19,14 +20,8 @@ use crate::plan::{Access, IndexRef, Shape};
 use crate::value::ValueKey;
 
 /// Runs a plan whose shape is [`Shape::Aggregates`] or [`Shape::Groups`].
-pub fn run(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
-    w: &Window,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
+pub(crate) fn run(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
+    let Run { conn, p, access, w } = *r;
     match &p.plan.shape {
         Shape::Aggregates(aggs) => aggregates(conn, p, access, aggs, w, guard, out),
         Shape::Groups {
@@ -110,13 +105,8 @@ fn covering_groups(
     items: &[SelectItem],
     guard: &mut Guard,
 ) -> Result<Vec<Value>, ExecError> {
-    let sql = lower::group_counts(ix);
-    let mut stmt = conn.prepare_cached(&sql.text)?;
-    let params = rusqlite::params_from_iter(sql.params.iter().map(super::run::param_value));
-    let mut rows = stmt.query(params).map_err(|e| guard.sqlite_error(e))?;
     let mut groups: Vec<(ValueKey, u64)> = Vec::new();
-    while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
-        guard.tick()?;
+    each_row(conn, &lower::group_counts(ix), guard, |row| {
         let key = match row.get_ref(0)? {
             rusqlite::types::ValueRef::Integer(i) => ValueKey::Int(i),
             rusqlite::types::ValueRef::Real(f) => ValueKey::Real(f),
@@ -124,11 +114,12 @@ fn covering_groups(
                 ValueKey::Text(String::from_utf8_lossy(t).into_owned())
             }
             rusqlite::types::ValueRef::Blob(b) => ValueKey::Bool(b.first() == Some(&1)),
-            rusqlite::types::ValueRef::Null => continue,
+            rusqlite::types::ValueRef::Null => return Ok(ControlFlow::Continue(())),
         };
         let n: i64 = row.get(1)?;
         groups.push((key, u64::try_from(n).unwrap_or(0)));
-    }
+        Ok(ControlFlow::Continue(()))
+    })?;
     let Shape::Groups { keys, .. } = &p.plan.shape else {
         return Ok(Vec::new());
     };

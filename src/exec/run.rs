@@ -202,7 +202,7 @@ pub(crate) fn param_value(p: &Param) -> rusqlite::types::Value {
 }
 
 /// Runs `sql`, calling `f` per row; stops when `f` breaks.
-fn each_row(
+pub(crate) fn each_row(
     conn: &Connection,
     sql: &Sql,
     guard: &mut Guard,
@@ -303,15 +303,22 @@ fn match_fn(ctx: &mut Context<'_>) -> rusqlite::Result<bool> {
     Ok(filter.1.matches(Jsonb::trusted(doc_bytes(ctx.get_raw(1)))))
 }
 
+/// Runs a statement that returns one row of one column.
+fn scalar<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &Sql,
+    guard: &Guard,
+) -> Result<T, ExecError> {
+    let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
+    stmt.query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
+        r.get(0)
+    })
+    .map_err(|e| guard.sqlite_error(e))
+}
+
 /// Runs one scalar `count(*)` statement.
 fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecError> {
-    let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
-    let n: i64 = stmt
-        .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
-            r.get(0)
-        })
-        .map_err(|e| guard.sqlite_error(e))?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    Ok(u64::try_from(scalar::<i64>(conn, sql, guard)?).unwrap_or(0))
 }
 
 /// `totalCount` without evaluating documents, when the plan allows it: `None` when the
@@ -633,16 +640,25 @@ pub fn run(
     let _watch = super::watchdog::watch(conn, guard.deadline, guard.cancel.clone());
     let access = prune(conn, &p.plan, guard)?;
     let access = access.as_ref().unwrap_or(&p.plan.access);
+    let r = Run { conn, p, access, w };
     match &p.plan.shape {
         Shape::Records(_) => match &p.plan.order {
-            Order::Insertion => run_insertion(conn, p, access, w, guard, out),
-            Order::Index { .. } if w.after.is_none() && !w.keyset => {
-                run_walk(conn, p, access, w, guard, out)
-            }
-            _ => run_sorted(conn, p, access, w, guard, out),
+            Order::Insertion => run_insertion(&r, guard, out),
+            Order::Index { .. } if w.after.is_none() && !w.keyset => run_walk(&r, guard, out),
+            _ => run_sorted(&r, guard, out),
         },
-        Shape::Aggregates(_) | Shape::Groups { .. } => group::run(conn, p, access, w, guard, out),
+        Shape::Aggregates(_) | Shape::Groups { .. } => group::run(&r, guard, out),
     }
+}
+
+/// What every step of one run reads: the connection, the plan, its (pruned) access
+/// path and the window asked for.
+#[derive(Clone, Copy)]
+pub(crate) struct Run<'r> {
+    pub(crate) conn: &'r Connection,
+    pub(crate) p: &'r Prepared,
+    pub(crate) access: &'r Access,
+    pub(crate) w: &'r Window,
 }
 
 /// Drops the probes of a multi-probe lookup that find nothing (one index seek each):
@@ -655,16 +671,7 @@ fn prune_lookup(conn: &Connection, l: &Lookup, guard: &Guard) -> Result<Lookup, 
     }
     let mut kept = Vec::with_capacity(l.probes.len());
     for probe in &l.probes {
-        let sql = lower::probe_exists(&l.index, probe);
-        let mut stmt = conn
-            .prepare_cached(&sql.text)
-            .map_err(|e| guard.sqlite_error(e))?;
-        let found: bool = stmt
-            .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
-                r.get(0)
-            })
-            .map_err(|e| guard.sqlite_error(e))?;
-        if found {
+        if scalar::<bool>(conn, &lower::probe_exists(&l.index, probe), guard)? {
             kept.push(probe.clone());
         }
     }
@@ -727,6 +734,23 @@ impl Pager {
         }
     }
 
+    /// One more matching document, its position being its id alone (no sort keys).
+    fn push_doc(
+        &mut self,
+        p: &Prepared,
+        id: i64,
+        doc: &[u8],
+        out: &mut Out<'_>,
+    ) -> ControlFlow<()> {
+        self.push(
+            || Position {
+                keys: Vec::new(),
+                id,
+            },
+            |buf| emit_doc(p, doc, out, buf),
+        )
+    }
+
     /// One more match; `emit` produces the record when it is inside the window.
     fn push(
         &mut self,
@@ -755,14 +779,8 @@ impl Pager {
     }
 }
 
-fn run_insertion(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
-    w: &Window,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
+fn run_insertion(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
+    let Run { conn, p, access, w } = *r;
     // A covering count is deferred: when the page holds every match (a point lookup,
     // a short list), the matches counted on the way are the total and the count
     // statement is not run at all.
@@ -776,13 +794,7 @@ fn run_insertion(
     let mut pager = Pager::new(w, evaluate);
     let after = w.after.as_ref().map(|a| a.id);
     matching(conn, p, access, after, guard, |id, doc| {
-        Ok(pager.push(
-            || Position {
-                keys: Vec::new(),
-                id,
-            },
-            |buf| emit_doc(p, doc, out, buf),
-        ))
+        Ok(pager.push_doc(p, id, doc, out))
     })?;
     let mut s = pager.s;
     if w.count {
@@ -798,21 +810,15 @@ fn run_insertion(
     Ok(s)
 }
 
-fn run_walk(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
-    w: &Window,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
+fn run_walk(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
+    let Run { conn, p, access, w } = *r;
     let Order::Index {
         index,
         descending,
         bound,
     } = &p.plan.order
     else {
-        return run_sorted(conn, p, access, w, guard, out);
+        return run_sorted(r, guard, out);
     };
     let mut pager = Pager::new(w, false);
     let mut seen: HashSet<i64> = HashSet::new();
@@ -829,13 +835,7 @@ fn run_walk(
         if !p.filter_matches(doc) {
             return Ok(ControlFlow::Continue(()));
         }
-        let flow = pager.push(
-            || Position {
-                keys: Vec::new(),
-                id,
-            },
-            |buf| emit_doc(p, doc, out, buf),
-        );
+        let flow = pager.push_doc(p, id, doc, out);
         done = flow.is_break();
         Ok(flow)
     })?;
@@ -848,13 +848,7 @@ fn run_walk(
             if !p.filter_matches(doc) {
                 return Ok(ControlFlow::Continue(()));
             }
-            Ok(pager.push(
-                || Position {
-                    keys: Vec::new(),
-                    id,
-                },
-                |buf| emit_doc(p, doc, out, buf),
-            ))
+            Ok(pager.push_doc(p, id, doc, out))
         })?;
     }
     let mut s = pager.s;
@@ -927,14 +921,8 @@ fn sort_paths(plan: &Plan) -> Vec<OrderItem> {
         .collect()
 }
 
-fn run_sorted(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
-    w: &Window,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
+fn run_sorted(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
+    let Run { conn, p, access, w } = *r;
     let items = sort_paths(&p.plan);
     let paths: Vec<(&[String], bool)> = items
         .iter()

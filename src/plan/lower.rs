@@ -250,6 +250,16 @@ fn point(p: &Probe) -> bool {
     matches!(p, Probe::Key(_) | Probe::Word(_) | Probe::Number(_))
 }
 
+/// What counts a probe's documents in its side table `x`: its rows, unless a document
+/// may hold several of them.
+fn count_of(probe: &Probe) -> &'static str {
+    if unique_rows(probe) {
+        "count(*)"
+    } else {
+        "count(DISTINCT x.doc)"
+    }
+}
+
 /// The SQL function (registered per connection by the executor) that evaluates a
 /// residual filter inside SQLite: `acql_match(filter id, doc)` is true when the filter
 /// registered under that id matches the JSONB document.
@@ -311,11 +321,7 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 if i > 0 {
                     sql.push(" + ");
                 }
-                let what = if unique_rows(probe) {
-                    "count(*)"
-                } else {
-                    "count(DISTINCT x.doc)"
-                };
+                let what = count_of(probe);
                 let _ = write!(
                     sql.text,
                     "(SELECT {what} FROM {} x WHERE x.b = ",
@@ -338,11 +344,7 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
         }
         _ if legs.len() == 1 => {
             let (index, probe) = legs[0];
-            let what = if unique_rows(probe) {
-                "count(*)"
-            } else {
-                "count(DISTINCT x.doc)"
-            };
+            let what = count_of(probe);
             let _ = write!(
                 sql.text,
                 "SELECT {what} FROM {} x WHERE x.b = ",

@@ -93,6 +93,21 @@ pub async fn serve(
     Ok(())
 }
 
+/// Stack size of the server's threads. Documents may nest up to SQLite's JSON depth limit
+/// (1000; a bulk import stores them verbatim), and decoding, merging, encoding and
+/// rendering such a document recurse once per level: tokio's default 2 MiB stack overflowed
+/// (aborting the whole server) on a 990-deep document in a debug build.
+pub const THREAD_STACK_SIZE: usize = 16 << 20;
+
+/// The multi-threaded runtime `acql serve` runs on (all drivers enabled, worker and
+/// blocking threads with [`THREAD_STACK_SIZE`]). Embedders that call [`serve`] should build
+/// theirs from it.
+pub fn runtime_builder() -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_stack_size(THREAD_STACK_SIZE);
+    builder
+}
+
 /// `acql serve`: opens the database, builds a runtime, serves until SIGINT or SIGTERM,
 /// lets requests in flight finish, then closes the store.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
@@ -109,9 +124,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             "no userKey/secret configured: every request is accepted without authentication"
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime_builder().build()?;
     let result = runtime.block_on(async move {
         match listen.tls {
             None => {

@@ -173,11 +173,14 @@ fn json_params(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     let Value::Object(map) = value else {
         return Err("a JSON body must be an object of parameters".into());
     };
+    // A `null` member is an absent parameter (a required one is then 400002, as when the
+    // form omits it), not the text "null".
     Ok(map
         .into_iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => (k, s),
-            other => (k, other.to_string()),
+        .filter_map(|(k, v)| match v {
+            Value::Null => None,
+            Value::String(s) => Some((k, s)),
+            other => Some((k, other.to_string())),
         })
         .collect())
 }

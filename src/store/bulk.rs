@@ -40,7 +40,8 @@ pub struct ImportOptions<'a> {
     pub replace: bool,
     /// Skip bad lines and report them instead of failing the whole import.
     pub skip_bad_lines: bool,
-    /// Called every few thousand lines and once at the end.
+    /// Called after every batch of 512 lines, the last one included (once for an empty
+    /// input).
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
 }
 
