@@ -868,3 +868,31 @@ fn serve_answers_accounts_search() {
         "{response}"
     );
 }
+
+#[test]
+fn bench_prints_a_table_and_checks_against_the_full_scan() {
+    let (dir, db) = people();
+    let queries = dir.path().join("queries.txt");
+    std::fs::write(
+        &queries,
+        "DE: SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\"\n\
+         DE sql: SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.profile.country') = 'DE'\n",
+    )
+    .unwrap();
+    let out = stdout_of(
+        acql(dir.path())
+            .args(["bench", "--runs", "1", "--min-runs", "1", "--warmup", "0"])
+            .arg(&db)
+            .arg(&queries),
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("| DE "))
+        .unwrap_or_else(|| panic!("no DE row in:\n{out}"));
+    assert!(row.trim_end().ends_with("ok |"), "{row}");
+    acql(dir.path())
+        .args(["bench", "missing.db"])
+        .arg(&queries)
+        .assert()
+        .code(1);
+}

@@ -131,6 +131,9 @@ pub enum Command {
     Index(IndexArgs),
     /// Serve the vendor's REST methods (accounts.search, importLiteAccount, …) over HTTP.
     Serve(acql::server::ServeArgs),
+    /// Time the queries of a file on a database: median, p95, rows, and the ratio to a
+    /// full scan and to hand-written SQL.
+    Bench(acql::bench::BenchArgs),
 }
 
 /// `acql query`.

@@ -156,7 +156,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
             acql::server::ServeError::Config(msg) => CliError::Usage(msg),
             other => CliError::failed(other.to_string()),
         }),
+        Some(Command::Bench(a)) => bench(&a),
         None => run_default(cli.run),
+    }
+}
+
+/// `acql bench DB QUERIES`: progress on stderr, the table on stdout; exit 1 unless every
+/// query ran and agreed with its full-scan baseline.
+fn bench(a: &acql::bench::BenchArgs) -> Result<(), CliError> {
+    let report = acql::bench::execute(a, &mut |r| eprintln!("acql: timed {}", r.name))
+        .map_err(|e| CliError::failed(e.to_string()))?;
+    let mut out = output::Out::stdout();
+    out.str(&report.to_string())?;
+    out.flush()?;
+    if report.is_clean() {
+        Ok(())
+    } else {
+        Err(CliError::failed(
+            "some queries failed or disagreed with their full-scan baseline",
+        ))
     }
 }
 
