@@ -41,42 +41,7 @@ fn full_doc(store: &Store, uid: &str) -> Value {
 /// Everything a store holds: both collections (id, key, document) and every side table's
 /// rows, so "nothing changed" covers the indexes too.
 fn dump(store: &Store) -> Vec<String> {
-    let catalog = store.catalog().unwrap();
-    store
-        .read(|conn| {
-            let mut out = Vec::new();
-            for c in Collection::ALL {
-                let sql = format!("SELECT id, key, json(doc) FROM {} ORDER BY id", c.table());
-                let mut stmt = conn.prepare(&sql).unwrap();
-                let rows = stmt
-                    .query_map([], |r| {
-                        Ok(format!(
-                            "{c} {} {} {}",
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?
-                        ))
-                    })
-                    .unwrap();
-                out.extend(rows.map(Result::unwrap));
-            }
-            for def in &catalog.indexes {
-                let sql = format!("SELECT * FROM {} ORDER BY 1, 2, 3", def.table());
-                let mut stmt = conn.prepare(&sql).unwrap();
-                let n = stmt.column_count();
-                let rows = stmt
-                    .query_map([], |r| {
-                        let cols: Vec<String> = (0..n)
-                            .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                            .collect();
-                        Ok(format!("{} {}", def.table(), cols.join(" ")))
-                    })
-                    .unwrap();
-                out.extend(rows.map(Result::unwrap));
-            }
-            out
-        })
-        .unwrap()
+    store.dump().unwrap()
 }
 
 /// Asserts that `f` fails with `code` and leaves the store exactly as it was.

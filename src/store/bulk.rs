@@ -827,42 +827,7 @@ mod tests {
 
     /// Every row of the store: documents, then each side table in key order.
     fn dump(store: &Store) -> Vec<String> {
-        let catalog = store.catalog().unwrap();
-        store
-            .read(|conn| {
-                let mut out = Vec::new();
-                for c in Collection::ALL {
-                    let sql = format!("SELECT id, key, json(doc) FROM {} ORDER BY id", c.table());
-                    let mut stmt = conn.prepare(&sql).unwrap();
-                    let rows = stmt
-                        .query_map([], |r| {
-                            Ok(format!(
-                                "{c} {} {} {}",
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?
-                            ))
-                        })
-                        .unwrap();
-                    out.extend(rows.map(Result::unwrap));
-                }
-                for def in &catalog.indexes {
-                    let sql = format!("SELECT * FROM {} ORDER BY 1, 2, 3", def.table());
-                    let mut stmt = conn.prepare(&sql).unwrap();
-                    let n = stmt.column_count();
-                    let rows = stmt
-                        .query_map([], |r| {
-                            let cols: Vec<String> = (0..n)
-                                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                                .collect();
-                            Ok(format!("{} {}", def.table(), cols.join(" ")))
-                        })
-                        .unwrap();
-                    out.extend(rows.map(Result::unwrap));
-                }
-                out
-            })
-            .unwrap()
+        store.dump().unwrap()
     }
 
     /// A store with the default indexes plus a words index and a `*` value index with

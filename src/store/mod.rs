@@ -151,6 +151,47 @@ impl Store {
         self.read(schema::load_catalog)?
     }
 
+    /// Every row the store holds, as text in a canonical order: both collections (id, key,
+    /// document) and then each side table in key order. Two stores hold the same data and
+    /// the same index entries exactly when their dumps are equal, which is how the tests
+    /// show that a refused write changed nothing.
+    pub fn dump(&self) -> Result<Vec<String>, StoreError> {
+        let catalog = self.catalog()?;
+        self.read(|conn| -> Result<Vec<String>, StoreError> {
+            let mut out = Vec::new();
+            for c in Collection::ALL {
+                let sql = format!("SELECT id, key, json(doc) FROM {} ORDER BY id", c.table());
+                let mut stmt = conn.prepare(&sql)?;
+                let rows = stmt.query_map([], |r| {
+                    Ok(format!(
+                        "{c} {} {} {}",
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?
+                    ))
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            for def in &catalog.indexes {
+                let sql = format!("SELECT * FROM {} ORDER BY 1, 2, 3", def.table());
+                let mut stmt = conn.prepare(&sql)?;
+                let n = stmt.column_count();
+                let rows = stmt.query_map([], |r| {
+                    let cols = (0..n)
+                        .map(|i| Ok(format!("{:?}", r.get_ref(i)?)))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(format!("{} {}", def.table(), cols.join(" ")))
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
+        })?
+    }
+
     /// Declares an index on `pattern` (e.g. `subscriptions.*.email.isSubscribed`) and fills
     /// it from the existing documents, in one transaction.
     pub fn add_index(
