@@ -659,3 +659,68 @@ fn a_cancel_interrupts_a_count_running_inside_sqlite() {
         assert!(err.to_string().contains("cancelled"), "{err}");
     }
 }
+
+#[test]
+fn group_by_same_key_selected_twice_outputs_every_alias() {
+    let docs: Vec<Value> = (0..5)
+        .map(|i| json!({"email": format!("u{i}@x.com"), "data": {"b": i % 2}, "i": i}))
+        .collect();
+    let cases = [
+        (
+            "SELECT data.b AS x, data.b AS y, count(*) FROM emailAccounts GROUP BY data.b",
+            [
+                json!({"data": {"x": 0, "y": 0}, "count(*)": 3}),
+                json!({"data": {"x": 1, "y": 1}, "count(*)": 2}),
+            ],
+        ),
+        (
+            "SELECT data.b, data.b AS y, count(*) FROM emailAccounts GROUP BY data.b",
+            [
+                json!({"data": {"b": 0, "y": 0}, "count(*)": 3}),
+                json!({"data": {"b": 1, "y": 1}, "count(*)": 2}),
+            ],
+        ),
+    ];
+    let plain = engine_with(&docs);
+    let indexed = engine_with(&docs);
+    indexed
+        .store()
+        .add_index(Collection::EmailAccounts, "data.b", IndexKind::Value)
+        .unwrap();
+    for (q, want) in &cases {
+        // Without an index the groups are evaluated on the documents; with one and no
+        // filter they are read from the index; with a filter, evaluated again.
+        let filtered = q.replace(" GROUP BY", " WHERE i >= 0 GROUP BY");
+        for (e, q) in [
+            (&plain, q.to_string()),
+            (&indexed, q.to_string()),
+            (&indexed, filtered),
+        ] {
+            assert_eq!(search(e, &q).results, want, "{q}");
+        }
+    }
+}
+
+#[test]
+fn regex_syntax_errors_report_the_users_pattern() {
+    let e = engine_with(&numbered(3));
+    for (q, want) in [
+        (
+            "SELECT * FROM emailAccounts WHERE email regex ('*a')",
+            "invalid regex at offset 0: `*` has nothing before it to repeat",
+        ),
+        (
+            "SELECT * FROM emailAccounts WHERE email regex ('(?i)a')",
+            "invalid regex at offset 1: `?` has nothing before it to repeat",
+        ),
+        (
+            "SELECT * FROM emailAccounts WHERE email regex ('u[9-0]')",
+            "invalid regex at offset 2: character range `9-0` is out of order",
+        ),
+    ] {
+        let err = e.search(q, &SearchOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(want), "{q}: {text}");
+        assert!(!text.contains("(?s:"), "{q}: {text}");
+    }
+}

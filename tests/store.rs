@@ -1345,3 +1345,50 @@ fn bulk_import_progress_after_every_batch() {
     }
     assert_eq!(seen, [512, 1024, 1025, 0]);
 }
+
+#[test]
+fn dotted_write_key_with_an_empty_segment_is_refused() {
+    let store = Store::in_memory().unwrap();
+    store
+        .import_lite_account(&lite("keep@b.co", Some(json!({"x": 1})), None, None))
+        .unwrap();
+    let cases = [
+        (None, None, Some(json!({"a.": 1})), "data.a."),
+        (None, None, Some(json!({".": 1})), "data.."),
+        (None, None, Some(json!({".a": 1})), "data..a"),
+        (None, None, Some(json!({"n": {"a..b": 1}})), "data.n.a..b"),
+        (Some(json!({"a..b": 1})), None, None, "profile.a..b"),
+        (
+            None,
+            Some(json!({"ns..n.email.isSubscribed": true})),
+            None,
+            "subscriptions.ns..n.email.isSubscribed",
+        ),
+    ];
+    for (profile, subscriptions, data, field) in cases {
+        let e = fails_unchanged(&store, 400_006, |s| {
+            s.import_lite_account(&lite("keep@b.co", profile, subscriptions, data))
+        });
+        let fields: Vec<&str> = e
+            .validation_errors()
+            .iter()
+            .map(|v| v.field_name.as_str())
+            .collect();
+        assert_eq!(fields, [field]);
+    }
+    // Keys without dots, valid dotted keys and namespaced subscription IDs still work.
+    store
+        .import_lite_account(&lite(
+            "keep@b.co",
+            None,
+            Some(json!({"ns.n.email.isSubscribed": true})),
+            Some(json!({"plain": 1, "a.b": 2})),
+        ))
+        .unwrap();
+    let doc = email_doc(&store, "keep@b.co");
+    assert_eq!(doc["data"], json!({"plain": 1, "a": {"b": 2}}));
+    assert_eq!(
+        doc["subscriptions"]["ns.n"]["email"]["isSubscribed"],
+        json!(true)
+    );
+}

@@ -215,6 +215,32 @@ pub fn group_keys<'a, N: Node<'a>>(doc: N, keys: &[Path]) -> Vec<Vec<ValueKey>> 
     tuples
 }
 
+/// Where a group key is written in each row: once per `SELECT` item naming it, `AS`
+/// renaming the last segment (`SELECT data.b AS x, data.b AS y` writes both `data.x` and
+/// `data.y`); at its own path when no item names it.
+pub(crate) fn key_output_paths(key: &Path, select: &[SelectItem]) -> Vec<Vec<String>> {
+    let mut outputs: Vec<Vec<String>> = Vec::new();
+    for item in select {
+        let SelectItem::Path { path, alias } = item else {
+            continue;
+        };
+        if path != key {
+            continue;
+        }
+        let mut segs = path.segments.clone();
+        if let (Some(a), Some(last)) = (alias, segs.last_mut()) {
+            last.clone_from(&a.node);
+        }
+        if !outputs.contains(&segs) {
+            outputs.push(segs);
+        }
+    }
+    if outputs.is_empty() {
+        outputs.push(key.segments.clone());
+    }
+    outputs
+}
+
 /// Puts `value` at the nested position `path` inside `obj` (creating objects).
 fn insert_at(obj: &mut Map<String, Value>, path: &[String], value: Value) {
     let Some((last, init)) = path.split_last() else {
@@ -271,8 +297,8 @@ pub fn resolve_order_aliases(select: &[SelectItem], order: &[OrderItem]) -> Vec<
 #[derive(Clone, Debug)]
 pub struct Grouping {
     keys: Vec<Path>,
-    /// Aliases of `SELECT`ed key paths (the output renames the last segment).
-    key_aliases: Vec<Option<String>>,
+    /// Per key, the output paths it is written at (one per `SELECT` item naming it).
+    key_outputs: Vec<Vec<Vec<String>>>,
     aggs: Vec<Aggregate>,
     order: Vec<OrderItem>,
     groups: HashMap<Vec<ValueKey>, Vec<Accumulator>>,
@@ -298,21 +324,10 @@ impl Grouping {
                 span: crate::ast::Span::default(),
             });
         }
-        let key_aliases = keys
-            .iter()
-            .map(|k| {
-                select.iter().find_map(|i| match i {
-                    SelectItem::Path {
-                        path,
-                        alias: Some(a),
-                    } if path == k => Some(a.node.clone()),
-                    _ => None,
-                })
-            })
-            .collect();
+        let key_outputs = keys.iter().map(|k| key_output_paths(k, select)).collect();
         Grouping {
             keys: keys.to_vec(),
-            key_aliases,
+            key_outputs,
             aggs,
             order: resolve_order_aliases(select, order),
             groups: HashMap::new(),
@@ -350,12 +365,10 @@ impl Grouping {
             .into_iter()
             .map(|(key, accs)| {
                 let mut row = Map::new();
-                for ((path, alias), v) in self.keys.iter().zip(&self.key_aliases).zip(key) {
-                    let mut segs = path.segments.clone();
-                    if let (Some(a), Some(last)) = (alias, segs.last_mut()) {
-                        last.clone_from(a);
+                for (outputs, v) in self.key_outputs.iter().zip(key) {
+                    for segs in outputs {
+                        insert_at(&mut row, segs, v.to_json());
                     }
-                    insert_at(&mut row, &segs, v.to_json());
                 }
                 for acc in accs {
                     row.insert(acc.key().to_string(), acc.result());

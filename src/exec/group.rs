@@ -138,17 +138,7 @@ fn covering_groups(
         b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
     });
     let key_path = &keys[0];
-    let alias = items.iter().find_map(|i| match i {
-        SelectItem::Path {
-            path,
-            alias: Some(a),
-        } if path == key_path => Some(a.node.clone()),
-        _ => None,
-    });
-    let mut segs = key_path.segments.clone();
-    if let (Some(a), Some(last)) = (alias, segs.last_mut()) {
-        *last = a;
-    }
+    let outputs = super::aggregate::key_output_paths(key_path, items);
     let count_keys: Vec<String> = items
         .iter()
         .filter_map(|i| match i {
@@ -160,7 +150,9 @@ fn covering_groups(
         .into_iter()
         .map(|(k, n)| {
             let mut row = Map::new();
-            insert_at(&mut row, &segs, k.to_json());
+            for segs in &outputs {
+                insert_at(&mut row, segs, k.to_json());
+            }
             for ck in &count_keys {
                 row.insert(ck.clone(), Value::from(n));
             }

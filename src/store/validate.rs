@@ -174,6 +174,28 @@ fn email_subscription(
     }
 }
 
+/// Refuses dotted keys with an empty segment (`a.`, `.a`, `a..b`, `.`), at every depth of
+/// an object parameter: expanding them would write a key named `""`, which no path can
+/// address afterwards. Keys without dots are left alone.
+pub(crate) fn dotted_keys(
+    object: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<ValidationError>,
+) {
+    for (key, value) in object {
+        let here = format!("{field}.{key}");
+        if key.contains('.') && key.split('.').any(str::is_empty) {
+            errors.push(ValidationError::invalid(
+                here.clone(),
+                "a dotted key must not have an empty segment (leading, trailing or doubled `.`)",
+            ));
+        }
+        if let Value::Object(inner) = value {
+            dotted_keys(inner, &here, errors);
+        }
+    }
+}
+
 /// Turns collected faults into one 400006 error.
 pub(crate) fn finish(errors: Vec<ValidationError>) -> Result<(), StoreError> {
     if errors.is_empty() {

@@ -124,7 +124,10 @@ impl Patch {
         let mut errors: Vec<ValidationError> = Vec::new();
         let mut object =
             |v: Option<&Value>, field: &str, scope: Scope| match validate::object_param(v, field) {
-                Ok(m) => m.map(|m| merge::expand(m, scope)),
+                Ok(m) => m.map(|m| {
+                    validate::dotted_keys(m, field, &mut errors);
+                    merge::expand(m, scope)
+                }),
                 Err(e) => {
                     errors.extend(e.validation_errors().iter().cloned());
                     None

@@ -46,12 +46,31 @@ pub fn compile_with_limit(pattern: &str, size_limit: usize) -> Result<Regex, Reg
         .build()
         .map_err(|e| match e {
             regex::Error::CompiledTooBig(_) => RegexError::TooLarge,
+            // The translator refuses every syntax fault of the dialect; what is left (a
+            // nesting limit) has no position in the user's pattern, and the crate's text
+            // quotes the translated pattern, so only its final `error:` line is kept.
             other => RegexError::Syntax {
                 offset: 0,
-                message: other.to_string(),
+                message: crate_reason(&other.to_string()),
             },
         })
 }
+
+/// The reason in a `regex` crate error, without the (translated) pattern it quotes.
+fn crate_reason(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map_or_else(|| "the pattern is too complex".to_string(), str::to_string)
+}
+
+/// Deepest `(` nesting accepted: the `regex` crate refuses deep nesting with an error
+/// that cannot point into the user's pattern, so the translator stops well before it.
+const MAX_GROUP_DEPTH: usize = 64;
+
+/// Most repetition operators accepted in a row (`a**?`): each one stacked on another
+/// costs a nesting level in the translation.
+const MAX_STACKED_REPEATS: usize = 16;
 
 fn syntax(offset: usize, message: &str) -> RegexError {
     RegexError::Syntax {
@@ -74,26 +93,61 @@ pub fn translate(pattern: &str) -> Result<String, RegexError> {
     let mut out = String::with_capacity(pattern.len() * 2 + 12);
     out.push_str(r"\A(?s:");
     let mut chars = pattern.char_indices().peekable();
-    let mut depth = 0usize;
+    // Where each open group starts in `out`, innermost last.
+    let mut groups: Vec<usize> = Vec::new();
+    // Where the last atom (what a repetition operator repeats) starts in `out`; `None`
+    // at the start, after `(` and after `|`, where an operator has nothing to repeat.
+    let mut atom: Option<usize> = None;
+    // Repetition operators right after the last atom.
+    let mut repeats = 0usize;
     while let Some((at, c)) = chars.next() {
+        if let '?' | '+' | '*' | '{' = c {
+            let Some(start) = atom else {
+                return Err(RegexError::Syntax {
+                    offset: at,
+                    message: format!("`{c}` has nothing before it to repeat"),
+                });
+            };
+            repeats += 1;
+            if repeats > MAX_STACKED_REPEATS {
+                return Err(syntax(at, "too many repetition operators in a row"));
+            }
+            if repeats > 1 {
+                // The dialect repeats a repetition (`a*?` is `(a*)?`); the `regex` crate
+                // would read `*?` as lazy and refuse `**`, so the repeated part is grouped.
+                out.insert_str(start, "(?:");
+                out.push(')');
+            }
+        } else {
+            repeats = 0;
+            atom = Some(out.len());
+        }
         match c {
             '\\' => match chars.next() {
                 Some((_, e)) => push_literal(&mut out, e),
                 None => return Err(syntax(at, "trailing backslash")),
             },
             '.' => out.push('.'),
-            '?' | '+' | '*' | '|' => out.push(c),
+            '?' | '+' | '*' => out.push(c),
+            '|' => {
+                atom = None;
+                out.push('|');
+            }
             '(' => {
                 // Non-capturing, and never read as `(?flags)`: `(?i)` is an error here, as
                 // in the dialect (a `?` with nothing to repeat), not a case-insensitive flag.
-                depth += 1;
+                if groups.len() == MAX_GROUP_DEPTH {
+                    return Err(syntax(at, "groups nested too deeply"));
+                }
+                groups.push(out.len());
+                atom = None;
                 out.push_str("(?:");
             }
             ')' => {
-                if depth == 0 {
+                let Some(start) = groups.pop() else {
                     return Err(syntax(at, "unmatched `)`"));
-                }
-                depth -= 1;
+                };
+                atom = Some(start);
                 out.push(')');
             }
             '{' => {
@@ -125,6 +179,8 @@ pub fn translate(pattern: &str) -> Result<String, RegexError> {
                     out.push('^');
                 }
                 let mut first = true;
+                // The previous class member and its offset: the start of a range `a-z`.
+                let mut prev: Option<(usize, char)> = None;
                 loop {
                     let Some((i, c)) = chars.next() else {
                         return Err(syntax(at, "unclosed `[`"));
@@ -138,7 +194,9 @@ pub fn translate(pattern: &str) -> Result<String, RegexError> {
                                 .ok_or_else(|| syntax(i, "trailing backslash"))?
                                 .1
                         }
-                        '-' if !first && chars.peek().is_some_and(|&(_, n)| n != ']') => {
+                        '-' if chars.peek().is_some_and(|&(_, n)| n != ']')
+                            && let Some((lo_at, lo)) = prev =>
+                        {
                             // A range whose start was the previous character.
                             let (j, hi) = chars.next().ok_or_else(|| syntax(i, "unclosed `[`"))?;
                             let hi = if hi == '\\' {
@@ -149,15 +207,24 @@ pub fn translate(pattern: &str) -> Result<String, RegexError> {
                             } else {
                                 hi
                             };
+                            if hi < lo {
+                                return Err(RegexError::Syntax {
+                                    offset: lo_at,
+                                    message: format!("character range `{lo}-{hi}` is out of order"),
+                                });
+                            }
                             out.push('-');
                             push_literal(&mut out, hi);
                             first = false;
+                            // `[a-c-e]`: a `-` right after a range is a literal.
+                            prev = None;
                             continue;
                         }
                         other => other,
                     };
                     push_literal(&mut out, lit);
                     first = false;
+                    prev = Some((i, lit));
                 }
                 out.push(']');
             }
@@ -167,7 +234,7 @@ pub fn translate(pattern: &str) -> Result<String, RegexError> {
             other => push_literal(&mut out, other),
         }
     }
-    if depth > 0 {
+    if !groups.is_empty() {
         return Err(syntax(pattern.len(), "unclosed `(`"));
     }
     out.push_str(r")\z");
@@ -268,5 +335,53 @@ mod tests {
             compile_with_limit("(a|b|c|d){1000}", 1000).unwrap_err(),
             RegexError::TooLarge
         );
+    }
+
+    #[test]
+    fn regex_syntax_errors_point_into_the_users_pattern() {
+        let cases = [
+            ("(?i)a", 1, "`?` has nothing before it to repeat"),
+            ("*a", 0, "`*` has nothing before it to repeat"),
+            ("a|*", 2, "`*` has nothing before it to repeat"),
+            ("a(+b)", 2, "`+` has nothing before it to repeat"),
+            ("{2}", 0, "`{` has nothing before it to repeat"),
+            ("ab[z-a]", 3, "character range `z-a` is out of order"),
+            ("[\\z-a]", 1, "character range `z-a` is out of order"),
+        ];
+        for (p, offset, message) in cases {
+            let want = RegexError::Syntax {
+                offset,
+                message: message.to_string(),
+            };
+            assert_eq!(compile(p).unwrap_err(), want, "{p}");
+        }
+        let deep = format!("{}a{}", "(".repeat(65), ")".repeat(65));
+        assert!(matches!(
+            compile(&deep).unwrap_err(),
+            RegexError::Syntax { offset: 64, .. }
+        ));
+        // No message ever quotes the translated pattern.
+        for p in ["(?i)a", "*a", "[z-a]", deep.as_str()] {
+            let text = compile(p).unwrap_err().to_string();
+            assert!(!text.contains("(?s:") && !text.contains("\\A"), "{text}");
+        }
+        assert_eq!(
+            crate_reason("regex parse error:\n    \\A(?s:x\n    ^\nerror: nest limit exceeded"),
+            "nest limit exceeded"
+        );
+    }
+
+    #[test]
+    fn stacked_repetitions_and_ranges_keep_their_meaning() {
+        // `a*?` is `(a*)?` (the dialect), not a lazy `a*`: same set of whole matches.
+        yes("a*?", "aaa");
+        yes("a*?", "");
+        yes("a**b", "aab");
+        yes("(ab)+*", "abab");
+        yes("a{2}{2}", "aaaa");
+        no("a{2}{2}", "aaa");
+        yes("[a-c-e]+", "b-e");
+        no("[a-c-e]+", "d");
+        yes("[a-a]", "a");
     }
 }
