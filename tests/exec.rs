@@ -722,5 +722,10 @@ fn regex_syntax_errors_report_the_users_pattern() {
         let text = err.to_string();
         assert!(text.contains(want), "{q}: {text}");
         assert!(!text.contains("(?s:"), "{q}: {text}");
+        // The HTTP `errorDetails` carry the same words after the literal's position.
+        assert_eq!(err.vendor_code(), 400_006);
+        let details = err.details(Some(q));
+        assert!(details.starts_with("line 1, column 48: "), "{details}");
+        assert!(details.ends_with(want), "{details}");
     }
 }
