@@ -34,7 +34,7 @@ fn main() {
     if !data.exists() {
         let started = Instant::now();
         let tmp = data.with_extension("tmp");
-        acql::r#gen::generate(
+        acql::datagen::generate(
             docs,
             SEED,
             BufWriter::new(std::fs::File::create(&tmp).expect("create data file")),

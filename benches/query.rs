@@ -56,7 +56,7 @@ fn dataset(n: u64) -> PathBuf {
     }
     let t = Instant::now();
     let ndjson = dir.join(format!("emails-{n}.ndjson"));
-    acql::r#gen::generate(n, 42, BufWriter::new(File::create(&ndjson).unwrap())).unwrap();
+    acql::datagen::generate(n, 42, BufWriter::new(File::create(&ndjson).unwrap())).unwrap();
     let tmp = dir.join(format!("emails-{n}.db.tmp"));
     let _ = std::fs::remove_file(&tmp);
     {

@@ -1022,7 +1022,7 @@ mod tests {
     fn engine_with_docs(n: u64) -> Engine {
         let engine = Engine::in_memory().unwrap();
         let mut ndjson = Vec::new();
-        crate::r#gen::generate(n, 7, &mut ndjson).unwrap();
+        crate::datagen::generate(n, 7, &mut ndjson).unwrap();
         engine
             .store()
             .import_ndjson(

@@ -3,11 +3,11 @@
 pub mod ast;
 pub mod bench;
 pub mod catalog;
+pub mod datagen;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod exec;
-pub mod r#gen;
 pub mod jsonb;
 pub mod parser;
 pub mod plan;

@@ -1069,7 +1069,7 @@ fn bulk_import_skip_and_replace_options() {
 #[test]
 fn generated_data_imports_and_exports_identically() {
     let mut text = Vec::new();
-    acql::r#gen::generate(300, 11, &mut text).unwrap();
+    acql::datagen::generate(300, 11, &mut text).unwrap();
     let store = Store::in_memory().unwrap();
     let report = store
         .import_ndjson(
@@ -1098,7 +1098,7 @@ fn staged_and_direct_index_filling_agree() {
     // with `replace` it writes them directly. Both must give the same side tables, and
     // the same as indexes declared afterwards (backfill).
     let mut text = Vec::new();
-    acql::r#gen::generate(400, 3, &mut text).unwrap();
+    acql::datagen::generate(400, 3, &mut text).unwrap();
     let staged = Store::in_memory().unwrap();
     staged
         .import_ndjson(
@@ -1180,7 +1180,7 @@ fn crash_child_mode() {
         return;
     };
     let source = format!("{db}.ndjson");
-    acql::r#gen::generate(
+    acql::datagen::generate(
         100_000,
         5,
         std::io::BufWriter::new(std::fs::File::create(&source).unwrap()),

@@ -268,9 +268,9 @@ pub fn generate(a: &GenArgs) -> Result<(), CliError> {
         Some(path) => {
             let f = File::create(path)
                 .map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?;
-            acql::r#gen::generate(a.count, a.seed, std::io::BufWriter::new(f))
+            acql::datagen::generate(a.count, a.seed, std::io::BufWriter::new(f))
         }
-        None => acql::r#gen::generate(a.count, a.seed, std::io::stdout().lock()),
+        None => acql::datagen::generate(a.count, a.seed, std::io::stdout().lock()),
     };
     result.map_err(CliError::from_write)
 }

@@ -27,7 +27,7 @@ pub const DEMO_SEED: u64 = 42;
 fn demo_file() -> String {
     let mut sample = String::new();
     for i in 0..3 {
-        acql::r#gen::document(DEMO_SEED, i, &mut sample);
+        acql::datagen::document(DEMO_SEED, i, &mut sample);
     }
     // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
     let hash = sample.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
@@ -131,7 +131,7 @@ fn remove_stale(dir: &Path, current: &str) {
 /// Generates the demo documents and imports them.
 fn fill(engine: &Engine) -> Result<(), CliError> {
     let mut ndjson = Vec::with_capacity(usize::try_from(DEMO_COUNT).unwrap_or(0) * 1024);
-    acql::r#gen::generate(DEMO_COUNT, DEMO_SEED, &mut ndjson)
+    acql::datagen::generate(DEMO_COUNT, DEMO_SEED, &mut ndjson)
         .map_err(|e| CliError::failed(e.to_string()))?;
     engine
         .store()

@@ -849,7 +849,7 @@ mod tests {
 
     fn generated(docs: u64, seed: u64) -> Vec<u8> {
         let mut text = Vec::new();
-        crate::r#gen::generate(docs, seed, &mut text).unwrap();
+        crate::datagen::generate(docs, seed, &mut text).unwrap();
         text
     }
 
