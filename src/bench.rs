@@ -381,7 +381,7 @@ pub fn run(engine: &Engine, file: &QueryFile, options: &Options) -> Result<Repor
     run_with(engine, file, options, &mut |_| {})
 }
 
-/// Like [`run`], calling `progress` after each query (for a progress line on a terminal).
+/// Like [`run()`], calling `progress` after each query (for a progress line on a terminal).
 pub fn run_with(
     engine: &Engine,
     file: &QueryFile,
