@@ -295,7 +295,7 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
         }
         Expr::Or(..) => {
             let mut legs = Vec::new();
-            for d in super::normalize::disjuncts(term) {
+            for d in term.disjuncts() {
                 match conjunction_lookup(catalog, collection, d)? {
                     Access::Lookup(l) => legs.push(l),
                     Access::Union(ls) => legs.extend(ls),
@@ -316,7 +316,7 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
 /// The best single-term access of a conjunction; exact only when the conjunction is
 /// one term.
 fn conjunction_lookup(catalog: &Catalog, collection: Collection, expr: &Expr) -> Option<Access> {
-    let terms = super::normalize::conjuncts(expr);
+    let terms = expr.conjuncts();
     let single = terms.len() == 1;
     let mut best: Option<(u8, Access)> = None;
     for t in terms {

@@ -380,7 +380,7 @@ fn count_method(
         return CountMethod::Evaluate;
     }
     let mut semi = Vec::new();
-    for term in normalize::conjuncts(residual) {
+    for term in residual.conjuncts() {
         match index::term_lookup(catalog, collection, term) {
             Some(Access::Lookup(l)) if l.exact => semi.push(l),
             _ => return CountMethod::Evaluate,
@@ -550,7 +550,7 @@ pub fn choose_access(
     let Some(filter) = filter else {
         return (Access::Scan, None);
     };
-    let terms = normalize::conjuncts(filter);
+    let terms = filter.conjuncts();
     let mut best: Option<(u8, usize, Access)> = None;
     for (i, t) in terms.iter().enumerate() {
         if let Some(a) = index::term_lookup(catalog, collection, t) {

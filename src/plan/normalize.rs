@@ -119,16 +119,6 @@ fn balanced(mut terms: Vec<Expr>, and: bool) -> Option<Expr> {
     })
 }
 
-/// The conjuncts of `expr` (`a AND (b AND c)` → `[a, b, c]`).
-pub fn conjuncts(expr: &Expr) -> Vec<&Expr> {
-    expr.conjuncts()
-}
-
-/// The disjuncts of `expr` (`a OR (b OR c)` → `[a, b, c]`).
-pub fn disjuncts(expr: &Expr) -> Vec<&Expr> {
-    expr.disjuncts()
-}
-
 /// Joins expressions with `AND` (`None` for an empty list).
 pub fn and_all(mut exprs: Vec<Expr>) -> Option<Expr> {
     let last = exprs.pop()?;
@@ -199,9 +189,9 @@ mod tests {
                 Box::new(cmp("c", CmpOp::Eq, "1")),
             )),
         );
-        assert_eq!(conjuncts(&e).len(), 3);
-        assert_eq!(disjuncts(&e).len(), 1);
-        let back = and_all(conjuncts(&e).into_iter().cloned().collect()).unwrap();
-        assert_eq!(conjuncts(&back).len(), 3);
+        assert_eq!(e.conjuncts().len(), 3);
+        assert_eq!(e.disjuncts().len(), 1);
+        let back = and_all(e.conjuncts().into_iter().cloned().collect()).unwrap();
+        assert_eq!(back.conjuncts().len(), 3);
     }
 }
