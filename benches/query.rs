@@ -8,7 +8,14 @@
 //! ACQL_BENCH_PROFILE=1 cargo bench --bench query Q7   # loop our side of Q7 (for perf)
 //! ACQL_BENCH_MMAP_MB=4096 cargo bench --bench query    # both sides with mmap_size set
 //! ACQL_BENCH_SQLPROBE=1 cargo bench --bench query     # per-statement costs (re-prepare, locks)
+//! ACQL_BENCH_PROFILE=hand cargo bench --bench query Q9  # loop the hand-SQL side instead
+//! ACQL_BENCH_PROFILE=1 ACQL_BENCH_RUNS=1000 …           # exactly 1000 runs (for callgrind)
+//! ACQL_BENCH_CPU=1 cargo bench --bench query           # on-CPU time of this thread, not wall
 //! ```
+//!
+//! `ACQL_BENCH_CPU` reads the thread's on-CPU nanoseconds (`/proc/thread-self/schedstat`,
+//! Linux), which waiting for a core on a loaded machine does not inflate; that figure
+//! only advances at scheduler ticks, so each sample repeats a query for at least 50 ms.
 //!
 //! Datasets come from `acql::gen` (seed 42) and are cached under
 //! `target/acql-bench/emails-<n>.db`. Each measurement is the median of up to 7 runs
@@ -88,11 +95,47 @@ fn dataset(n: u64) -> PathBuf {
     db
 }
 
-/// Median wall time of `f` (and its last result).
-fn time(f: &mut dyn FnMut() -> u64) -> (Duration, u64) {
-    let t = Instant::now();
-    let mut out = f();
-    let first = t.elapsed();
+/// A stopwatch: wall time, or this thread's on-CPU time with `ACQL_BENCH_CPU`.
+#[derive(Clone, Copy)]
+struct Clock {
+    cpu: bool,
+}
+
+impl Clock {
+    fn now(self) -> Duration {
+        if self.cpu {
+            // First field: nanoseconds this thread spent running.
+            let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .expect("ACQL_BENCH_CPU needs /proc/thread-self/schedstat");
+            Duration::from_nanos(ns)
+        } else {
+            static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+            START.get_or_init(Instant::now).elapsed()
+        }
+    }
+}
+
+/// Median time of `f` (and its last result).
+fn time(clock: Clock, f: &mut dyn FnMut() -> u64) -> (Duration, u64) {
+    let mut sample = || {
+        // The CPU clock advances at scheduler ticks: batch short runs to ≥ 50 ms.
+        // (Reading that clock costs microseconds: read it once per doubling of the batch.)
+        let t = clock.now();
+        let mut out = f();
+        let mut n = 1u32;
+        let mut dt = clock.now() - t;
+        while clock.cpu && dt < Duration::from_millis(50) {
+            for _ in 0..n {
+                out = f();
+            }
+            n *= 2;
+            dt = clock.now() - t;
+        }
+        (dt / n, out)
+    };
+    let (first, mut out) = sample();
     let runs = if first < Duration::from_millis(300) {
         7
     } else {
@@ -100,9 +143,9 @@ fn time(f: &mut dyn FnMut() -> u64) -> (Duration, u64) {
     };
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let t = Instant::now();
-        out = f();
-        times.push(t.elapsed());
+        let (dt, o) = sample();
+        out = o;
+        times.push(dt);
     }
     times.sort();
     (times[runs / 2], out)
@@ -110,7 +153,9 @@ fn time(f: &mut dyn FnMut() -> u64) -> (Duration, u64) {
 
 fn fmt(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 {
+    if us < 100.0 {
+        format!("{us:.1} µs")
+    } else if us < 1000.0 {
         format!("{us:.0} µs")
     } else if us < 1e6 {
         format!("{:.2} ms", us / 1000.0)
@@ -514,19 +559,33 @@ fn main() {
         ),
     ];
 
-    println!("{n} email accounts ({})", db.display());
+    let clock = Clock {
+        cpu: std::env::var_os("ACQL_BENCH_CPU").is_some(),
+    };
+    let what = if clock.cpu {
+        "on-CPU time"
+    } else {
+        "wall time"
+    };
+    println!("{n} email accounts ({}), {what}", db.display());
     println!("| query | acql | hand SQL | ratio | rows |");
     println!("|---|---|---|---|---|");
     for (name, mut ours, mut hand) in cases {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
         }
-        if std::env::var_os("ACQL_BENCH_PROFILE").is_some() {
-            // Repeat our side for a few seconds, for `perf record` on one query.
+        if let Some(side) = std::env::var_os("ACQL_BENCH_PROFILE") {
+            // Repeat one side (ours, or the hand SQL with `=hand`) for a few seconds, for
+            // `perf record` or callgrind on one query.
+            let f = if side == "hand" { &mut hand } else { &mut ours };
+            // `ACQL_BENCH_RUNS=n`: exactly n runs (comparable instruction counts).
+            let fixed: Option<u64> = std::env::var("ACQL_BENCH_RUNS")
+                .ok()
+                .and_then(|v| v.parse().ok());
             let t = Instant::now();
             let mut runs = 0u64;
-            while t.elapsed() < Duration::from_secs(3) {
-                std::hint::black_box(ours());
+            while fixed.map_or(t.elapsed() < Duration::from_secs(3), |n| runs < n) {
+                std::hint::black_box(f());
                 runs += 1;
             }
             println!(
@@ -535,8 +594,8 @@ fn main() {
             );
             continue;
         }
-        let (t_ours, r_ours) = time(&mut *ours);
-        let (t_hand, r_hand) = time(&mut *hand);
+        let (t_ours, r_ours) = time(clock, &mut *ours);
+        let (t_hand, r_hand) = time(clock, &mut *hand);
         let flag = if r_ours == r_hand {
             String::new()
         } else {
