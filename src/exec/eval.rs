@@ -14,6 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::ast::{CmpOp, Expr, Literal, Span};
+use crate::jsonb::Jsonb;
 use crate::value::regex::{DEFAULT_SIZE_LIMIT, RegexError};
 use crate::value::{
     Kind, Node, Number, Text, any, contains_phrase, number_text, parse_datetime, words,
@@ -67,6 +68,109 @@ impl Default for EvalOptions {
 #[derive(Clone, Debug)]
 pub struct Filter {
     root: Cond,
+    prefilter: Option<Prefilter>,
+}
+
+/// A necessary condition on a document's stored JSONB bytes, checked before any decoding.
+///
+/// When every match of the filter needs some string value to equal one of a few string
+/// literals, a matching document holds one of those literals verbatim, unless one of its
+/// strings is written with escapes, which needs a `\` byte somewhere in the document
+/// (any escaped JSONB string holds one; plain and raw strings hold their text as is).
+/// A document with neither cannot match: one SIMD substring search rejects it, where the
+/// evaluator would decode every member on the path (full scans spend most of their
+/// non-I/O time there). Any other document goes to the evaluator, so this never changes
+/// an answer.
+#[derive(Clone, Debug)]
+enum Prefilter {
+    /// The document must hold `needle` (or a backslash). Scanned for its rarest byte (at
+    /// offset `at`) and `\` together: one pass, and the common document has neither.
+    One {
+        needle: Vec<u8>,
+        rare: u8,
+        at: usize,
+    },
+    /// The document must hold one of these (or a backslash).
+    Any(Vec<memchr::memmem::Finder<'static>>),
+}
+
+impl Prefilter {
+    /// The prefilter of a compiled expression, when it has a useful one.
+    fn of(root: &Cond) -> Option<Prefilter> {
+        let lits = required_literals(root)?;
+        Some(match lits.as_slice() {
+            [one] => {
+                let needle = one.as_bytes().to_vec();
+                let at = memchr::arch::all::packedpair::Pair::new(&needle)
+                    .map_or(0, |p| usize::from(p.index1()));
+                Prefilter::One {
+                    rare: needle[at],
+                    needle,
+                    at,
+                }
+            }
+            _ => Prefilter::Any(
+                lits.into_iter()
+                    .map(|s| memchr::memmem::Finder::new(s.as_bytes()).into_owned())
+                    .collect(),
+            ),
+        })
+    }
+
+    #[inline]
+    fn may_match(&self, doc: &[u8]) -> bool {
+        match self {
+            Prefilter::One { needle, rare, at } => memchr::memchr2_iter(*rare, b'\\', doc)
+                .any(|i| doc[i] == b'\\' || i >= *at && doc[i - at..].starts_with(needle)),
+            Prefilter::Any(finders) => {
+                finders.iter().any(|f| f.find(doc).is_some())
+                    || memchr::memchr(b'\\', doc).is_some()
+            }
+        }
+    }
+}
+
+/// String literals one of which some string value must equal for `c` to hold; `None`
+/// when `c` may hold otherwise (numbers, booleans, nulls, ranges, negations, …) or when a
+/// literal is empty (every document would pass).
+fn required_literals(c: &Cond) -> Option<Vec<&str>> {
+    match c {
+        Cond::Pred {
+            test: Test::Eq {
+                lits,
+                or_null: false,
+            },
+            negated: false,
+            ..
+        } => lits
+            .iter()
+            .map(|l| match l {
+                // Only a string value can equal such a literal (`eq_value`).
+                EqLit::Str {
+                    s,
+                    num: None,
+                    boolean: None,
+                } if !s.is_empty() => Some(s.as_str()),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .filter(|v| !v.is_empty()),
+        // Any one conjunct's condition is necessary: take the most selective-looking one
+        // (fewest alternatives, then longest shortest literal).
+        Cond::And(v) => v.iter().filter_map(required_literals).min_by_key(|ls| {
+            (
+                ls.len(),
+                std::cmp::Reverse(ls.iter().map(|s| s.len()).min().unwrap_or(0)),
+            )
+        }),
+        // Every disjunct needs one of its literals: the document needs one of them all.
+        Cond::Or(v) => v
+            .iter()
+            .map(required_literals)
+            .collect::<Option<Vec<_>>>()
+            .map(|ls| ls.concat()),
+        _ => None,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -163,14 +267,26 @@ impl Filter {
 
     /// Compiles `expr`.
     pub fn compile_with(expr: &Expr, opts: &EvalOptions) -> Result<Filter, EvalError> {
-        Ok(Filter {
-            root: compile(expr, opts)?,
-        })
+        let root = compile(expr, opts)?;
+        let prefilter = Prefilter::of(&root);
+        Ok(Filter { root, prefilter })
     }
 
     /// True when the document satisfies the expression (two-valued: never unknown).
     pub fn matches<'a, N: Node<'a>>(&self, doc: N) -> bool {
         eval(&self.root, doc)
+    }
+
+    /// [`Filter::matches`] on a stored JSONB document (read as [`Jsonb::trusted`]), with a
+    /// cheap rejection on the raw bytes first when the expression allows one.
+    #[inline]
+    pub fn matches_jsonb(&self, doc: &[u8]) -> bool {
+        if let Some(pre) = &self.prefilter
+            && !pre.may_match(doc)
+        {
+            return false;
+        }
+        eval(&self.root, Jsonb::trusted(doc))
     }
 }
 
@@ -542,5 +658,172 @@ mod tests {
         };
         check(&c, json!({"e": "jane@EXAMPLE.com"}), true);
         check(&c, json!({"e": ["example", "com"]}), false);
+    }
+    fn where_(q: &str) -> Expr {
+        crate::parse(&format!("SELECT * FROM emailAccounts WHERE {q}"))
+            .unwrap()
+            .filter
+            .unwrap()
+    }
+
+    /// JSONB by hand: `(type, payload)` with a minimal header.
+    fn elem(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let len = payload.len();
+        if len <= 11 {
+            out.push(kind | (u8::try_from(len).unwrap() << 4));
+        } else {
+            out.push(kind | 0xC0);
+            out.push(u8::try_from(len).unwrap());
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn object(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (k, v) in members {
+            body.extend(elem(crate::jsonb::kind::TEXT, k.as_bytes()));
+            body.extend_from_slice(v);
+        }
+        elem(crate::jsonb::kind::OBJECT, &body)
+    }
+
+    #[test]
+    fn prefilter_only_for_string_equalities_that_every_match_needs() {
+        let pre = |q: &str| Filter::compile(&where_(q)).unwrap().prefilter.is_some();
+        assert!(pre(r#"a = "Anna""#));
+        assert!(pre(r#"a IN ("Anna", "Bob")"#));
+        assert!(pre(r#"a = "Anna" AND b > 3"#));
+        assert!(pre(r#"a = "Anna" OR b = "Bob""#));
+        assert!(!pre(r#"a = "Anna" OR b > 3"#));
+        assert!(!pre(r#"a = "42""#), "matches the number 42");
+        assert!(!pre(r#"a = "true""#), "matches the boolean");
+        assert!(!pre(r#"a = """#));
+        assert!(!pre(r#"a != "Anna""#));
+        assert!(!pre(r#"NOT a = "Anna""#));
+        assert!(!pre(r#"a IN ("Anna", null)"#));
+        assert!(!pre("a = 42"));
+        assert!(!pre(r#"a CONTAINS "Anna""#));
+    }
+
+    /// Every way the evaluator reads a document agrees: `serde_json::Value`, our JSONB,
+    /// SQLite's JSONB of the same text, and the prefiltered byte path.
+    #[track_caller]
+    fn agree(q: &str, doc_text: &str) -> bool {
+        let e = where_(q);
+        let f = Filter::compile(&e).unwrap();
+        let doc: Value = serde_json::from_str(doc_text).unwrap();
+        let want = f.matches(&doc);
+        let ours = crate::jsonb::to_vec(&doc);
+        assert_eq!(
+            f.matches_jsonb(&ours),
+            want,
+            "{q} on {doc_text} (our JSONB)"
+        );
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let theirs: Vec<u8> = conn
+            .query_row("SELECT jsonb(?)", [doc_text], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            f.matches_jsonb(&theirs),
+            want,
+            "{q} on {doc_text} (SQLite JSONB)"
+        );
+        want
+    }
+
+    #[test]
+    fn prefiltered_matching_agrees_with_the_evaluator() {
+        let q = r#"profile.firstName = "Anna""#;
+        assert!(agree(q, r#"{"profile": {"firstName": "Anna"}}"#));
+        assert!(!agree(q, r#"{"profile": {"firstName": "Bob"}}"#));
+        assert!(!agree(q, r#"{"profile": {"lastName": "Anna"}, "Anna": 1}"#));
+        assert!(!agree(q, r#"{"profile": {"firstName": "Annabel"}}"#));
+        assert!(agree(q, r#"{"profile.firstName": "Anna"}"#));
+        assert!(agree(
+            q,
+            r#"{"profile": [{"firstName": "x"}, {"firstName": ["Anna"]}]}"#
+        ));
+        assert!(!agree(q, r#"{"profile": {"firstName": null}}"#));
+        assert!(!agree(q, r#"{}"#));
+        // Escaped spellings of the literal hold no copy of it: the backslash lets them through.
+        assert!(agree(q, r#"{"profile": {"firstName": "\u0041nna"}}"#));
+        assert!(agree(q, r#"{"profile": {"firstName": "An\u006ea"}}"#));
+        assert!(!agree(q, r#"{"profile": {"firstName": "\u0041nne"}}"#));
+        assert!(agree(r#"a = "Zoë \"Z\"""#, r#"{"a": "Zo\u00eb \"Z\""}"#));
+        assert!(agree(r#"a = "Zoë""#, r#"{"a": ["Zoë"], "ü.ß": 1}"#));
+        assert!(agree(r#"`ü.ß` = "x""#, r#"{"ü.ß": "x"}"#));
+        assert!(agree(r#"a IN ("x", "Anna")"#, r#"{"a": "Anna"}"#));
+        assert!(!agree(
+            r#"a IN ("x", "Anna")"#,
+            r#"{"a": "y", "b": "Anna"}"#
+        ));
+        assert!(agree(r#"a = "x" OR b = "Anna""#, r#"{"b": "Anna"}"#));
+        assert!(agree(r#"a = "Anna" AND b > 1"#, r#"{"a": "Anna", "b": 2}"#));
+        assert!(!agree(
+            r#"a = "Anna" AND b > 1"#,
+            r#"{"a": "Anna", "b": 1}"#
+        ));
+        // Literals that match other types keep the full evaluation.
+        assert!(agree(r#"a = "42""#, r#"{"a": 42.0}"#));
+        assert!(agree(r#"a = "true""#, r#"{"a": true}"#));
+        assert!(agree(r#"a != "Anna""#, r#"{"a": "Bob"}"#));
+    }
+
+    #[test]
+    fn prefilter_sees_through_json5_and_raw_strings() {
+        let f = Filter::compile(&where_(r#"a = "Anna""#)).unwrap();
+        // SQLite's JSON5 escapes (TEXT5): `\x41` holds no `A`.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let json5: Vec<u8> = conn
+            .query_row(r"SELECT jsonb('{a: ''\x41nna''}')", [], |r| r.get(0))
+            .unwrap();
+        assert!(f.matches_jsonb(&json5));
+        // SQL text stored by SQLite's JSON functions (TEXTRAW), and one made by hand.
+        let raw: Vec<u8> = conn
+            .query_row("SELECT jsonb_object('a', 'Anna')", [], |r| r.get(0))
+            .unwrap();
+        assert!(f.matches_jsonb(&raw));
+        let hand = object(&[("a", elem(crate::jsonb::kind::TEXTRAW, b"Anna"))]);
+        assert!(f.matches_jsonb(&hand));
+        let other = object(&[("a", elem(crate::jsonb::kind::TEXTRAW, b"Anne"))]);
+        assert!(!f.matches_jsonb(&other));
+        // A TEXTJ escape made by hand, and a truncated document: no panic, same answers.
+        let esc = object(&[("a", elem(crate::jsonb::kind::TEXTJ, br"\u0041nna"))]);
+        assert!(f.matches_jsonb(&esc));
+        for cut in 0..esc.len() {
+            let _ = f.matches_jsonb(&esc[..cut]);
+        }
+    }
+
+    proptest::proptest! {
+        /// The prefiltered byte path agrees with the evaluator over `Value`, on documents
+        /// whose strings need escapes, repeat the literal elsewhere, or nest in arrays.
+        #[test]
+        fn prefilter_never_changes_an_answer(
+            doc in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["a", "b", "a.b", "ü"]),
+                    proptest::sample::select(vec![
+                        json!("Anna"), json!("An\"na"), json!("Zoë"), json!("42"),
+                        json!(42), json!(null), json!(true), json!(["Anna", 1]),
+                        json!({"b": "Anna"}), json!({"b": ["x", "An\"na"]}),
+                        json!([{"b": "Zoë"}]), json!("x".repeat(92)),
+                    ]),
+                ),
+                0..6,
+            ),
+            q in proptest::sample::select(vec![
+                r#"a = "Anna""#, r#"a.b = "Anna""#, r#"a.b = "An\"na""#, r#"`ü` = "Zoë""#,
+                r#"a IN ("Zoë", "Anna")"#, r#"a = "Anna" OR a.b = "Zoë""#,
+                r#"a = "Anna" AND b IS NULL"#, r#"a = "42""#, r#"a != "Anna""#,
+            ]),
+        ) {
+            let doc = Value::Object(doc.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+            let f = Filter::compile(&where_(q)).unwrap();
+            let bytes = crate::jsonb::to_vec(&doc);
+            proptest::prop_assert_eq!(f.matches_jsonb(&bytes), f.matches(&doc), "{} on {}", q, doc);
+        }
     }
 }
