@@ -76,12 +76,17 @@ pub enum JsonbError {
 fn header(buf: &[u8], at: usize) -> Option<(u8, usize, usize)> {
     let b0 = *buf.get(at)?;
     let code = usize::from(b0 >> 4);
-    // Scalars and keys mostly fit the one-byte header: keep that path branch-light.
-    if code <= 11 {
-        let end = at + 1 + code;
-        return (end <= buf.len()).then_some((b0 & 0x0f, at + 1, end));
-    }
-    long_header(buf, at, b0, code)
+    // Scalars and keys mostly fit the one-byte header, and most other elements (longer
+    // strings, small containers) the two-byte one: keep both inline and branch-light.
+    let (start, len) = if code <= 11 {
+        (at + 1, code)
+    } else if code == 12 {
+        (at + 2, usize::from(*buf.get(at + 1)?))
+    } else {
+        return long_header(buf, at, b0, code);
+    };
+    let end = start + len;
+    (end <= buf.len()).then_some((b0 & 0x0f, start, end))
 }
 
 #[cold]
@@ -843,21 +848,54 @@ fn write_elem(
                     if !first {
                         out.push(b',');
                     }
-                    write_elem(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
-                    out.push(b':');
-                    write_elem(vk, &p[vs..ve], at + vs, out, skip, depth + 1)?;
+                    // Keys needing no conversion (nearly all) go out in one piece with
+                    // their quotes and colon.
+                    if matches!(ck, kind::TEXT | kind::TEXTJ) {
+                        out.push(b'"');
+                        out.extend_from_slice(&p[cs..ce]);
+                        out.extend_from_slice(b"\":");
+                    } else {
+                        write_elem(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
+                        out.push(b':');
+                    }
+                    write_child(vk, &p[vs..ve], at + vs, out, skip, depth + 1)?;
                 } else {
                     pos = ce;
                     if !first {
                         out.push(b',');
                     }
-                    write_elem(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
+                    write_child(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
                 }
                 first = false;
             }
             out.push(if object { b'}' } else { b']' });
         }
         _ => return Err(JsonbError::Malformed(at)),
+    }
+    Ok(())
+}
+
+/// [`write_elem`] for a container's child, with the common scalars written in place
+/// (no call per scalar).
+#[inline(always)]
+fn write_child(
+    k: u8,
+    p: &[u8],
+    at: usize,
+    out: &mut Vec<u8>,
+    skip: bool,
+    depth: usize,
+) -> Result<(), JsonbError> {
+    match k {
+        kind::TEXT | kind::TEXTJ => {
+            out.push(b'"');
+            out.extend_from_slice(p);
+            out.push(b'"');
+        }
+        kind::INT => out.extend_from_slice(p),
+        kind::TRUE => out.extend_from_slice(b"true"),
+        kind::FALSE => out.extend_from_slice(b"false"),
+        _ => return write_elem(k, p, at, out, skip, depth),
     }
     Ok(())
 }
