@@ -120,6 +120,46 @@ fn long_header(buf: &[u8], at: usize, b0: u8, code: usize) -> Option<(u8, usize,
     (end <= buf.len()).then_some((b0 & 0x0f, start, end))
 }
 
+/// Whether byte `at` of the JSONB document `doc` may be part of a string written with
+/// escapes (the payload of a TEXTJ or TEXT5 element, key or value), as [`Jsonb::trusted`]
+/// reads the document.
+///
+/// Follows only the headers on the way to `at`: siblings are skipped by their sizes, and
+/// just the container holding `at` is entered. A malformed document answers `true`.
+/// Residual prefilters use it to tell a `\` that starts an escape from the same byte
+/// value in a header or a size (objects of 92 bytes have one).
+pub(crate) fn in_escaped_text(doc: &[u8], at: usize) -> bool {
+    let (mut pos, mut end) = (0, doc.len());
+    let mut root = true;
+    while pos < end {
+        let Some((k, s, e)) = header(doc, pos) else {
+            return true;
+        };
+        if e > end {
+            // A child overrunning its container: readers stop there, but stay safe.
+            return true;
+        }
+        if at >= e {
+            if root {
+                // Bytes after the root element are never read.
+                return false;
+            }
+            pos = e;
+            continue;
+        }
+        if at < s {
+            return false;
+        }
+        match k {
+            kind::ARRAY | kind::OBJECT => (pos, end, root) = (s, e, false),
+            kind::TEXTJ | kind::TEXT5 => return true,
+            _ => return false,
+        }
+    }
+    // `at` lies in a container's payload after its last whole child.
+    !root
+}
+
 /// A borrowed view of one JSONB element.
 #[derive(Clone, Copy, Debug)]
 pub struct Jsonb<'a> {
@@ -1010,6 +1050,63 @@ z', f: [Infinity, -0x10], "g": "\u00e9\ud83d\ude00", h: NaN}"#;
                 .unwrap_or_else(|e| panic!("{theirs}: {e}"));
         assert_eq!(ours["e"], theirs["e"]);
         assert_eq!(ours["a"], theirs["a"]);
+    }
+
+    /// The byte ranges of every escaped string payload (TEXTJ, TEXT5), keys included.
+    fn escaped_ranges(j: Jsonb<'_>, base: &[u8], out: &mut Vec<std::ops::Range<usize>>) {
+        let start = j.payload().as_ptr() as usize - base.as_ptr() as usize;
+        match j.type_code() {
+            kind::TEXTJ | kind::TEXT5 => out.push(start..start + j.payload().len()),
+            kind::ARRAY | kind::OBJECT => {
+                for c in (Children {
+                    buf: j.payload(),
+                    pos: 0,
+                }) {
+                    escaped_ranges(c, base, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn escaped_text_is_told_from_headers_and_sizes() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut docs = vec![
+            to_vec(&sample()),
+            // A 92-byte object and array: their size byte is `\`.
+            to_vec(&json!({"a": {"k": "x".repeat(88)}, "b": ["y".repeat(90)]})),
+            to_vec(&json!({"q\\k": ["\\", "a\"b", {"\\": "\\\\"}], "n": 92})),
+            to_vec(&json!({"s": format!("\\{}", "z".repeat(203))})),
+        ];
+        for text in [
+            r#"{a: 'it\'s', "b\u0041": "x\\y", c: [1, '\x41']}"#,
+            r#"{"e": "\u00e9\ud83d\ude00", "f": {"g": "\n"}}"#,
+        ] {
+            docs.push(
+                conn.query_row("SELECT jsonb(?)", [text], |r| r.get(0))
+                    .unwrap(),
+            );
+        }
+        assert_eq!(docs[1].iter().filter(|&&b| b == b'\\').count(), 2);
+        for doc in &docs {
+            let mut ranges = Vec::new();
+            escaped_ranges(Jsonb::trusted(doc), doc, &mut ranges);
+            for i in 0..doc.len() {
+                let want = ranges.iter().any(|r| r.contains(&i));
+                assert_eq!(in_escaped_text(doc, i), want, "byte {i} of {doc:x?}");
+            }
+            assert!(!in_escaped_text(doc, doc.len()));
+            // Truncated documents: no panic, and escaped bytes are never denied.
+            for cut in 0..doc.len() {
+                for i in 0..cut {
+                    let r = in_escaped_text(&doc[..cut], i);
+                    if ranges.iter().any(|x| x.contains(&i) && x.end <= cut) {
+                        assert!(r, "cut {cut}, byte {i}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::ast::{CmpOp, Expr, Literal, Span};
-use crate::jsonb::Jsonb;
+use crate::jsonb::{Jsonb, in_escaped_text};
 use crate::value::regex::{DEFAULT_SIZE_LIMIT, RegexError};
 use crate::value::{
     Kind, Node, Number, Text, any, contains_phrase, number_text, parse_datetime, words,
@@ -75,8 +75,9 @@ pub struct Filter {
 ///
 /// When every match of the filter needs some string value to equal one of a few string
 /// literals, a matching document holds one of those literals verbatim, unless one of its
-/// strings is written with escapes, which needs a `\` byte somewhere in the document
-/// (any escaped JSONB string holds one; plain and raw strings hold their text as is).
+/// strings is written with escapes, which needs a `\` byte in the payload of an escaped
+/// string (TEXTJ or TEXT5; plain and raw strings hold their text as is). The same byte
+/// value in a header or a size is told apart by following the headers to it.
 /// A document with neither cannot match: one SIMD substring search rejects it, where the
 /// evaluator would decode every member on the path (full scans spend most of their
 /// non-I/O time there). Any other document goes to the evaluator, so this never changes
@@ -120,11 +121,21 @@ impl Prefilter {
     #[inline]
     fn may_match(&self, doc: &[u8]) -> bool {
         match self {
-            Prefilter::One { needle, rare, at } => memchr::memchr2_iter(*rare, b'\\', doc)
-                .any(|i| doc[i] == b'\\' || i >= *at && doc[i - at..].starts_with(needle)),
+            Prefilter::One { needle, rare, at } => {
+                memchr::memchr2_iter(*rare, b'\\', doc).any(|i| {
+                    // Compared in place: most candidates differ within a byte or two, and
+                    // a `memcmp` call per candidate costs more than that.
+                    if doc[i] == b'\\' {
+                        return in_escaped_text(doc, i);
+                    }
+                    i >= *at
+                        && doc.len() - (i - at) >= needle.len()
+                        && doc[i - at..].iter().zip(needle).all(|(a, b)| a == b)
+                })
+            }
             Prefilter::Any(finders) => {
                 finders.iter().any(|f| f.find(doc).is_some())
-                    || memchr::memchr(b'\\', doc).is_some()
+                    || memchr::memchr_iter(b'\\', doc).any(|i| in_escaped_text(doc, i))
             }
         }
     }
@@ -789,6 +800,13 @@ mod tests {
         assert!(f.matches_jsonb(&hand));
         let other = object(&[("a", elem(crate::jsonb::kind::TEXTRAW, b"Anne"))]);
         assert!(!f.matches_jsonb(&other));
+        // A `\` that is a size (a 92-byte object) still lets the bytes reject the document.
+        let sized = crate::jsonb::to_vec(&json!({"a": "Bob", "b": {"k": "x".repeat(88)}}));
+        assert!(sized.contains(&b'\\'));
+        let pre = f.prefilter.as_ref().unwrap();
+        assert!(!pre.may_match(&sized));
+        let escaped = crate::jsonb::to_vec(&json!({"a": "Bob", "b": "\\"}));
+        assert!(pre.may_match(&escaped));
         // A TEXTJ escape made by hand, and a truncated document: no panic, same answers.
         let esc = object(&[("a", elem(crate::jsonb::kind::TEXTJ, br"\u0041nna"))]);
         assert!(f.matches_jsonb(&esc));
@@ -810,6 +828,7 @@ mod tests {
                         json!(42), json!(null), json!(true), json!(["Anna", 1]),
                         json!({"b": "Anna"}), json!({"b": ["x", "An\"na"]}),
                         json!([{"b": "Zoë"}]), json!("x".repeat(92)),
+                        json!({"k": "x".repeat(88)}), json!({"b": format!("\\{}", "x".repeat(88))}),
                     ]),
                 ),
                 0..6,
