@@ -122,7 +122,11 @@ impl<'a> Text<'a> {
     /// The decoded string (invalid UTF-8 or escapes are replaced, never a panic).
     pub fn as_str(&self) -> Cow<'a, str> {
         match self.escapes {
-            Escapes::None => String::from_utf8_lossy(self.raw),
+            // `from_utf8` checks ASCII a word at a time; the lossy decoder byte by byte.
+            Escapes::None => match std::str::from_utf8(self.raw) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(self.raw),
+            },
             Escapes::Json | Escapes::Json5 => Cow::Owned(crate::jsonb::unescape(
                 self.raw,
                 self.escapes == Escapes::Json5,
@@ -221,7 +225,9 @@ fn to_value<'a, N: Node<'a>>(node: N, skip: bool, depth: usize) -> Value {
                 .collect(),
         ),
         Kind::Object => {
-            let mut map = Map::new();
+            // Sized up front: growing an insertion-ordered map rehashes it each time, and
+            // counting members only reads their headers.
+            let mut map = Map::with_capacity(node.members().count());
             for (k, v) in node.members() {
                 if skip && v.kind() == Kind::Null {
                     continue;
