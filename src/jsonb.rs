@@ -821,10 +821,20 @@ fn write_elem(
     depth: usize,
 ) -> Result<(), JsonbError> {
     match k {
+        kind::ARRAY | kind::OBJECT => write_container(k, p, at, out, skip, depth),
+        _ => write_other_scalar(k, p, at, out),
+    }
+}
+
+/// Any scalar; kept out of the recursion of [`write_container`] (its conversions would
+/// make every nesting level's frame larger).
+#[inline(never)]
+fn write_other_scalar(k: u8, p: &[u8], at: usize, out: &mut Vec<u8>) -> Result<(), JsonbError> {
+    if write_scalar(k, p, out) {
+        return Ok(());
+    }
+    match k {
         kind::NULL => out.extend_from_slice(b"null"),
-        kind::TRUE => out.extend_from_slice(b"true"),
-        kind::FALSE => out.extend_from_slice(b"false"),
-        kind::INT => out.extend_from_slice(p),
         kind::FLOAT => {
             // SQLite stores ±Infinity as the FLOAT `9e999`: JSON cannot hold it, so `null`
             // (as `decode` gives). Only exponents can overflow, so plain decimals are copied.
@@ -851,11 +861,6 @@ fn write_elem(
                 None => out.extend_from_slice(b"null"),
             }
         }
-        kind::TEXT | kind::TEXTJ => {
-            out.push(b'"');
-            out.extend_from_slice(p);
-            out.push(b'"');
-        }
         kind::TEXTRAW => {
             out.push(b'"');
             escape_into(out, p);
@@ -866,59 +871,13 @@ fn write_elem(
             escape_into(out, unescape(p, true).as_bytes());
             out.push(b'"');
         }
-        kind::ARRAY | kind::OBJECT => {
-            if depth >= MAX_DEPTH {
-                return Err(JsonbError::TooDeep);
-            }
-            let object = k == kind::OBJECT;
-            out.push(if object { b'{' } else { b'[' });
-            let mut pos = 0;
-            let mut first = true;
-            while pos < p.len() {
-                let (ck, cs, ce) = header(p, pos).ok_or(JsonbError::Truncated(at + pos))?;
-                if object {
-                    let (vk, vs, ve) = header(p, ce).ok_or(JsonbError::Truncated(at + ce))?;
-                    if text_escapes(ck).is_none() {
-                        return Err(JsonbError::Malformed(at + pos));
-                    }
-                    pos = ve;
-                    if skip && vk == kind::NULL {
-                        continue;
-                    }
-                    if !first {
-                        out.push(b',');
-                    }
-                    // Keys needing no conversion (nearly all) go out in one piece with
-                    // their quotes and colon.
-                    if matches!(ck, kind::TEXT | kind::TEXTJ) {
-                        out.push(b'"');
-                        out.extend_from_slice(&p[cs..ce]);
-                        out.extend_from_slice(b"\":");
-                    } else {
-                        write_elem(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
-                        out.push(b':');
-                    }
-                    write_child(vk, &p[vs..ve], at + vs, out, skip, depth + 1)?;
-                } else {
-                    pos = ce;
-                    if !first {
-                        out.push(b',');
-                    }
-                    write_child(ck, &p[cs..ce], at + cs, out, skip, depth + 1)?;
-                }
-                first = false;
-            }
-            out.push(if object { b'}' } else { b']' });
-        }
         _ => return Err(JsonbError::Malformed(at)),
     }
     Ok(())
 }
 
-/// [`write_elem`] for a container's child, with the common scalars written in place
-/// (no call per scalar).
-#[inline(always)]
-fn write_child(
+/// An array or object: the only recursion of rendering, one frame per nesting level.
+fn write_container(
     k: u8,
     p: &[u8],
     at: usize,
@@ -926,6 +885,60 @@ fn write_child(
     skip: bool,
     depth: usize,
 ) -> Result<(), JsonbError> {
+    if depth >= MAX_DEPTH {
+        return Err(JsonbError::TooDeep);
+    }
+    let object = k == kind::OBJECT;
+    out.push(if object { b'{' } else { b'[' });
+    let mut pos = 0;
+    let mut first = true;
+    while pos < p.len() {
+        let (ck, cs, ce) = header(p, pos).ok_or(JsonbError::Truncated(at + pos))?;
+        // The element to write after the key (objects) or the separator (arrays).
+        let (vk, vs, ve) = if object {
+            let v = header(p, ce).ok_or(JsonbError::Truncated(at + ce))?;
+            if text_escapes(ck).is_none() {
+                return Err(JsonbError::Malformed(at + pos));
+            }
+            pos = v.2;
+            if skip && v.0 == kind::NULL {
+                continue;
+            }
+            v
+        } else {
+            pos = ce;
+            (ck, cs, ce)
+        };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        if object {
+            // Keys needing no conversion (nearly all) go out in one piece with their
+            // quotes and colon.
+            if matches!(ck, kind::TEXT | kind::TEXTJ) {
+                out.push(b'"');
+                out.extend_from_slice(&p[cs..ce]);
+                out.extend_from_slice(b"\":");
+            } else {
+                write_other_scalar(ck, &p[cs..ce], at + cs, out)?;
+                out.push(b':');
+            }
+        }
+        let v = &p[vs..ve];
+        if matches!(vk, kind::ARRAY | kind::OBJECT) {
+            write_container(vk, v, at + vs, out, skip, depth + 1)?;
+        } else if !write_scalar(vk, v, out) {
+            write_other_scalar(vk, v, at + vs, out)?;
+        }
+    }
+    out.push(if object { b'}' } else { b']' });
+    Ok(())
+}
+
+/// Writes the common scalars in place (no call per scalar); `false` for anything else.
+#[inline]
+fn write_scalar(k: u8, p: &[u8], out: &mut Vec<u8>) -> bool {
     match k {
         kind::TEXT | kind::TEXTJ => {
             out.push(b'"');
@@ -935,9 +948,9 @@ fn write_child(
         kind::INT => out.extend_from_slice(p),
         kind::TRUE => out.extend_from_slice(b"true"),
         kind::FALSE => out.extend_from_slice(b"false"),
-        _ => return write_elem(k, p, at, out, skip, depth),
+        _ => return false,
     }
-    Ok(())
+    true
 }
 
 #[inline]
