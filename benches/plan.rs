@@ -69,19 +69,21 @@ fn catalog() -> Catalog {
     let mut indexes: Vec<IndexDef> = DEFAULT_INDEXES
         .iter()
         .zip(1..)
-        .map(|((collection, pattern, kind), id)| IndexDef {
-            id,
-            collection: *collection,
-            pattern: Pattern::parse(pattern).expect("default patterns parse"),
-            kind: *kind,
+        .map(|((collection, pattern, kind), id)| {
+            IndexDef::new(
+                id,
+                *collection,
+                Pattern::parse(pattern).expect("default patterns parse"),
+                *kind,
+            )
         })
         .collect();
-    indexes.push(IndexDef {
-        id: 100,
-        collection: Collection::EmailAccounts,
-        pattern: Pattern::parse("profile.email").expect("parses"),
-        kind: IndexKind::Words,
-    });
+    indexes.push(IndexDef::new(
+        100,
+        Collection::EmailAccounts,
+        Pattern::parse("profile.email").expect("parses"),
+        IndexKind::Words,
+    ));
     Catalog { indexes }
 }
 
@@ -173,12 +175,12 @@ fn bench_plan(c: &mut Criterion) {
     // grow badly with the catalog (a tenant may index dozens of paths).
     let mut big = catalog.clone();
     for i in 0..200 {
-        big.indexes.push(IndexDef {
-            id: 1000 + i,
-            collection: Collection::EmailAccounts,
-            pattern: Pattern::parse(&format!("data.field{i}")).expect("parses"),
-            kind: IndexKind::Value,
-        });
+        big.indexes.push(IndexDef::new(
+            1000 + i,
+            Collection::EmailAccounts,
+            Pattern::parse(&format!("data.field{i}")).expect("parses"),
+            IndexKind::Value,
+        ));
     }
     let mut g = c.benchmark_group("plan/catalog_size");
     let ast = parse(&and_chain(50));

@@ -454,9 +454,13 @@ impl Shell {
     fn refresh_paths(&self) {
         let mut set = BTreeSet::new();
         if let Ok(catalog) = self.catalog() {
-            for ix in &catalog.indexes {
+            for pattern in catalog
+                .indexes
+                .iter()
+                .flat_map(|ix| std::iter::once(&ix.pattern).chain(&ix.second))
+            {
                 let mut text = String::new();
-                for seg in &ix.pattern.segments {
+                for seg in &pattern.segments {
                     let PatternSegment::Key(k) = seg else { break };
                     if !text.is_empty() {
                         text.push('.');

@@ -18,6 +18,7 @@ use super::{
     agg_text, path_text,
 };
 use crate::ast::{Expr, Literal, OrderKey, SelectItem};
+use crate::catalog::IndexKind;
 
 impl Display for Key {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -82,6 +83,16 @@ impl Display for Probe {
 
 impl Display for IndexRef {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.index.kind == IndexKind::Composite {
+            let first = crate::catalog::entries::describe_equality_key(&self.binding);
+            return write!(
+                f,
+                "{} ({}) [{} {first}]",
+                self.index.table(),
+                self.index.spec(),
+                self.index.pattern
+            );
+        }
         write!(f, "{} {}", self.index.table(), self.index.pattern)?;
         if !self.binding.is_empty() {
             write!(f, " [b={}]", self.binding)?;

@@ -472,12 +472,12 @@ mod tests {
 
     fn ix(pattern: &str, binding: &str) -> IndexRef {
         IndexRef {
-            index: IndexDef {
-                id: 3,
-                collection: Collection::EmailAccounts,
-                pattern: Pattern::parse(pattern).unwrap(),
-                kind: IndexKind::Value,
-            },
+            index: IndexDef::new(
+                3,
+                Collection::EmailAccounts,
+                Pattern::parse(pattern).unwrap(),
+                IndexKind::Value,
+            ),
             binding: binding.into(),
         }
     }

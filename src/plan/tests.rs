@@ -8,19 +8,14 @@ fn catalog() -> Catalog {
     let mut indexes: Vec<IndexDef> = DEFAULT_INDEXES
         .iter()
         .enumerate()
-        .map(|(i, (c, p, k))| IndexDef {
-            id: i as i64 + 1,
-            collection: *c,
-            pattern: Pattern::parse(p).unwrap(),
-            kind: *k,
-        })
+        .map(|(i, (c, p, k))| IndexDef::new(i as i64 + 1, *c, Pattern::parse(p).unwrap(), *k))
         .collect();
-    indexes.push(IndexDef {
-        id: 50,
-        collection: Collection::EmailAccounts,
-        pattern: Pattern::parse("profile.email").unwrap(),
-        kind: IndexKind::Words,
-    });
+    indexes.push(IndexDef::new(
+        50,
+        Collection::EmailAccounts,
+        Pattern::parse("profile.email").unwrap(),
+        IndexKind::Words,
+    ));
     Catalog { indexes }
 }
 
