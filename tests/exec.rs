@@ -729,3 +729,69 @@ fn regex_syntax_errors_report_the_users_pattern() {
         assert!(details.ends_with(want), "{details}");
     }
 }
+
+#[test]
+fn composite_index_answers_a_conjunction_and_rechecks_overflow_documents() {
+    let store = Store::in_memory().unwrap();
+    store
+        .add_index(
+            Collection::EmailAccounts,
+            "profile.country, profile.age",
+            IndexKind::Value,
+        )
+        .unwrap();
+    let mut docs: Vec<Value> = (0..40)
+        .map(|i| {
+            let country = ["DE", "FR", "US"][i % 3];
+            json!({
+                "email": format!("u{i}@x.com"),
+                "profile": {"country": country, "age": 20 + i}
+            })
+        })
+        .collect();
+    // 300 ages: more combinations than a document may give, so it holds the overflow row.
+    let ages: Vec<usize> = (0..300).collect();
+    docs.push(json!({"email": "many@x.com", "profile": {"country": "DE", "age": ages}}));
+    let e = engine_importing(store, &docs);
+    let q = r#"SELECT email FROM emailAccounts WHERE profile.country = "DE" AND profile.age >= 50"#;
+    let explain = e.explain(q).unwrap();
+    assert!(explain.contains("overflow"), "{explain}");
+    let page = search(&e, q);
+    let want: Vec<Value> = (0..40)
+        .filter(|i| i % 3 == 0 && 20 + i >= 50)
+        .map(|i| json!(format!("u{i}@x.com")))
+        .chain([json!("many@x.com")])
+        .collect();
+    assert_eq!(field(&page, "/email"), want);
+    assert_eq!(page.total_count, want.len() as u64);
+    // The overflow document is re-checked, not taken on trust.
+    let page = search(
+        &e,
+        r#"SELECT email FROM emailAccounts WHERE profile.country = "FR" AND profile.age >= 250"#,
+    );
+    assert!(page.results.is_empty());
+    assert_eq!(page.total_count, 0);
+}
+
+#[test]
+fn a_cached_plan_is_dropped_when_an_index_becomes_multi_valued() {
+    let e = engine_with(&numbered(30));
+    e.store()
+        .add_index(Collection::EmailAccounts, "data.v", IndexKind::Value)
+        .unwrap();
+    let q = "SELECT count(*) FROM emailAccounts WHERE data.v >= 0";
+    let before = search(&e, q);
+    assert_eq!(before.total_count, 0);
+    // Single-valued so far: counted as index rows. A document with two values must not
+    // be counted twice by the plan made before it arrived.
+    e.store()
+        .import_lite_account(&acql::store::LiteAccountParams {
+            email: Some("two@x.com".into()),
+            profile: None,
+            subscriptions: None,
+            data: Some(json!({"v": [1, 2]})),
+        })
+        .unwrap();
+    let after = search(&e, q);
+    assert_eq!(after.results, [json!({"count(*)": 1})]);
+}

@@ -919,8 +919,12 @@ fn version_1_files_are_migrated_keeping_documents_and_indexes() {
              CREATE TABLE accounts(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, doc BLOB NOT NULL);
              INSERT INTO acql_meta VALUES ('cursor_key', 'abcd');
              INSERT INTO acql_indexes VALUES (1, 'emailAccounts', 'profile.country', 'value');
+             INSERT INTO acql_indexes VALUES (2, 'emailAccounts', 'data.tags', 'value');
              CREATE TABLE ix_1(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
                  PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
+             CREATE TABLE ix_2(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
+                 PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
+             INSERT INTO ix_2 VALUES ('', 'a', 7, NULL, NULL), ('', 'b', 7, NULL, NULL);
              INSERT INTO email_accounts VALUES (7, 'a@x.io', jsonb('{\"email\":\"a@x.io\",\"profile\":{\"country\":\"DE\"}}'));
              INSERT INTO ix_1 VALUES ('', 'DE', 7, NULL, NULL);
              PRAGMA user_version = 1;",
@@ -937,11 +941,9 @@ fn version_1_files_are_migrated_keeping_documents_and_indexes() {
     assert_eq!(version, acql::store::SCHEMA_VERSION);
     assert_eq!(row_id(&store, Collection::EmailAccounts, "a@x.io"), 7);
     let catalog = store.catalog().unwrap();
-    assert_eq!(catalog.indexes.len(), 1);
-    assert!(
-        catalog.indexes[0].multi,
-        "old indexes are assumed multi-valued"
-    );
+    assert_eq!(catalog.indexes.len(), 2);
+    assert!(!catalog.indexes[0].multi, "one row per document");
+    assert!(catalog.indexes[1].multi, "two rows of one document");
     // The key is still unique, through its own index now.
     let err = import(
         &store,

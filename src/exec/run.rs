@@ -359,7 +359,7 @@ pub(crate) fn sql_count(
         CountMethod::Covering => {
             if let Access::Lookup(Lookup { index, probes, .. }) = access
                 && let [probe] = probes.as_slice()
-                && !lower::is_unique(probe)
+                && !lower::is_unique(index, probe)
             {
                 // A range may hold several entries per document. Deduplicating the ids
                 // in Rust is ~10× cheaper than SQLite's count(DISTINCT) temporary b-tree.
@@ -851,21 +851,70 @@ fn run_walk(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary
     let mut seen: HashSet<i64> = HashSet::new();
     let mut done = false;
     let walk = lower::index_walk(p.plan.collection, index, *descending, bound.as_ref());
-    each_row(conn, &walk, guard, |row| {
-        let id: i64 = row.get(0)?;
-        // A multi-valued document appears once per value; its first row is its
-        // smallest value ascending and its largest descending, which is its sort key.
-        if !seen.insert(id) {
-            return Ok(ControlFlow::Continue(()));
+    if *descending {
+        // Rows come keys descending, ties by id descending; each run of equal keys is
+        // turned around to insertion order before its documents are fetched.
+        let fetch = lower::fetch_one(p.plan.collection);
+        let mut fetch = prepare(conn, &fetch.text).map_err(|e| guard.sqlite_error(e))?;
+        let mut run_key: Option<rusqlite::types::Value> = None;
+        let mut run: Vec<i64> = Vec::new();
+        // Maps errors of the fetches made while `guard` is lent to the walk.
+        let errors = guard.clone();
+        let mut flush = |run: &mut Vec<i64>| -> Result<ControlFlow<()>, ExecError> {
+            let guard = &errors;
+            for &id in run.iter().rev() {
+                // A multi-valued document appears once per value; its first run is its
+                // largest value, which is its sort key.
+                if !seen.insert(id) {
+                    continue;
+                }
+                let mut rows = fetch.query([id]).map_err(|e| guard.sqlite_error(e))?;
+                let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else {
+                    continue;
+                };
+                let doc = blob(row, 0)?;
+                if !p.filter_matches(doc) {
+                    continue;
+                }
+                if pager.push_doc(p, id, doc, out).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            run.clear();
+            Ok(ControlFlow::Continue(()))
+        };
+        each_row(conn, &walk, guard, |row| {
+            let key: rusqlite::types::Value = row.get(0)?;
+            if run_key.as_ref() != Some(&key) {
+                if flush(&mut run)?.is_break() {
+                    done = true;
+                    return Ok(ControlFlow::Break(()));
+                }
+                run_key = Some(key);
+            }
+            run.push(row.get(1)?);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        if !done {
+            done = flush(&mut run)?.is_break();
         }
-        let doc = blob(row, 1)?;
-        if !p.filter_matches(doc) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        let flow = pager.push_doc(p, id, doc, out);
-        done = flow.is_break();
-        Ok(flow)
-    })?;
+    } else {
+        each_row(conn, &walk, guard, |row| {
+            let id: i64 = row.get(0)?;
+            // A multi-valued document appears once per value; its first row is its
+            // smallest value, which is its sort key.
+            if !seen.insert(id) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let doc = blob(row, 1)?;
+            if !p.filter_matches(doc) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let flow = pager.push_doc(p, id, doc, out);
+            done = flow.is_break();
+            Ok(flow)
+        })?;
+    }
     if !done && bound.is_none() {
         // Documents without a value sort last, in insertion order.
         let rest = lower::without_entry(p.plan.collection, index);

@@ -239,10 +239,12 @@ pub fn candidates(collection: Collection, access: &Access, after: Option<i64>) -
     Some(sql)
 }
 
-/// True when a probe's rows are unique per document (a fixed `(b, k)` or `(b, w)` pair
-/// of the primary key).
-fn unique_rows(p: &Probe) -> bool {
+/// True when a probe's rows are unique per document: a fixed `(b, k)` or `(b, w)` pair
+/// of the primary key, or any probe under one binding of an index where no document
+/// has two rows under one binding (not [`multi`](crate::catalog::IndexDef::multi)).
+fn unique_rows(index: &IndexRef, p: &Probe) -> bool {
     matches!(p, Probe::Key(_) | Probe::Word(_))
+        || (!index.index.multi && index.index.kind != crate::catalog::IndexKind::Words)
 }
 
 /// True when "does document d have a row for this probe" is one index seek.
@@ -252,8 +254,8 @@ fn point(p: &Probe) -> bool {
 
 /// What counts a probe's documents in its side table `x`: its rows, unless a document
 /// may hold several of them.
-fn count_of(probe: &Probe) -> &'static str {
-    if unique_rows(probe) {
+fn count_of(index: &IndexRef, probe: &Probe) -> &'static str {
+    if unique_rows(index, probe) {
         "count(*)"
     } else {
         "count(DISTINCT x.doc)"
@@ -321,7 +323,7 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 if i > 0 {
                     sql.push(" + ");
                 }
-                let what = count_of(probe);
+                let what = count_of(index, probe);
                 let _ = write!(
                     sql.text,
                     "(SELECT {what} FROM {} x WHERE x.b = ",
@@ -344,7 +346,7 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
         }
         _ if legs.len() == 1 => {
             let (index, probe) = legs[0];
-            let what = count_of(probe);
+            let what = count_of(index, probe);
             let _ = write!(
                 sql.text,
                 "SELECT {what} FROM {} x WHERE x.b = ",
@@ -391,8 +393,8 @@ pub fn probe_rows_capped(index: &IndexRef, probe: &Probe, cap: i64) -> Sql {
 }
 
 /// True when a probe's rows are unique per document, so `count(*)` counts documents.
-pub fn is_unique(probe: &Probe) -> bool {
-    unique_rows(probe)
+pub fn is_unique(index: &IndexRef, probe: &Probe) -> bool {
+    unique_rows(index, probe)
 }
 
 /// True for probes whose rows come in document order (see [`doc_stream`]).
@@ -400,10 +402,13 @@ pub fn is_seek(probe: &Probe) -> bool {
     point(probe)
 }
 
-/// A walk of a value index in key order: `(doc id, doc)` per index row, ascending keys
-/// with ties by id, or descending keys with ties by id. `bound` restricts the walk to
-/// keys on the near side of a bound (a range the filter implies); the walk is not
-/// fenced by type, so every document still appears first at its extreme value.
+/// A walk of a value index in key order. Ascending: `(doc id, doc)` per index row, keys
+/// ascending with ties by id (the primary key's own order). Descending: `(k, doc id)`
+/// per row, keys descending with ties by id *descending* — the primary key backwards, so
+/// no sort of the whole range; the executor puts each run of equal keys back in id order
+/// and fetches the documents itself. `bound` restricts the walk to keys on the near side
+/// of a bound (a range the filter implies); the walk is not fenced by type, so every
+/// document still appears first at its extreme value.
 pub fn index_walk(
     collection: Collection,
     index: &IndexRef,
@@ -411,18 +416,26 @@ pub fn index_walk(
     bound_: Option<&Bound>,
 ) -> Sql {
     let mut sql = Sql::default();
-    let _ = write!(
-        sql.text,
-        "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
-        index.index.table(),
-        collection.table()
-    );
+    if descending {
+        let _ = write!(
+            sql.text,
+            "SELECT x.k, x.doc FROM {} x WHERE x.b = ",
+            index.index.table()
+        );
+    } else {
+        let _ = write!(
+            sql.text,
+            "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
+            index.index.table(),
+            collection.table()
+        );
+    }
     bind_b(&mut sql, index);
     if let Some(b) = bound_ {
         bound(&mut sql, "x.k", b, descending);
     }
     sql.push(if descending {
-        " ORDER BY x.k DESC, x.doc"
+        " ORDER BY x.k DESC, x.doc DESC"
     } else {
         " ORDER BY x.k, x.doc"
     });

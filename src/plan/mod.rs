@@ -551,28 +551,38 @@ pub fn choose_access(
         return (Access::Scan, None);
     };
     let terms = filter.conjuncts();
-    let mut best: Option<(u8, usize, Access)> = None;
+    let mut best: Option<(u8, Vec<usize>, Access)> = None;
     for (i, t) in terms.iter().enumerate() {
         if let Some(a) = index::term_lookup(catalog, collection, t) {
             let r = index::rank(t, &a);
             if best.as_ref().is_none_or(|(br, _, _)| r > *br) {
-                best = Some((r, i, a));
+                best = Some((r, vec![i], a));
             }
         }
     }
+    // A composite index answers two terms in one lookup: preferred over either alone,
+    // and over any other term that looks less selective (a tie goes to the other term:
+    // `profile.email = … AND country = … AND age > …` looks up the email).
+    if let Some((access, pair, r)) = index::composite_lookup(catalog, collection, &terms)
+        && best.as_ref().is_none_or(|(br, used, _)| {
+            r > *br || (r == *br && used.iter().all(|u| pair.contains(u)))
+        })
+    {
+        best = Some((r, pair.to_vec(), access));
+    }
     match best {
         None => (Access::Scan, Some(filter.clone())),
-        Some((_, i, access)) => {
+        Some((_, used, access)) => {
+            if matches!(access, Access::Empty) {
+                return (Access::Empty, None);
+            }
             let consumed = access.is_exact();
             let rest: Vec<Expr> = terms
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| !(consumed && *j == i))
+                .filter(|(j, _)| !(consumed && used.contains(j)))
                 .map(|(_, t)| (*t).clone())
                 .collect();
-            if matches!(access, Access::Empty) {
-                return (Access::Empty, None);
-            }
             (access, normalize::and_all(rest))
         }
     }

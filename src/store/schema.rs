@@ -104,8 +104,8 @@ fn create(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// 1 → 2: rebuilds the collection tables with a separately declared key index (ids are
-/// kept, so the side tables stay valid) and adds `acql_indexes.flags`, with `multi` set for every
-/// existing index (the safe value: range counts deduplicate).
+/// kept, so the side tables stay valid) and adds `acql_indexes.flags`, with `multi` found
+/// out from each value index's rows.
 fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
     for c in Collection::ALL {
         let t = c.table();
@@ -118,6 +118,22 @@ fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
         ))?;
     }
     conn.execute_batch("ALTER TABLE acql_indexes ADD COLUMN flags INTEGER NOT NULL DEFAULT 1;")?;
+    // Find out which value indexes are single-valued: they count ranges without
+    // deduplicating (one pass over each side table, once).
+    let values: Vec<i64> = conn
+        .prepare("SELECT id FROM acql_indexes WHERE kind = 'value'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in values {
+        let multi: bool = conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM ix_{id} GROUP BY b, doc HAVING count(*) > 1)"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !multi {
+            conn.execute("UPDATE acql_indexes SET flags = 0 WHERE id = ?1", [id])?;
+        }
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }
