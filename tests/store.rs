@@ -925,6 +925,7 @@ fn version_1_files_are_migrated_keeping_documents_and_indexes() {
              CREATE TABLE ix_2(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
                  PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
              INSERT INTO ix_2 VALUES ('', 'a', 7, NULL, NULL), ('', 'b', 7, NULL, NULL);
+             CREATE INDEX by_hand ON email_accounts(length(doc));
              INSERT INTO email_accounts VALUES (7, 'a@x.io', jsonb('{\"email\":\"a@x.io\",\"profile\":{\"country\":\"DE\"}}'));
              INSERT INTO ix_1 VALUES ('', 'DE', 7, NULL, NULL);
              PRAGMA user_version = 1;",
@@ -960,7 +961,7 @@ fn version_1_files_are_migrated_keeping_documents_and_indexes() {
             s.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
         })
         .unwrap();
-    assert_eq!(indexes, ["email_accounts_key"]);
+    assert_eq!(indexes, ["email_accounts_key", "by_hand"]);
 }
 
 #[test]

@@ -109,6 +109,13 @@ fn create(conn: &Connection) -> Result<(), StoreError> {
 fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
     for c in Collection::ALL {
         let t = c.table();
+        // Indexes someone created on the table by hand go with the old table: recreated.
+        let foreign: Vec<String> = conn
+            .prepare(
+                "SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+            )?
+            .query_map([t], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         conn.execute_batch(&format!(
             "ALTER TABLE {t} RENAME TO acql_old_{t};
              {}
@@ -116,6 +123,9 @@ fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
              DROP TABLE acql_old_{t};",
             collection_sql(c)
         ))?;
+        for sql in foreign {
+            conn.execute_batch(&sql)?;
+        }
     }
     conn.execute_batch("ALTER TABLE acql_indexes ADD COLUMN flags INTEGER NOT NULL DEFAULT 1;")?;
     // Find out which value indexes are single-valued: they count ranges without
