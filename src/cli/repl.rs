@@ -524,7 +524,7 @@ fn parse_index_args(args: &[&str]) -> Result<(Collection, String, IndexKind), Cl
     match rest {
         [] => Err(usage(INDEX_USAGE)),
         [pattern] => Ok((collection, (*pattern).to_string(), kind)),
-        [many @ ..] if many[..many.len() - 1].iter().all(|w| w.ends_with(',')) => {
+        many if many[..many.len() - 1].iter().all(|w| w.ends_with(',')) => {
             Ok((collection, many.join(" "), kind))
         }
         _ => Err(usage(INDEX_USAGE)),
