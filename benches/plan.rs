@@ -16,7 +16,7 @@
 use std::hint::black_box;
 
 use acql::ast::Query;
-use acql::catalog::{Catalog, Collection, DEFAULT_INDEXES, IndexDef, IndexKind, Pattern};
+use acql::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
 use acql::exec::run::Prepared;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -66,18 +66,7 @@ const TYPICAL: &[(&str, &str)] = &[
 ];
 
 fn catalog() -> Catalog {
-    let mut indexes: Vec<IndexDef> = DEFAULT_INDEXES
-        .iter()
-        .zip(1..)
-        .map(|((collection, pattern, kind), id)| {
-            IndexDef::new(
-                id,
-                *collection,
-                Pattern::parse(pattern).expect("default patterns parse"),
-                *kind,
-            )
-        })
-        .collect();
+    let mut indexes = Catalog::defaults().indexes;
     indexes.push(IndexDef::new(
         100,
         Collection::EmailAccounts,

@@ -1338,7 +1338,7 @@ fn staged_and_direct_index_filling_agree() {
     let backfilled = Store::in_memory().unwrap();
     for def in backfilled.catalog().unwrap().indexes {
         backfilled
-            .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+            .drop_index(def.collection, &def.spec(), def.kind)
             .unwrap();
     }
     backfilled

@@ -52,12 +52,12 @@ HAND_INDEXES = [
 ]
 
 # acql indexes declared before the import, on top of a new store's defaults (which cover
-# email, flags, timestamps, subscriptions.*.email.isSubscribed and profile.country): the
-# two composite indexes are the counterparts of the hand-made h_lite_full and h_country_age.
+# email, flags, timestamps, subscriptions.*.email.isSubscribed, profile.country and the
+# composite (hasLiteAccount, hasFullAccount)): the composite index on (profile.country,
+# profile.age) is the counterpart of the hand-made h_country_age.
 ACQL_EXTRA_INDEXES = [
     ("profile.age", "value"),
     ("profile.email", "words"),
-    ("hasLiteAccount, hasFullAccount", "value"),
     ("profile.country, profile.age", "value"),
 ]
 

@@ -315,6 +315,25 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The catalog of a new store ([`DEFAULT_INDEXES`], ids from 1 in declaration order),
+    /// with the safe flags; for planning without a store.
+    pub fn defaults() -> Catalog {
+        let indexes = DEFAULT_INDEXES
+            .iter()
+            .zip(1..)
+            .map(|((collection, spec, kind), id)| {
+                let mut patterns = parse_patterns(spec).unwrap_or_default().into_iter();
+                let first = patterns.next().unwrap_or(Pattern {
+                    segments: vec![PatternSegment::Any],
+                });
+                let mut def = IndexDef::new(id, *collection, first, *kind);
+                def.second = patterns.next();
+                def
+            })
+            .collect();
+        Catalog { indexes }
+    }
+
     /// The indexes of one collection.
     pub fn of(&self, collection: Collection) -> impl Iterator<Item = &IndexDef> {
         self.indexes
@@ -323,7 +342,7 @@ impl Catalog {
     }
 }
 
-/// The indexes a new store starts with: `(collection, pattern, kind)`.
+/// The indexes a new store starts with: `(collection, patterns, kind)`.
 pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
     (Collection::EmailAccounts, "email", IndexKind::Value),
     (Collection::EmailAccounts, "profile.email", IndexKind::Value),
@@ -336,6 +355,12 @@ pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
         Collection::EmailAccounts,
         "hasFullAccount",
         IndexKind::Value,
+    ),
+    // `hasLiteAccount = true AND hasFullAccount = false` (lite-only accounts) in one lookup.
+    (
+        Collection::EmailAccounts,
+        "hasLiteAccount, hasFullAccount",
+        IndexKind::Composite,
     ),
     (
         Collection::EmailAccounts,
@@ -371,6 +396,21 @@ pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_specifications_parse() {
+        let catalog = Catalog::defaults();
+        assert_eq!(catalog.indexes.len(), DEFAULT_INDEXES.len());
+        for (def, (_, spec, kind)) in catalog.indexes.iter().zip(DEFAULT_INDEXES) {
+            assert_eq!(def.spec(), *spec);
+            assert_eq!(
+                def.kind == IndexKind::Composite,
+                def.second.is_some(),
+                "{spec}"
+            );
+            assert_eq!(def.kind, *kind);
+        }
+    }
 
     #[test]
     fn patterns_round_trip() {

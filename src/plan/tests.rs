@@ -2,14 +2,10 @@
 
 use super::*;
 use crate::ast::{CmpOp, Number, Spanned};
-use crate::catalog::{DEFAULT_INDEXES, IndexKind, Pattern};
+use crate::catalog::{IndexKind, Pattern};
 
 fn catalog() -> Catalog {
-    let mut indexes: Vec<IndexDef> = DEFAULT_INDEXES
-        .iter()
-        .enumerate()
-        .map(|(i, (c, p, k))| IndexDef::new(i as i64 + 1, *c, Pattern::parse(p).unwrap(), *k))
-        .collect();
+    let mut indexes = Catalog::defaults().indexes;
     indexes.push(IndexDef::new(
         50,
         Collection::EmailAccounts,
@@ -290,7 +286,7 @@ fn explain_text() {
 fn conjunctions_of_seek_lookups_count_by_semi_join() {
     let f = and(
         cmp("hasLiteAccount", CmpOp::Eq, b(true)),
-        cmp("hasFullAccount", CmpOp::Eq, b(false)),
+        cmp("profile.country", CmpOp::Eq, s("DE")),
     );
     let p = plans(&query(Some(f)));
     assert!(
@@ -298,6 +294,18 @@ fn conjunctions_of_seek_lookups_count_by_semi_join() {
         "{p}"
     );
     assert!(p.residual.is_some());
+    // Both flags: the default composite index answers them in one covering count.
+    let f = and(
+        cmp("hasLiteAccount", CmpOp::Eq, b(true)),
+        cmp("hasFullAccount", CmpOp::Eq, b(false)),
+    );
+    let p = plans(&query(Some(f)));
+    assert!(matches!(p.count, CountMethod::Covering), "{p}");
+    assert!(p.residual.is_none(), "{p}");
+    assert!(
+        matches!(&p.access, Access::Union(ls) if ls.iter().all(|l| l.index.index.kind == IndexKind::Composite && l.exact)),
+        "{p}"
+    );
     // The range drives; the boolean becomes a seek per driving entry.
     let g = and(
         cmp("hasLiteAccount", CmpOp::Eq, b(true)),

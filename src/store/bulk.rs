@@ -871,7 +871,7 @@ mod tests {
         let defs = fresh().catalog().unwrap().indexes;
         for def in backfilled.catalog().unwrap().indexes {
             backfilled
-                .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+                .drop_index(def.collection, &def.spec(), def.kind)
                 .unwrap();
         }
         backfilled
@@ -882,7 +882,7 @@ mod tests {
             .unwrap();
         for def in &defs {
             backfilled
-                .add_index(def.collection, &def.pattern.to_string(), def.kind)
+                .add_index(def.collection, &def.spec(), def.kind)
                 .unwrap();
         }
         let rows = |d: &[String], prefix: &str| d.iter().filter(|l| l.starts_with(prefix)).count();

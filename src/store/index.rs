@@ -10,7 +10,7 @@ use crate::value::Node;
 use super::StoreError;
 use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
 use crate::catalog::{
-    Catalog, Collection, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, Pattern,
+    Catalog, Collection, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, Pattern, parse_patterns,
 };
 
 /// The DDL of one side table (and its secondary indexes).
@@ -277,8 +277,8 @@ pub(crate) fn drop(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> 
 /// Declares the default indexes of a new store (`catalog::DEFAULT_INDEXES`).
 pub(crate) fn create_defaults(conn: &Connection) -> Result<(), StoreError> {
     for (collection, pattern, kind) in crate::catalog::DEFAULT_INDEXES {
-        let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
-        declare(conn, *collection, &[pattern], *kind)?;
+        let patterns = parse_patterns(pattern).map_err(StoreError::Index)?;
+        declare(conn, *collection, &patterns, *kind)?;
     }
     Ok(())
 }
