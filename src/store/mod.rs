@@ -23,6 +23,7 @@ use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern, parse_pa
 pub use bulk::{ExportOptions, ImportOptions, ImportReport, MAX_REPORTED_BAD_LINES, Progress};
 pub use error::{BadLine, StoreError, ValidationError};
 pub use schema::SCHEMA_VERSION;
+pub(crate) use schema::load_catalog;
 pub use validate::{DOUBLE_OPT_IN_STATUSES, normalize_email};
 pub use writes::{AccountParams, LiteAccountParams};
 
