@@ -795,3 +795,37 @@ fn a_cached_plan_is_dropped_when_an_index_becomes_multi_valued() {
     let after = search(&e, q);
     assert_eq!(after.results, [json!({"count(*)": 1})]);
 }
+
+#[test]
+fn descending_index_walk_keeps_insertion_order_within_long_runs_of_equal_keys() {
+    // 3,000 documents of ~2 KB sharing one key: more than the walk holds in memory per
+    // run, so part of the run is fetched again by id; the order must not change.
+    let pad = "x".repeat(2000);
+    let docs: Vec<Value> = (0..3000)
+        .map(|i| {
+            json!({
+                "email": format!("u{i}@x.com"),
+                "data": {"rank": if i % 1000 == 7 { 2 } else { 1 }, "pad": pad}
+            })
+        })
+        .collect();
+    let e = engine_with(&docs);
+    e.store()
+        .add_index(Collection::EmailAccounts, "data.rank", IndexKind::Value)
+        .unwrap();
+    let q = "SELECT email FROM emailAccounts ORDER BY data.rank DESC START 2990 LIMIT 20";
+    assert!(
+        e.explain(q).unwrap().contains("walk"),
+        "{}",
+        e.explain(q).unwrap()
+    );
+    let page = search(&e, q);
+    let want: Vec<Value> = [7, 1007, 2007]
+        .into_iter()
+        .chain((0..3000).filter(|i| i % 1000 != 7))
+        .skip(2990)
+        .map(|i| json!(format!("u{i}@x.com")))
+        .collect();
+    assert_eq!(field(&page, "/email"), want);
+    assert_eq!(page.total_count, 3000);
+}

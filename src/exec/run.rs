@@ -837,6 +837,9 @@ fn run_insertion(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Su
     Ok(s)
 }
 
+/// Document bytes a descending index walk holds for one run of equal keys.
+const RUN_DOC_BUDGET: usize = 4 << 20;
+
 fn run_walk(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
     let Run { conn, p, access, w } = *r;
     let Order::Index {
@@ -853,36 +856,50 @@ fn run_walk(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary
     let walk = lower::index_walk(p.plan.collection, index, *descending, bound.as_ref());
     if *descending {
         // Rows come keys descending, ties by id descending; each run of equal keys is
-        // turned around to insertion order before its documents are fetched.
+        // turned around to insertion order. Documents of a run are copied out of the row
+        // up to a budget (runs are short on most paths); beyond it only ids are kept
+        // and those documents fetched again when the run ends.
         let fetch = lower::fetch_one(p.plan.collection);
         let mut fetch = prepare(conn, &fetch.text).map_err(|e| guard.sqlite_error(e))?;
         let mut run_key: Option<rusqlite::types::Value> = None;
-        let mut run: Vec<i64> = Vec::new();
+        let mut run: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
+        let mut run_bytes = 0usize;
         // Maps errors of the fetches made while `guard` is lent to the walk.
         let errors = guard.clone();
-        let mut flush = |run: &mut Vec<i64>| -> Result<ControlFlow<()>, ExecError> {
-            let guard = &errors;
-            for &id in run.iter().rev() {
-                // A multi-valued document appears once per value; its first run is its
-                // largest value, which is its sort key.
-                if !seen.insert(id) {
-                    continue;
+        let mut flush =
+            |run: &mut Vec<(i64, Option<Vec<u8>>)>| -> Result<ControlFlow<()>, ExecError> {
+                let guard = &errors;
+                for (id, doc) in run.drain(..).rev() {
+                    // A multi-valued document appears once per value; its first run is its
+                    // largest value, which is its sort key.
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                    let flow = match doc {
+                        Some(doc) => {
+                            if !p.filter_matches(&doc) {
+                                continue;
+                            }
+                            pager.push_doc(p, id, &doc, out)
+                        }
+                        None => {
+                            let mut rows = fetch.query([id]).map_err(|e| guard.sqlite_error(e))?;
+                            let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else {
+                                continue;
+                            };
+                            let doc = blob(row, 0)?;
+                            if !p.filter_matches(doc) {
+                                continue;
+                            }
+                            pager.push_doc(p, id, doc, out)
+                        }
+                    };
+                    if flow.is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
                 }
-                let mut rows = fetch.query([id]).map_err(|e| guard.sqlite_error(e))?;
-                let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else {
-                    continue;
-                };
-                let doc = blob(row, 0)?;
-                if !p.filter_matches(doc) {
-                    continue;
-                }
-                if pager.push_doc(p, id, doc, out).is_break() {
-                    return Ok(ControlFlow::Break(()));
-                }
-            }
-            run.clear();
-            Ok(ControlFlow::Continue(()))
-        };
+                Ok(ControlFlow::Continue(()))
+            };
         each_row(conn, &walk, guard, |row| {
             let key: rusqlite::types::Value = row.get(0)?;
             if run_key.as_ref() != Some(&key) {
@@ -890,9 +907,17 @@ fn run_walk(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary
                     done = true;
                     return Ok(ControlFlow::Break(()));
                 }
+                run_bytes = 0;
                 run_key = Some(key);
             }
-            run.push(row.get(1)?);
+            let id: i64 = row.get(1)?;
+            let doc = blob(row, 2)?;
+            if run_bytes + doc.len() <= RUN_DOC_BUDGET {
+                run_bytes += doc.len();
+                run.push((id, Some(doc.to_vec())));
+            } else {
+                run.push((id, None));
+            }
             Ok(ControlFlow::Continue(()))
         })?;
         if !done {
