@@ -829,3 +829,101 @@ fn descending_index_walk_keeps_insertion_order_within_long_runs_of_equal_keys() 
     assert_eq!(field(&page, "/email"), want);
     assert_eq!(page.total_count, 3000);
 }
+
+#[test]
+fn order_by_walks_another_index_when_the_matches_are_many_and_agrees_with_the_sort() {
+    // Many matches of the filter (a third of 3,000) and a short page: walking the order
+    // index reads far fewer documents than sorting every match; both give one answer.
+    let docs: Vec<Value> = (0..3000)
+        .map(|i| {
+            let country = ["DE", "FR", "US"][i % 3];
+            // Ties, and documents without the key (every 50th).
+            let updated = if i % 50 == 0 {
+                Value::Null
+            } else {
+                json!((i * 7919) % 1000 / 4)
+            };
+            json!({
+                "email": format!("u{i}@x.com"),
+                "profile": {"country": country},
+                "lastUpdatedTimestamp": updated,
+            })
+        })
+        .collect();
+    let walked = engine_with(&docs);
+    let sorted = engine_with(&docs);
+    sorted
+        .store()
+        .drop_index(
+            Collection::EmailAccounts,
+            "lastUpdatedTimestamp",
+            IndexKind::Value,
+        )
+        .unwrap();
+    for q in [
+        r#"SELECT email FROM emailAccounts WHERE profile.country = "DE" ORDER BY lastUpdatedTimestamp DESC LIMIT 10"#,
+        r#"SELECT email FROM emailAccounts WHERE profile.country = "FR" ORDER BY lastUpdatedTimestamp START 30 LIMIT 7"#,
+        r#"SELECT email FROM emailAccounts WHERE profile.country IN ("US", "DE") ORDER BY lastUpdatedTimestamp DESC START 1990 LIMIT 20"#,
+    ] {
+        let explain = walked.explain(q).unwrap();
+        assert!(explain.contains("or walk"), "{explain}");
+        let (a, b) = (search(&walked, q), search(&sorted, q));
+        assert_eq!(a.results, b.results, "{q}");
+        assert_eq!(a.total_count, b.total_count, "{q}");
+        assert!(!a.results.is_empty(), "{q}");
+    }
+}
+
+#[test]
+fn ascending_range_walk_starts_at_the_bound_on_a_single_valued_index() {
+    let docs: Vec<Value> = (0..500)
+        .map(|i| json!({"email": format!("u{i}@x.com"), "lastUpdatedTimestamp": (i * 37) % 100}))
+        .collect();
+    let walked = engine_with(&docs);
+    let sorted = engine_with(&docs);
+    sorted
+        .store()
+        .drop_index(
+            Collection::EmailAccounts,
+            "lastUpdatedTimestamp",
+            IndexKind::Value,
+        )
+        .unwrap();
+    let q = "SELECT email FROM emailAccounts WHERE lastUpdatedTimestamp >= 60 AND lastUpdatedTimestamp < 90 ORDER BY lastUpdatedTimestamp START 3 LIMIT 40";
+    let explain = walked.explain(q).unwrap();
+    assert!(explain.contains("starting at"), "{explain}");
+    let (a, b) = (search(&walked, q), search(&sorted, q));
+    assert_eq!(a.results, b.results);
+    assert_eq!(a.total_count, b.total_count);
+    assert_eq!(a.results.len(), 40);
+}
+
+#[test]
+fn two_ranges_on_one_path_are_one_lookup_only_while_it_is_single_valued() {
+    let docs: Vec<Value> = (0..100)
+        .map(|i| json!({"email": format!("u{i}@x.com"), "data": {"v": i}}))
+        .collect();
+    let e = engine_with(&docs);
+    e.store()
+        .add_index(Collection::EmailAccounts, "data.v", IndexKind::Value)
+        .unwrap();
+    let q = "SELECT count(*) FROM emailAccounts WHERE data.v >= 60 AND data.v < 90";
+    assert!(
+        e.explain(q).unwrap().contains("residual: none"),
+        "{}",
+        e.explain(q).unwrap()
+    );
+    assert_eq!(search(&e, q).results, [json!({"count(*)": 30})]);
+    // [10, 100] is `>= 60` (100) and `< 90` (10): it matches, though no element is in
+    // [60, 90). Once such a document exists the terms are checked one by one.
+    e.store()
+        .import_lite_account(&acql::store::LiteAccountParams {
+            email: Some("both@x.com".into()),
+            profile: None,
+            subscriptions: None,
+            data: Some(json!({"v": [10, 100]})),
+        })
+        .unwrap();
+    assert!(!e.explain(q).unwrap().contains("residual: none"));
+    assert_eq!(search(&e, q).results, [json!({"count(*)": 31})]);
+}

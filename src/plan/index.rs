@@ -425,6 +425,64 @@ pub fn composite_lookup(
     best
 }
 
+/// A range term with one bound: its path, class and bounds.
+type OneSided<'e> = (&'e Path, KeyClass, Option<Bound>, Option<Bound>);
+
+fn one_sided(t: &Expr) -> Option<OneSided<'_>> {
+    let (path, probes, true) = value_probes(t)? else {
+        return None;
+    };
+    match probes.as_slice() {
+        [Probe::Range { class, lo, hi }] if lo.is_some() != hi.is_some() => {
+            Some((path, *class, lo.clone(), hi.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Two range terms on one path (`p >= a AND p < b`, both numbers or both strings that
+/// are not date-times) as one range lookup, on an index where no document has two
+/// values: the positions of the two terms and a rank
+/// just above either alone.
+pub fn range_pair_lookup(
+    catalog: &Catalog,
+    collection: Collection,
+    terms: &[&Expr],
+) -> Option<(Access, [usize; 2], u8)> {
+    for (i, a) in terms.iter().enumerate() {
+        let Some((path, class, Some(lo), None)) = one_sided(a) else {
+            continue;
+        };
+        for (j, b) in terms.iter().enumerate() {
+            let Some((path_b, class_b, None, Some(hi))) = one_sided(b) else {
+                continue;
+            };
+            if path_b != path || class_b != class {
+                continue;
+            }
+            let (index, bound_exact) = value_index(catalog, collection, path)?;
+            // With arrays the two terms may hold for different elements (`[10, 100]` is
+            // both `>= 60` and `< 90`): one range is only right when no document has
+            // two values there.
+            if index.index.multi {
+                return None;
+            }
+            let access = Access::Lookup(Lookup {
+                index,
+                probes: vec![Probe::Range {
+                    class,
+                    lo: Some(lo.clone()),
+                    hi: Some(hi),
+                }],
+                exact: bound_exact,
+            });
+            let r = rank(a, &access) + 1;
+            return Some((access, [i, j], r));
+        }
+    }
+    None
+}
+
 /// The best single-term access of a conjunction; exact only when the conjunction is
 /// one term.
 fn conjunction_lookup(catalog: &Catalog, collection: Collection, expr: &Expr) -> Option<Access> {

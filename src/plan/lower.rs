@@ -436,14 +436,15 @@ pub fn is_seek(probe: &Probe) -> bool {
 /// ascending with ties by id (the primary key's own order). Descending: `(k, doc id,
 /// doc)` per row, keys descending with ties by id *descending* — the primary key
 /// backwards, so no sort of the whole range; the executor puts each run of equal keys
-/// back in id order. `bound` restricts the walk to keys on the near side
-/// of a bound (a range the filter implies); the walk is not fenced by type, so every
-/// document still appears first at its extreme value.
+/// back in id order. `end` restricts the walk to keys on the near side of a bound (a
+/// range the filter implies), `start` makes it begin at one; the walk is not fenced by
+/// type, so every document still appears first at its extreme value.
 pub fn index_walk(
     collection: Collection,
     index: &IndexRef,
     descending: bool,
-    bound_: Option<&Bound>,
+    end: Option<&Bound>,
+    start: Option<&Bound>,
 ) -> Sql {
     let mut sql = Sql::default();
     if descending {
@@ -462,7 +463,10 @@ pub fn index_walk(
         );
     }
     bind_b(&mut sql, index);
-    if let Some(b) = bound_ {
+    if let Some(b) = start {
+        bound(&mut sql, "x.k", b, !descending);
+    }
+    if let Some(b) = end {
         bound(&mut sql, "x.k", b, descending);
     }
     sql.push(if descending {
@@ -499,6 +503,15 @@ pub fn group_counts(index: &IndexRef) -> Sql {
     bind_b(&mut sql, index);
     sql.push(" GROUP BY x.k");
     sql
+}
+
+/// The largest document id: the collection's size, as far as a cost estimate cares
+/// (one seek, where `count(*)` would read an index).
+pub fn max_id(collection: Collection) -> Sql {
+    Sql {
+        text: format!("SELECT coalesce(max(id), 0) FROM {}", collection.table()),
+        params: Vec::new(),
+    }
 }
 
 /// Fetches a batch of documents by id.

@@ -193,9 +193,28 @@ fn order_by_an_indexed_path_walks_the_index() {
         ),
         "{p}"
     );
-    // Ascending with only a lower bound cannot start mid-index: sort.
+    // Ascending with only a lower bound cannot start mid-index while a document may
+    // hold several values (its smallest, its sort key, may lie below the bound): sort.
     q.order_by[0].descending = false;
     assert!(matches!(plans(&q).order, Order::Sort(_)));
+    // On a single-valued index it can.
+    let mut single = catalog();
+    for d in &mut single.indexes {
+        d.multi = false;
+    }
+    let p = plan(&q, &single).unwrap();
+    assert!(
+        matches!(
+            &p.order,
+            Order::Index {
+                descending: false,
+                bound: None,
+                start: Some(_),
+                ..
+            }
+        ),
+        "{p}"
+    );
     q.filter = None;
     assert!(matches!(plans(&q).order, Order::Index { bound: None, .. }));
     q.order_by[0].key = OrderKey::Path(Path::dotted("profile.age"));
