@@ -449,14 +449,17 @@ pub fn range_pair_lookup(
     collection: Collection,
     terms: &[&Expr],
 ) -> Option<(Access, [usize; 2], u8)> {
+    let sides: Vec<Option<OneSided<'_>>> = terms.iter().map(|t| one_sided(t)).collect();
     for (i, a) in terms.iter().enumerate() {
-        let Some((path, class, Some(lo), None)) = one_sided(a) else {
+        let Some((path, class, Some(lo), None)) = &sides[i] else {
             continue;
         };
-        for (j, b) in terms.iter().enumerate() {
-            let Some((path_b, class_b, None, Some(hi))) = one_sided(b) else {
+        let (path, class) = (*path, *class);
+        for (j, side) in sides.iter().enumerate() {
+            let Some((path_b, class_b, None, Some(hi))) = side else {
                 continue;
             };
+            let (path_b, class_b, hi) = (*path_b, *class_b, hi.clone());
             if path_b != path || class_b != class {
                 continue;
             }
