@@ -14,7 +14,54 @@ use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
 /// entries under that binding are exactly the values the path yields
 /// (the rule lives with the entries: [`crate::catalog::entries::binding_for`]).
 pub fn bind(pattern: &Pattern, path: &Path) -> Option<(String, bool)> {
+    if !may_bind(pattern, path) {
+        return None;
+    }
     crate::catalog::entries::binding_for(pattern, &path.segments).map(|b| (b.b, b.exact))
+}
+
+/// A necessary condition for [`bind`], on the text joined with dots instead of compiled
+/// atoms (binding matches atoms, so the path's text must equal the pattern's, or for
+/// `prefix.*.suffix` start with `prefix.` and end with `.suffix`). Allocation-free: a
+/// catalog of many indexes meets every term, and most pairs fail here.
+fn may_bind(pattern: &Pattern, path: &Path) -> bool {
+    use crate::catalog::PatternSegment;
+    /// `.a.b` for the parts `a`, `b`: a dot before every part, so prefixes and suffixes
+    /// compare with their separating dot, in either direction.
+    fn dotted<'a>(
+        parts: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> impl DoubleEndedIterator<Item = u8> {
+        parts.flat_map(|p| std::iter::once(b'.').chain(p.bytes()))
+    }
+    fn keys(segs: &[PatternSegment]) -> impl DoubleEndedIterator<Item = &str> {
+        segs.iter().filter_map(|s| match s {
+            PatternSegment::Key(k) => Some(k.as_str()),
+            PatternSegment::Any => None,
+        })
+    }
+    fn len(segs: &[PatternSegment]) -> usize {
+        keys(segs).map(|k| k.len() + 1).sum()
+    }
+    let text = || path.segments.iter().map(String::as_str);
+    let text_len: usize = text().map(|s| s.len() + 1).sum();
+    match pattern.wildcard() {
+        None => {
+            len(&pattern.segments) == text_len && dotted(keys(&pattern.segments)).eq(dotted(text()))
+        }
+        Some(w) => {
+            let (pre, suf) = (&pattern.segments[..w], &pattern.segments[w + 1..]);
+            // `.pre` + `.` starts the text, `.suf` ends it, with at least one atom between.
+            text_len > len(pre) + len(suf)
+                && dotted(keys(pre))
+                    .chain([b'.'])
+                    .zip(dotted(text()))
+                    .all(|(a, b)| a == b)
+                && dotted(keys(suf))
+                    .rev()
+                    .zip(dotted(text()).rev())
+                    .all(|(a, b)| a == b)
+        }
+    }
 }
 
 /// The value index of `collection` that binds `path`, preferring an exact binding.
@@ -576,6 +623,52 @@ mod tests {
             Some((String::new(), true))
         );
         assert_eq!(bind(&q, &Path::dotted("profile")), None);
+    }
+
+    #[test]
+    fn the_cheap_check_never_rejects_a_binding() {
+        let patterns = [
+            "a",
+            "a.b",
+            "`a.b`",
+            "a.`b.c`.d",
+            "*",
+            "a.*",
+            "*.b",
+            "a.*.b",
+            "subscriptions.*.email.isSubscribed",
+            "`x.y`.*.`z.w`",
+        ];
+        let segs = |v: &[&str]| Path {
+            segments: v.iter().map(|s| s.to_string()).collect(),
+            span: Default::default(),
+        };
+        let paths = [
+            segs(&["a"]),
+            segs(&["a", "b"]),
+            segs(&["a.b"]),
+            segs(&["a", "b.c", "d"]),
+            segs(&["a", "b", "c", "d"]),
+            segs(&["a", "x", "b"]),
+            segs(&["a", "x.y", "b"]),
+            segs(&["a.x", "b"]),
+            segs(&["x.y", "q", "z.w"]),
+            segs(&["x", "y", "q", "z", "w"]),
+            segs(&["subscriptions", "jun4th.a001", "email", "isSubscribed"]),
+            segs(&["subscriptions", "email", "isSubscribed"]),
+            segs(&["b"]),
+            segs(&[""]),
+            segs(&["a", ""]),
+        ];
+        for p in patterns {
+            let pattern = Pattern::parse(p).unwrap();
+            for path in &paths {
+                let bound = crate::catalog::entries::binding_for(&pattern, &path.segments);
+                if bound.is_some() {
+                    assert!(may_bind(&pattern, path), "{p} vs {:?}", path.segments);
+                }
+            }
+        }
     }
 
     #[test]
