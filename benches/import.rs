@@ -154,7 +154,7 @@ fn store_import(db: &Path, data: &Path, indexes: bool) -> u64 {
     if !indexes {
         for def in store.catalog().expect("catalog").indexes {
             store
-                .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+                .drop_index(def.collection, &def.spec(), def.kind)
                 .expect("drop index");
         }
     }

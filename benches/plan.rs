@@ -16,7 +16,7 @@
 use std::hint::black_box;
 
 use acql::ast::Query;
-use acql::catalog::{Catalog, Collection, DEFAULT_INDEXES, IndexDef, IndexKind, Pattern};
+use acql::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
 use acql::exec::run::Prepared;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -66,22 +66,13 @@ const TYPICAL: &[(&str, &str)] = &[
 ];
 
 fn catalog() -> Catalog {
-    let mut indexes: Vec<IndexDef> = DEFAULT_INDEXES
-        .iter()
-        .zip(1..)
-        .map(|((collection, pattern, kind), id)| IndexDef {
-            id,
-            collection: *collection,
-            pattern: Pattern::parse(pattern).expect("default patterns parse"),
-            kind: *kind,
-        })
-        .collect();
-    indexes.push(IndexDef {
-        id: 100,
-        collection: Collection::EmailAccounts,
-        pattern: Pattern::parse("profile.email").expect("parses"),
-        kind: IndexKind::Words,
-    });
+    let mut indexes = Catalog::defaults().indexes;
+    indexes.push(IndexDef::new(
+        100,
+        Collection::EmailAccounts,
+        Pattern::parse("profile.email").expect("parses"),
+        IndexKind::Words,
+    ));
     Catalog { indexes }
 }
 
@@ -173,12 +164,12 @@ fn bench_plan(c: &mut Criterion) {
     // grow badly with the catalog (a tenant may index dozens of paths).
     let mut big = catalog.clone();
     for i in 0..200 {
-        big.indexes.push(IndexDef {
-            id: 1000 + i,
-            collection: Collection::EmailAccounts,
-            pattern: Pattern::parse(&format!("data.field{i}")).expect("parses"),
-            kind: IndexKind::Value,
-        });
+        big.indexes.push(IndexDef::new(
+            1000 + i,
+            Collection::EmailAccounts,
+            Pattern::parse(&format!("data.field{i}")).expect("parses"),
+            IndexKind::Value,
+        ));
     }
     let mut g = c.benchmark_group("plan/catalog_size");
     let ast = parse(&and_chain(50));

@@ -117,6 +117,46 @@ impl Clock {
     }
 }
 
+/// acql's composite indexes: the same column pairs as the hand-made composite
+/// expression indexes, so both sides answer Q4 and Q5 from one index (a new store has
+/// the first by default).
+const COMPOSITES: &[&str] = &[
+    "hasLiteAccount, hasFullAccount",
+    "profile.country, profile.age",
+];
+
+/// Declares [`COMPOSITES`] on a dataset built before they existed, and the hand-made
+/// indexes if missing (once; the store migrates older files on open).
+fn ensure_composites(db: &std::path::Path) {
+    let store = Store::open(db, OpenMode::MustExist).unwrap();
+    store
+        .write(|tx| {
+            for (name, expr) in HAND_INDEXES {
+                tx.execute_batch(&format!(
+                    "CREATE INDEX IF NOT EXISTS {name} ON email_accounts({expr})"
+                ))?;
+            }
+            Ok::<_, acql::store::StoreError>(())
+        })
+        .unwrap();
+    let have: Vec<String> = store
+        .catalog()
+        .unwrap()
+        .indexes
+        .iter()
+        .map(|d| d.spec())
+        .collect();
+    for spec in COMPOSITES {
+        if !have.iter().any(|h| h == spec) {
+            let t = Instant::now();
+            store
+                .add_index(Collection::EmailAccounts, spec, IndexKind::Value)
+                .unwrap();
+            eprintln!("composite index ({spec}) in {:.1?}", t.elapsed());
+        }
+    }
+}
+
 /// Median time of `f` (and its last result).
 fn time(clock: Clock, f: &mut dyn FnMut() -> u64) -> (Duration, u64) {
     let mut sample = || {
@@ -234,6 +274,7 @@ fn main() {
         .unwrap_or(10_000);
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let db = dataset(n);
+    ensure_composites(&db);
     if std::env::var_os("ACQL_BENCH_MEM").is_some() {
         // Peak memory of streaming the whole collection, in a process that did nothing else.
         let engine = Engine::open(&db, OpenMode::MustExist).unwrap();

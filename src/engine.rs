@@ -110,7 +110,16 @@ impl Engine {
 
     /// Parses and plans `query` against the current catalog (cached per query text).
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
-        let version = self.store.read(schema_version)??;
+        self.store
+            .read(|conn| in_read_txn(conn, |version| self.prepare_on(conn, query, version)))?
+    }
+
+    /// [`Engine::prepare`] on `conn`, inside the caller's read transaction (whose schema
+    /// cookie is `version`, see [`in_read_txn`]): the catalog the plan is made from is the
+    /// one of the snapshot the plan then runs on. (An index flag set by a concurrent write,
+    /// read between the plan and a later snapshot, could otherwise pair a plan that counts
+    /// index rows with documents that repeat in them.)
+    fn prepare_on(&self, conn: &Connection, query: &str, version: i64) -> Result<Arc<Prepared>> {
         let catalog = {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             match (&cache.catalog, cache.schema_version == Some(version)) {
@@ -122,7 +131,7 @@ impl Engine {
                 }
                 _ => {
                     drop(cache);
-                    let catalog = self.store.catalog()?;
+                    let catalog = crate::store::load_catalog(conn)?;
                     let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
                     cache.plans.clear();
                     cache.catalog = Some(catalog.clone());
@@ -134,45 +143,33 @@ impl Engine {
         let ast = crate::parse(query)?;
         let prepared = Arc::new(Prepared::new(plan::plan(&ast, &catalog)?)?);
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.plans.len() >= PLAN_CACHE_CAPACITY {
-            cache.plans.clear();
+        if cache.schema_version == Some(version) {
+            if cache.plans.len() >= PLAN_CACHE_CAPACITY {
+                cache.plans.clear();
+            }
+            cache.plans.insert(query.to_string(), Arc::clone(&prepared));
         }
-        cache.plans.insert(query.to_string(), Arc::clone(&prepared));
         Ok(prepared)
-    }
-
-    /// The cached plan of `query` when the catalog has not changed since it was made.
-    fn cached(&self, query: &str, version: i64) -> Option<Arc<Prepared>> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.schema_version != Some(version) {
-            return None;
-        }
-        cache.plans.get(query).map(Arc::clone)
     }
 
     /// Runs `f` with the prepared plan of `query` inside one read transaction.
     ///
     /// One transaction per query, not per statement: every statement outside a
     /// transaction takes and releases SQLite's shared lock (a few µs of `fcntl` each), and
-    /// the count and the records then come from the same snapshot. When the plan is
-    /// cached (the usual case) the schema check runs in the same transaction.
+    /// the count and the records then come from the same snapshot — as does the catalog
+    /// the plan was made from (a cached plan is used only while the schema cookie read in
+    /// this transaction is the one it was made under).
     fn with_prepared<T>(
         &self,
         query: &str,
         mut f: impl FnMut(&Connection, &Arc<Prepared>) -> Result<T>,
     ) -> Result<T> {
-        let fast = self.store.read(|conn| {
-            in_read_txn(conn, |version| match self.cached(query, version) {
-                Some(p) => f(conn, &p).map(Some),
-                None => Ok(None),
+        self.store.read(|conn| {
+            in_read_txn(conn, |version| {
+                let prepared = self.prepare_on(conn, query, version)?;
+                f(conn, &prepared)
             })
-        })??;
-        if let Some(out) = fast {
-            return Ok(out);
-        }
-        let prepared = self.prepare(query)?;
-        self.store
-            .read(|conn| in_read_txn(conn, |_| f(conn, &prepared)))?
+        })?
     }
 
     /// The plan of `query` (without running it).
@@ -372,14 +369,6 @@ fn collect(
         &mut Out::Values(&mut sink),
     )?;
     Ok((results, summary))
-}
-
-/// SQLite's schema cookie (a header read; see [`PlanCache::schema_version`]).
-fn schema_version(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("PRAGMA schema_version")
-        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
-        .map_err(StoreError::from)?)
 }
 
 /// Runs `body` inside one read transaction on `conn`, with SQLite's schema cookie as

@@ -36,6 +36,13 @@ const VALUE_INDEXES: &[&str] = &[
     "data.when",
 ];
 const WORD_INDEXES: &[&str] = &["profile.country", "data.tags", "data.n", "data.items.x"];
+/// Composite indexes of the indexed variant (pairs of [`PATHS`]).
+const COMPOSITE_INDEXES: &[(&str, &str)] = &[
+    ("profile.country", "profile.age"),
+    ("data.tags", "data.n"),
+    ("data.n", "data.when"),
+    ("profile.age", "data.items.x"),
+];
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -241,6 +248,38 @@ fn query() -> impl Strategy<Value = String> {
         })
 }
 
+/// Conjunctions a composite index answers: `=`/`IN` on its first path and `=`, `IN` or
+/// a range on its second, sometimes with another term, sometimes ordered.
+fn composite_query() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(COMPOSITE_INDEXES.to_vec()),
+        prop::collection::vec(literal(), 1..3),
+        prop::sample::select(vec!["=", "<", "<=", ">", ">=", "IN"]),
+        prop::collection::vec(literal(), 1..3),
+        prop::option::of(predicate()),
+        prop::option::of((path(), any::<bool>())),
+    )
+        .prop_map(|((a, b), firsts, op, seconds, extra, order)| {
+            let first = if firsts.len() == 1 {
+                format!("{a} = {}", firsts[0])
+            } else {
+                format!("{a} IN ({})", firsts.join(", "))
+            };
+            let second = match op {
+                "IN" => format!("{b} IN ({})", seconds.join(", ")),
+                op => format!("{b} {op} {}", seconds[0]),
+            };
+            let mut q = format!("SELECT email FROM emailAccounts WHERE {second} AND {first}");
+            if let Some(extra) = extra {
+                q.push_str(&format!(" AND {extra}"));
+            }
+            if let Some((p, desc)) = order {
+                q.push_str(&format!(" ORDER BY {p}{}", if desc { " DESC" } else { "" }));
+            }
+            q
+        })
+}
+
 /// The naive answer: filter, stable sort (ties keep insertion order), window.
 fn naive(docs: &[Value], q: &Query) -> (Vec<Value>, u64) {
     let mut matched: Vec<&Value> = docs
@@ -277,10 +316,19 @@ fn engine(docs: &[Value], indexed: bool) -> Engine {
                 .add_index(Collection::EmailAccounts, p, IndexKind::Words)
                 .unwrap();
         }
+        for (a, b) in COMPOSITE_INDEXES {
+            store
+                .add_index(
+                    Collection::EmailAccounts,
+                    &format!("{a}, {b}"),
+                    IndexKind::Value,
+                )
+                .unwrap();
+        }
     } else {
         for def in store.catalog().unwrap().indexes {
             store
-                .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+                .drop_index(def.collection, &def.spec(), def.kind)
                 .unwrap();
         }
     }
@@ -317,6 +365,23 @@ proptest! {
                 );
                 prop_assert_eq!(page.total_count, total, "{} ({}) totalCount", q, label);
             }
+        }
+    }
+
+    #[test]
+    fn composite_lookups_equal_naive_evaluator(
+        docs in prop::collection::vec(doc(), 0..32),
+        queries in prop::collection::vec(composite_query(), 1..8),
+    ) {
+        let docs = with_emails(docs);
+        let engine = engine(&docs, true);
+        for q in &queries {
+            let ast = acql::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            let (want, total) = naive(&docs, &ast);
+            let page = engine.search(q, &SearchOptions::default()).unwrap_or_else(|err| panic!("{q}: {err}"));
+            let explain = engine.explain(q).unwrap_or_default();
+            prop_assert_eq!(&page.results, &want, "{}:\n{}", q, explain);
+            prop_assert_eq!(page.total_count, total, "{} totalCount:\n{}", q, explain);
         }
     }
 }

@@ -1005,12 +1005,12 @@ mod agreement {
     fn check_entries(doc: &Value, view: Jsonb<'_>, paths: &[Path]) -> Result<(), TestCaseError> {
         for pattern in PATTERNS {
             let pattern = acql::catalog::Pattern::parse(pattern).unwrap();
-            let def = acql::catalog::IndexDef {
-                id: 1,
-                collection: acql::catalog::Collection::Accounts,
-                pattern: pattern.clone(),
-                kind: acql::catalog::IndexKind::Value,
-            };
+            let def = acql::catalog::IndexDef::new(
+                1,
+                acql::catalog::Collection::Accounts,
+                pattern.clone(),
+                acql::catalog::IndexKind::Value,
+            );
             let entries = acql::catalog::entries::value_entries(&def, doc);
             prop_assert_eq!(&entries, &acql::catalog::entries::value_entries(&def, view));
             for p in paths {

@@ -892,6 +892,228 @@ fn new_store_has_default_indexes_and_schema_version() {
     assert_eq!(version, acql::store::SCHEMA_VERSION);
 }
 
+/// Imports a lite account with the `profile` and `data` of `fields`.
+fn put(store: &Store, email: &str, fields: Value) {
+    store
+        .import_lite_account(&lite(
+            email,
+            fields.get("profile").cloned(),
+            None,
+            fields.get("data").cloned(),
+        ))
+        .unwrap();
+}
+
+#[test]
+fn version_1_files_are_migrated_keeping_documents_and_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        // The layout version 1 wrote: the key unique inline, no index flags.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE acql_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+             CREATE TABLE acql_indexes(id INTEGER PRIMARY KEY, collection TEXT NOT NULL,
+                 pattern TEXT NOT NULL, kind TEXT NOT NULL, UNIQUE (collection, pattern, kind));
+             CREATE TABLE email_accounts(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, doc BLOB NOT NULL);
+             CREATE TABLE accounts(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, doc BLOB NOT NULL);
+             INSERT INTO acql_meta VALUES ('cursor_key', 'abcd');
+             INSERT INTO acql_indexes VALUES (1, 'emailAccounts', 'profile.country', 'value');
+             INSERT INTO acql_indexes VALUES (2, 'emailAccounts', 'data.tags', 'value');
+             CREATE TABLE ix_1(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
+                 PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
+             CREATE TABLE ix_2(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
+                 PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
+             INSERT INTO ix_2 VALUES ('', 'a', 7, NULL, NULL), ('', 'b', 7, NULL, NULL);
+             CREATE INDEX by_hand ON email_accounts(length(doc));
+             INSERT INTO email_accounts VALUES (7, 'a@x.io', jsonb('{\"email\":\"a@x.io\",\"profile\":{\"country\":\"DE\"}}'));
+             INSERT INTO ix_1 VALUES ('', 'DE', 7, NULL, NULL);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path, OpenMode::MustExist).unwrap();
+    let version: i64 = store
+        .read(|c| {
+            c.pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(version, acql::store::SCHEMA_VERSION);
+    assert_eq!(row_id(&store, Collection::EmailAccounts, "a@x.io"), 7);
+    let catalog = store.catalog().unwrap();
+    assert_eq!(catalog.indexes.len(), 2);
+    assert!(!catalog.indexes[0].multi, "one row per document");
+    assert!(catalog.indexes[1].multi, "two rows of one document");
+    // The key is still unique, through its own index now.
+    let err = import(
+        &store,
+        Collection::EmailAccounts,
+        "{\"email\":\"a@x.io\"}\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let indexes: Vec<String> = store
+        .read(|c| {
+            let mut s = c
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'email_accounts'")
+                .unwrap();
+            s.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        })
+        .unwrap();
+    assert_eq!(indexes, ["email_accounts_key", "by_hand"]);
+}
+
+#[test]
+fn index_flags_are_recorded_once_a_document_needs_them() {
+    let store = Store::in_memory().unwrap();
+    let def = store
+        .add_index(Collection::EmailAccounts, "data.tags", IndexKind::Value)
+        .unwrap();
+    assert!(!def.multi);
+    put(&store, "one@x.io", json!({"data": {"tags": "a"}}));
+    let multi = |store: &Store| {
+        store
+            .catalog()
+            .unwrap()
+            .of(Collection::EmailAccounts)
+            .find(|d| d.id == def.id)
+            .unwrap()
+            .multi
+    };
+    assert!(!multi(&store), "one value per document so far");
+    put(&store, "two@x.io", json!({"data": {"tags": ["a", "b"]}}));
+    assert!(multi(&store), "a document with two values sets the flag");
+    // Bulk imports record it too.
+    let store = Store::in_memory().unwrap();
+    let def = store
+        .add_index(Collection::EmailAccounts, "data.tags", IndexKind::Value)
+        .unwrap();
+    import(
+        &store,
+        Collection::EmailAccounts,
+        "{\"email\":\"a@x.io\",\"data\":{\"tags\":[1,2]}}\n",
+    )
+    .unwrap();
+    assert!(
+        store
+            .catalog()
+            .unwrap()
+            .of(Collection::EmailAccounts)
+            .find(|d| d.id == def.id)
+            .unwrap()
+            .multi
+    );
+}
+
+#[test]
+fn composite_index_rows_follow_writes_and_overflow() {
+    let store = Store::in_memory().unwrap();
+    let def = store
+        .add_index(
+            Collection::EmailAccounts,
+            "profile.country, profile.age",
+            IndexKind::Value,
+        )
+        .unwrap();
+    assert_eq!(def.kind, IndexKind::Composite);
+    assert_eq!(def.spec(), "profile.country, profile.age");
+    let rows = |store: &Store| -> Vec<String> {
+        store
+            .read(|c| {
+                let mut s = c
+                    .prepare(&format!(
+                        "SELECT b, k, doc FROM {} ORDER BY b, k, doc",
+                        def.table()
+                    ))
+                    .unwrap();
+                s.query_map([], |r| {
+                    Ok(format!(
+                        "{} {:?} {}",
+                        r.get::<_, String>(0)?,
+                        r.get_ref(1)?,
+                        r.get::<_, i64>(2)?
+                    ))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            })
+            .unwrap()
+    };
+    put(
+        &store,
+        "a@x.io",
+        json!({"profile": {"country": "DE", "age": 31}}),
+    );
+    put(
+        &store,
+        "b@x.io",
+        json!({"profile": {"country": "42", "age": [20, 21]}}),
+    );
+    put(&store, "c@x.io", json!({"profile": {"country": "FR"}}));
+    let a = row_id(&store, Collection::EmailAccounts, "a@x.io");
+    let b = row_id(&store, Collection::EmailAccounts, "b@x.io");
+    assert_eq!(
+        rows(&store),
+        [
+            format!("$42 Integer(20) {b}"),
+            format!("$42 Integer(21) {b}"),
+            format!("$DE Integer(31) {a}"),
+            format!("~42 Integer(20) {b}"),
+            format!("~42 Integer(21) {b}"),
+        ]
+    );
+    // A write replaces exactly the document's rows.
+    put(&store, "a@x.io", json!({"profile": {"age": 32}}));
+    assert!(rows(&store).contains(&format!("$DE Integer(32) {a}")));
+    assert!(!rows(&store).contains(&format!("$DE Integer(31) {a}")));
+    // Too many combinations: one overflow row, and the flag.
+    let many: Vec<u32> = (0..300).collect();
+    put(
+        &store,
+        "d@x.io",
+        json!({"profile": {"country": "DE", "age": many}}),
+    );
+    let d = row_id(&store, Collection::EmailAccounts, "d@x.io");
+    assert!(rows(&store).contains(&format!("! Integer(0) {d}")));
+    let catalog = store.catalog().unwrap();
+    let now = catalog
+        .of(Collection::EmailAccounts)
+        .find(|x| x.id == def.id)
+        .unwrap();
+    assert!(now.multi && now.overflow);
+    // Dropping it by the same specification.
+    store
+        .drop_index(
+            Collection::EmailAccounts,
+            "profile.country,profile.age",
+            IndexKind::Value,
+        )
+        .unwrap();
+    assert!(
+        store
+            .catalog()
+            .unwrap()
+            .of(Collection::EmailAccounts)
+            .all(|x| x.id != def.id)
+    );
+    // Bad specifications are refused.
+    for spec in ["a.*, b", "a, b, c"] {
+        assert!(
+            store
+                .add_index(Collection::EmailAccounts, spec, IndexKind::Value)
+                .is_err(),
+            "{spec}"
+        );
+    }
+    assert!(
+        store
+            .add_index(Collection::EmailAccounts, "a, b", IndexKind::Words)
+            .is_err()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // bulk import / export
 
@@ -1116,7 +1338,7 @@ fn staged_and_direct_index_filling_agree() {
     let backfilled = Store::in_memory().unwrap();
     for def in backfilled.catalog().unwrap().indexes {
         backfilled
-            .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+            .drop_index(def.collection, &def.spec(), def.kind)
             .unwrap();
     }
     backfilled

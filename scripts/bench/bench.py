@@ -52,8 +52,14 @@ HAND_INDEXES = [
 ]
 
 # acql indexes declared before the import, on top of a new store's defaults (which cover
-# email, flags, timestamps, subscriptions.*.email.isSubscribed and profile.country).
-ACQL_EXTRA_INDEXES = [("profile.age", "value"), ("profile.email", "words")]
+# email, flags, timestamps, subscriptions.*.email.isSubscribed, profile.country and the
+# composite (hasLiteAccount, hasFullAccount)): the composite index on (profile.country,
+# profile.age) is the counterpart of the hand-made h_country_age.
+ACQL_EXTRA_INDEXES = [
+    ("profile.age", "value"),
+    ("profile.email", "words"),
+    ("profile.country, profile.age", "value"),
+]
 
 
 def _sql(where: str, what: str = "json(doc)", tail: str = "") -> str:

@@ -20,7 +20,9 @@
 
 use std::ops::ControlFlow;
 
-use super::{IndexDef, Pattern, PatternSegment};
+use serde_json::Value;
+
+use super::{IndexDef, IndexKind, Pattern, PatternSegment};
 pub use crate::value::ValueKey;
 use crate::value::{Kind, MAX_DEPTH, Node, number_text, parse_datetime, scalar_key, words};
 
@@ -46,12 +48,163 @@ pub struct WordEntry {
     pub w: String,
 }
 
-/// The distinct value entries of `doc` for `def`'s pattern (sorted by `b`, then `k`).
+/// The distinct value entries of `doc` for a value or composite index (sorted by `b`,
+/// then `k`).
 ///
-/// Compiles the pattern on every call: when indexing many documents, compile once with
-/// [`CompiledPattern::new`] and call [`CompiledPattern::value_entries`].
+/// Compiles the patterns on every call: when indexing many documents, compile once with
+/// [`CompiledIndex::new`] and call [`CompiledIndex::entries`].
 pub fn value_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<ValueEntry> {
-    CompiledPattern::new(&def.pattern).value_entries(doc)
+    match CompiledIndex::new(def).entries(doc) {
+        Entries::Values(v) => v,
+        Entries::Words(_) => Vec::new(),
+    }
+}
+
+/// The most rows one document may give a composite index; beyond, it gets the single
+/// overflow row (`b = '!'`), so a document of two long arrays cannot blow up the table.
+pub const MAX_COMBINATIONS: usize = 256;
+
+/// The `b` of a composite index's overflow row (no equality key starts with `!`).
+pub const OVERFLOW_B: &str = "!";
+
+/// The equality key of a value of a composite index's first pattern: the value's type
+/// tag and canonical text, so that two values are equal under `=` exactly when their
+/// keys are (numbers `#…`, strings `$…`, booleans `?0`/`?1`). A string that reads as a
+/// number also gets [`number_equality_key`] of its value.
+pub fn equality_key(k: &ValueKey) -> String {
+    match k {
+        ValueKey::Int(i) => format!("#{i}"),
+        ValueKey::Real(f) => format!("#{f:?}"),
+        ValueKey::Text(s) => format!("${s}"),
+        ValueKey::Bool(b) => format!("?{}", u8::from(*b)),
+    }
+}
+
+/// The equality key of the numeric value of a string that spells a number (what column
+/// `n` holds in a value index): matched by `= 42` but not by `= "42"`.
+pub fn number_equality_key(f: f64) -> String {
+    // Integral values print without a fraction so `42`, `42.0` and `4.2e1` agree.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+        format!("~{}", f as i64)
+    } else {
+        format!("~{f:?}")
+    }
+}
+
+/// How EXPLAIN shows a composite index's binding: `= "DE"`, `= 42`, `= true`, `is a
+/// string spelling 42`, or `overflow`.
+pub fn describe_equality_key(b: &str) -> String {
+    let mut chars = b.chars();
+    let tag = chars.next();
+    let rest = chars.as_str();
+    match tag {
+        Some('#') => format!("= {rest}"),
+        Some('$') => format!("= {}", Value::String(rest.to_string())),
+        Some('?') => format!("= {}", rest == "1"),
+        Some('~') => format!("is a string spelling {rest}"),
+        _ => "overflow (re-checked)".to_string(),
+    }
+}
+
+/// An index's patterns prepared for computing entries (compile once per index, reuse
+/// per document).
+#[derive(Clone, Debug)]
+pub enum CompiledIndex {
+    /// A value index.
+    Value(CompiledPattern),
+    /// A words index.
+    Words(CompiledPattern),
+    /// A composite index: its two patterns.
+    Composite(CompiledPattern, CompiledPattern),
+}
+
+/// The rows one document gives one index.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entries {
+    /// Rows of a value or composite index (sorted by `b`, then `k`).
+    Values(Vec<ValueEntry>),
+    /// Rows of a words index (sorted).
+    Words(Vec<WordEntry>),
+}
+
+impl Entries {
+    /// True when two rows share a binding: the document makes its index
+    /// [`multi`](IndexDef::multi).
+    pub fn repeats_binding(&self) -> bool {
+        match self {
+            Entries::Values(v) => v.windows(2).any(|w| same_b(&w[0].b, &w[1].b)),
+            Entries::Words(_) => false,
+        }
+    }
+
+    /// True for a composite index's overflow row.
+    pub fn overflows(&self) -> bool {
+        matches!(self, Entries::Values(v) if v.len() == 1 && v[0].b == OVERFLOW_B)
+    }
+}
+
+impl CompiledIndex {
+    /// Prepares `def`'s patterns.
+    pub fn new(def: &IndexDef) -> CompiledIndex {
+        let first = CompiledPattern::new(&def.pattern);
+        match (def.kind, &def.second) {
+            (IndexKind::Words, _) => CompiledIndex::Words(first),
+            (IndexKind::Composite, Some(second)) => {
+                CompiledIndex::Composite(first, CompiledPattern::new(second))
+            }
+            _ => CompiledIndex::Value(first),
+        }
+    }
+
+    /// The rows `doc` gives the index.
+    pub fn entries<'a, N: Node<'a>>(&self, doc: N) -> Entries {
+        match self {
+            CompiledIndex::Value(p) => Entries::Values(p.value_entries(doc)),
+            CompiledIndex::Words(p) => Entries::Words(p.word_entries(doc)),
+            CompiledIndex::Composite(first, second) => {
+                Entries::Values(composite_entries(first, second, doc))
+            }
+        }
+    }
+}
+
+/// A composite index's rows: every equality key of the first pattern's values paired
+/// with every value of the second (sorted by `b`, then `k`), or the overflow row.
+fn composite_entries<'a, N: Node<'a>>(
+    first: &CompiledPattern,
+    second: &CompiledPattern,
+    doc: N,
+) -> Vec<ValueEntry> {
+    let seconds = second.value_entries(doc);
+    if seconds.is_empty() {
+        return Vec::new();
+    }
+    let mut keys: Vec<String> = Vec::new();
+    for e in first.value_entries(doc) {
+        keys.push(equality_key(&e.k));
+        if let Some(n) = e.n {
+            keys.push(number_equality_key(n));
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.len().saturating_mul(seconds.len()) > MAX_COMBINATIONS {
+        return vec![ValueEntry {
+            b: OVERFLOW_B.to_string(),
+            k: ValueKey::Int(0),
+            n: None,
+            t: None,
+        }];
+    }
+    let mut out = Vec::with_capacity(keys.len() * seconds.len());
+    for b in &keys {
+        out.extend(seconds.iter().map(|e| ValueEntry {
+            b: b.clone(),
+            ..e.clone()
+        }));
+    }
+    out
 }
 
 /// The distinct word entries of `doc` for `def`'s pattern: words of strings, of numbers'
@@ -427,12 +580,12 @@ mod tests {
     use crate::catalog::{Collection, IndexKind};
 
     fn def(p: &str) -> IndexDef {
-        IndexDef {
-            id: 1,
-            collection: Collection::EmailAccounts,
-            pattern: Pattern::parse(p).unwrap(),
-            kind: IndexKind::Value,
-        }
+        IndexDef::new(
+            1,
+            Collection::EmailAccounts,
+            Pattern::parse(p).unwrap(),
+            IndexKind::Value,
+        )
     }
 
     fn entries(p: &str, doc: &Value) -> Vec<(String, Value)> {

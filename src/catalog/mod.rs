@@ -31,6 +31,14 @@
 //!   milliseconds, so date ranges find it; else NULL.
 //! - `doc`: the document's rowid in the collection table.
 //!
+//! A composite index `cx_<id>` over two patterns without `*` (for a conjunction such as
+//! `profile.country = "DE" AND profile.age >= 30`) has the value index's layout, with
+//! `b` holding an *equality key* of a value of the first pattern
+//! ([`entries::equality_key`]) and `k`, `n`, `t` a value of the second: one row per
+//! combination, so `b = '$DE' AND k >= 30` is one range of the primary key. A document
+//! whose combinations exceed [`entries::MAX_COMBINATIONS`] gets the single row
+//! `b = '!'` instead (an *overflow*), which queries then re-check.
+//!
 //! A words index `wx_<id>` (for `CONTAINS`):
 //!
 //! ```sql
@@ -187,6 +195,8 @@ pub enum IndexKind {
     Value,
     /// Lower-cased words: `CONTAINS`.
     Words,
+    /// A pair of patterns: an equality on the first with a condition on the second.
+    Composite,
 }
 
 impl IndexKind {
@@ -195,8 +205,36 @@ impl IndexKind {
         match self {
             IndexKind::Value => "value",
             IndexKind::Words => "words",
+            IndexKind::Composite => "composite",
         }
     }
+
+    /// Parses `value`, `words` or `composite`.
+    pub fn from_name(name: &str) -> Option<IndexKind> {
+        [IndexKind::Value, IndexKind::Words, IndexKind::Composite]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// Splits an index specification into its patterns: `a.b` or `a.b, c.d` (commas inside
+/// backticks do not split).
+pub fn parse_patterns(text: &str) -> Result<Vec<Pattern>, String> {
+    let mut parts = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            '`' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts.into_iter().map(Pattern::parse).collect()
 }
 
 /// One declared index.
@@ -206,21 +244,68 @@ pub struct IndexDef {
     pub id: i64,
     /// The collection it indexes.
     pub collection: Collection,
-    /// The indexed path pattern.
+    /// The indexed path pattern (the first one of a composite index).
     pub pattern: Pattern,
-    /// Value or words.
+    /// Value, words or composite.
     pub kind: IndexKind,
+    /// The second pattern of a composite index.
+    pub second: Option<Pattern>,
+    /// Some document has had two entries under one binding, so the rows of a range may
+    /// repeat a document (counts then deduplicate). Set by the store the first time it
+    /// happens and never cleared; `true` is always safe.
+    pub multi: bool,
+    /// Some document of a composite index had too many combinations and holds the
+    /// overflow row instead; lookups then add those documents, re-checked.
+    pub overflow: bool,
 }
 
 impl IndexDef {
-    /// The side table's name: `ix_<id>` or `wx_<id>`.
+    /// A value or words index on one pattern, with the safe flags.
+    pub fn new(id: i64, collection: Collection, pattern: Pattern, kind: IndexKind) -> IndexDef {
+        IndexDef {
+            id,
+            collection,
+            pattern,
+            kind,
+            second: None,
+            multi: true,
+            overflow: false,
+        }
+    }
+
+    /// The side table's name: `ix_<id>`, `wx_<id>` or `cx_<id>`.
     pub fn table(&self) -> String {
         match self.kind {
             IndexKind::Value => format!("ix_{}", self.id),
             IndexKind::Words => format!("wx_{}", self.id),
+            IndexKind::Composite => format!("cx_{}", self.id),
         }
     }
+
+    /// The patterns as declared: `a.b`, or `a.b, c.d` for a composite index.
+    pub fn spec(&self) -> String {
+        match &self.second {
+            Some(second) => format!("{}, {second}", self.pattern),
+            None => self.pattern.to_string(),
+        }
+    }
+
+    /// True when the side table's `b` varies: a pattern with `*`, or a composite index
+    /// (else every row has `b = ''`).
+    pub fn has_binding(&self) -> bool {
+        self.kind == IndexKind::Composite || self.pattern.wildcard().is_some()
+    }
+
+    /// The flags column of `acql_indexes`.
+    pub fn flags(&self) -> i64 {
+        i64::from(self.multi) | i64::from(self.overflow) << 1
+    }
 }
+
+/// `acql_indexes.flags`: [`IndexDef::multi`].
+pub const FLAG_MULTI: i64 = 1;
+/// `acql_indexes.flags`: [`IndexDef::overflow`].
+pub const FLAG_OVERFLOW: i64 = 2;
 
 /// Every declared index, as the planner sees them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -230,6 +315,25 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The catalog of a new store ([`DEFAULT_INDEXES`], ids from 1 in declaration order),
+    /// with the safe flags; for planning without a store.
+    pub fn defaults() -> Catalog {
+        let indexes = DEFAULT_INDEXES
+            .iter()
+            .zip(1..)
+            .map(|((collection, spec, kind), id)| {
+                let mut patterns = parse_patterns(spec).unwrap_or_default().into_iter();
+                let first = patterns.next().unwrap_or(Pattern {
+                    segments: vec![PatternSegment::Any],
+                });
+                let mut def = IndexDef::new(id, *collection, first, *kind);
+                def.second = patterns.next();
+                def
+            })
+            .collect();
+        Catalog { indexes }
+    }
+
     /// The indexes of one collection.
     pub fn of(&self, collection: Collection) -> impl Iterator<Item = &IndexDef> {
         self.indexes
@@ -238,7 +342,7 @@ impl Catalog {
     }
 }
 
-/// The indexes a new store starts with: `(collection, pattern, kind)`.
+/// The indexes a new store starts with: `(collection, patterns, kind)`.
 pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
     (Collection::EmailAccounts, "email", IndexKind::Value),
     (Collection::EmailAccounts, "profile.email", IndexKind::Value),
@@ -251,6 +355,12 @@ pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
         Collection::EmailAccounts,
         "hasFullAccount",
         IndexKind::Value,
+    ),
+    // `hasLiteAccount = true AND hasFullAccount = false` (lite-only accounts) in one lookup.
+    (
+        Collection::EmailAccounts,
+        "hasLiteAccount, hasFullAccount",
+        IndexKind::Composite,
     ),
     (
         Collection::EmailAccounts,
@@ -286,6 +396,21 @@ pub const DEFAULT_INDEXES: &[(Collection, &str, IndexKind)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_specifications_parse() {
+        let catalog = Catalog::defaults();
+        assert_eq!(catalog.indexes.len(), DEFAULT_INDEXES.len());
+        for (def, (_, spec, kind)) in catalog.indexes.iter().zip(DEFAULT_INDEXES) {
+            assert_eq!(def.spec(), *spec);
+            assert_eq!(
+                def.kind == IndexKind::Composite,
+                def.second.is_some(),
+                "{spec}"
+            );
+            assert_eq!(def.kind, *kind);
+        }
+    }
 
     #[test]
     fn patterns_round_trip() {

@@ -238,7 +238,8 @@ pub enum IndexAction {
 /// Which index.
 #[derive(Debug, Args)]
 pub struct IndexSpec {
-    /// Path pattern, e.g. `data.loyalty.tier` or `subscriptions.*.email.isSubscribed`.
+    /// Path pattern, e.g. `data.loyalty.tier` or `subscriptions.*.email.isSubscribed`; two
+    /// patterns without `*`, e.g. `"profile.country, profile.age"`, make a composite index.
     pub pattern: String,
     /// Collection.
     #[arg(long, short = 'c', default_value = "emailAccounts", value_parser = parse_collection)]
@@ -259,8 +260,9 @@ pub fn parse_kind(name: &str) -> Result<acql::catalog::IndexKind, String> {
     match name.to_ascii_lowercase().as_str() {
         "value" => Ok(acql::catalog::IndexKind::Value),
         "words" => Ok(acql::catalog::IndexKind::Words),
+        "composite" => Ok(acql::catalog::IndexKind::Composite),
         _ => Err(format!(
-            "unknown index kind `{name}` (expected value or words)"
+            "unknown index kind `{name}` (expected value, words or composite)"
         )),
     }
 }

@@ -341,7 +341,11 @@ pub fn drop_index(
 }
 
 fn index_changed(verb: &str, c: Collection, pattern: &str, kind: IndexKind) -> String {
-    format!("{verb} {} index on {c}.{pattern}", kind.as_str())
+    if pattern.contains(',') {
+        format!("{verb} composite index on {c}({})", pattern.trim())
+    } else {
+        format!("{verb} {} index on {c}.{}", kind.as_str(), pattern.trim())
+    }
 }
 
 /// The catalog as aligned text, one index per line.
@@ -356,10 +360,10 @@ pub fn format_catalog(catalog: &Catalog) -> String {
     for ix in &catalog.indexes {
         let _ = writeln!(
             lines,
-            "{:<width$}  {:<5}  {}",
+            "{:<width$}  {:<9}  {}",
             ix.collection.name(),
             ix.kind.as_str(),
-            ix.pattern
+            ix.spec()
         );
     }
     if catalog.indexes.is_empty() {

@@ -362,8 +362,8 @@ impl Shell {
                 let (action, args) = words.split_first().ok_or_else(|| usage(INDEX_USAGE))?;
                 let (collection, pattern, kind) = parse_index_args(args)?;
                 let done = match *action {
-                    "add" => commands::add_index(&self.engine, collection, pattern, kind)?,
-                    "drop" => commands::drop_index(&self.engine, collection, pattern, kind)?,
+                    "add" => commands::add_index(&self.engine, collection, &pattern, kind)?,
+                    "drop" => commands::drop_index(&self.engine, collection, &pattern, kind)?,
                     _ => return Err(usage(INDEX_USAGE)),
                 };
                 eprintln!("{done}");
@@ -454,9 +454,13 @@ impl Shell {
     fn refresh_paths(&self) {
         let mut set = BTreeSet::new();
         if let Ok(catalog) = self.catalog() {
-            for ix in &catalog.indexes {
+            for pattern in catalog
+                .indexes
+                .iter()
+                .flat_map(|ix| std::iter::once(&ix.pattern).chain(&ix.second))
+            {
                 let mut text = String::new();
-                for seg in &ix.pattern.segments {
+                for seg in &pattern.segments {
                     let PatternSegment::Key(k) = seg else { break };
                     if !text.is_empty() {
                         text.push('.');
@@ -487,7 +491,8 @@ impl Shell {
     }
 }
 
-const INDEX_USAGE: &str = "usage: .index add|drop [COLLECTION] PATTERN [value|words]";
+const INDEX_USAGE: &str =
+    "usage: .index add|drop [COLLECTION] PATTERN[, PATTERN] [value|words|composite]";
 const IMPORT_USAGE: &str =
     "usage: .import FILE [emailAccounts|accounts] [--skip-invalid] [--replace]";
 const EXPORT_USAGE: &str = "usage: .export FILE [emailAccounts|accounts|QUERY]";
@@ -496,7 +501,9 @@ fn usage(msg: impl Into<String>) -> CliError {
     CliError::Usage(msg.into())
 }
 
-fn parse_index_args<'a>(args: &[&'a str]) -> Result<(Collection, &'a str, IndexKind), CliError> {
+/// `[COLLECTION] PATTERN [KIND]`; a composite index's patterns may be written with a
+/// space after the comma (`profile.country, profile.age`).
+fn parse_index_args(args: &[&str]) -> Result<(Collection, String, IndexKind), CliError> {
     let mut collection = Collection::EmailAccounts;
     let mut kind = IndexKind::Value;
     let mut rest = args;
@@ -509,12 +516,17 @@ fn parse_index_args<'a>(args: &[&'a str]) -> Result<(Collection, &'a str, IndexK
     }
     if let [head @ .., last] = rest
         && !head.is_empty()
+        && let Ok(k) = super::args::parse_kind(last)
     {
-        kind = super::args::parse_kind(last).map_err(usage)?;
+        kind = k;
         rest = head;
     }
     match rest {
-        [pattern] => Ok((collection, pattern, kind)),
+        [] => Err(usage(INDEX_USAGE)),
+        [pattern] => Ok((collection, (*pattern).to_string(), kind)),
+        many if many[..many.len() - 1].iter().all(|w| w.ends_with(',')) => {
+            Ok((collection, many.join(" "), kind))
+        }
         _ => Err(usage(INDEX_USAGE)),
     }
 }
@@ -785,13 +797,28 @@ mod tests {
         let (c, p, k) = parse_index_args(&["accounts", "data.tier", "words"]).unwrap();
         assert_eq!(
             (c, p, k),
-            (Collection::Accounts, "data.tier", IndexKind::Words)
+            (
+                Collection::Accounts,
+                "data.tier".to_string(),
+                IndexKind::Words
+            )
         );
         let (c, p, k) = parse_index_args(&["data.tier"]).unwrap();
         assert_eq!(
             (c, p, k),
-            (Collection::EmailAccounts, "data.tier", IndexKind::Value)
+            (
+                Collection::EmailAccounts,
+                "data.tier".to_string(),
+                IndexKind::Value
+            )
         );
         assert!(parse_index_args(&[]).is_err());
+        let (_, p, k) =
+            parse_index_args(&["profile.country,", "profile.age", "composite"]).unwrap();
+        assert_eq!(
+            (p.as_str(), k),
+            ("profile.country, profile.age", IndexKind::Composite)
+        );
+        assert!(parse_index_args(&["profile.country", "profile.age"]).is_err());
     }
 }

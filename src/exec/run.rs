@@ -20,7 +20,7 @@ use super::project::Projection;
 use crate::ast::{AggFunc, OrderItem, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
 use crate::plan::lower::{self, Param, Sql};
-use crate::plan::{Access, CountMethod, Lookup, Order, Plan, PlanError, Shape};
+use crate::plan::{Access, Bound, CountMethod, IndexRef, Lookup, Order, Plan, PlanError, Shape};
 use crate::value::{Node, ValueKey, scalar_key, visit};
 
 /// The default query timeout.
@@ -369,7 +369,7 @@ pub(crate) fn sql_count(
         CountMethod::Covering => {
             if let Access::Lookup(Lookup { index, probes, .. }) = access
                 && let [probe] = probes.as_slice()
-                && !lower::is_unique(probe)
+                && !lower::is_unique(index, probe)
             {
                 // A range may hold several entries per document. Deduplicating the ids
                 // in Rust is ~10× cheaper than SQLite's count(DISTINCT) temporary b-tree.
@@ -693,7 +693,36 @@ pub fn run(
     match &p.plan.shape {
         Shape::Records(_) => match &p.plan.order {
             Order::Insertion => run_insertion(&r, guard, out),
-            Order::Index { .. } if w.after.is_none() && !w.keyset => run_walk(&r, guard, out),
+            Order::Index {
+                index,
+                descending,
+                bound,
+                start,
+            } if w.after.is_none() && !w.keyset => {
+                let walk = Walk {
+                    index,
+                    descending: *descending,
+                    end: bound.as_ref(),
+                    start: start.as_ref(),
+                    total: None,
+                };
+                run_walk(&r, &walk, guard, out)
+            }
+            Order::SortOrWalk {
+                index, descending, ..
+            } if w.after.is_none() && !w.keyset => match walk_pays(&r, guard)? {
+                Some((total, true)) => {
+                    let walk = Walk {
+                        index,
+                        descending: *descending,
+                        end: None,
+                        start: None,
+                        total: Some(total),
+                    };
+                    run_walk(&r, &walk, guard, out)
+                }
+                _ => run_sorted(&r, guard, out),
+            },
             _ => run_sorted(&r, guard, out),
         },
         Shape::Aggregates(_) | Shape::Groups { .. } => group::run(&r, guard, out),
@@ -859,36 +888,148 @@ fn run_insertion(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Su
     Ok(s)
 }
 
-fn run_walk(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
+/// Document bytes a descending index walk holds for one run of equal keys.
+const RUN_DOC_BUDGET: usize = 4 << 20;
+
+/// One walk of an index in `ORDER BY` order: the index, its direction, the bounds that
+/// end and start it, and `totalCount` when already known.
+struct Walk<'w> {
+    index: &'w IndexRef,
+    descending: bool,
+    end: Option<&'w Bound>,
+    start: Option<&'w Bound>,
+    total: Option<u64>,
+}
+
+/// A walk pays when it reads fewer documents than sorting the matches would:
+/// `(START + LIMIT + 1) × documents / matches` (matches spread over the order) against
+/// every match, with a factor for the walk's random reads. Returns the matches counted
+/// from the index (the `totalCount`) and the verdict; `None` when counting would need
+/// the documents or no page size is set (a stream reads every match anyway).
+fn walk_pays(r: &Run<'_>, guard: &mut Guard) -> Result<Option<(u64, bool)>, ExecError> {
     let Run { conn, p, access, w } = *r;
-    let Order::Index {
+    let Some(limit) = w.limit else {
+        return Ok(None);
+    };
+    let Some(matches) = sql_count(conn, &p.plan, access, guard)? else {
+        return Ok(None);
+    };
+    let docs: i64 = scalar(conn, &lower::max_id(p.plan.collection), guard)?;
+    let page = w.start.saturating_add(limit).saturating_add(1) as f64;
+    let walked = page * docs.max(0) as f64 / (matches.max(1) as f64);
+    Ok(Some((matches, WALK_READ_COST * walked < matches as f64)))
+}
+
+/// How much dearer a document read by a walk (random, after an index row) is than one
+/// read by a sort (in id order).
+const WALK_READ_COST: f64 = 2.0;
+
+fn run_walk(
+    r: &Run<'_>,
+    walk: &Walk<'_>,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let Run { conn, p, access, w } = *r;
+    let Walk {
         index,
         descending,
-        bound,
-    } = &p.plan.order
-    else {
-        return run_sorted(r, guard, out);
-    };
+        end,
+        start,
+        total,
+    } = *walk;
+    let descending = &descending;
     let mut pager = Pager::new(w, false);
     let mut seen: HashSet<i64> = HashSet::new();
     let mut done = false;
-    let walk = lower::index_walk(p.plan.collection, index, *descending, bound.as_ref());
-    each_row(conn, &walk, guard, |row| {
-        let id: i64 = row.get(0)?;
-        // A multi-valued document appears once per value; its first row is its
-        // smallest value ascending and its largest descending, which is its sort key.
-        if !seen.insert(id) {
-            return Ok(ControlFlow::Continue(()));
+    let walk = lower::index_walk(p.plan.collection, index, *descending, end, start);
+    if *descending {
+        // Rows come keys descending, ties by id descending; each run of equal keys is
+        // turned around to insertion order. Documents of a run are copied out of the row
+        // up to a budget (runs are short on most paths); beyond it only ids are kept
+        // and those documents fetched again when the run ends.
+        let fetch = lower::fetch_one(p.plan.collection);
+        let mut fetch = prepare(conn, &fetch.text).map_err(|e| guard.sqlite_error(e))?;
+        let mut run_key: Option<rusqlite::types::Value> = None;
+        let mut run: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
+        let mut run_bytes = 0usize;
+        // Maps errors of the fetches made while `guard` is lent to the walk.
+        let errors = guard.clone();
+        let mut flush =
+            |run: &mut Vec<(i64, Option<Vec<u8>>)>| -> Result<ControlFlow<()>, ExecError> {
+                let guard = &errors;
+                for (id, doc) in run.drain(..).rev() {
+                    // A multi-valued document appears once per value; its first run is its
+                    // largest value, which is its sort key.
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                    let flow = match doc {
+                        Some(doc) => {
+                            if !p.filter_matches(&doc) {
+                                continue;
+                            }
+                            pager.push_doc(p, id, &doc, out)
+                        }
+                        None => {
+                            let mut rows = fetch.query([id]).map_err(|e| guard.sqlite_error(e))?;
+                            let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else {
+                                continue;
+                            };
+                            let doc = blob(row, 0)?;
+                            if !p.filter_matches(doc) {
+                                continue;
+                            }
+                            pager.push_doc(p, id, doc, out)
+                        }
+                    };
+                    if flow.is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            };
+        each_row(conn, &walk, guard, |row| {
+            let key: rusqlite::types::Value = row.get(0)?;
+            if run_key.as_ref() != Some(&key) {
+                if flush(&mut run)?.is_break() {
+                    done = true;
+                    return Ok(ControlFlow::Break(()));
+                }
+                run_bytes = 0;
+                run_key = Some(key);
+            }
+            let id: i64 = row.get(1)?;
+            let doc = blob(row, 2)?;
+            if run_bytes + doc.len() <= RUN_DOC_BUDGET {
+                run_bytes += doc.len();
+                run.push((id, Some(doc.to_vec())));
+            } else {
+                run.push((id, None));
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        if !done {
+            done = flush(&mut run)?.is_break();
         }
-        let doc = blob(row, 1)?;
-        if !p.filter_matches(doc) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        let flow = pager.push_doc(p, id, doc, out);
-        done = flow.is_break();
-        Ok(flow)
-    })?;
-    if !done && bound.is_none() {
+    } else {
+        each_row(conn, &walk, guard, |row| {
+            let id: i64 = row.get(0)?;
+            // A multi-valued document appears once per value; its first row is its
+            // smallest value, which is its sort key.
+            if !seen.insert(id) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let doc = blob(row, 1)?;
+            if !p.filter_matches(doc) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let flow = pager.push_doc(p, id, doc, out);
+            done = flow.is_break();
+            Ok(flow)
+        })?;
+    }
+    if !done && end.is_none() && start.is_none() {
         // Documents without a value sort last, in insertion order.
         let rest = lower::without_entry(p.plan.collection, index);
         each_row(conn, &rest, guard, |row| {
@@ -902,7 +1043,10 @@ fn run_walk(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary
     }
     let mut s = pager.s;
     if w.count {
-        s.total = Some(sql_count(conn, &p.plan, access, guard)?.unwrap_or(pager.matched));
+        s.total = Some(match total {
+            Some(n) => n,
+            None => sql_count(conn, &p.plan, access, guard)?.unwrap_or(pager.matched),
+        });
     }
     Ok(s)
 }
@@ -1058,13 +1202,20 @@ pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
                 index,
                 descending,
                 bound,
+                start,
             },
         ) => {
             out.push((
                 "walk",
-                lower::index_walk(plan.collection, index, *descending, bound.as_ref()),
+                lower::index_walk(
+                    plan.collection,
+                    index,
+                    *descending,
+                    bound.as_ref(),
+                    start.as_ref(),
+                ),
             ));
-            if bound.is_none() {
+            if bound.is_none() && start.is_none() {
                 out.push((
                     "without value",
                     lower::without_entry(plan.collection, index),

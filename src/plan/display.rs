@@ -18,6 +18,7 @@ use super::{
     agg_text, path_text,
 };
 use crate::ast::{Expr, Literal, OrderKey, SelectItem};
+use crate::catalog::IndexKind;
 
 impl Display for Key {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -82,6 +83,16 @@ impl Display for Probe {
 
 impl Display for IndexRef {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.index.kind == IndexKind::Composite {
+            let first = crate::catalog::entries::describe_equality_key(&self.binding);
+            return write!(
+                f,
+                "{} ({}) [{} {first}]",
+                self.index.table(),
+                self.index.spec(),
+                self.index.pattern
+            );
+        }
         write!(f, "{} {}", self.index.table(), self.index.pattern)?;
         if !self.binding.is_empty() {
             write!(f, " [b={}]", self.binding)?;
@@ -216,6 +227,21 @@ fn item(i: &SelectItem) -> String {
     }
 }
 
+/// `a.b DESC, c` for EXPLAIN.
+fn sort_keys(items: &[crate::ast::OrderItem]) -> String {
+    let keys: Vec<String> = items
+        .iter()
+        .map(|o| {
+            let k = match &o.key {
+                OrderKey::Path(p) => path_text(p),
+                OrderKey::Aggregate(a) => agg_text(a),
+            };
+            if o.descending { format!("{k} DESC") } else { k }
+        })
+        .collect();
+    keys.join(", ")
+}
+
 impl Display for Plan {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.collection)?;
@@ -230,31 +256,38 @@ impl Display for Plan {
                 index,
                 descending,
                 bound: b,
+                start,
             } => {
                 write!(
                     f,
                     "  order: walk {index} {}",
                     if *descending { "DESC" } else { "ASC" }
                 )?;
+                if let Some(s) = start {
+                    f.write_str(" starting at ")?;
+                    bound(f, "k", s, !*descending)?;
+                }
                 if let Some(b) = b {
-                    f.write_str(" from ")?;
+                    f.write_str(if start.is_some() {
+                        ", while "
+                    } else {
+                        " from "
+                    })?;
                     bound(f, "k", b, *descending)?;
                 }
                 writeln!(f)?;
             }
-            Order::Sort(items) => {
-                let keys: Vec<String> = items
-                    .iter()
-                    .map(|o| {
-                        let k = match &o.key {
-                            OrderKey::Path(p) => path_text(p),
-                            OrderKey::Aggregate(a) => agg_text(a),
-                        };
-                        if o.descending { format!("{k} DESC") } else { k }
-                    })
-                    .collect();
-                writeln!(f, "  order: sort by {}", keys.join(", "))?;
-            }
+            Order::Sort(items) => writeln!(f, "  order: sort by {}", sort_keys(items))?,
+            Order::SortOrWalk {
+                items,
+                index,
+                descending,
+            } => writeln!(
+                f,
+                "  order: sort by {}, or walk {index} {} when the matches are many",
+                sort_keys(items),
+                if *descending { "DESC" } else { "ASC" }
+            )?,
         }
         match &self.count {
             CountMethod::Covering => writeln!(f, "  count: covering")?,

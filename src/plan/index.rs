@@ -5,6 +5,7 @@
 //! documents; otherwise the term stays in the residual and is re-checked in Rust.
 
 use crate::ast::{CmpOp, Expr, Literal, Path};
+use crate::catalog::entries::{self, ValueKey};
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
 
 use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
@@ -13,7 +14,54 @@ use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
 /// entries under that binding are exactly the values the path yields
 /// (the rule lives with the entries: [`crate::catalog::entries::binding_for`]).
 pub fn bind(pattern: &Pattern, path: &Path) -> Option<(String, bool)> {
+    if !may_bind(pattern, path) {
+        return None;
+    }
     crate::catalog::entries::binding_for(pattern, &path.segments).map(|b| (b.b, b.exact))
+}
+
+/// A necessary condition for [`bind`], on the text joined with dots instead of compiled
+/// atoms (binding matches atoms, so the path's text must equal the pattern's, or for
+/// `prefix.*.suffix` start with `prefix.` and end with `.suffix`). Allocation-free: a
+/// catalog of many indexes meets every term, and most pairs fail here.
+fn may_bind(pattern: &Pattern, path: &Path) -> bool {
+    use crate::catalog::PatternSegment;
+    /// `.a.b` for the parts `a`, `b`: a dot before every part, so prefixes and suffixes
+    /// compare with their separating dot, in either direction.
+    fn dotted<'a>(
+        parts: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> impl DoubleEndedIterator<Item = u8> {
+        parts.flat_map(|p| std::iter::once(b'.').chain(p.bytes()))
+    }
+    fn keys(segs: &[PatternSegment]) -> impl DoubleEndedIterator<Item = &str> {
+        segs.iter().filter_map(|s| match s {
+            PatternSegment::Key(k) => Some(k.as_str()),
+            PatternSegment::Any => None,
+        })
+    }
+    fn len(segs: &[PatternSegment]) -> usize {
+        keys(segs).map(|k| k.len() + 1).sum()
+    }
+    let text = || path.segments.iter().map(String::as_str);
+    let text_len: usize = text().map(|s| s.len() + 1).sum();
+    match pattern.wildcard() {
+        None => {
+            len(&pattern.segments) == text_len && dotted(keys(&pattern.segments)).eq(dotted(text()))
+        }
+        Some(w) => {
+            let (pre, suf) = (&pattern.segments[..w], &pattern.segments[w + 1..]);
+            // `.pre` + `.` starts the text, `.suf` ends it, with at least one atom between.
+            text_len > len(pre) + len(suf)
+                && dotted(keys(pre))
+                    .chain([b'.'])
+                    .zip(dotted(text()))
+                    .all(|(a, b)| a == b)
+                && dotted(keys(suf))
+                    .rev()
+                    .zip(dotted(text()).rev())
+                    .all(|(a, b)| a == b)
+        }
+    }
 }
 
 /// The value index of `collection` that binds `path`, preferring an exact binding.
@@ -217,8 +265,9 @@ pub fn words(text: &str) -> Vec<String> {
     crate::value::words(text).collect()
 }
 
-/// The lookup that answers one term, if an index can.
-pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Option<Access> {
+/// The path a value term constrains, its probes into a value index on that path, and
+/// whether they are exact: `=`, a range, or `IN` (without `null`).
+pub fn value_probes(term: &Expr) -> Option<(&Path, Vec<Probe>, bool)> {
     match term {
         Expr::Compare {
             path,
@@ -226,24 +275,14 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
             value,
             ..
         } => {
-            let (index, bound_exact) = value_index(catalog, collection, path)?;
             let (probes, exact) = eq_probes(&value.node)?;
-            Some(Access::Lookup(Lookup {
-                index,
-                probes,
-                exact: exact && bound_exact,
-            }))
+            Some((path, probes, exact))
         }
         Expr::Compare {
             path, op, value, ..
         } if op.is_range() => {
-            let (index, bound_exact) = value_index(catalog, collection, path)?;
             let (probes, exact) = range_probes(path, *op, &value.node)?;
-            Some(Access::Lookup(Lookup {
-                index,
-                probes,
-                exact: exact && bound_exact,
-            }))
+            Some((path, probes, exact))
         }
         Expr::In {
             path,
@@ -251,19 +290,30 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
             negated: false,
             ..
         } => {
-            let (index, bound_exact) = value_index(catalog, collection, path)?;
             let mut probes = Vec::new();
-            let mut exact = bound_exact;
+            let mut exact = true;
             for lit in list {
                 // `IN (…, null)` also matches documents without a value: not a lookup.
                 let (p, e) = eq_probes(&lit.node)?;
                 probes.extend(p);
                 exact &= e;
             }
+            Some((path, probes, exact))
+        }
+        _ => None,
+    }
+}
+
+/// The lookup that answers one term, if an index can.
+pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Option<Access> {
+    match term {
+        Expr::Compare { .. } | Expr::In { .. } => {
+            let (path, probes, exact) = value_probes(term)?;
+            let (index, bound_exact) = value_index(catalog, collection, path)?;
             Some(Access::Lookup(Lookup {
                 index,
                 probes,
-                exact,
+                exact: exact && bound_exact,
             }))
         }
         Expr::Contains {
@@ -313,6 +363,176 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
     }
 }
 
+/// The equality keys of a composite index's `b` that equality probes on its first
+/// pattern look up (see [`crate::catalog::entries::equality_key`]); `None` when a probe
+/// is not an equality.
+fn equality_keys(probes: &[Probe]) -> Option<Vec<String>> {
+    let mut keys = Vec::with_capacity(probes.len());
+    for p in probes {
+        keys.push(match p {
+            Probe::Key(k) => entries::equality_key(&match k {
+                Key::Int(i) => ValueKey::Int(*i),
+                Key::Real(f) => ValueKey::Real(*f),
+                Key::Text(s) => ValueKey::Text(s.clone()),
+                Key::Bool(b) => ValueKey::Bool(*b),
+            }),
+            Probe::Number(f) => entries::number_equality_key(*f),
+            _ => return None,
+        });
+    }
+    // Keep the probes' order: the literal's own type first, usually by far the largest,
+    // which a union count then counts without a per-row check.
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    Some(keys)
+}
+
+/// A composite index answering two terms of a conjunction at once: `=` or `IN` on its
+/// first pattern, and `=`, `IN` or a range on its second. Returns the access (one lookup
+/// per equality key of the first term; plus the overflow documents, re-checked, when the
+/// index has any), the positions of the two terms, and a rank comparable with [`rank`].
+pub fn composite_lookup(
+    catalog: &Catalog,
+    collection: Collection,
+    terms: &[&Expr],
+) -> Option<(Access, [usize; 2], u8)> {
+    let mut best: Option<(Access, [usize; 2], u8)> = None;
+    for def in catalog
+        .of(collection)
+        .filter(|d| d.kind == IndexKind::Composite)
+    {
+        let Some(second) = &def.second else {
+            continue;
+        };
+        for (i, first_term) in terms.iter().enumerate() {
+            if !matches!(
+                first_term,
+                Expr::Compare { op: CmpOp::Eq, .. } | Expr::In { .. }
+            ) {
+                continue;
+            }
+            // An inexact first term (integers beyond 2^53) would need its keys widened.
+            let Some((path, probes, true)) = value_probes(first_term) else {
+                continue;
+            };
+            if bind(&def.pattern, path) != Some((String::new(), true)) {
+                continue;
+            }
+            let Some(keys) = equality_keys(&probes) else {
+                continue;
+            };
+            for (j, second_term) in terms.iter().enumerate() {
+                if j == i {
+                    continue;
+                }
+                let Some((path, probes, exact)) = value_probes(second_term) else {
+                    continue;
+                };
+                let Some((_, bound_exact)) = bind(second, path) else {
+                    continue;
+                };
+                let exact = exact && bound_exact;
+                let mut legs: Vec<Lookup> = keys
+                    .iter()
+                    .map(|key| Lookup {
+                        index: IndexRef {
+                            index: def.clone(),
+                            binding: key.clone(),
+                        },
+                        probes: probes.clone(),
+                        exact,
+                    })
+                    .collect();
+                // Ranked without the overflow leg: it is rare and small, and the
+                // composite still narrows more than either term alone.
+                let r = {
+                    let ranked = Access::Union(legs.clone());
+                    rank(first_term, &ranked).max(rank(second_term, &ranked))
+                };
+                if def.overflow {
+                    legs.push(Lookup {
+                        index: IndexRef {
+                            index: def.clone(),
+                            binding: entries::OVERFLOW_B.to_string(),
+                        },
+                        probes: vec![Probe::Key(Key::Int(0))],
+                        exact: false,
+                    });
+                }
+                let access = match legs.len() {
+                    1 => Access::Lookup(legs.remove(0)),
+                    _ => Access::Union(legs),
+                };
+                if best.as_ref().is_none_or(|(_, _, br)| r > *br) {
+                    best = Some((access, [i, j], r));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// A range term with one bound: its path, class and bounds.
+type OneSided<'e> = (&'e Path, KeyClass, Option<Bound>, Option<Bound>);
+
+fn one_sided(t: &Expr) -> Option<OneSided<'_>> {
+    let (path, probes, true) = value_probes(t)? else {
+        return None;
+    };
+    match probes.as_slice() {
+        [Probe::Range { class, lo, hi }] if lo.is_some() != hi.is_some() => {
+            Some((path, *class, lo.clone(), hi.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Two range terms on one path (`p >= a AND p < b`, both numbers or both strings that
+/// are not date-times) as one range lookup, on an index where no document has two
+/// values: the positions of the two terms and a rank
+/// just above either alone.
+pub fn range_pair_lookup(
+    catalog: &Catalog,
+    collection: Collection,
+    terms: &[&Expr],
+) -> Option<(Access, [usize; 2], u8)> {
+    let sides: Vec<Option<OneSided<'_>>> = terms.iter().map(|t| one_sided(t)).collect();
+    for (i, a) in terms.iter().enumerate() {
+        let Some((path, class, Some(lo), None)) = &sides[i] else {
+            continue;
+        };
+        let (path, class) = (*path, *class);
+        for (j, side) in sides.iter().enumerate() {
+            let Some((path_b, class_b, None, Some(hi))) = side else {
+                continue;
+            };
+            let (path_b, class_b, hi) = (*path_b, *class_b, hi.clone());
+            if path_b != path || class_b != class {
+                continue;
+            }
+            let (index, bound_exact) = value_index(catalog, collection, path)?;
+            // With arrays the two terms may hold for different elements (`[10, 100]` is
+            // both `>= 60` and `< 90`): one range is only right when no document has
+            // two values there.
+            if index.index.multi {
+                return None;
+            }
+            let access = Access::Lookup(Lookup {
+                index,
+                probes: vec![Probe::Range {
+                    class,
+                    lo: Some(lo.clone()),
+                    hi: Some(hi),
+                }],
+                exact: bound_exact,
+            });
+            let r = rank(a, &access) + 1;
+            return Some((access, [i, j], r));
+        }
+    }
+    None
+}
+
 /// The best single-term access of a conjunction; exact only when the conjunction is
 /// one term.
 fn conjunction_lookup(catalog: &Catalog, collection: Collection, expr: &Expr) -> Option<Access> {
@@ -344,10 +564,7 @@ pub fn rank(term: &Expr, access: &Access) -> u8 {
     if matches!(access, Access::Empty) {
         return 9;
     }
-    let exact = match access {
-        Access::Lookup(l) => u8::from(l.exact),
-        _ => 0,
-    };
+    let exact = u8::from(access.is_exact());
     let base = match term {
         Expr::Compare {
             op: CmpOp::Eq,
@@ -406,6 +623,52 @@ mod tests {
             Some((String::new(), true))
         );
         assert_eq!(bind(&q, &Path::dotted("profile")), None);
+    }
+
+    #[test]
+    fn the_cheap_check_never_rejects_a_binding() {
+        let patterns = [
+            "a",
+            "a.b",
+            "`a.b`",
+            "a.`b.c`.d",
+            "*",
+            "a.*",
+            "*.b",
+            "a.*.b",
+            "subscriptions.*.email.isSubscribed",
+            "`x.y`.*.`z.w`",
+        ];
+        let segs = |v: &[&str]| Path {
+            segments: v.iter().map(|s| s.to_string()).collect(),
+            span: Default::default(),
+        };
+        let paths = [
+            segs(&["a"]),
+            segs(&["a", "b"]),
+            segs(&["a.b"]),
+            segs(&["a", "b.c", "d"]),
+            segs(&["a", "b", "c", "d"]),
+            segs(&["a", "x", "b"]),
+            segs(&["a", "x.y", "b"]),
+            segs(&["a.x", "b"]),
+            segs(&["x.y", "q", "z.w"]),
+            segs(&["x", "y", "q", "z", "w"]),
+            segs(&["subscriptions", "jun4th.a001", "email", "isSubscribed"]),
+            segs(&["subscriptions", "email", "isSubscribed"]),
+            segs(&["b"]),
+            segs(&[""]),
+            segs(&["a", ""]),
+        ];
+        for p in patterns {
+            let pattern = Pattern::parse(p).unwrap();
+            for path in &paths {
+                let bound = crate::catalog::entries::binding_for(&pattern, &path.segments);
+                if bound.is_some() {
+                    assert!(may_bind(&pattern, path), "{p} vs {:?}", path.segments);
+                }
+            }
+        }
     }
 
     #[test]

@@ -239,10 +239,12 @@ pub fn candidates(collection: Collection, access: &Access, after: Option<i64>) -
     Some(sql)
 }
 
-/// True when a probe's rows are unique per document (a fixed `(b, k)` or `(b, w)` pair
-/// of the primary key).
-fn unique_rows(p: &Probe) -> bool {
+/// True when a probe's rows are unique per document: a fixed `(b, k)` or `(b, w)` pair
+/// of the primary key, or any probe under one binding of an index where no document
+/// has two rows under one binding (not [`multi`](crate::catalog::IndexDef::multi)).
+fn unique_rows(index: &IndexRef, p: &Probe) -> bool {
     matches!(p, Probe::Key(_) | Probe::Word(_))
+        || (!index.index.multi && index.index.kind != crate::catalog::IndexKind::Words)
 }
 
 /// True when "does document d have a row for this probe" is one index seek.
@@ -252,8 +254,8 @@ fn point(p: &Probe) -> bool {
 
 /// What counts a probe's documents in its side table `x`: its rows, unless a document
 /// may hold several of them.
-fn count_of(probe: &Probe) -> &'static str {
-    if unique_rows(probe) {
+fn count_of(index: &IndexRef, probe: &Probe) -> &'static str {
+    if unique_rows(index, probe) {
         "count(*)"
     } else {
         "count(DISTINCT x.doc)"
@@ -321,7 +323,7 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 if i > 0 {
                     sql.push(" + ");
                 }
-                let what = count_of(probe);
+                let what = count_of(index, probe);
                 let _ = write!(
                     sql.text,
                     "(SELECT {what} FROM {} x WHERE x.b = ",
@@ -342,9 +344,39 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 sql.push(")");
             }
         }
+        // `k > ?` over numbers, one row per document: every row from the bound to the
+        // end of the binding, minus the strings and booleans after the numbers (usually
+        // none: one seek). Cheaper than fencing the range with `k < ''`, which costs a key
+        // comparison per row.
+        _ if legs.len() == 1
+            && unique_rows(legs[0].0, legs[0].1)
+            && matches!(
+                legs[0].1,
+                Probe::Range {
+                    class: KeyClass::Number,
+                    lo: Some(_),
+                    hi: None,
+                }
+            ) =>
+        {
+            let (index, probe) = legs[0];
+            let Probe::Range { lo: Some(lo), .. } = probe else {
+                return None;
+            };
+            let table = index.index.table();
+            let _ = write!(
+                sql.text,
+                "SELECT (SELECT count(*) FROM {table} x WHERE x.b = "
+            );
+            bind_b(&mut sql, index);
+            bound(&mut sql, "x.k", lo, true);
+            let _ = write!(sql.text, ") - (SELECT count(*) FROM {table} x WHERE x.b = ");
+            bind_b(&mut sql, index);
+            sql.push(" AND x.k >= '')");
+        }
         _ if legs.len() == 1 => {
             let (index, probe) = legs[0];
-            let what = count_of(probe);
+            let what = count_of(index, probe);
             let _ = write!(
                 sql.text,
                 "SELECT {what} FROM {} x WHERE x.b = ",
@@ -391,8 +423,8 @@ pub fn probe_rows_capped(index: &IndexRef, probe: &Probe, cap: i64) -> Sql {
 }
 
 /// True when a probe's rows are unique per document, so `count(*)` counts documents.
-pub fn is_unique(probe: &Probe) -> bool {
-    unique_rows(probe)
+pub fn is_unique(index: &IndexRef, probe: &Probe) -> bool {
+    unique_rows(index, probe)
 }
 
 /// True for probes whose rows come in document order (see [`doc_stream`]).
@@ -400,29 +432,45 @@ pub fn is_seek(probe: &Probe) -> bool {
     point(probe)
 }
 
-/// A walk of a value index in key order: `(doc id, doc)` per index row, ascending keys
-/// with ties by id, or descending keys with ties by id. `bound` restricts the walk to
-/// keys on the near side of a bound (a range the filter implies); the walk is not
-/// fenced by type, so every document still appears first at its extreme value.
+/// A walk of a value index in key order. Ascending: `(doc id, doc)` per index row, keys
+/// ascending with ties by id (the primary key's own order). Descending: `(k, doc id,
+/// doc)` per row, keys descending with ties by id *descending* — the primary key
+/// backwards, so no sort of the whole range; the executor puts each run of equal keys
+/// back in id order. `end` restricts the walk to keys on the near side of a bound (a
+/// range the filter implies), `start` makes it begin at one; the walk is not fenced by
+/// type, so every document still appears first at its extreme value.
 pub fn index_walk(
     collection: Collection,
     index: &IndexRef,
     descending: bool,
-    bound_: Option<&Bound>,
+    end: Option<&Bound>,
+    start: Option<&Bound>,
 ) -> Sql {
     let mut sql = Sql::default();
-    let _ = write!(
-        sql.text,
-        "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
-        index.index.table(),
-        collection.table()
-    );
+    if descending {
+        let _ = write!(
+            sql.text,
+            "SELECT x.k, x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
+            index.index.table(),
+            collection.table()
+        );
+    } else {
+        let _ = write!(
+            sql.text,
+            "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
+            index.index.table(),
+            collection.table()
+        );
+    }
     bind_b(&mut sql, index);
-    if let Some(b) = bound_ {
+    if let Some(b) = start {
+        bound(&mut sql, "x.k", b, !descending);
+    }
+    if let Some(b) = end {
         bound(&mut sql, "x.k", b, descending);
     }
     sql.push(if descending {
-        " ORDER BY x.k DESC, x.doc"
+        " ORDER BY x.k DESC, x.doc DESC"
     } else {
         " ORDER BY x.k, x.doc"
     });
@@ -457,6 +505,15 @@ pub fn group_counts(index: &IndexRef) -> Sql {
     sql
 }
 
+/// The largest document id: the collection's size, as far as a cost estimate cares
+/// (one seek, where `count(*)` would read an index).
+pub fn max_id(collection: Collection) -> Sql {
+    Sql {
+        text: format!("SELECT coalesce(max(id), 0) FROM {}", collection.table()),
+        params: Vec::new(),
+    }
+}
+
 /// Fetches a batch of documents by id.
 pub fn fetch_one(collection: Collection) -> Sql {
     Sql {
@@ -472,12 +529,12 @@ mod tests {
 
     fn ix(pattern: &str, binding: &str) -> IndexRef {
         IndexRef {
-            index: IndexDef {
-                id: 3,
-                collection: Collection::EmailAccounts,
-                pattern: Pattern::parse(pattern).unwrap(),
-                kind: IndexKind::Value,
-            },
+            index: IndexDef::new(
+                3,
+                Collection::EmailAccounts,
+                Pattern::parse(pattern).unwrap(),
+                IndexKind::Value,
+            ),
             binding: binding.into(),
         }
     }

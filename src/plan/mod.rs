@@ -256,18 +256,35 @@ pub enum Order {
     /// Insertion order (document id).
     Insertion,
     /// Walk a value index on the single `ORDER BY` path; documents without a value
-    /// follow in insertion order.
+    /// follow in insertion order (unless the walk is bounded: then they do not match).
     Index {
         /// The index walked.
         index: IndexRef,
         /// `DESC`.
         descending: bool,
-        /// Walk only keys beyond this bound (the filter is one range on the same path,
-        /// so every match has its extreme value there).
+        /// Walk only keys on the near side of this bound: the filter is one range on the
+        /// same path, and the bound is where the walk ends (every match has its extreme
+        /// value, its sort key, inside).
         bound: Option<Bound>,
+        /// Start the walk at this bound: the filter's range bound on the side the walk
+        /// starts from. Only on an index that is not multi-valued, where a document's
+        /// one value is its sort key.
+        start: Option<Bound>,
     },
     /// Collect the matches' sort keys and sort (ties by insertion order).
     Sort(Vec<OrderItem>),
+    /// Sort, or walk `index` testing every document against the filter, whichever reads
+    /// fewer documents: decided at run time from the number of candidates (a walk reads
+    /// about `(START + LIMIT) × documents / matches` when matches are spread over the
+    /// order; a sort reads every match).
+    SortOrWalk {
+        /// What a sort sorts by (one path).
+        items: Vec<OrderItem>,
+        /// The index on that path.
+        index: IndexRef,
+        /// `DESC`.
+        descending: bool,
+    },
 }
 
 /// How `totalCount` is computed.
@@ -325,6 +342,7 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
     let (access, residual) = choose_access(catalog, collection, filter.as_ref());
     let mut shape = shape(query)?;
     let sort = resolve_order(query);
+    let count = count_method(catalog, collection, &access, residual.as_ref());
     let order = order(
         &sort,
         catalog,
@@ -332,8 +350,8 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
         &shape,
         &access,
         residual.as_ref(),
+        &count,
     );
-    let count = count_method(catalog, collection, &access, residual.as_ref());
     if let Shape::Groups {
         keys,
         aggregates,
@@ -551,28 +569,44 @@ pub fn choose_access(
         return (Access::Scan, None);
     };
     let terms = filter.conjuncts();
-    let mut best: Option<(u8, usize, Access)> = None;
+    let mut best: Option<(u8, Vec<usize>, Access)> = None;
     for (i, t) in terms.iter().enumerate() {
         if let Some(a) = index::term_lookup(catalog, collection, t) {
             let r = index::rank(t, &a);
             if best.as_ref().is_none_or(|(br, _, _)| r > *br) {
-                best = Some((r, i, a));
+                best = Some((r, vec![i], a));
             }
         }
     }
+    // `p >= a AND p < b`: one range instead of a range and a re-check.
+    if let Some((access, pair, r)) = index::range_pair_lookup(catalog, collection, &terms)
+        && best.as_ref().is_none_or(|(br, _, _)| r > *br)
+    {
+        best = Some((r, pair.to_vec(), access));
+    }
+    // A composite index answers two terms in one lookup: preferred over either alone,
+    // and over any other term that looks less selective (a tie goes to the other term:
+    // `profile.email = … AND country = … AND age > …` looks up the email).
+    if let Some((access, pair, r)) = index::composite_lookup(catalog, collection, &terms)
+        && best.as_ref().is_none_or(|(br, used, _)| {
+            r > *br || (r == *br && used.iter().all(|u| pair.contains(u)))
+        })
+    {
+        best = Some((r, pair.to_vec(), access));
+    }
     match best {
         None => (Access::Scan, Some(filter.clone())),
-        Some((_, i, access)) => {
+        Some((_, used, access)) => {
+            if matches!(access, Access::Empty) {
+                return (Access::Empty, None);
+            }
             let consumed = access.is_exact();
             let rest: Vec<Expr> = terms
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| !(consumed && *j == i))
+                .filter(|(j, _)| !(consumed && used.contains(j)))
                 .map(|(_, t)| (*t).clone())
                 .collect();
-            if matches!(access, Access::Empty) {
-                return (Access::Empty, None);
-            }
             (access, normalize::and_all(rest))
         }
     }
@@ -675,11 +709,12 @@ fn order(
     shape: &Shape,
     access: &Access,
     residual: Option<&Expr>,
+    count: &CountMethod,
 ) -> Order {
     if items.is_empty() {
         return Order::Insertion;
     }
-    if let (
+    let (
         Shape::Records(_),
         [
             OrderItem {
@@ -688,19 +723,24 @@ fn order(
             },
         ],
     ) = (shape, items)
-        && residual.is_none()
-        && let Some(index) = index::order_index(catalog, collection, p)
-    {
-        let descending = *descending;
+    else {
+        return Order::Sort(items.to_vec());
+    };
+    let Some(index) = index::order_index(catalog, collection, p) else {
+        return Order::Sort(items.to_vec());
+    };
+    let descending = *descending;
+    if residual.is_none() {
         match access {
             Access::Scan => {
                 return Order::Index {
                     index,
                     descending,
                     bound: None,
+                    start: None,
                 };
             }
-            // A single range on the ordered path: walk from its open end.
+            // A single range on the ordered path: walk within it.
             Access::Lookup(Lookup {
                 index: li,
                 probes,
@@ -714,18 +754,39 @@ fn order(
                     },
                 ] = probes.as_slice()
                 {
-                    let near = if descending { (lo, hi) } else { (hi, lo) };
-                    if let (Some(b), None) = near {
+                    let (near, far) = if descending { (hi, lo) } else { (lo, hi) };
+                    // The far bound ends the walk: a match's sort key (its largest value
+                    // descending, smallest ascending) lies inside. The near bound can
+                    // start it only when every document has one value there.
+                    if near.is_none() || !index.index.multi {
                         return Order::Index {
                             index,
                             descending,
-                            bound: Some(b.clone()),
+                            bound: far.clone(),
+                            start: near.clone(),
                         };
                     }
                 }
             }
             _ => {}
         }
+    }
+    // Other filters on other paths: walking pays when they match many documents, which
+    // only the executor knows; it also needs the count without reading documents.
+    let walks_own_access = match access {
+        Access::Lookup(l) => l.index == index,
+        Access::Union(ls) => ls.iter().any(|l| l.index == index),
+        Access::Scan | Access::Empty => false,
+    };
+    if !matches!(access, Access::Scan | Access::Empty)
+        && !walks_own_access
+        && !matches!(count, CountMethod::Evaluate)
+    {
+        return Order::SortOrWalk {
+            items: items.to_vec(),
+            index,
+            descending,
+        };
     }
     Order::Sort(items.to_vec())
 }

@@ -2,25 +2,16 @@
 
 use super::*;
 use crate::ast::{CmpOp, Number, Spanned};
-use crate::catalog::{DEFAULT_INDEXES, IndexKind, Pattern};
+use crate::catalog::{IndexKind, Pattern};
 
 fn catalog() -> Catalog {
-    let mut indexes: Vec<IndexDef> = DEFAULT_INDEXES
-        .iter()
-        .enumerate()
-        .map(|(i, (c, p, k))| IndexDef {
-            id: i as i64 + 1,
-            collection: *c,
-            pattern: Pattern::parse(p).unwrap(),
-            kind: *k,
-        })
-        .collect();
-    indexes.push(IndexDef {
-        id: 50,
-        collection: Collection::EmailAccounts,
-        pattern: Pattern::parse("profile.email").unwrap(),
-        kind: IndexKind::Words,
-    });
+    let mut indexes = Catalog::defaults().indexes;
+    indexes.push(IndexDef::new(
+        50,
+        Collection::EmailAccounts,
+        Pattern::parse("profile.email").unwrap(),
+        IndexKind::Words,
+    ));
     Catalog { indexes }
 }
 
@@ -202,9 +193,28 @@ fn order_by_an_indexed_path_walks_the_index() {
         ),
         "{p}"
     );
-    // Ascending with only a lower bound cannot start mid-index: sort.
+    // Ascending with only a lower bound cannot start mid-index while a document may
+    // hold several values (its smallest, its sort key, may lie below the bound): sort.
     q.order_by[0].descending = false;
     assert!(matches!(plans(&q).order, Order::Sort(_)));
+    // On a single-valued index it can.
+    let mut single = catalog();
+    for d in &mut single.indexes {
+        d.multi = false;
+    }
+    let p = plan(&q, &single).unwrap();
+    assert!(
+        matches!(
+            &p.order,
+            Order::Index {
+                descending: false,
+                bound: None,
+                start: Some(_),
+                ..
+            }
+        ),
+        "{p}"
+    );
     q.filter = None;
     assert!(matches!(plans(&q).order, Order::Index { bound: None, .. }));
     q.order_by[0].key = OrderKey::Path(Path::dotted("profile.age"));
@@ -295,7 +305,7 @@ fn explain_text() {
 fn conjunctions_of_seek_lookups_count_by_semi_join() {
     let f = and(
         cmp("hasLiteAccount", CmpOp::Eq, b(true)),
-        cmp("hasFullAccount", CmpOp::Eq, b(false)),
+        cmp("profile.country", CmpOp::Eq, s("DE")),
     );
     let p = plans(&query(Some(f)));
     assert!(
@@ -303,6 +313,18 @@ fn conjunctions_of_seek_lookups_count_by_semi_join() {
         "{p}"
     );
     assert!(p.residual.is_some());
+    // Both flags: the default composite index answers them in one covering count.
+    let f = and(
+        cmp("hasLiteAccount", CmpOp::Eq, b(true)),
+        cmp("hasFullAccount", CmpOp::Eq, b(false)),
+    );
+    let p = plans(&query(Some(f)));
+    assert!(matches!(p.count, CountMethod::Covering), "{p}");
+    assert!(p.residual.is_none(), "{p}");
+    assert!(
+        matches!(&p.access, Access::Union(ls) if ls.iter().all(|l| l.index.index.kind == IndexKind::Composite && l.exact)),
+        "{p}"
+    );
     // The range drives; the boolean becomes a seek per driving entry.
     let g = and(
         cmp("hasLiteAccount", CmpOp::Eq, b(true)),

@@ -17,7 +17,7 @@ use super::docs::{self, DOC_PARAM};
 use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
 use super::{Store, schema};
-use crate::catalog::entries::{CompiledPattern, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
 use crate::catalog::{Collection, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -122,12 +122,6 @@ pub(crate) fn key_of<'a, N: Node<'a>>(collection: Collection, doc: N) -> Result<
     }
 }
 
-/// The index rows one document produces for one index.
-enum IndexRows {
-    Values(Vec<ValueEntry>),
-    Words(Vec<WordEntry>),
-}
-
 /// A line made ready for writing by a worker thread: everything that does not need the
 /// database (parsing, key, JSONB encoding, index entries) is done off the writer thread.
 enum Prepared {
@@ -139,7 +133,7 @@ enum Prepared {
     Doc {
         key: String,
         jsonb: Vec<u8>,
-        rows: Vec<IndexRows>,
+        rows: Vec<Entries>,
     },
 }
 
@@ -153,7 +147,7 @@ const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
 fn prepare(
     conn: &Connection,
     collection: Collection,
-    patterns: &[(IndexKind, CompiledPattern)],
+    indexes: &[CompiledIndex],
     line: &[u8],
 ) -> Prepared {
     let Ok(text) = std::str::from_utf8(line) else {
@@ -182,13 +176,7 @@ fn prepare(
         Ok(key) => key,
         Err(reason) => return Prepared::Bad(reason),
     };
-    let rows = patterns
-        .iter()
-        .map(|(kind, pattern)| match kind {
-            IndexKind::Value => IndexRows::Values(pattern.value_entries(doc)),
-            IndexKind::Words => IndexRows::Words(pattern.word_entries(doc)),
-        })
-        .collect();
+    let rows = indexes.iter().map(|index| index.entries(doc)).collect();
     Prepared::Doc { key, jsonb, rows }
 }
 
@@ -340,18 +328,19 @@ impl<'c> Loader<'c> {
         &mut self,
         key: &str,
         jsonb: &[u8],
-        rows: Vec<IndexRows>,
+        rows: Vec<Entries>,
         pending: &mut Pending,
     ) -> Result<Outcome, Result<String, StoreError>> {
         match self.insert.execute(params![key, jsonb]) {
             Ok(_) => {
                 let id = self.conn.last_insert_rowid();
                 for (i, rows) in rows.into_iter().enumerate() {
+                    self.writers[i].note(&rows).map_err(Err)?;
                     match rows {
-                        IndexRows::Values(v) => {
+                        Entries::Values(v) => {
                             pending.values[i].extend(v.into_iter().map(|e| (id, e)))
                         }
-                        IndexRows::Words(v) => {
+                        Entries::Words(v) => {
                             pending.words[i].extend(v.into_iter().map(|e| (id, e)))
                         }
                     }
@@ -423,7 +412,7 @@ impl<'c> Loader<'c> {
         };
         let many = self.may_stage
             && match self.defs[i].kind {
-                IndexKind::Value => {
+                IndexKind::Value | IndexKind::Composite => {
                     let rows = &pending.values[i];
                     let mut keys: Vec<(&str, &ValueKey)> =
                         rows.iter().map(|(_, e)| (e.b.as_str(), &e.k)).collect();
@@ -620,10 +609,7 @@ impl Store {
             let defs: Vec<IndexDef> = schema::load_catalog(tx)?.of(collection).cloned().collect();
             let mut loader = Loader::new(tx, &defs, collection, replace, run_budget)?;
             // Compiled once per import, shared by the workers.
-            let patterns: Vec<(IndexKind, CompiledPattern)> = defs
-                .iter()
-                .map(|def| (def.kind, CompiledPattern::new(&def.pattern)))
-                .collect();
+            let indexes: Vec<CompiledIndex> = defs.iter().map(CompiledIndex::new).collect();
             let mut report = ImportReport::default();
             let mut bytes = 0u64;
             let workers = worker_count();
@@ -633,7 +619,7 @@ impl Store {
                 for _ in 0..workers {
                     let (tx_in, rx_in) = mpsc::sync_channel::<Batch>(MAX_IN_FLIGHT);
                     let (tx_out, rx_out) = mpsc::sync_channel::<Vec<Prepared>>(MAX_IN_FLIGHT);
-                    let patterns = &patterns;
+                    let indexes = &indexes;
                     scope.spawn(move || {
                         // A private in-memory connection: only for SQLite's JSON parser.
                         let Ok(conn) = Connection::open_in_memory() else {
@@ -643,7 +629,7 @@ impl Store {
                             let prepared = batch
                                 .lines
                                 .iter()
-                                .map(|l| prepare(&conn, collection, patterns, l))
+                                .map(|l| prepare(&conn, collection, indexes, l))
                                 .collect();
                             if tx_out.send(prepared).is_err() {
                                 break;
@@ -885,7 +871,7 @@ mod tests {
         let defs = fresh().catalog().unwrap().indexes;
         for def in backfilled.catalog().unwrap().indexes {
             backfilled
-                .drop_index(def.collection, &def.pattern.to_string(), def.kind)
+                .drop_index(def.collection, &def.spec(), def.kind)
                 .unwrap();
         }
         backfilled
@@ -896,7 +882,7 @@ mod tests {
             .unwrap();
         for def in &defs {
             backfilled
-                .add_index(def.collection, &def.pattern.to_string(), def.kind)
+                .add_index(def.collection, &def.spec(), def.kind)
                 .unwrap();
         }
         let rows = |d: &[String], prefix: &str| d.iter().filter(|l| l.starts_with(prefix)).count();

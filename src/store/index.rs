@@ -8,14 +8,16 @@ use crate::jsonb::Jsonb;
 use crate::value::Node;
 
 use super::StoreError;
-use crate::catalog::entries::{self, ValueEntry, WordEntry};
-use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
+use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
+use crate::catalog::{
+    Catalog, Collection, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, Pattern, parse_patterns,
+};
 
 /// The DDL of one side table (and its secondary indexes).
 pub(crate) fn create_sql(def: &IndexDef) -> String {
     let t = def.table();
     match def.kind {
-        IndexKind::Value => format!(
+        IndexKind::Value | IndexKind::Composite => format!(
             "CREATE TABLE IF NOT EXISTS {t}(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
                  PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS {t}_n ON {t}(b, n, doc) WHERE n IS NOT NULL;
@@ -28,14 +30,40 @@ pub(crate) fn create_sql(def: &IndexDef) -> String {
     }
 }
 
-/// Declares an index in `acql_indexes` and creates its (empty) side table.
+/// Declares an index in `acql_indexes` and creates its (empty) side table: one pattern
+/// for a value or words index, two (without `*`) for a composite one.
 pub(crate) fn declare(
     conn: &Connection,
     collection: Collection,
-    pattern: &Pattern,
+    patterns: &[Pattern],
     kind: IndexKind,
 ) -> Result<IndexDef, StoreError> {
-    let text = pattern.to_string();
+    let (pattern, second) = match (kind, patterns) {
+        (IndexKind::Value | IndexKind::Words, [p]) => (p.clone(), None),
+        (IndexKind::Composite, [p, q]) => {
+            if p.wildcard().is_some() || q.wildcard().is_some() {
+                return Err(StoreError::Index(
+                    "the patterns of a composite index cannot hold `*`".into(),
+                ));
+            }
+            (p.clone(), Some(q.clone()))
+        }
+        (IndexKind::Composite, _) => {
+            return Err(StoreError::Index(
+                "a composite index takes two patterns: `first, second`".into(),
+            ));
+        }
+        _ => {
+            return Err(StoreError::Index(format!(
+                "a {} index takes one pattern (two make a composite index)",
+                kind.as_str()
+            )));
+        }
+    };
+    let mut def = IndexDef::new(0, collection, pattern, kind);
+    def.second = second;
+    def.multi = false;
+    let text = def.spec();
     let exists: bool = conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM acql_indexes WHERE collection = ?1 AND pattern = ?2 AND kind = ?3)",
         params![collection.name(), text, kind.as_str()],
@@ -48,17 +76,27 @@ pub(crate) fn declare(
         )));
     }
     conn.execute(
-        "INSERT INTO acql_indexes(collection, pattern, kind) VALUES (?1, ?2, ?3)",
-        params![collection.name(), text, kind.as_str()],
+        "INSERT INTO acql_indexes(collection, pattern, kind, flags) VALUES (?1, ?2, ?3, ?4)",
+        params![collection.name(), text, kind.as_str(), def.flags()],
     )?;
-    let def = IndexDef {
-        id: conn.last_insert_rowid(),
-        collection,
-        pattern: pattern.clone(),
-        kind,
-    };
+    def.id = conn.last_insert_rowid();
     conn.execute_batch(&create_sql(&def))?;
     Ok(def)
+}
+
+/// Records flags an index has acquired (see [`IndexDef::multi`]). The catalog is part
+/// of every plan, and readers cache it until SQLite's schema cookie changes, so the
+/// change is also a schema change (a view created and dropped; unlike a table, that
+/// works while a statement is reading): cached plans that assumed the old flags go.
+pub(crate) fn add_flags(conn: &Connection, def: &IndexDef, flags: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE acql_indexes SET flags = flags | ?2 WHERE id = ?1",
+        params![def.id, flags],
+    )?;
+    conn.execute_batch(
+        "CREATE VIEW acql_catalog_changed AS SELECT 1; DROP VIEW acql_catalog_changed;",
+    )?;
+    Ok(())
 }
 
 /// Fills a side table from every document of its collection.
@@ -75,9 +113,14 @@ pub(crate) fn backfill(conn: &Connection, def: &IndexDef) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Inserts (or deletes) the entries of one index for documents, with cached statements.
+/// Inserts (or deletes) the entries of one index for documents, with cached statements,
+/// and records the flags the documents give the index.
 pub(crate) struct EntryWriter<'c> {
+    conn: &'c Connection,
     def: &'c IndexDef,
+    compiled: CompiledIndex,
+    /// The index's flags as known so far (the catalog's, plus any recorded since).
+    flags: i64,
     insert: rusqlite::CachedStatement<'c>,
     delete: rusqlite::CachedStatement<'c>,
 }
@@ -89,7 +132,7 @@ impl<'c> EntryWriter<'c> {
     ) -> Result<EntryWriter<'c>, StoreError> {
         let t = def.table();
         let (insert, delete) = match def.kind {
-            IndexKind::Value => (
+            IndexKind::Value | IndexKind::Composite => (
                 format!("INSERT OR IGNORE INTO {t}(b, k, doc, n, t) VALUES (?1, ?2, ?3, ?4, ?5)"),
                 format!("DELETE FROM {t} WHERE b = ?1 AND k = ?2 AND doc = ?3"),
             ),
@@ -101,7 +144,7 @@ impl<'c> EntryWriter<'c> {
         // Patterns without `*` always have `b = ''`. Written as a literal: SQLite compares a
         // bound empty string several times slower in the primary-key B-tree (measured:
         // 4.0 vs 1.05 µs per insert); `?1` stays bound but unused, so calls are uniform.
-        let (insert, delete) = if def.pattern.wildcard().is_none() {
+        let (insert, delete) = if !def.has_binding() {
             (
                 insert.replacen("?1", "''", 1),
                 delete.replacen("?1", "''", 1),
@@ -110,17 +153,42 @@ impl<'c> EntryWriter<'c> {
             (insert, delete)
         };
         Ok(EntryWriter {
+            conn,
             def,
+            compiled: CompiledIndex::new(def),
+            flags: def.flags(),
             insert: conn.prepare_cached(&insert)?,
             delete: conn.prepare_cached(&delete)?,
         })
     }
 
+    /// Records the flags `entries` give the index, once per flag.
+    pub(crate) fn note(&mut self, entries: &Entries) -> Result<(), StoreError> {
+        let flags = self.flags
+            | if entries.repeats_binding() {
+                FLAG_MULTI
+            } else {
+                0
+            }
+            | if entries.overflows() {
+                FLAG_OVERFLOW
+            } else {
+                0
+            };
+        if flags != self.flags {
+            add_flags(self.conn, self.def, flags)?;
+            self.flags = flags;
+        }
+        Ok(())
+    }
+
     /// Adds the entries `doc` produces.
     pub(crate) fn insert<'a, N: Node<'a>>(&mut self, id: i64, doc: N) -> Result<(), StoreError> {
-        match self.def.kind {
-            IndexKind::Value => self.put_values(id, &entries::value_entries(self.def, doc)),
-            IndexKind::Words => self.put_words(id, &entries::word_entries(self.def, doc)),
+        let entries = self.compiled.entries(doc);
+        self.note(&entries)?;
+        match entries {
+            Entries::Values(v) => self.put_values(id, &v),
+            Entries::Words(w) => self.put_words(id, &w),
         }
     }
 
@@ -132,49 +200,41 @@ impl<'c> EntryWriter<'c> {
         old: Option<&Value>,
         new: Option<&Value>,
     ) -> Result<(), StoreError> {
-        match self.def.kind {
-            IndexKind::Value => {
-                let old = old
-                    .map(|d| entries::value_entries(self.def, d))
-                    .unwrap_or_default();
-                let new = new
-                    .map(|d| entries::value_entries(self.def, d))
-                    .unwrap_or_default();
-                let same = |a: &ValueEntry, b: &ValueEntry| {
-                    a.b == b.b && a.k == b.k && a.n == b.n && a.t == b.t
-                };
-                let gone: Vec<ValueEntry> = old
-                    .iter()
-                    .filter(|o| !new.iter().any(|n| same(o, n)))
-                    .cloned()
-                    .collect();
-                let added: Vec<ValueEntry> = new
-                    .iter()
-                    .filter(|n| !old.iter().any(|o| same(o, n)))
-                    .cloned()
-                    .collect();
-                for e in &gone {
-                    self.delete.execute(params![e.b, e.k, id])?;
-                }
-                self.put_values(id, &added)
-            }
-            IndexKind::Words => {
-                let old = old
-                    .map(|d| entries::word_entries(self.def, d))
-                    .unwrap_or_default();
-                let new = new
-                    .map(|d| entries::word_entries(self.def, d))
-                    .unwrap_or_default();
-                for e in old.iter().filter(|o| new.binary_search(o).is_err()) {
-                    self.delete.execute(params![e.b, e.w, id])?;
-                }
-                let added: Vec<WordEntry> = new
-                    .into_iter()
-                    .filter(|n| old.binary_search(n).is_err())
-                    .collect();
-                self.put_words(id, &added)
-            }
+        let old = old.map(|d| self.compiled.entries(d));
+        let new = new.map(|d| self.compiled.entries(d));
+        if let Some(new) = &new {
+            self.note(new)?;
         }
+        if self.def.kind == IndexKind::Words {
+            let words = |e: Option<Entries>| match e {
+                Some(Entries::Words(w)) => w,
+                _ => Vec::new(),
+            };
+            let (old, new) = (words(old), words(new));
+            for e in old.iter().filter(|o| new.binary_search(o).is_err()) {
+                self.delete.execute(params![e.b, e.w, id])?;
+            }
+            let added: Vec<WordEntry> = new
+                .into_iter()
+                .filter(|n| old.binary_search(n).is_err())
+                .collect();
+            return self.put_words(id, &added);
+        }
+        let values = |e: Option<Entries>| match e {
+            Some(Entries::Values(v)) => v,
+            _ => Vec::new(),
+        };
+        let (old, new) = (values(old), values(new));
+        let same =
+            |a: &ValueEntry, b: &ValueEntry| a.b == b.b && a.k == b.k && a.n == b.n && a.t == b.t;
+        for e in old.iter().filter(|o| !new.iter().any(|n| same(o, n))) {
+            self.delete.execute(params![e.b, e.k, id])?;
+        }
+        let added: Vec<ValueEntry> = new
+            .into_iter()
+            .filter(|n| !old.iter().any(|o| same(o, n)))
+            .collect();
+        self.put_values(id, &added)
     }
 
     pub(crate) fn put_values(&mut self, id: i64, rows: &[ValueEntry]) -> Result<(), StoreError> {
@@ -217,8 +277,8 @@ pub(crate) fn drop(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> 
 /// Declares the default indexes of a new store (`catalog::DEFAULT_INDEXES`).
 pub(crate) fn create_defaults(conn: &Connection) -> Result<(), StoreError> {
     for (collection, pattern, kind) in crate::catalog::DEFAULT_INDEXES {
-        let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
-        declare(conn, *collection, &pattern, *kind)?;
+        let patterns = parse_patterns(pattern).map_err(StoreError::Index)?;
+        declare(conn, *collection, &patterns, *kind)?;
     }
     Ok(())
 }
@@ -230,10 +290,10 @@ const ROWS_PER_INSERT: usize = 64;
 /// `INSERT … VALUES (…), (…)` for `rows` rows of `def`'s side table, or of its staging
 /// table when `staged` (`b` as a literal for patterns without `*`, see [`EntryWriter::new`]).
 fn multi_insert_sql(def: &IndexDef, rows: usize, staged: bool) -> String {
-    let literal_b = def.pattern.wildcard().is_none();
+    let literal_b = !def.has_binding();
     let (cols, row) = match (def.kind, literal_b) {
-        (IndexKind::Value, true) => ("b, k, doc, n, t", "('', ?, ?, ?, ?)"),
-        (IndexKind::Value, false) => ("b, k, doc, n, t", "(?, ?, ?, ?, ?)"),
+        (IndexKind::Value | IndexKind::Composite, true) => ("b, k, doc, n, t", "('', ?, ?, ?, ?)"),
+        (IndexKind::Value | IndexKind::Composite, false) => ("b, k, doc, n, t", "(?, ?, ?, ?, ?)"),
         (IndexKind::Words, true) => ("b, w, doc", "('', ?, ?)"),
         (IndexKind::Words, false) => ("b, w, doc", "(?, ?, ?)"),
     };
@@ -257,7 +317,7 @@ fn stage_table(def: &IndexDef) -> String {
 /// in arrival order at almost no cost; [`unstage`] moves them into the side table sorted.
 pub(crate) fn create_stage(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
     let cols = match def.kind {
-        IndexKind::Value => "b TEXT, k, doc INTEGER, n REAL, t INTEGER",
+        IndexKind::Value | IndexKind::Composite => "b TEXT, k, doc INTEGER, n REAL, t INTEGER",
         IndexKind::Words => "b TEXT, w TEXT, doc INTEGER",
     };
     let table = stage_table(def);
@@ -273,10 +333,14 @@ pub(crate) fn create_stage(conn: &Connection, def: &IndexDef) -> Result<(), Stor
 pub(crate) fn unstage(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
     // Without `*`, every `b` is '': sorting on it is wasted work (measured: a quarter
     // of the sort), so the literal is selected instead.
-    let literal_b = def.pattern.wildcard().is_none();
+    let literal_b = !def.has_binding();
     let (cols, select, order) = match (def.kind, literal_b) {
-        (IndexKind::Value, true) => ("b, k, doc, n, t", "'', k, doc, n, t", "k, doc"),
-        (IndexKind::Value, false) => ("b, k, doc, n, t", "b, k, doc, n, t", "b, k, doc"),
+        (IndexKind::Value | IndexKind::Composite, true) => {
+            ("b, k, doc, n, t", "'', k, doc, n, t", "k, doc")
+        }
+        (IndexKind::Value | IndexKind::Composite, false) => {
+            ("b, k, doc, n, t", "b, k, doc, n, t", "b, k, doc")
+        }
         (IndexKind::Words, true) => ("b, w, doc", "'', w, doc", "w, doc"),
         (IndexKind::Words, false) => ("b, w, doc", "b, w, doc", "b, w, doc"),
     };
@@ -295,7 +359,7 @@ pub(crate) fn insert_values_bulk(
     rows: &mut [(i64, ValueEntry)],
     staged: bool,
 ) -> Result<(), StoreError> {
-    let literal_b = def.pattern.wildcard().is_none();
+    let literal_b = !def.has_binding();
     // Without `*` every `b` is empty: comparing empty Rust strings hands `memcmp` the
     // dangling pointer of an empty `String`, which costs a fault-suppression assist per
     // call on AVX-512 machines (measured: a quarter of the import's time). Skip it.
@@ -318,7 +382,7 @@ pub(crate) fn write_values<'e>(
     rows: impl Iterator<Item = (i64, &'e ValueEntry)>,
     staged: bool,
 ) -> Result<(), StoreError> {
-    let literal_b = def.pattern.wildcard().is_none();
+    let literal_b = !def.has_binding();
     let mut chunk: Vec<(i64, &ValueEntry)> = Vec::with_capacity(ROWS_PER_INSERT);
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
@@ -358,7 +422,7 @@ pub(crate) fn insert_words_bulk(
     rows: &mut [(i64, WordEntry)],
     staged: bool,
 ) -> Result<(), StoreError> {
-    let literal_b = def.pattern.wildcard().is_none();
+    let literal_b = !def.has_binding();
     if staged {
     } else if literal_b {
         rows.sort_unstable_by(|(da, a), (db, b)| a.w.cmp(&b.w).then(da.cmp(db)));

@@ -18,11 +18,12 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
+use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern, parse_patterns};
 
 pub use bulk::{ExportOptions, ImportOptions, ImportReport, MAX_REPORTED_BAD_LINES, Progress};
 pub use error::{BadLine, StoreError, ValidationError};
 pub use schema::SCHEMA_VERSION;
+pub(crate) use schema::load_catalog;
 pub use validate::{DOUBLE_OPT_IN_STATUSES, normalize_email};
 pub use writes::{AccountParams, LiteAccountParams};
 
@@ -192,17 +193,20 @@ impl Store {
         })?
     }
 
-    /// Declares an index on `pattern` (e.g. `subscriptions.*.email.isSubscribed`) and fills
-    /// it from the existing documents, in one transaction.
+    /// Declares an index and fills it from the existing documents, in one transaction.
+    /// `spec` is one pattern (e.g. `subscriptions.*.email.isSubscribed`), or two patterns
+    /// without `*` separated by a comma (`profile.country, profile.age`) for a composite
+    /// index: an equality on the first with an equality, `IN` or range on the second is
+    /// one lookup (and one covering count).
     pub fn add_index(
         &self,
         collection: Collection,
-        pattern: &str,
+        spec: &str,
         kind: IndexKind,
     ) -> Result<IndexDef, StoreError> {
-        let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
+        let (patterns, kind) = index_spec(spec, kind)?;
         self.write(|tx| {
-            let def = index::declare(tx, collection, &pattern, kind)?;
+            let def = index::declare(tx, collection, &patterns, kind)?;
             index::backfill(tx, &def)?;
             Ok(def)
         })
@@ -212,19 +216,24 @@ impl Store {
     pub fn drop_index(
         &self,
         collection: Collection,
-        pattern: &str,
+        spec: &str,
         kind: IndexKind,
     ) -> Result<(), StoreError> {
-        let pattern = Pattern::parse(pattern).map_err(StoreError::Index)?;
+        let (patterns, kind) = index_spec(spec, kind)?;
         self.write(|tx| {
             let catalog = schema::load_catalog(tx)?;
             let def = catalog
                 .of(collection)
-                .find(|d| d.pattern == pattern && d.kind == kind)
+                .find(|d| {
+                    d.kind == kind
+                        && d.pattern == patterns[0]
+                        && d.second.as_ref() == patterns.get(1)
+                })
                 .ok_or_else(|| {
                     StoreError::Index(format!(
-                        "{collection} has no {} index on `{pattern}`",
-                        kind.as_str()
+                        "{collection} has no {} index on `{}`",
+                        kind.as_str(),
+                        spec.trim()
                     ))
                 })?;
             index::drop(tx, def)
@@ -239,4 +248,15 @@ impl Store {
             .try_into()
             .unwrap_or(0))
     }
+}
+
+/// The patterns of an index specification, and its kind: two patterns make a value
+/// index composite.
+fn index_spec(spec: &str, kind: IndexKind) -> Result<(Vec<Pattern>, IndexKind), StoreError> {
+    let patterns = parse_patterns(spec).map_err(StoreError::Index)?;
+    let kind = match (kind, patterns.len()) {
+        (IndexKind::Value, 2) => IndexKind::Composite,
+        (kind, _) => kind,
+    };
+    Ok((patterns, kind))
 }

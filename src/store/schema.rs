@@ -3,10 +3,19 @@
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
+use crate::catalog::{
+    Catalog, Collection, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, parse_patterns,
+};
 
 /// The layout this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 1;
+///
+/// - 1: collection tables with an inline `UNIQUE` key; `acql_indexes(id, collection,
+///   pattern, kind)`.
+/// - 2: the key's unique index is declared on its own (`<table>_key`), so a bulk load
+///   into an empty collection can build it once at the end; `acql_indexes.flags` records
+///   whether a document ever had two entries under one binding (see
+///   [`IndexDef::multi`](crate::catalog::IndexDef::multi)); composite indexes.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Per-connection settings.
 pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> {
@@ -36,7 +45,11 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         return Ok(());
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = create_v1(conn);
+    let result = if version == 1 {
+        upgrade_v1(conn)
+    } else {
+        create(conn)
+    };
     match result {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
@@ -47,7 +60,24 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn create_v1(conn: &Connection) -> Result<(), StoreError> {
+/// The collection table and its key index.
+fn collection_sql(c: Collection) -> String {
+    let t = c.table();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t}(id INTEGER PRIMARY KEY, key TEXT NOT NULL, doc BLOB NOT NULL);
+         {}",
+        key_index_sql(c)
+    )
+}
+
+/// The unique index on a collection's key (dropped and rebuilt by bulk loads into an
+/// empty collection).
+pub(crate) fn key_index_sql(c: Collection) -> String {
+    let t = c.table();
+    format!("CREATE UNIQUE INDEX IF NOT EXISTS {t}_key ON {t}(key);")
+}
+
+fn create(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS acql_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS acql_indexes(
@@ -55,13 +85,11 @@ fn create_v1(conn: &Connection) -> Result<(), StoreError> {
              collection TEXT NOT NULL,
              pattern TEXT NOT NULL,
              kind TEXT NOT NULL,
+             flags INTEGER NOT NULL DEFAULT 1,
              UNIQUE (collection, pattern, kind));",
     )?;
     for c in Collection::ALL {
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {}(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, doc BLOB NOT NULL);",
-            c.table()
-        ))?;
+        conn.execute_batch(&collection_sql(c))?;
     }
     conn.execute(
         "INSERT OR IGNORE INTO acql_meta(key, value) VALUES ('cursor_key', lower(hex(randomblob(32))))",
@@ -75,37 +103,86 @@ fn create_v1(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// 1 → 2: rebuilds the collection tables with a separately declared key index (ids are
+/// kept, so the side tables stay valid) and adds `acql_indexes.flags`, with `multi` found
+/// out from each value index's rows.
+fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
+    for c in Collection::ALL {
+        let t = c.table();
+        // Indexes someone created on the table by hand go with the old table: recreated.
+        let foreign: Vec<String> = conn
+            .prepare(
+                "SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+            )?
+            .query_map([t], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        conn.execute_batch(&format!(
+            "ALTER TABLE {t} RENAME TO acql_old_{t};
+             {}
+             INSERT INTO {t}(id, key, doc) SELECT id, key, doc FROM acql_old_{t};
+             DROP TABLE acql_old_{t};",
+            collection_sql(c)
+        ))?;
+        for sql in foreign {
+            conn.execute_batch(&sql)?;
+        }
+    }
+    conn.execute_batch("ALTER TABLE acql_indexes ADD COLUMN flags INTEGER NOT NULL DEFAULT 1;")?;
+    // Find out which value indexes are single-valued: they count ranges without
+    // deduplicating (one pass over each side table, once).
+    let values: Vec<i64> = conn
+        .prepare("SELECT id FROM acql_indexes WHERE kind = 'value'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in values {
+        let multi: bool = conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM ix_{id} GROUP BY b, doc HAVING count(*) > 1)"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !multi {
+            conn.execute("UPDATE acql_indexes SET flags = 0 WHERE id = ?1", [id])?;
+        }
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
 /// Reads the index catalog.
 pub(crate) fn load_catalog(conn: &Connection) -> Result<Catalog, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, collection, pattern, kind FROM acql_indexes ORDER BY id")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, collection, pattern, kind, flags FROM acql_indexes ORDER BY id",
+    )?;
     let rows = stmt.query_map(params![], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
         ))
     })?;
     let mut indexes = Vec::new();
     for row in rows {
-        let (id, collection, pattern, kind) = row?;
-        let (Some(collection), Ok(pattern)) =
-            (Collection::from_name(&collection), Pattern::parse(&pattern))
-        else {
+        let (id, collection, spec, kind, flags) = row?;
+        // Rows this build cannot read (written by a newer one) are not used for planning.
+        let (Some(collection), Some(kind), Ok(mut patterns)) = (
+            Collection::from_name(&collection),
+            IndexKind::from_name(&kind),
+            parse_patterns(&spec),
+        ) else {
             continue;
         };
-        let kind = if kind == "words" {
-            IndexKind::Words
-        } else {
-            IndexKind::Value
+        let second = match (kind, patterns.len()) {
+            (IndexKind::Composite, 2) => patterns.pop(),
+            (IndexKind::Value | IndexKind::Words, 1) => None,
+            _ => continue,
         };
-        indexes.push(IndexDef {
-            id,
-            collection,
-            pattern,
-            kind,
-        });
+        let mut def = IndexDef::new(id, collection, patterns.remove(0), kind);
+        def.second = second;
+        def.multi = flags & FLAG_MULTI != 0;
+        def.overflow = flags & FLAG_OVERFLOW != 0;
+        indexes.push(def);
     }
     Ok(Catalog { indexes })
 }
