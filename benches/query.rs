@@ -11,6 +11,7 @@
 //! ACQL_BENCH_PROFILE=hand cargo bench --bench query Q9  # loop the hand-SQL side instead
 //! ACQL_BENCH_PROFILE=1 ACQL_BENCH_RUNS=1000 …           # exactly 1000 runs (for callgrind)
 //! ACQL_BENCH_CPU=1 cargo bench --bench query           # on-CPU time of this thread, not wall
+//! ACQL_BENCH_DIR=/tmp/b cargo bench --bench query      # datasets in another directory
 //! ```
 //!
 //! `ACQL_BENCH_CPU` reads the thread's on-CPU nanoseconds (`/proc/thread-self/schedstat`,
@@ -55,7 +56,11 @@ const HAND_INDEXES: &[(&str, &str)] = &[
 ];
 
 fn dataset(n: u64) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/acql-bench");
+    // `ACQL_BENCH_DIR`: datasets elsewhere (a private copy the run may migrate).
+    let dir = std::env::var_os("ACQL_BENCH_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/acql-bench"),
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join(format!("emails-{n}.db"));
     if db.exists() {
