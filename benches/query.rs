@@ -566,6 +566,24 @@ fn main() {
             }),
         ),
         (
+            "Q11 newsletter ORDER BY updated DESC LIMIT 50 (+ totalCount)",
+            Box::new(|| {
+                b.page("SELECT * FROM emailAccounts WHERE subscriptions.newsletter.email.isSubscribed = true ORDER BY lastUpdatedTimestamp DESC LIMIT 50")
+            }),
+            Box::new(|| {
+                // SQLite picks one of its two indexes (h_news or h_updated) by itself.
+                let n = b.sql_rows(
+                    "SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.subscriptions.newsletter.email.isSubscribed') = 1 ORDER BY json_extract(doc, '$.lastUpdatedTimestamp') DESC LIMIT 50",
+                    &[],
+                );
+                std::hint::black_box(b.sql_count(
+                    "SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.subscriptions.newsletter.email.isSubscribed') = 1",
+                    &[],
+                ));
+                n
+            }),
+        ),
+        (
             "Q10 country = DE LIMIT 10 (+ totalCount)",
             Box::new(|| {
                 b.page("SELECT * FROM emailAccounts WHERE profile.country = \"DE\" LIMIT 10")
