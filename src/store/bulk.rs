@@ -7,7 +7,8 @@
 //! the file held. The whole import is one transaction; a bad line fails it (nothing
 //! changes) unless told to skip bad lines.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::io::{BufRead, Write};
 use std::sync::mpsc;
 
@@ -16,8 +17,9 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use super::docs::{self, DOC_PARAM};
 use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
+use super::runs::{Chunk, Runs};
 use super::{Store, schema};
-use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
 use crate::catalog::{Collection, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -132,6 +134,8 @@ enum Prepared {
     /// A document to write.
     Doc {
         key: String,
+        /// [`key_hash`] of the key.
+        hash: u64,
         jsonb: Vec<u8>,
         rows: Vec<Entries>,
     },
@@ -177,7 +181,12 @@ fn prepare(
         Err(reason) => return Prepared::Bad(reason),
     };
     let rows = indexes.iter().map(|index| index.entries(doc)).collect();
-    Prepared::Doc { key, jsonb, rows }
+    Prepared::Doc {
+        hash: key_hash(&key),
+        key,
+        jsonb,
+        rows,
+    }
 }
 
 /// Lines per batch handed to a worker.
@@ -215,6 +224,73 @@ fn read_batch(input: &mut dyn BufRead, first: bool) -> Result<Batch, StoreError>
     Ok(batch)
 }
 
+/// Limits of one import (tests make them small to force every path).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Memory for index rows held before they are spilled to sorted runs on disk.
+    run_budget: usize,
+    /// Keys the duplicate check of a bulk load holds before it builds the key index.
+    key_cap: usize,
+    /// Bits of a key's hash the duplicate check uses (tests force collisions).
+    hash_mask: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            run_budget: RUN_BUDGET,
+            key_cap: KEY_CAP,
+            hash_mask: u64::MAX,
+        }
+    }
+}
+
+/// Memory for index rows of a bulk load held in memory (estimated, Rust structures);
+/// beyond it they are sorted and spilled to temporary files as runs (`runs.rs`).
+const RUN_BUDGET: usize = 64 << 20;
+
+/// Keys a bulk load checks for duplicates in memory (a 64-bit hash and a row id each,
+/// about 17 bytes per slot of the hash table: at most ~72 MiB). A larger load builds the
+/// collection's unique key index at that point and lets it find the remaining duplicates,
+/// as a load into a non-empty collection does.
+const KEY_CAP: usize = 3_500_000;
+
+/// A `Hasher` for keys that are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The 64-bit hash of a document key the duplicate check uses (computed on the workers).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: well mixed; a collision only costs a lookup of the row.
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The duplicate check of a bulk load, while the collection has no key index: the first
+/// row id of each key hash; a hit is verified against the stored key.
+struct KeySet {
+    first: HashMap<u64, i64, BuildHasherDefault<PassThrough>>,
+    /// Keys whose hash belongs to another key's row (real 64-bit collisions: in practice
+    /// none).
+    collided: HashSet<String>,
+}
+
 /// One import's statements and state inside the transaction.
 struct Loader<'c> {
     conn: &'c Connection,
@@ -225,42 +301,15 @@ struct Loader<'c> {
     defs: &'c [IndexDef],
     /// Rows with an id above this were written by this import (for error messages).
     max_id_before: i64,
-    /// Staging is allowed: a load into an empty collection without `replace`, so no row
-    /// written by this import is ever read back from a side table before the end.
-    may_stage: bool,
-    /// Per index, decided at the first flush: `Some(true)` when its rows go to a staging
-    /// table and are moved into the side table, sorted, at the end ([`Loader::finish`]).
-    /// Indexes with few distinct keys (flags, countries) stay direct: their sorted batches
-    /// land near the end of each key's run, which costs less than staging and sorting.
-    staged: Vec<Option<bool>>,
-    /// Per staged value index, rows held in memory while they fit in [`RUN_BUDGET`]: a
-    /// load that fits writes them, sorted in Rust, at the end ([`Loader::finish`]).
-    runs: Vec<Vec<(i64, ValueEntry)>>,
-    /// Estimated heap bytes held by `runs`.
-    run_bytes: usize,
-    /// The limit of `run_bytes` ([`RUN_BUDGET`]; tests make it small).
-    run_budget: usize,
-    /// The staged rows outgrew [`RUN_BUDGET`]: staged value rows now go to staging tables
-    /// too (SQLite's external sorter orders them at the end, in bounded memory).
-    overflowed: bool,
+    /// A bulk load: into an empty collection, without `replace`. Its index rows are
+    /// collected in sorted runs and written at the end, in key order, and the collection's
+    /// key index is dropped and rebuilt at the end (from sorted keys, instead of one random
+    /// insert per document); no row written by the load is read back before the end.
+    bulk: bool,
+    /// The duplicate check of a bulk load while the key index is dropped.
+    keys: Option<KeySet>,
+    limits: Limits,
 }
-
-/// Memory for staged value rows. Sorting them in Rust and appending them to the side
-/// tables costs a fraction of SQLite's sorter (measured: 0.2 vs 1.1–1.5 s per million
-/// rows), so loads up to a few hundred thousand documents never touch a staging table.
-const RUN_BUDGET: usize = 32 << 20;
-
-/// Estimated memory of one staged row.
-fn run_row_bytes(e: &ValueEntry) -> usize {
-    let text = match &e.k {
-        ValueKey::Text(s) => s.capacity(),
-        _ => 0,
-    };
-    std::mem::size_of::<(i64, ValueEntry)>() + e.b.capacity() + text
-}
-
-/// An index whose first batch shows at most this many distinct keys is filled directly.
-const FEW_KEYS: usize = 64;
 
 /// Index rows of documents written but not yet indexed, per index (same order as the
 /// loader's definitions).
@@ -289,9 +338,19 @@ impl<'c> Loader<'c> {
         defs: &'c [IndexDef],
         collection: Collection,
         replace: bool,
-        run_budget: usize,
+        limits: Limits,
     ) -> Result<Self, StoreError> {
         let table = collection.table();
+        let max_id_before = conn.query_row(
+            &format!("SELECT coalesce(max(id), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
+        let bulk = max_id_before == 0 && !replace;
+        if bulk {
+            // Inside the import's transaction: a failed import gets the index back.
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS {table}_key"))?;
+        }
         let insert = conn.prepare_cached(&format!(
             "INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"
         ))?;
@@ -299,12 +358,6 @@ impl<'c> Loader<'c> {
             .iter()
             .map(|def| EntryWriter::new(conn, def))
             .collect::<Result<_, _>>()?;
-        let max_id_before = conn.query_row(
-            &format!("SELECT coalesce(max(id), 0) FROM {table}"),
-            [],
-            |r| r.get(0),
-        )?;
-        let may_stage = max_id_before == 0 && !replace;
         Ok(Loader {
             conn,
             collection,
@@ -313,27 +366,99 @@ impl<'c> Loader<'c> {
             writers,
             defs,
             max_id_before,
-            may_stage,
-            staged: vec![None; defs.len()],
-            runs: vec![Vec::new(); defs.len()],
-            run_bytes: 0,
-            run_budget,
-            overflowed: false,
+            bulk,
+            keys: bulk.then(|| KeySet {
+                first: HashMap::default(),
+                collided: HashSet::new(),
+            }),
+            limits,
         })
     }
 
-    /// Stores one prepared document; on success its index rows join `pending` (written by
-    /// [`Loader::flush`]). `Err(Ok(reason))` is a bad line; `Err(Err(e))` a database failure.
+    /// The refusal of a key met before.
+    fn exists(&self, key: &str, id: i64) -> String {
+        let place = if id > self.max_id_before {
+            "an earlier line of this input"
+        } else {
+            "the store"
+        };
+        format!("key `{key}` already exists in {place}")
+    }
+
+    /// Checks `key` against the keys of this bulk load; `Ok(true)` when its hash is
+    /// another key's (it then goes to `collided` once stored).
+    fn check_key(&self, key: &str, hash: u64) -> Result<bool, Result<String, StoreError>> {
+        let Some(keys) = &self.keys else {
+            return Ok(false);
+        };
+        let Some(&id) = keys.first.get(&hash) else {
+            return Ok(false);
+        };
+        let table = self.collection.table();
+        let stored: String = self
+            .conn
+            .prepare_cached(&format!("SELECT key FROM {table} WHERE id = ?1"))
+            .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
+            .map_err(|e| Err(e.into()))?;
+        if stored == key {
+            return Err(Ok(self.exists(key, id)));
+        }
+        if keys.collided.contains(key) {
+            return Err(Ok(format!(
+                "key `{key}` already exists in an earlier line of this input"
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Records a stored key in the duplicate check; past the cap, builds the key index.
+    fn remember_key(
+        &mut self,
+        key: &str,
+        hash: u64,
+        id: i64,
+        collided: bool,
+    ) -> Result<(), StoreError> {
+        let Some(keys) = &mut self.keys else {
+            return Ok(());
+        };
+        if collided {
+            keys.collided.insert(key.to_string());
+        } else {
+            keys.first.insert(hash, id);
+        }
+        if keys.first.len() >= self.limits.key_cap {
+            self.build_key_index()?;
+        }
+        Ok(())
+    }
+
+    /// Creates the collection's unique key index (dropped for a bulk load) and ends the
+    /// in-memory duplicate check. The check has kept the keys unique, so it cannot fail.
+    fn build_key_index(&mut self) -> Result<(), StoreError> {
+        if self.keys.take().is_some() {
+            self.conn
+                .execute_batch(&schema::key_index_sql(self.collection))?;
+        }
+        Ok(())
+    }
+
+    /// Stores one prepared document; on success its index rows join `pending`.
+    /// `Err(Ok(reason))` is a bad line; `Err(Err(e))` a database failure.
     fn load(
         &mut self,
         key: &str,
+        hash: u64,
         jsonb: &[u8],
         rows: Vec<Entries>,
         pending: &mut Pending,
     ) -> Result<Outcome, Result<String, StoreError>> {
+        let hash = hash & self.limits.hash_mask;
+        let collided = self.check_key(key, hash)?;
         match self.insert.execute(params![key, jsonb]) {
             Ok(_) => {
                 let id = self.conn.last_insert_rowid();
+                self.remember_key(key, hash, id, collided).map_err(Err)?;
                 for (i, rows) in rows.into_iter().enumerate() {
                     self.writers[i].note(&rows).map_err(Err)?;
                     match rows {
@@ -350,125 +475,43 @@ impl<'c> Loader<'c> {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == ErrorCode::ConstraintViolation =>
             {
-                // The replace path diffs against the stored entries: write the pending
-                // ones first, they may belong to the document being replaced.
-                self.flush(pending).map_err(Err)?;
+                if self.replace {
+                    // The replace path diffs against the stored entries: write the pending
+                    // ones first, they may belong to the document being replaced.
+                    self.flush(pending).map_err(Err)?;
+                }
                 self.conflict(key, jsonb)
             }
             Err(e) => Err(Err(e.into())),
         }
     }
 
-    /// Ends the load: writes the staged rows into their side tables, in key order.
-    fn finish(&mut self) -> Result<(), StoreError> {
-        if self.overflowed {
-            self.spill()?;
-        }
-        for (i, def) in self.defs.iter().enumerate() {
-            if self.staged[i] != Some(true) {
-                continue;
-            }
-            if def.kind == IndexKind::Words || self.overflowed {
-                index::unstage(self.conn, def)?;
-            } else if !self.runs[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut self.runs[i], false)?;
-            }
-            self.runs[i] = Vec::new();
-        }
-        self.run_bytes = 0;
-        Ok(())
-    }
-
-    /// Moves the in-memory runs to the staging tables (creating them on the first call).
-    fn spill(&mut self) -> Result<(), StoreError> {
-        for (i, def) in self.defs.iter().enumerate() {
-            if self.staged[i] != Some(true) || def.kind != IndexKind::Value {
-                continue;
-            }
-            if !self.overflowed {
-                index::create_stage(self.conn, def)?;
-            }
-            let run = &mut self.runs[i];
-            if !run.is_empty() {
-                index::insert_values_bulk(self.conn, def, run, true)?;
-                run.clear();
-            }
-        }
-        self.overflowed = true;
-        self.run_bytes = 0;
-        Ok(())
-    }
-
-    /// Whether index `i` is staged, deciding (and creating its staging table) on the first
-    /// batch with rows.
-    fn stage_index(&mut self, i: usize, pending: &Pending) -> Result<bool, StoreError> {
-        if let Some(staged) = self.staged[i] {
-            return Ok(staged);
-        }
-        let distinct = |keys: &mut Vec<String>| {
-            keys.sort_unstable();
-            keys.dedup();
-            keys.len()
-        };
-        let many = self.may_stage
-            && match self.defs[i].kind {
-                IndexKind::Value | IndexKind::Composite => {
-                    let rows = &pending.values[i];
-                    let mut keys: Vec<(&str, &ValueKey)> =
-                        rows.iter().map(|(_, e)| (e.b.as_str(), &e.k)).collect();
-                    keys.sort_unstable();
-                    keys.dedup();
-                    keys.len() > FEW_KEYS
-                }
-                IndexKind::Words => {
-                    let mut keys: Vec<String> = pending.words[i]
-                        .iter()
-                        .map(|(_, e)| format!("{}\u{0}{}", e.b, e.w))
-                        .collect();
-                    distinct(&mut keys) > FEW_KEYS
-                }
-            };
-        // Value rows are staged in memory (`runs`) until they overflow; word rows always
-        // in a staging table.
-        if many && (self.defs[i].kind == IndexKind::Words || self.overflowed) {
-            index::create_stage(self.conn, &self.defs[i])?;
-        }
-        self.staged[i] = Some(many);
-        Ok(many)
-    }
-
-    /// Writes the pending index rows: per index, one sorted multi-row insert run into its
-    /// side table, or an append to its staging table.
+    /// Writes the pending index rows of a load that is not a bulk one: per index, one
+    /// sorted multi-row insert run into its side table.
     fn flush(&mut self, pending: &mut Pending) -> Result<(), StoreError> {
-        for i in 0..self.defs.len() {
-            if pending.values[i].is_empty() && pending.words[i].is_empty() {
-                continue;
-            }
-            let staged = self.stage_index(i, pending)?;
-            let def = &self.defs[i];
-            if staged && self.overflowed && !pending.values[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut pending.values[i], true)?;
-                pending.values[i].clear();
-            } else if staged && !pending.values[i].is_empty() {
-                self.run_bytes += pending.values[i]
-                    .iter()
-                    .map(|(_, e)| run_row_bytes(e))
-                    .sum::<usize>();
-                self.runs[i].append(&mut pending.values[i]);
-            } else if !pending.values[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut pending.values[i], false)?;
+        for (i, def) in self.defs.iter().enumerate() {
+            if !pending.values[i].is_empty() {
+                index::insert_values_bulk(self.conn, def, &mut pending.values[i])?;
                 pending.values[i].clear();
             }
             if !pending.words[i].is_empty() {
-                index::insert_words_bulk(self.conn, def, &mut pending.words[i], staged)?;
+                index::insert_words_bulk(self.conn, def, &mut pending.words[i])?;
                 pending.words[i].clear();
             }
         }
-        if self.run_bytes > self.run_budget {
-            // From here on the load is too large to sort in memory.
-            self.spill()?;
-        }
         Ok(())
+    }
+
+    /// Writes one merged chunk of a bulk load's index rows (in key order) to its side
+    /// table.
+    fn write_chunk(&self, i: usize, chunk: &Chunk) -> Result<(), StoreError> {
+        let def = &self.defs[i];
+        match chunk {
+            Chunk::Values(rows) => {
+                index::write_values(self.conn, def, rows.iter().map(|(d, e)| (*d, e)))
+            }
+            Chunk::Words(rows) => index::write_words(self.conn, def, rows),
+        }
     }
 
     /// The key exists: replace the document (keeping its id) or refuse the line.
@@ -490,12 +533,7 @@ impl<'c> Loader<'c> {
             ))));
         };
         if !self.replace {
-            let place = if id > self.max_id_before {
-                "an earlier line of this input"
-            } else {
-                "the store"
-            };
-            return Err(Ok(format!("key `{key}` already exists in {place}")));
+            return Err(Ok(self.exists(key, id)));
         }
         // Replacing is the rare path: decode both versions to diff their index entries.
         let old = docs::decode(&old_bytes).map_err(Err)?;
@@ -575,6 +613,65 @@ fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
+/// What the writer sends the indexer thread of a bulk load.
+enum ToIndexer {
+    /// The index rows of one batch.
+    Rows(Pending),
+    /// The load is complete: merge and send the rows back.
+    Finish,
+}
+
+/// What the indexer thread sends back at the end of a bulk load.
+enum FromIndexer {
+    /// Rows of index `.0`, in key order (index after index).
+    Chunk(usize, Chunk),
+    /// Every row has been sent.
+    Done,
+    /// Spilling or reading a run failed.
+    Failed(std::io::Error),
+}
+
+/// The indexer thread of a bulk load: collects index rows into sorted runs while the
+/// writer stores documents, then merges each index's runs and hands them back in key
+/// order. Sorting and merging thus stay off the thread that holds the connection. If
+/// the writer gives up (its channel closes without [`ToIndexer::Finish`]), so does it.
+fn indexer(
+    kinds: Vec<(bool, bool)>,
+    budget: usize,
+    from_writer: mpsc::Receiver<ToIndexer>,
+    to_writer: mpsc::SyncSender<FromIndexer>,
+) {
+    let mut runs = Runs::new(kinds.into_iter(), budget);
+    let collected = (|| -> std::io::Result<bool> {
+        for msg in from_writer {
+            match msg {
+                ToIndexer::Rows(mut pending) => {
+                    for i in 0..pending.values.len() {
+                        runs.add_values(i, &mut pending.values[i]);
+                        runs.add_words(i, &mut pending.words[i]);
+                    }
+                    runs.enforce_budget()?;
+                }
+                ToIndexer::Finish => return Ok(true),
+            }
+        }
+        Ok(false)
+    })();
+    let result = match collected {
+        Ok(false) => return,
+        Ok(true) => runs.drain(|i, chunk| {
+            to_writer
+                .send(FromIndexer::Chunk(i, chunk))
+                .map_err(|_| std::io::Error::other("the import stopped"))
+        }),
+        Err(e) => Err(e),
+    };
+    let _ = to_writer.send(match result {
+        Ok(()) => FromIndexer::Done,
+        Err(e) => FromIndexer::Failed(e),
+    });
+}
+
 impl Store {
     /// Imports NDJSON documents into a collection as a verbatim restore (see the module
     /// doc). Atomic by default: the first bad line fails the import with
@@ -588,15 +685,30 @@ impl Store {
         input: impl BufRead,
         options: ImportOptions<'_>,
     ) -> Result<ImportReport, StoreError> {
-        self.import_with_budget(input, options, RUN_BUDGET)
+        self.import_with_limits(input, options, Limits::default())
     }
 
-    /// [`Store::import_ndjson`] with `run_budget` bytes for staged index rows in memory.
+    /// [`Store::import_ndjson`] with `run_budget` bytes for index rows in memory.
+    #[cfg(test)]
     fn import_with_budget(
+        &self,
+        input: impl BufRead,
+        options: ImportOptions<'_>,
+        run_budget: usize,
+    ) -> Result<ImportReport, StoreError> {
+        let limits = Limits {
+            run_budget,
+            ..Limits::default()
+        };
+        self.import_with_limits(input, options, limits)
+    }
+
+    /// [`Store::import_ndjson`] with the given limits.
+    fn import_with_limits(
         &self,
         mut input: impl BufRead,
         options: ImportOptions<'_>,
-        run_budget: usize,
+        limits: Limits,
     ) -> Result<ImportReport, StoreError> {
         let ImportOptions {
             collection,
@@ -607,7 +719,7 @@ impl Store {
         let report = self.write(|tx| -> Result<ImportReport, StoreError> {
             let _cache = CacheGuard::enlarge(tx)?;
             let defs: Vec<IndexDef> = schema::load_catalog(tx)?.of(collection).cloned().collect();
-            let mut loader = Loader::new(tx, &defs, collection, replace, run_budget)?;
+            let mut loader = Loader::new(tx, &defs, collection, replace, limits)?;
             // Compiled once per import, shared by the workers.
             let indexes: Vec<CompiledIndex> = defs.iter().map(CompiledIndex::new).collect();
             let mut report = ImportReport::default();
@@ -639,6 +751,25 @@ impl Store {
                     to_workers.push(tx_in);
                     from_workers.push(rx_out);
                 }
+                // A bulk load's index rows go to the indexer thread, which sorts them into
+                // runs and, at the end, merges them back in key order.
+                let (to_indexer, from_writer) = mpsc::sync_channel::<ToIndexer>(MAX_IN_FLIGHT);
+                let (to_writer, from_indexer) = mpsc::sync_channel::<FromIndexer>(4);
+                if loader.bulk {
+                    let kinds: Vec<(bool, bool)> = defs
+                        .iter()
+                        .map(|d| (d.kind == IndexKind::Words, !d.has_binding()))
+                        .collect();
+                    let budget = limits.run_budget;
+                    scope.spawn(move || indexer(kinds, budget, from_writer, to_writer));
+                } else {
+                    drop((from_writer, to_writer));
+                }
+                let indexer_failed =
+                    |from_indexer: &mpsc::Receiver<FromIndexer>| match from_indexer.recv() {
+                        Ok(FromIndexer::Failed(e)) => StoreError::from(e),
+                        _ => StoreError::Index("the import's indexer stopped".into()),
+                    };
                 // Batches go to the workers round-robin and come back in the same order,
                 // so lines are written in input order.
                 let mut in_flight: VecDeque<(usize, u64)> = VecDeque::new();
@@ -671,9 +802,12 @@ impl Store {
                         let outcome = match p {
                             Prepared::Blank => continue,
                             Prepared::Bad(reason) => Err(Ok(reason)),
-                            Prepared::Doc { key, jsonb, rows } => {
-                                loader.load(&key, &jsonb, rows, &mut pending)
-                            }
+                            Prepared::Doc {
+                                key,
+                                hash,
+                                jsonb,
+                                rows,
+                            } => loader.load(&key, hash, &jsonb, rows, &mut pending),
                         };
                         match outcome {
                             Ok(Outcome::Inserted) => report.inserted += 1,
@@ -696,7 +830,13 @@ impl Store {
                             }
                         }
                     }
-                    loader.flush(&mut pending)?;
+                    if loader.bulk {
+                        if to_indexer.send(ToIndexer::Rows(pending)).is_err() {
+                            return Err(indexer_failed(&from_indexer));
+                        }
+                    } else {
+                        loader.flush(&mut pending)?;
+                    }
                     bytes += batch_bytes;
                     if let Some(p) = progress.as_mut() {
                         p(Progress {
@@ -705,10 +845,29 @@ impl Store {
                         });
                     }
                 }
+                if loader.bulk {
+                    if to_indexer.send(ToIndexer::Finish).is_err() {
+                        return Err(indexer_failed(&from_indexer));
+                    }
+                    // While the indexer sorts and merges.
+                    loader.build_key_index()?;
+                    loop {
+                        match from_indexer.recv() {
+                            Ok(FromIndexer::Chunk(i, chunk)) => loader.write_chunk(i, &chunk)?,
+                            Ok(FromIndexer::Done) => break,
+                            Ok(FromIndexer::Failed(e)) => return Err(e.into()),
+                            Err(_) => {
+                                return Err(StoreError::Index(
+                                    "the import's indexer stopped".into(),
+                                ));
+                            }
+                        }
+                    }
+                }
                 Ok(())
-                // Dropping the channels here ends the workers before the scope joins them.
+                // Dropping the channels here ends the workers and the indexer before the
+                // scope joins them.
             })?;
-            loader.finish()?;
             if report.lines == 0
                 && let Some(p) = progress.as_mut()
             {
