@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::io::{BufRead, Write};
+use std::ops::Range;
 use std::sync::mpsc;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -126,7 +127,7 @@ pub(crate) fn key_of<'a, N: Node<'a>>(collection: Collection, doc: N) -> Result<
 
 /// A line made ready for writing by a worker thread: everything that does not need the
 /// database (parsing, key, JSONB encoding, index entries) is done off the writer thread.
-enum Prepared {
+enum Line {
     /// A blank line.
     Blank,
     /// A line that cannot be imported, and why.
@@ -136,9 +137,47 @@ enum Prepared {
         key: String,
         /// [`key_hash`] of the key.
         hash: u64,
-        jsonb: Vec<u8>,
-        rows: Vec<Entries>,
+        /// Where its JSONB is in [`Prepared::jsonb`].
+        jsonb: Range<usize>,
     },
+}
+
+/// A batch made ready by a worker. The index rows are grouped per index for the whole
+/// batch, so the writer never touches them (it only learns each document's row id), and
+/// the documents share one buffer: few allocations cross threads (glibc's arenas make
+/// such frees expensive).
+struct Prepared {
+    lines: Vec<Line>,
+    /// The JSONB of every document of the batch, back to back.
+    jsonb: Vec<u8>,
+    /// Per index, its rows: `(position of the line in the batch, row)`, in line order.
+    rows: Grouped,
+    /// Entries that may give their index a flag (`(position, index, entries)`): the only
+    /// ones for which [`EntryWriter::note`] can do anything.
+    notable: Vec<(u32, usize, Entries)>,
+}
+
+/// Index rows of a batch, per index, keyed by the line's position in the batch (or by
+/// row id, once the writer has stored the documents).
+struct Grouped {
+    values: Vec<Vec<(u32, ValueEntry)>>,
+    words: Vec<Vec<(u32, WordEntry)>>,
+}
+
+impl Grouped {
+    fn new(indexes: usize) -> Grouped {
+        Grouped {
+            values: vec![Vec::new(); indexes],
+            words: vec![Vec::new(); indexes],
+        }
+    }
+}
+
+/// Whether `entries` can change their index's flags (what [`EntryWriter::note`] records:
+/// `multi`, `overflow`). For any other entries `note` is a no-op, so the writer calls it
+/// only for these, found on the workers.
+fn may_flag(entries: &Entries) -> bool {
+    entries.repeats_binding() || entries.overflows()
 }
 
 /// Turns JSON text into JSONB with SQLite's own parser — strict JSON only (`json_valid`
@@ -147,46 +186,91 @@ enum Prepared {
 /// number exactly as written: a verbatim restore.
 const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
 
-/// Prepares one line (without its line terminator) on a worker's private connection.
+/// Prepares one line (without its line terminator) on a worker's private connection,
+/// appending its JSONB to `jsonb`.
+fn prepare_line(
+    conn: &Connection,
+    collection: Collection,
+    line: &[u8],
+    jsonb: &mut Vec<u8>,
+) -> Line {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Line::Bad("not UTF-8".into());
+    };
+    if text.trim().is_empty() {
+        return Line::Blank;
+    }
+    let start = jsonb.len();
+    let parsed = conn.prepare_cached(TO_JSONB).and_then(|mut s| {
+        let mut rows = s.query([text])?;
+        match rows.next()? {
+            Some(row) => {
+                jsonb.extend_from_slice(row.get_ref(0)?.as_blob()?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    });
+    match parsed {
+        Ok(true) => {}
+        Ok(false) => {
+            // The slow path, for the message only: serde_json says where the text goes wrong.
+            let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(e) => format!("invalid JSON: {e}"),
+                Ok(_) => "invalid JSON (nested too deeply)".to_string(),
+            };
+            return Line::Bad(reason);
+        }
+        Err(e) => return Line::Bad(format!("invalid JSON: {e}")),
+    }
+    let doc = Jsonb::trusted(&jsonb[start..]);
+    match key_of(collection, doc) {
+        Ok(key) => Line::Doc {
+            hash: key_hash(&key),
+            key,
+            jsonb: start..jsonb.len(),
+        },
+        Err(reason) => {
+            jsonb.truncate(start);
+            Line::Bad(reason)
+        }
+    }
+}
+
+/// Prepares a batch on a worker: each line, then its documents' index rows.
 fn prepare(
     conn: &Connection,
     collection: Collection,
     indexes: &[CompiledIndex],
-    line: &[u8],
+    batch: &Batch,
 ) -> Prepared {
-    let Ok(text) = std::str::from_utf8(line) else {
-        return Prepared::Bad("not UTF-8".into());
+    let mut out = Prepared {
+        lines: Vec::with_capacity(batch.lines.len()),
+        jsonb: Vec::with_capacity(batch.text.len()),
+        rows: Grouped::new(indexes.len()),
+        notable: Vec::new(),
     };
-    if text.trim().is_empty() {
-        return Prepared::Blank;
+    for (pos, range) in batch.lines.iter().enumerate() {
+        let line = prepare_line(conn, collection, &batch.text[range.clone()], &mut out.jsonb);
+        if let Line::Doc { jsonb, .. } = &line {
+            let doc = Jsonb::trusted(&out.jsonb[jsonb.clone()]);
+            let pos = pos as u32;
+            for (i, index) in indexes.iter().enumerate() {
+                let entries = index.entries(doc);
+                if may_flag(&entries) {
+                    out.notable.push((pos, i, entries.clone()));
+                }
+                match entries {
+                    Entries::Values(v) => {
+                        out.rows.values[i].extend(v.into_iter().map(|e| (pos, e)))
+                    }
+                    Entries::Words(v) => out.rows.words[i].extend(v.into_iter().map(|e| (pos, e))),
+                }
+            }
+        }
+        out.lines.push(line);
     }
-    let jsonb: Option<Vec<u8>> = match conn
-        .prepare_cached(TO_JSONB)
-        .and_then(|mut s| s.query_row([text], |r| r.get(0)).optional())
-    {
-        Ok(bytes) => bytes,
-        Err(e) => return Prepared::Bad(format!("invalid JSON: {e}")),
-    };
-    let Some(jsonb) = jsonb else {
-        // The slow path, for the message only: serde_json says where the text goes wrong.
-        let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-            Err(e) => format!("invalid JSON: {e}"),
-            Ok(_) => "invalid JSON (nested too deeply)".to_string(),
-        };
-        return Prepared::Bad(reason);
-    };
-    let doc = Jsonb::trusted(&jsonb);
-    let key = match key_of(collection, doc) {
-        Ok(key) => key,
-        Err(reason) => return Prepared::Bad(reason),
-    };
-    let rows = indexes.iter().map(|index| index.entries(doc)).collect();
-    Prepared::Doc {
-        hash: key_hash(&key),
-        key,
-        jsonb,
-        rows,
-    }
+    out
 }
 
 /// Lines per batch handed to a worker.
@@ -194,32 +278,36 @@ const BATCH_LINES: usize = 512;
 /// Batches in flight between the reader and the writer: bounds memory whatever the input.
 const MAX_IN_FLIGHT: usize = 8;
 
-/// One batch of input lines, with its input size.
+/// One batch of input lines, in one buffer, with its input size.
 struct Batch {
-    lines: Vec<Vec<u8>>,
+    text: Vec<u8>,
+    /// Each line's bytes in `text`, terminators excluded.
+    lines: Vec<Range<usize>>,
     bytes: u64,
 }
 
-/// Reads up to [`BATCH_LINES`] lines (terminators stripped); an empty batch at the end.
+/// Reads up to [`BATCH_LINES`] lines; an empty batch at the end.
 fn read_batch(input: &mut dyn BufRead, first: bool) -> Result<Batch, StoreError> {
     let mut batch = Batch {
+        text: Vec::with_capacity(BATCH_LINES * 1024),
         lines: Vec::with_capacity(BATCH_LINES),
         bytes: 0,
     };
     while batch.lines.len() < BATCH_LINES {
-        let mut line = Vec::with_capacity(1024);
-        let n = input.read_until(b'\n', &mut line)?;
+        let mut start = batch.text.len();
+        let n = input.read_until(b'\n', &mut batch.text)?;
         if n == 0 {
             break;
         }
         batch.bytes += n as u64;
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
+        let mut end = batch.text.len();
+        while end > start && matches!(batch.text[end - 1], b'\n' | b'\r') {
+            end -= 1;
         }
-        if first && batch.lines.is_empty() && line.starts_with(b"\xEF\xBB\xBF") {
-            line.drain(..3);
+        if first && batch.lines.is_empty() && batch.text[start..end].starts_with(b"\xEF\xBB\xBF") {
+            start += 3;
         }
-        batch.lines.push(line);
+        batch.lines.push(start..end);
     }
     Ok(batch)
 }
@@ -311,24 +399,9 @@ struct Loader<'c> {
     limits: Limits,
 }
 
-/// Index rows of documents written but not yet indexed, per index (same order as the
-/// loader's definitions).
-struct Pending {
-    values: Vec<Vec<(i64, ValueEntry)>>,
-    words: Vec<Vec<(i64, WordEntry)>>,
-}
-
-impl Pending {
-    fn new(indexes: usize) -> Pending {
-        Pending {
-            values: vec![Vec::new(); indexes],
-            words: vec![Vec::new(); indexes],
-        }
-    }
-}
-
 enum Outcome {
-    Inserted,
+    /// Stored as a new document with this row id.
+    Inserted(i64),
     Replaced,
 }
 
@@ -443,15 +516,17 @@ impl<'c> Loader<'c> {
         Ok(())
     }
 
-    /// Stores one prepared document; on success its index rows join `pending`.
-    /// `Err(Ok(reason))` is a bad line; `Err(Err(e))` a database failure.
+    /// Stores one prepared document, the line at `pos` in its batch. `Err(Ok(reason))` is
+    /// a bad line; `Err(Err(e))` a database failure. `rows` and `ids` are the batch's
+    /// index rows and the ids stored so far (the replace path writes them first).
     fn load(
         &mut self,
         key: &str,
         hash: u64,
         jsonb: &[u8],
-        rows: Vec<Entries>,
-        pending: &mut Pending,
+        pos: u32,
+        rows: &mut Grouped,
+        ids: &[i64],
     ) -> Result<Outcome, Result<String, StoreError>> {
         let hash = hash & self.limits.hash_mask;
         let collided = self.check_key(key, hash)?;
@@ -459,26 +534,15 @@ impl<'c> Loader<'c> {
             Ok(_) => {
                 let id = self.conn.last_insert_rowid();
                 self.remember_key(key, hash, id, collided).map_err(Err)?;
-                for (i, rows) in rows.into_iter().enumerate() {
-                    self.writers[i].note(&rows).map_err(Err)?;
-                    match rows {
-                        Entries::Values(v) => {
-                            pending.values[i].extend(v.into_iter().map(|e| (id, e)))
-                        }
-                        Entries::Words(v) => {
-                            pending.words[i].extend(v.into_iter().map(|e| (id, e)))
-                        }
-                    }
-                }
-                Ok(Outcome::Inserted)
+                Ok(Outcome::Inserted(id))
             }
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == ErrorCode::ConstraintViolation =>
             {
                 if self.replace {
-                    // The replace path diffs against the stored entries: write the pending
-                    // ones first, they may belong to the document being replaced.
-                    self.flush(pending).map_err(Err)?;
+                    // The replace path diffs against the stored entries: write the rows of
+                    // the batch's earlier documents first, one may be the one replaced.
+                    self.flush(rows, ids, pos).map_err(Err)?;
                 }
                 self.conflict(key, jsonb)
             }
@@ -486,17 +550,36 @@ impl<'c> Loader<'c> {
         }
     }
 
-    /// Writes the pending index rows of a load that is not a bulk one: per index, one
-    /// sorted multi-row insert run into its side table.
-    fn flush(&mut self, pending: &mut Pending) -> Result<(), StoreError> {
-        for (i, def) in self.defs.iter().enumerate() {
-            if !pending.values[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut pending.values[i])?;
-                pending.values[i].clear();
+    /// Records the flags that the stored documents' entries give their indexes.
+    fn note(&mut self, notable: &[(u32, usize, Entries)], ids: &[i64]) -> Result<(), StoreError> {
+        for (pos, i, entries) in notable {
+            if ids[*pos as usize] != 0 {
+                self.writers[*i].note(entries)?;
             }
-            if !pending.words[i].is_empty() {
-                index::insert_words_bulk(self.conn, def, &mut pending.words[i])?;
-                pending.words[i].clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the index rows of the batch's lines before `upto` (a load that is not a bulk
+    /// one): per index, one sorted multi-row insert run into its side table. Rows of lines
+    /// without a stored id (bad, replaced) are dropped.
+    fn flush(&mut self, rows: &mut Grouped, ids: &[i64], upto: u32) -> Result<(), StoreError> {
+        for (i, def) in self.defs.iter().enumerate() {
+            let n = rows.values[i].iter().take_while(|(p, _)| *p < upto).count();
+            let mut values: Vec<(i64, ValueEntry)> = rows.values[i]
+                .drain(..n)
+                .filter_map(|(p, e)| Some((ids[p as usize], e)).filter(|(id, _)| *id != 0))
+                .collect();
+            if !values.is_empty() {
+                index::insert_values_bulk(self.conn, def, &mut values)?;
+            }
+            let n = rows.words[i].iter().take_while(|(p, _)| *p < upto).count();
+            let mut words: Vec<(i64, WordEntry)> = rows.words[i]
+                .drain(..n)
+                .filter_map(|(p, e)| Some((ids[p as usize], e)).filter(|(id, _)| *id != 0))
+                .collect();
+            if !words.is_empty() {
+                index::insert_words_bulk(self.conn, def, &mut words)?;
             }
         }
         Ok(())
@@ -615,8 +698,8 @@ fn worker_count() -> usize {
 
 /// What the writer sends the indexer thread of a bulk load.
 enum ToIndexer {
-    /// The index rows of one batch.
-    Rows(Pending),
+    /// The index rows of one batch, and the row id of each of its lines (0: not stored).
+    Rows(Grouped, Vec<i64>),
     /// The load is complete: merge and send the rows back.
     Finish,
 }
@@ -645,10 +728,16 @@ fn indexer(
     let collected = (|| -> std::io::Result<bool> {
         for msg in from_writer {
             match msg {
-                ToIndexer::Rows(mut pending) => {
-                    for i in 0..pending.values.len() {
-                        runs.add_values(i, &mut pending.values[i]);
-                        runs.add_words(i, &mut pending.words[i]);
+                ToIndexer::Rows(rows, ids) => {
+                    let id = |p: u32| Some(ids[p as usize]).filter(|id| *id != 0);
+                    for (i, values) in rows.values.into_iter().enumerate() {
+                        runs.add_values(
+                            i,
+                            values.into_iter().filter_map(|(p, e)| Some((id(p)?, e))),
+                        );
+                    }
+                    for (i, words) in rows.words.into_iter().enumerate() {
+                        runs.add_words(i, words.into_iter().filter_map(|(p, e)| Some((id(p)?, e))));
                     }
                     runs.enforce_budget()?;
                 }
@@ -730,7 +819,7 @@ impl Store {
                 let mut from_workers = Vec::new();
                 for _ in 0..workers {
                     let (tx_in, rx_in) = mpsc::sync_channel::<Batch>(MAX_IN_FLIGHT);
-                    let (tx_out, rx_out) = mpsc::sync_channel::<Vec<Prepared>>(MAX_IN_FLIGHT);
+                    let (tx_out, rx_out) = mpsc::sync_channel::<Prepared>(MAX_IN_FLIGHT);
                     let indexes = &indexes;
                     scope.spawn(move || {
                         // A private in-memory connection: only for SQLite's JSON parser.
@@ -738,11 +827,7 @@ impl Store {
                             return;
                         };
                         for batch in rx_in {
-                            let prepared = batch
-                                .lines
-                                .iter()
-                                .map(|l| prepare(&conn, collection, indexes, l))
-                                .collect();
+                            let prepared = prepare(&conn, collection, indexes, &batch);
                             if tx_out.send(prepared).is_err() {
                                 break;
                             }
@@ -796,21 +881,31 @@ impl Store {
                     let prepared = from_workers[worker]
                         .recv()
                         .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
-                    let mut pending = Pending::new(defs.len());
-                    for p in prepared {
+                    let Prepared {
+                        lines,
+                        jsonb,
+                        mut rows,
+                        notable,
+                    } = prepared;
+                    let mut ids = vec![0i64; lines.len()];
+                    for (pos, line) in lines.into_iter().enumerate() {
                         report.lines += 1;
-                        let outcome = match p {
-                            Prepared::Blank => continue,
-                            Prepared::Bad(reason) => Err(Ok(reason)),
-                            Prepared::Doc {
+                        let outcome = match line {
+                            Line::Blank => continue,
+                            Line::Bad(reason) => Err(Ok(reason)),
+                            Line::Doc {
                                 key,
                                 hash,
-                                jsonb,
-                                rows,
-                            } => loader.load(&key, hash, &jsonb, rows, &mut pending),
+                                jsonb: range,
+                            } => {
+                                loader.load(&key, hash, &jsonb[range], pos as u32, &mut rows, &ids)
+                            }
                         };
                         match outcome {
-                            Ok(Outcome::Inserted) => report.inserted += 1,
+                            Ok(Outcome::Inserted(id)) => {
+                                ids[pos] = id;
+                                report.inserted += 1;
+                            }
                             Ok(Outcome::Replaced) => report.replaced += 1,
                             Err(Err(e)) => return Err(e),
                             Err(Ok(reason)) if skip_bad_lines => {
@@ -830,12 +925,13 @@ impl Store {
                             }
                         }
                     }
+                    loader.note(&notable, &ids)?;
                     if loader.bulk {
-                        if to_indexer.send(ToIndexer::Rows(pending)).is_err() {
+                        if to_indexer.send(ToIndexer::Rows(rows, ids)).is_err() {
                             return Err(indexer_failed(&from_indexer));
                         }
                     } else {
-                        loader.flush(&mut pending)?;
+                        loader.flush(&mut rows, &ids, u32::MAX)?;
                     }
                     bytes += batch_bytes;
                     if let Some(p) = progress.as_mut() {
