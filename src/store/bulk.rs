@@ -1150,6 +1150,22 @@ mod tests {
         assert!(dumps[0] == dump(&backfilled), "backfill differs");
     }
 
+    /// Whether the collection's unique key index exists.
+    fn has_key_index(store: &Store) -> bool {
+        let table = Collection::EmailAccounts.table();
+        store
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    [format!("{table}_key")],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .unwrap()
+            .unwrap()
+            == 1
+    }
+
     #[test]
     fn duplicate_key_is_reported_with_its_line_and_changes_nothing() {
         let mut text = generated(1200, 9);
@@ -1159,34 +1175,57 @@ mod tests {
         let email = doc["email"].as_str().unwrap().to_uppercase();
         text.extend_from_slice(format!("{{\"email\":\" {email}\"}}\n").as_bytes());
         text.extend_from_slice(b"{\"email\":\"last@x.yz\"}\n");
-        for budget in [RUN_BUDGET, 100_000, 0] {
+        let limits = [
+            Limits::default(),
+            // Runs spilled; every key hash shared by ~75 keys (collisions checked
+            // against the stored key).
+            Limits {
+                run_budget: 100_000,
+                hash_mask: 0xF,
+                ..Limits::default()
+            },
+            // The duplicate check gives way to the key index after 500 documents.
+            Limits {
+                run_budget: 0,
+                key_cap: 500,
+                ..Limits::default()
+            },
+            Limits {
+                run_budget: 0,
+                key_cap: 1000,
+                hash_mask: 0x3,
+            },
+        ];
+        for limits in limits {
             let store = fresh();
             let before = dump(&store);
             let err = store
-                .import_with_budget(
+                .import_with_limits(
                     Cursor::new(&text),
                     ImportOptions::new(Collection::EmailAccounts),
-                    budget,
+                    limits,
                 )
                 .unwrap_err();
             match err {
                 StoreError::BadImportLine { line, reason } => {
-                    assert_eq!(line, 1201, "budget {budget}");
+                    assert_eq!(line, 1201, "{limits:?}");
                     assert!(reason.contains("earlier line"), "{reason}");
                 }
                 other => panic!("unexpected {other:?}"),
             }
-            assert!(dump(&store) == before, "store changed (budget {budget})");
+            assert!(dump(&store) == before, "store changed ({limits:?})");
+            assert!(has_key_index(&store), "key index lost ({limits:?})");
             // Skipping the line imports everything else, side tables included.
             let options = ImportOptions {
                 skip_bad_lines: true,
                 ..ImportOptions::new(Collection::EmailAccounts)
             };
             let report = store
-                .import_with_budget(Cursor::new(&text), options, budget)
+                .import_with_limits(Cursor::new(&text), options, limits)
                 .unwrap();
             assert_eq!((report.inserted, report.bad_line_count), (1201, 1));
             assert_eq!(report.bad_lines[0].line, 1201);
+            assert!(has_key_index(&store), "key index not rebuilt ({limits:?})");
             let clean = fresh();
             let mut without = text.clone();
             let cut = text.len() - b"{\"email\":\"last@x.yz\"}\n".len();
@@ -1200,8 +1239,47 @@ mod tests {
                 .unwrap();
             assert!(
                 dump(&store) == dump(&clean),
-                "skip path differs (budget {budget})"
+                "skip path differs ({limits:?})"
             );
+            // The key index works: a second import finds every key in the store.
+            let report = store
+                .import_with_limits(
+                    Cursor::new(&without),
+                    ImportOptions {
+                        skip_bad_lines: true,
+                        ..ImportOptions::new(Collection::EmailAccounts)
+                    },
+                    limits,
+                )
+                .unwrap();
+            assert_eq!((report.inserted, report.bad_line_count), (0, 1201));
+            assert!(report.bad_lines[0].reason.contains("the store"));
         }
+    }
+
+    #[test]
+    fn repeated_keys_with_colliding_hashes_are_all_found() {
+        // Ten keys, each twice, under a 1-bit hash: every key collides with another.
+        let mut text = String::new();
+        for round in 0..2 {
+            for i in 0..10 {
+                text.push_str(&format!("{{\"email\":\"u{i}@x.yz\",\"round\":{round}}}\n"));
+            }
+        }
+        let store = fresh();
+        let limits = Limits {
+            hash_mask: 0x1,
+            ..Limits::default()
+        };
+        let options = ImportOptions {
+            skip_bad_lines: true,
+            ..ImportOptions::new(Collection::EmailAccounts)
+        };
+        let report = store
+            .import_with_limits(Cursor::new(&text), options, limits)
+            .unwrap();
+        assert_eq!((report.inserted, report.bad_line_count), (10, 10));
+        let lines: Vec<u64> = report.bad_lines.iter().map(|b| b.line).collect();
+        assert_eq!(lines, (11..=20).collect::<Vec<_>>());
     }
 }

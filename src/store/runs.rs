@@ -87,11 +87,13 @@ fn literal_prefix((bits, exact): (u128, bool)) -> u128 {
 }
 
 /// The prefix of a row with a varying `b`: its first 12 bytes, then — when those hold all
-/// of `b` — the key's leading 31 bits.
+/// of `b` — the key's leading 31 bits (else all ones: a longer `b` sorts after its first
+/// 12 bytes).
 fn bound_prefix(b: &str, key: impl FnOnce() -> (u128, bool)) -> u128 {
     let b96 = text_prefix(b) >> 32 << 32;
     if b.len() > 12 {
-        return b96;
+        // After every row whose `b` is these 12 bytes alone.
+        return b96 | 0xFFFF_FFFE;
     }
     let (bits, exact) = key();
     b96 | bits << 1 | u128::from(exact)
@@ -647,5 +649,123 @@ impl Runs {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drains `rows` through runs spilled every `per_run` rows.
+    fn through_runs<R: RunRow + Clone>(
+        rows: &[(i64, R)],
+        literal_b: bool,
+        per_run: usize,
+        add: impl Fn(&mut Runs, Vec<(i64, R)>),
+        take: impl Fn(Chunk) -> Vec<(i64, R)>,
+        words: bool,
+    ) -> Vec<(i64, R)> {
+        let mut runs = Runs::new([(words, literal_b)].into_iter(), 0);
+        for chunk in rows.chunks(per_run) {
+            add(&mut runs, chunk.to_vec());
+            runs.enforce_budget().unwrap();
+        }
+        let mut out = Vec::new();
+        runs.drain(|_, chunk| -> io::Result<()> {
+            out.extend(take(chunk));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn value(b: &str, k: ValueKey) -> ValueEntry {
+        ValueEntry {
+            b: b.into(),
+            k,
+            n: Some(1.5),
+            t: None,
+        }
+    }
+
+    #[test]
+    fn runs_come_back_complete_and_in_key_order() {
+        let keys = [
+            ValueKey::Int(-3),
+            ValueKey::Int(i64::MAX),
+            ValueKey::Int(9_007_199_254_740_993),
+            ValueKey::Real(9_007_199_254_740_992.0),
+            ValueKey::Real(-0.5),
+            ValueKey::Real(2.5),
+            ValueKey::Text(String::new()),
+            ValueKey::Text("US".into()),
+            ValueKey::Text("olivia.smith1@icloud.com".into()),
+            ValueKey::Text("olivia.smith1@gmail.com".into()),
+            ValueKey::Text("olivia.smith12@gmail.com".into()),
+            ValueKey::Bool(false),
+            ValueKey::Bool(true),
+        ];
+        let bindings = ["", "finance", "weeklyDigest", "weeklyDigestExtra", "a"];
+        for literal_b in [true, false] {
+            let mut rows = Vec::new();
+            let mut doc = 0;
+            for round in 0..7 {
+                for (i, k) in keys.iter().enumerate() {
+                    let b = if literal_b {
+                        ""
+                    } else {
+                        bindings[(i + round) % bindings.len()]
+                    };
+                    doc += 1;
+                    // Documents in a scrambled order.
+                    rows.push(((doc * 7919) % 1000, value(b, k.clone())));
+                }
+            }
+            let mut expected = rows.clone();
+            expected.sort_by(|a, b| ValueEntry::cmp_rows(a, b, literal_b));
+            for per_run in [1, 5, rows.len()] {
+                let out = through_runs(
+                    &rows,
+                    literal_b,
+                    per_run,
+                    |runs, v| runs.add_values(0, v.into_iter()),
+                    |c| match c {
+                        Chunk::Values(v) => v,
+                        Chunk::Words(_) => unreachable!(),
+                    },
+                    false,
+                );
+                assert_eq!(out, expected, "literal_b {literal_b}, per_run {per_run}");
+            }
+        }
+        let words: Vec<(i64, WordEntry)> = ["zeta", "alpha", "alphabetically-long", "", "beta"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| {
+                ["", "b1", "a-long-binding-name"].map(|b| {
+                    (
+                        i as i64 % 3,
+                        WordEntry {
+                            b: b.into(),
+                            w: (*w).into(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        let mut expected = words.clone();
+        expected.sort_by(|a, b| WordEntry::cmp_rows(a, b, false));
+        let out = through_runs(
+            &words,
+            false,
+            4,
+            |runs, v| runs.add_words(0, v.into_iter()),
+            |c| match c {
+                Chunk::Words(v) => v,
+                Chunk::Values(_) => unreachable!(),
+            },
+            true,
+        );
+        assert_eq!(out, expected);
     }
 }
