@@ -134,7 +134,8 @@ enum Line {
     Bad(String),
     /// A document to write.
     Doc {
-        key: String,
+        /// Where its key is in [`Prepared::keys`].
+        key: Range<usize>,
         /// [`key_hash`] of the key.
         hash: u64,
         /// Where its JSONB is in [`Prepared::jsonb`].
@@ -148,6 +149,8 @@ enum Line {
 /// such frees expensive).
 struct Prepared {
     lines: Vec<Line>,
+    /// The keys of the batch's documents, back to back.
+    keys: String,
     /// The JSONB of every document of the batch, back to back.
     jsonb: Vec<u8>,
     /// Per index, its rows: `(position of the line in the batch, row)`, in line order.
@@ -187,11 +190,12 @@ fn may_flag(entries: &Entries) -> bool {
 const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
 
 /// Prepares one line (without its line terminator) on a worker's private connection,
-/// appending its JSONB to `jsonb`.
+/// appending its key to `keys` and its JSONB to `jsonb`.
 fn prepare_line(
     conn: &Connection,
     collection: Collection,
     line: &[u8],
+    keys: &mut String,
     jsonb: &mut Vec<u8>,
 ) -> Line {
     let Ok(text) = std::str::from_utf8(line) else {
@@ -225,11 +229,15 @@ fn prepare_line(
     }
     let doc = Jsonb::trusted(&jsonb[start..]);
     match key_of(collection, doc) {
-        Ok(key) => Line::Doc {
-            hash: key_hash(&key),
-            key,
-            jsonb: start..jsonb.len(),
-        },
+        Ok(key) => {
+            let at = keys.len();
+            keys.push_str(&key);
+            Line::Doc {
+                hash: key_hash(&key),
+                key: at..keys.len(),
+                jsonb: start..jsonb.len(),
+            }
+        }
         Err(reason) => {
             jsonb.truncate(start);
             Line::Bad(reason)
@@ -246,12 +254,19 @@ fn prepare(
 ) -> Prepared {
     let mut out = Prepared {
         lines: Vec::with_capacity(batch.lines.len()),
+        keys: String::with_capacity(batch.lines.len() * 32),
         jsonb: Vec::with_capacity(batch.text.len()),
         rows: Grouped::new(indexes.len()),
         notable: Vec::new(),
     };
     for (pos, range) in batch.lines.iter().enumerate() {
-        let line = prepare_line(conn, collection, &batch.text[range.clone()], &mut out.jsonb);
+        let line = prepare_line(
+            conn,
+            collection,
+            &batch.text[range.clone()],
+            &mut out.keys,
+            &mut out.jsonb,
+        );
         if let Line::Doc { jsonb, .. } = &line {
             let doc = Jsonb::trusted(&out.jsonb[jsonb.clone()]);
             let pos = pos as u32;
@@ -718,11 +733,14 @@ enum FromIndexer {
 /// writer stores documents, then merges each index's runs and hands them back in key
 /// order. Sorting and merging thus stay off the thread that holds the connection. If
 /// the writer gives up (its channel closes without [`ToIndexer::Finish`]), so does it.
+/// Written chunks come back through `recycled` to be freed here, where their strings were
+/// allocated (freeing them on the writer cost it a glibc arena lock per string).
 fn indexer(
     kinds: Vec<(bool, bool)>,
     budget: usize,
     from_writer: mpsc::Receiver<ToIndexer>,
     to_writer: mpsc::SyncSender<FromIndexer>,
+    recycled: mpsc::Receiver<Chunk>,
 ) {
     let mut runs = Runs::new(kinds.into_iter(), budget);
     let collected = (|| -> std::io::Result<bool> {
@@ -749,6 +767,9 @@ fn indexer(
     let result = match collected {
         Ok(false) => return,
         Ok(true) => runs.drain(|i, chunk| {
+            while let Ok(written) = recycled.try_recv() {
+                drop(written);
+            }
             to_writer
                 .send(FromIndexer::Chunk(i, chunk))
                 .map_err(|_| std::io::Error::other("the import stopped"))
@@ -840,15 +861,16 @@ impl Store {
                 // runs and, at the end, merges them back in key order.
                 let (to_indexer, from_writer) = mpsc::sync_channel::<ToIndexer>(MAX_IN_FLIGHT);
                 let (to_writer, from_indexer) = mpsc::sync_channel::<FromIndexer>(4);
+                let (recycle, recycled) = mpsc::sync_channel::<Chunk>(8);
                 if loader.bulk {
                     let kinds: Vec<(bool, bool)> = defs
                         .iter()
                         .map(|d| (d.kind == IndexKind::Words, !d.has_binding()))
                         .collect();
                     let budget = limits.run_budget;
-                    scope.spawn(move || indexer(kinds, budget, from_writer, to_writer));
+                    scope.spawn(move || indexer(kinds, budget, from_writer, to_writer, recycled));
                 } else {
-                    drop((from_writer, to_writer));
+                    drop((from_writer, to_writer, recycled));
                 }
                 let indexer_failed =
                     |from_indexer: &mpsc::Receiver<FromIndexer>| match from_indexer.recv() {
@@ -883,6 +905,7 @@ impl Store {
                         .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
                     let Prepared {
                         lines,
+                        keys,
                         jsonb,
                         mut rows,
                         notable,
@@ -897,9 +920,14 @@ impl Store {
                                 key,
                                 hash,
                                 jsonb: range,
-                            } => {
-                                loader.load(&key, hash, &jsonb[range], pos as u32, &mut rows, &ids)
-                            }
+                            } => loader.load(
+                                &keys[key],
+                                hash,
+                                &jsonb[range],
+                                pos as u32,
+                                &mut rows,
+                                &ids,
+                            ),
                         };
                         match outcome {
                             Ok(Outcome::Inserted(id)) => {
@@ -949,7 +977,11 @@ impl Store {
                     loader.build_key_index()?;
                     loop {
                         match from_indexer.recv() {
-                            Ok(FromIndexer::Chunk(i, chunk)) => loader.write_chunk(i, &chunk)?,
+                            Ok(FromIndexer::Chunk(i, chunk)) => {
+                                loader.write_chunk(i, &chunk)?;
+                                // Freed by the indexer (or here, if it is behind).
+                                let _ = recycle.try_send(chunk);
+                            }
                             Ok(FromIndexer::Done) => break,
                             Ok(FromIndexer::Failed(e)) => return Err(e.into()),
                             Err(_) => {
