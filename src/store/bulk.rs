@@ -6,6 +6,11 @@
 //! is stored exactly as written — nothing is filled in or normalised — so a query sees what
 //! the file held. The whole import is one transaction; a bad line fails it (nothing
 //! changes) unless told to skip bad lines.
+//!
+//! A *bulk load* (into an empty collection, without `replace`) builds the collection's key
+//! index once at the end and finds duplicate keys meanwhile with a hash set (`KeySet`);
+//! its index rows are sorted into runs on an indexer thread (`runs.rs`) and appended to the
+//! side tables in key order at the end. See docs/store.md for the memory bound.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasherDefault;
@@ -654,10 +659,11 @@ impl<'c> Loader<'c> {
 /// unique key index and the side tables then thrash it (measured at 1M documents: 36 s
 /// with 64 MiB, 23 s with 256 MiB, 22 s with 1 GiB).
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
-/// Helper threads SQLite's sorter may use while a large import moves staging tables into
-/// side tables (pragma `threads`; the setting is per connection and harmless afterwards).
+/// Helper threads SQLite's sorter may use while a bulk load builds the key index (pragma
+/// `threads`; the setting is per connection and harmless afterwards).
 const IMPORT_SORTER_THREADS: i64 = 2;
-/// Page cache of the temporary database (staging tables) during an import, in KiB.
+/// Page cache of the temporary database during an import, in KiB (SQLite's sorter spills
+/// there when it builds the key index).
 const IMPORT_TEMP_CACHE_KIB: i64 = 64 * 1024;
 
 /// Enlarges the page caches for one import and restores them when dropped.
