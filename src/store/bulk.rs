@@ -1296,6 +1296,42 @@ mod tests {
     }
 
     #[test]
+    fn replace_within_one_batch_sees_the_rows_of_the_replaced_line() {
+        // Line 3 replaces line 1 (same key, other indexed values), both in the first batch:
+        // line 1's index rows must be in the side tables before the replace diffs them.
+        let text = generated(3, 11);
+        let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').take(3).collect();
+        let mut changed: serde_json::Value = serde_json::from_slice(lines[0]).unwrap();
+        changed["profile"]["country"] = "ZZ".into();
+        changed["createdTimestamp"] = 1.into();
+        changed["hasLiteAccount"] = (!changed["hasLiteAccount"].as_bool().unwrap()).into();
+        let changed = changed.to_string();
+        let with_replace = format!(
+            "{}\n{}\n{changed}\n",
+            String::from_utf8_lossy(lines[0]),
+            String::from_utf8_lossy(lines[1])
+        );
+        let store = fresh();
+        let options = ImportOptions {
+            replace: true,
+            ..ImportOptions::new(Collection::EmailAccounts)
+        };
+        let report = store
+            .import_ndjson(Cursor::new(&with_replace), options)
+            .unwrap();
+        assert_eq!((report.inserted, report.replaced), (2, 1));
+        let expected = fresh();
+        let final_text = format!("{changed}\n{}\n", String::from_utf8_lossy(lines[1]));
+        expected
+            .import_ndjson(
+                Cursor::new(&final_text),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
+            .unwrap();
+        assert!(dump(&store) == dump(&expected), "replace path differs");
+    }
+
+    #[test]
     fn repeated_keys_with_colliding_hashes_are_all_found() {
         // Ten keys, each twice, under a 1-bit hash: every key collides with another.
         let mut text = String::new();
