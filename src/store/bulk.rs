@@ -6,9 +6,16 @@
 //! is stored exactly as written — nothing is filled in or normalised — so a query sees what
 //! the file held. The whole import is one transaction; a bad line fails it (nothing
 //! changes) unless told to skip bad lines.
+//!
+//! A *bulk load* (into an empty collection, without `replace`) builds the collection's key
+//! index once at the end and finds duplicate keys meanwhile with a hash set (`KeySet`);
+//! its index rows are sorted into runs on an indexer thread (`runs.rs`) and appended to the
+//! side tables in key order at the end. See docs/store.md for the memory bound.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::io::{BufRead, Write};
+use std::ops::Range;
 use std::sync::mpsc;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -16,8 +23,9 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use super::docs::{self, DOC_PARAM};
 use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
+use super::runs::{Chunk, Runs};
 use super::{Store, schema};
-use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
 use crate::catalog::{Collection, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -124,17 +132,60 @@ pub(crate) fn key_of<'a, N: Node<'a>>(collection: Collection, doc: N) -> Result<
 
 /// A line made ready for writing by a worker thread: everything that does not need the
 /// database (parsing, key, JSONB encoding, index entries) is done off the writer thread.
-enum Prepared {
+enum Line {
     /// A blank line.
     Blank,
     /// A line that cannot be imported, and why.
     Bad(String),
     /// A document to write.
     Doc {
-        key: String,
-        jsonb: Vec<u8>,
-        rows: Vec<Entries>,
+        /// Where its key is in [`Prepared::keys`].
+        key: Range<usize>,
+        /// [`key_hash`] of the key.
+        hash: u64,
+        /// Where its JSONB is in [`Prepared::jsonb`].
+        jsonb: Range<usize>,
     },
+}
+
+/// A batch made ready by a worker. The index rows are grouped per index for the whole
+/// batch, so the writer never touches them (it only learns each document's row id), and
+/// the documents share one buffer: few allocations cross threads (glibc's arenas make
+/// such frees expensive).
+struct Prepared {
+    lines: Vec<Line>,
+    /// The keys of the batch's documents, back to back.
+    keys: String,
+    /// The JSONB of every document of the batch, back to back.
+    jsonb: Vec<u8>,
+    /// Per index, its rows: `(position of the line in the batch, row)`, in line order.
+    rows: Grouped,
+    /// Entries that may give their index a flag (`(position, index, entries)`): the only
+    /// ones for which [`EntryWriter::note`] can do anything.
+    notable: Vec<(u32, usize, Entries)>,
+}
+
+/// Index rows of a batch, per index, keyed by the line's position in the batch (or by
+/// row id, once the writer has stored the documents).
+struct Grouped {
+    values: Vec<Vec<(u32, ValueEntry)>>,
+    words: Vec<Vec<(u32, WordEntry)>>,
+}
+
+impl Grouped {
+    fn new(indexes: usize) -> Grouped {
+        Grouped {
+            values: vec![Vec::new(); indexes],
+            words: vec![Vec::new(); indexes],
+        }
+    }
+}
+
+/// Whether `entries` can change their index's flags (what [`EntryWriter::note`] records:
+/// `multi`, `overflow`). For any other entries `note` is a no-op, so the writer calls it
+/// only for these, found on the workers.
+fn may_flag(entries: &Entries) -> bool {
+    entries.repeats_binding() || entries.overflows()
 }
 
 /// Turns JSON text into JSONB with SQLite's own parser — strict JSON only (`json_valid`
@@ -143,41 +194,103 @@ enum Prepared {
 /// number exactly as written: a verbatim restore.
 const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
 
-/// Prepares one line (without its line terminator) on a worker's private connection.
+/// Prepares one line (without its line terminator) on a worker's private connection,
+/// appending its key to `keys` and its JSONB to `jsonb`.
+fn prepare_line(
+    conn: &Connection,
+    collection: Collection,
+    line: &[u8],
+    keys: &mut String,
+    jsonb: &mut Vec<u8>,
+) -> Line {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Line::Bad("not UTF-8".into());
+    };
+    if text.trim().is_empty() {
+        return Line::Blank;
+    }
+    let start = jsonb.len();
+    let parsed = conn.prepare_cached(TO_JSONB).and_then(|mut s| {
+        let mut rows = s.query([text])?;
+        match rows.next()? {
+            Some(row) => {
+                jsonb.extend_from_slice(row.get_ref(0)?.as_blob()?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    });
+    match parsed {
+        Ok(true) => {}
+        Ok(false) => {
+            // The slow path, for the message only: serde_json says where the text goes wrong.
+            let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(e) => format!("invalid JSON: {e}"),
+                Ok(_) => "invalid JSON (nested too deeply)".to_string(),
+            };
+            return Line::Bad(reason);
+        }
+        Err(e) => return Line::Bad(format!("invalid JSON: {e}")),
+    }
+    let doc = Jsonb::trusted(&jsonb[start..]);
+    match key_of(collection, doc) {
+        Ok(key) => {
+            let at = keys.len();
+            keys.push_str(&key);
+            Line::Doc {
+                hash: key_hash(&key),
+                key: at..keys.len(),
+                jsonb: start..jsonb.len(),
+            }
+        }
+        Err(reason) => {
+            jsonb.truncate(start);
+            Line::Bad(reason)
+        }
+    }
+}
+
+/// Prepares a batch on a worker: each line, then its documents' index rows.
 fn prepare(
     conn: &Connection,
     collection: Collection,
     indexes: &[CompiledIndex],
-    line: &[u8],
+    batch: &Batch,
 ) -> Prepared {
-    let Ok(text) = std::str::from_utf8(line) else {
-        return Prepared::Bad("not UTF-8".into());
+    let mut out = Prepared {
+        lines: Vec::with_capacity(batch.lines.len()),
+        keys: String::with_capacity(batch.lines.len() * 32),
+        jsonb: Vec::with_capacity(batch.text.len()),
+        rows: Grouped::new(indexes.len()),
+        notable: Vec::new(),
     };
-    if text.trim().is_empty() {
-        return Prepared::Blank;
+    for (pos, range) in batch.lines.iter().enumerate() {
+        let line = prepare_line(
+            conn,
+            collection,
+            &batch.text[range.clone()],
+            &mut out.keys,
+            &mut out.jsonb,
+        );
+        if let Line::Doc { jsonb, .. } = &line {
+            let doc = Jsonb::trusted(&out.jsonb[jsonb.clone()]);
+            let pos = pos as u32;
+            for (i, index) in indexes.iter().enumerate() {
+                let entries = index.entries(doc);
+                if may_flag(&entries) {
+                    out.notable.push((pos, i, entries.clone()));
+                }
+                match entries {
+                    Entries::Values(v) => {
+                        out.rows.values[i].extend(v.into_iter().map(|e| (pos, e)))
+                    }
+                    Entries::Words(v) => out.rows.words[i].extend(v.into_iter().map(|e| (pos, e))),
+                }
+            }
+        }
+        out.lines.push(line);
     }
-    let jsonb: Option<Vec<u8>> = match conn
-        .prepare_cached(TO_JSONB)
-        .and_then(|mut s| s.query_row([text], |r| r.get(0)).optional())
-    {
-        Ok(bytes) => bytes,
-        Err(e) => return Prepared::Bad(format!("invalid JSON: {e}")),
-    };
-    let Some(jsonb) = jsonb else {
-        // The slow path, for the message only: serde_json says where the text goes wrong.
-        let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-            Err(e) => format!("invalid JSON: {e}"),
-            Ok(_) => "invalid JSON (nested too deeply)".to_string(),
-        };
-        return Prepared::Bad(reason);
-    };
-    let doc = Jsonb::trusted(&jsonb);
-    let key = match key_of(collection, doc) {
-        Ok(key) => key,
-        Err(reason) => return Prepared::Bad(reason),
-    };
-    let rows = indexes.iter().map(|index| index.entries(doc)).collect();
-    Prepared::Doc { key, jsonb, rows }
+    out
 }
 
 /// Lines per batch handed to a worker.
@@ -185,34 +298,105 @@ const BATCH_LINES: usize = 512;
 /// Batches in flight between the reader and the writer: bounds memory whatever the input.
 const MAX_IN_FLIGHT: usize = 8;
 
-/// One batch of input lines, with its input size.
+/// One batch of input lines, in one buffer, with its input size.
 struct Batch {
-    lines: Vec<Vec<u8>>,
+    text: Vec<u8>,
+    /// Each line's bytes in `text`, terminators excluded.
+    lines: Vec<Range<usize>>,
     bytes: u64,
 }
 
-/// Reads up to [`BATCH_LINES`] lines (terminators stripped); an empty batch at the end.
+/// Reads up to [`BATCH_LINES`] lines; an empty batch at the end.
 fn read_batch(input: &mut dyn BufRead, first: bool) -> Result<Batch, StoreError> {
     let mut batch = Batch {
+        text: Vec::with_capacity(BATCH_LINES * 1024),
         lines: Vec::with_capacity(BATCH_LINES),
         bytes: 0,
     };
     while batch.lines.len() < BATCH_LINES {
-        let mut line = Vec::with_capacity(1024);
-        let n = input.read_until(b'\n', &mut line)?;
+        let mut start = batch.text.len();
+        let n = input.read_until(b'\n', &mut batch.text)?;
         if n == 0 {
             break;
         }
         batch.bytes += n as u64;
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
+        let mut end = batch.text.len();
+        while end > start && matches!(batch.text[end - 1], b'\n' | b'\r') {
+            end -= 1;
         }
-        if first && batch.lines.is_empty() && line.starts_with(b"\xEF\xBB\xBF") {
-            line.drain(..3);
+        if first && batch.lines.is_empty() && batch.text[start..end].starts_with(b"\xEF\xBB\xBF") {
+            start += 3;
         }
-        batch.lines.push(line);
+        batch.lines.push(start..end);
     }
     Ok(batch)
+}
+
+/// Limits of one import (tests make them small to force every path).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Memory for index rows held before they are spilled to sorted runs on disk.
+    run_budget: usize,
+    /// Keys the duplicate check of a bulk load holds before it builds the key index.
+    key_cap: usize,
+    /// Bits of a key's hash the duplicate check uses (tests force collisions).
+    hash_mask: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            run_budget: RUN_BUDGET,
+            key_cap: KEY_CAP,
+            hash_mask: u64::MAX,
+        }
+    }
+}
+
+/// Memory for index rows of a bulk load held in memory (estimated, Rust structures);
+/// beyond it they are sorted and spilled to temporary files as runs (`runs.rs`).
+const RUN_BUDGET: usize = 64 << 20;
+
+/// Keys a bulk load checks for duplicates in memory (a 64-bit hash and a row id each,
+/// about 17 bytes per slot of the hash table: at most ~72 MiB). A larger load builds the
+/// collection's unique key index at that point and lets it find the remaining duplicates,
+/// as a load into a non-empty collection does.
+const KEY_CAP: usize = 3_500_000;
+
+/// A `Hasher` for keys that are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The 64-bit hash of a document key the duplicate check uses (computed on the workers).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: well mixed; a collision only costs a lookup of the row.
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The duplicate check of a bulk load, while the collection has no key index: the first
+/// row id of each key hash; a hit is verified against the stored key.
+struct KeySet {
+    first: HashMap<u64, i64, BuildHasherDefault<PassThrough>>,
+    /// Keys whose hash belongs to another key's row (real 64-bit collisions: in practice
+    /// none).
+    collided: HashSet<String>,
 }
 
 /// One import's statements and state inside the transaction.
@@ -225,61 +409,19 @@ struct Loader<'c> {
     defs: &'c [IndexDef],
     /// Rows with an id above this were written by this import (for error messages).
     max_id_before: i64,
-    /// Staging is allowed: a load into an empty collection without `replace`, so no row
-    /// written by this import is ever read back from a side table before the end.
-    may_stage: bool,
-    /// Per index, decided at the first flush: `Some(true)` when its rows go to a staging
-    /// table and are moved into the side table, sorted, at the end ([`Loader::finish`]).
-    /// Indexes with few distinct keys (flags, countries) stay direct: their sorted batches
-    /// land near the end of each key's run, which costs less than staging and sorting.
-    staged: Vec<Option<bool>>,
-    /// Per staged value index, rows held in memory while they fit in [`RUN_BUDGET`]: a
-    /// load that fits writes them, sorted in Rust, at the end ([`Loader::finish`]).
-    runs: Vec<Vec<(i64, ValueEntry)>>,
-    /// Estimated heap bytes held by `runs`.
-    run_bytes: usize,
-    /// The limit of `run_bytes` ([`RUN_BUDGET`]; tests make it small).
-    run_budget: usize,
-    /// The staged rows outgrew [`RUN_BUDGET`]: staged value rows now go to staging tables
-    /// too (SQLite's external sorter orders them at the end, in bounded memory).
-    overflowed: bool,
-}
-
-/// Memory for staged value rows. Sorting them in Rust and appending them to the side
-/// tables costs a fraction of SQLite's sorter (measured: 0.2 vs 1.1–1.5 s per million
-/// rows), so loads up to a few hundred thousand documents never touch a staging table.
-const RUN_BUDGET: usize = 32 << 20;
-
-/// Estimated memory of one staged row.
-fn run_row_bytes(e: &ValueEntry) -> usize {
-    let text = match &e.k {
-        ValueKey::Text(s) => s.capacity(),
-        _ => 0,
-    };
-    std::mem::size_of::<(i64, ValueEntry)>() + e.b.capacity() + text
-}
-
-/// An index whose first batch shows at most this many distinct keys is filled directly.
-const FEW_KEYS: usize = 64;
-
-/// Index rows of documents written but not yet indexed, per index (same order as the
-/// loader's definitions).
-struct Pending {
-    values: Vec<Vec<(i64, ValueEntry)>>,
-    words: Vec<Vec<(i64, WordEntry)>>,
-}
-
-impl Pending {
-    fn new(indexes: usize) -> Pending {
-        Pending {
-            values: vec![Vec::new(); indexes],
-            words: vec![Vec::new(); indexes],
-        }
-    }
+    /// A bulk load: into an empty collection, without `replace`. Its index rows are
+    /// collected in sorted runs and written at the end, in key order, and the collection's
+    /// key index is dropped and rebuilt at the end (from sorted keys, instead of one random
+    /// insert per document); no row written by the load is read back before the end.
+    bulk: bool,
+    /// The duplicate check of a bulk load while the key index is dropped.
+    keys: Option<KeySet>,
+    limits: Limits,
 }
 
 enum Outcome {
-    Inserted,
+    /// Stored as a new document with this row id.
+    Inserted(i64),
     Replaced,
 }
 
@@ -289,9 +431,19 @@ impl<'c> Loader<'c> {
         defs: &'c [IndexDef],
         collection: Collection,
         replace: bool,
-        run_budget: usize,
+        limits: Limits,
     ) -> Result<Self, StoreError> {
         let table = collection.table();
+        let max_id_before = conn.query_row(
+            &format!("SELECT coalesce(max(id), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
+        let bulk = max_id_before == 0 && !replace;
+        if bulk {
+            // Inside the import's transaction: a failed import gets the index back.
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS {table}_key"))?;
+        }
         let insert = conn.prepare_cached(&format!(
             "INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"
         ))?;
@@ -299,12 +451,6 @@ impl<'c> Loader<'c> {
             .iter()
             .map(|def| EntryWriter::new(conn, def))
             .collect::<Result<_, _>>()?;
-        let max_id_before = conn.query_row(
-            &format!("SELECT coalesce(max(id), 0) FROM {table}"),
-            [],
-            |r| r.get(0),
-        )?;
-        let may_stage = max_id_before == 0 && !replace;
         Ok(Loader {
             conn,
             collection,
@@ -313,162 +459,162 @@ impl<'c> Loader<'c> {
             writers,
             defs,
             max_id_before,
-            may_stage,
-            staged: vec![None; defs.len()],
-            runs: vec![Vec::new(); defs.len()],
-            run_bytes: 0,
-            run_budget,
-            overflowed: false,
+            bulk,
+            keys: bulk.then(|| KeySet {
+                first: HashMap::default(),
+                collided: HashSet::new(),
+            }),
+            limits,
         })
     }
 
-    /// Stores one prepared document; on success its index rows join `pending` (written by
-    /// [`Loader::flush`]). `Err(Ok(reason))` is a bad line; `Err(Err(e))` a database failure.
+    /// The refusal of a key met before.
+    fn exists(&self, key: &str, id: i64) -> String {
+        let place = if id > self.max_id_before {
+            "an earlier line of this input"
+        } else {
+            "the store"
+        };
+        format!("key `{key}` already exists in {place}")
+    }
+
+    /// Checks `key` against the keys of this bulk load; `Ok(true)` when its hash is
+    /// another key's (it then goes to `collided` once stored).
+    fn check_key(&self, key: &str, hash: u64) -> Result<bool, Result<String, StoreError>> {
+        let Some(keys) = &self.keys else {
+            return Ok(false);
+        };
+        let Some(&id) = keys.first.get(&hash) else {
+            return Ok(false);
+        };
+        let table = self.collection.table();
+        let stored: String = self
+            .conn
+            .prepare_cached(&format!("SELECT key FROM {table} WHERE id = ?1"))
+            .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
+            .map_err(|e| Err(e.into()))?;
+        if stored == key {
+            return Err(Ok(self.exists(key, id)));
+        }
+        if keys.collided.contains(key) {
+            return Err(Ok(format!(
+                "key `{key}` already exists in an earlier line of this input"
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Records a stored key in the duplicate check; past the cap, builds the key index.
+    fn remember_key(
+        &mut self,
+        key: &str,
+        hash: u64,
+        id: i64,
+        collided: bool,
+    ) -> Result<(), StoreError> {
+        let Some(keys) = &mut self.keys else {
+            return Ok(());
+        };
+        if collided {
+            keys.collided.insert(key.to_string());
+        } else {
+            keys.first.insert(hash, id);
+        }
+        if keys.first.len() >= self.limits.key_cap {
+            self.build_key_index()?;
+        }
+        Ok(())
+    }
+
+    /// Creates the collection's unique key index (dropped for a bulk load) and ends the
+    /// in-memory duplicate check. The check has kept the keys unique, so it cannot fail.
+    fn build_key_index(&mut self) -> Result<(), StoreError> {
+        if self.keys.take().is_some() {
+            self.conn
+                .execute_batch(&schema::key_index_sql(self.collection))?;
+        }
+        Ok(())
+    }
+
+    /// Stores one prepared document, the line at `pos` in its batch. `Err(Ok(reason))` is
+    /// a bad line; `Err(Err(e))` a database failure. `rows` and `ids` are the batch's
+    /// index rows and the ids stored so far (the replace path writes them first).
     fn load(
         &mut self,
         key: &str,
+        hash: u64,
         jsonb: &[u8],
-        rows: Vec<Entries>,
-        pending: &mut Pending,
+        pos: u32,
+        rows: &mut Grouped,
+        ids: &[i64],
     ) -> Result<Outcome, Result<String, StoreError>> {
+        let hash = hash & self.limits.hash_mask;
+        let collided = self.check_key(key, hash)?;
         match self.insert.execute(params![key, jsonb]) {
             Ok(_) => {
                 let id = self.conn.last_insert_rowid();
-                for (i, rows) in rows.into_iter().enumerate() {
-                    self.writers[i].note(&rows).map_err(Err)?;
-                    match rows {
-                        Entries::Values(v) => {
-                            pending.values[i].extend(v.into_iter().map(|e| (id, e)))
-                        }
-                        Entries::Words(v) => {
-                            pending.words[i].extend(v.into_iter().map(|e| (id, e)))
-                        }
-                    }
-                }
-                Ok(Outcome::Inserted)
+                self.remember_key(key, hash, id, collided).map_err(Err)?;
+                Ok(Outcome::Inserted(id))
             }
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == ErrorCode::ConstraintViolation =>
             {
-                // The replace path diffs against the stored entries: write the pending
-                // ones first, they may belong to the document being replaced.
-                self.flush(pending).map_err(Err)?;
+                if self.replace {
+                    // The replace path diffs against the stored entries: write the rows of
+                    // the batch's earlier documents first, one may be the one replaced.
+                    self.flush(rows, ids, pos).map_err(Err)?;
+                }
                 self.conflict(key, jsonb)
             }
             Err(e) => Err(Err(e.into())),
         }
     }
 
-    /// Ends the load: writes the staged rows into their side tables, in key order.
-    fn finish(&mut self) -> Result<(), StoreError> {
-        if self.overflowed {
-            self.spill()?;
+    /// Records the flags that the stored documents' entries give their indexes.
+    fn note(&mut self, notable: &[(u32, usize, Entries)], ids: &[i64]) -> Result<(), StoreError> {
+        for (pos, i, entries) in notable {
+            if ids[*pos as usize] != 0 {
+                self.writers[*i].note(entries)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes the index rows of the batch's lines before `upto` (a load that is not a bulk
+    /// one): per index, one sorted multi-row insert run into its side table. Rows of lines
+    /// without a stored id (bad, replaced) are dropped.
+    fn flush(&mut self, rows: &mut Grouped, ids: &[i64], upto: u32) -> Result<(), StoreError> {
         for (i, def) in self.defs.iter().enumerate() {
-            if self.staged[i] != Some(true) {
-                continue;
+            let n = rows.values[i].iter().take_while(|(p, _)| *p < upto).count();
+            let mut values: Vec<(i64, ValueEntry)> = rows.values[i]
+                .drain(..n)
+                .filter_map(|(p, e)| Some((ids[p as usize], e)).filter(|(id, _)| *id != 0))
+                .collect();
+            if !values.is_empty() {
+                index::insert_values_bulk(self.conn, def, &mut values)?;
             }
-            if def.kind == IndexKind::Words || self.overflowed {
-                index::unstage(self.conn, def)?;
-            } else if !self.runs[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut self.runs[i], false)?;
+            let n = rows.words[i].iter().take_while(|(p, _)| *p < upto).count();
+            let mut words: Vec<(i64, WordEntry)> = rows.words[i]
+                .drain(..n)
+                .filter_map(|(p, e)| Some((ids[p as usize], e)).filter(|(id, _)| *id != 0))
+                .collect();
+            if !words.is_empty() {
+                index::insert_words_bulk(self.conn, def, &mut words)?;
             }
-            self.runs[i] = Vec::new();
         }
-        self.run_bytes = 0;
         Ok(())
     }
 
-    /// Moves the in-memory runs to the staging tables (creating them on the first call).
-    fn spill(&mut self) -> Result<(), StoreError> {
-        for (i, def) in self.defs.iter().enumerate() {
-            if self.staged[i] != Some(true) || def.kind != IndexKind::Value {
-                continue;
+    /// Writes one merged chunk of a bulk load's index rows (in key order) to its side
+    /// table.
+    fn write_chunk(&self, i: usize, chunk: &Chunk) -> Result<(), StoreError> {
+        let def = &self.defs[i];
+        match chunk {
+            Chunk::Values(rows) => {
+                index::write_values(self.conn, def, rows.iter().map(|(d, e)| (*d, e)))
             }
-            if !self.overflowed {
-                index::create_stage(self.conn, def)?;
-            }
-            let run = &mut self.runs[i];
-            if !run.is_empty() {
-                index::insert_values_bulk(self.conn, def, run, true)?;
-                run.clear();
-            }
+            Chunk::Words(rows) => index::write_words(self.conn, def, rows),
         }
-        self.overflowed = true;
-        self.run_bytes = 0;
-        Ok(())
-    }
-
-    /// Whether index `i` is staged, deciding (and creating its staging table) on the first
-    /// batch with rows.
-    fn stage_index(&mut self, i: usize, pending: &Pending) -> Result<bool, StoreError> {
-        if let Some(staged) = self.staged[i] {
-            return Ok(staged);
-        }
-        let distinct = |keys: &mut Vec<String>| {
-            keys.sort_unstable();
-            keys.dedup();
-            keys.len()
-        };
-        let many = self.may_stage
-            && match self.defs[i].kind {
-                IndexKind::Value | IndexKind::Composite => {
-                    let rows = &pending.values[i];
-                    let mut keys: Vec<(&str, &ValueKey)> =
-                        rows.iter().map(|(_, e)| (e.b.as_str(), &e.k)).collect();
-                    keys.sort_unstable();
-                    keys.dedup();
-                    keys.len() > FEW_KEYS
-                }
-                IndexKind::Words => {
-                    let mut keys: Vec<String> = pending.words[i]
-                        .iter()
-                        .map(|(_, e)| format!("{}\u{0}{}", e.b, e.w))
-                        .collect();
-                    distinct(&mut keys) > FEW_KEYS
-                }
-            };
-        // Value rows are staged in memory (`runs`) until they overflow; word rows always
-        // in a staging table.
-        if many && (self.defs[i].kind == IndexKind::Words || self.overflowed) {
-            index::create_stage(self.conn, &self.defs[i])?;
-        }
-        self.staged[i] = Some(many);
-        Ok(many)
-    }
-
-    /// Writes the pending index rows: per index, one sorted multi-row insert run into its
-    /// side table, or an append to its staging table.
-    fn flush(&mut self, pending: &mut Pending) -> Result<(), StoreError> {
-        for i in 0..self.defs.len() {
-            if pending.values[i].is_empty() && pending.words[i].is_empty() {
-                continue;
-            }
-            let staged = self.stage_index(i, pending)?;
-            let def = &self.defs[i];
-            if staged && self.overflowed && !pending.values[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut pending.values[i], true)?;
-                pending.values[i].clear();
-            } else if staged && !pending.values[i].is_empty() {
-                self.run_bytes += pending.values[i]
-                    .iter()
-                    .map(|(_, e)| run_row_bytes(e))
-                    .sum::<usize>();
-                self.runs[i].append(&mut pending.values[i]);
-            } else if !pending.values[i].is_empty() {
-                index::insert_values_bulk(self.conn, def, &mut pending.values[i], false)?;
-                pending.values[i].clear();
-            }
-            if !pending.words[i].is_empty() {
-                index::insert_words_bulk(self.conn, def, &mut pending.words[i], staged)?;
-                pending.words[i].clear();
-            }
-        }
-        if self.run_bytes > self.run_budget {
-            // From here on the load is too large to sort in memory.
-            self.spill()?;
-        }
-        Ok(())
     }
 
     /// The key exists: replace the document (keeping its id) or refuse the line.
@@ -490,12 +636,7 @@ impl<'c> Loader<'c> {
             ))));
         };
         if !self.replace {
-            let place = if id > self.max_id_before {
-                "an earlier line of this input"
-            } else {
-                "the store"
-            };
-            return Err(Ok(format!("key `{key}` already exists in {place}")));
+            return Err(Ok(self.exists(key, id)));
         }
         // Replacing is the rare path: decode both versions to diff their index entries.
         let old = docs::decode(&old_bytes).map_err(Err)?;
@@ -518,10 +659,11 @@ impl<'c> Loader<'c> {
 /// unique key index and the side tables then thrash it (measured at 1M documents: 36 s
 /// with 64 MiB, 23 s with 256 MiB, 22 s with 1 GiB).
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
-/// Helper threads SQLite's sorter may use while a large import moves staging tables into
-/// side tables (pragma `threads`; the setting is per connection and harmless afterwards).
+/// Helper threads SQLite's sorter may use while a bulk load builds the key index (pragma
+/// `threads`; the setting is per connection and harmless afterwards).
 const IMPORT_SORTER_THREADS: i64 = 2;
-/// Page cache of the temporary database (staging tables) during an import, in KiB.
+/// Page cache of the temporary database during an import, in KiB (SQLite's sorter spills
+/// there when it builds the key index).
 const IMPORT_TEMP_CACHE_KIB: i64 = 64 * 1024;
 
 /// Enlarges the page caches for one import and restores them when dropped.
@@ -575,6 +717,77 @@ fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
+/// What the writer sends the indexer thread of a bulk load.
+enum ToIndexer {
+    /// The index rows of one batch, and the row id of each of its lines (0: not stored).
+    Rows(Grouped, Vec<i64>),
+    /// The load is complete: merge and send the rows back.
+    Finish,
+}
+
+/// What the indexer thread sends back at the end of a bulk load.
+enum FromIndexer {
+    /// Rows of index `.0`, in key order (index after index).
+    Chunk(usize, Chunk),
+    /// Every row has been sent.
+    Done,
+    /// Spilling or reading a run failed.
+    Failed(std::io::Error),
+}
+
+/// The indexer thread of a bulk load: collects index rows into sorted runs while the
+/// writer stores documents, then merges each index's runs and hands them back in key
+/// order. Sorting and merging thus stay off the thread that holds the connection. If
+/// the writer gives up (its channel closes without [`ToIndexer::Finish`]), so does it.
+/// Written chunks come back through `recycled` to be freed here, where their strings were
+/// allocated (freeing them on the writer cost it a glibc arena lock per string).
+fn indexer(
+    kinds: Vec<(bool, bool)>,
+    budget: usize,
+    from_writer: mpsc::Receiver<ToIndexer>,
+    to_writer: mpsc::SyncSender<FromIndexer>,
+    recycled: mpsc::Receiver<Chunk>,
+) {
+    let mut runs = Runs::new(kinds.into_iter(), budget);
+    let collected = (|| -> std::io::Result<bool> {
+        for msg in from_writer {
+            match msg {
+                ToIndexer::Rows(rows, ids) => {
+                    let id = |p: u32| Some(ids[p as usize]).filter(|id| *id != 0);
+                    for (i, values) in rows.values.into_iter().enumerate() {
+                        runs.add_values(
+                            i,
+                            values.into_iter().filter_map(|(p, e)| Some((id(p)?, e))),
+                        );
+                    }
+                    for (i, words) in rows.words.into_iter().enumerate() {
+                        runs.add_words(i, words.into_iter().filter_map(|(p, e)| Some((id(p)?, e))));
+                    }
+                    runs.enforce_budget()?;
+                }
+                ToIndexer::Finish => return Ok(true),
+            }
+        }
+        Ok(false)
+    })();
+    let result = match collected {
+        Ok(false) => return,
+        Ok(true) => runs.drain(|i, chunk| {
+            while let Ok(written) = recycled.try_recv() {
+                drop(written);
+            }
+            to_writer
+                .send(FromIndexer::Chunk(i, chunk))
+                .map_err(|_| std::io::Error::other("the import stopped"))
+        }),
+        Err(e) => Err(e),
+    };
+    let _ = to_writer.send(match result {
+        Ok(()) => FromIndexer::Done,
+        Err(e) => FromIndexer::Failed(e),
+    });
+}
+
 impl Store {
     /// Imports NDJSON documents into a collection as a verbatim restore (see the module
     /// doc). Atomic by default: the first bad line fails the import with
@@ -588,15 +801,30 @@ impl Store {
         input: impl BufRead,
         options: ImportOptions<'_>,
     ) -> Result<ImportReport, StoreError> {
-        self.import_with_budget(input, options, RUN_BUDGET)
+        self.import_with_limits(input, options, Limits::default())
     }
 
-    /// [`Store::import_ndjson`] with `run_budget` bytes for staged index rows in memory.
+    /// [`Store::import_ndjson`] with `run_budget` bytes for index rows in memory.
+    #[cfg(test)]
     fn import_with_budget(
+        &self,
+        input: impl BufRead,
+        options: ImportOptions<'_>,
+        run_budget: usize,
+    ) -> Result<ImportReport, StoreError> {
+        let limits = Limits {
+            run_budget,
+            ..Limits::default()
+        };
+        self.import_with_limits(input, options, limits)
+    }
+
+    /// [`Store::import_ndjson`] with the given limits.
+    fn import_with_limits(
         &self,
         mut input: impl BufRead,
         options: ImportOptions<'_>,
-        run_budget: usize,
+        limits: Limits,
     ) -> Result<ImportReport, StoreError> {
         let ImportOptions {
             collection,
@@ -607,7 +835,7 @@ impl Store {
         let report = self.write(|tx| -> Result<ImportReport, StoreError> {
             let _cache = CacheGuard::enlarge(tx)?;
             let defs: Vec<IndexDef> = schema::load_catalog(tx)?.of(collection).cloned().collect();
-            let mut loader = Loader::new(tx, &defs, collection, replace, run_budget)?;
+            let mut loader = Loader::new(tx, &defs, collection, replace, limits)?;
             // Compiled once per import, shared by the workers.
             let indexes: Vec<CompiledIndex> = defs.iter().map(CompiledIndex::new).collect();
             let mut report = ImportReport::default();
@@ -618,7 +846,7 @@ impl Store {
                 let mut from_workers = Vec::new();
                 for _ in 0..workers {
                     let (tx_in, rx_in) = mpsc::sync_channel::<Batch>(MAX_IN_FLIGHT);
-                    let (tx_out, rx_out) = mpsc::sync_channel::<Vec<Prepared>>(MAX_IN_FLIGHT);
+                    let (tx_out, rx_out) = mpsc::sync_channel::<Prepared>(MAX_IN_FLIGHT);
                     let indexes = &indexes;
                     scope.spawn(move || {
                         // A private in-memory connection: only for SQLite's JSON parser.
@@ -626,11 +854,7 @@ impl Store {
                             return;
                         };
                         for batch in rx_in {
-                            let prepared = batch
-                                .lines
-                                .iter()
-                                .map(|l| prepare(&conn, collection, indexes, l))
-                                .collect();
+                            let prepared = prepare(&conn, collection, indexes, &batch);
                             if tx_out.send(prepared).is_err() {
                                 break;
                             }
@@ -639,6 +863,26 @@ impl Store {
                     to_workers.push(tx_in);
                     from_workers.push(rx_out);
                 }
+                // A bulk load's index rows go to the indexer thread, which sorts them into
+                // runs and, at the end, merges them back in key order.
+                let (to_indexer, from_writer) = mpsc::sync_channel::<ToIndexer>(MAX_IN_FLIGHT);
+                let (to_writer, from_indexer) = mpsc::sync_channel::<FromIndexer>(4);
+                let (recycle, recycled) = mpsc::sync_channel::<Chunk>(8);
+                if loader.bulk {
+                    let kinds: Vec<(bool, bool)> = defs
+                        .iter()
+                        .map(|d| (d.kind == IndexKind::Words, !d.has_binding()))
+                        .collect();
+                    let budget = limits.run_budget;
+                    scope.spawn(move || indexer(kinds, budget, from_writer, to_writer, recycled));
+                } else {
+                    drop((from_writer, to_writer, recycled));
+                }
+                let indexer_failed =
+                    |from_indexer: &mpsc::Receiver<FromIndexer>| match from_indexer.recv() {
+                        Ok(FromIndexer::Failed(e)) => StoreError::from(e),
+                        _ => StoreError::Index("the import's indexer stopped".into()),
+                    };
                 // Batches go to the workers round-robin and come back in the same order,
                 // so lines are written in input order.
                 let mut in_flight: VecDeque<(usize, u64)> = VecDeque::new();
@@ -665,18 +909,37 @@ impl Store {
                     let prepared = from_workers[worker]
                         .recv()
                         .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
-                    let mut pending = Pending::new(defs.len());
-                    for p in prepared {
+                    let Prepared {
+                        lines,
+                        keys,
+                        jsonb,
+                        mut rows,
+                        notable,
+                    } = prepared;
+                    let mut ids = vec![0i64; lines.len()];
+                    for (pos, line) in lines.into_iter().enumerate() {
                         report.lines += 1;
-                        let outcome = match p {
-                            Prepared::Blank => continue,
-                            Prepared::Bad(reason) => Err(Ok(reason)),
-                            Prepared::Doc { key, jsonb, rows } => {
-                                loader.load(&key, &jsonb, rows, &mut pending)
-                            }
+                        let outcome = match line {
+                            Line::Blank => continue,
+                            Line::Bad(reason) => Err(Ok(reason)),
+                            Line::Doc {
+                                key,
+                                hash,
+                                jsonb: range,
+                            } => loader.load(
+                                &keys[key],
+                                hash,
+                                &jsonb[range],
+                                pos as u32,
+                                &mut rows,
+                                &ids,
+                            ),
                         };
                         match outcome {
-                            Ok(Outcome::Inserted) => report.inserted += 1,
+                            Ok(Outcome::Inserted(id)) => {
+                                ids[pos] = id;
+                                report.inserted += 1;
+                            }
                             Ok(Outcome::Replaced) => report.replaced += 1,
                             Err(Err(e)) => return Err(e),
                             Err(Ok(reason)) if skip_bad_lines => {
@@ -696,7 +959,14 @@ impl Store {
                             }
                         }
                     }
-                    loader.flush(&mut pending)?;
+                    loader.note(&notable, &ids)?;
+                    if loader.bulk {
+                        if to_indexer.send(ToIndexer::Rows(rows, ids)).is_err() {
+                            return Err(indexer_failed(&from_indexer));
+                        }
+                    } else {
+                        loader.flush(&mut rows, &ids, u32::MAX)?;
+                    }
                     bytes += batch_bytes;
                     if let Some(p) = progress.as_mut() {
                         p(Progress {
@@ -705,10 +975,33 @@ impl Store {
                         });
                     }
                 }
+                if loader.bulk {
+                    if to_indexer.send(ToIndexer::Finish).is_err() {
+                        return Err(indexer_failed(&from_indexer));
+                    }
+                    // While the indexer sorts and merges.
+                    loader.build_key_index()?;
+                    loop {
+                        match from_indexer.recv() {
+                            Ok(FromIndexer::Chunk(i, chunk)) => {
+                                loader.write_chunk(i, &chunk)?;
+                                // Freed by the indexer (or here, if it is behind).
+                                let _ = recycle.try_send(chunk);
+                            }
+                            Ok(FromIndexer::Done) => break,
+                            Ok(FromIndexer::Failed(e)) => return Err(e.into()),
+                            Err(_) => {
+                                return Err(StoreError::Index(
+                                    "the import's indexer stopped".into(),
+                                ));
+                            }
+                        }
+                    }
+                }
                 Ok(())
-                // Dropping the channels here ends the workers before the scope joins them.
+                // Dropping the channels here ends the workers and the indexer before the
+                // scope joins them.
             })?;
-            loader.finish()?;
             if report.lines == 0
                 && let Some(p) = progress.as_mut()
             {
@@ -895,6 +1188,22 @@ mod tests {
         assert!(dumps[0] == dump(&backfilled), "backfill differs");
     }
 
+    /// Whether the collection's unique key index exists.
+    fn has_key_index(store: &Store) -> bool {
+        let table = Collection::EmailAccounts.table();
+        store
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    [format!("{table}_key")],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .unwrap()
+            .unwrap()
+            == 1
+    }
+
     #[test]
     fn duplicate_key_is_reported_with_its_line_and_changes_nothing() {
         let mut text = generated(1200, 9);
@@ -904,34 +1213,57 @@ mod tests {
         let email = doc["email"].as_str().unwrap().to_uppercase();
         text.extend_from_slice(format!("{{\"email\":\" {email}\"}}\n").as_bytes());
         text.extend_from_slice(b"{\"email\":\"last@x.yz\"}\n");
-        for budget in [RUN_BUDGET, 100_000, 0] {
+        let limits = [
+            Limits::default(),
+            // Runs spilled; every key hash shared by ~75 keys (collisions checked
+            // against the stored key).
+            Limits {
+                run_budget: 100_000,
+                hash_mask: 0xF,
+                ..Limits::default()
+            },
+            // The duplicate check gives way to the key index after 500 documents.
+            Limits {
+                run_budget: 0,
+                key_cap: 500,
+                ..Limits::default()
+            },
+            Limits {
+                run_budget: 0,
+                key_cap: 1000,
+                hash_mask: 0x3,
+            },
+        ];
+        for limits in limits {
             let store = fresh();
             let before = dump(&store);
             let err = store
-                .import_with_budget(
+                .import_with_limits(
                     Cursor::new(&text),
                     ImportOptions::new(Collection::EmailAccounts),
-                    budget,
+                    limits,
                 )
                 .unwrap_err();
             match err {
                 StoreError::BadImportLine { line, reason } => {
-                    assert_eq!(line, 1201, "budget {budget}");
+                    assert_eq!(line, 1201, "{limits:?}");
                     assert!(reason.contains("earlier line"), "{reason}");
                 }
                 other => panic!("unexpected {other:?}"),
             }
-            assert!(dump(&store) == before, "store changed (budget {budget})");
+            assert!(dump(&store) == before, "store changed ({limits:?})");
+            assert!(has_key_index(&store), "key index lost ({limits:?})");
             // Skipping the line imports everything else, side tables included.
             let options = ImportOptions {
                 skip_bad_lines: true,
                 ..ImportOptions::new(Collection::EmailAccounts)
             };
             let report = store
-                .import_with_budget(Cursor::new(&text), options, budget)
+                .import_with_limits(Cursor::new(&text), options, limits)
                 .unwrap();
             assert_eq!((report.inserted, report.bad_line_count), (1201, 1));
             assert_eq!(report.bad_lines[0].line, 1201);
+            assert!(has_key_index(&store), "key index not rebuilt ({limits:?})");
             let clean = fresh();
             let mut without = text.clone();
             let cut = text.len() - b"{\"email\":\"last@x.yz\"}\n".len();
@@ -945,8 +1277,83 @@ mod tests {
                 .unwrap();
             assert!(
                 dump(&store) == dump(&clean),
-                "skip path differs (budget {budget})"
+                "skip path differs ({limits:?})"
             );
+            // The key index works: a second import finds every key in the store.
+            let report = store
+                .import_with_limits(
+                    Cursor::new(&without),
+                    ImportOptions {
+                        skip_bad_lines: true,
+                        ..ImportOptions::new(Collection::EmailAccounts)
+                    },
+                    limits,
+                )
+                .unwrap();
+            assert_eq!((report.inserted, report.bad_line_count), (0, 1201));
+            assert!(report.bad_lines[0].reason.contains("the store"));
         }
+    }
+
+    #[test]
+    fn replace_within_one_batch_sees_the_rows_of_the_replaced_line() {
+        // Line 3 replaces line 1 (same key, other indexed values), both in the first batch:
+        // line 1's index rows must be in the side tables before the replace diffs them.
+        let text = generated(3, 11);
+        let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').take(3).collect();
+        let mut changed: serde_json::Value = serde_json::from_slice(lines[0]).unwrap();
+        changed["profile"]["country"] = "ZZ".into();
+        changed["createdTimestamp"] = 1.into();
+        changed["hasLiteAccount"] = (!changed["hasLiteAccount"].as_bool().unwrap()).into();
+        let changed = changed.to_string();
+        let with_replace = format!(
+            "{}\n{}\n{changed}\n",
+            String::from_utf8_lossy(lines[0]),
+            String::from_utf8_lossy(lines[1])
+        );
+        let store = fresh();
+        let options = ImportOptions {
+            replace: true,
+            ..ImportOptions::new(Collection::EmailAccounts)
+        };
+        let report = store
+            .import_ndjson(Cursor::new(&with_replace), options)
+            .unwrap();
+        assert_eq!((report.inserted, report.replaced), (2, 1));
+        let expected = fresh();
+        let final_text = format!("{changed}\n{}\n", String::from_utf8_lossy(lines[1]));
+        expected
+            .import_ndjson(
+                Cursor::new(&final_text),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
+            .unwrap();
+        assert!(dump(&store) == dump(&expected), "replace path differs");
+    }
+
+    #[test]
+    fn repeated_keys_with_colliding_hashes_are_all_found() {
+        // Ten keys, each twice, under a 1-bit hash: every key collides with another.
+        let mut text = String::new();
+        for round in 0..2 {
+            for i in 0..10 {
+                text.push_str(&format!("{{\"email\":\"u{i}@x.yz\",\"round\":{round}}}\n"));
+            }
+        }
+        let store = fresh();
+        let limits = Limits {
+            hash_mask: 0x1,
+            ..Limits::default()
+        };
+        let options = ImportOptions {
+            skip_bad_lines: true,
+            ..ImportOptions::new(Collection::EmailAccounts)
+        };
+        let report = store
+            .import_with_limits(Cursor::new(&text), options, limits)
+            .unwrap();
+        assert_eq!((report.inserted, report.bad_line_count), (10, 10));
+        let lines: Vec<u64> = report.bad_lines.iter().map(|b| b.line).collect();
+        assert_eq!(lines, (11..=20).collect::<Vec<_>>());
     }
 }

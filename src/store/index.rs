@@ -287,9 +287,9 @@ pub(crate) fn create_defaults(conn: &Connection) -> Result<(), StoreError> {
 /// 64 rows instead of one per row.
 const ROWS_PER_INSERT: usize = 64;
 
-/// `INSERT … VALUES (…), (…)` for `rows` rows of `def`'s side table, or of its staging
-/// table when `staged` (`b` as a literal for patterns without `*`, see [`EntryWriter::new`]).
-fn multi_insert_sql(def: &IndexDef, rows: usize, staged: bool) -> String {
+/// `INSERT … VALUES (…), (…)` for `rows` rows of `def`'s side table (`b` as a literal for
+/// patterns without `*`, see [`EntryWriter::new`]).
+fn multi_insert_sql(def: &IndexDef, rows: usize) -> String {
     let literal_b = !def.has_binding();
     let (cols, row) = match (def.kind, literal_b) {
         (IndexKind::Value | IndexKind::Composite, true) => ("b, k, doc, n, t", "('', ?, ?, ?, ?)"),
@@ -297,58 +297,11 @@ fn multi_insert_sql(def: &IndexDef, rows: usize, staged: bool) -> String {
         (IndexKind::Words, true) => ("b, w, doc", "('', ?, ?)"),
         (IndexKind::Words, false) => ("b, w, doc", "(?, ?, ?)"),
     };
-    let table = if staged {
-        stage_table(def)
-    } else {
-        def.table()
-    };
     format!(
-        "INSERT OR IGNORE INTO {table}({cols}) VALUES {}",
+        "INSERT OR IGNORE INTO {}({cols}) VALUES {}",
+        def.table(),
         vec![row; rows].join(", ")
     )
-}
-
-/// The staging table of `def` during a bulk load into an empty collection.
-fn stage_table(def: &IndexDef) -> String {
-    format!("temp.acql_stage_{}", def.id)
-}
-
-/// Creates the (empty) staging table of `def`: a plain rowid table, so rows are appended
-/// in arrival order at almost no cost; [`unstage`] moves them into the side table sorted.
-pub(crate) fn create_stage(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
-    let cols = match def.kind {
-        IndexKind::Value | IndexKind::Composite => "b TEXT, k, doc INTEGER, n REAL, t INTEGER",
-        IndexKind::Words => "b TEXT, w TEXT, doc INTEGER",
-    };
-    let table = stage_table(def);
-    conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table}({cols});"
-    ))?;
-    Ok(())
-}
-
-/// Moves the staged rows into the side table in key order (SQLite's external sorter, so
-/// memory stays bounded) and drops the staging table. Filling a B-tree in key order costs a
-/// fraction of inserting the same rows in document order once the tree outgrows the cache.
-pub(crate) fn unstage(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
-    // Without `*`, every `b` is '': sorting on it is wasted work (measured: a quarter
-    // of the sort), so the literal is selected instead.
-    let literal_b = !def.has_binding();
-    let (cols, select, order) = match (def.kind, literal_b) {
-        (IndexKind::Value | IndexKind::Composite, true) => {
-            ("b, k, doc, n, t", "'', k, doc, n, t", "k, doc")
-        }
-        (IndexKind::Value | IndexKind::Composite, false) => {
-            ("b, k, doc, n, t", "b, k, doc, n, t", "b, k, doc")
-        }
-        (IndexKind::Words, true) => ("b, w, doc", "'', w, doc", "w, doc"),
-        (IndexKind::Words, false) => ("b, w, doc", "b, w, doc", "b, w, doc"),
-    };
-    let (table, stage) = (def.table(), stage_table(def));
-    conn.execute_batch(&format!(
-        "INSERT OR IGNORE INTO {table}({cols}) SELECT {select} FROM {stage} ORDER BY {order}; DROP TABLE {stage};"
-    ))?;
-    Ok(())
 }
 
 /// Inserts many value entries `(doc, entry)` of one index, sorted first so the B-tree is
@@ -357,22 +310,19 @@ pub(crate) fn insert_values_bulk(
     conn: &Connection,
     def: &IndexDef,
     rows: &mut [(i64, ValueEntry)],
-    staged: bool,
 ) -> Result<(), StoreError> {
     let literal_b = !def.has_binding();
     // Without `*` every `b` is empty: comparing empty Rust strings hands `memcmp` the
     // dangling pointer of an empty `String`, which costs a fault-suppression assist per
     // call on AVX-512 machines (measured: a quarter of the import's time). Skip it.
-    // Staged rows are sorted by SQLite when they are moved.
-    if staged {
-    } else if literal_b {
+    if literal_b {
         rows.sort_unstable_by(|(da, a), (db, b)| a.k.cmp(&b.k).then(da.cmp(db)));
     } else {
         rows.sort_unstable_by(|(da, a), (db, b)| {
             a.b.cmp(&b.b).then_with(|| a.k.cmp(&b.k)).then(da.cmp(db))
         });
     }
-    write_values(conn, def, rows.iter().map(|(doc, e)| (*doc, e)), staged)
+    write_values(conn, def, rows.iter().map(|(doc, e)| (*doc, e)))
 }
 
 /// Inserts value rows in the order given (callers sort them), with multi-row statements.
@@ -380,7 +330,6 @@ pub(crate) fn write_values<'e>(
     conn: &Connection,
     def: &IndexDef,
     rows: impl Iterator<Item = (i64, &'e ValueEntry)>,
-    staged: bool,
 ) -> Result<(), StoreError> {
     let literal_b = !def.has_binding();
     let mut chunk: Vec<(i64, &ValueEntry)> = Vec::with_capacity(ROWS_PER_INSERT);
@@ -396,7 +345,7 @@ pub(crate) fn write_values<'e>(
             chunk.chunks(1).collect()
         };
         for piece in pieces {
-            let mut stmt = conn.prepare_cached(&multi_insert_sql(def, piece.len(), staged))?;
+            let mut stmt = conn.prepare_cached(&multi_insert_sql(def, piece.len()))?;
             let mut i = 1;
             for (doc, e) in piece {
                 if !literal_b {
@@ -420,19 +369,26 @@ pub(crate) fn insert_words_bulk(
     conn: &Connection,
     def: &IndexDef,
     rows: &mut [(i64, WordEntry)],
-    staged: bool,
 ) -> Result<(), StoreError> {
-    let literal_b = !def.has_binding();
-    if staged {
-    } else if literal_b {
+    if !def.has_binding() {
         rows.sort_unstable_by(|(da, a), (db, b)| a.w.cmp(&b.w).then(da.cmp(db)));
     } else {
         rows.sort_unstable_by(|(da, a), (db, b)| a.cmp(b).then(da.cmp(db)));
     }
+    write_words(conn, def, rows)
+}
+
+/// Inserts word rows in the order given (callers sort them), with multi-row statements.
+pub(crate) fn write_words(
+    conn: &Connection,
+    def: &IndexDef,
+    rows: &[(i64, WordEntry)],
+) -> Result<(), StoreError> {
+    let literal_b = !def.has_binding();
     let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
     let (many, rest) = rows.split_at(full);
     for chunk in many.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
-        let mut stmt = conn.prepare_cached(&multi_insert_sql(def, chunk.len(), staged))?;
+        let mut stmt = conn.prepare_cached(&multi_insert_sql(def, chunk.len()))?;
         let mut i = 1;
         for (doc, e) in chunk {
             if !literal_b {

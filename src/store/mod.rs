@@ -8,6 +8,7 @@ mod docs;
 mod error;
 mod index;
 mod merge;
+mod runs;
 mod schema;
 pub mod time;
 mod validate;

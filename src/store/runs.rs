@@ -1,0 +1,771 @@
+//! Sorted runs of index rows for a bulk load into an empty collection.
+//!
+//! Rows are collected per index in memory up to a byte budget; past it every index's rows
+//! are sorted and written to a temporary file as one compact binary run. At the end the
+//! runs of each index (and what is still in memory) are merged, so each side table is
+//! filled once, in key order: B-tree appends, far cheaper than inserts in document order
+//! into tables larger than the page cache, and cheaper than SQLite's staging tables and
+//! sorter (measured, see `bulk.rs`).
+//!
+//! Memory: the budget, plus one read buffer per run during the merge of one index
+//! ([`merge_buffer`] keeps all of them together under [`MERGE_BUFFERS`]).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use crate::catalog::entries::{ValueEntry, ValueKey, WordEntry};
+
+/// A row type of a side table, as held in a run (`(doc, row)` pairs).
+pub(super) trait RunRow: Sized {
+    /// The side table's key order: `(b, k|w, doc)`, without `b` when it is always empty
+    /// (`literal_b`: comparing empty Rust strings is slow here, see `index.rs`).
+    fn cmp_rows(a: &(i64, Self), b: &(i64, Self), literal_b: bool) -> Ordering;
+    /// Appends the row's binary form.
+    fn encode(doc: i64, row: &Self, out: &mut impl Write) -> io::Result<()>;
+    /// Reads one row written by [`RunRow::encode`].
+    fn decode(input: &mut impl Read) -> io::Result<(i64, Self)>;
+    /// Estimated heap bytes of a row held in memory, the pair included.
+    fn mem_bytes(&self) -> usize;
+    /// A 128-bit prefix of the row's sort key: rows are ordered by it first, so most
+    /// comparisons are one integer comparison instead of a `memcmp` (measured: a quarter
+    /// of the indexer's time). Its lowest bit says that it holds the whole key (short
+    /// strings, booleans), so ties are ordered by `doc` alone; otherwise ties go to
+    /// [`RunRow::cmp_rows`]. It is monotone with `cmp_rows` except for oddities (`-0.0`,
+    /// NUL bytes), which only cost an out-of-order insert: the combined order is total
+    /// either way, since rows with equal prefixes are compared the same way.
+    fn prefix(&self, literal_b: bool) -> u128;
+    /// A row that owns no memory, left behind when a row is moved out of a run.
+    fn placeholder() -> Self;
+}
+
+/// The first 16 bytes of `s`, big-endian, zero-padded: ordered like `s` up to ties.
+fn text_prefix(s: &str) -> u128 {
+    if s.is_empty() {
+        // Never hand the dangling pointer of an empty string to `memcpy` (see `index.rs`).
+        return 0;
+    }
+    let mut b = [0u8; 16];
+    let n = s.len().min(16);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(b)
+}
+
+/// `f`'s bits, reordered so that unsigned comparison orders them like `f64::total_cmp`.
+fn sortable(f: f64) -> u64 {
+    let bits = f.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// The leading `bits` bits (at most 126) of a value key's order: its type rank (numbers,
+/// text, booleans, as SQLite orders them) in the top two, then the key's leading bits;
+/// and whether they hold the whole key.
+fn key_bits(k: &ValueKey, bits: u32) -> (u128, bool) {
+    let rest = bits - 2;
+    let (rank, body, exact) = match k {
+        #[allow(clippy::cast_precision_loss)]
+        ValueKey::Int(i) => (
+            0,
+            u128::from(sortable(*i as f64)) << 64 | u128::from(*i as u64 ^ 1 << 63),
+            false,
+        ),
+        ValueKey::Real(f) => (0, u128::from(sortable(*f)) << 64, false),
+        ValueKey::Text(s) => (1, text_prefix(s), s.len() * 8 <= rest as usize),
+        ValueKey::Bool(b) => (2, u128::from(*b) << 127, true),
+    };
+    (rank << rest | body >> (128 - rest), exact)
+}
+
+/// The prefix of a row whose `b` is always empty: the key's leading 127 bits.
+fn literal_prefix((bits, exact): (u128, bool)) -> u128 {
+    bits << 1 | u128::from(exact)
+}
+
+/// The prefix of a row with a varying `b`: its first 12 bytes, then — when those hold all
+/// of `b` — the key's leading 31 bits (else all ones: a longer `b` sorts after its first
+/// 12 bytes).
+fn bound_prefix(b: &str, key: impl FnOnce() -> (u128, bool)) -> u128 {
+    let b96 = text_prefix(b) >> 32 << 32;
+    if b.len() > 12 {
+        // After every row whose `b` is these 12 bytes alone.
+        return b96 | 0xFFFF_FFFE;
+    }
+    let (bits, exact) = key();
+    b96 | bits << 1 | u128::from(exact)
+}
+
+fn put_str(out: &mut impl Write, s: &str) -> io::Result<()> {
+    out.write_all(&(s.len() as u32).to_le_bytes())?;
+    out.write_all(s.as_bytes())
+}
+
+fn get_u8(input: &mut impl Read) -> io::Result<u8> {
+    let mut b = [0u8; 1];
+    input.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+fn get_u64(input: &mut impl Read) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    input.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn get_str(input: &mut impl Read) -> io::Result<String> {
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len == 0 {
+        return Ok(String::new());
+    }
+    let mut bytes = vec![0u8; len];
+    input.read_exact(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+impl RunRow for ValueEntry {
+    fn cmp_rows((da, a): &(i64, Self), (db, b): &(i64, Self), literal_b: bool) -> Ordering {
+        if literal_b {
+            a.k.cmp(&b.k).then(da.cmp(db))
+        } else {
+            a.b.cmp(&b.b).then_with(|| a.k.cmp(&b.k)).then(da.cmp(db))
+        }
+    }
+
+    fn encode(doc: i64, e: &Self, out: &mut impl Write) -> io::Result<()> {
+        // One tag byte: the key's type in the low bits, then whether `n` and `t` follow.
+        let tag = match e.k {
+            ValueKey::Int(_) => 0,
+            ValueKey::Real(_) => 1,
+            ValueKey::Text(_) => 2,
+            ValueKey::Bool(false) => 3,
+            ValueKey::Bool(true) => 4,
+        } | u8::from(e.n.is_some()) << 3
+            | u8::from(e.t.is_some()) << 4;
+        out.write_all(&doc.to_le_bytes())?;
+        out.write_all(&[tag])?;
+        put_str(out, &e.b)?;
+        match &e.k {
+            ValueKey::Int(i) => out.write_all(&i.to_le_bytes())?,
+            ValueKey::Real(f) => out.write_all(&f.to_bits().to_le_bytes())?,
+            ValueKey::Text(s) => put_str(out, s)?,
+            ValueKey::Bool(_) => {}
+        }
+        if let Some(n) = e.n {
+            out.write_all(&n.to_bits().to_le_bytes())?;
+        }
+        if let Some(t) = e.t {
+            out.write_all(&t.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn decode(input: &mut impl Read) -> io::Result<(i64, Self)> {
+        let doc = get_u64(input)? as i64;
+        let tag = get_u8(input)?;
+        let b = get_str(input)?;
+        let k = match tag & 7 {
+            0 => ValueKey::Int(get_u64(input)? as i64),
+            1 => ValueKey::Real(f64::from_bits(get_u64(input)?)),
+            2 => ValueKey::Text(get_str(input)?),
+            3 => ValueKey::Bool(false),
+            4 => ValueKey::Bool(true),
+            _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad run row")),
+        };
+        let n = if tag & 8 != 0 {
+            Some(f64::from_bits(get_u64(input)?))
+        } else {
+            None
+        };
+        let t = if tag & 16 != 0 {
+            Some(get_u64(input)? as i64)
+        } else {
+            None
+        };
+        Ok((doc, ValueEntry { b, k, n, t }))
+    }
+
+    fn prefix(&self, literal_b: bool) -> u128 {
+        if literal_b {
+            literal_prefix(key_bits(&self.k, 127))
+        } else {
+            bound_prefix(&self.b, || key_bits(&self.k, 31))
+        }
+    }
+
+    fn placeholder() -> Self {
+        ValueEntry {
+            b: String::new(),
+            k: ValueKey::Bool(false),
+            n: None,
+            t: None,
+        }
+    }
+
+    fn mem_bytes(&self) -> usize {
+        let text = match &self.k {
+            ValueKey::Text(s) => s.capacity(),
+            _ => 0,
+        };
+        std::mem::size_of::<(i64, Self)>() + self.b.capacity() + text
+    }
+}
+
+impl RunRow for WordEntry {
+    fn cmp_rows((da, a): &(i64, Self), (db, b): &(i64, Self), literal_b: bool) -> Ordering {
+        if literal_b {
+            a.w.cmp(&b.w).then(da.cmp(db))
+        } else {
+            a.cmp(b).then(da.cmp(db))
+        }
+    }
+
+    fn encode(doc: i64, e: &Self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(&doc.to_le_bytes())?;
+        put_str(out, &e.b)?;
+        put_str(out, &e.w)
+    }
+
+    fn decode(input: &mut impl Read) -> io::Result<(i64, Self)> {
+        let doc = get_u64(input)? as i64;
+        let b = get_str(input)?;
+        let w = get_str(input)?;
+        Ok((doc, WordEntry { b, w }))
+    }
+
+    fn mem_bytes(&self) -> usize {
+        std::mem::size_of::<(i64, Self)>() + self.b.capacity() + self.w.capacity()
+    }
+
+    fn prefix(&self, literal_b: bool) -> u128 {
+        let text = |bits: u32| {
+            let exact = self.w.len() * 8 <= bits as usize;
+            (text_prefix(&self.w) >> (128 - bits), exact)
+        };
+        if literal_b {
+            literal_prefix(text(127))
+        } else {
+            bound_prefix(&self.b, || text(31))
+        }
+    }
+
+    fn placeholder() -> Self {
+        WordEntry {
+            b: String::new(),
+            w: String::new(),
+        }
+    }
+}
+
+/// Rows handed to the writer per merged chunk.
+pub(super) const CHUNK_ROWS: usize = 4096;
+
+/// Read buffers of all runs of one index during its merge, together.
+const MERGE_BUFFERS: usize = 16 << 20;
+
+/// The read buffer of one run when `runs` are merged at once.
+fn merge_buffer(runs: usize) -> usize {
+    (MERGE_BUFFERS / runs.max(1)).clamp(4 << 10, 256 << 10)
+}
+
+/// A row with its sort prefix ([`RunRow::prefix`]), as merged.
+type Keyed<R> = (u128, (i64, R));
+
+/// The order of keyed rows.
+fn cmp_keyed<R: RunRow>(a: &Keyed<R>, b: &Keyed<R>, literal_b: bool) -> Ordering {
+    cmp_prefixed(a.0, &a.1, b.0, &b.1, literal_b)
+}
+
+/// The order of rows with their prefixes: prefix, then `doc` when the prefix holds the
+/// whole key, else the full comparison.
+fn cmp_prefixed<R: RunRow>(
+    pa: u128,
+    a: &(i64, R),
+    pb: u128,
+    b: &(i64, R),
+    literal_b: bool,
+) -> Ordering {
+    pa.cmp(&pb).then_with(|| {
+        if pa & 1 == 1 {
+            a.0.cmp(&b.0)
+        } else {
+            R::cmp_rows(a, b, literal_b)
+        }
+    })
+}
+
+/// One spilled run: where it starts in its index's file, and how many rows it holds.
+struct Span {
+    start: u64,
+    rows: u64,
+}
+
+/// The rows of one index: in memory, and runs already spilled to its temporary file.
+pub(super) struct IndexRun<R> {
+    literal_b: bool,
+    rows: Vec<(i64, R)>,
+    file: Option<File>,
+    end: u64,
+    spans: Vec<Span>,
+}
+
+impl<R: RunRow> IndexRun<R> {
+    fn new(literal_b: bool) -> Self {
+        IndexRun {
+            literal_b,
+            rows: Vec::new(),
+            file: None,
+            end: 0,
+            spans: Vec::new(),
+        }
+    }
+
+    /// The positions of the rows in memory, in key order. A permutation is sorted rather
+    /// than the rows themselves: moving ~100-byte rows around was most of the sort's time.
+    fn sorted_order(&self) -> Vec<u32> {
+        let literal_b = self.literal_b;
+        let mut order: Vec<(u128, u32)> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, (_, row))| (row.prefix(literal_b), i as u32))
+            .collect();
+        order.sort_unstable_by(|(pa, a), (pb, b)| {
+            cmp_prefixed(
+                *pa,
+                &self.rows[*a as usize],
+                *pb,
+                &self.rows[*b as usize],
+                literal_b,
+            )
+        });
+        order.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Sorts the rows in memory and appends them to the file as one run.
+    fn spill(&mut self) -> io::Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let order = self.sorted_order();
+        if self.file.is_none() {
+            self.file = Some(tempfile::tempfile()?);
+        }
+        let file = self.file.as_ref().expect("just created");
+        let mut out = CountingWriter {
+            inner: BufWriter::with_capacity(256 << 10, file),
+            bytes: 0,
+        };
+        for i in order {
+            let (doc, row) = &self.rows[i as usize];
+            R::encode(*doc, row, &mut out)?;
+        }
+        out.flush()?;
+        self.spans.push(Span {
+            start: self.end,
+            rows: self.rows.len() as u64,
+        });
+        self.end += out.bytes;
+        // Keeps the allocation: the next run fills it to the same size.
+        self.rows.clear();
+        Ok(())
+    }
+
+    /// Hands every row to `sink`, in key order, in chunks of up to [`CHUNK_ROWS`].
+    fn drain<E: From<io::Error>>(
+        mut self,
+        mut sink: impl FnMut(Vec<(i64, R)>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let order = self.sorted_order();
+        let memory = Source::Memory {
+            rows: std::mem::take(&mut self.rows),
+            order: order.into_iter(),
+            literal_b: self.literal_b,
+        };
+        if self.spans.is_empty() {
+            let Source::Memory {
+                mut rows, order, ..
+            } = memory
+            else {
+                unreachable!()
+            };
+            let mut order = order.peekable();
+            while order.peek().is_some() {
+                sink(
+                    order
+                        .by_ref()
+                        .take(CHUNK_ROWS)
+                        .map(|i| std::mem::replace(&mut rows[i as usize], (0, R::placeholder())))
+                        .collect(),
+                )?;
+            }
+            return Ok(());
+        }
+        let file = self.file.as_ref().expect("spans imply a file");
+        let capacity = merge_buffer(self.spans.len() + 1);
+        let mut sources: Vec<Source<'_, R>> = self
+            .spans
+            .iter()
+            .map(|span| Source::Spilled {
+                reader: BufReader::with_capacity(
+                    capacity,
+                    SpanReader {
+                        file,
+                        pos: span.start,
+                    },
+                ),
+                left: span.rows,
+                literal_b: self.literal_b,
+            })
+            .collect();
+        sources.push(memory);
+        let literal_b = self.literal_b;
+        let mut heap = BinaryHeap::with_capacity(sources.len());
+        for (src, source) in sources.iter_mut().enumerate() {
+            if let Some(row) = source.next()? {
+                heap.push(Head {
+                    row,
+                    src,
+                    literal_b,
+                });
+            }
+        }
+        let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+        while let Some(mut head) = heap.peek_mut() {
+            let src = head.src;
+            let row = match sources[src].next()? {
+                Some(next) => std::mem::replace(&mut head.row, next),
+                None => std::collections::binary_heap::PeekMut::pop(head).row,
+            };
+            chunk.push(row.1);
+            if chunk.len() == CHUNK_ROWS {
+                sink(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(CHUNK_ROWS),
+                ))?;
+            }
+        }
+        if !chunk.is_empty() {
+            sink(chunk)?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts the bytes written through it (the next run's offset).
+struct CountingWriter<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads a file from a position of its own (positional reads), so several runs of one
+/// file are read at once.
+struct SpanReader<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl Read for SpanReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// One input of a merge.
+enum Source<'f, R> {
+    Spilled {
+        reader: BufReader<SpanReader<'f>>,
+        left: u64,
+        literal_b: bool,
+    },
+    /// The rows still in memory, taken out in `order`.
+    Memory {
+        rows: Vec<(i64, R)>,
+        order: std::vec::IntoIter<u32>,
+        literal_b: bool,
+    },
+}
+
+impl<R: RunRow> Source<'_, R> {
+    fn next(&mut self) -> io::Result<Option<Keyed<R>>> {
+        match self {
+            Source::Spilled {
+                reader,
+                left,
+                literal_b,
+            } => {
+                if *left == 0 {
+                    return Ok(None);
+                }
+                *left -= 1;
+                let (doc, row) = R::decode(reader)?;
+                Ok(Some((row.prefix(*literal_b), (doc, row))))
+            }
+            Source::Memory {
+                rows,
+                order,
+                literal_b,
+            } => Ok(order.next().map(|i| {
+                let (doc, row) = std::mem::replace(&mut rows[i as usize], (0, R::placeholder()));
+                (row.prefix(*literal_b), (doc, row))
+            })),
+        }
+    }
+}
+
+/// A merge input's current row; the heap's order is reversed, so it pops the smallest.
+struct Head<R> {
+    row: Keyed<R>,
+    src: usize,
+    literal_b: bool,
+}
+
+impl<R: RunRow> Ord for Head<R> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_keyed(&other.row, &self.row, self.literal_b).then(other.src.cmp(&self.src))
+    }
+}
+
+impl<R: RunRow> PartialOrd for Head<R> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<R: RunRow> PartialEq for Head<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<R: RunRow> Eq for Head<R> {}
+
+/// The runs of one index, by kind.
+pub(super) enum AnyRun {
+    Values(IndexRun<ValueEntry>),
+    Words(IndexRun<WordEntry>),
+}
+
+/// A merged chunk of one index's rows, in key order.
+pub(super) enum Chunk {
+    Values(Vec<(i64, ValueEntry)>),
+    Words(Vec<(i64, WordEntry)>),
+}
+
+/// The rows of every index of a bulk load.
+pub(super) struct Runs {
+    runs: Vec<AnyRun>,
+    /// Estimated bytes held in memory.
+    bytes: usize,
+    budget: usize,
+}
+
+impl Runs {
+    /// `indexes` gives, per index, whether it is a words index and whether its `b` is
+    /// always empty.
+    pub(super) fn new(indexes: impl Iterator<Item = (bool, bool)>, budget: usize) -> Runs {
+        Runs {
+            runs: indexes
+                .map(|(words, literal_b)| {
+                    if words {
+                        AnyRun::Words(IndexRun::new(literal_b))
+                    } else {
+                        AnyRun::Values(IndexRun::new(literal_b))
+                    }
+                })
+                .collect(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    /// Adds rows of value index `i`.
+    pub(super) fn add_values(&mut self, i: usize, rows: impl Iterator<Item = (i64, ValueEntry)>) {
+        if let AnyRun::Values(run) = &mut self.runs[i] {
+            for row in rows {
+                self.bytes += row.1.mem_bytes();
+                run.rows.push(row);
+            }
+        }
+    }
+
+    /// Adds rows of words index `i`.
+    pub(super) fn add_words(&mut self, i: usize, rows: impl Iterator<Item = (i64, WordEntry)>) {
+        if let AnyRun::Words(run) = &mut self.runs[i] {
+            for row in rows {
+                self.bytes += row.1.mem_bytes();
+                run.rows.push(row);
+            }
+        }
+    }
+
+    /// Spills every index's rows when the memory budget is exceeded.
+    pub(super) fn enforce_budget(&mut self) -> io::Result<()> {
+        if self.bytes <= self.budget {
+            return Ok(());
+        }
+        for run in &mut self.runs {
+            match run {
+                AnyRun::Values(r) => r.spill()?,
+                AnyRun::Words(r) => r.spill()?,
+            }
+        }
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Hands every index's rows to `sink` (index number, chunk), index after index, each
+    /// in key order.
+    pub(super) fn drain<E: From<io::Error>>(
+        self,
+        mut sink: impl FnMut(usize, Chunk) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for (i, run) in self.runs.into_iter().enumerate() {
+            match run {
+                AnyRun::Values(r) => r.drain(|rows| sink(i, Chunk::Values(rows)))?,
+                AnyRun::Words(r) => r.drain(|rows| sink(i, Chunk::Words(rows)))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drains `rows` through runs spilled every `per_run` rows.
+    fn through_runs<R: RunRow + Clone>(
+        rows: &[(i64, R)],
+        literal_b: bool,
+        per_run: usize,
+        add: impl Fn(&mut Runs, Vec<(i64, R)>),
+        take: impl Fn(Chunk) -> Vec<(i64, R)>,
+        words: bool,
+    ) -> Vec<(i64, R)> {
+        let mut runs = Runs::new([(words, literal_b)].into_iter(), 0);
+        for chunk in rows.chunks(per_run) {
+            add(&mut runs, chunk.to_vec());
+            runs.enforce_budget().unwrap();
+        }
+        let mut out = Vec::new();
+        runs.drain(|_, chunk| -> io::Result<()> {
+            out.extend(take(chunk));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn value(b: &str, k: ValueKey) -> ValueEntry {
+        ValueEntry {
+            b: b.into(),
+            k,
+            n: Some(1.5),
+            t: None,
+        }
+    }
+
+    #[test]
+    fn runs_come_back_complete_and_in_key_order() {
+        let keys = [
+            ValueKey::Int(-3),
+            ValueKey::Int(i64::MAX),
+            ValueKey::Int(9_007_199_254_740_993),
+            ValueKey::Real(9_007_199_254_740_992.0),
+            ValueKey::Real(-0.5),
+            ValueKey::Real(2.5),
+            ValueKey::Text(String::new()),
+            ValueKey::Text("US".into()),
+            ValueKey::Text("olivia.smith1@icloud.com".into()),
+            ValueKey::Text("olivia.smith1@gmail.com".into()),
+            ValueKey::Text("olivia.smith12@gmail.com".into()),
+            ValueKey::Bool(false),
+            ValueKey::Bool(true),
+        ];
+        let bindings = ["", "finance", "weeklyDigest", "weeklyDigestExtra", "a"];
+        for literal_b in [true, false] {
+            let mut rows = Vec::new();
+            let mut doc = 0;
+            for round in 0..7 {
+                for (i, k) in keys.iter().enumerate() {
+                    let b = if literal_b {
+                        ""
+                    } else {
+                        bindings[(i + round) % bindings.len()]
+                    };
+                    doc += 1;
+                    // Documents in a scrambled order.
+                    rows.push(((doc * 7919) % 1000, value(b, k.clone())));
+                }
+            }
+            let mut expected = rows.clone();
+            expected.sort_by(|a, b| ValueEntry::cmp_rows(a, b, literal_b));
+            for per_run in [1, 5, rows.len()] {
+                let out = through_runs(
+                    &rows,
+                    literal_b,
+                    per_run,
+                    |runs, v| runs.add_values(0, v.into_iter()),
+                    |c| match c {
+                        Chunk::Values(v) => v,
+                        Chunk::Words(_) => unreachable!(),
+                    },
+                    false,
+                );
+                assert_eq!(out, expected, "literal_b {literal_b}, per_run {per_run}");
+            }
+        }
+        let words: Vec<(i64, WordEntry)> = ["zeta", "alpha", "alphabetically-long", "", "beta"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| {
+                ["", "b1", "a-long-binding-name"].map(|b| {
+                    (
+                        i as i64 % 3,
+                        WordEntry {
+                            b: b.into(),
+                            w: (*w).into(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        let mut expected = words.clone();
+        expected.sort_by(|a, b| WordEntry::cmp_rows(a, b, false));
+        let out = through_runs(
+            &words,
+            false,
+            4,
+            |runs, v| runs.add_words(0, v.into_iter()),
+            |c| match c {
+                Chunk::Words(v) => v,
+                Chunk::Values(_) => unreachable!(),
+            },
+            true,
+        );
+        assert_eq!(out, expected);
+    }
+}
