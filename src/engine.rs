@@ -49,6 +49,19 @@ pub struct SearchPage {
     pub next_cursor_id: Option<String>,
 }
 
+/// One page of `accounts.search` with its records as JSON text ([`Engine::search_json`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchPageJson {
+    /// The records as one JSON array, e.g. `[{"email":"a@b.c"}]`.
+    pub results: String,
+    /// The number of records in `results`.
+    pub objects_count: u64,
+    /// All matches (documents, or groups with `GROUP BY`).
+    pub total_count: u64,
+    /// Present while more results remain on a cursor.
+    pub next_cursor_id: Option<String>,
+}
+
 /// What a streaming search reports when it ends.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StreamSummary {
@@ -179,6 +192,35 @@ impl Engine {
 
     /// Runs `accounts.search` with `query` and returns one page (at most LIMIT records).
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<SearchPage> {
+        let (results, total_count, next_cursor_id) =
+            self.search_page(query, options, collect_values)?;
+        Ok(SearchPage {
+            results,
+            total_count,
+            next_cursor_id,
+        })
+    }
+
+    /// [`Engine::search`] with the records as one JSON array text, rendered straight from
+    /// the stored documents (no `serde_json::Value` is built): what a server writes out.
+    pub fn search_json(&self, query: &str, options: &SearchOptions) -> Result<SearchPageJson> {
+        let ((results, objects_count), total_count, next_cursor_id) =
+            self.search_page(query, options, collect_json)?;
+        Ok(SearchPageJson {
+            results,
+            objects_count,
+            total_count,
+            next_cursor_id,
+        })
+    }
+
+    /// One page of `query`, its records collected by `collect`.
+    fn search_page<R>(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        collect: Collect<R>,
+    ) -> Result<(R, u64, Option<String>)> {
         if options.open_cursor {
             plan::validate_cursor(&crate::parse(query)?)?;
         }
@@ -211,15 +253,43 @@ impl Engine {
             ),
             _ => None,
         };
-        Ok(SearchPage {
-            results,
-            total_count: total,
-            next_cursor_id,
-        })
+        Ok((results, total, next_cursor_id))
     }
 
     /// Returns the page a cursor id names (`cursorId`).
     pub fn search_cursor(&self, cursor_id: &str, options: &SearchOptions) -> Result<SearchPage> {
+        let (results, total_count, next_cursor_id) =
+            self.cursor_page(cursor_id, options, collect_values)?;
+        Ok(SearchPage {
+            results,
+            total_count,
+            next_cursor_id,
+        })
+    }
+
+    /// [`Engine::search_cursor`] with the records as one JSON array text.
+    pub fn search_cursor_json(
+        &self,
+        cursor_id: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchPageJson> {
+        let ((results, objects_count), total_count, next_cursor_id) =
+            self.cursor_page(cursor_id, options, collect_json)?;
+        Ok(SearchPageJson {
+            results,
+            objects_count,
+            total_count,
+            next_cursor_id,
+        })
+    }
+
+    /// The page a cursor id names, its records collected by `collect`.
+    fn cursor_page<R>(
+        &self,
+        cursor_id: &str,
+        options: &SearchOptions,
+        collect: Collect<R>,
+    ) -> Result<(R, u64, Option<String>)> {
         let state = CursorState::decode(cursor_id, &self.cursor_key()?, now_ms())?;
         let window = Window {
             start: 0,
@@ -242,11 +312,7 @@ impl Engine {
             ),
             _ => None,
         };
-        Ok(SearchPage {
-            results,
-            total_count: state.total,
-            next_cursor_id,
-        })
+        Ok((results, state.total, next_cursor_id))
     }
 
     /// Streams every record of `query` (START/LIMIT as written, no 10000 cap) to `sink`,
@@ -349,7 +415,11 @@ impl Engine {
 }
 
 /// Runs `prepared` on `conn` and collects the records.
-fn collect(
+/// Runs a prepared plan on a connection and collects its records one way or another.
+type Collect<R> = fn(&Connection, &Prepared, &Window, &SearchOptions) -> Result<(R, run::Summary)>;
+
+/// Runs `prepared` on `conn` and collects the records as values.
+fn collect_values(
     conn: &Connection,
     prepared: &Prepared,
     window: &Window,
@@ -369,6 +439,43 @@ fn collect(
         &mut Out::Values(&mut sink),
     )?;
     Ok((results, summary))
+}
+
+/// Runs `prepared` on `conn` and collects the records as one JSON array text, with
+/// their number.
+fn collect_json(
+    conn: &Connection,
+    prepared: &Prepared,
+    window: &Window,
+    options: &SearchOptions,
+) -> Result<((String, u64), run::Summary)> {
+    let mut text = Vec::with_capacity(1024);
+    text.push(b'[');
+    let mut count = 0u64;
+    let mut guard = Guard::new(options.timeout, options.cancel.clone());
+    let mut sink = |record: &[u8]| {
+        if count > 0 {
+            text.push(b',');
+        }
+        text.extend_from_slice(record);
+        count += 1;
+        ControlFlow::Continue(())
+    };
+    let summary = run::run(
+        conn,
+        prepared,
+        window,
+        &mut guard,
+        &mut Out::Json(&mut sink),
+    )?;
+    text.push(b']');
+    // The renderer writes UTF-8 JSON; a failure here would be a bug, not bad input.
+    let text = String::from_utf8(text).map_err(|e| {
+        crate::Error::from(crate::store::StoreError::Index(format!(
+            "rendered records are not UTF-8: {e}"
+        )))
+    })?;
+    Ok(((text, count), summary))
 }
 
 /// Runs `body` inside one read transaction on `conn`, with SQLite's schema cookie as

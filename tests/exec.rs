@@ -927,3 +927,39 @@ fn two_ranges_on_one_path_are_one_lookup_only_while_it_is_single_valued() {
     assert!(!e.explain(q).unwrap().contains("residual: none"));
     assert_eq!(search(&e, q).results, [json!({"count(*)": 31})]);
 }
+
+#[test]
+fn search_json_is_the_search_page_as_text() {
+    let e = engine_with(&numbered(60));
+    for q in [
+        "SELECT * FROM emailAccounts WHERE g = 3",
+        "SELECT email, i AS n FROM emailAccounts WHERE i >= 10 ORDER BY i DESC START 2 LIMIT 5",
+        "SELECT count(*), max(i) FROM emailAccounts",
+        "SELECT g, count(*) FROM emailAccounts GROUP BY g",
+        "SELECT * FROM emailAccounts WHERE g = 99",
+    ] {
+        let values = search(&e, q);
+        let text = e.search_json(q, &SearchOptions::default()).unwrap();
+        let parsed: Value = serde_json::from_str(&text.results).unwrap();
+        assert_eq!(parsed, Value::Array(values.results.clone()), "{q}");
+        assert_eq!(text.objects_count, values.results.len() as u64, "{q}");
+        assert_eq!(text.total_count, values.total_count, "{q}");
+    }
+    // Cursors page the same way.
+    let opts = SearchOptions {
+        open_cursor: true,
+        ..SearchOptions::default()
+    };
+    let first = e
+        .search_json("SELECT email FROM emailAccounts LIMIT 25", &opts)
+        .unwrap();
+    assert_eq!(first.objects_count, 25);
+    let id = first.next_cursor_id.unwrap();
+    let next = e
+        .search_cursor_json(&id, &SearchOptions::default())
+        .unwrap();
+    let again = e.search_cursor(&id, &SearchOptions::default()).unwrap();
+    let parsed: Value = serde_json::from_str(&next.results).unwrap();
+    assert_eq!(parsed, Value::Array(again.results));
+    assert_eq!(next.total_count, 60);
+}
