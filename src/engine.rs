@@ -354,8 +354,7 @@ impl Engine {
                 count: true,
                 keyset: false,
             };
-            let mut guard = Guard::new(options.timeout, options.cancel.clone());
-            Ok(run::run(conn, prepared, &window, &mut guard, out)?)
+            run_page(conn, prepared, &window, options, out)
         })?;
         Ok(StreamSummary {
             objects_count: summary.emitted,
@@ -426,19 +425,25 @@ fn collect_values(
     options: &SearchOptions,
 ) -> Result<(Vec<Value>, run::Summary)> {
     let mut results = Vec::new();
-    let mut guard = Guard::new(options.timeout, options.cancel.clone());
     let mut sink = |v: Value| {
         results.push(v);
         ControlFlow::Continue(())
     };
-    let summary = run::run(
-        conn,
-        prepared,
-        window,
-        &mut guard,
-        &mut Out::Values(&mut sink),
-    )?;
+    let summary = run_page(conn, prepared, window, options, &mut Out::Values(&mut sink))?;
     Ok((results, summary))
+}
+
+/// Runs `prepared` on `conn` within the options' time limit and cancel flag (pages and
+/// streams alike).
+fn run_page(
+    conn: &Connection,
+    prepared: &Prepared,
+    window: &Window,
+    options: &SearchOptions,
+    out: &mut Out<'_>,
+) -> Result<run::Summary> {
+    let mut guard = Guard::new(options.timeout, options.cancel.clone());
+    Ok(run::run(conn, prepared, window, &mut guard, out)?)
 }
 
 /// Runs `prepared` on `conn` and collects the records as one JSON array text, with
@@ -452,7 +457,6 @@ fn collect_json(
     let mut text = Vec::with_capacity(1024);
     text.push(b'[');
     let mut count = 0u64;
-    let mut guard = Guard::new(options.timeout, options.cancel.clone());
     let mut sink = |record: &[u8]| {
         if count > 0 {
             text.push(b',');
@@ -461,13 +465,7 @@ fn collect_json(
         count += 1;
         ControlFlow::Continue(())
     };
-    let summary = run::run(
-        conn,
-        prepared,
-        window,
-        &mut guard,
-        &mut Out::Json(&mut sink),
-    )?;
+    let summary = run_page(conn, prepared, window, options, &mut Out::Json(&mut sink))?;
     text.push(b']');
     // The renderer writes UTF-8 JSON; a failure here would be a bug, not bad input.
     let text = String::from_utf8(text).map_err(|e| {

@@ -830,6 +830,22 @@ fn descending_index_walk_keeps_insertion_order_within_long_runs_of_equal_keys() 
     assert_eq!(page.total_count, 3000);
 }
 
+/// Two engines over `docs`: with the default indexes, and without the one on
+/// `lastUpdatedTimestamp` (so ORDER BY on it always sorts).
+fn walked_and_sorted(docs: &[Value]) -> (Engine, Engine) {
+    let walked = engine_with(docs);
+    let sorted = engine_with(docs);
+    sorted
+        .store()
+        .drop_index(
+            Collection::EmailAccounts,
+            "lastUpdatedTimestamp",
+            IndexKind::Value,
+        )
+        .unwrap();
+    (walked, sorted)
+}
+
 #[test]
 fn order_by_walks_another_index_when_the_matches_are_many_and_agrees_with_the_sort() {
     // Many matches of the filter (a third of 3,000) and a short page: walking the order
@@ -850,16 +866,7 @@ fn order_by_walks_another_index_when_the_matches_are_many_and_agrees_with_the_so
             })
         })
         .collect();
-    let walked = engine_with(&docs);
-    let sorted = engine_with(&docs);
-    sorted
-        .store()
-        .drop_index(
-            Collection::EmailAccounts,
-            "lastUpdatedTimestamp",
-            IndexKind::Value,
-        )
-        .unwrap();
+    let (walked, sorted) = walked_and_sorted(&docs);
     for q in [
         r#"SELECT email FROM emailAccounts WHERE profile.country = "DE" ORDER BY lastUpdatedTimestamp DESC LIMIT 10"#,
         r#"SELECT email FROM emailAccounts WHERE profile.country = "FR" ORDER BY lastUpdatedTimestamp START 30 LIMIT 7"#,
@@ -879,16 +886,7 @@ fn ascending_range_walk_starts_at_the_bound_on_a_single_valued_index() {
     let docs: Vec<Value> = (0..500)
         .map(|i| json!({"email": format!("u{i}@x.com"), "lastUpdatedTimestamp": (i * 37) % 100}))
         .collect();
-    let walked = engine_with(&docs);
-    let sorted = engine_with(&docs);
-    sorted
-        .store()
-        .drop_index(
-            Collection::EmailAccounts,
-            "lastUpdatedTimestamp",
-            IndexKind::Value,
-        )
-        .unwrap();
+    let (walked, sorted) = walked_and_sorted(&docs);
     let q = "SELECT email FROM emailAccounts WHERE lastUpdatedTimestamp >= 60 AND lastUpdatedTimestamp < 90 ORDER BY lastUpdatedTimestamp START 3 LIMIT 40";
     let explain = walked.explain(q).unwrap();
     assert!(explain.contains("starting at"), "{explain}");
