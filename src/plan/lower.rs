@@ -465,6 +465,14 @@ pub fn index_walk(
     bind_b(&mut sql, index);
     if let Some(b) = start {
         bound(&mut sql, "x.k", b, !descending);
+        // A start bound only comes with a single-valued index, where a value of another
+        // type never matches the range: fence the walk to the bound's type so it does not
+        // read on through the strings after the numbers (or the numbers before them).
+        match b.key {
+            Key::Int(_) | Key::Real(_) => sql.push(" AND x.k < ''"),
+            Key::Text(_) => sql.push(" AND x.k >= '' AND x.k < x''"),
+            Key::Bool(_) => {}
+        }
     }
     if let Some(b) = end {
         bound(&mut sql, "x.k", b, descending);
