@@ -74,10 +74,13 @@ fn index_lookup(
         .clone();
     store
         .read(|conn| {
-            let sql = format!(
-                "SELECT doc FROM {} WHERE b = ?1 AND k = ?2 ORDER BY doc",
-                def.table()
-            );
+            // Indexes without `*` have no `b` column.
+            let (sql, b) = if def.has_binding() {
+                ("b = ?1 AND k = ?2", b)
+            } else {
+                ("?1 = '' AND k = ?2", b)
+            };
+            let sql = format!("SELECT doc FROM {} WHERE {sql} ORDER BY doc", def.table());
             let mut stmt = conn.prepare(&sql).unwrap();
             stmt.query_map(rusqlite::params![b, k], |r| r.get(0))
                 .unwrap()

@@ -19,8 +19,11 @@
 //! ```
 //!
 //! One row per distinct non-null scalar value the pattern yields in a document:
-//! - `b`: the key bound to `*` (stored keys joined with `.` when `*` spans nested keys);
-//!   `''` for patterns without `*`.
+//! - `b`: the key bound to `*` (stored keys joined with `.` when `*` spans nested keys).
+//!   A pattern without `*` has no `b` column at all ([`IndexDef::has_binding`]): the
+//!   table is `(k, doc, n, t)` with primary key `(k, doc)`, the partial indexes
+//!   `(n, doc)` and `(t, doc)`, and queries write `TRUE` where they would test `b`. A
+//!   constant leading key column costs a comparison per row in every range scan.
 //! - `k`: the value, typed so that SQLite's own ordering is the language's cross-type
 //!   order (numbers < strings < booleans, `false < true`): numbers as INTEGER (when
 //!   integral and within `i64`) or REAL, strings as TEXT (BINARY collation = code point
@@ -47,7 +50,7 @@
 //! ```
 //!
 //! One row per distinct lower-cased word of the string, number or boolean values the
-//! pattern yields.
+//! pattern yields (`(w, doc)` for a pattern without `*`).
 
 pub mod entries;
 

@@ -59,14 +59,14 @@ impl Sql {
     }
 }
 
-/// Appends the side-table key `b`'s value: the literal `''` for a pattern without `*`
-/// (binding an empty string makes SQLite compare against a dangling zero-length pointer,
-/// which costs a microcode assist per comparison on this CPU; see the store notes), else a
-/// bound parameter. The SQL text then differs only by whether the binding is empty.
-fn bind_b(sql: &mut Sql, index: &IndexRef) {
-    if index.binding.is_empty() {
-        sql.push("''");
+/// Appends the condition on the side-table key `b` of the table aliased `a`: `a.b = ?`, or
+/// `TRUE` for an index without a binding, whose table has no `b` column (see
+/// `store::index::create_sql`). The SQL text then differs only by the index's kind.
+fn cond_b(sql: &mut Sql, index: &IndexRef, a: &str) {
+    if index.binding.is_empty() && !index.index.has_binding() {
+        sql.push("TRUE");
     } else {
+        let _ = write!(sql.text, "{a}.b = ");
         sql.bind(Param::Text(index.binding.clone()));
     }
 }
@@ -141,14 +141,14 @@ fn probe_condition(sql: &mut Sql, probe: &Probe) {
     probe_condition_on(sql, probe, "x");
 }
 
-/// `SELECT x.doc FROM <side table> x WHERE x.b = ? AND <probe>`.
+/// `SELECT x.doc FROM <side table> x WHERE <b condition> AND <probe>`.
 fn probe_select(sql: &mut Sql, index: &IndexRef, probe: &Probe) {
     let _ = write!(
         sql.text,
-        "SELECT x.doc FROM {} x WHERE x.b = ",
+        "SELECT x.doc FROM {} x WHERE ",
         index.index.table()
     );
-    bind_b(sql, index);
+    cond_b(sql, index, "x");
     probe_condition(sql, probe);
 }
 
@@ -214,10 +214,10 @@ pub fn candidates(collection: Collection, access: &Access, after: Option<i64>) -
             if let Some((index, probe)) = single_key(access) {
                 let _ = write!(
                     sql.text,
-                    "SELECT t.id, t.doc FROM {} x JOIN {t} t ON t.id = x.doc WHERE x.b = ",
+                    "SELECT t.id, t.doc FROM {} x JOIN {t} t ON t.id = x.doc WHERE ",
                     index.index.table()
                 );
-                bind_b(&mut sql, index);
+                cond_b(&mut sql, index, "x");
                 probe_condition(&mut sql, probe);
                 if let Some(a) = after {
                     sql.push(" AND x.doc > ");
@@ -326,18 +326,18 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 let what = count_of(index, probe);
                 let _ = write!(
                     sql.text,
-                    "(SELECT {what} FROM {} x WHERE x.b = ",
+                    "(SELECT {what} FROM {} x WHERE ",
                     index.index.table()
                 );
-                bind_b(&mut sql, index);
+                cond_b(&mut sql, index, "x");
                 probe_condition(&mut sql, probe);
                 for (earlier, p) in &legs[..i] {
                     let _ = write!(
                         sql.text,
-                        " AND NOT EXISTS (SELECT 1 FROM {} y WHERE y.b = ",
+                        " AND NOT EXISTS (SELECT 1 FROM {} y WHERE ",
                         earlier.index.table()
                     );
-                    bind_b(&mut sql, earlier);
+                    cond_b(&mut sql, earlier, "y");
                     probe_condition_on(&mut sql, p, "y");
                     sql.push(" AND y.doc = x.doc)");
                 }
@@ -364,14 +364,11 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 return None;
             };
             let table = index.index.table();
-            let _ = write!(
-                sql.text,
-                "SELECT (SELECT count(*) FROM {table} x WHERE x.b = "
-            );
-            bind_b(&mut sql, index);
+            let _ = write!(sql.text, "SELECT (SELECT count(*) FROM {table} x WHERE ");
+            cond_b(&mut sql, index, "x");
             bound(&mut sql, "x.k", lo, true);
-            let _ = write!(sql.text, ") - (SELECT count(*) FROM {table} x WHERE x.b = ");
-            bind_b(&mut sql, index);
+            let _ = write!(sql.text, ") - (SELECT count(*) FROM {table} x WHERE ");
+            cond_b(&mut sql, index, "x");
             sql.push(" AND x.k >= '')");
         }
         _ if legs.len() == 1 => {
@@ -379,10 +376,10 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
             let what = count_of(index, probe);
             let _ = write!(
                 sql.text,
-                "SELECT {what} FROM {} x WHERE x.b = ",
+                "SELECT {what} FROM {} x WHERE ",
                 index.index.table()
             );
-            bind_b(&mut sql, index);
+            cond_b(&mut sql, index, "x");
             probe_condition(&mut sql, probe);
         }
         _ => {
@@ -450,19 +447,19 @@ pub fn index_walk(
     if descending {
         let _ = write!(
             sql.text,
-            "SELECT x.k, x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
+            "SELECT x.k, x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE ",
             index.index.table(),
             collection.table()
         );
     } else {
         let _ = write!(
             sql.text,
-            "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE x.b = ",
+            "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE ",
             index.index.table(),
             collection.table()
         );
     }
-    bind_b(&mut sql, index);
+    cond_b(&mut sql, index, "x");
     if let Some(b) = start {
         bound(&mut sql, "x.k", b, !descending);
         // A start bound only comes with a single-valued index, where a value of another
@@ -491,11 +488,11 @@ pub fn without_entry(collection: Collection, index: &IndexRef) -> Sql {
     let mut sql = Sql::default();
     let _ = write!(
         sql.text,
-        "SELECT t.id, t.doc FROM {} t WHERE t.id NOT IN (SELECT x.doc FROM {} x WHERE x.b = ",
+        "SELECT t.id, t.doc FROM {} t WHERE t.id NOT IN (SELECT x.doc FROM {} x WHERE ",
         collection.table(),
         index.index.table()
     );
-    bind_b(&mut sql, index);
+    cond_b(&mut sql, index, "x");
     sql.push(") ORDER BY t.id");
     sql
 }
@@ -505,10 +502,10 @@ pub fn group_counts(index: &IndexRef) -> Sql {
     let mut sql = Sql::default();
     let _ = write!(
         sql.text,
-        "SELECT x.k, count(*) FROM {} x WHERE x.b = ",
+        "SELECT x.k, count(*) FROM {} x WHERE ",
         index.index.table()
     );
-    bind_b(&mut sql, index);
+    cond_b(&mut sql, index, "x");
     sql.push(" GROUP BY x.k");
     sql
 }
@@ -573,8 +570,8 @@ mod tests {
         let c = count(Collection::EmailAccounts, &both).unwrap();
         assert_eq!(
             c.text,
-            "SELECT (SELECT count(*) FROM ix_3 x WHERE x.b = '' AND x.k = +?) + (SELECT count(DISTINCT x.doc) FROM ix_3 x \
-             WHERE x.b = '' AND x.n = +? AND NOT EXISTS (SELECT 1 FROM ix_3 y WHERE y.b = '' AND y.k = +? AND y.doc = x.doc))"
+            "SELECT (SELECT count(*) FROM ix_3 x WHERE TRUE AND x.k = +?) + (SELECT count(DISTINCT x.doc) FROM ix_3 x \
+             WHERE TRUE AND x.n = +? AND NOT EXISTS (SELECT 1 FROM ix_3 y WHERE TRUE AND y.k = +? AND y.doc = x.doc))"
         );
         assert_eq!(c.params.len(), 3);
     }
@@ -599,8 +596,8 @@ mod tests {
         let sql = candidates(Collection::EmailAccounts, &access, Some(7)).unwrap();
         assert_eq!(
             sql.text,
-            "SELECT t.id, t.doc FROM email_accounts t WHERE t.id IN (SELECT x.doc FROM ix_3 x WHERE x.b = '' AND x.k >= +? \
-             AND x.k < '' UNION ALL SELECT x.doc FROM ix_3 x WHERE x.b = '' AND x.n = +?) AND t.id > +? ORDER BY t.id"
+            "SELECT t.id, t.doc FROM email_accounts t WHERE t.id IN (SELECT x.doc FROM ix_3 x WHERE TRUE AND x.k >= +? \
+             AND x.k < '' UNION ALL SELECT x.doc FROM ix_3 x WHERE TRUE AND x.n = +?) AND t.id > +? ORDER BY t.id"
         );
         assert_eq!(sql.params.len(), 3);
         assert!(

@@ -13,19 +13,28 @@ use crate::catalog::{
     Catalog, Collection, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, Pattern, parse_patterns,
 };
 
-/// The DDL of one side table (and its secondary indexes).
+/// The DDL of one side table (and its secondary indexes). Indexes whose `b` never varies
+/// (a pattern without `*`, not composite) have no `b` column: an always-equal leading key
+/// column costs a comparison per row in every range scan (measured: a count over a 25k-row
+/// range took 479 µs with it, 166 µs without).
 pub(crate) fn create_sql(def: &IndexDef) -> String {
     let t = def.table();
+    let b = if def.has_binding() { "b, " } else { "" };
+    let b_col = if def.has_binding() {
+        "b TEXT NOT NULL, "
+    } else {
+        ""
+    };
     match def.kind {
         IndexKind::Value | IndexKind::Composite => format!(
-            "CREATE TABLE IF NOT EXISTS {t}(b TEXT NOT NULL, k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
-                 PRIMARY KEY (b, k, doc)) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS {t}_n ON {t}(b, n, doc) WHERE n IS NOT NULL;
-             CREATE INDEX IF NOT EXISTS {t}_t ON {t}(b, t, doc) WHERE t IS NOT NULL;"
+            "CREATE TABLE IF NOT EXISTS {t}({b_col}k NOT NULL, doc INTEGER NOT NULL, n REAL, t INTEGER,
+                 PRIMARY KEY ({b}k, doc)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS {t}_n ON {t}({b}n, doc) WHERE n IS NOT NULL;
+             CREATE INDEX IF NOT EXISTS {t}_t ON {t}({b}t, doc) WHERE t IS NOT NULL;"
         ),
         IndexKind::Words => format!(
-            "CREATE TABLE IF NOT EXISTS {t}(b TEXT NOT NULL, w TEXT NOT NULL, doc INTEGER NOT NULL,
-                 PRIMARY KEY (b, w, doc)) WITHOUT ROWID;"
+            "CREATE TABLE IF NOT EXISTS {t}({b_col}w TEXT NOT NULL, doc INTEGER NOT NULL,
+                 PRIMARY KEY ({b}w, doc)) WITHOUT ROWID;"
         ),
     }
 }
@@ -141,13 +150,12 @@ impl<'c> EntryWriter<'c> {
                 format!("DELETE FROM {t} WHERE b = ?1 AND w = ?2 AND doc = ?3"),
             ),
         };
-        // Patterns without `*` always have `b = ''`. Written as a literal: SQLite compares a
-        // bound empty string several times slower in the primary-key B-tree (measured:
-        // 4.0 vs 1.05 µs per insert); `?1` stays bound but unused, so calls are uniform.
+        // Without a `b` column (see [`create_sql`]) `?1` stays bound but unused, so calls
+        // are uniform.
         let (insert, delete) = if !def.has_binding() {
             (
-                insert.replacen("?1", "''", 1),
-                delete.replacen("?1", "''", 1),
+                insert.replacen("b, ", "", 1).replacen("?1, ", "", 1),
+                delete.replacen("b = ?1 AND ", "", 1),
             )
         } else {
             (insert, delete)
@@ -287,14 +295,14 @@ pub(crate) fn create_defaults(conn: &Connection) -> Result<(), StoreError> {
 /// 64 rows instead of one per row.
 const ROWS_PER_INSERT: usize = 64;
 
-/// `INSERT … VALUES (…), (…)` for `rows` rows of `def`'s side table (`b` as a literal for
-/// patterns without `*`, see [`EntryWriter::new`]).
+/// `INSERT … VALUES (…), (…)` for `rows` rows of `def`'s side table (without `b` for
+/// patterns without `*`, see [`create_sql`]).
 fn multi_insert_sql(def: &IndexDef, rows: usize) -> String {
     let literal_b = !def.has_binding();
     let (cols, row) = match (def.kind, literal_b) {
-        (IndexKind::Value | IndexKind::Composite, true) => ("b, k, doc, n, t", "('', ?, ?, ?, ?)"),
+        (IndexKind::Value | IndexKind::Composite, true) => ("k, doc, n, t", "(?, ?, ?, ?)"),
         (IndexKind::Value | IndexKind::Composite, false) => ("b, k, doc, n, t", "(?, ?, ?, ?, ?)"),
-        (IndexKind::Words, true) => ("b, w, doc", "('', ?, ?)"),
+        (IndexKind::Words, true) => ("w, doc", "(?, ?)"),
         (IndexKind::Words, false) => ("b, w, doc", "(?, ?, ?)"),
     };
     format!(

@@ -177,7 +177,9 @@ impl Store {
                 }
             }
             for def in &catalog.indexes {
-                let sql = format!("SELECT * FROM {} ORDER BY 1, 2, 3", def.table());
+                // The primary key: `(b,) k|w, doc`.
+                let order = if def.has_binding() { "1, 2, 3" } else { "1, 2" };
+                let sql = format!("SELECT * FROM {} ORDER BY {order}", def.table());
                 let mut stmt = conn.prepare(&sql)?;
                 let n = stmt.column_count();
                 let rows = stmt.query_map([], |r| {

@@ -14,7 +14,8 @@ use crate::catalog::{
 /// - 2: the key's unique index is declared on its own (`<table>_key`), so a bulk load
 ///   into an empty collection can build it once at the end; `acql_indexes.flags` records
 ///   whether a document ever had two entries under one binding (see
-///   [`IndexDef::multi`](crate::catalog::IndexDef::multi)); composite indexes.
+///   [`IndexDef::multi`](crate::catalog::IndexDef::multi)); composite indexes; side tables
+///   of patterns without `*` have no `b` column.
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// Per-connection settings.
@@ -105,7 +106,8 @@ fn create(conn: &Connection) -> Result<(), StoreError> {
 
 /// 1 → 2: rebuilds the collection tables with a separately declared key index (ids are
 /// kept, so the side tables stay valid) and adds `acql_indexes.flags`, with `multi` found
-/// out from each value index's rows.
+/// out from each value index's rows; side tables of patterns without `*` are rebuilt
+/// without their `b` column.
 fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
     for c in Collection::ALL {
         let t = c.table();
@@ -143,6 +145,29 @@ fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
         if !multi {
             conn.execute("UPDATE acql_indexes SET flags = 0 WHERE id = ?1", [id])?;
         }
+    }
+    // Side tables of patterns without `*` lose their always-empty `b` column.
+    for def in load_catalog(conn)?.indexes {
+        if def.has_binding() {
+            continue;
+        }
+        let t = def.table();
+        let cols = match def.kind {
+            IndexKind::Words => "w, doc",
+            _ => "k, doc, n, t",
+        };
+        let keys = match def.kind {
+            IndexKind::Words => "w, doc",
+            _ => "k, doc",
+        };
+        conn.execute_batch(&format!(
+            "DROP INDEX IF EXISTS {t}_n; DROP INDEX IF EXISTS {t}_t;
+             ALTER TABLE {t} RENAME TO acql_old_{t};
+             {}
+             INSERT INTO {t}({cols}) SELECT {cols} FROM acql_old_{t} ORDER BY {keys};
+             DROP TABLE acql_old_{t};",
+            super::index::create_sql(&def)
+        ))?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())

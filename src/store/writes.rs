@@ -617,7 +617,7 @@ fn find_by_token(
     let table = Collection::EmailAccounts.table();
     let sql = match indexed {
         Some(def) => format!(
-            "SELECT t.id, t.doc FROM {table} t JOIN {} x ON x.doc = t.id WHERE x.b = '' AND x.k = ?1 LIMIT 1",
+            "SELECT t.id, t.doc FROM {table} t JOIN {} x ON x.doc = t.id WHERE x.k = ?1 LIMIT 1",
             def.table()
         ),
         None => format!("SELECT id, doc FROM {table} WHERE doc ->> '$.token' = ?1 LIMIT 1"),
