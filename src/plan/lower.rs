@@ -71,6 +71,17 @@ fn cond_b(sql: &mut Sql, index: &IndexRef, a: &str) {
     }
 }
 
+/// Appends `SELECT <what> FROM <side table> <a> WHERE <b condition>`: the start of every
+/// statement over one binding of a side table.
+fn select_side(sql: &mut Sql, what: &str, index: &IndexRef, a: &str) {
+    let _ = write!(
+        sql.text,
+        "SELECT {what} FROM {} {a} WHERE ",
+        index.index.table()
+    );
+    cond_b(sql, index, a);
+}
+
 /// Appends `col op ?`.
 fn bound(sql: &mut Sql, col: &str, b: &Bound, lower: bool) {
     let op = match (lower, b.inclusive) {
@@ -143,12 +154,7 @@ fn probe_condition(sql: &mut Sql, probe: &Probe) {
 
 /// `SELECT x.doc FROM <side table> x WHERE <b condition> AND <probe>`.
 fn probe_select(sql: &mut Sql, index: &IndexRef, probe: &Probe) {
-    let _ = write!(
-        sql.text,
-        "SELECT x.doc FROM {} x WHERE ",
-        index.index.table()
-    );
-    cond_b(sql, index, "x");
+    select_side(sql, "x.doc", index, "x");
     probe_condition(sql, probe);
 }
 
@@ -323,21 +329,12 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 if i > 0 {
                     sql.push(" + ");
                 }
-                let what = count_of(index, probe);
-                let _ = write!(
-                    sql.text,
-                    "(SELECT {what} FROM {} x WHERE ",
-                    index.index.table()
-                );
-                cond_b(&mut sql, index, "x");
+                sql.push("(");
+                select_side(&mut sql, count_of(index, probe), index, "x");
                 probe_condition(&mut sql, probe);
                 for (earlier, p) in &legs[..i] {
-                    let _ = write!(
-                        sql.text,
-                        " AND NOT EXISTS (SELECT 1 FROM {} y WHERE ",
-                        earlier.index.table()
-                    );
-                    cond_b(&mut sql, earlier, "y");
+                    sql.push(" AND NOT EXISTS (");
+                    select_side(&mut sql, "1", earlier, "y");
                     probe_condition_on(&mut sql, p, "y");
                     sql.push(" AND y.doc = x.doc)");
                 }
@@ -363,23 +360,16 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
             let Probe::Range { lo: Some(lo), .. } = probe else {
                 return None;
             };
-            let table = index.index.table();
-            let _ = write!(sql.text, "SELECT (SELECT count(*) FROM {table} x WHERE ");
-            cond_b(&mut sql, index, "x");
+            sql.push("SELECT (");
+            select_side(&mut sql, "count(*)", index, "x");
             bound(&mut sql, "x.k", lo, true);
-            let _ = write!(sql.text, ") - (SELECT count(*) FROM {table} x WHERE ");
-            cond_b(&mut sql, index, "x");
+            sql.push(") - (");
+            select_side(&mut sql, "count(*)", index, "x");
             sql.push(" AND x.k >= '')");
         }
         _ if legs.len() == 1 => {
             let (index, probe) = legs[0];
-            let what = count_of(index, probe);
-            let _ = write!(
-                sql.text,
-                "SELECT {what} FROM {} x WHERE ",
-                index.index.table()
-            );
-            cond_b(&mut sql, index, "x");
+            select_side(&mut sql, count_of(index, probe), index, "x");
             probe_condition(&mut sql, probe);
         }
         _ => {
@@ -488,11 +478,10 @@ pub fn without_entry(collection: Collection, index: &IndexRef) -> Sql {
     let mut sql = Sql::default();
     let _ = write!(
         sql.text,
-        "SELECT t.id, t.doc FROM {} t WHERE t.id NOT IN (SELECT x.doc FROM {} x WHERE ",
-        collection.table(),
-        index.index.table()
+        "SELECT t.id, t.doc FROM {} t WHERE t.id NOT IN (",
+        collection.table()
     );
-    cond_b(&mut sql, index, "x");
+    select_side(&mut sql, "x.doc", index, "x");
     sql.push(") ORDER BY t.id");
     sql
 }
@@ -500,12 +489,7 @@ pub fn without_entry(collection: Collection, index: &IndexRef) -> Sql {
 /// Per-key document counts of a value index: `(k, count)`.
 pub fn group_counts(index: &IndexRef) -> Sql {
     let mut sql = Sql::default();
-    let _ = write!(
-        sql.text,
-        "SELECT x.k, count(*) FROM {} x WHERE ",
-        index.index.table()
-    );
-    cond_b(&mut sql, index, "x");
+    select_side(&mut sql, "x.k, count(*)", index, "x");
     sql.push(" GROUP BY x.k");
     sql
 }
