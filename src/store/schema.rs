@@ -18,8 +18,16 @@ use crate::catalog::{
 ///   of patterns without `*` have no `b` column.
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// Page size of new store files, in bytes.
+pub(crate) const PAGE_SIZE: i64 = 16384;
+
 /// Per-connection settings.
 pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> {
+    // Only a new, empty file takes it (SQLite ignores it later). Documents are ~1 KB:
+    // 16 KiB pages mean a quarter of the pages per table, so a quarter of the WAL frames,
+    // checkpoint copies and B-tree balances of a bulk load (1M documents with the default
+    // indexes: 16.3 s with 4 KiB pages, 14.2 s with 16 KiB).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     if wal {
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "normal")?;
