@@ -6,6 +6,7 @@
 //! cargo bench --bench import                 # 1,000,000 generated documents
 //! ACQL_BENCH_DOCS=100000 cargo bench --bench import
 //! ACQL_BENCH_ONLY=indexes cargo bench --bench import   # only the indexed import (profiling)
+//! ACQL_BENCH_ONLY=exclusive cargo bench --bench import # only the exclusive indexed import
 //! ```
 //!
 //! Prints one table row per configuration: wall time, documents/s, CPU time (user+system,
@@ -56,7 +57,14 @@ fn main() {
     let only = std::env::var("ACQL_BENCH_ONLY").unwrap_or_default();
     if only == "indexes" {
         run("acql import, default indexes", &db, docs, None, |db| {
-            store_import(db, &data, true)
+            store_import(db, &data, true, false)
+        });
+        let _ = remove_db(&db);
+        return;
+    }
+    if only == "exclusive" {
+        run("acql import, default indexes, exclusive", &db, docs, None, |db| {
+            store_import(db, &data, true, true)
         });
         let _ = remove_db(&db);
         return;
@@ -66,17 +74,31 @@ fn main() {
         &db,
         docs,
         None,
-        |db| plain_loop(db, &data),
+        |db| plain_loop(db, &data, "wal"),
     );
-    run("acql import, no indexes", &db, docs, Some(plain), |db| {
-        store_import(db, &data, false)
-    });
     run(
-        "acql import, default indexes",
+        "plain rusqlite loop, rollback journal (no WAL)",
         &db,
         docs,
         Some(plain),
-        |db| store_import(db, &data, true),
+        |db| plain_loop(db, &data, "delete"),
+    );
+    run("acql import, no indexes", &db, docs, Some(plain), |db| {
+        store_import(db, &data, false, false)
+    });
+    run(
+        "acql import, default indexes (shared: WAL)",
+        &db,
+        docs,
+        Some(plain),
+        |db| store_import(db, &data, true, false),
+    );
+    run(
+        "acql import, default indexes (exclusive, as `acql import`)",
+        &db,
+        docs,
+        Some(plain),
+        |db| store_import(db, &data, true, true),
     );
     let _ = remove_db(&db);
 }
@@ -120,13 +142,15 @@ fn remove_db(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The baseline: the same WAL settings, one transaction, one prepared INSERT, SQLite's own
-/// `jsonb()` on each line — no key, no validation, no indexes.
-fn plain_loop(db: &Path, data: &Path) -> u64 {
+/// The baseline: the store's WAL settings (or a rollback journal: `journal` is `"delete"`),
+/// one transaction, one prepared INSERT, SQLite's own `jsonb()` on each line — no key, no
+/// validation, no indexes.
+fn plain_loop(db: &Path, data: &Path, journal: &str) -> u64 {
     let mut conn = rusqlite::Connection::open(db).expect("open");
-    conn.pragma_update(None, "journal_mode", "wal")
-        .expect("wal");
-    conn.pragma_update(None, "synchronous", "normal")
+    conn.pragma_update(None, "journal_mode", journal)
+        .expect("journal mode");
+    let sync = if journal == "wal" { "normal" } else { "full" };
+    conn.pragma_update(None, "synchronous", sync)
         .expect("synchronous");
     conn.execute_batch("CREATE TABLE docs(id INTEGER PRIMARY KEY, doc BLOB NOT NULL)")
         .expect("create");
@@ -149,7 +173,7 @@ fn plain_loop(db: &Path, data: &Path) -> u64 {
     n
 }
 
-fn store_import(db: &Path, data: &Path, indexes: bool) -> u64 {
+fn store_import(db: &Path, data: &Path, indexes: bool, exclusive: bool) -> u64 {
     let store = Store::open(db, OpenMode::Create).expect("open store");
     if !indexes {
         for def in store.catalog().expect("catalog").indexes {
@@ -159,9 +183,12 @@ fn store_import(db: &Path, data: &Path, indexes: bool) -> u64 {
         }
     }
     let input = BufReader::with_capacity(1 << 20, std::fs::File::open(data).expect("open data"));
-    let report = store
-        .import_ndjson(input, ImportOptions::new(Collection::EmailAccounts))
-        .expect("import");
+    let options = ImportOptions {
+        exclusive,
+        ..ImportOptions::new(Collection::EmailAccounts)
+    };
+    let report = store.import_ndjson(input, options).expect("import");
+    assert_eq!(report.exclusive, exclusive, "the store was not taken");
     report.inserted
 }
 

@@ -1258,6 +1258,7 @@ fn bulk_import_skip_and_replace_options() {
                 replace: true,
                 skip_bad_lines: true,
                 progress: Some(&mut progress),
+                exclusive: false,
             },
         )
         .unwrap();
@@ -1395,9 +1396,108 @@ fn open_modes_and_persistence() {
     );
 }
 
+fn journal_mode(db: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn exclusive_import(
+    store: &Store,
+    text: &str,
+) -> Result<acql::store::ImportReport, StoreError> {
+    let options = ImportOptions {
+        exclusive: true,
+        ..ImportOptions::new(Collection::EmailAccounts)
+    };
+    store.import_ndjson(Cursor::new(text.as_bytes()), options)
+}
+
+#[test]
+fn exclusive_import_equals_shared_and_returns_to_wal() {
+    let mut text = Vec::new();
+    // Past the size at which an import ends with a checkpoint.
+    acql::datagen::generate(12_000, 11, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let shared = Store::open(&a, OpenMode::Create).unwrap();
+    let report = import(&shared, Collection::EmailAccounts, &text).unwrap();
+    assert!(!report.exclusive);
+    let exclusive = Store::open(&b, OpenMode::Create).unwrap();
+    // Idle pooled readers of the same store do not prevent it.
+    exclusive.count(Collection::EmailAccounts).unwrap();
+    let report = exclusive_import(&exclusive, &text).unwrap();
+    assert!(report.exclusive, "nothing else had the file open");
+    assert_eq!(report.inserted, 12_000);
+    assert_eq!(dump(&shared), dump(&exclusive));
+    for (i, def) in shared.catalog().unwrap().indexes.iter().enumerate() {
+        assert_eq!(def, &exclusive.catalog().unwrap().indexes[i]);
+    }
+    // The store is back in WAL mode and takes further writes, checkpoints and reads.
+    assert_eq!(journal_mode(&b), "wal");
+    exclusive
+        .import_lite_account(&lite("after@x.io", None, None, None))
+        .unwrap();
+    exclusive.checkpoint().unwrap();
+    assert_eq!(exclusive.count(Collection::EmailAccounts).unwrap(), 12_001);
+    // A second exclusive import into the now non-empty collection (the non-bulk path).
+    let report = exclusive_import(&exclusive, "{\"email\":\"second@x.io\"}\n").unwrap();
+    assert!(report.exclusive);
+    assert_eq!(exclusive.count(Collection::EmailAccounts).unwrap(), 12_002);
+    drop(exclusive);
+    let reopened = Store::open(&b, OpenMode::MustExist).unwrap();
+    let integrity: String = reopened
+        .read(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap())
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn exclusive_import_falls_back_when_the_file_is_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let store = Store::open(&db, OpenMode::Create).unwrap();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    let before: i64 = other
+        .query_row("SELECT count(*) FROM email_accounts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, 0);
+    let started = std::time::Instant::now();
+    let report = exclusive_import(&store, "{\"email\":\"a@x.io\"}\n").unwrap();
+    assert!(!report.exclusive, "another connection has the file open");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "never waits");
+    let after: i64 = other
+        .query_row("SELECT count(*) FROM email_accounts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, 1);
+    assert_eq!(journal_mode(&db), "wal");
+}
+
+#[test]
+fn failed_exclusive_import_changes_nothing_and_returns_to_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let store = Store::open(&db, OpenMode::Create).unwrap();
+    store
+        .import_lite_account(&lite("before@x.io", None, None, None))
+        .unwrap();
+    let before = dump(&store);
+    let err = exclusive_import(&store, "{\"email\":\"a@x.io\"}\n{\"email\":\"before@x.io\"}\n")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadImportLine { line: 2, .. }), "{err:?}");
+    assert_eq!(dump(&store), before);
+    assert_eq!(journal_mode(&db), "wal");
+    store
+        .import_lite_account(&lite("after@x.io", None, None, None))
+        .unwrap();
+}
+
 /// Child mode of `sigkill_mid_import_leaves_all_or_nothing`: imports a large generated file
 /// into the store named by the variable and never returns on its own.
 const CRASH_CHILD: &str = "ACQL_STORE_CRASH_CHILD";
+/// Set for a child that imports with [`ImportOptions::exclusive`] (a rollback journal).
+const CRASH_EXCLUSIVE: &str = "ACQL_STORE_CRASH_EXCLUSIVE";
 
 #[test]
 fn crash_child_mode() {
@@ -1423,6 +1523,7 @@ fn crash_child_mode() {
     let input = std::io::BufReader::new(std::fs::File::open(&source).unwrap());
     let options = ImportOptions {
         progress: Some(&mut progress),
+        exclusive: std::env::var_os(CRASH_EXCLUSIVE).is_some(),
         ..ImportOptions::new(Collection::EmailAccounts)
     };
     store.import_ndjson(input, options).unwrap();
@@ -1432,6 +1533,17 @@ fn crash_child_mode() {
 #[cfg(unix)]
 #[test]
 fn sigkill_mid_import_leaves_all_or_nothing() {
+    sigkill_mid_import(false);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_mid_exclusive_import_leaves_all_or_nothing() {
+    sigkill_mid_import(true);
+}
+
+#[cfg(unix)]
+fn sigkill_mid_import(exclusive: bool) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
     {
@@ -1448,6 +1560,7 @@ fn sigkill_mid_import_leaves_all_or_nothing() {
             "--test-threads=1",
         ])
         .env(CRASH_CHILD, &db)
+        .env(if exclusive { CRASH_EXCLUSIVE } else { "ACQL_UNUSED" }, "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1460,6 +1573,11 @@ fn sigkill_mid_import_leaves_all_or_nothing() {
     assert!(started.exists(), "child never started importing");
     child.kill().unwrap(); // SIGKILL on unix
     child.wait().unwrap();
+    let done = dir.path().join("crash.db.done").exists();
+    if exclusive && !done {
+        // Killed inside the rollback-journal transaction: the next open must roll it back.
+        assert!(dir.path().join("crash.db-journal").exists(), "no hot journal");
+    }
     let store = Store::open(&db, OpenMode::MustExist).unwrap();
     let integrity: String = store
         .read(|c| {
@@ -1469,7 +1587,6 @@ fn sigkill_mid_import_leaves_all_or_nothing() {
         .unwrap();
     assert_eq!(integrity, "ok");
     let n = store.count(Collection::EmailAccounts).unwrap();
-    let done = dir.path().join("crash.db.done").exists();
     eprintln!("after SIGKILL: {n} documents, import finished: {done}");
     assert!(
         n == 1 || (done && n == 100_001),
@@ -1564,6 +1681,7 @@ fn bulk_import_progress_after_every_batch() {
                     replace: false,
                     skip_bad_lines: false,
                     progress: Some(&mut progress),
+                    exclusive: false,
                 },
             )
             .unwrap();

@@ -174,6 +174,11 @@ pub struct ImportArgs {
     /// No progress bar and no summary line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Let other processes read the store while it loads. By default an import takes a
+    /// store no one else has open for itself, writing each page once instead of through
+    /// the write-ahead log (faster; other connections wait until it commits).
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// `acql export`.

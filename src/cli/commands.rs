@@ -25,6 +25,7 @@ pub fn import(a: &ImportArgs) -> Result<(), CliError> {
         skip_invalid: a.skip_invalid,
         replace: a.replace,
         quiet: a.quiet,
+        shared: a.shared,
         cancel: None,
     };
     import_into(&engine, &a.file, &job)
@@ -40,6 +41,9 @@ pub struct ImportJob {
     pub replace: bool,
     /// No progress bar and no summary line.
     pub quiet: bool,
+    /// Leave the store readable by other connections during the import (see
+    /// [`ImportOptions::exclusive`]).
+    pub shared: bool,
     /// Set (by Ctrl-C in the REPL) to abandon the import; its transaction rolls back.
     pub cancel: Option<Arc<AtomicBool>>,
 }
@@ -53,6 +57,7 @@ pub fn import_into(engine: &Engine, file: &Path, job: &ImportJob) -> Result<(), 
         skip_invalid,
         replace,
         quiet,
+        shared,
         ..
     } = job;
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if file == Path::new("-") {
@@ -77,6 +82,7 @@ pub fn import_into(engine: &Engine, file: &Path, job: &ImportJob) -> Result<(), 
         replace,
         skip_bad_lines: skip_invalid,
         progress: Some(&mut report_progress),
+        exclusive: !shared,
     };
     let started = Instant::now();
     let result = engine.store().import_ndjson(input, options);

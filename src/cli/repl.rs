@@ -389,6 +389,7 @@ impl Shell {
                     skip_invalid: skip,
                     replace,
                     quiet: false,
+                    shared: false,
                     cancel: Some(Arc::clone(&self.cancel)),
                 };
                 commands::import_into(&self.engine, Path::new(file), &job)?;

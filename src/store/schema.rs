@@ -1,6 +1,6 @@
 //! The database layout and its versions.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, ErrorCode, params};
 
 use super::StoreError;
 use crate::catalog::{
@@ -21,6 +21,9 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// Page size of new store files, in bytes.
 pub(crate) const PAGE_SIZE: i64 = 16384;
 
+/// How long a connection waits for a lock held by another one.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Per-connection settings.
 pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> {
     // Only a new, empty file takes it (SQLite ignores it later). Documents are ~1 KB:
@@ -35,9 +38,49 @@ pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> 
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     }
     // Readers and the writer may meet during a checkpoint; wait rather than fail.
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Switches a WAL file to a rollback journal if no other connection has it open: `false`
+/// (and nothing changed) otherwise. Never waits for other connections.
+pub(crate) fn leave_wal(conn: &Connection) -> Result<bool, StoreError> {
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    let switched = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0));
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    match switched {
+        Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
+            // NORMAL only holds for the WAL: with a rollback journal, FULL is what
+            // survives a power cut at any moment.
+            conn.pragma_update(None, "synchronous", "full")?;
+            Ok(true)
+        }
+        Ok(_) => Ok(false),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Returns a file left by [`leave_wal`] to the write-ahead log and its settings.
+pub(crate) fn enter_wal(conn: &Connection) -> Result<(), StoreError> {
+    // Cached statements would keep the mode change from happening (SQLITE_LOCKED).
+    conn.flush_prepared_statement_cache();
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Io(std::io::Error::other(format!(
+            "could not return the store to WAL mode (still {mode})"
+        ))));
+    }
+    conn.pragma_update(None, "synchronous", "normal")?;
+    // Until the connection runs a statement that reads the file, SQLite (3.54) still counts
+    // the mode change's transaction as open: a checkpoint then fails with SQLITE_LOCKED.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
     Ok(())
 }
 
