@@ -22,6 +22,10 @@ use acql::store::{ImportOptions, OpenMode, Store};
 
 const SEED: u64 = 42;
 
+// As the `acql` binary (see `src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let docs: u64 = std::env::var("ACQL_BENCH_DOCS")
         .ok()
@@ -63,9 +67,13 @@ fn main() {
         return;
     }
     if only == "exclusive" {
-        run("acql import, default indexes, exclusive", &db, docs, None, |db| {
-            store_import(db, &data, true, true)
-        });
+        run(
+            "acql import, default indexes, exclusive",
+            &db,
+            docs,
+            None,
+            |db| store_import(db, &data, true, true),
+        );
         let _ = remove_db(&db);
         return;
     }
@@ -189,6 +197,17 @@ fn store_import(db: &Path, data: &Path, indexes: bool, exclusive: bool) -> u64 {
     };
     let report = store.import_ndjson(input, options).expect("import");
     assert_eq!(report.exclusive, exclusive, "the store was not taken");
+    let p = report.phases;
+    eprintln!(
+        "  phases: load {:.2?} (writer waiting for workers {:.2?}, for the indexer {:.2?}), \
+         key index {:.2?}, index rows {:.2?}, commit {:.2?}",
+        p.load,
+        p.load_waiting_for_workers,
+        p.load_waiting_for_indexer,
+        p.key_index,
+        p.index_rows,
+        p.commit
+    );
     report.inserted
 }
 

@@ -1402,10 +1402,7 @@ fn journal_mode(db: &std::path::Path) -> String {
         .unwrap()
 }
 
-fn exclusive_import(
-    store: &Store,
-    text: &str,
-) -> Result<acql::store::ImportReport, StoreError> {
+fn exclusive_import(store: &Store, text: &str) -> Result<acql::store::ImportReport, StoreError> {
     let options = ImportOptions {
         exclusive: true,
         ..ImportOptions::new(Collection::EmailAccounts)
@@ -1448,7 +1445,10 @@ fn exclusive_import_equals_shared_and_returns_to_wal() {
     drop(exclusive);
     let reopened = Store::open(&b, OpenMode::MustExist).unwrap();
     let integrity: String = reopened
-        .read(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap())
+        .read(|c| {
+            c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap()
+        })
         .unwrap();
     assert_eq!(integrity, "ok");
 }
@@ -1466,7 +1466,10 @@ fn exclusive_import_falls_back_when_the_file_is_shared() {
     let started = std::time::Instant::now();
     let report = exclusive_import(&store, "{\"email\":\"a@x.io\"}\n").unwrap();
     assert!(!report.exclusive, "another connection has the file open");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "never waits");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "never waits"
+    );
     let after: i64 = other
         .query_row("SELECT count(*) FROM email_accounts", [], |r| r.get(0))
         .unwrap();
@@ -1483,9 +1486,15 @@ fn failed_exclusive_import_changes_nothing_and_returns_to_wal() {
         .import_lite_account(&lite("before@x.io", None, None, None))
         .unwrap();
     let before = dump(&store);
-    let err = exclusive_import(&store, "{\"email\":\"a@x.io\"}\n{\"email\":\"before@x.io\"}\n")
-        .unwrap_err();
-    assert!(matches!(err, StoreError::BadImportLine { line: 2, .. }), "{err:?}");
+    let err = exclusive_import(
+        &store,
+        "{\"email\":\"a@x.io\"}\n{\"email\":\"before@x.io\"}\n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, StoreError::BadImportLine { line: 2, .. }),
+        "{err:?}"
+    );
     assert_eq!(dump(&store), before);
     assert_eq!(journal_mode(&db), "wal");
     store
@@ -1560,7 +1569,14 @@ fn sigkill_mid_import(exclusive: bool) {
             "--test-threads=1",
         ])
         .env(CRASH_CHILD, &db)
-        .env(if exclusive { CRASH_EXCLUSIVE } else { "ACQL_UNUSED" }, "1")
+        .env(
+            if exclusive {
+                CRASH_EXCLUSIVE
+            } else {
+                "ACQL_UNUSED"
+            },
+            "1",
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1576,7 +1592,10 @@ fn sigkill_mid_import(exclusive: bool) {
     let done = dir.path().join("crash.db.done").exists();
     if exclusive && !done {
         // Killed inside the rollback-journal transaction: the next open must roll it back.
-        assert!(dir.path().join("crash.db-journal").exists(), "no hot journal");
+        assert!(
+            dir.path().join("crash.db-journal").exists(),
+            "no hot journal"
+        );
     }
     let store = Store::open(&db, OpenMode::MustExist).unwrap();
     let integrity: String = store

@@ -21,7 +21,9 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern, parse_patterns};
 
-pub use bulk::{ExportOptions, ImportOptions, ImportReport, MAX_REPORTED_BAD_LINES, Progress};
+pub use bulk::{
+    ExportOptions, ImportOptions, ImportPhases, ImportReport, MAX_REPORTED_BAD_LINES, Progress,
+};
 pub use error::{BadLine, StoreError, ValidationError};
 pub use schema::SCHEMA_VERSION;
 pub(crate) use schema::load_catalog;

@@ -568,6 +568,15 @@ pub(super) enum AnyRun {
     Words(IndexRun<WordEntry>),
 }
 
+/// Every index's rows taken out of a [`Runs`] (index by index).
+pub(super) struct Held(Vec<HeldRows>);
+
+/// One index's rows in a [`Held`].
+enum HeldRows {
+    Values(Vec<(i64, ValueEntry)>),
+    Words(Vec<(i64, WordEntry)>),
+}
+
 /// A merged chunk of one index's rows, in key order.
 pub(super) enum Chunk {
     Values(Vec<(i64, ValueEntry)>),
@@ -621,11 +630,54 @@ impl Runs {
         }
     }
 
-    /// Spills every index's rows when the memory budget is exceeded.
-    pub(super) fn enforce_budget(&mut self) -> io::Result<()> {
-        if self.bytes <= self.budget {
-            return Ok(());
+    /// Whether the rows in memory exceed the budget.
+    pub(super) fn over_budget(&self) -> bool {
+        self.bytes > self.budget
+    }
+
+    /// Takes every index's rows out of memory, to be handed to [`Runs::spill_held`] or
+    /// [`Runs::put_held`] of another `Runs` with the same indexes (on another thread).
+    pub(super) fn take_held(&mut self) -> Held {
+        self.bytes = 0;
+        Held(
+            self.runs
+                .iter_mut()
+                .map(|run| match run {
+                    AnyRun::Values(r) => HeldRows::Values(std::mem::take(&mut r.rows)),
+                    AnyRun::Words(r) => HeldRows::Words(std::mem::take(&mut r.rows)),
+                })
+                .collect(),
+        )
+    }
+
+    /// Adds rows taken by [`Runs::take_held`] to the rows in memory.
+    pub(super) fn put_held(&mut self, held: Held) {
+        for (run, rows) in self.runs.iter_mut().zip(held.0) {
+            match (run, rows) {
+                (AnyRun::Values(r), HeldRows::Values(rows)) => r.rows.extend(rows),
+                (AnyRun::Words(r), HeldRows::Words(rows)) => r.rows.extend(rows),
+                _ => unreachable!("held rows come from runs of the same indexes"),
+            }
         }
+    }
+
+    /// Sorts rows taken by [`Runs::take_held`] and spills them as one run per index.
+    pub(super) fn spill_held(&mut self, held: Held) -> io::Result<()> {
+        self.put_held(held);
+        self.spill_all()
+    }
+
+    /// Spills every index's rows when the memory budget is exceeded.
+    #[cfg(test)]
+    pub(super) fn enforce_budget(&mut self) -> io::Result<()> {
+        if self.over_budget() {
+            self.spill_all()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts and spills every index's rows.
+    fn spill_all(&mut self) -> io::Result<()> {
         for run in &mut self.runs {
             match run {
                 AnyRun::Values(r) => r.spill()?,

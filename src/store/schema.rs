@@ -48,7 +48,9 @@ pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> 
 /// (and nothing changed) otherwise. Never waits for other connections.
 pub(crate) fn leave_wal(conn: &Connection) -> Result<bool, StoreError> {
     conn.busy_timeout(std::time::Duration::ZERO)?;
-    let switched = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0));
+    let switched = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+        r.get::<_, String>(0)
+    });
     conn.busy_timeout(BUSY_TIMEOUT)?;
     match switched {
         Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
