@@ -160,7 +160,7 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-        let taken = schema::leave_wal(&conn).map_err(StoreError::from)?;
+        let taken = schema::leave_wal(&conn)?;
         let out = (|| -> Result<T, E> {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
