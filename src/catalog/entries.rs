@@ -268,6 +268,9 @@ pub struct CompiledPattern {
     pre: Vec<Atom>,
     star: bool,
     suf: Vec<Atom>,
+    /// No `*`, and a key may end after any atom (no segment holds a dot): the common
+    /// case, walked by [`plain_walk`] without state sets.
+    plain: bool,
 }
 
 impl CompiledPattern {
@@ -286,12 +289,18 @@ impl CompiledPattern {
                 pre: atoms_of(&keys(&pattern.segments[..w])),
                 star: true,
                 suf: atoms_of(&keys(&pattern.segments[w + 1..])),
+                plain: false,
             },
-            None => CompiledPattern {
-                pre: atoms_of(&keys(&pattern.segments)),
-                star: false,
-                suf: Vec::new(),
-            },
+            None => {
+                let pre = atoms_of(&keys(&pattern.segments));
+                let plain = pre.iter().all(|a| !a.joined_next);
+                CompiledPattern {
+                    pre,
+                    star: false,
+                    suf: Vec::new(),
+                    plain,
+                }
+            }
         }
     }
 
@@ -342,6 +351,10 @@ impl CompiledPattern {
     /// Calls `f(b, value)` for every value the pattern yields in `doc` (with duplicates;
     /// `null`s and objects included).
     pub fn values<'a, N: Node<'a>>(&self, doc: N, f: &mut impl FnMut(&str, N)) {
+        if self.plain {
+            plain_walk(&self.pre, doc, f, 0);
+            return;
+        }
         let states = vec![(self.start(), String::new())];
         walk(self, doc, &states, f, 0);
     }
@@ -431,6 +444,51 @@ enum State {
 /// `null`s and objects included). This is the one walker both entry kinds use.
 pub fn pattern_values<'a, N: Node<'a>>(pattern: &Pattern, doc: N, f: &mut impl FnMut(&str, N)) {
     CompiledPattern::new(pattern).values(doc, f);
+}
+
+/// [`walk`] for a plain pattern (see [`CompiledPattern::plain`]), whose state set is
+/// always one position in `atoms`: member keys are compared with the atoms in place, with
+/// no allocation (10 of the 11 default indexes; the general walk was a fifth of a bulk
+/// import's CPU time).
+fn plain_walk<'a, N: Node<'a>>(atoms: &[Atom], node: N, f: &mut impl FnMut(&str, N), depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match node.kind() {
+        Kind::Array => {
+            for e in node.elements() {
+                plain_walk(atoms, e, f, depth + 1);
+            }
+        }
+        Kind::Object if !atoms.is_empty() => {
+            for (key, child) in node.members() {
+                if let Some(n) = key.with_bytes(|k| atoms_spelled(atoms, k)) {
+                    plain_walk(&atoms[n..], child, f, depth + 1);
+                }
+            }
+        }
+        _ if atoms.is_empty() => f("", node),
+        _ => {}
+    }
+}
+
+/// How many leading `atoms` the key spells (its parts between dots, each equal to the
+/// next atom), or `None` when it spells something else or runs past them.
+fn atoms_spelled(atoms: &[Atom], key: &[u8]) -> Option<usize> {
+    let mut rest = key;
+    let mut n = 0;
+    loop {
+        let atom = atoms.get(n)?.text.as_bytes();
+        if !rest.starts_with(atom) {
+            return None;
+        }
+        n += 1;
+        match rest.get(atom.len()) {
+            None => return Some(n),
+            Some(b'.') => rest = &rest[atom.len() + 1..],
+            Some(_) => return None,
+        }
+    }
 }
 
 fn walk<'a, N: Node<'a>>(
@@ -574,9 +632,69 @@ pub fn path_yields<'a, N: Node<'a>>(doc: N, path: &[String], key: &ValueKey) -> 
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::{Value, json};
 
     use super::*;
+
+    /// Documents whose keys are made of the atoms `a`, `b` and dots (dotted keys, empty
+    /// parts), nested through objects and arrays.
+    fn doc_strategy() -> impl Strategy<Value = Value> {
+        let key = prop::sample::select(vec!["a", "b", "a.b", "b.a", "a.", ".a", "a.b.a", "", "ab"]);
+        let leaf = prop_oneof![
+            any::<i32>().prop_map(|n| json!(n)),
+            "[a-c]{0,3}".prop_map(|s| json!(s)),
+            any::<bool>().prop_map(|b| json!(b)),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..5).prop_map(|members| {
+                    Value::Object(
+                        members
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The plain walk finds what the general walk finds, in the same order.
+        #[test]
+        fn plain_walk_equals_the_general_walk(
+            doc in doc_strategy(),
+            path in prop::sample::select(vec!["a", "b", "a.b", "b.a", "a.b.a", "a.a", "ab"]),
+        ) {
+            let pattern = Pattern::parse(path).unwrap();
+            let compiled = CompiledPattern::new(&pattern);
+            prop_assert!(compiled.plain);
+            let mut fast = Vec::new();
+            compiled.values(&doc, &mut |b, v: &Value| fast.push((b.to_string(), v.clone())));
+            let mut general = Vec::new();
+            let states = vec![(compiled.start(), String::new())];
+            walk(&compiled, &doc, &states, &mut |b, v: &Value| {
+                general.push((b.to_string(), v.clone()));
+            }, 0);
+            prop_assert_eq!(fast, general);
+        }
+    }
+
+    #[test]
+    fn patterns_with_a_star_or_a_dotted_segment_are_not_plain() {
+        for (p, plain) in [
+            ("profile.email", true),
+            ("subscriptions.*.email.isSubscribed", false),
+            ("data.`a.b`.c", false),
+            ("email", true),
+        ] {
+            let compiled = CompiledPattern::new(&Pattern::parse(p).unwrap());
+            assert_eq!(compiled.plain, plain, "{p}");
+        }
+    }
     use crate::catalog::{Collection, IndexKind};
 
     fn def(p: &str) -> IndexDef {
