@@ -340,20 +340,26 @@ pub(crate) fn write_values<'e>(
     rows: impl Iterator<Item = (i64, &'e ValueEntry)>,
 ) -> Result<(), StoreError> {
     let literal_b = !def.has_binding();
+    // Full chunks share one statement, a short last one goes row by row: two statements
+    // per index instead of one per remainder size, each prepared (and its SQL text built)
+    // once per call rather than once per chunk.
+    let mut full = None;
+    let mut single = None;
     let mut chunk: Vec<(i64, &ValueEntry)> = Vec::with_capacity(ROWS_PER_INSERT);
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
         chunk.clear();
         chunk.extend(rows.by_ref().take(ROWS_PER_INSERT));
-        // Full chunks share one statement, a short last one goes row by row: two cached
-        // statements per index instead of one per remainder size.
-        let pieces: Vec<&[(i64, &ValueEntry)]> = if chunk.len() == ROWS_PER_INSERT {
-            vec![&chunk[..]]
+        let (slot, per) = if chunk.len() == ROWS_PER_INSERT {
+            (&mut full, ROWS_PER_INSERT)
         } else {
-            chunk.chunks(1).collect()
+            (&mut single, 1)
         };
-        for piece in pieces {
-            let mut stmt = conn.prepare_cached(&multi_insert_sql(def, piece.len()))?;
+        let stmt = match slot {
+            Some(stmt) => stmt,
+            None => slot.insert(conn.prepare_cached(&multi_insert_sql(def, per))?),
+        };
+        for piece in chunk.chunks(per) {
             let mut i = 1;
             for (doc, e) in piece {
                 if !literal_b {
@@ -395,8 +401,13 @@ pub(crate) fn write_words(
     let literal_b = !def.has_binding();
     let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
     let (many, rest) = rows.split_at(full);
+    let mut statements = [None, None];
     for chunk in many.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
-        let mut stmt = conn.prepare_cached(&multi_insert_sql(def, chunk.len()))?;
+        let slot = &mut statements[usize::from(chunk.len() == 1)];
+        let stmt = match slot {
+            Some(stmt) => stmt,
+            None => slot.insert(conn.prepare_cached(&multi_insert_sql(def, chunk.len()))?),
+        };
         let mut i = 1;
         for (doc, e) in chunk {
             if !literal_b {
