@@ -840,10 +840,19 @@ fn indexer(
     std::thread::scope(|scope| {
         // Rendezvous: the next full run is handed over only once the previous is spilled.
         let (to_spiller, from_collector) = mpsc::sync_channel::<(Held, bool)>(0);
+        // The spilled run's emptied vectors come back, to be filled again.
+        let (to_collector, emptied) = mpsc::sync_channel::<Held>(1);
         let spiller_kinds = kinds.clone();
         spawn_named(scope, "acql-spiller", move || {
-            spiller(spiller_kinds, from_collector, to_writer, recycled);
+            spiller(
+                spiller_kinds,
+                from_collector,
+                to_collector,
+                to_writer,
+                recycled,
+            );
         });
+        let mut spilled = false;
         let mut rows = Runs::new(kinds.into_iter(), budget);
         for msg in from_writer {
             match msg {
@@ -858,9 +867,13 @@ fn indexer(
                     for (i, words) in grouped.words.into_iter().enumerate() {
                         rows.add_words(i, words.into_iter().filter_map(|(p, e)| Some((id(p)?, e))));
                     }
-                    if rows.over_budget() && to_spiller.send((rows.take_held(), false)).is_err() {
-                        // The spiller failed and told the writer.
-                        return;
+                    if rows.over_budget() {
+                        let empty = if spilled { emptied.recv().ok() } else { None };
+                        spilled = true;
+                        if to_spiller.send((rows.swap_held(empty), false)).is_err() {
+                            // The spiller failed and told the writer.
+                            return;
+                        }
                     }
                 }
                 ToIndexer::Finish => {
@@ -879,6 +892,7 @@ fn indexer(
 fn spiller(
     kinds: Vec<(bool, bool)>,
     from_collector: mpsc::Receiver<(Held, bool)>,
+    to_collector: mpsc::SyncSender<Held>,
     to_writer: mpsc::SyncSender<FromIndexer>,
     recycled: mpsc::Receiver<Chunk>,
 ) {
@@ -890,6 +904,8 @@ fn spiller(
                 return Ok(true);
             }
             runs.spill_held(held)?;
+            // The collector may be gone (the import stopped): then nothing needs them.
+            let _ = to_collector.send(runs.take_held());
         }
         Ok(false)
     })();

@@ -568,6 +568,16 @@ pub(super) enum AnyRun {
     Words(IndexRun<WordEntry>),
 }
 
+/// Appends `rows` to `to`, taking the vector itself when `to` is empty (the usual case:
+/// copying a full run's rows was a tenth of the spiller's time).
+fn adopt<T>(to: &mut Vec<T>, rows: Vec<T>) {
+    if to.is_empty() {
+        *to = rows;
+    } else {
+        to.extend(rows);
+    }
+}
+
 /// Every index's rows taken out of a [`Runs`] (index by index).
 pub(super) struct Held(Vec<HeldRows>);
 
@@ -638,13 +648,31 @@ impl Runs {
     /// Takes every index's rows out of memory, to be handed to [`Runs::spill_held`] or
     /// [`Runs::put_held`] of another `Runs` with the same indexes (on another thread).
     pub(super) fn take_held(&mut self) -> Held {
+        self.swap_held(None)
+    }
+
+    /// [`Runs::take_held`], leaving `empty`'s vectors (emptied by a spill, with their
+    /// capacity) in place of the rows taken, so the next run does not grow them again.
+    pub(super) fn swap_held(&mut self, empty: Option<Held>) -> Held {
         self.bytes = 0;
+        let mut empty = empty.map(|h| h.0.into_iter());
         Held(
             self.runs
                 .iter_mut()
-                .map(|run| match run {
-                    AnyRun::Values(r) => HeldRows::Values(std::mem::take(&mut r.rows)),
-                    AnyRun::Words(r) => HeldRows::Words(std::mem::take(&mut r.rows)),
+                .map(|run| {
+                    let spare = empty.as_mut().and_then(Iterator::next);
+                    match (run, spare) {
+                        (AnyRun::Values(r), Some(HeldRows::Values(mut v))) => {
+                            v.clear();
+                            HeldRows::Values(std::mem::replace(&mut r.rows, v))
+                        }
+                        (AnyRun::Words(r), Some(HeldRows::Words(mut v))) => {
+                            v.clear();
+                            HeldRows::Words(std::mem::replace(&mut r.rows, v))
+                        }
+                        (AnyRun::Values(r), _) => HeldRows::Values(std::mem::take(&mut r.rows)),
+                        (AnyRun::Words(r), _) => HeldRows::Words(std::mem::take(&mut r.rows)),
+                    }
                 })
                 .collect(),
         )
@@ -654,8 +682,8 @@ impl Runs {
     pub(super) fn put_held(&mut self, held: Held) {
         for (run, rows) in self.runs.iter_mut().zip(held.0) {
             match (run, rows) {
-                (AnyRun::Values(r), HeldRows::Values(rows)) => r.rows.extend(rows),
-                (AnyRun::Words(r), HeldRows::Words(rows)) => r.rows.extend(rows),
+                (AnyRun::Values(r), HeldRows::Values(rows)) => adopt(&mut r.rows, rows),
+                (AnyRun::Words(r), HeldRows::Words(rows)) => adopt(&mut r.rows, rows),
                 _ => unreachable!("held rows come from runs of the same indexes"),
             }
         }
