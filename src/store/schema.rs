@@ -71,8 +71,6 @@ pub(crate) fn leave_wal(conn: &Connection) -> Result<bool, StoreError> {
 
 /// Returns a file left by [`leave_wal`] to the write-ahead log and its settings.
 pub(crate) fn enter_wal(conn: &Connection) -> Result<(), StoreError> {
-    // Cached statements would keep the mode change from happening (SQLITE_LOCKED).
-    conn.flush_prepared_statement_cache();
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Io(std::io::Error::other(format!(
