@@ -209,6 +209,18 @@ impl Grouped {
             words: vec![Vec::new(); indexes],
         }
     }
+
+    /// Empty groups with room for `rows` rows in each index of kind `words` (or not), so
+    /// a batch's rows are not moved as their vectors grow.
+    fn with_capacity(kinds: impl Iterator<Item = bool>, rows: usize) -> Grouped {
+        let mut grouped = Grouped::new(0);
+        for words in kinds {
+            let (v, w) = if words { (0, rows) } else { (rows, 0) };
+            grouped.values.push(Vec::with_capacity(v));
+            grouped.words.push(Vec::with_capacity(w));
+        }
+        grouped
+    }
 }
 
 /// Whether `entries` can change their index's flags (what [`EntryWriter::note`] records:
@@ -292,7 +304,11 @@ fn prepare(
         lines: Vec::with_capacity(batch.lines.len()),
         keys: String::with_capacity(batch.lines.len() * 32),
         jsonb: buffers.take(batch.text.len()),
-        rows: Grouped::new(indexes.len()),
+        // About one row per document and index (a `*` or words index has more).
+        rows: Grouped::with_capacity(
+            indexes.iter().map(|i| matches!(i, CompiledIndex::Words(_))),
+            batch.lines.len(),
+        ),
         notable: Vec::new(),
     };
     for (pos, range) in batch.lines.iter().enumerate() {
@@ -306,8 +322,11 @@ fn prepare(
         if let Line::Doc { jsonb, .. } = &line {
             let doc = Jsonb::trusted(&out.jsonb[jsonb.clone()]);
             let pos = pos as u32;
+            // The document's members, read once for all its indexes.
+            let mut root = Vec::new();
+            root.extend(doc.members());
             for (i, index) in indexes.iter().enumerate() {
-                let entries = index.entries(doc);
+                let entries = index.entries_in(doc, Some(&root));
                 if may_flag(&entries) {
                     out.notable.push((pos, i, entries.clone()));
                 }
