@@ -298,12 +298,23 @@ const ROWS_PER_INSERT: usize = 64;
 /// `INSERT … VALUES (…), (…)` for `rows` rows of `def`'s side table (without `b` for
 /// patterns without `*`, see [`create_sql`]).
 fn multi_insert_sql(def: &IndexDef, rows: usize) -> String {
+    multi_insert_sql_typed(def, rows, true)
+}
+
+/// [`multi_insert_sql`]; without `typed`, value rows leave `n` and `t` to their default,
+/// NULL (most rows: binding two NULLs per row was a tenth of the cost of filling a side
+/// table).
+fn multi_insert_sql_typed(def: &IndexDef, rows: usize, typed: bool) -> String {
     let literal_b = !def.has_binding();
-    let (cols, row) = match (def.kind, literal_b) {
-        (IndexKind::Value | IndexKind::Composite, true) => ("k, doc, n, t", "(?, ?, ?, ?)"),
-        (IndexKind::Value | IndexKind::Composite, false) => ("b, k, doc, n, t", "(?, ?, ?, ?, ?)"),
-        (IndexKind::Words, true) => ("w, doc", "(?, ?)"),
-        (IndexKind::Words, false) => ("b, w, doc", "(?, ?, ?)"),
+    let (cols, row) = match (def.kind, literal_b, typed) {
+        (IndexKind::Value | IndexKind::Composite, true, true) => ("k, doc, n, t", "(?, ?, ?, ?)"),
+        (IndexKind::Value | IndexKind::Composite, false, true) => {
+            ("b, k, doc, n, t", "(?, ?, ?, ?, ?)")
+        }
+        (IndexKind::Value | IndexKind::Composite, true, false) => ("k, doc", "(?, ?)"),
+        (IndexKind::Value | IndexKind::Composite, false, false) => ("b, k, doc", "(?, ?, ?)"),
+        (IndexKind::Words, true, _) => ("w, doc", "(?, ?)"),
+        (IndexKind::Words, false, _) => ("b, w, doc", "(?, ?, ?)"),
     };
     format!(
         "INSERT OR IGNORE INTO {}({cols}) VALUES {}",
@@ -343,23 +354,30 @@ pub(crate) fn write_values<'e>(
     // Full chunks share one statement, a short last one goes row by row: two statements
     // per index instead of one per remainder size, each prepared (and its SQL text built)
     // once per call rather than once per chunk.
-    let mut full = None;
-    let mut single = None;
+    // Statements by (full chunk, typed): a full chunk whose rows all lack `n` and `t`
+    // (the usual case) binds only `b`, `k` and `doc`.
+    let mut statements: [Option<rusqlite::CachedStatement<'_>>; 4] = [None, None, None, None];
     let mut chunk: Vec<(i64, &ValueEntry)> = Vec::with_capacity(ROWS_PER_INSERT);
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
         chunk.clear();
         chunk.extend(rows.by_ref().take(ROWS_PER_INSERT));
-        let (slot, per) = if chunk.len() == ROWS_PER_INSERT {
-            (&mut full, ROWS_PER_INSERT)
+        let per = if chunk.len() == ROWS_PER_INSERT {
+            ROWS_PER_INSERT
         } else {
-            (&mut single, 1)
-        };
-        let stmt = match slot {
-            Some(stmt) => stmt,
-            None => slot.insert(conn.prepare_cached(&multi_insert_sql(def, per))?),
+            1
         };
         for piece in chunk.chunks(per) {
+            let typed = piece.iter().any(|(_, e)| e.n.is_some() || e.t.is_some());
+            let slot = &mut statements[usize::from(per == 1) * 2 + usize::from(typed)];
+            let stmt = match slot {
+                Some(stmt) => stmt,
+                None => slot.insert(conn.prepare_cached(&multi_insert_sql_typed(
+                    def,
+                    piece.len(),
+                    typed,
+                ))?),
+            };
             let mut i = 1;
             for (doc, e) in piece {
                 if !literal_b {
@@ -368,9 +386,12 @@ pub(crate) fn write_values<'e>(
                 }
                 stmt.raw_bind_parameter(i, &e.k)?;
                 stmt.raw_bind_parameter(i + 1, doc)?;
-                stmt.raw_bind_parameter(i + 2, e.n)?;
-                stmt.raw_bind_parameter(i + 3, e.t)?;
-                i += 4;
+                i += 2;
+                if typed {
+                    stmt.raw_bind_parameter(i, e.n)?;
+                    stmt.raw_bind_parameter(i + 1, e.t)?;
+                    i += 2;
+                }
             }
             stmt.raw_execute()?;
         }
