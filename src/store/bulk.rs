@@ -230,16 +230,11 @@ fn may_flag(entries: &Entries) -> bool {
     entries.repeats_binding() || entries.overflows()
 }
 
-/// Turns JSON text into JSONB with SQLite's own parser — strict JSON only (`json_valid`
-/// flag 1 refuses the JSON5 extensions `jsonb()` would accept). SQLite's C parser is about
-/// 3× faster than building a `serde_json::Value` and encoding it, and it keeps every
-/// number exactly as written: a verbatim restore.
-const TO_JSONB: &str = "SELECT jsonb(?1) WHERE json_valid(?1, 1)";
-
-/// Prepares one line (without its line terminator) on a worker's private connection,
-/// appending its key to `keys` and its JSONB to `jsonb`.
+/// Prepares one line (without its line terminator) on a worker, appending its key to
+/// `keys` and its JSONB to `jsonb`. The JSONB is what SQLite's `jsonb()` makes of the line
+/// ([`crate::jsonb::from_text`], strict JSON only), so every number keeps its text: a
+/// verbatim restore.
 fn prepare_line(
-    conn: &Connection,
     collection: Collection,
     line: &[u8],
     keys: &mut String,
@@ -252,27 +247,15 @@ fn prepare_line(
         return Line::Blank;
     }
     let start = jsonb.len();
-    let parsed = conn.prepare_cached(TO_JSONB).and_then(|mut s| {
-        let mut rows = s.query([text])?;
-        match rows.next()? {
-            Some(row) => {
-                jsonb.extend_from_slice(row.get_ref(0)?.as_blob()?);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    });
-    match parsed {
-        Ok(true) => {}
-        Ok(false) => {
-            // The slow path, for the message only: serde_json says where the text goes wrong.
-            let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                Err(e) => format!("invalid JSON: {e}"),
-                Ok(_) => "invalid JSON (nested too deeply)".to_string(),
-            };
-            return Line::Bad(reason);
-        }
-        Err(e) => return Line::Bad(format!("invalid JSON: {e}")),
+    if let Err(e) = crate::jsonb::from_text(line, jsonb) {
+        jsonb.truncate(start);
+        // The slow path, for the message only: serde_json says where the text goes wrong.
+        let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(e) => format!("invalid JSON: {e}"),
+            Ok(_) if e.too_deep => "invalid JSON (nested too deeply)".to_string(),
+            Ok(_) => format!("invalid JSON at byte {}", e.at + 1),
+        };
+        return Line::Bad(reason);
     }
     let doc = Jsonb::trusted(&jsonb[start..]);
     match key_of(collection, doc) {
@@ -294,7 +277,6 @@ fn prepare_line(
 
 /// Prepares a batch on a worker: each line, then its documents' index rows.
 fn prepare(
-    conn: &Connection,
     collection: Collection,
     indexes: &[CompiledIndex],
     batch: &Batch,
@@ -313,7 +295,6 @@ fn prepare(
     };
     for (pos, range) in batch.lines.iter().enumerate() {
         let line = prepare_line(
-            conn,
             collection,
             &batch.text[range.clone()],
             &mut out.keys,
@@ -1012,12 +993,8 @@ impl Store {
                     let indexes = &indexes;
                     let buffers = &buffers;
                     spawn_named(scope, "acql-import", move || {
-                        // A private in-memory connection: only for SQLite's JSON parser.
-                        let Ok(conn) = Connection::open_in_memory() else {
-                            return;
-                        };
                         for batch in rx_in {
-                            let prepared = prepare(&conn, collection, indexes, &batch, buffers);
+                            let prepared = prepare(collection, indexes, &batch, buffers);
                             buffers.give(batch.text);
                             if tx_out.send(prepared).is_err() {
                                 break;
