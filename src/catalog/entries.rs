@@ -284,6 +284,9 @@ pub struct CompiledPattern {
     /// No `*`, and a key may end after any atom (no segment holds a dot): the common
     /// case, walked by [`plain_walk`] without state sets.
     plain: bool,
+    /// A `*` between atoms that may each end a key, with a short suffix: walked by
+    /// [`star_walk`], whose states and bindings live on the stack.
+    plain_star: bool,
 }
 
 impl CompiledPattern {
@@ -298,12 +301,20 @@ impl CompiledPattern {
                 .collect()
         };
         match pattern.wildcard() {
-            Some(w) => CompiledPattern {
-                pre: atoms_of(&keys(&pattern.segments[..w])),
-                star: true,
-                suf: atoms_of(&keys(&pattern.segments[w + 1..])),
-                plain: false,
-            },
+            Some(w) => {
+                let pre = atoms_of(&keys(&pattern.segments[..w]));
+                let suf = atoms_of(&keys(&pattern.segments[w + 1..]));
+                // At most one `Pre`, one `Star` and one `Suf(i)` per suffix atom at once.
+                let plain_star =
+                    pre.iter().chain(&suf).all(|a| !a.joined_next) && suf.len() + 2 <= STAR_STATES;
+                CompiledPattern {
+                    pre,
+                    star: true,
+                    suf,
+                    plain: false,
+                    plain_star,
+                }
+            }
             None => {
                 let pre = atoms_of(&keys(&pattern.segments));
                 let plain = pre.iter().all(|a| !a.joined_next);
@@ -312,6 +323,7 @@ impl CompiledPattern {
                     star: false,
                     suf: Vec::new(),
                     plain,
+                    plain_star: false,
                 }
             }
         }
@@ -393,22 +405,73 @@ impl CompiledPattern {
             }
             return;
         }
+        if self.plain_star {
+            let mut states = StarStates::default();
+            states.push((self.start(), 0));
+            let mut path = String::new();
+            match root {
+                Some(members) if doc.kind() == Kind::Object => {
+                    // The start state accepts nothing (a `*` needs an atom).
+                    star_members(self, members.iter().copied(), &states, &mut path, f, 0);
+                }
+                _ => star_walk(self, doc, &states, &mut path, f, 0),
+            }
+            return;
+        }
         let states = vec![(self.start(), String::new())];
         walk(self, doc, &states, f, 0);
     }
 
     /// True when some state can consume the first atom of `key` (an allocation-free
     /// pre-check: most members of most documents are rejected here).
-    fn may_enter(&self, states: &[(State, String)], key: &[u8]) -> bool {
+    fn may_enter(&self, states: impl IntoIterator<Item = State>, key: &[u8]) -> bool {
         let starts = |atom: &Atom| {
             let a = atom.text.as_bytes();
             key.starts_with(a) && (key.len() == a.len() || key[a.len()] == b'.')
         };
-        states.iter().any(|(st, _)| match *st {
+        states.into_iter().any(|st| match st {
             State::Pre(i) => self.pre.get(i).is_some_and(starts),
             State::Star(_) => true,
             State::Suf(i) => self.suf.get(i).is_some_and(starts),
         })
+    }
+
+    /// [`CompiledPattern::step`] for a [`star_walk`]: `len` is the state's binding length,
+    /// `after` the path's length once `atom` is on it (a `*` state's new binding).
+    fn star_step(
+        &self,
+        s: State,
+        len: usize,
+        atom: &str,
+        before: usize,
+        after: usize,
+        out: &mut StarStates,
+    ) {
+        match s {
+            State::Pre(i) => {
+                if self.pre.get(i).is_some_and(|a| a.text == atom) {
+                    let next = if i + 1 == self.pre.len() {
+                        State::Star(false)
+                    } else {
+                        State::Pre(i + 1)
+                    };
+                    out.push((next, 0));
+                }
+            }
+            State::Star(some) => {
+                out.push((State::Star(true), after));
+                if some && self.suf.first().is_some_and(|a| a.text == atom) {
+                    // The suffix starts here: the binding is the path before this atom.
+                    debug_assert_eq!(len, before);
+                    out.push((State::Suf(1), len));
+                }
+            }
+            State::Suf(i) => {
+                if self.suf.get(i).is_some_and(|a| a.text == atom) {
+                    out.push((State::Suf(i + 1), len));
+                }
+            }
+        }
     }
 
     fn start(&self) -> State {
@@ -487,6 +550,125 @@ pub fn pattern_values<'a, N: Node<'a>>(pattern: &Pattern, doc: N, f: &mut impl F
     CompiledPattern::new(pattern).values(doc, f);
 }
 
+/// Most states a [`star_walk`] holds at once.
+const STAR_STATES: usize = 8;
+
+/// The states of a [`star_walk`], each with the length of its binding: every binding is a
+/// prefix of the atoms consumed since the `*` began (one shared path), so no state owns a
+/// string.
+#[derive(Clone, Copy)]
+struct StarStates {
+    items: [(State, usize); STAR_STATES],
+    len: usize,
+}
+
+impl Default for StarStates {
+    fn default() -> Self {
+        StarStates {
+            items: [(State::Pre(0), 0); STAR_STATES],
+            len: 0,
+        }
+    }
+}
+
+impl StarStates {
+    /// Adds a state unless it repeats the last one (as [`walk`] dedups). The pattern's
+    /// shape bounds the count below [`STAR_STATES`] (see `plain_star`).
+    fn push(&mut self, s: (State, usize)) {
+        if self.len > 0 && self.items[self.len - 1] == s {
+            return;
+        }
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = s;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[(State, usize)] {
+        &self.items[..self.len]
+    }
+}
+
+/// [`walk`] for a `plain_star` pattern (see [`CompiledPattern::plain_star`]): the same
+/// states, with bindings as lengths into `path`, the atoms consumed since the `*` began.
+fn star_walk<'a, N: Node<'a>>(
+    c: &CompiledPattern,
+    node: N,
+    states: &StarStates,
+    path: &mut String,
+    f: &mut impl FnMut(&str, N),
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match node.kind() {
+        Kind::Array => {
+            for e in node.elements() {
+                star_walk(c, e, states, path, f, depth + 1);
+            }
+        }
+        kind => {
+            for &(st, len) in states.as_slice() {
+                if c.accepts(st) {
+                    f(&path[..len], node);
+                }
+            }
+            if kind == Kind::Object {
+                star_members(c, node.members(), states, path, f, depth);
+            }
+        }
+    }
+}
+
+/// The members part of [`star_walk`].
+fn star_members<'a, N: Node<'a>>(
+    c: &CompiledPattern,
+    members: impl Iterator<Item = (Text<'a>, N)>,
+    states: &StarStates,
+    path: &mut String,
+    f: &mut impl FnMut(&str, N),
+    depth: usize,
+) {
+    for (key, child) in members {
+        let next = key.with_bytes(|k| {
+            if !c.may_enter(states.as_slice().iter().map(|(st, _)| *st), k) {
+                return None;
+            }
+            let mark = path.len();
+            let mut cur = *states;
+            for atom in String::from_utf8_lossy(k).split('.') {
+                let before = path.len();
+                if cur
+                    .as_slice()
+                    .iter()
+                    .any(|(st, _)| matches!(st, State::Star(_)))
+                {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(atom);
+                }
+                let mut next = StarStates::default();
+                for &(st, len) in cur.as_slice() {
+                    c.star_step(st, len, atom, before, path.len(), &mut next);
+                }
+                cur = next;
+                if cur.len == 0 {
+                    break;
+                }
+            }
+            Some((cur, mark))
+        });
+        if let Some((cur, mark)) = next {
+            if cur.len > 0 {
+                star_walk(c, child, &cur, path, f, depth + 1);
+            }
+            path.truncate(mark);
+        }
+    }
+}
+
 /// [`walk`] for a plain pattern (see [`CompiledPattern::plain`]), whose state set is
 /// always one position in `atoms`: member keys are compared with the atoms in place, with
 /// no allocation (10 of the 11 default indexes; the general walk was a fifth of a bulk
@@ -563,7 +745,7 @@ fn walk<'a, N: Node<'a>>(
                 }
             }
             for (key, child) in node.members() {
-                if !key.with_bytes(|k| c.may_enter(states, k)) {
+                if !key.with_bytes(|k| c.may_enter(states.iter().map(|(st, _)| *st), k)) {
                     continue;
                 }
                 let key = key.as_str();
@@ -741,6 +923,38 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// The star walk finds what the general walk finds, in the same order, with and
+        /// without the root's members read beforehand.
+        #[test]
+        fn star_walk_equals_the_general_walk(
+            doc in doc_strategy(),
+            path in prop::sample::select(vec![
+                "*", "a.*", "*.a", "a.*.b", "a.*.a", "*.a.b", "b.*.a.a", "*.a.a.a",
+            ]),
+        ) {
+            let pattern = Pattern::parse(path).unwrap();
+            let compiled = CompiledPattern::new(&pattern);
+            prop_assert!(compiled.plain_star);
+            let mut fast = Vec::new();
+            compiled.values(&doc, &mut |b, v: &Value| fast.push((b.to_string(), v.clone())));
+            let mut general = Vec::new();
+            let states = vec![(compiled.start(), String::new())];
+            walk(&compiled, &doc, &states, &mut |b, v: &Value| {
+                general.push((b.to_string(), v.clone()));
+            }, 0);
+            prop_assert_eq!(&fast, &general);
+            if doc.is_object() {
+                let root: Vec<_> = doc.members().collect();
+                let mut cached = Vec::new();
+                compiled.values_in(&doc, Some(&root), &mut |b, v: &Value| {
+                    cached.push((b.to_string(), v.clone()));
+                });
+                prop_assert_eq!(cached, general);
+            }
+        }
+    }
+
     #[test]
     fn patterns_with_a_star_or_a_dotted_segment_are_not_plain() {
         for (p, plain) in [
@@ -751,6 +965,15 @@ mod tests {
         ] {
             let compiled = CompiledPattern::new(&Pattern::parse(p).unwrap());
             assert_eq!(compiled.plain, plain, "{p}");
+        }
+        for (p, plain_star) in [
+            ("subscriptions.*.email.isSubscribed", true),
+            ("data.*.`a.b`", false),
+            ("*.a.a.a.a.a.a.a", false),
+            ("email", false),
+        ] {
+            let compiled = CompiledPattern::new(&Pattern::parse(p).unwrap());
+            assert_eq!(compiled.plain_star, plain_star, "{p}");
         }
     }
     use crate::catalog::{Collection, IndexKind};
