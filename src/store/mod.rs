@@ -47,6 +47,20 @@ pub struct Store {
     path: Option<PathBuf>,
 }
 
+/// Runs `f` in one immediate transaction on `conn`: committed when `f` returns `Ok`,
+/// rolled back otherwise.
+fn transact<T, E: From<StoreError>>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(out)
+}
+
 impl Store {
     /// Opens (or, with [`OpenMode::Create`], creates) the database at `path`.
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Store, StoreError> {
@@ -127,12 +141,7 @@ impl Store {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(out)
+        transact(&mut conn, f)
     }
 
     /// [`Store::write`] with the file to itself: when no other connection has it open, the
@@ -161,14 +170,7 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
         let taken = schema::leave_wal(&conn)?;
-        let out = (|| -> Result<T, E> {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(StoreError::from)?;
-            Ok(out)
-        })();
+        let out = transact(&mut conn, f);
         if taken {
             // Back to WAL even when the write failed (its rollback has already happened).
             let back = schema::enter_wal(&conn);
