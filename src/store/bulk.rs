@@ -9,8 +9,10 @@
 //!
 //! A *bulk load* (into an empty collection, without `replace`) builds the collection's key
 //! index once at the end and finds duplicate keys meanwhile with a hash set (`KeySet`);
-//! its index rows are sorted into runs on an indexer thread (`runs.rs`) and appended to the
-//! side tables in key order at the end. See docs/store.md for the memory bound.
+//! its index rows are collected on an indexer thread, sorted into runs on a spiller thread
+//! (`runs.rs`) and appended to the side tables in key order at the end. An *exclusive*
+//! import ([`ImportOptions::exclusive`]) writes through a rollback journal instead of the
+//! WAL when the file is not shared. See docs/store.md for the memory bound and the figures.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasherDefault;
