@@ -56,9 +56,10 @@ pub struct ImportOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
     /// Take the store file for the import when no other connection has it open: pages are
     /// then written once, through a rollback journal, instead of to the write-ahead log and
-    /// again by a checkpoint (about a fifth of a large import's time). Connections opened
-    /// meanwhile wait for the import to commit, so a server's readers would stall: the CLI
-    /// sets it, the default is off. Falls back to a normal import when the file is shared.
+    /// again by a checkpoint (1M documents: commit 0.4 s instead of 1.5–2.9 s). Connections
+    /// opened meanwhile wait for the import to commit, so a server's readers would stall:
+    /// the CLI sets it, the default is off. Falls back to a normal import when the file is
+    /// shared.
     pub exclusive: bool,
 }
 
@@ -342,7 +343,7 @@ struct Batch {
 /// Reads up to [`BATCH_LINES`] lines; an empty batch at the end.
 /// Byte buffers of batches (input text, JSONB) passed back for reuse once written: a
 /// fresh half-megabyte buffer per batch came from the OS each time, zeroed page by page
-/// (measured: a sixth of the workers' time in `clear_page` and cold `memmove`s).
+/// (`clear_page` was 6% of the import's CPU samples; reusing them gained ~3%, A/B).
 struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
 
 impl Buffers {
