@@ -110,6 +110,8 @@ pub struct ImportPhases {
     pub key_index: Duration,
     /// Writing a bulk load's sorted index rows to the side tables.
     pub index_rows: Duration,
+    /// Of `index_rows`, the time the writer waited for the indexer's merged rows.
+    pub index_rows_waiting: Duration,
     /// Commit, and the checkpoint of a large import.
     pub commit: Duration,
 }
@@ -443,7 +445,7 @@ const KEY_CAP: usize = 3_500_000;
 
 /// A `Hasher` for keys that are already hashes.
 #[derive(Default)]
-struct PassThrough(u64);
+pub(super) struct PassThrough(u64);
 
 impl std::hash::Hasher for PassThrough {
     fn finish(&self) -> u64 {
@@ -685,13 +687,14 @@ impl<'c> Loader<'c> {
 
     /// Writes one merged chunk of a bulk load's index rows (in key order) to its side
     /// table.
-    fn write_chunk(&self, i: usize, chunk: &Chunk) -> Result<(), StoreError> {
+    fn write_chunk(&self, i: usize, chunk: &mut Chunk) -> Result<(), StoreError> {
         let def = &self.defs[i];
         match chunk {
             Chunk::Values(rows) => {
                 index::write_values(self.conn, def, rows.iter().map(|(d, e)| (*d, e)))
             }
             Chunk::Words(rows) => index::write_words(self.conn, def, rows),
+            Chunk::Postings(entry, docs) => index::write_postings(self.conn, def, entry, docs),
         }
     }
 
@@ -856,7 +859,7 @@ fn indexer(
             );
         });
         let mut spilled = false;
-        let mut rows = Runs::new(kinds.into_iter(), budget);
+        let mut rows = Runs::new(kinds.into_iter(), budget, true);
         for msg in from_writer {
             match msg {
                 ToIndexer::Rows(grouped, ids) => {
@@ -870,10 +873,14 @@ fn indexer(
                     for (i, words) in grouped.words.into_iter().enumerate() {
                         rows.add_words(i, words.into_iter().filter_map(|(p, e)| Some((id(p)?, e))));
                     }
-                    if rows.over_budget() {
+                    let postings = rows.postings_over_budget();
+                    if rows.over_budget() || postings {
                         let empty = if spilled { emptied.recv().ok() } else { None };
                         spilled = true;
-                        if to_spiller.send((rows.swap_held(empty), false)).is_err() {
+                        if to_spiller
+                            .send((rows.swap_held(empty, postings), false))
+                            .is_err()
+                        {
                             // The spiller failed and told the writer.
                             return;
                         }
@@ -899,7 +906,7 @@ fn spiller(
     to_writer: mpsc::SyncSender<FromIndexer>,
     recycled: mpsc::Receiver<Chunk>,
 ) {
-    let mut runs = Runs::new(kinds.into_iter(), usize::MAX);
+    let mut runs = Runs::new(kinds.into_iter(), usize::MAX, false);
     let collected = (|| -> std::io::Result<bool> {
         for (held, last) in from_collector {
             if last {
@@ -1139,9 +1146,12 @@ impl Store {
                     report.phases.key_index = started.elapsed();
                     let started = Instant::now();
                     loop {
-                        match from_indexer.recv() {
-                            Ok(FromIndexer::Chunk(i, chunk)) => {
-                                loader.write_chunk(i, &chunk)?;
+                        let waiting = Instant::now();
+                        let received = from_indexer.recv();
+                        report.phases.index_rows_waiting += waiting.elapsed();
+                        match received {
+                            Ok(FromIndexer::Chunk(i, mut chunk)) => {
+                                loader.write_chunk(i, &mut chunk)?;
                                 // Freed by the indexer (or here, if it is behind).
                                 let _ = recycle.try_send(chunk);
                             }

@@ -7,14 +7,24 @@
 //! into tables larger than the page cache, and cheaper than SQLite's staging tables and
 //! sorter (measured, see `bulk.rs`).
 //!
+//! A value index with few distinct entries (the account flags, subscription flags,
+//! countries) holds its rows as [`Postings`] instead: one list of documents per entry.
+//! Documents arrive in id order, so the lists are sorted as they grow; nothing is sorted,
+//! spilled or merged, and the writer inserts each list with one statement.
+//!
 //! Memory: the budget, plus one read buffer per run during the merge of one index
-//! ([`merge_buffer`] keeps all of them together under [`MERGE_BUFFERS`]).
+//! ([`merge_buffer`] keeps all of them together under [`MERGE_BUFFERS`]), plus postings
+//! up to the budget again.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
+use std::hash::BuildHasherDefault;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
+use rusqlite::types::Value;
+
+use super::bulk::PassThrough;
 use crate::catalog::entries::{ValueEntry, ValueKey, WordEntry};
 
 /// A row type of a side table, as held in a run (`(doc, row)` pairs).
@@ -259,6 +269,113 @@ impl RunRow for WordEntry {
             b: String::new(),
             w: String::new(),
         }
+    }
+}
+
+/// Most distinct entries a value index holds as [`Postings`]; an index with more (a
+/// timestamp, an email) goes back to rows after its first few documents.
+const MAX_POSTING_ENTRIES: usize = 1024;
+
+/// Documents per chunk of postings handed to the writer (one statement each).
+pub(super) const POSTING_CHUNK: usize = 1 << 16;
+
+/// The rows of a value index as one list of documents per distinct entry, in the order
+/// the documents were added (ascending).
+#[derive(Default)]
+pub(super) struct Postings {
+    entries: Vec<ValueEntry>,
+    docs: Vec<Vec<u32>>,
+    /// [`entry_hash`] → position in `entries`.
+    slots: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    /// Estimated heap bytes.
+    bytes: usize,
+}
+
+/// A well-mixed hash of a value entry (`n` and `t` follow from `k`). Two entries with one
+/// hash only send their index back to rows, so it needs no collision handling.
+fn entry_hash(e: &ValueEntry) -> u64 {
+    struct Mix(u64);
+    impl Mix {
+        fn word(&mut self, w: u64) {
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+        fn text(&mut self, s: &str) {
+            for piece in s.as_bytes().chunks(8) {
+                let mut w = [0u8; 8];
+                w[..piece.len()].copy_from_slice(piece);
+                self.word(u64::from_le_bytes(w));
+            }
+            self.word(s.len() as u64);
+        }
+    }
+    let mut h = Mix(0);
+    h.text(&e.b);
+    match &e.k {
+        ValueKey::Int(i) => {
+            h.word(0);
+            h.word(*i as u64);
+        }
+        ValueKey::Real(f) => {
+            h.word(1);
+            h.word(f.to_bits());
+        }
+        ValueKey::Text(s) => {
+            h.word(2);
+            h.text(s);
+        }
+        ValueKey::Bool(b) => h.word(3 + u64::from(*b)),
+    }
+    // The final multiply leaves the low bits, which the table uses, weakly mixed.
+    h.0 ^ h.0 >> 29
+}
+
+impl Postings {
+    /// Adds a row, or gives it back when postings cannot hold it: a new entry past
+    /// [`MAX_POSTING_ENTRIES`], an entry whose hash another holds, a document that is not
+    /// after the entry's last one, or an id beyond `u32`.
+    fn add(&mut self, doc: i64, e: ValueEntry) -> Result<(), (i64, ValueEntry)> {
+        let Ok(id) = u32::try_from(doc) else {
+            return Err((doc, e));
+        };
+        let hash = entry_hash(&e);
+        if let Some(&slot) = self.slots.get(&hash) {
+            let slot = slot as usize;
+            let docs = &mut self.docs[slot];
+            if self.entries[slot] != e || docs.last().is_some_and(|&last| last >= id) {
+                return Err((doc, e));
+            }
+            docs.push(id);
+        } else {
+            if self.entries.len() >= MAX_POSTING_ENTRIES {
+                return Err((doc, e));
+            }
+            self.slots.insert(hash, self.entries.len() as u32);
+            self.bytes += e.mem_bytes() + std::mem::size_of::<Vec<u32>>();
+            self.entries.push(e);
+            self.docs.push(vec![id]);
+        }
+        self.bytes += std::mem::size_of::<u32>();
+        Ok(())
+    }
+
+    /// Appends the rows to `rows`, entry after entry.
+    fn flatten_into(self, rows: &mut Vec<(i64, ValueEntry)>) {
+        rows.reserve(self.docs.iter().map(Vec::len).sum());
+        for (entry, docs) in self.entries.into_iter().zip(self.docs) {
+            rows.extend(docs.into_iter().map(|d| (i64::from(d), entry.clone())));
+        }
+    }
+
+    /// The lists in the side table's key order.
+    fn into_sorted(self, literal_b: bool) -> Vec<(ValueEntry, Vec<u32>)> {
+        let mut lists: Vec<(ValueEntry, Vec<u32>)> =
+            self.entries.into_iter().zip(self.docs).collect();
+        if literal_b {
+            lists.sort_unstable_by(|(a, _), (b, _)| a.k.cmp(&b.k));
+        } else {
+            lists.sort_unstable_by(|(a, _), (b, _)| a.b.cmp(&b.b).then_with(|| a.k.cmp(&b.k)));
+        }
+        lists
     }
 }
 
@@ -562,9 +679,10 @@ impl<R: RunRow> PartialEq for Head<R> {
 
 impl<R: RunRow> Eq for Head<R> {}
 
-/// The runs of one index, by kind.
+/// The runs of one index, by kind; a value index may hold its rows as postings instead
+/// (never both at once in the indexer: turning back to rows moves the postings' rows).
 pub(super) enum AnyRun {
-    Values(IndexRun<ValueEntry>),
+    Values(IndexRun<ValueEntry>, Option<Postings>),
     Words(IndexRun<WordEntry>),
 }
 
@@ -583,7 +701,7 @@ pub(super) struct Held(Vec<HeldRows>);
 
 /// One index's rows in a [`Held`].
 enum HeldRows {
-    Values(Vec<(i64, ValueEntry)>),
+    Values(Vec<(i64, ValueEntry)>, Option<Postings>),
     Words(Vec<(i64, WordEntry)>),
 }
 
@@ -591,27 +709,34 @@ enum HeldRows {
 pub(super) enum Chunk {
     Values(Vec<(i64, ValueEntry)>),
     Words(Vec<(i64, WordEntry)>),
+    /// Rows of a value index that share one entry: its documents, ascending, as SQL
+    /// integers (made here, off the writer thread).
+    Postings(ValueEntry, Vec<Value>),
 }
 
 /// The rows of every index of a bulk load.
 pub(super) struct Runs {
     runs: Vec<AnyRun>,
-    /// Estimated bytes held in memory.
+    /// Estimated bytes of the rows held in memory (postings aside).
     bytes: usize,
     budget: usize,
 }
 
 impl Runs {
     /// `indexes` gives, per index, whether it is a words index and whether its `b` is
-    /// always empty.
-    pub(super) fn new(indexes: impl Iterator<Item = (bool, bool)>, budget: usize) -> Runs {
+    /// always empty. With `postings`, value indexes start out holding postings.
+    pub(super) fn new(
+        indexes: impl Iterator<Item = (bool, bool)>,
+        budget: usize,
+        postings: bool,
+    ) -> Runs {
         Runs {
             runs: indexes
                 .map(|(words, literal_b)| {
                     if words {
                         AnyRun::Words(IndexRun::new(literal_b))
                     } else {
-                        AnyRun::Values(IndexRun::new(literal_b))
+                        AnyRun::Values(IndexRun::new(literal_b), postings.then(Postings::default))
                     }
                 })
                 .collect(),
@@ -620,10 +745,28 @@ impl Runs {
         }
     }
 
-    /// Adds rows of value index `i`.
+    /// Adds rows of value index `i`. Its postings take them while they can; past that,
+    /// the index turns to rows for good (until its postings are handed over).
     pub(super) fn add_values(&mut self, i: usize, rows: impl Iterator<Item = (i64, ValueEntry)>) {
-        if let AnyRun::Values(run) = &mut self.runs[i] {
+        if let AnyRun::Values(run, postings) = &mut self.runs[i] {
             for row in rows {
+                let row = match postings {
+                    Some(p) => match p.add(row.0, row.1) {
+                        Ok(()) => continue,
+                        Err(row) => {
+                            let held = run.rows.len();
+                            if let Some(p) = postings.take() {
+                                p.flatten_into(&mut run.rows);
+                            }
+                            self.bytes += run.rows[held..]
+                                .iter()
+                                .map(|(_, e)| e.mem_bytes())
+                                .sum::<usize>();
+                            row
+                        }
+                    },
+                    None => row,
+                };
                 self.bytes += row.1.mem_bytes();
                 run.rows.push(row);
             }
@@ -645,15 +788,31 @@ impl Runs {
         self.bytes > self.budget
     }
 
-    /// Takes every index's rows out of memory, to be handed to [`Runs::spill_held`] or
-    /// [`Runs::put_held`] of another `Runs` with the same indexes (on another thread).
-    pub(super) fn take_held(&mut self) -> Held {
-        self.swap_held(None)
+    /// Whether the postings in memory exceed the budget (then they go with the next
+    /// [`Runs::swap_held`] and are spilled as rows).
+    pub(super) fn postings_over_budget(&self) -> bool {
+        let bytes: usize = self
+            .runs
+            .iter()
+            .map(|run| match run {
+                AnyRun::Values(_, Some(p)) => p.bytes,
+                _ => 0,
+            })
+            .sum();
+        bytes > self.budget
     }
 
-    /// [`Runs::take_held`], leaving `empty`'s vectors (emptied by a spill, with their
+    /// Takes every index's rows and postings out of memory, to be handed to
+    /// [`Runs::spill_held`] or [`Runs::put_held`] of another `Runs` with the same indexes
+    /// (on another thread).
+    pub(super) fn take_held(&mut self) -> Held {
+        self.swap_held(None, true)
+    }
+
+    /// Takes every index's rows out of memory, and with `postings` its postings too (fresh
+    /// ones take their place), leaving `empty`'s vectors (emptied by a spill, with their
     /// capacity) in place of the rows taken, so the next run does not grow them again.
-    pub(super) fn swap_held(&mut self, empty: Option<Held>) -> Held {
+    pub(super) fn swap_held(&mut self, empty: Option<Held>, postings: bool) -> Held {
         self.bytes = 0;
         let mut empty = empty.map(|h| h.0.into_iter());
         Held(
@@ -662,15 +821,24 @@ impl Runs {
                 .map(|run| {
                     let spare = empty.as_mut().and_then(Iterator::next);
                     match (run, spare) {
-                        (AnyRun::Values(r), Some(HeldRows::Values(mut v))) => {
-                            v.clear();
-                            HeldRows::Values(std::mem::replace(&mut r.rows, v))
+                        (AnyRun::Values(r, p), spare) => {
+                            let rows = match spare {
+                                Some(HeldRows::Values(mut v, _)) => {
+                                    v.clear();
+                                    std::mem::replace(&mut r.rows, v)
+                                }
+                                _ => std::mem::take(&mut r.rows),
+                            };
+                            let p = match p {
+                                Some(p) if postings => Some(std::mem::take(p)),
+                                _ => None,
+                            };
+                            HeldRows::Values(rows, p)
                         }
                         (AnyRun::Words(r), Some(HeldRows::Words(mut v))) => {
                             v.clear();
                             HeldRows::Words(std::mem::replace(&mut r.rows, v))
                         }
-                        (AnyRun::Values(r), _) => HeldRows::Values(std::mem::take(&mut r.rows)),
                         (AnyRun::Words(r), _) => HeldRows::Words(std::mem::take(&mut r.rows)),
                     }
                 })
@@ -682,14 +850,22 @@ impl Runs {
     pub(super) fn put_held(&mut self, held: Held) {
         for (run, rows) in self.runs.iter_mut().zip(held.0) {
             match (run, rows) {
-                (AnyRun::Values(r), HeldRows::Values(rows)) => adopt(&mut r.rows, rows),
+                (AnyRun::Values(r, mine), HeldRows::Values(rows, postings)) => {
+                    adopt(&mut r.rows, rows);
+                    match (mine.as_ref(), postings) {
+                        (None, Some(p)) => *mine = Some(p),
+                        (Some(_), Some(p)) => p.flatten_into(&mut r.rows),
+                        (_, None) => {}
+                    }
+                }
                 (AnyRun::Words(r), HeldRows::Words(rows)) => adopt(&mut r.rows, rows),
                 _ => unreachable!("held rows come from runs of the same indexes"),
             }
         }
     }
 
-    /// Sorts rows taken by [`Runs::take_held`] and spills them as one run per index.
+    /// Sorts rows taken by [`Runs::take_held`] (postings included) and spills them as one
+    /// run per index.
     pub(super) fn spill_held(&mut self, held: Held) -> io::Result<()> {
         self.put_held(held);
         self.spill_all()
@@ -698,17 +874,22 @@ impl Runs {
     /// Spills every index's rows when the memory budget is exceeded.
     #[cfg(test)]
     pub(super) fn enforce_budget(&mut self) -> io::Result<()> {
-        if self.over_budget() {
+        if self.over_budget() || self.postings_over_budget() {
             self.spill_all()?;
         }
         Ok(())
     }
 
-    /// Sorts and spills every index's rows.
+    /// Sorts and spills every index's rows, postings included.
     fn spill_all(&mut self) -> io::Result<()> {
         for run in &mut self.runs {
             match run {
-                AnyRun::Values(r) => r.spill()?,
+                AnyRun::Values(r, p) => {
+                    if let Some(p) = p.take() {
+                        p.flatten_into(&mut r.rows);
+                    }
+                    r.spill()?;
+                }
                 AnyRun::Words(r) => r.spill()?,
             }
         }
@@ -717,14 +898,27 @@ impl Runs {
     }
 
     /// Hands every index's rows to `sink` (index number, chunk), index after index, each
-    /// in key order.
+    /// in key order: postings alone as [`Chunk::Postings`], anything else merged.
     pub(super) fn drain<E: From<io::Error>>(
         self,
         mut sink: impl FnMut(usize, Chunk) -> Result<(), E>,
     ) -> Result<(), E> {
         for (i, run) in self.runs.into_iter().enumerate() {
             match run {
-                AnyRun::Values(r) => r.drain(|rows| sink(i, Chunk::Values(rows)))?,
+                AnyRun::Values(r, Some(p)) if r.rows.is_empty() && r.spans.is_empty() => {
+                    for (entry, docs) in p.into_sorted(r.literal_b) {
+                        for piece in docs.chunks(POSTING_CHUNK) {
+                            let ids = piece.iter().map(|&d| Value::Integer(d.into())).collect();
+                            sink(i, Chunk::Postings(entry.clone(), ids))?;
+                        }
+                    }
+                }
+                AnyRun::Values(mut r, p) => {
+                    if let Some(p) = p {
+                        p.flatten_into(&mut r.rows);
+                    }
+                    r.drain(|rows| sink(i, Chunk::Values(rows)))?;
+                }
                 AnyRun::Words(r) => r.drain(|rows| sink(i, Chunk::Words(rows)))?,
             }
         }
@@ -745,7 +939,22 @@ mod tests {
         take: impl Fn(Chunk) -> Vec<(i64, R)>,
         words: bool,
     ) -> Vec<(i64, R)> {
-        let mut runs = Runs::new([(words, literal_b)].into_iter(), 0);
+        through_runs_with(rows, literal_b, per_run, 0, false, add, take, words)
+    }
+
+    /// [`through_runs`] with a memory budget, and postings or not.
+    #[allow(clippy::too_many_arguments)]
+    fn through_runs_with<R: RunRow + Clone>(
+        rows: &[(i64, R)],
+        literal_b: bool,
+        per_run: usize,
+        budget: usize,
+        postings: bool,
+        add: impl Fn(&mut Runs, Vec<(i64, R)>),
+        take: impl Fn(Chunk) -> Vec<(i64, R)>,
+        words: bool,
+    ) -> Vec<(i64, R)> {
+        let mut runs = Runs::new([(words, literal_b)].into_iter(), budget, postings);
         for chunk in rows.chunks(per_run) {
             add(&mut runs, chunk.to_vec());
             runs.enforce_budget().unwrap();
@@ -757,6 +966,21 @@ mod tests {
         })
         .unwrap();
         out
+    }
+
+    /// The rows of a value index's chunk.
+    fn value_rows(chunk: Chunk) -> Vec<(i64, ValueEntry)> {
+        match chunk {
+            Chunk::Values(v) => v,
+            Chunk::Postings(entry, docs) => docs
+                .into_iter()
+                .map(|d| match d {
+                    Value::Integer(d) => (d, entry.clone()),
+                    other => panic!("a posting that is not a row id: {other:?}"),
+                })
+                .collect(),
+            Chunk::Words(_) => unreachable!(),
+        }
     }
 
     fn value(b: &str, k: ValueKey) -> ValueEntry {
@@ -809,10 +1033,7 @@ mod tests {
                     literal_b,
                     per_run,
                     |runs, v| runs.add_values(0, v.into_iter()),
-                    |c| match c {
-                        Chunk::Values(v) => v,
-                        Chunk::Words(_) => unreachable!(),
-                    },
+                    value_rows,
                     false,
                 );
                 assert_eq!(out, expected, "literal_b {literal_b}, per_run {per_run}");
@@ -842,10 +1063,108 @@ mod tests {
             |runs, v| runs.add_words(0, v.into_iter()),
             |c| match c {
                 Chunk::Words(v) => v,
-                Chunk::Values(_) => unreachable!(),
+                Chunk::Values(_) | Chunk::Postings(..) => unreachable!(),
             },
             true,
         );
         assert_eq!(out, expected);
+    }
+
+    /// Rows of a bulk load: documents in id order, `per_doc` entries each, drawn from
+    /// `distinct` entries (some with `n`/`t`), bound or not.
+    fn loaded_rows(docs: i64, distinct: usize, literal_b: bool) -> Vec<(i64, ValueEntry)> {
+        let mut rows = Vec::new();
+        for doc in 1..=docs {
+            for j in 0..3u64 {
+                let x = (doc as u64 * 2_654_435_761 + j * 97) % distinct as u64;
+                let k = match x % 4 {
+                    0 => ValueKey::Bool(x % 8 == 0),
+                    1 => ValueKey::Int(x as i64 - 5),
+                    2 => ValueKey::Real(x as f64 / 4.0),
+                    _ => ValueKey::Text(format!("c{x}")),
+                };
+                let b = if literal_b {
+                    String::new()
+                } else {
+                    format!("s{}", x % 3)
+                };
+                let entry = ValueEntry {
+                    b,
+                    n: (x % 5 == 0).then_some(x as f64),
+                    t: (x % 7 == 0).then_some(x as i64),
+                    k,
+                };
+                // One row per distinct entry and document, as the entry walks give.
+                if !rows
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .any(|(d, e)| *d == doc && *e == entry)
+                {
+                    rows.push((doc, entry));
+                }
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn postings_come_back_complete_and_in_key_order() {
+        for literal_b in [true, false] {
+            // Few entries (postings to the end), and more than postings hold (rows).
+            for distinct in [1, 13, MAX_POSTING_ENTRIES * 3] {
+                let rows = loaded_rows(2_000, distinct, literal_b);
+                let mut expected = rows.clone();
+                expected.sort_by(|a, b| ValueEntry::cmp_rows(a, b, literal_b));
+                // Postings kept to the end, spilled every batch, or now and then.
+                for budget in [usize::MAX, 0, 20_000] {
+                    for per_run in [1, 64, rows.len()] {
+                        let out = through_runs_with(
+                            &rows,
+                            literal_b,
+                            per_run,
+                            budget,
+                            true,
+                            |runs, v| runs.add_values(0, v.into_iter()),
+                            value_rows,
+                            false,
+                        );
+                        assert_eq!(
+                            out, expected,
+                            "literal_b {literal_b}, distinct {distinct}, budget {budget}, per_run {per_run}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn few_entries_drain_as_postings_and_many_as_rows() {
+        let drained = |rows: &[(i64, ValueEntry)]| {
+            let mut runs = Runs::new([(false, true)].into_iter(), usize::MAX, true);
+            runs.add_values(0, rows.iter().cloned());
+            let mut chunks = Vec::new();
+            runs.drain(|_, chunk| -> io::Result<()> {
+                chunks.push(matches!(chunk, Chunk::Postings(..)));
+                Ok(())
+            })
+            .unwrap();
+            chunks
+        };
+        let few = loaded_rows(500, 4, true);
+        let chunks = drained(&few);
+        assert!(chunks.iter().all(|&p| p), "{chunks:?}");
+        assert!(!chunks.is_empty());
+        let many = loaded_rows(2_000, MAX_POSTING_ENTRIES * 3, true);
+        assert!(drained(&many).iter().all(|&p| !p));
+        // A document out of order turns the index to rows, and loses nothing.
+        let mut scrambled = few.clone();
+        scrambled.swap(10, 400);
+        assert!(drained(&scrambled).iter().all(|&p| !p));
+        // So does an id beyond u32.
+        let mut large = few.clone();
+        large.push((i64::from(u32::MAX) + 1, few[0].1.clone()));
+        assert!(drained(&large).iter().all(|&p| !p));
     }
 }

@@ -41,6 +41,8 @@ pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> 
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // `rarray(?)`: bulk loads insert an entry's documents from one bound array.
+    rusqlite::vtab::array::load_module(conn)?;
     Ok(())
 }
 
