@@ -1078,7 +1078,7 @@ mod tests {
             for j in 0..3u64 {
                 let x = (doc as u64 * 2_654_435_761 + j * 97) % distinct as u64;
                 let k = match x % 4 {
-                    0 => ValueKey::Bool(x % 8 == 0),
+                    0 => ValueKey::Bool(x.is_multiple_of(8)),
                     1 => ValueKey::Int(x as i64 - 5),
                     2 => ValueKey::Real(x as f64 / 4.0),
                     _ => ValueKey::Text(format!("c{x}")),
@@ -1090,8 +1090,8 @@ mod tests {
                 };
                 let entry = ValueEntry {
                     b,
-                    n: (x % 5 == 0).then_some(x as f64),
-                    t: (x % 7 == 0).then_some(x as i64),
+                    n: x.is_multiple_of(5).then_some(x as f64),
+                    t: x.is_multiple_of(7).then_some(x as i64),
                     k,
                 };
                 // One row per distinct entry and document, as the entry walks give.
