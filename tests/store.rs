@@ -94,7 +94,7 @@ fn row_id(store: &Store, collection: Collection, key: &str) -> i64 {
     store
         .read(|conn| {
             conn.query_row(
-                &format!("SELECT id FROM {} WHERE key = ?1", collection.table()),
+                &format!("SELECT id FROM {} WHERE key = ?1", collection.keys_table()),
                 [key],
                 |r| r.get(0),
             )
@@ -964,7 +964,85 @@ fn version_1_files_are_migrated_keeping_documents_and_indexes() {
             s.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
         })
         .unwrap();
-    assert_eq!(indexes, ["email_accounts_key", "by_hand"]);
+    assert_eq!(indexes, ["by_hand"]);
+    assert_eq!(
+        keys_of(&store, Collection::EmailAccounts),
+        [("a@x.io".to_string(), 7)]
+    );
+}
+
+/// The rows of a collection's keys table, in key order.
+fn keys_of(store: &Store, collection: Collection) -> Vec<(String, i64)> {
+    store
+        .read(|c| {
+            let mut s = c
+                .prepare(&format!(
+                    "SELECT key, id FROM {} ORDER BY key",
+                    collection.keys_table()
+                ))
+                .unwrap();
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+        })
+        .unwrap()
+}
+
+#[test]
+fn version_2_files_move_their_keys_to_the_keys_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let before = {
+        let store = Store::open(&path, OpenMode::Create).unwrap();
+        put(&store, "b@x.io", json!({"profile": {"country": "DE"}}));
+        put(&store, "a@x.io", json!({"data": {"n": 1}}));
+        import(
+            &store,
+            Collection::Accounts,
+            "{\"UID\":\"u1\",\"profile\":{}}\n",
+        )
+        .unwrap();
+        store.dump().unwrap()
+    };
+    {
+        // Back to the layout version 2 wrote: a unique index on `key`, no keys tables.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for c in Collection::ALL {
+            conn.execute_batch(&format!(
+                "DROP TABLE {k}; CREATE UNIQUE INDEX {t}_key ON {t}(key);",
+                k = c.keys_table(),
+                t = c.table()
+            ))
+            .unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let store = Store::open(&path, OpenMode::MustExist).unwrap();
+    assert!(
+        store.dump().unwrap() == before,
+        "migration changed the data"
+    );
+    assert_eq!(
+        keys_of(&store, Collection::EmailAccounts),
+        [("a@x.io".to_string(), 2), ("b@x.io".to_string(), 1)]
+    );
+    let indexes: i64 = store
+        .read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('email_accounts_key', 'accounts_key')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        })
+        .unwrap();
+    assert_eq!(indexes, 0);
+    // Keys are found and kept unique through the new table.
+    put(&store, "a@x.io", json!({"data": {"n": 2}}));
+    assert_eq!(store.count(Collection::EmailAccounts).unwrap(), 2);
+    let err = import(&store, Collection::Accounts, "{\"UID\":\"u1\"}\n").unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
 }
 
 #[test]

@@ -85,11 +85,21 @@ impl Collection {
     }
 
     /// The SQLite table that holds the documents:
-    /// `(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, doc BLOB NOT NULL)` with `doc` in JSONB.
+    /// `(id INTEGER PRIMARY KEY, key TEXT NOT NULL, doc BLOB NOT NULL)` with `doc` in JSONB.
     pub const fn table(self) -> &'static str {
         match self {
             Collection::EmailAccounts => "email_accounts",
             Collection::Accounts => "accounts",
+        }
+    }
+
+    /// The SQLite table of the collection's keys, one row per document:
+    /// `(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID`. Narrow, so counting
+    /// every document counts its rows rather than scanning the documents.
+    pub const fn keys_table(self) -> &'static str {
+        match self {
+            Collection::EmailAccounts => "email_accounts_keys",
+            Collection::Accounts => "accounts_keys",
         }
     }
 }

@@ -321,7 +321,7 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
     match access {
         Access::Empty => return None,
         Access::Scan => {
-            let _ = write!(sql.text, "SELECT count(*) FROM {}", collection.table());
+            let _ = write!(sql.text, "SELECT count(*) FROM {}", collection.keys_table());
         }
         _ if legs.len() > 1 && legs[..legs.len() - 1].iter().all(|(_, p)| point(p)) => {
             sql.push("SELECT ");

@@ -28,7 +28,7 @@ use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
 use super::runs::{Chunk, Held, Runs};
 use super::{Store, schema};
-use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
+use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
 use crate::catalog::{Collection, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -106,7 +106,7 @@ pub struct ImportPhases {
     pub load_waiting_for_workers: Duration,
     /// Of `load`, the time the writer waited for the indexer to take index rows.
     pub load_waiting_for_indexer: Duration,
-    /// Building the collection's key index at the end of a bulk load.
+    /// Writing the keys a bulk load collected to the collection's keys table.
     pub key_index: Duration,
     /// Writing a bulk load's sorted index rows to the side tables.
     pub index_rows: Duration,
@@ -291,9 +291,13 @@ fn prepare(
         lines: Vec::with_capacity(batch.lines.len()),
         keys: String::with_capacity(batch.lines.len() * 32),
         jsonb: buffers.take(batch.text.len()),
-        // About one row per document and index (a `*` or words index has more).
+        // About one row per document and index (a `*` or words index has more); the last
+        // group takes the keys a bulk load collects (see `Loader::load`).
         rows: Grouped::with_capacity(
-            indexes.iter().map(|i| matches!(i, CompiledIndex::Words(_))),
+            indexes
+                .iter()
+                .map(|i| matches!(i, CompiledIndex::Words(_)))
+                .chain([false]),
             batch.lines.len(),
         ),
         notable: Vec::new(),
@@ -485,16 +489,19 @@ struct Loader<'c> {
     collection: Collection,
     replace: bool,
     insert: rusqlite::CachedStatement<'c>,
+    /// Adds a key to the keys table (every load but a bulk one before [`KEY_CAP`]).
+    insert_key: rusqlite::CachedStatement<'c>,
     writers: Vec<EntryWriter<'c>>,
     defs: &'c [IndexDef],
     /// Rows with an id above this were written by this import (for error messages).
     max_id_before: i64,
-    /// A bulk load: into an empty collection, without `replace`. Its index rows are
-    /// collected in sorted runs and written at the end, in key order, and the collection's
-    /// key index is dropped and rebuilt at the end (from sorted keys, instead of one random
-    /// insert per document); no row written by the load is read back before the end.
+    /// A bulk load: into an empty collection, without `replace`. Its index rows, and its
+    /// keys, are collected in sorted runs and written at the end, in key order (appends
+    /// instead of one random insert per document); no row written by the load is read
+    /// back before the end.
     bulk: bool,
-    /// The duplicate check of a bulk load while the key index is dropped.
+    /// The duplicate check of a bulk load while its keys are collected rather than
+    /// written (`None` once they go to the keys table directly).
     keys: Option<KeySet>,
     limits: Limits,
 }
@@ -520,12 +527,12 @@ impl<'c> Loader<'c> {
             |r| r.get(0),
         )?;
         let bulk = max_id_before == 0 && !replace;
-        if bulk {
-            // Inside the import's transaction: a failed import gets the index back.
-            conn.execute_batch(&format!("DROP INDEX IF EXISTS {table}_key"))?;
-        }
         let insert = conn.prepare_cached(&format!(
             "INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"
+        ))?;
+        let insert_key = conn.prepare_cached(&format!(
+            "INSERT INTO {}(key, id) VALUES (?1, ?2)",
+            schema::keys_table(collection)
         ))?;
         let writers = defs
             .iter()
@@ -536,6 +543,7 @@ impl<'c> Loader<'c> {
             collection,
             replace,
             insert,
+            insert_key,
             writers,
             defs,
             max_id_before,
@@ -601,19 +609,66 @@ impl<'c> Loader<'c> {
             keys.first.insert(hash, id);
         }
         if keys.first.len() >= self.limits.key_cap {
-            self.build_key_index()?;
+            self.write_keys_so_far()?;
         }
         Ok(())
     }
 
-    /// Creates the collection's unique key index (dropped for a bulk load) and ends the
-    /// in-memory duplicate check. The check has kept the keys unique, so it cannot fail.
-    fn build_key_index(&mut self) -> Result<(), StoreError> {
+    /// Ends the in-memory duplicate check of a bulk load past [`KEY_CAP`] keys: the keys
+    /// stored so far go to the keys table (the check has kept them unique, so this cannot
+    /// fail), and the next ones are added there one by one, which finds their duplicates.
+    /// The keys collected for the end are then ignored.
+    fn write_keys_so_far(&mut self) -> Result<(), StoreError> {
         if self.keys.take().is_some() {
-            self.conn
-                .execute_batch(&schema::key_index_sql(self.collection))?;
+            self.conn.execute(
+                &format!(
+                    "INSERT INTO {}(key, id) SELECT key, id FROM {} ORDER BY key",
+                    schema::keys_table(self.collection),
+                    self.collection.table()
+                ),
+                [],
+            )?;
         }
         Ok(())
+    }
+
+    /// Whether the keys table is filled at the end, from the keys collected in runs.
+    fn keys_at_end(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// Writes a merged chunk of collected keys (key order) to the keys table.
+    fn write_keys(&self, chunk: &Chunk) -> Result<(), StoreError> {
+        fn key(e: &ValueEntry) -> Result<&str, StoreError> {
+            match &e.k {
+                ValueKey::Text(k) => Ok(k),
+                other => Err(StoreError::Index(format!(
+                    "a collected key that is not text: {other:?}"
+                ))),
+            }
+        }
+        let rows: Vec<(&str, i64)> = match chunk {
+            Chunk::Values(rows) => rows
+                .iter()
+                .map(|(id, e)| Ok((key(e)?, *id)))
+                .collect::<Result<_, StoreError>>()?,
+            Chunk::Postings(e, ids) => {
+                let k = key(e)?;
+                ids.iter()
+                    .map(|id| match id {
+                        rusqlite::types::Value::Integer(id) => Ok((k, *id)),
+                        other => Err(StoreError::Index(format!("a collected row id: {other:?}"))),
+                    })
+                    .collect::<Result<_, StoreError>>()?
+            }
+            Chunk::Words(_) => return Err(StoreError::Index("collected keys as words".into())),
+        };
+        index::write_pairs(
+            self.conn,
+            &schema::keys_table(self.collection),
+            "key, id",
+            &rows,
+        )
     }
 
     /// Stores one prepared document, the line at `pos` in its batch. `Err(Ok(reason))` is
@@ -630,9 +685,34 @@ impl<'c> Loader<'c> {
     ) -> Result<Outcome, Result<String, StoreError>> {
         let hash = hash & self.limits.hash_mask;
         let collided = self.check_key(key, hash)?;
-        match self.insert.execute(params![key, jsonb]) {
-            Ok(_) => {
-                let id = self.conn.last_insert_rowid();
+        let collecting = self.keys_at_end();
+        let inserted = self.insert.execute(params![key, jsonb]).and_then(|_| {
+            let id = self.conn.last_insert_rowid();
+            if !collecting {
+                if let Err(e) = self.insert_key.execute(params![key, id]) {
+                    // The key exists: the document goes (the conflict decides what next).
+                    self.conn.execute(
+                        &format!("DELETE FROM {} WHERE id = ?1", self.collection.table()),
+                        params![id],
+                    )?;
+                    return Err(e);
+                }
+            }
+            Ok(id)
+        });
+        match inserted {
+            Ok(id) => {
+                if collecting {
+                    rows.values[self.defs.len()].push((
+                        pos,
+                        ValueEntry {
+                            b: String::new(),
+                            k: ValueKey::Text(key.to_string()),
+                            n: None,
+                            t: None,
+                        },
+                    ));
+                }
                 self.remember_key(key, hash, id, collided).map_err(Err)?;
                 Ok(Outcome::Inserted(id))
             }
@@ -703,7 +783,10 @@ impl<'c> Loader<'c> {
         let table = self.collection.table();
         let old = self
             .conn
-            .prepare_cached(&format!("SELECT id, doc FROM {table} WHERE key = ?1"))
+            .prepare_cached(&format!(
+                "SELECT t.id, t.doc FROM {} x JOIN {table} t ON t.id = x.id WHERE x.key = ?1",
+                schema::keys_table(self.collection)
+            ))
             .and_then(|mut s| {
                 s.query_row(params![key], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
@@ -1020,9 +1103,11 @@ impl Store {
                 let (to_writer, from_indexer) = mpsc::sync_channel::<FromIndexer>(4);
                 let (recycle, recycled) = mpsc::sync_channel::<Chunk>(8);
                 if loader.bulk {
+                    // The collected keys are a last value "index" without `b`.
                     let kinds: Vec<(bool, bool)> = defs
                         .iter()
                         .map(|d| (d.kind == IndexKind::Words, !d.has_binding()))
+                        .chain([(false, true)])
                         .collect();
                     let budget = limits.run_budget;
                     spawn_named(scope, "acql-indexer", move || {
@@ -1140,23 +1225,28 @@ impl Store {
                     if to_indexer.send(ToIndexer::Finish).is_err() {
                         return Err(indexer_failed(&from_indexer));
                     }
-                    // While the indexer sorts and merges.
-                    let started = Instant::now();
-                    loader.build_key_index()?;
-                    report.phases.key_index = started.elapsed();
                     let started = Instant::now();
                     loop {
                         let waiting = Instant::now();
                         let received = from_indexer.recv();
                         report.phases.index_rows_waiting += waiting.elapsed();
                         match received {
+                            Ok(FromIndexer::Chunk(i, chunk)) if i == defs.len() => {
+                                let writing = Instant::now();
+                                if loader.keys_at_end() {
+                                    loader.write_keys(&chunk)?;
+                                }
+                                report.phases.key_index += writing.elapsed();
+                                let _ = recycle.try_send(chunk);
+                            }
                             Ok(FromIndexer::Chunk(i, mut chunk)) => {
                                 loader.write_chunk(i, &mut chunk)?;
                                 // Freed by the indexer (or here, if it is behind).
                                 let _ = recycle.try_send(chunk);
                             }
                             Ok(FromIndexer::Done) => {
-                                report.phases.index_rows = started.elapsed();
+                                report.phases.index_rows =
+                                    started.elapsed().saturating_sub(report.phases.key_index);
                                 break;
                             }
                             Ok(FromIndexer::Failed(e)) => return Err(e.into()),
@@ -1367,20 +1457,24 @@ mod tests {
         assert!(dumps[0] == dump(&backfilled), "backfill differs");
     }
 
-    /// Whether the collection's unique key index exists.
-    fn has_key_index(store: &Store) -> bool {
+    /// Whether the collection's keys table holds exactly its documents' `(key, id)` pairs.
+    fn keys_complete(store: &Store) -> bool {
         let table = Collection::EmailAccounts.table();
+        let keys = schema::keys_table(Collection::EmailAccounts);
         store
             .read(|conn| {
                 conn.query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
-                    [format!("{table}_key")],
-                    |r| r.get::<_, i64>(0),
+                    &format!(
+                        "SELECT (SELECT count(*) FROM {keys}) = (SELECT count(*) FROM {table})
+                            AND NOT EXISTS (SELECT 1 FROM {table} t WHERE NOT EXISTS
+                                (SELECT 1 FROM {keys} x WHERE x.key = t.key AND x.id = t.id))"
+                    ),
+                    [],
+                    |r| r.get::<_, bool>(0),
                 )
             })
             .unwrap()
             .unwrap()
-            == 1
     }
 
     #[test]
@@ -1401,7 +1495,7 @@ mod tests {
                 hash_mask: 0xF,
                 ..Limits::default()
             },
-            // The duplicate check gives way to the key index after 500 documents.
+            // The duplicate check gives way to the keys table after 500 documents.
             Limits {
                 run_budget: 0,
                 key_cap: 500,
@@ -1431,7 +1525,7 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
             assert!(dump(&store) == before, "store changed ({limits:?})");
-            assert!(has_key_index(&store), "key index lost ({limits:?})");
+            assert!(keys_complete(&store), "keys lost ({limits:?})");
             // Skipping the line imports everything else, side tables included.
             let options = ImportOptions {
                 skip_bad_lines: true,
@@ -1442,7 +1536,7 @@ mod tests {
                 .unwrap();
             assert_eq!((report.inserted, report.bad_line_count), (1201, 1));
             assert_eq!(report.bad_lines[0].line, 1201);
-            assert!(has_key_index(&store), "key index not rebuilt ({limits:?})");
+            assert!(keys_complete(&store), "keys not all written ({limits:?})");
             let clean = fresh();
             let mut without = text.clone();
             let cut = text.len() - b"{\"email\":\"last@x.yz\"}\n".len();

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::StoreError;
 use super::index;
+use super::schema::keys_table;
 use crate::catalog::{Catalog, Collection};
 
 /// A document as stored: its row id (insertion order) and its JSON value.
@@ -37,7 +38,11 @@ pub(crate) fn load(
     collection: Collection,
     key: &str,
 ) -> Result<Option<Stored>, StoreError> {
-    let sql = format!("SELECT id, doc FROM {} WHERE key = ?1", collection.table());
+    let sql = format!(
+        "SELECT t.id, t.doc FROM {} x JOIN {} t ON t.id = x.id WHERE x.key = ?1",
+        keys_table(collection),
+        collection.table()
+    );
     let row = conn
         .prepare_cached(&sql)?
         .query_row(params![key], |r| {
@@ -78,7 +83,13 @@ pub(crate) fn save(
                 "INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"
             ))?
             .execute(params![key, bytes])?;
-            conn.last_insert_rowid()
+            let id = conn.last_insert_rowid();
+            conn.prepare_cached(&format!(
+                "INSERT INTO {}(key, id) VALUES (?1, ?2)",
+                keys_table(collection)
+            ))?
+            .execute(params![key, id])?;
+            id
         }
     };
     index::replace_entries(
@@ -100,6 +111,12 @@ pub(crate) fn remove(
     old: &Stored,
 ) -> Result<(), StoreError> {
     index::replace_entries(conn, catalog, collection, old.id, Some(&old.doc), None)?;
+    conn.prepare_cached(&format!(
+        "DELETE FROM {} WHERE key = (SELECT key FROM {} WHERE id = ?1)",
+        keys_table(collection),
+        collection.table()
+    ))?
+    .execute(params![old.id])?;
     conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", collection.table()))?
         .execute(params![old.id])?;
     Ok(())

@@ -433,6 +433,35 @@ pub(crate) fn write_postings(
     Ok(())
 }
 
+/// Inserts `(text, integer)` rows into the two columns `cols` of `table`, in the order
+/// given, with multi-row statements.
+pub(crate) fn write_pairs(
+    conn: &Connection,
+    table: &str,
+    cols: &str,
+    rows: &[(&str, i64)],
+) -> Result<(), StoreError> {
+    let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
+    let (many, rest) = rows.split_at(full);
+    let mut statements = [None, None];
+    for chunk in many.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
+        let slot = &mut statements[usize::from(chunk.len() == 1)];
+        let stmt = match slot {
+            Some(stmt) => stmt,
+            None => slot.insert(conn.prepare_cached(&format!(
+                "INSERT INTO {table}({cols}) VALUES {}",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            ))?),
+        };
+        for (i, (text, n)) in chunk.iter().enumerate() {
+            stmt.raw_bind_parameter(2 * i + 1, text)?;
+            stmt.raw_bind_parameter(2 * i + 2, n)?;
+        }
+        stmt.raw_execute()?;
+    }
+    Ok(())
+}
+
 /// Inserts many word entries `(doc, entry)` of one index, sorted.
 pub(crate) fn insert_words_bulk(
     conn: &Connection,

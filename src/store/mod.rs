@@ -202,7 +202,7 @@ impl Store {
     }
 
     /// Every row the store holds, as text in a canonical order: both collections (id, key,
-    /// document) and then each side table in key order. Two stores hold the same data and
+    /// document, then their keys tables) and then each side table in key order. Two stores hold the same data and
     /// the same index entries exactly when their dumps are equal, which is how the tests
     /// show that a refused write changed nothing.
     pub fn dump(&self) -> Result<Vec<String>, StoreError> {
@@ -218,6 +218,19 @@ impl Store {
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?
+                    ))
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+                let keys = schema::keys_table(c);
+                let sql = format!("SELECT key, id FROM {keys} ORDER BY key");
+                let mut stmt = conn.prepare(&sql)?;
+                let rows = stmt.query_map([], |r| {
+                    Ok(format!(
+                        "{keys} {} {}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?
                     ))
                 })?;
                 for row in rows {
@@ -293,7 +306,7 @@ impl Store {
 
     /// The number of documents in `collection`.
     pub fn count(&self, collection: Collection) -> Result<u64, StoreError> {
-        let sql = format!("SELECT count(*) FROM {}", collection.table());
+        let sql = format!("SELECT count(*) FROM {}", collection.keys_table());
         Ok(self
             .read(|conn| conn.query_row(&sql, [], |r| r.get::<_, i64>(0)))??
             .try_into()
