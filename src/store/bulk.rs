@@ -532,7 +532,7 @@ impl<'c> Loader<'c> {
         ))?;
         let insert_key = conn.prepare_cached(&format!(
             "INSERT INTO {}(key, id) VALUES (?1, ?2)",
-            schema::keys_table(collection)
+            collection.keys_table()
         ))?;
         let writers = defs
             .iter()
@@ -623,7 +623,7 @@ impl<'c> Loader<'c> {
             self.conn.execute(
                 &format!(
                     "INSERT INTO {}(key, id) SELECT key, id FROM {} ORDER BY key",
-                    schema::keys_table(self.collection),
+                    self.collection.keys_table(),
                     self.collection.table()
                 ),
                 [],
@@ -663,12 +663,7 @@ impl<'c> Loader<'c> {
             }
             Chunk::Words(_) => return Err(StoreError::Index("collected keys as words".into())),
         };
-        index::write_pairs(
-            self.conn,
-            &schema::keys_table(self.collection),
-            "key, id",
-            &rows,
-        )
+        index::write_pairs(self.conn, self.collection.keys_table(), "key, id", &rows)
     }
 
     /// Stores one prepared document, the line at `pos` in its batch. `Err(Ok(reason))` is
@@ -688,15 +683,13 @@ impl<'c> Loader<'c> {
         let collecting = self.keys_at_end();
         let inserted = self.insert.execute(params![key, jsonb]).and_then(|_| {
             let id = self.conn.last_insert_rowid();
-            if !collecting {
-                if let Err(e) = self.insert_key.execute(params![key, id]) {
-                    // The key exists: the document goes (the conflict decides what next).
-                    self.conn.execute(
-                        &format!("DELETE FROM {} WHERE id = ?1", self.collection.table()),
-                        params![id],
-                    )?;
-                    return Err(e);
-                }
+            if !collecting && let Err(e) = self.insert_key.execute(params![key, id]) {
+                // The key exists: the document goes (the conflict decides what next).
+                self.conn.execute(
+                    &format!("DELETE FROM {} WHERE id = ?1", self.collection.table()),
+                    params![id],
+                )?;
+                return Err(e);
             }
             Ok(id)
         });
@@ -785,7 +778,7 @@ impl<'c> Loader<'c> {
             .conn
             .prepare_cached(&format!(
                 "SELECT t.id, t.doc FROM {} x JOIN {table} t ON t.id = x.id WHERE x.key = ?1",
-                schema::keys_table(self.collection)
+                self.collection.keys_table()
             ))
             .and_then(|mut s| {
                 s.query_row(params![key], |r| {

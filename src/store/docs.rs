@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::StoreError;
 use super::index;
-use super::schema::keys_table;
 use crate::catalog::{Catalog, Collection};
 
 /// A document as stored: its row id (insertion order) and its JSON value.
@@ -40,7 +39,7 @@ pub(crate) fn load(
 ) -> Result<Option<Stored>, StoreError> {
     let sql = format!(
         "SELECT t.id, t.doc FROM {} x JOIN {} t ON t.id = x.id WHERE x.key = ?1",
-        keys_table(collection),
+        collection.keys_table(),
         collection.table()
     );
     let row = conn
@@ -86,7 +85,7 @@ pub(crate) fn save(
             let id = conn.last_insert_rowid();
             conn.prepare_cached(&format!(
                 "INSERT INTO {}(key, id) VALUES (?1, ?2)",
-                keys_table(collection)
+                collection.keys_table()
             ))?
             .execute(params![key, id])?;
             id
@@ -113,7 +112,7 @@ pub(crate) fn remove(
     index::replace_entries(conn, catalog, collection, old.id, Some(&old.doc), None)?;
     conn.prepare_cached(&format!(
         "DELETE FROM {} WHERE key = (SELECT key FROM {} WHERE id = ?1)",
-        keys_table(collection),
+        collection.keys_table(),
         collection.table()
     ))?
     .execute(params![old.id])?;

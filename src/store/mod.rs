@@ -223,7 +223,7 @@ impl Store {
                 for row in rows {
                     out.push(row?);
                 }
-                let keys = schema::keys_table(c);
+                let keys = c.keys_table();
                 let sql = format!("SELECT key, id FROM {keys} ORDER BY key");
                 let mut stmt = conn.prepare(&sql)?;
                 let rows = stmt.query_map([], |r| {

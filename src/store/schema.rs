@@ -121,17 +121,11 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
 /// The collection table and its keys table.
 fn collection_sql(c: Collection) -> String {
     let t = c.table();
-    let k = keys_table(c);
+    let k = c.keys_table();
     format!(
         "CREATE TABLE IF NOT EXISTS {t}(id INTEGER PRIMARY KEY, key TEXT NOT NULL, doc BLOB NOT NULL);
          CREATE TABLE IF NOT EXISTS {k}(key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
     )
-}
-
-/// The table that maps a collection's keys to row ids (and keeps them unique); its rows
-/// are the collection's `(key, id)` pairs.
-pub(crate) fn keys_table(c: Collection) -> &'static str {
-    c.keys_table()
 }
 
 fn create(conn: &Connection) -> Result<(), StoreError> {
@@ -234,7 +228,7 @@ fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
 fn upgrade_v2(conn: &Connection) -> Result<(), StoreError> {
     for c in Collection::ALL {
         let t = c.table();
-        let k = keys_table(c);
+        let k = c.keys_table();
         conn.execute_batch(&format!(
             "{}
              INSERT INTO {k}(key, id) SELECT key, id FROM {t} ORDER BY key;
