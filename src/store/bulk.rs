@@ -1453,7 +1453,7 @@ mod tests {
     /// Whether the collection's keys table holds exactly its documents' `(key, id)` pairs.
     fn keys_complete(store: &Store) -> bool {
         let table = Collection::EmailAccounts.table();
-        let keys = schema::keys_table(Collection::EmailAccounts);
+        let keys = Collection::EmailAccounts.keys_table();
         store
             .read(|conn| {
                 conn.query_row(
