@@ -1218,6 +1218,22 @@ impl Store {
                     if to_indexer.send(ToIndexer::Finish).is_err() {
                         return Err(indexer_failed(&from_indexer));
                     }
+                    // The documents' pages written so far (to the file, or to the WAL) are
+                    // only in the OS's buffers: the commit's fsync would write them all
+                    // (~1 GB at 1M documents). Starting that write-back now lets the disk
+                    // work while the index rows are written (commit 0.37 → 0.24 s). It
+                    // changes nothing SQLite relies on.
+                    if let Some(path) = self.path.as_deref() {
+                        spawn_named(scope, "acql-flush", move || {
+                            let mut wal = path.as_os_str().to_owned();
+                            wal.push("-wal");
+                            for file in [path.as_os_str(), &wal] {
+                                if let Ok(file) = std::fs::File::open(file) {
+                                    let _ = file.sync_data();
+                                }
+                            }
+                        });
+                    }
                     let started = Instant::now();
                     loop {
                         let waiting = Instant::now();
