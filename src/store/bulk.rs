@@ -28,7 +28,7 @@ use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
 use super::runs::{Chunk, Held, Runs};
 use super::{Store, schema};
-use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::entries::{CompiledIndex, Entries, Root, ValueEntry, ValueKey, WordEntry};
 use crate::catalog::{Collection, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -313,8 +313,7 @@ fn prepare(
             let doc = Jsonb::trusted(&out.jsonb[jsonb.clone()]);
             let pos = pos as u32;
             // The document's members, read once for all its indexes.
-            let mut root = Vec::new();
-            root.extend(doc.members());
+            let root = Root::of(doc);
             for (i, index) in indexes.iter().enumerate() {
                 let entries = index.entries_in(doc, Some(&root));
                 if may_flag(&entries) {
