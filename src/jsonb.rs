@@ -759,18 +759,19 @@ fn container(out: &mut Vec<u8>, k: u8, body: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(&[0; 5]);
     body(out);
     let len = out.len() - at - 5;
-    let mut hdr = Vec::with_capacity(9);
-    push_header(&mut hdr, k, len);
-    if hdr.len() <= 5 {
-        let shift = 5 - hdr.len();
-        out[at..at + hdr.len()].copy_from_slice(&hdr);
+    let mut buf = [0u8; 9];
+    let n = header_into(&mut buf, k, len);
+    let hdr = &buf[..n];
+    if n <= 5 {
+        let shift = 5 - n;
+        out[at..at + n].copy_from_slice(hdr);
         if shift > 0 {
-            out.copy_within(at + 5.., at + hdr.len());
+            out.copy_within(at + 5.., at + n);
             out.truncate(out.len() - shift);
         }
     } else {
         // Payloads of 4 GiB or more: make room for the 9-byte header.
-        out.splice(at..at + 5, hdr);
+        out.splice(at..at + 5, hdr.iter().copied());
     }
 }
 
