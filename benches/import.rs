@@ -200,11 +200,11 @@ fn store_import(db: &Path, data: &Path, indexes: bool, exclusive: bool) -> u64 {
     let p = report.phases;
     eprintln!(
         "  phases: load {:.2?} (writer waiting for workers {:.2?}, for the indexer {:.2?}), \
-         key index {:.2?}, index rows {:.2?} (waiting {:.2?}), commit {:.2?}",
+         keys {:.2?}, index rows {:.2?} (waiting {:.2?}), commit {:.2?}",
         p.load,
         p.load_waiting_for_workers,
         p.load_waiting_for_indexer,
-        p.key_index,
+        p.keys,
         p.index_rows,
         p.index_rows_waiting,
         p.commit

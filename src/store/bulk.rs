@@ -7,10 +7,11 @@
 //! the file held. The whole import is one transaction; a bad line fails it (nothing
 //! changes) unless told to skip bad lines.
 //!
-//! A *bulk load* (into an empty collection, without `replace`) builds the collection's key
-//! index once at the end and finds duplicate keys meanwhile with a hash set (`KeySet`);
-//! its index rows are collected on an indexer thread, sorted into runs on a spiller thread
-//! (`runs.rs`) and appended to the side tables in key order at the end. An *exclusive*
+//! A *bulk load* (into an empty collection, without `replace`) appends the collection's keys
+//! to its keys table at the end, in key order, and finds duplicate keys meanwhile with a
+//! hash set (`KeySet`); its index rows and keys are collected on an indexer thread (few
+//! distinct entries as postings, the rest sorted into runs on a spiller thread, `runs.rs`)
+//! and appended to the side tables in key order at the end. An *exclusive*
 //! import ([`ImportOptions::exclusive`]) writes through a rollback journal instead of the
 //! WAL when the file is not shared. See docs/store.md for the memory bound and the figures.
 
@@ -107,7 +108,7 @@ pub struct ImportPhases {
     /// Of `load`, the time the writer waited for the indexer to take index rows.
     pub load_waiting_for_indexer: Duration,
     /// Writing the keys a bulk load collected to the collection's keys table.
-    pub key_index: Duration,
+    pub keys: Duration,
     /// Writing a bulk load's sorted index rows to the side tables.
     pub index_rows: Duration,
     /// Of `index_rows`, the time the writer waited for the indexer's merged rows.
@@ -417,7 +418,7 @@ fn read_batch(
 struct Limits {
     /// Memory for index rows held before they are spilled to sorted runs on disk.
     run_budget: usize,
-    /// Keys the duplicate check of a bulk load holds before it builds the key index.
+    /// Keys the duplicate check of a bulk load holds before the keys go to the keys table.
     key_cap: usize,
     /// Bits of a key's hash the duplicate check uses (tests force collisions).
     hash_mask: u64,
@@ -441,8 +442,8 @@ impl Default for Limits {
 const RUN_BUDGET: usize = 64 << 20;
 
 /// Keys a bulk load checks for duplicates in memory (a 64-bit hash and a row id each,
-/// about 17 bytes per slot of the hash table: at most ~72 MiB). A larger load builds the
-/// collection's unique key index at that point and lets it find the remaining duplicates,
+/// about 17 bytes per slot of the hash table: at most ~72 MiB). A larger load writes the
+/// keys so far to the keys table at that point and lets it find the remaining duplicates,
 /// as a load into a non-empty collection does.
 const KEY_CAP: usize = 3_500_000;
 
@@ -473,7 +474,7 @@ fn key_hash(key: &str) -> u64 {
     h.finish()
 }
 
-/// The duplicate check of a bulk load, while the collection has no key index: the first
+/// The duplicate check of a bulk load, while its keys are collected rather than written: the first
 /// row id of each key hash; a hit is verified against the stored key.
 struct KeySet {
     first: HashMap<u64, i64, BuildHasherDefault<PassThrough>>,
@@ -591,7 +592,8 @@ impl<'c> Loader<'c> {
         Ok(true)
     }
 
-    /// Records a stored key in the duplicate check; past the cap, builds the key index.
+    /// Records a stored key in the duplicate check; past the cap, writes the keys so far to
+    /// the keys table.
     fn remember_key(
         &mut self,
         key: &str,
@@ -811,15 +813,15 @@ impl<'c> Loader<'c> {
 }
 
 /// Page cache of the main database during an import, in KiB (pragma `cache_size`). A
-/// million-document load touches far more pages than the default cache holds; the
-/// unique key index and the side tables then thrash it (measured at 1M documents: 36 s
-/// with 64 MiB, 23 s with 256 MiB, 22 s with 1 GiB).
+/// million-document load touches far more pages than the default cache holds; the side
+/// tables then thrash it (measured at 1M documents, when the key was still a unique index:
+/// 36 s with 64 MiB, 23 s with 256 MiB, 22 s with 1 GiB).
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
-/// Helper threads SQLite's sorter may use while a bulk load builds the key index (pragma
-/// `threads`; the setting is per connection and harmless afterwards).
+/// Helper threads SQLite's sorter may use when a bulk load past [`KEY_CAP`] copies its keys
+/// in key order (pragma `threads`; the setting is per connection and harmless afterwards).
 const IMPORT_SORTER_THREADS: i64 = 2;
 /// Page cache of the temporary database during an import, in KiB (SQLite's sorter spills
-/// there when it builds the key index).
+/// there when it orders keys, see [`IMPORT_SORTER_THREADS`]).
 const IMPORT_TEMP_CACHE_KIB: i64 = 64 * 1024;
 
 /// Enlarges the page caches for one import and restores them when dropped.
@@ -1244,7 +1246,7 @@ impl Store {
                                 if loader.keys_at_end() {
                                     loader.write_keys(&chunk)?;
                                 }
-                                report.phases.key_index += writing.elapsed();
+                                report.phases.keys += writing.elapsed();
                                 let _ = recycle.try_send(chunk);
                             }
                             Ok(FromIndexer::Chunk(i, mut chunk)) => {
@@ -1254,7 +1256,7 @@ impl Store {
                             }
                             Ok(FromIndexer::Done) => {
                                 report.phases.index_rows =
-                                    started.elapsed().saturating_sub(report.phases.key_index);
+                                    started.elapsed().saturating_sub(report.phases.keys);
                                 break;
                             }
                             Ok(FromIndexer::Failed(e)) => return Err(e.into()),
@@ -1560,7 +1562,7 @@ mod tests {
                 dump(&store) == dump(&clean),
                 "skip path differs ({limits:?})"
             );
-            // The key index works: a second import finds every key in the store.
+            // The keys table works: a second import finds every key in the store.
             let report = store
                 .import_with_limits(
                     Cursor::new(&without),

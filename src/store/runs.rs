@@ -272,8 +272,9 @@ impl RunRow for WordEntry {
 }
 
 /// Most distinct entries a value index holds as [`Postings`]; an index with more (a
-/// timestamp, an email) goes back to rows after its first few documents.
-const MAX_POSTING_ENTRIES: usize = 1024;
+/// timestamp, an email) goes back to rows after its first few thousand documents. Room for
+/// a composite of two small domains (country × age: ~2,000 pairs).
+const MAX_POSTING_ENTRIES: usize = 4096;
 
 /// Documents per chunk of postings handed to the writer (one statement each).
 pub(super) const POSTING_CHUNK: usize = 1 << 16;
