@@ -812,16 +812,49 @@ impl<'c> Loader<'c> {
     }
 }
 
-/// Sets its flag to `false` when dropped.
-struct Cleared<'a>(&'a std::sync::atomic::AtomicBool);
+/// Tells the write-back thread of an import to stop, and wakes it from its wait.
+#[derive(Default)]
+struct Stop {
+    stopped: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+}
 
-impl Drop for Cleared<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+impl Stop {
+    /// Waits up to `timeout`; whether the thread is to stop.
+    fn wait(&self, timeout: Duration) -> bool {
+        let stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *stopped {
+            return true;
+        }
+        let (stopped, _) = self
+            .wake
+            .wait_timeout(stopped, timeout)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *stopped
+    }
+
+    fn stop(&self) {
+        *self
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.wake.notify_all();
     }
 }
 
-/// How often the write-back thread of a bulk load asks for the pages written so far.
+/// Calls [`Stop::stop`] when dropped.
+struct StopOnDrop<'a>(&'a Stop);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// How often the write-back thread of an import asks for the pages written so far.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Page cache of the main database during an import, in KiB (pragma `cache_size`). A
@@ -1104,11 +1137,11 @@ impl Store {
             let mut bytes = 0u64;
             let workers = worker_count();
             let buffers = Buffers::new();
-            // Cleared when the scope's work ends, however it ends: the write-back thread
+            // Stopped when the scope's work ends, however it ends: the write-back thread
             // stops then (the scope waits for it).
-            let writing = std::sync::atomic::AtomicBool::new(true);
+            let writing = Stop::default();
             std::thread::scope(|scope| {
-                let _done = Cleared(&writing);
+                let _done = StopOnDrop(&writing);
                 let mut to_workers = Vec::new();
                 let mut from_workers = Vec::new();
                 for _ in 0..workers {
@@ -1162,16 +1195,16 @@ impl Store {
                     spawn_named(scope, "acql-flush", move || {
                         let mut wal = path.as_os_str().to_owned();
                         wal.push("-wal");
-                        while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                        // Waits first: a short import never syncs.
+                        let mut rest = FLUSH_EVERY;
+                        while !writing.wait(rest) {
                             let started = Instant::now();
                             for file in [path.as_os_str(), &wal] {
                                 if let Ok(file) = std::fs::File::open(file) {
                                     let _ = file.sync_data();
                                 }
                             }
-                            if let Some(rest) = FLUSH_EVERY.checked_sub(started.elapsed()) {
-                                std::thread::sleep(rest);
-                            }
+                            rest = FLUSH_EVERY.saturating_sub(started.elapsed());
                         }
                     });
                 }
