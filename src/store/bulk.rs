@@ -488,7 +488,11 @@ struct Loader<'c> {
     conn: &'c Connection,
     collection: Collection,
     replace: bool,
+    /// Stores a document under an id of the loader's choosing (`next_id`).
     insert: rusqlite::CachedStatement<'c>,
+    /// The id the next stored document gets: what SQLite would choose (one past the
+    /// largest), chosen here so a key can be added before its document is written.
+    next_id: i64,
     /// Adds a key to the keys table (every load but a bulk one before [`KEY_CAP`]).
     insert_key: rusqlite::CachedStatement<'c>,
     writers: Vec<EntryWriter<'c>>,
@@ -521,14 +525,14 @@ impl<'c> Loader<'c> {
         limits: Limits,
     ) -> Result<Self, StoreError> {
         let table = collection.table();
-        let max_id_before = conn.query_row(
+        let max_id_before: i64 = conn.query_row(
             &format!("SELECT coalesce(max(id), 0) FROM {table}"),
             [],
             |r| r.get(0),
         )?;
         let bulk = max_id_before == 0 && !replace;
         let insert = conn.prepare_cached(&format!(
-            "INSERT INTO {table}(key, doc) VALUES (?1, {DOC_PARAM})"
+            "INSERT INTO {table}(id, key, doc) VALUES (?3, ?1, {DOC_PARAM})"
         ))?;
         let insert_key = conn.prepare_cached(&format!(
             "INSERT INTO {}(key, id) VALUES (?1, ?2)",
@@ -543,6 +547,7 @@ impl<'c> Loader<'c> {
             collection,
             replace,
             insert,
+            next_id: max_id_before.saturating_add(1),
             insert_key,
             writers,
             defs,
@@ -682,20 +687,18 @@ impl<'c> Loader<'c> {
         let hash = hash & self.limits.hash_mask;
         let collided = self.check_key(key, hash)?;
         let collecting = self.keys_at_end();
-        let inserted = self.insert.execute(params![key, jsonb]).and_then(|_| {
-            let id = self.conn.last_insert_rowid();
-            if !collecting && let Err(e) = self.insert_key.execute(params![key, id]) {
-                // The key exists: the document goes (the conflict decides what next).
-                self.conn.execute(
-                    &format!("DELETE FROM {} WHERE id = ?1", self.collection.table()),
-                    params![id],
-                )?;
-                return Err(e);
-            }
-            Ok(id)
-        });
+        let id = self.next_id;
+        // The key first: an existing one fails here, before the document is written.
+        let inserted = if collecting {
+            Ok(0)
+        } else {
+            self.insert_key.execute(params![key, id])
+        }
+        .and_then(|_| self.insert.execute(params![key, jsonb, id]))
+        .map(|_| id);
         match inserted {
             Ok(id) => {
+                self.next_id = self.next_id.saturating_add(1);
                 if collecting {
                     rows.values[self.defs.len()].push((
                         pos,
