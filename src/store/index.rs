@@ -433,13 +433,15 @@ pub(crate) fn write_postings(
     Ok(())
 }
 
-/// Inserts `(text, integer)` rows into the two columns `cols` of `table`, in the order
-/// given, with multi-row statements.
-pub(crate) fn write_pairs(
+/// Runs `rows` through multi-row statements, in order: full chunks of
+/// [`ROWS_PER_INSERT`] share one statement and a short last one goes row by row (two
+/// statements, each prepared once per call). `sql(n)` is the statement for `n` rows;
+/// `bind` binds a chunk's rows to it.
+fn insert_chunked<T>(
     conn: &Connection,
-    table: &str,
-    cols: &str,
-    rows: &[(&str, i64)],
+    rows: &[T],
+    sql: impl Fn(usize) -> String,
+    mut bind: impl FnMut(&mut rusqlite::Statement<'_>, &[T]) -> rusqlite::Result<()>,
 ) -> Result<(), StoreError> {
     let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
     let (many, rest) = rows.split_at(full);
@@ -448,18 +450,39 @@ pub(crate) fn write_pairs(
         let slot = &mut statements[usize::from(chunk.len() == 1)];
         let stmt = match slot {
             Some(stmt) => stmt,
-            None => slot.insert(conn.prepare_cached(&format!(
-                "INSERT INTO {table}({cols}) VALUES {}",
-                vec!["(?, ?)"; chunk.len()].join(", ")
-            ))?),
+            None => slot.insert(conn.prepare_cached(&sql(chunk.len()))?),
         };
-        for (i, (text, n)) in chunk.iter().enumerate() {
-            stmt.raw_bind_parameter(2 * i + 1, text)?;
-            stmt.raw_bind_parameter(2 * i + 2, n)?;
-        }
+        bind(stmt, chunk)?;
         stmt.raw_execute()?;
     }
     Ok(())
+}
+
+/// Inserts `(text, integer)` rows into the two columns `cols` of `table`, in the order
+/// given, with multi-row statements.
+pub(crate) fn write_pairs(
+    conn: &Connection,
+    table: &str,
+    cols: &str,
+    rows: &[(&str, i64)],
+) -> Result<(), StoreError> {
+    insert_chunked(
+        conn,
+        rows,
+        |n| {
+            format!(
+                "INSERT INTO {table}({cols}) VALUES {}",
+                vec!["(?, ?)"; n].join(", ")
+            )
+        },
+        |stmt, chunk| {
+            for (i, (text, n)) in chunk.iter().enumerate() {
+                stmt.raw_bind_parameter(2 * i + 1, text)?;
+                stmt.raw_bind_parameter(2 * i + 2, n)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Inserts many word entries `(doc, entry)` of one index, sorted.
@@ -483,26 +506,22 @@ pub(crate) fn write_words(
     rows: &[(i64, WordEntry)],
 ) -> Result<(), StoreError> {
     let literal_b = !def.has_binding();
-    let full = rows.len() / ROWS_PER_INSERT * ROWS_PER_INSERT;
-    let (many, rest) = rows.split_at(full);
-    let mut statements = [None, None];
-    for chunk in many.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
-        let slot = &mut statements[usize::from(chunk.len() == 1)];
-        let stmt = match slot {
-            Some(stmt) => stmt,
-            None => slot.insert(conn.prepare_cached(&multi_insert_sql(def, chunk.len()))?),
-        };
-        let mut i = 1;
-        for (doc, e) in chunk {
-            if !literal_b {
-                stmt.raw_bind_parameter(i, &e.b)?;
-                i += 1;
+    insert_chunked(
+        conn,
+        rows,
+        |n| multi_insert_sql(def, n),
+        |stmt, chunk| {
+            let mut i = 1;
+            for (doc, e) in chunk {
+                if !literal_b {
+                    stmt.raw_bind_parameter(i, &e.b)?;
+                    i += 1;
+                }
+                stmt.raw_bind_parameter(i, &e.w)?;
+                stmt.raw_bind_parameter(i + 1, doc)?;
+                i += 2;
             }
-            stmt.raw_bind_parameter(i, &e.w)?;
-            stmt.raw_bind_parameter(i + 1, doc)?;
-            i += 2;
-        }
-        stmt.raw_execute()?;
-    }
-    Ok(())
+            Ok(())
+        },
+    )
 }
