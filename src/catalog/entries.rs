@@ -149,10 +149,11 @@ impl Entries {
     }
 }
 
-/// A document's top-level members, read once for all its indexes, each with the
-/// [`first_part_sig`] of its key: a pattern's walk skips the members whose key cannot
-/// start with its first atom by comparing two integers (10 plain patterns against ~15
-/// members per document were a seventh of the entry walks' instructions).
+/// A document's top-level members, read once for all its indexes, each with a signature
+/// of its key's first part (length, first and last byte): a pattern's walk skips the
+/// members whose key cannot start with its first atom by comparing two integers
+/// (callgrind, 20k documents: the entries of the 11 default indexes took 575M instructions
+/// before, 429M after).
 pub struct Root<'a, N> {
     /// Each member with its key's signature.
     members: Vec<(Text<'a>, N, u32)>,
@@ -798,7 +799,8 @@ fn atoms_spelled(atoms: &[Atom], key: &[u8]) -> Option<usize> {
         let atom = atoms.get(n)?.text.as_bytes();
         // Where the atom would end: the key's end or a dot. Checked first, with the first
         // byte, because most keys fail there and a `memcmp` call costs more than the
-        // comparison of a short key (a seventh of the entry walks' instructions).
+        // comparison of a short key (callgrind, 20k documents: the plain walks' key
+        // comparisons 136M → 113M instructions).
         let end = rest.get(atom.len());
         if !matches!(end, None | Some(b'.'))
             || rest.len() < atom.len()

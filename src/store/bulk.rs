@@ -474,8 +474,8 @@ fn key_hash(key: &str) -> u64 {
     h.finish()
 }
 
-/// The duplicate check of a bulk load, while its keys are collected rather than written: the first
-/// row id of each key hash; a hit is verified against the stored key.
+/// The duplicate check of a bulk load, while its keys are collected rather than written:
+/// the first row id of each key hash; a hit is verified against the stored key.
 struct KeySet {
     first: HashMap<u64, i64, BuildHasherDefault<PassThrough>>,
     /// Keys whose hash belongs to another key's row (real 64-bit collisions: in practice

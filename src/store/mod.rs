@@ -202,9 +202,9 @@ impl Store {
     }
 
     /// Every row the store holds, as text in a canonical order: both collections (id, key,
-    /// document, then their keys tables) and then each side table in key order. Two stores hold the same data and
-    /// the same index entries exactly when their dumps are equal, which is how the tests
-    /// show that a refused write changed nothing.
+    /// document, then their keys tables) and then each side table in key order. Two stores
+    /// hold the same data and the same index entries exactly when their dumps are equal,
+    /// which is how the tests show that a refused write changed nothing.
     pub fn dump(&self) -> Result<Vec<String>, StoreError> {
         let catalog = self.catalog()?;
         self.read(|conn| -> Result<Vec<String>, StoreError> {

@@ -155,9 +155,9 @@ fn create(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// 1 → 2: rebuilds the collection tables without their inline `UNIQUE` key (ids are
-/// kept, so the side tables stay valid; [`upgrade_v2`] then gives them their keys tables) and adds `acql_indexes.flags`, with `multi` found
-/// out from each value index's rows; side tables of patterns without `*` are rebuilt
-/// without their `b` column.
+/// kept, so the side tables stay valid; [`upgrade_v2`] then gives them their keys tables)
+/// and adds `acql_indexes.flags`, with `multi` found out from each value index's rows;
+/// side tables of patterns without `*` are rebuilt without their `b` column.
 fn upgrade_v1(conn: &Connection) -> Result<(), StoreError> {
     for c in Collection::ALL {
         let t = c.table();
