@@ -7,6 +7,7 @@ mod exec;
 mod golden;
 mod oracle;
 mod parse;
+mod safety;
 mod semantics;
 mod server;
 mod store;

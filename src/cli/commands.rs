@@ -15,10 +15,11 @@ use acql::store::{ExportOptions, ImportOptions};
 use super::args::{ExportArgs, GenArgs, ImportArgs, IndexAction, IndexArgs};
 use super::output::Out;
 use super::progress::Progress;
-use super::{CliError, describe, open_create, open_existing};
+use super::{CliError, describe, open_create, open_existing, open_read_only};
 
 /// `acql import DB FILE|-`.
 pub fn import(a: &ImportArgs) -> Result<(), CliError> {
+    let created = !a.db.exists();
     let engine = open_create(&a.db)?;
     let job = ImportJob {
         collection: a.collection,
@@ -28,7 +29,18 @@ pub fn import(a: &ImportArgs) -> Result<(), CliError> {
         shared: a.shared,
         cancel: None,
     };
-    import_into(&engine, &a.file, &job)
+    let result = import_into(&engine, &a.file, &job);
+    if result.is_err() && created {
+        // A failed import into a new file leaves no file behind (it would hold an empty
+        // store the user never asked for).
+        drop(engine);
+        for suffix in ["", "-wal", "-shm", "-journal", "-acql.lock"] {
+            let mut path = a.db.as_os_str().to_owned();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    result
 }
 
 /// How to run one import.
@@ -172,7 +184,7 @@ impl BufRead for Cancellable {
 
 /// `acql export DB [QUERY]`.
 pub fn export(a: &ExportArgs) -> Result<(), CliError> {
-    let engine = open_existing(&a.db)?;
+    let engine = open_read_only(&a.db)?;
     if let Some(q) = &a.query {
         // A query that cannot run must not leave an empty output file behind.
         engine
@@ -297,7 +309,7 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
     let mut out = Out::stdout();
     match &a.action {
         IndexAction::List => {
-            let engine = open_existing(&a.db)?;
+            let engine = open_read_only(&a.db)?;
             let catalog = engine
                 .store()
                 .catalog()

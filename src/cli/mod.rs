@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use acql::engine::{Engine, SearchOptions};
-use acql::store::OpenMode;
+use acql::store::{OpenMode, Store, WaitForImport};
 use clap::Parser;
 
 use args::{Cli, Command, Format, QueryOpts};
@@ -137,7 +137,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Some(_) => a.query.unwrap_or_default(),
                 None => query_text(a.query)?,
             };
-            let engine = open_existing(&a.db)?;
+            let engine = open_read_only(&a.db)?;
             one_shot(&engine, &query, &a.opts)
         }
         Some(Command::Repl(a)) => match a.db {
@@ -149,7 +149,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Gen(a)) => commands::generate(&a),
         Some(Command::Explain(a)) => {
             let query = query_text(a.query)?;
-            commands::explain(&open_existing(&a.db)?, &query)
+            commands::explain(&open_read_only(&a.db)?, &query)
         }
         Some(Command::Index(a)) => commands::index(&a),
         Some(Command::Serve(a)) => acql::server::run(a).map_err(|e| match e {
@@ -209,7 +209,7 @@ fn run_default(a: args::RunArgs) -> Result<(), CliError> {
         None => None,
     };
     match (db, query) {
-        (Some(db), Some(q)) => one_shot(&open_existing(&db)?, &q, &a.query_opts),
+        (Some(db), Some(q)) => one_shot(&open_read_only(&db)?, &q, &a.query_opts),
         (None, Some(q)) => one_shot(&demo::open()?, &q, &a.query_opts),
         (Some(db), None) => repl::run(open_create(&db)?, Some(db)),
         (None, None) => repl::run(demo::open()?, None),
@@ -243,21 +243,15 @@ fn query_text(arg: Option<String>) -> Result<String, CliError> {
     Ok(text)
 }
 
-/// Opens a database that must exist (read-only commands).
+/// Opens a database read-only (queries, `explain`, `export`, `index list`): never creates,
+/// migrates or otherwise writes the file.
+pub fn open_read_only(db: &Path) -> Result<Engine, CliError> {
+    open_engine(db, OpenMode::ReadOnly)
+}
+
+/// Opens a database that must exist, for a command that writes (`index drop`).
 pub fn open_existing(db: &Path) -> Result<Engine, CliError> {
-    if !db.exists() {
-        return Err(CliError::failed(format!(
-            "no database at {} (commands that only read never create one; `acql import` or the REPL do)",
-            db.display()
-        )));
-    }
-    Engine::open(db, OpenMode::MustExist).map_err(|e| {
-        CliError::failed(format!(
-            "cannot open {}: {}",
-            db.display(),
-            describe(&e, None)
-        ))
-    })
+    open_engine(db, OpenMode::MustExist)
 }
 
 /// Opens a database, creating it when missing (commands that write).
@@ -266,13 +260,36 @@ pub fn open_create(db: &Path) -> Result<Engine, CliError> {
         // Said on stderr so that a typo in the path does not go unnoticed.
         eprintln!("acql: creating a new database at {}", db.display());
     }
-    Engine::open(db, OpenMode::Create).map_err(|e| {
-        CliError::failed(format!(
-            "cannot open {}: {}",
-            db.display(),
-            describe(&e, None)
-        ))
-    })
+    open_engine(db, OpenMode::Create)
+}
+
+/// Opens `db`, waiting (and saying so on stderr) while another process imports into it
+/// exclusively.
+fn open_engine(db: &Path, mode: OpenMode) -> Result<Engine, CliError> {
+    if mode != OpenMode::Create && !db.exists() {
+        return Err(CliError::failed(format!(
+            "no database at {} (commands that only read never create one; `acql import` or the REPL do)",
+            db.display()
+        )));
+    }
+    let wait = WaitForImport {
+        limit: None,
+        notice: Some(|db| {
+            eprintln!(
+                "acql: an import into {} is in progress; waiting for it to commit (Ctrl-C to give up)",
+                db.display()
+            );
+        }),
+    };
+    Store::open_with(db, mode, &wait)
+        .map(Engine::from_store)
+        .map_err(|e| {
+            CliError::failed(format!(
+                "cannot open {}: {}",
+                db.display(),
+                describe(&e.into(), None)
+            ))
+        })
 }
 
 /// Runs one query and prints it to stdout.

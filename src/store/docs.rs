@@ -88,6 +88,7 @@ pub(crate) fn save(
                 collection.keys_table()
             ))?
             .execute(params![key, id])?;
+            add_to_count(conn, collection, 1)?;
             id
         }
     };
@@ -118,5 +119,27 @@ pub(crate) fn remove(
     .execute(params![old.id])?;
     conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", collection.table()))?
         .execute(params![old.id])?;
+    add_to_count(conn, collection, -1)
+}
+
+/// Adds `delta` to the document count of `collection` (`acql_counts`): every write that
+/// adds or removes documents calls it in its own transaction.
+pub(crate) fn add_to_count(
+    conn: &Connection,
+    collection: Collection,
+    delta: i64,
+) -> Result<(), StoreError> {
+    if delta != 0 {
+        conn.prepare_cached("UPDATE acql_counts SET n = n + ?1 WHERE collection = ?2")?
+            .execute(params![delta, collection.name()])?;
+    }
     Ok(())
+}
+
+/// The document count of `collection`, as kept by [`add_to_count`].
+pub(crate) fn count(conn: &Connection, collection: Collection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT n FROM acql_counts WHERE collection = ?1")?
+        .query_row(params![collection.name()], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }

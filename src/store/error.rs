@@ -56,6 +56,35 @@ pub enum StoreError {
     /// The database file does not exist (read-only commands never create one).
     #[error("no database at {0}")]
     NotFound(PathBuf),
+    /// The file is not an acql store (another program's SQLite file, or not SQLite at
+    /// all); it was left unchanged.
+    #[error("{0} is not an acql database: {1}")]
+    NotAStore(PathBuf, String),
+    /// The file was written by an older acql; a command that writes upgrades it.
+    #[error(
+        "{path} has acql's layout version {found}; open it once with a command that writes (the REPL, `acql import`, `acql serve`) to upgrade it to version {supported}"
+    )]
+    SchemaTooOld {
+        /// The file.
+        path: PathBuf,
+        /// The file's version.
+        found: i64,
+        /// This build's version.
+        supported: i64,
+    },
+    /// The store was opened read-only ([`OpenMode::ReadOnly`](super::OpenMode::ReadOnly)).
+    #[error("the store was opened read-only")]
+    ReadOnly,
+    /// Another process is importing into the file exclusively and the caller chose not to
+    /// wait for its commit ([`WaitForImport::limit`](super::WaitForImport::limit)).
+    #[error("an import into {0} is in progress; try again when it has committed")]
+    ImportInProgress(PathBuf),
+    /// Another connection held the write lock for longer than this write would wait (a
+    /// long import in another process, for instance).
+    #[error(
+        "the store is busy: another process is writing to it (an import holds the write lock until it commits); try again later"
+    )]
+    Busy,
     /// The file was written by a newer acql.
     #[error("database schema version {found} is newer than this acql supports ({supported})")]
     SchemaTooNew {
@@ -117,7 +146,12 @@ impl StoreError {
             | StoreError::Io(_)
             | StoreError::CorruptDocument(_)
             | StoreError::NotFound(_)
+            | StoreError::NotAStore(..)
+            | StoreError::SchemaTooOld { .. }
+            | StoreError::ReadOnly
+            | StoreError::ImportInProgress(_)
             | StoreError::SchemaTooNew { .. } => 500_001,
+            StoreError::Busy => 503_001,
         }
     }
 
@@ -129,6 +163,7 @@ impl StoreError {
             400_003 => "Unique identifier exists",
             400_006 => "Invalid parameter value",
             403_005 => "Unauthorized user",
+            503_001 => "Service unavailable for this operation",
             _ => "General Server Error",
         }
     }

@@ -6,6 +6,7 @@
 mod bulk;
 mod docs;
 mod error;
+mod gate;
 mod index;
 mod merge;
 mod runs;
@@ -25,6 +26,7 @@ pub use bulk::{
     ExportOptions, ImportOptions, ImportPhases, ImportReport, MAX_REPORTED_BAD_LINES, Progress,
 };
 pub use error::{BadLine, StoreError, ValidationError};
+pub use gate::WaitForImport;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use schema::load_catalog;
 pub use validate::{DOUBLE_OPT_IN_STATUSES, normalize_email};
@@ -33,10 +35,15 @@ pub use writes::{AccountParams, LiteAccountParams};
 /// How to open a database file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
-    /// Create the file when it is missing (commands that write).
+    /// Create the file when it is missing (commands that write). An existing file must be
+    /// an acql store (or an empty database); it is upgraded to this build's layout.
     Create,
-    /// Fail when the file is missing (read-only commands).
+    /// Fail when the file is missing; otherwise as [`OpenMode::Create`].
     MustExist,
+    /// Read only (queries, `explain`, `export`, `index list`): the file must exist and be
+    /// an acql store of this build's layout; nothing is created, migrated or switched, so
+    /// the file is left byte for byte as it was. Writes fail with [`StoreError::ReadOnly`].
+    ReadOnly,
 }
 
 /// The document store. `Send + Sync`: share it behind an `Arc`.
@@ -45,6 +52,11 @@ pub struct Store {
     readers: Mutex<Vec<Connection>>,
     /// `None` for an in-memory store, whose only connection is the writer.
     path: Option<PathBuf>,
+    /// Opened with [`OpenMode::ReadOnly`].
+    read_only: bool,
+    /// The lock that keeps other acql processes out during an exclusive import (`None` in
+    /// memory, or where no lock file can be made).
+    gate: Option<gate::Gate>,
 }
 
 /// Runs `f` in one immediate transaction on `conn`: committed when `f` returns `Ok`,
@@ -62,19 +74,59 @@ fn transact<T, E: From<StoreError>>(
 }
 
 impl Store {
-    /// Opens (or, with [`OpenMode::Create`], creates) the database at `path`.
+    /// Opens (or, with [`OpenMode::Create`], creates) the database at `path`. While an
+    /// exclusive import in another process holds the file, waits for its commit.
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Store, StoreError> {
+        Store::open_with(path, mode, &WaitForImport::default())
+    }
+
+    /// [`Store::open`], waiting for another process's exclusive import as `wait` says.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        mode: OpenMode,
+        wait: &WaitForImport,
+    ) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if mode == OpenMode::MustExist && !path.exists() {
+        if mode != OpenMode::Create && !path.exists() {
             return Err(StoreError::NotFound(path));
         }
-        let conn = Connection::open(&path)?;
-        schema::configure(&conn, true)?;
-        schema::migrate(&conn)?;
+        let read_only = mode == OpenMode::ReadOnly;
+        // Taken before SQLite reads the file: an exclusive import may be writing it. A store
+        // being created holds it exclusively until it has its tables, so other processes
+        // find either no file or a whole store.
+        let creating = !read_only && std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
+        let gate = if creating {
+            gate::Gate::enter_exclusive(&path, wait)?
+        } else {
+            gate::Gate::enter(&path, wait)?
+        };
+        let conn = if read_only {
+            let conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            schema::check_existing(&conn, &path, true)?;
+            schema::configure(&conn, false)?;
+            conn
+        } else {
+            let conn = Connection::open(&path)?;
+            // Before anything is written: a foreign file is refused unchanged.
+            schema::check_existing(&conn, &path, false)?;
+            schema::configure(&conn, true)?;
+            schema::migrate(&conn)?;
+            if creating && let Some(gate) = &gate {
+                gate.share()?;
+            }
+            conn
+        };
         Ok(Store {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path: Some(path),
+            read_only,
+            gate,
         })
     }
 
@@ -87,6 +139,8 @@ impl Store {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path: None,
+            read_only: false,
+            gate: None,
         })
     }
 
@@ -137,6 +191,9 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly.into());
+        }
         let mut conn = self
             .writer
             .lock()
@@ -144,41 +201,56 @@ impl Store {
         transact(&mut conn, f)
     }
 
-    /// [`Store::write`] with the file to itself: when no other connection has it open, the
-    /// transaction runs with a rollback journal instead of the write-ahead log, so pages it
-    /// adds to the file are written once, not to the log and then again by a checkpoint
-    /// (1M documents: commit 0.4 s instead of 1.5–2.9 s). Other connections that open the file
-    /// meanwhile wait for the commit, as with any rollback-journal writer. When the switch is
-    /// not possible (another connection is open, an in-memory store) it is a plain
-    /// [`Store::write`]. Returns whether the file was taken.
+    /// [`Store::write`] with the file to itself: when no other store or connection has it
+    /// open, the transaction runs with a rollback journal instead of the write-ahead log, so
+    /// pages it adds to the file are written once, not to the log and then again by a
+    /// checkpoint. Stores that other processes open meanwhile wait for the commit (see
+    /// `gate.rs`). When the file cannot be taken (another store or connection has it open,
+    /// an in-memory store, no lock file) it is a plain [`Store::write`]. Returns whether
+    /// the file was taken.
     ///
     /// A crash leaves a hot journal; the next open rolls it back before returning to WAL.
     pub(crate) fn write_exclusive<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
     ) -> Result<(T, bool), E> {
-        if self.path.is_none() {
+        let Some(gate) = self.gate.as_ref().filter(|_| !self.read_only) else {
             return self.write(f).map(|out| (out, false));
-        }
+        };
         let mut conn = self
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !gate.try_exclusive()? {
+            return transact(&mut conn, f).map(|out| (out, false));
+        }
         // Our own idle readers would hold the file open; they reopen on demand.
         self.readers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-        let taken = schema::leave_wal(&conn)?;
-        let out = transact(&mut conn, f);
-        if taken {
-            // Back to WAL even when the write failed (its rollback has already happened).
-            let back = schema::enter_wal(&conn);
-            let out = out?;
-            back?;
-            return Ok((out, true));
+        let taken = match schema::leave_wal(&conn) {
+            Ok(taken) => taken,
+            Err(e) => {
+                gate.share()?;
+                return Err(e.into());
+            }
+        };
+        if !taken {
+            // A connection that does not know the lock file (the `sqlite3` shell) has the
+            // file open: the import shares it through the WAL, and other stores need not
+            // wait.
+            gate.share()?;
+            return transact(&mut conn, f).map(|out| (out, false));
         }
-        out.map(|out| (out, false))
+        let out = transact(&mut conn, f);
+        // Back to WAL even when the write failed (its rollback has already happened). When
+        // that fails after a commit, the write still happened: the file stays in rollback
+        // mode until the next store that writes opens it, which switches it back.
+        // Neither can fail in practice; neither may turn a commit into a reported failure.
+        let _ = schema::enter_wal(&conn);
+        let _ = gate.share();
+        out.map(|out| (out, true))
     }
 
     /// Copies the write-ahead log into the database file without waiting for readers
@@ -236,6 +308,17 @@ impl Store {
                 for row in rows {
                     out.push(row?);
                 }
+            }
+            let mut stmt = conn.prepare("SELECT collection, n FROM acql_counts ORDER BY 1")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(format!(
+                    "count {} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?
+                ))
+            })?;
+            for row in rows {
+                out.push(row?);
             }
             for def in &catalog.indexes {
                 // The primary key: `(b,) k|w, doc`.
@@ -306,11 +389,7 @@ impl Store {
 
     /// The number of documents in `collection`.
     pub fn count(&self, collection: Collection) -> Result<u64, StoreError> {
-        let sql = format!("SELECT count(*) FROM {}", collection.keys_table());
-        Ok(self
-            .read(|conn| conn.query_row(&sql, [], |r| r.get::<_, i64>(0)))??
-            .try_into()
-            .unwrap_or(0))
+        self.read(|conn| docs::count(conn, collection))?
     }
 }
 

@@ -353,8 +353,12 @@ impl Postings {
         if let Some(&slot) = self.slots.get(&hash) {
             let slot = slot as usize;
             let docs = &mut self.docs[slot];
-            if !same_entry(&self.entries[slot], &e) || docs.last().is_some_and(|&last| last >= id) {
+            if !same_entry(&self.entries[slot], &e) || docs.last().is_some_and(|&last| last > id) {
                 return Err((doc, e));
+            }
+            if docs.last() == Some(&id) {
+                // The same row again (an array holding one value twice): one row is stored.
+                return Ok(());
             }
             docs.push(id);
         } else {
@@ -368,14 +372,6 @@ impl Postings {
         }
         self.bytes += std::mem::size_of::<u32>();
         Ok(())
-    }
-
-    /// Appends the rows to `rows`, entry after entry.
-    fn flatten_into(self, rows: &mut Vec<(i64, ValueEntry)>) {
-        rows.reserve(self.docs.iter().map(Vec::len).sum());
-        for (entry, docs) in self.entries.into_iter().zip(self.docs) {
-            rows.extend(docs.into_iter().map(|d| (i64::from(d), entry.clone())));
-        }
     }
 
     /// The lists in the side table's key order.
@@ -441,6 +437,9 @@ struct Span {
 pub(super) struct IndexRun<R> {
     literal_b: bool,
     rows: Vec<(i64, R)>,
+    /// Postings the index gave up (it turned to rows while they held documents): kept as
+    /// they are until they are spilled, since as rows they would take ~25 times the memory.
+    retired: Vec<Postings>,
     file: Option<File>,
     end: u64,
     spans: Vec<Span>,
@@ -451,6 +450,7 @@ impl<R: RunRow> IndexRun<R> {
         IndexRun {
             literal_b,
             rows: Vec::new(),
+            retired: Vec::new(),
             file: None,
             end: 0,
             spans: Vec::new(),
@@ -485,32 +485,50 @@ impl<R: RunRow> IndexRun<R> {
             return Ok(());
         }
         let order = self.sorted_order();
+        let rows = std::mem::take(&mut self.rows);
+        let written = self.append_run(order.iter().map(|&i| {
+            let (doc, row) = &rows[i as usize];
+            (*doc, row)
+        }));
+        // Keeps the allocation: the next run fills it to the same size.
+        self.rows = rows;
+        self.rows.clear();
+        written
+    }
+
+    /// Appends rows, already in key order, to the file as one run.
+    fn append_run<'r>(&mut self, rows: impl Iterator<Item = (i64, &'r R)>) -> io::Result<()>
+    where
+        R: 'r,
+    {
         if self.file.is_none() {
             self.file = Some(tempfile::tempfile()?);
         }
         let mut file = self.file.as_ref().expect("just created");
         // Encoded into a buffer written in large pieces: through a `BufWriter`, each field
-        // was a call and a copy (a fifth of the spiller's time).
+        // was a call and a copy.
         let mut buf = Vec::with_capacity(SPILL_BUFFER + 1024);
         let mut bytes = 0u64;
-        for i in order {
-            let (doc, row) = &self.rows[i as usize];
-            R::encode(*doc, row, &mut buf);
+        let mut count = 0u64;
+        for (doc, row) in rows {
+            R::encode(doc, row, &mut buf);
+            count += 1;
             if buf.len() >= SPILL_BUFFER {
                 file.write_all(&buf)?;
                 bytes += buf.len() as u64;
                 buf.clear();
             }
         }
+        if count == 0 {
+            return Ok(());
+        }
         file.write_all(&buf)?;
         bytes += buf.len() as u64;
         self.spans.push(Span {
             start: self.end,
-            rows: self.rows.len() as u64,
+            rows: count,
         });
         self.end += bytes;
-        // Keeps the allocation: the next run fills it to the same size.
-        self.rows.clear();
         Ok(())
     }
 
@@ -590,6 +608,27 @@ impl<R: RunRow> IndexRun<R> {
         }
         if !chunk.is_empty() {
             sink(chunk)?;
+        }
+        Ok(())
+    }
+}
+
+impl IndexRun<ValueEntry> {
+    /// Appends postings to the file as one run, entry after entry in key order, without
+    /// making rows of them.
+    fn spill_postings(&mut self, postings: Postings) -> io::Result<()> {
+        let lists = postings.into_sorted(self.literal_b);
+        self.append_run(
+            lists
+                .iter()
+                .flat_map(|(entry, docs)| docs.iter().map(move |&d| (i64::from(d), entry))),
+        )
+    }
+
+    /// Spills the retired postings, and `active` when given.
+    fn spill_all_postings(&mut self, active: Option<Postings>) -> io::Result<()> {
+        for p in std::mem::take(&mut self.retired).into_iter().chain(active) {
+            self.spill_postings(p)?;
         }
         Ok(())
     }
@@ -702,9 +741,9 @@ fn adopt<T>(to: &mut Vec<T>, rows: Vec<T>) {
 /// Every index's rows taken out of a [`Runs`] (index by index).
 pub(super) struct Held(Vec<HeldRows>);
 
-/// One index's rows in a [`Held`].
+/// One index's rows in a [`Held`]: rows, then active and retired postings.
 enum HeldRows {
-    Values(Vec<(i64, ValueEntry)>, Option<Postings>),
+    Values(Vec<(i64, ValueEntry)>, Option<Postings>, Vec<Postings>),
     Words(Vec<(i64, WordEntry)>),
 }
 
@@ -757,14 +796,10 @@ impl Runs {
                     Some(p) => match p.add(row.0, row.1) {
                         Ok(()) => continue,
                         Err(row) => {
-                            let held = run.rows.len();
+                            // Its documents so far stay postings until the next spill.
                             if let Some(p) = postings.take() {
-                                p.flatten_into(&mut run.rows);
+                                run.retired.push(p);
                             }
-                            self.bytes += run.rows[held..]
-                                .iter()
-                                .map(|(_, e)| e.mem_bytes())
-                                .sum::<usize>();
                             row
                         }
                     },
@@ -798,8 +833,11 @@ impl Runs {
             .runs
             .iter()
             .map(|run| match run {
-                AnyRun::Values(_, Some(p)) => p.bytes,
-                _ => 0,
+                AnyRun::Values(r, p) => {
+                    p.as_ref().map_or(0, |p| p.bytes)
+                        + r.retired.iter().map(|p| p.bytes).sum::<usize>()
+                }
+                AnyRun::Words(_) => 0,
             })
             .sum();
         bytes > self.budget
@@ -826,17 +864,21 @@ impl Runs {
                     match (run, spare) {
                         (AnyRun::Values(r, p), spare) => {
                             let rows = match spare {
-                                Some(HeldRows::Values(mut v, _)) => {
+                                Some(HeldRows::Values(mut v, ..)) => {
                                     v.clear();
                                     std::mem::replace(&mut r.rows, v)
                                 }
                                 _ => std::mem::take(&mut r.rows),
                             };
-                            let p = match p {
-                                Some(p) if postings => Some(std::mem::take(p)),
-                                _ => None,
+                            let (p, retired) = if postings {
+                                (
+                                    p.as_mut().map(std::mem::take),
+                                    std::mem::take(&mut r.retired),
+                                )
+                            } else {
+                                (None, Vec::new())
                             };
-                            HeldRows::Values(rows, p)
+                            HeldRows::Values(rows, p, retired)
                         }
                         (AnyRun::Words(r), Some(HeldRows::Words(mut v))) => {
                             v.clear();
@@ -853,11 +895,12 @@ impl Runs {
     pub(super) fn put_held(&mut self, held: Held) {
         for (run, rows) in self.runs.iter_mut().zip(held.0) {
             match (run, rows) {
-                (AnyRun::Values(r, mine), HeldRows::Values(rows, postings)) => {
+                (AnyRun::Values(r, mine), HeldRows::Values(rows, postings, retired)) => {
                     adopt(&mut r.rows, rows);
+                    r.retired.extend(retired);
                     match (mine.as_ref(), postings) {
                         (None, Some(p)) => *mine = Some(p),
-                        (Some(_), Some(p)) => p.flatten_into(&mut r.rows),
+                        (Some(_), Some(p)) => r.retired.push(p),
                         (_, None) => {}
                     }
                 }
@@ -883,14 +926,13 @@ impl Runs {
         Ok(())
     }
 
-    /// Sorts and spills every index's rows, postings included.
+    /// Sorts and spills every index's rows, postings included (as postings: see
+    /// [`IndexRun::retired`]).
     fn spill_all(&mut self) -> io::Result<()> {
         for run in &mut self.runs {
             match run {
                 AnyRun::Values(r, p) => {
-                    if let Some(p) = p.take() {
-                        p.flatten_into(&mut r.rows);
-                    }
+                    r.spill_all_postings(p.take())?;
                     r.spill()?;
                 }
                 AnyRun::Words(r) => r.spill()?,
@@ -904,11 +946,21 @@ impl Runs {
     /// in key order: postings alone as [`Chunk::Postings`], anything else merged.
     pub(super) fn drain<E: From<io::Error>>(
         self,
+        first: Option<usize>,
         mut sink: impl FnMut(usize, Chunk) -> Result<(), E>,
     ) -> Result<(), E> {
-        for (i, run) in self.runs.into_iter().enumerate() {
+        let mut runs: Vec<Option<AnyRun>> = self.runs.into_iter().map(Some).collect();
+        let order = first
+            .into_iter()
+            .chain((0..runs.len()).filter(|&i| Some(i) != first));
+        for i in order {
+            let Some(run) = runs[i].take() else {
+                continue;
+            };
             match run {
-                AnyRun::Values(r, Some(p)) if r.rows.is_empty() && r.spans.is_empty() => {
+                AnyRun::Values(r, Some(p))
+                    if r.rows.is_empty() && r.spans.is_empty() && r.retired.is_empty() =>
+                {
                     for (entry, docs) in p.into_sorted(r.literal_b) {
                         for piece in docs.chunks(POSTING_CHUNK) {
                             let ids = piece.iter().map(|&d| Value::Integer(d.into())).collect();
@@ -917,9 +969,8 @@ impl Runs {
                     }
                 }
                 AnyRun::Values(mut r, p) => {
-                    if let Some(p) = p {
-                        p.flatten_into(&mut r.rows);
-                    }
+                    // Postings beside rows are merged from disk rather than made rows.
+                    r.spill_all_postings(p)?;
                     r.drain(|rows| sink(i, Chunk::Values(rows)))?;
                 }
                 AnyRun::Words(r) => r.drain(|rows| sink(i, Chunk::Words(rows)))?,
@@ -963,7 +1014,7 @@ mod tests {
             runs.enforce_budget().unwrap();
         }
         let mut out = Vec::new();
-        runs.drain(|_, chunk| -> io::Result<()> {
+        runs.drain(None, |_, chunk| -> io::Result<()> {
             out.extend(take(chunk));
             Ok(())
         })
@@ -1148,7 +1199,7 @@ mod tests {
             let mut runs = Runs::new([(false, true)].into_iter(), usize::MAX, true);
             runs.add_values(0, rows.iter().cloned());
             let mut chunks = Vec::new();
-            runs.drain(|_, chunk| -> io::Result<()> {
+            runs.drain(None, |_, chunk| -> io::Result<()> {
                 chunks.push(matches!(chunk, Chunk::Postings(..)));
                 Ok(())
             })

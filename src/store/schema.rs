@@ -20,7 +20,9 @@ use crate::catalog::{
 ///   instead of a unique index on `<table>.key`: a bulk load appends them in key order
 ///   from its sorted runs, where building the index meant scanning every document
 ///   (1M documents: 0.9 s for the index, 0.15 s for the appends).
-pub const SCHEMA_VERSION: i64 = 3;
+/// - 4: `acql_counts(collection, n)` holds each collection's document count, kept in the
+///   same transaction as every write, so counting a whole collection reads one row.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Page size of new store files, in bytes.
 pub(crate) const PAGE_SIZE: i64 = 16384;
@@ -90,6 +92,61 @@ pub(crate) fn enter_wal(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refuses a file that is not an acql store, before anything is written to it: another
+/// program's SQLite file, or a file that is not SQLite at all. A database without tables
+/// (a new or empty file) is a store to be, except for a read-only open, which also needs
+/// this build's layout (it cannot migrate).
+pub(crate) fn check_existing(
+    conn: &Connection,
+    path: &std::path::Path,
+    read_only: bool,
+) -> Result<(), StoreError> {
+    let not_a_store = |why: &str| StoreError::NotAStore(path.to_path_buf(), why.to_string());
+    let tables = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        });
+    let tables = match tables {
+        Ok(tables) => tables,
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::NotADatabase => {
+            return Err(not_a_store("the file is not an SQLite database"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if tables.is_empty() {
+        return if read_only {
+            Err(not_a_store("the database is empty"))
+        } else {
+            Ok(())
+        };
+    }
+    if !tables
+        .iter()
+        .any(|t| t == "acql_meta" || t == "acql_indexes")
+    {
+        return Err(not_a_store("no acql_meta table"));
+    }
+    if read_only {
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooOld {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Creates or upgrades the layout.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -104,8 +161,11 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = match version {
-        1 => upgrade_v1(conn).and_then(|()| upgrade_v2(conn)),
-        2 => upgrade_v2(conn),
+        1 => upgrade_v1(conn)
+            .and_then(|()| upgrade_v2(conn))
+            .and_then(|()| upgrade_v3(conn)),
+        2 => upgrade_v2(conn).and_then(|()| upgrade_v3(conn)),
+        3 => upgrade_v3(conn),
         _ => create(conn),
     };
     match result {
@@ -142,6 +202,7 @@ fn create(conn: &Connection) -> Result<(), StoreError> {
     for c in Collection::ALL {
         conn.execute_batch(&collection_sql(c))?;
     }
+    create_counts(conn)?;
     conn.execute(
         "INSERT OR IGNORE INTO acql_meta(key, value) VALUES ('cursor_key', lower(hex(randomblob(32))))",
         [],
@@ -236,6 +297,30 @@ fn upgrade_v2(conn: &Connection) -> Result<(), StoreError> {
             collection_sql(c)
         ))?;
     }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// The counts table, with each collection's count taken from its keys table.
+fn create_counts(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS acql_counts(collection TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;",
+    )?;
+    for c in Collection::ALL {
+        conn.execute(
+            &format!(
+                "INSERT OR REPLACE INTO acql_counts(collection, n) SELECT ?1, count(*) FROM {}",
+                c.keys_table()
+            ),
+            params![c.name()],
+        )?;
+    }
+    Ok(())
+}
+
+/// 3 → 4: the counts table.
+fn upgrade_v3(conn: &Connection) -> Result<(), StoreError> {
+    create_counts(conn)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }
