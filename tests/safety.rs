@@ -496,3 +496,111 @@ fn a_failed_import_removes_the_file_it_created() {
     assert!(db.exists());
     assert_eq!(documents(&db), 5);
 }
+
+/// The count in `acql_counts` against the keys table, for both collections.
+fn counts_agree(store: &Store, db: &Path) {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    for c in acql::catalog::Collection::ALL {
+        let keys: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {}", c.keys_table()),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(store.count(c).unwrap(), keys as u64, "{c}");
+    }
+}
+
+#[test]
+fn collection_counts_follow_every_write() {
+    use acql::store::{AccountParams, ImportOptions, LiteAccountParams};
+    use serde_json::{Map, json};
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("counts.db");
+    let store = Store::open(&db, OpenMode::Create).unwrap();
+    // A seeded random sequence of the writes that add or remove documents (failing ones
+    // included: they must change nothing), with the counts checked after each.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut uids: Vec<String> = Vec::new();
+    for step in 0..300 {
+        let email = format!("u{}@x.io", next(40));
+        match next(6) {
+            0 => {
+                let p = LiteAccountParams {
+                    email: Some(email),
+                    profile: None,
+                    subscriptions: None,
+                    data: Some(json!({"step": step})),
+                };
+                store.import_lite_account(&p).unwrap();
+            }
+            1 => {
+                let mut params = Map::new();
+                params.insert("profile".into(), json!({"email": email}).to_string().into());
+                if let Ok(uid) =
+                    store.import_full_account(&AccountParams::from_params(&params).unwrap())
+                {
+                    uids.push(uid);
+                }
+            }
+            2 if !uids.is_empty() => {
+                let uid = uids.swap_remove(next(uids.len() as u64) as usize);
+                store.delete_account(Some(&uid)).unwrap();
+            }
+            3 => {
+                if let Some(doc) = store
+                    .get_document(acql::catalog::Collection::EmailAccounts, &email)
+                    .unwrap()
+                    && let Some(token) = doc["token"].as_str()
+                {
+                    let _ = store.delete_lite_account(Some(token));
+                }
+            }
+            4 => {
+                // Bulk lines: new keys, a repeat, and keys that may exist (skipped).
+                let text = format!(
+                    "{{\"email\":\"b{step}@x.io\"}}\n{{\"email\":\"b{step}@x.io\"}}\n{{\"email\":\"{email}\"}}\n"
+                );
+                let options = ImportOptions {
+                    skip_bad_lines: true,
+                    ..ImportOptions::new(acql::catalog::Collection::EmailAccounts)
+                };
+                store
+                    .import_ndjson(std::io::Cursor::new(text), options)
+                    .unwrap();
+            }
+            _ => {
+                let text = format!("{{\"email\":\"c{step}@x.io\"}}\nnot json\n");
+                let _ = store.import_ndjson(
+                    std::io::Cursor::new(text),
+                    ImportOptions::new(acql::catalog::Collection::EmailAccounts),
+                );
+            }
+        }
+        counts_agree(&store, &db);
+    }
+    // A bulk load into an empty collection, with a repeated key skipped.
+    let other = dir.path().join("bulk.db");
+    let store = Store::open(&other, OpenMode::Create).unwrap();
+    let options = ImportOptions {
+        skip_bad_lines: true,
+        ..ImportOptions::new(acql::catalog::Collection::EmailAccounts)
+    };
+    let report = store
+        .import_ndjson(
+            std::io::Cursor::new(
+                "{\"email\":\"a@x.io\"}\n{\"email\":\"a@x.io\"}\n{\"email\":\"b@x.io\"}\n",
+            ),
+            options,
+        )
+        .unwrap();
+    assert_eq!((report.inserted, report.bad_line_count), (2, 1));
+    counts_agree(&store, &other);
+}
