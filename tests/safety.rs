@@ -604,3 +604,36 @@ fn collection_counts_follow_every_write() {
     assert_eq!((report.inserted, report.bad_line_count), (2, 1));
     counts_agree(&store, &other);
 }
+
+#[test]
+fn a_write_that_cannot_get_the_lock_says_the_store_is_busy() {
+    use acql::store::{LiteAccountParams, StoreError};
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("busy.db");
+    let store = Store::open(&db, OpenMode::Create).unwrap();
+    store.set_write_wait(Duration::from_millis(200)).unwrap();
+    // Another connection (as another process's import would) holds the write lock.
+    let other = Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let p = LiteAccountParams {
+        email: Some("a@x.io".into()),
+        profile: None,
+        subscriptions: None,
+        data: None,
+    };
+    let started = Instant::now();
+    let err = store.import_lite_account(&p).unwrap_err();
+    assert!(matches!(err, StoreError::Busy), "{err:?}");
+    assert_eq!(err.vendor_code(), 503_001);
+    assert!(err.to_string().contains("busy"), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    // Once the lock is released the same write goes through.
+    other.execute_batch("COMMIT").unwrap();
+    store.import_lite_account(&p).unwrap();
+    assert_eq!(
+        store
+            .count(acql::catalog::Collection::EmailAccounts)
+            .unwrap(),
+        1
+    );
+}

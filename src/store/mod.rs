@@ -67,10 +67,21 @@ fn transact<T, E: From<StoreError>>(
 ) -> Result<T, E> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+        .map_err(busy_or_sqlite)?;
     let out = f(&tx)?;
-    tx.commit().map_err(StoreError::from)?;
+    tx.commit().map_err(busy_or_sqlite)?;
     Ok(out)
+}
+
+/// [`StoreError::Busy`] when another connection held the lock past the busy timeout (a
+/// long import in another process), else the SQLite error.
+fn busy_or_sqlite(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            StoreError::Busy
+        }
+        _ => StoreError::Sqlite(e),
+    }
 }
 
 impl Store {
@@ -199,6 +210,18 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         transact(&mut conn, f)
+    }
+
+    /// How long a write waits for another connection's write lock (another process's
+    /// import, say) before it fails with [`StoreError::Busy`]; 10 s unless set. A server
+    /// sets its request timeout here.
+    pub fn set_write_wait(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+        let conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        conn.busy_timeout(wait)?;
+        Ok(())
     }
 
     /// [`Store::write`] with the file to itself: when no other store or connection has it
