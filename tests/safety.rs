@@ -637,3 +637,53 @@ fn a_write_that_cannot_get_the_lock_says_the_store_is_busy() {
         1
     );
 }
+
+#[test]
+fn an_exclusive_import_shares_the_file_when_another_store_has_it_open() {
+    use acql::store::ImportOptions;
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("open.db");
+    let importer = Store::open(&db, OpenMode::Create).unwrap();
+    // Another store (another process's server or REPL, here in this one) has it open.
+    let reader = Store::open(&db, OpenMode::ReadOnly).unwrap();
+    let options = ImportOptions {
+        exclusive: true,
+        ..ImportOptions::new(acql::catalog::Collection::EmailAccounts)
+    };
+    let report = importer
+        .import_ndjson(std::io::Cursor::new("{\"email\":\"a@x.io\"}\n"), options)
+        .unwrap();
+    assert!(!report.exclusive, "the reader's store has the file open");
+    assert_eq!(
+        reader
+            .count(acql::catalog::Collection::EmailAccounts)
+            .unwrap(),
+        1
+    );
+    // Without it, the import takes the file.
+    drop(reader);
+    let options = ImportOptions {
+        exclusive: true,
+        ..ImportOptions::new(acql::catalog::Collection::EmailAccounts)
+    };
+    let report = importer
+        .import_ndjson(std::io::Cursor::new("{\"email\":\"b@x.io\"}\n"), options)
+        .unwrap();
+    assert!(report.exclusive);
+    // A store opened with a time limit while an import holds the file gives up clearly.
+    let gate = std::fs::File::open(format!("{}-acql.lock", db.display())).unwrap();
+    drop(importer);
+    gate.lock().unwrap();
+    let wait = acql::store::WaitForImport {
+        limit: Some(Duration::from_millis(100)),
+        notice: None,
+    };
+    let err = Store::open_with(&db, OpenMode::ReadOnly, &wait)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, acql::store::StoreError::ImportInProgress(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("import into"), "{err}");
+}
