@@ -22,6 +22,7 @@ fn generated(n: u64) -> String {
     let mut out = String::new();
     for i in 0..n {
         acql::datagen::document(7, i, &mut out);
+        out.push('\n');
     }
     out
 }
@@ -192,7 +193,14 @@ impl Reply {
         let head = String::from_utf8(raw[..split].to_vec()).unwrap();
         let mut body = raw[split + 4..].to_vec();
         let mut lines = head.split("\r\n");
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -226,7 +234,8 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..end]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&raw[..end]).unwrap().trim(), 16).unwrap();
         raw = &raw[end + 2..];
         if size == 0 {
             return out;
@@ -239,7 +248,11 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", acql::server::params::rfc3986_encode(v)))
+        .map(|(k, v)| {
+            let mut encoded = String::new();
+            acql::server::params::rfc3986_encode(v, &mut encoded);
+            format!("{k}={encoded}")
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -269,7 +282,12 @@ fn the_console_is_off_unless_asked_for() {
         let mut out = Vec::new();
         s.read_to_end(&mut out).unwrap();
         let reply = Reply::parse(&out);
-        assert_eq!(reply.json()["errorCode"], 404000, "{target}: {}", reply.body);
+        assert_eq!(
+            reply.json()["errorCode"],
+            404000,
+            "{target}: {}",
+            reply.body
+        );
     }
 }
 
@@ -278,9 +296,16 @@ fn the_page_and_its_files_are_embedded_and_locked_down() {
     let server = Server::open();
     let page = server.get("/", &[]);
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     let csp = page.header("content-security-policy").unwrap();
-    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     // Every file the page and its modules name is served from the binary.
     let mut files = vec!["/console/app.js".to_owned()];
     let mut seen = std::collections::HashSet::new();
@@ -290,8 +315,8 @@ fn the_page_and_its_files_are_embedded_and_locked_down() {
         }
         let reply = server.get(&f, &[]);
         assert_eq!(reply.status, 200, "{f}");
-        for (_, name) in reply.body.match_indices("from './").map(|(i, _)| ((), &reply.body[i + 8..])) {
-            let file = name.split('\'').next().unwrap();
+        for (i, _) in reply.body.match_indices("from './") {
+            let file = reply.body[i + 8..].split('\'').next().unwrap();
             files.push(format!("/console/{file}"));
         }
     }
@@ -307,16 +332,28 @@ fn an_open_console_runs_searches_through_accounts_search() {
     let server = Server::open();
     let reply = server.get("/console/api/session", &[]);
     let cookie = reply.header("set-cookie").unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let body = reply.json();
-    assert_eq!((body["mode"].as_str(), body["loggedIn"].as_bool()), (Some("open"), Some(true)));
+    assert_eq!(
+        (body["mode"].as_str(), body["loggedIn"].as_bool()),
+        (Some("open"), Some(true))
+    );
     let session = session_of(&reply);
     let page = server.search(
         &session,
-        &form_encode(&[("query", "SELECT email FROM emailAccounts LIMIT 20"), ("openCursor", "true")]),
+        &form_encode(&[
+            ("query", "SELECT email FROM emailAccounts LIMIT 20"),
+            ("openCursor", "true"),
+        ]),
     );
     assert_eq!(page["errorCode"], 0, "{page}");
-    assert_eq!((page["objectsCount"].as_u64(), page["totalCount"].as_u64()), (Some(20), Some(50)));
+    assert_eq!(
+        (page["objectsCount"].as_u64(), page["totalCount"].as_u64()),
+        (Some(20), Some(50))
+    );
     let next = page["nextCursorId"].as_str().unwrap();
     let page2 = server.search(&session, &form_encode(&[("cursorId", next)]));
     assert_eq!(page2["objectsCount"], 20);
@@ -335,7 +372,12 @@ fn an_open_console_runs_searches_through_accounts_search() {
         )
         .json();
     assert_eq!(refused["errorCode"], 403007, "{refused}");
-    assert!(refused["errorDetails"].as_str().unwrap().contains("--console-writes"));
+    assert!(
+        refused["errorDetails"]
+            .as_str()
+            .unwrap()
+            .contains("--console-writes")
+    );
     let indexes = server
         .send(
             "POST",
@@ -357,7 +399,10 @@ fn with_credentials_only_a_login_opens_a_session() {
     let anonymous = server.get("/console/api/session", &[]);
     assert!(anonymous.header("set-cookie").is_none());
     assert_eq!(anonymous.json()["loggedIn"], false);
-    assert_eq!(server.login(USER_KEY, "d3Jvbmc=").json()["errorCode"], 403005);
+    assert_eq!(
+        server.login(USER_KEY, "d3Jvbmc=").json()["errorCode"],
+        403005
+    );
     assert_eq!(server.login("nobody", SECRET).json()["errorCode"], 403005);
     let reply = server.login(USER_KEY, SECRET);
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -370,14 +415,26 @@ fn with_credentials_only_a_login_opens_a_session() {
         .send(
             "POST",
             "/accounts.search",
-            &[("Cookie", &session.0), ("Content-Type", "application/x-www-form-urlencoded")],
+            &[
+                ("Cookie", &session.0),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
             "query=SELECT%20*%20FROM%20emailAccounts",
         )
         .json();
-    assert_eq!(cookie_only["errorCode"], 400002, "falls back to the REST check: {cookie_only}");
-    let forged = server.search(&(String::new(), session.1.clone()), "query=SELECT%20*%20FROM%20emailAccounts");
+    assert_eq!(
+        cookie_only["errorCode"], 400002,
+        "falls back to the REST check: {cookie_only}"
+    );
+    let forged = server.search(
+        &(String::new(), session.1.clone()),
+        "query=SELECT%20*%20FROM%20emailAccounts",
+    );
     assert_eq!(forged["errorCode"], 403005);
-    let wrong_token = server.search(&(session.0.clone(), "0".repeat(64)), "query=SELECT%20*%20FROM%20emailAccounts");
+    let wrong_token = server.search(
+        &(session.0.clone(), "0".repeat(64)),
+        "query=SELECT%20*%20FROM%20emailAccounts",
+    );
     assert_eq!(wrong_token["errorCode"], 403005);
     // Logging out ends the session.
     let out = server.send(
@@ -387,7 +444,10 @@ fn with_credentials_only_a_login_opens_a_session() {
         "",
     );
     assert_eq!(out.status, 200, "{}", out.body);
-    assert_eq!(server.search(&session, "query=SELECT%20*%20FROM%20emailAccounts")["errorCode"], 403005);
+    assert_eq!(
+        server.search(&session, "query=SELECT%20*%20FROM%20emailAccounts")["errorCode"],
+        403005
+    );
 }
 
 #[test]
@@ -397,7 +457,10 @@ fn state_changing_calls_need_the_same_origin() {
     let cross = server.send(
         "POST",
         "/console/api/login",
-        &[("Content-Type", "application/json"), ("Origin", "https://evil.example")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", "https://evil.example"),
+        ],
         &body,
     );
     assert_eq!(cross.json()["errorCode"], 403007);
@@ -407,10 +470,17 @@ fn state_changing_calls_need_the_same_origin() {
         &[("Content-Type", "application/x-www-form-urlencoded")],
         &form_encode(&[("userKey", USER_KEY), ("secret", SECRET)]),
     );
-    assert_eq!(form.json()["errorCode"], 400001, "a plain form cannot log in");
+    assert_eq!(
+        form.json()["errorCode"],
+        400001,
+        "a plain form cannot log in"
+    );
     let rebinding = server.get("/console/api/session", &[("Host", "attacker.example")]);
     assert_eq!(rebinding.json()["errorCode"], 403007);
-    assert_eq!(server.get("/", &[("Host", "attacker.example:80")]).status, 403);
+    assert_eq!(
+        server.get("/", &[("Host", "attacker.example:80")]).status,
+        403
+    );
     // With --console-writes, a session may change the catalog.
     let session = session_of(&server.login(USER_KEY, SECRET));
     let headers = [
@@ -418,11 +488,28 @@ fn state_changing_calls_need_the_same_origin() {
         ("Cookie", session.0.as_str()),
         ("X-Acql-Csrf", session.1.as_str()),
     ];
-    let added = server.send("POST", "/console/api/index", &headers, r#"{"action": "add", "spec": "data.tier"}"#);
+    let added = server.send(
+        "POST",
+        "/console/api/index",
+        &headers,
+        r#"{"action": "add", "spec": "data.tier"}"#,
+    );
     assert_eq!(added.json()["errorCode"], 0, "{}", added.body);
     let catalog = server.get("/console/api/catalog", &headers).json();
-    assert!(catalog["indexes"].as_array().unwrap().iter().any(|i| i["spec"] == "data.tier"), "{catalog}");
-    let no_token = server.send("POST", "/console/api/index", &headers[..2], r#"{"action": "drop", "spec": "data.tier"}"#);
+    assert!(
+        catalog["indexes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["spec"] == "data.tier"),
+        "{catalog}"
+    );
+    let no_token = server.send(
+        "POST",
+        "/console/api/index",
+        &headers[..2],
+        r#"{"action": "drop", "spec": "data.tier"}"#,
+    );
     assert_eq!(no_token.json()["errorCode"], 403007);
 }
 
@@ -433,11 +520,19 @@ fn off_loopback_the_console_needs_credentials_and_tls_for_login() {
     assert_eq!(reply.status, 403);
     assert_eq!(reply.json()["mode"], "refused");
     assert!(reply.header("set-cookie").is_none());
-    let search = open.search(&(String::new(), "x".into()), "query=SELECT%20*%20FROM%20emailAccounts");
+    let search = open.search(
+        &(String::new(), "x".into()),
+        "query=SELECT%20*%20FROM%20emailAccounts",
+    );
     assert_eq!(search["errorCode"], 403007);
-    let config = ServerConfig::default().with_credential(USER_KEY, SECRET).unwrap();
+    let config = ServerConfig::default()
+        .with_credential(USER_KEY, SECRET)
+        .unwrap();
     let keyed = Server::start("0.0.0.0:0", config, false, 5);
-    assert_eq!(keyed.get("/console/api/session", &[]).json()["mode"], "login");
+    assert_eq!(
+        keyed.get("/console/api/session", &[]).json()["mode"],
+        "login"
+    );
     assert_eq!(keyed.login(USER_KEY, SECRET).json()["errorCode"], 403006);
 }
 
@@ -451,18 +546,49 @@ fn explain_catalog_and_paths() {
         ("X-Acql-Csrf", csrf.as_str()),
     ];
     let plan = server
-        .send("POST", "/console/api/explain", &headers, r#"{"query": "SELECT email FROM emailAccounts WHERE profile.country = \"DE\""}"#)
+        .send(
+            "POST",
+            "/console/api/explain",
+            &headers,
+            r#"{"query": "SELECT email FROM emailAccounts WHERE profile.country = \"DE\""}"#,
+        )
         .json();
-    assert!(plan["plan"].as_str().unwrap().starts_with("emailAccounts"), "{plan}");
-    let bad = server.send("POST", "/console/api/explain", &headers, r#"{"query": "SELECT * FROM emailAccounts WHERE"}"#);
+    assert!(
+        plan["plan"].as_str().unwrap().starts_with("emailAccounts"),
+        "{plan}"
+    );
+    let bad = server.send(
+        "POST",
+        "/console/api/explain",
+        &headers,
+        r#"{"query": "SELECT * FROM emailAccounts WHERE"}"#,
+    );
     assert_eq!(bad.status, 400);
-    assert!(bad.json()["errorDetails"].as_str().unwrap().starts_with("line 1, column 34"), "{}", bad.body);
+    assert!(
+        bad.json()["errorDetails"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 1, column 34"),
+        "{}",
+        bad.body
+    );
     let paths = server.get("/console/api/paths", &headers).json();
-    let paths: Vec<&str> = paths["paths"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(paths.contains(&"profile.country") && paths.contains(&"email"), "{paths:?}");
+    let paths: Vec<&str> = paths["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        paths.contains(&"profile.country") && paths.contains(&"email"),
+        "{paths:?}"
+    );
     let catalog = server.get("/console/api/catalog", &headers).json();
     assert!(!catalog["indexes"].as_array().unwrap().is_empty());
-    assert_eq!(server.get("/console/api/catalog", &headers[1..2]).json()["errorCode"], 403007);
+    assert_eq!(
+        server.get("/console/api/catalog", &headers[1..2]).json()["errorCode"],
+        403007
+    );
 }
 
 /// Downloads hold every record (past one page of 10000), as NDJSON or CSV; LIMIT and
@@ -476,30 +602,56 @@ fn downloads_stream_every_record() {
         server.send(
             "POST",
             "/console/api/export",
-            &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &cookie),
+            ],
             &form_encode(&[("query", query), ("format", format), ("csrf", &csrf)]),
         )
     };
     let nd = download("SELECT email FROM emailAccounts", "ndjson");
     assert_eq!(nd.status, 200);
-    assert!(nd.header("content-disposition").unwrap().contains("acql-results.ndjson"));
+    assert!(
+        nd.header("content-disposition")
+            .unwrap()
+            .contains("acql-results.ndjson")
+    );
     let emails: std::collections::HashSet<String> = nd
         .body
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["email"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["email"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(emails.len() as u64, n);
-    let csv = download("SELECT email, profile.age FROM emailAccounts ORDER BY profile.age", "csv");
+    let csv = download(
+        "SELECT email, profile.age FROM emailAccounts ORDER BY profile.age",
+        "csv",
+    );
     let lines: Vec<&str> = csv.body.split("\r\n").collect();
     assert_eq!(lines[0], "email,profile.age");
-    assert_eq!(lines.len() as u64, n + 2, "header, rows, and the empty tail");
+    assert_eq!(
+        lines.len() as u64,
+        n + 2,
+        "header, rows, and the empty tail"
+    );
     let limited = download("SELECT email FROM emailAccounts LIMIT 7", "ndjson");
     assert_eq!(limited.body.lines().count(), 7);
-    let groups = download("SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country", "ndjson");
+    let groups = download(
+        "SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.country",
+        "ndjson",
+    );
     let total: u64 = groups
         .body
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["count(*)"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["count(*)"]
+                .as_u64()
+                .unwrap()
+        })
         .sum();
     assert!(total > 0 && total <= n);
     let bad = download("SELECT * FROM nowhere", "csv");
@@ -508,8 +660,14 @@ fn downloads_stream_every_record() {
     let no_token = server.send(
         "POST",
         "/console/api/export",
-        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
-        &form_encode(&[("query", "SELECT * FROM emailAccounts"), ("format", "ndjson")]),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+        ],
+        &form_encode(&[
+            ("query", "SELECT * FROM emailAccounts"),
+            ("format", "ndjson"),
+        ]),
     );
     assert_eq!(no_token.json()["errorCode"], 403005);
 }
@@ -551,7 +709,10 @@ fn serve_demo_console_answers_a_newcomer() {
     let session = session_of(&client.get("/console/api/session", &[]));
     let reply = client.search(&session, "query=SELECT%20count(*)%20FROM%20emailAccounts");
     assert_eq!(reply["errorCode"], 0, "{reply}");
-    assert!(reply["results"][0]["count(*)"].as_u64().unwrap() >= 5000, "{reply}");
+    assert!(
+        reply["results"][0]["count(*)"].as_u64().unwrap() >= 5000,
+        "{reply}"
+    );
 }
 
 /// Starts `acql serve DB --console ARGS` on `bind` (port 0 is not possible from outside,
@@ -567,7 +728,13 @@ fn serve_binary(db: Option<&Path>, bind: &str, args: &[&str]) -> (ServeProcess, 
         None => cmd.arg("--demo"),
     };
     let child = cmd
-        .args(["--console", "--listen", &format!("{bind}:{port}"), "--log-level", "warn"])
+        .args([
+            "--console",
+            "--listen",
+            &format!("{bind}:{port}"),
+            "--log-level",
+            "warn",
+        ])
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -586,7 +753,10 @@ fn serve_binary(db: Option<&Path>, bind: &str, args: &[&str]) -> (ServeProcess, 
 }
 
 fn chromium() -> Option<PathBuf> {
-    let candidates = [std::env::var_os("CHROMIUM").map(PathBuf::from), Some("/usr/bin/chromium".into())];
+    let candidates = [
+        std::env::var_os("CHROMIUM").map(PathBuf::from),
+        Some("/usr/bin/chromium".into()),
+    ];
     candidates.into_iter().flatten().find(|p| p.exists())
 }
 
@@ -617,7 +787,10 @@ fn console_in_a_real_browser() {
         return;
     }
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console");
-    let module = if source.join("node_modules/playwright-core/package.json").exists() {
+    let module = if source
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
         source.join("node_modules/playwright-core")
     } else {
         let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-playwright");
@@ -625,14 +798,21 @@ fn console_in_a_real_browser() {
         for file in ["package.json", "package-lock.json"] {
             std::fs::copy(source.join(file), work.join(file)).unwrap();
         }
-        if !work.join("node_modules/playwright-core/package.json").exists() {
+        if !work
+            .join("node_modules/playwright-core/package.json")
+            .exists()
+        {
             let out = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
                 .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
                 .current_dir(&work)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "npm ci failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "npm ci failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         work.join("node_modules/playwright-core")
     };
@@ -647,7 +827,13 @@ fn console_in_a_real_browser() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let ok = acql().arg("import").arg(&db).arg(&data).arg("-q").status().unwrap();
+    let ok = acql()
+        .arg("import")
+        .arg(&db)
+        .arg(&data)
+        .arg("-q")
+        .status()
+        .unwrap();
     assert!(ok.success());
     let (_open, open_url) = serve_binary(Some(&db), "127.0.0.1", &[]);
     let (_login, login_url) = serve_binary(
@@ -677,5 +863,8 @@ fn console_in_a_real_browser() {
         "the browser test failed:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(report.contains("# fail 0") && !report.contains("# pass 0"), "{report}");
+    assert!(
+        report.contains("# fail 0") && !report.contains("# pass 0"),
+        "{report}"
+    );
 }

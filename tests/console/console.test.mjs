@@ -22,7 +22,6 @@ const PUBLIC = process.env.ACQL_PUBLIC_URL;
 const DOCS = Number(process.env.ACQL_DOC_COUNT);
 const SHOTS = process.env.ACQL_SCREENSHOTS || '';
 
-let browser;
 let context;
 let page;
 let profile;
@@ -30,22 +29,23 @@ const pageErrors = [];
 
 before(async () => {
   profile = fs.mkdtempSync(path.join(os.tmpdir(), 'acql-chromium-'));
-  browser = await chromium.launch({
+  // A fresh profile directory per run (playwright passes it as --user-data-dir).
+  context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
+    acceptDownloads: true,
+    viewport: { width: 1280, height: 800 },
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${profile}`,
     ],
   });
-  context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
-  page = await context.newPage();
+  page = context.pages()[0] || await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
 });
 
 after(async () => {
-  if (browser) await browser.close();
+  if (context) await context.close();
   fs.rmSync(profile, { recursive: true, force: true });
 });
 
@@ -70,7 +70,7 @@ const cellTexts = (col) => page.$$eval(
     if (!t) return [];
     const heads = [...t.querySelectorAll('thead th')].map((h) => h.textContent);
     const k = heads.indexOf(name);
-    return [...t.querySelectorAll('tbody tr')].map((tr) => tr.children[k].textContent);
+    return [...t.querySelectorAll(':scope > tbody > tr')].map((tr) => tr.children[k].textContent);
   },
   col,
 );
@@ -93,6 +93,7 @@ test('completion, Ctrl-Enter, and the rows of the table', async () => {
   await page.waitForSelector('#completions:not([hidden]) li');
   const offered = await page.$$eval('#completions li span', (xs) => xs.map((x) => x.textContent));
   assert.ok(offered.includes('profile.country'), offered.join(' | '));
+  await shot('console-completion');
   const k = offered.indexOf('profile.country');
   for (let i = 0; i < k; i++) await page.keyboard.press('ArrowDown');
   await page.keyboard.press('Enter');
@@ -106,7 +107,7 @@ test('completion, Ctrl-Enter, and the rows of the table', async () => {
   await done;
   await page.waitForSelector('#results table.grid tbody tr');
   // Nested values fold: profile is an object.
-  const countries = await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => tr.children[2].querySelector('details') !== null));
+  const countries = await page.$$eval('#results table.grid > tbody > tr', (trs) => trs.map((tr) => tr.children[2].querySelector('details') !== null));
   assert.ok(countries.every(Boolean));
   const emails = await cellTexts('email');
   assert.ok(emails.length > 0 && emails.every((e) => e.includes('@')), emails.slice(0, 3).join(','));
@@ -119,7 +120,7 @@ test('completion, Ctrl-Enter, and the rows of the table', async () => {
   assert.equal(json.length, emails.length);
   assert.ok(json.every((r) => r.profile.country === 'DE'));
   await page.click('#view-table');
-  await page.click('#results tbody tr:first-child details summary');
+  await page.click('#results table.grid > tbody > tr:first-child details summary');
   await shot('console-table');
 });
 
@@ -134,7 +135,7 @@ test('paging through cursors', async () => {
   const second = await cellTexts('email');
   assert.equal(second.length, 100);
   assert.equal(new Set([...first, ...second]).size, 200, 'pages do not overlap');
-  assert.equal(await page.textContent('#results tbody tr:first-child td.rownum'), '101');
+  assert.equal(await page.textContent('#results table.grid > tbody > tr:first-child td.rownum'), '101');
   await page.click('#prev-page');
   await page.waitForFunction(() => document.getElementById('page-info').textContent.startsWith('page 1'));
   assert.deepEqual(await cellTexts('email'), first);
@@ -163,6 +164,8 @@ test('a GROUP BY is drawn as a bar chart of its counts', async () => {
   await page.waitForSelector('#results svg rect.bar');
   assert.equal(await page.getAttribute('#view-chart', 'class'), 'tab active');
   const bars = await page.$$eval('rect.bar', (rs) => rs.map((r) => [r.dataset.label, Number(r.dataset.value)]));
+  const widths = await page.$$eval('rect.bar', (rs) => rs.map((r) => Number(r.getAttribute('width'))));
+  assert.ok(widths.length > 1 && widths[0] >= widths[widths.length - 1], 'ordered by count, longest first');
   await page.click('#view-json');
   const rows = JSON.parse(await page.textContent('#results pre.json'));
   assert.equal(bars.length, Math.min(rows.length, 50));
@@ -171,8 +174,6 @@ test('a GROUP BY is drawn as a bar chart of its counts', async () => {
     assert.equal(value, rows[k]['count(*)']);
   });
   assert.equal(rows.reduce((s, r) => s + r['count(*)'], 0) <= DOCS, true);
-  const widths = await page.$$eval('rect.bar', (rs) => rs.map((r) => Number(r.getAttribute('width'))));
-  assert.ok(widths[0] >= widths[widths.length - 1], 'ordered by count, longest first');
   await page.click('#view-chart');
   await shot('console-chart');
 });

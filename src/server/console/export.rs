@@ -142,10 +142,7 @@ impl Sender {
         if self.buf.is_empty() || self.gone() {
             return;
         }
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(CHUNK),
-        ));
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         if self.tx.blocking_send(Ok(chunk)).is_err() {
             self.cancel.store(true, Ordering::Relaxed);
         }
@@ -176,9 +173,10 @@ fn records(
     sink: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
 ) -> Result<(), crate::Error> {
     let mut ast = crate::parse(query)?;
+    // Planned as written first, so that errors point into the text the user wrote.
+    engine.prepare(query)?;
     let pageable = ast.limit.is_none() && crate::plan::validate_cursor(&ast).is_ok();
     if !pageable {
-        engine.prepare(query)?;
         signal(ready);
         engine.stream_json(query, options, sink)?;
         return Ok(());
@@ -267,7 +265,8 @@ fn write_csv(
     }
     let mut file = spill.into_inner().map_err(io_error)?;
     file.rewind().map_err(io_error)?;
-    let header: Vec<String> = columns.names.iter().map(|c| csv_field(c)).collect();
+    let header: Vec<std::borrow::Cow<'_, str>> =
+        columns.names.iter().map(|c| csv_field(c)).collect();
     let mut line = header.join(",");
     line.push_str("\r\n");
     if !out.push(line.as_bytes()) {

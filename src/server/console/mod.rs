@@ -353,9 +353,7 @@ async fn gate(State(console): State<Arc<Console>>, mut request: Request, next: N
     if !console.settings.writes && !READ_METHODS.contains(&method.as_str()) {
         return fail(&VendorError::new(
             403007,
-            format!(
-                "the console is read-only: `{method}` needs acql serve --console-writes"
-            ),
+            format!("the console is read-only: `{method}` needs acql serve --console-writes"),
         ));
     }
     request
@@ -406,7 +404,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 /// Headers that keep the page to its own files: no inline script, no framing, no
-/// referrer, no sniffing.
+/// referrer to other sites (same-origin posts keep their `Origin`), no sniffing.
 fn page_headers(response: &mut Response, content_type: &'static str) {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -423,7 +421,7 @@ fn page_headers(response: &mut Response, content_type: &'static str) {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
@@ -498,9 +496,13 @@ async fn login(State(console): State<Arc<Console>>, headers: HeaderMap, body: By
         let map = json_body(&body)?;
         let user = string_member(&map, "userKey")?;
         let secret = string_member(&map, "secret")?;
-        let known = console.server.credentials.get(user.trim()).is_some_and(|c| {
-            session::constant_time_eq(secret.trim().as_bytes(), c.secret_text().as_bytes())
-        });
+        let known = console
+            .server
+            .credentials
+            .get(user.trim())
+            .is_some_and(|c| {
+                session::constant_time_eq(secret.trim().as_bytes(), c.secret_text().as_bytes())
+            });
         if known {
             Ok(user.trim().to_owned())
         } else {
@@ -684,12 +686,18 @@ async fn change_index(
 
 /// `POST /console/api/export` (a form: `query`, `format` = `ndjson`|`csv`, `csrf`): the
 /// query's records as a streamed download.
-async fn download(State(console): State<Arc<Console>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn download(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut params = Params::default();
     if params.extend_from_form(&body).is_err() {
         return fail(&VendorError::new(400001, "the form could not be read"));
     }
-    if let Err(e) = origin_ok(&headers).and_then(|()| console.authorize(&headers, Some(params.get("csrf").unwrap_or("")))) {
+    if let Err(e) = origin_ok(&headers)
+        .and_then(|()| console.authorize(&headers, Some(params.get("csrf").unwrap_or(""))))
+    {
         return fail(&e);
     }
     let Some(query) = params.get_nonempty("query").map(str::to_owned) else {
@@ -751,7 +759,12 @@ mod tests {
     #[test]
     fn loopback_consoles_answer_only_loopback_names() {
         let c = console(true, false);
-        for ok in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "app.localhost"] {
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "app.localhost",
+        ] {
             assert!(c.host_ok(&headers(&[("host", ok)])), "{ok}");
         }
         for bad in ["evil.example:8080", "127.0.0.1.evil.example", ""] {
@@ -804,10 +817,18 @@ mod tests {
         let mut c = console(true, true);
         let v = c.set_cookie("abc", 60);
         let text = v.to_str().unwrap();
-        assert!(text.contains("HttpOnly") && text.contains("SameSite=Strict"), "{text}");
+        assert!(
+            text.contains("HttpOnly") && text.contains("SameSite=Strict"),
+            "{text}"
+        );
         assert!(!text.contains("Secure"), "{text}");
         c.settings.tls = true;
-        assert!(c.set_cookie("abc", 60).to_str().unwrap().ends_with("; Secure"));
+        assert!(
+            c.set_cookie("abc", 60)
+                .to_str()
+                .unwrap()
+                .ends_with("; Secure")
+        );
     }
 
     #[test]
@@ -816,7 +837,10 @@ mod tests {
             .chain(ASSETS.iter().map(|(_, _, body)| *body))
             .collect();
         for (name, _, _) in ASSETS {
-            assert!(all.contains(&format!("/console/{name}")) || all.contains(&format!("./{name}")), "{name} unused");
+            assert!(
+                all.contains(&format!("/console/{name}")) || all.contains(&format!("./{name}")),
+                "{name} unused"
+            );
         }
         let all = all.replace("http://www.w3.org/2000/svg", "");
         assert!(

@@ -99,7 +99,10 @@ mod tests {
         let doc = r#"{"email":"a@b.c","profile":{"likes":[{"name":"x"}]},"subscriptions":{"jun4th.a001":{"email":{"isSubscribed":true}}}}"#;
         engine
             .store()
-            .import_ndjson(doc.as_bytes(), ImportOptions::new(Collection::EmailAccounts))
+            .import_ndjson(
+                doc.as_bytes(),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
             .unwrap();
         let paths = known_paths(&engine);
         for p in [

@@ -171,6 +171,16 @@ async function fetchPage(params, shape = shapeOf(state.query)) {
     else if (state.view === 'plan') state.view = 'table';
     renderView();
   } catch (e) {
+    // The old results belong to another query: do not leave them under the error.
+    state.rows = [];
+    state.next = null;
+    state.total = 0;
+    state.page = 0;
+    state.pages = [];
+    $('status').textContent = '';
+    $('view-chart').disabled = true;
+    if (state.view === 'chart' || state.view === 'plan') state.view = 'table';
+    $('results').replaceChildren();
     showError(state.query, e);
   } finally {
     state.busy = false;
@@ -239,6 +249,7 @@ async function explain() {
     const reply = await api.post('/console/api/explain', { query });
     state.plan = reply.plan;
     $('view-plan').disabled = false;
+    $('status').textContent = 'plan of the query in the editor (not run)';
     setView('plan');
   } catch (e) {
     showError(query, e);
