@@ -3,6 +3,7 @@
 mod common;
 
 mod cli;
+mod console;
 mod exec;
 mod golden;
 mod oracle;

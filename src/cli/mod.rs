@@ -152,7 +152,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             commands::explain(&open_read_only(&a.db)?, &query)
         }
         Some(Command::Index(a)) => commands::index(&a),
-        Some(Command::Serve(a)) => acql::server::run(a).map_err(|e| match e {
+        Some(Command::Serve(a)) => if a.demo {
+            acql::server::run_engine(a, demo::open()?)
+        } else {
+            acql::server::run(a)
+        }
+        .map_err(|e| match e {
             acql::server::ServeError::Config(msg) => CliError::Usage(msg),
             other => CliError::failed(other.to_string()),
         }),

@@ -1,17 +1,15 @@
 //! The interactive shell: rustyline with history, multi-line queries, completion of
 //! keywords and field paths, dot-commands, and Ctrl-C that cancels the running query.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use acql::catalog::{Catalog, Collection, IndexKind, PatternSegment};
+use acql::catalog::{Catalog, Collection, IndexKind};
 use acql::engine::{Engine, SearchOptions};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
@@ -20,7 +18,6 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
-use serde_json::Value;
 
 use super::args::{Format, QueryOpts};
 use super::output::Out;
@@ -85,11 +82,6 @@ const DOT_COMMANDS: &[(&str, &str)] = &[
     ),
     (".quit", "leave (Ctrl-D too)"),
 ];
-
-/// Documents sampled per collection for path completion.
-const PATH_SAMPLE: u32 = 200;
-/// At most this many distinct paths are offered (subscription ids can be many).
-const MAX_PATHS: usize = 5000;
 
 /// Runs the REPL on `engine` (`db` is `None` for the demo store) until `.quit` or Ctrl-D.
 pub fn run(engine: Engine, db: Option<PathBuf>) -> Result<(), CliError> {
@@ -450,45 +442,13 @@ impl Shell {
             .map_err(|e| CliError::failed(describe(&e.into(), None)))
     }
 
-    /// Re-reads the paths offered by completion: the catalog's patterns, and every path in a
-    /// sample of documents of each collection.
+    /// Re-reads the paths offered by completion (the console offers the same ones).
     fn refresh_paths(&self) {
-        let mut set = BTreeSet::new();
-        if let Ok(catalog) = self.catalog() {
-            for pattern in catalog
-                .indexes
-                .iter()
-                .flat_map(|ix| std::iter::once(&ix.pattern).chain(&ix.second))
-            {
-                let mut text = String::new();
-                for seg in &pattern.segments {
-                    let PatternSegment::Key(k) = seg else { break };
-                    if !text.is_empty() {
-                        text.push('.');
-                    }
-                    text.push_str(&quote_segment(k));
-                    set.insert(text.clone());
-                }
-            }
-        }
-        for c in Collection::ALL {
-            let query = format!("SELECT * FROM {c} LIMIT {PATH_SAMPLE}");
-            // A failing sample only means fewer completions.
-            let _ = self
-                .engine
-                .stream(&query, &SearchOptions::default(), &mut |doc| {
-                    collect_paths(doc, &mut String::new(), &mut set);
-                    if set.len() >= MAX_PATHS {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                });
-        }
+        let paths = acql::server::console::known_paths(&self.engine);
         *self
             .paths
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = set.into_iter().collect();
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = paths;
     }
 }
 
@@ -545,38 +505,6 @@ fn help_text(mode: Format) -> String {
         );
     }
     text
-}
-
-/// A path segment as a query must write it.
-fn quote_segment(key: &str) -> Cow<'_, str> {
-    if !key.is_empty() && key.chars().all(acql::ast::is_segment_char) {
-        Cow::Borrowed(key)
-    } else {
-        Cow::Owned(format!("`{key}`"))
-    }
-}
-
-fn collect_paths(value: &Value, prefix: &mut String, out: &mut BTreeSet<String>) {
-    let Value::Object(map) = value else { return };
-    for (key, v) in map {
-        let len = prefix.len();
-        if !prefix.is_empty() {
-            prefix.push('.');
-        }
-        prefix.push_str(&quote_segment(key));
-        out.insert(prefix.clone());
-        match v {
-            Value::Object(_) => collect_paths(v, prefix, out),
-            // Paths run through arrays (`profile.likes.name`).
-            Value::Array(items) => {
-                for item in items.iter().take(8) {
-                    collect_paths(item, prefix, out);
-                }
-            }
-            _ => {}
-        }
-        prefix.truncate(len);
-    }
 }
 
 /// Whether `text` is a whole input: a dot-command (one line), a query ending in `;` outside

@@ -31,7 +31,18 @@ pub const DEFAULT_NONCE_CAPACITY: usize = 100_000;
 #[derive(Clone, clap::Args)]
 pub struct ServeArgs {
     /// The database file (created when missing).
-    pub db: PathBuf,
+    #[arg(required_unless_present = "demo")]
+    pub db: Option<PathBuf>,
+    /// Serve the demo store (generated accounts) instead of a database file.
+    #[arg(long, conflicts_with = "db")]
+    pub demo: bool,
+    /// Serve the query console at `/` (see docs/console.md).
+    #[arg(long)]
+    pub console: bool,
+    /// Let console sessions call the write methods and add or drop indexes (implies
+    /// `--console`).
+    #[arg(long = "console-writes")]
+    pub console_writes: bool,
     /// Address to listen on [default: 127.0.0.1:8080]. Plain HTTP on a non-loopback address refuses requests
     /// that carry a `secret` (403006): use signed requests or TLS there.
     #[arg(long, value_name = "ADDR")]
@@ -75,6 +86,8 @@ impl fmt::Debug for ServeArgs {
             .field("config", &self.config)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("console", &self.console)
+            .field("console_writes", &self.console_writes)
             .finish()
     }
 }
@@ -138,6 +151,8 @@ pub struct ServerConfig {
     /// Refuse a `secret` parameter (403006): set when serving plain HTTP on a non-loopback
     /// address, where the secret would cross the network in clear.
     pub refuse_plain_secret: bool,
+    /// The query console, when served (`--console`).
+    pub console: Option<super::console::ConsoleConfig>,
 }
 
 impl Default for ServerConfig {
@@ -150,6 +165,7 @@ impl Default for ServerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             nonce_capacity: DEFAULT_NONCE_CAPACITY,
             refuse_plain_secret: false,
+            console: None,
         }
     }
 }
@@ -303,6 +319,12 @@ impl ServeArgs {
             }
         };
         config.refuse_plain_secret = tls.is_none() && !addr.ip().is_loopback();
+        if self.console || self.console_writes {
+            config.console = Some(super::console::ConsoleConfig {
+                writes: self.console_writes,
+                ..Default::default()
+            });
+        }
         Ok((Listen { addr, tls }, config))
     }
 }

@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod envelope;
 pub mod params;
 mod routes;
@@ -83,6 +84,10 @@ pub async fn serve(
     if !local.ip().is_loopback() {
         config.refuse_plain_secret = true;
     }
+    if let Some(console) = &mut config.console {
+        console.loopback = local.ip().is_loopback();
+        console.port = local.port();
+    }
     let app = router(engine, config);
     axum::serve(
         listener,
@@ -111,30 +116,53 @@ pub fn runtime_builder() -> tokio::runtime::Builder {
 /// `acql serve`: opens the database, builds a runtime, serves until SIGINT or SIGTERM,
 /// lets requests in flight finish, then closes the store.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let Some(db) = &args.db else {
+        return Err(ServeError::Config(
+            "a database file is needed (the CLI serves the demo store with --demo)".into(),
+        ));
+    };
+    let engine = Engine::open(db, OpenMode::Create)?;
+    run_engine(args, engine)
+}
+
+/// [`run`] on an open engine (the CLI's `--demo` store).
+pub fn run_engine(args: ServeArgs, engine: Engine) -> Result<(), ServeError> {
     let (listen, config) = args.resolve()?;
+    let db = args
+        .db
+        .as_ref()
+        .map_or_else(|| "the demo store".to_owned(), |p| p.display().to_string());
     // A second subscriber (the CLI may have installed one) is not an error.
     let _ = tracing_subscriber::fmt()
         .with_max_level(args.log_level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let engine = Engine::open(&args.db, OpenMode::Create)?;
     if config.credentials.is_empty() {
         tracing::warn!(
             "no userKey/secret configured: every request is accepted without authentication"
         );
     }
+    let console = config.console.is_some();
     let runtime = runtime_builder().build()?;
     let result = runtime.block_on(async move {
         match listen.tls {
             None => {
                 let listener = tokio::net::TcpListener::bind(listen.addr).await?;
-                tracing::info!(addr = %listener.local_addr()?, db = %args.db.display(), "serving HTTP");
+                let addr = listener.local_addr()?;
+                tracing::info!(addr = %addr, db = %db, "serving HTTP");
+                if console {
+                    tracing::info!("query console at http://{addr}/");
+                }
                 serve(engine, config, listener, shutdown_signal()).await
             }
             Some((cert, key)) => {
                 let listener = std::net::TcpListener::bind(listen.addr)?;
-                tracing::info!(addr = %listener.local_addr()?, db = %args.db.display(), "serving HTTPS");
+                let addr = listener.local_addr()?;
+                tracing::info!(addr = %addr, db = %db, "serving HTTPS");
+                if console {
+                    tracing::info!("query console at https://{addr}/");
+                }
                 serve_tls(engine, config, listener, &cert, &key, shutdown_signal()).await
             }
         }
@@ -163,6 +191,12 @@ pub async fn serve_tls(
         .map_err(|e| ServeError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
     listener.set_nonblocking(true)?;
     config.refuse_plain_secret = false;
+    if let Some(console) = &mut config.console {
+        let local = listener.local_addr()?;
+        console.loopback = local.ip().is_loopback();
+        console.port = local.port();
+        console.tls = true;
+    }
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {

@@ -51,10 +51,19 @@ impl AppState {
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/{method}", get(handle).post(handle))
         .fallback(any(handle))
-        .with_state(state)
+        .with_state(Arc::clone(&state));
+    match &state.config.console {
+        Some(settings) => super::console::attach(
+            api,
+            state.engine.clone(),
+            Arc::clone(&state.config),
+            settings.clone(),
+        ),
+        None => api,
+    }
 }
 
 type MethodResult = Result<Map<String, Value>, VendorError>;
@@ -68,6 +77,11 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let method = request.uri().path().trim_start_matches('/').to_owned();
+    // Set only by the console's gate, for a request acting with a console session.
+    let console_grant = request
+        .extensions()
+        .get::<super::console::ConsoleGrant>()
+        .is_some();
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -77,7 +91,7 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
     let (shape, shape_error) = ResponseShape::from_params(&params);
     let result = match read_error.or(shape_error) {
         Some(e) => Err(e),
-        None => dispatch(&state, &method, &http_method, &params)
+        None => dispatch(&state, &method, &http_method, &params, console_grant)
             .await
             .map_err(|e| explain_bearer(e, bearer)),
     };
@@ -190,6 +204,7 @@ async fn dispatch(
     method: &str,
     http_method: &Method,
     params: &Params,
+    console_grant: bool,
 ) -> MethodResult {
     if !METHODS.contains(&method) {
         return Err(VendorError::new(
@@ -200,7 +215,9 @@ async fn dispatch(
             ),
         ));
     }
-    state.auth.check(params, method, http_method.as_str())?;
+    if !console_grant {
+        state.auth.check(params, method, http_method.as_str())?;
+    }
     match method {
         "accounts.search" => search(state, params).await,
         "accounts.importLiteAccount" => {
