@@ -27,6 +27,18 @@ fn acql(dir: &Path) -> Command {
     cmd
 }
 
+/// A child process killed when dropped, so a failing test leaves no server behind.
+struct Reaped(Option<Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn finished(child: Child, what: &str) -> Output {
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -157,6 +169,7 @@ fn search_when_up(port: u16, deadline: Duration) -> String {
     let started = Instant::now();
     while started.elapsed() < deadline {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            stream.set_read_timeout(Some(deadline)).unwrap();
             stream.write_all(request.as_bytes()).unwrap();
             let mut response = String::new();
             stream.read_to_string(&mut response).unwrap();
@@ -241,7 +254,7 @@ fn imports_stay_whole_while_other_processes_use_the_file() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            (port, child)
+            (port, Reaped(Some(child)))
         });
 
         finished(import, "the import");
@@ -284,10 +297,9 @@ fn imports_stay_whole_while_other_processes_use_the_file() {
                 assert_committed_state(seen, before, MAIN as u64, SECOND as u64, "sqlite3");
             }
         }
-        if let Some((port, mut child)) = server {
+        if let Some((port, child)) = server {
             let response = search_when_up(port, Duration::from_secs(60));
-            child.kill().unwrap();
-            child.wait().unwrap();
+            drop(child);
             assert!(response.starts_with("HTTP/1.1 200"), "{response}");
             assert!(response.contains(r#""errorCode":0"#), "{response}");
         }

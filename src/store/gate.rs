@@ -88,27 +88,46 @@ impl Gate {
         }
     }
 
-    /// Takes the lock file of `db` exclusively, waiting as `wait` says for the stores that
-    /// hold it: for a store being created, so that no other process reads the new file
-    /// before it has its tables. Returned to shared with [`Gate::share`].
-    pub(crate) fn enter_exclusive(
+    /// The lock file of a store that may be new (`db` missing or empty): taken exclusively
+    /// (`true`) while no other store has it, so that no other process reads the new file
+    /// before it has its tables; or shared (`false`) once another process has made the
+    /// store (the file is no longer empty), which is then opened as an existing one.
+    /// Returned to shared with [`Gate::share`].
+    pub(crate) fn enter_new(
         db: &Path,
         wait: &WaitForImport,
-    ) -> Result<Option<Gate>, StoreError> {
+    ) -> Result<(Option<Gate>, bool), StoreError> {
         let Some(gate) = Gate::open(db) else {
-            return Ok(None);
+            return Ok((None, true));
         };
         let started = Instant::now();
         loop {
-            let taken = gate
-                .file
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .try_lock();
-            match taken {
-                Ok(()) => return Ok(Some(gate)),
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => return Err(e.into()),
+            {
+                let file = gate
+                    .file
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match file.try_lock() {
+                    Ok(()) => {
+                        drop(file);
+                        return Ok((Some(gate), true));
+                    }
+                    Err(TryLockError::WouldBlock) => {}
+                    Err(TryLockError::Error(e)) => return Err(e.into()),
+                }
+                // Others hold it shared: a store already made (a creator shares it only
+                // once the tables exist), or readers of an empty file on their way out.
+                match file.try_lock_shared() {
+                    Ok(()) => {
+                        if std::fs::metadata(db).is_ok_and(|m| m.len() > 0) {
+                            drop(file);
+                            return Ok((Some(gate), false));
+                        }
+                        file.unlock()?;
+                    }
+                    Err(TryLockError::WouldBlock) => {}
+                    Err(TryLockError::Error(e)) => return Err(e.into()),
+                }
             }
             if wait.limit.is_some_and(|limit| started.elapsed() >= limit) {
                 return Err(StoreError::ImportInProgress(db.to_path_buf()));

@@ -105,11 +105,11 @@ impl Store {
         // Taken before SQLite reads the file: an exclusive import may be writing it. A store
         // being created holds it exclusively until it has its tables, so other processes
         // find either no file or a whole store.
-        let creating = !read_only && std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
-        let gate = if creating {
-            gate::Gate::enter_exclusive(&path, wait)?
+        let new = !read_only && std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
+        let (gate, creating) = if new {
+            gate::Gate::enter_new(&path, wait)?
         } else {
-            gate::Gate::enter(&path, wait)?
+            (gate::Gate::enter(&path, wait)?, false)
         };
         let conn = if read_only {
             let conn = Connection::open_with_flags(
