@@ -564,6 +564,39 @@ mod tests {
         assert!(Guard::unbounded(Some(Duration::MAX), None).deadline() > now + hour);
     }
 
+    /// A stream given a timeout keeps it, however small.
+    #[test]
+    fn a_stream_takes_the_timeout_it_is_given() {
+        let engine = Engine::in_memory().unwrap();
+        let docs: String = (0..1000)
+            .map(|i| format!("{{\"email\": \"u{i}@x.y\"}}\n"))
+            .collect();
+        engine
+            .store()
+            .import_ndjson(
+                docs.as_bytes(),
+                crate::store::ImportOptions::new(crate::catalog::Collection::EmailAccounts),
+            )
+            .unwrap();
+        let q = "SELECT * FROM emailAccounts";
+        let mut n = 0;
+        let all = engine
+            .stream(q, &SearchOptions::default(), &mut |_| {
+                n += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!((all.objects_count, n), (1000, 1000));
+        let tiny = SearchOptions {
+            timeout: Some(Duration::from_nanos(1)),
+            ..SearchOptions::default()
+        };
+        let e = engine
+            .stream(q, &tiny, &mut |_| ControlFlow::Continue(()))
+            .unwrap_err();
+        assert!(e.to_string().contains("timed out"), "{e}");
+    }
+
     #[test]
     fn engine_is_shareable() {
         fn check<T: Send + Sync + Clone>() {}

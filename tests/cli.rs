@@ -1290,6 +1290,13 @@ fn index_drop_asks_which_kind_when_both_exist() {
         cmd.arg("index").arg(&db).args(args);
         cmd
     };
+    // A new store starts with 13 indexes (README).
+    let listed = stdout_of(&mut index(&["list"]));
+    assert_eq!(listed.lines().count(), 13, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.starts_with("accounts")).count(),
+        2
+    );
     index(&["add", "data.tier"]).assert().success();
     index(&["add", "data.tier", "-k", "words"])
         .assert()

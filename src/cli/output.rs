@@ -353,7 +353,8 @@ impl Tabular {
                 for cell in &cells {
                     line.push(' ');
                     if let Some(c) = cell {
-                        line.push_str(&markdown_cell(&display_text(c)));
+                        let text = if c.null { "null" } else { c.text.as_str() };
+                        line.push_str(&markdown_cell(text));
                     }
                     line.push_str(" |");
                 }
@@ -742,7 +743,7 @@ mod tests {
         let summary = Summary {
             objects_count: records.len() as u64,
             total_count: records.len() as u64,
-            next_cursor_id: None,
+            ..Summary::default()
         };
         sink.finish(&mut out, &summary).unwrap();
         out.flush().unwrap();
@@ -812,23 +813,80 @@ mod tests {
     }
 
     #[test]
-    fn long_headers_keep_their_last_segments() {
-        assert_eq!(truncate_left("profile.firstName", 10), "…firstName");
-        assert_eq!(truncate_left("profile.firstName", 14), "…firstName");
-        assert_eq!(truncate_left("profile.firstName", 6), "…tName");
-        assert_eq!(truncate_left("email", 10), "email");
+    fn long_headers_keep_their_start() {
+        assert_eq!(
+            truncate_header("subscriptions.newsletter.email.isSubscribed", 16),
+            "subscriptions.n…"
+        );
+        assert_eq!(truncate_header("profile.firstName", 10), "profile.f…");
+        assert_eq!(truncate_header("email", 10), "email");
     }
 
     #[test]
-    fn spilled_rows_keep_late_columns() {
-        let mut records: Vec<Value> = (0..IN_MEMORY_ROWS + 10).map(|i| json!({"i": i})).collect();
+    fn rows_print_as_they_arrive_after_the_preview() {
+        for format in [Format::Csv, Format::Table, Format::Markdown] {
+            let buf = Buf::default();
+            let mut out = Out::new(Box::new(buf.clone()));
+            let mut sink = sink_for(format, None);
+            let written = |out: &mut Out| {
+                out.flush().unwrap();
+                buf.0.lock().unwrap().len()
+            };
+            for i in 0..PREVIEW_ROWS - 1 {
+                sink.record(&mut out, &json!({ "i": i })).unwrap();
+            }
+            assert_eq!(written(&mut out), 0, "{format:?}: the preview is held");
+            sink.record(&mut out, &json!({ "i": -1 })).unwrap();
+            let after_preview = written(&mut out);
+            assert!(after_preview > 0, "{format:?}: header and preview written");
+            sink.record(&mut out, &json!({ "i": 7 })).unwrap();
+            assert!(
+                written(&mut out) > after_preview,
+                "{format:?}: a row streams"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_leaves_out_late_columns_and_tables_head_them() {
+        let mut records: Vec<Value> = (0..PREVIEW_ROWS + 10).map(|i| json!({"i": i})).collect();
         records.push(json!({"i": -1, "late": "yes"}));
         let text = render(Format::Csv, None, &records);
         let mut lines = text.split("\r\n");
-        assert_eq!(lines.next(), Some("i,late"));
-        assert_eq!(lines.next(), Some("0,"));
-        assert!(text.ends_with("-1,yes\r\n"));
-        assert_eq!(text.matches("\r\n").count(), IN_MEMORY_ROWS + 12);
+        assert_eq!(lines.next(), Some("i"));
+        assert_eq!(lines.next(), Some("0"));
+        assert!(text.ends_with("\r\n-1\r\n"));
+        assert_eq!(text.matches("\r\n").count(), PREVIEW_ROWS + 12);
+        let text = render(Format::Table, None, &records);
+        assert!(
+            text.ends_with("\n\ni    │ late\n─────┼─────\n  -1 │ yes\n(1011 rows)\n"),
+            "{}",
+            &text[text.len() - 80..]
+        );
+    }
+
+    #[test]
+    fn markdown_escapes_and_aligns() {
+        assert_eq!(
+            render(
+                Format::Markdown,
+                None,
+                &[
+                    json!({"a": "x|y", "n": 1}),
+                    json!({"a": "two\nlines", "n": 22})
+                ]
+            ),
+            "| a | n |\n| --- | ---: |\n| x\\|y | 1 |\n| two<br>lines | 22 |\n"
+        );
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(85_658), "85,658");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]
