@@ -1354,3 +1354,66 @@ fn repl_continuation_typeahead_and_collection_completion() {
     p.send_line(".quit").unwrap();
     p.exp_eof().unwrap();
 }
+
+/// README's tour of the REPL is what the REPL prints on the demo store: its inputs run as a
+/// script, and every output line of the tour (bar elisions, timings and the terminal-only
+/// banner) appears in what they print.
+#[test]
+fn readme_tour_is_true() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("## A tour of the REPL").unwrap();
+    let block = &readme[start..];
+    let block = &block[block.find("```text\n").unwrap() + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    let mut script = String::new();
+    let mut expected = Vec::new();
+    for line in block.lines() {
+        if let Some(input) = line
+            .strip_prefix("acql> ")
+            .or_else(|| line.strip_prefix("   ...> "))
+        {
+            if !input.starts_with(".help") && !input.starts_with(".timer") {
+                script.push_str(input);
+                script.push('\n');
+            }
+        } else if !(line.starts_with('$')
+            || line.starts_with('…')
+            || line.trim_start().starts_with('…')
+            || line.starts_with("Run time:")
+            || line.starts_with("acql 0.1.0")
+            || line.starts_with("acql: using the demo store"))
+        {
+            expected.push(line);
+        }
+    }
+    let dir = TempDir::new().unwrap();
+    let out = acql(dir.path())
+        .arg("repl")
+        .write_stdin(script)
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in expected {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "README's tour shows {line:?}, the REPL printed:\n{printed}"
+        );
+    }
+    // The demo store's file name in the banner.
+    let name = printed
+        .split("cached at ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|path| path.rsplit('/').next())
+        .unwrap_or_else(|| panic!("no banner in {printed}"))
+        .to_string();
+    assert!(
+        readme.contains(&format!("~/.cache/acql/{name})")),
+        "README should name {name}"
+    );
+}
