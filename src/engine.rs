@@ -32,7 +32,9 @@ use crate::store::{OpenMode, Store, StoreError};
 pub struct SearchOptions {
     /// `openCursor=true`: return `nextCursorId` while more results remain.
     pub open_cursor: bool,
-    /// `timeout` (default 20 s, at most 60 s).
+    /// `timeout`: for a page ([`Engine::search`] and the cursor and JSON variants) the
+    /// vendor's default of 20 s and cap of 60 s apply; a stream ([`Engine::stream`],
+    /// [`Engine::stream_json`]) has no time limit unless one is given, and takes it uncapped.
     pub timeout: Option<Duration>,
     /// Set to `true` from another thread to cancel the running query (Ctrl-C in the REPL).
     pub cancel: Option<Arc<AtomicBool>>,
@@ -316,7 +318,9 @@ impl Engine {
     }
 
     /// Streams every record of `query` (START/LIMIT as written, no 10000 cap) to `sink`,
-    /// in constant memory; the sink stops early with `ControlFlow::Break`.
+    /// in constant memory; the sink stops early with `ControlFlow::Break`. No time limit
+    /// applies unless `options.timeout` sets one (uncapped): an export of millions of
+    /// records takes as long as it takes; `options.cancel` still stops it.
     pub fn stream(
         &self,
         query: &str,
@@ -354,7 +358,8 @@ impl Engine {
                 count: true,
                 keyset: false,
             };
-            run_page(conn, prepared, &window, options, out)
+            let mut guard = Guard::unbounded(options.timeout, options.cancel.clone());
+            Ok(run::run(conn, prepared, &window, &mut guard, out)?)
         })?;
         Ok(StreamSummary {
             objects_count: summary.emitted,
@@ -539,6 +544,57 @@ mod tests {
             .unwrap();
         assert_eq!(inside, (1, 1), "a commit during the body is not seen");
         assert_eq!(after, 2, "the next transaction sees it");
+    }
+
+    /// Pages keep the vendor's limits (20 s by default, at most 60 s); streams have no
+    /// deadline unless given one, and take it uncapped (issue 15, item 8).
+    #[test]
+    fn streams_have_no_timeout_unless_asked() {
+        use std::time::Instant;
+        let hour = Duration::from_secs(3600);
+        let now = Instant::now();
+        assert!(Guard::new(None, None).deadline() <= Instant::now() + Duration::from_secs(20));
+        assert!(
+            Guard::new(Some(hour), None).deadline() <= Instant::now() + Duration::from_secs(60)
+        );
+        assert!(Guard::unbounded(None, None).deadline() > now + 1000 * hour);
+        let asked = Guard::unbounded(Some(hour), None).deadline();
+        assert!(asked >= now + hour && asked <= Instant::now() + hour);
+        // Too large for the clock: no deadline rather than a panic.
+        assert!(Guard::unbounded(Some(Duration::MAX), None).deadline() > now + hour);
+    }
+
+    /// A stream given a timeout keeps it, however small.
+    #[test]
+    fn a_stream_takes_the_timeout_it_is_given() {
+        let engine = Engine::in_memory().unwrap();
+        let docs: String = (0..1000)
+            .map(|i| format!("{{\"email\": \"u{i}@x.y\"}}\n"))
+            .collect();
+        engine
+            .store()
+            .import_ndjson(
+                docs.as_bytes(),
+                crate::store::ImportOptions::new(crate::catalog::Collection::EmailAccounts),
+            )
+            .unwrap();
+        let q = "SELECT * FROM emailAccounts";
+        let mut n = 0;
+        let all = engine
+            .stream(q, &SearchOptions::default(), &mut |_| {
+                n += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!((all.objects_count, n), (1000, 1000));
+        let tiny = SearchOptions {
+            timeout: Some(Duration::from_nanos(1)),
+            ..SearchOptions::default()
+        };
+        let e = engine
+            .stream(q, &tiny, &mut |_| ControlFlow::Continue(()))
+            .unwrap_err();
+        assert!(e.to_string().contains("timed out"), "{e}");
     }
 
     #[test]

@@ -895,3 +895,525 @@ fn bench_prints_a_table_and_checks_against_the_full_scan() {
         .assert()
         .code(1);
 }
+
+/// A temporary directory holding `gen.db` with `n` generated email accounts.
+fn generated(n: u64) -> (TempDir, PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("gen.ndjson");
+    acql(dir.path())
+        .args(["gen", "--seed", "5", "--count", &n.to_string(), "-o"])
+        .arg(&data)
+        .assert()
+        .success();
+    let db = dir.path().join("gen.db");
+    acql(dir.path())
+        .args(["import", "-q"])
+        .arg(&db)
+        .arg(&data)
+        .assert()
+        .success();
+    (dir, db)
+}
+
+/// `acql DB < file.sql` runs each `;`-terminated statement (issue 16, item 3): three
+/// queries with comments, as one-shot queries print them.
+#[test]
+fn a_script_on_stdin_runs_each_statement() {
+    let (dir, db) = people();
+    let script = "\
+-- who is where; a comment with a ; in it
+SELECT email FROM emailAccounts WHERE profile.country = \"DE\" ORDER BY email;
+SELECT count(*) FROM emailAccounts; -- all of them
+SELECT profile.firstName
+  FROM emailAccounts
+  WHERE UID = 'u-bob' -- the full account
+";
+    let out = stdout_of(
+        acql(dir.path())
+            .arg(&db)
+            .args(["-f", "ndjson"])
+            .write_stdin(script),
+    );
+    assert_eq!(
+        out,
+        "{\"email\":\"ann@example.com\"}\n{\"email\":\"cy@example.com\"}\n{\"count(*)\":3}\n{\"profile\":{\"firstName\":\"Bob\"}}\n"
+    );
+    // The default is the json envelope, one per statement.
+    let out = stdout_of(acql(dir.path()).arg(&db).write_stdin(script));
+    let pages: Vec<Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(pages.len(), 3, "{out}");
+    assert_eq!(pages[1]["results"], json!([{"count(*)": 3}]));
+    // `acql query DB` reads the same script.
+    let out = stdout_of(
+        acql(dir.path())
+            .args(["query", "-f", "ndjson"])
+            .arg(&db)
+            .write_stdin(script),
+    );
+    assert_eq!(out.lines().count(), 4, "{out}");
+}
+
+/// A script stops at its first failing statement with exit 1; `.read` and `.output` work
+/// as in sqlite3; `acql repl DB < script` goes on unless `--bail`.
+#[test]
+fn scripts_bail_read_files_and_redirect_output() {
+    let (dir, db) = people();
+    let script = "SELECT count(*) FROM emailAccounts;\nSELECT * FROM emailAccounts WHERE;\nSELECT 'never' FROM emailAccounts;\n";
+    acql(dir.path())
+        .arg(&db)
+        .args(["-f", "ndjson"])
+        .write_stdin(script)
+        .assert()
+        .code(1)
+        .stdout("{\"count(*)\":3}\n")
+        .stderr(predicate::str::contains("^"));
+    // The REPL's script mode goes on past the error (and still exits 1) …
+    acql(dir.path())
+        .arg("repl")
+        .arg(&db)
+        .write_stdin(".mode ndjson\nSELECT * FROM emailAccounts WHERE;\nSELECT count(*) FROM emailAccounts;\n")
+        .assert()
+        .code(1)
+        .stdout("{\"count(*)\":3}\n");
+    // … unless told to stop.
+    acql(dir.path())
+        .args(["repl", "--bail"])
+        .arg(&db)
+        .write_stdin(".mode ndjson\nSELECT * FROM emailAccounts WHERE;\nSELECT count(*) FROM emailAccounts;\n")
+        .assert()
+        .code(1)
+        .stdout("");
+    std::fs::write(
+        dir.path().join("inner.sql"),
+        "-- counted in a file\n.mode ndjson\nSELECT count(*) FROM emailAccounts;\n",
+    )
+    .unwrap();
+    let script = ".output out.txt\n.read inner.sql\n.output\nSELECT email FROM emailAccounts WHERE UID = 'u-bob';\n";
+    let out = stdout_of(acql(dir.path()).arg(&db).write_stdin(script));
+    assert_eq!(out, "{\"email\":\"bob@example.com\"}\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "{\"count(*)\":3}\n"
+    );
+    // A file that reads itself stops at a depth limit, not a stack overflow.
+    std::fs::write(dir.path().join("loop.sql"), ".read loop.sql\n").unwrap();
+    acql(dir.path())
+        .arg(&db)
+        .write_stdin(".read loop.sql\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nested more than"));
+}
+
+/// Pages say when they were cut and how to get the rest; ndjson and csv one-shot output
+/// stream every match (issue 16, item 2).
+#[test]
+fn cut_pages_say_so() {
+    let (dir, db) = generated(400);
+    let all = "SELECT email FROM emailAccounts";
+    let repl = acql(dir.path())
+        .arg("repl")
+        .arg(&db)
+        .write_stdin(format!("{all};\n.mode ndjson\n{all};\n"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(repl.stdout).unwrap();
+    assert!(
+        stdout.contains("(showing 300 of 400 — add LIMIT, use .mode ndjson, or export)\n"),
+        "{stdout}"
+    );
+    // `.mode ndjson` prints every match.
+    assert_eq!(stdout.lines().filter(|l| l.starts_with('{')).count(), 400);
+    // One-shot json keeps the vendor's page and says so on stderr.
+    let out = acql(dir.path()).arg(&db).arg(all).output().unwrap();
+    let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["objectsCount"], 300);
+    assert_eq!(page["totalCount"], 400);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("showing 300 of 400 — add LIMIT, use --format ndjson, or acql export"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for format in ["ndjson", "csv"] {
+        let out = stdout_of(acql(dir.path()).arg(&db).arg(all).args(["-f", format]));
+        let header = usize::from(format == "csv");
+        assert_eq!(out.lines().count(), 400 + header, "{format}");
+    }
+    let exported = stdout_of(acql(dir.path()).arg("export").arg(&db).arg(all));
+    assert_eq!(exported.lines().count(), 400);
+    // A LIMIT the page honours is no cut; neither is an aggregate's single row.
+    for q in [
+        "SELECT email FROM emailAccounts LIMIT 5",
+        "SELECT count(*) FROM emailAccounts",
+    ] {
+        acql(dir.path())
+            .arg(&db)
+            .arg(q)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("showing").not());
+    }
+}
+
+/// `--timeout` takes positive, finite seconds; anything else is a usage error (exit 2),
+/// never a panic (issue 15, item 9).
+#[test]
+fn bad_timeouts_are_usage_errors() {
+    let (dir, db) = people();
+    for bad in ["1e20", "NaN", "inf", "-inf", "0", "-1", "0.0", "soon", ""] {
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT count(*) FROM emailAccounts")
+            .arg(format!("--timeout={bad}"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("is not a timeout"));
+    }
+    acql(dir.path())
+        .args(["export", "--timeout", "NaN"])
+        .arg(&db)
+        .assert()
+        .code(2);
+    // Any positive value is taken, also beyond the vendor's 60 s for streamed output.
+    for good in ["0.5", "30", "3600", "1e9"] {
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT email FROM emailAccounts")
+            .args(["-f", "ndjson", "--timeout", good])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("ann@"));
+    }
+}
+
+/// `acql fields` and `.fields` list paths with types, counts and samples, and say what
+/// they read; a query naming a path no document has gets a did-you-mean warning and
+/// still runs (issue 16, item 1).
+#[test]
+fn fields_are_listed_and_misspelled_paths_warned() {
+    let (dir, db) = people();
+    let out = stdout_of(acql(dir.path()).arg("fields").arg(&db));
+    assert!(
+        out.starts_with("emailAccounts: paths in all 3 documents\n"),
+        "{out}"
+    );
+    let line = |path: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(path))
+            .unwrap_or_else(|| panic!("no {path} in\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("profile.country"),
+        "profile.country string 3 \"DE\", \"FR\""
+    );
+    assert_eq!(
+        line("data.tags"),
+        "data.tags array of string 1 \"a\", \"b\""
+    );
+    assert_eq!(line("UID"), "UID string 1 \"u-bob\"");
+    assert_eq!(line("profile.age"), "profile.age number 3 34, 27, 41");
+    // A prefix and a sample smaller than the collection, which the first line states.
+    let out = stdout_of(
+        acql(dir.path())
+            .arg("fields")
+            .arg(&db)
+            .arg("data")
+            .args(["--sample", "1"]),
+    );
+    assert!(
+        out.starts_with("emailAccounts: paths in the first 1 of 3 documents (a sample"),
+        "{out}"
+    );
+    assert!(out.lines().skip(2).all(|l| l.starts_with("data")), "{out}");
+    let repl = stdout_of(
+        acql(dir.path())
+            .arg("repl")
+            .arg(&db)
+            .write_stdin(".fields profile.f\n.fields accounts\n"),
+    );
+    assert!(repl.contains("profile.firstName  string"), "{repl}");
+    assert!(
+        repl.contains("accounts: paths in all 0 documents"),
+        "{repl}"
+    );
+    // The warning: on stderr, with the closest sampled path; the query still runs.
+    acql(dir.path())
+        .arg(&db)
+        .arg("SELECT email FROM emailAccounts WHERE profile.contry = \"DE\"")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"totalCount\": 0"))
+        .stderr(predicate::str::contains(
+            "warning: no document in emailAccounts has `profile.contry`; did you mean `profile.country`?",
+        ));
+    // Paths that exist, aliases in ORDER BY and rare paths outside a sample are not warned.
+    acql(dir.path())
+        .arg(&db)
+        .arg("SELECT profile.age AS a FROM emailAccounts WHERE UID = 'u-bob' OR data.tags = 'a' ORDER BY a")
+        .assert()
+        .success()
+        .stderr("");
+}
+
+/// `.mode line` and `markdown`; an unknown mode lists the modes; table headers that do
+/// not fit keep their start (issue 16, item 4).
+#[test]
+fn output_modes_for_people() {
+    let (dir, db) = people();
+    let q = "SELECT email, profile.age FROM emailAccounts WHERE UID = 'u-bob'";
+    let out = stdout_of(acql(dir.path()).arg(&db).arg(q).args(["-f", "line"]));
+    assert_eq!(out, "      email = bob@example.com\nprofile.age = 27\n");
+    let out = stdout_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg(DE_BY_AGE)
+            .args(["-f", "markdown"]),
+    );
+    assert_eq!(
+        out,
+        "| email | profile.age |\n| --- | ---: |\n| ann@example.com | 34 |\n| cy@example.com | 41 |\n"
+    );
+    let out = stdout_of(
+        acql(dir.path())
+            .arg("repl")
+            .arg(&db)
+            .write_stdin(format!(".mode line\n{DE_BY_AGE};\n")),
+    );
+    assert_eq!(
+        out,
+        "      email = ann@example.com\nprofile.age = 34\n\n      email = cy@example.com\nprofile.age = 41\n"
+    );
+    acql(dir.path())
+        .arg("repl")
+        .arg(&db)
+        .write_stdin(".mode yaml\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "unknown mode `yaml`; the modes are json, ndjson, table, csv, line, markdown",
+        ));
+    let out = stdout_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT profile.firstName, profile.country, data.tier FROM emailAccounts")
+            .args(["-f", "table", "--width", "40"]),
+    );
+    let header = out.lines().next().unwrap();
+    assert!(header.starts_with("profile.fir"), "{out}");
+    assert!(!header.contains("…stName"), "{out}");
+}
+
+/// More rows than the header is made from: a CSV field first seen late is left out and
+/// said so on stderr; a table starts a new header for it.
+#[test]
+fn late_columns_in_streamed_tables() {
+    let dir = TempDir::new().unwrap();
+    let mut data = String::new();
+    for i in 0..1005 {
+        data.push_str(&format!("{{\"email\":\"u{i}@x.org\"}}\n"));
+    }
+    data.push_str("{\"email\":\"late@x.org\",\"data\":{\"x\":1}}\n");
+    let db = dir.path().join("late.db");
+    acql(dir.path())
+        .args(["import", "-q"])
+        .arg(&db)
+        .arg("-")
+        .write_stdin(data)
+        .assert()
+        .success();
+    let out = acql(dir.path())
+        .arg(&db)
+        .arg("SELECT * FROM emailAccounts")
+        .args(["-f", "csv"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("email\r\n"));
+    assert!(stdout.ends_with("late@x.org\r\n"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("1 rows had fields that the first 1,000 rows did not (data.x)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = stdout_of(
+        acql(dir.path())
+            .arg(&db)
+            .arg("SELECT * FROM emailAccounts")
+            .args(["-f", "table"]),
+    );
+    let tail: Vec<&str> = table.lines().rev().take(4).collect();
+    assert_eq!(tail[0], "(1006 rows)");
+    assert!(
+        tail[1].starts_with("late@x.org") && tail[1].ends_with('1'),
+        "{table}"
+    );
+    assert!(
+        tail[3].starts_with("email") && tail[3].contains("data.x"),
+        "{table}"
+    );
+}
+
+/// Suggestions: a misspelled subcommand, a misspelled clause keyword after WHERE
+/// (issue 16, item 5).
+#[test]
+fn misspellings_get_a_suggestion() {
+    let (dir, db) = people();
+    acql(dir.path())
+        .args(["serv", "db"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `acql serve`?"));
+    assert!(!dir.path().join("serv").exists());
+    acql(dir.path())
+        .arg(&db)
+        .arg("SELECT * FROM emailAccounts WHERE profile.age > 3 ORDR BY email")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("did you mean ORDER BY?"));
+}
+
+/// `index drop` without `-k` drops the one index on a pattern, and asks when a value and a
+/// words index share it (issue 16, item 6).
+#[test]
+fn index_drop_asks_which_kind_when_both_exist() {
+    let (dir, db) = people();
+    let index = |args: &[&str]| {
+        let mut cmd = acql(dir.path());
+        cmd.arg("index").arg(&db).args(args);
+        cmd
+    };
+    // A new store starts with 13 indexes (README).
+    let listed = stdout_of(&mut index(&["list"]));
+    assert_eq!(listed.lines().count(), 13, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.starts_with("accounts")).count(),
+        2
+    );
+    index(&["add", "data.tier"]).assert().success();
+    index(&["add", "data.tier", "-k", "words"])
+        .assert()
+        .success();
+    index(&["drop", "data.tier"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "emailAccounts has a value and a words index on `data.tier`: say which to drop with -k value or -k words",
+        ));
+    index(&["drop", "data.tier", "-k", "words"])
+        .assert()
+        .success()
+        .stdout("dropped words index on emailAccounts.data.tier\n");
+    index(&["drop", "data.tier"])
+        .assert()
+        .success()
+        .stdout("dropped value index on emailAccounts.data.tier\n");
+}
+
+/// The REPL in a terminal: the continuation prompt, lines typed ahead (sent while the
+/// first query still runs) kept, and `FROM em<Tab>` completing the collection although
+/// field paths also start with `em`.
+#[test]
+fn repl_continuation_typeahead_and_collection_completion() {
+    use rexpect::session::spawn_command;
+    let (dir, db) = people();
+    let mut cmd = StdCommand::new(BIN);
+    cmd.arg(&db)
+        .env("ACQL_HISTORY", dir.path().join("history.txt"))
+        .env("XDG_CACHE_HOME", demo_cache())
+        .env("TERM", "xterm-256color")
+        .current_dir(dir.path());
+    let mut p = spawn_command(cmd, Some(20_000)).unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send_line("SELECT count(*)").unwrap();
+    p.exp_string("   ...> ").unwrap();
+    // One burst: the end of this query and two more inputs behind it.
+    p.send(
+        "FROM emailAccounts;\r.mode ndjson\rSELECT email FROM emailAccounts WHERE UID = 'u-bob';\r",
+    )
+    .unwrap();
+    p.flush().unwrap();
+    p.exp_string("(1 row, totalCount 3)").unwrap();
+    p.exp_string("{\"email\":\"bob@example.com\"}").unwrap();
+    p.exp_string("acql> ").unwrap();
+    p.send("SELECT profile.age FROM em").unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_line(" WHERE UID = 'u-bob';").unwrap();
+    p.exp_string("{\"profile\":{\"age\":27}}").unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// README's tour of the REPL is what the REPL prints on the demo store: its inputs run as a
+/// script, and every output line of the tour (bar elisions, timings and the terminal-only
+/// banner) appears in what they print.
+#[test]
+fn readme_tour_is_true() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("## A tour of the REPL").unwrap();
+    let block = &readme[start..];
+    let block = &block[block.find("```text\n").unwrap() + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    let mut script = String::new();
+    let mut expected = Vec::new();
+    for line in block.lines() {
+        if let Some(input) = line
+            .strip_prefix("acql> ")
+            .or_else(|| line.strip_prefix("   ...> "))
+        {
+            if !input.starts_with(".help") && !input.starts_with(".timer") {
+                script.push_str(input);
+                script.push('\n');
+            }
+        } else if !(line.starts_with('$')
+            || line.starts_with('…')
+            || line.trim_start().starts_with('…')
+            || line.starts_with("Run time:")
+            || line.starts_with("acql 0.1.0")
+            || line.starts_with("acql: using the demo store"))
+        {
+            expected.push(line);
+        }
+    }
+    let dir = TempDir::new().unwrap();
+    let out = acql(dir.path())
+        .arg("repl")
+        .write_stdin(script)
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in expected {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "README's tour shows {line:?}, the REPL printed:\n{printed}"
+        );
+    }
+    // The demo store's file name in the banner.
+    let name = printed
+        .split("cached at ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|path| path.rsplit('/').next())
+        .unwrap_or_else(|| panic!("no banner in {printed}"))
+        .to_string();
+    assert!(
+        readme.contains(&format!("~/.cache/acql/{name})")),
+        "README should name {name}"
+    );
+}

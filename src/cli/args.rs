@@ -23,6 +23,11 @@ pub enum Format {
     Table,
     /// Every match as RFC 4180 CSV with a header row; nested fields become dotted columns.
     Csv,
+    /// One field per line (`name = value`), a blank line between records: for wide
+    /// documents.
+    Line,
+    /// A Markdown (GitHub) table.
+    Markdown,
 }
 
 impl Format {
@@ -33,14 +38,31 @@ impl Format {
             Format::Ndjson => "ndjson",
             Format::Table => "table",
             Format::Csv => "csv",
+            Format::Line => "line",
+            Format::Markdown => "markdown",
         }
     }
 
-    /// Parses a `.mode` argument.
+    /// Every format, in the order help texts list them.
+    pub const ALL: [Format; 6] = [
+        Format::Json,
+        Format::Ndjson,
+        Format::Table,
+        Format::Csv,
+        Format::Line,
+        Format::Markdown,
+    ];
+
+    /// Parses a `.mode` argument (case-insensitive).
     pub fn from_name(name: &str) -> Option<Format> {
-        [Format::Json, Format::Ndjson, Format::Table, Format::Csv]
+        Format::ALL
             .into_iter()
-            .find(|f| f.name() == name)
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The names of every format, `json|ndjson|…`.
+    pub fn names(sep: &str) -> String {
+        Format::ALL.map(Format::name).join(sep)
     }
 }
 
@@ -51,6 +73,8 @@ Examples:
   acql my.db                            REPL on my.db (created when missing)
   acql my.db \"SELECT count(*) FROM emailAccounts\"
   echo \"SELECT email FROM emailAccounts\" | acql my.db --format csv
+  acql my.db < report.sql               run each ;-terminated statement; stop at the first error
+  acql fields my.db profile             the paths under profile, their types and sample values
   acql gen --count 10000 --seed 7 | acql import my.db -
   acql export my.db \"SELECT * FROM emailAccounts WHERE hasFullAccount = true\"
 
@@ -104,9 +128,11 @@ pub struct QueryOpts {
     /// Print the page that a cursor id names (from a previous `--open-cursor` call).
     #[arg(long, value_name = "ID", conflicts_with = "open_cursor")]
     pub cursor_id: Option<String>,
-    /// Query timeout in seconds (the engine caps it at 60).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    /// Query timeout in seconds. A json page keeps the vendor's limits (default 20, at
+    /// most 60); streamed output (ndjson, csv, table, export) has no timeout unless this
+    /// sets one, and any value is honoured.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
     /// Table width in columns [default: the terminal's width; unlimited when not a terminal].
     #[arg(long, value_name = "COLUMNS")]
     pub width: Option<usize>,
@@ -127,6 +153,9 @@ pub enum Command {
     Gen(GenArgs),
     /// Show the plan of a query and SQLite's plan for it.
     Explain(ExplainArgs),
+    /// List the field paths of a collection with their JSON types, how many documents
+    /// have each, and sample values (from a sample of documents, stated in the output).
+    Fields(FieldsArgs),
     /// List, add or drop indexes.
     Index(IndexArgs),
     /// Serve the vendor's REST methods (accounts.search, importLiteAccount, …) over HTTP.
@@ -153,6 +182,28 @@ pub struct QueryArgs {
 pub struct ReplArgs {
     /// Database file (created when missing); the demo store when omitted.
     pub db: Option<PathBuf>,
+    /// With a script on standard input: stop at the first failing command (exit 1)
+    /// instead of going on. `acql DB < script` always stops there.
+    #[arg(long)]
+    pub bail: bool,
+}
+
+/// `acql fields`.
+#[derive(Debug, Args)]
+pub struct FieldsArgs {
+    /// Database file (must exist).
+    pub db: PathBuf,
+    /// Show only paths that start with this (`profile`, `subscriptions.news`).
+    pub prefix: Option<String>,
+    /// Collection.
+    #[arg(long, short = 'c', default_value = "emailAccounts", value_parser = parse_collection)]
+    pub collection: acql::catalog::Collection,
+    /// Documents to read (the first N in insertion order).
+    #[arg(long, value_name = "N", default_value_t = 1000, conflicts_with = "all")]
+    pub sample: u64,
+    /// Read every document instead of a sample.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `acql import`.
@@ -194,6 +245,9 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Give up after this many seconds (by default an export runs to the end).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `acql gen`.
@@ -249,9 +303,24 @@ pub struct IndexSpec {
     /// Collection.
     #[arg(long, short = 'c', default_value = "emailAccounts", value_parser = parse_collection)]
     pub collection: acql::catalog::Collection,
-    /// `value` (=, IN, ranges, ORDER BY) or `words` (CONTAINS).
-    #[arg(long, short = 'k', default_value = "value", value_parser = parse_kind)]
-    pub kind: acql::catalog::IndexKind,
+    /// `value` (=, IN, ranges, ORDER BY) or `words` (CONTAINS) [default: value; for
+    /// drop, the one index on PATTERN, and required when both kinds exist].
+    #[arg(long, short = 'k', value_parser = parse_kind)]
+    pub kind: Option<acql::catalog::IndexKind>,
+}
+
+/// Parses `--timeout`: positive, finite seconds that a `Duration` can hold (`0`, `-1`,
+/// `NaN`, `inf` and `1e20` are usage errors, not silently ignored or a panic).
+pub fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a timeout: expected seconds from 1e-9 to 1e18");
+    let secs: f64 = text.trim().parse().map_err(|_| bad())?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(bad());
+    }
+    match std::time::Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() && secs <= 1e18 => Ok(d),
+        _ => Err(bad()),
+    }
 }
 
 /// Parses a collection name, case-insensitively.

@@ -12,7 +12,7 @@ use acql::catalog::{Catalog, Collection, IndexKind};
 use acql::engine::{Engine, SearchOptions};
 use acql::store::{ExportOptions, ImportOptions};
 
-use super::args::{ExportArgs, GenArgs, ImportArgs, IndexAction, IndexArgs};
+use super::args::{ExportArgs, FieldsArgs, GenArgs, ImportArgs, IndexAction, IndexArgs};
 use super::output::Out;
 use super::progress::Progress;
 use super::{CliError, describe, open_create, open_existing, open_read_only};
@@ -198,7 +198,14 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
         ))),
         None => Out::stdout(),
     };
-    let written = export_to(&engine, a.query.as_deref(), a.collection, &mut out, None)?;
+    let written = export_to(
+        &engine,
+        a.query.as_deref(),
+        a.collection,
+        &mut out,
+        None,
+        a.timeout,
+    )?;
     out.flush()?;
     if let Some(path) = &a.output {
         eprintln!("exported {written} documents to {}", path.display());
@@ -209,13 +216,15 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
 /// Writes a whole collection (stored documents, verbatim, in insertion order), or a
 /// query's records, as NDJSON that `import` reads back. Returns the number written.
 ///
-/// `cancel` (Ctrl-C in the REPL) stops it; what was written so far stays written.
+/// `cancel` (Ctrl-C in the REPL) stops it; what was written so far stays written. A
+/// query's export has no time limit unless `timeout` sets one.
 pub fn export_to(
     engine: &Engine,
     query: Option<&str>,
     collection: Collection,
     out: &mut Out,
     cancel: Option<Arc<AtomicBool>>,
+    timeout: Option<std::time::Duration>,
 ) -> Result<u64, CliError> {
     match query {
         None => {
@@ -235,6 +244,7 @@ pub fn export_to(
         Some(q) => {
             let options = SearchOptions {
                 cancel: cancel.clone(),
+                timeout,
                 ..SearchOptions::default()
             };
             let result = super::stream_ndjson(engine, q, &options, out)?;
@@ -318,7 +328,8 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
         }
         IndexAction::Add(spec) => {
             let engine = open_create(&a.db)?;
-            let done = add_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
+            let kind = spec.kind.unwrap_or(IndexKind::Value);
+            let done = add_index(&engine, spec.collection, &spec.pattern, kind)?;
             out.str(&format!("{done}\n"))?;
         }
         IndexAction::Drop(spec) => {
@@ -327,6 +338,16 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
             out.str(&format!("{done}\n"))?;
         }
     }
+    out.flush()
+}
+
+/// `acql fields DB [PREFIX]`.
+pub fn fields(a: &FieldsArgs) -> Result<(), CliError> {
+    let engine = open_read_only(&a.db)?;
+    let limit = (!a.all).then_some(a.sample);
+    let f = super::fields::sample(&engine, a.collection, limit, None)?;
+    let mut out = Out::stdout();
+    out.str(&super::fields::render(&f, a.prefix.as_deref()))?;
     out.flush()
 }
 
@@ -344,13 +365,42 @@ pub fn add_index(
     Ok(index_changed("added", c, pattern, kind))
 }
 
-/// Drops an index; returns the line that reports it.
+/// Drops an index; returns the line that reports it. Without a kind, the one index on
+/// `pattern` is dropped; when a value and a words index share it, the kind must be said.
 pub fn drop_index(
     engine: &Engine,
     c: Collection,
     pattern: &str,
-    kind: IndexKind,
+    kind: Option<IndexKind>,
 ) -> Result<String, CliError> {
+    let kind = match kind {
+        Some(k) => k,
+        None => {
+            let patterns = acql::catalog::parse_patterns(pattern).map_err(CliError::Usage)?;
+            let catalog = engine
+                .store()
+                .catalog()
+                .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+            let kinds: Vec<IndexKind> = catalog
+                .of(c)
+                .filter(|d| d.pattern == patterns[0] && d.second.as_ref() == patterns.get(1))
+                .map(|d| d.kind)
+                .collect();
+            match kinds.as_slice() {
+                [one] => *one,
+                [] => IndexKind::Value,
+                _ => {
+                    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                    return Err(CliError::Usage(format!(
+                        "{c} has a {} index on `{}`: say which to drop with -k {}",
+                        names.join(" and a "),
+                        pattern.trim(),
+                        names.join(" or -k ")
+                    )));
+                }
+            }
+        }
+    };
     engine
         .store()
         .drop_index(c, pattern, kind)

@@ -4,17 +4,17 @@
 pub mod args;
 pub mod commands;
 pub mod demo;
+pub mod fields;
 pub mod output;
 pub mod progress;
 pub mod repl;
 
 use std::io::{IsTerminal, Read};
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use acql::engine::{Engine, SearchOptions};
 use acql::store::{OpenMode, Store, WaitForImport};
@@ -132,18 +132,22 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Query(a)) => {
-            // A cursor id carries its query.
-            let query = match a.opts.cursor_id {
-                Some(_) => a.query.unwrap_or_default(),
-                None => query_text(a.query)?,
-            };
-            let engine = open_read_only(&a.db)?;
-            one_shot(&engine, &query, &a.opts)
+            match (a.query, &a.opts.cursor_id) {
+                (Some(q), _) => one_shot(&open_read_only(&a.db)?, &q, &a.opts),
+                // A cursor id carries its query.
+                (None, Some(_)) => one_shot(&open_read_only(&a.db)?, "", &a.opts),
+                // A script may hold dot-commands that write (`.import`, `.index`).
+                (None, None) => script(open_existing(&a.db)?, Some(a.db), &a.opts),
+            }
         }
-        Some(Command::Repl(a)) => match a.db {
-            Some(db) => repl::run(open_create(&db)?, Some(db)),
-            None => repl::run(demo::open()?, None),
-        },
+        Some(Command::Repl(a)) => {
+            let options = repl::ShellOptions::repl(a.bail);
+            match a.db {
+                Some(db) => repl::run(open_create(&db)?, Some(db), options),
+                None => repl::run(demo::open()?, None, options),
+            }
+        }
+        Some(Command::Fields(a)) => commands::fields(&a),
         Some(Command::Import(a)) => commands::import(&a),
         Some(Command::Export(a)) => commands::export(&a),
         Some(Command::Gen(a)) => commands::generate(&a),
@@ -201,24 +205,63 @@ fn run_default(a: args::RunArgs) -> Result<(), CliError> {
         }
         (_, db, query) => (db, query),
     };
+    if let Some(db) = &db
+        && !db.exists()
+        && let Some(command) = misspelled_command(&db.to_string_lossy())
+    {
+        return Err(CliError::Usage(format!(
+            "`{}` is neither a database file nor a command; did you mean `acql {command}`?",
+            db.display()
+        )));
+    }
     let interactive = std::io::stdin().is_terminal();
+    // A cursor id carries its query.
     let query = match query {
-        Some(q) => Some(q),
-        None if !interactive || a.query_opts.cursor_id.is_some() => {
-            Some(if a.query_opts.cursor_id.is_some() {
-                String::new()
-            } else {
-                query_text(None)?
-            })
-        }
-        None => None,
+        None if a.query_opts.cursor_id.is_some() => Some(String::new()),
+        q => q,
     };
     match (db, query) {
         (Some(db), Some(q)) => one_shot(&open_read_only(&db)?, &q, &a.query_opts),
         (None, Some(q)) => one_shot(&demo::open()?, &q, &a.query_opts),
-        (Some(db), None) => repl::run(open_create(&db)?, Some(db)),
-        (None, None) => repl::run(demo::open()?, None),
+        // Standard input that is not a terminal is a script: `acql DB < report.sql`.
+        (Some(db), None) if !interactive => script(open_existing(&db)?, Some(db), &a.query_opts),
+        (None, None) if !interactive => script(demo::open()?, None, &a.query_opts),
+        (Some(db), None) => repl::run(open_create(&db)?, Some(db), repl::ShellOptions::repl(false)),
+        (None, None) => repl::run(demo::open()?, None, repl::ShellOptions::repl(false)),
     }
+}
+
+/// Runs standard input as a script: each statement prints as `acql DB "STATEMENT"` would
+/// (`--format`, json by default), dot-commands work, and the first failure stops it
+/// (exit 1).
+fn script(engine: Engine, db: Option<PathBuf>, opts: &QueryOpts) -> Result<(), CliError> {
+    let options = repl::ShellOptions {
+        batch: true,
+        mode: opts.format.unwrap_or(Format::Json),
+        bail: true,
+        query: opts.clone(),
+    };
+    repl::run(engine, db, options)
+}
+
+/// The subcommands' names (a test checks them against clap's).
+const COMMANDS: [&str; 10] = [
+    "query", "repl", "import", "export", "gen", "explain", "fields", "index", "serve", "bench",
+];
+
+/// The subcommand that `word` (a first argument that is no file) misspells, if any:
+/// `serv` → `serve`.
+fn misspelled_command(word: &str) -> Option<&'static str> {
+    if word.contains(['.', '/', '\\']) || looks_like_query(word) {
+        return None;
+    }
+    let lower = word.to_lowercase();
+    COMMANDS
+        .into_iter()
+        .map(|n| (fields::edit_distance(&lower, n), n))
+        .filter(|(d, n)| *d <= if n.len() <= 4 { 1 } else { 2 })
+        .min()
+        .map(|(_, n)| n)
 }
 
 /// A lone argument that is no file but starts like a query is a query (on the demo store).
@@ -317,9 +360,16 @@ fn one_shot(engine: &Engine, query: &str, opts: &QueryOpts) -> Result<(), CliErr
         width,
         opts,
         &search,
+        false,
         &mut out,
     )?;
-    out.flush()
+    out.flush()?;
+    if opts.cursor_id.is_none() {
+        for w in fields::unknown_path_warnings(engine, query, None) {
+            eprintln!("{w}");
+        }
+    }
+    Ok(())
 }
 
 /// The terminal's width, when stdout is one.
@@ -333,10 +383,7 @@ pub fn terminal_width() -> Option<usize> {
 pub fn search_options(opts: &QueryOpts, cancel: Option<Arc<AtomicBool>>) -> SearchOptions {
     SearchOptions {
         open_cursor: opts.open_cursor,
-        timeout: opts
-            .timeout
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(Duration::from_secs_f64),
+        timeout: opts.timeout,
         cancel,
     }
 }
@@ -383,6 +430,10 @@ pub fn stream_ndjson(
 /// returns), and so does any format when a cursor is involved (the next cursor id goes to
 /// stderr). Otherwise `extent` decides: one page, or every record streamed through
 /// `Engine::stream` in constant memory.
+///
+/// A page that holds fewer records than match, when the query did not ask for that
+/// (no LIMIT, or one above the 10,000 cap), says so and how to get the rest: in the
+/// table's footer, on stderr for the other formats. `repl` words that advice for the REPL.
 #[allow(clippy::too_many_arguments)] // each is one independent choice of the caller
 pub fn run_query(
     engine: &Engine,
@@ -392,6 +443,7 @@ pub fn run_query(
     width: Option<usize>,
     opts: &QueryOpts,
     search: &SearchOptions,
+    repl: bool,
     out: &mut Out,
 ) -> Result<Summary, CliError> {
     let paged = extent == Extent::Page
@@ -407,13 +459,21 @@ pub fn run_query(
                 .search(query, search)
                 .map_err(|e| CliError::from_engine(e, Some(query)))?,
         };
-        let summary = Summary {
+        let mut summary = Summary {
             objects_count: page.results.len() as u64,
             total_count: page.total_count,
             next_cursor_id: page.next_cursor_id,
+            notice: None,
         };
+        if opts.cursor_id.is_none() && !opts.open_cursor {
+            summary.notice = cut_notice(engine, query, &summary, repl);
+        }
         if format == Format::Json {
             output::write_envelope(out, &page.results, &summary)?;
+            if let Some(n) = &summary.notice {
+                out.flush()?;
+                eprintln!("acql: {n}");
+            }
         } else {
             let mut sink = output::sink_for(format, width);
             for r in &page.results {
@@ -422,6 +482,10 @@ pub fn run_query(
             sink.finish(out, &summary)?;
             if let Some(id) = &summary.next_cursor_id {
                 eprintln!("nextCursorId: {id}");
+            }
+            if let (Some(n), false) = (&summary.notice, format == Format::Table) {
+                out.flush()?;
+                eprintln!("acql: {n}");
             }
         }
         return Ok(summary);
@@ -433,6 +497,7 @@ pub fn run_query(
             objects_count: s.objects_count,
             total_count: s.total_count,
             next_cursor_id: None,
+            notice: None,
         });
     }
     let mut failure = None;
@@ -456,9 +521,49 @@ pub fn run_query(
         objects_count: s.objects_count,
         total_count: s.total_count,
         next_cursor_id: None,
+        notice: None,
     };
     sink.finish(out, &summary)?;
     Ok(summary)
+}
+
+/// The notice for a page cut short of what the query asked for, e.g.
+/// `showing 300 of 85,658 — add LIMIT, use .mode ndjson, or export`.
+fn cut_notice(engine: &Engine, query: &str, summary: &Summary, repl: bool) -> Option<String> {
+    let ast = acql::parse(query).ok()?;
+    // Aggregates without GROUP BY are one row; totalCount counts the documents.
+    if ast.group_by.is_empty()
+        && ast
+            .select
+            .iter()
+            .any(|s| matches!(s, acql::ast::SelectItem::Aggregate(_)))
+    {
+        return None;
+    }
+    let plan = engine.plan(query).ok()?;
+    let shown = summary.objects_count;
+    if plan.start.saturating_add(shown) >= summary.total_count {
+        return None;
+    }
+    let (stream, export) = if repl {
+        (".mode ndjson", "export")
+    } else {
+        ("--format ndjson", "acql export")
+    };
+    let advice = match plan.limit_written {
+        // The query asked for exactly this many.
+        Some(n) if n <= shown => return None,
+        Some(_) => format!(
+            "a page holds at most {}: use {stream}, or {export}",
+            output::thousands(shown)
+        ),
+        None => format!("add LIMIT, use {stream}, or {export}"),
+    };
+    Some(format!(
+        "showing {} of {} — {advice}",
+        output::thousands(shown),
+        output::thousands(summary.total_count)
+    ))
 }
 
 #[cfg(test)]
@@ -472,6 +577,24 @@ mod tests {
         assert!(!looks_like_query("my.db"));
         assert!(!looks_like_query("SELECTé"));
         assert!(!looks_like_query("séléct * from x"));
+    }
+
+    #[test]
+    fn misspelled_commands_are_named() {
+        use clap::CommandFactory;
+        let mut names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        names.sort();
+        let mut listed: Vec<&str> = COMMANDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
+        assert_eq!(misspelled_command("serv"), Some("serve"));
+        assert_eq!(misspelled_command("imprt"), Some("import"));
+        assert_eq!(misspelled_command("Explian"), Some("explain"));
+        assert_eq!(misspelled_command("my.db"), None);
+        assert_eq!(misspelled_command("people"), None);
     }
 
     #[test]

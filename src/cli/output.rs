@@ -1,5 +1,5 @@
-//! Result formats (json envelope, ndjson, table, csv) and a stdout that ends quietly on a
-//! broken pipe.
+//! Result formats (json envelope, ndjson, table, csv, line, markdown) and a stdout that
+//! ends quietly on a broken pipe.
 //!
 //! Rust ignores SIGPIPE, so `acql … | head` sees `EPIPE` as a write error; `println!` would
 //! panic on it. Every result byte therefore goes through [`Out`], which turns a broken pipe
@@ -8,8 +8,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Write};
 
 use serde_json::Value;
 
@@ -68,6 +67,22 @@ pub struct Summary {
     pub total_count: u64,
     /// The next page's cursor, when a cursor is open and more results remain.
     pub next_cursor_id: Option<String>,
+    /// Said when the results were cut (`showing 300 of 85,658 — …`); the table prints it
+    /// in its footer, the caller prints it on stderr for the other formats.
+    pub notice: Option<String>,
+}
+
+/// `85658` as `85,658`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The json response envelope of one page, serialised without copying the records.
@@ -108,6 +123,38 @@ pub fn sink_for(format: Format, width: Option<usize>) -> Box<dyn RecordSink> {
         Format::Json | Format::Ndjson => Box::new(Ndjson),
         Format::Csv => Box::new(Tabular::new(TabularStyle::Csv)),
         Format::Table => Box::new(Tabular::new(TabularStyle::Table { width })),
+        Format::Markdown => Box::new(Tabular::new(TabularStyle::Markdown)),
+        Format::Line => Box::new(Lines { count: 0 }),
+    }
+}
+
+/// `.mode line`: one `name = value` per line, names right-aligned, a blank line between
+/// records (sqlite3's line mode). Nested fields are dotted names, as in the table.
+struct Lines {
+    count: u64,
+}
+
+impl RecordSink for Lines {
+    fn record(&mut self, out: &mut Out, record: &Value) -> Result<(), CliError> {
+        let mut t = Tabular::new(TabularStyle::Csv);
+        let row = t.place(record);
+        let width = t.columns.iter().map(|c| text_width(c)).max().unwrap_or(0);
+        let mut text = String::new();
+        if self.count > 0 {
+            text.push('\n');
+        }
+        self.count += 1;
+        for (i, cell) in &row {
+            let name = &t.columns[*i];
+            let pad = width - text_width(name);
+            text.extend(std::iter::repeat_n(' ', pad));
+            let _ = writeln!(text, "{name} = {}", display_text(cell));
+        }
+        out.str(&text)
+    }
+
+    fn finish(&mut self, _out: &mut Out, _summary: &Summary) -> Result<(), CliError> {
+        Ok(())
     }
 }
 
@@ -177,21 +224,28 @@ pub fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TabularStyle {
     Csv,
     Table { width: Option<usize> },
+    Markdown,
 }
 
-/// Rows kept in memory before the rest spill to a temporary file.
-const IN_MEMORY_ROWS: usize = 2000;
+/// Rows read before the header is written: their columns make the header, their cells the
+/// column widths. Then rows print as they arrive.
+const PREVIEW_ROWS: usize = 1000;
 /// No table column is wider than this before fitting to the terminal.
 const MAX_COLUMN_WIDTH: usize = 60;
+/// A header squeezed to fit the terminal keeps at least this many columns of its start.
+const HEADER_FLOOR: usize = 14;
 
-/// Table and CSV: both need every column before the first row (records differ in their
-/// fields), so rows are collected first. The first rows stay in memory; the rest spill to
-/// an anonymous temporary file (flattened cells, see [`write_spilled_row`]), so memory stays
-/// bounded for any result size.
+/// Table, Markdown and CSV: a header of every column, then one row per record.
+///
+/// Records differ in their fields, so the columns come from the first [`PREVIEW_ROWS`]
+/// rows (held in memory); after the header the rows stream out as they arrive, in
+/// constant memory. A column first seen later starts a new header in a table or Markdown
+/// (the rows below it have it); CSV has one header, so such a field is left out and
+/// counted, and `finish` says which fields were left out.
 struct Tabular {
     style: TabularStyle,
     columns: Vec<String>,
@@ -199,9 +253,15 @@ struct Tabular {
     /// Widest cell per column (headers not included), capped at [`MAX_COLUMN_WIDTH`].
     widths: Vec<usize>,
     numeric: Vec<bool>,
-    rows: Vec<Vec<(usize, Cell)>>,
-    spill: Option<BufWriter<File>>,
+    preview: Vec<Vec<(usize, Cell)>>,
+    /// The layout of the header written last (`None` until the preview ends).
+    layout: Option<Layout>,
+    /// How many columns the header written last had.
+    headed: usize,
     count: u64,
+    /// CSV rows that had fields outside the header, and those fields' columns.
+    left_out_rows: u64,
+    left_out: std::collections::BTreeSet<usize>,
 }
 
 impl Tabular {
@@ -212,9 +272,12 @@ impl Tabular {
             index: HashMap::new(),
             widths: Vec::new(),
             numeric: Vec::new(),
-            rows: Vec::new(),
-            spill: None,
+            preview: Vec::new(),
+            layout: None,
+            headed: 0,
             count: 0,
+            left_out_rows: 0,
+            left_out: std::collections::BTreeSet::new(),
         }
     }
 
@@ -261,7 +324,7 @@ impl Tabular {
             }
         };
         let cell = Cell::of(value);
-        if let TabularStyle::Table { .. } = self.style {
+        if self.style != TabularStyle::Csv {
             let w = text_width(&display_text(&cell));
             self.widths[i] = self.widths[i].max(w.min(MAX_COLUMN_WIDTH));
         }
@@ -277,12 +340,26 @@ impl Tabular {
         row: &[(usize, Cell)],
         layout: &Layout,
     ) -> Result<(), CliError> {
-        let mut cells: Vec<Option<&Cell>> = vec![None; self.columns.len()];
+        let mut cells: Vec<Option<&Cell>> = vec![None; self.headed];
         for (i, cell) in row {
-            cells[*i] = Some(cell);
+            if let Some(slot) = cells.get_mut(*i) {
+                *slot = Some(cell);
+            }
         }
         let mut line = String::new();
         match self.style {
+            TabularStyle::Markdown => {
+                line.push('|');
+                for cell in &cells {
+                    line.push(' ');
+                    if let Some(c) = cell {
+                        let text = if c.null { "null" } else { c.text.as_str() };
+                        line.push_str(&markdown_cell(text));
+                    }
+                    line.push_str(" |");
+                }
+                line.push('\n');
+            }
             TabularStyle::Csv => {
                 for (i, cell) in cells.iter().enumerate() {
                     if i > 0 {
@@ -356,41 +433,32 @@ fn push_cell(line: &mut String, text: &str, width: usize, right: bool) {
     }
 }
 
-/// Keeps the end of a column name that does not fit (`…firstName`): the last segments of a
-/// dotted path tell columns apart, their shared prefix does not.
-fn truncate_left(name: &str, width: usize) -> Cow<'_, str> {
-    if console::measure_text_width(name) <= width {
-        return Cow::Borrowed(name);
+/// Keeps the start of a column name that does not fit (`subscriptions.news…`): a path is
+/// read from its root, and the end alone (`…sSubscribed`) names no column for sure.
+fn truncate_header(name: &str, width: usize) -> Cow<'_, str> {
+    if text_width(name) <= width {
+        Cow::Borrowed(name)
+    } else {
+        console::truncate_str(name, width, "…")
     }
-    // Whole trailing segments when they fit, else as many trailing characters as fit.
-    let by_segment = name
-        .char_indices()
-        .filter(|(_, c)| *c == '.')
-        .map(|(i, _)| &name[i + 1..])
-        .find(|tail| console::measure_text_width(tail) < width);
-    if let Some(tail) = by_segment {
-        return Cow::Owned(format!("…{tail}"));
-    }
-    let mut tail: Vec<char> = Vec::new();
-    let mut used = 1; // the `…`
-    for c in name.chars().rev() {
-        let w = console::measure_text_width(c.encode_utf8(&mut [0; 4]));
-        if used + w > width {
-            break;
-        }
-        used += w;
-        tail.push(c);
-    }
-    Cow::Owned(std::iter::once('…').chain(tail.into_iter().rev()).collect())
 }
 
-/// The narrowest a header gets before its column is squeezed: `…` and its last segment.
+/// The narrowest a header gets before its cells are squeezed: its first
+/// [`HEADER_FLOOR`] columns.
 fn compact_header_width(name: &str) -> usize {
-    match name.rsplit_once('.') {
-        Some((_, last)) => {
-            (1 + console::measure_text_width(last)).min(console::measure_text_width(name))
-        }
-        None => console::measure_text_width(name),
+    text_width(name).min(HEADER_FLOOR)
+}
+
+/// A Markdown table cell: `|` escaped, line breaks as `<br>`.
+fn markdown_cell(text: &str) -> Cow<'_, str> {
+    if text.contains(['|', '\n', '\r']) {
+        Cow::Owned(
+            text.replace('|', "\\|")
+                .replace("\r\n", "<br>")
+                .replace(['\n', '\r'], "<br>"),
+        )
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
@@ -468,83 +536,19 @@ fn fit(natural: &[usize], compact: &[usize], limit: Option<usize>) -> Layout {
     }
 }
 
-/// Ends a spilled row (no column has this index).
-const END_OF_ROW: u32 = u32::MAX;
-
-/// Writes a placed row in the spill file's format: per cell a little-endian `u32` column
-/// index, a flags byte (1 numeric, 2 null) and the `u32`-length-prefixed text; then
-/// [`END_OF_ROW`]. Cheaper than JSON both ways, and the columns are already resolved.
-fn write_spilled_row(w: &mut impl Write, row: &[(usize, Cell)]) -> io::Result<()> {
-    for (i, cell) in row {
-        let too_big = || io::Error::other("cell too large to spill");
-        w.write_all(&u32::try_from(*i).map_err(|_| too_big())?.to_le_bytes())?;
-        w.write_all(&[u8::from(cell.numeric) | (u8::from(cell.null) << 1)])?;
-        w.write_all(
-            &u32::try_from(cell.text.len())
-                .map_err(|_| too_big())?
-                .to_le_bytes(),
-        )?;
-        w.write_all(cell.text.as_bytes())?;
-    }
-    w.write_all(&END_OF_ROW.to_le_bytes())
-}
-
-/// Reads one row written by [`write_spilled_row`] into `row`; `false` at the end of the file.
-fn read_spilled_row(r: &mut impl BufRead, row: &mut Vec<(usize, Cell)>) -> io::Result<bool> {
-    row.clear();
-    let mut word = [0u8; 4];
-    if r.fill_buf()?.is_empty() {
-        return Ok(false);
-    }
-    loop {
-        r.read_exact(&mut word)?;
-        let index = u32::from_le_bytes(word);
-        if index == END_OF_ROW {
-            return Ok(true);
-        }
-        let mut flags = [0u8; 1];
-        r.read_exact(&mut flags)?;
-        r.read_exact(&mut word)?;
-        let mut text = vec![0u8; u32::from_le_bytes(word) as usize];
-        r.read_exact(&mut text)?;
-        let text = String::from_utf8(text).map_err(io::Error::other)?;
-        let cell = Cell {
-            text,
-            numeric: flags[0] & 1 != 0,
-            null: flags[0] & 2 != 0,
-        };
-        row.push((index as usize, cell));
-    }
-}
-
-impl RecordSink for Tabular {
-    fn record(&mut self, _out: &mut Out, record: &Value) -> Result<(), CliError> {
-        self.count += 1;
-        let placed = self.place(record);
-        if self.rows.len() < IN_MEMORY_ROWS && self.spill.is_none() {
-            self.rows.push(placed);
-            return Ok(());
-        }
-        if self.spill.is_none() {
-            let file = tempfile::tempfile()
-                .map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
-            self.spill = Some(BufWriter::new(file));
-        }
-        let spill = self.spill.as_mut().expect("set above");
-        write_spilled_row(spill, &placed)
-            .map_err(|e| CliError::failed(format!("temporary file: {e}")))
-    }
-
-    fn finish(&mut self, out: &mut Out, summary: &Summary) -> Result<(), CliError> {
+impl Tabular {
+    /// Lays out the columns seen so far and writes their header (and, the first time, the
+    /// preview rows under it).
+    fn write_header(&mut self, out: &mut Out) -> Result<(), CliError> {
         let limit = match self.style {
             TabularStyle::Table { width } => width,
-            TabularStyle::Csv => None,
+            TabularStyle::Csv | TabularStyle::Markdown => None,
         };
         let natural: Vec<usize> = self
             .columns
             .iter()
             .zip(&self.widths)
-            .map(|(c, w)| (*w).max(console::measure_text_width(c)))
+            .map(|(c, w)| (*w).max(text_width(c)))
             .collect();
         let compact: Vec<usize> = self
             .columns
@@ -553,12 +557,25 @@ impl RecordSink for Tabular {
             .map(|(c, w)| (*w).max(compact_header_width(c)))
             .collect();
         let layout = fit(&natural, &compact, limit);
+        self.headed = self.columns.len();
         if !self.columns.is_empty() {
             match self.style {
                 TabularStyle::Csv => {
                     let header: Vec<_> = self.columns.iter().map(|c| csv_field(c)).collect();
                     out.str(&header.join(","))?;
                     out.str("\r\n")?;
+                }
+                TabularStyle::Markdown => {
+                    let mut head = String::from("|");
+                    let mut rule = String::from("|");
+                    for (c, numeric) in self.columns.iter().zip(&self.numeric) {
+                        let _ = write!(head, " {} |", markdown_cell(c));
+                        rule.push_str(if *numeric { " ---: |" } else { " --- |" });
+                    }
+                    out.str(&head)?;
+                    out.str("\n")?;
+                    out.str(&rule)?;
+                    out.str("\n")?;
                 }
                 TabularStyle::Table { .. } => {
                     let mut head = String::new();
@@ -569,7 +586,7 @@ impl RecordSink for Tabular {
                             rule.push_str("─┼─");
                         }
                         let w = layout.widths[slot];
-                        let name = truncate_left(&self.columns[col], w);
+                        let name = truncate_header(&self.columns[col], w);
                         head.push_str(&console::pad_str(&name, w, console::Alignment::Left, None));
                         rule.push_str(&"─".repeat(w));
                     }
@@ -584,35 +601,93 @@ impl RecordSink for Tabular {
                 }
             }
         }
-        let rows = std::mem::take(&mut self.rows);
+        self.layout = Some(layout);
+        Ok(())
+    }
+
+    /// Ends the preview: the header, then the rows held so far.
+    fn start(&mut self, out: &mut Out) -> Result<(), CliError> {
+        self.write_header(out)?;
+        let rows = std::mem::take(&mut self.preview);
+        let layout = self.layout.take().expect("written above");
         for row in &rows {
             self.write_row(out, row, &layout)?;
         }
-        if let Some(spill) = self.spill.take() {
-            let mut file = spill
-                .into_inner()
-                .map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
-            file.rewind()
-                .map_err(|e| CliError::failed(format!("temporary file: {e}")))?;
-            let mut reader = BufReader::with_capacity(1 << 16, file);
-            let mut row = Vec::new();
-            while read_spilled_row(&mut reader, &mut row)
-                .map_err(|e| CliError::failed(format!("temporary file: {e}")))?
-            {
-                self.write_row(out, &row, &layout)?;
+        self.layout = Some(layout);
+        Ok(())
+    }
+}
+
+impl RecordSink for Tabular {
+    fn record(&mut self, out: &mut Out, record: &Value) -> Result<(), CliError> {
+        self.count += 1;
+        let placed = self.place(record);
+        if self.layout.is_none() {
+            self.preview.push(placed);
+            if self.preview.len() >= PREVIEW_ROWS {
+                self.start(out)?;
+            }
+            return Ok(());
+        }
+        if placed.iter().any(|(i, _)| *i >= self.headed) {
+            if self.style == TabularStyle::Csv {
+                self.left_out_rows += 1;
+                self.left_out
+                    .extend(placed.iter().map(|(i, _)| *i).filter(|i| *i >= self.headed));
+            } else {
+                // A column first seen now: a new header, so the rows below show it.
+                out.str("\n")?;
+                self.write_header(out)?;
             }
         }
-        if let TabularStyle::Table { .. } = self.style {
-            let mut footer = format!(
-                "({} {}",
-                self.count,
-                if self.count == 1 { "row" } else { "rows" }
+        let layout = self.layout.take().expect("header written");
+        let written = self.write_row(out, &placed, &layout);
+        self.layout = Some(layout);
+        written
+    }
+
+    fn finish(&mut self, out: &mut Out, summary: &Summary) -> Result<(), CliError> {
+        if self.layout.is_none() {
+            self.start(out)?;
+        }
+        let layout = self.layout.take().expect("header written");
+        if self.left_out_rows > 0 {
+            let names: Vec<&str> = self
+                .left_out
+                .iter()
+                .take(5)
+                .map(|i| self.columns[*i].as_str())
+                .collect();
+            let more = if self.left_out.len() > names.len() {
+                format!(" and {} more", self.left_out.len() - names.len())
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "acql: {} rows had fields that the first {} rows did not ({}{more}); CSV has one header, so those fields were left out: name them in SELECT, or use ndjson",
+                thousands(self.left_out_rows),
+                thousands(PREVIEW_ROWS as u64),
+                names.join(", ")
             );
-            if summary.total_count != self.count {
-                let _ = write!(footer, ", totalCount {}", summary.total_count);
+        }
+        if let TabularStyle::Table { width } = self.style {
+            let mut footer = String::from("(");
+            match &summary.notice {
+                Some(notice) => footer.push_str(notice),
+                None => {
+                    let _ = write!(
+                        footer,
+                        "{} {}",
+                        self.count,
+                        if self.count == 1 { "row" } else { "rows" }
+                    );
+                    if summary.total_count != self.count {
+                        let _ = write!(footer, ", totalCount {}", summary.total_count);
+                    }
+                }
             }
             if layout.hidden > 0 {
-                let names: Vec<&str> = self.columns[self.columns.len() - layout.hidden..]
+                let names: Vec<&str> = self.columns[layout.shown.len()..self.headed]
                     .iter()
                     .map(String::as_str)
                     .collect();
@@ -625,8 +700,12 @@ impl RecordSink for Tabular {
             }
             footer.push(')');
             // The footer obeys the width too; the hidden names are a hint, not data.
-            let footer = match limit {
-                Some(w) => console::truncate_str(&footer, w, "…)").into_owned(),
+            // The notice itself is never cut.
+            let footer = match width {
+                Some(w) => {
+                    let keep = summary.notice.as_ref().map_or(0, |n| text_width(n) + 2);
+                    console::truncate_str(&footer, w.max(keep), "…)").into_owned()
+                }
                 None => footer,
             };
             out.str(&footer)?;
@@ -664,7 +743,7 @@ mod tests {
         let summary = Summary {
             objects_count: records.len() as u64,
             total_count: records.len() as u64,
-            next_cursor_id: None,
+            ..Summary::default()
         };
         sink.finish(&mut out, &summary).unwrap();
         out.flush().unwrap();
@@ -734,23 +813,80 @@ mod tests {
     }
 
     #[test]
-    fn long_headers_keep_their_last_segments() {
-        assert_eq!(truncate_left("profile.firstName", 10), "…firstName");
-        assert_eq!(truncate_left("profile.firstName", 14), "…firstName");
-        assert_eq!(truncate_left("profile.firstName", 6), "…tName");
-        assert_eq!(truncate_left("email", 10), "email");
+    fn long_headers_keep_their_start() {
+        assert_eq!(
+            truncate_header("subscriptions.newsletter.email.isSubscribed", 16),
+            "subscriptions.n…"
+        );
+        assert_eq!(truncate_header("profile.firstName", 10), "profile.f…");
+        assert_eq!(truncate_header("email", 10), "email");
     }
 
     #[test]
-    fn spilled_rows_keep_late_columns() {
-        let mut records: Vec<Value> = (0..IN_MEMORY_ROWS + 10).map(|i| json!({"i": i})).collect();
+    fn rows_print_as_they_arrive_after_the_preview() {
+        for format in [Format::Csv, Format::Table, Format::Markdown] {
+            let buf = Buf::default();
+            let mut out = Out::new(Box::new(buf.clone()));
+            let mut sink = sink_for(format, None);
+            let written = |out: &mut Out| {
+                out.flush().unwrap();
+                buf.0.lock().unwrap().len()
+            };
+            for i in 0..PREVIEW_ROWS - 1 {
+                sink.record(&mut out, &json!({ "i": i })).unwrap();
+            }
+            assert_eq!(written(&mut out), 0, "{format:?}: the preview is held");
+            sink.record(&mut out, &json!({ "i": -1 })).unwrap();
+            let after_preview = written(&mut out);
+            assert!(after_preview > 0, "{format:?}: header and preview written");
+            sink.record(&mut out, &json!({ "i": 7 })).unwrap();
+            assert!(
+                written(&mut out) > after_preview,
+                "{format:?}: a row streams"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_leaves_out_late_columns_and_tables_head_them() {
+        let mut records: Vec<Value> = (0..PREVIEW_ROWS + 10).map(|i| json!({"i": i})).collect();
         records.push(json!({"i": -1, "late": "yes"}));
         let text = render(Format::Csv, None, &records);
         let mut lines = text.split("\r\n");
-        assert_eq!(lines.next(), Some("i,late"));
-        assert_eq!(lines.next(), Some("0,"));
-        assert!(text.ends_with("-1,yes\r\n"));
-        assert_eq!(text.matches("\r\n").count(), IN_MEMORY_ROWS + 12);
+        assert_eq!(lines.next(), Some("i"));
+        assert_eq!(lines.next(), Some("0"));
+        assert!(text.ends_with("\r\n-1\r\n"));
+        assert_eq!(text.matches("\r\n").count(), PREVIEW_ROWS + 12);
+        let text = render(Format::Table, None, &records);
+        assert!(
+            text.ends_with("\n\ni    │ late\n─────┼─────\n  -1 │ yes\n(1011 rows)\n"),
+            "{}",
+            &text[text.len() - 80..]
+        );
+    }
+
+    #[test]
+    fn markdown_escapes_and_aligns() {
+        assert_eq!(
+            render(
+                Format::Markdown,
+                None,
+                &[
+                    json!({"a": "x|y", "n": 1}),
+                    json!({"a": "two\nlines", "n": 22})
+                ]
+            ),
+            "| a | n |\n| --- | ---: |\n| x\\|y | 1 |\n| two<br>lines | 22 |\n"
+        );
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(85_658), "85,658");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

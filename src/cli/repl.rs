@@ -1,25 +1,27 @@
 //! The interactive shell: rustyline with history, multi-line queries, completion of
 //! keywords and field paths, dot-commands, and Ctrl-C that cancels the running query.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use acql::catalog::{Catalog, Collection, IndexKind};
-use acql::engine::{Engine, SearchOptions};
+use acql::catalog::{Catalog, Collection, IndexKind, PatternSegment};
+use acql::engine::Engine;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
 use super::args::{Format, QueryOpts};
+use super::fields::{self, Fields};
 use super::output::Out;
 use super::{CliError, Extent, commands, describe, open_create, run_query, terminal_width};
 
@@ -61,6 +63,10 @@ const DOT_COMMANDS: &[(&str, &str)] = &[
         ".explain QUERY",
         "the plan of QUERY (indexes used, SQLite's plan)",
     ),
+    (
+        ".fields [COLLECTION] [PREFIX]",
+        "the field paths, their types, document counts and sample values",
+    ),
     (".indexes", "the declared indexes"),
     (
         ".index add|drop [COLLECTION] PATTERN [value|words]",
@@ -74,7 +80,12 @@ const DOT_COMMANDS: &[(&str, &str)] = &[
         ".export FILE [COLLECTION | QUERY]",
         "write documents as NDJSON",
     ),
-    (".mode json|ndjson|table|csv", "output format (now: {mode})"),
+    (".mode MODE", "output format: {modes} (now: {mode})"),
+    (
+        ".output [FILE]",
+        "write results to FILE (created or emptied); no FILE: back to the terminal",
+    ),
+    (".read FILE", "run the statements and dot-commands of FILE"),
     (".timer on|off", "print each query's run time"),
     (
         ".open FILE",
@@ -83,109 +94,66 @@ const DOT_COMMANDS: &[(&str, &str)] = &[
     (".quit", "leave (Ctrl-D too)"),
 ];
 
-/// Runs the REPL on `engine` (`db` is `None` for the demo store) until `.quit` or Ctrl-D.
-pub fn run(engine: Engine, db: Option<PathBuf>) -> Result<(), CliError> {
-    let paths = Arc::new(Mutex::new(Vec::new()));
-    let config = Config::builder()
-        .auto_add_history(false)
-        .history_ignore_space(true)
-        .completion_type(CompletionType::List)
-        .build();
-    let mut rl: Editor<ReplHelper, DefaultHistory> = Editor::with_config(config)
-        .map_err(|e| CliError::failed(format!("cannot start the REPL: {e}")))?;
-    let interactive = std::io::stdin().is_terminal();
-    rl.set_helper(Some(ReplHelper {
-        paths: Arc::clone(&paths),
-        files: FilenameCompleter::new(),
-        interactive,
-    }));
-    let history = history_path();
-    if let Some(h) = &history {
-        // A missing history file is the normal first run.
-        let _ = rl.load_history(h);
+/// Documents sampled per collection for path completion and the unknown-path warning.
+const PATH_SAMPLE: u64 = fields::DEFAULT_SAMPLE;
+/// `.read` files may read others, up to this depth (a file that reads itself stops here).
+const MAX_READ_DEPTH: usize = 16;
+
+/// How a shell runs: interactive or as a script, and its first output mode.
+#[derive(Clone, Debug)]
+pub struct ShellOptions {
+    /// `acql DB < script`: every statement prints as `acql DB "STATEMENT"` would (tables
+    /// and CSV stream every match); otherwise the REPL's pages.
+    pub batch: bool,
+    /// The output mode to start in.
+    pub mode: Format,
+    /// A script stops at its first failing command (exit 1).
+    pub bail: bool,
+    /// `--timeout`, `--open-cursor`, `--width` of the command line (batch mode).
+    pub query: QueryOpts,
+}
+
+impl ShellOptions {
+    /// The interactive REPL (and `acql repl DB < script`).
+    pub fn repl(bail: bool) -> ShellOptions {
+        ShellOptions {
+            batch: false,
+            mode: Format::Table,
+            bail,
+            query: QueryOpts::default(),
+        }
     }
+}
+
+/// Runs the REPL on `engine` (`db` is `None` for the demo store) until `.quit` or Ctrl-D;
+/// when standard input is not a terminal, runs it as a script.
+pub fn run(engine: Engine, db: Option<PathBuf>, options: ShellOptions) -> Result<(), CliError> {
+    let interactive = std::io::stdin().is_terminal();
     let mut shell = Shell {
         engine,
         db,
-        mode: Format::Table,
+        mode: options.mode,
         timer: false,
         cancel: cancel_flag(),
-        paths,
+        paths: Arc::new(Mutex::new(Vec::new())),
+        samples: HashMap::new(),
+        output: None,
+        batch: options.batch,
+        bail: options.bail && !interactive,
+        query: options.query,
+        failures: 0,
+        stop: false,
+        depth: 0,
     };
-    if interactive {
-        shell.refresh_paths();
-        eprintln!(
-            "acql {} on {}. End a query with ; or a blank line; .help lists commands.",
-            env!("CARGO_PKG_VERSION"),
-            shell
-                .db
-                .as_ref()
-                .map_or_else(|| "the demo store".to_string(), |p| p.display().to_string())
-        );
-    }
-
-    let mut pending = String::new();
-    let mut failures = 0u32;
-    loop {
-        let prompt = if pending.is_empty() {
-            "acql> "
+    if !interactive {
+        shell.script(std::io::stdin().lock());
+        return if shell.failures > 0 {
+            Err(CliError::Reported)
         } else {
-            "  ...> "
+            Ok(())
         };
-        let line = match rl.readline(prompt) {
-            Ok(line) => line,
-            // Ctrl-C at the prompt drops the input being typed, as in a shell.
-            Err(ReadlineError::Interrupted) => {
-                pending.clear();
-                continue;
-            }
-            // A script's last query may lack its `;`: run it rather than drop it.
-            Err(ReadlineError::Eof) if !pending.trim().is_empty() => {
-                let input = std::mem::take(&mut pending);
-                if let Err(e) = shell.execute(input.trim()) {
-                    failures += 1;
-                    report(e);
-                }
-                break;
-            }
-            Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(CliError::failed(format!("cannot read input: {e}"))),
-        };
-        // On a terminal the validator returns whole queries; without one (piped input)
-        // lines arrive one by one and are gathered here.
-        if !pending.is_empty() {
-            pending.push('\n');
-        }
-        pending.push_str(&line);
-        if !is_complete(&pending) {
-            continue;
-        }
-        let input = std::mem::take(&mut pending);
-        let input = input.trim();
-        if input.is_empty() {
-            continue;
-        }
-        let _ = rl.add_history_entry(input);
-        if let Some(h) = &history {
-            // History is a convenience: a read-only home must not stop the REPL.
-            let _ = rl.save_history(h);
-        }
-        match shell.execute(input) {
-            Ok(Flow::Continue) => {}
-            Ok(Flow::Quit) => break,
-            Err(CliError::BrokenPipe) => break,
-            Err(e) => {
-                failures += 1;
-                report(e);
-            }
-        }
     }
-    // A script (stdin not a terminal) reports failure through its exit code.
-    if failures > 0 && !interactive {
-        Err(CliError::Reported)
-    } else {
-        Ok(())
-    }
+    shell.interactive()
 }
 
 fn report(e: CliError) {
@@ -266,30 +234,198 @@ struct Shell {
     mode: Format,
     timer: bool,
     cancel: Arc<AtomicBool>,
+    /// Paths offered by completion.
     paths: Arc<Mutex<Vec<String>>>,
+    /// The sample of each collection read so far (completion, unknown-path warnings);
+    /// cleared when the data changes.
+    samples: HashMap<Collection, Fields>,
+    /// `.output FILE`: results go there instead of stdout.
+    output: Option<(PathBuf, File)>,
+    batch: bool,
+    bail: bool,
+    query: QueryOpts,
+    failures: u32,
+    /// `.quit`, a closed stdout, or a failure under `bail`: read no more input.
+    stop: bool,
+    /// `.read` nesting.
+    depth: usize,
 }
 
 impl Shell {
+    /// The interactive loop: rustyline with history, a continuation prompt and completion.
+    fn interactive(&mut self) -> Result<(), CliError> {
+        let config = Config::builder()
+            .auto_add_history(false)
+            .history_ignore_space(true)
+            .completion_type(CompletionType::List)
+            .build();
+        let mut rl: Editor<ReplHelper, DefaultHistory> = Editor::with_config(config)
+            .map_err(|e| CliError::failed(format!("cannot start the REPL: {e}")))?;
+        rl.set_helper(Some(ReplHelper {
+            paths: Arc::clone(&self.paths),
+            files: FilenameCompleter::new(),
+        }));
+        let history = history_path();
+        if let Some(h) = &history {
+            // A missing history file is the normal first run.
+            let _ = rl.load_history(h);
+        }
+        self.refresh_paths();
+        eprintln!(
+            "acql {} on {}. End a query with ; or a blank line; .help lists commands.",
+            env!("CARGO_PKG_VERSION"),
+            self.db
+                .as_ref()
+                .map_or_else(|| "the demo store".to_string(), |p| p.display().to_string())
+        );
+        let mut splitter = Splitter::default();
+        // The lines of the statement being typed, for one history entry per statement.
+        let mut typed = String::new();
+        while !self.stop {
+            let prompt = if splitter.is_empty() {
+                "acql> "
+            } else {
+                "   ...> "
+            };
+            let line = match rl.readline(prompt) {
+                Ok(line) => line,
+                // Ctrl-C at the prompt drops the input being typed, as in a shell.
+                Err(ReadlineError::Interrupted) => {
+                    splitter = Splitter::default();
+                    typed.clear();
+                    continue;
+                }
+                Err(ReadlineError::Eof) => {
+                    if let Some(last) = splitter.finish() {
+                        self.run_all(vec![last]);
+                    }
+                    break;
+                }
+                Err(e) => return Err(CliError::failed(format!("cannot read input: {e}"))),
+            };
+            if !typed.is_empty() {
+                typed.push('\n');
+            }
+            typed.push_str(&line);
+            let inputs = splitter.push_line(&line);
+            if splitter.is_empty() {
+                let entry = typed.trim();
+                if !entry.is_empty() {
+                    let _ = rl.add_history_entry(entry);
+                    if let Some(h) = &history {
+                        // History is a convenience: a read-only home must not stop the REPL.
+                        let _ = rl.save_history(h);
+                    }
+                }
+                typed.clear();
+            }
+            self.run_all(inputs);
+        }
+        Ok(())
+    }
+
+    /// Runs a script: each `;`-terminated statement (or one ended by a blank line or the
+    /// end of input) and each dot-command line.
+    fn script(&mut self, input: impl BufRead) {
+        let mut splitter = Splitter::default();
+        for line in input.lines() {
+            if self.stop {
+                return;
+            }
+            match line {
+                Ok(line) => {
+                    let inputs = splitter.push_line(&line);
+                    self.run_all(inputs);
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    report(CliError::failed(format!("cannot read input: {e}")));
+                    self.stop = true;
+                    return;
+                }
+            }
+        }
+        // A script's last statement may lack its `;`: run it rather than drop it.
+        if !self.stop
+            && let Some(last) = splitter.finish()
+        {
+            self.run_all(vec![last]);
+        }
+    }
+
+    /// Runs complete inputs in order; sets `stop` at `.quit`, on a closed stdout, and at
+    /// a failure when bailing.
+    fn run_all(&mut self, inputs: Vec<String>) {
+        for input in inputs {
+            if self.stop {
+                return;
+            }
+            match self.execute(&input) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) | Err(CliError::BrokenPipe) => self.stop = true,
+                Err(e) => {
+                    self.failures += 1;
+                    report(e);
+                    if self.bail {
+                        self.stop = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Where results go: `.output`'s file, else stdout.
+    fn out(&self) -> Result<Out, CliError> {
+        match &self.output {
+            Some((path, file)) => {
+                let f = file.try_clone().map_err(|e| {
+                    CliError::failed(format!("cannot write to {}: {e}", path.display()))
+                })?;
+                Ok(Out::new(Box::new(std::io::BufWriter::new(f))))
+            }
+            None => Ok(Out::stdout()),
+        }
+    }
+
     fn execute(&mut self, input: &str) -> Result<Flow, CliError> {
         if let Some(command) = input.strip_prefix('.') {
             return self.dot(command);
         }
         let started = Instant::now();
         self.cancel.store(false, Ordering::SeqCst);
-        let search = SearchOptions {
-            cancel: Some(Arc::clone(&self.cancel)),
-            ..SearchOptions::default()
+        let mut search = super::search_options(&self.query, Some(Arc::clone(&self.cancel)));
+        if !self.batch {
+            search.open_cursor = false;
+        }
+        let mut out = self.out()?;
+        let width = self.query.width.or_else(|| {
+            if out.is_terminal {
+                terminal_width()
+            } else {
+                None
+            }
+        });
+        // People read tables, lines and json a page at a time; ndjson and csv are for
+        // files and pipes, and a script prints as the one-shot command does.
+        let extent = match self.mode {
+            Format::Json => Extent::Page,
+            _ if self.batch => Extent::All,
+            Format::Ndjson | Format::Csv => Extent::All,
+            Format::Table | Format::Line | Format::Markdown => Extent::Page,
         };
-        let mut out = Out::stdout();
-        let width = terminal_width();
+        let opts = QueryOpts {
+            cursor_id: None,
+            ..self.query.clone()
+        };
         let result = run_query(
             &self.engine,
             input,
             self.mode,
-            Extent::Page,
+            extent,
             width,
-            &QueryOpts::default(),
+            &opts,
             &search,
+            !self.batch,
             &mut out,
         )
         .and_then(|_| out.flush());
@@ -305,7 +441,24 @@ impl Shell {
                 started.elapsed().as_secs_f64() * 1000.0
             );
         }
+        self.warn_unknown_paths(input);
         Ok(Flow::Continue)
+    }
+
+    /// Warns about paths of `query` that no document has (never fails the query).
+    fn warn_unknown_paths(&mut self, query: &str) {
+        let collection = acql::parse(query)
+            .ok()
+            .and_then(|q| Collection::from_name(&q.from.node));
+        let Some(collection) = collection else { return };
+        if !self.samples.contains_key(&collection)
+            && let Ok(f) = fields::sample(&self.engine, collection, Some(PATH_SAMPLE), None)
+        {
+            self.samples.insert(collection, f);
+        }
+        for w in fields::unknown_path_warnings(&self.engine, query, self.samples.get(&collection)) {
+            eprintln!("{w}");
+        }
     }
 
     fn dot(&mut self, command: &str) -> Result<Flow, CliError> {
@@ -321,16 +474,69 @@ impl Shell {
             "mode" => match words.as_slice() {
                 [] => eprintln!("mode: {}", self.mode.name()),
                 [m] => {
-                    self.mode =
-                        Format::from_name(m).ok_or_else(|| usage(format!("unknown mode `{m}`")))?
+                    self.mode = Format::from_name(m).ok_or_else(|| {
+                        usage(format!(
+                            "unknown mode `{m}`; the modes are {}",
+                            Format::names(", ")
+                        ))
+                    })?;
                 }
-                _ => return Err(usage("usage: .mode json|ndjson|table|csv")),
+                _ => return Err(usage(format!("usage: .mode {}", Format::names("|")))),
             },
             "timer" => match words.as_slice() {
                 ["on"] => self.timer = true,
                 ["off"] => self.timer = false,
                 _ => return Err(usage("usage: .timer on|off")),
             },
+            "output" => match words.as_slice() {
+                [] | ["stdout"] => self.output = None,
+                [file] => {
+                    let f = File::create(file)
+                        .map_err(|e| CliError::failed(format!("cannot create {file}: {e}")))?;
+                    self.output = Some((PathBuf::from(file), f));
+                }
+                _ => return Err(usage("usage: .output [FILE]")),
+            },
+            "read" => {
+                let [file] = words.as_slice() else {
+                    return Err(usage("usage: .read FILE"));
+                };
+                if self.depth >= MAX_READ_DEPTH {
+                    return Err(CliError::failed(format!(
+                        ".read nested more than {MAX_READ_DEPTH} deep (does {file} read itself?)"
+                    )));
+                }
+                let f = File::open(file)
+                    .map_err(|e| CliError::failed(format!("cannot read {file}: {e}")))?;
+                self.depth += 1;
+                self.script(BufReader::new(f));
+                self.depth -= 1;
+            }
+            "fields" => {
+                let (collection, prefix) = match words.as_slice() {
+                    [] => (Collection::EmailAccounts, None),
+                    [one] => match Collection::from_name(one) {
+                        Some(c) => (c, None),
+                        None => (Collection::EmailAccounts, Some(*one)),
+                    },
+                    [c, p] => (
+                        Collection::from_name(c).ok_or_else(|| usage(FIELDS_USAGE))?,
+                        Some(*p),
+                    ),
+                    _ => return Err(usage(FIELDS_USAGE)),
+                };
+                self.cancel.store(false, Ordering::SeqCst);
+                let f = fields::sample(
+                    &self.engine,
+                    collection,
+                    Some(PATH_SAMPLE),
+                    Some(Arc::clone(&self.cancel)),
+                )?;
+                let mut out = self.out()?;
+                out.str(&fields::render(&f, prefix))?;
+                out.flush()?;
+                self.samples.insert(collection, f);
+            }
             "explain" => {
                 if rest.is_empty() {
                     return Err(usage("usage: .explain QUERY"));
@@ -339,14 +545,14 @@ impl Shell {
                     .engine
                     .explain(rest)
                     .map_err(|e| CliError::from_engine(e, Some(rest)))?;
-                let mut out = Out::stdout();
+                let mut out = self.out()?;
                 out.str(text.trim_end())?;
                 out.str("\n")?;
                 out.flush()?;
             }
             "indexes" => {
                 let catalog = self.catalog()?;
-                let mut out = Out::stdout();
+                let mut out = self.out()?;
                 out.str(&commands::format_catalog(&catalog))?;
                 out.flush()?;
             }
@@ -354,7 +560,12 @@ impl Shell {
                 let (action, args) = words.split_first().ok_or_else(|| usage(INDEX_USAGE))?;
                 let (collection, pattern, kind) = parse_index_args(args)?;
                 let done = match *action {
-                    "add" => commands::add_index(&self.engine, collection, &pattern, kind)?,
+                    "add" => commands::add_index(
+                        &self.engine,
+                        collection,
+                        &pattern,
+                        kind.unwrap_or(IndexKind::Value),
+                    )?,
                     "drop" => commands::drop_index(&self.engine, collection, &pattern, kind)?,
                     _ => return Err(usage(INDEX_USAGE)),
                 };
@@ -384,8 +595,9 @@ impl Shell {
                     shared: false,
                     cancel: Some(Arc::clone(&self.cancel)),
                 };
-                commands::import_into(&self.engine, Path::new(file), &job)?;
+                let imported = commands::import_into(&self.engine, Path::new(file), &job);
                 self.refresh_paths();
+                imported?;
             }
             "export" => {
                 let Some((file, what)) = rest
@@ -412,8 +624,14 @@ impl Shell {
                 let mut out = Out::new(Box::new(std::io::BufWriter::new(handle)));
                 self.cancel.store(false, Ordering::SeqCst);
                 let cancel = Some(Arc::clone(&self.cancel));
-                let written =
-                    commands::export_to(&self.engine, query, collection, &mut out, cancel)?;
+                let written = commands::export_to(
+                    &self.engine,
+                    query,
+                    collection,
+                    &mut out,
+                    cancel,
+                    self.query.timeout,
+                )?;
                 out.flush()?;
                 eprintln!("exported {written} documents to {file}");
             }
@@ -442,16 +660,162 @@ impl Shell {
             .map_err(|e| CliError::failed(describe(&e.into(), None)))
     }
 
-    /// Re-reads the paths offered by completion (the console offers the same ones).
-    fn refresh_paths(&self) {
-        let paths = acql::server::console::known_paths(&self.engine);
+    /// Forgets the samples (the data or the database changed) and, in a terminal,
+    /// re-reads the paths offered by completion: the catalog's patterns, and every path in
+    /// a sample of documents of each collection.
+    fn refresh_paths(&mut self) {
+        self.samples.clear();
+        if !std::io::stdin().is_terminal() {
+            return;
+        }
+        let mut set = BTreeSet::new();
+        if let Ok(catalog) = self.catalog() {
+            for pattern in catalog
+                .indexes
+                .iter()
+                .flat_map(|ix| std::iter::once(&ix.pattern).chain(&ix.second))
+            {
+                let mut text = String::new();
+                for seg in &pattern.segments {
+                    let PatternSegment::Key(k) = seg else { break };
+                    if !text.is_empty() {
+                        text.push('.');
+                    }
+                    text.push_str(&fields::quote_segment(k));
+                    set.insert(text.clone());
+                }
+            }
+        }
+        for c in Collection::ALL {
+            // A failing sample only means fewer completions.
+            if let Ok(f) = fields::sample(&self.engine, c, Some(PATH_SAMPLE), None) {
+                set.extend(f.paths.keys().cloned());
+                self.samples.insert(c, f);
+            }
+        }
         *self
             .paths
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = paths;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = set.into_iter().collect();
     }
 }
 
+/// Gathers input lines into complete inputs: a dot-command is one line; a statement ends
+/// at a `;` outside quotes (several may share a line) or at a blank line. `--` starts a
+/// comment that runs to the end of the line (outside quotes); comments are removed.
+#[derive(Default)]
+pub struct Splitter {
+    /// The text of the statement begun so far, comments removed.
+    pending: String,
+    /// The quote that the pending text leaves open.
+    quote: Option<char>,
+}
+
+impl Splitter {
+    /// Whether no statement is begun (only blanks so far).
+    pub fn is_empty(&self) -> bool {
+        self.pending.trim().is_empty()
+    }
+
+    /// Adds one line; returns the inputs it completes, in order.
+    pub fn push_line(&mut self, line: &str) -> Vec<String> {
+        let mut done = Vec::new();
+        if self.is_empty() && self.quote.is_none() && line.trim_start().starts_with('.') {
+            let (text, _) = strip_comment(line.trim(), None);
+            self.pending.clear();
+            done.push(text.trim_end().to_string());
+            return done;
+        }
+        if line.trim().is_empty() {
+            // A blank line ends a statement (outside a string), as in the REPL's tour.
+            if self.quote.is_none() && !self.is_empty() {
+                done.push(std::mem::take(&mut self.pending).trim().to_string());
+            }
+            if self.quote.is_some() {
+                self.pending.push('\n');
+            }
+            return done;
+        }
+        if !self.pending.is_empty() {
+            self.pending.push('\n');
+        }
+        let mut escaped = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match self.quote {
+                Some(q) => {
+                    self.pending.push(c);
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q != '`' {
+                        escaped = true;
+                    } else if c == q {
+                        self.quote = None;
+                    }
+                }
+                None => match c {
+                    '-' if chars.peek() == Some(&'-') => {
+                        let kept = self.pending.trim_end().len();
+                        self.pending.truncate(kept);
+                        break;
+                    }
+                    ';' => {
+                        self.pending.push(';');
+                        let statement = std::mem::take(&mut self.pending);
+                        let statement = statement.trim();
+                        if statement != ";" {
+                            done.push(statement.to_string());
+                        }
+                    }
+                    '"' | '\'' | '`' => {
+                        self.quote = Some(c);
+                        self.pending.push(c);
+                    }
+                    _ => self.pending.push(c),
+                },
+            }
+        }
+        if self.is_empty() && self.quote.is_none() {
+            self.pending.clear();
+        }
+        done
+    }
+
+    /// The unfinished statement at the end of input, if any.
+    pub fn finish(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.pending);
+        self.quote = None;
+        let rest = rest.trim();
+        (!rest.is_empty()).then(|| rest.to_string())
+    }
+}
+
+/// `line` without its `--` comment (outside quotes; `quote` is the one open at its start).
+fn strip_comment(line: &str, mut quote: Option<char>) -> (String, Option<char>) {
+    let mut out = String::with_capacity(line.len());
+    let mut escaped = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '-' && chars.peek() == Some(&'-') => break,
+            None if matches!(c, '"' | '\'' | '`') => quote = Some(c),
+            None => {}
+        }
+        out.push(c);
+    }
+    (out, quote)
+}
+
+const FIELDS_USAGE: &str = "usage: .fields [emailAccounts|accounts] [PREFIX]";
 const INDEX_USAGE: &str =
     "usage: .index add|drop [COLLECTION] PATTERN[, PATTERN] [value|words|composite]";
 const IMPORT_USAGE: &str =
@@ -464,9 +828,9 @@ fn usage(msg: impl Into<String>) -> CliError {
 
 /// `[COLLECTION] PATTERN [KIND]`; a composite index's patterns may be written with a
 /// space after the comma (`profile.country, profile.age`).
-fn parse_index_args(args: &[&str]) -> Result<(Collection, String, IndexKind), CliError> {
+fn parse_index_args(args: &[&str]) -> Result<(Collection, String, Option<IndexKind>), CliError> {
     let mut collection = Collection::EmailAccounts;
-    let mut kind = IndexKind::Value;
+    let mut kind = None;
     let mut rest = args;
     if let [first, tail @ ..] = rest
         && let Some(c) = Collection::from_name(first)
@@ -479,7 +843,7 @@ fn parse_index_args(args: &[&str]) -> Result<(Collection, String, IndexKind), Cl
         && !head.is_empty()
         && let Ok(k) = super::args::parse_kind(last)
     {
-        kind = k;
+        kind = Some(k);
         rest = head;
     }
     match rest {
@@ -502,56 +866,15 @@ fn help_text(mode: Format) -> String {
             text,
             "  {cmd:<width$}  {}",
             what.replace("{mode}", mode.name())
+                .replace("{modes}", &Format::names(", "))
         );
     }
     text
 }
 
-/// Whether `text` is a whole input: a dot-command (one line), a query ending in `;` outside
-/// quotes, or anything followed by a blank line.
-pub fn is_complete(text: &str) -> bool {
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed.starts_with('.') {
-        return true;
-    }
-    if text
-        .rsplit_once('\n')
-        .is_some_and(|(_, last)| last.trim().is_empty())
-    {
-        return true;
-    }
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut last_outside = None;
-    for c in text.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q != '`' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => {
-                if matches!(c, '"' | '\'' | '`') {
-                    quote = Some(c);
-                } else if !c.is_whitespace() {
-                    last_outside = Some(c);
-                }
-            }
-        }
-    }
-    quote.is_none() && last_outside == Some(';')
-}
-
 struct ReplHelper {
     paths: Arc<Mutex<Vec<String>>>,
     files: FilenameCompleter,
-    /// On a terminal rustyline gathers multi-line queries through the validator; from a
-    /// pipe the loop gathers them itself, so that a last query without `;` survives EOF.
-    interactive: bool,
 }
 
 impl Completer for ReplHelper {
@@ -580,7 +903,7 @@ impl Completer for ReplHelper {
                     .collect();
                 return Ok((start, pairs));
             }
-            if [".import", ".open", ".export"]
+            if [".import", ".open", ".export", ".read", ".output"]
                 .iter()
                 .any(|c| trimmed.starts_with(c))
             {
@@ -589,12 +912,13 @@ impl Completer for ReplHelper {
             if trimmed.starts_with(".mode") {
                 let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
                 let word = &before[start..];
-                let pairs = ["json", "ndjson", "table", "csv"]
+                let pairs = Format::ALL
                     .iter()
+                    .map(|m| m.name())
                     .filter(|m| m.starts_with(word))
                     .map(|m| Pair {
-                        display: (*m).into(),
-                        replacement: (*m).into(),
+                        display: m.into(),
+                        replacement: m.into(),
                     })
                     .collect();
                 return Ok((start, pairs));
@@ -609,6 +933,14 @@ impl Completer for ReplHelper {
         if word.is_empty() {
             return Ok((start, Vec::new()));
         }
+        // After FROM only a collection name fits.
+        let after_from = before[..start]
+            .split_whitespace()
+            .next_back()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"));
+        if after_from {
+            return Ok((start, collections(word)));
+        }
         Ok((
             start,
             candidates(
@@ -620,6 +952,19 @@ impl Completer for ReplHelper {
             ),
         ))
     }
+}
+
+/// The collection names that start with `word` (any case).
+fn collections(word: &str) -> Vec<Pair> {
+    Collection::ALL
+        .iter()
+        .map(|c| c.name())
+        .filter(|n| n.len() >= word.len() && n[..word.len()].eq_ignore_ascii_case(word))
+        .map(|n| Pair {
+            display: n.to_string(),
+            replacement: n.to_string(),
+        })
+        .collect()
 }
 
 /// Completions of `word`: keywords and collections (any case, written in the case the
@@ -672,15 +1017,9 @@ impl Hinter for ReplHelper {
 
 impl Highlighter for ReplHelper {}
 
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        Ok(if !self.interactive || is_complete(ctx.input()) {
-            ValidationResult::Valid(None)
-        } else {
-            ValidationResult::Incomplete
-        })
-    }
-}
+/// Every line is accepted as typed: the shell gathers statements itself (with the
+/// continuation prompt), so what a terminal and a script see is the same.
+impl Validator for ReplHelper {}
 
 impl Helper for ReplHelper {}
 
@@ -688,17 +1027,53 @@ impl Helper for ReplHelper {}
 mod tests {
     use super::*;
 
+    fn split(script: &str) -> Vec<String> {
+        let mut s = Splitter::default();
+        let mut out = Vec::new();
+        for line in script.lines() {
+            out.extend(s.push_line(line));
+        }
+        out.extend(s.finish());
+        out
+    }
+
     #[test]
-    fn queries_end_at_a_semicolon_or_a_blank_line() {
-        assert!(!is_complete("SELECT * FROM accounts"));
-        assert!(is_complete("SELECT * FROM accounts;"));
-        assert!(is_complete("SELECT *\nFROM accounts ;  "));
-        assert!(is_complete("SELECT *\nFROM accounts\n"));
-        assert!(is_complete("SELECT *\nFROM accounts\n  "));
-        assert!(!is_complete("SELECT * FROM accounts WHERE a = 'x;"));
-        assert!(!is_complete("SELECT * FROM accounts WHERE a = \"\\\";"));
-        assert!(is_complete(".mode csv"));
-        assert!(is_complete(""));
+    fn statements_end_at_a_semicolon_or_a_blank_line() {
+        assert_eq!(split("SELECT * FROM accounts"), ["SELECT * FROM accounts"]);
+        assert_eq!(
+            split("SELECT *\nFROM accounts ;  SELECT 2;\n.mode csv"),
+            ["SELECT *\nFROM accounts ;", "SELECT 2;", ".mode csv"]
+        );
+        assert_eq!(
+            split("SELECT *\nFROM accounts\n\n.mode csv"),
+            ["SELECT *\nFROM accounts", ".mode csv"]
+        );
+        // `;` and `--` inside quotes are text; a blank line inside a string does not end it.
+        assert_eq!(
+            split("SELECT * FROM a WHERE x = 'y;--z\n\nw';"),
+            ["SELECT * FROM a WHERE x = 'y;--z\n\nw';"]
+        );
+        assert_eq!(
+            split("SELECT * FROM a WHERE x = \"\\\";\";"),
+            ["SELECT * FROM a WHERE x = \"\\\";\";"]
+        );
+        // A dot starts a command only at the start of a statement.
+        assert_eq!(split("SELECT a\n.b FROM c;"), ["SELECT a\n.b FROM c;"]);
+        assert_eq!(split(";;\n;"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn comments_run_to_the_end_of_the_line() {
+        assert_eq!(
+            split(
+                "-- a report\nSELECT a -- the key; not the end\nFROM b; -- done\n.mode csv -- why"
+            ),
+            ["SELECT a\nFROM b;", ".mode csv"]
+        );
+        assert_eq!(split("-- only a comment\n"), Vec::<String>::new());
+        let mut s = Splitter::default();
+        s.push_line("-- note");
+        assert!(s.is_empty(), "a comment alone begins no statement");
     }
 
     #[test]
@@ -729,24 +1104,20 @@ mod tests {
             (
                 Collection::Accounts,
                 "data.tier".to_string(),
-                IndexKind::Words
+                Some(IndexKind::Words)
             )
         );
         let (c, p, k) = parse_index_args(&["data.tier"]).unwrap();
         assert_eq!(
             (c, p, k),
-            (
-                Collection::EmailAccounts,
-                "data.tier".to_string(),
-                IndexKind::Value
-            )
+            (Collection::EmailAccounts, "data.tier".to_string(), None)
         );
         assert!(parse_index_args(&[]).is_err());
         let (_, p, k) =
             parse_index_args(&["profile.country,", "profile.age", "composite"]).unwrap();
         assert_eq!(
             (p.as_str(), k),
-            ("profile.country, profile.age", IndexKind::Composite)
+            ("profile.country, profile.age", Some(IndexKind::Composite))
         );
         assert!(parse_index_args(&["profile.country", "profile.age"]).is_err());
     }

@@ -112,6 +112,25 @@ impl Guard {
         }
     }
 
+    /// A guard for a local stream ([`crate::engine::Engine::stream`]): no deadline unless
+    /// `timeout` is given, and no cap on it. A long export is not a query a server must
+    /// protect itself from.
+    pub fn unbounded(timeout: Option<Duration>, cancel: Option<Arc<AtomicBool>>) -> Guard {
+        let now = Instant::now();
+        // "No deadline" is one that never comes; a timeout too large for the clock is none.
+        let never = || {
+            now.checked_add(Duration::from_secs(100 * 365 * 86_400))
+                .unwrap_or(now + Duration::from_secs(365 * 86_400))
+        };
+        Guard {
+            deadline: timeout
+                .and_then(|t| now.checked_add(t))
+                .unwrap_or_else(never),
+            cancel,
+            ticks: 0,
+        }
+    }
+
     /// Fails when the deadline passed or the query was cancelled.
     pub fn check(&self) -> Result<(), ExecError> {
         if self

@@ -103,6 +103,10 @@ fn finish(src: &str, e: PErr) -> ParseError {
         {
             None
         }
+        // `WHERE a = 1 ORDR BY a`: a misspelled clause keyword reads as a field that
+        // lacks its AND/OR; the keyword is the likelier fix.
+        Some(Hint::Connective) => did_you_mean(src, span, &expected)
+            .or_else(|| Some(hint_text(Hint::Connective, src, span))),
         Some(h) => Some(hint_text(h, src, span)),
         None => did_you_mean(src, span, &expected),
     };
@@ -264,5 +268,41 @@ mod tests {
         assert_eq!(edit_distance("FORM", "FROM"), 1);
         assert_eq!(edit_distance("ODRER", "ORDER"), 1);
         assert_eq!(edit_distance("abc", "xyz"), 3);
+    }
+}
+
+#[cfg(test)]
+mod clause_suggestions {
+    use super::parse;
+
+    /// A misspelled clause keyword after a WHERE gets the same did-you-mean as one after
+    /// FROM (it used to get "join conditions with AND or OR").
+    #[test]
+    fn misspelled_clauses_after_where_are_named() {
+        for (query, hint) in [
+            (
+                "SELECT * FROM accounts WHERE a = 1 ORDR BY a",
+                "did you mean ORDER BY?",
+            ),
+            (
+                "SELECT * FROM accounts WHERE a = 1 LIMT 5",
+                "did you mean LIMIT?",
+            ),
+            (
+                "SELECT * FROM accounts WHERE a = 1 GRUOP BY a",
+                "did you mean GROUP BY?",
+            ),
+            (
+                "SELECT * FROM accounts WHERE a = 1 STRAT 5",
+                "did you mean START?",
+            ),
+            ("SELECT * FROM accounts LIMT 5", "did you mean LIMIT?"),
+        ] {
+            let e = parse(query).unwrap_err();
+            assert_eq!(e.hint.as_deref(), Some(hint), "{query}");
+        }
+        // A second condition without AND/OR still says so.
+        let e = parse("SELECT * FROM accounts WHERE a = 1 b = 2").unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("join conditions with AND or OR"));
     }
 }
