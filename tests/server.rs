@@ -76,6 +76,11 @@ impl Server {
         }
     }
 
+    /// The database file.
+    fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("db.acql")
+    }
+
     /// `POST /method` with a form body of `pairs`.
     fn post(&self, method: &str, pairs: &[(&str, &str)]) -> Reply {
         self.raw(
@@ -763,6 +768,14 @@ fn signed_authentication() {
         "n-9",
     );
     p[1].1 = "false".into();
+    // As the Node SDK sends it: a millisecond timestamp, format=json, an integer nonce.
+    let mut p = signed(
+        "accounts.search",
+        &[("query", "SELECT * FROM accounts"), ("openCursor", "")],
+        now,
+        "9",
+    );
+    p[1].1 = "false".into();
     assert_ok(&server.call("accounts.search", &borrow(&p)));
 }
 
@@ -1079,4 +1092,438 @@ fn json_body_null_parameter_is_missing() {
         )
         .json();
     assert_error(&search, 400002);
+}
+
+/// A request with `headers` (lines without the final blank line) and `body`, on its own
+/// connection; the whole reply.
+fn exchange(server: &Server, head: &str, body: &str) -> Reply {
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("{head}\r\nConnection: close\r\n\r\n{body}").as_bytes())
+        .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    Reply::parse(&out)
+}
+
+/// Reads until the server closes the connection (EOF or reset); `false` when it stays
+/// open for the 30 s read timeout.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Issue 15, item 3: slowloris. Connections that send part of a request's headers and
+/// then stall were held forever (2,000 of them), and idle sockets locked every client
+/// out. Now a stalled connection is closed after the header timeout, idle ones after the
+/// idle timeout, at most `max_connections` are open, and a normal client is served
+/// meanwhile.
+#[test]
+fn slowloris_connections_are_closed_and_clients_still_served() {
+    let server = Server::start(ServerConfig {
+        max_connections: 16,
+        header_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    });
+    // More stalled connections than the limit: the excess wait in the listen backlog.
+    let mut stalled: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            if i % 2 == 0 {
+                s.write_all(b"POST /accounts.search HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    .unwrap();
+            }
+            s
+        })
+        .collect();
+    let v = server.call(
+        "accounts.search",
+        &[("query", "SELECT count(*) FROM emailAccounts")],
+    );
+    assert_ok(&v);
+    for (i, s) in stalled.iter_mut().enumerate() {
+        assert!(closed_by_server(s), "stalled connection {i} is still open");
+    }
+    assert_ok(&server.call(
+        "accounts.search",
+        &[("query", "SELECT count(*) FROM emailAccounts")],
+    ));
+}
+
+/// A keep-alive connection is closed once idle past the idle timeout, after serving its
+/// requests.
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let server = Server::start(ServerConfig {
+        idle_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    });
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    let body = "query=SELECT+count(*)+FROM+accounts";
+    let request = format!(
+        "POST /accounts.search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for _ in 0..2 {
+        s.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let n = s.read(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            text.starts_with("HTTP/1.1 200") && text.contains("\"errorCode\":0"),
+            "{text}"
+        );
+    }
+    assert!(closed_by_server(&mut s));
+}
+
+/// A body that stops arriving is answered 400001 after the body timeout.
+#[test]
+fn a_stalled_body_times_out() {
+    let server = Server::start(ServerConfig {
+        body_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    });
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(
+        b"POST /accounts.search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nquery=SELE",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let v = Reply::parse(&out).json();
+    assert_error(&v, 400001);
+    assert!(
+        v["errorDetails"]
+            .as_str()
+            .unwrap()
+            .contains("did not arrive"),
+        "{v}"
+    );
+}
+
+/// Issue 15, item 10: a server write while another process holds the database's write
+/// lock (a long import) waited 10 s and failed with 500001 "database is locked", which
+/// the SDKs retry. Now it waits up to the configured write timeout, then fails with
+/// 503001 saying why.
+#[test]
+fn writes_during_another_process_write_lock_are_refused_as_busy() {
+    let server = Server::start(ServerConfig {
+        write_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    });
+    let other = rusqlite::Connection::open(server.db_path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let profile = json!({"firstName": "Busy"}).to_string();
+    let params = [("email", "busy@example.com"), ("profile", profile.as_str())];
+    let v = server.call("accounts.importLiteAccount", &params);
+    assert_eq!(v["errorCode"], 503001, "{v:#}");
+    assert_eq!(v["statusCode"], 503, "{v:#}");
+    let details = v["errorDetails"].as_str().unwrap();
+    assert!(
+        details.contains("another process") && !details.contains("database is locked"),
+        "{v:#}"
+    );
+    // Reads go on meanwhile.
+    assert_ok(&server.call(
+        "accounts.search",
+        &[("query", "SELECT count(*) FROM emailAccounts")],
+    ));
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_ok(&server.call("accounts.importLiteAccount", &params));
+}
+
+/// A write waits for another process's lock (up to the write timeout) and then succeeds.
+#[test]
+fn writes_wait_for_another_process_write_lock() {
+    let server = Server::start(ServerConfig {
+        write_timeout: Duration::from_secs(60),
+        ..ServerConfig::default()
+    });
+    let other = rusqlite::Connection::open(server.db_path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    import_lite(&server, "waited@example.com", 3);
+    holder.join().unwrap();
+    let v = server.call(
+        "accounts.search",
+        &[("query", "SELECT count(*) FROM emailAccounts")],
+    );
+    assert_eq!(v["results"][0]["count(*)"], 1, "{v}");
+}
+
+/// Issue 15, item 2: concurrent searches beyond the configured maximum queue and, past
+/// the queue wait, are refused with 503001; nothing else fails.
+#[test]
+fn searches_beyond_the_limit_are_queued_or_refused_as_busy() {
+    let seed: String = (0..2000)
+        .map(|i| {
+            format!(
+                "{{\"email\":\"u{i}@example.com\",\"profile\":{{\"firstName\":\"name {i}\",\"age\":{}}}}}\n",
+                i % 90
+            )
+        })
+        .collect();
+    let server = Server::start_seeded(
+        "127.0.0.1:0",
+        ServerConfig {
+            max_queries: 1,
+            queue_timeout: Duration::from_secs(1),
+            ..ServerConfig::default()
+        },
+        &seed,
+    );
+    let codes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..12 {
+            s.spawn(|| {
+                let v = server.call(
+                    "accounts.search",
+                    &[(
+                        "query",
+                        "SELECT count(*) FROM emailAccounts WHERE profile.firstName CONTAINS 'name 7' OR profile.firstName = regex('.*9.*9.*')",
+                    )],
+                );
+                codes.lock().unwrap().push(v["errorCode"].as_u64().unwrap());
+            });
+        }
+    });
+    let codes = codes.into_inner().unwrap();
+    assert!(codes.iter().all(|c| *c == 0 || *c == 503001), "{codes:?}");
+    assert!(codes.contains(&0), "{codes:?}");
+}
+
+/// Issue 15, item 5, over HTTP: a signed `setAccountInfo` whose `data` and `isActive`
+/// were folded into one parameter name keeps its signed text; it is refused.
+#[test]
+fn forged_parameter_names_are_refused() {
+    let server = Server::start(keyed());
+    let full = server.call(
+        "accounts.importFullAccount",
+        &[
+            ("userKey", USER_KEY),
+            ("secret", SECRET),
+            ("apiKey", API_KEY),
+            ("profile", r#"{"email":"f@example.com"}"#),
+        ],
+    );
+    assert_ok(&full);
+    let uid = full["UID"].as_str().unwrap();
+    let p = signed(
+        "accounts.setAccountInfo",
+        &[("UID", uid), ("data", r#"{"x":1}"#), ("isActive", "false")],
+        now_ms(),
+        "77",
+    );
+    let mut encoded = String::new();
+    rfc3986_encode(r#"{"x":1}"#, &mut encoded);
+    let forged: Vec<(String, String)> = p
+        .iter()
+        .filter(|(k, _)| k != "data")
+        .map(|(k, v)| {
+            if k == "isActive" {
+                (format!("data={encoded}&isActive"), v.clone())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    assert_error(
+        &server.call("accounts.setAccountInfo", &borrow(&forged)),
+        400001,
+    );
+    assert_ok(&server.call("accounts.setAccountInfo", &borrow(&p)));
+}
+
+/// Issue 15, item 4, over HTTP: one signed request 250 s ahead no longer locks out the
+/// correctly timed ones once `nonceCapacity` later requests arrived.
+#[test]
+fn nonce_cache_never_locks_out_correctly_timed_requests() {
+    let server = Server::start(ServerConfig {
+        nonce_capacity: 3,
+        ..keyed()
+    });
+    let q = [("query", "SELECT count(*) FROM accounts")];
+    let now = now_ms();
+    let ahead = signed("accounts.search", &q, now + 250_000, "1");
+    assert_ok(&server.call("accounts.search", &borrow(&ahead)));
+    // More than nonceCapacity later requests (timestamped in the past, as slow clocks
+    // would), then correctly timed ones: none is refused.
+    for i in 0..6 {
+        let p = signed(
+            "accounts.search",
+            &q,
+            now - 110_000 + i * 1000,
+            &format!("{}", 10 + i),
+        );
+        assert_ok(&server.call("accounts.search", &borrow(&p)));
+    }
+    for i in 0..2 {
+        let p = signed("accounts.search", &q, now_ms(), &format!("{}", 100 + i));
+        assert_ok(&server.call("accounts.search", &borrow(&p)));
+    }
+    assert_error(&server.call("accounts.search", &borrow(&ahead)), 403004);
+}
+
+/// Issue 16, item 7: liveness and readiness probes.
+#[test]
+fn health_and_readiness() {
+    let server = Server::start(ServerConfig::default());
+    let r = exchange(&server, "GET /healthz HTTP/1.1\r\nHost: x", "");
+    assert_eq!((r.status, r.json()), (200, json!({"status": "ok"})));
+    let r = exchange(&server, "GET /readyz HTTP/1.1\r\nHost: x", "");
+    assert_eq!((r.status, r.json()), (200, json!({"status": "ready"})));
+    // Probes need no credentials.
+    let keyed_server = Server::start(keyed());
+    let r = exchange(&keyed_server, "GET /readyz HTTP/1.1\r\nHost: x", "");
+    assert_eq!(r.status, 200);
+}
+
+/// Issue 16, item 7: an HTTP method a path does not take gets 405 with `Allow` and the
+/// vendor's envelope; `OPTIONS` is answered.
+#[test]
+fn method_not_allowed_and_options() {
+    let server = Server::start(ServerConfig::default());
+    for target in ["/accounts.search", "/healthz"] {
+        let r = exchange(
+            &server,
+            &format!("DELETE {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0"),
+            "",
+        );
+        assert_eq!(r.status, 405, "{target}");
+        assert_eq!(r.header("allow"), Some("GET, POST, OPTIONS"));
+        let v = r.json();
+        assert_eq!(
+            (v["errorCode"].clone(), v["statusCode"].clone()),
+            (json!(405000), json!(405)),
+            "{v}"
+        );
+        assert!(
+            v["callId"].is_string() && v["errorDetails"].is_string(),
+            "{v}"
+        );
+    }
+    let r = exchange(&server, "OPTIONS /accounts.search HTTP/1.1\r\nHost: x", "");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("allow"), Some("GET, POST, OPTIONS"));
+    assert!(r.header("access-control-allow-origin").is_none());
+}
+
+/// Issue 16, item 7: CORS headers for configured origins only, and preflights.
+#[test]
+fn cors_for_configured_origins() {
+    let server = Server::start(ServerConfig {
+        cors_origins: vec!["https://app.example.com".into()],
+        ..ServerConfig::default()
+    });
+    let body = "query=SELECT+count(*)+FROM+accounts";
+    let post = |origin: &str| {
+        exchange(
+            &server,
+            &format!(
+                "POST /accounts.search HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}",
+                body.len()
+            ),
+            body,
+        )
+    };
+    let r = post("https://app.example.com");
+    assert_ok(&r.json());
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(r.header("vary"), Some("Origin"));
+    let r = post("https://evil.example.com");
+    assert_ok(&r.json());
+    assert!(r.header("access-control-allow-origin").is_none());
+    let r = exchange(
+        &server,
+        "OPTIONS /accounts.search HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type",
+        "",
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET, POST, OPTIONS")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    let r = exchange(
+        &server,
+        "OPTIONS /accounts.search HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example.com\r\nAccess-Control-Request-Method: POST",
+        "",
+    );
+    assert_eq!(r.status, 204);
+    assert!(r.header("access-control-allow-origin").is_none());
+}
+
+/// Issue 16, item 7: `acql serve --log-format json` logs one JSON object per line.
+#[test]
+fn serve_logs_json_lines() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acql"))
+        .arg("serve")
+        .arg(dir.path().join("db.acql"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if let Some(a) = v["addr"].as_str() {
+            addr = Some(a.parse::<SocketAddr>().unwrap());
+            seen.push(v);
+            break;
+        }
+        seen.push(v);
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no listen line: {seen:?}"));
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /accounts.search?query=SELECT+*+FROM+accounts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    assert_ok(&Reply::parse(&out).json());
+    let request = loop {
+        let line = lines.next().unwrap().unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["message"] == "request" {
+            break v;
+        }
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(request["level"], "INFO", "{request}");
+    assert_eq!(request["method"], "accounts.search", "{request}");
+    assert_eq!(request["error_code"], 0, "{request}");
+    assert!(
+        request["call_id"].as_str().unwrap().len() == 32,
+        "{request}"
+    );
 }

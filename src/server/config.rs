@@ -23,6 +23,37 @@ pub const DEFAULT_TIMESTAMP_WINDOW: Duration = Duration::from_secs(300);
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// Nonces remembered at most; see `auth::NonceCache` for why this bound is safe.
 pub const DEFAULT_NONCE_CAPACITY: usize = 100_000;
+/// Searches run at once; more wait in a queue.
+pub const DEFAULT_MAX_QUERIES: usize = 8;
+/// How long a search waits in the queue before it is refused as busy (503001).
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Page cache shared by the reader connections, in bytes.
+pub const DEFAULT_CACHE_BUDGET: u64 = 256 << 20;
+/// A reader connection unused this long is closed, releasing its cache.
+pub const DEFAULT_READER_IDLE: Duration = Duration::from_secs(60);
+/// How long a write waits for the database when another process holds its write lock
+/// (a bulk import) before it is refused as busy (503001).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Connections held open at once; further ones wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long a client may take to send a request's headers, from its first byte (and a
+/// TLS handshake, from the connection).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body, after its headers.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may wait for its next request before it is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The format of the request log on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `message` and the
+    /// event's fields), for log collectors.
+    Json,
+}
 
 /// `acql serve DB [...]`: the vendor's REST methods over HTTP.
 ///
@@ -72,6 +103,34 @@ pub struct ServeArgs {
     /// Log level of the request log (`error`, `warn`, `info`, `debug`, `trace`).
     #[arg(long = "log-level", value_name = "LEVEL", default_value = "info")]
     pub log_level: tracing::Level,
+    /// Log format: `text` lines or one JSON object per line.
+    #[arg(
+        long = "log-format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
+    /// Searches run at once (more wait up to `queueTimeoutSeconds`, then get 503001)
+    /// [default: 8].
+    #[arg(long = "max-queries", value_name = "N")]
+    pub max_queries: Option<usize>,
+    /// Connections held open at once; more wait in the listen backlog [default: 1024].
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers [default: 10].
+    #[arg(long = "header-timeout", value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client may take to send a request's body [default: 30].
+    #[arg(long = "body-timeout", value_name = "SECONDS")]
+    pub body_timeout: Option<u64>,
+    /// Seconds an idle keep-alive connection is kept open [default: 60].
+    #[arg(long = "idle-timeout", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// A browser origin allowed to call the server (CORS), e.g. `https://app.example.com`;
+    /// repeatable, `*` for any.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origin: Vec<String>,
 }
 
 impl fmt::Debug for ServeArgs {
@@ -88,7 +147,14 @@ impl fmt::Debug for ServeArgs {
             .field("tls_key", &self.tls_key)
             .field("console", &self.console)
             .field("console_writes", &self.console_writes)
-            .finish()
+            .field("log_format", &self.log_format)
+            .field("max_queries", &self.max_queries)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("cors_origin", &self.cors_origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -153,6 +219,27 @@ pub struct ServerConfig {
     pub refuse_plain_secret: bool,
     /// The query console, when served (`--console`).
     pub console: Option<super::console::ConsoleConfig>,
+    /// Searches run at once; the reader pool has as many connections.
+    pub max_queries: usize,
+    /// How long a search waits for a slot before it is refused as busy (503001).
+    pub queue_timeout: Duration,
+    /// Page cache shared by the reader connections, in bytes.
+    pub cache_budget: u64,
+    /// Reader connections unused this long are closed.
+    pub reader_idle_timeout: Duration,
+    /// How long a write waits for the database lock (held by another process, such as a
+    /// bulk import) before it is refused as busy (503001).
+    pub write_timeout: Duration,
+    /// Connections held open at once.
+    pub max_connections: usize,
+    /// Time to send a request's headers, from their first byte.
+    pub header_timeout: Duration,
+    /// Time to send a request's body, after the headers.
+    pub body_timeout: Duration,
+    /// Time a connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Browser origins allowed by CORS (`*`: any). Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +253,16 @@ impl Default for ServerConfig {
             nonce_capacity: DEFAULT_NONCE_CAPACITY,
             refuse_plain_secret: false,
             console: None,
+            max_queries: DEFAULT_MAX_QUERIES,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            cache_budget: DEFAULT_CACHE_BUDGET,
+            reader_idle_timeout: DEFAULT_READER_IDLE,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -180,6 +277,15 @@ impl ServerConfig {
         self.credentials
             .insert(user_key.to_owned(), Credential::new(secret)?);
         Ok(self)
+    }
+
+    /// The reader pool limits this config asks the store for.
+    pub fn reader_limits(&self) -> crate::store::ReaderLimits {
+        crate::store::ReaderLimits {
+            max_readers: self.max_queries.max(1),
+            cache_budget: self.cache_budget,
+            idle_timeout: self.reader_idle_timeout,
+        }
     }
 
     /// The host of the canonical URL signatures are computed over, as the SDKs build it.
@@ -202,7 +308,11 @@ impl ServerConfig {
 /// { "listen": "127.0.0.1:8080", "apiKey": "3_abc", "dataCenter": "eu1",
 ///   "credentials": [ { "userKey": "AKEY", "secret": "c2VjcmV0" } ],
 ///   "tlsCert": "cert.pem", "tlsKey": "key.pem",
-///   "timestampWindowSeconds": 300, "bodyLimitBytes": 2097152, "nonceCapacity": 100000 }
+///   "timestampWindowSeconds": 300, "bodyLimitBytes": 2097152, "nonceCapacity": 100000,
+///   "maxConcurrentQueries": 8, "queueTimeoutSeconds": 10, "cacheBudgetMiB": 256,
+///   "readerIdleSeconds": 60, "writeTimeoutSeconds": 20, "maxConnections": 1024,
+///   "headerTimeoutSeconds": 10, "bodyTimeoutSeconds": 30, "idleTimeoutSeconds": 60,
+///   "corsOrigins": ["https://app.example.com"] }
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -226,6 +336,28 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     /// Nonce cache bound.
     pub nonce_capacity: Option<usize>,
+    /// Searches run at once.
+    pub max_concurrent_queries: Option<usize>,
+    /// Queue wait of a search.
+    pub queue_timeout_seconds: Option<u64>,
+    /// Page cache of all readers, in MiB.
+    #[serde(rename = "cacheBudgetMiB")]
+    pub cache_budget_mib: Option<u64>,
+    /// Idle reader lifetime.
+    pub reader_idle_seconds: Option<u64>,
+    /// Lock wait of a write.
+    pub write_timeout_seconds: Option<u64>,
+    /// Connection limit.
+    pub max_connections: Option<usize>,
+    /// Header timeout.
+    pub header_timeout_seconds: Option<u64>,
+    /// Body timeout.
+    pub body_timeout_seconds: Option<u64>,
+    /// Keep-alive idle timeout.
+    pub idle_timeout_seconds: Option<u64>,
+    /// CORS origins.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// One `credentials` entry of the config file.
@@ -287,6 +419,7 @@ impl ServeArgs {
         for (key, secret) in self.user_key.iter().zip(&self.secret) {
             config = config.with_credential(key, secret)?;
         }
+        self.resolve_limits(&file, &mut config)?;
         config.api_key = self.api_key.clone().or(file.api_key);
         if let Some(dc) = self.data_center.clone().or(file.data_center) {
             config.data_center = dc;
@@ -326,6 +459,97 @@ impl ServeArgs {
             });
         }
         Ok((Listen { addr, tls }, config))
+    }
+
+    /// The resource limits and CORS origins, flags over file over defaults. Zero is
+    /// refused: a limit of nothing would refuse every request.
+    fn resolve_limits(
+        &self,
+        file: &FileConfig,
+        config: &mut ServerConfig,
+    ) -> Result<(), ServeError> {
+        fn count(name: &str, v: Option<usize>, default: usize) -> Result<usize, ServeError> {
+            match v {
+                Some(0) => Err(ServeError::Config(format!("{name} must be at least 1"))),
+                Some(n) => Ok(n),
+                None => Ok(default),
+            }
+        }
+        fn seconds(name: &str, v: Option<u64>, default: Duration) -> Result<Duration, ServeError> {
+            match v {
+                Some(0) => Err(ServeError::Config(format!(
+                    "{name} must be at least 1 second"
+                ))),
+                Some(s) if s > 86_400 => Err(ServeError::Config(format!(
+                    "{name} is {s} seconds: at most 86400 (a day)"
+                ))),
+                Some(s) => Ok(Duration::from_secs(s)),
+                None => Ok(default),
+            }
+        }
+        config.max_queries = count(
+            "maxConcurrentQueries (--max-queries)",
+            self.max_queries.or(file.max_concurrent_queries),
+            config.max_queries,
+        )?;
+        config.max_connections = count(
+            "maxConnections (--max-connections)",
+            self.max_connections.or(file.max_connections),
+            config.max_connections,
+        )?;
+        config.queue_timeout = seconds(
+            "queueTimeoutSeconds",
+            file.queue_timeout_seconds,
+            config.queue_timeout,
+        )?;
+        config.reader_idle_timeout = seconds(
+            "readerIdleSeconds",
+            file.reader_idle_seconds,
+            config.reader_idle_timeout,
+        )?;
+        config.write_timeout = seconds(
+            "writeTimeoutSeconds",
+            file.write_timeout_seconds,
+            config.write_timeout,
+        )?;
+        config.header_timeout = seconds(
+            "headerTimeoutSeconds (--header-timeout)",
+            self.header_timeout.or(file.header_timeout_seconds),
+            config.header_timeout,
+        )?;
+        config.body_timeout = seconds(
+            "bodyTimeoutSeconds (--body-timeout)",
+            self.body_timeout.or(file.body_timeout_seconds),
+            config.body_timeout,
+        )?;
+        config.idle_timeout = seconds(
+            "idleTimeoutSeconds (--idle-timeout)",
+            self.idle_timeout.or(file.idle_timeout_seconds),
+            config.idle_timeout,
+        )?;
+        match file.cache_budget_mib {
+            Some(0) => {
+                return Err(ServeError::Config(
+                    "cacheBudgetMiB must be at least 1".into(),
+                ));
+            }
+            Some(mib) => {
+                config.cache_budget = mib.checked_mul(1 << 20).ok_or_else(|| {
+                    ServeError::Config(format!("cacheBudgetMiB {mib} is too large"))
+                })?;
+            }
+            None => {}
+        }
+        let origins = if self.cors_origin.is_empty() {
+            &file.cors_origins
+        } else {
+            &self.cors_origin
+        };
+        config.cors_origins = origins
+            .iter()
+            .map(|o| super::cors::normalize_origin(o).map_err(ServeError::Config))
+            .collect::<Result<_, _>>()?;
+        Ok(())
     }
 }
 

@@ -23,15 +23,20 @@
 pub mod auth;
 pub mod config;
 pub mod console;
+mod cors;
 pub mod envelope;
+mod limits;
+mod listener;
+mod logfmt;
+mod ops;
 pub mod params;
 mod routes;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use config::{ServeArgs, ServerConfig};
+pub use config::{LogFormat, ServeArgs, ServerConfig};
+pub use limits::BUSY;
 
 use crate::engine::Engine;
 use crate::store::OpenMode;
@@ -88,14 +93,37 @@ pub async fn serve(
         console.loopback = local.ip().is_loopback();
         console.port = local.port();
     }
+    serve_on(engine, config, listener, None, shutdown).await
+}
+
+/// The accept loop of [`serve`] and [`serve_tls`], with the idle-reader sweep beside it.
+async fn serve_on(
+    engine: Engine,
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let limits = listener::ConnLimits::new(&config);
+    let sweep = tokio::spawn(release_idle_readers(
+        engine.clone(),
+        config.reader_idle_timeout,
+    ));
     let app = router(engine, config);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
-    Ok(())
+    let result = listener::serve(listener, tls, app, limits, shutdown).await;
+    sweep.abort();
+    Ok(result?)
+}
+
+/// Closes unused reader connections (and so frees their page caches) while no requests
+/// come to do it.
+async fn release_idle_readers(engine: Engine, idle: std::time::Duration) {
+    let period = (idle / 2).max(std::time::Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(period).await;
+        let engine = engine.clone();
+        let _ = tokio::task::spawn_blocking(move || engine.store().release_idle_readers()).await;
+    }
 }
 
 /// Stack size of the server's threads. Documents may nest up to SQLite's JSON depth limit
@@ -132,12 +160,7 @@ pub fn run_engine(args: ServeArgs, engine: Engine) -> Result<(), ServeError> {
         .db
         .as_ref()
         .map_or_else(|| "the demo store".to_owned(), |p| p.display().to_string());
-    // A second subscriber (the CLI may have installed one) is not an error.
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(args.log_level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    logfmt::init(args.log_level, args.log_format);
     if config.credentials.is_empty() {
         tracing::warn!(
             "no userKey/secret configured: every request is accepted without authentication"
@@ -171,8 +194,8 @@ pub fn run_engine(args: ServeArgs, engine: Engine) -> Result<(), ServeError> {
     result
 }
 
-/// Serves HTTPS on `listener` with a PEM certificate chain and private key until
-/// `shutdown` completes; requests in flight then get up to 30 s to finish.
+/// Serves HTTPS (HTTP/1.1) on `listener` with a PEM certificate chain and private key
+/// until `shutdown` completes; requests in flight then finish before this returns.
 ///
 /// Secrets are accepted on any address here: they travel encrypted.
 pub async fn serve_tls(
@@ -189,7 +212,11 @@ pub async fn serve_tls(
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
         .await
         .map_err(|e| ServeError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
+    let mut tls = (*tls.get_inner()).clone();
+    // Only HTTP/1.1 is served: a client must not negotiate h2.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     config.refuse_plain_secret = false;
     if let Some(console) = &mut config.console {
         let local = listener.local_addr()?;
@@ -197,18 +224,8 @@ pub async fn serve_tls(
         console.port = local.port();
         console.tls = true;
     }
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
-    let app = router(engine, config);
-    axum_server::tls_rustls::from_tcp_rustls(listener, tls)?
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await?;
-    Ok(())
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    serve_on(engine, config, listener, Some(acceptor), shutdown).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -16,7 +16,10 @@ use serde_json::{Map, Value, json};
 
 use super::auth::Authenticator;
 use super::config::ServerConfig;
+use super::cors::{self, Cors};
 use super::envelope::{ResponseShape, VendorError, new_call_id, respond};
+use super::limits::{Kind, Limits};
+use super::ops;
 use super::params::{Params, parse_bool};
 use crate::engine::{Engine, SearchOptions, SearchPage};
 use crate::store::{AccountParams, LiteAccountParams, Store, StoreError};
@@ -34,27 +37,48 @@ pub(crate) const METHODS: &[&str] = &[
 
 /// What every request handler shares.
 pub(crate) struct AppState {
-    engine: Engine,
+    pub(crate) engine: Engine,
     config: Arc<ServerConfig>,
     auth: Authenticator,
+    limits: Limits,
 }
 
 impl AppState {
+    /// The state of a router over `engine`; sizes the store's reader pool and write lock
+    /// wait from `config`.
     pub(crate) fn new(engine: Engine, config: ServerConfig) -> AppState {
+        engine.store().set_reader_limits(config.reader_limits());
+        if let Err(e) = engine.store().set_write_wait(config.write_timeout) {
+            tracing::warn!(error = %e, "could not set the write lock wait");
+        }
         let config = Arc::new(config);
         AppState {
             engine,
             auth: Authenticator::new(Arc::clone(&config)),
+            limits: Limits::new(&config),
             config,
         }
     }
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let cors = Arc::new(Cors::new(&state.config.cors_origins));
     let api = Router::new()
-        .route("/{method}", get(handle).post(handle))
+        .route(
+            "/healthz",
+            get(ops::healthz).fallback(ops::method_not_allowed),
+        )
+        .route(
+            "/readyz",
+            get(ops::readyz).fallback(ops::method_not_allowed),
+        )
+        .route(
+            "/{method}",
+            get(handle).post(handle).fallback(ops::method_not_allowed),
+        )
         .fallback(any(handle))
-        .with_state(Arc::clone(&state));
+        .with_state(Arc::clone(&state))
+        .layer(axum::middleware::from_fn_with_state(cors, cors::layer));
     match &state.config.console {
         Some(settings) => super::console::attach(
             api,
@@ -139,9 +163,10 @@ async fn read_params(config: &ServerConfig, request: Request) -> (Params, Option
         );
     }
     let is_json = content_type_is(request.headers(), "application/json");
-    let bytes = match axum::body::to_bytes(request.into_body(), config.body_limit).await {
-        Ok(b) => b,
-        Err(_) => {
+    let body = axum::body::to_bytes(request.into_body(), config.body_limit);
+    let bytes = match tokio::time::timeout(config.body_timeout, body).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
             return (
                 params,
                 Some(VendorError::new(
@@ -149,6 +174,18 @@ async fn read_params(config: &ServerConfig, request: Request) -> (Params, Option
                     format!(
                         "the request body is larger than {} bytes, or could not be read",
                         config.body_limit
+                    ),
+                )),
+            );
+        }
+        Err(_) => {
+            return (
+                params,
+                Some(VendorError::new(
+                    400001,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        config.body_timeout.as_secs()
                     ),
                 )),
             );
@@ -246,8 +283,9 @@ async fn dispatch(
         "accounts.getAccountInfo" => {
             let uid = params.get_nonempty("UID").map(str::to_owned);
             let include = params.get_nonempty("include").map(str::to_owned);
-            match write(state, move |s| {
-                s.get_account_info(uid.as_deref(), include.as_deref())
+            match blocking(state, Kind::Read, move |e| {
+                e.store()
+                    .get_account_info(uid.as_deref(), include.as_deref())
                     .map_err(store_error)
             })
             .await?
@@ -295,12 +333,12 @@ fn store_error(e: StoreError) -> VendorError {
     vendor_error(&crate::Error::from(e), None)
 }
 
-/// Runs a store method on the blocking pool.
+/// Runs a store write method on the blocking pool, in its turn.
 async fn write<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&Store) -> Result<T, VendorError> + Send + 'static,
 ) -> Result<T, VendorError> {
-    blocking(state, move |engine| f(engine.store())).await
+    blocking(state, Kind::Write, move |engine| f(engine.store())).await
 }
 
 /// Sets a cancel flag when dropped: a client that hangs up stops its query.
@@ -312,13 +350,21 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Runs `f` with the engine on the blocking pool (the engine is synchronous SQLite).
+/// Runs `f` with the engine on the blocking pool (the engine is synchronous SQLite) once
+/// a slot of `kind` is free.
 async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
+    kind: Kind,
     f: impl FnOnce(&Engine) -> Result<T, VendorError> + Send + 'static,
 ) -> Result<T, VendorError> {
+    let permit = state.limits.acquire(kind).await?;
     let engine = state.engine.clone();
-    match tokio::task::spawn_blocking(move || f(&engine)).await {
+    let task = tokio::task::spawn_blocking(move || {
+        let out = f(&engine);
+        drop(permit);
+        out
+    });
+    match task.await {
         Ok(result) => result,
         Err(join) => {
             tracing::error!(error = %join, "a request handler panicked");
@@ -328,6 +374,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn vendor_error(e: &crate::Error, query_text: Option<&str>) -> VendorError {
+    if let crate::Error::Store(store) = e
+        && let Some(busy) = super::limits::busy_error(store)
+    {
+        return busy;
+    }
     let code = e.vendor_code();
     if code == 500001 {
         tracing::error!(error = %e, "engine failure");
@@ -395,14 +446,14 @@ async fn search(state: &Arc<AppState>, params: &Params) -> MethodResult {
         }
         (None, None) => return Err(VendorError::missing("query")),
         (Some(q), None) => {
-            blocking(state, move |e| {
+            blocking(state, Kind::Read, move |e| {
                 e.search(&q, &options)
                     .map_err(|err| vendor_error(&err, Some(&q)))
             })
             .await?
         }
         (None, Some(id)) => {
-            blocking(state, move |e| {
+            blocking(state, Kind::Read, move |e| {
                 e.search_cursor(&id, &options)
                     .map_err(|err| vendor_error(&err, None))
             })

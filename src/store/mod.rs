@@ -9,6 +9,7 @@ mod error;
 mod gate;
 mod index;
 mod merge;
+mod readers;
 mod runs;
 mod schema;
 pub mod time;
@@ -16,7 +17,8 @@ mod validate;
 mod writes;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
@@ -27,6 +29,7 @@ pub use bulk::{
 };
 pub use error::{BadLine, StoreError, ValidationError};
 pub use gate::WaitForImport;
+pub use readers::ReaderLimits;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use schema::load_catalog;
 pub use validate::{DOUBLE_OPT_IN_STATUSES, normalize_email};
@@ -49,7 +52,10 @@ pub enum OpenMode {
 /// The document store. `Send + Sync`: share it behind an `Arc`.
 pub struct Store {
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    /// The reader pool (see [`ReaderLimits`]).
+    readers: Mutex<readers::Readers>,
+    /// Signalled when a reader is returned to a full pool.
+    reader_returned: Condvar,
     /// `None` for an in-memory store, whose only connection is the writer.
     path: Option<PathBuf>,
     /// Opened with [`OpenMode::ReadOnly`].
@@ -81,6 +87,23 @@ fn busy_or_sqlite(e: rusqlite::Error) -> StoreError {
             StoreError::Busy
         }
         _ => StoreError::Sqlite(e),
+    }
+}
+
+/// A pooled reader connection, returned to the pool when dropped.
+struct Lease<'a> {
+    store: &'a Store,
+    conn: Option<Connection>,
+    generation: u64,
+    _held: readers::Held,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        // A read that failed or panicked may have left a transaction open: close that
+        // connection rather than hand it to the next read.
+        let conn = self.conn.take().filter(Connection::is_autocommit);
+        self.store.return_reader(conn, self.generation);
     }
 }
 
@@ -134,7 +157,8 @@ impl Store {
         };
         Ok(Store {
             writer: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::default(),
+            reader_returned: Condvar::new(),
             path: Some(path),
             read_only,
             gate,
@@ -148,7 +172,8 @@ impl Store {
         schema::migrate(&conn)?;
         Ok(Store {
             writer: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::default(),
+            reader_returned: Condvar::new(),
             path: None,
             read_only: false,
             gate: None,
@@ -161,39 +186,111 @@ impl Store {
     }
 
     /// Runs `f` on a reader connection (the writer's, in memory). Reads see the last
-    /// committed state and never block the writer.
+    /// committed state and never block the writer. When [`ReaderLimits::max_readers`]
+    /// connections are in use, this waits for one to be returned.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, StoreError> {
         let Some(path) = &self.path else {
-            let conn = self
-                .writer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
             return Ok(f(&conn));
         };
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                        | OpenFlags::SQLITE_OPEN_URI,
-                )?;
-                schema::configure(&c, false)?;
-                c
+        let mut closed = Vec::new();
+        let (pooled, generation) = {
+            let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                match pool.checkout(Instant::now(), &mut closed) {
+                    readers::Checkout::Pooled(conn, generation) => break (Some(conn), generation),
+                    readers::Checkout::Open(generation) => break (None, generation),
+                    readers::Checkout::Wait => {
+                        pool = self
+                            .reader_returned
+                            .wait(pool)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                }
             }
         };
-        let out = f(&conn);
+        drop(closed);
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => match self.open_reader(path) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.return_reader(None, generation);
+                    return Err(e);
+                }
+            },
+        };
+        // Returned even when `f` panics.
+        let lease = Lease {
+            store: self,
+            conn: Some(conn),
+            generation,
+            _held: readers::Held::new(),
+        };
+        Ok(f(lease.conn.as_ref().expect("held until dropped")))
+    }
+
+    /// A new read-only connection with this pool's share of the cache budget.
+    fn open_reader(&self, path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        schema::configure(&conn, false)?;
+        let kib = self.reader_limits().cache_kib_per_reader();
+        conn.pragma_update(None, "cache_size", -kib)?;
+        Ok(conn)
+    }
+
+    fn return_reader(&self, conn: Option<Connection>, generation: u64) {
+        let dropped = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .checkin(conn, generation, Instant::now());
+        self.reader_returned.notify_one();
+        drop(dropped);
+    }
+
+    /// The reader pool's limits.
+    pub fn reader_limits(&self) -> ReaderLimits {
         self.readers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(conn);
-        Ok(out)
+            .unwrap_or_else(PoisonError::into_inner)
+            .limits
+    }
+
+    /// Sets the reader pool's limits. Idle readers are closed (they reopen with the new
+    /// cache size); readers in use are closed when returned.
+    pub fn set_reader_limits(&self, limits: ReaderLimits) {
+        let closed = {
+            let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.limits = ReaderLimits {
+                max_readers: limits.max_readers.max(1),
+                ..limits
+            };
+            pool.generation += 1;
+            pool.take_idle()
+        };
+        self.reader_returned.notify_all();
+        drop(closed);
+    }
+
+    /// Closes the readers left unused for the idle timeout, releasing their page caches;
+    /// returns how many reader connections remain open (idle or in use). Reads close
+    /// expired readers too, so call this only to release memory while no reads come
+    /// (a server does it periodically).
+    pub fn release_idle_readers(&self) -> usize {
+        let mut closed = Vec::new();
+        let open = {
+            let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.expire(Instant::now(), &mut closed);
+            pool.open()
+        };
+        drop(closed);
+        open
     }
 
     /// Runs `f` in one write transaction: it commits when `f` returns `Ok` and rolls back
