@@ -668,6 +668,110 @@ mod tests {
     }
 
     #[test]
+    fn limits_have_defaults_and_come_from_file_and_flags() {
+        let (_, config) = args(&["x.db"]).resolve().unwrap();
+        assert_eq!(
+            (config.max_queries, config.max_connections),
+            (DEFAULT_MAX_QUERIES, DEFAULT_MAX_CONNECTIONS)
+        );
+        assert_eq!(
+            (
+                config.header_timeout,
+                config.body_timeout,
+                config.idle_timeout
+            ),
+            (
+                DEFAULT_HEADER_TIMEOUT,
+                DEFAULT_BODY_TIMEOUT,
+                DEFAULT_IDLE_TIMEOUT
+            )
+        );
+        assert_eq!(config.reader_limits().max_readers, DEFAULT_MAX_QUERIES);
+        assert_eq!(config.reader_limits().cache_budget, DEFAULT_CACHE_BUDGET);
+        assert!(config.cors_origins.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serve.json");
+        std::fs::write(
+            &file,
+            r#"{"maxConcurrentQueries": 3, "queueTimeoutSeconds": 2, "cacheBudgetMiB": 30,
+                "readerIdleSeconds": 5, "writeTimeoutSeconds": 7, "maxConnections": 50,
+                "headerTimeoutSeconds": 4, "bodyTimeoutSeconds": 6, "idleTimeoutSeconds": 8,
+                "corsOrigins": ["https://App.example.com/"]}"#,
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let (_, config) = args(&["x.db", "--config", path]).resolve().unwrap();
+        assert_eq!(config.max_queries, 3);
+        assert_eq!(config.queue_timeout, Duration::from_secs(2));
+        assert_eq!(config.cache_budget, 30 << 20);
+        assert_eq!(config.reader_idle_timeout, Duration::from_secs(5));
+        assert_eq!(config.write_timeout, Duration::from_secs(7));
+        assert_eq!(config.max_connections, 50);
+        assert_eq!(
+            (
+                config.header_timeout,
+                config.body_timeout,
+                config.idle_timeout
+            ),
+            (
+                Duration::from_secs(4),
+                Duration::from_secs(6),
+                Duration::from_secs(8)
+            )
+        );
+        assert_eq!(config.cors_origins, ["https://app.example.com"]);
+        assert_eq!(config.reader_limits().cache_kib_per_reader(), 10 * 1024);
+
+        let (_, config) = args(&[
+            "x.db",
+            "--config",
+            path,
+            "--max-queries",
+            "5",
+            "--max-connections",
+            "9",
+            "--header-timeout",
+            "11",
+            "--body-timeout",
+            "12",
+            "--idle-timeout",
+            "13",
+            "--cors-origin",
+            "*",
+            "--log-format",
+            "json",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!((config.max_queries, config.max_connections), (5, 9));
+        assert_eq!(config.header_timeout, Duration::from_secs(11));
+        assert_eq!(config.body_timeout, Duration::from_secs(12));
+        assert_eq!(config.idle_timeout, Duration::from_secs(13));
+        assert_eq!(config.cors_origins, ["*"]);
+    }
+
+    #[test]
+    fn zero_limits_and_bad_origins_are_refused() {
+        for argv in [
+            &["x.db", "--max-queries", "0"][..],
+            &["x.db", "--max-connections", "0"],
+            &["x.db", "--header-timeout", "0"],
+            &["x.db", "--idle-timeout", "100000"],
+            &["x.db", "--cors-origin", "app.example.com"],
+        ] {
+            assert!(args(argv).resolve().is_err(), "{argv:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serve.json");
+        std::fs::write(&file, r#"{"cacheBudgetMiB": 0}"#).unwrap();
+        let err = args(&["x.db", "--config", file.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("cacheBudgetMiB"), "{err}");
+    }
+
+    #[test]
     fn signing_host_follows_the_sdks() {
         let mut c = ServerConfig::default();
         assert_eq!(c.signing_host(), "accounts.us1.gigya.com");

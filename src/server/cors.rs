@@ -43,10 +43,7 @@ impl Cors {
             return Some(HeaderValue::from_static("*"));
         }
         let wanted = normalize_origin(origin.to_str().ok()?).ok()?;
-        self.origins
-            .iter()
-            .any(|o| *o == wanted)
-            .then(|| origin.clone())
+        self.origins.contains(&wanted).then(|| origin.clone())
     }
 }
 

@@ -29,7 +29,7 @@ impl Default for ReaderLimits {
     fn default() -> Self {
         ReaderLimits {
             max_readers: 16,
-            cache_budget: 16 * 64 << 20,
+            cache_budget: 16 * (64 << 20),
             idle_timeout: Duration::from_secs(60),
         }
     }
@@ -51,6 +51,7 @@ struct Idle {
 }
 
 /// The pool's state, behind the store's `readers` mutex.
+#[derive(Default)]
 pub(crate) struct Readers {
     /// Returned connections, the most recently returned last.
     idle: Vec<Idle>,
@@ -60,17 +61,6 @@ pub(crate) struct Readers {
     /// Bumped when the limits change: connections of an older generation (opened with
     /// another cache size) are closed when returned.
     pub(crate) generation: u64,
-}
-
-impl Default for Readers {
-    fn default() -> Self {
-        Readers {
-            idle: Vec::new(),
-            in_use: 0,
-            limits: ReaderLimits::default(),
-            generation: 0,
-        }
-    }
 }
 
 thread_local! {
