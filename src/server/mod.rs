@@ -69,6 +69,10 @@ impl From<crate::Error> for ServeError {
 ///
 /// It reads the peer address from `ConnectInfo<SocketAddr>` when present (only for the
 /// request log); serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// It sizes the store's reader pool and write lock wait from `config`, and bounds
+/// concurrent searches and writes; the connection limit and the header and idle
+/// timeouts belong to [`serve`] and [`serve_tls`], so an embedder serving the router
+/// itself sets its own.
 pub fn router(engine: Engine, config: ServerConfig) -> axum::Router {
     routes::router(Arc::new(routes::AppState::new(engine, config)))
 }
