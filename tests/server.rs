@@ -1391,6 +1391,21 @@ fn health_and_readiness() {
     let keyed_server = Server::start(keyed());
     let r = exchange(&keyed_server, "GET /readyz HTTP/1.1\r\nHost: x", "");
     assert_eq!(r.status, 200);
+    // A store that no longer answers is not ready; the process is still alive.
+    rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .execute_batch("DROP TABLE acql_meta")
+        .unwrap();
+    let r = exchange(&server, "GET /readyz HTTP/1.1\r\nHost: x", "");
+    let v = r.json();
+    assert_eq!(
+        (r.status, v["status"].clone()),
+        (503, json!("unavailable")),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("acql_meta"), "{v}");
+    let r = exchange(&server, "GET /healthz HTTP/1.1\r\nHost: x", "");
+    assert_eq!(r.status, 200);
 }
 
 /// Issue 16, item 7: an HTTP method a path does not take gets 405 with `Allow` and the
