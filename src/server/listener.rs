@@ -159,7 +159,7 @@ pub(crate) async fn serve(
         let mut stopped = stopping.clone();
         let permit = tokio::select! {
             p = Arc::clone(&slots).acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = stopped.wait_for(|s| *s) => break,
+            () = stop_requested(&mut stopped) => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -171,7 +171,7 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            _ = stopped.wait_for(|s| *s) => break,
+            () = stop_requested(&mut stopped) => break,
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
@@ -197,6 +197,12 @@ pub(crate) async fn serve(
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
     Ok(())
+}
+
+/// Completes once shutdown is requested. (Awaiting `wait_for` directly would keep its
+/// non-`Send` guard in the select's output.)
+async fn stop_requested(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
 }
 
 /// Serves one connection until it ends, times out, or (on shutdown) finishes its request.
@@ -263,7 +269,7 @@ async fn connection<S>(
                 // Dropping the connection closes the socket; no request is in progress.
                 return;
             }
-            _ = stopping.wait_for(|s| *s), if !draining => {
+            () = stop_requested(&mut stopping), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
