@@ -53,6 +53,7 @@ pub fn vendor_message_for(code: u32) -> &'static str {
         403007 => "Permission denied",
         404000 => "Not found",
         500001 => "General Server error",
+        503001 => "Service unavailable for this operation",
         504002 => "Request Timeout",
         _ => "Error",
     }

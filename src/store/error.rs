@@ -158,14 +158,7 @@ impl StoreError {
     /// The vendor's `errorMessage` for [`StoreError::vendor_code`]; the `Display` text is
     /// the `errorDetails`.
     pub fn vendor_message(&self) -> &'static str {
-        match self.vendor_code() {
-            400_002 => "Missing required parameter",
-            400_003 => "Unique identifier exists",
-            400_006 => "Invalid parameter value",
-            403_005 => "Unauthorized user",
-            503_001 => "Service unavailable for this operation",
-            _ => "General Server Error",
-        }
+        crate::error::vendor_message_for(self.vendor_code())
     }
 
     /// The `validationErrors` of a 400006 error; empty for every other error.
