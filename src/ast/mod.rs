@@ -389,6 +389,15 @@ pub fn is_plain_segment(segment: &str) -> bool {
     !segment.is_empty() && segment.chars().all(is_segment_char)
 }
 
+/// A stored key as a query writes it as one path segment: as it is, or in backticks.
+pub fn quote_segment(key: &str) -> std::borrow::Cow<'_, str> {
+    if is_plain_segment(key) {
+        std::borrow::Cow::Borrowed(key)
+    } else {
+        std::borrow::Cow::Owned(format!("`{key}`"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

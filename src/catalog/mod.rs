@@ -328,6 +328,29 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Every path an index names up to its first `*`, with each of its prefixes, as a
+    /// query writes them (`subscriptions`, `profile.country`): what completion offers
+    /// before any document is read.
+    pub fn path_prefixes(&self) -> std::collections::BTreeSet<String> {
+        let mut set = std::collections::BTreeSet::new();
+        for pattern in self
+            .indexes
+            .iter()
+            .flat_map(|ix| std::iter::once(&ix.pattern).chain(&ix.second))
+        {
+            let mut text = String::new();
+            for seg in &pattern.segments {
+                let PatternSegment::Key(k) = seg else { break };
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(&crate::ast::quote_segment(k));
+                set.insert(text.clone());
+            }
+        }
+        set
+    }
+
     /// The catalog of a new store ([`DEFAULT_INDEXES`], ids from 1 in declaration order),
     /// with the safe flags; for planning without a store.
     pub fn defaults() -> Catalog {

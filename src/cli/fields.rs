@@ -118,7 +118,7 @@ impl Fields {
                 let d = if plain.to_lowercase() == lower {
                     0
                 } else {
-                    edit_distance(&lower, &plain.to_lowercase())
+                    acql::diagnostic::edit_distance(&lower, &plain.to_lowercase())
                 };
                 // About one typo per four letters of the last segment, at least one.
                 let allowed = (path.last().chars().count() / 4).clamp(1, 3);
@@ -238,14 +238,7 @@ fn type_bit(v: &Value) -> u8 {
     }
 }
 
-/// A path segment as a query must write it.
-pub fn quote_segment(key: &str) -> std::borrow::Cow<'_, str> {
-    if acql::ast::is_plain_segment(key) {
-        std::borrow::Cow::Borrowed(key)
-    } else {
-        std::borrow::Cow::Owned(format!("`{key}`"))
-    }
-}
+pub use acql::ast::quote_segment;
 
 /// The listing `acql fields` and `.fields` print: a line saying what was read, then one
 /// aligned line per path under `prefix`.
@@ -426,30 +419,6 @@ fn exists(engine: &Engine, collection: Collection, path: &Path) -> bool {
         ControlFlow::Break(())
     });
     found || result.is_err()
-}
-
-/// Optimal-string-alignment distance (insertions, deletions, substitutions, swaps).
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]

@@ -258,7 +258,7 @@ fn misspelled_command(word: &str) -> Option<&'static str> {
     let lower = word.to_lowercase();
     COMMANDS
         .into_iter()
-        .map(|n| (fields::edit_distance(&lower, n), n))
+        .map(|n| (acql::diagnostic::edit_distance(&lower, n), n))
         .filter(|(d, n)| *d <= if n.len() <= 4 { 1 } else { 2 })
         .min()
         .map(|(_, n)| n)

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use acql::catalog::{Catalog, Collection, IndexKind, PatternSegment};
+use acql::catalog::{Catalog, Collection, IndexKind};
 use acql::engine::Engine;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
@@ -668,24 +668,10 @@ impl Shell {
         if !std::io::stdin().is_terminal() {
             return;
         }
-        let mut set = BTreeSet::new();
-        if let Ok(catalog) = self.catalog() {
-            for pattern in catalog
-                .indexes
-                .iter()
-                .flat_map(|ix| std::iter::once(&ix.pattern).chain(&ix.second))
-            {
-                let mut text = String::new();
-                for seg in &pattern.segments {
-                    let PatternSegment::Key(k) = seg else { break };
-                    if !text.is_empty() {
-                        text.push('.');
-                    }
-                    text.push_str(&fields::quote_segment(k));
-                    set.insert(text.clone());
-                }
-            }
-        }
+        let mut set = self
+            .catalog()
+            .map(|c| c.path_prefixes())
+            .unwrap_or_default();
         for c in Collection::ALL {
             // A failing sample only means fewer completions.
             if let Ok(f) = fields::sample(&self.engine, c, Some(PATH_SAMPLE), None) {

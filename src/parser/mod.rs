@@ -228,42 +228,19 @@ fn did_you_mean(src: &str, span: Span, expected: &[Expected]) -> Option<String> 
         Expected::Keyword(kw) => {
             let first = kw.split(' ').next().unwrap_or(kw);
             let limit = if first.len() <= 4 { 1 } else { 2 };
-            (edit_distance(&upper, first) <= limit).then(|| format!("did you mean {kw}?"))
+            (crate::diagnostic::edit_distance(&upper, first) <= limit)
+                .then(|| format!("did you mean {kw}?"))
         }
         _ => None,
     })
 }
 
-/// Optimal-string-alignment distance (insertions, deletions, substitutions, swaps).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn edit_distance_counts_swaps() {
+        use crate::diagnostic::edit_distance;
         assert_eq!(edit_distance("LIMT", "LIMIT"), 1);
         assert_eq!(edit_distance("FORM", "FROM"), 1);
         assert_eq!(edit_distance("ODRER", "ORDER"), 1);

@@ -5,13 +5,12 @@
 //! occurs in a sample of documents of each collection, written as a query must write them
 //! (a key that is not a plain segment goes in backticks).
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use serde_json::Value;
 
-use crate::catalog::{Collection, PatternSegment};
+use crate::catalog::Collection;
 use crate::engine::{Engine, SearchOptions};
 
 /// Documents sampled per collection.
@@ -25,24 +24,11 @@ const ARRAY_SAMPLE: usize = 8;
 /// The known paths of `engine`'s store, sorted. A failing catalog read or sample only means
 /// fewer paths, never an error: completion is a convenience.
 pub fn known_paths(engine: &Engine) -> Vec<String> {
-    let mut set = BTreeSet::new();
-    if let Ok(catalog) = engine.store().catalog() {
-        for pattern in catalog
-            .indexes
-            .iter()
-            .flat_map(|ix| std::iter::once(&ix.pattern).chain(&ix.second))
-        {
-            let mut text = String::new();
-            for seg in &pattern.segments {
-                let PatternSegment::Key(k) = seg else { break };
-                if !text.is_empty() {
-                    text.push('.');
-                }
-                text.push_str(&quote_segment(k));
-                set.insert(text.clone());
-            }
-        }
-    }
+    let mut set = engine
+        .store()
+        .catalog()
+        .map(|c| c.path_prefixes())
+        .unwrap_or_default();
     for c in Collection::ALL {
         let query = format!("SELECT * FROM {c} LIMIT {PATH_SAMPLE}");
         let _ = engine.stream(&query, &SearchOptions::default(), &mut |doc| {
@@ -57,14 +43,7 @@ pub fn known_paths(engine: &Engine) -> Vec<String> {
     set.into_iter().take(MAX_PATHS).collect()
 }
 
-/// A path segment as a query must write it.
-pub fn quote_segment(key: &str) -> Cow<'_, str> {
-    if !key.is_empty() && key.chars().all(crate::ast::is_segment_char) {
-        Cow::Borrowed(key)
-    } else {
-        Cow::Owned(format!("`{key}`"))
-    }
-}
+pub use crate::ast::quote_segment;
 
 fn collect_paths(value: &Value, prefix: &mut String, out: &mut BTreeSet<String>) {
     let Value::Object(map) = value else { return };
