@@ -39,6 +39,10 @@ pub enum Kind {
 }
 
 /// A JSON number read from a node.
+///
+/// Its value (DESIGN §4a Numbers) is `i` when set: an integer written without fraction
+/// or exponent that fits in `i64`, exact. Otherwise it is the double `f`: decimals,
+/// exponents, and integers beyond the 64-bit range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Number {
     /// The value as a double (always set; huge integers lose precision).
@@ -49,11 +53,16 @@ pub struct Number {
 }
 
 impl Number {
-    /// Compares two numbers, exactly when both are `i64` integers.
+    /// Compares two numbers by exact value: an `i64` integer against a double without
+    /// rounding the integer (`9007199254740993` > `9007199254740992.0`), as SQLite compares
+    /// an INTEGER with a REAL, so the evaluator and every index agree. `None` only for NaN.
+    #[inline]
     pub fn cmp_num(self, other: Number) -> Option<std::cmp::Ordering> {
         match (self.i, other.i) {
             (Some(a), Some(b)) => Some(a.cmp(&b)),
-            _ => self.f.partial_cmp(&other.f),
+            (Some(a), None) => cmp_int_real(a, other.f),
+            (None, Some(b)) => cmp_int_real(b, self.f).map(std::cmp::Ordering::reverse),
+            (None, None) => self.f.partial_cmp(&other.f),
         }
     }
 
@@ -70,6 +79,35 @@ impl Number {
             None
         }
     }
+}
+
+/// `i` against the double `f` by exact value (`None` when `f` is NaN).
+pub(crate) fn cmp_int_real(i: i64, f: f64) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    // Every double at or beyond ±2^63 lies outside `i64`; within, its integer part
+    // converts exactly, and a fraction decides a tie on that part.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() {
+        return None;
+    }
+    if f >= TWO_63 {
+        return Some(Ordering::Less);
+    }
+    if f < -TWO_63 {
+        return Some(Ordering::Greater);
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let t = f.trunc() as i64;
+    Some(i.cmp(&t).then_with(|| {
+        let frac = f - f.trunc();
+        if frac > 0.0 {
+            Ordering::Less
+        } else if frac < 0.0 {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    }))
 }
 
 /// A string (or object key) read from a node, borrowed when it needs no unescaping.
@@ -416,6 +454,30 @@ pub fn any<'a, N: Node<'a>>(node: N, path: &[String], mut pred: impl FnMut(N) ->
         }
     })
     .is_break()
+}
+
+/// The text acql prints for a number node: its JSON rendering in responses (integers
+/// exactly within `i64`/`u64`, every other number as the shortest text of its double:
+/// `255.00` → `255.0`, `1e3` → `1000.0`, `-0` → `0`). `CONTAINS` and the words index
+/// read numbers through it (DESIGN §4a), so a number matches the words it prints as.
+/// `None` for non-numbers and for numbers JSON cannot hold.
+pub fn printed_number<'a, N: Node<'a>>(node: N) -> Option<Cow<'a, str>> {
+    let text = node.number_text()?;
+    // Canonical integer text (no leading zero, not `-0`, within i64) prints as itself:
+    // borrowed, no formatting.
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    if !digits.is_empty()
+        && digits.len() <= 18
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits.len() == 1 || !digits.starts_with('0'))
+        && text.as_ref() != "-0"
+    {
+        return Some(text);
+    }
+    match number_value(node) {
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
 }
 
 /// The value of a scalar node as a typed key, or `None` for `null`, arrays, objects and
