@@ -1126,28 +1126,17 @@ fn write_other_scalar(k: u8, p: &[u8], at: usize, out: &mut Vec<u8>) -> Result<(
     }
     match k {
         kind::NULL => out.extend_from_slice(b"null"),
-        kind::FLOAT => {
-            // SQLite stores ±Infinity as the FLOAT `9e999`: JSON cannot hold it, so `null`
-            // (as `decode` gives). Only exponents can overflow, so plain decimals are copied.
-            if memchr::memchr2(b'e', b'E', p).is_some()
-                && std::str::from_utf8(p)
-                    .ok()
-                    .and_then(|t| t.parse::<f64>().ok())
-                    .is_none_or(|f| !f.is_finite())
-            {
-                out.extend_from_slice(b"null");
-            } else {
-                out.extend_from_slice(p);
-            }
-        }
-        kind::INT5 | kind::FLOAT5 => {
-            let n = Jsonb {
+        kind::INT | kind::FLOAT | kind::INT5 | kind::FLOAT5 => {
+            // Numbers print as `to_value` renders them (`255.00` as `255.0`, `1e3` as
+            // `1000.0`): one text per number in every response, the text `CONTAINS`
+            // matches (DESIGN §4a). SQLite's ±Infinity (the FLOAT `9e999`; JSON cannot
+            // hold it) prints as `null`, as `decode` gives.
+            let node = Jsonb {
                 kind: k,
                 payload: p,
-            }
-            .as_number()
-            .ok_or(JsonbError::BadPayload(at))?;
-            match canonical_number(n) {
+            };
+            node.as_number().ok_or(JsonbError::BadPayload(at))?;
+            match crate::value::printed_number(node) {
                 Some(t) => out.extend_from_slice(t.as_bytes()),
                 None => out.extend_from_slice(b"null"),
             }
@@ -1236,7 +1225,8 @@ fn write_scalar(k: u8, p: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(p);
             out.push(b'"');
         }
-        kind::INT => out.extend_from_slice(p),
+        // Integer text prints as itself unless it is `-0` or long (see `printed_number`).
+        kind::INT if p.len() <= 18 && p != b"-0" => out.extend_from_slice(p),
         kind::TRUE => out.extend_from_slice(b"true"),
         kind::FALSE => out.extend_from_slice(b"false"),
         _ => return false,
@@ -1420,6 +1410,54 @@ mod tests {
         );
         let deep = format!("{}{}", "[".repeat(1001), "]".repeat(1001));
         assert!(from_text(deep.as_bytes(), &mut out).unwrap_err().too_deep);
+    }
+
+    /// Rendering prints every number as `to_value` does (DESIGN §4a: "the text acql
+    /// prints", which `CONTAINS` and the words index read): `SELECT *` and `SELECT n`
+    /// agree.
+    #[test]
+    fn numbers_render_as_to_value_prints_them() {
+        let texts = [
+            "255.00",
+            "1e3",
+            "1E2",
+            "-0",
+            "-0.0",
+            "0",
+            "45.10",
+            "0.1",
+            "1.5e300",
+            "-1.5E-7",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "4.2e1",
+            "7",
+        ];
+        let conn = Connection::open_in_memory().unwrap();
+        for text in texts {
+            let doc = format!("{{\"n\":[{text}]}}");
+            for bytes in [ours(&doc).unwrap(), sqlite_jsonb(&conn, &doc).unwrap()] {
+                let mut out = Vec::new();
+                write_json(&bytes, &mut out, false).unwrap();
+                let want = serde_json::to_string(&decode(&bytes).unwrap()).unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{text}");
+            }
+        }
+        let mut out = Vec::new();
+        write_json(
+            &ours(r#"[255.00, 1e3, -0, 45.10]"#).unwrap(),
+            &mut out,
+            false,
+        )
+        .unwrap();
+        assert_eq!(out, b"[255.0,1000.0,0,45.1]");
     }
 
     #[test]

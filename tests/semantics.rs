@@ -1595,3 +1595,40 @@ fn contains_words_are_unicode_alphanumeric_runs() {
     fails("a CONTAINS 'x'", json!({"a": "x²"}));
     holds("a CONTAINS 'a b'", json!({"a": "a\u{2014}b"}));
 }
+
+/// Stores written before words indexes read printed number text are refilled on open.
+#[test]
+fn older_words_indexes_are_refilled_with_printed_number_words() {
+    use acql::catalog::{Collection, IndexKind};
+    use acql::store::{OpenMode, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let table = {
+        let store = Store::open(&path, OpenMode::Create).unwrap();
+        let def = store
+            .add_index(Collection::EmailAccounts, "n", IndexKind::Words)
+            .unwrap();
+        let e = crate::exec::engine_importing(store, [r#"{"email":"a@x.io","n":45.10}"#]);
+        drop(e);
+        def.table()
+    };
+    {
+        // What version 3 stored: the words of the text as written.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "DELETE FROM {table}; INSERT INTO {table}(w, doc) VALUES ('45', 1), ('10', 1);"
+        ))
+        .unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+    }
+    let e = acql::engine::Engine::open(&path, OpenMode::MustExist).unwrap();
+    let hits = |w: &str| {
+        e.search(
+            &format!("SELECT email FROM emailAccounts WHERE n CONTAINS {w}"),
+            &acql::engine::SearchOptions::default(),
+        )
+        .unwrap()
+        .total_count
+    };
+    assert_eq!((hits("1"), hits("10"), hits("45")), (1, 0, 1));
+}
