@@ -774,9 +774,11 @@ mod edges {
                     label,
                     explain()
                 );
+                // Compared as text: serde_json's parser (without `float_roundtrip`) may
+                // miss a double's last bit.
                 let json = e.search_json(q, &opts).unwrap();
-                let rendered: Vec<Value> = serde_json::from_str(&json.results).unwrap();
-                prop_assert_eq!(&rendered, &want, "{} ({}) as JSON text", q, label);
+                let text = serde_json::to_string(&want).unwrap();
+                prop_assert_eq!(&json.results, &text, "{} ({}) as JSON text", q, label);
             }
         }
         Ok(())
