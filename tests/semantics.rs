@@ -1632,3 +1632,23 @@ fn older_words_indexes_are_refilled_with_printed_number_words() {
     };
     assert_eq!((hits("1"), hits("10"), hits("45")), (1, 0, 1));
 }
+
+#[test]
+fn query_literals_beyond_a_double_read_as_infinity() {
+    holds("a < 1e999", json!({"a": 1.7e308}));
+    fails("a > 1e999", json!({"a": 1.7e308}));
+    holds("a > -1e999", json!({"a": -1.7e308}));
+    fails("a = 1e999", json!({"a": 1.7e308}));
+    let docs = [
+        r#"{"email":"a@x.io","a":1.7e308}"#,
+        r#"{"email":"b@x.io","a":"x"}"#,
+    ];
+    assert_eq!(
+        emails(
+            &docs,
+            &["a"],
+            "SELECT email FROM emailAccounts WHERE a < 1e999"
+        ),
+        ["a@x.io"]
+    );
+}
