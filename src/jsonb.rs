@@ -1135,9 +1135,9 @@ fn write_other_scalar(k: u8, p: &[u8], at: usize, out: &mut Vec<u8>) -> Result<(
                 kind: k,
                 payload: p,
             };
-            node.as_number().ok_or(JsonbError::BadPayload(at))?;
             match crate::value::printed_number(node) {
                 Some(t) => out.extend_from_slice(t.as_bytes()),
+                None if node.as_number().is_none() => return Err(JsonbError::BadPayload(at)),
                 None => out.extend_from_slice(b"null"),
             }
         }
@@ -1225,8 +1225,10 @@ fn write_scalar(k: u8, p: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(p);
             out.push(b'"');
         }
-        // Integer text prints as itself unless it is `-0` or long (see `printed_number`).
+        // Most number text prints as itself (`value::prints_as_itself`; JSONB integer
+        // text has no leading zero).
         kind::INT if p.len() <= 18 && p != b"-0" => out.extend_from_slice(p),
+        kind::FLOAT if crate::value::prints_as_itself(p) => out.extend_from_slice(p),
         kind::TRUE => out.extend_from_slice(b"true"),
         kind::FALSE => out.extend_from_slice(b"false"),
         _ => return false,
@@ -1439,6 +1441,21 @@ mod tests {
             "123456789012345678901234567890",
             "4.2e1",
             "7",
+            "97.35",
+            "0.001",
+            "0.00001",
+            "0.000012",
+            "123456789012345.6",
+            "12345678901234.56",
+            "0.123456789012345",
+            "0.1234567890123456",
+            "1234567890123456.5",
+            "-0.5",
+            "5.0",
+            "99.990",
+            "0.30000000000000004",
+            "1.7976931348623157e308",
+            "5e-324",
         ];
         let conn = Connection::open_in_memory().unwrap();
         for text in texts {

@@ -463,20 +463,46 @@ pub fn any<'a, N: Node<'a>>(node: N, path: &[String], mut pred: impl FnMut(N) ->
 /// `None` for non-numbers and for numbers JSON cannot hold.
 pub fn printed_number<'a, N: Node<'a>>(node: N) -> Option<Cow<'a, str>> {
     let text = node.number_text()?;
-    // Canonical integer text (no leading zero, not `-0`, within i64) prints as itself:
-    // borrowed, no formatting.
-    let digits = text.strip_prefix('-').unwrap_or(&text);
-    if !digits.is_empty()
-        && digits.len() <= 18
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits.len() == 1 || !digits.starts_with('0'))
-        && text.as_ref() != "-0"
-    {
+    if prints_as_itself(text.as_bytes()) {
         return Some(text);
     }
     match number_value(node) {
         Value::Number(n) => Some(Cow::Owned(n.to_string())),
         _ => None,
+    }
+}
+
+/// True when JSON number text is already what [`printed_number`] prints, so it can be
+/// copied without parsing or formatting: an integer of at most 18 digits other than `-0`,
+/// or a plain decimal of at most 15 significant digits without a trailing zero, with 1 to
+/// 15 integer digits or `0.` and at most 4 zeros before the first significant digit.
+/// (Up to 15 significant digits, no shorter text reads back as the same double, and the
+/// shortest-text formatter writes such values in plain notation.)
+pub(crate) fn prints_as_itself(text: &[u8]) -> bool {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let int_len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (int, rest) = digits.split_at(int_len);
+    if int.is_empty() || (int.len() > 1 && int[0] == b'0') {
+        return false;
+    }
+    if rest.is_empty() {
+        return int.len() <= 18 && text != b"-0";
+    }
+    let Some(frac) = rest.strip_prefix(b".") else {
+        return false;
+    };
+    if frac.is_empty()
+        || !frac.iter().all(u8::is_ascii_digit)
+        || frac.last() == Some(&b'0')
+        || int.len() > 15
+    {
+        return false;
+    }
+    if int == b"0" {
+        let zeros = frac.iter().take_while(|b| **b == b'0').count();
+        zeros <= 4 && frac.len() - zeros <= 15
+    } else {
+        int.len() + frac.len() <= 15
     }
 }
 
@@ -558,6 +584,34 @@ mod tests {
         assert_eq!(key_run(b"a.bc", &segs("a.b")), None);
         assert_eq!(key_run(b"ab", &segs("a.b")), None);
         assert_eq!(key_run(b"a.b.c", &segs("a.b")), None);
+    }
+
+    proptest::proptest! {
+        /// Text `prints_as_itself` accepts is exactly what the printer writes for it.
+        #[test]
+        fn text_that_prints_as_itself_does(
+            neg in proptest::bool::ANY,
+            int in "(0|[1-9][0-9]{0,17})",
+            zeros in 0usize..7,
+            frac in proptest::option::of("[0-9]{0,16}[1-9]"),
+        ) {
+            let mut text = String::from(if neg { "-" } else { "" });
+            text.push_str(&int);
+            if let Some(frac) = &frac {
+                text.push('.');
+                text.push_str(&"0".repeat(zeros));
+                text.push_str(frac);
+            }
+            if prints_as_itself(text.as_bytes()) {
+                let doc: Value = serde_json::from_str(&format!("[{text}]")).unwrap();
+                let printed = match frac {
+                    // A decimal prints as its double.
+                    Some(_) => serde_json::Number::from_f64(text.parse().unwrap()).unwrap().to_string(),
+                    None => doc[0].to_string(),
+                };
+                proptest::prop_assert_eq!(&printed, &text);
+            }
+        }
     }
 
     #[test]
