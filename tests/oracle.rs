@@ -494,7 +494,7 @@ mod edges {
             .prop_map(|(v, items, dotted)| {
                 let mut v = v.into_iter();
                 let mut fields: Vec<String> = Vec::new();
-                let mut put = |out: &mut Vec<String>, k: &str, x: Option<String>| {
+                let put = |out: &mut Vec<String>, k: &str, x: Option<String>| {
                     if let Some(x) = x {
                         out.push(format!("\"{k}\":{x}"));
                     }

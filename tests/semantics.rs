@@ -1377,9 +1377,7 @@ fn numbers_beyond_a_double_are_refused_at_write() {
     let mut params = serde_json::Map::new();
     params.insert("email".into(), json!("a@x.io"));
     params.insert("data".into(), json!(r#"{"n": 1e999}"#));
-    let err = LiteAccountParams::from_params(&params)
-        .err()
-        .expect("1e999 refused");
+    let err = LiteAccountParams::from_params(&params).expect_err("1e999 refused");
     assert!(err.to_string().contains("out of range"), "{err}");
 }
 
