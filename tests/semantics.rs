@@ -1600,7 +1600,7 @@ fn older_words_indexes_are_refilled_with_printed_number_words() {
     use acql::catalog::{Collection, IndexKind};
     use acql::store::{OpenMode, Store};
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v3.db");
+    let path = dir.path().join("v4.db");
     let table = {
         let store = Store::open(&path, OpenMode::Create).unwrap();
         let def = store
@@ -1611,15 +1611,16 @@ fn older_words_indexes_are_refilled_with_printed_number_words() {
         def.table()
     };
     {
-        // What version 3 stored: the words of the text as written.
+        // What version 4 stored: the words of the text as written.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(&format!(
             "DELETE FROM {table}; INSERT INTO {table}(w, doc) VALUES ('45', 1), ('10', 1);"
         ))
         .unwrap();
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
     }
-    let e = acql::engine::Engine::open(&path, OpenMode::MustExist).unwrap();
+    // A command that writes migrates the file (read-only ones refuse older layouts).
+    let e = acql::engine::Engine::open(&path, OpenMode::Create).unwrap();
     let hits = |w: &str| {
         e.search(
             &format!("SELECT email FROM emailAccounts WHERE n CONTAINS {w}"),
