@@ -785,6 +785,26 @@ pub(crate) struct TextError {
     pub at: usize,
     /// Arrays and objects nest deeper than [`TEXT_MAX_DEPTH`].
     pub too_deep: bool,
+    /// A number at `at` overflows a double (`1e999`, or 400 digits): JSON allows it,
+    /// acql refuses it (DESIGN §4a Numbers), since no index or comparison could hold it.
+    pub out_of_range: bool,
+}
+
+impl TextError {
+    /// The reason for a bad import line when the text is valid JSON but refused here
+    /// (`None` for plain syntax errors, which the caller words).
+    pub(crate) fn reason(&self) -> Option<String> {
+        if self.out_of_range {
+            Some(format!(
+                "number out of range at byte {} (larger than a double can hold)",
+                self.at + 1
+            ))
+        } else if self.too_deep {
+            Some("invalid JSON (nested too deeply)".to_string())
+        } else {
+            None
+        }
+    }
 }
 
 /// The most deeply nested arrays and objects [`from_text`] accepts: SQLite's
@@ -794,7 +814,8 @@ pub(crate) const TEXT_MAX_DEPTH: u32 = 1000;
 /// Appends the JSONB of strict JSON text (RFC 8259; SQLite's JSON5 extensions refused) to
 /// `out`, byte for byte as SQLite's `jsonb()` encodes it: numbers and strings keep their
 /// text (INT or FLOAT; TEXT, or TEXTJ when escaped), headers are minimal, whitespace goes.
-/// Accepts what `json_valid(text, 1)` accepts (both tested against SQLite). On error,
+/// Accepts what `json_valid(text, 1)` accepts (both tested against SQLite), except numbers
+/// that overflow a double ([`TextError::out_of_range`]). On error,
 /// `out` holds a partial encoding past its original length: callers truncate.
 ///
 /// One pass in Rust, where the bulk import used to ask SQLite for
@@ -823,6 +844,7 @@ impl TextParser<'_, '_> {
         TextError {
             at,
             too_deep: false,
+            out_of_range: false,
         }
     }
 
@@ -863,6 +885,7 @@ impl TextParser<'_, '_> {
             return Err(TextError {
                 at: self.i,
                 too_deep: true,
+                out_of_range: false,
             });
         }
         self.i += 1;
@@ -977,7 +1000,9 @@ impl TextParser<'_, '_> {
             Some(b'1'..=b'9') => j = digits(j + 1),
             _ => return Err(self.error_at(j)),
         }
+        let int_end = j;
         let mut float = false;
+        let mut exponent = false;
         if z.get(j) == Some(&b'.') {
             float = true;
             if !z.get(j + 1).is_some_and(u8::is_ascii_digit) {
@@ -987,6 +1012,7 @@ impl TextParser<'_, '_> {
         }
         if let Some(b'e' | b'E') = z.get(j) {
             float = true;
+            exponent = true;
             j += 1;
             if let Some(b'+' | b'-') = z.get(j) {
                 j += 1;
@@ -995,6 +1021,15 @@ impl TextParser<'_, '_> {
                 return Err(self.error_at(j));
             }
             j = digits(j);
+        }
+        // Only an exponent or more than 308 integer digits can pass f64::MAX (1.8e308):
+        // every other number skips the parse.
+        if (exponent || int_end - start > 308) && overflows_f64(&z[start..j]) {
+            return Err(TextError {
+                at: start,
+                too_deep: false,
+                out_of_range: true,
+            });
         }
         push_header(
             self.out,
@@ -1005,6 +1040,14 @@ impl TextParser<'_, '_> {
         self.i = j;
         Ok(())
     }
+}
+
+/// True when JSON number text lies beyond the largest double (it parses to ±infinity).
+fn overflows_f64(text: &[u8]) -> bool {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .is_none_or(f64::is_infinite)
 }
 
 /// Writes the minimal header of a `len`-byte payload into `buf`; returns its length.
@@ -1083,29 +1126,18 @@ fn write_other_scalar(k: u8, p: &[u8], at: usize, out: &mut Vec<u8>) -> Result<(
     }
     match k {
         kind::NULL => out.extend_from_slice(b"null"),
-        kind::FLOAT => {
-            // SQLite stores ±Infinity as the FLOAT `9e999`: JSON cannot hold it, so `null`
-            // (as `decode` gives). Only exponents can overflow, so plain decimals are copied.
-            if memchr::memchr2(b'e', b'E', p).is_some()
-                && std::str::from_utf8(p)
-                    .ok()
-                    .and_then(|t| t.parse::<f64>().ok())
-                    .is_none_or(|f| !f.is_finite())
-            {
-                out.extend_from_slice(b"null");
-            } else {
-                out.extend_from_slice(p);
-            }
-        }
-        kind::INT5 | kind::FLOAT5 => {
-            let n = Jsonb {
+        kind::INT | kind::FLOAT | kind::INT5 | kind::FLOAT5 => {
+            // Numbers print as `to_value` renders them (`255.00` as `255.0`, `1e3` as
+            // `1000.0`): one text per number in every response, the text `CONTAINS`
+            // matches (DESIGN §4a). SQLite's ±Infinity (the FLOAT `9e999`; JSON cannot
+            // hold it) prints as `null`, as `decode` gives.
+            let node = Jsonb {
                 kind: k,
                 payload: p,
-            }
-            .as_number()
-            .ok_or(JsonbError::BadPayload(at))?;
-            match canonical_number(n) {
+            };
+            match crate::value::printed_number(node) {
                 Some(t) => out.extend_from_slice(t.as_bytes()),
+                None if node.as_number().is_none() => return Err(JsonbError::BadPayload(at)),
                 None => out.extend_from_slice(b"null"),
             }
         }
@@ -1193,7 +1225,10 @@ fn write_scalar(k: u8, p: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(p);
             out.push(b'"');
         }
-        kind::INT => out.extend_from_slice(p),
+        // Most number text prints as itself (`value::prints_as_itself`; JSONB integer
+        // text has no leading zero).
+        kind::INT if p.len() <= 18 && p != b"-0" => out.extend_from_slice(p),
+        kind::FLOAT if crate::value::prints_as_itself(p) => out.extend_from_slice(p),
         kind::TRUE => out.extend_from_slice(b"true"),
         kind::FALSE => out.extend_from_slice(b"false"),
         _ => return false,
@@ -1371,11 +1406,98 @@ mod tests {
             from_text(b"[1, 2,]", &mut out),
             Err(TextError {
                 at: 6,
-                too_deep: false
+                too_deep: false,
+                out_of_range: false,
             })
         );
         let deep = format!("{}{}", "[".repeat(1001), "]".repeat(1001));
         assert!(from_text(deep.as_bytes(), &mut out).unwrap_err().too_deep);
+    }
+
+    /// Rendering prints every number as `to_value` does (DESIGN §4a: "the text acql
+    /// prints", which `CONTAINS` and the words index read): `SELECT *` and `SELECT n`
+    /// agree.
+    #[test]
+    fn numbers_render_as_to_value_prints_them() {
+        let texts = [
+            "255.00",
+            "1e3",
+            "1E2",
+            "-0",
+            "-0.0",
+            "0",
+            "45.10",
+            "0.1",
+            "1.5e300",
+            "-1.5E-7",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "4.2e1",
+            "7",
+            "97.35",
+            "0.001",
+            "0.00001",
+            "0.000012",
+            "123456789012345.6",
+            "12345678901234.56",
+            "0.123456789012345",
+            "0.1234567890123456",
+            "1234567890123456.5",
+            "-0.5",
+            "5.0",
+            "99.990",
+            "0.30000000000000004",
+            "1.7976931348623157e308",
+            "5e-324",
+        ];
+        let conn = Connection::open_in_memory().unwrap();
+        for text in texts {
+            let doc = format!("{{\"n\":[{text}]}}");
+            for bytes in [ours(&doc).unwrap(), sqlite_jsonb(&conn, &doc).unwrap()] {
+                let mut out = Vec::new();
+                write_json(&bytes, &mut out, false).unwrap();
+                let want = serde_json::to_string(&decode(&bytes).unwrap()).unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{text}");
+            }
+        }
+        let mut out = Vec::new();
+        write_json(
+            &ours(r#"[255.00, 1e3, -0, 45.10]"#).unwrap(),
+            &mut out,
+            false,
+        )
+        .unwrap();
+        assert_eq!(out, b"[255.0,1000.0,0,45.1]");
+    }
+
+    #[test]
+    fn numbers_beyond_a_double_are_refused() {
+        let huge = format!("[1, {}]", "9".repeat(400));
+        for (text, at) in [
+            (r#"{"n": 1e999}"#, 6),
+            (r#"{"n": -1E+400}"#, 6),
+            (r#"[0, 2e308]"#, 4),
+            (huge.as_str(), 4),
+        ] {
+            let mut out = Vec::new();
+            let e = from_text(text.as_bytes(), &mut out).unwrap_err();
+            assert!(e.out_of_range && e.at == at, "{text}: {e:?}");
+            assert!(e.reason().unwrap().contains("out of range"), "{text}");
+        }
+        // Large but finite, and underflow (to 0), stay: as SQLite stores them.
+        let conn = Connection::open_in_memory().unwrap();
+        let max = format!("[1.7976931348623157e308, 1e-999, {}]", "9".repeat(308));
+        for text in [max.as_str(), "[-1e308, 0e999999]"] {
+            assert_eq!(ours(text), sqlite_jsonb(&conn, text), "{text}");
+            assert!(ours(text).is_some(), "{text}");
+        }
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -1428,7 +1550,11 @@ mod tests {
             let mut damaged: String = chars[..i].iter().collect();
             damaged.push_str(edit);
             damaged.extend(chars[(i + delete).min(chars.len())..].iter());
-            prop_assert_eq!(ours(&damaged), sqlite_jsonb(&conn, &damaged), "{}", damaged);
+            let mut out = Vec::new();
+            // acql also refuses numbers SQLite would store as ±Infinity (DESIGN §4a).
+            if !from_text(damaged.as_bytes(), &mut out).is_err_and(|e| e.out_of_range) {
+                prop_assert_eq!(ours(&damaged), sqlite_jsonb(&conn, &damaged), "{}", damaged);
+            }
         }
     }
 

@@ -209,8 +209,14 @@ fn in_and_contains_forms() {
         r#"(not-contains a "x y")"#
     );
     assert_eq!(where_of("a CONTAINS 42").sexpr(), "(contains a 42)");
-    let e = fails("SELECT * FROM accounts WHERE a CONTAINS true");
-    assert_eq!(e.expected, [Expected::StringOrNumber]);
+    // Issue 14: booleans are CONTAINS operands (docs/semantics.md promised them).
+    assert_eq!(where_of("a CONTAINS true").sexpr(), "(contains a true)");
+    assert_eq!(
+        where_of("a NOT CONTAINS FALSE").sexpr(),
+        "(not-contains a false)"
+    );
+    let e = fails("SELECT * FROM accounts WHERE a CONTAINS null");
+    assert_eq!(e.kind, ParseErrorKind::NullOperator);
     let Expr::In { list, negated, .. } = where_of(r#"a in("x","y")"#) else {
         panic!()
     };
@@ -229,6 +235,15 @@ fn regex_forms() {
     assert_eq!(
         where_of("a <> regex ( \"A.*\" )").sexpr(),
         r#"(not-regex a "A.*")"#
+    );
+    // Issue 14: `NOT REGEX`, like `NOT IN` and `NOT CONTAINS`.
+    assert_eq!(
+        where_of("a NOT REGEX ('A.*')").sexpr(),
+        r#"(not-regex a "A.*")"#
+    );
+    assert_eq!(
+        where_of("a not regex('A.*') AND b = 1").sexpr(),
+        r#"(and (not-regex a "A.*") (= b 1))"#
     );
     // Raw patterns: backslashes stay; an escaped quote does not close the pattern.
     let Expr::Regex { pattern, .. } = where_of(r"a regex ('a\.b')") else {
@@ -521,6 +536,7 @@ fn select_items_and_aggregates() {
             key: OrderKey::Aggregate(Aggregate {
                 func: AggFunc::Count,
                 path: None,
+                written: None,
                 alias: None,
                 span: Span::default()
             }),
@@ -777,8 +793,8 @@ fn each_expected_variant_has_its_documented_trigger() {
             Expected::String,
         ),
         (
-            "SELECT * FROM accounts WHERE a CONTAINS true",
-            Expected::StringOrNumber,
+            "SELECT * FROM accounts WHERE a NOT 1",
+            Expected::Keyword("REGEX"),
         ),
         ("SELECT * FROM accounts LIMIT x", Expected::Integer),
         ("SELECT * FROM accounts WHERE a 1", Expected::Operator),
@@ -1176,14 +1192,30 @@ mod properties {
     }
 
     fn aggregate(with_alias: bool) -> impl Strategy<Value = Aggregate> {
-        (prop::sample::select(AggFunc::ALL.to_vec()), path(), alias()).prop_map(
-            move |(func, p, alias)| Aggregate {
-                func,
-                path: (func != AggFunc::Count).then_some(p),
-                alias: alias.filter(|_| with_alias),
-                span: Span::default(),
-            },
+        (
+            prop::sample::select(AggFunc::ALL.to_vec()),
+            path(),
+            alias(),
+            any::<bool>(),
         )
+            .prop_map(move |(func, p, alias, quoted)| {
+                // The argument as a query may write it: every segment in backticks.
+                let all_quoted = p
+                    .segments
+                    .iter()
+                    .map(|s| format!("`{}`", s.replace('`', "``")))
+                    .collect::<Vec<_>>()
+                    .join(".");
+                let written = (quoted && func != AggFunc::Count && all_quoted != p.to_string())
+                    .then_some(all_quoted);
+                Aggregate {
+                    func,
+                    path: (func != AggFunc::Count).then_some(p),
+                    written,
+                    alias: alias.filter(|_| with_alias),
+                    span: Span::default(),
+                }
+            })
     }
 
     fn select_item() -> impl Strategy<Value = SelectItem> {

@@ -1198,3 +1198,456 @@ fn group_by_several_keys_groups_by_the_tuple() {
         ]
     );
 }
+
+// ---- issue 14: one answer with or without an index, and the settled rules ------------
+
+/// A store holding the NDJSON `docs` verbatim (numbers keep their text), with the
+/// default indexes plus `indexes` (`"p"`, `"p words"`, `"a, b"` for a composite), or with
+/// no index at all.
+fn store_of(docs: &[&str], indexes: Option<&[&str]>) -> acql::engine::Engine {
+    use acql::catalog::{Collection, IndexKind};
+    let store = acql::store::Store::in_memory().unwrap();
+    match indexes {
+        Some(list) => {
+            for spec in list {
+                let (pattern, kind) = match spec.strip_suffix(" words") {
+                    Some(p) => (p, IndexKind::Words),
+                    None => (*spec, IndexKind::Value),
+                };
+                store
+                    .add_index(Collection::EmailAccounts, pattern, kind)
+                    .unwrap();
+            }
+        }
+        None => {
+            for def in store.catalog().unwrap().indexes {
+                store
+                    .drop_index(def.collection, &def.spec(), def.kind)
+                    .unwrap();
+            }
+        }
+    }
+    crate::exec::engine_importing(store, docs)
+}
+
+/// The `email`s `q` returns over `docs`, asserting that a store indexed on `indexes` and
+/// a store without indexes give the same records in the same order.
+#[track_caller]
+fn emails(docs: &[&str], indexes: &[&str], q: &str) -> Vec<String> {
+    let opts = acql::engine::SearchOptions::default();
+    let indexed = store_of(docs, Some(indexes));
+    let bare = store_of(docs, None);
+    let a = indexed
+        .search(q, &opts)
+        .unwrap_or_else(|e| panic!("{q}: {e}"));
+    let b = bare.search(q, &opts).unwrap_or_else(|e| panic!("{q}: {e}"));
+    assert_eq!(
+        a.results,
+        b.results,
+        "{q}: the index changes the answer\n{}",
+        indexed.explain(q).unwrap_or_default()
+    );
+    assert_eq!(a.total_count, b.total_count, "{q}: totalCount");
+    a.results
+        .iter()
+        .map(|r| r["email"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn integers_and_decimals_compare_by_exact_value() {
+    let doc = json!({"v": 9_007_199_254_740_993_i64});
+    fails("v = 9007199254740992.0", doc.clone());
+    holds("v > 9007199254740992.0", doc.clone());
+    holds("v != 9007199254740992.0", doc.clone());
+    fails("v <= 9007199254740992.0", doc.clone());
+    holds("v = 9007199254740993", doc);
+    let doc = json!({"v": 9_007_199_254_740_992.0});
+    fails("v = 9007199254740993", doc.clone());
+    holds("v < 9007199254740993", doc.clone());
+    holds("v = 9007199254740992", doc);
+    holds("v = 1.0", json!({"v": 1}));
+    holds("v = 1", json!({"v": 1.0}));
+    holds("v = 1e0", json!({"v": 1}));
+    // A string spelling a number reads the same way.
+    fails("v = 9007199254740992.0", json!({"v": "9007199254740993"}));
+    holds("v = 9007199254740993", json!({"v": "9007199254740993"}));
+}
+
+#[test]
+fn integers_beyond_64_bits_compare_as_doubles() {
+    // 2^63 is beyond i64: the double 2^63, greater than i64::MAX exactly.
+    let doc = json!({"v": 9_223_372_036_854_775_808_u64});
+    holds("v > 9223372036854775807", doc.clone());
+    fails("v = 9223372036854775807", doc.clone());
+    holds("v = 9223372036854775808.0", doc.clone());
+    // 2^63 + 1 rounds to the same double.
+    holds("v = 9223372036854775809", doc);
+    // -2^63 - 1 is the double -2^63, which is i64::MIN exactly.
+    let text = rusqlite_jsonb(r#"{"v": -9223372036854775809}"#);
+    let f = compiled("v = -9223372036854775808").unwrap();
+    assert!(f.matches(Jsonb::new(&text).unwrap()));
+    let f = compiled("v < -9223372036854775808").unwrap();
+    assert!(!f.matches(Jsonb::new(&text).unwrap()));
+}
+
+#[test]
+fn number_comparisons_are_the_same_with_and_without_an_index() {
+    let docs = [
+        r#"{"email":"a@x.io","v":9007199254740993}"#,
+        r#"{"email":"b@x.io","v":9007199254740992.0}"#,
+        r#"{"email":"c@x.io","v":"9007199254740993"}"#,
+        r#"{"email":"d@x.io","v":9223372036854775808}"#,
+        r#"{"email":"e@x.io","v":9223372036854775807}"#,
+        r#"{"email":"f@x.io","v":18446744073709551616}"#,
+        r#"{"email":"g@x.io","v":1e3,"w":1}"#,
+        r#"{"email":"h@x.io","v":-0,"w":2}"#,
+    ];
+    let ix = ["v", "v, w"];
+    let q = |w: &str| format!("SELECT email FROM emailAccounts WHERE {w}");
+    assert_eq!(emails(&docs, &ix, &q("v = 9007199254740992.0")), ["b@x.io"]);
+    assert_eq!(
+        emails(&docs, &ix, &q("v > 9007199254740992.0 AND v < 1e18")),
+        ["a@x.io"]
+    );
+    assert_eq!(
+        emails(&docs, &ix, &q("v = 9007199254740993")),
+        ["a@x.io", "c@x.io"]
+    );
+    assert_eq!(
+        emails(&docs, &ix, &q(r#"v = "9007199254740993""#)),
+        ["a@x.io", "c@x.io"]
+    );
+    assert_eq!(
+        emails(&docs, &ix, &q("v > 9223372036854775807")),
+        ["d@x.io", "f@x.io"]
+    );
+    assert_eq!(
+        emails(&docs, &ix, &q("v = 9223372036854775809")),
+        ["d@x.io"]
+    );
+    assert_eq!(emails(&docs, &ix, &q("v = 1000 AND w = 1")), ["g@x.io"]);
+    assert_eq!(emails(&docs, &ix, &q("v = 0 AND w IN (1, 2)")), ["h@x.io"]);
+    assert_eq!(
+        emails(
+            &docs,
+            &ix,
+            "SELECT email FROM emailAccounts ORDER BY v DESC LIMIT 3"
+        ),
+        ["c@x.io", "f@x.io", "d@x.io"]
+    );
+}
+
+#[test]
+fn numbers_beyond_a_double_are_refused_at_import_with_the_line() {
+    use acql::catalog::Collection;
+    use acql::store::{ImportOptions, Store, StoreError};
+    let text = "{\"email\":\"a@x.io\",\"n\":1}\n{\"email\":\"b@x.io\",\"n\":1e999}\n";
+    let store = Store::in_memory().unwrap();
+    match store.import_ndjson(
+        text.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    ) {
+        Err(StoreError::BadImportLine { line, reason }) => {
+            assert_eq!(line, 2);
+            assert!(reason.contains("out of range"), "{reason}");
+        }
+        other => panic!("expected a bad line, got {other:?}"),
+    }
+    let mut opts = ImportOptions::new(Collection::EmailAccounts);
+    opts.skip_bad_lines = true;
+    let huge = format!("{{\"email\":\"c@x.io\",\"n\":[{}]}}\n", "9".repeat(400));
+    let text = format!("{text}{huge}");
+    let report = store.import_ndjson(text.as_bytes(), opts).unwrap();
+    let bad: Vec<u64> = report.bad_lines.iter().map(|b| b.line).collect();
+    assert_eq!(bad, [2, 3]);
+    let e = acql::engine::Engine::from_store(store);
+    let page = e
+        .search(
+            "SELECT email FROM emailAccounts WHERE n IS NOT NULL",
+            &acql::engine::SearchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(page.results, vec![json!({"email": "a@x.io"})]);
+}
+
+#[test]
+fn numbers_beyond_a_double_are_refused_at_write() {
+    use acql::store::LiteAccountParams;
+    let mut params = serde_json::Map::new();
+    params.insert("email".into(), json!("a@x.io"));
+    params.insert("data".into(), json!(r#"{"n": 1e999}"#));
+    let err = LiteAccountParams::from_params(&params).expect_err("1e999 refused");
+    assert!(err.to_string().contains("out of range"), "{err}");
+}
+
+#[test]
+fn group_by_orders_by_an_aggregate_it_does_not_select() {
+    let docs = [json!({"c": "A", "n": 5}), json!({"c": "B", "n": 1})];
+    let keys = |rows: Vec<Value>| rows.iter().map(|r| r["c"].clone()).collect::<Vec<_>>();
+    let rows = groups("SELECT c FROM accounts GROUP BY c ORDER BY min(n)", &docs);
+    assert_eq!(
+        rows,
+        vec![
+            json!({"c": "B", "count(*)": 1}),
+            json!({"c": "A", "count(*)": 1})
+        ]
+    );
+    assert_eq!(
+        keys(groups(
+            "SELECT c, max(n) FROM accounts GROUP BY c ORDER BY min(n) DESC",
+            &docs
+        )),
+        [json!("A"), json!("B")]
+    );
+    let rows = groups(
+        "SELECT c, max(n) FROM accounts GROUP BY c ORDER BY min(n)",
+        &docs,
+    );
+    assert_eq!(rows[0], json!({"c": "B", "max(n)": 1}));
+    // The whole engine, with and without an index on the key.
+    let docs = [
+        r#"{"email":"a@x.io","c":"A","n":5}"#,
+        r#"{"email":"b@x.io","c":"B","n":1}"#,
+    ];
+    let e = store_of(&docs, Some(&["c"]));
+    let page = e
+        .search(
+            "SELECT c FROM emailAccounts GROUP BY c ORDER BY min(n)",
+            &acql::engine::SearchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        page.results,
+        vec![
+            json!({"c": "B", "count(*)": 1}),
+            json!({"c": "A", "count(*)": 1})
+        ]
+    );
+}
+
+#[test]
+fn contains_takes_boolean_operands() {
+    holds("a CONTAINS true", json!({"a": true}));
+    holds("a CONTAINS TRUE", json!({"a": "it is true"}));
+    fails("a CONTAINS true", json!({"a": false}));
+    holds("a NOT CONTAINS false", json!({"a": true}));
+    fails("a NOT CONTAINS false", json!({"a": [1, false]}));
+}
+
+#[test]
+fn aggregate_key_keeps_the_path_as_written() {
+    let doc = [json!({"n": 5, "p": {"a b": 2}})];
+    assert_eq!(aggregate("max(`n`)", &doc), json!({"max(`n`)": 5}));
+    assert_eq!(
+        aggregate("min(p.`a b`), sum(`p`.`a b`)", &doc),
+        json!({"min(p.`a b`)": 2, "sum(`p`.`a b`)": 2})
+    );
+    assert_eq!(aggregate("MAX(n)", &doc), json!({"max(n)": 5}));
+    let docs = [json!({"c": "x", "n": 1})];
+    assert_eq!(
+        groups(
+            "SELECT c, max(`n`) FROM accounts GROUP BY c ORDER BY max(n)",
+            &docs
+        ),
+        vec![json!({"c": "x", "max(`n`)": 1})]
+    );
+    // The printed query keeps the spelling, so the key survives a round trip.
+    let q = query("SELECT max(`n`) FROM accounts");
+    assert_eq!(query(&q.to_string()), q);
+    assert!(q.to_string().contains("max(`n`)"));
+}
+
+#[test]
+fn not_regex_is_the_negation() {
+    holds("a NOT REGEX ('x.*')", json!({"a": "abc"}));
+    fails("a NOT REGEX ('a.*')", json!({"a": "abc"}));
+    holds("a not regex ('a.*')", json!({}));
+    assert_eq!(
+        condition("a NOT REGEX ('a.*')"),
+        condition("a != regex('a.*')")
+    );
+}
+
+#[test]
+fn aggregates_over_no_values_sort_last_both_ways() {
+    let docs = [
+        json!({"c": "a", "n": 5}),
+        json!({"c": "b"}),
+        json!({"c": "d", "n": 1}),
+        json!({"c": "e", "n": "x"}),
+    ];
+    let keys = |q: &str| {
+        groups(q, &docs)
+            .iter()
+            .map(|r| r["c"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    for f in ["max", "min", "sum", "avg"] {
+        assert_eq!(
+            keys(&format!(
+                "SELECT c, {f}(n) FROM accounts GROUP BY c ORDER BY {f}(n)"
+            )),
+            ["d", "a", "b", "e"],
+            "{f} ascending"
+        );
+        assert_eq!(
+            keys(&format!(
+                "SELECT c, {f}(n) FROM accounts GROUP BY c ORDER BY {f}(n) DESC"
+            )),
+            ["a", "d", "b", "e"],
+            "{f} descending"
+        );
+    }
+    // The response still says what the aggregate is over nothing.
+    let rows = groups(
+        "SELECT c, max(n) FROM accounts GROUP BY c ORDER BY max(n)",
+        &docs,
+    );
+    assert_eq!(rows[2], json!({"c": "b", "max(n)": "-infinity"}));
+}
+
+#[test]
+fn contains_reads_numbers_through_the_text_acql_prints() {
+    // What a JSONB view of the stored text holds: `255.00`, `1e3` keep their text.
+    let on_text = |cond: &str, text: &str| {
+        let f = compiled(cond).unwrap();
+        let conn = rusqlite_jsonb(text);
+        f.matches(Jsonb::new(&conn).unwrap())
+    };
+    assert!(on_text("n CONTAINS 255.0", r#"{"n": 255.00}"#));
+    assert!(!on_text("n CONTAINS '255 00'", r#"{"n": 255.00}"#));
+    assert!(on_text("n CONTAINS 1000", r#"{"n": 1e3}"#));
+    assert!(on_text("n CONTAINS '1000.0'", r#"{"n": 1e3}"#));
+    assert!(!on_text("n CONTAINS 1e3", r#"{"n": 1e3}"#));
+    assert!(on_text("n CONTAINS '45.1'", r#"{"n": 45.10}"#));
+    assert!(!on_text("n CONTAINS 10", r#"{"n": 45.10}"#));
+    assert!(on_text("n CONTAINS 0", r#"{"n": -0}"#));
+    holds("n CONTAINS 255", json!({"n": 255.0}));
+    // The words index stores the same words.
+    let docs = [
+        r#"{"email":"a@x.io","n":255.00}"#,
+        r#"{"email":"b@x.io","n":1e3}"#,
+        r#"{"email":"c@x.io","n":[45.10, "x"]}"#,
+        r#"{"email":"d@x.io","n":-0}"#,
+    ];
+    let ix = ["n words"];
+    let q = |w: &str| format!("SELECT email FROM emailAccounts WHERE n CONTAINS {w}");
+    assert_eq!(emails(&docs, &ix, &q("255.0")), ["a@x.io"]);
+    assert!(emails(&docs, &ix, &q("'255 00'")).is_empty());
+    assert_eq!(emails(&docs, &ix, &q("1000")), ["b@x.io"]);
+    assert_eq!(emails(&docs, &ix, &q("1")), ["c@x.io"]);
+    assert!(emails(&docs, &ix, &q("10")).is_empty());
+    assert_eq!(emails(&docs, &ix, &q("0")), ["a@x.io", "b@x.io", "d@x.io"]);
+}
+
+/// SQLite's JSONB of `text` (numbers keep their text, as an import stores them).
+fn rusqlite_jsonb(text: &str) -> Vec<u8> {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.query_row("SELECT jsonb(?)", [text], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn order_by_alias_wins_over_a_stored_field_of_that_name() {
+    let docs = [json!({"a": 1, "x": 9}), json!({"a": 2, "x": 0})];
+    assert_eq!(
+        order("SELECT a AS x FROM accounts ORDER BY x", &docs),
+        [0, 1]
+    );
+    assert_eq!(order("SELECT a FROM accounts ORDER BY x", &docs), [1, 0]);
+}
+
+#[test]
+fn ranges_with_booleans_never_match_other_types() {
+    fails("a < true", json!({"a": 0}));
+    fails("a < true", json!({"a": "false"}));
+    fails("a >= false", json!({"a": "true"}));
+    holds("a < true", json!({"a": [0, false]}));
+}
+
+#[test]
+fn datetime_fractions_are_truncated_to_milliseconds() {
+    fails(
+        r#"a < "2020-01-01T00:00:00.0009Z""#,
+        json!({"a": "2020-01-01T00:00:00.000Z"}),
+    );
+    fails(
+        r#"a > "2020-01-01T00:00:00.9999Z""#,
+        json!({"a": "2020-01-01T00:00:00.9995Z"}),
+    );
+    holds(
+        r#"a >= "2020-01-01T00:00:00.9999Z""#,
+        json!({"a": "2020-01-01T00:00:00.999Z"}),
+    );
+}
+
+#[test]
+fn contains_words_are_unicode_alphanumeric_runs() {
+    holds(
+        "a CONTAINS 'straße'",
+        json!({"a": "Die STRASSE, die Straße"}),
+    );
+    holds("a CONTAINS '٣'", json!({"a": "x٣y ٣"}));
+    holds("a CONTAINS 'x²'", json!({"a": "x² + y"}));
+    fails("a CONTAINS 'x'", json!({"a": "x²"}));
+    holds("a CONTAINS 'a b'", json!({"a": "a\u{2014}b"}));
+}
+
+/// Stores written before words indexes read printed number text are refilled on open.
+#[test]
+fn older_words_indexes_are_refilled_with_printed_number_words() {
+    use acql::catalog::{Collection, IndexKind};
+    use acql::store::{OpenMode, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let table = {
+        let store = Store::open(&path, OpenMode::Create).unwrap();
+        let def = store
+            .add_index(Collection::EmailAccounts, "n", IndexKind::Words)
+            .unwrap();
+        let e = crate::exec::engine_importing(store, [r#"{"email":"a@x.io","n":45.10}"#]);
+        drop(e);
+        def.table()
+    };
+    {
+        // What version 4 stored: the words of the text as written.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "DELETE FROM {table}; INSERT INTO {table}(w, doc) VALUES ('45', 1), ('10', 1);"
+        ))
+        .unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
+    }
+    // A command that writes migrates the file (read-only ones refuse older layouts).
+    let e = acql::engine::Engine::open(&path, OpenMode::Create).unwrap();
+    let hits = |w: &str| {
+        e.search(
+            &format!("SELECT email FROM emailAccounts WHERE n CONTAINS {w}"),
+            &acql::engine::SearchOptions::default(),
+        )
+        .unwrap()
+        .total_count
+    };
+    assert_eq!((hits("1"), hits("10"), hits("45")), (1, 0, 1));
+}
+
+#[test]
+fn query_literals_beyond_a_double_read_as_infinity() {
+    holds("a < 1e999", json!({"a": 1.7e308}));
+    fails("a > 1e999", json!({"a": 1.7e308}));
+    holds("a > -1e999", json!({"a": -1.7e308}));
+    fails("a = 1e999", json!({"a": 1.7e308}));
+    let docs = [
+        r#"{"email":"a@x.io","a":1.7e308}"#,
+        r#"{"email":"b@x.io","a":"x"}"#,
+    ];
+    assert_eq!(
+        emails(
+            &docs,
+            &["a"],
+            "SELECT email FROM emailAccounts WHERE a < 1e999"
+        ),
+        ["a@x.io"]
+    );
+}

@@ -98,9 +98,10 @@ impl Display for Aggregate {
     /// `min(profile.age)`, `count(*) AS n`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "{}(", self.func)?;
-        match &self.path {
-            Some(path) => path.fmt(f)?,
-            None => f.write_char('*')?,
+        match (&self.written, &self.path) {
+            (Some(text), Some(_)) => f.write_str(text)?,
+            (_, Some(path)) => path.fmt(f)?,
+            (_, None) => f.write_char('*')?,
         }
         f.write_char(')')?;
         if let Some(alias) = &self.alias {

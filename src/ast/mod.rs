@@ -51,6 +51,10 @@ pub struct Aggregate {
     pub func: AggFunc,
     /// The argument; `None` exactly for `count(*)`.
     pub path: Option<Path>,
+    /// The argument as written, when that differs from its canonical text
+    /// (`` max(`n`) ``): the result key is the function name and the path as the query
+    /// wrote it, so a client can build the key from its own text (DESIGN §4a).
+    pub written: Option<String>,
     /// `AS alias`: the result key instead of the function text.
     pub alias: Option<Spanned<String>>,
     /// The whole call, `min(profile.age)`.

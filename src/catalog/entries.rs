@@ -24,7 +24,9 @@ use serde_json::Value;
 
 use super::{IndexDef, IndexKind, Pattern, PatternSegment};
 pub use crate::value::ValueKey;
-use crate::value::{Kind, MAX_DEPTH, Node, Text, number_text, parse_datetime, scalar_key, words};
+use crate::value::{
+    Kind, MAX_DEPTH, Node, Text, number_text, parse_datetime, printed_number, scalar_key, words,
+};
 
 /// One row of a value side table `ix_<id>` (without `doc`).
 #[derive(Clone, Debug, PartialEq)]
@@ -264,8 +266,8 @@ fn composite_entries<'a, N: Node<'a>>(
     out
 }
 
-/// The distinct word entries of `doc` for `def`'s pattern: words of strings, of numbers'
-/// JSON text, and `true`/`false` for booleans (sorted). See [`CompiledPattern`] for bulk use.
+/// The distinct word entries of `doc` for `def`'s pattern: words of strings, of the text
+/// acql prints for numbers ([`printed_number`]), and `true`/`false` for booleans (sorted). See [`CompiledPattern`] for bulk use.
 pub fn word_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<WordEntry> {
     CompiledPattern::new(&def.pattern).word_entries(doc)
 }
@@ -426,7 +428,7 @@ impl CompiledPattern {
                 |text: &str| out.extend(words(text).map(|w| WordEntry { b: owned(b), w }));
             match v.kind() {
                 Kind::String => push(&v.as_str().unwrap_or_default()),
-                Kind::Number => push(&v.number_text().unwrap_or_default()),
+                Kind::Number => push(&printed_number(v).unwrap_or_default()),
                 Kind::Bool => push(if v.as_bool() == Some(true) {
                     "true"
                 } else {

@@ -22,15 +22,16 @@ use serde_json::{Map, Value};
 use crate::ast::{AggFunc, Aggregate, OrderItem, OrderKey, Path, SelectItem};
 use crate::value::{Kind, Node, Number, ValueKey, scalar_key, visit};
 
-/// The result key of an aggregate: its alias, else `func(path)` as written, lower-case
-/// function name (`count(*)`, `min(profile.age)`).
+/// The result key of an aggregate: its alias, else the lower-case function name and the
+/// path as written, backticks included (`count(*)`, `min(profile.age)`, `` max(`n`) ``).
 pub fn aggregate_key(agg: &Aggregate) -> String {
     if let Some(alias) = &agg.alias {
         return alias.node.clone();
     }
-    match &agg.path {
-        Some(p) => format!("{}({p})", agg.func.name()),
-        None => format!("{}(*)", agg.func.name()),
+    match (&agg.written, &agg.path) {
+        (Some(text), Some(_)) => format!("{}({text})", agg.func.name()),
+        (_, Some(p)) => format!("{}({p})", agg.func.name()),
+        (_, None) => format!("{}(*)", agg.func.name()),
     }
 }
 
@@ -136,6 +137,19 @@ impl Accumulator {
     /// The count of documents added (what `count(*)` returns).
     pub fn count(&self) -> u64 {
         self.docs
+    }
+
+    /// The result as an `ORDER BY` key: `None` for an aggregate over no values (`max` of
+    /// nothing is `"-infinity"`, `sum` of nothing 0, `avg` of nothing `null`), which sorts
+    /// last in both directions like a missing value (DESIGN §4a).
+    pub fn sort_key(&self) -> Option<ValueKey> {
+        if self.func == AggFunc::Count {
+            return Some(ValueKey::Int(i64::try_from(self.docs).unwrap_or(i64::MAX)));
+        }
+        if self.n == 0 {
+            return None;
+        }
+        scalar_key(&self.result())
     }
 
     /// The aggregate's value.
@@ -299,7 +313,10 @@ pub struct Grouping {
     keys: Vec<Path>,
     /// Per key, the output paths it is written at (one per `SELECT` item naming it).
     key_outputs: Vec<Vec<Vec<String>>>,
+    /// The aggregates computed per group: the `shown` ones of the row first, then those
+    /// only `ORDER BY` names.
     aggs: Vec<Aggregate>,
+    shown: usize,
     order: Vec<OrderItem>,
     groups: HashMap<Vec<ValueKey>, Vec<Accumulator>>,
 }
@@ -320,16 +337,28 @@ impl Grouping {
             aggs.push(Aggregate {
                 func: AggFunc::Count,
                 path: None,
+                written: None,
                 alias: None,
                 span: crate::ast::Span::default(),
             });
+        }
+        let shown = aggs.len();
+        let order = resolve_order_aliases(select, order);
+        // `ORDER BY min(n)` sorts by it whether or not the row shows it.
+        for item in &order {
+            if let OrderKey::Aggregate(a) = &item.key
+                && !aggs.iter().any(|b| same_aggregate(a, b))
+            {
+                aggs.push(a.clone());
+            }
         }
         let key_outputs = keys.iter().map(|k| key_output_paths(k, select)).collect();
         Grouping {
             keys: keys.to_vec(),
             key_outputs,
             aggs,
-            order: resolve_order_aliases(select, order),
+            shown,
+            order,
             groups: HashMap::new(),
         }
     }
@@ -370,7 +399,7 @@ impl Grouping {
                         insert_at(&mut row, segs, v.to_json());
                     }
                 }
-                for acc in accs {
+                for acc in &accs[..self.shown] {
                     row.insert(acc.key().to_string(), acc.result());
                 }
                 Value::Object(row)
@@ -394,28 +423,15 @@ impl Grouping {
                     None => Ordering::Equal,
                 },
                 OrderKey::Aggregate(agg) => {
-                    let key = aggregate_key(agg);
-                    let pick = |accs: &Vec<Accumulator>| {
-                        accs.iter()
-                            .find(|x| {
-                                x.key() == key
-                                    || (x.func == agg.func
-                                        && x.path.as_ref()
-                                            == agg.path.as_ref().map(|p| &p.segments))
-                            })
-                            .map(Accumulator::result)
-                            .or_else(|| {
-                                (agg.func == AggFunc::Count)
-                                    .then(|| Value::from(Self::count_of(accs)))
-                            })
+                    // `Grouping::new` made an accumulator for every aggregate ORDER BY names.
+                    let at = self.aggs.iter().position(|b| same_aggregate(agg, b));
+                    let pick = |accs: &Vec<Accumulator>| match at {
+                        Some(i) => accs.get(i).and_then(Accumulator::sort_key),
+                        None => None,
                     };
-                    let (x, y) = (
-                        pick(a.1).and_then(agg_sort_key),
-                        pick(b.1).and_then(agg_sort_key),
-                    );
-                    match (x, y) {
+                    match (pick(a.1), pick(b.1)) {
                         (Some(x), Some(y)) => x.cmp(&y),
-                        // `null` results (avg of nothing) last in both directions.
+                        // Aggregates over no values last in both directions.
                         (Some(_), None) => return_order(Ordering::Less, item.descending),
                         (None, Some(_)) => return_order(Ordering::Greater, item.descending),
                         (None, None) => Ordering::Equal,
@@ -433,15 +449,9 @@ impl Grouping {
     }
 }
 
-/// An aggregate result as a sort key: numbers as themselves, `"infinity"` and
-/// `"-infinity"` (min/max over no values) as the infinities, `null` as none.
-fn agg_sort_key(v: Value) -> Option<ValueKey> {
-    match v {
-        Value::Number(_) => scalar_key(&v),
-        Value::String(s) if s == "infinity" => Some(ValueKey::Real(f64::INFINITY)),
-        Value::String(s) if s == "-infinity" => Some(ValueKey::Real(f64::NEG_INFINITY)),
-        _ => None,
-    }
+/// Same function and argument (aliases and the argument's spelling aside).
+fn same_aggregate(a: &Aggregate, b: &Aggregate) -> bool {
+    a.func == b.func && a.path.as_ref().map(|p| &p.segments) == b.path.as_ref().map(|p| &p.segments)
 }
 
 /// `o` as it must read after the caller's reversal for descending order, so that it
@@ -528,6 +538,7 @@ mod tests {
         Aggregate {
             func,
             path: path.map(Path::dotted),
+            written: None,
             alias: None,
             span: Span::default(),
         }
@@ -621,10 +632,10 @@ mod tests {
                 .map(|r| r["c"].as_str().unwrap().to_string())
                 .collect::<Vec<_>>()
         };
-        // max over no values is "-infinity": first ascending, last descending.
+        // max over no values ("-infinity") sorts last both ways, like a missing value.
         assert_eq!(
             order("SELECT c, max(n) FROM accounts GROUP BY c ORDER BY max(n)"),
-            ["b", "e", "d", "a"]
+            ["d", "a", "b", "e"]
         );
         assert_eq!(
             order("SELECT c, max(n) FROM accounts GROUP BY c ORDER BY max(n) DESC"),

@@ -17,7 +17,8 @@ use crate::ast::{CmpOp, Expr, Literal, Span};
 use crate::jsonb::{Jsonb, in_escaped_text};
 use crate::value::regex::{DEFAULT_SIZE_LIMIT, RegexError};
 use crate::value::{
-    Kind, Node, Number, Text, any, contains_phrase, number_text, parse_datetime, words,
+    Kind, Node, Number, Text, any, contains_phrase, number_text, parse_datetime, printed_number,
+    words,
 };
 
 /// A `WHERE` expression cannot be evaluated.
@@ -504,7 +505,7 @@ fn contains_value<'a, N: Node<'a>>(phrase: &[String], v: N) -> bool {
         Kind::String => v
             .as_text()
             .is_some_and(|t| with_str(t, |s| contains_phrase(s, phrase))),
-        Kind::Number => v.number_text().is_some_and(|s| contains_phrase(&s, phrase)),
+        Kind::Number => printed_number(v).is_some_and(|s| contains_phrase(&s, phrase)),
         Kind::Bool => contains_phrase(
             if v.as_bool() == Some(true) {
                 "true"

@@ -139,8 +139,6 @@ pub enum Expected {
     Value,
     /// A string literal: `SELECT * FROM accounts WHERE a regex (42)`.
     String,
-    /// A string or number literal: `SELECT * FROM accounts WHERE a CONTAINS true`.
-    StringOrNumber,
     /// A non-negative integer: `SELECT * FROM accounts LIMIT x`.
     Integer,
     /// A predicate operator (`=`, `IN`, `CONTAINS`, `IS`, …): `SELECT * FROM accounts WHERE a 1`.
@@ -166,7 +164,6 @@ impl fmt::Display for Expected {
             Expected::Path => f.write_str("a field path"),
             Expected::Value => f.write_str("a value"),
             Expected::String => f.write_str("a string"),
-            Expected::StringOrNumber => f.write_str("a string or number"),
             Expected::Integer => f.write_str("a non-negative integer"),
             Expected::Operator => {
                 f.write_str("an operator (=, !=, <, <=, >, >=, IN, CONTAINS, IS, REGEX)")
@@ -224,7 +221,6 @@ pub(crate) const EXPECTED_TABLE: [Expected; 36] = [
     Expected::Collection,
     Expected::Value,
     Expected::String,
-    Expected::StringOrNumber,
     Expected::Integer,
     Expected::Alias,
     Expected::Operator,
@@ -241,6 +237,7 @@ pub(crate) const EXPECTED_TABLE: [Expected; 36] = [
     Expected::Keyword("NOT"),
     Expected::Keyword("IN"),
     Expected::Keyword("CONTAINS"),
+    Expected::Keyword("REGEX"),
     Expected::Keyword("NULL"),
     Expected::Keyword("BY"),
     Expected::Keyword("GROUP BY"),
@@ -269,23 +266,23 @@ pub(crate) mod exp {
     pub const COLLECTION: ExpSet = b(3);
     pub const VALUE: ExpSet = b(4);
     pub const STRING: ExpSet = b(5);
-    pub const STRING_OR_NUMBER: ExpSet = b(6);
-    pub const INTEGER: ExpSet = b(7);
-    pub const ALIAS: ExpSet = b(8);
-    pub const OPERATOR: ExpSet = b(9);
-    pub const LPAREN: ExpSet = b(10);
-    pub const RPAREN: ExpSet = b(11);
-    pub const COMMA: ExpSet = b(12);
-    pub const STAR: ExpSet = b(13);
-    pub const SELECT: ExpSet = b(14);
-    pub const FROM: ExpSet = b(15);
-    pub const AS: ExpSet = b(16);
-    pub const WHERE: ExpSet = b(17);
-    pub const AND: ExpSet = b(18);
-    pub const OR: ExpSet = b(19);
-    pub const NOT: ExpSet = b(20);
-    pub const IN: ExpSet = b(21);
-    pub const CONTAINS: ExpSet = b(22);
+    pub const INTEGER: ExpSet = b(6);
+    pub const ALIAS: ExpSet = b(7);
+    pub const OPERATOR: ExpSet = b(8);
+    pub const LPAREN: ExpSet = b(9);
+    pub const RPAREN: ExpSet = b(10);
+    pub const COMMA: ExpSet = b(11);
+    pub const STAR: ExpSet = b(12);
+    pub const SELECT: ExpSet = b(13);
+    pub const FROM: ExpSet = b(14);
+    pub const AS: ExpSet = b(15);
+    pub const WHERE: ExpSet = b(16);
+    pub const AND: ExpSet = b(17);
+    pub const OR: ExpSet = b(18);
+    pub const NOT: ExpSet = b(19);
+    pub const IN: ExpSet = b(20);
+    pub const CONTAINS: ExpSet = b(21);
+    pub const REGEX: ExpSet = b(22);
     pub const NULL: ExpSet = b(23);
     pub const BY: ExpSet = b(24);
     pub const GROUP_BY: ExpSet = b(25);

@@ -138,11 +138,17 @@ fn predicate(i: Input<'_>) -> PResult<'_, Expr> {
         if let Some((after, kw)) = peek_keyword(after, "CONTAINS") {
             return contains(after, start, path, true, not.to(kw));
         }
+        if let Some((after, _)) = peek_keyword(after, "REGEX") {
+            return regex_call(after, start, path, true);
+        }
         if let Some(e) = unsupported_operator(after) {
             return failure(e);
         }
         let at = after.ws().pos;
-        return failure(PErr::expected(at, exp::IN.with(exp::CONTAINS)).hint(Hint::NotAfterPath));
+        return failure(
+            PErr::expected(at, exp::IN.with(exp::CONTAINS).with(exp::REGEX))
+                .hint(Hint::NotAfterPath),
+        );
     }
     if let Some((after, _)) = peek_keyword(j, "IS") {
         return is_null(after, start, path);
@@ -268,7 +274,8 @@ fn in_list(i: Input<'_>, start: usize, path: Path, negated: bool) -> PResult<'_,
     }
 }
 
-/// The production `contains`: `[NOT] CONTAINS value`, after the keyword(s).
+/// The production `contains`: `[NOT] CONTAINS value` (a string, a number, `true` or
+/// `false`), after the keyword(s).
 fn contains<'a>(
     i: Input<'a>,
     start: usize,
@@ -281,7 +288,6 @@ fn contains<'a>(
         Literal::Null => {
             failure(PErr::at(kw, ParseErrorKind::NullOperator).hint(Hint::NullOperator))
         }
-        Literal::Bool(_) => failure(PErr::expected(value.span.start, exp::STRING_OR_NUMBER)),
         _ => Ok((
             rest,
             Expr::Contains {
@@ -316,7 +322,8 @@ fn is_null(i: Input<'_>, start: usize, path: Path) -> PResult<'_, Expr> {
     }
 }
 
-/// The production `regex_call`: `( pattern )`, after `REGEX`.
+/// The production `regex_call`: `( pattern )`, after `REGEX` (also `NOT REGEX`,
+/// `= REGEX`, `!= REGEX`).
 fn regex_call(i: Input<'_>, start: usize, path: Path, negated: bool) -> PResult<'_, Expr> {
     let (i, open) = cut(|i| symbol(i, b'(', exp::LPAREN)).parse(i)?;
     let (i, pattern) = regex_pattern(i)?;

@@ -180,8 +180,8 @@ fn hint_text(h: Hint, src: &str, span: Span) -> String {
         }
         Hint::OnlyCountStar => "only count takes `*`; the other functions take a field path".into(),
         Hint::NotAfterPath => {
-            "after a field, NOT goes with IN or CONTAINS; write `NOT path = v` or `path != v` \
-             to negate a comparison"
+            "after a field, NOT goes with IN, CONTAINS or REGEX; write `NOT path = v` or \
+             `path != v` to negate a comparison"
                 .into()
         }
         Hint::Backticks => {

@@ -235,7 +235,7 @@ fn aggregate(i: Input<'_>) -> Result<Option<(Input<'_>, Aggregate)>, nom::Err<PE
         (args, None)
     } else {
         match path(args) {
-            Ok((args, p)) => (args, Some(p)),
+            Ok((rest, p)) => (rest, Some(p)),
             Err(nom::Err::Error(mut e)) => {
                 if args.ws().peek() == Some(b'*') {
                     e = e.hint(Hint::OnlyCountStar);
@@ -248,11 +248,16 @@ fn aggregate(i: Input<'_>) -> Result<Option<(Input<'_>, Aggregate)>, nom::Err<PE
     match symbol(args, b')', ExpSet::EMPTY) {
         Ok((rest, _)) => {
             let span = rest.span_from(i.pos);
+            let written = path.as_ref().and_then(|p| {
+                let text = i.src.get(p.span.start..p.span.end)?;
+                (text != p.to_string()).then(|| text.to_string())
+            });
             Ok(Some((
                 rest,
                 Aggregate {
                     func,
                     path,
+                    written,
                     alias: None,
                     span,
                 },

@@ -115,17 +115,24 @@ pub fn number_key(text: &str) -> Option<Key> {
     if !f.is_finite() {
         return None;
     }
-    if f.fract() == 0.0 && f.abs() < 9.2e18 {
-        // `1.0` and `1e3` are integral: the store keys them as INTEGER.
-        return Some(Key::Int(f as i64));
-    }
-    Some(Key::Real(f))
+    // `1.0` and `1e3` are integral: the store keys them as INTEGER (the same rule).
+    Some(
+        match ValueKey::from_number(crate::value::Number { f, i: None }) {
+            ValueKey::Int(i) => Key::Int(i),
+            _ => Key::Real(f),
+        },
+    )
 }
 
-/// Whether an `f64` compare on column `n` is exact for this number (no rounding).
+/// Whether an `f64` compare on column `n` (the value of a string spelling a number) is
+/// exact for this number. Past 2^53 a string spelling an integer rounds onto doubles it
+/// does not equal (`"9007199254740993"` is stored as `9007199254740992.0`), so the
+/// lookup is a superset the residual re-checks.
 fn exact_in_f64(key: &Key) -> bool {
+    const TWO_53: f64 = 9_007_199_254_740_992.0;
     match key {
-        Key::Int(i) => i.unsigned_abs() <= (1u64 << 53),
+        Key::Int(i) => i.unsigned_abs() < (1u64 << 53),
+        Key::Real(f) => f.abs() < TWO_53,
         _ => true,
     }
 }

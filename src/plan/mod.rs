@@ -670,6 +670,7 @@ pub fn count_star() -> Aggregate {
     Aggregate {
         func: AggFunc::Count,
         path: None,
+        written: None,
         alias: None,
         span: Span::default(),
     }

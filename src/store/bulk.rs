@@ -254,9 +254,11 @@ fn prepare_line(
         jsonb.truncate(start);
         // The slow path, for the message only: serde_json says where the text goes wrong.
         let reason = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            _ if e.out_of_range => e.reason().unwrap_or_default(),
             Err(e) => format!("invalid JSON: {e}"),
-            Ok(_) if e.too_deep => "invalid JSON (nested too deeply)".to_string(),
-            Ok(_) => format!("invalid JSON at byte {}", e.at + 1),
+            Ok(_) => e
+                .reason()
+                .unwrap_or_else(|| format!("invalid JSON at byte {}", e.at + 1)),
         };
         return Line::Bad(reason);
     }

@@ -22,7 +22,9 @@ use crate::catalog::{
 ///   (1M documents: 0.9 s for the index, 0.15 s for the appends).
 /// - 4: `acql_counts(collection, n)` holds each collection's document count, kept in the
 ///   same transaction as every write, so counting a whole collection reads one row.
-pub const SCHEMA_VERSION: i64 = 4;
+/// - 5: words indexes hold the words of the text acql prints for a number (`255.00` gives
+///   `255` `0`), as `CONTAINS` reads them; older words tables are refilled.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Page size of new store files, in bytes.
 pub(crate) const PAGE_SIZE: i64 = 16384;
@@ -163,9 +165,13 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let result = match version {
         1 => upgrade_v1(conn)
             .and_then(|()| upgrade_v2(conn))
-            .and_then(|()| upgrade_v3(conn)),
-        2 => upgrade_v2(conn).and_then(|()| upgrade_v3(conn)),
-        3 => upgrade_v3(conn),
+            .and_then(|()| upgrade_v3(conn))
+            .and_then(|()| upgrade_v4(conn)),
+        2 => upgrade_v2(conn)
+            .and_then(|()| upgrade_v3(conn))
+            .and_then(|()| upgrade_v4(conn)),
+        3 => upgrade_v3(conn).and_then(|()| upgrade_v4(conn)),
+        4 => upgrade_v4(conn),
         _ => create(conn),
     };
     match result {
@@ -321,6 +327,19 @@ fn create_counts(conn: &Connection) -> Result<(), StoreError> {
 /// 3 → 4: the counts table.
 fn upgrade_v3(conn: &Connection) -> Result<(), StoreError> {
     create_counts(conn)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// 4 → 5: refills the words indexes, whose words of numbers used to come from the stored
+/// text (`255.00` gave `255` `00`) instead of the printed one.
+fn upgrade_v4(conn: &Connection) -> Result<(), StoreError> {
+    for def in load_catalog(conn)?.indexes {
+        if def.kind == IndexKind::Words {
+            conn.execute_batch(&format!("DELETE FROM {}", def.table()))?;
+            super::index::backfill(conn, &def)?;
+        }
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }

@@ -60,20 +60,10 @@ impl ValueKey {
     }
 }
 
-/// `i64` against `f64` without rounding the integer.
+/// `i64` against `f64` without rounding the integer (NaN, never built from JSON, sorts
+/// last, as `total_cmp` puts it among reals, to keep the order total).
 fn cmp_int_real(i: i64, f: f64) -> Ordering {
-    #[allow(clippy::cast_precision_loss)]
-    let fi = i as f64;
-    match fi.partial_cmp(&f) {
-        Some(Ordering::Equal) => {
-            // Equal as doubles: decide on the exact integer part of `f` (within range here).
-            #[allow(clippy::cast_possible_truncation)]
-            let ft = f as i128;
-            (i128::from(i)).cmp(&ft)
-        }
-        Some(o) => o,
-        None => Ordering::Less, // NaN is never built from JSON; keep the order total.
-    }
+    super::cmp_int_real(i, f).unwrap_or(Ordering::Less)
 }
 
 impl Ord for ValueKey {

@@ -39,6 +39,10 @@ pub enum Kind {
 }
 
 /// A JSON number read from a node.
+///
+/// Its value (DESIGN §4a Numbers) is `i` when set: an integer written without fraction
+/// or exponent that fits in `i64`, exact. Otherwise it is the double `f`: decimals,
+/// exponents, and integers beyond the 64-bit range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Number {
     /// The value as a double (always set; huge integers lose precision).
@@ -49,11 +53,16 @@ pub struct Number {
 }
 
 impl Number {
-    /// Compares two numbers, exactly when both are `i64` integers.
+    /// Compares two numbers by exact value: an `i64` integer against a double without
+    /// rounding the integer (`9007199254740993` > `9007199254740992.0`), as SQLite compares
+    /// an INTEGER with a REAL, so the evaluator and every index agree. `None` only for NaN.
+    #[inline]
     pub fn cmp_num(self, other: Number) -> Option<std::cmp::Ordering> {
         match (self.i, other.i) {
             (Some(a), Some(b)) => Some(a.cmp(&b)),
-            _ => self.f.partial_cmp(&other.f),
+            (Some(a), None) => cmp_int_real(a, other.f),
+            (None, Some(b)) => cmp_int_real(b, self.f).map(std::cmp::Ordering::reverse),
+            (None, None) => self.f.partial_cmp(&other.f),
         }
     }
 
@@ -70,6 +79,35 @@ impl Number {
             None
         }
     }
+}
+
+/// `i` against the double `f` by exact value (`None` when `f` is NaN).
+pub(crate) fn cmp_int_real(i: i64, f: f64) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    // Every double at or beyond ±2^63 lies outside `i64`; within, its integer part
+    // converts exactly, and a fraction decides a tie on that part.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() {
+        return None;
+    }
+    if f >= TWO_63 {
+        return Some(Ordering::Less);
+    }
+    if f < -TWO_63 {
+        return Some(Ordering::Greater);
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let t = f.trunc() as i64;
+    Some(i.cmp(&t).then_with(|| {
+        let frac = f - f.trunc();
+        if frac > 0.0 {
+            Ordering::Less
+        } else if frac < 0.0 {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    }))
 }
 
 /// A string (or object key) read from a node, borrowed when it needs no unescaping.
@@ -418,6 +456,56 @@ pub fn any<'a, N: Node<'a>>(node: N, path: &[String], mut pred: impl FnMut(N) ->
     .is_break()
 }
 
+/// The text acql prints for a number node: its JSON rendering in responses (integers
+/// exactly within `i64`/`u64`, every other number as the shortest text of its double:
+/// `255.00` → `255.0`, `1e3` → `1000.0`, `-0` → `0`). `CONTAINS` and the words index
+/// read numbers through it (DESIGN §4a), so a number matches the words it prints as.
+/// `None` for non-numbers and for numbers JSON cannot hold.
+pub fn printed_number<'a, N: Node<'a>>(node: N) -> Option<Cow<'a, str>> {
+    let text = node.number_text()?;
+    if prints_as_itself(text.as_bytes()) {
+        return Some(text);
+    }
+    match number_value(node) {
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+/// True when JSON number text is already what [`printed_number`] prints, so it can be
+/// copied without parsing or formatting: an integer of at most 18 digits other than `-0`,
+/// or a plain decimal of at most 15 significant digits without a trailing zero, with 1 to
+/// 15 integer digits or `0.` and at most 4 zeros before the first significant digit.
+/// (Up to 15 significant digits, no shorter text reads back as the same double, and the
+/// shortest-text formatter writes such values in plain notation.)
+pub(crate) fn prints_as_itself(text: &[u8]) -> bool {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let int_len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (int, rest) = digits.split_at(int_len);
+    if int.is_empty() || (int.len() > 1 && int[0] == b'0') {
+        return false;
+    }
+    if rest.is_empty() {
+        return int.len() <= 18 && text != b"-0";
+    }
+    let Some(frac) = rest.strip_prefix(b".") else {
+        return false;
+    };
+    if frac.is_empty()
+        || !frac.iter().all(u8::is_ascii_digit)
+        || frac.last() == Some(&b'0')
+        || int.len() > 15
+    {
+        return false;
+    }
+    if int == b"0" {
+        let zeros = frac.iter().take_while(|b| **b == b'0').count();
+        zeros <= 4 && frac.len() - zeros <= 15
+    } else {
+        int.len() + frac.len() <= 15
+    }
+}
+
 /// The value of a scalar node as a typed key, or `None` for `null`, arrays, objects and
 /// numbers JSON cannot hold.
 pub fn scalar_key<'a, N: Node<'a>>(node: N) -> Option<ValueKey> {
@@ -496,6 +584,34 @@ mod tests {
         assert_eq!(key_run(b"a.bc", &segs("a.b")), None);
         assert_eq!(key_run(b"ab", &segs("a.b")), None);
         assert_eq!(key_run(b"a.b.c", &segs("a.b")), None);
+    }
+
+    proptest::proptest! {
+        /// Text `prints_as_itself` accepts is exactly what the printer writes for it.
+        #[test]
+        fn text_that_prints_as_itself_does(
+            neg in proptest::bool::ANY,
+            int in "(0|[1-9][0-9]{0,17})",
+            zeros in 0usize..7,
+            frac in proptest::option::of("[0-9]{0,16}[1-9]"),
+        ) {
+            let mut text = String::from(if neg { "-" } else { "" });
+            text.push_str(&int);
+            if let Some(frac) = &frac {
+                text.push('.');
+                text.push_str(&"0".repeat(zeros));
+                text.push_str(frac);
+            }
+            if prints_as_itself(text.as_bytes()) {
+                let doc: Value = serde_json::from_str(&format!("[{text}]")).unwrap();
+                let printed = match frac {
+                    // A decimal prints as its double.
+                    Some(_) => serde_json::Number::from_f64(text.parse().unwrap()).unwrap().to_string(),
+                    None => doc[0].to_string(),
+                };
+                proptest::prop_assert_eq!(&printed, &text);
+            }
+        }
     }
 
     #[test]
