@@ -1068,7 +1068,9 @@ fn run_walk(
 /// `totalCount` of a run that stopped early: counted from the indexes when the plan
 /// allows, else by evaluating the matches (inside SQLite for a full scan).
 fn count_matches(r: &Run<'_>, guard: &mut Guard) -> Result<u64, ExecError> {
-    let Run { conn, p, access, .. } = *r;
+    let Run {
+        conn, p, access, ..
+    } = *r;
     if let Some(n) = sql_count(conn, &p.plan, access, guard)? {
         return Ok(n);
     }

@@ -381,7 +381,13 @@ fn a_date_window_is_one_bounded_lookup() {
         assert_eq!(p.count, CountMethod::Covering);
         let time = l.probes.iter().find(|p| matches!(p, Probe::Time { .. }));
         assert!(
-            matches!(time, Some(Probe::Time { lo: Some(_), hi: Some(_) })),
+            matches!(
+                time,
+                Some(Probe::Time {
+                    lo: Some(_),
+                    hi: Some(_)
+                })
+            ),
             "{p}"
         );
         assert!(l.probes.iter().all(|p| match p {
@@ -415,14 +421,23 @@ fn equality_on_a_composite_prefix_walks_the_second_path() {
     // Two equality keys (`= 42` also finds strings spelling 42), another filter term, or
     // an index with overflow rows: sort.
     q.filter = Some(cmp("data.a", CmpOp::Eq, n("42")));
-    assert!(matches!(plan(&q, &single_valued()).unwrap().order, Order::Sort(_)));
+    assert!(matches!(
+        plan(&q, &single_valued()).unwrap().order,
+        Order::Sort(_)
+    ));
     q.filter = Some(and(
         cmp("data.a", CmpOp::Eq, s("x")),
         cmp("data.c", CmpOp::Eq, s("y")),
     ));
-    assert!(matches!(plan(&q, &single_valued()).unwrap().order, Order::Sort(_)));
+    assert!(matches!(
+        plan(&q, &single_valued()).unwrap().order,
+        Order::Sort(_)
+    ));
     let mut overflowing = single_valued();
     overflowing.indexes.last_mut().unwrap().overflow = true;
     q.filter = Some(cmp("data.a", CmpOp::Eq, s("x")));
-    assert!(matches!(plan(&q, &overflowing).unwrap().order, Order::Sort(_)));
+    assert!(matches!(
+        plan(&q, &overflowing).unwrap().order,
+        Order::Sort(_)
+    ));
 }
