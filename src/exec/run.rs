@@ -1049,25 +1049,59 @@ fn run_walk(
         })?;
     }
     if !done && end.is_none() && start.is_none() {
-        // Documents without a value sort last, in insertion order.
-        let rest = lower::without_entry(p.plan.collection, index);
-        each_row(conn, &rest, guard, |row| {
-            let id: i64 = row.get(0)?;
-            let doc = blob(row, 1)?;
-            if !p.filter_matches(doc) {
-                return Ok(ControlFlow::Continue(()));
-            }
-            Ok(pager.push_doc(p, id, doc, out))
-        })?;
+        if index.index.kind == crate::catalog::IndexKind::Composite {
+            // A composite binding holds the matches with a value of the ordered path;
+            // the other matches (the plan's own candidates) follow in insertion order.
+            matching(conn, p, access, None, guard, |id, doc| {
+                if seen.contains(&id) {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                Ok(pager.push_doc(p, id, doc, out))
+            })?;
+        } else {
+            // Documents without a value sort last, in insertion order.
+            let rest = lower::without_entry(p.plan.collection, index);
+            each_row(conn, &rest, guard, |row| {
+                let id: i64 = row.get(0)?;
+                let doc = blob(row, 1)?;
+                if !p.filter_matches(doc) {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                Ok(pager.push_doc(p, id, doc, out))
+            })?;
+        }
     }
+    let complete = !pager.s.more && !pager.s.stopped;
+    let matched = pager.matched;
     let mut s = pager.s;
     if w.count {
         s.total = Some(match total {
             Some(n) => n,
-            None => sql_count(conn, &p.plan, access, guard)?.unwrap_or(pager.matched),
+            None if complete => matched,
+            None => count_matches(r, guard)?,
         });
     }
     Ok(s)
+}
+
+/// `totalCount` of a run that stopped early: counted from the indexes when the plan
+/// allows, else by evaluating the matches (inside SQLite for a full scan).
+fn count_matches(r: &Run<'_>, guard: &mut Guard) -> Result<u64, ExecError> {
+    let Run {
+        conn, p, access, ..
+    } = *r;
+    if let Some(n) = sql_count(conn, &p.plan, access, guard)? {
+        return Ok(n);
+    }
+    if let Some(n) = scan_count(conn, p, access, guard)? {
+        return Ok(n);
+    }
+    let mut n = 0;
+    matching(conn, p, access, None, guard, |_, _| {
+        n += 1;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(n)
 }
 
 /// The sort key of one `ORDER BY` path: the smallest value ascending, the largest
@@ -1235,18 +1269,18 @@ pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
                 ),
             ));
             if bound.is_none() && start.is_none() {
-                out.push((
-                    "without value",
-                    lower::without_entry(plan.collection, index),
-                ));
+                let rest = if index.index.kind == crate::catalog::IndexKind::Composite {
+                    candidates_statement(plan)
+                } else {
+                    Some(lower::without_entry(plan.collection, index))
+                };
+                if let Some(sql) = rest {
+                    out.push(("without value", sql));
+                }
             }
         }
-        _ if scan_filtered(plan) => out.push((
-            "candidates",
-            lower::scan_matching(plan.collection, SHOWN_FILTER, None),
-        )),
         _ => {
-            if let Some(sql) = lower::candidates(plan.collection, &plan.access, None) {
+            if let Some(sql) = candidates_statement(plan) {
                 out.push(("candidates", sql));
             }
         }
@@ -1269,6 +1303,15 @@ pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
         }
     }
     out
+}
+
+/// The statement [`matching`] runs for the plan's own access path.
+fn candidates_statement(plan: &Plan) -> Option<Sql> {
+    if scan_filtered(plan) {
+        Some(lower::scan_matching(plan.collection, SHOWN_FILTER, None))
+    } else {
+        lower::candidates(plan.collection, &plan.access, None)
+    }
 }
 
 /// The filter id shown in [`statements`] (runs bind a fresh one).

@@ -231,16 +231,11 @@ fn range_probes(path: &Path, op: CmpOp, lit: &Literal) -> Option<(Vec<Probe>, bo
                 ))
             }
             Some(ms) => {
-                // Dates compare as instants against date strings (column t), by code point
-                // against other strings, and as epoch milliseconds against numbers at a
-                // `*Timestamp` path. The millisecond rounding of `t` makes the bounds
-                // inclusive, so the lookup is a superset re-checked by the residual.
-                let widen = |op: CmpOp| match op {
-                    CmpOp::Gt => CmpOp::Ge,
-                    CmpOp::Lt => CmpOp::Le,
-                    other => other,
-                };
-                let (tlo, thi) = bounds(widen(op), Key::Int(ms));
+                // Dates compare as instants against date strings (column t, epoch
+                // milliseconds, fractions truncated as the evaluator truncates them), by
+                // code point against other strings, and as epoch milliseconds against
+                // numbers at a `*Timestamp` path: each probe is exact for its values.
+                let (tlo, thi) = bounds(op, Key::Int(ms));
                 let (slo, shi) = bounds(op, Key::Text(s.clone()));
                 let mut probes = vec![
                     Probe::Time {
@@ -260,7 +255,7 @@ fn range_probes(path: &Path, op: CmpOp, lit: &Literal) -> Option<(Vec<Probe>, bo
                         hi: thi,
                     });
                 }
-                Some((probes, false))
+                Some((probes, true))
             }
         },
         Literal::Bool(_) | Literal::Null => None,
@@ -479,25 +474,108 @@ pub fn composite_lookup(
     best
 }
 
-/// A range term with one bound: its path, class and bounds.
-type OneSided<'e> = (&'e Path, KeyClass, Option<Bound>, Option<Bound>);
+/// The binding of a composite index `a, b` that a filter `a = v` (one term, one
+/// equality key) selects, for `ORDER BY b`: its rows are the matches that have a value
+/// of `b`, in `b` order. Not on an index with overflow rows (their documents would be
+/// missing from the walk and come after it, out of order).
+pub fn composite_order(
+    catalog: &Catalog,
+    collection: Collection,
+    filter: Option<&Expr>,
+    order_path: &Path,
+) -> Option<IndexRef> {
+    let term @ Expr::Compare { op: CmpOp::Eq, .. } = filter? else {
+        return None;
+    };
+    let (path, probes, true) = value_probes(term)? else {
+        return None;
+    };
+    let [key] = equality_keys(&probes)?.try_into().ok()?;
+    catalog
+        .of(collection)
+        .filter(|d| d.kind == IndexKind::Composite && !d.overflow)
+        .find(|d| {
+            bind(&d.pattern, path) == Some((String::new(), true))
+                && d.second.as_ref().and_then(|s| bind(s, order_path))
+                    == Some((String::new(), true))
+        })
+        .map(|d| IndexRef {
+            index: d.clone(),
+            binding: key,
+        })
+}
+
+/// A range term with one bound: its path, its probes (each a range with a bound on the
+/// same side), and whether that side is the lower one.
+type OneSided<'e> = (&'e Path, Vec<Probe>, bool);
 
 fn one_sided(t: &Expr) -> Option<OneSided<'_>> {
     let (path, probes, true) = value_probes(t)? else {
         return None;
     };
-    match probes.as_slice() {
-        [Probe::Range { class, lo, hi }] if lo.is_some() != hi.is_some() => {
-            Some((path, *class, lo.clone(), hi.clone()))
-        }
+    let side = |p: &Probe| match p {
+        Probe::Range { lo, hi, .. } | Probe::Time { lo, hi } => match (lo, hi) {
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            _ => None,
+        },
         _ => None,
-    }
+    };
+    let lower = side(probes.first()?)?;
+    probes
+        .iter()
+        .all(|p| side(p) == Some(lower))
+        .then_some((path, probes, lower))
 }
 
-/// Two range terms on one path (`p >= a AND p < b`, both numbers or both strings that
-/// are not date-times) as one range lookup, on an index where no document has two
-/// values: the positions of the two terms and a rank
-/// just above either alone.
+/// The probes of `lo AND hi`, two one-sided ranges of the same literal kind (numbers,
+/// plain strings, or date-times with their string and `*Timestamp` number probes): one
+/// bounded probe per class.
+fn merge_sides(lower: &[Probe], upper: &[Probe]) -> Option<Vec<Probe>> {
+    if lower.len() != upper.len() {
+        return None;
+    }
+    lower
+        .iter()
+        .zip(upper)
+        .map(|(a, b)| match (a, b) {
+            (
+                Probe::Range {
+                    class,
+                    lo: Some(lo),
+                    hi: None,
+                },
+                Probe::Range {
+                    class: class_b,
+                    lo: None,
+                    hi: Some(hi),
+                },
+            ) if class == class_b => Some(Probe::Range {
+                class: *class,
+                lo: Some(lo.clone()),
+                hi: Some(hi.clone()),
+            }),
+            (
+                Probe::Time {
+                    lo: Some(lo),
+                    hi: None,
+                },
+                Probe::Time {
+                    lo: None,
+                    hi: Some(hi),
+                },
+            ) => Some(Probe::Time {
+                lo: Some(lo.clone()),
+                hi: Some(hi.clone()),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two range terms on one path (`p >= a AND p < b`: numbers, strings, or date-times by
+/// DESIGN §4a's date rule) as one bounded lookup, on an index where no document has two
+/// values: the positions of the two terms and a rank just above either alone.
 pub fn range_pair_lookup(
     catalog: &Catalog,
     collection: Collection,
@@ -505,18 +583,19 @@ pub fn range_pair_lookup(
 ) -> Option<(Access, [usize; 2], u8)> {
     let sides: Vec<Option<OneSided<'_>>> = terms.iter().map(|t| one_sided(t)).collect();
     for (i, a) in terms.iter().enumerate() {
-        let Some((path, class, Some(lo), None)) = &sides[i] else {
+        let Some((path, lower, true)) = &sides[i] else {
             continue;
         };
-        let (path, class) = (*path, *class);
         for (j, side) in sides.iter().enumerate() {
-            let Some((path_b, class_b, None, Some(hi))) = side else {
+            let Some((path_b, upper, false)) = side else {
                 continue;
             };
-            let (path_b, class_b, hi) = (*path_b, *class_b, hi.clone());
-            if path_b != path || class_b != class {
+            if path_b != path {
                 continue;
             }
+            let Some(probes) = merge_sides(lower, upper) else {
+                continue;
+            };
             let (index, bound_exact) = value_index(catalog, collection, path)?;
             // With arrays the two terms may hold for different elements (`[10, 100]` is
             // both `>= 60` and `< 90`): one range is only right when no document has
@@ -526,11 +605,7 @@ pub fn range_pair_lookup(
             }
             let access = Access::Lookup(Lookup {
                 index,
-                probes: vec![Probe::Range {
-                    class,
-                    lo: Some(lo.clone()),
-                    hi: Some(hi),
-                }],
+                probes,
                 exact: bound_exact,
             });
             let r = rank(a, &access) + 1;

@@ -328,6 +328,21 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
                 collection.name()
             );
         }
+        // Keys of one index where a document has one row: the keys' rows are disjoint,
+        // so one covering count over `k IN (…)`.
+        _ if legs.len() > 1 && disjoint_keys(&legs) => {
+            select_side(&mut sql, "count(*)", legs[0].0, "x");
+            sql.push(" AND x.k IN (");
+            for (i, (_, probe)) in legs.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                if let Probe::Key(k) = probe {
+                    sql.bind(k.into());
+                }
+            }
+            sql.push(")");
+        }
         _ if legs.len() > 1 && legs[..legs.len() - 1].iter().all(|(_, p)| point(p)) => {
             sql.push("SELECT ");
             for (i, (index, probe)) in legs.iter().enumerate() {
@@ -384,6 +399,17 @@ pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
         }
     }
     Some(sql)
+}
+
+/// Key probes into one binding of an index whose documents have one row per binding:
+/// no document is found by two of them.
+fn disjoint_keys(legs: &[(&IndexRef, &Probe)]) -> bool {
+    let (first, _) = legs[0];
+    !first.index.multi
+        && first.index.kind != crate::catalog::IndexKind::Words
+        && legs
+            .iter()
+            .all(|(ix, p)| *ix == first && matches!(p, Probe::Key(_)))
 }
 
 /// The document ids of one seek probe (`Key`, `Word`, `Number`) in id order: the probe
@@ -610,5 +636,34 @@ mod tests {
                 .text
                 .starts_with("SELECT count(DISTINCT x.doc)")
         );
+    }
+
+    #[test]
+    fn keys_of_a_single_valued_index_count_as_one_in_list() {
+        let mut index = ix("profile.country", "");
+        let keys = |index: &IndexRef| {
+            Access::Lookup(Lookup {
+                index: index.clone(),
+                probes: ["DE", "FR", "IT"]
+                    .iter()
+                    .map(|k| Probe::Key(Key::Text((*k).into())))
+                    .collect(),
+                exact: true,
+            })
+        };
+        // A document may hold two of the keys: each later key's rows skip the earlier ones.
+        assert!(
+            count(Collection::EmailAccounts, &keys(&index))
+                .unwrap()
+                .text
+                .contains("NOT EXISTS")
+        );
+        index.index.multi = false;
+        let c = count(Collection::EmailAccounts, &keys(&index)).unwrap();
+        assert_eq!(
+            c.text,
+            "SELECT count(*) FROM ix_3 x WHERE TRUE AND x.k IN (+?, +?, +?)"
+        );
+        assert_eq!(c.params.len(), 3);
     }
 }

@@ -348,8 +348,7 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
         catalog,
         collection,
         &shape,
-        &access,
-        residual.as_ref(),
+        (filter.as_ref(), &access, residual.as_ref()),
         &count,
     );
     if let Shape::Groups {
@@ -708,8 +707,7 @@ fn order(
     catalog: &Catalog,
     collection: Collection,
     shape: &Shape,
-    access: &Access,
-    residual: Option<&Expr>,
+    (filter, access, residual): (Option<&Expr>, &Access, Option<&Expr>),
     count: &CountMethod,
 ) -> Order {
     if items.is_empty() {
@@ -727,6 +725,16 @@ fn order(
     else {
         return Order::Sort(items.to_vec());
     };
+    // `a = v ORDER BY b` on a composite index `a, b`: walk the binding of `v`, which
+    // holds the matches with a value of `b` in `b` order (the rest follow).
+    if let Some(index) = index::composite_order(catalog, collection, filter, p) {
+        return Order::Index {
+            index,
+            descending: *descending,
+            bound: None,
+            start: None,
+        };
+    }
     let Some(index) = index::order_index(catalog, collection, p) else {
         return Order::Sort(items.to_vec());
     };

@@ -168,9 +168,11 @@ fn dates_probe_t_and_timestamps() {
     let Access::Lookup(l) = &p.access else {
         panic!()
     };
-    assert!(!l.exact);
+    // Column `t` holds the instant truncated to milliseconds, as the evaluator reads
+    // both sides: every probe is exact.
+    assert!(l.exact);
     assert_eq!(l.probes.len(), 3);
-    assert!(p.residual.is_some());
+    assert!(p.residual.is_none());
 }
 
 #[test]
@@ -339,4 +341,103 @@ fn conjunctions_of_seek_lookups_count_by_semi_join() {
         cmp("data.x", CmpOp::Eq, n("5")),
     );
     assert_eq!(plans(&query(Some(h))).count, CountMethod::Evaluate);
+}
+
+fn single_valued() -> Catalog {
+    let mut c = catalog();
+    c.indexes.push(IndexDef::new(
+        60,
+        Collection::EmailAccounts,
+        Pattern::parse("created").unwrap(),
+        IndexKind::Value,
+    ));
+    let mut comp = IndexDef::new(
+        61,
+        Collection::EmailAccounts,
+        Pattern::parse("data.a").unwrap(),
+        IndexKind::Composite,
+    );
+    comp.second = Some(Pattern::parse("data.b").unwrap());
+    c.indexes.push(comp);
+    for d in &mut c.indexes {
+        d.multi = false;
+    }
+    c
+}
+
+#[test]
+fn a_date_window_is_one_bounded_lookup() {
+    for path in ["created", "createdTimestamp"] {
+        let q = query(Some(and(
+            cmp(path, CmpOp::Ge, s("2026-01-01T00:00:00.000Z")),
+            cmp(path, CmpOp::Lt, s("2026-02-01T00:00:00+01:00")),
+        )));
+        let p = plan(&q, &single_valued()).unwrap();
+        let Access::Lookup(l) = &p.access else {
+            panic!("{p}")
+        };
+        assert!(l.exact, "{p}");
+        assert!(p.residual.is_none(), "{p}");
+        assert_eq!(p.count, CountMethod::Covering);
+        let time = l.probes.iter().find(|p| matches!(p, Probe::Time { .. }));
+        assert!(
+            matches!(
+                time,
+                Some(Probe::Time {
+                    lo: Some(_),
+                    hi: Some(_)
+                })
+            ),
+            "{p}"
+        );
+        assert!(l.probes.iter().all(|p| match p {
+            Probe::Range { lo, hi, .. } | Probe::Time { lo, hi } => lo.is_some() && hi.is_some(),
+            _ => false,
+        }));
+        // A number and a date do not pair (different probe kinds): a lookup and a re-check.
+        let q = query(Some(and(
+            cmp(path, CmpOp::Ge, n("5")),
+            cmp(path, CmpOp::Lt, s("2026-02-01")),
+        )));
+        let p = plan(&q, &single_valued()).unwrap();
+        assert!(p.residual.is_some(), "{p}");
+    }
+}
+
+#[test]
+fn equality_on_a_composite_prefix_walks_the_second_path() {
+    let mut q = query(Some(cmp("data.a", CmpOp::Eq, s("x"))));
+    q.order_by = vec![OrderItem {
+        key: OrderKey::Path(Path::dotted("data.b")),
+        descending: true,
+    }];
+    q.limit = Some(Spanned::new(100, Span::default()));
+    let p = plan(&q, &single_valued()).unwrap();
+    let Order::Index { index, .. } = &p.order else {
+        panic!("{p}")
+    };
+    assert_eq!(index.index.id, 61);
+    assert_eq!(index.binding, "$x");
+    // Two equality keys (`= 42` also finds strings spelling 42), another filter term, or
+    // an index with overflow rows: sort.
+    q.filter = Some(cmp("data.a", CmpOp::Eq, n("42")));
+    assert!(matches!(
+        plan(&q, &single_valued()).unwrap().order,
+        Order::Sort(_)
+    ));
+    q.filter = Some(and(
+        cmp("data.a", CmpOp::Eq, s("x")),
+        cmp("data.c", CmpOp::Eq, s("y")),
+    ));
+    assert!(matches!(
+        plan(&q, &single_valued()).unwrap().order,
+        Order::Sort(_)
+    ));
+    let mut overflowing = single_valued();
+    overflowing.indexes.last_mut().unwrap().overflow = true;
+    q.filter = Some(cmp("data.a", CmpOp::Eq, s("x")));
+    assert!(matches!(
+        plan(&q, &overflowing).unwrap().order,
+        Order::Sort(_)
+    ));
 }
