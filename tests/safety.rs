@@ -699,3 +699,49 @@ fn an_exclusive_import_shares_the_file_when_another_store_has_it_open() {
     );
     assert!(err.to_string().contains("import into"), "{err}");
 }
+
+#[test]
+fn read_only_commands_leave_an_acql_store_unchanged() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("ro.db");
+    let data = chunks(dir.path(), &[50], 46);
+    let out = acql(dir.path())
+        .args(["import", "-q"])
+        .arg(&db)
+        .arg(&data[0])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let before = std::fs::read(&db).unwrap();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["@", "SELECT count(*) FROM emailAccounts"],
+        vec![
+            "explain",
+            "@",
+            "SELECT * FROM emailAccounts WHERE profile.age > 3",
+        ],
+        vec!["export", "@"],
+        vec!["index", "@", "list"],
+        vec!["fields", "@"],
+    ];
+    for args in runs {
+        let mut cmd = acql(dir.path());
+        for a in &args {
+            if *a == "@" {
+                cmd.arg(&db);
+            } else {
+                cmd.arg(a);
+            }
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            std::fs::read(&db).unwrap() == before,
+            "{args:?} changed the file"
+        );
+    }
+}
