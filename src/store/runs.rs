@@ -437,8 +437,9 @@ struct Span {
 pub(super) struct IndexRun<R> {
     literal_b: bool,
     rows: Vec<(i64, R)>,
-    /// Postings the index gave up (it turned to rows while they held documents): kept as
-    /// they are until they are spilled, since as rows they would take ~25 times the memory.
+    /// Postings the index gave up (it turned to rows while they held documents), kept as
+    /// they are until they are spilled: as rows, every document would carry its own copy
+    /// of the entry.
     retired: Vec<Postings>,
     file: Option<File>,
     end: u64,
