@@ -14,6 +14,8 @@ use acql::server::console::ConsoleConfig;
 use acql::store::{ImportOptions, OpenMode};
 use serde_json::{Value, json};
 
+use crate::common::Served;
+
 const USER_KEY: &str = "CONSOLEKEY";
 const SECRET: &str = "Y29uc29sZS10ZXN0LXNlY3JldA==";
 
@@ -35,8 +37,7 @@ struct Client {
 /// An in-process server with the console; stops when dropped.
 struct Server {
     client: Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _served: Served,
     _dir: tempfile::TempDir,
 }
 
@@ -55,29 +56,10 @@ impl Server {
                 ImportOptions::new(Collection::EmailAccounts),
             )
             .unwrap();
-        let runtime = acql::server::runtime_builder()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(bind))
-            .unwrap();
-        let mut addr = listener.local_addr().unwrap();
-        if addr.ip().is_unspecified() {
-            addr.set_ip([127, 0, 0, 1].into());
-        }
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            runtime
-                .block_on(acql::server::serve(engine, config, listener, async {
-                    let _ = stopped.await;
-                }))
-                .unwrap();
-        });
+        let served = Served::start(engine, config, bind);
         Server {
-            client: Client { addr },
-            stop: Some(stop),
-            thread: Some(thread),
+            client: Client { addr: served.addr },
+            _served: served,
             _dir: dir,
         }
     }
@@ -155,17 +137,6 @@ impl Client {
             form,
         )
         .json()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -10,11 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use acql::catalog::Collection;
 use acql::engine::Engine;
+use acql::server::ServerConfig;
 use acql::server::auth::sign_request;
 use acql::server::params::{Params, rfc3986_encode};
-use acql::server::{ServerConfig, serve};
 use acql::store::{ImportOptions, OpenMode};
 use serde_json::{Value, json};
+
+use crate::common::Served;
 
 const USER_KEY: &str = "AKEY123";
 const SECRET: &str = "c2VjcmV0LW9mLXRoZS10ZXN0LWFwcGxpY2F0aW9u";
@@ -23,9 +25,7 @@ const RETRIED: [u64; 4] = [500001, 504001, 409030, 403048];
 
 /// A running server and its database; stops (gracefully) when dropped.
 struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    served: Served,
     _dir: tempfile::TempDir,
 }
 
@@ -49,29 +49,8 @@ impl Server {
                 ImportOptions::new(Collection::EmailAccounts),
             )
             .unwrap();
-        let runtime = acql::server::runtime_builder()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(bind))
-            .unwrap();
-        let mut addr = listener.local_addr().unwrap();
-        if addr.ip().is_unspecified() {
-            addr.set_ip([127, 0, 0, 1].into());
-        }
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            runtime
-                .block_on(serve(engine, config, listener, async {
-                    let _ = stopped.await;
-                }))
-                .unwrap();
-        });
         Server {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            served: Served::start(engine, config, bind),
             _dir: dir,
         }
     }
@@ -97,28 +76,17 @@ impl Server {
     }
 
     fn raw(&self, verb: &str, target: &str, content_type: &str, body: &str) -> Reply {
-        let mut s = TcpStream::connect(self.addr).unwrap();
+        let mut s = TcpStream::connect(self.served.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let req = format!(
             "{verb} {target} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
+            self.served.addr,
             body.len()
         );
         s.write_all(req.as_bytes()).unwrap();
         let mut out = Vec::new();
         s.read_to_end(&mut out).unwrap();
         Reply::parse(&out)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -690,7 +658,7 @@ fn secret_authentication() {
         assert_error(&server.call("accounts.search", pairs), code);
     }
     // The RSA-key mode of the SDKs (a JWT in a Bearer header) is refused with a reason.
-    let mut s = TcpStream::connect(server.addr).unwrap();
+    let mut s = TcpStream::connect(server.served.addr).unwrap();
     let body = form(&[q, ("apiKey", API_KEY)]);
     let req = format!(
         "POST /accounts.search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer eyJ.x.y\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -838,8 +806,8 @@ fn concurrent_reads_and_writes() {
 fn graceful_shutdown_keeps_the_database_usable() {
     let mut server = Server::start(ServerConfig::default());
     import_lite(&server, "keep@c.com", 1);
-    server.stop.take().unwrap().send(()).unwrap();
-    server.thread.take().unwrap().join().unwrap();
+    server.served.stop.take().unwrap().send(()).unwrap();
+    server.served.thread.take().unwrap().join().unwrap();
     let engine = Engine::open(server._dir.path().join("db.acql"), OpenMode::MustExist).unwrap();
     let page = engine
         .search("SELECT email FROM emailAccounts", &Default::default())
@@ -893,7 +861,7 @@ fn node_gigya_sdk_drives_the_server() {
     let out = Command::new("node")
         .arg("--test")
         .arg(source.join("gigya.test.js"))
-        .env("ACQL_URL", format!("http://{}", server.addr))
+        .env("ACQL_URL", format!("http://{}", server.served.addr))
         .env("ACQL_API_KEY", API_KEY)
         .env("ACQL_USER_KEY", USER_KEY)
         .env("ACQL_SECRET", SECRET)
@@ -1008,7 +976,7 @@ fn tls_accepts_secrets_on_any_address() {
 fn shutdown_lets_requests_in_flight_finish() {
     let mut server = Server::start(ServerConfig::default());
     let body = "query=SELECT+count(*)+FROM+accounts";
-    let mut s = TcpStream::connect(server.addr).unwrap();
+    let mut s = TcpStream::connect(server.served.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let head = format!(
         "POST /accounts.search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -1018,7 +986,7 @@ fn shutdown_lets_requests_in_flight_finish() {
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&body.as_bytes()[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    server.stop.take().unwrap().send(()).unwrap();
+    server.served.stop.take().unwrap().send(()).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     s.write_all(&body.as_bytes()[10..]).unwrap();
     let mut out = Vec::new();
@@ -1026,9 +994,9 @@ fn shutdown_lets_requests_in_flight_finish() {
     let v = Reply::parse(&out).json();
     assert_ok(&v);
     assert_eq!(v["results"], json!([{"count(*)": 0}]));
-    server.thread.take().unwrap().join().unwrap();
+    server.served.thread.take().unwrap().join().unwrap();
     assert!(
-        TcpStream::connect(server.addr).is_err(),
+        TcpStream::connect(server.served.addr).is_err(),
         "the listener is closed after shutdown"
     );
 }
@@ -1097,7 +1065,7 @@ fn json_body_null_parameter_is_missing() {
 /// A request with `headers` (lines without the final blank line) and `body`, on its own
 /// connection; the whole reply.
 fn exchange(server: &Server, head: &str, body: &str) -> Reply {
-    let mut s = TcpStream::connect(server.addr).unwrap();
+    let mut s = TcpStream::connect(server.served.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(format!("{head}\r\nConnection: close\r\n\r\n{body}").as_bytes())
         .unwrap();
@@ -1137,7 +1105,7 @@ fn slowloris_connections_are_closed_and_clients_still_served() {
     // More stalled connections than the limit: the excess wait in the listen backlog.
     let mut stalled: Vec<TcpStream> = (0..40)
         .map(|i| {
-            let mut s = TcpStream::connect(server.addr).unwrap();
+            let mut s = TcpStream::connect(server.served.addr).unwrap();
             if i % 2 == 0 {
                 s.write_all(b"POST /accounts.search HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                     .unwrap();
@@ -1167,7 +1135,7 @@ fn idle_keep_alive_connections_are_closed() {
         idle_timeout: Duration::from_secs(1),
         ..ServerConfig::default()
     });
-    let mut s = TcpStream::connect(server.addr).unwrap();
+    let mut s = TcpStream::connect(server.served.addr).unwrap();
     let body = "query=SELECT+count(*)+FROM+accounts";
     let request = format!(
         "POST /accounts.search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -1194,7 +1162,7 @@ fn a_stalled_body_times_out() {
         body_timeout: Duration::from_secs(1),
         ..ServerConfig::default()
     });
-    let mut s = TcpStream::connect(server.addr).unwrap();
+    let mut s = TcpStream::connect(server.served.addr).unwrap();
     s.write_all(
         b"POST /accounts.search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nquery=SELE",
     )

@@ -1,1 +1,57 @@
 //! Helpers shared by the integration tests.
+
+use std::net::SocketAddr;
+
+use acql::engine::Engine;
+use acql::server::ServerConfig;
+
+/// `acql serve` in this process, on a runtime thread of its own; stops when dropped.
+pub struct Served {
+    /// Where it listens (loopback when bound to an unspecified address).
+    pub addr: SocketAddr,
+    /// Sending on it shuts the server down gracefully.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The runtime thread; joined after the stop.
+    pub thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Serves `engine` with `config` on `bind` (`127.0.0.1:0` for a free port).
+    pub fn start(engine: Engine, config: ServerConfig, bind: &str) -> Served {
+        let runtime = acql::server::runtime_builder()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(bind))
+            .unwrap();
+        let mut addr = listener.local_addr().unwrap();
+        if addr.ip().is_unspecified() {
+            addr.set_ip([127, 0, 0, 1].into());
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime
+                .block_on(acql::server::serve(engine, config, listener, async {
+                    let _ = stopped.await;
+                }))
+                .unwrap();
+        });
+        Served {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
