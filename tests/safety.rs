@@ -50,6 +50,16 @@ fn finished(child: Child, what: &str) -> Output {
     out
 }
 
+/// `acql import -q DB FILE` run to its end.
+fn import(dir: &Path, db: &Path, file: &Path) -> Output {
+    acql(dir)
+        .args(["import", "-q"])
+        .arg(db)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 /// `count` generated documents with distinct keys, split into NDJSON files of `sizes` lines.
 fn chunks(dir: &Path, sizes: &[usize], seed: u64) -> Vec<PathBuf> {
     let total: usize = sizes.iter().sum();
@@ -315,12 +325,7 @@ fn a_store_opened_during_an_exclusive_import_waits_for_its_commit() {
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("wait.db");
     let files = chunks(dir.path(), &[200, 20_000], 43);
-    let out = acql(dir.path())
-        .args(["import", "-q"])
-        .arg(&db)
-        .arg(&files[0])
-        .output()
-        .unwrap();
+    let out = import(dir.path(), &db, &files[0]);
     assert!(out.status.success());
     let import = acql(dir.path())
         .args(["import", "-q"])
@@ -439,12 +444,7 @@ fn writing_commands_refuse_foreign_files_unchanged() {
             // An empty file is a database without tables: a store to be.
             continue;
         }
-        let out = acql(dir.path())
-            .args(["import", "-q"])
-            .arg(&file)
-            .arg(&data[0])
-            .output()
-            .unwrap();
+        let out = import(dir.path(), &file, &data[0]);
         assert_eq!(out.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&out.stderr).contains("not an acql database"));
         assert_eq!(std::fs::read(&file).unwrap(), bytes);
@@ -476,12 +476,7 @@ fn a_failed_import_removes_the_file_it_created() {
     let bad = dir.path().join("bad.ndjson");
     std::fs::write(&bad, "{\"email\":\"a@x.io\"}\nnot json\n").unwrap();
     let db = dir.path().join("new.db");
-    let out = acql(dir.path())
-        .args(["import", "-q"])
-        .arg(&db)
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = import(dir.path(), &db, &bad);
     assert_eq!(out.status.code(), Some(1));
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -491,19 +486,9 @@ fn a_failed_import_removes_the_file_it_created() {
     assert!(left.is_empty(), "{left:?}");
     // An existing store stays, unchanged.
     let good = chunks(dir.path(), &[5], 45);
-    let out = acql(dir.path())
-        .args(["import", "-q"])
-        .arg(&db)
-        .arg(&good[0])
-        .output()
-        .unwrap();
+    let out = import(dir.path(), &db, &good[0]);
     assert!(out.status.success());
-    let out = acql(dir.path())
-        .args(["import", "-q"])
-        .arg(&db)
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = import(dir.path(), &db, &bad);
     assert_eq!(out.status.code(), Some(1));
     assert!(db.exists());
     assert_eq!(documents(&db), 5);
@@ -705,12 +690,7 @@ fn read_only_commands_leave_an_acql_store_unchanged() {
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("ro.db");
     let data = chunks(dir.path(), &[50], 46);
-    let out = acql(dir.path())
-        .args(["import", "-q"])
-        .arg(&db)
-        .arg(&data[0])
-        .output()
-        .unwrap();
+    let out = import(dir.path(), &db, &data[0]);
     assert!(out.status.success());
     let before = std::fs::read(&db).unwrap();
     let runs: Vec<Vec<&str>> = vec![
