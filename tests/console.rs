@@ -758,35 +758,7 @@ fn console_in_a_real_browser() {
         return;
     }
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console");
-    let module = if source
-        .join("node_modules/playwright-core/package.json")
-        .exists()
-    {
-        source.join("node_modules/playwright-core")
-    } else {
-        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-playwright");
-        std::fs::create_dir_all(&work).unwrap();
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), work.join(file)).unwrap();
-        }
-        if !work
-            .join("node_modules/playwright-core/package.json")
-            .exists()
-        {
-            let out = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-                .current_dir(&work)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "npm ci failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        work.join("node_modules/playwright-core")
-    };
+    let module = crate::common::node_modules("console", "playwright-core").join("playwright-core");
 
     let docs = 1500u64;
     let dir = tempfile::tempdir().unwrap();

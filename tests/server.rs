@@ -834,29 +834,7 @@ fn node_gigya_sdk_drives_the_server() {
         return;
     }
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    // .ci/run installs into tests/node; otherwise install once under target/.
-    let modules = if source.join("node_modules/gigya/package.json").exists() {
-        source.join("node_modules")
-    } else {
-        let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-gigya");
-        std::fs::create_dir_all(&work).unwrap();
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), work.join(file)).unwrap();
-        }
-        if !work.join("node_modules/gigya/package.json").exists() {
-            let out = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-                .current_dir(&work)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "npm ci failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        work.join("node_modules")
-    };
+    let modules = crate::common::node_modules("node", "gigya");
     let server = Server::start(keyed());
     let out = Command::new("node")
         .arg("--test")

@@ -55,3 +55,35 @@ impl Drop for Served {
         }
     }
 }
+
+/// The `node_modules` of the npm project in `tests/<project>` that holds `package`:
+/// installed there by `.ci/run`, or else installed once (`npm ci` from its lock file) into
+/// a copy under cargo's target directory.
+pub fn node_modules(project: &str, package: &str) -> std::path::PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(project);
+    let marker = format!("node_modules/{package}/package.json");
+    if source.join(&marker).exists() {
+        return source.join("node_modules");
+    }
+    let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("npm-{project}"));
+    std::fs::create_dir_all(&work).unwrap();
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(source.join(file), work.join(file)).unwrap();
+    }
+    if !work.join(&marker).exists() {
+        let out = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .current_dir(&work)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "npm ci failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    work.join("node_modules")
+}
