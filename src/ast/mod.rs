@@ -61,6 +61,13 @@ pub struct Aggregate {
     pub span: Span,
 }
 
+impl Aggregate {
+    /// `min` or `max`: the result is one of the values (not a sum over them).
+    pub fn is_extreme(&self) -> bool {
+        matches!(self.func, AggFunc::Min | AggFunc::Max)
+    }
+}
+
 /// An aggregate function name (case-insensitive in query text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AggFunc {

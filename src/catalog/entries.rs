@@ -57,7 +57,7 @@ pub struct WordEntry {
 /// [`CompiledIndex::new`] and call [`CompiledIndex::entries`].
 pub fn value_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<ValueEntry> {
     match CompiledIndex::new(def).entries(doc) {
-        Entries::Values(v) => v,
+        Entries::Values(v, _) => v,
         Entries::Words(_) => Vec::new(),
     }
 }
@@ -129,8 +129,12 @@ pub enum CompiledIndex {
 /// The rows one document gives one index.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entries {
-    /// Rows of a value or composite index (sorted by `b`, then `k`).
-    Values(Vec<ValueEntry>),
+    /// Rows of a value or composite index (sorted by `b`, then `k`), and whether they
+    /// are *lossy*: they do not give back the document's numbers one for one, because
+    /// some binding had two values (equal ones, which the rows keep once, included) or a
+    /// number written with a fraction or exponent keys as an integer (`2.0` as `2`).
+    /// See [`IndexDef::lossy`].
+    Values(Vec<ValueEntry>, bool),
     /// Rows of a words index (sorted).
     Words(Vec<WordEntry>),
 }
@@ -140,14 +144,20 @@ impl Entries {
     /// [`multi`](IndexDef::multi).
     pub fn repeats_binding(&self) -> bool {
         match self {
-            Entries::Values(v) => v.windows(2).any(|w| same_b(&w[0].b, &w[1].b)),
+            Entries::Values(v, _) => v.windows(2).any(|w| same_b(&w[0].b, &w[1].b)),
             Entries::Words(_) => false,
         }
     }
 
+    /// True when the rows are lossy (see [`Entries::Values`]): the document makes its
+    /// index [`lossy`](IndexDef::lossy).
+    pub fn lossy(&self) -> bool {
+        matches!(self, Entries::Values(_, true))
+    }
+
     /// True for a composite index's overflow row.
     pub fn overflows(&self) -> bool {
-        matches!(self, Entries::Values(v) if v.len() == 1 && v[0].b == OVERFLOW_B)
+        matches!(self, Entries::Values(v, _) if v.len() == 1 && v[0].b == OVERFLOW_B)
     }
 }
 
@@ -218,29 +228,34 @@ impl CompiledIndex {
     /// tenth of a bulk import's instructions.
     pub fn entries_in<'a, N: Node<'a>>(&self, doc: N, root: Option<&Root<'a, N>>) -> Entries {
         match self {
-            CompiledIndex::Value(p) => Entries::Values(p.value_entries_in(doc, root)),
+            CompiledIndex::Value(p) => {
+                let (rows, lossy) = p.value_entries_in(doc, root);
+                Entries::Values(rows, lossy)
+            }
             CompiledIndex::Words(p) => Entries::Words(p.word_entries(doc)),
             CompiledIndex::Composite(first, second) => {
-                Entries::Values(composite_entries(first, second, doc, root))
+                let (rows, lossy) = composite_entries(first, second, doc, root);
+                Entries::Values(rows, lossy)
             }
         }
     }
 }
 
 /// A composite index's rows: every equality key of the first pattern's values paired
-/// with every value of the second (sorted by `b`, then `k`), or the overflow row.
+/// with every value of the second (sorted by `b`, then `k`), or the overflow row; lossy
+/// when the second pattern's values are (each binding holds all of them).
 fn composite_entries<'a, N: Node<'a>>(
     first: &CompiledPattern,
     second: &CompiledPattern,
     doc: N,
     root: Option<&Root<'a, N>>,
-) -> Vec<ValueEntry> {
-    let seconds = second.value_entries_in(doc, root);
+) -> (Vec<ValueEntry>, bool) {
+    let (seconds, lossy) = second.value_entries_in(doc, root);
     if seconds.is_empty() {
-        return Vec::new();
+        return (Vec::new(), false);
     }
     let mut keys: Vec<String> = Vec::new();
-    for e in first.value_entries_in(doc, root) {
+    for e in first.value_entries_in(doc, root).0 {
         keys.push(equality_key(&e.k));
         if let Some(n) = e.n {
             keys.push(number_equality_key(n));
@@ -249,12 +264,13 @@ fn composite_entries<'a, N: Node<'a>>(
     keys.sort_unstable();
     keys.dedup();
     if keys.len().saturating_mul(seconds.len()) > MAX_COMBINATIONS {
-        return vec![ValueEntry {
+        let overflow = ValueEntry {
             b: OVERFLOW_B.to_string(),
             k: ValueKey::Int(0),
             n: None,
             t: None,
-        }];
+        };
+        return (vec![overflow], true);
     }
     let mut out = Vec::with_capacity(keys.len() * seconds.len());
     for b in &keys {
@@ -263,7 +279,7 @@ fn composite_entries<'a, N: Node<'a>>(
             ..e.clone()
         }));
     }
-    out
+    (out, lossy)
 }
 
 /// The distinct word entries of `doc` for `def`'s pattern: words of strings, of the text
@@ -390,21 +406,26 @@ impl CompiledPattern {
 
     /// The distinct value entries of `doc` (sorted by `b`, then `k`).
     pub fn value_entries<'a, N: Node<'a>>(&self, doc: N) -> Vec<ValueEntry> {
-        self.value_entries_in(doc, None)
+        self.value_entries_in(doc, None).0
     }
 
     /// [`CompiledPattern::value_entries`] with `doc`'s members read by the caller (see
-    /// [`CompiledIndex::entries_in`]).
+    /// [`CompiledIndex::entries_in`]), and whether they are lossy (see [`Entries::Values`]).
     fn value_entries_in<'a, N: Node<'a>>(
         &self,
         doc: N,
         root: Option<&Root<'a, N>>,
-    ) -> Vec<ValueEntry> {
+    ) -> (Vec<ValueEntry>, bool) {
         let mut out: Vec<ValueEntry> = Vec::new();
+        let mut lossy = false;
         self.values_in(doc, root, &mut |b, v| {
             if let Some(k) = scalar_key(v) {
                 let (n, t) = match &k {
                     ValueKey::Text(s) => (number_text(s).map(|n| n.f), parse_datetime(s)),
+                    ValueKey::Int(_) => {
+                        lossy |= v.as_number().is_some_and(|n| n.i.is_none());
+                        (None, None)
+                    }
                     _ => (None, None),
                 };
                 out.push(ValueEntry {
@@ -416,8 +437,9 @@ impl CompiledPattern {
             }
         });
         out.sort_by(|x, y| cmp_b(&x.b, &y.b).then_with(|| x.k.cmp(&y.k)));
+        lossy |= out.windows(2).any(|w| same_b(&w[0].b, &w[1].b));
         out.dedup_by(|x, y| same_b(&x.b, &y.b) && x.k == y.k);
-        out
+        (out, lossy)
     }
 
     /// The distinct word entries of `doc` (sorted).

@@ -270,6 +270,12 @@ pub struct IndexDef {
     /// Some document of a composite index had too many combinations and holds the
     /// overflow row instead; lookups then add those documents, re-checked.
     pub overflow: bool,
+    /// The rows may not give back the documents' numbers one for one (see
+    /// [`Entries::Values`](entries::Entries::Values)), so aggregates cannot be computed
+    /// from them. Stored as two flags that are only ever added: "checked since declared"
+    /// ([`FLAG_CHECKED`], which indexes declared before the check lack) and "lossy"
+    /// ([`FLAG_LOSSY`]); `true` is always safe.
+    pub lossy: bool,
 }
 
 impl IndexDef {
@@ -283,6 +289,7 @@ impl IndexDef {
             second: None,
             multi: true,
             overflow: false,
+            lossy: true,
         }
     }
 
@@ -311,7 +318,10 @@ impl IndexDef {
 
     /// The flags column of `acql_indexes`.
     pub fn flags(&self) -> i64 {
-        i64::from(self.multi) | i64::from(self.overflow) << 1
+        i64::from(self.multi)
+            | i64::from(self.overflow) << 1
+            | FLAG_CHECKED
+            | i64::from(self.lossy) << 3
     }
 }
 
@@ -319,6 +329,11 @@ impl IndexDef {
 pub const FLAG_MULTI: i64 = 1;
 /// `acql_indexes.flags`: [`IndexDef::overflow`].
 pub const FLAG_OVERFLOW: i64 = 2;
+/// `acql_indexes.flags`: the index has been checked for [`IndexDef::lossy`] rows since it
+/// was declared (every index declared since the check exists).
+pub const FLAG_CHECKED: i64 = 4;
+/// `acql_indexes.flags`: some document gave the index lossy rows ([`IndexDef::lossy`]).
+pub const FLAG_LOSSY: i64 = 8;
 
 /// Every declared index, as the planner sees them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

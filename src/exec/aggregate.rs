@@ -98,6 +98,18 @@ impl Accumulator {
         self.path = Some(path);
     }
 
+    /// Adds one number read from an index row for a covered aggregate (its document was
+    /// counted by [`Accumulator::set_count`]).
+    pub(crate) fn push_number(&mut self, x: Number) {
+        self.push(x);
+    }
+
+    /// Sets the number of matching documents (what `count(*)` returns), counted from an
+    /// index.
+    pub(crate) fn set_count(&mut self, docs: u64) {
+        self.docs = docs;
+    }
+
     fn push(&mut self, x: Number) {
         self.n += 1;
         match x.i {

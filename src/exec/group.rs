@@ -15,9 +15,10 @@ use super::run::{
 };
 use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
+use crate::plan::covered::{Covered, Rows, Source};
 use crate::plan::lower;
 use crate::plan::{Access, IndexRef, Shape};
-use crate::value::ValueKey;
+use crate::value::{Number, ValueKey};
 
 /// Runs a plan whose shape is [`Shape::Aggregates`] or [`Shape::Groups`].
 pub(crate) fn run(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
@@ -67,6 +68,14 @@ fn aggregates(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> Result<Summary, ExecError> {
+    if let Some(covered) = &p.plan.covered
+        && let Some(row) = covered_row(conn, p, access, aggs, covered, guard)?
+    {
+        let total = row.0;
+        let mut s = page(vec![Value::Object(row.1)], w, out)?;
+        s.total = Some(total);
+        return Ok(s);
+    }
     let only_count = aggs.iter().all(|a| a.func == AggFunc::Count);
     let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
     let counted = if only_count {
@@ -95,6 +104,138 @@ fn aggregates(
     let mut s = page(vec![Value::Object(row)], w, out)?;
     s.total = Some(total);
     Ok(s)
+}
+
+/// The number of matches and the aggregate row.
+type CoveredRow = (u64, Map<String, Value>);
+
+/// The aggregate row computed from index rows ([`crate::plan::covered`]) and the number
+/// of matches; `None` when the count it needs cannot be had without documents.
+fn covered_row(
+    conn: &Connection,
+    p: &Prepared,
+    access: &Access,
+    aggs: &[crate::ast::Aggregate],
+    covered: &Covered,
+    guard: &mut Guard,
+) -> Result<Option<CoveredRow>, ExecError> {
+    let total = if covered.sources.iter().any(Option::is_none) {
+        match sql_count(conn, &p.plan, access, guard)? {
+            Some(n) => Some(n),
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
+    // Sources shared by several aggregates (`min(a), max(a), avg(a)`) are read once.
+    let mut read: Vec<(&Source, Vec<Number>)> = Vec::new();
+    let mut row = Map::new();
+    for (agg, source) in aggs.iter().zip(&covered.sources) {
+        let mut acc = Accumulator::new(agg);
+        match source {
+            None => acc.set_count(total.unwrap_or(0)),
+            Some(src) if matches!(src.rows, Rows::All) && agg.is_extreme() => {
+                let largest = agg.func == AggFunc::Max;
+                if let Some(x) = extreme(conn, &src.index, largest, guard)? {
+                    acc.push_number(x);
+                }
+            }
+            Some(src) => {
+                if !read.iter().any(|(s, _)| *s == src) {
+                    let numbers = covered_numbers(conn, src, guard)?;
+                    read.push((src, numbers));
+                }
+                let (_, numbers) = read.iter().find(|(s, _)| *s == src).expect("read above");
+                numbers.iter().for_each(|x| acc.push_number(*x));
+            }
+        }
+        let v = match (agg.func, total) {
+            (AggFunc::Count, Some(n)) => Value::from(n),
+            _ => acc.result(),
+        };
+        row.insert(aggregate_key(agg), v);
+    }
+    let total = match total {
+        Some(n) => n,
+        // No `count(*)` asked: `totalCount` of an aggregate row is the matches.
+        None => match sql_count(conn, &p.plan, access, guard)? {
+            Some(n) => n,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((total, row)))
+}
+
+/// A source's numbers in document order (one per document: the index is not lossy, and
+/// a document under several composite keys is read once).
+fn covered_numbers(
+    conn: &Connection,
+    src: &Source,
+    guard: &mut Guard,
+) -> Result<Vec<Number>, ExecError> {
+    let mut rows: Vec<(i64, Number)> = Vec::new();
+    each_row(conn, &lower::covered_rows(src), guard, |row| {
+        let doc: i64 = row.get(0)?;
+        if let Some(x) = number(row.get_ref(1)?) {
+            rows.push((doc, x));
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    rows.sort_by_key(|r| r.0);
+    rows.dedup_by_key(|r| r.0);
+    Ok(rows.into_iter().map(|r| r.1).collect())
+}
+
+/// The smallest or largest number of an index binding, as the evaluator would report it:
+/// of equal values (`1`, `1.0`), the first document's.
+fn extreme(
+    conn: &Connection,
+    index: &IndexRef,
+    largest: bool,
+    guard: &mut Guard,
+) -> Result<Option<Number>, ExecError> {
+    let mut found: Option<lower::Param> = None;
+    each_row(
+        conn,
+        &lower::covered_extreme(index, largest),
+        guard,
+        |row| {
+            found = match row.get_ref(0)? {
+                rusqlite::types::ValueRef::Integer(i) => Some(lower::Param::Int(i)),
+                rusqlite::types::ValueRef::Real(f) => Some(lower::Param::Real(f)),
+                _ => None,
+            };
+            Ok(ControlFlow::Break(()))
+        },
+    )?;
+    let Some(value) = found else {
+        return Ok(None);
+    };
+    let mut first = None;
+    each_row(
+        conn,
+        &lower::covered_first_equal(index, value),
+        guard,
+        |row| {
+            first = number(row.get_ref(0)?);
+            Ok(ControlFlow::Break(()))
+        },
+    )?;
+    Ok(first)
+}
+
+/// A side-table `k` as the number the evaluator reads from the document (integers are
+/// keyed as `INTEGER` only when written as integers: the index is not lossy).
+fn number(v: rusqlite::types::ValueRef<'_>) -> Option<Number> {
+    match v {
+        #[allow(clippy::cast_precision_loss)]
+        rusqlite::types::ValueRef::Integer(i) => Some(Number {
+            f: i as f64,
+            i: Some(i),
+        }),
+        rusqlite::types::ValueRef::Real(f) => Some(Number { f, i: None }),
+        _ => None,
+    }
 }
 
 /// Groups counted straight from a value index: `(key, documents)` per distinct key.

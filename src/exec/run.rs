@@ -1279,9 +1279,18 @@ pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
                 }
             }
         }
+        _ if plan.covered.is_some() => {}
         _ => {
             if let Some(sql) = candidates_statement(plan) {
                 out.push(("candidates", sql));
+            }
+        }
+    }
+    if let Some(c) = &plan.covered {
+        for src in c.sources.iter().flatten() {
+            let sql = lower::covered_rows(src);
+            if !out.iter().any(|(_, s)| *s == sql) {
+                out.push(("values", sql));
             }
         }
     }

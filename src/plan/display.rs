@@ -13,6 +13,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
+use super::covered::Rows;
 use super::{
     Access, Bound, CountMethod, IndexRef, Key, KeyClass, Lookup, Order, Plan, Probe, Shape,
     agg_text, path_text,
@@ -305,10 +306,37 @@ impl Display for Plan {
                 items.iter().map(item).collect::<Vec<_>>().join(", ")
             ),
             Shape::Aggregates(aggs) => {
-                format!(
+                let mut s = format!(
                     "aggregates {}",
                     aggs.iter().map(agg_text).collect::<Vec<_>>().join(", ")
-                )
+                );
+                if let Some(c) = &self.covered {
+                    let from: Vec<String> = c
+                        .sources
+                        .iter()
+                        .flatten()
+                        .map(|src| match &src.rows {
+                            Rows::All => format!("{}", src.index),
+                            Rows::Lookup(l) => format!("{l}"),
+                            Rows::Keys(keys) => format!(
+                                "{} ({}) [{}]",
+                                src.index.index.table(),
+                                src.index.index.spec(),
+                                keys.iter()
+                                    .map(|k| crate::catalog::entries::describe_equality_key(k))
+                                    .collect::<Vec<_>>()
+                                    .join(" | ")
+                            ),
+                        })
+                        .fold(Vec::new(), |mut v, s| {
+                            if !v.contains(&s) {
+                                v.push(s);
+                            }
+                            v
+                        });
+                    s.push_str(&format!(" (from index rows: {})", from.join("; ")));
+                }
+                s
             }
             Shape::Groups {
                 keys,

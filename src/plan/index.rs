@@ -368,7 +368,7 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
 /// The equality keys of a composite index's `b` that equality probes on its first
 /// pattern look up (see [`crate::catalog::entries::equality_key`]); `None` when a probe
 /// is not an equality.
-fn equality_keys(probes: &[Probe]) -> Option<Vec<String>> {
+pub(crate) fn equality_keys(probes: &[Probe]) -> Option<Vec<String>> {
     let mut keys = Vec::with_capacity(probes.len());
     for p in probes {
         keys.push(match p {

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use super::covered::{Rows, Source};
 use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
 use crate::catalog::Collection;
 
@@ -540,6 +541,77 @@ pub fn fetch_one(collection: Collection) -> Sql {
         text: format!("SELECT doc FROM {} WHERE id = ?", collection.table()),
         params: Vec::new(),
     }
+}
+
+/// The numbers an index holds for a covered aggregate ([`crate::plan::covered`]): `(doc,
+/// k)` rows of the source whose `k` is a number (the `< ''` fence: SQLite orders numbers
+/// before text and blobs), in index order; the executor puts them in document order.
+pub fn covered_rows(source: &Source) -> Sql {
+    let mut sql = Sql::default();
+    match &source.rows {
+        Rows::All => {
+            select_side(&mut sql, "x.doc, x.k", &source.index, "x");
+            sql.push(" AND x.k < ''");
+        }
+        Rows::Lookup(l) => {
+            for (i, p) in l.probes.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                select_side(&mut sql, "x.doc, x.k", &l.index, "x");
+                probe_condition(&mut sql, p);
+                let numbers_only = matches!(
+                    p,
+                    Probe::Key(Key::Int(_) | Key::Real(_))
+                        | Probe::Range {
+                            class: KeyClass::Number,
+                            ..
+                        }
+                );
+                if !numbers_only {
+                    sql.push(" AND x.k < ''");
+                }
+            }
+        }
+        Rows::Keys(keys) => {
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                let _ = write!(
+                    sql.text,
+                    "SELECT x.doc, x.k FROM {} x WHERE x.b = ",
+                    source.index.index.table()
+                );
+                sql.bind(Param::Text(key.clone()));
+                sql.push(" AND x.k < ''");
+            }
+        }
+    }
+    sql
+}
+
+/// The smallest (or largest) number of an index binding: one seek.
+pub fn covered_extreme(index: &IndexRef, largest: bool) -> Sql {
+    let mut sql = Sql::default();
+    select_side(&mut sql, "x.k", index, "x");
+    sql.push(if largest {
+        " AND x.k < '' ORDER BY x.k DESC LIMIT 1"
+    } else {
+        " AND x.k < '' ORDER BY x.k LIMIT 1"
+    });
+    sql
+}
+
+/// The first document's number equal to `value` in an index binding (`1` and `1.0` are
+/// equal keys; the evaluator keeps the first it meets): one seek.
+pub fn covered_first_equal(index: &IndexRef, value: Param) -> Sql {
+    let mut sql = Sql::default();
+    select_side(&mut sql, "x.k", index, "x");
+    sql.push(" AND x.k = ");
+    sql.bind(value);
+    sql.push(" ORDER BY x.doc LIMIT 1");
+    sql
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //!
 //! The plan is data; its `Display` is EXPLAIN. [`lower`] turns it into SQL.
 
+pub mod covered;
 pub mod display;
 pub mod index;
 pub mod lower;
@@ -322,6 +323,9 @@ pub struct Plan {
     pub sort: Vec<OrderItem>,
     /// How `totalCount` is computed.
     pub count: CountMethod,
+    /// Aggregates answered from index rows, without documents (only for
+    /// [`Shape::Aggregates`]).
+    pub covered: Option<covered::Covered>,
     /// `START`.
     pub start: u64,
     /// `LIMIT`, defaulted and capped at [`MAX_LIMIT`].
@@ -363,6 +367,17 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
     {
         *covering = index::order_index(catalog, collection, &keys[0]);
     }
+    let covered = match &shape {
+        Shape::Aggregates(aggs) => covered::aggregates(
+            catalog,
+            collection,
+            filter.as_ref(),
+            (&access, residual.as_ref()),
+            &count,
+            aggs,
+        ),
+        _ => None,
+    };
     Ok(Plan {
         collection,
         filter,
@@ -372,6 +387,7 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
         order,
         sort,
         count,
+        covered,
         start: query.start.as_ref().map_or(0, |s| s.node),
         limit: query
             .limit

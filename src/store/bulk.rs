@@ -227,10 +227,10 @@ impl Grouped {
 }
 
 /// Whether `entries` can change their index's flags (what [`EntryWriter::note`] records:
-/// `multi`, `overflow`). For any other entries `note` is a no-op, so the writer calls it
-/// only for these, found on the workers.
+/// `multi`, `overflow`, `lossy`). For any other entries `note` is a no-op, so the writer
+/// calls it only for these, found on the workers.
 fn may_flag(entries: &Entries) -> bool {
-    entries.repeats_binding() || entries.overflows()
+    entries.lossy() || entries.overflows()
 }
 
 /// Prepares one line (without its line terminator) on a worker, appending its key to
@@ -319,7 +319,7 @@ fn prepare(
                     out.notable.push((pos, i, entries.clone()));
                 }
                 match entries {
-                    Entries::Values(v) => {
+                    Entries::Values(v, _) => {
                         out.rows.values[i].extend(v.into_iter().map(|e| (pos, e)))
                     }
                     Entries::Words(v) => out.rows.words[i].extend(v.into_iter().map(|e| (pos, e))),

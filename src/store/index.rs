@@ -10,7 +10,8 @@ use crate::value::Node;
 use super::StoreError;
 use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
 use crate::catalog::{
-    Catalog, Collection, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, Pattern, parse_patterns,
+    Catalog, Collection, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, Pattern,
+    parse_patterns,
 };
 
 /// The DDL of one side table (and its secondary indexes). Indexes whose `b` never varies
@@ -72,6 +73,7 @@ pub(crate) fn declare(
     let mut def = IndexDef::new(0, collection, pattern, kind);
     def.second = second;
     def.multi = false;
+    def.lossy = false;
     let text = def.spec();
     let exists: bool = conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM acql_indexes WHERE collection = ?1 AND pattern = ?2 AND kind = ?3)",
@@ -182,7 +184,8 @@ impl<'c> EntryWriter<'c> {
                 FLAG_OVERFLOW
             } else {
                 0
-            };
+            }
+            | if entries.lossy() { FLAG_LOSSY } else { 0 };
         if flags != self.flags {
             add_flags(self.conn, self.def, flags)?;
             self.flags = flags;
@@ -195,7 +198,7 @@ impl<'c> EntryWriter<'c> {
         let entries = self.compiled.entries(doc);
         self.note(&entries)?;
         match entries {
-            Entries::Values(v) => self.put_values(id, &v),
+            Entries::Values(v, _) => self.put_values(id, &v),
             Entries::Words(w) => self.put_words(id, &w),
         }
     }
@@ -229,7 +232,7 @@ impl<'c> EntryWriter<'c> {
             return self.put_words(id, &added);
         }
         let values = |e: Option<Entries>| match e {
-            Some(Entries::Values(v)) => v,
+            Some(Entries::Values(v, _)) => v,
             _ => Vec::new(),
         };
         let (old, new) = (values(old), values(new));

@@ -4,7 +4,8 @@ use rusqlite::{Connection, ErrorCode, params};
 
 use super::StoreError;
 use crate::catalog::{
-    Catalog, Collection, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, parse_patterns,
+    Catalog, Collection, FLAG_CHECKED, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind,
+    parse_patterns,
 };
 
 /// The layout this build writes; older files are migrated on open.
@@ -378,6 +379,7 @@ pub(crate) fn load_catalog(conn: &Connection) -> Result<Catalog, StoreError> {
         def.second = second;
         def.multi = flags & FLAG_MULTI != 0;
         def.overflow = flags & FLAG_OVERFLOW != 0;
+        def.lossy = flags & FLAG_CHECKED == 0 || flags & FLAG_LOSSY != 0;
         indexes.push(def);
     }
     Ok(Catalog { indexes })
