@@ -1036,6 +1036,20 @@ fn covered_aggregates_fall_back_once_an_index_is_lossy() {
         .unwrap();
     let q = "SELECT max(g), sum(g) FROM emailAccounts";
     assert!(e.explain(q).unwrap().contains("from index rows"));
+    // A repeated value is kept once by the rows, but sums twice.
+    e.store()
+        .add_index(Collection::EmailAccounts, "r", IndexKind::Value)
+        .unwrap();
+    let r = "SELECT sum(r) FROM emailAccounts";
+    assert!(e.explain(r).unwrap().contains("from index rows"));
+    e.store()
+        .import_ndjson(
+            &b"{\"email\": \"r@x.com\", \"r\": [5, 5]}\n"[..],
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
+    assert!(!e.explain(r).unwrap().contains("from index rows"));
+    assert_eq!(search(&e, r).results, [json!({"sum(r)": 10})]);
     drop(e);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute(
