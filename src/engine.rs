@@ -20,12 +20,12 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::Result;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Collection, IndexDef, IndexKind};
 use crate::exec::ExecError;
 use crate::exec::cursor::{CursorState, now_ms};
 use crate::exec::run::{self, Guard, Out, Prepared, Window};
 use crate::plan::{self, Plan};
-use crate::store::{OpenMode, Store, StoreError};
+use crate::store::{AccountParams, LiteAccountParams, OpenMode, Store, StoreError};
 
 /// Options of one search call (the REST parameters that are not the query).
 #[derive(Clone, Debug, Default)]
@@ -118,9 +118,71 @@ impl Engine {
         }
     }
 
-    /// The store, for the write methods and index management.
+    /// The store underneath (bulk import and export, reader pool settings).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// `accounts.importLiteAccount`: creates the email account of `p.email`, or merges the
+    /// write into it. One transaction; see [`Store::import_lite_account`].
+    pub fn import_lite_account(&self, p: &LiteAccountParams) -> Result<()> {
+        Ok(self.store.import_lite_account(p)?)
+    }
+
+    /// `accounts.importFullAccount`: creates a full account and returns its `UID`.
+    pub fn import_full_account(&self, p: &AccountParams) -> Result<String> {
+        Ok(self.store.import_full_account(p)?)
+    }
+
+    /// `accounts.setAccountInfo`: a partial update of the full account `p.uid`.
+    pub fn set_account_info(&self, p: &AccountParams) -> Result<()> {
+        Ok(self.store.set_account_info(p)?)
+    }
+
+    /// `accounts.getAccountInfo`: the account `uid` with the field groups `include`
+    /// names (`None`: `profile` and `data`).
+    pub fn get_account_info(&self, uid: &str, include: Option<&[&str]>) -> Result<Value> {
+        Ok(self.store.get_account_info(uid, include)?)
+    }
+
+    /// `accounts.deleteLiteAccount`: removes the lite registration of the email account
+    /// whose `token` is `email_account_token`.
+    pub fn delete_lite_account(&self, email_account_token: &str) -> Result<()> {
+        Ok(self.store.delete_lite_account(email_account_token)?)
+    }
+
+    /// `accounts.deleteAccount`: deletes the full account `uid`.
+    pub fn delete_account(&self, uid: &str) -> Result<()> {
+        Ok(self.store.delete_account(uid)?)
+    }
+
+    /// The declared indexes.
+    pub fn catalog(&self) -> Result<Catalog> {
+        Ok(self.store.catalog()?)
+    }
+
+    /// Declares an index (`spec` as `acql index add` takes it); returns its definition.
+    pub fn add_index(
+        &self,
+        collection: Collection,
+        spec: &str,
+        kind: IndexKind,
+    ) -> Result<IndexDef> {
+        Ok(self.store.add_index(collection, spec, kind)?)
+    }
+
+    /// Drops a declared index.
+    pub fn drop_index(&self, collection: Collection, spec: &str, kind: IndexKind) -> Result<()> {
+        Ok(self.store.drop_index(collection, spec, kind)?)
+    }
+
+    /// Checks that the store answers a read (a server's readiness probe).
+    pub fn ping(&self) -> Result<()> {
+        self.store.read(|conn| {
+            conn.query_row("SELECT count(*) FROM acql_meta", [], |r| r.get::<_, i64>(0))
+                .map_err(StoreError::from)
+        })??;
+        Ok(())
     }
 
     /// Parses and plans `query` against the current catalog (cached per query text).

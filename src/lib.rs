@@ -13,8 +13,8 @@
 //! use serde_json::json;
 //!
 //! let engine = Engine::in_memory()?;
-//! engine.store().import_lite_account(&LiteAccountParams {
-//!     email: Some(" Ada@Example.com ".into()),
+//! engine.import_lite_account(&LiteAccountParams {
+//!     email: " Ada@Example.com ".into(),
 //!     profile: Some(json!({"firstName": "Ada", "country": "GB"})),
 //!     subscriptions: Some(json!({"news": {"email": {"isSubscribed": true}}})),
 //!     data: None,

@@ -786,7 +786,7 @@ fn a_cached_plan_is_dropped_when_an_index_becomes_multi_valued() {
     // be counted twice by the plan made before it arrived.
     e.store()
         .import_lite_account(&acql::store::LiteAccountParams {
-            email: Some("two@x.com".into()),
+            email: "two@x.com".into(),
             profile: None,
             subscriptions: None,
             data: Some(json!({"v": [1, 2]})),
@@ -916,7 +916,7 @@ fn two_ranges_on_one_path_are_one_lookup_only_while_it_is_single_valued() {
     // [60, 90). Once such a document exists the terms are checked one by one.
     e.store()
         .import_lite_account(&acql::store::LiteAccountParams {
-            email: Some("both@x.com".into()),
+            email: "both@x.com".into(),
             profile: None,
             subscriptions: None,
             data: Some(json!({"v": [10, 100]})),

@@ -512,7 +512,7 @@ fn counts_agree(store: &Store, db: &Path) {
 #[test]
 fn collection_counts_follow_every_write() {
     use acql::store::{AccountParams, ImportOptions, LiteAccountParams};
-    use serde_json::{Map, json};
+    use serde_json::json;
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("counts.db");
     let store = Store::open(&db, OpenMode::Create).unwrap();
@@ -531,7 +531,7 @@ fn collection_counts_follow_every_write() {
         match next(6) {
             0 => {
                 let p = LiteAccountParams {
-                    email: Some(email),
+                    email,
                     profile: None,
                     subscriptions: None,
                     data: Some(json!({"step": step})),
@@ -539,17 +539,17 @@ fn collection_counts_follow_every_write() {
                 store.import_lite_account(&p).unwrap();
             }
             1 => {
-                let mut params = Map::new();
-                params.insert("profile".into(), json!({"email": email}).to_string().into());
-                if let Ok(uid) =
-                    store.import_full_account(&AccountParams::from_params(&params).unwrap())
-                {
+                let params = AccountParams {
+                    profile: Some(json!({"email": email})),
+                    ..AccountParams::default()
+                };
+                if let Ok(uid) = store.import_full_account(&params) {
                     uids.push(uid);
                 }
             }
             2 if !uids.is_empty() => {
                 let uid = uids.swap_remove(next(uids.len() as u64) as usize);
-                store.delete_account(Some(&uid)).unwrap();
+                store.delete_account(&uid).unwrap();
             }
             3 => {
                 if let Some(doc) = store
@@ -557,7 +557,7 @@ fn collection_counts_follow_every_write() {
                     .unwrap()
                     && let Some(token) = doc["token"].as_str()
                 {
-                    let _ = store.delete_lite_account(Some(token));
+                    let _ = store.delete_lite_account(token);
                 }
             }
             4 => {
@@ -613,7 +613,7 @@ fn a_write_that_cannot_get_the_lock_says_the_store_is_busy() {
     let other = Connection::open(&db).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let p = LiteAccountParams {
-        email: Some("a@x.io".into()),
+        email: "a@x.io".into(),
         profile: None,
         subscriptions: None,
         data: None,

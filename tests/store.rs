@@ -17,7 +17,7 @@ fn lite(
     data: Option<Value>,
 ) -> LiteAccountParams {
     LiteAccountParams {
-        email: Some(email.to_string()),
+        email: email.to_string(),
         profile,
         subscriptions,
         data,
@@ -357,36 +357,6 @@ fn invalid_lite_imports_return_codes_and_change_nothing() {
     assert_eq!(e.validation_errors().len(), 2);
 }
 
-#[test]
-fn params_from_rest_form_values() {
-    let mut form = serde_json::Map::new();
-    form.insert("email".into(), json!("x@y.zz"));
-    form.insert("profile".into(), json!("{\"firstName\":\"X\"}"));
-    form.insert(
-        "subscriptions".into(),
-        json!("{\"n.email.isSubscribed\":true}"),
-    );
-    let p = LiteAccountParams::from_params(&form).unwrap();
-    assert_eq!(p.profile, Some(json!({"firstName": "X"})));
-    form.insert("data".into(), json!("{not json"));
-    let e = LiteAccountParams::from_params(&form).unwrap_err();
-    assert_eq!(
-        (
-            e.vendor_code(),
-            e.validation_errors()[0].field_name.as_str()
-        ),
-        (400_006, "data")
-    );
-    let mut form = serde_json::Map::new();
-    form.insert("UID".into(), json!("u1"));
-    form.insert("isActive".into(), json!("false"));
-    let p = AccountParams::from_params(&form).unwrap();
-    assert_eq!(
-        (p.uid.as_deref(), p.is_active),
-        (Some("u1"), Some(json!(false)))
-    );
-}
-
 // ---------------------------------------------------------------------------------------
 // full accounts and the full → email sync
 
@@ -589,8 +559,8 @@ fn set_account_info_merges_and_moves_email() {
         .set_account_info(&AccountParams {
             uid: Some("u".into()),
             profile: Some(json!({"email": "New@X.io"})),
-            is_active: Some(json!(false)),
-            is_verified: Some(json!(true)),
+            is_active: Some(false),
+            is_verified: Some(true),
             ..Default::default()
         })
         .unwrap();
@@ -617,13 +587,13 @@ fn set_account_info_merges_and_moves_email() {
     store
         .set_account_info(&AccountParams {
             uid: Some("u".into()),
-            is_verified: Some(json!(false)),
+            is_verified: Some(false),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(full_doc(&store, "u")["isVerified"], true);
     // Deleting a full account deletes the email account it created, unlinks others.
-    store.delete_account(Some("v")).unwrap();
+    store.delete_account("v").unwrap();
     assert!(
         store
             .get_document(Collection::EmailAccounts, "solo@x.io")
@@ -639,7 +609,7 @@ fn set_account_info_merges_and_moves_email() {
     store
         .import_lite_account(&lite("new@x.io", None, None, None))
         .unwrap();
-    store.delete_account(Some("u")).unwrap();
+    store.delete_account("u").unwrap();
     let new = email_doc(&store, "new@x.io");
     assert_eq!(
         (new["hasFullAccount"].clone(), new.get("UID")),
@@ -658,29 +628,26 @@ fn get_account_info_honours_include() {
             Some(json!({"n.email.isSubscribed": true})),
         ))
         .unwrap();
-    let info = store.get_account_info(Some("g"), None).unwrap();
+    let info = store.get_account_info("g", None).unwrap();
     assert_eq!(info["profile"], json!({"firstName": "G"}));
     assert_eq!(info["data"], json!({"d": 1}));
     assert!(info.get("subscriptions").is_none());
     assert_eq!(info["UID"], "g");
     assert!(info.get("createdTimestamp").is_some());
     let info = store
-        .get_account_info(Some("g"), Some("subscriptions"))
+        .get_account_info("g", Some(&["subscriptions"]))
         .unwrap();
     assert!(info.get("profile").is_none());
     assert_eq!(info["subscriptions"]["n"]["email"]["isSubscribed"], true);
     assert_eq!(
         store
-            .get_account_info(Some("nope"), None)
+            .get_account_info("nope", None)
             .unwrap_err()
             .vendor_code(),
         403_005
     );
     assert_eq!(
-        store
-            .get_account_info(None, None)
-            .unwrap_err()
-            .vendor_code(),
+        store.get_account_info("", None).unwrap_err().vendor_code(),
         400_002
     );
 }
@@ -717,7 +684,7 @@ fn invalid_full_account_writes_return_codes_and_change_nothing() {
     });
     fails_unchanged(&store, 400_006, |s| {
         s.import_full_account(&AccountParams {
-            is_active: Some(json!("yes")),
+            created: Some("yesterday".into()),
             ..Default::default()
         })
         .map(drop)
@@ -736,10 +703,10 @@ fn invalid_full_account_writes_return_codes_and_change_nothing() {
             Some(json!({"n.email.isSubscribed": "no"})),
         ))
     });
-    fails_unchanged(&store, 403_005, |s| s.delete_account(Some("ghost")));
-    fails_unchanged(&store, 400_002, |s| s.delete_account(None));
-    fails_unchanged(&store, 403_005, |s| s.delete_lite_account(Some("00")));
-    fails_unchanged(&store, 400_002, |s| s.delete_lite_account(None));
+    fails_unchanged(&store, 403_005, |s| s.delete_account("ghost"));
+    fails_unchanged(&store, 400_002, |s| s.delete_account(""));
+    fails_unchanged(&store, 403_005, |s| s.delete_lite_account("00"));
+    fails_unchanged(&store, 400_002, |s| s.delete_lite_account(""));
 }
 
 #[test]
@@ -758,7 +725,7 @@ fn delete_lite_account_by_token() {
         .as_str()
         .unwrap()
         .to_string();
-    store.delete_lite_account(Some(&token)).unwrap();
+    store.delete_lite_account(&token).unwrap();
     assert!(
         store
             .get_document(Collection::EmailAccounts, "l@x.io")
@@ -769,7 +736,7 @@ fn delete_lite_account_by_token() {
         .as_str()
         .unwrap()
         .to_string();
-    store.delete_lite_account(Some(&token)).unwrap();
+    store.delete_lite_account(&token).unwrap();
     let doc = email_doc(&store, "both@x.io");
     assert_eq!(
         (doc["hasLiteAccount"].clone(), doc["UID"].clone()),
@@ -779,7 +746,7 @@ fn delete_lite_account_by_token() {
     store
         .drop_index(Collection::EmailAccounts, "token", IndexKind::Value)
         .unwrap();
-    store.delete_lite_account(Some(&token)).unwrap();
+    store.delete_lite_account(&token).unwrap();
     assert_eq!(email_doc(&store, "both@x.io")["hasLiteAccount"], false);
 }
 
@@ -877,7 +844,7 @@ fn index_entries_follow_every_write() {
         .as_str()
         .unwrap()
         .to_string();
-    store.delete_lite_account(Some(&token)).unwrap();
+    store.delete_lite_account(&token).unwrap();
     assert!(country("IT").is_empty());
 }
 

@@ -24,6 +24,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 mod cors;
+mod decode;
 pub mod envelope;
 mod limits;
 mod listener;

@@ -25,15 +25,7 @@ pub(crate) async fn healthz() -> Response {
 /// `GET /readyz`: 200 when a read on the store succeeds within 5 s, else 503 with why.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let engine = state.engine.clone();
-    let probe = tokio::task::spawn_blocking(move || {
-        engine
-            .store()
-            .read(|conn| {
-                conn.query_row("SELECT count(*) FROM acql_meta", [], |r| r.get::<_, i64>(0))
-            })
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-    });
+    let probe = tokio::task::spawn_blocking(move || engine.ping().map_err(|e| e.to_string()));
     let error = match tokio::time::timeout(READY_WAIT, probe).await {
         Ok(Ok(Ok(_))) => return axum::Json(json!({"status": "ready"})).into_response(),
         Ok(Ok(Err(e))) => e,

@@ -17,12 +17,12 @@ use serde_json::{Map, Value, json};
 use super::auth::Authenticator;
 use super::config::ServerConfig;
 use super::cors::{self, Cors};
+use super::decode;
 use super::envelope::{ResponseShape, VendorError, new_call_id, respond};
 use super::limits::{Kind, Limits};
 use super::ops;
-use super::params::{Params, parse_bool};
+use super::params::Params;
 use crate::engine::{Engine, SearchOptions, SearchPage};
-use crate::store::{AccountParams, LiteAccountParams, Store, StoreError};
 
 /// The methods this server implements.
 pub(crate) const METHODS: &[&str] = &[
@@ -258,87 +258,61 @@ async fn dispatch(
     match method {
         "accounts.search" => search(state, params).await,
         "accounts.importLiteAccount" => {
-            let p = LiteAccountParams::from_params(&param_map(params)).map_err(store_error)?;
-            write(state, move |s| {
-                s.import_lite_account(&p).map_err(store_error)
-            })
-            .await?;
+            let p = decode::lite_account(params)?;
+            write(state, move |e| e.import_lite_account(&p)).await?;
             Ok(Map::new())
         }
         "accounts.importFullAccount" => {
-            let p = AccountParams::from_params(&param_map(params)).map_err(store_error)?;
-            let uid = write(state, move |s| {
-                s.import_full_account(&p).map_err(store_error)
-            })
-            .await?;
+            let p = decode::account(params)?;
+            let uid = write(state, move |e| e.import_full_account(&p)).await?;
             let mut body = Map::new();
             body.insert("UID".into(), Value::String(uid));
             Ok(body)
         }
         "accounts.setAccountInfo" => {
-            let p = AccountParams::from_params(&param_map(params)).map_err(store_error)?;
-            write(state, move |s| s.set_account_info(&p).map_err(store_error)).await?;
+            let p = decode::account(params)?;
+            write(state, move |e| e.set_account_info(&p)).await?;
             Ok(Map::new())
         }
         "accounts.getAccountInfo" => {
-            let uid = params.get_nonempty("UID").map(str::to_owned);
-            let include = params.get_nonempty("include").map(str::to_owned);
-            match blocking(state, Kind::Read, move |e| {
-                e.store()
-                    .get_account_info(uid.as_deref(), include.as_deref())
-                    .map_err(store_error)
+            let uid = decode::required(params, "UID")?.to_owned();
+            let include = decode::include(params);
+            let account = blocking(state, Kind::Read, move |e| {
+                let include: Option<Vec<&str>> = include
+                    .as_ref()
+                    .map(|l| l.iter().map(String::as_str).collect());
+                e.get_account_info(&uid, include.as_deref())
+                    .map_err(|err| vendor_error(&err, None))
             })
-            .await?
-            {
+            .await?;
+            match account {
                 Value::Object(account) => Ok(account),
                 _ => Ok(Map::new()),
             }
         }
         "accounts.deleteLiteAccount" => {
-            let token = params.get_nonempty("emailAccountToken").map(str::to_owned);
-            write(state, move |s| {
-                s.delete_lite_account(token.as_deref()).map_err(store_error)
-            })
-            .await?;
+            let token = decode::required(params, "emailAccountToken")?.to_owned();
+            write(state, move |e| e.delete_lite_account(&token)).await?;
             Ok(Map::new())
         }
         "accounts.deleteAccount" => {
-            let uid = params.get_nonempty("UID").map(str::to_owned);
-            write(state, move |s| {
-                s.delete_account(uid.as_deref()).map_err(store_error)
-            })
-            .await?;
+            let uid = decode::required(params, "UID")?.to_owned();
+            write(state, move |e| e.delete_account(&uid)).await?;
             Ok(Map::new())
         }
         _ => unreachable!("checked against METHODS above"),
     }
 }
 
-/// The parameters as the store's write methods read them: JSON-valued ones stay JSON
-/// text, which the store parses (and reports with the field name when it is not JSON).
-/// Empty values are left out: the SDKs send unset optional parameters as empty strings.
-fn param_map(params: &Params) -> Map<String, Value> {
-    let mut map = Map::new();
-    for (k, v) in params.pairs() {
-        if v.is_empty() {
-            map.remove(k);
-        } else {
-            map.insert(k.clone(), Value::String(v.clone()));
-        }
-    }
-    map
-}
-
-fn store_error(e: StoreError) -> VendorError {
-    vendor_error(&crate::Error::from(e), None)
-}
-
-/// Runs a store write method on the blocking pool, in its turn.
+/// Runs an engine write method on the blocking pool, in its turn.
 async fn write<T: Send + 'static>(
     state: &Arc<AppState>,
-    f: impl FnOnce(&Store) -> Result<T, VendorError> + Send + 'static,
+    f: impl FnOnce(&Engine) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, VendorError> {
-    blocking(state, Kind::Write, move |engine| f(engine.store())).await
+    blocking(state, Kind::Write, move |engine| {
+        f(engine).map_err(|e| vendor_error(&e, None))
+    })
+    .await
 }
 
 /// Sets a cancel flag when dropped: a client that hangs up stops its query.
@@ -391,20 +365,11 @@ fn vendor_error(e: &crate::Error, query_text: Option<&str>) -> VendorError {
     }
 }
 
-fn bool_param(params: &Params, name: &str) -> Result<Option<bool>, VendorError> {
-    match params.get_nonempty(name) {
-        None => Ok(None),
-        Some(v) => parse_bool(v)
-            .map(Some)
-            .ok_or_else(|| VendorError::invalid(name, "expected true or false")),
-    }
-}
-
 /// `accounts.search`.
 async fn search(state: &Arc<AppState>, params: &Params) -> MethodResult {
     let query = params.get_nonempty("query").map(str::to_owned);
     let cursor = params.get_nonempty("cursorId").map(str::to_owned);
-    let open_cursor = bool_param(params, "openCursor")?.unwrap_or(false);
+    let open_cursor = decode::boolean(params, "openCursor")?.unwrap_or(false);
     let timeout = match params.get_nonempty("timeout") {
         None => None,
         Some(t) => match t.trim().parse::<u64>() {

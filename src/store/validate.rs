@@ -37,13 +37,8 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     (local_ok && domain_ok && email.len() <= 254).then_some(email)
 }
 
-/// A required email parameter: missing → 400002, invalid → 400006 on `field`.
-pub(crate) fn required_email(
-    value: Option<&str>,
-    name: &str,
-    field: &str,
-) -> Result<String, StoreError> {
-    let raw = value.ok_or_else(|| StoreError::missing(name))?;
+/// A required email parameter: blank → 400002, invalid → 400006 on `field`.
+pub(crate) fn required_email(raw: &str, name: &str, field: &str) -> Result<String, StoreError> {
     if raw.trim().is_empty() {
         return Err(StoreError::missing(name));
     }
@@ -60,15 +55,6 @@ pub(crate) fn object_param<'a>(
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
         Some(_) => Err(StoreError::invalid_field(field, "must be a JSON object")),
-    }
-}
-
-/// An optional boolean parameter.
-pub(crate) fn bool_param(value: Option<&Value>, field: &str) -> Result<Option<bool>, StoreError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(StoreError::invalid_field(field, "must be a boolean")),
     }
 }
 

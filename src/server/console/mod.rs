@@ -547,10 +547,7 @@ async fn catalog(State(console): State<Arc<Console>>, headers: HeaderMap) -> Res
         return fail(&e);
     }
     let result = blocking(&console, |engine| {
-        engine
-            .store()
-            .catalog()
-            .map_err(|e| engine_error(&e.into(), None))
+        engine.catalog().map_err(|e| engine_error(&e, None))
     })
     .await;
     match result {
@@ -669,13 +666,12 @@ async fn change_index(
         Err(e) => return fail(&e),
     };
     let result = blocking(&console, move |engine| {
-        let store = engine.store();
         let done = if action == "add" {
-            store.add_index(collection, &spec, kind).map(|_| ())
+            engine.add_index(collection, &spec, kind).map(|_| ())
         } else {
-            store.drop_index(collection, &spec, kind)
+            engine.drop_index(collection, &spec, kind)
         };
-        done.map_err(|e| engine_error(&e.into(), None))
+        done.map_err(|e| engine_error(&e, None))
     })
     .await;
     match result {

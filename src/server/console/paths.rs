@@ -25,7 +25,6 @@ const ARRAY_SAMPLE: usize = 8;
 /// fewer paths, never an error: completion is a convenience.
 pub fn known_paths(engine: &Engine) -> Vec<String> {
     let mut set = engine
-        .store()
         .catalog()
         .map(|c| c.path_prefixes())
         .unwrap_or_default();
