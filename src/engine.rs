@@ -536,7 +536,7 @@ fn collect_json(
     text.push(b']');
     // The renderer writes UTF-8 JSON; a failure here would be a bug, not bad input.
     let text = String::from_utf8(text).map_err(|e| {
-        crate::Error::from(crate::store::StoreError::Index(format!(
+        crate::Error::from(crate::store::StoreError::Internal(format!(
             "rendered records are not UTF-8: {e}"
         )))
     })?;

@@ -34,18 +34,6 @@ pub enum ExecError {
     Sqlite(#[source] rusqlite::Error),
 }
 
-impl ExecError {
-    /// The vendor error code: 504002 for a timeout (a real timeout, not a client
-    /// mistake, and not retried by the SDKs), 400006 for a bad cursor, 500001 otherwise.
-    pub const fn vendor_code(&self) -> u32 {
-        match self {
-            ExecError::Timeout => 504_002,
-            ExecError::InvalidCursor | ExecError::CursorExpired | ExecError::Cancelled => 400_006,
-            ExecError::Sqlite(_) => 500_001,
-        }
-    }
-}
-
 impl From<rusqlite::Error> for ExecError {
     fn from(e: rusqlite::Error) -> ExecError {
         ExecError::Sqlite(e)

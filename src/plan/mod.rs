@@ -103,11 +103,6 @@ pub enum PlanError {
 }
 
 impl PlanError {
-    /// The vendor error code: every planning error is an invalid parameter value.
-    pub const fn vendor_code(&self) -> u32 {
-        400_006
-    }
-
     /// Where in the query text the error is, when known.
     pub fn span(&self) -> Option<Span> {
         match self {

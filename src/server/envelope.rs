@@ -32,6 +32,21 @@ impl VendorError {
         }
     }
 
+    /// The envelope error of a library error (codes and texts from [`crate::error`]);
+    /// `query_text` lets a parse error name its line and column. An internal failure
+    /// (500001) is logged with its cause here, once for every front end of the server.
+    pub fn from_error(e: &crate::Error, query_text: Option<&str>) -> VendorError {
+        if e.is_internal() {
+            tracing::error!(error = %e, "engine failure");
+        }
+        VendorError {
+            code: e.vendor_code(),
+            message: e.vendor_message().to_owned(),
+            details: e.details(query_text),
+            validation_errors: e.validation_errors(),
+        }
+    }
+
     /// 400002 for the parameter `name`.
     pub fn missing(name: &str) -> VendorError {
         VendorError::new(400002, format!("Missing required parameter: {name}"))

@@ -9,7 +9,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::config::ServerConfig;
 use super::envelope::VendorError;
-use crate::store::StoreError;
 
 /// The vendor's "Service unavailable" code: a retryable refusal, never a client mistake.
 pub const BUSY: u32 = 503_001;
@@ -71,32 +70,7 @@ impl Limits {
 
 /// A 503001 error with `details`.
 pub(crate) fn busy(details: impl Into<String>) -> VendorError {
-    VendorError {
-        code: BUSY,
-        message: "Service unavailable for this operation".into(),
-        details: details.into(),
-        validation_errors: Vec::new(),
-    }
-}
-
-/// The 503001 error of a store error that says another connection holds the database
-/// lock: the store's [`StoreError::Busy`], or SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED`
-/// after its busy timeout (a read, say), which must not read "database is locked".
-pub(crate) fn busy_error(e: &StoreError) -> Option<VendorError> {
-    match e {
-        StoreError::Busy => Some(busy(e.to_string())),
-        StoreError::Sqlite(s)
-            if matches!(
-                s.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            ) =>
-        {
-            Some(busy(
-                "another process (a bulk import?) holds the lock of the database and kept it past this server's wait; retry later",
-            ))
-        }
-        _ => None,
-    }
+    VendorError::new(BUSY, details)
 }
 
 #[cfg(test)]

@@ -282,7 +282,7 @@ async fn dispatch(
                     .as_ref()
                     .map(|l| l.iter().map(String::as_str).collect());
                 e.get_account_info(&uid, include.as_deref())
-                    .map_err(|err| vendor_error(&err, None))
+                    .map_err(|err| VendorError::from_error(&err, None))
             })
             .await?;
             match account {
@@ -310,7 +310,7 @@ async fn write<T: Send + 'static>(
     f: impl FnOnce(&Engine) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, VendorError> {
     blocking(state, Kind::Write, move |engine| {
-        f(engine).map_err(|e| vendor_error(&e, None))
+        f(engine).map_err(|e| VendorError::from_error(&e, None))
     })
     .await
 }
@@ -344,24 +344,6 @@ async fn blocking<T: Send + 'static>(
             tracing::error!(error = %join, "a request handler panicked");
             Err(VendorError::new(500001, "internal error"))
         }
-    }
-}
-
-fn vendor_error(e: &crate::Error, query_text: Option<&str>) -> VendorError {
-    if let crate::Error::Store(store) = e
-        && let Some(busy) = super::limits::busy_error(store)
-    {
-        return busy;
-    }
-    let code = e.vendor_code();
-    if code == 500001 {
-        tracing::error!(error = %e, "engine failure");
-    }
-    VendorError {
-        code,
-        message: e.vendor_message().to_owned(),
-        details: e.details(query_text),
-        validation_errors: e.validation_errors(),
     }
 }
 
@@ -413,14 +395,14 @@ async fn search(state: &Arc<AppState>, params: &Params) -> MethodResult {
         (Some(q), None) => {
             blocking(state, Kind::Read, move |e| {
                 e.search(&q, &options)
-                    .map_err(|err| vendor_error(&err, Some(&q)))
+                    .map_err(|err| VendorError::from_error(&err, Some(&q)))
             })
             .await?
         }
         (None, Some(id)) => {
             blocking(state, Kind::Read, move |e| {
                 e.search_cursor(&id, &options)
-                    .map_err(|err| vendor_error(&err, None))
+                    .map_err(|err| VendorError::from_error(&err, None))
             })
             .await?
         }

@@ -566,7 +566,7 @@ impl<'c> Loader<'c> {
         fn key(e: &ValueEntry) -> Result<&str, StoreError> {
             match &e.k {
                 ValueKey::Text(k) => Ok(k),
-                other => Err(StoreError::Index(format!(
+                other => Err(StoreError::Internal(format!(
                     "a collected key that is not text: {other:?}"
                 ))),
             }
@@ -581,11 +581,13 @@ impl<'c> Loader<'c> {
                 ids.iter()
                     .map(|id| match id {
                         rusqlite::types::Value::Integer(id) => Ok((k, *id)),
-                        other => Err(StoreError::Index(format!("a collected row id: {other:?}"))),
+                        other => Err(StoreError::Internal(format!(
+                            "a collected row id: {other:?}"
+                        ))),
                     })
                     .collect::<Result<_, StoreError>>()?
             }
-            Chunk::Words(_) => return Err(StoreError::Index("collected keys as words".into())),
+            Chunk::Words(_) => return Err(StoreError::Internal("collected keys as words".into())),
         };
         let mut unique = Vec::with_capacity(rows.len());
         for (key, id) in rows {
@@ -767,7 +769,7 @@ impl<'c> Loader<'c> {
             })
             .map_err(|e| Err(e.into()))?;
         let Some((id, old_bytes)) = old else {
-            return Err(Err(StoreError::Index(format!(
+            return Err(Err(StoreError::Internal(format!(
                 "constraint violation on {table} without a duplicate key"
             ))));
         };
@@ -1093,7 +1095,7 @@ impl Store {
                 let indexer_failed =
                     |from_indexer: &mpsc::Receiver<FromIndexer>| match from_indexer.recv() {
                         Ok(FromIndexer::Failed(e)) => StoreError::from(e),
-                        _ => StoreError::Index("the import's indexer stopped".into()),
+                        _ => StoreError::Internal("the import's indexer stopped".into()),
                     };
                 // Batches go to the workers round-robin and come back in the same order,
                 // so lines are written in input order.
@@ -1112,7 +1114,7 @@ impl Store {
                         }
                         in_flight.push_back((next_worker, batch.bytes));
                         if to_workers[next_worker].send(batch).is_err() {
-                            return Err(StoreError::Index("an import worker stopped".into()));
+                            return Err(StoreError::Internal("an import worker stopped".into()));
                         }
                         next_worker = (next_worker + 1) % workers;
                     }
@@ -1123,7 +1125,7 @@ impl Store {
                     let prepared = from_workers[worker].recv();
                     report.phases.load_waiting_for_workers += waiting.elapsed();
                     let prepared = prepared
-                        .map_err(|_| StoreError::Index("an import worker stopped".into()))?;
+                        .map_err(|_| StoreError::Internal("an import worker stopped".into()))?;
                     let Prepared {
                         lines,
                         keys,
@@ -1226,7 +1228,7 @@ impl Store {
                             }
                             Ok(FromIndexer::Failed(e)) => return Err(e.into()),
                             Err(_) => {
-                                return Err(StoreError::Index(
+                                return Err(StoreError::Internal(
                                     "the import's indexer stopped".into(),
                                 ));
                             }

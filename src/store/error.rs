@@ -39,8 +39,8 @@ pub struct BadLine {
 
 /// A store operation failed.
 ///
-/// Caller errors carry the vendor's codes ([`StoreError::vendor_code`]); database and I/O
-/// failures map to 500001.
+/// Caller errors carry the vendor's codes ([`StoreError::vendor_code`], mapped in
+/// [`crate::error`]); database, I/O and internal failures map to 500001.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -130,37 +130,13 @@ pub enum StoreError {
     /// 400006: an index declaration is invalid (bad pattern, unknown index, duplicate).
     #[error("index: {0}")]
     Index(String),
+    /// 500001: something that cannot happen did (a bug, or a worker thread that stopped);
+    /// never the caller's mistake.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl StoreError {
-    /// The vendor's `errorCode` for this error.
-    pub fn vendor_code(&self) -> u32 {
-        match self {
-            StoreError::MissingParameter { .. } => 400_002,
-            StoreError::InvalidValue { .. }
-            | StoreError::BadImportLine { .. }
-            | StoreError::Index(_) => 400_006,
-            StoreError::IdentifierExists { .. } => 400_003,
-            StoreError::UnknownAccount { .. } => 403_005,
-            StoreError::Sqlite(_)
-            | StoreError::Io(_)
-            | StoreError::CorruptDocument(_)
-            | StoreError::NotFound(_)
-            | StoreError::NotAStore(..)
-            | StoreError::SchemaTooOld { .. }
-            | StoreError::ReadOnly
-            | StoreError::ImportInProgress(_)
-            | StoreError::SchemaTooNew { .. } => 500_001,
-            StoreError::Busy => 503_001,
-        }
-    }
-
-    /// The vendor's `errorMessage` for [`StoreError::vendor_code`]; the `Display` text is
-    /// the `errorDetails`.
-    pub fn vendor_message(&self) -> &'static str {
-        crate::error::vendor_message_for(self.vendor_code())
-    }
-
     /// The `validationErrors` of a 400006 error; empty for every other error.
     pub fn validation_errors(&self) -> &[ValidationError] {
         match self {

@@ -288,7 +288,7 @@ pub(crate) fn drop(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> 
 /// Declares the default indexes of a new store (`catalog::DEFAULT_INDEXES`).
 pub(crate) fn create_defaults(conn: &Connection) -> Result<(), StoreError> {
     for (collection, pattern, kind) in crate::catalog::DEFAULT_INDEXES {
-        let patterns = parse_patterns(pattern).map_err(StoreError::Index)?;
+        let patterns = parse_patterns(pattern).map_err(StoreError::Internal)?;
         declare(conn, *collection, &patterns, *kind)?;
     }
     Ok(())

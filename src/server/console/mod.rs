@@ -317,15 +317,6 @@ fn string_member(map: &Map<String, Value>, name: &str) -> Result<String, VendorE
     }
 }
 
-fn engine_error(e: &crate::Error, query: Option<&str>) -> VendorError {
-    VendorError {
-        code: e.vendor_code(),
-        message: e.vendor_message().to_owned(),
-        details: e.details(query),
-        validation_errors: e.validation_errors(),
-    }
-}
-
 /// Runs `f` with the engine on the blocking pool.
 async fn blocking<T: Send + 'static>(
     console: &Console,
@@ -547,7 +538,9 @@ async fn catalog(State(console): State<Arc<Console>>, headers: HeaderMap) -> Res
         return fail(&e);
     }
     let result = blocking(&console, |engine| {
-        engine.catalog().map_err(|e| engine_error(&e, None))
+        engine
+            .catalog()
+            .map_err(|e| VendorError::from_error(&e, None))
     })
     .await;
     match result {
@@ -607,7 +600,7 @@ async fn explain(State(console): State<Arc<Console>>, headers: HeaderMap, body: 
     let result = blocking(&console, move |engine| {
         engine
             .explain(&query)
-            .map_err(|e| engine_error(&e, Some(&query)))
+            .map_err(|e| VendorError::from_error(&e, Some(&query)))
     })
     .await;
     match result {
@@ -671,7 +664,7 @@ async fn change_index(
         } else {
             engine.drop_index(collection, &spec, kind)
         };
-        done.map_err(|e| engine_error(&e, None))
+        done.map_err(|e| VendorError::from_error(&e, None))
     })
     .await;
     match result {
@@ -708,7 +701,7 @@ async fn download(
     };
     match export::download(console.engine.clone(), query.clone(), format).await {
         Ok(response) => response,
-        Err(e) => fail(&engine_error(&e, Some(&query))),
+        Err(e) => fail(&VendorError::from_error(&e, Some(&query))),
     }
 }
 
