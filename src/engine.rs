@@ -96,6 +96,8 @@ pub struct Engine {
     store: Arc<Store>,
     cache: Arc<Mutex<PlanCache>>,
     cursor_key: Arc<Mutex<Option<Vec<u8>>>>,
+    /// Plan as if no index were declared ([`Engine::without_indexes`]).
+    ignore_indexes: bool,
 }
 
 impl Engine {
@@ -115,6 +117,20 @@ impl Engine {
             store: Arc::new(store),
             cache: Arc::default(),
             cursor_key: Arc::default(),
+            ignore_indexes: false,
+        }
+    }
+
+    /// An engine over the same store that plans every query as if no index were
+    /// declared: every document is read and the whole `WHERE` evaluated per document.
+    /// It answers exactly what `self` answers, only slower: the baseline that benchmarks
+    /// and differential tests hold the index paths against.
+    pub fn without_indexes(&self) -> Engine {
+        Engine {
+            store: Arc::clone(&self.store),
+            cache: Arc::default(),
+            cursor_key: Arc::clone(&self.cursor_key),
+            ignore_indexes: true,
         }
     }
 
@@ -216,6 +232,11 @@ impl Engine {
                     catalog
                 }
             }
+        };
+        let catalog = if self.ignore_indexes {
+            Catalog::default()
+        } else {
+            catalog
         };
         let ast = crate::parse(query)?;
         let prepared = Arc::new(Prepared::new(plan::plan(&ast, &catalog)?)?);

@@ -5,7 +5,7 @@
 //! language on top of it. The stages are public and composable —
 //! [`parse`] → [`plan::plan`] → execution over a [`store::Store`] — and
 //! [`engine::Engine`] composes them for every front end (the `acql` CLI, the HTTP server in
-//! [`server`], benchmarks):
+//! `acql::server`, benchmarks):
 //!
 //! ```
 //! use acql::engine::{Engine, SearchOptions};
@@ -41,9 +41,16 @@
 //!
 //! The language is specified in `grammar/` (the normative EBNF and a reference for people)
 //! and its meaning in `docs/semantics.md`.
+//!
+//! # Features
+//!
+//! - `server` (default): the HTTP server, `acql::server` (axum, tokio, rustls).
+//! - `cli` (default, implies `server`): the `acql` binary (REPL, import/export, bench runner).
+//!
+//! With `default-features = false` the crate is the engine alone — parser, planner,
+//! executor, store and [`datagen`] — over SQLite, serde_json, nom and regex.
 
 pub mod ast;
-pub mod bench;
 pub mod catalog;
 pub mod datagen;
 pub mod diagnostic;
@@ -53,6 +60,7 @@ pub mod exec;
 pub mod jsonb;
 pub mod parser;
 pub mod plan;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod span;
 pub mod store;

@@ -7,7 +7,7 @@ and their combinations with AND/OR/NOT) with values sampled from a generated dat
 each of several index catalogs (value, wildcard, composite, words, mixed). Per catalog it
 declares the indexes in a copy of the store (`acql index add`), writes a query file whose
 hand SQL uses the equivalent `json_extract` expression indexes on the same JSONB table, and
-times it with the bench runner (`examples/bench.rs`): acql, acql's own full scan (the same
+times it with the bench runner (`acql bench`): acql, acql's own full scan (the same
 query planned without indexes) and the hand SQL. The runner checks that acql and the scan
 return the same records, so every run is also a differential test of the index paths.
 
@@ -277,7 +277,7 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--acql", default=str(ROOT / "target/release/acql"))
-    ap.add_argument("--runner", default=str(ROOT / "target/release/examples/bench"))
+    ap.add_argument("--runner", default=str(ROOT / "target/release/acql"), help="the acql binary (its `bench` command)")
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=13, help="seeds the data and the shapes")
     ap.add_argument("--work", default=str(ROOT / "target/acql-bench/differential"))
@@ -331,7 +331,7 @@ def main() -> int:
         out = work / f"{cat}.json"
         log(f"catalog {cat}: {len(named)} queries")
         proc = subprocess.run(
-            [a.runner, str(db), str(qfile), "--runs", str(a.runs), "--min-runs", "2",
+            [a.runner, "bench", str(db), str(qfile), "--runs", str(a.runs), "--min-runs", "2",
              "--budget", str(a.budget), "--json", str(out)],
             stdout=subprocess.DEVNULL)
         if proc.returncode not in (0, 1):

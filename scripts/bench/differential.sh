@@ -7,5 +7,5 @@
 #   scripts/bench/differential.sh --docs 1000000 --seed 3 --json out.json
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release --locked --bin acql --example bench
-exec python3 scripts/bench/differential.py --acql target/release/acql --runner target/release/examples/bench "$@"
+cargo build --release --locked --bin acql
+exec python3 scripts/bench/differential.py --acql target/release/acql --runner target/release/acql "$@"

@@ -30,9 +30,9 @@ if [ "$install" = 1 ]; then
 fi
 
 if [ "$profile" = release ]; then
-  cargo build --release --locked --bin acql --example bench
+  cargo build --release --locked --bin acql
 else
-  cargo build --locked --bin acql --example bench
+  cargo build --locked --bin acql
 fi
 bin="target/$profile"
 
@@ -43,7 +43,7 @@ if ! command -v python3 >/dev/null 2>&1; then
   rm -rf "$work" && mkdir -p "$work"
   "$bin/acql" gen --count 10000 --seed 42 --output "$work/data.ndjson"
   "$bin/acql" import "$work/acql.db" "$work/data.ndjson" --quiet
-  exec "$bin/examples/bench" "$work/acql.db" scripts/bench/queries.txt --runs 3 --min-runs 1 --budget 1
+  exec "$bin/acql" bench "$work/acql.db" scripts/bench/queries.txt --runs 3 --min-runs 1 --budget 1
 fi
 
-exec python3 scripts/bench/bench.py --acql "$bin/acql" --runner "$bin/examples/bench" "${args[@]}"
+exec python3 scripts/bench/bench.py --acql "$bin/acql" --runner "$bin/acql" "${args[@]}"

@@ -90,7 +90,7 @@ def time_counts(runner: Path, db: Path, work: Path) -> dict:
     qfile = work / "counts.txt"
     qfile.write_text("".join(f"{name}: {q}\n" for name, q in COUNTS.items()))
     report = work / "counts.json"
-    subprocess.run([str(runner), str(db), str(qfile), "--page", "--no-baseline", "--no-sql",
+    subprocess.run([str(runner), "bench", str(db), str(qfile), "--page", "--no-baseline", "--no-sql",
                     "--json", str(report), "--runs", "15", "--min-runs", "9"],
                    check=True, stdout=subprocess.DEVNULL)
     return {r["name"]: r["acql"]["median_s"] for r in json.loads(report.read_text())["results"]}
@@ -108,7 +108,7 @@ def query_set(runner: Path, db: Path, work: Path, data: Path, budget: float) -> 
     qfile.write_text(bench.query_file(email, SEED))
     report = work / "report.json"
     proc = subprocess.run(
-        [str(runner), str(db), str(qfile), "--json", str(report), "--no-baseline",
+        [str(runner), "bench", str(db), str(qfile), "--json", str(report), "--no-baseline",
          "--budget", str(budget), "--runs", "5", "--min-runs", "3"],
         text=True, capture_output=True)
     if proc.returncode not in (0, 1) or not report.exists():
@@ -209,7 +209,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, action="append", help="sizes (repeatable); default 1M, 5M, 10M")
     ap.add_argument("--acql", type=Path, default=ROOT / "target/release/acql")
-    ap.add_argument("--runner", type=Path, default=ROOT / "target/release/examples/bench")
+    ap.add_argument("--runner", type=Path, default=ROOT / "target/release/acql", help="the acql binary (its `bench` command)")
     ap.add_argument("--work", type=Path, default=ROOT / "target/acql-bench/scale", help="dataset cache")
     ap.add_argument("--out", type=Path, default=ROOT / "docs/bench")
     ap.add_argument("--budget", type=float, default=5.0, help="seconds per query side")

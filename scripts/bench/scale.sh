@@ -8,5 +8,5 @@
 #   scripts/bench/scale.sh --docs 1000000 --docs 2000000 --no-queries
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release --locked --bin acql --example bench
+cargo build --release --locked --bin acql
 exec python3 scripts/bench/scale.py "$@"

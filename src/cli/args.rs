@@ -162,7 +162,7 @@ pub enum Command {
     Serve(acql::server::ServeArgs),
     /// Time the queries of a file on a database: median, p95, rows, and the ratio to a
     /// full scan and to hand-written SQL.
-    Bench(acql::bench::BenchArgs),
+    Bench(super::bench::BenchArgs),
 }
 
 /// `acql query`.

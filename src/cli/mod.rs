@@ -2,6 +2,7 @@
 //! demo store, progress bars. The library never prints; everything printed lives here.
 
 pub mod args;
+pub mod bench;
 pub mod commands;
 pub mod demo;
 pub mod fields;
@@ -172,8 +173,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
 
 /// `acql bench DB QUERIES`: progress on stderr, the table on stdout; exit 1 unless every
 /// query ran and agreed with its full-scan baseline.
-fn bench(a: &acql::bench::BenchArgs) -> Result<(), CliError> {
-    let report = acql::bench::execute(a, &mut |r| eprintln!("acql: timed {}", r.name))
+fn bench(a: &bench::BenchArgs) -> Result<(), CliError> {
+    let report = bench::execute(a, &mut |r| eprintln!("acql: timed {}", r.name))
         .map_err(|e| CliError::failed(e.to_string()))?;
     let mut out = output::Out::stdout();
     out.str(&report.to_string())?;

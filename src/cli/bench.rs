@@ -5,9 +5,12 @@
 //! the file supplies it.
 //!
 //! ```text
-//! acql bench DB QUERIES.txt                                   # once the CLI wires it
-//! cargo run --release --example bench -- DB QUERIES.txt       # works without the CLI
+//! acql bench DB QUERIES.txt [--json out.json] [--csv out.csv] [--page] [--only Q2]
 //! ```
+//!
+//! A front end like the REPL: it uses the library's public API only (the full-scan
+//! baseline is [`Engine::without_indexes`]) and runs the hand-written SQL and the `setup:`
+//! statements on a SQLite connection of its own to the same file.
 //!
 //! # Query file
 //!
@@ -45,15 +48,17 @@
 use std::fmt::{self, Write as _};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::catalog::Catalog;
-use crate::engine::{Engine, SearchOptions};
-use crate::exec::run::{self, Guard, Out, Prepared, Window};
-use crate::store::{OpenMode, StoreError};
+use acql::catalog::Collection;
+use acql::engine::{Engine, SearchOptions};
+use acql::store::OpenMode;
+use rusqlite::Connection;
+
+/// The per-run query timeout: the most the engine allows a page.
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a bench run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +79,7 @@ pub enum BenchError {
         line: usize,
         /// The database error.
         #[source]
-        source: StoreError,
+        source: rusqlite::Error,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -87,12 +92,37 @@ pub enum BenchError {
     },
     /// The database could not be opened (boxed: the crate error is large).
     #[error(transparent)]
-    Engine(Box<crate::Error>),
+    Engine(Box<acql::Error>),
+    /// The bench's own SQLite connection to the database could not be opened.
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
-impl From<crate::Error> for BenchError {
-    fn from(e: crate::Error) -> BenchError {
+impl From<acql::Error> for BenchError {
+    fn from(e: acql::Error) -> BenchError {
         BenchError::Engine(Box::new(e))
+    }
+}
+
+/// What a bench run times: the engine, the same engine planning without indexes (the
+/// full-scan baseline), and a plain SQLite connection for the hand-written SQL.
+pub struct Target {
+    engine: Engine,
+    scan: Engine,
+    sql: Connection,
+}
+
+impl Target {
+    /// Opens the database file `db` (which must exist) both ways.
+    pub fn open(db: &Path) -> Result<Target, BenchError> {
+        let sql = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        // `setup:` statements write (hand-made indexes), so the store is opened read-write.
+        let engine = Engine::open(db, OpenMode::MustExist)?;
+        Ok(Target {
+            scan: engine.without_indexes(),
+            engine,
+            sql,
+        })
     }
 }
 
@@ -267,7 +297,7 @@ impl Default for Options {
             sql: true,
             setup: true,
             mode: Mode::Stream,
-            timeout: run::MAX_TIMEOUT,
+            timeout: TIMEOUT,
         }
     }
 }
@@ -376,41 +406,37 @@ pub struct Report {
     pub results: Vec<QueryResult>,
 }
 
-/// Runs every query of `file` on `engine`.
-pub fn run(engine: &Engine, file: &QueryFile, options: &Options) -> Result<Report, BenchError> {
-    run_with(engine, file, options, &mut |_| {})
-}
-
-/// Like [`run()`], calling `progress` after each query (for a progress line on a terminal).
-pub fn run_with(
-    engine: &Engine,
+/// Runs every query of `file` on `target`, calling `progress` after each query (for a
+/// progress line on a terminal).
+pub fn run(
+    target: &Target,
     file: &QueryFile,
     options: &Options,
     progress: &mut dyn FnMut(&QueryResult),
 ) -> Result<Report, BenchError> {
     if options.setup {
         for s in &file.setup {
-            engine
-                .store()
-                .write(|tx| tx.execute_batch(&s.sql).map_err(StoreError::from))
+            target
+                .sql
+                .execute_batch(&s.sql)
                 .map_err(|source| BenchError::Setup {
                     line: s.line,
                     source,
                 })?;
         }
     }
-    let store = engine.store();
+    let store = target.engine.store();
     let documents = (
         store
-            .count(crate::catalog::Collection::EmailAccounts)
-            .map_err(crate::Error::from)?,
+            .count(Collection::EmailAccounts)
+            .map_err(acql::Error::from)?,
         store
-            .count(crate::catalog::Collection::Accounts)
-            .map_err(crate::Error::from)?,
+            .count(Collection::Accounts)
+            .map_err(acql::Error::from)?,
     );
     let mut results = Vec::with_capacity(file.queries.len());
     for q in &file.queries {
-        let result = run_query(engine, q, options);
+        let result = run_query(target, q, options);
         progress(&result);
         results.push(result);
     }
@@ -422,18 +448,21 @@ pub fn run_with(
     })
 }
 
-fn run_query(engine: &Engine, q: &BenchQuery, o: &Options) -> QueryResult {
+fn run_query(target: &Target, q: &BenchQuery, o: &Options) -> QueryResult {
     let search = SearchOptions {
         timeout: Some(o.timeout),
         ..SearchOptions::default()
     };
-    let acql = measure(o, &mut || acql_once(engine, &q.query, o.mode, &search));
+    let acql = measure(o, &mut || {
+        acql_once(&target.engine, &q.query, o.mode, &search)
+    });
     let scan = (o.baseline && acql.is_ok()).then(|| {
-        scan_prepared(&q.query)
-            .and_then(|p| measure(o, &mut || scan_once(engine, &p, o.mode, o.timeout)))
+        measure(o, &mut || {
+            acql_once(&target.scan, &q.query, o.mode, &search)
+        })
     });
     let sql = match (&q.sql, o.sql) {
-        (Some(sql), true) => Some(measure(o, &mut || sql_once(engine, sql))),
+        (Some(sql), true) => Some(measure(o, &mut || sql_once(&target.sql, sql))),
         _ => None,
     };
     QueryResult {
@@ -531,90 +560,26 @@ fn hash_values(values: &[Value]) -> u64 {
     hash.0
 }
 
-/// The query planned against an empty catalog: every document is read and the whole
-/// `WHERE` evaluated in Rust, through the same executor as the indexed plan.
-fn scan_prepared(query: &str) -> Result<Arc<Prepared>, String> {
-    let ast = crate::parse(query).map_err(|e| crate::Error::from(e).to_string())?;
-    let plan = crate::plan::plan(&ast, &Catalog::default())
-        .map_err(|e| crate::Error::from(e).to_string())?;
-    Ok(Arc::new(
-        Prepared::new(plan).map_err(|e| crate::Error::from(e).to_string())?,
-    ))
-}
-
-fn scan_once(engine: &Engine, p: &Prepared, mode: Mode, timeout: Duration) -> Outcome {
-    let window = match mode {
-        Mode::Stream => Window {
-            start: p.plan.start,
-            limit: p.plan.limit_written,
-            count: true,
-            ..Window::default()
-        },
-        Mode::Page => Window {
-            start: p.plan.start,
-            limit: Some(p.plan.limit),
-            count: true,
-            ..Window::default()
-        },
+fn sql_once(conn: &Connection, sql: &str) -> Outcome {
+    let once = || -> rusqlite::Result<(u64, u64, u64, bool)> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([])?;
+        let (mut n, mut bytes, mut single) = (0u64, 0u64, None);
+        while let Some(row) = rows.next()? {
+            // Touch the first column as a client would (the text or blob bytes).
+            let first = row.get_ref(0)?;
+            bytes += first.as_bytes().map_or(8, |b| b.len() as u64);
+            single = match (n, first) {
+                (0, rusqlite::types::ValueRef::Integer(i)) => u64::try_from(i).ok(),
+                _ => None,
+            };
+            n += 1;
+        }
+        std::hint::black_box(bytes);
+        let scalar = n == 1 && single.is_some();
+        Ok((n, if scalar { single.unwrap_or(n) } else { n }, 0, scalar))
     };
-    let (mut rows, mut hash) = (0, Fnv::new());
-    let summary = engine
-        .store()
-        .read(|conn| {
-            let mut guard = Guard::new(Some(timeout), None);
-            match mode {
-                Mode::Stream => {
-                    let mut sink = |rec: &[u8]| {
-                        rows += 1;
-                        hash.add(rec);
-                        ControlFlow::Continue(())
-                    };
-                    run::run(conn, p, &window, &mut guard, &mut Out::Json(&mut sink))
-                }
-                // Hash exactly what `Engine::search` returns, so the two runs compare.
-                Mode::Page => {
-                    let mut sink = |v: Value| {
-                        rows += 1;
-                        hash.add(v.to_string().as_bytes());
-                        ControlFlow::Continue(())
-                    };
-                    run::run(conn, p, &window, &mut guard, &mut Out::Values(&mut sink))
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    Ok((
-        rows,
-        summary.total.unwrap_or(summary.emitted),
-        hash.0,
-        false,
-    ))
-}
-
-fn sql_once(engine: &Engine, sql: &str) -> Outcome {
-    engine
-        .store()
-        .read(|conn| -> rusqlite::Result<(u64, u64, u64, bool)> {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query([])?;
-            let (mut n, mut bytes, mut single) = (0u64, 0u64, None);
-            while let Some(row) = rows.next()? {
-                // Touch the first column as a client would (the text or blob bytes).
-                let first = row.get_ref(0)?;
-                bytes += first.as_bytes().map_or(8, |b| b.len() as u64);
-                single = match (n, first) {
-                    (0, rusqlite::types::ValueRef::Integer(i)) => u64::try_from(i).ok(),
-                    _ => None,
-                };
-                n += 1;
-            }
-            std::hint::black_box(bytes);
-            let scalar = n == 1 && single.is_some();
-            Ok((n, if scalar { single.unwrap_or(n) } else { n }, 0, scalar))
-        })
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    once().map_err(|e| e.to_string())
 }
 
 /// Formats a duration with three significant digits: `28.4 µs`, `15.8 ms`, `2.41 s`.
@@ -862,12 +827,12 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `acql bench` (and `examples/bench.rs`): the command-line options.
+/// `acql bench`: the command-line options.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
     /// The database file (must exist).
     pub db: PathBuf,
-    /// The query file (see `acql::bench`'s docs for the format).
+    /// The query file (format: BENCHMARKS.md, "The bench runner").
     pub queries: PathBuf,
     /// Timed runs per query at most.
     #[arg(long, default_value_t = 7)]
@@ -916,7 +881,7 @@ impl BenchArgs {
             sql: !self.no_sql,
             setup: !self.no_setup,
             mode: if self.page { Mode::Page } else { Mode::Stream },
-            timeout: run::MAX_TIMEOUT,
+            timeout: TIMEOUT,
         }
     }
 }
@@ -931,9 +896,8 @@ pub fn execute(
     if let Some(only) = &args.only {
         file.queries.retain(|q| q.name.contains(only.as_str()));
     }
-    // `setup:` statements write (hand-made indexes), so the file is opened read-write.
-    let engine = Engine::open(&args.db, OpenMode::MustExist)?;
-    let report = run_with(&engine, &file, &args.options(), progress)?;
+    let target = Target::open(&args.db)?;
+    let report = run(&target, &file, &args.options(), progress)?;
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|source| BenchError::Io {
             path: path.to_path_buf(),
@@ -952,8 +916,7 @@ pub fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Collection;
-    use crate::store::ImportOptions;
+    use acql::store::ImportOptions;
 
     #[test]
     fn parses_labels_sql_setup_and_comments() {
@@ -1019,18 +982,25 @@ mod tests {
         assert_eq!(format_ratio(0.0123), "0.012×");
     }
 
-    fn engine_with_docs(n: u64) -> Engine {
-        let engine = Engine::in_memory().unwrap();
+    /// A store of `n` generated email accounts in a temporary file, opened for the bench.
+    fn target_with_docs(n: u64) -> (tempfile::TempDir, Target) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.db");
         let mut ndjson = Vec::new();
-        crate::datagen::generate(n, 7, &mut ndjson).unwrap();
-        engine
+        acql::datagen::generate(n, 7, &mut ndjson).unwrap();
+        Engine::open(&path, OpenMode::Create)
+            .unwrap()
             .store()
             .import_ndjson(
                 ndjson.as_slice(),
                 ImportOptions::new(Collection::EmailAccounts),
             )
             .unwrap();
-        engine
+        (dir, Target::open(&path).unwrap())
+    }
+
+    fn run(target: &Target, file: &QueryFile, options: &Options) -> Result<Report, BenchError> {
+        super::run(target, file, options, &mut |_| {})
     }
 
     fn quick() -> Options {
@@ -1044,7 +1014,7 @@ mod tests {
 
     #[test]
     fn indexed_runs_agree_with_the_scan_and_hand_sql() {
-        let engine = engine_with_docs(300);
+        let (_dir, target) = target_with_docs(300);
         let text = "\
 setup: CREATE INDEX IF NOT EXISTS h_full ON email_accounts(json_extract(doc, '$.hasFullAccount'))
 full: SELECT count(*) FROM emailAccounts WHERE hasFullAccount = true
@@ -1055,7 +1025,7 @@ bycountry: SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.
 ";
         let file = QueryFile::parse(text).unwrap();
         for mode in [Mode::Stream, Mode::Page] {
-            let report = run(&engine, &file, &Options { mode, ..quick() }).unwrap();
+            let report = run(&target, &file, &Options { mode, ..quick() }).unwrap();
             assert_eq!(report.documents, (300, 0));
             assert!(report.is_clean(), "{report}");
             let full = report.results[0].acql.as_ref().unwrap();
@@ -1088,28 +1058,25 @@ bycountry: SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.
             assert!(!shown.contains("DIFFERS"), "{shown}");
         }
         // The setup statement created the index.
-        let has: bool = engine
-            .store()
-            .read(|c| {
-                c.query_row(
-                    "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'h_full'",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .unwrap()
+        let has: bool = target
+            .sql
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'h_full'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert!(has);
     }
 
     #[test]
     fn a_different_result_is_flagged() {
-        let engine = engine_with_docs(50);
+        let (_dir, target) = target_with_docs(50);
         let file = QueryFile::parse(
             "n: SELECT count(*) FROM emailAccounts\nn sql: SELECT count(*) + 1 FROM email_accounts",
         )
         .unwrap();
-        let report = run(&engine, &file, &quick()).unwrap();
+        let report = run(&target, &file, &quick()).unwrap();
         assert!(!report.results[0].agrees());
         assert!(!report.is_clean());
         assert!(report.to_string().contains("DIFFERS"));
@@ -1117,12 +1084,12 @@ bycountry: SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.
 
     #[test]
     fn errors_are_reported_per_query() {
-        let engine = engine_with_docs(10);
+        let (_dir, target) = target_with_docs(10);
         let file = QueryFile::parse(
             "bad: SELECT * FROM nowhere\nok: SELECT count(*) FROM emailAccounts\nok sql: SELEC 1",
         )
         .unwrap();
-        let report = run(&engine, &file, &quick()).unwrap();
+        let report = run(&target, &file, &quick()).unwrap();
         assert!(report.results[0].acql.is_err());
         assert!(report.results[0].scan.is_none());
         assert!(report.results[1].acql.is_ok());
@@ -1142,18 +1109,18 @@ bycountry: SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.
 
     #[test]
     fn failing_setup_is_an_error() {
-        let engine = engine_with_docs(1);
+        let (_dir, target) = target_with_docs(1);
         let file =
             QueryFile::parse("setup: CREATE INDEX broken ON nowhere(x)\nq: SELECT * FROM accounts")
                 .unwrap();
         assert!(matches!(
-            run(&engine, &file, &quick()),
+            run(&target, &file, &quick()),
             Err(BenchError::Setup { line: 1, .. })
         ));
         let no_setup = Options {
             setup: false,
             ..quick()
         };
-        assert!(run(&engine, &file, &no_setup).is_ok());
+        assert!(run(&target, &file, &no_setup).is_ok());
     }
 }
