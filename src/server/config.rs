@@ -199,6 +199,22 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// Console settings, part of [`ServerConfig`] (the console itself is `server::console`).
+#[derive(Clone, Debug, Default)]
+pub struct ConsoleConfig {
+    /// `--console-writes`: a console session may call the write methods and add or drop
+    /// indexes.
+    pub writes: bool,
+    /// The listener is on a loopback address (set by `serve`/`serve_tls` from the bound
+    /// address; `false`, the safe reading, when the router is embedded).
+    pub loopback: bool,
+    /// The listener serves TLS: the cookie gets `Secure`.
+    pub tls: bool,
+    /// The listener's port: it names the cookie, since browsers share cookies between the
+    /// ports of one host and two consoles must not log each other out.
+    pub port: u16,
+}
+
 /// Everything the router needs besides the engine.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -218,7 +234,7 @@ pub struct ServerConfig {
     /// address, where the secret would cross the network in clear.
     pub refuse_plain_secret: bool,
     /// The query console, when served (`--console`).
-    pub console: Option<super::console::ConsoleConfig>,
+    pub console: Option<ConsoleConfig>,
     /// Searches run at once; the reader pool has as many connections.
     pub max_queries: usize,
     /// How long a search waits for a slot before it is refused as busy (503001).
@@ -453,7 +469,7 @@ impl ServeArgs {
         };
         config.refuse_plain_secret = tls.is_none() && !addr.ip().is_loopback();
         if self.console || self.console_writes {
-            config.console = Some(super::console::ConsoleConfig {
+            config.console = Some(ConsoleConfig {
                 writes: self.console_writes,
                 ..Default::default()
             });

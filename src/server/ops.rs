@@ -2,17 +2,16 @@
 //! `GET /readyz` (the store is open and answers a read), and the vendor-shaped answer to
 //! an HTTP method a path does not take.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
 
 use super::cors::ALLOW;
 use super::envelope::{ResponseShape, VendorError, new_call_id, respond};
-use super::routes::AppState;
+use crate::engine::Engine;
 
 /// How long `/readyz` waits for the store before it says not ready.
 const READY_WAIT: Duration = Duration::from_secs(5);
@@ -23,8 +22,7 @@ pub(crate) async fn healthz() -> Response {
 }
 
 /// `GET /readyz`: 200 when a read on the store succeeds within 5 s, else 503 with why.
-pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let engine = state.engine.clone();
+pub(crate) async fn readyz(engine: Engine) -> Response {
     let probe = tokio::task::spawn_blocking(move || engine.ping().map_err(|e| e.to_string()));
     let error = match tokio::time::timeout(READY_WAIT, probe).await {
         Ok(Ok(Ok(_))) => return axum::Json(json!({"status": "ready"})).into_response(),

@@ -70,7 +70,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/readyz",
-            get(ops::readyz).fallback(ops::method_not_allowed),
+            get({
+                let engine = state.engine.clone();
+                move || ops::readyz(engine)
+            })
+            .fallback(ops::method_not_allowed),
         )
         .route(
             "/{method}",

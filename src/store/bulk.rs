@@ -433,24 +433,6 @@ impl Default for Limits {
 /// beyond it they are sorted and spilled to temporary files as runs (`runs.rs`).
 const RUN_BUDGET: usize = 64 << 20;
 
-/// A `Hasher` for keys that are already hashes.
-#[derive(Default)]
-pub(super) struct PassThrough(u64);
-
-impl std::hash::Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// One import's statements and state inside the transaction.
 struct Loader<'c> {
     conn: &'c Connection,

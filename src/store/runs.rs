@@ -24,7 +24,6 @@ use std::io::{self, BufReader, Read, Write};
 
 use rusqlite::types::Value;
 
-use super::bulk::PassThrough;
 use crate::catalog::entries::{ValueEntry, ValueKey, WordEntry};
 
 /// A row type of a side table, as held in a run (`(doc, row)` pairs).
@@ -978,6 +977,24 @@ impl Runs {
             }
         }
         Ok(())
+    }
+}
+
+/// A `Hasher` for keys that are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 

@@ -6,6 +6,7 @@
 //! bytes (full scans, residual filters), so both give the same answers by construction.
 
 mod datetime;
+mod escape;
 mod key;
 pub mod regex;
 mod words;
@@ -16,6 +17,7 @@ use std::ops::ControlFlow;
 use serde_json::{Map, Value};
 
 pub use datetime::parse_datetime;
+pub(crate) use escape::unescape;
 pub use key::ValueKey;
 pub use words::{
     contains_phrase, is_json_number_text, number_text, number_text_value, word_spans, words,
@@ -165,10 +167,9 @@ impl<'a> Text<'a> {
                 Ok(s) => Cow::Borrowed(s),
                 Err(_) => String::from_utf8_lossy(self.raw),
             },
-            Escapes::Json | Escapes::Json5 => Cow::Owned(crate::jsonb::unescape(
-                self.raw,
-                self.escapes == Escapes::Json5,
-            )),
+            Escapes::Json | Escapes::Json5 => {
+                Cow::Owned(unescape(self.raw, self.escapes == Escapes::Json5))
+            }
         }
     }
 

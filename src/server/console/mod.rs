@@ -40,28 +40,13 @@ use serde_json::{Map, Value, json};
 pub use export::PAGE as DOWNLOAD_PAGE;
 pub use paths::known_paths;
 
+pub use super::config::ConsoleConfig;
 use super::config::ServerConfig;
 use super::envelope::{ResponseShape, VendorError, new_call_id, respond};
 use super::params::Params;
 use crate::catalog::{Collection, IndexKind};
 use crate::engine::Engine;
 use session::{Session, Sessions};
-
-/// Console settings, part of [`ServerConfig`].
-#[derive(Clone, Debug, Default)]
-pub struct ConsoleConfig {
-    /// `--console-writes`: a console session may call the write methods and add or drop
-    /// indexes.
-    pub writes: bool,
-    /// The listener is on a loopback address (set by `serve`/`serve_tls` from the bound
-    /// address; `false`, the safe reading, when the router is embedded).
-    pub loopback: bool,
-    /// The listener serves TLS: the cookie gets `Secure`.
-    pub tls: bool,
-    /// The listener's port: it names the cookie, since browsers share cookies between the
-    /// ports of one host and two consoles must not log each other out.
-    pub port: u16,
-}
 
 /// Who may open a console session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
