@@ -2,13 +2,13 @@
 //!
 //! Document `i` of seed `s` depends only on `(s, i)`: a SplitMix64 stream seeded from both,
 //! hand-written here so the output stays byte-identical across crate versions and
-//! platforms. The distributions follow `notes/sqlite-json-measurements.md`: ~0.8 KB per
+//! platforms. The distributions: ~0.8 KB per
 //! document, 0–6 of 40 newsletters with Zipf popularity (`newsletter` the most popular,
 //! `localNews` the rarest), ~60% lite-only accounts, ~0.9% of emails holding the word
 //! `example`, timestamps across 2015–2026, a few missing fields and `null`s.
 //!
 //! JSON is written by hand (every generated string is plain ASCII without quotes or
-//! backslashes), which is what makes it fast: well over 200,000 documents per second.
+//! backslashes), which is what makes it fast.
 
 use std::io;
 

@@ -572,7 +572,7 @@ fn collect_json(
 /// SQLite ends an implicit read transaction only when the connection's last active
 /// statement is reset, and that statement stays active (its row read, not reset) until
 /// `body` returns. This costs one statement where `BEGIN`, the cookie read and `COMMIT`
-/// cost three (about 3,500 instructions per query, 15% of a point lookup). Inside an
+/// cost three, a visible share of a point lookup (docs/measurements.md). Inside an
 /// explicit transaction it changes nothing.
 fn in_read_txn<T>(conn: &Connection, body: impl FnOnce(i64) -> Result<T>) -> Result<T> {
     let mut stmt = conn

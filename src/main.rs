@@ -3,9 +3,9 @@
 
 mod cli;
 
-// The import's workers allocate index entries that its indexer frees: glibc's arenas made
-// those cross-thread frees a tenth of a million-document import's CPU time. The library
-// leaves the allocator to its users.
+// The import's workers allocate index entries that its indexer frees, and glibc's arenas
+// make such cross-thread frees costly (docs/measurements.md). The library leaves the
+// allocator to its users.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

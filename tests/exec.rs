@@ -9,28 +9,10 @@ use std::time::Duration;
 
 use acql::catalog::{Collection, IndexKind};
 use acql::engine::{Engine, SearchOptions, SearchPage};
-use acql::store::{ImportOptions, Store};
+use acql::store::Store;
 use serde_json::{Value, json};
 
-/// An in-memory engine holding `docs` in `emailAccounts` (default indexes).
-pub fn engine_with(docs: &[Value]) -> Engine {
-    engine_importing(Store::in_memory().unwrap(), docs)
-}
-
-/// An engine over `store` after importing `docs` (JSON texts) into `emailAccounts`.
-pub fn engine_importing<D: std::fmt::Display>(
-    store: Store,
-    docs: impl IntoIterator<Item = D>,
-) -> Engine {
-    let text: String = docs.into_iter().map(|d| format!("{d}\n")).collect();
-    store
-        .import_ndjson(
-            text.as_bytes(),
-            ImportOptions::new(Collection::EmailAccounts),
-        )
-        .unwrap();
-    Engine::from_store(store)
-}
+use crate::common::{engine_importing, engine_with};
 
 /// `n` documents `{"email": "u<i>@x.com", "i": i, "g": i % 7, …}`.
 fn numbered(n: usize) -> Vec<Value> {

@@ -56,7 +56,7 @@ fn engine(file: &CaseFile) -> Engine {
             .add_index(Collection::EmailAccounts, pattern, kind)
             .unwrap();
     }
-    crate::exec::engine_importing(store, &file.docs)
+    crate::common::engine_importing(store, &file.docs)
 }
 
 fn render(file: &CaseFile) -> String {

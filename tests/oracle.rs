@@ -332,7 +332,7 @@ fn engine(docs: &[Value], indexed: bool) -> Engine {
                 .unwrap();
         }
     }
-    crate::exec::engine_importing(store, docs)
+    crate::common::engine_importing(store, docs)
 }
 
 fn with_emails(docs: Vec<Value>) -> Vec<Value> {
@@ -678,7 +678,7 @@ mod edges {
                 }
             }
         }
-        crate::exec::engine_importing(store, docs)
+        crate::common::engine_importing(store, docs)
     }
 
     /// The naive answer over the stored JSONB: filter, stable sort, window, projection;
@@ -1064,7 +1064,7 @@ fn stress_engine(docs: &[Value], prefix_alone: bool) -> Engine {
             .add_index(Collection::EmailAccounts, p, IndexKind::Value)
             .unwrap();
     }
-    crate::exec::engine_importing(store, docs)
+    crate::common::engine_importing(store, docs)
 }
 
 proptest! {

@@ -1227,7 +1227,7 @@ fn store_of(docs: &[&str], indexes: Option<&[&str]>) -> acql::engine::Engine {
             }
         }
     }
-    crate::exec::engine_importing(store, docs)
+    crate::common::engine_importing(store, docs)
 }
 
 /// The `email`s `q` returns over `docs`, asserting that a store indexed on `indexes` and
@@ -1596,7 +1596,7 @@ fn older_words_indexes_are_refilled_with_printed_number_words() {
         let def = store
             .add_index(Collection::EmailAccounts, "n", IndexKind::Words)
             .unwrap();
-        let e = crate::exec::engine_importing(store, [r#"{"email":"a@x.io","n":45.10}"#]);
+        let e = crate::common::engine_importing(store, [r#"{"email":"a@x.io","n":45.10}"#]);
         drop(e);
         def.table()
     };

@@ -163,9 +163,8 @@ impl Entries {
 
 /// A document's top-level members, read once for all its indexes, each with a signature
 /// of its key's first part (length, first and last byte): a pattern's walk skips the
-/// members whose key cannot start with its first atom by comparing two integers
-/// (callgrind, 20k documents: the entries of the 11 default indexes took 575M instructions
-/// before, 429M after).
+/// members whose key cannot start with its first atom by comparing two integers (see
+/// docs/measurements.md).
 pub struct Root<'a, N> {
     /// Each member with its key's signature.
     members: Vec<(Text<'a>, N, u32)>,
@@ -224,8 +223,8 @@ impl CompiledIndex {
     }
 
     /// [`CompiledIndex::entries`] of an object whose members (`root`, see [`Root::of`]) the
-    /// caller has read once for all its indexes: decoding them again for each index was a
-    /// tenth of a bulk import's instructions.
+    /// caller has read once for all its indexes: decoding them again for each index cost a
+    /// bulk import dearly (docs/measurements.md).
     pub fn entries_in<'a, N: Node<'a>>(&self, doc: N, root: Option<&Root<'a, N>>) -> Entries {
         match self {
             CompiledIndex::Value(p) => {
@@ -290,8 +289,8 @@ pub fn word_entries<'a, N: Node<'a>>(def: &IndexDef, doc: N) -> Vec<WordEntry> {
 
 /// `s` as an owned `String`. An empty `&str` has a dangling pointer, and copying or
 /// comparing it hands that pointer to glibc's AVX-512 `memmove`/`memcmp`, whose masked
-/// load then takes a slow fault-suppression assist (measured: `memmove` at 8% of an
-/// import's worker time, from the `b` of patterns without `*`). Empty strings skip it.
+/// load then takes a slow fault-suppression assist (the `b` of every pattern without `*`
+/// is empty; docs/measurements.md). Empty strings skip it.
 fn owned(s: &str) -> String {
     if s.is_empty() {
         String::new()
@@ -823,8 +822,7 @@ fn atoms_spelled(atoms: &[Atom], key: &[u8]) -> Option<usize> {
         let atom = atoms.get(n)?.text.as_bytes();
         // Where the atom would end: the key's end or a dot. Checked first, with the first
         // byte, because most keys fail there and a `memcmp` call costs more than the
-        // comparison of a short key (callgrind, 20k documents: the plain walks' key
-        // comparisons 136M → 113M instructions).
+        // comparison of a short key.
         let end = rest.get(atom.len());
         if !matches!(end, None | Some(b'.'))
             || rest.len() < atom.len()

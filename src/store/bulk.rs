@@ -56,7 +56,7 @@ pub struct ImportOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
     /// Take the store file for the import when no other connection has it open: pages are
     /// then written once, through a rollback journal, instead of to the write-ahead log and
-    /// again by a checkpoint (1M documents: commit 0.4 s instead of 1.5–2.9 s). Connections
+    /// again by a checkpoint (docs/measurements.md). Connections
     /// opened meanwhile wait for the import to commit, so a server's readers would stall:
     /// the CLI sets it, the default is off. Falls back to a normal import when the file is
     /// shared.
@@ -346,8 +346,7 @@ struct Batch {
 
 /// Reads up to [`BATCH_LINES`] lines; an empty batch at the end.
 /// Byte buffers of batches (input text, JSONB) passed back for reuse once written: a
-/// fresh half-megabyte buffer per batch came from the OS each time, zeroed page by page
-/// (`clear_page` was 6% of the import's CPU samples; reusing them gained ~3%, A/B).
+/// fresh half-megabyte buffer per batch came from the OS each time, zeroed page by page.
 struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
 
 impl Buffers {
@@ -776,12 +775,10 @@ impl<'c> Loader<'c> {
 
 /// Page cache of the main database during an import, in KiB (pragma `cache_size`). A
 /// million-document load touches far more pages than the default cache holds; the side
-/// tables then thrash it (measured at 1M documents, when the key was still a unique index:
-/// 36 s with 64 MiB, 23 s with 256 MiB, 22 s with 1 GiB).
+/// tables then thrash it (docs/measurements.md).
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
 /// The page cache of a bulk load, in KiB: it only appends, so a large cache only holds
-/// dirty pages back until the commit writes them (1M documents: commit 0.14 s with
-/// 256 MiB, 0.04 s with 64 MiB, the load no slower).
+/// dirty pages back until the commit writes them.
 const BULK_CACHE_KIB: i64 = 64 * 1024;
 
 /// Enlarges the page cache for one import and restores it when dropped.
@@ -872,7 +869,7 @@ enum FromIndexer {
 /// the end the spiller merges each index's runs and hands them back in key order. Sorting
 /// and merging thus stay off the thread that holds the connection, and sorting one run
 /// never stops the collection of the next (which would stall the writer, then the
-/// workers: measured, the writer waited 2.4 s of a 6.4 s load). Memory: two budgets, the
+/// workers). Memory: two budgets, the
 /// run being filled and the one being sorted. If the writer gives up (its channel closes
 /// without [`ToIndexer::Finish`]), so do both threads.
 fn indexer(

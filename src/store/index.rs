@@ -16,8 +16,7 @@ use crate::catalog::{
 
 /// The DDL of one side table (and its secondary indexes). Indexes whose `b` never varies
 /// (a pattern without `*`, not composite) have no `b` column: an always-equal leading key
-/// column costs a comparison per row in every range scan (measured: a count over a 25k-row
-/// range took 479 µs with it, 166 µs without).
+/// column costs a comparison per row in every range scan (docs/measurements.md).
 pub(crate) fn create_sql(def: &IndexDef) -> String {
     let t = def.table();
     let b = if def.has_binding() { "b, " } else { "" };
@@ -305,7 +304,7 @@ fn multi_insert_sql(def: &IndexDef, rows: usize) -> String {
 }
 
 /// [`multi_insert_sql`]; without `typed`, value rows leave `n` and `t` to their default,
-/// NULL (most rows; at 1M documents the side-table rows took 1.85 s instead of 1.92 s).
+/// NULL (most rows), which SQLite stores in fewer bytes.
 fn multi_insert_sql_typed(def: &IndexDef, rows: usize, typed: bool) -> String {
     let literal_b = !def.has_binding();
     let (cols, row) = match (def.kind, literal_b, typed) {
@@ -335,7 +334,7 @@ pub(crate) fn insert_values_bulk(
     let literal_b = !def.has_binding();
     // Without `*` every `b` is empty: comparing empty Rust strings hands `memcmp` the
     // dangling pointer of an empty `String`, which costs a fault-suppression assist per
-    // call on AVX-512 machines (measured: a quarter of the import's time). Skip it.
+    // call on AVX-512 machines (docs/measurements.md). Skip it.
     if literal_b {
         rows.sort_unstable_by(|(da, a), (db, b)| a.k.cmp(&b.k).then(da.cmp(db)));
     } else {
@@ -402,8 +401,8 @@ pub(crate) fn write_values<'e>(
 }
 
 /// Inserts the rows of one entry for `docs` (ascending row ids, as SQL integers): one
-/// statement reading them through `rarray` (1M rows of a boolean index: 0.11 µs per row,
-/// against 0.16 µs bound row by row in multi-row statements). `docs` is left as given.
+/// statement reading them through `rarray`, cheaper per row than binding them row by row
+/// in multi-row statements. `docs` is left as given.
 pub(crate) fn write_postings(
     conn: &Connection,
     def: &IndexDef,

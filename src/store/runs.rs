@@ -5,7 +5,7 @@
 //! runs of each index (and what is still in memory) are merged, so each side table is
 //! filled once, in key order: B-tree appends, far cheaper than inserts in document order
 //! into tables larger than the page cache, and cheaper than SQLite's staging tables and
-//! sorter (measured, see `bulk.rs`).
+//! sorter (docs/measurements.md).
 //!
 //! A value index with few distinct entries (the account flags, subscription flags,
 //! countries) holds its rows as [`Postings`] instead: one list of documents per entry.
@@ -38,8 +38,7 @@ pub(super) trait RunRow: Sized {
     /// Estimated heap bytes of a row held in memory, the pair included.
     fn mem_bytes(&self) -> usize;
     /// A 128-bit prefix of the row's sort key: rows are ordered by it first, so most
-    /// comparisons are one integer comparison instead of a `memcmp` (measured: a quarter
-    /// of the indexer's time). Its lowest bit says that it holds the whole key (short
+    /// comparisons are one integer comparison instead of a `memcmp`. Its lowest bit says that it holds the whole key (short
     /// strings, booleans), so ties are ordered by `doc` alone; otherwise ties go to
     /// [`RunRow::cmp_rows`]. It is monotone with `cmp_rows` except for oddities (`-0.0`,
     /// NUL bytes), which only cost an out-of-order insert: the combined order is total
@@ -330,7 +329,7 @@ fn entry_hash(e: &ValueEntry) -> u64 {
 
 /// `a == b`, without handing `memcmp` the dangling pointers of empty strings (`b` is
 /// empty for every pattern without `*`): each such call costs a fault-suppression assist
-/// on AVX-512 machines, measured at a third of the indexer's time.
+/// on AVX-512 machines.
 fn same_entry(a: &ValueEntry, b: &ValueEntry) -> bool {
     let same_text = |x: &str, y: &str| x.len() == y.len() && (x.is_empty() || x == y);
     let same_key = match (&a.k, &b.k) {
@@ -728,8 +727,8 @@ pub(super) enum AnyRun {
     Words(IndexRun<WordEntry>),
 }
 
-/// Appends `rows` to `to`, taking the vector itself when `to` is empty (the usual case:
-/// copying a full run's rows was a tenth of the spiller's time).
+/// Appends `rows` to `to`, taking the vector itself when `to` is empty (the usual case),
+/// so a full run's rows are not copied.
 fn adopt<T>(to: &mut Vec<T>, rows: Vec<T>) {
     if to.is_empty() {
         *to = rows;

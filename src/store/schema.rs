@@ -19,8 +19,7 @@ use crate::catalog::{
 ///   of patterns without `*` have no `b` column.
 /// - 3: a collection's keys live in their own table, `<table>_keys(key PRIMARY KEY, id)`,
 ///   instead of a unique index on `<table>.key`: a bulk load appends them in key order
-///   from its sorted runs, where building the index meant scanning every document
-///   (1M documents: 0.9 s for the index, 0.15 s for the appends).
+///   from its sorted runs, where building the index meant scanning every document.
 /// - 4: `acql_counts(collection, n)` holds each collection's document count, kept in the
 ///   same transaction as every write, so counting a whole collection reads one row.
 /// - 5: words indexes hold the words of the text acql prints for a number (`255.00` gives
@@ -37,8 +36,7 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub(crate) fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> {
     // Only a new, empty file takes it (SQLite ignores it later). Documents are ~1 KB:
     // 16 KiB pages mean a quarter of the pages per table, so a quarter of the WAL frames,
-    // checkpoint copies and B-tree balances of a bulk load (1M documents with the default
-    // indexes: 16.3 s with 4 KiB pages, 14.2 s with 16 KiB).
+    // checkpoint copies and B-tree balances of a bulk load.
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     if wal {
         conn.pragma_update(None, "journal_mode", "wal")?;

@@ -2,8 +2,11 @@
 
 use std::net::SocketAddr;
 
+use acql::catalog::Collection;
 use acql::engine::Engine;
 use acql::server::ServerConfig;
+use acql::store::{ImportOptions, Store};
+use serde_json::Value;
 
 /// `acql serve` in this process, on a runtime thread of its own; stops when dropped.
 pub struct Served {
@@ -86,4 +89,24 @@ pub fn node_modules(project: &str, package: &str) -> std::path::PathBuf {
         );
     }
     work.join("node_modules")
+}
+
+/// An in-memory engine holding `docs` in `emailAccounts` (default indexes).
+pub fn engine_with(docs: &[Value]) -> Engine {
+    engine_importing(Store::in_memory().unwrap(), docs)
+}
+
+/// An engine over `store` after importing `docs` (JSON texts) into `emailAccounts`.
+pub fn engine_importing<D: std::fmt::Display>(
+    store: Store,
+    docs: impl IntoIterator<Item = D>,
+) -> Engine {
+    let text: String = docs.into_iter().map(|d| format!("{d}\n")).collect();
+    store
+        .import_ndjson(
+            text.as_bytes(),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
+    Engine::from_store(store)
 }
