@@ -17,10 +17,9 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use acql::catalog::Collection;
 use acql::engine::{Engine, SearchOptions};
 use acql::server::ServerConfig;
-use acql::store::{ImportOptions, OpenMode};
+use acql::store::OpenMode;
 
 /// `GET /countries/top?n=3`: the countries with the most accounts.
 async fn top_countries(
@@ -51,12 +50,7 @@ async fn body_json(response: axum::response::Response) -> Value {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
-    let mut ndjson = Vec::new();
-    acql::datagen::generate(1_000, 3, &mut ndjson)?;
-    engine.store().import_ndjson(
-        ndjson.as_slice(),
-        ImportOptions::new(Collection::EmailAccounts),
-    )?;
+    engine.store().import_generated(1_000, 3)?;
 
     // The default config has no credentials: fine on loopback, never on a public address
     // (see `ServerConfig::with_credential`).

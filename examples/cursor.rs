@@ -4,19 +4,13 @@
 //! cargo run --example cursor
 //! ```
 
-use acql::catalog::Collection;
 use acql::engine::{Engine, SearchOptions};
-use acql::store::{ImportOptions, OpenMode};
+use acql::store::OpenMode;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
-    let mut ndjson = Vec::new();
-    acql::datagen::generate(3_000, 11, &mut ndjson)?;
-    engine.store().import_ndjson(
-        ndjson.as_slice(),
-        ImportOptions::new(Collection::EmailAccounts),
-    )?;
+    engine.store().import_generated(3_000, 11)?;
 
     let options = SearchOptions {
         open_cursor: true,

@@ -14,12 +14,7 @@ use acql::store::{ImportOptions, OpenMode};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
-    let mut ndjson = Vec::new();
-    acql::datagen::generate(5_000, 7, &mut ndjson)?;
-    engine.store().import_ndjson(
-        ndjson.as_slice(),
-        ImportOptions::new(Collection::EmailAccounts),
-    )?;
+    engine.store().import_generated(5_000, 7)?;
 
     // `stream_json` hands each record over as compact JSON text, rendered straight from
     // the stored bytes: no page cap (LIMIT as written), no time limit unless one is set.

@@ -4,9 +4,8 @@
 //! cargo run --example search
 //! ```
 
-use acql::catalog::Collection;
 use acql::engine::{Engine, SearchOptions};
-use acql::store::{ImportOptions, OpenMode};
+use acql::store::OpenMode;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
@@ -14,12 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
 
     // 2,000 realistic email accounts from the seeded generator, imported in one transaction.
-    let mut ndjson = Vec::new();
-    acql::datagen::generate(2_000, 42, &mut ndjson)?;
-    let report = engine.store().import_ndjson(
-        ndjson.as_slice(),
-        ImportOptions::new(Collection::EmailAccounts),
-    )?;
+    let report = engine.store().import_generated(2_000, 42)?;
     println!("imported {} accounts", report.inserted);
 
     let query = "SELECT email, profile.firstName, profile.age FROM emailAccounts \

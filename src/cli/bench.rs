@@ -916,7 +916,6 @@ pub fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use acql::store::ImportOptions;
 
     #[test]
     fn parses_labels_sql_setup_and_comments() {
@@ -986,15 +985,10 @@ mod tests {
     fn target_with_docs(n: u64) -> (tempfile::TempDir, Target) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bench.db");
-        let mut ndjson = Vec::new();
-        acql::datagen::generate(n, 7, &mut ndjson).unwrap();
         Engine::open(&path, OpenMode::Create)
             .unwrap()
             .store()
-            .import_ndjson(
-                ndjson.as_slice(),
-                ImportOptions::new(Collection::EmailAccounts),
-            )
+            .import_generated(n, 7)
             .unwrap();
         (dir, Target::open(&path).unwrap())
     }

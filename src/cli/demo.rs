@@ -6,13 +6,11 @@
 //! two processes building at once never leave a half-filled demo behind. When the cache
 //! directory is not writable the demo lives in memory for the session.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use acql::catalog::Collection;
 use acql::engine::Engine;
-use acql::store::{ImportOptions, OpenMode};
+use acql::store::OpenMode;
 
 use super::{CliError, describe};
 
@@ -130,15 +128,9 @@ fn remove_stale(dir: &Path, current: &str) {
 
 /// Generates the demo documents and imports them.
 fn fill(engine: &Engine) -> Result<(), CliError> {
-    let mut ndjson = Vec::with_capacity(usize::try_from(DEMO_COUNT).unwrap_or(0) * 1024);
-    acql::datagen::generate(DEMO_COUNT, DEMO_SEED, &mut ndjson)
-        .map_err(|e| CliError::failed(e.to_string()))?;
     engine
         .store()
-        .import_ndjson(
-            BufReader::new(ndjson.as_slice()),
-            ImportOptions::new(Collection::EmailAccounts),
-        )
+        .import_generated(DEMO_COUNT, DEMO_SEED)
         .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
     Ok(())
 }

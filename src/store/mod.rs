@@ -511,6 +511,18 @@ impl Store {
     pub fn count(&self, collection: Collection) -> Result<u64, StoreError> {
         self.read(|conn| docs::count(conn, collection))?
     }
+
+    /// Imports `count` generated email accounts of `seed` ([`crate::datagen`]) into
+    /// `emailAccounts` in one transaction: a store to try queries on. The generated text
+    /// is held in memory (about 1 KB a document); `acql gen` streams larger sets.
+    pub fn import_generated(&self, count: u64, seed: u64) -> Result<ImportReport, StoreError> {
+        let mut ndjson = Vec::with_capacity(usize::try_from(count).unwrap_or(0) * 1024);
+        crate::datagen::generate(count, seed, &mut ndjson)?;
+        self.import_ndjson(
+            ndjson.as_slice(),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+    }
 }
 
 /// The patterns of an index specification, and its kind: two patterns make a value
