@@ -127,6 +127,8 @@ mod tests {
         );
         let e = account(&params(&[("isActive", "yes")])).unwrap_err();
         assert_eq!(e.details, "isActive: expected true or false");
+        let p = account(&params(&[("isActive", "0"), ("isVerified", "1")])).unwrap();
+        assert_eq!((p.is_active, p.is_verified), (Some(false), Some(true)));
     }
 
     /// JSON numbers beyond a double are refused where the text is read.
