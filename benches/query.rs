@@ -18,7 +18,7 @@
 //! Linux), which waiting for a core on a loaded machine does not inflate; that figure
 //! only advances at scheduler ticks, so each sample repeats a query for at least 50 ms.
 //!
-//! Datasets come from `acql::gen` (seed 42) and are cached under
+//! Datasets come from `acql::datagen` (seed 42) and are cached under
 //! `target/acql-bench/emails-<n>.db`. Each measurement is the median of up to 7 runs
 //! after one warm-up run. The table prints ours, hand SQL, and the ratio.
 

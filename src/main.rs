@@ -1,5 +1,5 @@
-//! The `acql` command: REPL, one-shot queries, import/export, the demo store. All of the
-//! terminal side lives in `cli`; the library never prints.
+//! The `acql` command: REPL, one-shot queries, import/export, the demo store, `serve`, `bench`.
+//! All of the terminal side lives in `cli`; the library never prints.
 
 mod cli;
 

@@ -1,5 +1,6 @@
 //! The `acql` binary's terminal side: argument handling, output formats, the REPL, the
-//! demo store, progress bars. The library never prints; everything printed lives here.
+//! demo store, progress bars, the bench runner. The library never prints; everything printed
+//! lives here (and in the server's log setup).
 
 pub mod args;
 pub mod bench;
