@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use acql::catalog::{Collection, IndexKind};
 use acql::engine::{Engine, SearchOptions, SearchPage};
-use acql::store::Store;
+use acql::store::{ImportOptions, Store};
 use serde_json::{Value, json};
 
 use crate::common::{engine_importing, engine_with};
