@@ -1044,3 +1044,75 @@ fn covered_aggregates_fall_back_once_an_index_is_lossy() {
     assert!(!e.explain(q).unwrap().contains("from index rows"));
     assert_eq!(search(&e, q).results, [json!({"max(g)": 2, "sum(g)": 40})]);
 }
+
+/// A composite index answers its first path alone through its presence rows: `=` and `IN`
+/// are lookups with covering counts, documents without the second value included. An index
+/// whose flags lack *presence* (declared by an older build) is not used that way, and a
+/// version-5 file opens read-only as it is and becomes version 6 when opened for writing.
+#[test]
+fn composite_presence_rows_answer_the_first_path_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let store = Store::open(&path, acql::store::OpenMode::Create).unwrap();
+    store
+        .add_index(Collection::EmailAccounts, "c, a", IndexKind::Value)
+        .unwrap();
+    let docs: Vec<Value> = (0..60)
+        .map(|i| {
+            let c = ["DE", "FR", "US"][i % 3];
+            let mut d = json!({"email": format!("u{i}@x.com"), "c": c});
+            if i % 4 != 0 {
+                d["a"] = json!(i);
+            }
+            if i % 10 == 0 {
+                d["c"] = json!(["DE", "US"]);
+            }
+            d
+        })
+        .collect();
+    let e = engine_importing(store, &docs);
+    let queries = [
+        ("SELECT count(*) FROM emailAccounts WHERE c = \"DE\"", 24),
+        (
+            "SELECT count(*) FROM emailAccounts WHERE c IN (\"DE\", \"US\")",
+            42,
+        ),
+        (
+            "SELECT email FROM emailAccounts WHERE c = \"US\" ORDER BY a DESC LIMIT 3",
+            24,
+        ),
+        ("SELECT avg(a) FROM emailAccounts WHERE c = \"FR\"", 18),
+    ];
+    for (q, total) in queries {
+        let plan = e.explain(q).unwrap();
+        assert!(plan.contains("any second value or none"), "{q}:\n{plan}");
+        assert!(!plan.contains("full scan"), "{q}:\n{plan}");
+        assert_eq!(search(&e, q).total_count, total, "{q}");
+    }
+    let desc = search(&e, queries[2].0);
+    assert_eq!(
+        field(&desc, "/email"),
+        [json!("u59@x.com"), json!("u53@x.com"), json!("u50@x.com")]
+    );
+    drop(e);
+
+    // Flags of an older build: no presence lookups; its file reads as it is.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("UPDATE acql_indexes SET flags = flags & ~16; PRAGMA user_version = 5;")
+        .unwrap();
+    drop(conn);
+    let e = Engine::open(&path, acql::store::OpenMode::ReadOnly).unwrap();
+    let plan = e.explain(queries[0].0).unwrap();
+    assert!(plan.contains("full scan"), "{plan}");
+    assert_eq!(search(&e, queries[0].0).total_count, 24);
+    drop(e);
+    let version = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(&path), 5);
+    drop(Engine::open(&path, acql::store::OpenMode::MustExist).unwrap());
+    assert_eq!(version(&path), acql::store::SCHEMA_VERSION);
+}

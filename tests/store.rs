@@ -1102,12 +1102,18 @@ fn composite_index_rows_follow_writes_and_overflow() {
     put(&store, "c@x.io", json!({"profile": {"country": "FR"}}));
     let a = row_id(&store, Collection::EmailAccounts, "a@x.io");
     let b = row_id(&store, Collection::EmailAccounts, "b@x.io");
+    let c = row_id(&store, Collection::EmailAccounts, "c@x.io");
     assert_eq!(
         rows(&store),
         [
             format!("$42 Integer(20) {b}"),
             format!("$42 Integer(21) {b}"),
             format!("$DE Integer(31) {a}"),
+            // Presence rows: one per first value, with or without a second value.
+            format!("=$42 Integer(0) {b}"),
+            format!("=$DE Integer(0) {a}"),
+            format!("=$FR Integer(0) {c}"),
+            format!("=~42 Integer(0) {b}"),
             format!("~42 Integer(20) {b}"),
             format!("~42 Integer(21) {b}"),
         ]
@@ -1125,6 +1131,7 @@ fn composite_index_rows_follow_writes_and_overflow() {
     );
     let d = row_id(&store, Collection::EmailAccounts, "d@x.io");
     assert!(rows(&store).contains(&format!("! Integer(0) {d}")));
+    assert!(rows(&store).contains(&format!("=$DE Integer(0) {d}")));
     let catalog = store.catalog().unwrap();
     let now = catalog
         .of(Collection::EmailAccounts)

@@ -110,6 +110,7 @@ pub fn describe_equality_key(b: &str) -> String {
         Some('$') => format!("= {}", Value::String(rest.to_string())),
         Some('?') => format!("= {}", rest == "1"),
         Some('~') => format!("is a string spelling {rest}"),
+        Some(PRESENCE_TAG) => format!("{} (any second value or none)", describe_equality_key(rest)),
         _ => "overflow (re-checked)".to_string(),
     }
 }
@@ -157,7 +158,7 @@ impl Entries {
 
     /// True for a composite index's overflow row.
     pub fn overflows(&self) -> bool {
-        matches!(self, Entries::Values(v, _) if v.len() == 1 && v[0].b == OVERFLOW_B)
+        matches!(self, Entries::Values(v, _) if v.iter().any(|e| e.b == OVERFLOW_B))
     }
 }
 
@@ -241,18 +242,18 @@ impl CompiledIndex {
 }
 
 /// A composite index's rows: every equality key of the first pattern's values paired
-/// with every value of the second (sorted by `b`, then `k`), or the overflow row; lossy
-/// when the second pattern's values are (each binding holds all of them).
+/// with every value of the second, plus one *presence* row per equality key (binding
+/// [`presence_key`], `k = 0`) whether or not the second pattern has a value, so that the
+/// first pattern alone is a lookup (sorted by `b`, then `k`). A document with too many
+/// combinations holds the overflow row instead of the pairs (and of the presence rows
+/// too when its first pattern alone has too many keys). Lossy when the second pattern's
+/// values are (each binding holds all of them).
 fn composite_entries<'a, N: Node<'a>>(
     first: &CompiledPattern,
     second: &CompiledPattern,
     doc: N,
     root: Option<&Root<'a, N>>,
 ) -> (Vec<ValueEntry>, bool) {
-    let (seconds, lossy) = second.value_entries_in(doc, root);
-    if seconds.is_empty() {
-        return (Vec::new(), false);
-    }
     let mut keys: Vec<String> = Vec::new();
     for e in first.value_entries_in(doc, root).0 {
         keys.push(equality_key(&e.k));
@@ -260,26 +261,50 @@ fn composite_entries<'a, N: Node<'a>>(
             keys.push(number_equality_key(n));
         }
     }
+    if keys.is_empty() {
+        return (Vec::new(), false);
+    }
     keys.sort_unstable();
     keys.dedup();
-    if keys.len().saturating_mul(seconds.len()) > MAX_COMBINATIONS {
-        let overflow = ValueEntry {
-            b: OVERFLOW_B.to_string(),
-            k: ValueKey::Int(0),
-            n: None,
-            t: None,
-        };
-        return (vec![overflow], true);
+    let (seconds, lossy) = second.value_entries_in(doc, root);
+    let row = |b: String| ValueEntry {
+        b,
+        k: ValueKey::Int(0),
+        n: None,
+        t: None,
+    };
+    let mut out = Vec::new();
+    let overflow = keys.len().saturating_mul(seconds.len().max(1)) > MAX_COMBINATIONS;
+    if overflow {
+        out.push(row(OVERFLOW_B.to_string()));
+    } else {
+        out.reserve(keys.len() * (seconds.len() + 1));
+        for b in &keys {
+            out.extend(seconds.iter().map(|e| ValueEntry {
+                b: b.clone(),
+                ..e.clone()
+            }));
+        }
     }
-    let mut out = Vec::with_capacity(keys.len() * seconds.len());
-    for b in &keys {
-        out.extend(seconds.iter().map(|e| ValueEntry {
-            b: b.clone(),
-            ..e.clone()
-        }));
+    if keys.len() <= MAX_COMBINATIONS {
+        out.extend(keys.iter().map(|b| row(presence_key(b))));
     }
-    (out, lossy)
+    out.sort_by(|x, y| cmp_b(&x.b, &y.b).then_with(|| x.k.cmp(&y.k)));
+    (out, lossy || overflow)
 }
+
+/// The binding of a composite index's presence rows for one equality key of its first
+/// pattern (see [`composite_entries`]): every document with that first value has one,
+/// with `k = 0`.
+pub fn presence_key(key: &str) -> String {
+    let mut b = String::with_capacity(1 + key.len());
+    b.push(PRESENCE_TAG);
+    b.push_str(key);
+    b
+}
+
+/// The tag of [`presence_key`] bindings (equality keys start with `#`, `$`, `?` or `~`).
+const PRESENCE_TAG: char = '=';
 
 /// The distinct word entries of `doc` for `def`'s pattern: words of strings, of the text
 /// acql prints for numbers ([`printed_number`]), and `true`/`false` for booleans (sorted). See [`CompiledPattern`] for bulk use.

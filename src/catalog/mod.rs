@@ -276,6 +276,9 @@ pub struct IndexDef {
     /// ([`FLAG_CHECKED`], which indexes declared before the check lack) and "lossy"
     /// ([`FLAG_LOSSY`]); `true` is always safe.
     pub lossy: bool,
+    /// A composite index whose side table holds presence rows (declared by a build that
+    /// writes them: [`FLAG_PRESENCE`]), so its first pattern alone is a lookup.
+    pub presence: bool,
 }
 
 impl IndexDef {
@@ -290,6 +293,7 @@ impl IndexDef {
             multi: true,
             overflow: false,
             lossy: true,
+            presence: false,
         }
     }
 
@@ -322,6 +326,7 @@ impl IndexDef {
             | i64::from(self.overflow) << 1
             | FLAG_CHECKED
             | i64::from(self.lossy) << 3
+            | i64::from(self.presence) << 4
     }
 }
 
@@ -334,6 +339,8 @@ pub const FLAG_OVERFLOW: i64 = 2;
 pub const FLAG_CHECKED: i64 = 4;
 /// `acql_indexes.flags`: some document gave the index lossy rows ([`IndexDef::lossy`]).
 pub const FLAG_LOSSY: i64 = 8;
+/// `acql_indexes.flags`: a composite index with presence rows ([`IndexDef::presence`]).
+pub const FLAG_PRESENCE: i64 = 16;
 
 /// Every declared index, as the planner sees them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

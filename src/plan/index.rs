@@ -311,7 +311,9 @@ pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
     match term {
         Expr::Compare { .. } | Expr::In { .. } => {
             let (path, probes, exact) = value_probes(term)?;
-            let (index, bound_exact) = value_index(catalog, collection, path)?;
+            let Some((index, bound_exact)) = value_index(catalog, collection, path) else {
+                return presence_lookup(catalog, collection, term);
+            };
             Some(Access::Lookup(Lookup {
                 index,
                 probes,
@@ -387,6 +389,50 @@ pub(crate) fn equality_keys(probes: &[Probe]) -> Option<Vec<String>> {
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
     Some(keys)
+}
+
+/// `=` or `IN` on the first pattern of a composite index with presence rows (see
+/// [`entries::presence_key`]), where no value index binds the path: one lookup per
+/// equality key, each a single `(b, k)` seek whose rows are the matching documents; plus
+/// the overflow documents, re-checked, when the index has any.
+fn presence_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Option<Access> {
+    if !matches!(term, Expr::Compare { op: CmpOp::Eq, .. } | Expr::In { .. }) {
+        return None;
+    }
+    let (path, probes, true) = value_probes(term)? else {
+        return None;
+    };
+    let keys = equality_keys(&probes)?;
+    let def = catalog.of(collection).find(|d| {
+        d.kind == IndexKind::Composite
+            && d.presence
+            && bind(&d.pattern, path) == Some((String::new(), true))
+    })?;
+    let mut legs: Vec<Lookup> = keys
+        .iter()
+        .map(|key| Lookup {
+            index: IndexRef {
+                index: def.clone(),
+                binding: entries::presence_key(key),
+            },
+            probes: vec![Probe::Key(Key::Int(0))],
+            exact: true,
+        })
+        .collect();
+    if def.overflow {
+        legs.push(Lookup {
+            index: IndexRef {
+                index: def.clone(),
+                binding: entries::OVERFLOW_B.to_string(),
+            },
+            probes: vec![Probe::Key(Key::Int(0))],
+            exact: false,
+        });
+    }
+    Some(match legs.len() {
+        1 => Access::Lookup(legs.remove(0)),
+        _ => Access::Union(legs),
+    })
 }
 
 /// A composite index answering two terms of a conjunction at once: `=` or `IN` on its

@@ -73,6 +73,7 @@ pub(crate) fn declare(
     def.second = second;
     def.multi = false;
     def.lossy = false;
+    def.presence = kind == IndexKind::Composite;
     let text = def.spec();
     let exists: bool = conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM acql_indexes WHERE collection = ?1 AND pattern = ?2 AND kind = ?3)",

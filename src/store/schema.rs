@@ -4,8 +4,8 @@ use rusqlite::{Connection, ErrorCode, params};
 
 use super::StoreError;
 use crate::catalog::{
-    Catalog, Collection, FLAG_CHECKED, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind,
-    parse_patterns,
+    Catalog, Collection, FLAG_CHECKED, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, FLAG_PRESENCE,
+    IndexDef, IndexKind, parse_patterns,
 };
 
 /// The layout this build writes; older files are migrated on open.
@@ -24,7 +24,12 @@ use crate::catalog::{
 ///   same transaction as every write, so counting a whole collection reads one row.
 /// - 5: words indexes hold the words of the text acql prints for a number (`255.00` gives
 ///   `255` `0`), as `CONTAINS` reads them; older words tables are refilled.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
+
+/// The oldest layout a read-only open accepts as it is: version 5 differs from 6 only in
+/// index flags that a version-5 file lacks, and a missing flag is always the safe reading
+/// (no covered aggregates, no presence lookups).
+const READABLE_SINCE: i64 = 5;
 
 /// Page size of new store files, in bytes.
 pub(crate) const PAGE_SIZE: i64 = 16384;
@@ -137,7 +142,7 @@ pub(crate) fn check_existing(
                 supported: SCHEMA_VERSION,
             });
         }
-        if found < SCHEMA_VERSION {
+        if found < READABLE_SINCE {
             return Err(StoreError::SchemaTooOld {
                 path: path.to_path_buf(),
                 found,
@@ -171,6 +176,12 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             .and_then(|()| upgrade_v4(conn)),
         3 => upgrade_v3(conn).and_then(|()| upgrade_v4(conn)),
         4 => upgrade_v4(conn),
+        // 5 → 6: nothing to rewrite. Version 6 only adds index flags (checked, lossy,
+        // presence) that older indexes lack, which reads as "not known": the bump keeps
+        // builds that do not maintain them from writing to the file.
+        5 => conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(StoreError::from),
         _ => create(conn),
     };
     match result {
@@ -378,6 +389,7 @@ pub(crate) fn load_catalog(conn: &Connection) -> Result<Catalog, StoreError> {
         def.multi = flags & FLAG_MULTI != 0;
         def.overflow = flags & FLAG_OVERFLOW != 0;
         def.lossy = flags & FLAG_CHECKED == 0 || flags & FLAG_LOSSY != 0;
+        def.presence = flags & FLAG_PRESENCE != 0;
         indexes.push(def);
     }
     Ok(Catalog { indexes })
