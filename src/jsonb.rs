@@ -921,61 +921,27 @@ impl TextParser<'_, '_> {
     /// A number in JSON's grammar, its text kept: INT without fraction or exponent, FLOAT
     /// otherwise. Refuses one that overflows a double ([`TextError::out_of_range`]).
     fn number(&mut self) -> Result<(), TextError> {
-        let z = self.z;
         let start = self.i;
-        let digits = |mut j: usize| {
-            while z.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            j
-        };
-        let mut j = start;
-        if z[j] == b'-' {
-            j += 1;
-        }
-        match z.get(j) {
-            Some(b'0') => j += 1,
-            Some(b'1'..=b'9') => j = digits(j + 1),
-            _ => return Err(self.error_at(j)),
-        }
-        let int_end = j;
-        let mut float = false;
-        let mut exponent = false;
-        if z.get(j) == Some(&b'.') {
-            float = true;
-            if !z.get(j + 1).is_some_and(u8::is_ascii_digit) {
-                return Err(self.error_at(j + 1));
-            }
-            j = digits(j + 1);
-        }
-        if let Some(b'e' | b'E') = z.get(j) {
-            float = true;
-            exponent = true;
-            j += 1;
-            if let Some(b'+' | b'-') = z.get(j) {
-                j += 1;
-            }
-            if !z.get(j).is_some_and(u8::is_ascii_digit) {
-                return Err(self.error_at(j));
-            }
-            j = digits(j);
-        }
+        let n = crate::value::scan_json_number(&self.z[start..])
+            .map_err(|at| self.error_at(start + at))?;
+        let text = &self.z[start..start + n.len];
         // Only an exponent or more than 308 integer digits can pass f64::MAX (1.8e308):
         // every other number skips the parse.
-        if (exponent || int_end - start > 308) && overflows_f64(&z[start..j]) {
+        if (n.exponent || n.int_len > 308) && overflows_f64(text) {
             return Err(TextError {
                 at: start,
                 too_deep: false,
                 out_of_range: true,
             });
         }
-        push_header(
-            self.out,
-            if float { kind::FLOAT } else { kind::INT },
-            j - start,
-        );
-        self.out.extend_from_slice(&z[start..j]);
-        self.i = j;
+        let k = if n.fraction || n.exponent {
+            kind::FLOAT
+        } else {
+            kind::INT
+        };
+        push_header(self.out, k, n.len);
+        self.out.extend_from_slice(text);
+        self.i = start + n.len;
         Ok(())
     }
 }

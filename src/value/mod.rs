@@ -21,6 +21,7 @@ pub use datetime::parse_datetime;
 pub(crate) use escape::unescape;
 pub use key::ValueKey;
 pub use paths::{for_each_leaf, for_each_path};
+pub(crate) use words::scan_json_number;
 pub use words::{
     contains_phrase, is_json_number_text, number_text, number_text_value, word_spans, words,
 };
