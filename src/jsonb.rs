@@ -91,6 +91,10 @@ fn header(buf: &[u8], at: usize) -> Option<(u8, usize, usize)> {
     (end <= buf.len()).then_some((b0 & 0x0f, start, end))
 }
 
+/// [`header`] for the 1-, 2-, 4- and 8-byte size forms (codes 12–15): out of line and
+/// cold, since only long strings and large containers need them, so that [`header`] stays
+/// small enough to inline into every reader. Sizes that overflow `usize` or run past `buf`
+/// read as `None`, as a truncated header does.
 #[cold]
 #[inline(never)]
 fn long_header(buf: &[u8], at: usize, b0: u8, code: usize) -> Option<(u8, usize, usize)> {
@@ -254,6 +258,9 @@ impl<'a> Iterator for Members<'a> {
     }
 }
 
+/// How a string element of type `kind` is escaped: TEXT and TEXTRAW hold the characters
+/// themselves, TEXTJ and TEXT5 hold JSON or JSON5 escapes. `None` for a type that is not a
+/// string, which is how readers and the validator tell that an object key is malformed.
 #[inline]
 fn text_escapes(kind: u8) -> Option<Escapes> {
     match kind {
@@ -394,6 +401,7 @@ fn canonical_number(n: Number) -> Option<String> {
     serde_json::Number::from_f64(n.f).map(|x| x.to_string())
 }
 
+/// Splits a leading `-` or `+` (JSON5 allows both) off number text: `(negative, digits)`.
 fn strip_sign(text: &str) -> (bool, &str) {
     match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
@@ -465,6 +473,9 @@ fn parse_float5(text: &str) -> Option<f64> {
 
 /// Validates one whole JSONB element, iteratively.
 fn validate(buf: &[u8]) -> Result<(), JsonbError> {
+    /// An open container: where its payload ends, and how many children were seen, so
+    /// that an object's keys (even positions) are checked to be text and a key without a
+    /// value is caught at the end.
     struct Frame {
         end: usize,
         object: bool,
@@ -520,6 +531,9 @@ fn validate(buf: &[u8]) -> Result<(), JsonbError> {
     Ok(())
 }
 
+/// Checks that `payload` is valid for scalar type `k`: no payload for the literals, number
+/// text of the right form (INT has no fraction or exponent), UTF-8 strings whose escapes
+/// match their type. `at` is the element's offset, for the error.
 fn check_scalar(k: u8, payload: &[u8], at: usize) -> Result<(), JsonbError> {
     let bad = JsonbError::BadPayload(at);
     let text = || std::str::from_utf8(payload).map_err(|_| bad.clone());
@@ -631,6 +645,8 @@ pub fn encode(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends a string (a value or an object key): TEXT when it needs no escape, else TEXTJ
+/// with the JSON escapes written once here, so that rendering is a copy either way.
 fn encode_str(s: &str, out: &mut Vec<u8>) {
     let b = s.as_bytes();
     if b.iter().any(|&c| needs_escape(c)) {
@@ -651,6 +667,7 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Appends the minimal header of a type-`k` element with a `len`-byte payload.
 fn push_header(out: &mut Vec<u8>, k: u8, len: usize) {
     let mut buf = [0u8; 9];
     let n = header_into(&mut buf, k, len);
@@ -737,13 +754,19 @@ pub(crate) fn from_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), TextError>
     Ok(())
 }
 
+/// The state of [`from_text`]: a recursive-descent JSON parser that writes JSONB as it
+/// reads, one method per production. Recursion is bounded by [`TEXT_MAX_DEPTH`].
 struct TextParser<'t, 'o> {
+    /// The JSON text.
     z: &'t [u8],
+    /// The next byte to read.
     i: usize,
+    /// Where the JSONB goes.
     out: &'o mut Vec<u8>,
 }
 
 impl TextParser<'_, '_> {
+    /// A syntax error at byte `at` (the caller words it).
     fn error_at(&self, at: usize) -> TextError {
         TextError {
             at,
@@ -752,16 +775,20 @@ impl TextParser<'_, '_> {
         }
     }
 
+    /// The next byte, `None` at the end.
     fn peek(&self) -> Option<u8> {
         self.z.get(self.i).copied()
     }
 
+    /// Skips JSON's four whitespace characters (JSON5's others and comments are refused
+    /// where a value or separator is expected).
     fn whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.i += 1;
         }
     }
 
+    /// One value at nesting `depth`, chosen by its first byte.
     fn value(&mut self, depth: u32) -> Result<(), TextError> {
         match self.peek() {
             Some(b'{') => self.container(depth, kind::OBJECT, b'}'),
@@ -775,6 +802,7 @@ impl TextParser<'_, '_> {
         }
     }
 
+    /// `true`, `false` or `null` (`word`), written as the payload-less element `k`.
     fn literal(&mut self, word: &[u8], k: u8) -> Result<(), TextError> {
         if !self.z[self.i..].starts_with(word) {
             return Err(self.error_at(self.i));
@@ -784,6 +812,8 @@ impl TextParser<'_, '_> {
         Ok(())
     }
 
+    /// An array or object (`k`) up to its `close` byte; members are `"key": value` pairs
+    /// when `k` is OBJECT. Refuses nesting past [`TEXT_MAX_DEPTH`].
     fn container(&mut self, depth: u32, k: u8, close: u8) -> Result<(), TextError> {
         if depth >= TEXT_MAX_DEPTH {
             return Err(TextError {
@@ -841,6 +871,8 @@ impl TextParser<'_, '_> {
         Ok(())
     }
 
+    /// A string, its text kept as written: TEXT, or TEXTJ once it holds an escape (checked
+    /// here, decoded only when read). Raw control characters are refused.
     fn string(&mut self) -> Result<(), TextError> {
         let z = self.z;
         let start = self.i + 1;
@@ -886,62 +918,30 @@ impl TextParser<'_, '_> {
         Ok(())
     }
 
+    /// A number in JSON's grammar, its text kept: INT without fraction or exponent, FLOAT
+    /// otherwise. Refuses one that overflows a double ([`TextError::out_of_range`]).
     fn number(&mut self) -> Result<(), TextError> {
-        let z = self.z;
         let start = self.i;
-        let digits = |mut j: usize| {
-            while z.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            j
-        };
-        let mut j = start;
-        if z[j] == b'-' {
-            j += 1;
-        }
-        match z.get(j) {
-            Some(b'0') => j += 1,
-            Some(b'1'..=b'9') => j = digits(j + 1),
-            _ => return Err(self.error_at(j)),
-        }
-        let int_end = j;
-        let mut float = false;
-        let mut exponent = false;
-        if z.get(j) == Some(&b'.') {
-            float = true;
-            if !z.get(j + 1).is_some_and(u8::is_ascii_digit) {
-                return Err(self.error_at(j + 1));
-            }
-            j = digits(j + 1);
-        }
-        if let Some(b'e' | b'E') = z.get(j) {
-            float = true;
-            exponent = true;
-            j += 1;
-            if let Some(b'+' | b'-') = z.get(j) {
-                j += 1;
-            }
-            if !z.get(j).is_some_and(u8::is_ascii_digit) {
-                return Err(self.error_at(j));
-            }
-            j = digits(j);
-        }
+        let n = crate::value::scan_json_number(&self.z[start..])
+            .map_err(|at| self.error_at(start + at))?;
+        let text = &self.z[start..start + n.len];
         // Only an exponent or more than 308 integer digits can pass f64::MAX (1.8e308):
         // every other number skips the parse.
-        if (exponent || int_end - start > 308) && overflows_f64(&z[start..j]) {
+        if (n.exponent || n.int_len > 308) && overflows_f64(text) {
             return Err(TextError {
                 at: start,
                 too_deep: false,
                 out_of_range: true,
             });
         }
-        push_header(
-            self.out,
-            if float { kind::FLOAT } else { kind::INT },
-            j - start,
-        );
-        self.out.extend_from_slice(&z[start..j]);
-        self.i = j;
+        let k = if n.fraction || n.exponent {
+            kind::FLOAT
+        } else {
+            kind::INT
+        };
+        push_header(self.out, k, n.len);
+        self.out.extend_from_slice(text);
+        self.i = start + n.len;
         Ok(())
     }
 }
@@ -1007,6 +1007,8 @@ pub fn write_json(
     write_elem(k, &bytes[s..e], s, out, skip_null_members, 0)
 }
 
+/// Renders the element of type `k` with payload `p` (at offset `at` of the document, for
+/// errors) at nesting `depth`; `skip` leaves out null object members.
 fn write_elem(
     k: u8,
     p: &[u8],
@@ -1140,6 +1142,8 @@ fn write_scalar(k: u8, p: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Whether JSON text must escape byte `c`: control characters, `"` and `\`. Bytes of
+/// multi-byte UTF-8 characters never need it, so strings are escaped bytewise.
 #[inline]
 fn needs_escape(c: u8) -> bool {
     c < 0x20 || c == b'"' || c == b'\\'

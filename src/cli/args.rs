@@ -159,7 +159,7 @@ pub enum Command {
     /// List, add or drop indexes.
     Index(IndexArgs),
     /// Serve the vendor's REST methods (accounts.search, importLiteAccount, …) over HTTP.
-    Serve(acql::server::ServeArgs),
+    Serve(super::serve::ServeArgs),
     /// Time the queries of a file on a database: median, p95, rows, and the ratio to a
     /// full scan and to hand-written SQL.
     Bench(super::bench::BenchArgs),

@@ -163,55 +163,41 @@ pub fn sample(
         .stream(&query, &options, &mut |doc| {
             fields.sampled += 1;
             seen.clear();
-            walk(doc, &mut String::new(), &mut fields, &mut seen);
+            walk(doc, &mut fields, &mut seen);
             ControlFlow::Continue(())
         })
         .map_err(|e| CliError::failed(describe(&e, None)))?;
     Ok(fields)
 }
 
-/// Records the paths of `value` under `prefix`; `seen` holds the paths this document was
-/// already counted for (a path through an array is one path, counted once per document).
-fn walk(value: &Value, prefix: &mut String, fields: &mut Fields, seen: &mut BTreeSet<String>) {
-    let Value::Object(map) = value else { return };
-    for (key, v) in map {
-        let len = prefix.len();
-        if !prefix.is_empty() {
-            prefix.push('.');
+/// Records the paths of `doc`; `seen` holds the paths this document was already counted for
+/// (a path through an array is one path, counted once per document). Past [`MAX_PATHS`]
+/// distinct paths, new ones are only counted as dropped, and not entered.
+fn walk(doc: &Value, fields: &mut Fields, seen: &mut BTreeSet<String>) {
+    acql::value::for_each_path(doc, MAX_ELEMENTS, &mut |path, v| {
+        if !fields.paths.contains_key(path) && fields.paths.len() >= MAX_PATHS {
+            fields.dropped += 1;
+            return false;
         }
-        prefix.push_str(&quote_segment(key));
-        note(prefix, v, fields, seen);
-        prefix.truncate(len);
-    }
-}
-
-fn note(path: &mut String, v: &Value, fields: &mut Fields, seen: &mut BTreeSet<String>) {
-    if !fields.paths.contains_key(path.as_str()) && fields.paths.len() >= MAX_PATHS {
-        fields.dropped += 1;
-        return;
-    }
-    let field = fields.paths.entry(path.clone()).or_default();
-    if seen.insert(path.clone()) {
-        field.docs += 1;
-    }
-    field.types |= type_bit(v);
-    match v {
-        Value::Object(_) => walk(v, path, fields, seen),
-        Value::Array(items) => {
-            for item in items.iter().take(MAX_ELEMENTS) {
-                field.elements |= type_bit(item);
-                if !matches!(item, Value::Object(_) | Value::Array(_)) {
-                    keep_sample(field, item);
+        let field = fields.paths.entry(path.to_owned()).or_default();
+        if seen.insert(path.to_owned()) {
+            field.docs += 1;
+        }
+        field.types |= type_bit(v);
+        match v {
+            Value::Array(items) => {
+                for item in items.iter().take(MAX_ELEMENTS) {
+                    field.elements |= type_bit(item);
+                    if !matches!(item, Value::Object(_) | Value::Array(_)) {
+                        keep_sample(field, item);
+                    }
                 }
             }
-            // A path runs through arrays: `profile.likes.name`.
-            for item in items.iter().take(MAX_ELEMENTS) {
-                walk(item, path, fields, seen);
-            }
+            Value::Object(_) | Value::Null => {}
+            scalar => keep_sample(field, scalar),
         }
-        Value::Null => {}
-        scalar => keep_sample(field, scalar),
-    }
+        true
+    });
 }
 
 fn keep_sample(field: &mut Field, v: &Value) {
@@ -237,8 +223,6 @@ fn type_bit(v: &Value) -> u8 {
         Value::Array(_) => ARRAY,
     }
 }
-
-pub use acql::ast::quote_segment;
 
 /// The listing `acql fields` and `.fields` print: a line saying what was read, then one
 /// aligned line per path under `prefix`.
@@ -435,7 +419,7 @@ mod tests {
         for d in docs {
             f.sampled += 1;
             seen.clear();
-            walk(d, &mut String::new(), &mut f, &mut seen);
+            walk(d, &mut f, &mut seen);
         }
         f
     }

@@ -10,6 +10,7 @@ pub mod fields;
 pub mod output;
 pub mod progress;
 pub mod repl;
+pub mod serve;
 
 use std::io::{IsTerminal, Read};
 use std::ops::ControlFlow;
@@ -158,18 +159,29 @@ fn run(cli: Cli) -> Result<(), CliError> {
             commands::explain(&open_read_only(&a.db)?, &query)
         }
         Some(Command::Index(a)) => commands::index(&a),
-        Some(Command::Serve(a)) => if a.demo {
-            acql::server::run_engine(a, demo::open()?)
-        } else {
-            acql::server::run(a)
-        }
-        .map_err(|e| match e {
-            acql::server::ServeError::Config(msg) => CliError::Usage(msg),
-            other => CliError::failed(other.to_string()),
-        }),
+        Some(Command::Serve(a)) => serve(&a),
         Some(Command::Bench(a)) => bench(&a),
         None => run_default(cli.run),
     }
+}
+
+/// `acql serve`: the database file (created when missing) or the demo store, served until
+/// SIGINT or SIGTERM. Inconsistent flags or config are usage errors (exit 2).
+fn serve(a: &serve::ServeArgs) -> Result<(), CliError> {
+    use acql::server::ServeError;
+    let usage = |e: ServeError| match e {
+        ServeError::Config(msg) => CliError::Usage(msg),
+        other => CliError::failed(other.to_string()),
+    };
+    let (listen, config) = a.resolve().map_err(usage)?;
+    let (engine, name) = match &a.db {
+        Some(db) if !a.demo => (
+            Engine::open(db, OpenMode::Create).map_err(|e| CliError::failed(e.to_string()))?,
+            db.display().to_string(),
+        ),
+        _ => (demo::open()?, "the demo store".to_owned()),
+    };
+    acql::server::run(engine, &name, listen, config, a.log()).map_err(usage)
 }
 
 /// `acql bench DB QUERIES`: progress on stderr, the table on stdout; exit 1 unless every

@@ -287,31 +287,14 @@ impl Tabular {
     /// name is allocated only the first time it is seen.
     fn place(&mut self, record: &Value) -> Vec<(usize, Cell)> {
         let mut row = Vec::new();
-        let mut prefix = String::new();
-        self.walk(record, &mut prefix, &mut row);
+        acql::value::for_each_leaf(record, &mut |name, value| {
+            row.push(self.cell(name, value));
+        });
         row
     }
 
-    fn walk(&mut self, value: &Value, prefix: &mut String, row: &mut Vec<(usize, Cell)>) {
-        if let Value::Object(map) = value
-            && !map.is_empty()
-        {
-            for (key, v) in map {
-                let len = prefix.len();
-                if !prefix.is_empty() {
-                    prefix.push('.');
-                }
-                prefix.push_str(key);
-                self.walk(v, prefix, row);
-                prefix.truncate(len);
-            }
-            return;
-        }
-        let name = if prefix.is_empty() {
-            "value"
-        } else {
-            prefix.as_str()
-        };
+    /// The cell of one leaf, in the column `name` (added when new), widening the column.
+    fn cell(&mut self, name: &str, value: &Value) -> (usize, Cell) {
         let i = match self.index.get(name) {
             Some(&i) => i,
             None => {
@@ -331,7 +314,7 @@ impl Tabular {
         if !cell.numeric && !cell.null {
             self.numeric[i] = false;
         }
-        row.push((i, cell));
+        (i, cell)
     }
 
     fn write_row(

@@ -1,5 +1,6 @@
-//! Server settings: the `acql serve` flags, the optional JSON config file, and the
-//! resolved [`ServerConfig`] the router runs with.
+//! Server settings: the JSON config file ([`FileConfig`], whose members the `acql serve`
+//! flags override), and the resolved [`Listen`] address and [`ServerConfig`] the server runs
+//! with. The flags themselves belong to the CLI, so this feature needs no argument parser.
 //!
 //! Secrets live only in [`Credential`], whose `Debug` never prints them, so a logged
 //! config cannot leak a key.
@@ -45,7 +46,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The format of the request log on stderr.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
     /// One human-readable line per event.
     #[default]
@@ -55,107 +56,31 @@ pub enum LogFormat {
     Json,
 }
 
-/// `acql serve DB [...]`: the vendor's REST methods over HTTP.
-///
-/// With no `--user-key`/`--secret` pair and no credentials in `--config`, the server
-/// accepts every request unauthenticated (it warns at startup).
-#[derive(Clone, clap::Args)]
-pub struct ServeArgs {
-    /// The database file (created when missing).
-    #[arg(required_unless_present = "demo")]
-    pub db: Option<PathBuf>,
-    /// Serve the demo store (generated accounts) instead of a database file.
-    #[arg(long, conflicts_with = "db")]
-    pub demo: bool,
-    /// Serve the query console at `/` (see docs/console.md).
-    #[arg(long)]
-    pub console: bool,
-    /// Let console sessions call the write methods and add or drop indexes (implies
-    /// `--console`).
-    #[arg(long = "console-writes")]
-    pub console_writes: bool,
-    /// Address to listen on [default: 127.0.0.1:8080]. Plain HTTP on a non-loopback address refuses requests
-    /// that carry a `secret` (403006): use signed requests or TLS there.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// An application/user key; pair each with a `--secret`, in the same order.
-    #[arg(long = "user-key", value_name = "KEY")]
-    pub user_key: Vec<String>,
-    /// The base64 secret of the `--user-key` at the same position.
-    #[arg(long, value_name = "SECRET")]
-    pub secret: Vec<String>,
-    /// The site API key requests must carry (any `apiKey` is accepted when unset).
-    #[arg(long = "api-key", value_name = "KEY")]
-    pub api_key: Option<String>,
-    /// The data center of the canonical URL signatures are computed over
-    /// (`https://accounts.<dc>.gigya.com/<method>`), e.g. `us1`, `eu1`, or a whole domain.
-    #[arg(long = "data-center", value_name = "DC")]
-    pub data_center: Option<String>,
-    /// A JSON config file; flags override its values. See `docs/server.md`.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// PEM certificate chain: serve HTTPS (needs `--tls-key`).
-    #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of `--tls-cert`.
-    #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Log level of the request log (`error`, `warn`, `info`, `debug`, `trace`).
-    #[arg(long = "log-level", value_name = "LEVEL", default_value = "info")]
-    pub log_level: tracing::Level,
-    /// Log format: `text` lines or one JSON object per line.
-    #[arg(
-        long = "log-format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub log_format: LogFormat,
-    /// Searches run at once (more wait up to `queueTimeoutSeconds`, then get 503001)
-    /// [default: 8].
-    #[arg(long = "max-queries", value_name = "N")]
-    pub max_queries: Option<usize>,
-    /// Connections held open at once; more wait in the listen backlog [default: 1024].
-    #[arg(long = "max-connections", value_name = "N")]
-    pub max_connections: Option<usize>,
-    /// Seconds a client may take to send a request's headers [default: 10].
-    #[arg(long = "header-timeout", value_name = "SECONDS")]
-    pub header_timeout: Option<u64>,
-    /// Seconds a client may take to send a request's body [default: 30].
-    #[arg(long = "body-timeout", value_name = "SECONDS")]
-    pub body_timeout: Option<u64>,
-    /// Seconds an idle keep-alive connection is kept open [default: 60].
-    #[arg(long = "idle-timeout", value_name = "SECONDS")]
-    pub idle_timeout: Option<u64>,
-    /// A browser origin allowed to call the server (CORS), e.g. `https://app.example.com`;
-    /// repeatable, `*` for any.
-    #[arg(long = "cors-origin", value_name = "ORIGIN")]
-    pub cors_origin: Vec<String>,
+impl LogFormat {
+    /// The formats by name, as `--log-format` takes them.
+    pub const NAMES: [(&'static str, LogFormat); 2] =
+        [("text", LogFormat::Text), ("json", LogFormat::Json)];
 }
 
-impl fmt::Debug for ServeArgs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServeArgs")
-            .field("db", &self.db)
-            .field("listen", &self.listen)
-            .field("user_key", &self.user_key)
-            .field("secret", &format_args!("[{} redacted]", self.secret.len()))
-            .field("api_key", &self.api_key)
-            .field("data_center", &self.data_center)
-            .field("config", &self.config)
-            .field("tls_cert", &self.tls_cert)
-            .field("tls_key", &self.tls_key)
-            .field("console", &self.console)
-            .field("console_writes", &self.console_writes)
-            .field("log_format", &self.log_format)
-            .field("max_queries", &self.max_queries)
-            .field("max_connections", &self.max_connections)
-            .field("header_timeout", &self.header_timeout)
-            .field("body_timeout", &self.body_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("cors_origin", &self.cors_origin)
-            .finish_non_exhaustive()
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<LogFormat, String> {
+        LogFormat::NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|&(_, format)| format)
+            .ok_or_else(|| format!("unknown log format `{s}` (expected text or json)"))
     }
+}
+
+/// The request log on stderr: what [`run`](super::run) sets up before it serves.
+#[derive(Clone, Copy, Debug)]
+pub struct LogConfig {
+    /// The most detailed level written.
+    pub level: tracing::Level,
+    /// Lines or JSON objects.
+    pub format: LogFormat,
 }
 
 /// One application key and its secret.
@@ -318,7 +243,9 @@ impl ServerConfig {
     }
 }
 
-/// The JSON config file (`--config FILE`). Every member is optional.
+/// The JSON config file (`--config FILE`). Every member is optional; an unset one takes its
+/// default when the settings are [resolved](FileConfig::resolve). The CLI lays its flags
+/// over the file's members in this same shape before resolving.
 ///
 /// ```json
 /// { "listen": "127.0.0.1:8080", "apiKey": "3_abc", "dataCenter": "eu1",
@@ -402,63 +329,37 @@ impl FileConfig {
         serde_json::from_str(&text)
             .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
     }
-}
 
-/// Where and how to listen, resolved from flags and file.
-#[derive(Clone, Debug)]
-pub struct Listen {
-    /// Socket address.
-    pub addr: SocketAddr,
-    /// Certificate and key, for HTTPS.
-    pub tls: Option<(PathBuf, PathBuf)>,
-}
-
-impl ServeArgs {
-    /// Merges the config file (if any) and the flags (which win) into the listen address
-    /// and the router config.
-    pub fn resolve(&self) -> Result<(Listen, ServerConfig), ServeError> {
-        let file = match &self.config {
-            Some(path) => FileConfig::load(path)?,
-            None => FileConfig::default(),
-        };
-        if self.user_key.len() != self.secret.len() {
-            return Err(ServeError::Config(format!(
-                "{} --user-key but {} --secret: give them in pairs",
-                self.user_key.len(),
-                self.secret.len()
-            )));
-        }
+    /// The listen address and the router config these settings ask for: unset members take
+    /// their defaults, credentials are checked (base64, not empty), and a limit of zero or
+    /// a timeout over a day is refused (a limit of nothing would refuse every request).
+    /// Plain HTTP on a non-loopback address refuses requests carrying a `secret`.
+    pub fn resolve(self) -> Result<(Listen, ServerConfig), ServeError> {
         let mut config = ServerConfig::default();
-        for c in &file.credentials {
+        for c in &self.credentials {
             config = config.with_credential(&c.user_key, &c.secret)?;
         }
-        for (key, secret) in self.user_key.iter().zip(&self.secret) {
-            config = config.with_credential(key, secret)?;
-        }
-        self.resolve_limits(&file, &mut config)?;
-        config.api_key = self.api_key.clone().or(file.api_key);
-        if let Some(dc) = self.data_center.clone().or(file.data_center) {
+        self.resolve_limits(&mut config)?;
+        config.api_key = self.api_key;
+        if let Some(dc) = self.data_center {
             config.data_center = dc;
         }
-        if let Some(s) = file.timestamp_window_seconds {
+        if let Some(s) = self.timestamp_window_seconds {
             config.timestamp_window = Duration::from_secs(s);
         }
-        if let Some(n) = file.body_limit_bytes {
+        if let Some(n) = self.body_limit_bytes {
             config.body_limit = n;
         }
-        if let Some(n) = file.nonce_capacity {
+        if let Some(n) = self.nonce_capacity {
             config.nonce_capacity = n.max(1);
         }
-        let addr = match self.listen.or(file.listen) {
+        let addr = match self.listen {
             Some(a) => a,
             None => DEFAULT_LISTEN
                 .parse()
                 .expect("the default listen address parses"),
         };
-        let tls = match (
-            self.tls_cert.clone().or(file.tls_cert),
-            self.tls_key.clone().or(file.tls_key),
-        ) {
+        let tls = match (self.tls_cert, self.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             _ => {
@@ -468,22 +369,12 @@ impl ServeArgs {
             }
         };
         config.refuse_plain_secret = tls.is_none() && !addr.ip().is_loopback();
-        if self.console || self.console_writes {
-            config.console = Some(ConsoleConfig {
-                writes: self.console_writes,
-                ..Default::default()
-            });
-        }
         Ok((Listen { addr, tls }, config))
     }
 
-    /// The resource limits and CORS origins, flags over file over defaults. Zero is
-    /// refused: a limit of nothing would refuse every request.
-    fn resolve_limits(
-        &self,
-        file: &FileConfig,
-        config: &mut ServerConfig,
-    ) -> Result<(), ServeError> {
+    /// The resource limits and CORS origins, set or default. The messages name the
+    /// `acql serve` flag beside the file's member where there is one.
+    fn resolve_limits(&self, config: &mut ServerConfig) -> Result<(), ServeError> {
         fn count(name: &str, v: Option<usize>, default: usize) -> Result<usize, ServeError> {
             match v {
                 Some(0) => Err(ServeError::Config(format!("{name} must be at least 1"))),
@@ -505,45 +396,45 @@ impl ServeArgs {
         }
         config.max_queries = count(
             "maxConcurrentQueries (--max-queries)",
-            self.max_queries.or(file.max_concurrent_queries),
+            self.max_concurrent_queries,
             config.max_queries,
         )?;
         config.max_connections = count(
             "maxConnections (--max-connections)",
-            self.max_connections.or(file.max_connections),
+            self.max_connections,
             config.max_connections,
         )?;
         config.queue_timeout = seconds(
             "queueTimeoutSeconds",
-            file.queue_timeout_seconds,
+            self.queue_timeout_seconds,
             config.queue_timeout,
         )?;
         config.reader_idle_timeout = seconds(
             "readerIdleSeconds",
-            file.reader_idle_seconds,
+            self.reader_idle_seconds,
             config.reader_idle_timeout,
         )?;
         config.write_timeout = seconds(
             "writeTimeoutSeconds",
-            file.write_timeout_seconds,
+            self.write_timeout_seconds,
             config.write_timeout,
         )?;
         config.header_timeout = seconds(
             "headerTimeoutSeconds (--header-timeout)",
-            self.header_timeout.or(file.header_timeout_seconds),
+            self.header_timeout_seconds,
             config.header_timeout,
         )?;
         config.body_timeout = seconds(
             "bodyTimeoutSeconds (--body-timeout)",
-            self.body_timeout.or(file.body_timeout_seconds),
+            self.body_timeout_seconds,
             config.body_timeout,
         )?;
         config.idle_timeout = seconds(
             "idleTimeoutSeconds (--idle-timeout)",
-            self.idle_timeout.or(file.idle_timeout_seconds),
+            self.idle_timeout_seconds,
             config.idle_timeout,
         )?;
-        match file.cache_budget_mib {
+        match self.cache_budget_mib {
             Some(0) => {
                 return Err(ServeError::Config(
                     "cacheBudgetMiB must be at least 1".into(),
@@ -556,17 +447,22 @@ impl ServeArgs {
             }
             None => {}
         }
-        let origins = if self.cors_origin.is_empty() {
-            &file.cors_origins
-        } else {
-            &self.cors_origin
-        };
-        config.cors_origins = origins
+        config.cors_origins = self
+            .cors_origins
             .iter()
             .map(|o| super::cors::normalize_origin(o).map_err(ServeError::Config))
             .collect::<Result<_, _>>()?;
         Ok(())
     }
+}
+
+/// Where and how to listen, resolved from flags and file.
+#[derive(Clone, Debug)]
+pub struct Listen {
+    /// Socket address.
+    pub addr: SocketAddr,
+    /// Certificate and key, for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 #[cfg(test)]
@@ -581,6 +477,12 @@ mod tests {
         let text = format!("{config:?}");
         assert!(!text.contains("c2VjcmV0c2VjcmV0"), "{text}");
         assert!(text.contains("redacted"), "{text}");
+        let file: FileConfig = serde_json::from_str(
+            r#"{"credentials": [{"userKey": "K", "secret": "c2VjcmV0c2VjcmV0"}]}"#,
+        )
+        .unwrap();
+        let text = format!("{file:?}");
+        assert!(!text.contains("c2VjcmV0c2VjcmV0"), "{text}");
     }
 
     #[test]
@@ -589,202 +491,62 @@ mod tests {
         assert!(Credential::new("").is_err());
     }
 
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        serve: ServeArgs,
-    }
-
-    fn args(argv: &[&str]) -> ServeArgs {
-        use clap::Parser;
-        Cli::try_parse_from(std::iter::once("acql-serve").chain(argv.iter().copied()))
-            .unwrap()
-            .serve
-    }
-
     #[test]
-    fn defaults_are_loopback_and_open() {
-        let (listen, config) = args(&["x.db"]).resolve().unwrap();
+    fn an_empty_file_resolves_to_the_defaults() {
+        let (listen, config) = FileConfig::default().resolve().unwrap();
         assert_eq!(listen.addr.to_string(), DEFAULT_LISTEN);
         assert!(listen.tls.is_none());
         assert!(config.credentials.is_empty() && !config.refuse_plain_secret);
         assert_eq!(config.data_center, "us1");
-    }
-
-    #[test]
-    fn flags_override_the_config_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("serve.json");
-        std::fs::write(
-            &file,
-            r#"{"listen": "0.0.0.0:9000", "apiKey": "3_file", "dataCenter": "eu1",
-                "credentials": [{"userKey": "F", "secret": "c2VjcmV0"}], "timestampWindowSeconds": 60}"#,
-        )
-        .unwrap();
-        let path = file.to_str().unwrap();
-        let (listen, config) = args(&["x.db", "--config", path]).resolve().unwrap();
-        assert_eq!(listen.addr.to_string(), "0.0.0.0:9000");
-        assert!(config.refuse_plain_secret, "plain HTTP on a public address");
-        assert_eq!(
-            (config.api_key.as_deref(), config.data_center.as_str()),
-            (Some("3_file"), "eu1")
-        );
-        assert_eq!(config.timestamp_window, Duration::from_secs(60));
-        assert!(config.credentials.contains_key("F"));
-        let (listen, config) = args(&[
-            "x.db",
-            "--config",
-            path,
-            "--listen",
-            "127.0.0.1:1",
-            "--api-key",
-            "3_flag",
-            "--user-key",
-            "A",
-            "--secret",
-            "c2VjcmV0",
-            "--user-key",
-            "B",
-            "--secret",
-            "c2VjcmV0Mg==",
-        ])
-        .resolve()
-        .unwrap();
-        assert_eq!(listen.addr.to_string(), "127.0.0.1:1");
-        assert_eq!(config.api_key.as_deref(), Some("3_flag"));
-        assert_eq!(config.credentials.len(), 3);
-        assert!(!config.refuse_plain_secret);
-    }
-
-    #[test]
-    fn bad_configurations_are_reported() {
-        assert!(args(&["x.db", "--user-key", "A"]).resolve().is_err());
-        assert!(
-            args(&["x.db", "--user-key", "A", "--secret", "!!"])
-                .resolve()
-                .is_err()
-        );
-        assert!(
-            args(&["x.db", "--config", "/nonexistent/acql.json"])
-                .resolve()
-                .is_err()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bad.json");
-        std::fs::write(&file, r#"{"lisen": "127.0.0.1:1"}"#).unwrap();
-        let err = args(&["x.db", "--config", file.to_str().unwrap()])
-            .resolve()
-            .unwrap_err();
-        assert!(err.to_string().contains("lisen"), "{err}");
-        use clap::Parser;
-        assert!(
-            Cli::try_parse_from(["s", "x.db", "--tls-cert", "c.pem"]).is_err(),
-            "a cert needs a key"
-        );
-    }
-
-    #[test]
-    fn limits_have_defaults_and_come_from_file_and_flags() {
-        let (_, config) = args(&["x.db"]).resolve().unwrap();
-        assert_eq!(
-            (config.max_queries, config.max_connections),
-            (DEFAULT_MAX_QUERIES, DEFAULT_MAX_CONNECTIONS)
-        );
         assert_eq!(
             (
-                config.header_timeout,
-                config.body_timeout,
-                config.idle_timeout
+                config.max_queries,
+                config.max_connections,
+                config.cache_budget
             ),
             (
-                DEFAULT_HEADER_TIMEOUT,
-                DEFAULT_BODY_TIMEOUT,
-                DEFAULT_IDLE_TIMEOUT
+                DEFAULT_MAX_QUERIES,
+                DEFAULT_MAX_CONNECTIONS,
+                DEFAULT_CACHE_BUDGET
             )
         );
-        assert_eq!(config.reader_limits().max_readers, DEFAULT_MAX_QUERIES);
-        assert_eq!(config.reader_limits().cache_budget, DEFAULT_CACHE_BUDGET);
-        assert!(config.cors_origins.is_empty());
-
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("serve.json");
-        std::fs::write(
-            &file,
-            r#"{"maxConcurrentQueries": 3, "queueTimeoutSeconds": 2, "cacheBudgetMiB": 30,
-                "readerIdleSeconds": 5, "writeTimeoutSeconds": 7, "maxConnections": 50,
-                "headerTimeoutSeconds": 4, "bodyTimeoutSeconds": 6, "idleTimeoutSeconds": 8,
-                "corsOrigins": ["https://App.example.com/"]}"#,
-        )
-        .unwrap();
-        let path = file.to_str().unwrap();
-        let (_, config) = args(&["x.db", "--config", path]).resolve().unwrap();
-        assert_eq!(config.max_queries, 3);
-        assert_eq!(config.queue_timeout, Duration::from_secs(2));
-        assert_eq!(config.cache_budget, 30 << 20);
-        assert_eq!(config.reader_idle_timeout, Duration::from_secs(5));
-        assert_eq!(config.write_timeout, Duration::from_secs(7));
-        assert_eq!(config.max_connections, 50);
-        assert_eq!(
-            (
-                config.header_timeout,
-                config.body_timeout,
-                config.idle_timeout
-            ),
-            (
-                Duration::from_secs(4),
-                Duration::from_secs(6),
-                Duration::from_secs(8)
-            )
-        );
-        assert_eq!(config.cors_origins, ["https://app.example.com"]);
+        assert_eq!(config.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        let file: FileConfig =
+            serde_json::from_str(r#"{"maxConcurrentQueries": 3, "cacheBudgetMiB": 30}"#).unwrap();
+        let (_, config) = file.resolve().unwrap();
         assert_eq!(config.reader_limits().cache_kib_per_reader(), 10 * 1024);
-
-        let (_, config) = args(&[
-            "x.db",
-            "--config",
-            path,
-            "--max-queries",
-            "5",
-            "--max-connections",
-            "9",
-            "--header-timeout",
-            "11",
-            "--body-timeout",
-            "12",
-            "--idle-timeout",
-            "13",
-            "--cors-origin",
-            "*",
-            "--log-format",
-            "json",
-        ])
-        .resolve()
-        .unwrap();
-        assert_eq!((config.max_queries, config.max_connections), (5, 9));
-        assert_eq!(config.header_timeout, Duration::from_secs(11));
-        assert_eq!(config.body_timeout, Duration::from_secs(12));
-        assert_eq!(config.idle_timeout, Duration::from_secs(13));
-        assert_eq!(config.cors_origins, ["*"]);
     }
 
     #[test]
-    fn zero_limits_and_bad_origins_are_refused() {
-        for argv in [
-            &["x.db", "--max-queries", "0"][..],
-            &["x.db", "--max-connections", "0"],
-            &["x.db", "--header-timeout", "0"],
-            &["x.db", "--idle-timeout", "100000"],
-            &["x.db", "--cors-origin", "app.example.com"],
+    fn the_file_alone_is_checked() {
+        for text in [
+            r#"{"maxConcurrentQueries": 0}"#,
+            r#"{"idleTimeoutSeconds": 100000}"#,
+            r#"{"cacheBudgetMiB": 0}"#,
+            r#"{"corsOrigins": ["app.example.com"]}"#,
+            r#"{"tlsCert": "c.pem"}"#,
+            r#"{"credentials": [{"userKey": "K", "secret": "!!"}]}"#,
         ] {
-            assert!(args(argv).resolve().is_err(), "{argv:?}");
+            let file: FileConfig = serde_json::from_str(text).unwrap();
+            assert!(file.resolve().is_err(), "{text}");
         }
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("serve.json");
-        std::fs::write(&file, r#"{"cacheBudgetMiB": 0}"#).unwrap();
-        let err = args(&["x.db", "--config", file.to_str().unwrap()])
-            .resolve()
-            .unwrap_err();
-        assert!(err.to_string().contains("cacheBudgetMiB"), "{err}");
+        let file: FileConfig = serde_json::from_str(
+            r#"{"listen": "0.0.0.0:9000", "tlsCert": "c.pem", "tlsKey": "k.pem"}"#,
+        )
+        .unwrap();
+        let (listen, config) = file.resolve().unwrap();
+        assert!(listen.tls.is_some());
+        assert!(
+            !config.refuse_plain_secret,
+            "secrets travel encrypted over TLS"
+        );
+    }
+
+    #[test]
+    fn log_formats_parse_by_name() {
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!("Text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        assert!("yaml".parse::<LogFormat>().is_err());
     }
 
     #[test]

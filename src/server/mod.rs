@@ -36,11 +36,10 @@ mod routes;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use config::{LogFormat, ServeArgs, ServerConfig};
+pub use config::{FileConfig, Listen, LogConfig, LogFormat, ServerConfig};
 pub use limits::BUSY;
 
 use crate::engine::Engine;
-use crate::store::OpenMode;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -146,26 +145,18 @@ pub fn runtime_builder() -> tokio::runtime::Builder {
     builder
 }
 
-/// `acql serve`: opens the database, builds a runtime, serves until SIGINT or SIGTERM,
-/// lets requests in flight finish, then closes the store.
-pub fn run(args: ServeArgs) -> Result<(), ServeError> {
-    let Some(db) = &args.db else {
-        return Err(ServeError::Config(
-            "a database file is needed (the CLI serves the demo store with --demo)".into(),
-        ));
-    };
-    let engine = Engine::open(db, OpenMode::Create)?;
-    run_engine(args, engine)
-}
-
-/// [`run`] on an open engine (the CLI's `--demo` store).
-pub fn run_engine(args: ServeArgs, engine: Engine) -> Result<(), ServeError> {
-    let (listen, config) = args.resolve()?;
-    let db = args
-        .db
-        .as_ref()
-        .map_or_else(|| "the demo store".to_owned(), |p| p.display().to_string());
-    logfmt::init(args.log_level, args.log_format);
+/// `acql serve`: sets up the request log, builds a runtime, serves `engine` on `listen`
+/// until SIGINT or SIGTERM, and lets requests in flight finish. `name` says what is served
+/// (a database file, the demo store) in the log.
+pub fn run(
+    engine: Engine,
+    name: &str,
+    listen: Listen,
+    config: ServerConfig,
+    log: LogConfig,
+) -> Result<(), ServeError> {
+    let db = name.to_owned();
+    logfmt::init(log.level, log.format);
     if config.credentials.is_empty() {
         tracing::warn!(
             "no userKey/secret configured: every request is accepted without authentication"

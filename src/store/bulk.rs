@@ -1341,6 +1341,14 @@ mod tests {
 
     /// A store with the default indexes plus a words index and a `*` value index with
     /// many keys, so every way of filling side tables is exercised.
+    /// An email-accounts import that skips bad lines and reports them.
+    fn skipping() -> ImportOptions<'static> {
+        ImportOptions {
+            skip_bad_lines: true,
+            ..ImportOptions::new(Collection::EmailAccounts)
+        }
+    }
+
     fn fresh() -> Store {
         let store = Store::in_memory().unwrap();
         store
@@ -1535,12 +1543,8 @@ mod tests {
             assert!(dump(&store) == before, "store changed ({limits:?})");
             assert!(keys_complete(&store), "keys lost ({limits:?})");
             // Skipping the line imports everything else, side tables included.
-            let options = ImportOptions {
-                skip_bad_lines: true,
-                ..ImportOptions::new(Collection::EmailAccounts)
-            };
             let report = store
-                .import_with_limits(Cursor::new(&text), options, limits)
+                .import_with_limits(Cursor::new(&text), skipping(), limits)
                 .unwrap();
             assert_eq!((report.inserted, report.bad_line_count), (1201, 1));
             assert_eq!(report.bad_lines[0].line, 1201);
@@ -1563,14 +1567,7 @@ mod tests {
             );
             // The keys table works: a second import finds every key in the store.
             let report = store
-                .import_with_limits(
-                    Cursor::new(&without),
-                    ImportOptions {
-                        skip_bad_lines: true,
-                        ..ImportOptions::new(Collection::EmailAccounts)
-                    },
-                    limits,
-                )
+                .import_with_limits(Cursor::new(&without), skipping(), limits)
                 .unwrap();
             assert_eq!((report.inserted, report.bad_line_count), (0, 1201));
             assert!(report.bad_lines[0].reason.contains("the store"));
@@ -1628,12 +1625,8 @@ mod tests {
         }
         for limits in [Limits::default(), Limits { run_budget: 0 }] {
             let store = fresh();
-            let options = ImportOptions {
-                skip_bad_lines: true,
-                ..ImportOptions::new(Collection::EmailAccounts)
-            };
             let report = store
-                .import_with_limits(Cursor::new(&text), options, limits)
+                .import_with_limits(Cursor::new(&text), skipping(), limits)
                 .unwrap();
             assert_eq!((report.inserted, report.bad_line_count), (10, 12));
             let lines: Vec<u64> = report.bad_lines.iter().map(|b| b.line).collect();

@@ -221,27 +221,22 @@ mod tests {
     /// The cache budget is shared: each reader gets budget / max_readers.
     #[test]
     fn readers_share_the_cache_budget() {
-        let (_dir, store) = store(ReaderLimits {
-            max_readers: 4,
+        let limits = |max_readers| ReaderLimits {
+            max_readers,
             cache_budget: 64 << 20,
             idle_timeout: Duration::from_secs(3600),
-        });
-        let size: i64 = store
-            .read(|c| c.query_row("PRAGMA cache_size", [], |r| r.get(0)))
-            .unwrap()
-            .unwrap();
-        assert_eq!(size, -16 * 1024);
+        };
+        let cache_size = |store: &Store| -> i64 {
+            store
+                .read(|c| c.query_row("PRAGMA cache_size", [], |r| r.get(0)))
+                .unwrap()
+                .unwrap()
+        };
+        let (_dir, store) = store(limits(4));
+        assert_eq!(cache_size(&store), -16 * 1024);
         // New limits apply to the readers opened after them.
-        store.set_reader_limits(ReaderLimits {
-            max_readers: 2,
-            cache_budget: 64 << 20,
-            idle_timeout: Duration::from_secs(3600),
-        });
-        let size: i64 = store
-            .read(|c| c.query_row("PRAGMA cache_size", [], |r| r.get(0)))
-            .unwrap()
-            .unwrap();
-        assert_eq!(size, -32 * 1024);
+        store.set_reader_limits(limits(2));
+        assert_eq!(cache_size(&store), -32 * 1024);
     }
 
     /// Idle readers are closed after the idle timeout, releasing their caches.

@@ -8,6 +8,7 @@
 mod datetime;
 mod escape;
 mod key;
+mod paths;
 pub mod regex;
 mod words;
 
@@ -19,6 +20,8 @@ use serde_json::{Map, Value};
 pub use datetime::parse_datetime;
 pub(crate) use escape::unescape;
 pub use key::ValueKey;
+pub use paths::{for_each_leaf, for_each_path};
+pub(crate) use words::scan_json_number;
 pub use words::{
     contains_phrase, is_json_number_text, number_text, number_text_value, word_spans, words,
 };

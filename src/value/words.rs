@@ -74,41 +74,63 @@ pub fn contains_phrase(text: &str, phrase: &[String]) -> bool {
 
 /// True when `s` is strict JSON number text: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
 pub fn is_json_number_text(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-        }
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
+    scan_json_number(s.as_bytes()).is_ok_and(|n| n.len == s.len())
+}
+
+/// The strict JSON number at the start of some bytes, as [`scan_json_number`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JsonNumber {
+    /// Its length in bytes.
+    pub len: usize,
+    /// The length of its sign and integer part.
+    pub int_len: usize,
+    /// It has a fraction (`.5`).
+    pub fraction: bool,
+    /// It has an exponent (`e5`).
+    pub exponent: bool,
+}
+
+/// The longest strict JSON number (the grammar of [`is_json_number_text`]) at the start of
+/// `b`, or the offset of the first byte that cannot continue one. The one reading of that
+/// grammar: JSON text import (`jsonb::from_text`) and the number checks share it.
+pub(crate) fn scan_json_number(b: &[u8]) -> Result<JsonNumber, usize> {
+    let digits = |mut i: usize| {
         while b.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
         }
-        if i == start {
-            return false;
-        }
+        i
+    };
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(i + 1),
+        _ => return Err(i),
     }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
+    let int_len = i;
+    let fraction = b.get(i) == Some(&b'.');
+    if fraction {
+        if !b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            return Err(i + 1);
+        }
+        i = digits(i + 1);
+    }
+    let exponent = matches!(b.get(i), Some(b'e' | b'E'));
+    if exponent {
         i += 1;
         if matches!(b.get(i), Some(b'+' | b'-')) {
             i += 1;
         }
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
+        if !b.get(i).is_some_and(u8::is_ascii_digit) {
+            return Err(i);
         }
-        if i == start {
-            return false;
-        }
+        i = digits(i);
     }
-    i == b.len()
+    Ok(JsonNumber {
+        len: i,
+        int_len,
+        fraction,
+        exponent,
+    })
 }
 
 /// The value of a string that is strict JSON number text (`"42"`, `"4.2e1"`; not
@@ -133,6 +155,43 @@ pub fn number_text(s: &str) -> Option<Number> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_numbers_are_scanned_to_their_end_or_their_first_bad_byte() {
+        let scan = |s: &str| scan_json_number(s.as_bytes()).map(|n| n.len);
+        // Where a number stops, the caller decides whether that is its end.
+        for (text, len) in [
+            ("0", 1),
+            ("-12.5e+3,", 8),
+            ("01", 1),
+            ("1.5E9]", 5),
+            ("7x", 1),
+        ] {
+            assert_eq!(scan(text), Ok(len), "{text}");
+        }
+        for (text, at) in [
+            ("-", 1),
+            ("-x", 1),
+            (".5", 0),
+            ("1.", 2),
+            ("1.e5", 2),
+            ("1e", 2),
+            ("1e+", 3),
+            ("+1", 0),
+        ] {
+            assert_eq!(scan(text), Err(at), "{text}");
+        }
+        let n = scan_json_number(b"-123.4e5").unwrap();
+        assert_eq!((n.int_len, n.fraction, n.exponent), (4, true, true));
+        let n = scan_json_number(b"42").unwrap();
+        assert_eq!((n.int_len, n.fraction, n.exponent), (2, false, false));
+        for text in ["0", "-0.0", "1e5", "12.50"] {
+            assert!(is_json_number_text(text), "{text}");
+        }
+        for text in ["01", "1.", " 1", "1 ", "", "-", "0x1", "1e5.0"] {
+            assert!(!is_json_number_text(text), "{text}");
+        }
+    }
 
     fn phrase(s: &str) -> Vec<String> {
         words(s).collect()

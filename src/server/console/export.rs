@@ -246,7 +246,7 @@ fn write_csv(
         let written = serde_json::from_slice::<Value>(json)
             .map_err(io_error)
             .and_then(|v| {
-                columns.gather(&v, &mut String::new());
+                columns.gather(&v);
                 spill
                     .write_all(json)
                     .and_then(|()| spill.write_all(b"\n"))
@@ -276,7 +276,7 @@ fn write_csv(
     for text in io::BufReader::new(file).lines() {
         let value: Value = serde_json::from_str(&text.map_err(io_error)?).map_err(io_error)?;
         cells.iter_mut().for_each(String::clear);
-        columns.place(&value, &mut String::new(), &mut cells);
+        columns.place(&value, &mut cells);
         line.clear();
         for (i, c) in cells.iter().enumerate() {
             if i > 0 {
@@ -300,45 +300,23 @@ struct Columns {
 }
 
 impl Columns {
-    fn gather(&mut self, value: &Value, prefix: &mut String) {
-        self.walk(value, prefix, &mut |cols, name, _| {
-            if !cols.index.contains_key(name) {
-                cols.index.insert(name.to_owned(), cols.names.len());
-                cols.names.push(name.to_owned());
+    /// Adds the columns of `value`'s leaves not seen before.
+    fn gather(&mut self, value: &Value) {
+        crate::value::for_each_leaf(value, &mut |name, _| {
+            if !self.index.contains_key(name) {
+                self.index.insert(name.to_owned(), self.names.len());
+                self.names.push(name.to_owned());
             }
         });
     }
 
-    fn place(&mut self, value: &Value, prefix: &mut String, cells: &mut [String]) {
-        self.walk(value, prefix, &mut |cols, name, v| {
-            if let Some(&i) = cols.index.get(name) {
+    /// Fills `cells` (one per column) with `value`'s leaves.
+    fn place(&self, value: &Value, cells: &mut [String]) {
+        crate::value::for_each_leaf(value, &mut |name, v| {
+            if let Some(&i) = self.index.get(name) {
                 cells[i] = cell_text(v);
             }
         });
-    }
-
-    /// Calls `f` with each leaf's dotted name: scalars, arrays, and empty objects.
-    fn walk(
-        &mut self,
-        value: &Value,
-        prefix: &mut String,
-        f: &mut dyn FnMut(&mut Columns, &str, &Value),
-    ) {
-        match value {
-            Value::Object(map) if !map.is_empty() => {
-                for (k, v) in map {
-                    let len = prefix.len();
-                    if !prefix.is_empty() {
-                        prefix.push('.');
-                    }
-                    prefix.push_str(k);
-                    self.walk(v, prefix, f);
-                    prefix.truncate(len);
-                }
-            }
-            _ if prefix.is_empty() => f(self, "value", value),
-            _ => f(self, prefix, value),
-        }
     }
 }
 
@@ -364,9 +342,9 @@ pub fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 fn flatten(value: &Value) -> Vec<(String, String)> {
     let mut cols = Columns::default();
-    cols.gather(value, &mut String::new());
+    cols.gather(value);
     let mut cells = vec![String::new(); cols.names.len()];
-    cols.place(value, &mut String::new(), &mut cells);
+    cols.place(value, &mut cells);
     cols.names.into_iter().zip(cells).collect()
 }
 

@@ -5,10 +5,7 @@
 //! occurs in a sample of documents of each collection, written as a query must write them
 //! (a key that is not a plain segment goes in backticks).
 
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
-
-use serde_json::Value;
 
 use crate::catalog::Collection;
 use crate::engine::{Engine, SearchOptions};
@@ -31,7 +28,10 @@ pub fn known_paths(engine: &Engine) -> Vec<String> {
     for c in Collection::ALL {
         let query = format!("SELECT * FROM {c} LIMIT {PATH_SAMPLE}");
         let _ = engine.stream(&query, &SearchOptions::default(), &mut |doc| {
-            collect_paths(doc, &mut String::new(), &mut set);
+            crate::value::for_each_path(doc, ARRAY_SAMPLE, &mut |path, _| {
+                set.insert(path.to_owned());
+                true
+            });
             if set.len() >= MAX_PATHS {
                 ControlFlow::Break(())
             } else {
@@ -43,28 +43,6 @@ pub fn known_paths(engine: &Engine) -> Vec<String> {
 }
 
 pub use crate::ast::quote_segment;
-
-fn collect_paths(value: &Value, prefix: &mut String, out: &mut BTreeSet<String>) {
-    let Value::Object(map) = value else { return };
-    for (key, v) in map {
-        let len = prefix.len();
-        if !prefix.is_empty() {
-            prefix.push('.');
-        }
-        prefix.push_str(&quote_segment(key));
-        out.insert(prefix.clone());
-        match v {
-            Value::Object(_) => collect_paths(v, prefix, out),
-            Value::Array(items) => {
-                for item in items.iter().take(ARRAY_SAMPLE) {
-                    collect_paths(item, prefix, out);
-                }
-            }
-            _ => {}
-        }
-        prefix.truncate(len);
-    }
-}
 
 #[cfg(test)]
 mod tests {
