@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -23,7 +23,8 @@ use crate::Result;
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind};
 use crate::exec::ExecError;
 use crate::exec::cursor::{CursorState, now_ms};
-use crate::exec::run::{self, Guard, Out, Prepared, Window};
+use crate::exec::run::{self, Guard, Out, Prepared, Trace, Window};
+use crate::plan::physical::Physical;
 use crate::plan::{self, Plan};
 use crate::store::{AccountParams, LiteAccountParams, OpenMode, Store, StoreError};
 
@@ -73,8 +74,80 @@ pub struct StreamSummary {
     pub total_count: u64,
 }
 
-/// One explained statement: label, SQL text, SQLite's query-plan lines.
-type Explained = (&'static str, String, Vec<String>);
+/// What one run of a query executed ([`Engine::analyze`]).
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// The plan.
+    pub plan: Plan,
+    /// Records produced.
+    pub records: u64,
+    /// `totalCount`.
+    pub total_count: u64,
+    /// The run's wall time (building the physical plan included).
+    pub elapsed: Duration,
+    /// The physical plan that ran and every statement executed.
+    pub trace: Trace,
+}
+
+impl Analysis {
+    /// The statements executed that the physical plan does not list (none, unless the
+    /// executor and EXPLAIN disagree).
+    pub fn unplanned(&self) -> Vec<&str> {
+        let Some(physical) = &self.trace.physical else {
+            return self.trace.statements.iter().map(|s| s.0.as_str()).collect();
+        };
+        let listed = physical.statements();
+        self.trace
+            .statements
+            .iter()
+            .filter(|s| !listed.iter().any(|l| l.sql.text == s.0))
+            .map(|s| s.0.as_str())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Analysis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.plan)?;
+        if let Some(physical) = &self.trace.physical {
+            let text = physical.render(&mut |sql| match self
+                .trace
+                .statements
+                .iter()
+                .find(|s| s.0 == sql.text)
+            {
+                Some((_, runs, rows, time)) => vec![format!(
+                    "actual: {rows} rows, {runs} run{}, {:.3} ms",
+                    if *runs == 1 { "" } else { "s" },
+                    time.as_secs_f64() * 1e3
+                )],
+                None => vec!["actual: not run".to_string()],
+            });
+            f.write_str(&text)?;
+        }
+        for text in self.unplanned() {
+            write!(f, "\n  unplanned sql: {text}")?;
+        }
+        write!(
+            f,
+            "\n  actual: {} records, totalCount {}, {:.3} ms",
+            self.records,
+            self.total_count,
+            self.elapsed.as_secs_f64() * 1e3
+        )
+    }
+}
+
+/// The window EXPLAIN describes: a search page of the plan.
+fn explain_window(plan: &Plan) -> Window {
+    Window {
+        start: plan.start,
+        limit: Some(plan.limit),
+        after: None,
+        count: true,
+        keyset: false,
+    }
+}
 
 /// Plans cached per query text; cleared when the catalog changes.
 #[derive(Default)]
@@ -450,32 +523,69 @@ impl Engine {
         })
     }
 
-    /// The plan of `query`, with SQLite's `EXPLAIN QUERY PLAN` of each statement.
+    /// The physical plan a search page of `query` runs now (its decisions depend on
+    /// the store's contents: see [`crate::plan::physical`]).
+    pub fn physical(&self, query: &str) -> Result<Physical> {
+        self.with_prepared(query, |conn, prepared| {
+            let window = explain_window(&prepared.plan);
+            let mut guard = Guard::new(None, None);
+            Ok((*run::physical_plan(conn, prepared, &window, &mut guard)?).clone())
+        })
+    }
+
+    /// EXPLAIN: the plan of `query` and the physical plan a search page runs, with
+    /// SQLite's `EXPLAIN QUERY PLAN` of each statement.
     pub fn explain(&self, query: &str) -> Result<String> {
-        let prepared = self.prepare(query)?;
-        let mut text = prepared.plan.to_string();
-        let statements = run::statements(&prepared.plan);
-        let explained = self
-            .store
-            .read(|conn| -> Result<Vec<Explained>, ExecError> {
-                statements
-                    .iter()
-                    .map(|(label, sql)| {
-                        Ok((
-                            *label,
-                            sql.text.clone(),
-                            run::explain_query_plan(conn, sql)?,
-                        ))
-                    })
-                    .collect()
-            })??;
-        for (label, sql, lines) in explained {
-            text.push_str(&format!("\n  sql {label}: {sql}"));
-            for l in lines {
-                text.push_str(&format!("\n    sqlite: {l}"));
+        self.with_prepared(query, |conn, prepared| {
+            let window = explain_window(&prepared.plan);
+            let mut guard = Guard::new(None, None);
+            let physical = run::physical_plan(conn, prepared, &window, &mut guard)?;
+            let mut failed = None;
+            let text = physical.render(&mut |sql| match run::explain_query_plan(conn, sql) {
+                Ok(lines) => lines.into_iter().map(|l| format!("sqlite: {l}")).collect(),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    Vec::new()
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
             }
-        }
-        Ok(text)
+            Ok(format!("{}{text}", prepared.plan))
+        })
+    }
+
+    /// EXPLAIN ANALYZE: runs `query` as a search page and returns what ran — the physical
+    /// plan with each statement's executions, rows and time — and the results' counts.
+    pub fn analyze(&self, query: &str) -> Result<Analysis> {
+        self.with_prepared(query, |conn, prepared| {
+            let window = explain_window(&prepared.plan);
+            let trace = Arc::new(Mutex::new(Trace::default()));
+            let mut guard = Guard::new(None, None).traced(Arc::clone(&trace));
+            let started = Instant::now();
+            let mut sink = |_: &[u8]| ControlFlow::Continue(());
+            let summary = run::run(
+                conn,
+                prepared,
+                &window,
+                &mut guard,
+                &mut Out::Json(&mut sink),
+            )?;
+            let elapsed = started.elapsed();
+            let trace = std::mem::take(&mut *trace.lock().unwrap_or_else(PoisonError::into_inner));
+            Ok(Analysis {
+                plan: prepared.plan.clone(),
+                records: summary.emitted,
+                total_count: summary.total.unwrap_or(summary.emitted),
+                elapsed,
+                trace,
+            })
+        })
+    }
+
+    /// [`Engine::analyze`] as text (`acql explain --analyze`, `.explain analyze`).
+    pub fn explain_analyze(&self, query: &str) -> Result<String> {
+        Ok(self.analyze(query)?.to_string())
     }
 
     /// The per-store key that signs cursor ids (`acql_meta.cursor_key`).

@@ -386,6 +386,62 @@ proptest! {
     }
 }
 
+/// Queries of every shape for the EXPLAIN-is-what-runs check: records (filters, orders,
+/// windows), composite lookups, aggregates and groups.
+fn any_shape_query() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => query(),
+        2 => composite_query(),
+        1 => (prop::option::of(condition()), prop::sample::select(vec!["count(*)", "sum(data.n)", "min(profile.age), count(*)"]))
+            .prop_map(|(c, aggs)| match c {
+                Some(c) => format!("SELECT {aggs} FROM emailAccounts WHERE {c}"),
+                None => format!("SELECT {aggs} FROM emailAccounts"),
+            }),
+        1 => (prop::option::of(condition()), path())
+            .prop_map(|(c, p)| match c {
+                Some(c) => format!("SELECT {p}, count(*) FROM emailAccounts WHERE {c} GROUP BY {p}"),
+                None => format!("SELECT {p}, count(*) FROM emailAccounts GROUP BY {p}"),
+            }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// EXPLAIN shows what runs: a traced run executes no statement its physical plan does
+    /// not list, executes every statement listed as running always, and its physical plan
+    /// is the one EXPLAIN prints (same store, same facts); its counts are the search's.
+    #[test]
+    fn explain_lists_exactly_the_statements_a_run_executes(
+        docs in prop::collection::vec(doc(), 0..24),
+        queries in prop::collection::vec(any_shape_query(), 1..8),
+    ) {
+        use acql::plan::physical::When;
+        let docs = with_emails(docs);
+        let engines = [engine(&docs, true), engine(&docs, false)];
+        for q in &queries {
+            for (e, label) in engines.iter().zip(["indexed", "unindexed"]) {
+                let analysis = e.analyze(q).unwrap_or_else(|err| panic!("{q}: {err}"));
+                let ran = analysis.trace.physical.clone().expect("a run records its physical plan");
+                prop_assert!(analysis.unplanned().is_empty(), "{} ({}):\n{}", q, label, analysis);
+                for s in ran.statements() {
+                    if s.when == When::Always {
+                        prop_assert!(
+                            analysis.trace.statements.iter().any(|(text, ..)| *text == s.sql.text),
+                            "{} ({}): listed as always running but not run: {}\n{}", q, label, s.sql.text, analysis
+                        );
+                    }
+                }
+                let explained = e.physical(q).unwrap();
+                prop_assert_eq!(&explained, &ran, "{} ({})", q, label);
+                let page = e.search(q, &SearchOptions::default()).unwrap();
+                prop_assert_eq!(analysis.total_count, page.total_count, "{} ({})", q, label);
+                prop_assert_eq!(analysis.records, page.results.len() as u64, "{} ({})", q, label);
+            }
+        }
+    }
+}
+
 /// Issue 14's guard: documents written as NDJSON text with numeric edge values (±2^53±1,
 /// `1e3`, `255.00`, `-0`, integers beyond 64 bits), mixed types under one path, arrays,
 /// dotted keys and missing fields; random queries (filters, sorts, windows, projections,

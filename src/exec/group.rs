@@ -4,54 +4,52 @@
 use std::cmp::Ordering;
 use std::ops::ControlFlow;
 
-use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use super::ExecError;
 use super::aggregate::{Accumulator, Grouping, aggregate_key};
-use super::run::{
-    Guard, Out, Prepared, Run, Summary, Window, each_row, emit_value, matching, scan_count,
-    sql_count,
-};
+use super::run::{Guard, Out, Run, Summary, Window, count_all, each_row, emit_value, matching};
 use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
-use crate::plan::covered::{Covered, Rows, Source};
-use crate::plan::lower;
-use crate::plan::{Access, IndexRef, Shape};
-use crate::value::{Number, ValueKey};
+use crate::plan::Shape;
+use crate::plan::lower::Sql;
+use crate::plan::physical::{Count, Operator, Source};
+use crate::value::ValueKey;
 
-/// Runs a plan whose shape is [`Shape::Aggregates`] or [`Shape::Groups`].
-pub(crate) fn run(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
-    let Run { conn, p, access, w } = *r;
-    match &p.plan.shape {
-        Shape::Aggregates(aggs) => aggregates(conn, p, access, aggs, w, guard, out),
-        Shape::Groups {
-            covering: Some(ix),
-            items,
-            ..
-        } => {
-            let rows = covering_groups(conn, p, ix, items, guard)?;
-            page(rows, w, out)
+/// Runs an aggregate or group operator of a physical plan (a plan whose shape is
+/// [`Shape::Aggregates`] or [`Shape::Groups`]).
+pub(crate) fn run(
+    r: &Run<'_>,
+    op: &Operator,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    match (op, &r.p.plan.shape) {
+        (Operator::Aggregates { source, count }, Shape::Aggregates(aggs)) => {
+            aggregates(r, source, count.as_ref(), aggs, guard, out)
         }
-        Shape::Groups { keys, items, .. } => {
-            let mut g = Grouping::new(keys, items, &p.plan.sort);
-            each_match(conn, p, access, guard, |doc| g.add(Jsonb::trusted(doc)))?;
-            page(g.rows(), w, out)
+        (Operator::CoveringGroups { sql }, Shape::Groups { items, .. }) => {
+            let rows = covering_groups(r, sql, items, guard)?;
+            page(rows, r.w, out)
         }
-        Shape::Records(_) => Ok(Summary::default()),
+        (Operator::Groups { source }, Shape::Groups { keys, items, .. }) => {
+            let mut g = Grouping::new(keys, items, &r.p.plan.sort);
+            each_match(r, source, guard, |doc| g.add(Jsonb::trusted(doc)))?;
+            page(g.rows(), r.w, out)
+        }
+        _ => Ok(Summary::default()),
     }
 }
 
-/// Calls `f` with every matching document; returns how many there were.
+/// Calls `f` with every matching document of `source`; returns how many there were.
 fn each_match(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
+    r: &Run<'_>,
+    source: &Source,
     guard: &mut Guard,
     mut f: impl FnMut(&[u8]),
 ) -> Result<u64, ExecError> {
     let mut n = 0;
-    matching(conn, p, access, None, guard, |_, doc| {
+    matching(r, source, guard, |_, doc| {
         n += 1;
         f(doc);
         Ok(ControlFlow::Continue(()))
@@ -59,36 +57,20 @@ fn each_match(
     Ok(n)
 }
 
+/// One row of aggregates: `count(*)` alone from its count operator, anything else by
+/// reading every match.
 fn aggregates(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
+    r: &Run<'_>,
+    source: &Source,
+    count: Option<&Count>,
     aggs: &[crate::ast::Aggregate],
-    w: &Window,
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> Result<Summary, ExecError> {
-    if let Some(covered) = &p.plan.covered
-        && let Some(row) = covered_row(conn, p, access, aggs, covered, guard)?
-    {
-        let total = row.0;
-        let mut s = page(vec![Value::Object(row.1)], w, out)?;
-        s.total = Some(total);
-        return Ok(s);
-    }
-    let only_count = aggs.iter().all(|a| a.func == AggFunc::Count);
     let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
-    let counted = if only_count {
-        match sql_count(conn, &p.plan, access, guard)? {
-            Some(n) => Some(n),
-            None => scan_count(conn, p, access, guard)?,
-        }
-    } else {
-        None
-    };
-    let total = match counted {
-        Some(n) => n,
-        None => each_match(conn, p, access, guard, |doc| {
+    let total = match count {
+        Some(count) => count_all(r, count, guard)?,
+        None => each_match(r, source, guard, |doc| {
             accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc)))
         })?,
     };
@@ -101,7 +83,7 @@ fn aggregates(
         };
         row.insert(aggregate_key(agg), v);
     }
-    let mut s = page(vec![Value::Object(row)], w, out)?;
+    let mut s = page(vec![Value::Object(row)], r.w, out)?;
     s.total = Some(total);
     Ok(s)
 }
@@ -240,14 +222,14 @@ fn number(v: rusqlite::types::ValueRef<'_>) -> Option<Number> {
 
 /// Groups counted straight from a value index: `(key, documents)` per distinct key.
 fn covering_groups(
-    conn: &Connection,
-    p: &Prepared,
-    ix: &IndexRef,
+    r: &Run<'_>,
+    sql: &Sql,
     items: &[SelectItem],
     guard: &mut Guard,
 ) -> Result<Vec<Value>, ExecError> {
+    let p = r.p;
     let mut groups: Vec<(ValueKey, u64)> = Vec::new();
-    each_row(conn, &lower::group_counts(ix), guard, |row| {
+    each_row(r.conn, sql, guard, |row| {
         let key = match row.get_ref(0)? {
             rusqlite::types::ValueRef::Integer(i) => ValueKey::Int(i),
             rusqlite::types::ValueRef::Real(f) => ValueKey::Real(f),

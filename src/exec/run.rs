@@ -1,4 +1,6 @@
-//! Running a plan on one connection.
+//! Running a plan on one connection: the physical plan is built from the facts the
+//! store answers ([`physical`]) and its operator runs here. No statement is written
+//! here; each comes from the physical plan.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -15,12 +17,12 @@ use serde_json::Value;
 use super::ExecError;
 use super::cursor::Position;
 use super::eval::Filter;
-use super::group;
 use super::project::Projection;
-use crate::ast::{AggFunc, OrderItem, OrderKey, SelectItem};
+use crate::ast::{OrderItem, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
-use crate::plan::lower::{self, Param, Sql};
-use crate::plan::{Access, Bound, CountMethod, IndexRef, Lookup, Order, Plan, PlanError, Shape};
+use crate::plan::lower::{self, Dialect, Param, Sql};
+use crate::plan::physical::{self, Count, Demand, Facts, Operator, Physical, Rest, Source};
+use crate::plan::{Plan, PlanError, Shape};
 use crate::value::{Node, ValueKey, scalar_key, visit};
 
 /// The default query timeout.
@@ -33,13 +35,15 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Prepared {
     /// The plan.
     pub plan: Plan,
-    residual: Option<Arc<Filter>>,
+    /// The residual filter of each access choice ([`Plan::choices`]).
+    residuals: Vec<Option<Arc<Filter>>>,
     filter: Option<Filter>,
     projection: Projection,
     whole: bool,
-    /// The candidate statement of the plan's own access path (no cursor position),
-    /// built on first use: point lookups would otherwise format it on every run.
-    candidates_sql: OnceLock<Option<Sql>>,
+    /// The physical plan, built on first use when it depends on no fact of the store
+    /// ([`physical::is_static`]): point lookups would otherwise format their statements
+    /// on every run. One per [`Window::count`].
+    fixed: [OnceLock<Arc<Physical>>; 2],
 }
 
 impl Prepared {
@@ -52,12 +56,10 @@ impl Prepared {
                 span: err_span(&err),
             })
         };
-        let residual = plan
-            .residual
-            .as_ref()
-            .map(compile)
-            .transpose()?
-            .map(Arc::new);
+        let residuals = plan
+            .choices()
+            .map(|c| c.residual.map(compile).transpose().map(|f| f.map(Arc::new)))
+            .collect::<Result<Vec<_>, _>>()?;
         let filter = plan.filter.as_ref().map(compile).transpose()?;
         let (projection, whole) = match &plan.shape {
             Shape::Records(items) => (
@@ -68,18 +70,20 @@ impl Prepared {
         };
         Ok(Prepared {
             plan,
-            residual,
+            residuals,
             filter,
             projection,
             whole,
-            candidates_sql: OnceLock::new(),
+            fixed: [OnceLock::new(), OnceLock::new()],
         })
     }
 
-    pub(crate) fn residual_ok(&self, doc: &[u8]) -> bool {
-        self.residual.as_ref().is_none_or(|f| f.matches_jsonb(doc))
+    /// The residual filter of access choice `choice`.
+    fn residual(&self, choice: usize) -> Option<&Arc<Filter>> {
+        self.residuals.get(choice).and_then(Option::as_ref)
     }
 
+    /// True when the whole `WHERE` matches `doc`.
     fn filter_matches(&self, doc: &[u8]) -> bool {
         self.filter.as_ref().is_none_or(|f| f.matches_jsonb(doc))
     }
@@ -99,6 +103,7 @@ pub struct Guard {
     deadline: Instant,
     cancel: Option<Arc<AtomicBool>>,
     ticks: u32,
+    trace: Option<Arc<Mutex<Trace>>>,
 }
 
 impl Guard {
@@ -109,6 +114,7 @@ impl Guard {
             deadline: Instant::now() + t,
             cancel,
             ticks: 0,
+            trace: None,
         }
     }
 
@@ -128,6 +134,7 @@ impl Guard {
                 .unwrap_or_else(never),
             cancel,
             ticks: 0,
+            trace: None,
         }
     }
 
@@ -163,12 +170,55 @@ impl Guard {
         self.deadline
     }
 
+    /// Records every statement the run executes into `trace` (EXPLAIN ANALYZE).
+    pub fn traced(mut self, trace: Arc<Mutex<Trace>>) -> Guard {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Adds one execution of `text` to the trace, if any.
+    fn record(&self, text: &str, rows: u64, time: Duration) {
+        if let Some(t) = &self.trace {
+            t.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .add(text, rows, time);
+        }
+    }
+
+    /// The start of a timed statement when tracing.
+    fn timer(&self) -> Option<Instant> {
+        self.trace.as_ref().map(|_| Instant::now())
+    }
+
     /// Maps an interrupted statement to the reason it was interrupted.
     pub(crate) fn sqlite_error(&self, e: rusqlite::Error) -> ExecError {
         if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) {
             return self.check().err().unwrap_or(ExecError::Timeout);
         }
         ExecError::Sqlite(e)
+    }
+}
+
+/// What a traced run executed: per statement text, executions, rows and time (the time
+/// of a statement's rows includes the work done on each row while it runs).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// `(text, executions, rows, time)` in order of first execution.
+    pub statements: Vec<(String, u64, u64, Duration)>,
+    /// The physical plan the run executed.
+    pub physical: Option<Physical>,
+}
+
+impl Trace {
+    fn add(&mut self, text: &str, rows: u64, time: Duration) {
+        match self.statements.iter_mut().find(|s| s.0 == text) {
+            Some(s) => {
+                s.1 += 1;
+                s.2 += rows;
+                s.3 += time;
+            }
+            None => self.statements.push((text.to_string(), 1, rows, time)),
+        }
     }
 }
 
@@ -237,15 +287,21 @@ pub(crate) fn each_row(
     guard: &mut Guard,
     mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
 ) -> Result<(), ExecError> {
+    let timer = guard.timer();
     let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
     let mut rows = stmt
         .query(params_from_iter(sql.params.iter().map(param_value)))
         .map_err(|e| guard.sqlite_error(e))?;
+    let mut n = 0;
     while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
         guard.tick()?;
+        n += 1;
         if f(row)?.is_break() {
             break;
         }
+    }
+    if let Some(t) = timer {
+        guard.record(&sql.text, n, t.elapsed());
     }
     Ok(())
 }
@@ -364,11 +420,17 @@ fn scalar<T: rusqlite::types::FromSql>(
     sql: &Sql,
     guard: &Guard,
 ) -> Result<T, ExecError> {
+    let timer = guard.timer();
     let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
-    stmt.query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
-        r.get(0)
-    })
-    .map_err(|e| guard.sqlite_error(e))
+    let v = stmt
+        .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
+            r.get(0)
+        })
+        .map_err(|e| guard.sqlite_error(e))?;
+    if let Some(t) = timer {
+        guard.record(&sql.text, 1, t.elapsed());
+    }
+    Ok(v)
 }
 
 /// Runs one scalar `count(*)` statement.
@@ -376,105 +438,123 @@ fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecErr
     Ok(u64::try_from(scalar::<i64>(conn, sql, guard)?).unwrap_or(0))
 }
 
-/// `totalCount` without evaluating documents, when the plan allows it: `None` when the
-/// matches must be evaluated.
-pub(crate) fn sql_count(
-    conn: &Connection,
-    plan: &Plan,
-    access: &Access,
-    guard: &mut Guard,
-) -> Result<Option<u64>, ExecError> {
-    match &plan.count {
-        CountMethod::Covering => {
-            if let Access::Lookup(Lookup { index, probes, .. }) = access
-                && let [probe] = probes.as_slice()
-                && !lower::is_unique(index, probe)
-            {
-                // A range may hold several entries per document. Deduplicating the ids
-                // in Rust is ~10× cheaper than SQLite's count(DISTINCT) temporary b-tree.
-                let mut ids = Vec::new();
-                each_row(conn, &lower::probe_docs(index, probe), guard, |row| {
-                    ids.push(row.get::<_, i64>(0)?);
-                    Ok(ControlFlow::Continue(()))
-                })?;
-                ids.sort_unstable();
-                ids.dedup();
-                return Ok(Some(ids.len() as u64));
-            }
-            match lower::count(plan.collection, access) {
-                Some(sql) => count_sql(conn, &sql, guard).map(Some),
-                None => Ok(Some(0)),
-            }
-        }
-        CountMethod::SemiJoin(semi) => {
-            if matches!(access, Access::Empty) {
-                return Ok(Some(0));
-            }
-            let Access::Lookup(driver) = access else {
-                return Ok(None);
-            };
-            let mut legs = vec![driver.clone()];
-            for l in semi {
-                legs.push(prune_lookup(conn, l, guard)?);
-            }
-            if legs.iter().any(|l| l.probes.is_empty()) {
-                return Ok(Some(0));
-            }
-            if legs
-                .iter()
-                .any(|l| l.probes.len() != 1 || !lower::is_seek(&l.probes[0]))
-            {
-                return mark_count(conn, &legs[0], &legs[1..], guard);
-            }
-            merge_count(conn, &legs, guard).map(Some)
-        }
-        CountMethod::Evaluate => Ok(None),
+/// `sql` with the residual filter's id bound at `slot` (see [`Source::ScanFilter`]).
+fn with_filter(sql: &Sql, slot: usize, reg: &Registered) -> Sql {
+    let mut sql = sql.clone();
+    if let Some(p) = sql.params.get_mut(slot) {
+        *p = Param::Int(reg.0);
+    }
+    sql
+}
+
+/// The store's answers to the questions of [`physical::physical`], on one connection.
+struct Asker<'a> {
+    conn: &'a Connection,
+    guard: &'a mut Guard,
+}
+
+impl Facts for Asker<'_> {
+    type Error = ExecError;
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn scalar(&mut self, sql: &Sql) -> Result<i64, ExecError> {
+        scalar(self.conn, sql, self.guard)
+    }
+
+    fn count(&mut self, count: &Count) -> Result<u64, ExecError> {
+        Ok(run_count(self.conn, None, count, self.guard)?.unwrap_or(0))
     }
 }
 
-/// Rows of the legs per driver document above which reading the driver's documents
-/// (~1.5 µs each) is cheaper than streaming the legs' index rows (~0.1 µs each).
-const MARK_ROWS_PER_DOC: usize = 12;
+/// What a run of `plan` for window `w` asks of the physical plan.
+fn demand(w: &Window) -> Demand {
+    Demand {
+        start: w.start,
+        limit: w.limit,
+        after: w.after.as_ref().map(|a| a.id),
+        keyset: w.keyset || w.after.is_some(),
+        count: w.count,
+    }
+}
+
+/// The physical plan of one run of `p` for window `w`, asking the store what it depends
+/// on (a plan that depends on nothing is built once per prepared plan and count demand).
+pub fn physical_plan(
+    conn: &Connection,
+    p: &Prepared,
+    w: &Window,
+    guard: &mut Guard,
+) -> Result<Arc<Physical>, ExecError> {
+    let demand = demand(w);
+    let mut asker = Asker { conn, guard };
+    if physical::is_static(&p.plan, &demand) {
+        let slot = &p.fixed[usize::from(demand.count)];
+        if let Some(ph) = slot.get() {
+            return Ok(Arc::clone(ph));
+        }
+        let ph = Arc::new(physical::physical(&p.plan, &demand, &mut asker)?);
+        return Ok(Arc::clone(slot.get_or_init(|| ph)));
+    }
+    Ok(Arc::new(physical::physical(&p.plan, &demand, &mut asker)?))
+}
+
+/// Runs a count operator; `None` for [`Count::Evaluate`] (the caller evaluates).
+fn run_count(
+    conn: &Connection,
+    residual: Option<&Arc<Filter>>,
+    count: &Count,
+    guard: &mut Guard,
+) -> Result<Option<u64>, ExecError> {
+    match count {
+        Count::Zero => Ok(Some(0)),
+        Count::Sql(sql) => count_sql(conn, sql, guard).map(Some),
+        Count::DistinctIds(sql) => {
+            let mut ids = Vec::new();
+            each_row(conn, sql, guard, |row| {
+                ids.push(row.get::<_, i64>(0)?);
+                Ok(ControlFlow::Continue(()))
+            })?;
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(Some(ids.len() as u64))
+        }
+        Count::Merge(sqls) => merge_count(conn, sqls, guard).map(Some),
+        Count::Mark { driver, legs } => mark_count(conn, driver, legs, guard).map(Some),
+        Count::ScanFilter { sql, slot } => {
+            let Some(residual) = residual else {
+                return Ok(None);
+            };
+            let reg = Registered::new(residual);
+            count_sql(conn, &with_filter(sql, *slot, &reg), guard).map(Some)
+        }
+        Count::Evaluate(_) => Ok(None),
+    }
+}
 
 /// Counts the driver's documents that every leg also holds when some probe is a range
 /// (its rows are not in id order, so no merge): the driver's ids are collected and
 /// sorted, and each leg's rows mark the ids they hit. Exact for any number of entries
-/// per document. `None` (evaluate instead) when the legs hold many more rows than the
-/// driver has documents.
+/// per document.
 fn mark_count(
     conn: &Connection,
-    driver: &Lookup,
-    legs: &[Lookup],
+    driver: &[Sql],
+    legs: &[Vec<Sql>],
     guard: &mut Guard,
-) -> Result<Option<u64>, ExecError> {
+) -> Result<u64, ExecError> {
     let mut ids: Vec<i64> = Vec::new();
-    for probe in &driver.probes {
-        each_row(
-            conn,
-            &lower::probe_docs(&driver.index, probe),
-            guard,
-            |row| {
-                ids.push(row.get(0)?);
-                Ok(ControlFlow::Continue(()))
-            },
-        )?;
+    for sql in driver {
+        each_row(conn, sql, guard, |row| {
+            ids.push(row.get(0)?);
+            Ok(ControlFlow::Continue(()))
+        })?;
     }
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
-        return Ok(Some(0));
-    }
-    let budget = ids.len().saturating_mul(MARK_ROWS_PER_DOC);
-    for leg in legs {
-        let mut rows = 0usize;
-        for probe in &leg.probes {
-            let left = i64::try_from(budget.saturating_sub(rows)).unwrap_or(i64::MAX);
-            let sql = lower::probe_rows_capped(&leg.index, probe, left);
-            rows += usize::try_from(count_sql(conn, &sql, guard)?).unwrap_or(usize::MAX);
-            if rows >= budget {
-                return Ok(None);
-            }
-        }
+        return Ok(0);
     }
     // Ids as a bitset over [lo, hi] (generated ids are dense); a sorted list with
     // binary search when they are too sparse for that.
@@ -488,8 +568,8 @@ fn mark_count(
         }
         for leg in legs {
             let mut hit = vec![0u64; words];
-            for probe in &leg.probes {
-                each_row(conn, &lower::probe_docs(&leg.index, probe), guard, |row| {
+            for sql in leg {
+                each_row(conn, sql, guard, |row| {
                     let id: i64 = row.get(0)?;
                     if (lo..=hi).contains(&id) {
                         let off = id.abs_diff(lo) as usize;
@@ -500,15 +580,15 @@ fn mark_count(
             }
             live.iter_mut().zip(&hit).for_each(|(l, h)| *l &= h);
         }
-        return Ok(Some(live.iter().map(|w| u64::from(w.count_ones())).sum()));
+        return Ok(live.iter().map(|w| u64::from(w.count_ones())).sum());
     }
     for leg in legs {
         if ids.is_empty() {
             break;
         }
         let mut hit = vec![false; ids.len()];
-        for probe in &leg.probes {
-            each_row(conn, &lower::probe_docs(&leg.index, probe), guard, |row| {
+        for sql in leg {
+            each_row(conn, sql, guard, |row| {
                 if let Ok(i) = ids.binary_search(&row.get::<_, i64>(0)?) {
                     hit[i] = true;
                 }
@@ -518,41 +598,58 @@ fn mark_count(
         let mut hits = hit.into_iter();
         ids.retain(|_| hits.next().unwrap_or(false));
     }
-    Ok(Some(ids.len() as u64))
+    Ok(ids.len() as u64)
 }
 
-/// Counts the documents present in every leg (one seek probe each) by merging their
-/// id-ordered streams: index entries only, no documents read, no temporary tables.
-fn merge_count(conn: &Connection, legs: &[Lookup], guard: &mut Guard) -> Result<u64, ExecError> {
-    let sqls: Vec<Sql> = legs
-        .iter()
-        .map(|l| lower::doc_stream(&l.index, &l.probes[0]))
-        .collect();
+/// Counts the documents present in every stream (id-ordered seeks) by merging them:
+/// index entries only, no documents read, no temporary tables. Traced, the streams'
+/// rows are their own and the merge's time is the first stream's.
+fn merge_count(conn: &Connection, sqls: &[Sql], guard: &mut Guard) -> Result<u64, ExecError> {
+    let timer = guard.timer();
     let mut stmts = Vec::with_capacity(sqls.len());
-    for sql in &sqls {
-        stmts.push(
-            conn.prepare_cached(&sql.text)
-                .map_err(|e| guard.sqlite_error(e))?,
-        );
+    for sql in sqls {
+        stmts.push(prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?);
     }
     let mut streams = Vec::with_capacity(stmts.len());
-    for (stmt, sql) in stmts.iter_mut().zip(&sqls) {
+    for (stmt, sql) in stmts.iter_mut().zip(sqls) {
         streams.push(
             stmt.query(params_from_iter(sql.params.iter().map(param_value)))
                 .map_err(|e| guard.sqlite_error(e))?,
         );
     }
-    let next =
-        |rows: &mut rusqlite::Rows<'_>, guard: &mut Guard| -> Result<Option<i64>, ExecError> {
-            guard.tick()?;
-            match rows.next().map_err(|e| guard.sqlite_error(e))? {
-                Some(r) => Ok(Some(r.get(0)?)),
-                None => Ok(None),
+    let mut read = vec![0u64; sqls.len()];
+    let count = merge(&mut streams, &mut read, guard);
+    drop(streams);
+    if let Some(t) = timer {
+        let time = t.elapsed();
+        for (i, (sql, n)) in sqls.iter().zip(&read).enumerate() {
+            guard.record(&sql.text, *n, if i == 0 { time } else { Duration::ZERO });
+        }
+    }
+    count
+}
+
+fn merge(
+    streams: &mut [rusqlite::Rows<'_>],
+    read: &mut [u64],
+    guard: &mut Guard,
+) -> Result<u64, ExecError> {
+    let next = |rows: &mut rusqlite::Rows<'_>,
+                read: &mut u64,
+                guard: &mut Guard|
+     -> Result<Option<i64>, ExecError> {
+        guard.tick()?;
+        match rows.next().map_err(|e| guard.sqlite_error(e))? {
+            Some(r) => {
+                *read += 1;
+                Ok(Some(r.get(0)?))
             }
-        };
+            None => Ok(None),
+        }
+    };
     let mut heads = Vec::with_capacity(streams.len());
-    for rows in &mut streams {
-        match next(rows, guard)? {
+    for (rows, n) in streams.iter_mut().zip(read.iter_mut()) {
+        match next(rows, n, guard)? {
             Some(id) => heads.push(id),
             None => return Ok(0),
         }
@@ -561,9 +658,13 @@ fn merge_count(conn: &Connection, legs: &[Lookup], guard: &mut Guard) -> Result<
     loop {
         let max = heads.iter().copied().max().unwrap_or(0);
         let mut all = true;
-        for (rows, head) in streams.iter_mut().zip(heads.iter_mut()) {
+        for ((rows, head), n) in streams
+            .iter_mut()
+            .zip(heads.iter_mut())
+            .zip(read.iter_mut())
+        {
             while *head < max {
-                match next(rows, guard)? {
+                match next(rows, n, guard)? {
                     Some(id) => *head = id,
                     None => return Ok(count),
                 }
@@ -573,9 +674,13 @@ fn merge_count(conn: &Connection, legs: &[Lookup], guard: &mut Guard) -> Result<
         if all {
             count += 1;
             // Advance every stream past `max` (a Number probe may repeat an id).
-            for (rows, head) in streams.iter_mut().zip(heads.iter_mut()) {
+            for ((rows, head), n) in streams
+                .iter_mut()
+                .zip(heads.iter_mut())
+                .zip(read.iter_mut())
+            {
                 while *head <= max {
-                    match next(rows, guard)? {
+                    match next(rows, n, guard)? {
                         Some(id) => *head = id,
                         None => return Ok(count),
                     }
@@ -585,73 +690,54 @@ fn merge_count(conn: &Connection, legs: &[Lookup], guard: &mut Guard) -> Result<
     }
 }
 
-/// Calls `f(id, doc)` for every candidate of the access path in id order, after `after`.
-pub(crate) fn candidates(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
-    after: Option<i64>,
-    guard: &mut Guard,
-    mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, ExecError>,
-) -> Result<(), ExecError> {
-    let built;
-    let sql = if after.is_none() && std::ptr::eq(access, &p.plan.access) {
-        p.candidates_sql
-            .get_or_init(|| lower::candidates(p.plan.collection, access, None))
-            .as_ref()
-    } else {
-        built = lower::candidates(p.plan.collection, access, after);
-        built.as_ref()
-    };
-    let Some(sql) = sql else {
-        return Ok(());
-    };
-    each_row(conn, sql, guard, |row| {
-        let id: i64 = row.get(0)?;
-        f(id, blob(row, 1)?)
-    })
-}
-
-/// Calls `f(id, doc)` for every candidate of the access path that the residual filter
-/// matches, in id order, after `after`. A full scan evaluates the filter inside SQLite
-/// (non-matching rows are never read out: measured cheaper than stepping them through
+/// Calls `f(id, doc)` for every document of `source` that the residual filter of the
+/// run's access choice matches, in id order. A full scan evaluates the filter inside
+/// SQLite (non-matching rows are never read out: cheaper than stepping them through
 /// rusqlite).
 pub(crate) fn matching(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
-    after: Option<i64>,
+    r: &Run<'_>,
+    source: &Source,
     guard: &mut Guard,
     mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, ExecError>,
 ) -> Result<(), ExecError> {
-    if let (Access::Scan, Some(residual)) = (access, &p.residual) {
-        // Same condition as `scan_filtered` (which `statements` shows).
-        let reg = Registered::new(residual);
-        let sql = lower::scan_matching(p.plan.collection, reg.0, after);
-        return each_row(conn, &sql, guard, |row| f(row.get(0)?, blob(row, 1)?));
+    let residual = r.residual();
+    match source {
+        Source::Empty => Ok(()),
+        Source::ScanFilter { sql, slot } => match residual {
+            Some(residual) => {
+                let reg = Registered::new(residual);
+                let sql = with_filter(sql, *slot, &reg);
+                each_row(r.conn, &sql, guard, |row| f(row.get(0)?, blob(row, 1)?))
+            }
+            None => each_row(r.conn, sql, guard, |row| f(row.get(0)?, blob(row, 1)?)),
+        },
+        Source::Candidates(sql) => each_row(r.conn, sql, guard, |row| {
+            let id: i64 = row.get(0)?;
+            let doc = blob(row, 1)?;
+            if residual.is_none_or(|f| f.matches_jsonb(doc)) {
+                f(id, doc)
+            } else {
+                Ok(ControlFlow::Continue(()))
+            }
+        }),
     }
-    candidates(conn, p, access, after, guard, |id, doc| {
-        if p.residual_ok(doc) {
-            f(id, doc)
-        } else {
-            Ok(ControlFlow::Continue(()))
-        }
-    })
 }
 
-/// How many documents a full scan's residual filter matches, counted inside SQLite;
-/// `None` for other access paths.
-pub(crate) fn scan_count(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
-    guard: &Guard,
-) -> Result<Option<u64>, ExecError> {
-    let (Access::Scan, Some(residual)) = (access, &p.residual) else {
-        return Ok(None);
+/// Runs a count operator, evaluating the matches of its source when it is
+/// [`Count::Evaluate`].
+pub(crate) fn count_all(r: &Run<'_>, count: &Count, guard: &mut Guard) -> Result<u64, ExecError> {
+    if let Some(n) = run_count(r.conn, r.residual(), count, guard)? {
+        return Ok(n);
+    }
+    let Count::Evaluate(source) = count else {
+        return Ok(0);
     };
-    let reg = Registered::new(residual);
-    count_sql(conn, &lower::scan_count(p.plan.collection, reg.0), guard).map(Some)
+    let mut n = 0;
+    matching(r, source, guard, |_, _| {
+        n += 1;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(n)
 }
 
 /// Writes one document record into `out`.
@@ -696,7 +782,7 @@ pub(crate) fn emit_value(v: Value, out: &mut Out<'_>, buf: &mut Vec<u8>) -> Cont
     }
 }
 
-/// Runs a prepared plan.
+/// Runs a prepared plan: builds its physical plan for the window and runs its operator.
 pub fn run(
     conn: &Connection,
     p: &Prepared,
@@ -706,106 +792,63 @@ pub fn run(
 ) -> Result<Summary, ExecError> {
     guard.check()?;
     let _watch = super::watchdog::watch(conn, guard.deadline, guard.cancel.clone());
-    let access = prune(conn, &p.plan, guard)?;
-    let access = access.as_ref().unwrap_or(&p.plan.access);
-    let r = Run { conn, p, access, w };
-    match &p.plan.shape {
-        Shape::Records(_) => match &p.plan.order {
-            Order::Insertion => run_insertion(&r, guard, out),
-            Order::Index {
-                index,
-                descending,
-                bound,
-                start,
-            } if w.after.is_none() && !w.keyset => {
-                let walk = Walk {
-                    index,
-                    descending: *descending,
-                    end: bound.as_ref(),
-                    start: start.as_ref(),
-                    total: None,
-                };
-                run_walk(&r, &walk, guard, out)
-            }
-            Order::SortOrWalk {
-                index, descending, ..
-            } if w.after.is_none() && !w.keyset => match walk_pays(&r, guard)? {
-                Some((total, true)) => {
-                    let walk = Walk {
-                        index,
-                        descending: *descending,
-                        end: None,
-                        start: None,
-                        total: Some(total),
-                    };
-                    run_walk(&r, &walk, guard, out)
-                }
-                _ => run_sorted(&r, guard, out),
-            },
-            _ => run_sorted(&r, guard, out),
-        },
-        Shape::Aggregates(_) | Shape::Groups { .. } => group::run(&r, guard, out),
+    let ph = physical_plan(conn, p, w, guard)?;
+    if let Some(t) = &guard.trace {
+        t.lock().unwrap_or_else(PoisonError::into_inner).physical = Some((*ph).clone());
+    }
+    let r = Run {
+        conn,
+        p,
+        choice: ph.choice,
+        w,
+    };
+    match &ph.operator {
+        Operator::Insertion {
+            source,
+            count,
+            deferred,
+        } => run_insertion(&r, source, count.as_ref(), *deferred, guard, out),
+        Operator::Walk {
+            walk,
+            descending,
+            fetch,
+            rest,
+            total,
+            count,
+        } => {
+            let walk = Walk {
+                walk,
+                descending: *descending,
+                fetch: fetch.as_ref(),
+                rest: rest.as_ref(),
+                total: *total,
+                count: count.as_ref(),
+            };
+            run_walk(&r, &walk, guard, out)
+        }
+        Operator::Sort { source, fetch } => run_sorted(&r, source, fetch, guard, out),
+        op @ (Operator::Aggregates { .. }
+        | Operator::Groups { .. }
+        | Operator::CoveringGroups { .. }) => super::group::run(&r, op, guard, out),
     }
 }
 
-/// What every step of one run reads: the connection, the plan, its (pruned) access
-/// path and the window asked for.
+/// What every step of one run reads: the connection, the plan, the access choice that
+/// runs and the window asked for.
 #[derive(Clone, Copy)]
 pub(crate) struct Run<'r> {
     pub(crate) conn: &'r Connection,
     pub(crate) p: &'r Prepared,
-    pub(crate) access: &'r Access,
+    /// The access choice of the physical plan ([`Physical::choice`]).
+    pub(crate) choice: usize,
     pub(crate) w: &'r Window,
 }
 
-/// Drops the probes of a multi-probe lookup that find nothing (one index seek each):
-/// `= true` also probes the string `"true"`, `= 42` the strings spelling 42, and those
-/// are usually absent. A single remaining equality probe then drives a plain join and
-/// a covering count instead of a temporary table of ids.
-fn prune_lookup(conn: &Connection, l: &Lookup, guard: &Guard) -> Result<Lookup, ExecError> {
-    if l.probes.len() < 2 {
-        return Ok(l.clone());
+impl Run<'_> {
+    /// The residual filter of the access choice that runs.
+    fn residual(&self) -> Option<&Arc<Filter>> {
+        self.p.residual(self.choice)
     }
-    let mut kept = Vec::with_capacity(l.probes.len());
-    for probe in &l.probes {
-        if scalar::<bool>(conn, &lower::probe_exists(&l.index, probe), guard)? {
-            kept.push(probe.clone());
-        }
-    }
-    Ok(Lookup {
-        probes: kept,
-        ..l.clone()
-    })
-}
-
-fn prune(conn: &Connection, plan: &Plan, guard: &Guard) -> Result<Option<Access>, ExecError> {
-    let prune_lookup = |l: &Lookup| prune_lookup(conn, l, guard);
-    let many = |l: &Lookup| l.probes.len() > 1;
-    Ok(match &plan.access {
-        Access::Lookup(l) if many(l) => {
-            let l = prune_lookup(l)?;
-            Some(if l.probes.is_empty() {
-                Access::Empty
-            } else {
-                Access::Lookup(l)
-            })
-        }
-        Access::Union(ls) if ls.len() > 1 || ls.iter().any(many) => {
-            let mut kept = Vec::new();
-            for l in ls {
-                let l = prune_lookup(l)?;
-                if !l.probes.is_empty() {
-                    kept.push(l);
-                }
-            }
-            Some(match kept.len() {
-                0 => Access::Empty,
-                1 => Access::Lookup(kept.remove(0)),
-                _ => Access::Union(kept),
-            })
-        }
-        _ => None,
-    })
 }
 
 /// Pages over a stream of matches in final order: START, LIMIT, one look-ahead match
@@ -876,30 +919,33 @@ impl Pager {
     }
 }
 
-fn run_insertion(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
-    let Run { conn, p, access, w } = *r;
-    // A covering count is deferred: when the page holds every match (a point lookup,
-    // a short list), the matches counted on the way are the total and the count
-    // statement is not run at all.
-    let deferred = w.count && matches!(p.plan.count, CountMethod::Covering);
-    let counted = if w.count && !deferred {
-        sql_count(conn, &p.plan, access, guard)?
-    } else {
-        None
+fn run_insertion(
+    r: &Run<'_>,
+    source: &Source,
+    count: Option<&Count>,
+    deferred: bool,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let Run { conn, p, w, .. } = *r;
+    // A deferred count runs only when the page does not hold every match: otherwise the
+    // matches counted on the way are the total.
+    let counted = match count {
+        Some(c) if !deferred => run_count(conn, r.residual(), c, guard)?,
+        _ => None,
     };
-    let evaluate = w.count && !deferred && counted.is_none();
+    let evaluate = count.is_some() && !deferred && counted.is_none();
     let mut pager = Pager::new(w, evaluate);
-    let after = w.after.as_ref().map(|a| a.id);
-    matching(conn, p, access, after, guard, |id, doc| {
+    matching(r, source, guard, |id, doc| {
         Ok(pager.push_doc(p, id, doc, out))
     })?;
     let mut s = pager.s;
-    if w.count {
+    if let Some(c) = count {
         let complete = !s.more && !s.stopped;
         s.total = Some(match counted {
             Some(n) => n,
             None if deferred && !complete => {
-                sql_count(conn, &p.plan, access, guard)?.unwrap_or(pager.matched)
+                run_count(conn, r.residual(), c, guard)?.unwrap_or(pager.matched)
             }
             None => pager.matched,
         });
@@ -910,38 +956,36 @@ fn run_insertion(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Su
 /// Document bytes a descending index walk holds for one run of equal keys.
 const RUN_DOC_BUDGET: usize = 4 << 20;
 
-/// One walk of an index in `ORDER BY` order: the index, its direction, the bounds that
-/// end and start it, and `totalCount` when already known.
+/// The parts of a [`Operator::Walk`].
 struct Walk<'w> {
-    index: &'w IndexRef,
+    walk: &'w Sql,
     descending: bool,
-    end: Option<&'w Bound>,
-    start: Option<&'w Bound>,
+    fetch: Option<&'w Sql>,
+    rest: Option<&'w Rest>,
     total: Option<u64>,
+    count: Option<&'w Count>,
 }
 
-/// A walk pays when it reads fewer documents than sorting the matches would:
-/// `(START + LIMIT + 1) × documents / matches` (matches spread over the order) against
-/// every match, with a factor for the walk's random reads. Returns the matches counted
-/// from the index (the `totalCount`) and the verdict; `None` when counting would need
-/// the documents or no page size is set (a stream reads every match anyway).
-fn walk_pays(r: &Run<'_>, guard: &mut Guard) -> Result<Option<(u64, bool)>, ExecError> {
-    let Run { conn, p, access, w } = *r;
-    let Some(limit) = w.limit else {
-        return Ok(None);
+/// Fetches one document by id with `fetch` (a prepared [`Operator`] fetch statement)
+/// and calls `f` with it; nothing when it is gone.
+fn fetch_doc<R>(
+    fetch: &mut CachedStatement<'_>,
+    text: &str,
+    id: i64,
+    guard: &Guard,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>, ExecError> {
+    let timer = guard.timer();
+    let mut rows = fetch.query([id]).map_err(|e| guard.sqlite_error(e))?;
+    let got = match rows.next().map_err(|e| guard.sqlite_error(e))? {
+        Some(row) => Some(f(blob(row, 0)?)),
+        None => None,
     };
-    let Some(matches) = sql_count(conn, &p.plan, access, guard)? else {
-        return Ok(None);
-    };
-    let docs: i64 = scalar(conn, &lower::max_id(p.plan.collection), guard)?;
-    let page = w.start.saturating_add(limit).saturating_add(1) as f64;
-    let walked = page * docs.max(0) as f64 / (matches.max(1) as f64);
-    Ok(Some((matches, WALK_READ_COST * walked < matches as f64)))
+    if let Some(t) = timer {
+        guard.record(text, u64::from(got.is_some()), t.elapsed());
+    }
+    Ok(got)
 }
-
-/// How much dearer a document read by a walk (random, after an index row) is than one
-/// read by a sort (in id order).
-const WALK_READ_COST: f64 = 2.0;
 
 fn run_walk(
     r: &Run<'_>,
@@ -949,26 +993,16 @@ fn run_walk(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> Result<Summary, ExecError> {
-    let Run { conn, p, access, w } = *r;
-    let Walk {
-        index,
-        descending,
-        end,
-        start,
-        total,
-    } = *walk;
-    let descending = &descending;
+    let Run { conn, p, w, .. } = *r;
     let mut pager = Pager::new(w, false);
     let mut seen: HashSet<i64> = HashSet::new();
     let mut done = false;
-    let walk = lower::index_walk(p.plan.collection, index, *descending, end, start);
-    if *descending {
+    if let (true, Some(fetch_sql)) = (walk.descending, walk.fetch) {
         // Rows come keys descending, ties by id descending; each run of equal keys is
         // turned around to insertion order. Documents of a run are copied out of the row
         // up to a budget (runs are short on most paths); beyond it only ids are kept
         // and those documents fetched again when the run ends.
-        let fetch = lower::fetch_one(p.plan.collection);
-        let mut fetch = prepare(conn, &fetch.text).map_err(|e| guard.sqlite_error(e))?;
+        let mut fetch = prepare(conn, &fetch_sql.text).map_err(|e| guard.sqlite_error(e))?;
         let mut run_key: Option<rusqlite::types::Value> = None;
         let mut run: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
         let mut run_bytes = 0usize;
@@ -976,7 +1010,6 @@ fn run_walk(
         let errors = guard.clone();
         let mut flush =
             |run: &mut Vec<(i64, Option<Vec<u8>>)>| -> Result<ControlFlow<()>, ExecError> {
-                let guard = &errors;
                 for (id, doc) in run.drain(..).rev() {
                     // A multi-valued document appears once per value; its first run is its
                     // largest value, which is its sort key.
@@ -991,15 +1024,15 @@ fn run_walk(
                             pager.push_doc(p, id, &doc, out)
                         }
                         None => {
-                            let mut rows = fetch.query([id]).map_err(|e| guard.sqlite_error(e))?;
-                            let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else {
-                                continue;
-                            };
-                            let doc = blob(row, 0)?;
-                            if !p.filter_matches(doc) {
-                                continue;
+                            let flow =
+                                fetch_doc(&mut fetch, &fetch_sql.text, id, &errors, |doc| {
+                                    p.filter_matches(doc)
+                                        .then(|| pager.push_doc(p, id, doc, out))
+                                })?;
+                            match flow.flatten() {
+                                Some(flow) => flow,
+                                None => continue,
                             }
-                            pager.push_doc(p, id, doc, out)
                         }
                     };
                     if flow.is_break() {
@@ -1008,7 +1041,7 @@ fn run_walk(
                 }
                 Ok(ControlFlow::Continue(()))
             };
-        each_row(conn, &walk, guard, |row| {
+        each_row(conn, walk.walk, guard, |row| {
             let key: rusqlite::types::Value = row.get(0)?;
             if run_key.as_ref() != Some(&key) {
                 if flush(&mut run)?.is_break() {
@@ -1032,7 +1065,7 @@ fn run_walk(
             done = flush(&mut run)?.is_break();
         }
     } else {
-        each_row(conn, &walk, guard, |row| {
+        each_row(conn, walk.walk, guard, |row| {
             let id: i64 = row.get(0)?;
             // A multi-valued document appears once per value; its first row is its
             // smallest value, which is its sort key.
@@ -1048,60 +1081,40 @@ fn run_walk(
             Ok(flow)
         })?;
     }
-    if !done && end.is_none() && start.is_none() {
-        if index.index.kind == crate::catalog::IndexKind::Composite {
+    if !done {
+        match walk.rest {
             // A composite binding holds the matches with a value of the ordered path;
             // the other matches (the plan's own candidates) follow in insertion order.
-            matching(conn, p, access, None, guard, |id, doc| {
+            Some(Rest::Source(source)) => matching(r, source, guard, |id, doc| {
                 if seen.contains(&id) {
                     return Ok(ControlFlow::Continue(()));
                 }
                 Ok(pager.push_doc(p, id, doc, out))
-            })?;
-        } else {
+            })?,
             // Documents without a value sort last, in insertion order.
-            let rest = lower::without_entry(p.plan.collection, index);
-            each_row(conn, &rest, guard, |row| {
+            Some(Rest::WithoutEntry(sql)) => each_row(conn, sql, guard, |row| {
                 let id: i64 = row.get(0)?;
                 let doc = blob(row, 1)?;
                 if !p.filter_matches(doc) {
                     return Ok(ControlFlow::Continue(()));
                 }
                 Ok(pager.push_doc(p, id, doc, out))
-            })?;
+            })?,
+            None => {}
         }
     }
     let complete = !pager.s.more && !pager.s.stopped;
     let matched = pager.matched;
     let mut s = pager.s;
     if w.count {
-        s.total = Some(match total {
-            Some(n) => n,
-            None if complete => matched,
-            None => count_matches(r, guard)?,
+        s.total = Some(match (walk.total, walk.count) {
+            (Some(n), _) => n,
+            (None, _) if complete => matched,
+            (None, Some(count)) => count_all(r, count, guard)?,
+            (None, None) => matched,
         });
     }
     Ok(s)
-}
-
-/// `totalCount` of a run that stopped early: counted from the indexes when the plan
-/// allows, else by evaluating the matches (inside SQLite for a full scan).
-fn count_matches(r: &Run<'_>, guard: &mut Guard) -> Result<u64, ExecError> {
-    let Run {
-        conn, p, access, ..
-    } = *r;
-    if let Some(n) = sql_count(conn, &p.plan, access, guard)? {
-        return Ok(n);
-    }
-    if let Some(n) = scan_count(conn, p, access, guard)? {
-        return Ok(n);
-    }
-    let mut n = 0;
-    matching(conn, p, access, None, guard, |_, _| {
-        n += 1;
-        Ok(ControlFlow::Continue(()))
-    })?;
-    Ok(n)
 }
 
 /// The sort key of one `ORDER BY` path: the smallest value ascending, the largest
@@ -1167,8 +1180,14 @@ fn sort_paths(plan: &Plan) -> Vec<OrderItem> {
         .collect()
 }
 
-fn run_sorted(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summary, ExecError> {
-    let Run { conn, p, access, w } = *r;
+fn run_sorted(
+    r: &Run<'_>,
+    source: &Source,
+    fetch: &Sql,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let Run { conn, p, w, .. } = *r;
     let items = sort_paths(&p.plan);
     let paths: Vec<(&[String], bool)> = items
         .iter()
@@ -1183,7 +1202,7 @@ fn run_sorted(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summa
     };
     let mut entries: Vec<(Vec<Option<ValueKey>>, i64)> = Vec::new();
     let mut matched = 0u64;
-    matching(conn, p, access, None, guard, |id, doc| {
+    matching(r, source, guard, |id, doc| {
         matched += 1;
         let node = Jsonb::trusted(doc);
         let keys: Vec<Option<ValueKey>> = paths
@@ -1209,26 +1228,20 @@ fn run_sorted(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summa
     })?;
     entries.sort_unstable_by(cmp);
     let mut pager = Pager::new(w, false);
-    let fetch = lower::fetch_one(p.plan.collection);
+    let mut stmt = prepare(conn, &fetch.text).map_err(|e| guard.sqlite_error(e))?;
     for (keys, id) in entries {
         guard.tick()?;
-        let mut stmt = conn
-            .prepare_cached(&fetch.text)
-            .map_err(|e| guard.sqlite_error(e))?;
-        let mut rows = stmt.query([id]).map_err(|e| guard.sqlite_error(e))?;
-        let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? else {
-            continue;
-        };
-        let doc = blob(row, 0)?;
         let keyset = w.keyset;
-        let flow = pager.push(
-            || Position {
-                keys: if keyset { keys } else { Vec::new() },
-                id,
-            },
-            |buf| emit_doc(p, doc, out, buf),
-        );
-        if flow.is_break() {
+        let flow = fetch_doc(&mut stmt, &fetch.text, id, guard, |doc| {
+            pager.push(
+                || Position {
+                    keys: if keyset { keys } else { Vec::new() },
+                    id,
+                },
+                |buf| emit_doc(p, doc, out, buf),
+            )
+        })?;
+        if flow.is_some_and(|f| f.is_break()) {
             break;
         }
     }
@@ -1237,98 +1250,6 @@ fn run_sorted(r: &Run<'_>, guard: &mut Guard, out: &mut Out<'_>) -> Result<Summa
         s.total = Some(matched);
     }
     Ok(s)
-}
-
-/// The SQL statements a plan runs, labelled, for EXPLAIN.
-pub fn statements(plan: &Plan) -> Vec<(&'static str, Sql)> {
-    let mut out = Vec::new();
-    match (&plan.shape, &plan.order) {
-        (
-            Shape::Groups {
-                covering: Some(ix), ..
-            },
-            _,
-        ) => out.push(("group counts", lower::group_counts(ix))),
-        (
-            Shape::Records(_),
-            Order::Index {
-                index,
-                descending,
-                bound,
-                start,
-            },
-        ) => {
-            out.push((
-                "walk",
-                lower::index_walk(
-                    plan.collection,
-                    index,
-                    *descending,
-                    bound.as_ref(),
-                    start.as_ref(),
-                ),
-            ));
-            if bound.is_none() && start.is_none() {
-                let rest = if index.index.kind == crate::catalog::IndexKind::Composite {
-                    candidates_statement(plan)
-                } else {
-                    Some(lower::without_entry(plan.collection, index))
-                };
-                if let Some(sql) = rest {
-                    out.push(("without value", sql));
-                }
-            }
-        }
-        _ if plan.covered.is_some() => {}
-        _ => {
-            if let Some(sql) = candidates_statement(plan) {
-                out.push(("candidates", sql));
-            }
-        }
-    }
-    if let Some(c) = &plan.covered {
-        for src in c.sources.iter().flatten() {
-            let sql = lower::covered_rows(src);
-            if !out.iter().any(|(_, s)| *s == sql) {
-                out.push(("values", sql));
-            }
-        }
-    }
-    if !matches!(plan.access, Access::Empty) && !matches!(plan.shape, Shape::Groups { .. }) {
-        let count = match &plan.count {
-            CountMethod::Covering => lower::count(plan.collection, &plan.access),
-            CountMethod::SemiJoin(_) => None,
-            CountMethod::Evaluate => match &plan.shape {
-                Shape::Aggregates(aggs)
-                    if scan_filtered(plan) && aggs.iter().all(|a| a.func == AggFunc::Count) =>
-                {
-                    Some(lower::scan_count(plan.collection, SHOWN_FILTER))
-                }
-                _ => None,
-            },
-        };
-        if let Some(sql) = count {
-            out.push(("count", sql));
-        }
-    }
-    out
-}
-
-/// The statement [`matching`] runs for the plan's own access path.
-fn candidates_statement(plan: &Plan) -> Option<Sql> {
-    if scan_filtered(plan) {
-        Some(lower::scan_matching(plan.collection, SHOWN_FILTER, None))
-    } else {
-        lower::candidates(plan.collection, &plan.access, None)
-    }
-}
-
-/// The filter id shown in [`statements`] (runs bind a fresh one).
-const SHOWN_FILTER: i64 = 0;
-
-/// A full scan whose residual filter runs inside SQLite ([`matching`], [`scan_count`]).
-fn scan_filtered(plan: &Plan) -> bool {
-    matches!(plan.access, Access::Scan) && plan.residual.is_some()
 }
 
 /// SQLite's `EXPLAIN QUERY PLAN` of a statement, one line per step.

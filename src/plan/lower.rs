@@ -1,9 +1,31 @@
-//! Lowering: plan pieces → SQLite SQL text plus bound parameters.
+//! Lowering: plan pieces → SQL text plus bound parameters, for the physical plan
+//! ([`super::physical`]), which is the only caller.
 //!
-//! This is the one module that writes SQL (the dialect seam: a PostgreSQL backend would
-//! be a sibling of it). Every user value is a `?` parameter; the only names in the text
+//! This is the one module that writes query SQL (the store writes its own schema and
+//! write statements). Every user value is a bound parameter; the only names in the text
 //! are catalog-owned table names (`email_accounts`, `ix_3`, `wx_4`), so the text depends
 //! on the query's shape alone and `prepare_cached` hits across calls.
+//!
+//! # The dialect seam
+//!
+//! Every public function takes a [`Dialect`] and starts its statement with
+//! [`Sql::new`]; the pieces where SQL engines differ are asked of the dialect, never
+//! written inline:
+//!
+//! - [`Dialect::placeholder`]: a parameter (`?` in SQLite; `$1`, `$2`, … in PostgreSQL);
+//! - [`Dialect::key_param`]: a parameter compared with an index column (`+?` in SQLite,
+//!   see there);
+//! - [`Dialect::fence`]: the condition that keeps a range on the key column `k` inside
+//!   one class of values (SQLite orders numbers < TEXT < BLOB in one column);
+//! - [`Dialect::true_condition`]: an always-true condition.
+//!
+//! The statements read the store's side tables (`ix_N(b, k, n, t, doc)` per value
+//! index, `wx_N(b, w, doc)` per words index, `acql_counts`) and the documents by id, never
+//! JSON functions: a backend provides those tables (PostgreSQL: ordinary tables with the
+//! same columns, a `jsonb` document column) and a variant here, and the planner,
+//! evaluator and physical plan stay as they are. A backend must also provide what the
+//! executor registers per connection: [`MATCH_FN`], a residual filter evaluated inside
+//! the engine during a full scan.
 
 use std::fmt::Write as _;
 
@@ -35,28 +57,96 @@ impl From<&Key> for Param {
     }
 }
 
-/// One SQL statement with its parameters (in `?` order).
+/// The SQL dialect a statement is written in (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// SQLite (the embedded store).
+    #[default]
+    Sqlite,
+}
+
+impl Dialect {
+    /// Appends the placeholder of parameter number `n` (1-based).
+    pub fn placeholder(self, text: &mut String, n: usize) {
+        let _ = n;
+        match self {
+            Dialect::Sqlite => text.push('?'),
+        }
+    }
+
+    /// Appends the placeholder of parameter `n` compared with an index column.
+    ///
+    /// SQLite: `+?`, not `?`. The side tables have partial indexes (`WHERE n IS NOT
+    /// NULL`), and when SQLite checks whether a term implies such an index's condition it
+    /// compares a bare `?` by its bound value and marks the statement to be re-prepared on
+    /// every re-binding (an order of magnitude slower per run of a cached lookup). The
+    /// unary `+` is a no-op on a value and keeps index seeks.
+    pub fn key_param(self, text: &mut String, n: usize) {
+        match self {
+            Dialect::Sqlite => {
+                text.push('+');
+                self.placeholder(text, n);
+            }
+        }
+    }
+
+    /// The condition (with a leading ` AND `) that keeps column `col` of a side table
+    /// inside one class of values: numbers, strings, or strings that are not date-times.
+    pub fn fence(self, class: KeyClass, col: &str, t_col: &str) -> String {
+        match (self, class) {
+            // SQLite orders numbers < TEXT < BLOB; '' and x'' are the smallest TEXT / BLOB.
+            (Dialect::Sqlite, KeyClass::Number) => format!(" AND {col} < ''"),
+            (Dialect::Sqlite, KeyClass::Text) => format!(" AND {col} >= '' AND {col} < x''"),
+            (Dialect::Sqlite, KeyClass::NonDateText) => {
+                format!(" AND {col} >= '' AND {col} < x'' AND {t_col} IS NULL")
+            }
+        }
+    }
+
+    /// An always-true condition.
+    pub fn true_condition(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "TRUE",
+        }
+    }
+}
+
+/// One SQL statement with its parameters (in placeholder order).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sql {
     /// The statement text.
     pub text: String,
     /// The parameters.
     pub params: Vec<Param>,
+    /// The dialect of the text.
+    pub dialect: Dialect,
 }
 
 impl Sql {
+    /// An empty statement in `dialect`.
+    pub fn new(dialect: Dialect) -> Sql {
+        Sql {
+            text: String::new(),
+            params: Vec::new(),
+            dialect,
+        }
+    }
+
     fn push(&mut self, text: &str) {
         self.text.push_str(text);
     }
 
-    /// Appends a parameter as `+?`, not `?`: the side tables have partial indexes
-    /// (`WHERE n IS NOT NULL`), and when SQLite checks whether a term implies such an
-    /// index's condition it compares a bare `?` by its bound value and marks the
-    /// statement to be re-prepared on every re-binding (measured: 11 µs vs 0.8 µs per
-    /// run of a cached lookup). The unary `+` is a no-op on a value and keeps index seeks.
+    /// Appends a parameter compared with an index column ([`Dialect::key_param`]).
     fn bind(&mut self, p: Param) {
-        self.text.push_str("+?");
         self.params.push(p);
+        self.dialect.key_param(&mut self.text, self.params.len());
+    }
+
+    /// Appends a plain parameter ([`Dialect::placeholder`]).
+    fn bind_plain(&mut self, p: Param) {
+        self.params.push(p);
+        self.dialect.placeholder(&mut self.text, self.params.len());
     }
 }
 
@@ -65,7 +155,8 @@ impl Sql {
 /// `store::index::create_sql`). The SQL text then differs only by the index's kind.
 fn cond_b(sql: &mut Sql, index: &IndexRef, a: &str) {
     if index.binding.is_empty() && !index.index.has_binding() {
-        sql.push("TRUE");
+        let t = sql.dialect.true_condition();
+        sql.push(t);
     } else {
         let _ = write!(sql.text, "{a}.b = ");
         sql.bind(Param::Text(index.binding.clone()));
@@ -113,22 +204,11 @@ fn probe_condition_on(sql: &mut Sql, probe: &Probe, a: &str) {
             if let Some(b) = hi {
                 bound(sql, &format!("{a}.k"), b, false);
             }
-            // Fences keep the range inside one type: SQLite orders numbers < TEXT < BLOB,
-            // and '' / x'' are the smallest TEXT / BLOB.
-            match class {
-                KeyClass::Number => {
-                    let _ = write!(sql.text, " AND {a}.k < ''");
-                }
-                KeyClass::Text => {
-                    let _ = write!(sql.text, " AND {a}.k >= '' AND {a}.k < x''");
-                }
-                KeyClass::NonDateText => {
-                    let _ = write!(
-                        sql.text,
-                        " AND {a}.k >= '' AND {a}.k < x'' AND {a}.t IS NULL"
-                    );
-                }
-            }
+            // Fences keep the range inside one type.
+            let fence = sql
+                .dialect
+                .fence(*class, &format!("{a}.k"), &format!("{a}.t"));
+            sql.push(&fence);
         }
         Probe::Time { lo, hi } => {
             if let Some(b) = lo {
@@ -160,8 +240,8 @@ fn probe_select(sql: &mut Sql, index: &IndexRef, probe: &Probe) {
 }
 
 /// `SELECT EXISTS (…)`: whether a probe finds any document (one index seek).
-pub fn probe_exists(index: &IndexRef, probe: &Probe) -> Sql {
-    let mut sql = Sql::default();
+pub fn probe_exists(d: Dialect, index: &IndexRef, probe: &Probe) -> Sql {
+    let mut sql = Sql::new(d);
     sql.push("SELECT EXISTS (");
     probe_select(&mut sql, index, probe);
     sql.push(")");
@@ -204,9 +284,14 @@ fn single_key(access: &Access) -> Option<(&IndexRef, &Probe)> {
 
 /// The candidate documents `(id, doc)` in id order, from `after` (exclusive) on.
 /// `None` for [`Access::Empty`].
-pub fn candidates(collection: Collection, access: &Access, after: Option<i64>) -> Option<Sql> {
+pub fn candidates(
+    d: Dialect,
+    collection: Collection,
+    access: &Access,
+    after: Option<i64>,
+) -> Option<Sql> {
     let t = collection.table();
-    let mut sql = Sql::default();
+    let mut sql = Sql::new(d);
     match access {
         Access::Empty => return None,
         Access::Scan => {
@@ -276,34 +361,36 @@ pub const MATCH_FN: &str = "acql_match";
 
 /// A full scan's documents that the filter registered as `filter` matches, in id order,
 /// after `after`: non-matching rows never leave SQLite.
-pub fn scan_matching(collection: Collection, filter: i64, after: Option<i64>) -> Sql {
-    let mut sql = Sql::default();
+pub fn scan_matching(d: Dialect, collection: Collection, filter: i64, after: Option<i64>) -> Sql {
+    let mut sql = Sql::new(d);
     let _ = write!(
         sql.text,
         "SELECT t.id, t.doc FROM {} t WHERE ",
         collection.table()
     );
     if let Some(a) = after {
-        sql.push("t.id > ?");
-        sql.params.push(Param::Int(a));
+        sql.push("t.id > ");
+        sql.bind_plain(Param::Int(a));
         sql.push(" AND ");
     }
-    // A plain `?` (no partial index is involved): SQLite then treats the id as a
+    // A plain parameter (no partial index is involved): SQLite then treats the id as a
     // constant argument and keeps the function's cached filter for the whole scan.
-    let _ = write!(sql.text, "{MATCH_FN}(?, t.doc) ORDER BY t.id");
-    sql.params.push(Param::Int(filter));
+    let _ = write!(sql.text, "{MATCH_FN}(");
+    sql.bind_plain(Param::Int(filter));
+    sql.push(", t.doc) ORDER BY t.id");
     sql
 }
 
 /// How many documents of a full scan the filter registered as `filter` matches.
-pub fn scan_count(collection: Collection, filter: i64) -> Sql {
-    let mut sql = Sql::default();
+pub fn scan_count(d: Dialect, collection: Collection, filter: i64) -> Sql {
+    let mut sql = Sql::new(d);
     let _ = write!(
         sql.text,
-        "SELECT count(*) FROM {} t WHERE {MATCH_FN}(?, t.doc)",
+        "SELECT count(*) FROM {} t WHERE {MATCH_FN}(",
         collection.table()
     );
-    sql.params.push(Param::Int(filter));
+    sql.bind_plain(Param::Int(filter));
+    sql.push(", t.doc)");
     sql
 }
 
@@ -313,8 +400,8 @@ pub fn scan_count(collection: Collection, filter: i64) -> Sql {
 /// `|A ∪ B| = |A| + |B ∖ A|`, where `B ∖ A` is a `NOT EXISTS` seek per row of `B`. The
 /// first probe (the literal's own type, usually by far the largest) is a plain covering
 /// count, so no temporary table of document ids is built.
-pub fn count(collection: Collection, access: &Access) -> Option<Sql> {
-    let mut sql = Sql::default();
+pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql> {
+    let mut sql = Sql::new(d);
     let legs: Vec<(&IndexRef, &Probe)> = lookups(access)
         .into_iter()
         .flat_map(|l| l.probes.iter().map(move |p| (&l.index, p)))
@@ -415,24 +502,24 @@ fn disjoint_keys(legs: &[(&IndexRef, &Probe)]) -> bool {
 
 /// The document ids of one seek probe (`Key`, `Word`, `Number`) in id order: the probe
 /// fixes the leading key columns, so the index order is document order.
-pub fn doc_stream(index: &IndexRef, probe: &Probe) -> Sql {
-    let mut sql = Sql::default();
+pub fn doc_stream(d: Dialect, index: &IndexRef, probe: &Probe) -> Sql {
+    let mut sql = Sql::new(d);
     probe_select(&mut sql, index, probe);
     sql.push(" ORDER BY x.doc");
     sql
 }
 
 /// The document ids of one probe, unordered, possibly repeated.
-pub fn probe_docs(index: &IndexRef, probe: &Probe) -> Sql {
-    let mut sql = Sql::default();
+pub fn probe_docs(d: Dialect, index: &IndexRef, probe: &Probe) -> Sql {
+    let mut sql = Sql::new(d);
     probe_select(&mut sql, index, probe);
     sql
 }
 
 /// The number of rows of one probe, counting at most `cap` (a size check that costs
 /// no more than the cap).
-pub fn probe_rows_capped(index: &IndexRef, probe: &Probe, cap: i64) -> Sql {
-    let mut sql = Sql::default();
+pub fn probe_rows_capped(d: Dialect, index: &IndexRef, probe: &Probe, cap: i64) -> Sql {
+    let mut sql = Sql::new(d);
     sql.push("SELECT count(*) FROM (");
     probe_select(&mut sql, index, probe);
     sql.push(" LIMIT ");
@@ -459,13 +546,14 @@ pub fn is_seek(probe: &Probe) -> bool {
 /// range the filter implies), `start` makes it begin at one; the walk is not fenced by
 /// type, so every document still appears first at its extreme value.
 pub fn index_walk(
+    d: Dialect,
     collection: Collection,
     index: &IndexRef,
     descending: bool,
     end: Option<&Bound>,
     start: Option<&Bound>,
 ) -> Sql {
-    let mut sql = Sql::default();
+    let mut sql = Sql::new(d);
     if descending {
         let _ = write!(
             sql.text,
@@ -487,10 +575,14 @@ pub fn index_walk(
         // A start bound only comes with a single-valued index, where a value of another
         // type never matches the range: fence the walk to the bound's type so it does not
         // read on through the strings after the numbers (or the numbers before them).
-        match b.key {
-            Key::Int(_) | Key::Real(_) => sql.push(" AND x.k < ''"),
-            Key::Text(_) => sql.push(" AND x.k >= '' AND x.k < x''"),
-            Key::Bool(_) => {}
+        let class = match b.key {
+            Key::Int(_) | Key::Real(_) => Some(KeyClass::Number),
+            Key::Text(_) => Some(KeyClass::Text),
+            Key::Bool(_) => None,
+        };
+        if let Some(class) = class {
+            let fence = d.fence(class, "x.k", "x.t");
+            sql.push(&fence);
         }
     }
     if let Some(b) = end {
@@ -506,8 +598,8 @@ pub fn index_walk(
 
 /// The documents with no entry in `index` (missing, null, objects only), in id order:
 /// they sort last in both directions.
-pub fn without_entry(collection: Collection, index: &IndexRef) -> Sql {
-    let mut sql = Sql::default();
+pub fn without_entry(d: Dialect, collection: Collection, index: &IndexRef) -> Sql {
+    let mut sql = Sql::new(d);
     let _ = write!(
         sql.text,
         "SELECT t.id, t.doc FROM {} t WHERE t.id NOT IN (",
@@ -519,8 +611,8 @@ pub fn without_entry(collection: Collection, index: &IndexRef) -> Sql {
 }
 
 /// Per-key document counts of a value index: `(k, count)`.
-pub fn group_counts(index: &IndexRef) -> Sql {
-    let mut sql = Sql::default();
+pub fn group_counts(d: Dialect, index: &IndexRef) -> Sql {
+    let mut sql = Sql::new(d);
     select_side(&mut sql, "x.k, count(*)", index, "x");
     sql.push(" GROUP BY x.k");
     sql
@@ -528,19 +620,26 @@ pub fn group_counts(index: &IndexRef) -> Sql {
 
 /// The largest document id: the collection's size, as far as a cost estimate cares
 /// (one seek, where `count(*)` would read an index).
-pub fn max_id(collection: Collection) -> Sql {
-    Sql {
-        text: format!("SELECT coalesce(max(id), 0) FROM {}", collection.table()),
-        params: Vec::new(),
-    }
+pub fn max_id(d: Dialect, collection: Collection) -> Sql {
+    let mut sql = Sql::new(d);
+    let _ = write!(
+        sql.text,
+        "SELECT coalesce(max(id), 0) FROM {}",
+        collection.table()
+    );
+    sql
 }
 
-/// Fetches a batch of documents by id.
-pub fn fetch_one(collection: Collection) -> Sql {
-    Sql {
-        text: format!("SELECT doc FROM {} WHERE id = ?", collection.table()),
-        params: Vec::new(),
-    }
+/// Fetches one document by id (its one parameter, `0` here, is bound per document).
+pub fn fetch_one(d: Dialect, collection: Collection) -> Sql {
+    let mut sql = Sql::new(d);
+    let _ = write!(
+        sql.text,
+        "SELECT doc FROM {} WHERE id = ",
+        collection.table()
+    );
+    sql.bind_plain(Param::Int(0));
+    sql
 }
 
 /// The numbers an index holds for a covered aggregate ([`crate::plan::covered`]): `(doc,
@@ -638,13 +737,13 @@ mod tests {
             probes: vec![Probe::Key(Key::Bool(true))],
             exact: true,
         });
-        let sql = candidates(Collection::EmailAccounts, &access, None).unwrap();
+        let sql = candidates(Dialect::Sqlite, Collection::EmailAccounts, &access, None).unwrap();
         assert_eq!(
             sql.text,
             "SELECT t.id, t.doc FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = +? AND x.k = +? ORDER BY x.doc"
         );
         assert_eq!(sql.params, [Param::Text("news".into()), Param::Bool(true)]);
-        let c = count(Collection::EmailAccounts, &access).unwrap();
+        let c = count(Dialect::Sqlite, Collection::EmailAccounts, &access).unwrap();
         assert_eq!(
             c.text,
             "SELECT count(*) FROM ix_3 x WHERE x.b = +? AND x.k = +?"
@@ -654,7 +753,7 @@ mod tests {
             probes: vec![Probe::Key(Key::Int(42)), Probe::Number(42.0)],
             exact: true,
         });
-        let c = count(Collection::EmailAccounts, &both).unwrap();
+        let c = count(Dialect::Sqlite, Collection::EmailAccounts, &both).unwrap();
         assert_eq!(
             c.text,
             "SELECT (SELECT count(*) FROM ix_3 x WHERE TRUE AND x.k = +?) + (SELECT count(DISTINCT x.doc) FROM ix_3 x \
@@ -680,7 +779,7 @@ mod tests {
             ],
             exact: true,
         });
-        let sql = candidates(Collection::EmailAccounts, &access, Some(7)).unwrap();
+        let sql = candidates(Dialect::Sqlite, Collection::EmailAccounts, &access, Some(7)).unwrap();
         assert_eq!(
             sql.text,
             "SELECT t.id, t.doc FROM email_accounts t WHERE t.id IN (SELECT x.doc FROM ix_3 x WHERE TRUE AND x.k >= +? \
@@ -688,7 +787,7 @@ mod tests {
         );
         assert_eq!(sql.params.len(), 3);
         assert!(
-            count(Collection::EmailAccounts, &access)
+            count(Dialect::Sqlite, Collection::EmailAccounts, &access)
                 .unwrap()
                 .text
                 .contains(" UNION SELECT")
@@ -703,7 +802,7 @@ mod tests {
             exact: true,
         });
         assert!(
-            count(Collection::EmailAccounts, &single)
+            count(Dialect::Sqlite, Collection::EmailAccounts, &single)
                 .unwrap()
                 .text
                 .starts_with("SELECT count(DISTINCT x.doc)")
@@ -725,13 +824,13 @@ mod tests {
         };
         // A document may hold two of the keys: each later key's rows skip the earlier ones.
         assert!(
-            count(Collection::EmailAccounts, &keys(&index))
+            count(Dialect::Sqlite, Collection::EmailAccounts, &keys(&index))
                 .unwrap()
                 .text
                 .contains("NOT EXISTS")
         );
         index.index.multi = false;
-        let c = count(Collection::EmailAccounts, &keys(&index)).unwrap();
+        let c = count(Dialect::Sqlite, Collection::EmailAccounts, &keys(&index)).unwrap();
         assert_eq!(
             c.text,
             "SELECT count(*) FROM ix_3 x WHERE TRUE AND x.k IN (+?, +?, +?)"

@@ -15,6 +15,7 @@ pub mod display;
 pub mod index;
 pub mod lower;
 pub mod normalize;
+pub mod physical;
 
 use crate::ast::{
     AggFunc, Aggregate, Expr, Literal, OrderItem, OrderKey, Path, Query, SelectItem, Span,
@@ -327,6 +328,61 @@ pub struct Plan {
     pub limit: u64,
     /// `LIMIT` as written (streams are not capped).
     pub limit_written: Option<u64>,
+    /// Other access paths the indexes offer, in the rule order's preference after
+    /// [`Plan::access`]: the physical step estimates every choice's rows and runs the
+    /// smallest ([`physical`]).
+    pub alternatives: Vec<Alternative>,
+}
+
+/// An access path the plan did not prefer by rule, with what follows from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alternative {
+    /// How candidates are found.
+    pub access: Access,
+    /// What the access does not answer exactly.
+    pub residual: Option<Expr>,
+    /// How `totalCount` is computed with this access.
+    pub count: CountMethod,
+    /// The record order with this access.
+    pub order: Order,
+}
+
+/// One access choice of a plan, borrowed: the plan's own (`0`) or an alternative.
+#[derive(Clone, Copy, Debug)]
+pub struct Choice<'p> {
+    /// How candidates are found.
+    pub access: &'p Access,
+    /// What the access does not answer exactly.
+    pub residual: Option<&'p Expr>,
+    /// How `totalCount` is computed.
+    pub count: &'p CountMethod,
+    /// The record order.
+    pub order: &'p Order,
+}
+
+impl Plan {
+    /// The access choices: the plan's own first, then [`Plan::alternatives`].
+    pub fn choices(&self) -> impl Iterator<Item = Choice<'_>> {
+        std::iter::once(Choice {
+            access: &self.access,
+            residual: self.residual.as_ref(),
+            count: &self.count,
+            order: &self.order,
+        })
+        .chain(self.alternatives.iter().map(|a| Choice {
+            access: &a.access,
+            residual: a.residual.as_ref(),
+            count: &a.count,
+            order: &a.order,
+        }))
+    }
+
+    /// Choice `i` of [`Plan::choices`] (the plan's own when out of range).
+    pub fn choice(&self, i: usize) -> Choice<'_> {
+        self.choices()
+            .nth(i)
+            .unwrap_or_else(|| self.choices().next().expect("a plan has its own choice"))
+    }
 }
 
 /// Plans a parsed query against the catalog.
@@ -338,18 +394,39 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
         })?;
     validate(query)?;
     let filter = query.filter.as_ref().map(normalize::normalize);
-    let (access, residual) = choose_access(catalog, collection, filter.as_ref());
     let mut shape = shape(query)?;
     let sort = resolve_order(query);
-    let count = count_method(catalog, collection, &access, residual.as_ref());
-    let order = order(
-        &sort,
-        catalog,
-        collection,
-        &shape,
-        (filter.as_ref(), &access, residual.as_ref()),
-        &count,
-    );
+    let mut choices = choose_accesses(catalog, collection, filter.as_ref())
+        .into_iter()
+        .map(|(access, residual)| {
+            let count = count_method(catalog, collection, &access, residual.as_ref());
+            let order = order(
+                &sort,
+                catalog,
+                collection,
+                &shape,
+                (filter.as_ref(), &access, residual.as_ref()),
+                &count,
+            );
+            Alternative {
+                access,
+                residual,
+                count,
+                order,
+            }
+        });
+    let Alternative {
+        access,
+        residual,
+        count,
+        order,
+    } = choices.next().unwrap_or(Alternative {
+        access: Access::Scan,
+        residual: filter.clone(),
+        count: CountMethod::Evaluate,
+        order: Order::Insertion,
+    });
+    let alternatives: Vec<Alternative> = choices.collect();
     if let Shape::Groups {
         keys,
         aggregates,
@@ -389,6 +466,7 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
             .as_ref()
             .map_or(DEFAULT_LIMIT, |l| l.node.min(MAX_LIMIT)),
         limit_written: query.limit.as_ref().map(|l| l.node),
+        alternatives,
     })
 }
 
@@ -569,57 +647,94 @@ fn alias_target<'q>(query: &'q Query, p: &Path) -> Option<&'q SelectItem> {
     })
 }
 
-/// Pass: pick the access path and the residual.
+/// Pass: pick the access path and the residual (the rule order's first choice; see
+/// [`choose_accesses`] for the others).
 pub fn choose_access(
     catalog: &Catalog,
     collection: Collection,
     filter: Option<&Expr>,
 ) -> (Access, Option<Expr>) {
+    choose_accesses(catalog, collection, filter)
+        .into_iter()
+        .next()
+        .unwrap_or((Access::Scan, filter.cloned()))
+}
+
+/// The most access paths offered to the cost choice (the rule order's first included).
+const MAX_CHOICES: usize = 4;
+
+/// Pass: every access path the indexes offer for `filter`, each with its residual, the
+/// rule order's preference first: an equality over a range over a boolean, a composite
+/// or a range pair over either of its terms alone. The physical step estimates their
+/// rows and runs the smallest (ties go to the earlier). Never empty.
+pub fn choose_accesses(
+    catalog: &Catalog,
+    collection: Collection,
+    filter: Option<&Expr>,
+) -> Vec<(Access, Option<Expr>)> {
     let Some(filter) = filter else {
-        return (Access::Scan, None);
+        return vec![(Access::Scan, None)];
     };
     let terms = filter.conjuncts();
-    let mut best: Option<(u8, Vec<usize>, Access)> = None;
+    // (rank, terms used, access), in the order they were found.
+    let mut found: Vec<(u8, Vec<usize>, Access)> = Vec::new();
+    let mut best: Option<usize> = None;
     for (i, t) in terms.iter().enumerate() {
         if let Some(a) = index::term_lookup(catalog, collection, t) {
             let r = index::rank(t, &a);
-            if best.as_ref().is_none_or(|(br, _, _)| r > *br) {
-                best = Some((r, vec![i], a));
+            found.push((r, vec![i], a));
+            if best.is_none_or(|b| r > found[b].0) {
+                best = Some(found.len() - 1);
             }
         }
     }
     // `p >= a AND p < b`: one range instead of a range and a re-check.
-    if let Some((access, pair, r)) = index::range_pair_lookup(catalog, collection, &terms)
-        && best.as_ref().is_none_or(|(br, _, _)| r > *br)
-    {
-        best = Some((r, pair.to_vec(), access));
+    if let Some((access, pair, r)) = index::range_pair_lookup(catalog, collection, &terms) {
+        found.push((r, pair.to_vec(), access));
+        if best.is_none_or(|b| r > found[b].0) {
+            best = Some(found.len() - 1);
+        }
     }
     // A composite index answers two terms in one lookup: preferred over either alone,
     // and over any other term that looks less selective (a tie goes to the other term:
     // `profile.email = … AND country = … AND age > …` looks up the email).
-    if let Some((access, pair, r)) = index::composite_lookup(catalog, collection, &terms)
-        && best.as_ref().is_none_or(|(br, used, _)| {
+    if let Some((access, pair, r)) = index::composite_lookup(catalog, collection, &terms) {
+        found.push((r, pair.to_vec(), access));
+        let c = found.len() - 1;
+        if best.is_none_or(|b| {
+            let (br, used, _) = &found[b];
             r > *br || (r == *br && used.iter().all(|u| pair.contains(u)))
-        })
-    {
-        best = Some((r, pair.to_vec(), access));
-    }
-    match best {
-        None => (Access::Scan, Some(filter.clone())),
-        Some((_, used, access)) => {
-            if matches!(access, Access::Empty) {
-                return (Access::Empty, None);
-            }
-            let consumed = access.is_exact();
-            let rest: Vec<Expr> = terms
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| !(consumed && used.contains(j)))
-                .map(|(_, t)| (*t).clone())
-                .collect();
-            (access, normalize::and_all(rest))
+        }) {
+            best = Some(c);
         }
     }
+    let Some(best) = best else {
+        return vec![(Access::Scan, Some(filter.clone()))];
+    };
+    let first = found.remove(best);
+    if matches!(first.2, Access::Empty) {
+        return vec![(Access::Empty, None)];
+    }
+    // The others by rank, stable: the rule order's preference among them.
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    let mut out: Vec<(Access, Option<Expr>)> = Vec::new();
+    for (_, used, access) in std::iter::once(first).chain(found) {
+        if out.len() == MAX_CHOICES
+            || matches!(access, Access::Empty)
+            || out.iter().any(|(a, _)| *a == access)
+        {
+            continue;
+        }
+        let consumed = access.is_exact();
+        let rest: Vec<Expr> = terms
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| !(consumed && used.contains(j)))
+            .map(|(_, t)| (*t).clone())
+            .collect();
+        out.push((access, normalize::and_all(rest)));
+    }
+    out
 }
 
 fn shape(query: &Query) -> Result<Shape, PlanError> {

@@ -1,0 +1,997 @@
+//! The physical plan: what one run executes, with every decision recorded.
+//!
+//! [`physical`] turns a [`Plan`] and the facts only the store knows (asked through
+//! [`Facts`]: which probes find anything, how many rows each access choice reads, how
+//! many documents match before an order is walked or sorted) into a [`Physical`]: the
+//! access path that runs, the estimates it was chosen by, the probes dropped, and one
+//! [`Operator`] holding the SQL of every statement it runs. The executor runs the
+//! operator and lowers nothing itself; EXPLAIN prints the same value ([`Physical::render`]),
+//! so what EXPLAIN shows is what runs.
+//!
+//! The facts are asked in a fixed order and recorded ([`Physical::facts`]) with their
+//! answers: EXPLAIN shows them too, since a run asks them again.
+
+use std::fmt::{self, Display, Formatter};
+
+use super::lower::{self, Dialect, Sql};
+use super::{Access, Bound, Choice, CountMethod, IndexRef, Lookup, Order, Plan, Probe, Shape};
+use crate::ast::AggFunc;
+use crate::catalog::{Collection, IndexKind};
+
+/// What the caller wants from a run; it decides between operators (a page can be walked,
+/// a stream is sorted) and whether a count is needed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Demand {
+    /// Matches skipped (`START`).
+    pub start: u64,
+    /// Records produced at most; `None`: every match.
+    pub limit: Option<u64>,
+    /// Candidates after this document id only (a cursor page in insertion order).
+    pub after: Option<i64>,
+    /// Positions with sort keys are asked for or given (a cursor): no index walk.
+    pub keyset: bool,
+    /// `totalCount` is asked for.
+    pub count: bool,
+}
+
+/// The store's answers to the questions a physical plan depends on.
+pub trait Facts {
+    /// Why the store could not answer.
+    type Error;
+    /// The dialect statements are written in.
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement returning one integer (`EXISTS`, a count) and returns it.
+    fn scalar(&mut self, sql: &Sql) -> Result<i64, Self::Error>;
+    /// Runs a count operator that reads no documents (not [`Count::Evaluate`] or
+    /// [`Count::ScanFilter`]).
+    fn count(&mut self, count: &Count) -> Result<u64, Self::Error>;
+}
+
+/// A statement run to decide something, with its answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fact {
+    /// What it asks (`exists`, `rows`, `documents`, `count`).
+    pub label: &'static str,
+    /// The statement.
+    pub sql: Sql,
+    /// Its answer, when it has one of its own (a merged count's streams have none).
+    pub answer: Option<i64>,
+}
+
+/// The estimated rows of one access choice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// The access path.
+    pub access: Access,
+    /// Index rows counted.
+    pub rows: u64,
+    /// Counting stopped at `rows`: the choice reads at least that many.
+    pub at_least: bool,
+    /// This choice runs.
+    pub chosen: bool,
+}
+
+/// A decision made from facts, for EXPLAIN.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// A probe finds nothing and is dropped.
+    Pruned {
+        /// The index probed.
+        index: IndexRef,
+        /// The probe.
+        probe: Probe,
+    },
+    /// Walk the order's index, or sort the matches: the walk reads about
+    /// `page × documents / matches` documents (matches spread over the order, at twice
+    /// the cost of a sorted read), a sort reads every match.
+    WalkOrSort {
+        /// Matches, counted from the indexes.
+        matches: u64,
+        /// The largest document id (the collection's size, as far as this cares).
+        documents: u64,
+        /// `START + LIMIT + 1`.
+        page: u64,
+        /// Walked.
+        walk: bool,
+    },
+    /// A semi-join count whose probes are not all seeks: marking reads the legs' index
+    /// rows, evaluating reads the driver's documents; marking is chosen while the legs
+    /// hold fewer than [`MARK_ROWS_PER_DOC`] rows per driver row.
+    MarkOrEvaluate {
+        /// The driver's index rows.
+        driver: u64,
+        /// The legs' index rows, counted up to the budget.
+        legs: u64,
+        /// Marked (else evaluated).
+        mark: bool,
+    },
+}
+
+/// Rows of the legs per driver row above which reading the driver's documents (~1.5 µs
+/// each) is cheaper than streaming the legs' index rows (~0.1 µs each).
+pub const MARK_ROWS_PER_DOC: u64 = 12;
+
+/// How much dearer a document read by a walk (random, after an index row) is than one
+/// read by a sort (in id order).
+const WALK_READ_COST: f64 = 2.0;
+
+/// Index rows counted per access choice before estimating stops: beyond it the rule
+/// order decides (counting would cost more than a wrong choice saves on the sizes where
+/// choices matter).
+pub const ESTIMATE_CAP: u64 = 10_000;
+
+/// Where matching documents come from, in id order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// No document can match.
+    Empty,
+    /// The candidates `(id, doc)` of the access path; the residual is checked per document.
+    Candidates(Sql),
+    /// A full scan whose residual runs inside SQLite (`acql_match(?, doc)`): the parameter
+    /// at `slot` is the filter's id, bound per run.
+    ScanFilter {
+        /// The statement.
+        sql: Sql,
+        /// The index of the filter-id parameter.
+        slot: usize,
+    },
+}
+
+/// How `totalCount` is computed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Count {
+    /// Nothing matches.
+    Zero,
+    /// One covering statement.
+    Sql(Sql),
+    /// The ids of a probe whose documents may have several rows, deduplicated in Rust
+    /// (cheaper than SQLite's `count(DISTINCT)` temporary b-tree).
+    DistinctIds(Sql),
+    /// A semi-join over id-ordered seek streams (the driver first): documents in all.
+    Merge(Vec<Sql>),
+    /// A semi-join marking the driver's ids (collected and sorted) with each leg's rows.
+    Mark {
+        /// The driver's probes.
+        driver: Vec<Sql>,
+        /// Each leg's probes.
+        legs: Vec<Vec<Sql>>,
+    },
+    /// A full scan counted inside SQLite by the residual filter.
+    ScanFilter {
+        /// The statement.
+        sql: Sql,
+        /// The index of the filter-id parameter.
+        slot: usize,
+    },
+    /// Counted by evaluating the matches of this source.
+    Evaluate(Source),
+}
+
+/// Where the matches of an unbounded index walk that has not filled the page come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rest {
+    /// The documents without an entry in the walked index, in id order.
+    WithoutEntry(Sql),
+    /// The plan's own matches (a composite binding holds only those with a value of the
+    /// ordered path); the ones walked already are skipped.
+    Source(Source),
+}
+
+/// The operator that produces the results.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operator {
+    /// Records in insertion order.
+    Insertion {
+        /// The matches.
+        source: Source,
+        /// `totalCount`, when asked for.
+        count: Option<Count>,
+        /// The count runs only when the page did not hold every match.
+        deferred: bool,
+    },
+    /// Records in the order of an index walk.
+    Walk {
+        /// The walk (`(doc id, doc)` ascending; `(k, doc id, doc)` descending).
+        walk: Sql,
+        /// Keys descending (ties come by id descending; the executor turns each run of
+        /// equal keys around).
+        descending: bool,
+        /// Descending: fetches a document by id (for runs of equal keys too large to hold).
+        fetch: Option<Sql>,
+        /// What follows the walk when it is not bounded.
+        rest: Option<Rest>,
+        /// `totalCount` when already counted (by the walk-or-sort decision).
+        total: Option<u64>,
+        /// `totalCount` when the walk stops early and it is not known.
+        count: Option<Count>,
+    },
+    /// Records sorted by their sort keys in memory.
+    Sort {
+        /// The matches.
+        source: Source,
+        /// Fetches a document by id.
+        fetch: Sql,
+    },
+    /// One row of aggregates.
+    Aggregates {
+        /// The matches (read unless `count` answers every aggregate).
+        source: Source,
+        /// Only `count(*)` is asked: its count.
+        count: Option<Count>,
+    },
+    /// One row per group, from the matches.
+    Groups {
+        /// The matches.
+        source: Source,
+    },
+    /// `count(*)` per key of one value index, without reading documents.
+    CoveringGroups {
+        /// `(k, count)` per key.
+        sql: Sql,
+    },
+}
+
+/// The physical plan of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Physical {
+    /// The collection.
+    pub collection: Collection,
+    /// The choice that runs: `0` is the plan's own access, `i > 0` its alternative `i - 1`.
+    pub choice: usize,
+    /// The access path that runs (probes that find nothing dropped).
+    pub access: Access,
+    /// The estimates of every choice, when there were several.
+    pub estimates: Vec<Estimate>,
+    /// What the facts decided.
+    pub decisions: Vec<Decision>,
+    /// The statements run to decide, in order, with their answers.
+    pub facts: Vec<Fact>,
+    /// What produces the results.
+    pub operator: Operator,
+}
+
+/// When a statement of an operator runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// On every run.
+    Always,
+    /// Only in some runs; the text says when.
+    If(&'static str),
+    /// Once per document of the page (not at all for an empty page).
+    PerDocument,
+}
+
+/// One statement of a physical plan, labelled.
+#[derive(Clone, Copy, Debug)]
+pub struct Statement<'p> {
+    /// Its role (`candidates`, `count`, `walk`, …).
+    pub label: &'static str,
+    /// The statement.
+    pub sql: &'p Sql,
+    /// When it runs.
+    pub when: When,
+    /// The answer of a fact.
+    pub answer: Option<i64>,
+}
+
+/// Builds the physical plan of `plan` for `demand`, asking `facts` what it depends on.
+pub fn physical<F: Facts>(
+    plan: &Plan,
+    demand: &Demand,
+    facts: &mut F,
+) -> Result<Physical, F::Error> {
+    let mut b = Builder {
+        plan,
+        demand,
+        d: facts.dialect(),
+        facts,
+        asked: Vec::new(),
+        decisions: Vec::new(),
+    };
+    let (choice, estimates, counted) = b.choose()?;
+    let c = plan.choice(choice);
+    let access = match counted {
+        Some(rows) => prune_counted(c.access, &rows, &mut b.decisions),
+        None => b.prune(c.access)?,
+    };
+    let operator = b.operator(c, &access)?;
+    Ok(Physical {
+        collection: plan.collection,
+        choice,
+        access,
+        estimates,
+        decisions: b.decisions,
+        facts: b.asked,
+        operator,
+    })
+}
+
+/// True when `physical` asks the store nothing for this plan and demand, so one built
+/// physical plan serves every run (the executor caches it).
+pub fn is_static(plan: &Plan, demand: &Demand) -> bool {
+    let many = |l: &Lookup| l.probes.len() > 1;
+    plan.alternatives.is_empty()
+        && demand.after.is_none()
+        && !demand.keyset
+        && match &plan.access {
+            Access::Lookup(l) => !many(l),
+            Access::Union(ls) => ls.len() < 2 && !ls.iter().any(many),
+            Access::Scan | Access::Empty => true,
+        }
+        && !matches!(plan.order, Order::SortOrWalk { .. })
+        && !matches!(plan.count, CountMethod::SemiJoin(_))
+}
+
+struct Builder<'b, F: Facts> {
+    plan: &'b Plan,
+    demand: &'b Demand,
+    d: Dialect,
+    facts: &'b mut F,
+    asked: Vec<Fact>,
+    decisions: Vec<Decision>,
+}
+
+/// Per lookup of an access, per probe: the rows counted (`None`: not counted).
+type Counted = Vec<Vec<Option<u64>>>;
+
+fn lookups(access: &Access) -> Vec<&Lookup> {
+    match access {
+        Access::Lookup(l) => vec![l],
+        Access::Union(ls) => ls.iter().collect(),
+        Access::Scan | Access::Empty => Vec::new(),
+    }
+}
+
+impl<F: Facts> Builder<'_, F> {
+    fn ask(&mut self, label: &'static str, sql: Sql) -> Result<i64, F::Error> {
+        let answer = self.facts.scalar(&sql)?;
+        self.asked.push(Fact {
+            label,
+            sql,
+            answer: Some(answer),
+        });
+        Ok(answer)
+    }
+
+    /// The cost choice: each choice's index rows, counted up to the smallest so far (and
+    /// at most [`ESTIMATE_CAP`]); the fewest rows run, ties going to the rule order.
+    fn choose(&mut self) -> Result<(usize, Vec<Estimate>, Option<Counted>), F::Error> {
+        if self.plan.alternatives.is_empty() {
+            return Ok((0, Vec::new(), None));
+        }
+        let choices: Vec<Choice<'_>> = self.plan.choices().collect();
+        let mut estimates = Vec::new();
+        let mut all_counted = Vec::new();
+        let mut best: Option<(usize, u64)> = None;
+        for (i, c) in choices.iter().enumerate() {
+            // Enough to tell whether this choice reads fewer rows than the best.
+            let cap = best.map_or(ESTIMATE_CAP, |(_, rows)| rows.min(ESTIMATE_CAP));
+            let mut rows = 0u64;
+            let mut counted: Counted = Vec::new();
+            for l in lookups(c.access) {
+                let mut per_probe = Vec::new();
+                for p in &l.probes {
+                    if rows > cap {
+                        per_probe.push(None);
+                        continue;
+                    }
+                    let left = i64::try_from(cap + 1 - rows).unwrap_or(i64::MAX);
+                    let n =
+                        self.ask("rows", lower::probe_rows_capped(self.d, &l.index, p, left))?;
+                    let n = u64::try_from(n).unwrap_or(0);
+                    rows += n;
+                    per_probe.push(Some(n));
+                }
+                counted.push(per_probe);
+            }
+            let at_least = rows > cap;
+            if best.is_none_or(|(_, b)| rows < b) && !at_least {
+                best = Some((i, rows));
+            }
+            estimates.push(Estimate {
+                access: c.access.clone(),
+                rows,
+                at_least,
+                chosen: false,
+            });
+            all_counted.push(counted);
+        }
+        let chosen = best.map_or(0, |(i, _)| i);
+        estimates[chosen].chosen = true;
+        Ok((chosen, estimates, all_counted.into_iter().nth(chosen)))
+    }
+
+    /// Drops the probes of a multi-probe lookup that find nothing (one index seek each):
+    /// `= true` also probes the string `"true"`, `= 42` the strings spelling 42, and
+    /// those are usually absent. A single remaining equality probe then drives a plain
+    /// join and a covering count instead of a temporary table of ids.
+    fn prune_lookup(&mut self, l: &Lookup) -> Result<Lookup, F::Error> {
+        if l.probes.len() < 2 {
+            return Ok(l.clone());
+        }
+        let mut kept = Vec::with_capacity(l.probes.len());
+        for probe in &l.probes {
+            if self.ask("exists", lower::probe_exists(self.d, &l.index, probe))? != 0 {
+                kept.push(probe.clone());
+            } else {
+                self.decisions.push(Decision::Pruned {
+                    index: l.index.clone(),
+                    probe: probe.clone(),
+                });
+            }
+        }
+        Ok(Lookup {
+            probes: kept,
+            ..l.clone()
+        })
+    }
+
+    fn prune(&mut self, access: &Access) -> Result<Access, F::Error> {
+        let many = |l: &Lookup| l.probes.len() > 1;
+        Ok(match access {
+            Access::Lookup(l) if many(l) => {
+                let l = self.prune_lookup(l)?;
+                if l.probes.is_empty() {
+                    Access::Empty
+                } else {
+                    Access::Lookup(l)
+                }
+            }
+            Access::Union(ls) if ls.len() > 1 || ls.iter().any(many) => {
+                let mut kept = Vec::new();
+                for l in ls {
+                    let l = self.prune_lookup(l)?;
+                    if !l.probes.is_empty() {
+                        kept.push(l);
+                    }
+                }
+                match kept.len() {
+                    0 => Access::Empty,
+                    1 => Access::Lookup(kept.remove(0)),
+                    _ => Access::Union(kept),
+                }
+            }
+            a => a.clone(),
+        })
+    }
+
+    /// The source of the matches of `access` (the residual checked per document, or
+    /// inside SQLite for a full scan).
+    fn source(&self, c: Choice<'_>, access: &Access, after: Option<i64>) -> Source {
+        let coll = self.plan.collection;
+        if matches!(access, Access::Scan) && c.residual.is_some() {
+            let sql = lower::scan_matching(self.d, coll, SHOWN_FILTER, after);
+            let slot = sql.params.len() - 1;
+            return Source::ScanFilter { sql, slot };
+        }
+        match lower::candidates(self.d, coll, access, after) {
+            Some(sql) => Source::Candidates(sql),
+            None => Source::Empty,
+        }
+    }
+
+    /// How to count the matches without reading documents when the plan allows it:
+    /// `None` when they must be evaluated.
+    fn index_count(&mut self, c: Choice<'_>, access: &Access) -> Result<Option<Count>, F::Error> {
+        let coll = self.plan.collection;
+        if matches!(access, Access::Empty) {
+            return Ok(Some(Count::Zero));
+        }
+        match c.count {
+            CountMethod::Covering => {
+                if let Access::Lookup(Lookup { index, probes, .. }) = access
+                    && let [probe] = probes.as_slice()
+                    && !lower::is_unique(index, probe)
+                {
+                    return Ok(Some(Count::DistinctIds(lower::probe_docs(
+                        self.d, index, probe,
+                    ))));
+                }
+                Ok(Some(match lower::count(self.d, coll, access) {
+                    Some(sql) => Count::Sql(sql),
+                    None => Count::Zero,
+                }))
+            }
+            CountMethod::SemiJoin(semi) => {
+                let Access::Lookup(driver) = access else {
+                    return Ok(None);
+                };
+                let mut legs = vec![driver.clone()];
+                for l in semi {
+                    let l = self.prune_lookup(l)?;
+                    if l.probes.is_empty() {
+                        return Ok(Some(Count::Zero));
+                    }
+                    legs.push(l);
+                }
+                if legs
+                    .iter()
+                    .all(|l| l.probes.len() == 1 && lower::is_seek(&l.probes[0]))
+                {
+                    return Ok(Some(Count::Merge(
+                        legs.iter()
+                            .map(|l| lower::doc_stream(self.d, &l.index, &l.probes[0]))
+                            .collect(),
+                    )));
+                }
+                self.mark(&legs)
+            }
+            CountMethod::Evaluate => Ok(None),
+        }
+    }
+
+    /// A semi-join count by marking, when the legs' rows are few enough per driver row.
+    fn mark(&mut self, legs: &[Lookup]) -> Result<Option<Count>, F::Error> {
+        let d = self.d;
+        let mut driver = 0u64;
+        for probe in &legs[0].probes {
+            let sql = lower::probe_rows_capped(d, &legs[0].index, probe, i64::MAX);
+            driver += u64::try_from(self.ask("rows", sql)?).unwrap_or(0);
+        }
+        if driver == 0 {
+            return Ok(Some(Count::Zero));
+        }
+        let budget = driver.saturating_mul(MARK_ROWS_PER_DOC);
+        let mut rows = 0u64;
+        'legs: for leg in &legs[1..] {
+            for probe in &leg.probes {
+                let left = i64::try_from(budget - rows).unwrap_or(i64::MAX);
+                let sql = lower::probe_rows_capped(d, &leg.index, probe, left);
+                rows += u64::try_from(self.ask("rows", sql)?).unwrap_or(0);
+                if rows >= budget {
+                    break 'legs;
+                }
+            }
+        }
+        let mark = rows < budget;
+        self.decisions.push(Decision::MarkOrEvaluate {
+            driver,
+            legs: rows,
+            mark,
+        });
+        if !mark {
+            return Ok(None);
+        }
+        let probes = |l: &Lookup| -> Vec<Sql> {
+            l.probes
+                .iter()
+                .map(|p| lower::probe_docs(d, &l.index, p))
+                .collect()
+        };
+        Ok(Some(Count::Mark {
+            driver: probes(&legs[0]),
+            legs: legs[1..].iter().map(probes).collect(),
+        }))
+    }
+
+    /// The count of every match: from the indexes, else inside SQLite for a filtered full
+    /// scan, else by evaluating the source.
+    fn full_count(&mut self, c: Choice<'_>, access: &Access) -> Result<Count, F::Error> {
+        if let Some(count) = self.index_count(c, access)? {
+            return Ok(count);
+        }
+        if matches!(access, Access::Scan) && c.residual.is_some() {
+            let sql = lower::scan_count(self.d, self.plan.collection, SHOWN_FILTER);
+            let slot = sql.params.len() - 1;
+            return Ok(Count::ScanFilter { sql, slot });
+        }
+        Ok(Count::Evaluate(self.source(c, access, None)))
+    }
+
+    fn operator(&mut self, c: Choice<'_>, access: &Access) -> Result<Operator, F::Error> {
+        let demand = self.demand;
+        match &self.plan.shape {
+            Shape::Groups {
+                covering: Some(ix), ..
+            } => Ok(Operator::CoveringGroups {
+                sql: lower::group_counts(self.d, ix),
+            }),
+            Shape::Groups { .. } => Ok(Operator::Groups {
+                source: self.source(c, access, None),
+            }),
+            Shape::Aggregates(aggs) => {
+                let count = if aggs.iter().all(|a| a.func == AggFunc::Count) {
+                    Some(self.full_count(c, access)?)
+                } else {
+                    None
+                };
+                Ok(Operator::Aggregates {
+                    source: self.source(c, access, None),
+                    count,
+                })
+            }
+            Shape::Records(_) => {
+                let walkable = demand.after.is_none() && !demand.keyset;
+                match c.order {
+                    Order::Insertion => self.insertion(c, access),
+                    Order::Index {
+                        index,
+                        descending,
+                        bound,
+                        start,
+                    } if walkable => self.walk(
+                        c,
+                        access,
+                        (index, *descending),
+                        (bound.as_ref(), start.as_ref()),
+                        None,
+                    ),
+                    Order::SortOrWalk {
+                        index, descending, ..
+                    } if walkable => match self.walk_pays(c, access)? {
+                        Some(total) => {
+                            self.walk(c, access, (index, *descending), (None, None), Some(total))
+                        }
+                        None => Ok(self.sort(c, access)),
+                    },
+                    _ => Ok(self.sort(c, access)),
+                }
+            }
+        }
+    }
+
+    fn insertion(&mut self, c: Choice<'_>, access: &Access) -> Result<Operator, F::Error> {
+        let source = self.source(c, access, self.demand.after);
+        // A covering count is deferred: when the page holds every match (a point lookup,
+        // a short list), the matches counted on the way are the total.
+        let deferred = matches!(c.count, CountMethod::Covering);
+        let count = if !self.demand.count {
+            None
+        } else {
+            Some(match self.index_count(c, access)? {
+                Some(count) => count,
+                // Counted while paging (a filtered full scan too: one pass, not two).
+                None => Count::Evaluate(source.clone()),
+            })
+        };
+        Ok(Operator::Insertion {
+            source,
+            count,
+            deferred,
+        })
+    }
+
+    fn sort(&self, c: Choice<'_>, access: &Access) -> Operator {
+        Operator::Sort {
+            source: self.source(c, access, None),
+            fetch: lower::fetch_one(self.d, self.plan.collection),
+        }
+    }
+
+    /// Whether walking the order's index reads fewer documents than sorting the matches:
+    /// the matches (the `totalCount`) when it does, `None` to sort.
+    fn walk_pays(&mut self, c: Choice<'_>, access: &Access) -> Result<Option<u64>, F::Error> {
+        let Some(limit) = self.demand.limit else {
+            return Ok(None);
+        };
+        let Some(count) = self.index_count(c, access)? else {
+            return Ok(None);
+        };
+        let matches = self.facts.count(&count)?;
+        for s in count_statements(&count, "count") {
+            self.asked.push(Fact {
+                label: "count",
+                sql: s.sql.clone(),
+                answer: None,
+            });
+        }
+        let docs = self.ask("documents", lower::max_id(self.d, self.plan.collection))?;
+        let docs = u64::try_from(docs).unwrap_or(0);
+        let page = self.demand.start.saturating_add(limit).saturating_add(1);
+        let walked = page as f64 * docs as f64 / (matches.max(1) as f64);
+        let walk = WALK_READ_COST * walked < matches as f64;
+        self.decisions.push(Decision::WalkOrSort {
+            matches,
+            documents: docs,
+            page,
+            walk,
+        });
+        Ok(walk.then_some(matches))
+    }
+
+    fn walk(
+        &mut self,
+        c: Choice<'_>,
+        access: &Access,
+        (index, descending): (&IndexRef, bool),
+        (end, start): (Option<&Bound>, Option<&Bound>),
+        total: Option<u64>,
+    ) -> Result<Operator, F::Error> {
+        let coll = self.plan.collection;
+        let walk = lower::index_walk(self.d, coll, index, descending, end, start);
+        let rest = (end.is_none() && start.is_none()).then(|| {
+            if index.index.kind == IndexKind::Composite {
+                Rest::Source(self.source(c, access, None))
+            } else {
+                Rest::WithoutEntry(lower::without_entry(self.d, coll, index))
+            }
+        });
+        let count = if self.demand.count && total.is_none() {
+            Some(self.full_count(c, access)?)
+        } else {
+            None
+        };
+        Ok(Operator::Walk {
+            walk,
+            descending,
+            fetch: descending.then(|| lower::fetch_one(self.d, coll)),
+            rest,
+            total,
+            count,
+        })
+    }
+}
+
+/// The filter id shown in the statements (runs bind their own).
+const SHOWN_FILTER: i64 = 0;
+
+/// Drops the probes an estimate counted no rows for.
+fn prune_counted(access: &Access, counted: &Counted, decisions: &mut Vec<Decision>) -> Access {
+    let mut kept: Vec<Lookup> = Vec::new();
+    for (l, rows) in lookups(access).into_iter().zip(counted) {
+        let mut probes = Vec::new();
+        for (p, n) in l.probes.iter().zip(rows) {
+            if *n == Some(0) {
+                decisions.push(Decision::Pruned {
+                    index: l.index.clone(),
+                    probe: p.clone(),
+                });
+            } else {
+                probes.push(p.clone());
+            }
+        }
+        if !probes.is_empty() {
+            kept.push(Lookup {
+                probes,
+                ..l.clone()
+            });
+        }
+    }
+    match access {
+        Access::Scan | Access::Empty => access.clone(),
+        Access::Lookup(_) | Access::Union(_) => match kept.len() {
+            0 => Access::Empty,
+            1 => Access::Lookup(kept.remove(0)),
+            _ => Access::Union(kept),
+        },
+    }
+}
+
+fn source_statements<'p>(
+    source: &'p Source,
+    label: &'static str,
+    when: When,
+) -> Vec<Statement<'p>> {
+    match source {
+        Source::Empty => Vec::new(),
+        Source::Candidates(sql) | Source::ScanFilter { sql, .. } => vec![Statement {
+            label,
+            sql,
+            when,
+            answer: None,
+        }],
+    }
+}
+
+fn count_statements<'p>(count: &'p Count, label: &'static str) -> Vec<Statement<'p>> {
+    let st = |sql, when| Statement {
+        label,
+        sql,
+        when,
+        answer: None,
+    };
+    match count {
+        Count::Zero => Vec::new(),
+        Count::Sql(sql) | Count::DistinctIds(sql) | Count::ScanFilter { sql, .. } => {
+            vec![st(sql, When::Always)]
+        }
+        Count::Merge(sqls) => sqls.iter().map(|s| st(s, When::Always)).collect(),
+        Count::Mark { driver, legs } => driver
+            .iter()
+            .map(|s| st(s, When::Always))
+            .chain(
+                legs.iter()
+                    .flatten()
+                    .map(|s| st(s, When::If("the driver finds documents"))),
+            )
+            .collect(),
+        Count::Evaluate(source) => source_statements(source, label, When::Always),
+    }
+}
+
+/// Marks every statement conditional on `why`.
+fn only_if<'p>(statements: Vec<Statement<'p>>, why: &'static str) -> Vec<Statement<'p>> {
+    statements
+        .into_iter()
+        .map(|s| Statement {
+            when: When::If(why),
+            ..s
+        })
+        .collect()
+}
+
+impl Physical {
+    /// Every statement a run of this plan executes: the facts first (a run asks them
+    /// again), then the operator's, each once (a statement that runs per document, or in
+    /// two roles, is listed once; unconditionally when one role always runs it).
+    pub fn statements(&self) -> Vec<Statement<'_>> {
+        let mut all: Vec<Statement<'_>> = self
+            .facts
+            .iter()
+            .map(|f| Statement {
+                label: f.label,
+                sql: &f.sql,
+                when: When::Always,
+                answer: f.answer,
+            })
+            .collect();
+        match &self.operator {
+            Operator::Insertion {
+                source,
+                count,
+                deferred,
+            } => {
+                all.extend(source_statements(source, "candidates", When::Always));
+                if let Some(count) = count {
+                    let c = count_statements(count, "count");
+                    all.extend(if *deferred {
+                        only_if(c, "the page does not hold every match")
+                    } else {
+                        c
+                    });
+                }
+            }
+            Operator::Walk {
+                walk,
+                fetch,
+                rest,
+                count,
+                ..
+            } => {
+                all.push(Statement {
+                    label: "walk",
+                    sql: walk,
+                    when: When::Always,
+                    answer: None,
+                });
+                if let Some(sql) = fetch {
+                    all.push(Statement {
+                        label: "fetch",
+                        sql,
+                        when: When::If("a run of equal keys is too large to hold"),
+                        answer: None,
+                    });
+                }
+                let unfilled = "the walk does not fill the page";
+                match rest {
+                    Some(Rest::WithoutEntry(sql)) => all.push(Statement {
+                        label: "without value",
+                        sql,
+                        when: When::If(unfilled),
+                        answer: None,
+                    }),
+                    Some(Rest::Source(source)) => {
+                        all.extend(source_statements(
+                            source,
+                            "without value",
+                            When::If(unfilled),
+                        ));
+                    }
+                    None => {}
+                }
+                if let Some(count) = count {
+                    all.extend(only_if(
+                        count_statements(count, "count"),
+                        "the walk stops before the last match",
+                    ));
+                }
+            }
+            Operator::Sort { source, fetch } => {
+                all.extend(source_statements(source, "candidates", When::Always));
+                all.push(Statement {
+                    label: "fetch",
+                    sql: fetch,
+                    when: When::PerDocument,
+                    answer: None,
+                });
+            }
+            Operator::Aggregates { source, count } => match count {
+                Some(count) => all.extend(count_statements(count, "count")),
+                None => all.extend(source_statements(source, "candidates", When::Always)),
+            },
+            Operator::Groups { source } => {
+                all.extend(source_statements(source, "candidates", When::Always));
+            }
+            Operator::CoveringGroups { sql } => all.push(Statement {
+                label: "group counts",
+                sql,
+                when: When::Always,
+                answer: None,
+            }),
+        }
+        let mut out: Vec<Statement<'_>> = Vec::with_capacity(all.len());
+        for s in all {
+            match out
+                .iter_mut()
+                .find(|o| o.sql.text == s.sql.text && o.answer.is_none() && s.answer.is_none())
+            {
+                Some(o) => {
+                    if s.when == When::Always {
+                        o.when = When::Always;
+                    }
+                }
+                None => out.push(s),
+            }
+        }
+        out
+    }
+
+    /// The EXPLAIN text of this plan: decisions, then one `sql` line per statement,
+    /// followed by the lines `detail` gives for it (SQLite's query plan, actual rows).
+    pub fn render(&self, detail: &mut dyn FnMut(&Sql) -> Vec<String>) -> String {
+        let mut out = String::new();
+        for e in &self.estimates {
+            let rows = match (e.at_least, e.rows) {
+                (true, n) => format!("more than {} rows", n.saturating_sub(1)),
+                (false, 1) => "1 row".to_string(),
+                (false, n) => format!("{n} rows"),
+            };
+            let verdict = if e.chosen { "chosen" } else { "rejected" };
+            let access = e.access.to_string().replace('\n', "\n  ");
+            out.push_str(&format!("\n  estimate: {rows}, {verdict}: {access}"));
+        }
+        for d in &self.decisions {
+            out.push_str(&format!("\n  {d}"));
+        }
+        for s in self.statements() {
+            out.push_str(&format!("\n  sql {}", s.label));
+            match s.when {
+                When::Always => {}
+                When::If(why) => out.push_str(&format!(" (if {why})")),
+                When::PerDocument => out.push_str(" (per document of the page)"),
+            }
+            out.push_str(&format!(": {}", s.sql.text));
+            if let Some(a) = s.answer {
+                out.push_str(&format!(" → {a}"));
+            }
+            for l in detail(s.sql) {
+                out.push_str(&format!("\n    {l}"));
+            }
+        }
+        out
+    }
+}
+
+impl Display for Decision {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::Pruned { index, probe } => {
+                write!(f, "pruned: {index} {probe} (finds nothing)")
+            }
+            Decision::WalkOrSort {
+                matches,
+                documents,
+                page,
+                walk,
+            } => write!(
+                f,
+                "walk or sort: {matches} matches of {documents} documents, page {page}: {}",
+                if *walk { "walk" } else { "sort" }
+            ),
+            Decision::MarkOrEvaluate { driver, legs, mark } => write!(
+                f,
+                "semi-join: driver {driver} rows, legs {legs}{} rows: {}",
+                if *mark { "" } else { " or more" },
+                if *mark { "mark" } else { "evaluate" }
+            ),
+        }
+    }
+}
+
+/// The statements only, one `sql` line each (what [`Physical::render`] prints without
+/// detail).
+impl Display for Physical {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.render(&mut |_| Vec::new()).trim_start_matches('\n'))
+    }
+}
