@@ -23,7 +23,7 @@ use crate::Result;
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind};
 use crate::exec::ExecError;
 use crate::exec::cursor::{CursorState, now_ms};
-use crate::exec::run::{self, Guard, Out, Prepared, Trace, Window};
+use crate::exec::run::{self, Executed, Guard, Out, Prepared, Trace, Window};
 use crate::plan::physical::Physical;
 use crate::plan::{self, Plan};
 use crate::store::{AccountParams, LiteAccountParams, OpenMode, Store, StoreError};
@@ -94,14 +94,19 @@ impl Analysis {
     /// executor and EXPLAIN disagree).
     pub fn unplanned(&self) -> Vec<&str> {
         let Some(physical) = &self.trace.physical else {
-            return self.trace.statements.iter().map(|s| s.0.as_str()).collect();
+            return self
+                .trace
+                .statements
+                .iter()
+                .map(|s| s.sql.text.as_str())
+                .collect();
         };
         let listed = physical.statements();
         self.trace
             .statements
             .iter()
-            .filter(|s| !listed.iter().any(|l| l.sql.text == s.0))
-            .map(|s| s.0.as_str())
+            .filter(|s| !listed.iter().any(|l| l.sql.text == s.sql.text))
+            .map(|s| s.sql.text.as_str())
             .collect()
     }
 }
@@ -110,14 +115,12 @@ impl std::fmt::Display for Analysis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.plan)?;
         if let Some(physical) = &self.trace.physical {
-            let text = physical.render(&mut |sql| match self
-                .trace
-                .statements
-                .iter()
-                .find(|s| s.0 == sql.text)
-            {
-                Some((_, runs, rows, time)) => vec![format!(
-                    "actual: {rows} rows, {runs} run{}, {:.3} ms",
+            let text = physical.render(&mut |sql| match self.trace.of(sql) {
+                Some(Executed {
+                    runs, rows, time, ..
+                }) => vec![format!(
+                    "actual: {rows} row{}, {runs} run{}, {:.3} ms",
+                    if *rows == 1 { "" } else { "s" },
                     if *runs == 1 { "" } else { "s" },
                     time.as_secs_f64() * 1e3
                 )],
@@ -130,8 +133,9 @@ impl std::fmt::Display for Analysis {
         }
         write!(
             f,
-            "\n  actual: {} records, totalCount {}, {:.3} ms",
+            "\n  actual: {} record{}, totalCount {}, {:.3} ms",
             self.records,
+            if self.records == 1 { "" } else { "s" },
             self.total_count,
             self.elapsed.as_secs_f64() * 1e3
         )

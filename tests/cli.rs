@@ -282,6 +282,20 @@ fn explain_shows_the_plan() {
         .assert()
         .success()
         .stdout(predicate::str::contains("profile.country"));
+    // --analyze runs it: actual rows per statement, then the run's records and time.
+    acql(dir.path())
+        .args(["explain", "--analyze"])
+        .arg(&db)
+        .arg("SELECT * FROM emailAccounts WHERE profile.country = \"DE\"")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("sql candidates: ")
+                .and(predicate::str::contains("actual: 2 rows, 1 run, "))
+                .and(predicate::str::contains(
+                    "actual: 2 records, totalCount 2, ",
+                )),
+        );
     acql(dir.path())
         .arg("explain")
         .arg(&db)
@@ -625,6 +639,7 @@ fn repl_dot_commands_manage_data() {
 .mode ndjson
 SELECT email FROM emailAccounts WHERE data.tier = \"gold\";
 .explain SELECT email FROM emailAccounts WHERE data.tier = \"gold\"
+.explain analyze SELECT email FROM emailAccounts WHERE data.tier = \"gold\"
 .index drop data.tier
 .help
 .quit
@@ -679,6 +694,11 @@ SELECT 'never runs';
         "{stdout}"
     );
     assert!(stdout.contains("data.tier"), "{stdout}");
+    // `.explain analyze` ran the query: one record, and rows per statement.
+    assert!(
+        stdout.contains("actual: 1 record, totalCount 1, "),
+        "{stdout}"
+    );
     assert!(stderr.contains(".timer on|off"), "{stderr}");
     assert!(!stdout.contains("never runs") && !stderr.contains("never runs"));
     // The second database got the data; the first was not touched.

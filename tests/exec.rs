@@ -1043,6 +1043,57 @@ fn covered_aggregates_fall_back_once_an_index_is_lossy() {
     let e = Engine::open(&path, acql::store::OpenMode::Create).unwrap();
     assert!(!e.explain(q).unwrap().contains("from index rows"));
     assert_eq!(search(&e, q).results, [json!({"max(g)": 2, "sum(g)": 40})]);
+
+/// Issue 13 (choice by cost): when two indexes apply, the one whose lookup reads fewer
+/// rows runs, whatever the rule order prefers (an equality over a range); EXPLAIN shows
+/// both estimates, and a tie goes to the rule order.
+#[test]
+fn the_access_with_fewer_estimated_rows_runs_and_explain_shows_the_rejected() {
+    let e = engine_with(&numbered(300));
+    e.store()
+        .add_index(Collection::EmailAccounts, "i", IndexKind::Value)
+        .unwrap();
+    // `country = "DE"` holds 100 documents, `i >= 295` five.
+    let q = "SELECT i FROM emailAccounts WHERE profile.country = \"DE\" AND i >= 295";
+    let explain = e.explain(q).unwrap();
+    assert!(
+        explain.contains("estimate: 5 rows, chosen: lookup ix_14 i k >= 295"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("estimate: 100 rows, rejected: lookup ix_9 profile.country"),
+        "{explain}"
+    );
+    let physical = e.physical(q).unwrap();
+    assert_eq!(physical.choice, 1, "{explain}");
+    assert_eq!(field(&search(&e, q), "/i"), [json!(297)]);
+    // The rule order's first (the equality) when it is the smaller, and on a tie.
+    let q = "SELECT i FROM emailAccounts WHERE profile.country = \"DE\" AND i >= 3";
+    assert_eq!(
+        e.physical(q).unwrap().choice,
+        0,
+        "{}",
+        e.explain(q).unwrap()
+    );
+    assert_eq!(search(&e, q).total_count, 99);
+    let q = "SELECT i FROM emailAccounts WHERE profile.country = \"DE\" AND i >= 200";
+    assert_eq!(
+        e.physical(q).unwrap().choice,
+        0,
+        "{}",
+        e.explain(q).unwrap()
+    );
+    // EXPLAIN ANALYZE runs the statements EXPLAIN lists and shows their rows.
+    let analysis = e
+        .analyze("SELECT i FROM emailAccounts WHERE profile.country = \"DE\" AND i >= 295")
+        .unwrap();
+    assert!(analysis.unplanned().is_empty(), "{analysis}");
+    assert_eq!((analysis.records, analysis.total_count), (1, 1));
+    let text = analysis.to_string();
+    assert!(
+        text.contains("sql candidates: ") && text.contains("actual: 5 rows, 1 run, "),
+        "{text}"
+    );
 }
 
 /// A composite index answers its first path alone through its presence rows: `=` and `IN`

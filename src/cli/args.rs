@@ -271,6 +271,9 @@ pub struct ExplainArgs {
     pub db: PathBuf,
     /// The query; read from standard input when omitted.
     pub query: Option<String>,
+    /// Run the query and show each statement's actual rows, runs and time.
+    #[arg(long)]
+    pub analyze: bool,
 }
 
 /// `acql index`.

@@ -303,11 +303,14 @@ pub fn generate(a: &GenArgs) -> Result<(), CliError> {
     result.map_err(CliError::from_write)
 }
 
-/// `acql explain DB QUERY`.
-pub fn explain(engine: &Engine, query: &str) -> Result<(), CliError> {
-    let text = engine
-        .explain(query)
-        .map_err(|e| CliError::from_engine(e, Some(query)))?;
+/// `acql explain [--analyze] DB QUERY`.
+pub fn explain(engine: &Engine, query: &str, analyze: bool) -> Result<(), CliError> {
+    let text = if analyze {
+        engine.explain_analyze(query)
+    } else {
+        engine.explain(query)
+    }
+    .map_err(|e| CliError::from_engine(e, Some(query)))?;
     let mut out = Out::stdout();
     out.str(text.trim_end())?;
     out.str("\n")?;

@@ -156,7 +156,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Gen(a)) => commands::generate(&a),
         Some(Command::Explain(a)) => {
             let query = query_text(a.query)?;
-            commands::explain(&open_read_only(&a.db)?, &query)
+            commands::explain(&open_read_only(&a.db)?, &query, a.analyze)
         }
         Some(Command::Index(a)) => commands::index(&a),
         Some(Command::Serve(a)) => serve(&a),

@@ -60,8 +60,8 @@ const KEYWORDS: &[&str] = &[
 const DOT_COMMANDS: &[(&str, &str)] = &[
     (".help", "this list"),
     (
-        ".explain QUERY",
-        "the plan of QUERY (indexes used, SQLite's plan)",
+        ".explain [analyze] QUERY",
+        "the plan of QUERY (indexes used, SQLite's plan); analyze: run it, actual rows and time",
     ),
     (
         ".fields [COLLECTION] [PREFIX]",
@@ -538,13 +538,19 @@ impl Shell {
                 self.samples.insert(collection, f);
             }
             "explain" => {
-                if rest.is_empty() {
-                    return Err(usage("usage: .explain QUERY"));
+                let analyzed = rest
+                    .split_once(char::is_whitespace)
+                    .filter(|(first, _)| first.eq_ignore_ascii_case("analyze"))
+                    .map(|(_, query)| query.trim());
+                let query = analyzed.unwrap_or(rest);
+                if query.is_empty() {
+                    return Err(usage("usage: .explain [analyze] QUERY"));
                 }
-                let text = self
-                    .engine
-                    .explain(rest)
-                    .map_err(|e| CliError::from_engine(e, Some(rest)))?;
+                let text = match analyzed {
+                    Some(_) => self.engine.explain_analyze(query),
+                    None => self.engine.explain(query),
+                }
+                .map_err(|e| CliError::from_engine(e, Some(query)))?;
                 let mut out = self.out()?;
                 out.str(text.trim_end())?;
                 out.str("\n")?;

@@ -176,12 +176,12 @@ impl Guard {
         self
     }
 
-    /// Adds one execution of `text` to the trace, if any.
-    fn record(&self, text: &str, rows: u64, time: Duration) {
+    /// Adds one execution of `sql` to the trace, if any.
+    fn record(&self, sql: &Sql, rows: u64, time: Duration) {
         if let Some(t) = &self.trace {
             t.lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .add(text, rows, time);
+                .add(sql, rows, time);
         }
     }
 
@@ -199,26 +199,56 @@ impl Guard {
     }
 }
 
-/// What a traced run executed: per statement text, executions, rows and time (the time
-/// of a statement's rows includes the work done on each row while it runs).
+/// What a traced run executed (EXPLAIN ANALYZE).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
-    /// `(text, executions, rows, time)` in order of first execution.
-    pub statements: Vec<(String, u64, u64, Duration)>,
+    /// Every statement executed (text and parameters), in order of first execution.
+    pub statements: Vec<Executed>,
     /// The physical plan the run executed.
     pub physical: Option<Physical>,
 }
 
+/// One statement of a [`Trace`]: its executions with the same parameters, summed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Executed {
+    /// The statement as executed.
+    pub sql: Sql,
+    /// Executions.
+    pub runs: u64,
+    /// Rows read.
+    pub rows: u64,
+    /// Time spent, the work done on each row while it runs included.
+    pub time: Duration,
+}
+
 impl Trace {
-    fn add(&mut self, text: &str, rows: u64, time: Duration) {
-        match self.statements.iter_mut().find(|s| s.0 == text) {
+    fn add(&mut self, sql: &Sql, rows: u64, time: Duration) {
+        match self
+            .statements
+            .iter_mut()
+            .find(|s| s.sql.text == sql.text && s.sql.params == sql.params)
+        {
             Some(s) => {
-                s.1 += 1;
-                s.2 += rows;
-                s.3 += time;
+                s.runs += 1;
+                s.rows += rows;
+                s.time += time;
             }
-            None => self.statements.push((text.to_string(), 1, rows, time)),
+            None => self.statements.push(Executed {
+                sql: sql.clone(),
+                runs: 1,
+                rows,
+                time,
+            }),
         }
+    }
+
+    /// The executions of a statement of the physical plan: with its parameters, else
+    /// the first with its text (a filter id or a document id is bound per run).
+    pub fn of(&self, sql: &Sql) -> Option<&Executed> {
+        self.statements
+            .iter()
+            .find(|s| s.sql.text == sql.text && s.sql.params == sql.params)
+            .or_else(|| self.statements.iter().find(|s| s.sql.text == sql.text))
     }
 }
 
@@ -301,7 +331,7 @@ pub(crate) fn each_row(
         }
     }
     if let Some(t) = timer {
-        guard.record(&sql.text, n, t.elapsed());
+        guard.record(sql, n, t.elapsed());
     }
     Ok(())
 }
@@ -428,7 +458,7 @@ fn scalar<T: rusqlite::types::FromSql>(
         })
         .map_err(|e| guard.sqlite_error(e))?;
     if let Some(t) = timer {
-        guard.record(&sql.text, 1, t.elapsed());
+        guard.record(sql, 1, t.elapsed());
     }
     Ok(v)
 }
@@ -623,7 +653,7 @@ fn merge_count(conn: &Connection, sqls: &[Sql], guard: &mut Guard) -> Result<u64
     if let Some(t) = timer {
         let time = t.elapsed();
         for (i, (sql, n)) in sqls.iter().zip(&read).enumerate() {
-            guard.record(&sql.text, *n, if i == 0 { time } else { Duration::ZERO });
+            guard.record(sql, *n, if i == 0 { time } else { Duration::ZERO });
         }
     }
     count
@@ -970,7 +1000,7 @@ struct Walk<'w> {
 /// and calls `f` with it; nothing when it is gone.
 fn fetch_doc<R>(
     fetch: &mut CachedStatement<'_>,
-    text: &str,
+    fetch_sql: &Sql,
     id: i64,
     guard: &Guard,
     f: impl FnOnce(&[u8]) -> R,
@@ -982,7 +1012,7 @@ fn fetch_doc<R>(
         None => None,
     };
     if let Some(t) = timer {
-        guard.record(text, u64::from(got.is_some()), t.elapsed());
+        guard.record(fetch_sql, u64::from(got.is_some()), t.elapsed());
     }
     Ok(got)
 }
@@ -1024,11 +1054,10 @@ fn run_walk(
                             pager.push_doc(p, id, &doc, out)
                         }
                         None => {
-                            let flow =
-                                fetch_doc(&mut fetch, &fetch_sql.text, id, &errors, |doc| {
-                                    p.filter_matches(doc)
-                                        .then(|| pager.push_doc(p, id, doc, out))
-                                })?;
+                            let flow = fetch_doc(&mut fetch, fetch_sql, id, &errors, |doc| {
+                                p.filter_matches(doc)
+                                    .then(|| pager.push_doc(p, id, doc, out))
+                            })?;
                             match flow.flatten() {
                                 Some(flow) => flow,
                                 None => continue,
@@ -1232,7 +1261,7 @@ fn run_sorted(
     for (keys, id) in entries {
         guard.tick()?;
         let keyset = w.keyset;
-        let flow = fetch_doc(&mut stmt, &fetch.text, id, guard, |doc| {
+        let flow = fetch_doc(&mut stmt, fetch, id, guard, |doc| {
             pager.push(
                 || Position {
                     keys: if keyset { keys } else { Vec::new() },
