@@ -267,8 +267,9 @@ pub(crate) fn key_output_paths(key: &Path, select: &[SelectItem]) -> Vec<Vec<Str
     outputs
 }
 
-/// Puts `value` at the nested position `path` inside `obj` (creating objects).
-fn insert_at(obj: &mut Map<String, Value>, path: &[String], value: Value) {
+/// Puts `value` at the nested position `path` inside `obj` (creating objects; a
+/// non-object in the way is replaced, so the later of two overlapping items wins).
+pub(crate) fn insert_at(obj: &mut Map<String, Value>, path: &[String], value: Value) {
     let Some((last, init)) = path.split_last() else {
         return;
     };
@@ -515,22 +516,35 @@ impl SortKey {
 }
 
 impl Ord for SortKey {
-    /// Item by item: present values in their direction, missing values last either way.
     fn cmp(&self, other: &Self) -> Ordering {
-        for ((a, desc), (b, _)) in self.values.iter().zip(&other.values) {
-            let o = match (a, b) {
-                (Some(x), Some(y)) if *desc => y.cmp(x),
-                (Some(x), Some(y)) => x.cmp(y),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        Ordering::Equal
+        cmp_sort_values(
+            self.values
+                .iter()
+                .zip(&other.values)
+                .map(|((a, desc), (b, _))| (a.as_ref(), b.as_ref(), *desc)),
+        )
     }
+}
+
+/// Compares two documents' sort values item by item, `(a, b, descending)` per `ORDER BY`
+/// item: present values in their direction, missing values last either way. Ties are the
+/// caller's to break (by insertion order).
+pub(crate) fn cmp_sort_values<'k>(
+    items: impl IntoIterator<Item = (Option<&'k ValueKey>, Option<&'k ValueKey>, bool)>,
+) -> Ordering {
+    for (a, b, descending) in items {
+        let o = match (a, b) {
+            (Some(x), Some(y)) if descending => y.cmp(x),
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
 }
 
 impl PartialOrd for SortKey {

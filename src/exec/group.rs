@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use serde_json::{Map, Value};
 
 use super::ExecError;
-use super::aggregate::{Accumulator, Grouping, aggregate_key};
+use super::aggregate::{Accumulator, Grouping, aggregate_key, insert_at};
 use super::run::{Guard, Out, Run, Summary, Window, count_all, each_row, emit_value, matching};
 use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
@@ -282,21 +282,6 @@ fn covering_groups(
             Value::Object(row)
         })
         .collect())
-}
-
-fn insert_at(map: &mut Map<String, Value>, segs: &[String], v: Value) {
-    let Some((last, head)) = segs.split_last() else {
-        return;
-    };
-    let mut cur = map;
-    for s in head {
-        let slot = cur
-            .entry(s.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(next) = slot else { return };
-        cur = next;
-    }
-    cur.insert(last.clone(), v);
 }
 
 /// START/LIMIT over computed rows; `totalCount` is the number of rows (groups).

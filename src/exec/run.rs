@@ -15,15 +15,16 @@ use rusqlite::{CachedStatement, Connection, ErrorCode, params_from_iter};
 use serde_json::Value;
 
 use super::ExecError;
+use super::aggregate::{cmp_sort_values, sort_value};
 use super::cursor::Position;
 use super::eval::Filter;
 use super::project::Projection;
 use crate::ast::{OrderItem, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
-use crate::plan::lower::{self, Dialect, Param, Sql};
+use crate::plan::lower::{self, Dialect, Sql};
 use crate::plan::physical::{self, Count, Demand, Facts, Operator, Physical, Rest, Source};
 use crate::plan::{Plan, PlanError, Shape};
-use crate::value::{Node, ValueKey, scalar_key, visit};
+use crate::value::{Node, ValueKey};
 
 /// The default query timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -290,26 +291,6 @@ pub struct Summary {
     pub stopped: bool,
 }
 
-pub(crate) fn param_value(p: &Param) -> ParamRef<'_> {
-    ParamRef(p)
-}
-
-/// A plan parameter bound by reference: text is not copied into an owned value per
-/// statement (point lookups bind one string each time they run).
-pub(crate) struct ParamRef<'p>(&'p Param);
-
-impl rusqlite::ToSql for ParamRef<'_> {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self.0 {
-            Param::Int(i) => ValueRef::Integer(*i),
-            Param::Real(f) => ValueRef::Real(*f),
-            Param::Text(s) => ValueRef::Text(s.as_bytes()),
-            Param::Bool(false) => ValueRef::Blob(&[0]),
-            Param::Bool(true) => ValueRef::Blob(&[1]),
-        }))
-    }
-}
-
 /// Runs `sql`, calling `f` per row; stops when `f` breaks.
 pub(crate) fn each_row(
     conn: &Connection,
@@ -320,7 +301,7 @@ pub(crate) fn each_row(
     let timer = guard.timer();
     let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
     let mut rows = stmt
-        .query(params_from_iter(sql.params.iter().map(param_value)))
+        .query(params_from_iter(sql.params.iter()))
         .map_err(|e| guard.sqlite_error(e))?;
     let mut n = 0;
     while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
@@ -453,9 +434,7 @@ fn scalar<T: rusqlite::types::FromSql>(
     let timer = guard.timer();
     let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
     let v = stmt
-        .query_row(params_from_iter(sql.params.iter().map(param_value)), |r| {
-            r.get(0)
-        })
+        .query_row(params_from_iter(sql.params.iter()), |r| r.get(0))
         .map_err(|e| guard.sqlite_error(e))?;
     if let Some(t) = timer {
         guard.record(sql, 1, t.elapsed());
@@ -472,7 +451,7 @@ fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecErr
 fn with_filter(sql: &Sql, slot: usize, reg: &Registered) -> Sql {
     let mut sql = sql.clone();
     if let Some(p) = sql.params.get_mut(slot) {
-        *p = Param::Int(reg.0);
+        *p = ValueKey::Int(reg.0);
     }
     sql
 }
@@ -643,7 +622,7 @@ fn merge_count(conn: &Connection, sqls: &[Sql], guard: &mut Guard) -> Result<u64
     let mut streams = Vec::with_capacity(stmts.len());
     for (stmt, sql) in stmts.iter_mut().zip(sqls) {
         streams.push(
-            stmt.query(params_from_iter(sql.params.iter().map(param_value)))
+            stmt.query(params_from_iter(sql.params.iter()))
                 .map_err(|e| guard.sqlite_error(e))?,
         );
     }
@@ -1146,58 +1125,21 @@ fn run_walk(
     Ok(s)
 }
 
-/// The sort key of one `ORDER BY` path: the smallest value ascending, the largest
-/// descending; `None` when the path yields no scalar (sorts last both ways).
-pub fn sort_key<'a, N: Node<'a>>(doc: N, path: &[String], descending: bool) -> Option<ValueKey> {
-    let mut best: Option<ValueKey> = None;
-    let _ = visit(doc, path, &mut |v| {
-        if let Some(k) = scalar_key(v) {
-            let better = match &best {
-                None => true,
-                Some(b) => {
-                    if descending {
-                        k > *b
-                    } else {
-                        k < *b
-                    }
-                }
-            };
-            if better {
-                best = Some(k);
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    best
-}
-
-/// Compares two sort-key tuples: missing last in both directions, then by id.
-pub fn cmp_keys(
+/// Compares two sort-key tuples ([`sort_value`] per `ORDER BY` path): missing last in
+/// both directions, then by id.
+fn cmp_keys(
     items: &[OrderItem],
     a: (&[Option<ValueKey>], i64),
     b: (&[Option<ValueKey>], i64),
 ) -> Ordering {
-    for (i, item) in items.iter().enumerate() {
-        let o = match (
+    cmp_sort_values(items.iter().enumerate().map(|(i, item)| {
+        (
             a.0.get(i).and_then(Option::as_ref),
             b.0.get(i).and_then(Option::as_ref),
-        ) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(x), Some(y)) => {
-                if item.descending {
-                    y.cmp(x)
-                } else {
-                    x.cmp(y)
-                }
-            }
-        };
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    a.1.cmp(&b.1)
+            item.descending,
+        )
+    }))
+    .then(a.1.cmp(&b.1))
 }
 
 /// The sort paths of a records plan.
@@ -1236,7 +1178,7 @@ fn run_sorted(
         let node = Jsonb::trusted(doc);
         let keys: Vec<Option<ValueKey>> = paths
             .iter()
-            .map(|(path, desc)| sort_key(node, path, *desc))
+            .map(|(path, desc)| sort_value(node, path, *desc))
             .collect();
         let e = (keys, id);
         if let Some(a) = &w.after
@@ -1285,7 +1227,7 @@ fn run_sorted(
 pub fn explain_query_plan(conn: &Connection, sql: &Sql) -> Result<Vec<String>, ExecError> {
     let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
     let mut stmt = with_match_fn(conn, &text, || conn.prepare(&text))?;
-    let mut rows = stmt.query(params_from_iter(sql.params.iter().map(param_value)))?;
+    let mut rows = stmt.query(params_from_iter(sql.params.iter()))?;
     let mut lines = Vec::new();
     while let Some(row) = rows.next()? {
         lines.push(row.get::<_, String>(3)?);

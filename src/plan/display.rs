@@ -15,19 +15,24 @@ use std::fmt::{self, Display, Formatter};
 
 use super::covered::Rows;
 use super::{
-    Access, Bound, CountMethod, IndexRef, Key, KeyClass, Lookup, Order, Plan, Probe, Shape,
-    agg_text, path_text,
+    Access, Bound, CountMethod, IndexRef, KeyClass, Lookup, Order, Plan, Probe, Shape, agg_text,
+    path_text,
 };
 use crate::ast::{Expr, Literal, OrderKey, SelectItem};
 use crate::catalog::IndexKind;
+use crate::value::ValueKey;
 
-impl Display for Key {
+/// A key as EXPLAIN writes it: reals always with a fraction, strings quoted and escaped
+/// as Rust does (stable for golden files).
+struct KeyText<'k>(&'k ValueKey);
+
+impl Display for KeyText<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match self {
-            Key::Int(i) => write!(f, "{i}"),
-            Key::Real(x) => write!(f, "{x:?}"),
-            Key::Text(s) => write!(f, "{s:?}"),
-            Key::Bool(b) => write!(f, "{b}"),
+        match self.0 {
+            ValueKey::Int(i) => write!(f, "{i}"),
+            ValueKey::Real(x) => write!(f, "{x:?}"),
+            ValueKey::Text(s) => write!(f, "{s:?}"),
+            ValueKey::Bool(b) => write!(f, "{b}"),
         }
     }
 }
@@ -39,13 +44,13 @@ fn bound(f: &mut Formatter<'_>, col: &str, b: &Bound, lower: bool) -> fmt::Resul
         (false, true) => "<=",
         (false, false) => "<",
     };
-    write!(f, "{col} {op} {}", b.key)
+    write!(f, "{col} {op} {}", KeyText(&b.key))
 }
 
 impl Display for Probe {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            Probe::Key(k) => write!(f, "k = {k}"),
+            Probe::Key(k) => write!(f, "k = {}", KeyText(k)),
             Probe::Number(n) => write!(f, "n = {n:?}"),
             Probe::Range { class, lo, hi } => {
                 let col = "k";

@@ -8,7 +8,7 @@ use crate::ast::{CmpOp, Expr, Literal, Path};
 use crate::catalog::entries::{self, ValueKey};
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern};
 
-use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
+use super::{Access, Bound, IndexRef, KeyClass, Lookup, Probe};
 
 /// How a pattern binds a query path: the side-table `b` value, and whether the index
 /// entries under that binding are exactly the values the path yields
@@ -107,9 +107,9 @@ pub fn is_json_number(s: &str) -> bool {
 
 /// The side-table key of a number given as text: INTEGER when integral and within
 /// `i64`, else REAL (as the store writes `k`).
-pub fn number_key(text: &str) -> Option<Key> {
+pub fn number_key(text: &str) -> Option<ValueKey> {
     if let Ok(i) = text.parse::<i64>() {
-        return Some(Key::Int(i));
+        return Some(ValueKey::Int(i));
     }
     let f: f64 = text.parse().ok()?;
     if !f.is_finite() {
@@ -118,8 +118,8 @@ pub fn number_key(text: &str) -> Option<Key> {
     // `1.0` and `1e3` are integral: the store keys them as INTEGER (the same rule).
     Some(
         match ValueKey::from_number(crate::value::Number { f, i: None }) {
-            ValueKey::Int(i) => Key::Int(i),
-            _ => Key::Real(f),
+            ValueKey::Int(i) => ValueKey::Int(i),
+            _ => ValueKey::Real(f),
         },
     )
 }
@@ -128,11 +128,11 @@ pub fn number_key(text: &str) -> Option<Key> {
 /// exact for this number. Past 2^53 a string spelling an integer rounds onto doubles it
 /// does not equal (`"9007199254740993"` is stored as `9007199254740992.0`), so the
 /// lookup is a superset the residual re-checks.
-fn exact_in_f64(key: &Key) -> bool {
+fn exact_in_f64(key: &ValueKey) -> bool {
     const TWO_53: f64 = 9_007_199_254_740_992.0;
     match key {
-        Key::Int(i) => i.unsigned_abs() < (1u64 << 53),
-        Key::Real(f) => f.abs() < TWO_53,
+        ValueKey::Int(i) => i.unsigned_abs() < (1u64 << 53),
+        ValueKey::Real(f) => f.abs() < TWO_53,
         _ => true,
     }
 }
@@ -147,21 +147,21 @@ fn eq_probes(lit: &Literal) -> Option<(Vec<Probe>, bool)> {
             Some((vec![Probe::Key(key), Probe::Number(f)], exact))
         }
         Literal::String(s) => {
-            let mut probes = vec![Probe::Key(Key::Text(s.clone()))];
+            let mut probes = vec![Probe::Key(ValueKey::Text(s.clone()))];
             if is_json_number(s) {
                 probes.push(Probe::Key(number_key(s)?));
             }
             match s.as_str() {
-                "true" => probes.push(Probe::Key(Key::Bool(true))),
-                "false" => probes.push(Probe::Key(Key::Bool(false))),
+                "true" => probes.push(Probe::Key(ValueKey::Bool(true))),
+                "false" => probes.push(Probe::Key(ValueKey::Bool(false))),
                 _ => {}
             }
             Some((probes, true))
         }
         Literal::Bool(b) => Some((
             vec![
-                Probe::Key(Key::Bool(*b)),
-                Probe::Key(Key::Text(if *b { "true" } else { "false" }.into())),
+                Probe::Key(ValueKey::Bool(*b)),
+                Probe::Key(ValueKey::Text(if *b { "true" } else { "false" }.into())),
             ],
             true,
         )),
@@ -169,7 +169,7 @@ fn eq_probes(lit: &Literal) -> Option<(Vec<Probe>, bool)> {
     }
 }
 
-fn bounds(op: CmpOp, key: Key) -> (Option<Bound>, Option<Bound>) {
+fn bounds(op: CmpOp, key: ValueKey) -> (Option<Bound>, Option<Bound>) {
     match op {
         CmpOp::Gt => (
             Some(Bound {
@@ -220,7 +220,7 @@ fn range_probes(path: &Path, op: CmpOp, lit: &Literal) -> Option<(Vec<Probe>, bo
         }
         Literal::String(s) => match crate::plan::datetime_millis(s) {
             None => {
-                let (lo, hi) = bounds(op, Key::Text(s.clone()));
+                let (lo, hi) = bounds(op, ValueKey::Text(s.clone()));
                 Some((
                     vec![Probe::Range {
                         class: KeyClass::Text,
@@ -235,8 +235,8 @@ fn range_probes(path: &Path, op: CmpOp, lit: &Literal) -> Option<(Vec<Probe>, bo
                 // milliseconds, fractions truncated as the evaluator truncates them), by
                 // code point against other strings, and as epoch milliseconds against
                 // numbers at a `*Timestamp` path: each probe is exact for its values.
-                let (tlo, thi) = bounds(op, Key::Int(ms));
-                let (slo, shi) = bounds(op, Key::Text(s.clone()));
+                let (tlo, thi) = bounds(op, ValueKey::Int(ms));
+                let (slo, shi) = bounds(op, ValueKey::Text(s.clone()));
                 let mut probes = vec![
                     Probe::Time {
                         lo: tlo.clone(),
@@ -374,12 +374,7 @@ pub(crate) fn equality_keys(probes: &[Probe]) -> Option<Vec<String>> {
     let mut keys = Vec::with_capacity(probes.len());
     for p in probes {
         keys.push(match p {
-            Probe::Key(k) => entries::equality_key(&match k {
-                Key::Int(i) => ValueKey::Int(*i),
-                Key::Real(f) => ValueKey::Real(*f),
-                Key::Text(s) => ValueKey::Text(s.clone()),
-                Key::Bool(b) => ValueKey::Bool(*b),
-            }),
+            Probe::Key(k) => entries::equality_key(k),
             Probe::Number(f) => entries::number_equality_key(*f),
             _ => return None,
         });
@@ -503,7 +498,7 @@ pub fn composite_lookup(
                             index: def.clone(),
                             binding: entries::OVERFLOW_B.to_string(),
                         },
-                        probes: vec![Probe::Key(Key::Int(0))],
+                        probes: vec![Probe::Key(ValueKey::Int(0))],
                         exact: false,
                     });
                 }
@@ -807,8 +802,8 @@ mod tests {
         for bad in ["042", "+1", " 1", "1.", ".5", "1e", "", "-", "0x1"] {
             assert!(!is_json_number(bad), "{bad}");
         }
-        assert_eq!(number_key("1.0"), Some(Key::Int(1)));
-        assert_eq!(number_key("1.5"), Some(Key::Real(1.5)));
+        assert_eq!(number_key("1.0"), Some(ValueKey::Int(1)));
+        assert_eq!(number_key("1.5"), Some(ValueKey::Real(1.5)));
     }
 
     #[test]

@@ -30,32 +30,9 @@
 use std::fmt::Write as _;
 
 use super::covered::{Rows, Source};
-use super::{Access, Bound, IndexRef, Key, KeyClass, Lookup, Probe};
+use super::{Access, Bound, IndexRef, KeyClass, Lookup, Probe};
 use crate::catalog::Collection;
-
-/// A bound parameter (the executor turns it into a SQLite value).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Param {
-    /// INTEGER.
-    Int(i64),
-    /// REAL.
-    Real(f64),
-    /// TEXT.
-    Text(String),
-    /// A boolean as the side tables store it: the BLOB `x'00'` or `x'01'`.
-    Bool(bool),
-}
-
-impl From<&Key> for Param {
-    fn from(k: &Key) -> Param {
-        match k {
-            Key::Int(i) => Param::Int(*i),
-            Key::Real(f) => Param::Real(*f),
-            Key::Text(s) => Param::Text(s.clone()),
-            Key::Bool(b) => Param::Bool(*b),
-        }
-    }
-}
+use crate::value::ValueKey;
 
 /// The SQL dialect a statement is written in (see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,7 +95,7 @@ pub struct Sql {
     /// The statement text.
     pub text: String,
     /// The parameters.
-    pub params: Vec<Param>,
+    pub params: Vec<ValueKey>,
     /// The dialect of the text.
     pub dialect: Dialect,
 }
@@ -138,13 +115,13 @@ impl Sql {
     }
 
     /// Appends a parameter compared with an index column ([`Dialect::key_param`]).
-    fn bind(&mut self, p: Param) {
+    fn bind(&mut self, p: ValueKey) {
         self.params.push(p);
         self.dialect.key_param(&mut self.text, self.params.len());
     }
 
     /// Appends a plain parameter ([`Dialect::placeholder`]).
-    fn bind_plain(&mut self, p: Param) {
+    fn bind_plain(&mut self, p: ValueKey) {
         self.params.push(p);
         self.dialect.placeholder(&mut self.text, self.params.len());
     }
@@ -159,7 +136,7 @@ fn cond_b(sql: &mut Sql, index: &IndexRef, a: &str) {
         sql.push(t);
     } else {
         let _ = write!(sql.text, "{a}.b = ");
-        sql.bind(Param::Text(index.binding.clone()));
+        sql.bind(ValueKey::Text(index.binding.clone()));
     }
 }
 
@@ -183,7 +160,7 @@ fn bound(sql: &mut Sql, col: &str, b: &Bound, lower: bool) {
         (false, false) => "<",
     };
     let _ = write!(sql.text, " AND {col} {op} ");
-    sql.bind(Param::from(&b.key));
+    sql.bind(b.key.clone());
 }
 
 /// Appends the condition of one probe on the side table aliased `a`.
@@ -191,11 +168,11 @@ fn probe_condition_on(sql: &mut Sql, probe: &Probe, a: &str) {
     match probe {
         Probe::Key(k) => {
             let _ = write!(sql.text, " AND {a}.k = ");
-            sql.bind(k.into());
+            sql.bind(k.clone());
         }
         Probe::Number(f) => {
             let _ = write!(sql.text, " AND {a}.n = ");
-            sql.bind(Param::Real(*f));
+            sql.bind(ValueKey::Real(*f));
         }
         Probe::Range { class, lo, hi } => {
             if let Some(b) = lo {
@@ -223,7 +200,7 @@ fn probe_condition_on(sql: &mut Sql, probe: &Probe, a: &str) {
         }
         Probe::Word(w) => {
             let _ = write!(sql.text, " AND {a}.w = ");
-            sql.bind(Param::Text(w.clone()));
+            sql.bind(ValueKey::Text(w.clone()));
         }
     }
 }
@@ -298,7 +275,7 @@ pub fn candidates(
             let _ = write!(sql.text, "SELECT t.id, t.doc FROM {t} t");
             if let Some(a) = after {
                 sql.push(" WHERE t.id > ");
-                sql.bind(Param::Int(a));
+                sql.bind(ValueKey::Int(a));
             }
             sql.push(" ORDER BY t.id");
         }
@@ -313,7 +290,7 @@ pub fn candidates(
                 probe_condition(&mut sql, probe);
                 if let Some(a) = after {
                     sql.push(" AND x.doc > ");
-                    sql.bind(Param::Int(a));
+                    sql.bind(ValueKey::Int(a));
                 }
                 sql.push(" ORDER BY x.doc");
             } else {
@@ -322,7 +299,7 @@ pub fn candidates(
                 sql.push(")");
                 if let Some(a) = after {
                     sql.push(" AND t.id > ");
-                    sql.bind(Param::Int(a));
+                    sql.bind(ValueKey::Int(a));
                 }
                 sql.push(" ORDER BY t.id");
             }
@@ -370,13 +347,13 @@ pub fn scan_matching(d: Dialect, collection: Collection, filter: i64, after: Opt
     );
     if let Some(a) = after {
         sql.push("t.id > ");
-        sql.bind_plain(Param::Int(a));
+        sql.bind_plain(ValueKey::Int(a));
         sql.push(" AND ");
     }
     // A plain parameter (no partial index is involved): SQLite then treats the id as a
     // constant argument and keeps the function's cached filter for the whole scan.
     let _ = write!(sql.text, "{MATCH_FN}(");
-    sql.bind_plain(Param::Int(filter));
+    sql.bind_plain(ValueKey::Int(filter));
     sql.push(", t.doc) ORDER BY t.id");
     sql
 }
@@ -389,7 +366,7 @@ pub fn scan_count(d: Dialect, collection: Collection, filter: i64) -> Sql {
         "SELECT count(*) FROM {} t WHERE {MATCH_FN}(",
         collection.table()
     );
-    sql.bind_plain(Param::Int(filter));
+    sql.bind_plain(ValueKey::Int(filter));
     sql.push(", t.doc)");
     sql
 }
@@ -426,7 +403,7 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
                     sql.push(", ");
                 }
                 if let Probe::Key(k) = probe {
-                    sql.bind(k.into());
+                    sql.bind(k.clone());
                 }
             }
             sql.push(")");
@@ -523,7 +500,7 @@ pub fn probe_rows_capped(d: Dialect, index: &IndexRef, probe: &Probe, cap: i64) 
     sql.push("SELECT count(*) FROM (");
     probe_select(&mut sql, index, probe);
     sql.push(" LIMIT ");
-    sql.bind(Param::Int(cap));
+    sql.bind(ValueKey::Int(cap));
     sql.push(")");
     sql
 }
@@ -576,9 +553,9 @@ pub fn index_walk(
         // type never matches the range: fence the walk to the bound's type so it does not
         // read on through the strings after the numbers (or the numbers before them).
         let class = match b.key {
-            Key::Int(_) | Key::Real(_) => Some(KeyClass::Number),
-            Key::Text(_) => Some(KeyClass::Text),
-            Key::Bool(_) => None,
+            ValueKey::Int(_) | ValueKey::Real(_) => Some(KeyClass::Number),
+            ValueKey::Text(_) => Some(KeyClass::Text),
+            ValueKey::Bool(_) => None,
         };
         if let Some(class) = class {
             let fence = d.fence(class, "x.k", "x.t");
@@ -638,7 +615,7 @@ pub fn fetch_one(d: Dialect, collection: Collection) -> Sql {
         "SELECT doc FROM {} WHERE id = ",
         collection.table()
     );
-    sql.bind_plain(Param::Int(0));
+    sql.bind_plain(ValueKey::Int(0));
     sql
 }
 
@@ -734,7 +711,7 @@ mod tests {
     fn equality_drives_a_join() {
         let access = Access::Lookup(Lookup {
             index: ix("subscriptions.*.email.isSubscribed", "news"),
-            probes: vec![Probe::Key(Key::Bool(true))],
+            probes: vec![Probe::Key(ValueKey::Bool(true))],
             exact: true,
         });
         let sql = candidates(Dialect::Sqlite, Collection::EmailAccounts, &access, None).unwrap();
@@ -742,7 +719,10 @@ mod tests {
             sql.text,
             "SELECT t.id, t.doc FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = +? AND x.k = +? ORDER BY x.doc"
         );
-        assert_eq!(sql.params, [Param::Text("news".into()), Param::Bool(true)]);
+        assert_eq!(
+            sql.params,
+            [ValueKey::Text("news".into()), ValueKey::Bool(true)]
+        );
         let c = count(Dialect::Sqlite, Collection::EmailAccounts, &access).unwrap();
         assert_eq!(
             c.text,
@@ -750,7 +730,7 @@ mod tests {
         );
         let both = Access::Lookup(Lookup {
             index: ix("a", ""),
-            probes: vec![Probe::Key(Key::Int(42)), Probe::Number(42.0)],
+            probes: vec![Probe::Key(ValueKey::Int(42)), Probe::Number(42.0)],
             exact: true,
         });
         let c = count(Dialect::Sqlite, Collection::EmailAccounts, &both).unwrap();
@@ -770,7 +750,7 @@ mod tests {
                 Probe::Range {
                     class: KeyClass::Number,
                     lo: Some(Bound {
-                        key: Key::Int(30),
+                        key: ValueKey::Int(30),
                         inclusive: true,
                     }),
                     hi: None,
@@ -817,7 +797,7 @@ mod tests {
                 index: index.clone(),
                 probes: ["DE", "FR", "IT"]
                     .iter()
-                    .map(|k| Probe::Key(Key::Text((*k).into())))
+                    .map(|k| Probe::Key(ValueKey::Text((*k).into())))
                     .collect(),
                 exact: true,
             })

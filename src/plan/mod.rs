@@ -21,6 +21,7 @@ use crate::ast::{
     AggFunc, Aggregate, Expr, Literal, OrderItem, OrderKey, Path, Query, SelectItem, Span,
 };
 use crate::catalog::{Catalog, Collection, IndexDef};
+use crate::value::ValueKey;
 
 /// The largest `START` (vendor limit).
 pub const MAX_START: u64 = 5000;
@@ -120,24 +121,11 @@ impl PlanError {
     }
 }
 
-/// A side-table key value, typed as the store writes column `k`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Key {
-    /// An integral number within `i64`.
-    Int(i64),
-    /// Any other number.
-    Real(f64),
-    /// A string.
-    Text(String),
-    /// A boolean (stored as the BLOB `x'00'` / `x'01'`).
-    Bool(bool),
-}
-
 /// One end of a range probe.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bound {
     /// The bound value.
-    pub key: Key,
+    pub key: ValueKey,
     /// `<=`/`>=` rather than `<`/`>`.
     pub inclusive: bool,
 }
@@ -158,7 +146,7 @@ pub enum KeyClass {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Probe {
     /// `k = ?`.
-    Key(Key),
+    Key(ValueKey),
     /// `n = ?`: strings spelling this number.
     Number(f64),
     /// A range on `k` within one class of values.

@@ -3,6 +3,7 @@
 use super::*;
 use crate::ast::{CmpOp, Number, Spanned};
 use crate::catalog::{IndexKind, Pattern};
+use crate::value::ValueKey;
 
 fn catalog() -> Catalog {
     let mut indexes = Catalog::defaults().indexes;
@@ -76,8 +77,8 @@ fn equality_on_an_indexed_path_is_an_exact_lookup() {
     assert_eq!(
         l.probes,
         [
-            Probe::Key(Key::Bool(true)),
-            Probe::Key(Key::Text("true".into()))
+            Probe::Key(ValueKey::Bool(true)),
+            Probe::Key(ValueKey::Text("true".into()))
         ]
     );
     assert_eq!(p.residual, None);
@@ -91,14 +92,20 @@ fn numbers_also_probe_strings_spelling_them() {
     let Access::Lookup(l) = &p.access else {
         panic!()
     };
-    assert_eq!(l.probes, [Probe::Key(Key::Int(42)), Probe::Number(42.0)]);
+    assert_eq!(
+        l.probes,
+        [Probe::Key(ValueKey::Int(42)), Probe::Number(42.0)]
+    );
     let p = plans(&query(Some(cmp("profile.country", CmpOp::Eq, s("42")))));
     let Access::Lookup(l) = &p.access else {
         panic!()
     };
     assert_eq!(
         l.probes,
-        [Probe::Key(Key::Text("42".into())), Probe::Key(Key::Int(42))]
+        [
+            Probe::Key(ValueKey::Text("42".into())),
+            Probe::Key(ValueKey::Int(42))
+        ]
     );
 }
 
