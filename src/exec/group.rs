@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 
 use super::ExecError;
 use super::aggregate::{Accumulator, Grouping, aggregate_key, insert_at};
-use super::run::{Guard, Out, Run, Summary, Window, count_all, each_row, emit_value, matching};
+use super::statement::{
+    Guard, Out, Run, Summary, Window, count_all, each_row, emit_value, matching,
+};
 use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
 use crate::plan::Shape;

@@ -8,9 +8,11 @@
 pub mod aggregate;
 pub mod cursor;
 pub mod eval;
-pub mod group;
+mod group;
+mod prepared;
 pub mod project;
 pub mod run;
+mod statement;
 pub mod watchdog;
 
 /// Running a query failed.
