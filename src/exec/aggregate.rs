@@ -24,7 +24,7 @@ use crate::value::{Kind, Node, Number, ValueKey, scalar_key, visit};
 
 /// The result key of an aggregate: its alias, else the lower-case function name and the
 /// path as written, backticks included (`count(*)`, `min(profile.age)`, `` max(`n`) ``).
-pub fn aggregate_key(agg: &Aggregate) -> String {
+pub(crate) fn aggregate_key(agg: &Aggregate) -> String {
     if let Some(alias) = &agg.alias {
         return alias.node.clone();
     }
@@ -77,7 +77,7 @@ impl Accumulator {
         }
     }
 
-    /// The result key (see [`aggregate_key`]).
+    /// The result key: the function text, or the alias.
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -205,7 +205,7 @@ fn number_json(x: Number) -> Value {
 }
 
 /// The distinct non-null scalar values at `path` (array elements each; objects never).
-pub fn scalar_values<'a, N: Node<'a>>(doc: N, path: &[String]) -> Vec<ValueKey> {
+pub(crate) fn scalar_values<'a, N: Node<'a>>(doc: N, path: &[String]) -> Vec<ValueKey> {
     let mut out: Vec<ValueKey> = Vec::new();
     let _ = visit(doc, path, &mut |v| {
         if let Some(k) = scalar_key(v)
@@ -220,7 +220,7 @@ pub fn scalar_values<'a, N: Node<'a>>(doc: N, path: &[String]) -> Vec<ValueKey> 
 
 /// The groups a document belongs to: every combination of the distinct scalar values of
 /// the key paths (none when some key has no value).
-pub fn group_keys<'a, N: Node<'a>>(doc: N, keys: &[Path]) -> Vec<Vec<ValueKey>> {
+pub(crate) fn group_keys<'a, N: Node<'a>>(doc: N, keys: &[Path]) -> Vec<Vec<ValueKey>> {
     let mut tuples: Vec<Vec<ValueKey>> = vec![Vec::new()];
     for key in keys {
         let values = scalar_values(doc, &key.segments);
@@ -475,7 +475,11 @@ fn return_order(o: Ordering, descending: bool) -> Ordering {
 
 /// One document's sort key for one `ORDER BY` item: the smallest scalar value at the
 /// path (ascending) or the largest (descending); `None` when there is none.
-pub fn sort_value<'a, N: Node<'a>>(doc: N, path: &[String], descending: bool) -> Option<ValueKey> {
+pub(crate) fn sort_value<'a, N: Node<'a>>(
+    doc: N,
+    path: &[String],
+    descending: bool,
+) -> Option<ValueKey> {
     let mut best: Option<ValueKey> = None;
     let _ = visit(doc, path, &mut |v| {
         if let Some(k) = scalar_key(v) {

@@ -14,11 +14,13 @@ use serde_json::{Value, json};
 use super::ExecError;
 use crate::value::ValueKey;
 
+/// The MAC that authenticates cursor ids (keyed per store).
 type HmacSha1 = hmac::Hmac<sha1::Sha1>;
 
 /// How long a cursor id stays valid after it was issued.
 pub const CURSOR_TTL_MS: i64 = 5 * 60 * 1000;
 
+/// Bytes of the MAC at the end of a decoded cursor id.
 const MAC_LEN: usize = 20;
 
 /// Where the next page starts: after the record with these sort keys and id.
@@ -46,6 +48,7 @@ pub struct CursorState {
     pub issued_ms: i64,
 }
 
+/// A sort key as the cursor's JSON holds it.
 fn key_json(k: &Option<ValueKey>) -> Value {
     match k {
         None => Value::Null,
@@ -57,6 +60,7 @@ fn key_json(k: &Option<ValueKey>) -> Value {
     }
 }
 
+/// The inverse of [`key_json`]; `None` when `v` is not one.
 fn key_from_json(v: &Value) -> Option<Option<ValueKey>> {
     if v.is_null() {
         return Some(None);
@@ -72,6 +76,7 @@ fn key_from_json(v: &Value) -> Option<Option<ValueKey>> {
     }))
 }
 
+/// A MAC keyed with the store's cursor key.
 fn mac(key: &[u8]) -> HmacSha1 {
     // HMAC accepts keys of any length.
     <HmacSha1 as KeyInit>::new_from_slice(key)

@@ -103,6 +103,8 @@ impl Prefilter {
         Some(Prefilter { needles })
     }
 
+    /// False only when `doc` cannot match: none of the required literals occurs in its bytes
+    /// (and no escaped text could spell one).
     #[inline]
     fn may_match(&self, doc: &[u8]) -> bool {
         self.needles.iter().any(|f| f.find(doc).is_some())
@@ -153,6 +155,7 @@ fn required_literals(c: &Cond) -> Option<Vec<&str>> {
     }
 }
 
+/// A compiled condition: `AND`/`OR`/`NOT` over predicates on one path each.
 #[derive(Clone, Debug)]
 enum Cond {
     And(Vec<Cond>),
@@ -166,6 +169,8 @@ enum Cond {
     },
 }
 
+/// What a predicate tests on each value at its path (any value satisfying it satisfies
+/// the predicate).
 #[derive(Clone, Debug)]
 enum Test {
     /// `=` / `IN`: some value equals one of the literals; `or_null`: `IN (…, null)`.
@@ -211,6 +216,8 @@ enum RangeLit {
     Bool(bool),
 }
 
+/// A number literal as a value number: integral only when written without a fraction or
+/// exponent (`1.0` compares as a double, DESIGN §4a).
 fn literal_number(n: &crate::ast::Number) -> Number {
     Number {
         f: n.as_f64(),
@@ -222,6 +229,8 @@ fn literal_number(n: &crate::ast::Number) -> Number {
     }
 }
 
+/// The `=`/`IN` form of a literal (a string with the number it spells, a number, a
+/// boolean); `None` for `null`, which `IS NULL` handles.
 fn eq_lit(lit: &Literal) -> Option<EqLit> {
     Some(match lit {
         Literal::String(s) => EqLit::Str {
@@ -275,6 +284,7 @@ pub fn matches(expr: &Expr, doc: &Value) -> Result<bool, EvalError> {
     Ok(Filter::compile(expr)?.matches(doc))
 }
 
+/// Compiles a normalised expression into a [`Cond`] (regexes built, literals typed).
 fn compile(expr: &Expr, opts: &EvalOptions) -> Result<Cond, EvalError> {
     let pred = |path: &crate::ast::Path, test, negated| Cond::Pred {
         path: path.segments.clone(),
@@ -390,6 +400,7 @@ fn compile(expr: &Expr, opts: &EvalOptions) -> Result<Cond, EvalError> {
     })
 }
 
+/// Evaluates a compiled condition on one document (JSON value or JSONB view).
 fn eval<'a, N: Node<'a>>(c: &Cond, doc: N) -> bool {
     match c {
         Cond::And(v) => v.iter().all(|c| eval(c, doc)),
@@ -403,6 +414,7 @@ fn eval<'a, N: Node<'a>>(c: &Cond, doc: N) -> bool {
     }
 }
 
+/// Whether the values at `path` of `doc` satisfy `test` (any value; `IS NULL` none).
 fn test_path<'a, N: Node<'a>>(test: &Test, path: &[String], doc: N) -> bool {
     match test {
         Test::IsNull => !any(doc, path, |v| v.kind() != Kind::Null),
@@ -450,6 +462,8 @@ fn text_number(t: Text<'_>) -> Option<Number> {
     with_str(t, number_text)
 }
 
+/// `=` of one value and one literal: exact strings, numbers by exact value, a number and
+/// the string spelling it, booleans and `"true"`/`"false"` (DESIGN §4).
 fn eq_value<'a, N: Node<'a>>(lit: &EqLit, v: N) -> bool {
     match (lit, v.kind()) {
         (EqLit::Str { s, .. }, Kind::String) => v.as_text().is_some_and(|t| t.eq_str(s)),
@@ -500,6 +514,8 @@ fn range_cmp<'a, N: Node<'a>>(lit: &RangeLit, v: N, timestamp_path: bool) -> Opt
     }
 }
 
+/// Whether one value holds the phrase's words consecutively (strings, and numbers and
+/// booleans through their text; objects never).
 fn contains_value<'a, N: Node<'a>>(phrase: &[String], v: N) -> bool {
     match v.kind() {
         Kind::String => v

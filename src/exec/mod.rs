@@ -13,7 +13,7 @@ mod prepared;
 pub mod project;
 pub mod run;
 mod statement;
-pub mod watchdog;
+mod watchdog;
 
 /// Running a query failed.
 #[derive(Debug, thiserror::Error)]

@@ -70,6 +70,7 @@ impl Prepared {
     }
 }
 
+/// Where in the query text an evaluator compile error points.
 fn err_span(e: &super::eval::EvalError) -> crate::ast::Span {
     match e {
         super::eval::EvalError::Regex { span, .. }

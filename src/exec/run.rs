@@ -1,6 +1,6 @@
 //! Running a plan on one connection: [`run`] builds the physical plan from the facts the
-//! store answers ([`physical_plan`]) and runs its operator; the record operators
-//! (insertion order, index walk, sort) are here, the aggregate ones in [`super::group`].
+//! store answers (`physical_plan`) and runs its operator; the record operators
+//! (insertion order, index walk, sort) are here, the aggregate ones in `exec/group.rs`.
 //! No statement is written here: each comes from the physical plan.
 
 use std::cmp::Ordering;
@@ -21,10 +21,10 @@ use crate::value::{Node, ValueKey};
 
 pub use super::prepared::Prepared;
 pub use super::statement::{
-    DEFAULT_TIMEOUT, Executed, Guard, MAX_TIMEOUT, Out, Summary, Trace, Window, explain_query_plan,
-    physical_plan,
+    DEFAULT_TIMEOUT, Executed, Guard, MAX_TIMEOUT, Out, Summary, Trace, Window,
 };
 use super::statement::{Run, blob, count_all, each_row, fetch_doc, matching, prepare, run_count};
+pub(crate) use super::statement::{explain_query_plan, physical_plan};
 
 /// Writes one document record into `out`.
 fn emit_doc(p: &Prepared, doc: &[u8], out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
@@ -173,6 +173,8 @@ impl Pager {
     }
 }
 
+/// [`Operator::Insertion`]: the matches in id order, paged; `totalCount` from the count
+/// operator, or counted while paging when it must evaluate.
 fn run_insertion(
     r: &Run<'_>,
     source: &Source,
@@ -220,6 +222,9 @@ struct Walk<'w> {
     count: Option<&'w Count>,
 }
 
+/// [`Operator::Walk`]: the walk's documents in key order (each document at its sort key,
+/// once), then the rest when the walk does not fill the page; `totalCount` as known,
+/// counted on the way, or from the count operator.
 fn run_walk(
     r: &Run<'_>,
     walk: &Walk<'_>,
@@ -375,6 +380,8 @@ fn sort_paths(plan: &Plan) -> Vec<OrderItem> {
         .collect()
 }
 
+/// [`Operator::Sort`]: every match's sort keys and id collected (memory bounded by the
+/// page), sorted, and the page's documents fetched by id.
 fn run_sorted(
     r: &Run<'_>,
     source: &Source,

@@ -86,7 +86,7 @@ impl Guard {
     /// [`Guard::check`] every 256 calls (reading the clock per row would cost more than
     /// many filters).
     #[inline]
-    pub fn tick(&mut self) -> Result<(), ExecError> {
+    pub(crate) fn tick(&mut self) -> Result<(), ExecError> {
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks & 255 == 0 {
             self.check()
@@ -113,7 +113,7 @@ impl Guard {
     }
 
     /// Records every statement the run executes into `trace` (EXPLAIN ANALYZE).
-    pub fn traced(mut self, trace: Arc<Mutex<Trace>>) -> Guard {
+    pub(crate) fn traced(mut self, trace: Arc<Mutex<Trace>>) -> Guard {
         self.trace = Some(trace);
         self
     }
@@ -258,6 +258,7 @@ pub(crate) fn each_row(
     Ok(())
 }
 
+/// Column `i` of `row` as a stored document's bytes.
 pub(crate) fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], ExecError> {
     Ok(doc_bytes(row.get_ref(i)?))
 }
@@ -305,6 +306,7 @@ fn with_match_fn<T>(
 /// that uses them runs. Process-wide (ids are never reused), so one registration of the
 /// function per connection serves every query.
 static FILTERS: Mutex<Vec<(i64, Arc<Filter>)>> = Mutex::new(Vec::new());
+/// The id of the next filter registered in [`FILTERS`].
 static NEXT_FILTER: AtomicI64 = AtomicI64::new(1);
 
 /// A filter registered in [`FILTERS`] until this is dropped.
@@ -344,8 +346,7 @@ thread_local! {
 
 /// `acql_match(filter id, doc)`. The filter is looked up in [`FILTERS`] on the first
 /// row of a run and then taken from a thread-local slot: SQLite's auxiliary data would
-/// do the same but costs an `Arc` clone and a downcast per row through rusqlite
-/// (measured ~65 instructions of ~1,550 per document).
+/// do the same but costs an `Arc` clone and a downcast per row through rusqlite.
 fn match_fn(ctx: &mut Context<'_>) -> rusqlite::Result<bool> {
     let id: i64 = ctx.get(0)?;
     let doc = doc_bytes(ctx.get_raw(1));
@@ -435,7 +436,7 @@ fn demand(w: &Window) -> Demand {
 
 /// The physical plan of one run of `p` for window `w`, asking the store what it depends
 /// on (a plan that depends on nothing is built once per prepared plan and count demand).
-pub fn physical_plan(
+pub(crate) fn physical_plan(
     conn: &Connection,
     p: &Prepared,
     w: &Window,
@@ -745,7 +746,7 @@ pub(crate) fn fetch_doc<R>(
 }
 
 /// SQLite's `EXPLAIN QUERY PLAN` of a statement, one line per step.
-pub fn explain_query_plan(conn: &Connection, sql: &Sql) -> Result<Vec<String>, ExecError> {
+pub(crate) fn explain_query_plan(conn: &Connection, sql: &Sql) -> Result<Vec<String>, ExecError> {
     let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
     let mut stmt = with_match_fn(conn, &text, || conn.prepare(&text))?;
     let mut rows = stmt.query(params_from_iter(sql.params.iter()))?;

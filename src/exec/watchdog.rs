@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, InterruptHandle};
 
+/// One running query: when to interrupt it and how.
 struct Entry {
     id: u64,
     deadline: Instant,
@@ -20,6 +21,7 @@ struct Entry {
     handle: InterruptHandle,
 }
 
+/// The running queries and the thread that interrupts them.
 struct Watchdog {
     entries: Mutex<Vec<Entry>>,
     wake: Condvar,
@@ -32,6 +34,7 @@ const CANCEL_POLL: Duration = Duration::from_millis(50);
 /// context switch per query), so deadlines are enforced within this slack.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
+/// The process's watchdog, its thread started on first use.
 fn watchdog() -> &'static Watchdog {
     static W: OnceLock<&'static Watchdog> = OnceLock::new();
     W.get_or_init(|| {
@@ -52,6 +55,8 @@ fn watchdog() -> &'static Watchdog {
 }
 
 impl Watchdog {
+    /// The thread: interrupts the entries due (deadline passed or cancelled), then sleeps
+    /// until the next deadline, a cancel poll, or a new entry.
     fn run(&self) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         loop {

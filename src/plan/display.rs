@@ -1,4 +1,5 @@
-//! `Display` for plans: the text of EXPLAIN.
+//! `Display` for plans: the first half of EXPLAIN (the physical plan's
+//! [`super::physical::Physical::render`] is the second).
 //!
 //! One line per decision, stable enough for golden files:
 //!

@@ -8,7 +8,10 @@
 //! 4. choose the order (walk an index for `ORDER BY path` when nothing is residual,
 //!    else sort) and how to count.
 //!
-//! The plan is data; its `Display` is EXPLAIN. [`lower`] turns it into SQL.
+//! The plan is data and depends on the catalog alone; its `Display` is the first half of
+//! EXPLAIN. [`physical`] turns it, with the facts only the store knows (which index reads
+//! fewer rows, which probes find anything, walk or sort), into the physical plan a run
+//! executes, whose `Display` is the second half; [`lower`] writes that plan's SQL.
 
 pub mod covered;
 pub mod display;
@@ -459,7 +462,7 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
 }
 
 /// Pass: how to count. Exact access and no residual: covering. A residual whose every
-/// conjunct is an exact lookup: a semi-join over index entries (the executor falls back
+/// conjunct is an exact lookup: a semi-join over index entries (the physical step falls back
 /// to evaluating when that looks costlier). Else evaluate.
 fn count_method(
     catalog: &Catalog,
@@ -565,6 +568,7 @@ pub fn validate_cursor(query: &Query) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Rejects `null` with a range operator or `CONTAINS`, anywhere in the condition.
 fn check_operands(e: &Expr) -> Result<(), PlanError> {
     match e {
         Expr::And(..) => e.conjuncts().into_iter().try_for_each(check_operands),
@@ -586,6 +590,7 @@ fn check_operands(e: &Expr) -> Result<(), PlanError> {
     }
 }
 
+/// Where a `SELECT` item is written.
 fn item_span(item: &SelectItem) -> Span {
     match item {
         SelectItem::Wildcard(s) => *s,
@@ -725,6 +730,8 @@ pub fn choose_accesses(
     out
 }
 
+/// Pass: what the query returns (records, one row of aggregates, or groups with every
+/// aggregate they need, `ORDER BY`'s included).
 fn shape(query: &Query) -> Result<Shape, PlanError> {
     let aggs: Vec<Aggregate> = query
         .select
@@ -816,6 +823,9 @@ fn resolve_order(query: &Query) -> Vec<OrderItem> {
         .collect()
 }
 
+/// Pass: the record order for one access choice: insertion, an index walk (bounded by the
+/// filter's range when it is on the ordered path), walk-or-sort decided at run time, or a
+/// sort.
 fn order(
     items: &[OrderItem],
     catalog: &Catalog,
@@ -895,7 +905,8 @@ fn order(
         }
     }
     // Other filters on other paths: walking pays when they match many documents, which
-    // only the executor knows; it also needs the count without reading documents.
+    // only the store knows (the physical step asks); it also needs the count without
+    // reading documents.
     let walks_own_access = match access {
         Access::Lookup(l) => l.index == index,
         Access::Union(ls) => ls.iter().any(|l| l.index == index),

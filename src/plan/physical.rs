@@ -107,8 +107,9 @@ pub enum Decision {
     },
 }
 
-/// Rows of the legs per driver row above which reading the driver's documents (~1.5 µs
-/// each) is cheaper than streaming the legs' index rows (~0.1 µs each).
+/// Rows of the legs per driver row above which reading the driver's documents is cheaper
+/// than streaming the legs' index rows: about the ratio of the cost of reading one
+/// document to that of one index row.
 pub const MARK_ROWS_PER_DOC: u64 = 12;
 
 /// How much dearer a document read by a walk (random, after an index row) is than one
@@ -322,6 +323,8 @@ pub fn is_static(plan: &Plan, demand: &Demand) -> bool {
         && !matches!(plan.count, CountMethod::SemiJoin(_))
 }
 
+/// The state of one [`physical`] call: the plan, the demand, the facts asked so far and
+/// the decisions made from them.
 struct Builder<'b, F: Facts> {
     plan: &'b Plan,
     demand: &'b Demand,
@@ -334,6 +337,7 @@ struct Builder<'b, F: Facts> {
 /// Per lookup of an access, per probe: the rows counted (`None`: not counted).
 type Counted = Vec<Vec<Option<u64>>>;
 
+/// The lookups of an access path (none for a scan or nothing).
 fn lookups(access: &Access) -> Vec<&Lookup> {
     match access {
         Access::Lookup(l) => vec![l],
@@ -343,6 +347,7 @@ fn lookups(access: &Access) -> Vec<&Lookup> {
 }
 
 impl<F: Facts> Builder<'_, F> {
+    /// Asks the store one fact and records it with its answer.
     fn ask(&mut self, label: &'static str, sql: Sql) -> Result<i64, F::Error> {
         let answer = self.facts.scalar(&sql)?;
         self.asked.push(Fact {
@@ -426,6 +431,8 @@ impl<F: Facts> Builder<'_, F> {
         })
     }
 
+    /// [`Builder::prune_lookup`] over every lookup of `access`; nothing left is
+    /// [`Access::Empty`].
     fn prune(&mut self, access: &Access) -> Result<Access, F::Error> {
         let many = |l: &Lookup| l.probes.len() > 1;
         Ok(match access {
@@ -578,6 +585,7 @@ impl<F: Facts> Builder<'_, F> {
         Ok(Count::Evaluate(self.source(c, access, None)))
     }
 
+    /// The operator of the plan's shape and order for the chosen access.
     fn operator(&mut self, c: Choice<'_>, access: &Access) -> Result<Operator, F::Error> {
         let demand = self.demand;
         match &self.plan.shape {
@@ -630,6 +638,7 @@ impl<F: Facts> Builder<'_, F> {
         }
     }
 
+    /// Records in insertion order, with their count when asked for.
     fn insertion(&mut self, c: Choice<'_>, access: &Access) -> Result<Operator, F::Error> {
         let source = self.source(c, access, self.demand.after);
         // A covering count is deferred: when the page holds every match (a point lookup,
@@ -651,6 +660,7 @@ impl<F: Facts> Builder<'_, F> {
         })
     }
 
+    /// Records sorted in memory: every match read, the page fetched by id.
     fn sort(&self, c: Choice<'_>, access: &Access) -> Operator {
         Operator::Sort {
             source: self.source(c, access, None),
@@ -689,6 +699,7 @@ impl<F: Facts> Builder<'_, F> {
         Ok(walk.then_some(matches))
     }
 
+    /// Records in the order of an index walk, with what follows it and how to count.
     fn walk(
         &mut self,
         c: Choice<'_>,
@@ -757,6 +768,7 @@ fn prune_counted(access: &Access, counted: &Counted, decisions: &mut Vec<Decisio
     }
 }
 
+/// The statement of a source, labelled.
 fn source_statements<'p>(
     source: &'p Source,
     label: &'static str,
@@ -773,6 +785,7 @@ fn source_statements<'p>(
     }
 }
 
+/// The statements of a count operator, labelled.
 fn count_statements<'p>(count: &'p Count, label: &'static str) -> Vec<Statement<'p>> {
     let st = |sql, when| Statement {
         label,
