@@ -1008,3 +1008,173 @@ impl Display for Physical {
         f.write_str(self.render(&mut |_| Vec::new()).trim_start_matches('\n'))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, IndexDef, Pattern};
+    use crate::value::ValueKey;
+
+    /// A store that answers from closures: `rows` for every scalar question but the
+    /// collection's size, `matches` for a count operator.
+    struct Fake {
+        rows: fn(&Sql) -> i64,
+        documents: i64,
+        matches: u64,
+        asked: usize,
+    }
+
+    impl Facts for Fake {
+        type Error = ();
+
+        fn dialect(&self) -> Dialect {
+            Dialect::Sqlite
+        }
+
+        fn scalar(&mut self, sql: &Sql) -> Result<i64, ()> {
+            self.asked += 1;
+            if sql.text.starts_with("SELECT coalesce(max(id)") {
+                return Ok(self.documents);
+            }
+            Ok((self.rows)(sql))
+        }
+
+        fn count(&mut self, _: &Count) -> Result<u64, ()> {
+            self.asked += 1;
+            Ok(self.matches)
+        }
+    }
+
+    fn fake(rows: fn(&Sql) -> i64) -> Fake {
+        Fake {
+            rows,
+            documents: 1000,
+            matches: 0,
+            asked: 0,
+        }
+    }
+
+    fn plan_of(q: &str) -> Plan {
+        let mut catalog = Catalog::defaults();
+        catalog.indexes.push(IndexDef::new(
+            60,
+            Collection::EmailAccounts,
+            Pattern::parse("profile.age").unwrap(),
+            IndexKind::Value,
+        ));
+        super::super::plan(&crate::parse(q).unwrap(), &catalog).unwrap()
+    }
+
+    fn page() -> Demand {
+        Demand {
+            limit: Some(10),
+            count: true,
+            ..Demand::default()
+        }
+    }
+
+    /// Rows: 500 for the key "DE", 3 for anything else.
+    fn de_is_large(sql: &Sql) -> i64 {
+        if sql.params.contains(&ValueKey::Text("DE".into())) {
+            500
+        } else {
+            3
+        }
+    }
+
+    #[test]
+    fn the_choice_with_fewer_rows_runs_and_is_counted_only_as_far_as_needed() {
+        let p = plan_of(
+            "SELECT * FROM emailAccounts WHERE profile.country = \"DE\" AND profile.age >= 60",
+        );
+        assert!(!is_static(&p, &page()));
+        let ph = physical(&p, &page(), &mut fake(de_is_large)).unwrap();
+        assert_eq!(ph.choice, 1);
+        assert_eq!(
+            ph.estimates
+                .iter()
+                .map(|e| (e.rows, e.chosen))
+                .collect::<Vec<_>>(),
+            [(500, false), (3, true)]
+        );
+        // The second choice was counted up to the first's rows, not to the cap.
+        let caps: Vec<&ValueKey> = ph.facts[..2]
+            .iter()
+            .filter_map(|f| f.sql.params.last())
+            .collect();
+        assert_eq!(caps, [&ValueKey::Int(10_001), &ValueKey::Int(501)]);
+        let text = ph.to_string();
+        assert!(
+            text.contains("estimate: 3 rows, chosen: lookup ix_60 profile.age"),
+            "{text}"
+        );
+        // A tie goes to the rule order's first choice.
+        let ph = physical(&p, &page(), &mut fake(|_| 7)).unwrap();
+        assert_eq!(ph.choice, 0);
+    }
+
+    #[test]
+    fn a_point_lookup_asks_nothing_and_probes_that_find_nothing_are_dropped() {
+        let p = plan_of("SELECT * FROM emailAccounts WHERE profile.email = \"a@b.c\"");
+        assert!(is_static(&p, &page()));
+        let mut f = fake(|_| 1);
+        let ph = physical(&p, &page(), &mut f).unwrap();
+        assert_eq!(f.asked, 0);
+        assert!(matches!(
+            ph.operator,
+            Operator::Insertion {
+                deferred: true,
+                count: Some(Count::Sql(_)),
+                ..
+            }
+        ));
+        // `= true` probes `true` and `"true"`; the string finds nothing.
+        let p = plan_of("SELECT * FROM emailAccounts WHERE hasLiteAccount = true");
+        let ph = physical(
+            &p,
+            &page(),
+            &mut fake(|sql| i64::from(!sql.params.contains(&ValueKey::Text("true".into())))),
+        )
+        .unwrap();
+        let Access::Lookup(l) = &ph.access else {
+            panic!("{ph}")
+        };
+        assert_eq!(l.probes, [Probe::Key(ValueKey::Bool(true))]);
+        assert!(
+            matches!(ph.decisions[..], [Decision::Pruned { .. }]),
+            "{ph}"
+        );
+        // Nothing left: nothing can match, and nothing runs.
+        let ph = physical(&p, &page(), &mut fake(|_| 0)).unwrap();
+        assert_eq!(ph.access, Access::Empty);
+        assert!(ph.statements().iter().all(|s| s.answer.is_some()), "{ph}");
+    }
+
+    #[test]
+    fn walk_or_sort_follows_the_matches_and_a_stream_sorts() {
+        let p = plan_of(
+            "SELECT * FROM emailAccounts WHERE profile.country = \"DE\" ORDER BY profile.age LIMIT 10",
+        );
+        let decide = |matches| {
+            let mut f = fake(|_| 1);
+            f.matches = matches;
+            physical(&p, &page(), &mut f).unwrap()
+        };
+        // A walk reads about 11 × 1000 / matches documents at twice the cost; a sort reads
+        // every match.
+        assert!(matches!(
+            decide(400).operator,
+            Operator::Walk {
+                total: Some(400),
+                ..
+            }
+        ));
+        assert!(matches!(decide(100).operator, Operator::Sort { .. }));
+        let stream = Demand {
+            limit: None,
+            ..page()
+        };
+        let ph = physical(&p, &stream, &mut fake(|_| 1)).unwrap();
+        assert!(matches!(ph.operator, Operator::Sort { .. }));
+    }
+}
