@@ -658,8 +658,9 @@ const MAX_CHOICES: usize = 4;
 
 /// Pass: every access path the indexes offer for `filter`, each with its residual, the
 /// rule order's preference first: an equality over a range over a boolean, a composite
-/// or a range pair over either of its terms alone. The physical step estimates their
-/// rows and runs the smallest (ties go to the earlier). Never empty.
+/// or a range pair over either of its terms alone. A path answering only terms an
+/// earlier one answers is left out. The physical step estimates their rows and runs the
+/// smallest (ties go to the earlier). Never empty.
 pub fn choose_accesses(
     catalog: &Catalog,
     collection: Collection,
@@ -711,13 +712,18 @@ pub fn choose_accesses(
     // The others by rank, stable: the rule order's preference among them.
     found.sort_by_key(|f| std::cmp::Reverse(f.0));
     let mut out: Vec<(Access, Option<Expr>)> = Vec::new();
+    let mut kept: Vec<Vec<usize>> = Vec::new();
     for (_, used, access) in std::iter::once(first).chain(found) {
+        // A choice answering only terms an earlier one answers is not offered: a range
+        // pair or a composite reads no more rows than either of its terms alone, and two
+        // indexes on one term read about the same (the rule order picks).
         if out.len() == MAX_CHOICES
             || matches!(access, Access::Empty)
-            || out.iter().any(|(a, _)| *a == access)
+            || kept.iter().any(|k| used.iter().all(|u| k.contains(u)))
         {
             continue;
         }
+        kept.push(used.clone());
         let consumed = access.is_exact();
         let rest: Vec<Expr> = terms
             .iter()
