@@ -21,7 +21,6 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind};
-use crate::exec::ExecError;
 use crate::exec::cursor::{CursorState, now_ms};
 use crate::exec::run::{self, Executed, Guard, Out, Prepared, Trace, Window};
 use crate::plan::physical::Physical;

@@ -1043,6 +1043,7 @@ fn covered_aggregates_fall_back_once_an_index_is_lossy() {
     let e = Engine::open(&path, acql::store::OpenMode::Create).unwrap();
     assert!(!e.explain(q).unwrap().contains("from index rows"));
     assert_eq!(search(&e, q).results, [json!({"max(g)": 2, "sum(g)": 40})]);
+}
 
 /// Issue 13 (choice by cost): when two indexes apply, the one whose lookup reads fewer
 /// rows runs, whatever the rule order prefers (an equality over a range); EXPLAIN shows

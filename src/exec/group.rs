@@ -15,8 +15,8 @@ use crate::ast::{AggFunc, OrderKey, SelectItem};
 use crate::jsonb::Jsonb;
 use crate::plan::Shape;
 use crate::plan::lower::Sql;
-use crate::plan::physical::{Count, Operator, Source};
-use crate::value::ValueKey;
+use crate::plan::physical::{Count, Numbers, Operator, Source};
+use crate::value::{Number, ValueKey};
 
 /// Runs an aggregate or group operator of a physical plan (a plan whose shape is
 /// [`Shape::Aggregates`] or [`Shape::Groups`]).
@@ -29,6 +29,9 @@ pub(crate) fn run(
     match (op, &r.p.plan.shape) {
         (Operator::Aggregates { source, count }, Shape::Aggregates(aggs)) => {
             aggregates(r, source, count.as_ref(), aggs, guard, out)
+        }
+        (Operator::CoveredAggregates { count, numbers }, Shape::Aggregates(aggs)) => {
+            covered_aggregates(r, count, numbers, aggs, guard, out)
         }
         (Operator::CoveringGroups { sql }, Shape::Groups { items, .. }) => {
             let rows = covering_groups(r, sql, items, guard)?;
@@ -90,75 +93,58 @@ fn aggregates(
     Ok(s)
 }
 
-/// The number of matches and the aggregate row.
-type CoveredRow = (u64, Map<String, Value>);
-
-/// The aggregate row computed from index rows ([`crate::plan::covered`]) and the number
-/// of matches; `None` when the count it needs cannot be had without documents.
-fn covered_row(
-    conn: &Connection,
-    p: &Prepared,
-    access: &Access,
+/// [`Operator::CoveredAggregates`]: the aggregate row from index rows
+/// ([`crate::plan::covered`]); the matches (`count(*)`, `totalCount`) from the indexes.
+fn covered_aggregates(
+    r: &Run<'_>,
+    count: &Count,
+    numbers: &[Numbers],
     aggs: &[crate::ast::Aggregate],
-    covered: &Covered,
     guard: &mut Guard,
-) -> Result<Option<CoveredRow>, ExecError> {
-    let total = if covered.sources.iter().any(Option::is_none) {
-        match sql_count(conn, &p.plan, access, guard)? {
-            Some(n) => Some(n),
-            None => return Ok(None),
-        }
-    } else {
-        None
-    };
+    out: &mut Out<'_>,
+) -> Result<Summary, ExecError> {
+    let total = count_all(r, count, guard)?;
     // Sources shared by several aggregates (`min(a), max(a), avg(a)`) are read once.
-    let mut read: Vec<(&Source, Vec<Number>)> = Vec::new();
+    let mut read: Vec<(&Sql, Vec<Number>)> = Vec::new();
     let mut row = Map::new();
-    for (agg, source) in aggs.iter().zip(&covered.sources) {
+    for (agg, source) in aggs.iter().zip(numbers) {
         let mut acc = Accumulator::new(agg);
         match source {
-            None => acc.set_count(total.unwrap_or(0)),
-            Some(src) if matches!(src.rows, Rows::All) && agg.is_extreme() => {
-                let largest = agg.func == AggFunc::Max;
-                if let Some(x) = extreme(conn, &src.index, largest, guard)? {
+            Numbers::Count => acc.set_count(total),
+            Numbers::Extreme {
+                extreme,
+                first,
+                slot,
+            } => {
+                if let Some(x) = extreme_number(r, (extreme, first, *slot), guard)? {
                     acc.push_number(x);
                 }
             }
-            Some(src) => {
-                if !read.iter().any(|(s, _)| *s == src) {
-                    let numbers = covered_numbers(conn, src, guard)?;
-                    read.push((src, numbers));
+            Numbers::Rows(sql) => {
+                if !read.iter().any(|(s, _)| *s == sql) {
+                    let numbers = covered_numbers(r, sql, guard)?;
+                    read.push((sql, numbers));
                 }
-                let (_, numbers) = read.iter().find(|(s, _)| *s == src).expect("read above");
+                let (_, numbers) = read.iter().find(|(s, _)| *s == sql).expect("read above");
                 numbers.iter().for_each(|x| acc.push_number(*x));
             }
         }
-        let v = match (agg.func, total) {
-            (AggFunc::Count, Some(n)) => Value::from(n),
+        let v = match agg.func {
+            AggFunc::Count => Value::from(total),
             _ => acc.result(),
         };
         row.insert(aggregate_key(agg), v);
     }
-    let total = match total {
-        Some(n) => n,
-        // No `count(*)` asked: `totalCount` of an aggregate row is the matches.
-        None => match sql_count(conn, &p.plan, access, guard)? {
-            Some(n) => n,
-            None => return Ok(None),
-        },
-    };
-    Ok(Some((total, row)))
+    let mut s = page(vec![Value::Object(row)], r.w, out)?;
+    s.total = Some(total);
+    Ok(s)
 }
 
 /// A source's numbers in document order (one per document: the index is not lossy, and
 /// a document under several composite keys is read once).
-fn covered_numbers(
-    conn: &Connection,
-    src: &Source,
-    guard: &mut Guard,
-) -> Result<Vec<Number>, ExecError> {
+fn covered_numbers(r: &Run<'_>, sql: &Sql, guard: &mut Guard) -> Result<Vec<Number>, ExecError> {
     let mut rows: Vec<(i64, Number)> = Vec::new();
-    each_row(conn, &lower::covered_rows(src), guard, |row| {
+    each_row(r.conn, sql, guard, |row| {
         let doc: i64 = row.get(0)?;
         if let Some(x) = number(row.get_ref(1)?) {
             rows.push((doc, x));
@@ -172,40 +158,33 @@ fn covered_numbers(
 
 /// The smallest or largest number of an index binding, as the evaluator would report it:
 /// of equal values (`1`, `1.0`), the first document's.
-fn extreme(
-    conn: &Connection,
-    index: &IndexRef,
-    largest: bool,
+fn extreme_number(
+    r: &Run<'_>,
+    (extreme, first, slot): (&Sql, &Sql, usize),
     guard: &mut Guard,
 ) -> Result<Option<Number>, ExecError> {
-    let mut found: Option<lower::Param> = None;
-    each_row(
-        conn,
-        &lower::covered_extreme(index, largest),
-        guard,
-        |row| {
-            found = match row.get_ref(0)? {
-                rusqlite::types::ValueRef::Integer(i) => Some(lower::Param::Int(i)),
-                rusqlite::types::ValueRef::Real(f) => Some(lower::Param::Real(f)),
-                _ => None,
-            };
-            Ok(ControlFlow::Break(()))
-        },
-    )?;
+    let mut found: Option<ValueKey> = None;
+    each_row(r.conn, extreme, guard, |row| {
+        found = match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Integer(i) => Some(ValueKey::Int(i)),
+            rusqlite::types::ValueRef::Real(f) => Some(ValueKey::Real(f)),
+            _ => None,
+        };
+        Ok(ControlFlow::Break(()))
+    })?;
     let Some(value) = found else {
         return Ok(None);
     };
-    let mut first = None;
-    each_row(
-        conn,
-        &lower::covered_first_equal(index, value),
-        guard,
-        |row| {
-            first = number(row.get_ref(0)?);
-            Ok(ControlFlow::Break(()))
-        },
-    )?;
-    Ok(first)
+    let mut first_equal = first.clone();
+    if let Some(p) = first_equal.params.get_mut(slot) {
+        *p = value;
+    }
+    let mut x = None;
+    each_row(r.conn, &first_equal, guard, |row| {
+        x = number(row.get_ref(0)?);
+        Ok(ControlFlow::Break(()))
+    })?;
+    Ok(x)
 }
 
 /// A side-table `k` as the number the evaluator reads from the document (integers are

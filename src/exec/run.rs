@@ -100,6 +100,7 @@ pub fn run(
         }
         Operator::Sort { source, fetch } => run_sorted(&r, source, fetch, guard, out),
         op @ (Operator::Aggregates { .. }
+        | Operator::CoveredAggregates { .. }
         | Operator::Groups { .. }
         | Operator::CoveringGroups { .. }) => super::group::run(&r, op, guard, out),
     }

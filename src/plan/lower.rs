@@ -620,14 +620,15 @@ pub fn fetch_one(d: Dialect, collection: Collection) -> Sql {
 }
 
 /// The numbers an index holds for a covered aggregate ([`crate::plan::covered`]): `(doc,
-/// k)` rows of the source whose `k` is a number (the `< ''` fence: SQLite orders numbers
-/// before text and blobs), in index order; the executor puts them in document order.
-pub fn covered_rows(source: &Source) -> Sql {
-    let mut sql = Sql::default();
+/// k)` rows of the source whose `k` is a number (fenced to numbers), in index order; the
+/// executor puts them in document order.
+pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
+    let mut sql = Sql::new(d);
+    let numbers = d.fence(KeyClass::Number, "x.k", "x.t");
     match &source.rows {
         Rows::All => {
             select_side(&mut sql, "x.doc, x.k", &source.index, "x");
-            sql.push(" AND x.k < ''");
+            sql.push(&numbers);
         }
         Rows::Lookup(l) => {
             for (i, p) in l.probes.iter().enumerate() {
@@ -638,14 +639,14 @@ pub fn covered_rows(source: &Source) -> Sql {
                 probe_condition(&mut sql, p);
                 let numbers_only = matches!(
                     p,
-                    Probe::Key(Key::Int(_) | Key::Real(_))
+                    Probe::Key(ValueKey::Int(_) | ValueKey::Real(_))
                         | Probe::Range {
                             class: KeyClass::Number,
                             ..
                         }
                 );
                 if !numbers_only {
-                    sql.push(" AND x.k < ''");
+                    sql.push(&numbers);
                 }
             }
         }
@@ -659,8 +660,8 @@ pub fn covered_rows(source: &Source) -> Sql {
                     "SELECT x.doc, x.k FROM {} x WHERE x.b = ",
                     source.index.index.table()
                 );
-                sql.bind(Param::Text(key.clone()));
-                sql.push(" AND x.k < ''");
+                sql.bind(ValueKey::Text(key.clone()));
+                sql.push(&numbers);
             }
         }
     }
@@ -668,21 +669,23 @@ pub fn covered_rows(source: &Source) -> Sql {
 }
 
 /// The smallest (or largest) number of an index binding: one seek.
-pub fn covered_extreme(index: &IndexRef, largest: bool) -> Sql {
-    let mut sql = Sql::default();
+pub fn covered_extreme(d: Dialect, index: &IndexRef, largest: bool) -> Sql {
+    let mut sql = Sql::new(d);
     select_side(&mut sql, "x.k", index, "x");
+    sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
     sql.push(if largest {
-        " AND x.k < '' ORDER BY x.k DESC LIMIT 1"
+        " ORDER BY x.k DESC LIMIT 1"
     } else {
-        " AND x.k < '' ORDER BY x.k LIMIT 1"
+        " ORDER BY x.k LIMIT 1"
     });
     sql
 }
 
 /// The first document's number equal to `value` in an index binding (`1` and `1.0` are
-/// equal keys; the evaluator keeps the first it meets): one seek.
-pub fn covered_first_equal(index: &IndexRef, value: Param) -> Sql {
-    let mut sql = Sql::default();
+/// equal keys; the evaluator keeps the first it meets): one seek. `value` is the last
+/// parameter.
+pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql {
+    let mut sql = Sql::new(d);
     select_side(&mut sql, "x.k", index, "x");
     sql.push(" AND x.k = ");
     sql.bind(value);

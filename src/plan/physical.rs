@@ -13,10 +13,12 @@
 
 use std::fmt::{self, Display, Formatter};
 
+use super::covered::Rows;
 use super::lower::{self, Dialect, Sql};
 use super::{Access, Bound, Choice, CountMethod, IndexRef, Lookup, Order, Plan, Probe, Shape};
 use crate::ast::AggFunc;
 use crate::catalog::{Collection, IndexKind};
+use crate::value::ValueKey;
 
 /// What the caller wants from a run; it decides between operators (a page can be walked,
 /// a stream is sorted) and whether a count is needed.
@@ -178,6 +180,25 @@ pub enum Rest {
     Source(Source),
 }
 
+/// Where one aggregate of a covered aggregate row ([`super::covered`]) reads its numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Numbers {
+    /// `count(*)`: the count operator's.
+    Count,
+    /// The `(doc, k)` numbers of index rows (the executor puts them in document order).
+    Rows(Sql),
+    /// `min`/`max` over a whole binding: the extreme number (one seek), then the first
+    /// document's number equal to it (one seek, the extreme bound at `slot`).
+    Extreme {
+        /// The extreme number.
+        extreme: Sql,
+        /// The first document's equal number.
+        first: Sql,
+        /// The index of `first`'s parameter that is the extreme.
+        slot: usize,
+    },
+}
+
 /// The operator that produces the results.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operator {
@@ -219,6 +240,13 @@ pub enum Operator {
         source: Source,
         /// Only `count(*)` is asked: its count.
         count: Option<Count>,
+    },
+    /// One row of aggregates computed from index rows, without reading documents.
+    CoveredAggregates {
+        /// The matches (`count(*)` and `totalCount`), from the indexes.
+        count: Count,
+        /// Per aggregate, where its numbers come from.
+        numbers: Vec<Numbers>,
     },
     /// One row per group, from the matches.
     Groups {
@@ -286,10 +314,12 @@ pub fn physical<F: Facts>(
         demand,
         d: facts.dialect(),
         facts,
+        choice: 0,
         asked: Vec::new(),
         decisions: Vec::new(),
     };
     let (choice, estimates, counted) = b.choose()?;
+    b.choice = choice;
     let c = plan.choice(choice);
     let access = match counted {
         Some(rows) => prune_counted(c.access, &rows, &mut b.decisions),
@@ -330,6 +360,8 @@ struct Builder<'b, F: Facts> {
     demand: &'b Demand,
     d: Dialect,
     facts: &'b mut F,
+    /// The access choice that runs.
+    choice: usize,
     asked: Vec<Fact>,
     decisions: Vec<Decision>,
 }
@@ -598,6 +630,9 @@ impl<F: Facts> Builder<'_, F> {
                 source: self.source(c, access, None),
             }),
             Shape::Aggregates(aggs) => {
+                if let Some(op) = self.covered(c, access, aggs)? {
+                    return Ok(op);
+                }
                 let count = if aggs.iter().all(|a| a.func == AggFunc::Count) {
                     Some(self.full_count(c, access)?)
                 } else {
@@ -636,6 +671,40 @@ impl<F: Facts> Builder<'_, F> {
                 }
             }
         }
+    }
+
+    /// The aggregates from index rows, when the plan found them covered (for its own
+    /// access) and the matches can be counted from the indexes.
+    fn covered(
+        &mut self,
+        c: Choice<'_>,
+        access: &Access,
+        aggs: &[crate::ast::Aggregate],
+    ) -> Result<Option<Operator>, F::Error> {
+        let Some(covered) = self.plan.covered.as_ref().filter(|_| self.choice == 0) else {
+            return Ok(None);
+        };
+        let Some(count) = self.index_count(c, access)? else {
+            return Ok(None);
+        };
+        let d = self.d;
+        let numbers = aggs
+            .iter()
+            .zip(&covered.sources)
+            .map(|(agg, source)| match source {
+                None => Numbers::Count,
+                Some(src) if matches!(src.rows, Rows::All) && agg.is_extreme() => {
+                    let first = lower::covered_first_equal(d, &src.index, ValueKey::Int(0));
+                    Numbers::Extreme {
+                        extreme: lower::covered_extreme(d, &src.index, agg.func == AggFunc::Max),
+                        slot: first.params.len() - 1,
+                        first,
+                    }
+                }
+                Some(src) => Numbers::Rows(lower::covered_rows(d, src)),
+            })
+            .collect();
+        Ok(Some(Operator::CoveredAggregates { count, numbers }))
     }
 
     /// Records in insertion order, with their count when asked for.
@@ -912,6 +981,34 @@ impl Physical {
                 Some(count) => all.extend(count_statements(count, "count")),
                 None => all.extend(source_statements(source, "candidates", When::Always)),
             },
+            Operator::CoveredAggregates { count, numbers } => {
+                all.extend(count_statements(count, "count"));
+                for n in numbers {
+                    match n {
+                        Numbers::Count => {}
+                        Numbers::Rows(sql) => all.push(Statement {
+                            label: "values",
+                            sql,
+                            when: When::Always,
+                            answer: None,
+                        }),
+                        Numbers::Extreme { extreme, first, .. } => {
+                            all.push(Statement {
+                                label: "extreme",
+                                sql: extreme,
+                                when: When::Always,
+                                answer: None,
+                            });
+                            all.push(Statement {
+                                label: "first equal",
+                                sql: first,
+                                when: When::If("the binding holds a number"),
+                                answer: None,
+                            });
+                        }
+                    }
+                }
+            }
             Operator::Groups { source } => {
                 all.extend(source_statements(source, "candidates", When::Always));
             }
