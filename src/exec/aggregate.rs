@@ -110,6 +110,8 @@ impl Accumulator {
         self.docs = docs;
     }
 
+    /// Adds one number: exact integer sums while they fit, Welford's running mean and
+    /// variance, the extremes.
     fn push(&mut self, x: Number) {
         self.n += 1;
         match x.i {
@@ -186,10 +188,12 @@ impl Accumulator {
     }
 }
 
+/// A double as JSON (`null` for what JSON cannot hold).
 fn float(f: f64) -> Value {
     serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
+/// The exact integer result when there is one within `i64`, else the double.
 fn exact_or_float(exact: Option<i128>, f: f64) -> Value {
     match exact.map(i64::try_from) {
         Some(Ok(i)) => Value::from(i),
@@ -197,6 +201,7 @@ fn exact_or_float(exact: Option<i128>, f: f64) -> Value {
     }
 }
 
+/// A number as the document wrote it: integer or double.
 fn number_json(x: Number) -> Value {
     match x.i {
         Some(i) => Value::from(i),
@@ -420,10 +425,12 @@ impl Grouping {
             .collect()
     }
 
+    /// A group's `count(*)`: the documents its first accumulator saw.
     fn count_of(accs: &[Accumulator]) -> u64 {
         accs.first().map_or(0, Accumulator::count)
     }
 
+    /// The order of two groups: `ORDER BY` items, then `count(*)` descending, then keys.
     fn compare(
         &self,
         a: &(&Vec<ValueKey>, &Vec<Accumulator>),
