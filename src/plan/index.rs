@@ -410,7 +410,7 @@ fn presence_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
                 index: def.clone(),
                 binding: entries::presence_key(key),
             },
-            probes: vec![Probe::Key(Key::Int(0))],
+            probes: vec![Probe::Key(ValueKey::Int(0))],
             exact: true,
         })
         .collect();
@@ -420,7 +420,7 @@ fn presence_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
                 index: def.clone(),
                 binding: entries::OVERFLOW_B.to_string(),
             },
-            probes: vec![Probe::Key(Key::Int(0))],
+            probes: vec![Probe::Key(ValueKey::Int(0))],
             exact: false,
         });
     }
