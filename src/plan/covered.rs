@@ -41,9 +41,11 @@ pub struct Source {
     pub rows: Rows,
 }
 
-/// Aggregates answered from index rows: per aggregate of [`Shape::Aggregates`]
-/// (`crate::plan::Shape`), in order, its source; `None` for `count(*)`, which the plan's
-/// covering count answers.
+/// Aggregates answered from index rows: per aggregate of
+/// [`Shape::Aggregates`](super::Shape::Aggregates), in order, its source; `None` for
+/// `count(*)`, which the plan's covering count answers. The physical plan runs them
+/// ([`super::physical::Operator::CoveredAggregates`]) when the matches can be counted from
+/// the indexes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Covered {
     /// The sources, one per aggregate.
