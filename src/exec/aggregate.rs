@@ -166,6 +166,24 @@ impl Accumulator {
         scalar_key(&self.result())
     }
 
+    /// The mean of integer inputs from their exact sum, rounded once by the division:
+    /// the same whatever order the numbers came in (an index gives them in value order).
+    #[allow(clippy::cast_precision_loss)]
+    fn exact_mean(&self) -> Option<f64> {
+        Some(self.int_sum? as f64 / self.n as f64)
+    }
+
+    /// The population variance of integer inputs, `(n·Σx² − (Σx)²) / n²`, from exact
+    /// sums (order-independent like [`Accumulator::exact_mean`]); `None` past `i128`.
+    #[allow(clippy::cast_precision_loss)]
+    fn exact_variance(&self) -> Option<f64> {
+        let n = i128::from(self.n);
+        let spread = n
+            .checked_mul(self.int_sq?)?
+            .checked_sub(self.int_sum?.checked_mul(self.int_sum?)?)?;
+        Some(spread as f64 / (n * n) as f64)
+    }
+
     /// The aggregate's value.
     pub fn result(&self) -> Value {
         #[allow(clippy::cast_precision_loss)]
@@ -180,9 +198,11 @@ impl Accumulator {
             AggFunc::Max => self
                 .max
                 .map_or_else(|| Value::from("-infinity"), number_json),
-            AggFunc::Avg if self.n > 0 => float(self.mean),
-            AggFunc::Variance if self.n > 0 => float(self.m2 / n),
-            AggFunc::Std if self.n > 0 => float((self.m2 / n).sqrt()),
+            AggFunc::Avg if self.n > 0 => float(self.exact_mean().unwrap_or(self.mean)),
+            AggFunc::Variance if self.n > 0 => float(self.exact_variance().unwrap_or(self.m2 / n)),
+            AggFunc::Std if self.n > 0 => {
+                float(self.exact_variance().unwrap_or(self.m2 / n).sqrt())
+            }
             AggFunc::Avg | AggFunc::Variance | AggFunc::Std => Value::Null,
         }
     }
@@ -610,6 +630,21 @@ mod tests {
             run(AggFunc::Sum, &[json!({"a": 1.5}), json!({"a": 1})]),
             json!(2.5)
         );
+    }
+
+    #[test]
+    fn integer_means_and_variances_do_not_depend_on_order() {
+        let values: Vec<i64> = (0..40).map(|i| i * 7 % 11).collect();
+        let docs = |v: &[i64]| -> Vec<Value> { v.iter().map(|x| json!({"a": x})).collect() };
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        for f in [AggFunc::Avg, AggFunc::Variance, AggFunc::Std] {
+            assert_eq!(run(f, &docs(&values)), run(f, &docs(&sorted)), "{f:?}");
+        }
+        assert_eq!(run(AggFunc::Avg, &docs(&values)), json!(5.05));
+        // A non-integer input: the running mean, in document order.
+        let mixed = [json!({"a": 1}), json!({"a": 2.5})];
+        assert_eq!(run(AggFunc::Avg, &mixed), json!(1.75));
     }
 
     #[test]
