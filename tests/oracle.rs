@@ -254,8 +254,8 @@ fn composite_query() -> impl Strategy<Value = String> {
     (
         prop::sample::select(COMPOSITE_INDEXES.to_vec()),
         prop::collection::vec(literal(), 1..3),
-        prop::sample::select(vec!["=", "<", "<=", ">", ">=", "IN"]),
-        prop::collection::vec(literal(), 1..3),
+        prop::sample::select(vec!["=", "<", "<=", ">", ">=", "IN", "PAIR", "PAIR"]),
+        prop::collection::vec(literal(), 2..3),
         prop::option::of(predicate()),
         prop::option::of((path(), any::<bool>())),
     )
@@ -267,6 +267,9 @@ fn composite_query() -> impl Strategy<Value = String> {
             };
             let second = match op {
                 "IN" => format!("{b} IN ({})", seconds.join(", ")),
+                // A bounded range on the second path: one probe when no document has
+                // two values there.
+                "PAIR" => format!("{b} >= {} AND {b} < {}", seconds[0], seconds[1]),
                 op => format!("{b} {op} {}", seconds[0]),
             };
             let mut q = format!("SELECT email FROM emailAccounts WHERE {second} AND {first}");
@@ -1074,8 +1077,10 @@ fn stress_query() -> impl Strategy<Value = String> {
         .prop_map(|(p, lo, a, hi, b)| format!("{p} {lo} {a} AND {p} {hi} {b}"));
     let inlist = prop::collection::vec(key.clone(), 1..4)
         .prop_map(|ks| format!("data.k IN ({})", ks.join(", ")));
-    let eq = key.prop_map(|k| format!("data.k = {k}"));
-    let filter = prop_oneof![pair, inlist, eq];
+    let eq = key.clone().prop_map(|k| format!("data.k = {k}"));
+    // A composite prefix and a bounded range on its second path: one probe.
+    let keyed_pair = (key, pair.clone()).prop_map(|(k, p)| format!("data.k = {k} AND {p}"));
+    let filter = prop_oneof![pair, inlist, eq, keyed_pair];
     let order = prop::option::of((
         prop::sample::select(vec!["data.v", "data.d"]),
         prop::sample::select(vec!["", " DESC"]),

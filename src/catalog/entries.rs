@@ -294,7 +294,7 @@ fn composite_entries<'a, N: Node<'a>>(
 }
 
 /// The binding of a composite index's presence rows for one equality key of its first
-/// pattern (see [`composite_entries`]): every document with that first value has one,
+/// pattern (see `composite_entries`): every document with that first value has one,
 /// with `k = 0`.
 pub fn presence_key(key: &str) -> String {
     let mut b = String::with_capacity(1 + key.len());

@@ -438,8 +438,9 @@ pub fn composite_lookup(
     catalog: &Catalog,
     collection: Collection,
     terms: &[&Expr],
-) -> Option<(Access, [usize; 2], u8)> {
-    let mut best: Option<(Access, [usize; 2], u8)> = None;
+) -> Option<(Access, Vec<usize>, u8)> {
+    let sides: Vec<Option<OneSided<'_>>> = terms.iter().map(|t| one_sided(t)).collect();
+    let mut best: Option<(Access, Vec<usize>, u8)> = None;
     for def in catalog
         .of(collection)
         .filter(|d| d.kind == IndexKind::Composite)
@@ -468,13 +469,32 @@ pub fn composite_lookup(
                 if j == i {
                     continue;
                 }
-                let Some((path, probes, exact)) = value_probes(second_term) else {
+                let Some((path, mut probes, exact)) = value_probes(second_term) else {
                     continue;
                 };
                 let Some((_, bound_exact)) = bind(second, path) else {
                     continue;
                 };
                 let exact = exact && bound_exact;
+                // `b >= x AND b < y` on the second path: one bounded range, when no
+                // document has two values of `b` (else the two terms may hold for
+                // different values).
+                let mut used = vec![i, j];
+                if let Some((_, lower_side, true)) = &sides[j]
+                    && !def.multi
+                    && let Some((k, merged)) = sides.iter().enumerate().find_map(|(k, side)| {
+                        let (p, upper, false) = side.as_ref()? else {
+                            return None;
+                        };
+                        (k != i && *p == path)
+                            .then(|| merge_sides(lower_side, upper))
+                            .flatten()
+                            .map(|m| (k, m))
+                    })
+                {
+                    probes = merged;
+                    used.push(k);
+                }
                 let mut legs: Vec<Lookup> = keys
                     .iter()
                     .map(|key| Lookup {
@@ -506,8 +526,9 @@ pub fn composite_lookup(
                     1 => Access::Lookup(legs.remove(0)),
                     _ => Access::Union(legs),
                 };
+                let r = r + u8::from(used.len() > 2);
                 if best.as_ref().is_none_or(|(_, _, br)| r > *br) {
-                    best = Some((access, [i, j], r));
+                    best = Some((access, used, r));
                 }
             }
         }

@@ -693,7 +693,7 @@ pub fn choose_accesses(
     // and over any other term that looks less selective (a tie goes to the other term:
     // `profile.email = … AND country = … AND age > …` looks up the email).
     if let Some((access, pair, r)) = index::composite_lookup(catalog, collection, &terms) {
-        found.push((r, pair.to_vec(), access));
+        found.push((r, pair.clone(), access));
         let c = found.len() - 1;
         if best.is_none_or(|b| {
             let (br, used, _) = &found[b];
