@@ -1144,6 +1144,12 @@ fn composite_presence_rows_answer_the_first_path_alone() {
         assert!(!plan.contains("full scan"), "{q}:\n{plan}");
         assert_eq!(search(&e, q).total_count, total, "{q}");
     }
+    // A bounded range on the second path is one probe (no document has two values of a).
+    let pair = "SELECT count(*) FROM emailAccounts WHERE c = \"DE\" AND a >= 10 AND a < 30";
+    let plan = e.explain(pair).unwrap();
+    assert!(plan.contains("k >= 10 and k < 30"), "{plan}");
+    assert!(plan.contains("residual: none"), "{plan}");
+    assert_eq!(search(&e, pair).total_count, 5);
     let desc = search(&e, queries[2].0);
     assert_eq!(
         field(&desc, "/email"),
