@@ -386,6 +386,19 @@ pub(crate) fn equality_keys(probes: &[Probe]) -> Option<Vec<String>> {
     Some(keys)
 }
 
+/// The documents of a composite index that hold its overflow row instead of their pairs
+/// (too many combinations): added to its lookups and re-checked.
+fn overflow_leg(def: &IndexDef) -> Lookup {
+    Lookup {
+        index: IndexRef {
+            index: def.clone(),
+            binding: entries::OVERFLOW_B.to_string(),
+        },
+        probes: vec![Probe::Key(ValueKey::Int(0))],
+        exact: false,
+    }
+}
+
 /// `=` or `IN` on the first pattern of a composite index with presence rows (see
 /// [`entries::presence_key`]), where no value index binds the path: one lookup per
 /// equality key, each a single `(b, k)` seek whose rows are the matching documents; plus
@@ -415,14 +428,7 @@ fn presence_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Op
         })
         .collect();
     if def.overflow {
-        legs.push(Lookup {
-            index: IndexRef {
-                index: def.clone(),
-                binding: entries::OVERFLOW_B.to_string(),
-            },
-            probes: vec![Probe::Key(ValueKey::Int(0))],
-            exact: false,
-        });
+        legs.push(overflow_leg(def));
     }
     Some(match legs.len() {
         1 => Access::Lookup(legs.remove(0)),
@@ -513,14 +519,7 @@ pub fn composite_lookup(
                     rank(first_term, &ranked).max(rank(second_term, &ranked))
                 };
                 if def.overflow {
-                    legs.push(Lookup {
-                        index: IndexRef {
-                            index: def.clone(),
-                            binding: entries::OVERFLOW_B.to_string(),
-                        },
-                        probes: vec![Probe::Key(ValueKey::Int(0))],
-                        exact: false,
-                    });
+                    legs.push(overflow_leg(def));
                 }
                 let access = match legs.len() {
                     1 => Access::Lookup(legs.remove(0)),
