@@ -64,6 +64,8 @@ pub mod plan;
 pub mod server;
 pub mod span;
 pub mod store;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod value;
 
 pub use error::{Error, Result};
