@@ -12,6 +12,7 @@
 
 mod bulk;
 pub(crate) mod docs;
+mod lower;
 mod schema;
 mod search;
 
@@ -27,6 +28,7 @@ use crate::store::writes::{self, AccountUpdate, FullImport, LiteWrite};
 use crate::store::{AccountParams, LiteAccountParams, StoreError};
 
 pub use schema::PG_SCHEMA_VERSION;
+pub use search::PgPrepared;
 
 /// Whether a database argument names a PostgreSQL database (`postgres://…` or
 /// `postgresql://…`) rather than an SQLite file.

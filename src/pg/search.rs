@@ -3,9 +3,9 @@
 //! evaluator (`exec::eval`), and ordering, paging, aggregates, groups and projection by
 //! the shared executor helpers — so the answers are the SQLite store's by construction.
 //!
-//! Candidates are every document of the collection (read in keyset chunks from one
-//! snapshot); index access paths lowered to PostgreSQL SQL come with the planner's
-//! dialect seam (issue 13).
+//! Candidates come from the plan's index access path (`lower.rs`: side-table probes) or,
+//! without one, are every document of the collection; either way they are read in keyset
+//! chunks of insertion order from one snapshot.
 
 use std::cmp::Ordering;
 use std::ops::ControlFlow;
@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::PgStore;
 use super::docs::PgTx;
+use super::lower::{Candidates, candidates};
 use crate::ast::{AggFunc, OrderItem, OrderKey, SelectItem};
 use crate::engine::{SearchOptions, SearchPage, StreamSummary};
 use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key};
@@ -38,6 +39,8 @@ pub struct PgPrepared {
     whole: bool,
     /// The `ORDER BY` paths of a records plan.
     sort: Vec<OrderItem>,
+    /// Where the candidate documents come from.
+    candidates: Candidates,
 }
 
 impl PgPrepared {
@@ -71,6 +74,7 @@ impl PgPrepared {
             .cloned()
             .collect();
         Ok(PgPrepared {
+            candidates: candidates(&plan.access),
             plan,
             filter,
             projection,
@@ -129,13 +133,26 @@ fn each_match(
     guard: &mut Guard,
     mut f: impl FnMut(i64, &[u8]) -> ControlFlow<()>,
 ) -> crate::Result<()> {
-    let sql = format!(
-        "SELECT id, body FROM {} WHERE id > $1 ORDER BY id LIMIT {CHUNK}",
-        p.plan.collection.table()
-    );
+    let table = p.plan.collection.table();
+    let (sql, rest) = match &p.candidates {
+        Candidates::None => return Ok(()),
+        Candidates::All => (
+            format!("SELECT id, body FROM {table} WHERE id > $1 ORDER BY id LIMIT {CHUNK}"),
+            Vec::new(),
+        ),
+        Candidates::Ids(c) => (
+            format!(
+                "SELECT id, body FROM {table} WHERE id > $1 AND id IN ({}) ORDER BY id LIMIT {CHUNK}",
+                c.text
+            ),
+            c.refs().split_off(1),
+        ),
+    };
     let mut after = after;
     loop {
-        let rows = tx.query(&sql, &[&after])?;
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&after];
+        params.extend(rest.iter().copied());
+        let rows = tx.query(&sql, &params)?;
         for r in &rows {
             guard.tick()?;
             let body: &[u8] = r.get(1);
