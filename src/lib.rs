@@ -59,13 +59,13 @@ pub mod error;
 pub mod exec;
 pub mod jsonb;
 pub mod parser;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod plan;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod span;
 pub mod store;
-#[cfg(feature = "postgres")]
-pub mod pg;
 pub mod value;
 
 pub use error::{Error, Result};

@@ -50,13 +50,15 @@ fn mask(v: &mut Value) {
 
 fn sqlite_export(s: &Store, c: Collection) -> Vec<Value> {
     let mut out = Vec::new();
-    s.export_ndjson(c, &mut out, ExportOptions::default()).unwrap();
+    s.export_ndjson(c, &mut out, ExportOptions::default())
+        .unwrap();
     parse_lines(&out)
 }
 
 fn pg_export(s: &PgStore, c: Collection) -> Vec<Value> {
     let mut out = Vec::new();
-    s.export_ndjson(c, &mut out, ExportOptions::default()).unwrap();
+    s.export_ndjson(c, &mut out, ExportOptions::default())
+        .unwrap();
     parse_lines(&out)
 }
 
@@ -195,10 +197,34 @@ fn writes_follow_the_sqlite_rules() {
                        "profile": {"age": 30}, "isVerified": true}),
             )))
         }),
-        Box::new(move |f| f(Op::Lite(litep("b@x.com", json!(null), json!(null), json!(null))))),
-        Box::new(move |f| f(Op::Full(full("u2", json!({"profile": {"email": "b@x.com"}}))))),
-        Box::new(move |f| f(Op::Set(full("u2", json!({"profile": {"email": "c@x.com"}}))))),
-        Box::new(move |f| f(Op::Lite(litep("bad", json!(null), json!(null), json!(null))))),
+        Box::new(move |f| {
+            f(Op::Lite(litep(
+                "b@x.com",
+                json!(null),
+                json!(null),
+                json!(null),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Full(full(
+                "u2",
+                json!({"profile": {"email": "b@x.com"}}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Set(full(
+                "u2",
+                json!({"profile": {"email": "c@x.com"}}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Lite(litep(
+                "bad",
+                json!(null),
+                json!(null),
+                json!(null),
+            )))
+        }),
         Box::new(move |f| f(Op::Full(full("u1", json!({}))))),
         Box::new(move |f| {
             f(Op::Lite(litep(
@@ -266,7 +292,8 @@ fn assert_side_tables_are_recomputable(pg: &PgStore) {
     let before = rows(pg);
     assert!(!before.is_empty());
     for def in pg.catalog().unwrap().indexes {
-        pg.drop_index(def.collection, &def.spec(), def.kind).unwrap();
+        pg.drop_index(def.collection, &def.spec(), def.kind)
+            .unwrap();
         pg.add_index(def.collection, &def.spec(), def.kind).unwrap();
     }
     assert_eq!(rows(pg), before);
@@ -295,7 +322,9 @@ fn concurrent_writers_lose_no_merge() {
                     if (w + i) % 2 == 0 {
                         own.import_lite_account(&LiteAccountParams {
                             email: Some("shared@x.com".into()),
-                            subscriptions: Some(json!({ key.clone(): {"email": {"isSubscribed": true}}})),
+                            subscriptions: Some(
+                                json!({ key.clone(): {"email": {"isSubscribed": true}}}),
+                            ),
                             ..LiteAccountParams::default()
                         })
                         .unwrap();
@@ -323,12 +352,21 @@ fn concurrent_writers_lose_no_merge() {
         .get_document(Collection::EmailAccounts, "shared@x.com")
         .unwrap()
         .unwrap();
-    let full = pg.get_document(Collection::Accounts, "u1").unwrap().unwrap();
+    let full = pg
+        .get_document(Collection::Accounts, "u1")
+        .unwrap()
+        .unwrap();
     for w in 0..WRITERS {
         for i in 0..WRITES {
             let key = format!("w{w}i{i}");
-            assert!(email["subscriptions"].get(&key).is_some(), "{key} lost: {email}");
-            assert!(full["subscriptions"].get(&key).is_some(), "{key} lost: {full}");
+            assert!(
+                email["subscriptions"].get(&key).is_some(),
+                "{key} lost: {email}"
+            );
+            assert!(
+                full["subscriptions"].get(&key).is_some(),
+                "{key} lost: {full}"
+            );
             if (w + i) % 2 == 1 {
                 assert_eq!(full["data"][&key], json!(i), "{key}: {full}");
                 assert_eq!(email["data"][&key], json!(i), "{key}: {email}");
@@ -392,10 +430,18 @@ fn import_both(
         },
     ));
     if want.starts_with("400006") {
-        assert_eq!(pg.dump().unwrap(), before, "a failed import changes nothing");
+        assert_eq!(
+            pg.dump().unwrap(),
+            before,
+            "a failed import changes nothing"
+        );
     }
     if !got.starts_with("400006") {
-        assert_eq!(progress.last(), Some(&(text.lines().count() as u64)), "progress");
+        assert_eq!(
+            progress.last(),
+            Some(&(text.lines().count() as u64)),
+            "progress"
+        );
     }
     Some((
         got,
@@ -459,8 +505,11 @@ fn cursors_continue_across_processes() {
     let docs: String = (0..25)
         .map(|i| format!("{{\"email\": \"u{i:02}@x.com\", \"g\": {}}}\n", i % 3))
         .collect();
-    a.import_ndjson(docs.as_bytes(), ImportOptions::new(Collection::EmailAccounts))
-        .unwrap();
+    a.import_ndjson(
+        docs.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
     let b = PgStore::connect(&url).unwrap();
     let opts = SearchOptions {
         open_cursor: true,
@@ -472,7 +521,10 @@ fn cursors_continue_across_processes() {
     ] {
         let sqlite = Store::in_memory().unwrap();
         sqlite
-            .import_ndjson(docs.as_bytes(), ImportOptions::new(Collection::EmailAccounts))
+            .import_ndjson(
+                docs.as_bytes(),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
             .unwrap();
         let engine = acql::engine::Engine::from_store(sqlite);
         let mut want = Vec::new();
@@ -509,10 +561,14 @@ fn cursors_continue_across_processes() {
     assert!(e.to_string().contains("invalid cursor"), "{e}");
     let mut n = 0;
     let s = b
-        .stream("SELECT email FROM emailAccounts WHERE g = 0", &SearchOptions::default(), &mut |_| {
-            n += 1;
-            ControlFlow::Continue(())
-        })
+        .stream(
+            "SELECT email FROM emailAccounts WHERE g = 0",
+            &SearchOptions::default(),
+            &mut |_| {
+                n += 1;
+                ControlFlow::Continue(())
+            },
+        )
         .unwrap();
     assert_eq!((s.objects_count, s.total_count, n), (9, 9, 9));
 }
@@ -536,12 +592,17 @@ fn differential(
             .unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
     let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
-    pg.import_ndjson(text.as_bytes(), ImportOptions::new(Collection::EmailAccounts))
-        .unwrap();
+    pg.import_ndjson(
+        text.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
     let sqlite = edges::engine(&docs, Some(catalog));
     let opts = SearchOptions::default();
     for q in queries {
-        let want = sqlite.search(q, &opts).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let want = sqlite
+            .search(q, &opts)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
         let got = pg.search(q, &opts).unwrap_or_else(|e| panic!("{q}: {e}"));
         prop_assert_eq!(&got.results, &want.results, "{}", q);
         prop_assert_eq!(got.total_count, want.total_count, "{} totalCount", q);
@@ -564,4 +625,68 @@ proptest! {
     ) {
         differential(docs, &catalog, &queries)?;
     }
+}
+
+/// An indexed term reads its candidates from the side table; an unindexed one reads
+/// every document.
+#[test]
+fn explain_shows_the_candidate_statement() {
+    let Some((_, pg)) = store() else { return };
+    let e = pg
+        .explain(r#"SELECT * FROM emailAccounts WHERE email = "a@x.com""#)
+        .unwrap();
+    let ix = pg
+        .catalog()
+        .unwrap()
+        .indexes
+        .into_iter()
+        .find(|d| d.spec() == "email")
+        .unwrap()
+        .table();
+    assert!(e.contains(&format!("FROM {ix} WHERE b = $2")), "{e}");
+    assert!(e.contains("postgres: "), "{e}");
+    let e = pg
+        .explain(r#"SELECT * FROM emailAccounts WHERE data.x = 1"#)
+        .unwrap();
+    assert!(!e.contains(" IN ("), "{e}");
+}
+
+/// docs/scale-out.md distributes documents and side tables on the document id and keys
+/// tables on the key: Citus accepts a unique index on a distributed table only when it
+/// holds the distribution column, so every unique index must.
+#[test]
+fn every_unique_index_holds_its_distribution_column() {
+    let Some((url, pg)) = store() else { return };
+    pg.add_index(Collection::EmailAccounts, "data.*", IndexKind::Words)
+        .unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let rows = client
+        .query(
+            "SELECT c.relname::text, array_agg(a.attname::text)
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = 'public'
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+             WHERE i.indisunique GROUP BY i.indexrelid, c.relname",
+            &[],
+        )
+        .unwrap();
+    let mut checked = 0;
+    for r in rows {
+        let table: String = r.get(0);
+        let columns: Vec<String> = r.get(1);
+        let column = if table.ends_with("_keys") {
+            "key"
+        } else if table == "email_accounts" || table == "accounts" {
+            "id"
+        } else if ["ix_", "cx_", "wx_"].iter().any(|p| table.starts_with(p)) {
+            "doc"
+        } else {
+            // acql_meta and acql_indexes: small reference tables.
+            assert!(table.starts_with("acql_"), "{table}");
+            continue;
+        };
+        assert!(columns.iter().any(|c| c == column), "{table}: {columns:?}");
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked}");
 }

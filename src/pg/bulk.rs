@@ -161,8 +161,10 @@ impl Importer<'_, '_> {
             &[&id, &JsonbText(text), &body],
         )?;
         for (def, compiled) in self.defs.iter().zip(&self.compiled) {
-            self.tx
-                .execute(&format!("DELETE FROM {} WHERE doc = $1", def.table()), &[&id])?;
+            self.tx.execute(
+                &format!("DELETE FROM {} WHERE doc = $1", def.table()),
+                &[&id],
+            )?;
             let entries = compiled.entries(Jsonb::trusted(body));
             self.tx.write_entries(def, &[(id, entries)])?;
         }
@@ -291,7 +293,9 @@ impl PgStore {
                     end -= 1;
                 }
                 let mut from = start;
-                if report.lines == 0 && batch.is_empty() && text[start..end].starts_with(b"\xEF\xBB\xBF")
+                if report.lines == 0
+                    && batch.is_empty()
+                    && text[start..end].starts_with(b"\xEF\xBB\xBF")
                 {
                     from += 3;
                 }

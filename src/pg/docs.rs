@@ -116,7 +116,9 @@ impl<'c> PgTx<'c> {
             return Ok(s.clone());
         }
         let s = self.tx.borrow_mut().prepare(sql)?;
-        self.statements.borrow_mut().insert(sql.to_string(), s.clone());
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_string(), s.clone());
         Ok(s)
     }
 
@@ -160,7 +162,10 @@ impl<'c> PgTx<'c> {
     ) -> Result<(), StoreError> {
         for def in catalog.of(collection) {
             if had_entries {
-                self.execute(&format!("DELETE FROM {} WHERE doc = $1", def.table()), &[&id])?;
+                self.execute(
+                    &format!("DELETE FROM {} WHERE doc = $1", def.table()),
+                    &[&id],
+                )?;
             }
             if let Some(doc) = doc {
                 let entries = CompiledIndex::new(def).entries(doc);
@@ -240,7 +245,11 @@ impl<'c> PgTx<'c> {
     }
 
     /// Adds `delta` to the document count of `collection`.
-    pub(crate) fn add_to_count(&self, collection: Collection, delta: i64) -> Result<(), StoreError> {
+    pub(crate) fn add_to_count(
+        &self,
+        collection: Collection,
+        delta: i64,
+    ) -> Result<(), StoreError> {
         if delta != 0 {
             self.execute(
                 "INSERT INTO acql_counts(collection, n) VALUES ($1, $2)",
@@ -266,13 +275,27 @@ impl DocStore for PgTx<'_> {
     }
 
     fn load(&self, collection: Collection, key: &str) -> Result<Option<Stored>, StoreError> {
+        // Two statements rather than a join: the keys table and the documents are
+        // distributed on different columns under Citus, where a locking join across them
+        // cannot run (docs/scale-out.md).
         let sql = format!(
-            "SELECT t.id, t.body FROM {} x JOIN {} t ON t.id = x.id WHERE x.key = $1{}",
+            "SELECT id FROM {} WHERE key = $1{}",
             collection.keys_table(),
+            self.for_update()
+        );
+        let Some(id) = self
+            .query(&sql, &[&key])?
+            .first()
+            .map(|r| r.get::<_, i64>(0))
+        else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT id, body FROM {} WHERE id = $1{}",
             collection.table(),
             self.for_update()
         );
-        self.query(&sql, &[&key])?.first().map(stored).transpose()
+        self.query(&sql, &[&id])?.first().map(stored).transpose()
     }
 
     fn save(
@@ -325,13 +348,10 @@ impl DocStore for PgTx<'_> {
         old: &Stored,
     ) -> Result<(), StoreError> {
         self.replace_entries(catalog, collection, old.id, true, None)?;
+        let key = self.key_of(collection, old.id)?;
         self.execute(
-            &format!(
-                "DELETE FROM {} WHERE key = (SELECT key FROM {} WHERE id = $1)",
-                collection.keys_table(),
-                collection.table()
-            ),
-            &[&old.id],
+            &format!("DELETE FROM {} WHERE key = $1", collection.keys_table()),
+            &[&key],
         )?;
         self.execute(
             &format!("DELETE FROM {} WHERE id = $1", collection.table()),
@@ -367,7 +387,10 @@ mod tests {
     #[test]
     fn exact_decimals() {
         assert_eq!(exact_decimal(0.5), "0.5");
-        assert_eq!(exact_decimal(0.1), "0.1000000000000000055511151231257827021181583404541015625");
+        assert_eq!(
+            exact_decimal(0.1),
+            "0.1000000000000000055511151231257827021181583404541015625"
+        );
         assert_eq!(exact_decimal(-2.0), "-2");
         assert_eq!(exact_decimal(2f64.powi(60)), "1152921504606846976");
         assert_eq!(exact_decimal(1e300).len(), 301);

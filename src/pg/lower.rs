@@ -49,7 +49,10 @@ pub(crate) enum Candidates {
 /// The condition on the typed key columns for `k = key`.
 fn key_eq(sql: &mut PgSql, key: &Key) -> String {
     match key {
-        Key::Int(i) => format!("kt = 0 AND kn = ({}::text)::numeric", sql.bind(i.to_string())),
+        Key::Int(i) => format!(
+            "kt = 0 AND kn = ({}::text)::numeric",
+            sql.bind(i.to_string())
+        ),
         Key::Real(f) => format!(
             "kt = 0 AND kn = ({}::text)::numeric",
             sql.bind(exact_decimal(*f))

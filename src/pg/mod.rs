@@ -65,7 +65,11 @@ struct Lease<'a> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take().filter(|c| !c.client.is_closed()) {
-            let mut idle = self.store.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut idle = self
+                .store
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if idle.len() < MAX_IDLE {
                 idle.push(conn);
             }

@@ -300,7 +300,9 @@ fn run_sorted(
         .start
         .saturating_add(w.limit.unwrap_or(u64::MAX))
         .saturating_add(1);
-    let take = usize::try_from(take).unwrap_or(usize::MAX).min(entries.len());
+    let take = usize::try_from(take)
+        .unwrap_or(usize::MAX)
+        .min(entries.len());
     let skip = usize::try_from(w.start).unwrap_or(usize::MAX).min(take);
     let ids: Vec<i64> = entries[skip..take].iter().map(|e| e.1).collect();
     let bodies: std::collections::HashMap<i64, Vec<u8>> = tx
@@ -526,5 +528,41 @@ impl PgStore {
         let mut guard = Guard::new(options.timeout, options.cancel.clone());
         let s = self.run(p, w, &mut guard, &mut Out::Values(&mut sink))?;
         Ok((results, s))
+    }
+}
+
+impl PgStore {
+    /// The plan of `query`, the candidate statement it runs on PostgreSQL, and
+    /// PostgreSQL's `EXPLAIN` of that statement.
+    pub fn explain(&self, query: &str) -> crate::Result<String> {
+        let p = self.prepare(query)?;
+        let mut text = p.plan.to_string();
+        let table = p.plan.collection.table();
+        let (sql, params) = match &p.candidates {
+            Candidates::None => return Ok(text + "\n  sql candidates: none"),
+            Candidates::All => (
+                format!("SELECT id, body FROM {table} WHERE id > $1 ORDER BY id LIMIT {CHUNK}"),
+                vec![&0i64 as &(dyn postgres::types::ToSql + Sync)],
+            ),
+            Candidates::Ids(c) => (
+                format!(
+                    "SELECT id, body FROM {table} WHERE id > $1 AND id IN ({}) ORDER BY id LIMIT {CHUNK}",
+                    c.text
+                ),
+                c.refs(),
+            ),
+        };
+        let lines: Vec<String> = self.read(|tx| {
+            Ok(tx
+                .query(&format!("EXPLAIN {sql}"), &params)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })?;
+        text.push_str(&format!("\n  sql candidates: {sql}"));
+        for l in lines {
+            text.push_str(&format!("\n    postgres: {l}"));
+        }
+        Ok(text)
     }
 }

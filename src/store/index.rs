@@ -9,9 +9,7 @@ use crate::value::Node;
 
 use super::StoreError;
 use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
-use crate::catalog::{
-    Catalog, Collection, IndexDef, IndexKind, Pattern, parse_patterns,
-};
+use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern, parse_patterns};
 
 /// The DDL of one side table (and its secondary indexes). Indexes whose `b` never varies
 /// (a pattern without `*`, not composite) have no `b` column: an always-equal leading key

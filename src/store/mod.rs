@@ -527,7 +527,10 @@ impl Store {
 
 /// The patterns of an index specification, and its kind: two patterns make a value
 /// index composite.
-pub(crate) fn index_spec(spec: &str, kind: IndexKind) -> Result<(Vec<Pattern>, IndexKind), StoreError> {
+pub(crate) fn index_spec(
+    spec: &str,
+    kind: IndexKind,
+) -> Result<(Vec<Pattern>, IndexKind), StoreError> {
     let patterns = parse_patterns(spec).map_err(StoreError::Index)?;
     let kind = match (kind, patterns.len()) {
         (IndexKind::Value, 2) => IndexKind::Composite,

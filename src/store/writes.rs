@@ -7,12 +7,12 @@
 
 use serde_json::{Map, Value};
 
+use super::Store;
 use super::docs::DocStore;
 use super::error::{StoreError, ValidationError};
 use super::merge::{self, Scope};
 use super::time::{iso_from_millis, now_millis, parse_iso};
 use super::validate::{self, normalize_email};
-use super::Store;
 use crate::catalog::{Catalog, Collection};
 
 /// Parameters of `accounts.importLiteAccount`, as typed values (a front end decodes its
@@ -467,13 +467,7 @@ pub(crate) fn delete_lite(tx: &dyn DocStore, token: &str) -> Result<(), StoreErr
         map.insert("hasLiteAccount".into(), Value::Bool(false));
         touch(map, now_millis());
         let key = tx.key_of(Collection::EmailAccounts, old.id)?;
-        tx.save(
-            &catalog,
-            Collection::EmailAccounts,
-            &key,
-            Some(&old),
-            &doc,
-        )?;
+        tx.save(&catalog, Collection::EmailAccounts, &key, Some(&old), &doc)?;
     } else {
         tx.remove(&catalog, Collection::EmailAccounts, &old)?;
     }
@@ -665,13 +659,7 @@ fn unlink_email_account(
         map.shift_remove("UID");
         map.insert("hasFullAccount".into(), Value::Bool(false));
         touch(map, now);
-        conn.save(
-            catalog,
-            Collection::EmailAccounts,
-            email,
-            Some(&old),
-            &doc,
-        )?;
+        conn.save(catalog, Collection::EmailAccounts, email, Some(&old), &doc)?;
     } else {
         conn.remove(catalog, Collection::EmailAccounts, &old)?;
     }

@@ -191,8 +191,8 @@ pub fn database() -> Option<String> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .expect("connect to the test cluster");
+    let mut client =
+        postgres::Client::connect(&admin, postgres::NoTls).expect("connect to the test cluster");
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("CREATE DATABASE");
