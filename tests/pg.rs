@@ -611,7 +611,7 @@ fn differential(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     /// The edge-value generators of `oracle.rs`: numbers at the edges of exact comparison,
     /// mixed types, arrays, dotted keys; filters, sorts, windows, projections, groups and

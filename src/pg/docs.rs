@@ -192,6 +192,9 @@ impl<'c> PgTx<'c> {
                 Entries::Words(w) => words.extend(w.iter().map(|e| (*id, e))),
             }
         }
+        // Each document's rows are sorted: a repeated row (none expected) is adjacent.
+        values.dedup();
+        words.dedup();
         if flags & !def.flags() != 0 {
             self.execute(
                 "UPDATE acql_indexes SET flags = flags | $2 WHERE id = $1",

@@ -52,17 +52,50 @@ pub(crate) fn side_table_sql(def: &IndexDef) -> String {
         IndexKind::Value | IndexKind::Composite => format!(
             "CREATE TABLE IF NOT EXISTS {t}(b text COLLATE \"C\" NOT NULL, kt smallint NOT NULL,
                  kn numeric, ks text COLLATE \"C\", doc bigint NOT NULL, n double precision, t bigint);
-             CREATE UNIQUE INDEX IF NOT EXISTS {t}_k ON {t}(b, kt, kn, ks, doc) NULLS NOT DISTINCT;
+             {}",
+            side_indexes_sql(def)
+        ),
+        IndexKind::Words => format!(
+            "CREATE TABLE IF NOT EXISTS {t}(b text COLLATE \"C\" NOT NULL,
+                 w text COLLATE \"C\" NOT NULL, doc bigint NOT NULL);
+             {}",
+            side_indexes_sql(def)
+        ),
+    }
+}
+
+/// The indexes of one side table. Strings and other values have unique indexes of their
+/// own, so that a probe on either is one range of an index whatever the other column
+/// holds; `(doc)` serves the deletes of a document's rows.
+pub(crate) fn side_indexes_sql(def: &IndexDef) -> String {
+    let t = def.table();
+    match def.kind {
+        IndexKind::Value | IndexKind::Composite => format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {t}_s ON {t}(b, ks, doc) WHERE kt = 1;
+             CREATE UNIQUE INDEX IF NOT EXISTS {t}_k ON {t}(b, kt, kn, doc) WHERE kt <> 1;
              CREATE INDEX IF NOT EXISTS {t}_n ON {t}(b, n, doc) WHERE n IS NOT NULL;
              CREATE INDEX IF NOT EXISTS {t}_t ON {t}(b, t, doc) WHERE t IS NOT NULL;
              CREATE INDEX IF NOT EXISTS {t}_doc ON {t}(doc);"
         ),
         IndexKind::Words => format!(
-            "CREATE TABLE IF NOT EXISTS {t}(b text COLLATE \"C\" NOT NULL,
-                 w text COLLATE \"C\" NOT NULL, doc bigint NOT NULL, PRIMARY KEY (b, w, doc));
+            "CREATE UNIQUE INDEX IF NOT EXISTS {t}_w ON {t}(b, w, doc);
              CREATE INDEX IF NOT EXISTS {t}_doc ON {t}(doc);"
         ),
     }
+}
+
+/// Drops the indexes of one side table (a bulk load into an empty collection builds
+/// them again at the end, which is faster than keeping them up to date row by row).
+pub(crate) fn drop_side_indexes_sql(def: &IndexDef) -> String {
+    let t = def.table();
+    let names: &[&str] = match def.kind {
+        IndexKind::Value | IndexKind::Composite => &["s", "k", "n", "t", "doc"],
+        IndexKind::Words => &["w", "doc"],
+    };
+    names
+        .iter()
+        .map(|n| format!("DROP INDEX IF EXISTS {t}_{n};"))
+        .collect()
 }
 
 /// Creates the layout when the database has none (with the default indexes and a new

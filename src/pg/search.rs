@@ -41,6 +41,9 @@ pub struct PgPrepared {
     sort: Vec<OrderItem>,
     /// Where the candidate documents come from.
     candidates: Candidates,
+    /// The candidates are exactly the matches (no residual, an exact access path): counts
+    /// come from SQL and pages stop when full.
+    exact: bool,
 }
 
 impl PgPrepared {
@@ -73,7 +76,9 @@ impl PgPrepared {
             .filter(|o| matches!(o.key, OrderKey::Path(_)))
             .cloned()
             .collect();
+        let exact = plan.residual.is_none() && plan.access.is_exact();
         Ok(PgPrepared {
+            exact,
             candidates: candidates(&plan.access),
             plan,
             filter,
@@ -167,6 +172,25 @@ fn each_match(
     }
 }
 
+/// The number of matches of an exact plan, counted by PostgreSQL.
+fn count_exact(tx: &PgTx<'_>, p: &PgPrepared) -> crate::Result<u64> {
+    let table = p.plan.collection.table();
+    let n: i64 = match &p.candidates {
+        Candidates::None => 0,
+        Candidates::All => tx.query(&format!("SELECT count(*) FROM {table}"), &[])?[0].get(0),
+        Candidates::Ids(c) => {
+            let refs = c.refs();
+            // `$1` (the keyset position) is not used by the count.
+            let sql = format!(
+                "SELECT count(DISTINCT doc) FROM ({}) c WHERE $1::int8 IS NOT NULL",
+                c.text
+            );
+            tx.query(&sql, &refs)?[0].get(0)
+        }
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// START, LIMIT and the look-ahead for `more` over matches in final order.
 struct Pager {
     start: u64,
@@ -247,6 +271,26 @@ fn run_insertion(
     let mut counting = false;
     let mut total = 0u64;
     let after = w.after.as_ref().map_or(0, |a| a.id);
+    if p.exact {
+        // Counted by PostgreSQL; the scan stops once the page is full.
+        let total = if w.count {
+            Some(count_exact(tx, p)?)
+        } else {
+            None
+        };
+        each_match(tx, p, after, guard, |id, body| {
+            pager.push(
+                || Position {
+                    keys: Vec::new(),
+                    id,
+                },
+                |buf| emit_doc(p, body, out, buf),
+            )
+        })?;
+        let mut s = pager.s;
+        s.total = total;
+        return Ok(s);
+    }
     each_match(tx, p, after, guard, |id, body| {
         total += 1;
         if counting {
@@ -353,11 +397,15 @@ fn run_aggregates(
 ) -> crate::Result<Summary> {
     let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
     let mut total = 0u64;
-    each_match(tx, p, 0, guard, |_, body| {
-        total += 1;
-        accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(body)));
-        ControlFlow::Continue(())
-    })?;
+    if p.exact && aggs.iter().all(|a| a.func == AggFunc::Count) {
+        total = count_exact(tx, p)?;
+    } else {
+        each_match(tx, p, 0, guard, |_, body| {
+            total += 1;
+            accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(body)));
+            ControlFlow::Continue(())
+        })?;
+    }
     let mut row = Map::new();
     for (agg, acc) in aggs.iter().zip(&accs) {
         let v = if agg.func == AggFunc::Count {
