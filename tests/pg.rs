@@ -108,7 +108,7 @@ fn writes_follow_the_sqlite_rules() {
     let Some((_, pg)) = store() else { return };
     let lite = Store::in_memory().unwrap();
     let litep = |email: &str, profile: Value, subs: Value, data: Value| LiteAccountParams {
-        email: Some(email.into()),
+        email: email.into(),
         profile: Some(profile).filter(|v| !v.is_null()),
         subscriptions: Some(subs).filter(|v| !v.is_null()),
         data: Some(data).filter(|v| !v.is_null()),
@@ -118,7 +118,7 @@ fn writes_follow_the_sqlite_rules() {
         profile: v.get("profile").cloned(),
         data: v.get("data").cloned(),
         subscriptions: v.get("subscriptions").cloned(),
-        is_verified: v.get("isVerified").cloned(),
+        is_verified: v.get("isVerified").and_then(Value::as_bool),
         ..AccountParams::default()
     };
     type Step = Box<dyn Fn(&dyn Fn(Op) -> String) -> String>;
@@ -140,11 +140,13 @@ fn writes_follow_the_sqlite_rules() {
                     .get_document(Collection::EmailAccounts, &email)
                     .unwrap()
                     .and_then(|d| d["token"].as_str().map(String::from));
-                lite.delete_lite_account(token.as_deref().or(Some("nope")))
+                lite.delete_lite_account(token.as_deref().unwrap_or("nope"))
                     .map(|()| json!(null))
             }
-            Op::Delete(uid) => lite.delete_account(Some(&uid)).map(|()| json!(null)),
-            Op::Info(uid) => lite.get_account_info(Some(&uid), Some("profile,data,subscriptions")),
+            Op::Delete(uid) => lite.delete_account(&uid).map(|()| json!(null)),
+            Op::Info(uid) => {
+                lite.get_account_info(&uid, Some(&["profile", "data", "subscriptions"]))
+            }
         };
         outcome(r)
     };
@@ -158,11 +160,11 @@ fn writes_follow_the_sqlite_rules() {
                     .get_document(Collection::EmailAccounts, &email)
                     .unwrap()
                     .and_then(|d| d["token"].as_str().map(String::from));
-                pg.delete_lite_account(token.as_deref().or(Some("nope")))
+                pg.delete_lite_account(token.as_deref().unwrap_or("nope"))
                     .map(|()| json!(null))
             }
-            Op::Delete(uid) => pg.delete_account(Some(&uid)).map(|()| json!(null)),
-            Op::Info(uid) => pg.get_account_info(Some(&uid), Some("profile,data,subscriptions")),
+            Op::Delete(uid) => pg.delete_account(&uid).map(|()| json!(null)),
+            Op::Info(uid) => pg.get_account_info(&uid, Some(&["profile", "data", "subscriptions"])),
         };
         outcome(r)
     };
@@ -321,7 +323,7 @@ fn concurrent_writers_lose_no_merge() {
                     let key = format!("w{w}i{i}");
                     if (w + i) % 2 == 0 {
                         own.import_lite_account(&LiteAccountParams {
-                            email: Some("shared@x.com".into()),
+                            email: "shared@x.com".into(),
                             subscriptions: Some(
                                 json!({ key.clone(): {"email": {"isSubscribed": true}}}),
                             ),
@@ -339,7 +341,7 @@ fn concurrent_writers_lose_no_merge() {
                     }
                     // A new email account from each writer, all at once: keys collide.
                     own.import_lite_account(&LiteAccountParams {
-                        email: Some(format!("new{i}@x.com")),
+                        email: format!("new{i}@x.com"),
                         data: Some(json!({ format!("w{w}"): true })),
                         ..LiteAccountParams::default()
                     })
@@ -488,7 +490,7 @@ fn jsonb_refuses_nul_characters_cleanly() {
     assert!(e.contains("line 1") && e.contains("U+0000"), "{e}");
     let e = pg
         .import_lite_account(&LiteAccountParams {
-            email: Some("a@x.com".into()),
+            email: "a@x.com".into(),
             data: Some(json!({"s": "a\u{0}b"})),
             ..LiteAccountParams::default()
         })
@@ -689,4 +691,173 @@ fn every_unique_index_holds_its_distribution_column() {
         checked += 1;
     }
     assert!(checked >= 10, "{checked}");
+}
+
+/// `POST /method` with a form body, over plain HTTP/1.1; the reply's JSON.
+fn post(served: &crate::common::Served, method: &str, pairs: &[(&str, &str)]) -> Value {
+    use std::io::{Read, Write};
+    let mut body = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            body.push('&');
+        }
+        acql::server::params::rfc3986_encode(k, &mut body);
+        body.push('=');
+        acql::server::params::rfc3986_encode(v, &mut body);
+    }
+    let mut s = std::net::TcpStream::connect(served.addr).unwrap();
+    let req = format!(
+        "POST /{method} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        served.addr,
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (_, json) = out.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+/// Two servers on one PostgreSQL database (each with its own engine and connections, as
+/// two `acql serve` processes have): a write through one is visible through the other at
+/// once, and a cursor opened on one continues on the other.
+#[test]
+fn two_servers_share_one_database() {
+    use acql::engine::Engine;
+    use acql::server::ServerConfig;
+    use acql::store::OpenMode;
+    let Some(url) = pg::database() else { return };
+    let start = || {
+        let engine = Engine::open(&url, OpenMode::Create).unwrap();
+        crate::common::Served::start(engine, ServerConfig::default(), "127.0.0.1:0")
+    };
+    let (a, b) = (start(), start());
+    for i in 0..10 {
+        let reply = post(
+            if i % 2 == 0 { &a } else { &b },
+            "accounts.importLiteAccount",
+            &[
+                ("email", &format!("p{i}@x.com")),
+                ("data", &format!(r#"{{"n": {i}}}"#)),
+            ],
+        );
+        assert_eq!(reply["errorCode"], json!(0), "{reply}");
+        let seen = post(
+            if i % 2 == 0 { &b } else { &a },
+            "accounts.search",
+            &[(
+                "query",
+                &format!(r#"SELECT data.n FROM emailAccounts WHERE email = "p{i}@x.com""#),
+            )],
+        );
+        assert_eq!(seen["results"], json!([{"data": {"n": i}}]), "{seen}");
+    }
+    let mut page = post(
+        &a,
+        "accounts.search",
+        &[
+            (
+                "query",
+                "SELECT email FROM emailAccounts ORDER BY data.n DESC LIMIT 3",
+            ),
+            ("openCursor", "true"),
+        ],
+    );
+    let mut emails = Vec::new();
+    let mut turn = 0;
+    loop {
+        assert_eq!(page["errorCode"], json!(0), "{page}");
+        assert_eq!(page["totalCount"], json!(10), "{page}");
+        for r in page["results"].as_array().unwrap() {
+            emails.push(r["email"].as_str().unwrap().to_string());
+        }
+        let Some(id) = page["nextCursorId"].as_str().map(String::from) else {
+            break;
+        };
+        turn += 1;
+        page = post(
+            if turn % 2 == 1 { &b } else { &a },
+            "accounts.search",
+            &[("cursorId", &id)],
+        );
+    }
+    let want: Vec<String> = (0..10).rev().map(|i| format!("p{i}@x.com")).collect();
+    assert_eq!(emails, want);
+}
+
+/// The CLI takes a PostgreSQL URL wherever it takes a database file.
+#[test]
+fn the_cli_takes_a_url_for_a_database() {
+    use assert_cmd::Command;
+    let Some(url) = pg::database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.ndjson");
+    std::fs::write(
+        &file,
+        "{\"email\": \"a@x.com\", \"n\": 1}\n{\"email\": \"b@x.com\", \"n\": 2}\nnot json\n",
+    )
+    .unwrap();
+    let acql = || Command::new(env!("CARGO_BIN_EXE_acql"));
+    acql()
+        .args(["import", &url])
+        .arg(&file)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("line 3"));
+    acql()
+        .args(["import", &url, "--skip-invalid"])
+        .arg(&file)
+        .assert()
+        .success();
+    let out = acql()
+        .args([
+            &url,
+            "SELECT email FROM emailAccounts WHERE n >= 1",
+            "--format",
+            "ndjson",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "{\"email\":\"a@x.com\"}\n{\"email\":\"b@x.com\"}\n"
+    );
+    acql().args(["index", &url, "add", "n"]).assert().success();
+    acql()
+        .args(["index", &url, "list"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("n"));
+    acql()
+        .args(["explain", &url, "SELECT * FROM emailAccounts WHERE n = 2"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("postgres: "));
+    let out = acql()
+        .args(["export", &url])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8_lossy(&out).lines().count(), 2);
+    // A read-only command on a database without acql's tables creates nothing.
+    let empty = pg::database().unwrap();
+    acql()
+        .args([&empty, "SELECT * FROM emailAccounts"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no acql tables"));
+    let mut client = postgres::Client::connect(&empty, postgres::NoTls).unwrap();
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0);
 }

@@ -425,7 +425,7 @@ pub fn run(
                 })?;
         }
     }
-    let store = target.engine.store();
+    let store = &target.engine;
     let documents = (
         store
             .count(Collection::EmailAccounts)
@@ -987,7 +987,6 @@ mod tests {
         let path = dir.path().join("bench.db");
         Engine::open(&path, OpenMode::Create)
             .unwrap()
-            .store()
             .import_generated(n, 7)
             .unwrap();
         (dir, Target::open(&path).unwrap())

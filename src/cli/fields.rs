@@ -142,7 +142,6 @@ pub fn sample(
     cancel: Option<Arc<AtomicBool>>,
 ) -> Result<Fields, CliError> {
     let total = engine
-        .store()
         .count(collection)
         .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
     let mut fields = Fields {

@@ -661,7 +661,6 @@ impl Shell {
 
     fn catalog(&self) -> Result<Catalog, CliError> {
         self.engine
-            .store()
             .catalog()
             .map_err(|e| CliError::failed(describe(&e.into(), None)))
     }

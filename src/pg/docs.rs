@@ -188,7 +188,7 @@ impl<'c> PgTx<'c> {
         for (id, entries) in docs {
             flags |= entries.flags();
             match entries {
-                Entries::Values(v) => values.extend(v.iter().map(|e| (*id, e))),
+                Entries::Values(v, _) => values.extend(v.iter().map(|e| (*id, e))),
                 Entries::Words(w) => words.extend(w.iter().map(|e| (*id, e))),
             }
         }

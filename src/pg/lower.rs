@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use postgres::types::ToSql;
 
 use super::docs::exact_decimal;
-use crate::plan::{Access, Bound, Key, KeyClass, Lookup, Probe};
+use crate::plan::{Access, Bound, KeyClass, Lookup, Probe};
+use crate::value::ValueKey as Key;
 
 /// SQL text with its parameters (`$1`, `$2`, … in order).
 #[derive(Default, Debug)]

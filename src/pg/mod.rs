@@ -100,13 +100,19 @@ impl PgStore {
     /// Connects to the database at `url` and creates acql's tables there when it has none
     /// (the default indexes included). Several processes may do so at once.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::open(url, true)
+    }
+
+    /// Connects to the database at `url`; without `create`, a database without acql's
+    /// tables is refused unchanged (read-only commands never create anything).
+    pub fn open(url: &str, create: bool) -> Result<PgStore, StoreError> {
         let config: postgres::Config = url.parse()?;
         let store = PgStore {
             config,
             idle: Mutex::new(Vec::new()),
         };
         let mut lease = store.lease()?;
-        schema::ensure(&mut lease.conn().client)?;
+        schema::ensure(&mut lease.conn().client, create)?;
         drop(lease);
         Ok(store)
     }
@@ -196,10 +202,10 @@ impl PgStore {
     /// `accounts.getAccountInfo` (see [`crate::store::Store::get_account_info`]).
     pub fn get_account_info(
         &self,
-        uid: Option<&str>,
-        include: Option<&str>,
+        uid: &str,
+        include: Option<&[&str]>,
     ) -> Result<Value, StoreError> {
-        let uid = writes::required_uid(uid)?;
+        let uid = writes::required(uid, "UID")?;
         let stored = self
             .read(|tx| tx.load(Collection::Accounts, uid))?
             .ok_or_else(|| StoreError::UnknownAccount {
@@ -209,14 +215,14 @@ impl PgStore {
     }
 
     /// `accounts.deleteLiteAccount` (see [`crate::store::Store::delete_lite_account`]).
-    pub fn delete_lite_account(&self, email_account_token: Option<&str>) -> Result<(), StoreError> {
-        let token = writes::required_token(email_account_token)?;
+    pub fn delete_lite_account(&self, email_account_token: &str) -> Result<(), StoreError> {
+        let token = writes::required(email_account_token, "emailAccountToken")?;
         self.write(|tx| writes::delete_lite(tx, token))
     }
 
     /// `accounts.deleteAccount` (see [`crate::store::Store::delete_account`]).
-    pub fn delete_account(&self, uid: Option<&str>) -> Result<(), StoreError> {
-        let uid = writes::required_uid(uid)?;
+    pub fn delete_account(&self, uid: &str) -> Result<(), StoreError> {
+        let uid = writes::required(uid, "UID")?;
         self.write(|tx| writes::delete_full(tx, uid))
     }
 

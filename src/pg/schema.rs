@@ -100,7 +100,7 @@ pub(crate) fn drop_side_indexes_sql(def: &IndexDef) -> String {
 
 /// Creates the layout when the database has none (with the default indexes and a new
 /// cursor key), or checks that it is this build's. Several processes may call it at once.
-pub(crate) fn ensure(client: &mut postgres::Client) -> Result<(), StoreError> {
+pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK])?;
     let exists: bool = tx
@@ -119,6 +119,13 @@ pub(crate) fn ensure(client: &mut postgres::Client) -> Result<(), StoreError> {
         }
         tx.commit()?;
         return Ok(());
+    }
+    if !create {
+        return Err(StoreError::NotAStore(
+            "the PostgreSQL database".into(),
+            "it has no acql tables (a command that writes, such as `acql import`, creates them)"
+                .into(),
+        ));
     }
     let mut ddl = String::from(
         "CREATE TABLE acql_meta(key text PRIMARY KEY, value text NOT NULL);

@@ -18,10 +18,11 @@ use super::lower::{Candidates, candidates};
 use crate::ast::{AggFunc, OrderItem, OrderKey, SelectItem};
 use crate::engine::{SearchOptions, SearchPage, StreamSummary};
 use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key};
+use crate::exec::aggregate::{cmp_sort_values, sort_value};
 use crate::exec::cursor::{CursorState, Position, now_ms};
 use crate::exec::eval::Filter;
 use crate::exec::project::Projection;
-use crate::exec::run::{Guard, Out, Summary, Window, cmp_keys, emit_value, sort_key};
+use crate::exec::run::{Guard, Out, Summary, Window};
 use crate::jsonb::Jsonb;
 use crate::plan::{Plan, PlanError, Shape};
 use crate::value::ValueKey;
@@ -98,10 +99,38 @@ impl PgPrepared {
         self.sort
             .iter()
             .filter_map(|o| match &o.key {
-                OrderKey::Path(path) => Some(sort_key(node, &path.segments, o.descending)),
+                OrderKey::Path(path) => Some(sort_value(node, &path.segments, o.descending)),
                 OrderKey::Aggregate(_) => None,
             })
             .collect()
+    }
+}
+
+/// Compares two matches' sort keys (missing last both ways), then their ids.
+fn cmp_keys(
+    items: &[OrderItem],
+    a: (&[Option<ValueKey>], i64),
+    b: (&[Option<ValueKey>], i64),
+) -> Ordering {
+    cmp_sort_values(items.iter().enumerate().map(|(i, item)| {
+        (
+            a.0.get(i).and_then(Option::as_ref),
+            b.0.get(i).and_then(Option::as_ref),
+            item.descending,
+        )
+    }))
+    .then(a.1.cmp(&b.1))
+}
+
+/// Writes one computed row (aggregates, groups) into `out`.
+fn emit_value(v: Value, out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
+    match out {
+        Out::Values(f) => f(v),
+        Out::Json(f) => {
+            buf.clear();
+            let _ = serde_json::to_writer(&mut *buf, &v);
+            f(buf)
+        }
     }
 }
 
@@ -545,6 +574,17 @@ impl PgStore {
         options: &SearchOptions,
         sink: &mut dyn FnMut(&Value) -> ControlFlow<()>,
     ) -> crate::Result<StreamSummary> {
+        let mut adapter = |v: Value| sink(&v);
+        self.stream_out(query, options, &mut Out::Values(&mut adapter))
+    }
+
+    /// Streams every record of `query` into `out` (START/LIMIT as written, no cap).
+    pub fn stream_out(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        out: &mut Out<'_>,
+    ) -> crate::Result<StreamSummary> {
         let p = self.prepare(query)?;
         let window = Window {
             start: p.plan.start,
@@ -554,8 +594,7 @@ impl PgStore {
             keyset: false,
         };
         let mut guard = Guard::unbounded(options.timeout, options.cancel.clone());
-        let mut adapter = |v: Value| sink(&v);
-        let s = self.run(&p, &window, &mut guard, &mut Out::Values(&mut adapter))?;
+        let s = self.run(&p, &window, &mut guard, out)?;
         Ok(StreamSummary {
             objects_count: s.emitted,
             total_count: s.total.unwrap_or(s.emitted),
