@@ -427,12 +427,8 @@ pub fn run(
     }
     let store = &target.engine;
     let documents = (
-        store
-            .count(Collection::EmailAccounts)
-            .map_err(acql::Error::from)?,
-        store
-            .count(Collection::Accounts)
-            .map_err(acql::Error::from)?,
+        store.count(Collection::EmailAccounts)?,
+        store.count(Collection::Accounts)?,
     );
     let mut results = Vec::with_capacity(file.queries.len());
     for q in &file.queries {

@@ -108,7 +108,7 @@ pub fn import_into(engine: &Engine, file: &Path, job: &ImportJob) -> Result<(), 
         return Err(CliError::failed("import cancelled, nothing was imported"));
     }
     let report = result.map_err(|e| {
-        let e = acql::Error::from(e);
+        let e = e;
         let what = if file == Path::new("-") {
             "standard input".to_string()
         } else {
@@ -237,7 +237,7 @@ pub fn export_to(
             if let Some(e) = w.failure {
                 return Err(e);
             }
-            result.map_err(|e| CliError::failed(describe(&e.into(), None)))
+            result.map_err(|e| CliError::failed(describe(&e, None)))
         }
         Some(q) => {
             let options = SearchOptions {
@@ -323,7 +323,7 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
             let engine = open_read_only(&a.db)?;
             let catalog = engine
                 .catalog()
-                .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+                .map_err(|e| CliError::failed(describe(&e, None)))?;
             out.str(&format_catalog(&catalog))?;
         }
         IndexAction::Add(spec) => {
@@ -360,7 +360,7 @@ pub fn add_index(
 ) -> Result<String, CliError> {
     engine
         .add_index(c, pattern, kind)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     Ok(index_changed("added", c, pattern, kind))
 }
 
@@ -378,7 +378,7 @@ pub fn drop_index(
             let patterns = acql::catalog::parse_patterns(pattern).map_err(CliError::Usage)?;
             let catalog = engine
                 .catalog()
-                .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+                .map_err(|e| CliError::failed(describe(&e, None)))?;
             let kinds: Vec<IndexKind> = catalog
                 .of(c)
                 .filter(|d| d.pattern == patterns[0] && d.second.as_ref() == patterns.get(1))
@@ -401,7 +401,7 @@ pub fn drop_index(
     };
     engine
         .drop_index(c, pattern, kind)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     Ok(index_changed("dropped", c, pattern, kind))
 }
 

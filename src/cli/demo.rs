@@ -130,6 +130,6 @@ fn remove_stale(dir: &Path, current: &str) {
 fn fill(engine: &Engine) -> Result<(), CliError> {
     engine
         .import_generated(DEMO_COUNT, DEMO_SEED)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     Ok(())
 }

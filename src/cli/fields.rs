@@ -143,7 +143,7 @@ pub fn sample(
 ) -> Result<Fields, CliError> {
     let total = engine
         .count(collection)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     let mut fields = Fields {
         collection: Some(collection),
         total,

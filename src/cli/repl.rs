@@ -662,7 +662,7 @@ impl Shell {
     fn catalog(&self) -> Result<Catalog, CliError> {
         self.engine
             .catalog()
-            .map_err(|e| CliError::failed(describe(&e.into(), None)))
+            .map_err(|e| CliError::failed(describe(&e, None)))
     }
 
     /// Forgets the samples (the data or the database changed) and, in a terminal,

@@ -351,12 +351,12 @@ impl PgStore {
                 };
                 for r in tx.query(&sql, &[])? {
                     let cols: Vec<String> = (0..r.len())
-                        .map(|i| match r.columns()[i].type_() {
-                            &postgres::types::Type::INT2 => format!("{:?}", r.get::<_, i16>(i)),
-                            &postgres::types::Type::INT8 => {
+                        .map(|i| match *r.columns()[i].type_() {
+                            postgres::types::Type::INT2 => format!("{:?}", r.get::<_, i16>(i)),
+                            postgres::types::Type::INT8 => {
                                 format!("{:?}", r.get::<_, Option<i64>>(i))
                             }
-                            &postgres::types::Type::FLOAT8 => {
+                            postgres::types::Type::FLOAT8 => {
                                 format!("{:?}", r.get::<_, Option<f64>>(i))
                             }
                             _ => format!("{:?}", r.get::<_, Option<String>>(i)),

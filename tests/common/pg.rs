@@ -93,6 +93,8 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+// The watchdog is never waited for on purpose: it outlives this process (init reaps it).
+#[allow(clippy::zombie_processes)]
 fn start() -> Option<Cluster> {
     let Some(bin) = bin_dir() else {
         assert!(
