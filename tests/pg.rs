@@ -695,6 +695,11 @@ fn every_unique_index_holds_its_distribution_column() {
 
 /// `POST /method` with a form body, over plain HTTP/1.1; the reply's JSON.
 fn post(served: &crate::common::Served, method: &str, pairs: &[(&str, &str)]) -> Value {
+    post_to(served.addr, method, pairs)
+}
+
+/// `POST /method` to `addr`.
+fn post_to(addr: std::net::SocketAddr, method: &str, pairs: &[(&str, &str)]) -> Value {
     use std::io::{Read, Write};
     let mut body = String::new();
     for (i, (k, v)) in pairs.iter().enumerate() {
@@ -705,10 +710,10 @@ fn post(served: &crate::common::Served, method: &str, pairs: &[(&str, &str)]) ->
         body.push('=');
         acql::server::params::rfc3986_encode(v, &mut body);
     }
-    let mut s = std::net::TcpStream::connect(served.addr).unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
     let req = format!(
         "POST /{method} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        served.addr,
+        addr,
         body.len()
     );
     s.write_all(req.as_bytes()).unwrap();
@@ -860,4 +865,53 @@ fn the_cli_takes_a_url_for_a_database() {
         .unwrap()
         .get(0);
     assert_eq!(tables, 0);
+}
+
+/// `acql serve` takes its database from `ACQL_DATABASE_URL` (a container's configuration).
+#[test]
+fn serve_takes_the_database_url_from_the_environment() {
+    let Some(url) = pg::database() else { return };
+    let pg = PgStore::connect(&url).unwrap();
+    pg.import_ndjson(
+        "{\"email\": \"env@x.com\"}\n".as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_acql"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("ACQL_DATABASE_URL", &url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Up to a minute for the server to listen (a loaded machine), then one search.
+    let up = (0..600).any(|_| {
+        let ok = std::net::TcpStream::connect(addr).is_ok();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(up, "acql serve did not listen");
+    let reply = post_to(
+        addr,
+        "accounts.search",
+        &[("query", "SELECT email FROM emailAccounts")],
+    );
+    assert_eq!(reply["results"], json!([{"email": "env@x.com"}]), "{reply}");
 }
