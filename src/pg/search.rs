@@ -165,18 +165,32 @@ fn each_match(
     p: &PgPrepared,
     after: i64,
     guard: &mut Guard,
+    f: impl FnMut(i64, &[u8]) -> ControlFlow<()>,
+) -> crate::Result<()> {
+    each_match_in_chunks(tx, p, after, CHUNK, guard, f)
+}
+
+/// [`each_match`], reading `chunk` documents per round trip (an exact plan's page needs
+/// no more than START + LIMIT + 1).
+fn each_match_in_chunks(
+    tx: &PgTx<'_>,
+    p: &PgPrepared,
+    after: i64,
+    chunk: i64,
+    guard: &mut Guard,
     mut f: impl FnMut(i64, &[u8]) -> ControlFlow<()>,
 ) -> crate::Result<()> {
+    let chunk = chunk.clamp(1, CHUNK);
     let table = p.plan.collection.table();
     let (sql, rest) = match &p.candidates {
         Candidates::None => return Ok(()),
         Candidates::All => (
-            format!("SELECT id, body FROM {table} WHERE id > $1 ORDER BY id LIMIT {CHUNK}"),
+            format!("SELECT id, body FROM {table} WHERE id > $1 ORDER BY id LIMIT {chunk}"),
             Vec::new(),
         ),
         Candidates::Ids(c) => (
             format!(
-                "SELECT id, body FROM {table} WHERE id > $1 AND id IN ({}) ORDER BY id LIMIT {CHUNK}",
+                "SELECT id, body FROM {table} WHERE id > $1 AND id IN ({}) ORDER BY id LIMIT {chunk}",
                 c.text
             ),
             c.refs().split_off(1),
@@ -195,7 +209,7 @@ fn each_match(
             }
         }
         match rows.last() {
-            Some(last) if rows.len() as i64 == CHUNK => after = last.get(0),
+            Some(last) if rows.len() as i64 == chunk => after = last.get(0),
             _ => return Ok(()),
         }
     }
@@ -307,7 +321,13 @@ fn run_insertion(
         } else {
             None
         };
-        each_match(tx, p, after, guard, |id, body| {
+        let page = w
+            .start
+            .saturating_add(w.limit.unwrap_or(u64::MAX))
+            .saturating_add(1);
+        // A power of two, so that few statement texts are prepared per connection.
+        let chunk = i64::try_from(page.next_power_of_two()).unwrap_or(CHUNK);
+        each_match_in_chunks(tx, p, after, chunk, guard, |id, body| {
             pager.push(
                 || Position {
                     keys: Vec::new(),

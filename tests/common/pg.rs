@@ -102,9 +102,11 @@ fn start() -> Option<Cluster> {
             "ACQL_REQUIRE_PG=1 but no PostgreSQL server binary (initdb, pg_ctl) was found \
              under /usr/lib/postgresql/*/bin, ACQL_PG_BIN or the PATH"
         );
-        eprintln!(
-            "SKIPPED: no PostgreSQL server binary found (install postgresql-15 or set \
-             ACQL_PG_BIN); the PostgreSQL tests do not run"
+        // Written to the stream itself, past libtest's capture, so that the skip shows.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED: no PostgreSQL server binary found (install postgresql-15 or set \
+              ACQL_PG_BIN); the PostgreSQL tests do not run\n",
         );
         return None;
     };
