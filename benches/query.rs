@@ -328,7 +328,8 @@ fn main() {
         // Experiment: memory-mapped reads on both sides (the store does not set it).
         conn.pragma_update(None, "mmap_size", mb << 20).unwrap();
         engine
-            .store()
+            .sqlite()
+            .expect("an SQLite engine")
             .read(|c| c.pragma_update(None, "mmap_size", mb << 20))
             .unwrap()
             .unwrap();

@@ -50,7 +50,7 @@ async fn body_json(response: axum::response::Response) -> Value {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
-    engine.store().import_generated(1_000, 3)?;
+    engine.import_generated(1_000, 3)?;
 
     // The default config has no credentials: fine on loopback, never on a public address
     // (see `ServerConfig::with_credential`).

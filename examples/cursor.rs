@@ -10,7 +10,7 @@ use acql::store::OpenMode;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
-    engine.store().import_generated(3_000, 11)?;
+    engine.import_generated(3_000, 11)?;
 
     let options = SearchOptions {
         open_cursor: true,

@@ -14,7 +14,7 @@ use acql::store::{ImportOptions, OpenMode};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
-    engine.store().import_generated(5_000, 7)?;
+    engine.import_generated(5_000, 7)?;
 
     // `stream_json` hands each record over as compact JSON text, rendered straight from
     // the stored bytes: no page cap (LIMIT as written), no time limit unless one is set.
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The export reads back: a verbatim restore into another store gives the same documents.
     let copy = Engine::in_memory()?;
-    let restored = copy.store().import_ndjson(
+    let restored = copy.import_ndjson(
         written.as_bytes(),
         ImportOptions::new(Collection::EmailAccounts),
     )?;

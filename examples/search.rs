@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::open(dir.path().join("accounts.db"), OpenMode::Create)?;
 
     // 2,000 realistic email accounts from the seeded generator, imported in one transaction.
-    let report = engine.store().import_generated(2_000, 42)?;
+    let report = engine.import_generated(2_000, 42)?;
     println!("imported {} accounts", report.inserted);
 
     let query = "SELECT email, profile.firstName, profile.age FROM emailAccounts \

@@ -166,10 +166,20 @@ struct PlanCache {
 /// The most plans kept (a server sees few distinct query shapes; bound it anyway).
 const PLAN_CACHE_CAPACITY: usize = 256;
 
+/// Where the documents live.
+#[derive(Clone)]
+enum Backend {
+    /// An SQLite file (or memory): the default.
+    Sqlite(Arc<Store>),
+    /// A PostgreSQL database (a `postgres://` URL).
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<crate::pg::PgStore>),
+}
+
 /// The engine: a store plus the query pipeline. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Engine {
-    store: Arc<Store>,
+    backend: Backend,
     cache: Arc<Mutex<PlanCache>>,
     cursor_key: Arc<Mutex<Option<Vec<u8>>>>,
     /// Plan as if no index were declared ([`Engine::without_indexes`]).
@@ -177,9 +187,43 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens (or creates, with [`OpenMode::Create`]) a database file.
+    /// Opens (or creates, with [`OpenMode::Create`]) a database file; a path that is a
+    /// PostgreSQL URL (`postgres://…`, see [`crate::pg::is_url`]) connects to that
+    /// database instead (with [`OpenMode::Create`] creating acql's tables there when it has
+    /// none; otherwise such a database is refused).
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Engine> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = path.as_ref().to_str().filter(|p| crate::pg::is_url(p)) {
+            let store = crate::pg::PgStore::open(url, mode == OpenMode::Create)?;
+            return Ok(Engine::from_pg(store));
+        }
         Ok(Engine::from_store(Store::open(path, mode)?))
+    }
+
+    /// An engine over the PostgreSQL database at `url` (see [`crate::pg::PgStore`]).
+    #[cfg(feature = "postgres")]
+    pub fn connect(url: &str) -> Result<Engine> {
+        Ok(Engine::from_pg(crate::pg::PgStore::connect(url)?))
+    }
+
+    /// An engine over a connected PostgreSQL store.
+    #[cfg(feature = "postgres")]
+    pub fn from_pg(store: crate::pg::PgStore) -> Engine {
+        Engine {
+            backend: Backend::Postgres(Arc::new(store)),
+            cache: Arc::default(),
+            cursor_key: Arc::default(),
+            ignore_indexes: false,
+        }
+    }
+
+    /// The PostgreSQL store underneath, when the engine runs on PostgreSQL.
+    #[cfg(feature = "postgres")]
+    pub fn pg(&self) -> Option<&crate::pg::PgStore> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
     }
 
     /// A fresh in-memory engine.
@@ -190,7 +234,7 @@ impl Engine {
     /// An engine over an open store.
     pub fn from_store(store: Store) -> Engine {
         Engine {
-            store: Arc::new(store),
+            backend: Backend::Sqlite(Arc::new(store)),
             cache: Arc::default(),
             cursor_key: Arc::default(),
             ignore_indexes: false,
@@ -203,54 +247,148 @@ impl Engine {
     /// and differential tests hold the index paths against.
     pub fn without_indexes(&self) -> Engine {
         Engine {
-            store: Arc::clone(&self.store),
+            backend: self.backend.clone(),
             cache: Arc::default(),
             cursor_key: Arc::clone(&self.cursor_key),
             ignore_indexes: true,
         }
     }
 
-    /// The store underneath (bulk import and export, reader pool settings).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The SQLite store underneath (its own settings: the reader pool, write waits,
+    /// exclusive imports); `None` on PostgreSQL.
+    pub fn sqlite(&self) -> Option<&Store> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The SQLite store, for the SQLite paths below (each PostgreSQL path returns first).
+    fn sqlite_store(&self) -> Result<&Store> {
+        self.sqlite().ok_or_else(|| {
+            StoreError::Internal("an SQLite operation on a PostgreSQL engine".into()).into()
+        })
+    }
+
+    /// Imports NDJSON documents (see [`Store::import_ndjson`]; on PostgreSQL
+    /// [`crate::pg::PgStore::import_ndjson`], with the same rules and report).
+    pub fn import_ndjson(
+        &self,
+        input: impl std::io::BufRead,
+        options: crate::store::ImportOptions<'_>,
+    ) -> Result<crate::store::ImportReport> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.import_ndjson(input, options)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => Ok(p.import_ndjson(input, options)?),
+        }
+    }
+
+    /// Imports `count` generated email accounts (seeded; see [`crate::datagen`]).
+    pub fn import_generated(&self, count: u64, seed: u64) -> Result<crate::store::ImportReport> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.import_generated(count, seed)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => {
+                let mut text = Vec::new();
+                crate::datagen::generate(count, seed, &mut text).map_err(StoreError::Io)?;
+                Ok(p.import_ndjson(
+                    &text[..],
+                    crate::store::ImportOptions::new(Collection::EmailAccounts),
+                )?)
+            }
+        }
+    }
+
+    /// Writes every document of `collection` as NDJSON, in insertion order; returns how
+    /// many.
+    pub fn export_ndjson(
+        &self,
+        collection: Collection,
+        out: &mut dyn std::io::Write,
+        options: crate::store::ExportOptions<'_>,
+    ) -> Result<u64> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.export_ndjson(collection, out, options)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => Ok(p.export_ndjson(collection, out, options)?),
+        }
+    }
+
+    /// The number of documents in `collection`.
+    pub fn count(&self, collection: Collection) -> Result<u64> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.count(collection)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => Ok(p.count(collection)?),
+        }
     }
 
     /// `accounts.importLiteAccount`: creates the email account of `p.email`, or merges the
     /// write into it. One transaction; see [`Store::import_lite_account`].
     pub fn import_lite_account(&self, p: &LiteAccountParams) -> Result<()> {
-        Ok(self.store.import_lite_account(p)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.import_lite_account(p)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.import_lite_account(p)?),
+        }
     }
 
     /// `accounts.importFullAccount`: creates a full account and returns its `UID`.
     pub fn import_full_account(&self, p: &AccountParams) -> Result<String> {
-        Ok(self.store.import_full_account(p)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.import_full_account(p)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.import_full_account(p)?),
+        }
     }
 
     /// `accounts.setAccountInfo`: a partial update of the full account `p.uid`.
     pub fn set_account_info(&self, p: &AccountParams) -> Result<()> {
-        Ok(self.store.set_account_info(p)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.set_account_info(p)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.set_account_info(p)?),
+        }
     }
 
     /// `accounts.getAccountInfo`: the account `uid` with the field groups `include`
     /// names (`None`: `profile` and `data`).
     pub fn get_account_info(&self, uid: &str, include: Option<&[&str]>) -> Result<Value> {
-        Ok(self.store.get_account_info(uid, include)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.get_account_info(uid, include)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.get_account_info(uid, include)?),
+        }
     }
 
     /// `accounts.deleteLiteAccount`: removes the lite registration of the email account
     /// whose `token` is `email_account_token`.
     pub fn delete_lite_account(&self, email_account_token: &str) -> Result<()> {
-        Ok(self.store.delete_lite_account(email_account_token)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.delete_lite_account(email_account_token)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.delete_lite_account(email_account_token)?),
+        }
     }
 
     /// `accounts.deleteAccount`: deletes the full account `uid`.
     pub fn delete_account(&self, uid: &str) -> Result<()> {
-        Ok(self.store.delete_account(uid)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.delete_account(uid)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.delete_account(uid)?),
+        }
     }
 
     /// The declared indexes.
     pub fn catalog(&self) -> Result<Catalog> {
-        Ok(self.store.catalog()?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.catalog()?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.catalog()?),
+        }
     }
 
     /// Declares an index (`spec` as `acql index add` takes it); returns its definition.
@@ -260,17 +398,30 @@ impl Engine {
         spec: &str,
         kind: IndexKind,
     ) -> Result<IndexDef> {
-        Ok(self.store.add_index(collection, spec, kind)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.add_index(collection, spec, kind)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.add_index(collection, spec, kind)?),
+        }
     }
 
     /// Drops a declared index.
     pub fn drop_index(&self, collection: Collection, spec: &str, kind: IndexKind) -> Result<()> {
-        Ok(self.store.drop_index(collection, spec, kind)?)
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.drop_index(collection, spec, kind)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(pg.drop_index(collection, spec, kind)?),
+        }
     }
 
     /// Checks that the store answers a read (a server's readiness probe).
     pub fn ping(&self) -> Result<()> {
-        self.store.read(|conn| {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            p.count(Collection::EmailAccounts)?;
+            return Ok(());
+        }
+        self.sqlite_store()?.read(|conn| {
             conn.query_row("SELECT count(*) FROM acql_meta", [], |r| r.get::<_, i64>(0))
                 .map_err(StoreError::from)
         })??;
@@ -279,7 +430,11 @@ impl Engine {
 
     /// Parses and plans `query` against the current catalog (cached per query text).
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
-        self.store
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return Ok(Arc::new(Prepared::new(p.prepare(query)?.plan)?));
+        }
+        self.sqlite_store()?
             .read(|conn| in_read_txn(conn, |version| self.prepare_on(conn, query, version)))?
     }
 
@@ -338,7 +493,7 @@ impl Engine {
         query: &str,
         mut f: impl FnMut(&Connection, &Arc<Prepared>) -> Result<T>,
     ) -> Result<T> {
-        self.store.read(|conn| {
+        self.sqlite_store()?.read(|conn| {
             in_read_txn(conn, |version| {
                 let prepared = self.prepare_on(conn, query, version)?;
                 f(conn, &prepared)
@@ -353,6 +508,10 @@ impl Engine {
 
     /// Runs `accounts.search` with `query` and returns one page (at most LIMIT records).
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<SearchPage> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return p.search(query, options);
+        }
         let (results, total_count, next_cursor_id) =
             self.search_page(query, options, collect_values)?;
         Ok(SearchPage {
@@ -365,6 +524,10 @@ impl Engine {
     /// [`Engine::search`] with the records as one JSON array text, rendered straight from
     /// the stored documents (no `serde_json::Value` is built): what a server writes out.
     pub fn search_json(&self, query: &str, options: &SearchOptions) -> Result<SearchPageJson> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return Ok(page_json(p.search(query, options)?));
+        }
         let ((results, objects_count), total_count, next_cursor_id) =
             self.search_page(query, options, collect_json)?;
         Ok(SearchPageJson {
@@ -419,6 +582,10 @@ impl Engine {
 
     /// Returns the page a cursor id names (`cursorId`).
     pub fn search_cursor(&self, cursor_id: &str, options: &SearchOptions) -> Result<SearchPage> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return p.search_cursor(cursor_id, options);
+        }
         let (results, total_count, next_cursor_id) =
             self.cursor_page(cursor_id, options, collect_values)?;
         Ok(SearchPage {
@@ -434,6 +601,10 @@ impl Engine {
         cursor_id: &str,
         options: &SearchOptions,
     ) -> Result<SearchPageJson> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return Ok(page_json(p.search_cursor(cursor_id, options)?));
+        }
         let ((results, objects_count), total_count, next_cursor_id) =
             self.cursor_page(cursor_id, options, collect_json)?;
         Ok(SearchPageJson {
@@ -508,6 +679,10 @@ impl Engine {
         options: &SearchOptions,
         out: &mut Out<'_>,
     ) -> Result<StreamSummary> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return p.stream_out(query, options, out);
+        }
         let summary = self.with_prepared(query, |conn, prepared| {
             let p = &prepared.plan;
             let window = Window {
@@ -539,6 +714,10 @@ impl Engine {
     /// EXPLAIN: the plan of `query` and the physical plan a search page runs, with
     /// SQLite's `EXPLAIN QUERY PLAN` of each statement.
     pub fn explain(&self, query: &str) -> Result<String> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return p.explain(query);
+        }
         self.with_prepared(query, |conn, prepared| {
             let window = explain_window(&prepared.plan);
             let mut guard = Guard::new(None, None);
@@ -600,7 +779,7 @@ impl Engine {
         if let Some(k) = &*slot {
             return Ok(k.clone());
         }
-        let key: String = self.store.read(|conn| {
+        let key: String = self.sqlite_store()?.read(|conn| {
             conn.query_row(
                 "SELECT value FROM acql_meta WHERE key = 'cursor_key'",
                 [],
@@ -611,6 +790,18 @@ impl Engine {
         let key = key.into_bytes();
         *slot = Some(key.clone());
         Ok(key)
+    }
+}
+
+/// A page of values as a page of JSON text (PostgreSQL pages are collected as values;
+/// their text is the same as the SQLite store's rendering, see tests/pg.rs).
+#[cfg(feature = "postgres")]
+fn page_json(page: SearchPage) -> SearchPageJson {
+    SearchPageJson {
+        results: Value::Array(page.results.clone()).to_string(),
+        objects_count: page.results.len() as u64,
+        total_count: page.total_count,
+        next_cursor_id: page.next_cursor_id,
     }
 }
 
@@ -768,7 +959,6 @@ mod tests {
             .map(|i| format!("{{\"email\": \"u{i}@x.y\"}}\n"))
             .collect();
         engine
-            .store()
             .import_ndjson(
                 docs.as_bytes(),
                 crate::store::ImportOptions::new(crate::catalog::Collection::EmailAccounts),

@@ -160,6 +160,8 @@ impl StoreError {
             StoreError::UnknownAccount { .. } => 403_005,
             StoreError::Busy => 503_001,
             StoreError::Sqlite(e) if is_lock_wait(e) => 503_001,
+            #[cfg(feature = "postgres")]
+            StoreError::Postgres(_) => 500_001,
             StoreError::Sqlite(_)
             | StoreError::Io(_)
             | StoreError::CorruptDocument(_)

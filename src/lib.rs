@@ -59,6 +59,8 @@ pub mod error;
 pub mod exec;
 pub mod jsonb;
 pub mod parser;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod plan;
 #[cfg(feature = "server")]
 pub mod server;

@@ -50,7 +50,6 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path().join("db.acql"), OpenMode::Create).unwrap();
         engine
-            .store()
             .import_ndjson(
                 generated(docs).as_bytes(),
                 ImportOptions::new(Collection::EmailAccounts),

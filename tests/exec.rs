@@ -110,8 +110,7 @@ fn semi_join_counts_with_a_range_term_dedupe_multi_valued_documents() {
         })
         .collect();
     let e = engine_with(&docs);
-    e.store()
-        .add_index(Collection::EmailAccounts, "tags", IndexKind::Value)
+    e.add_index(Collection::EmailAccounts, "tags", IndexKind::Value)
         .unwrap();
     let q = "SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\" AND tags >= 50";
     assert!(e.explain(q).unwrap().contains("count: semi-join"));
@@ -478,8 +477,7 @@ fn errors_are_typed() {
 #[test]
 fn contains_uses_a_words_index() {
     let e = engine_with(&numbered(50));
-    e.store()
-        .add_index(Collection::EmailAccounts, "profile.email", IndexKind::Words)
+    e.add_index(Collection::EmailAccounts, "profile.email", IndexKind::Words)
         .unwrap();
     let q = "SELECT email FROM emailAccounts WHERE profile.email CONTAINS \"u7\"";
     let p = search(&e, q);
@@ -666,7 +664,6 @@ fn group_by_same_key_selected_twice_outputs_every_alias() {
     let plain = engine_with(&docs);
     let indexed = engine_with(&docs);
     indexed
-        .store()
         .add_index(Collection::EmailAccounts, "data.b", IndexKind::Value)
         .unwrap();
     for (q, want) in &cases {
@@ -758,22 +755,20 @@ fn composite_index_answers_a_conjunction_and_rechecks_overflow_documents() {
 #[test]
 fn a_cached_plan_is_dropped_when_an_index_becomes_multi_valued() {
     let e = engine_with(&numbered(30));
-    e.store()
-        .add_index(Collection::EmailAccounts, "data.v", IndexKind::Value)
+    e.add_index(Collection::EmailAccounts, "data.v", IndexKind::Value)
         .unwrap();
     let q = "SELECT count(*) FROM emailAccounts WHERE data.v >= 0";
     let before = search(&e, q);
     assert_eq!(before.total_count, 0);
     // Single-valued so far: counted as index rows. A document with two values must not
     // be counted twice by the plan made before it arrived.
-    e.store()
-        .import_lite_account(&acql::store::LiteAccountParams {
-            email: "two@x.com".into(),
-            profile: None,
-            subscriptions: None,
-            data: Some(json!({"v": [1, 2]})),
-        })
-        .unwrap();
+    e.import_lite_account(&acql::store::LiteAccountParams {
+        email: "two@x.com".into(),
+        profile: None,
+        subscriptions: None,
+        data: Some(json!({"v": [1, 2]})),
+    })
+    .unwrap();
     let after = search(&e, q);
     assert_eq!(after.results, [json!({"count(*)": 1})]);
 }
@@ -792,8 +787,7 @@ fn descending_index_walk_keeps_insertion_order_within_long_runs_of_equal_keys() 
         })
         .collect();
     let e = engine_with(&docs);
-    e.store()
-        .add_index(Collection::EmailAccounts, "data.rank", IndexKind::Value)
+    e.add_index(Collection::EmailAccounts, "data.rank", IndexKind::Value)
         .unwrap();
     let q = "SELECT email FROM emailAccounts ORDER BY data.rank DESC START 2990 LIMIT 20";
     assert!(
@@ -818,7 +812,6 @@ fn walked_and_sorted(docs: &[Value]) -> (Engine, Engine) {
     let walked = engine_with(docs);
     let sorted = engine_with(docs);
     sorted
-        .store()
         .drop_index(
             Collection::EmailAccounts,
             "lastUpdatedTimestamp",
@@ -884,8 +877,7 @@ fn two_ranges_on_one_path_are_one_lookup_only_while_it_is_single_valued() {
         .map(|i| json!({"email": format!("u{i}@x.com"), "data": {"v": i}}))
         .collect();
     let e = engine_with(&docs);
-    e.store()
-        .add_index(Collection::EmailAccounts, "data.v", IndexKind::Value)
+    e.add_index(Collection::EmailAccounts, "data.v", IndexKind::Value)
         .unwrap();
     let q = "SELECT count(*) FROM emailAccounts WHERE data.v >= 60 AND data.v < 90";
     assert!(
@@ -896,14 +888,13 @@ fn two_ranges_on_one_path_are_one_lookup_only_while_it_is_single_valued() {
     assert_eq!(search(&e, q).results, [json!({"count(*)": 30})]);
     // [10, 100] is `>= 60` (100) and `< 90` (10): it matches, though no element is in
     // [60, 90). Once such a document exists the terms are checked one by one.
-    e.store()
-        .import_lite_account(&acql::store::LiteAccountParams {
-            email: "both@x.com".into(),
-            profile: None,
-            subscriptions: None,
-            data: Some(json!({"v": [10, 100]})),
-        })
-        .unwrap();
+    e.import_lite_account(&acql::store::LiteAccountParams {
+        email: "both@x.com".into(),
+        profile: None,
+        subscriptions: None,
+        data: Some(json!({"v": [10, 100]})),
+    })
+    .unwrap();
     assert!(!e.explain(q).unwrap().contains("residual: none"));
     assert_eq!(search(&e, q).results, [json!({"count(*)": 31})]);
 }
@@ -997,12 +988,11 @@ fn covered_aggregates_fall_back_once_an_index_is_lossy() {
 
     // `2.0` sums as a float, which an index row keyed `2` cannot tell.
     let more = [json!({"email": "f@x.com", "g": 1, "data": {"n": 2.0}})];
-    e.store()
-        .import_ndjson(
-            format!("{}\n", more[0]).as_bytes(),
-            ImportOptions::new(Collection::EmailAccounts),
-        )
-        .unwrap();
+    e.import_ndjson(
+        format!("{}\n", more[0]).as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
     assert_eq!(covered(&e), [false, false, false]);
     let all: Vec<Value> = docs.iter().chain(&more).cloned().collect();
     assert_eq!(answers(&e), answers(&unindexed(&all)));
@@ -1016,23 +1006,20 @@ fn covered_aggregates_fall_back_once_an_index_is_lossy() {
     drop(e);
     let e = Engine::open(&path, acql::store::OpenMode::Create).unwrap();
     assert_eq!(covered(&e), [false, false, false]);
-    e.store()
-        .add_index(Collection::EmailAccounts, "g", IndexKind::Value)
+    e.add_index(Collection::EmailAccounts, "g", IndexKind::Value)
         .unwrap();
     let q = "SELECT max(g), sum(g) FROM emailAccounts";
     assert!(e.explain(q).unwrap().contains("from index rows"));
     // A repeated value is kept once by the rows, but sums twice.
-    e.store()
-        .add_index(Collection::EmailAccounts, "r", IndexKind::Value)
+    e.add_index(Collection::EmailAccounts, "r", IndexKind::Value)
         .unwrap();
     let r = "SELECT sum(r) FROM emailAccounts";
     assert!(e.explain(r).unwrap().contains("from index rows"));
-    e.store()
-        .import_ndjson(
-            &b"{\"email\": \"r@x.com\", \"r\": [5, 5]}\n"[..],
-            ImportOptions::new(Collection::EmailAccounts),
-        )
-        .unwrap();
+    e.import_ndjson(
+        &b"{\"email\": \"r@x.com\", \"r\": [5, 5]}\n"[..],
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
     assert!(!e.explain(r).unwrap().contains("from index rows"));
     assert_eq!(search(&e, r).results, [json!({"sum(r)": 10})]);
     drop(e);
@@ -1054,8 +1041,7 @@ fn covered_aggregates_fall_back_once_an_index_is_lossy() {
 #[test]
 fn the_access_with_fewer_estimated_rows_runs_and_explain_shows_the_rejected() {
     let e = engine_with(&numbered(300));
-    e.store()
-        .add_index(Collection::EmailAccounts, "i", IndexKind::Value)
+    e.add_index(Collection::EmailAccounts, "i", IndexKind::Value)
         .unwrap();
     // `country = "DE"` holds 100 documents, `i >= 295` five.
     let q = "SELECT i FROM emailAccounts WHERE profile.country = \"DE\" AND i >= 295";

@@ -452,7 +452,7 @@ proptest! {
 /// evaluator over the stored JSONB, a store with no index, one with a random catalog and
 /// one with every index must give the same records in the same order, and the same
 /// `totalCount`; the JSON text rendering must be the same records.
-mod edges {
+pub(crate) mod edges {
     use acql::catalog::{Collection, IndexKind};
     use acql::engine::{Engine, SearchOptions};
     use acql::exec::aggregate::{Accumulator, Grouping, SortKey, resolve_order_aliases};
@@ -509,7 +509,7 @@ mod edges {
     const PATHS: &[&str] = &["v", "w", "data.n", "data.tags", "data.a.b", "data.items.x"];
 
     /// Index specifications a catalog draws from (besides the store's defaults).
-    const VALUE_SPECS: &[&str] = &[
+    pub(crate) const VALUE_SPECS: &[&str] = &[
         "v",
         "w",
         "data.n",
@@ -523,7 +523,7 @@ mod edges {
         "w, data.tags",
         "data.tags, data.n",
     ];
-    const WORD_SPECS: &[&str] = &["v", "w", "data.n", "data.tags", "data.*"];
+    pub(crate) const WORD_SPECS: &[&str] = &["v", "w", "data.n", "data.tags", "data.*"];
 
     fn scalar() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -544,7 +544,7 @@ mod edges {
     }
 
     /// One document's text (the `email` is added by [`with_email`]).
-    fn doc() -> impl Strategy<Value = String> {
+    pub(crate) fn doc() -> impl Strategy<Value = String> {
         (
             prop::collection::vec(value(), 5),
             prop::collection::vec(value(), 0..3),
@@ -580,7 +580,7 @@ mod edges {
             })
     }
 
-    fn with_email(docs: Vec<String>) -> Vec<String> {
+    pub(crate) fn with_email(docs: Vec<String>) -> Vec<String> {
         docs.into_iter()
             .enumerate()
             .map(|(i, d)| format!("{{\"email\":\"e{i}@x.io\",{d}}}"))
@@ -638,7 +638,7 @@ mod edges {
             .prop_map(|c| c.map_or(String::new(), |c| format!(" WHERE {c}")))
     }
 
-    fn query() -> impl Strategy<Value = String> {
+    pub(crate) fn query() -> impl Strategy<Value = String> {
         let records = (
             prop::option::of(path()),
             where_clause(),
@@ -705,7 +705,7 @@ mod edges {
     }
 
     /// A catalog: value, `*`, composite and words indexes drawn at random.
-    fn catalog() -> impl Strategy<Value = Vec<(&'static str, IndexKind)>> {
+    pub(crate) fn catalog() -> impl Strategy<Value = Vec<(&'static str, IndexKind)>> {
         (
             prop::sample::subsequence(VALUE_SPECS.to_vec(), 0..=VALUE_SPECS.len()),
             prop::sample::subsequence(WORD_SPECS.to_vec(), 0..=WORD_SPECS.len()),
@@ -719,7 +719,7 @@ mod edges {
             })
     }
 
-    fn engine(docs: &[String], indexes: Option<&[(&str, IndexKind)]>) -> Engine {
+    pub(crate) fn engine(docs: &[String], indexes: Option<&[(&str, IndexKind)]>) -> Engine {
         let store = Store::in_memory().unwrap();
         match indexes {
             Some(list) => {
@@ -742,7 +742,7 @@ mod edges {
 
     /// The naive answer over the stored JSONB: filter, stable sort, window, projection;
     /// or groups; or the aggregate row.
-    fn naive(docs: &[Vec<u8>], text: &str) -> (Vec<Value>, u64) {
+    pub(crate) fn naive(docs: &[Vec<u8>], text: &str) -> (Vec<Value>, u64) {
         let q = acql::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let filter = q.filter.as_ref().map(|f| Filter::compile(f).unwrap());
         let mut matched: Vec<Jsonb<'_>> = docs

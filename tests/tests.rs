@@ -8,6 +8,8 @@ mod exec;
 mod golden;
 mod oracle;
 mod parse;
+#[cfg(feature = "postgres")]
+mod pg;
 mod safety;
 mod semantics;
 mod server;

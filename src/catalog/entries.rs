@@ -160,6 +160,20 @@ impl Entries {
     pub fn overflows(&self) -> bool {
         matches!(self, Entries::Values(v, _) if v.iter().any(|e| e.b == OVERFLOW_B))
     }
+
+    /// The catalog flags these rows give their index ([`FLAG_MULTI`](super::FLAG_MULTI),
+    /// [`FLAG_OVERFLOW`](super::FLAG_OVERFLOW)); every backend records them the same way.
+    pub fn flags(&self) -> i64 {
+        (if self.repeats_binding() {
+            super::FLAG_MULTI
+        } else {
+            0
+        }) | (if self.overflows() {
+            super::FLAG_OVERFLOW
+        } else {
+            0
+        }) | (if self.lossy() { super::FLAG_LOSSY } else { 0 })
+    }
 }
 
 /// A document's top-level members, read once for all its indexes, each with a signature

@@ -425,14 +425,10 @@ pub fn run(
                 })?;
         }
     }
-    let store = target.engine.store();
+    let store = &target.engine;
     let documents = (
-        store
-            .count(Collection::EmailAccounts)
-            .map_err(acql::Error::from)?,
-        store
-            .count(Collection::Accounts)
-            .map_err(acql::Error::from)?,
+        store.count(Collection::EmailAccounts)?,
+        store.count(Collection::Accounts)?,
     );
     let mut results = Vec::with_capacity(file.queries.len());
     for q in &file.queries {
@@ -987,7 +983,6 @@ mod tests {
         let path = dir.path().join("bench.db");
         Engine::open(&path, OpenMode::Create)
             .unwrap()
-            .store()
             .import_generated(n, 7)
             .unwrap();
         (dir, Target::open(&path).unwrap())

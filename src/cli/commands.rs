@@ -19,7 +19,7 @@ use super::{CliError, describe, open_create, open_existing, open_read_only};
 
 /// `acql import DB FILE|-`.
 pub fn import(a: &ImportArgs) -> Result<(), CliError> {
-    let created = !a.db.exists();
+    let created = !a.db.exists() && !super::is_database_url(&a.db);
     let engine = open_create(&a.db)?;
     let job = ImportJob {
         collection: a.collection,
@@ -97,7 +97,7 @@ pub fn import_into(engine: &Engine, file: &Path, job: &ImportJob) -> Result<(), 
         exclusive: !shared,
     };
     let started = Instant::now();
-    let result = engine.store().import_ndjson(input, options);
+    let result = engine.import_ndjson(input, options);
     progress.finish();
     if job
         .cancel
@@ -108,7 +108,7 @@ pub fn import_into(engine: &Engine, file: &Path, job: &ImportJob) -> Result<(), 
         return Err(CliError::failed("import cancelled, nothing was imported"));
     }
     let report = result.map_err(|e| {
-        let e = acql::Error::from(e);
+        let e = e;
         let what = if file == Path::new("-") {
             "standard input".to_string()
         } else {
@@ -233,13 +233,11 @@ pub fn export_to(
                 failure: None,
                 cancel: cancel.as_deref(),
             };
-            let result = engine
-                .store()
-                .export_ndjson(collection, &mut w, ExportOptions::default());
+            let result = engine.export_ndjson(collection, &mut w, ExportOptions::default());
             if let Some(e) = w.failure {
                 return Err(e);
             }
-            result.map_err(|e| CliError::failed(describe(&e.into(), None)))
+            result.map_err(|e| CliError::failed(describe(&e, None)))
         }
         Some(q) => {
             let options = SearchOptions {
@@ -324,9 +322,8 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
         IndexAction::List => {
             let engine = open_read_only(&a.db)?;
             let catalog = engine
-                .store()
                 .catalog()
-                .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+                .map_err(|e| CliError::failed(describe(&e, None)))?;
             out.str(&format_catalog(&catalog))?;
         }
         IndexAction::Add(spec) => {
@@ -362,9 +359,8 @@ pub fn add_index(
     kind: IndexKind,
 ) -> Result<String, CliError> {
     engine
-        .store()
         .add_index(c, pattern, kind)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     Ok(index_changed("added", c, pattern, kind))
 }
 
@@ -381,9 +377,8 @@ pub fn drop_index(
         None => {
             let patterns = acql::catalog::parse_patterns(pattern).map_err(CliError::Usage)?;
             let catalog = engine
-                .store()
                 .catalog()
-                .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+                .map_err(|e| CliError::failed(describe(&e, None)))?;
             let kinds: Vec<IndexKind> = catalog
                 .of(c)
                 .filter(|d| d.pattern == patterns[0] && d.second.as_ref() == patterns.get(1))
@@ -405,9 +400,8 @@ pub fn drop_index(
         }
     };
     engine
-        .store()
         .drop_index(c, pattern, kind)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     Ok(index_changed("dropped", c, pattern, kind))
 }
 

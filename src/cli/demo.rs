@@ -129,8 +129,7 @@ fn remove_stale(dir: &Path, current: &str) {
 /// Generates the demo documents and imports them.
 fn fill(engine: &Engine) -> Result<(), CliError> {
     engine
-        .store()
         .import_generated(DEMO_COUNT, DEMO_SEED)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     Ok(())
 }

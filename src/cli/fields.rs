@@ -142,9 +142,8 @@ pub fn sample(
     cancel: Option<Arc<AtomicBool>>,
 ) -> Result<Fields, CliError> {
     let total = engine
-        .store()
         .count(collection)
-        .map_err(|e| CliError::failed(describe(&e.into(), None)))?;
+        .map_err(|e| CliError::failed(describe(&e, None)))?;
     let mut fields = Fields {
         collection: Some(collection),
         total,

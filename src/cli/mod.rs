@@ -305,6 +305,16 @@ fn query_text(arg: Option<String>) -> Result<String, CliError> {
     Ok(text)
 }
 
+/// Whether a database argument is a PostgreSQL URL (`postgres://…`) rather than a file.
+pub fn is_database_url(db: &Path) -> bool {
+    #[cfg(feature = "postgres")]
+    if let Some(text) = db.to_str() {
+        return acql::pg::is_url(text);
+    }
+    let _ = db;
+    false
+}
+
 /// Opens a database read-only (queries, `explain`, `export`, `index list`): never creates,
 /// migrates or otherwise writes the file.
 pub fn open_read_only(db: &Path) -> Result<Engine, CliError> {
@@ -318,7 +328,7 @@ pub fn open_existing(db: &Path) -> Result<Engine, CliError> {
 
 /// Opens a database, creating it when missing (commands that write).
 pub fn open_create(db: &Path) -> Result<Engine, CliError> {
-    if !db.exists() {
+    if !db.exists() && !is_database_url(db) {
         // Said on stderr so that a typo in the path does not go unnoticed.
         eprintln!("acql: creating a new database at {}", db.display());
     }
@@ -328,6 +338,15 @@ pub fn open_create(db: &Path) -> Result<Engine, CliError> {
 /// Opens `db`, waiting (and saying so on stderr) while another process imports into it
 /// exclusively.
 fn open_engine(db: &Path, mode: OpenMode) -> Result<Engine, CliError> {
+    if is_database_url(db) {
+        return Engine::open(db, mode).map_err(|e| {
+            CliError::failed(format!(
+                "cannot open {}: {}",
+                db.display(),
+                describe(&e, None)
+            ))
+        });
+    }
     if mode != OpenMode::Create && !db.exists() {
         return Err(CliError::failed(format!(
             "no database at {} (commands that only read never create one; `acql import` or the REPL do)",

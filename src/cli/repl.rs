@@ -661,9 +661,8 @@ impl Shell {
 
     fn catalog(&self) -> Result<Catalog, CliError> {
         self.engine
-            .store()
             .catalog()
-            .map_err(|e| CliError::failed(describe(&e.into(), None)))
+            .map_err(|e| CliError::failed(describe(&e, None)))
     }
 
     /// Forgets the samples (the data or the database changed) and, in a terminal,

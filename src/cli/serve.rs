@@ -16,8 +16,9 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 /// accepts every request unauthenticated (it warns at startup).
 #[derive(Clone, clap::Args)]
 pub struct ServeArgs {
-    /// The database file (created when missing).
-    #[arg(required_unless_present = "demo")]
+    /// The database file (created when missing), or a PostgreSQL URL
+    /// (`postgres://user@host:5432/db`; also from `ACQL_DATABASE_URL`).
+    #[arg(required_unless_present = "demo", env = "ACQL_DATABASE_URL")]
     pub db: Option<PathBuf>,
     /// Serve the demo store (generated accounts) instead of a database file.
     #[arg(long, conflicts_with = "db")]

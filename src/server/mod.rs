@@ -126,7 +126,10 @@ async fn release_idle_readers(engine: Engine, idle: std::time::Duration) {
     loop {
         tokio::time::sleep(period).await;
         let engine = engine.clone();
-        let _ = tokio::task::spawn_blocking(move || engine.store().release_idle_readers()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            engine.sqlite().map(|store| store.release_idle_readers())
+        })
+        .await;
     }
 }
 

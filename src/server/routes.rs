@@ -47,9 +47,11 @@ impl AppState {
     /// The state of a router over `engine`; sizes the store's reader pool and write lock
     /// wait from `config`.
     pub(crate) fn new(engine: Engine, config: ServerConfig) -> AppState {
-        engine.store().set_reader_limits(config.reader_limits());
-        if let Err(e) = engine.store().set_write_wait(config.write_timeout) {
-            tracing::warn!(error = %e, "could not set the write lock wait");
+        if let Some(store) = engine.sqlite() {
+            store.set_reader_limits(config.reader_limits());
+            if let Err(e) = store.set_write_wait(config.write_timeout) {
+                tracing::warn!(error = %e, "could not set the write lock wait");
+            }
         }
         let config = Arc::new(config);
         AppState {

@@ -167,7 +167,7 @@ pub(crate) fn key_of<'a, N: Node<'a>>(collection: Collection, doc: N) -> Result<
 
 /// A line made ready for writing by a worker thread: everything that does not need the
 /// database (parsing, key, JSONB encoding, index entries) is done off the writer thread.
-enum Line {
+pub(crate) enum Line {
     /// A blank line.
     Blank,
     /// A line that cannot be imported, and why.
@@ -237,7 +237,7 @@ fn may_flag(entries: &Entries) -> bool {
 /// `keys` and its JSONB to `jsonb`. The JSONB is what SQLite's `jsonb()` makes of the line
 /// ([`crate::jsonb::from_text`], strict JSON only), so every number keeps its text: a
 /// verbatim restore.
-fn prepare_line(
+pub(crate) fn prepare_line(
     collection: Collection,
     line: &[u8],
     keys: &mut String,

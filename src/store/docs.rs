@@ -143,3 +143,107 @@ pub(crate) fn count(conn: &Connection, collection: Collection) -> Result<u64, St
         .query_row(params![collection.name()], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
+
+/// The document operations the write rules (`writes.rs`) run on, inside one transaction:
+/// implemented by an SQLite connection here and by a PostgreSQL transaction in `pg/`, so
+/// both backends apply the vendor's rules through the very same code.
+pub(crate) trait DocStore {
+    /// The declared indexes, as this transaction sees them.
+    fn catalog(&self) -> Result<Catalog, StoreError>;
+    /// The document with `key`, if any (on PostgreSQL, locked until the transaction ends).
+    fn load(&self, collection: Collection, key: &str) -> Result<Option<Stored>, StoreError>;
+    /// Writes `doc` under `key` with its index entries (see [`save`]).
+    fn save(
+        &self,
+        catalog: &Catalog,
+        collection: Collection,
+        key: &str,
+        old: Option<&Stored>,
+        doc: &Value,
+    ) -> Result<i64, StoreError>;
+    /// Deletes a document and its index entries.
+    fn remove(
+        &self,
+        catalog: &Catalog,
+        collection: Collection,
+        old: &Stored,
+    ) -> Result<(), StoreError>;
+    /// The key of the document with row id `id`.
+    fn key_of(&self, collection: Collection, id: i64) -> Result<String, StoreError>;
+    /// The email account whose `token` is `token`.
+    fn find_by_token(&self, catalog: &Catalog, token: &str) -> Result<Option<Stored>, StoreError>;
+    /// `bytes` random bytes from a CSPRNG, as lower-case hex.
+    fn random_hex(&self, bytes: u32) -> Result<String, StoreError>;
+}
+
+impl DocStore for Connection {
+    fn catalog(&self) -> Result<Catalog, StoreError> {
+        super::schema::load_catalog(self)
+    }
+
+    fn load(&self, collection: Collection, key: &str) -> Result<Option<Stored>, StoreError> {
+        load(self, collection, key)
+    }
+
+    fn save(
+        &self,
+        catalog: &Catalog,
+        collection: Collection,
+        key: &str,
+        old: Option<&Stored>,
+        doc: &Value,
+    ) -> Result<i64, StoreError> {
+        save(self, catalog, collection, key, old, doc)
+    }
+
+    fn remove(
+        &self,
+        catalog: &Catalog,
+        collection: Collection,
+        old: &Stored,
+    ) -> Result<(), StoreError> {
+        remove(self, catalog, collection, old)
+    }
+
+    fn key_of(&self, collection: Collection, id: i64) -> Result<String, StoreError> {
+        let sql = format!("SELECT key FROM {} WHERE id = ?1", collection.table());
+        Ok(self
+            .prepare_cached(&sql)?
+            .query_row(params![id], |r| r.get(0))?)
+    }
+
+    fn find_by_token(&self, catalog: &Catalog, token: &str) -> Result<Option<Stored>, StoreError> {
+        // Through a value index on `token` when one is declared, else by a scan.
+        let indexed = catalog.of(Collection::EmailAccounts).find(|d| {
+            d.kind == crate::catalog::IndexKind::Value && d.pattern.to_string() == "token"
+        });
+        let table = Collection::EmailAccounts.table();
+        let sql = match indexed {
+            Some(def) => format!(
+                "SELECT t.id, t.doc FROM {table} t JOIN {} x ON x.doc = t.id WHERE x.k = ?1 LIMIT 1",
+                def.table()
+            ),
+            None => format!("SELECT id, doc FROM {table} WHERE doc ->> '$.token' = ?1 LIMIT 1"),
+        };
+        let row = self
+            .prepare_cached(&sql)?
+            .query_row(params![token], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?;
+        row.map(|(id, bytes)| {
+            Ok(Stored {
+                id,
+                doc: decode(&bytes)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn random_hex(&self, bytes: u32) -> Result<String, StoreError> {
+        // SQLite's CSPRNG-seeded generator.
+        Ok(self
+            .prepare_cached("SELECT lower(hex(randomblob(?1)))")?
+            .query_row(params![bytes], |r| r.get(0))?)
+    }
+}

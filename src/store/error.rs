@@ -47,6 +47,10 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (a `postgres://` database).
+    #[cfg(feature = "postgres")]
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
     /// Reading or writing a stream (import/export) failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

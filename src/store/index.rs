@@ -9,10 +9,7 @@ use crate::value::Node;
 
 use super::StoreError;
 use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
-use crate::catalog::{
-    Catalog, Collection, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind, Pattern,
-    parse_patterns,
-};
+use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern, parse_patterns};
 
 /// The DDL of one side table (and its secondary indexes). Indexes whose `b` never varies
 /// (a pattern without `*`, not composite) have no `b` column: an always-equal leading key
@@ -39,10 +36,9 @@ pub(crate) fn create_sql(def: &IndexDef) -> String {
     }
 }
 
-/// Declares an index in `acql_indexes` and creates its (empty) side table: one pattern
-/// for a value or words index, two (without `*`) for a composite one.
-pub(crate) fn declare(
-    conn: &Connection,
+/// The definition (id 0) of an index on `patterns`: one pattern for a value or words
+/// index, two (without `*`) for a composite one. Shared by both backends.
+pub(crate) fn define(
     collection: Collection,
     patterns: &[Pattern],
     kind: IndexKind,
@@ -74,6 +70,18 @@ pub(crate) fn declare(
     def.multi = false;
     def.lossy = false;
     def.presence = kind == IndexKind::Composite;
+    Ok(def)
+}
+
+/// Declares an index in `acql_indexes` and creates its (empty) side table: one pattern
+/// for a value or words index, two (without `*`) for a composite one.
+pub(crate) fn declare(
+    conn: &Connection,
+    collection: Collection,
+    patterns: &[Pattern],
+    kind: IndexKind,
+) -> Result<IndexDef, StoreError> {
+    let mut def = define(collection, patterns, kind)?;
     let text = def.spec();
     let exists: bool = conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM acql_indexes WHERE collection = ?1 AND pattern = ?2 AND kind = ?3)",
@@ -174,18 +182,7 @@ impl<'c> EntryWriter<'c> {
 
     /// Records the flags `entries` give the index, once per flag.
     pub(crate) fn note(&mut self, entries: &Entries) -> Result<(), StoreError> {
-        let flags = self.flags
-            | if entries.repeats_binding() {
-                FLAG_MULTI
-            } else {
-                0
-            }
-            | if entries.overflows() {
-                FLAG_OVERFLOW
-            } else {
-                0
-            }
-            | if entries.lossy() { FLAG_LOSSY } else { 0 };
+        let flags = self.flags | entries.flags();
         if flags != self.flags {
             add_flags(self.conn, self.def, flags)?;
             self.flags = flags;

@@ -3,18 +3,18 @@
 //! One writer connection (behind a mutex) and a small pool of reader connections; in WAL
 //! mode readers never wait for the writer. An in-memory store has a single connection.
 
-mod bulk;
-mod docs;
+pub(crate) mod bulk;
+pub(crate) mod docs;
 mod error;
 mod gate;
-mod index;
+pub(crate) mod index;
 mod merge;
 mod readers;
 mod runs;
-mod schema;
+pub(crate) mod schema;
 pub mod time;
 mod validate;
-mod writes;
+pub(crate) mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -527,7 +527,10 @@ impl Store {
 
 /// The patterns of an index specification, and its kind: two patterns make a value
 /// index composite.
-fn index_spec(spec: &str, kind: IndexKind) -> Result<(Vec<Pattern>, IndexKind), StoreError> {
+pub(crate) fn index_spec(
+    spec: &str,
+    kind: IndexKind,
+) -> Result<(Vec<Pattern>, IndexKind), StoreError> {
     let patterns = parse_patterns(spec).map_err(StoreError::Index)?;
     let kind = match (kind, patterns.len()) {
         (IndexKind::Value, 2) => IndexKind::Composite,

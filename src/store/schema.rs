@@ -371,26 +371,37 @@ pub(crate) fn load_catalog(conn: &Connection) -> Result<Catalog, StoreError> {
     let mut indexes = Vec::new();
     for row in rows {
         let (id, collection, spec, kind, flags) = row?;
-        // Rows this build cannot read (written by a newer one) are not used for planning.
-        let (Some(collection), Some(kind), Ok(mut patterns)) = (
-            Collection::from_name(&collection),
-            IndexKind::from_name(&kind),
-            parse_patterns(&spec),
-        ) else {
-            continue;
-        };
-        let second = match (kind, patterns.len()) {
-            (IndexKind::Composite, 2) => patterns.pop(),
-            (IndexKind::Value | IndexKind::Words, 1) => None,
-            _ => continue,
-        };
-        let mut def = IndexDef::new(id, collection, patterns.remove(0), kind);
-        def.second = second;
-        def.multi = flags & FLAG_MULTI != 0;
-        def.overflow = flags & FLAG_OVERFLOW != 0;
-        def.lossy = flags & FLAG_CHECKED == 0 || flags & FLAG_LOSSY != 0;
-        def.presence = flags & FLAG_PRESENCE != 0;
-        indexes.push(def);
+        indexes.extend(index_def(id, &collection, &spec, &kind, flags));
     }
     Ok(Catalog { indexes })
+}
+
+/// The index a row of `acql_indexes` declares; `None` for rows this build cannot read
+/// (written by a newer one), which are not used for planning. Shared by both backends.
+pub(crate) fn index_def(
+    id: i64,
+    collection: &str,
+    spec: &str,
+    kind: &str,
+    flags: i64,
+) -> Option<IndexDef> {
+    let (Some(collection), Some(kind), Ok(mut patterns)) = (
+        Collection::from_name(collection),
+        IndexKind::from_name(kind),
+        parse_patterns(spec),
+    ) else {
+        return None;
+    };
+    let second = match (kind, patterns.len()) {
+        (IndexKind::Composite, 2) => patterns.pop(),
+        (IndexKind::Value | IndexKind::Words, 1) => None,
+        _ => return None,
+    };
+    let mut def = IndexDef::new(id, collection, patterns.remove(0), kind);
+    def.second = second;
+    def.multi = flags & FLAG_MULTI != 0;
+    def.overflow = flags & FLAG_OVERFLOW != 0;
+    def.lossy = flags & FLAG_CHECKED == 0 || flags & FLAG_LOSSY != 0;
+    def.presence = flags & FLAG_PRESENCE != 0;
+    Some(def)
 }

@@ -5,15 +5,14 @@
 //! Parameters are validated completely before the transaction starts, so an invalid call
 //! never touches the database; only existence checks (unknown UID, UID taken) run inside.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
-use super::docs::{self, Stored};
+use super::Store;
+use super::docs::DocStore;
 use super::error::{StoreError, ValidationError};
 use super::merge::{self, Scope};
 use super::time::{iso_from_millis, now_millis, parse_iso};
 use super::validate::{self, normalize_email};
-use super::{Store, schema};
 use crate::catalog::{Catalog, Collection};
 
 /// Parameters of `accounts.importLiteAccount`, as typed values (a front end decodes its
@@ -201,16 +200,9 @@ fn touch(doc: &mut Map<String, Value>, now: i64) {
     doc.insert("lastUpdatedTimestamp".into(), Value::from(now));
 }
 
-/// `n` random bytes as lower-case hex, from SQLite's CSPRNG-seeded generator.
-fn random_hex(conn: &Connection, bytes: u32) -> Result<String, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT lower(hex(randomblob(?1)))")?
-        .query_row(params![bytes], |r| r.get(0))?)
-}
-
 /// A new email-account document, before the write is merged in.
 fn new_email_account(
-    conn: &Connection,
+    conn: &dyn DocStore,
     email: &str,
     now: i64,
     with_data: bool,
@@ -224,7 +216,7 @@ fn new_email_account(
     doc.insert("hasLiteAccount".into(), Value::Bool(false));
     doc.insert("hasFullAccount".into(), Value::Bool(false));
     // 256 random bits: a collision is not a practical event, so no uniqueness probe.
-    doc.insert("token".into(), Value::String(random_hex(conn, 32)?));
+    doc.insert("token".into(), Value::String(conn.random_hex(32)?));
     doc.insert("channel".into(), Value::String("email".into()));
     doc.insert("created".into(), Value::String(iso_from_millis(now)));
     doc.insert("createdTimestamp".into(), Value::from(now));
@@ -260,15 +252,15 @@ const INCLUDABLE: [&str; 18] = [
     "customIdentifiers",
 ];
 
-impl Store {
-    fn catalog_in(conn: &Connection) -> Result<Catalog, StoreError> {
-        schema::load_catalog(conn)
-    }
+/// A validated `importLiteAccount`, ready to run in a transaction.
+pub(crate) struct LiteWrite {
+    email: String,
+    patch: Patch,
+}
 
-    /// `accounts.importLiteAccount`: creates the email account of `email`, or merges the
-    /// write into it (`hasLiteAccount` becomes `true`). Subscriptions of an email account
-    /// linked to a full account are copied to the full account in the same transaction.
-    pub fn import_lite_account(&self, p: &LiteAccountParams) -> Result<(), StoreError> {
+impl LiteWrite {
+    /// Validates the parameters completely (nothing is read or written).
+    pub(crate) fn new(p: &LiteAccountParams) -> Result<LiteWrite, StoreError> {
         let email = validate::required_email(&p.email, "email", "email")?;
         let patch = Patch::new(
             p.profile.as_ref(),
@@ -277,48 +269,61 @@ impl Store {
             None,
             true,
         )?;
-        self.write(|tx| {
-            let catalog = Self::catalog_in(tx)?;
-            let now = now_millis();
-            let now_iso = iso_from_millis(now);
-            let old = docs::load(tx, Collection::EmailAccounts, &email)?;
-            let mut doc = match &old {
-                Some(o) => o.doc.clone(),
-                None => Value::Object(new_email_account(tx, &email, now, patch.data.is_some())?),
-            };
-            let map = as_map(&mut doc);
-            if let Some(profile) = &patch.profile {
-                merge::merge(object_at(map, "profile"), profile);
-            }
-            object_at(map, "profile").insert("email".into(), Value::String(email.clone()));
-            if let Some(data) = &patch.data {
-                merge::merge(object_at(map, "data"), data);
-            }
-            if let Some(subs) = &patch.subscriptions {
-                apply_subscriptions(map, subs, &now_iso);
-            }
-            map.insert("email".into(), Value::String(email.clone()));
-            map.insert("hasLiteAccount".into(), Value::Bool(true));
-            touch(map, now);
-            docs::save(
-                tx,
-                &catalog,
-                Collection::EmailAccounts,
-                &email,
-                old.as_ref(),
-                &doc,
-            )?;
-            if patch.subscriptions.is_some() {
-                share_subscriptions_with_full(tx, &catalog, &doc, now)?;
-            }
-            Ok(())
-        })
+        Ok(LiteWrite { email, patch })
     }
 
-    /// `accounts.importFullAccount`: creates a full account and returns its `UID`
-    /// (generated, 32 lower-case hex, when not given). 400003 when the UID exists.
-    pub fn import_full_account(&self, p: &AccountParams) -> Result<String, StoreError> {
-        let given_uid = match p.uid.as_deref() {
+    /// Creates or merges the email account in the transaction `tx`.
+    pub(crate) fn apply(&self, tx: &dyn DocStore) -> Result<(), StoreError> {
+        let LiteWrite { email, patch } = self;
+        let catalog = tx.catalog()?;
+        let now = now_millis();
+        let now_iso = iso_from_millis(now);
+        let old = tx.load(Collection::EmailAccounts, email)?;
+        let mut doc = match &old {
+            Some(o) => o.doc.clone(),
+            None => Value::Object(new_email_account(tx, email, now, patch.data.is_some())?),
+        };
+        let map = as_map(&mut doc);
+        if let Some(profile) = &patch.profile {
+            merge::merge(object_at(map, "profile"), profile);
+        }
+        object_at(map, "profile").insert("email".into(), Value::String(email.clone()));
+        if let Some(data) = &patch.data {
+            merge::merge(object_at(map, "data"), data);
+        }
+        if let Some(subs) = &patch.subscriptions {
+            apply_subscriptions(map, subs, &now_iso);
+        }
+        map.insert("email".into(), Value::String(email.clone()));
+        map.insert("hasLiteAccount".into(), Value::Bool(true));
+        touch(map, now);
+        tx.save(
+            &catalog,
+            Collection::EmailAccounts,
+            email,
+            old.as_ref(),
+            &doc,
+        )?;
+        if patch.subscriptions.is_some() {
+            share_subscriptions_with_full(tx, &catalog, &doc, now)?;
+        }
+        Ok(())
+    }
+}
+
+/// A validated `importFullAccount`, ready to run in a transaction.
+pub(crate) struct FullImport {
+    uid: Option<String>,
+    patch: Patch,
+    is_active: bool,
+    is_verified: bool,
+    created: Option<i64>,
+}
+
+impl FullImport {
+    /// Validates the parameters completely (nothing is read or written).
+    pub(crate) fn new(p: &AccountParams) -> Result<FullImport, StoreError> {
+        let uid = match p.uid.as_deref() {
             None => None,
             Some(uid) if uid.is_empty() || uid.chars().count() > 256 => {
                 return Err(StoreError::invalid_field(
@@ -343,40 +348,58 @@ impl Store {
                 StoreError::invalid_field("created", "must be an ISO-8601 date-time")
             })?),
         };
-        self.write(|tx| {
-            let catalog = Self::catalog_in(tx)?;
-            let uid = match given_uid {
-                Some(uid) => uid,
-                None => random_hex(tx, 16)?,
-            };
-            if docs::load(tx, Collection::Accounts, &uid)?.is_some() {
-                return Err(StoreError::IdentifierExists { uid });
-            }
-            let now = now_millis();
-            let created = created.unwrap_or(now);
-            let mut map = Map::new();
-            map.insert("UID".into(), Value::String(uid.clone()));
-            map.insert("isActive".into(), Value::Bool(is_active));
-            map.insert("isRegistered".into(), Value::Bool(true));
-            map.insert("isVerified".into(), Value::Bool(is_verified));
-            map.insert("registered".into(), Value::String(iso_from_millis(created)));
-            map.insert("registeredTimestamp".into(), Value::from(created));
-            map.insert("profile".into(), Value::Object(Map::new()));
-            map.insert("data".into(), Value::Object(Map::new()));
-            map.insert("created".into(), Value::String(iso_from_millis(created)));
-            map.insert("createdTimestamp".into(), Value::from(created));
-            touch(&mut map, now);
-            let mut doc = Value::Object(map);
-            apply_account_patch(as_map(&mut doc), &patch, &iso_from_millis(now));
-            sync_email_account(tx, &catalog, &uid, &mut doc, None, &patch, now)?;
-            docs::save(tx, &catalog, Collection::Accounts, &uid, None, &doc)?;
-            Ok(uid)
+        Ok(FullImport {
+            uid,
+            patch,
+            is_active,
+            is_verified,
+            created,
         })
     }
 
-    /// `accounts.setAccountInfo`: a partial update of a full account with the merge rules;
-    /// the same write reaches the linked email account. 403005 for an unknown UID.
-    pub fn set_account_info(&self, p: &AccountParams) -> Result<(), StoreError> {
+    /// Creates the account (and syncs its email account) in `tx`; returns its UID.
+    pub(crate) fn apply(&self, tx: &dyn DocStore) -> Result<String, StoreError> {
+        let catalog = tx.catalog()?;
+        let uid = match &self.uid {
+            Some(uid) => uid.clone(),
+            None => tx.random_hex(16)?,
+        };
+        if tx.load(Collection::Accounts, &uid)?.is_some() {
+            return Err(StoreError::IdentifierExists { uid });
+        }
+        let now = now_millis();
+        let created = self.created.unwrap_or(now);
+        let mut map = Map::new();
+        map.insert("UID".into(), Value::String(uid.clone()));
+        map.insert("isActive".into(), Value::Bool(self.is_active));
+        map.insert("isRegistered".into(), Value::Bool(true));
+        map.insert("isVerified".into(), Value::Bool(self.is_verified));
+        map.insert("registered".into(), Value::String(iso_from_millis(created)));
+        map.insert("registeredTimestamp".into(), Value::from(created));
+        map.insert("profile".into(), Value::Object(Map::new()));
+        map.insert("data".into(), Value::Object(Map::new()));
+        map.insert("created".into(), Value::String(iso_from_millis(created)));
+        map.insert("createdTimestamp".into(), Value::from(created));
+        touch(&mut map, now);
+        let mut doc = Value::Object(map);
+        apply_account_patch(as_map(&mut doc), &self.patch, &iso_from_millis(now));
+        sync_email_account(tx, &catalog, &uid, &mut doc, None, &self.patch, now)?;
+        tx.save(&catalog, Collection::Accounts, &uid, None, &doc)?;
+        Ok(uid)
+    }
+}
+
+/// A validated `setAccountInfo`, ready to run in a transaction.
+pub(crate) struct AccountUpdate {
+    uid: String,
+    patch: Patch,
+    is_active: Option<bool>,
+    is_verified: Option<bool>,
+}
+
+impl AccountUpdate {
+    /// Validates the parameters completely (nothing is read or written).
+    pub(crate) fn new(p: &AccountParams) -> Result<AccountUpdate, StoreError> {
         let uid = required(p.uid.as_deref().unwrap_or(""), "UID")?;
         let patch = Patch::new(
             p.profile.as_ref(),
@@ -386,30 +409,141 @@ impl Store {
             false,
         )?;
         let (is_active, is_verified) = (p.is_active, p.is_verified);
-        self.write(|tx| {
-            let catalog = Self::catalog_in(tx)?;
-            let old = docs::load(tx, Collection::Accounts, uid)?.ok_or_else(|| {
-                StoreError::UnknownAccount {
-                    what: format!("UID {uid}"),
-                }
-            })?;
-            let now = now_millis();
-            let old_email = profile_email(&old.doc);
-            let mut doc = old.doc.clone();
-            let map = as_map(&mut doc);
-            apply_account_patch(map, &patch, &iso_from_millis(now));
-            if let Some(active) = is_active {
-                map.insert("isActive".into(), Value::Bool(active));
-            }
-            // The vendor: once verified, an account stays verified.
-            if is_verified == Some(true) {
-                map.insert("isVerified".into(), Value::Bool(true));
-            }
-            touch(map, now);
-            sync_email_account(tx, &catalog, uid, &mut doc, old_email, &patch, now)?;
-            docs::save(tx, &catalog, Collection::Accounts, uid, Some(&old), &doc)?;
-            Ok(())
+        Ok(AccountUpdate {
+            uid: uid.to_string(),
+            patch,
+            is_active,
+            is_verified,
         })
+    }
+
+    /// Updates the account (and its email account) in `tx`.
+    pub(crate) fn apply(&self, tx: &dyn DocStore) -> Result<(), StoreError> {
+        let uid = self.uid.as_str();
+        let catalog = tx.catalog()?;
+        let old =
+            tx.load(Collection::Accounts, uid)?
+                .ok_or_else(|| StoreError::UnknownAccount {
+                    what: format!("UID {uid}"),
+                })?;
+        let now = now_millis();
+        let old_email = profile_email(&old.doc);
+        let mut doc = old.doc.clone();
+        let map = as_map(&mut doc);
+        apply_account_patch(map, &self.patch, &iso_from_millis(now));
+        if let Some(active) = self.is_active {
+            map.insert("isActive".into(), Value::Bool(active));
+        }
+        // The vendor: once verified, an account stays verified.
+        if self.is_verified == Some(true) {
+            map.insert("isVerified".into(), Value::Bool(true));
+        }
+        touch(map, now);
+        sync_email_account(tx, &catalog, uid, &mut doc, old_email, &self.patch, now)?;
+        tx.save(&catalog, Collection::Accounts, uid, Some(&old), &doc)?;
+        Ok(())
+    }
+}
+
+/// A required identifier: an empty one is missing (400002).
+pub(crate) fn required<'a>(value: &'a str, name: &str) -> Result<&'a str, StoreError> {
+    if value.is_empty() {
+        Err(StoreError::missing(name))
+    } else {
+        Ok(value)
+    }
+}
+
+/// `deleteLiteAccount` in `tx` (see [`Store::delete_lite_account`]).
+pub(crate) fn delete_lite(tx: &dyn DocStore, token: &str) -> Result<(), StoreError> {
+    let catalog = tx.catalog()?;
+    let found = tx.find_by_token(&catalog, token)?;
+    let old = found.ok_or_else(|| StoreError::UnknownAccount {
+        what: "emailAccountToken".into(),
+    })?;
+    if old.doc.get("hasFullAccount") == Some(&Value::Bool(true)) && old.doc.get("UID").is_some() {
+        let mut doc = old.doc.clone();
+        let map = as_map(&mut doc);
+        map.insert("hasLiteAccount".into(), Value::Bool(false));
+        touch(map, now_millis());
+        let key = tx.key_of(Collection::EmailAccounts, old.id)?;
+        tx.save(&catalog, Collection::EmailAccounts, &key, Some(&old), &doc)?;
+    } else {
+        tx.remove(&catalog, Collection::EmailAccounts, &old)?;
+    }
+    Ok(())
+}
+
+/// `deleteAccount` in `tx` (see [`Store::delete_account`]).
+pub(crate) fn delete_full(tx: &dyn DocStore, uid: &str) -> Result<(), StoreError> {
+    let catalog = tx.catalog()?;
+    let old = tx
+        .load(Collection::Accounts, uid)?
+        .ok_or_else(|| StoreError::UnknownAccount {
+            what: format!("UID {uid}"),
+        })?;
+    if let Some(email) = profile_email(&old.doc) {
+        unlink_email_account(tx, &catalog, uid, &email, now_millis())?;
+    }
+    tx.remove(&catalog, Collection::Accounts, &old)
+}
+
+/// The fields `getAccountInfo` returns from a stored account: the system fields plus the
+/// groups `include` names (`None`: `profile` and `data`; `identities…` names stand for
+/// `identities`).
+pub(crate) fn account_info(stored: Value, include: Option<&[&str]>) -> Value {
+    let include: Vec<&str> = include
+        .unwrap_or(&["profile", "data"])
+        .iter()
+        .map(|s| {
+            if s.starts_with("identities") {
+                "identities"
+            } else {
+                s
+            }
+        })
+        .collect();
+    let Value::Object(doc) = stored else {
+        return Value::Object(Map::new());
+    };
+    let out = doc
+        .into_iter()
+        .filter(|(k, v)| {
+            !v.is_null() && (!INCLUDABLE.contains(&k.as_str()) || include.contains(&k.as_str()))
+        })
+        .collect();
+    Value::Object(out)
+}
+
+/// The stored key of a document key as given: emails are trimmed and lower-cased.
+pub(crate) fn stored_key(collection: Collection, key: &str) -> String {
+    match collection {
+        Collection::EmailAccounts => key.trim().to_lowercase(),
+        Collection::Accounts => key.to_string(),
+    }
+}
+
+impl Store {
+    /// `accounts.importLiteAccount`: creates the email account of `email`, or merges the
+    /// write into it (`hasLiteAccount` becomes `true`). Subscriptions of an email account
+    /// linked to a full account are copied to the full account in the same transaction.
+    pub fn import_lite_account(&self, p: &LiteAccountParams) -> Result<(), StoreError> {
+        let write = LiteWrite::new(p)?;
+        self.write(|tx| write.apply(&**tx))
+    }
+
+    /// `accounts.importFullAccount`: creates a full account and returns its `UID`
+    /// (generated, 32 lower-case hex, when not given). 400003 when the UID exists.
+    pub fn import_full_account(&self, p: &AccountParams) -> Result<String, StoreError> {
+        let write = FullImport::new(p)?;
+        self.write(|tx| write.apply(&**tx))
+    }
+
+    /// `accounts.setAccountInfo`: a partial update of a full account with the merge rules;
+    /// the same write reaches the linked email account. 403005 for an unknown UID.
+    pub fn set_account_info(&self, p: &AccountParams) -> Result<(), StoreError> {
+        let write = AccountUpdate::new(p)?;
+        self.write(|tx| write.apply(&**tx))
     }
 
     /// `accounts.getAccountInfo`: the account's system fields plus the field groups
@@ -421,32 +555,12 @@ impl Store {
         include: Option<&[&str]>,
     ) -> Result<Value, StoreError> {
         let uid = required(uid, "UID")?;
-        let include: Vec<&str> = include
-            .unwrap_or(&["profile", "data"])
-            .iter()
-            .map(|s| {
-                if s.starts_with("identities") {
-                    "identities"
-                } else {
-                    s
-                }
-            })
-            .collect();
         let stored = self
-            .read(|conn| docs::load(conn, Collection::Accounts, uid))??
+            .read(|conn| conn.load(Collection::Accounts, uid))??
             .ok_or_else(|| StoreError::UnknownAccount {
                 what: format!("UID {uid}"),
             })?;
-        let Value::Object(doc) = stored.doc else {
-            return Ok(Value::Object(Map::new()));
-        };
-        let out = doc
-            .into_iter()
-            .filter(|(k, v)| {
-                !v.is_null() && (!INCLUDABLE.contains(&k.as_str()) || include.contains(&k.as_str()))
-            })
-            .collect();
-        Ok(Value::Object(out))
+        Ok(account_info(stored.doc, include))
     }
 
     /// `accounts.deleteLiteAccount`: removes the lite registration of the email account
@@ -455,33 +569,7 @@ impl Store {
     /// email account has this token.
     pub fn delete_lite_account(&self, email_account_token: &str) -> Result<(), StoreError> {
         let token = required(email_account_token, "emailAccountToken")?;
-        self.write(|tx| {
-            let catalog = Self::catalog_in(tx)?;
-            let found = find_by_token(tx, &catalog, token)?;
-            let old = found.ok_or_else(|| StoreError::UnknownAccount {
-                what: "emailAccountToken".into(),
-            })?;
-            if old.doc.get("hasFullAccount") == Some(&Value::Bool(true))
-                && old.doc.get("UID").is_some()
-            {
-                let mut doc = old.doc.clone();
-                let map = as_map(&mut doc);
-                map.insert("hasLiteAccount".into(), Value::Bool(false));
-                touch(map, now_millis());
-                let key = key_of(tx, Collection::EmailAccounts, old.id)?;
-                docs::save(
-                    tx,
-                    &catalog,
-                    Collection::EmailAccounts,
-                    &key,
-                    Some(&old),
-                    &doc,
-                )?;
-            } else {
-                docs::remove(tx, &catalog, Collection::EmailAccounts, &old)?;
-            }
-            Ok(())
-        })
+        self.write(|tx| delete_lite(&**tx, token))
     }
 
     /// `accounts.deleteAccount`: deletes a full account. Its email account is unlinked
@@ -489,18 +577,7 @@ impl Store {
     /// it). 403005 for an unknown UID.
     pub fn delete_account(&self, uid: &str) -> Result<(), StoreError> {
         let uid = required(uid, "UID")?;
-        self.write(|tx| {
-            let catalog = Self::catalog_in(tx)?;
-            let old = docs::load(tx, Collection::Accounts, uid)?.ok_or_else(|| {
-                StoreError::UnknownAccount {
-                    what: format!("UID {uid}"),
-                }
-            })?;
-            if let Some(email) = profile_email(&old.doc) {
-                unlink_email_account(tx, &catalog, uid, &email, now_millis())?;
-            }
-            docs::remove(tx, &catalog, Collection::Accounts, &old)
-        })
+        self.write(|tx| delete_full(&**tx, uid))
     }
 
     /// The stored document with `key` (lower-cased email, or UID), exactly as stored.
@@ -509,22 +586,10 @@ impl Store {
         collection: Collection,
         key: &str,
     ) -> Result<Option<Value>, StoreError> {
-        let key = match collection {
-            Collection::EmailAccounts => key.trim().to_lowercase(),
-            Collection::Accounts => key.to_string(),
-        };
+        let key = stored_key(collection, key);
         Ok(self
-            .read(|conn| docs::load(conn, collection, &key))??
+            .read(|conn| conn.load(collection, &key))??
             .map(|s| s.doc))
-    }
-}
-
-/// A required identifier: an empty one is missing (400002).
-fn required<'a>(value: &'a str, name: &str) -> Result<&'a str, StoreError> {
-    if value.is_empty() {
-        Err(StoreError::missing(name))
-    } else {
-        Ok(value)
     }
 }
 
@@ -544,51 +609,10 @@ fn apply_account_patch(map: &mut Map<String, Value>, patch: &Patch, now_iso: &st
     }
 }
 
-/// The `key` column of a row.
-fn key_of(conn: &Connection, collection: Collection, id: i64) -> Result<String, StoreError> {
-    let sql = format!("SELECT key FROM {} WHERE id = ?1", collection.table());
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![id], |r| r.get(0))?)
-}
-
-/// The email account whose `token` is `token`: through a value index on `token` when one
-/// is declared, else by a scan.
-fn find_by_token(
-    conn: &Connection,
-    catalog: &Catalog,
-    token: &str,
-) -> Result<Option<Stored>, StoreError> {
-    let indexed = catalog
-        .of(Collection::EmailAccounts)
-        .find(|d| d.kind == crate::catalog::IndexKind::Value && d.pattern.to_string() == "token");
-    let table = Collection::EmailAccounts.table();
-    let sql = match indexed {
-        Some(def) => format!(
-            "SELECT t.id, t.doc FROM {table} t JOIN {} x ON x.doc = t.id WHERE x.k = ?1 LIMIT 1",
-            def.table()
-        ),
-        None => format!("SELECT id, doc FROM {table} WHERE doc ->> '$.token' = ?1 LIMIT 1"),
-    };
-    let row = conn
-        .prepare_cached(&sql)?
-        .query_row(params![token], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .optional()?;
-    row.map(|(id, bytes)| {
-        Ok(Stored {
-            id,
-            doc: docs::decode(&bytes)?,
-        })
-    })
-    .transpose()
-}
-
 /// After a write on an email account: when it is linked to a full account, that account
 /// gets the same subscriptions (one shared set).
 fn share_subscriptions_with_full(
-    conn: &Connection,
+    conn: &dyn DocStore,
     catalog: &Catalog,
     email_doc: &Value,
     now: i64,
@@ -600,7 +624,7 @@ fn share_subscriptions_with_full(
         return Ok(());
     };
     // A dangling UID (possible after a verbatim bulk import) links to nothing.
-    let Some(full) = docs::load(conn, Collection::Accounts, uid)? else {
+    let Some(full) = conn.load(Collection::Accounts, uid)? else {
         return Ok(());
     };
     let mut doc = full.doc.clone();
@@ -610,20 +634,20 @@ fn share_subscriptions_with_full(
         None => map.shift_remove("subscriptions"),
     };
     touch(map, now);
-    docs::save(conn, catalog, Collection::Accounts, uid, Some(&full), &doc)?;
+    conn.save(catalog, Collection::Accounts, uid, Some(&full), &doc)?;
     Ok(())
 }
 
 /// Removes the link from the email account `email` to full account `uid`: the email
 /// account stays, unlinked, when it has a lite registration, and is deleted otherwise.
 fn unlink_email_account(
-    conn: &Connection,
+    conn: &dyn DocStore,
     catalog: &Catalog,
     uid: &str,
     email: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let Some(old) = docs::load(conn, Collection::EmailAccounts, email)? else {
+    let Some(old) = conn.load(Collection::EmailAccounts, email)? else {
         return Ok(());
     };
     if old.doc.get("UID").and_then(Value::as_str) != Some(uid) {
@@ -635,16 +659,9 @@ fn unlink_email_account(
         map.shift_remove("UID");
         map.insert("hasFullAccount".into(), Value::Bool(false));
         touch(map, now);
-        docs::save(
-            conn,
-            catalog,
-            Collection::EmailAccounts,
-            email,
-            Some(&old),
-            &doc,
-        )?;
+        conn.save(catalog, Collection::EmailAccounts, email, Some(&old), &doc)?;
     } else {
-        docs::remove(conn, catalog, Collection::EmailAccounts, &old)?;
+        conn.remove(catalog, Collection::EmailAccounts, &old)?;
     }
     Ok(())
 }
@@ -658,7 +675,7 @@ fn unlink_email_account(
 ///   full account's whole profile and data; the two subscription sets merge (the full
 ///   account's values win) and both documents hold the merged set.
 fn sync_email_account(
-    conn: &Connection,
+    conn: &dyn DocStore,
     catalog: &Catalog,
     uid: &str,
     full: &mut Value,
@@ -675,7 +692,7 @@ fn sync_email_account(
     let Some(email) = new_email else {
         return Ok(());
     };
-    let existing = docs::load(conn, Collection::EmailAccounts, &email)?;
+    let existing = conn.load(Collection::EmailAccounts, &email)?;
     let linked = existing.as_ref().is_some_and(|e| {
         e.doc.get("UID").and_then(Value::as_str) == Some(uid)
             && e.doc.get("hasFullAccount") == Some(&Value::Bool(true))
@@ -729,8 +746,7 @@ fn sync_email_account(
     map.insert("hasFullAccount".into(), Value::Bool(true));
     map.insert("UID".into(), Value::String(uid.to_string()));
     touch(map, now);
-    docs::save(
-        conn,
+    conn.save(
         catalog,
         Collection::EmailAccounts,
         &email,

@@ -8,6 +8,9 @@ use acql::server::ServerConfig;
 use acql::store::{ImportOptions, Store};
 use serde_json::Value;
 
+#[cfg(feature = "postgres")]
+pub mod pg;
+
 /// `acql serve` in this process, on a runtime thread of its own; stops when dropped.
 pub struct Served {
     /// Where it listens (loopback when bound to an unspecified address).

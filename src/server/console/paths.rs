@@ -54,7 +54,6 @@ mod tests {
         let engine = Engine::in_memory().unwrap();
         let doc = r#"{"email":"a@b.c","profile":{"likes":[{"name":"x"}]},"subscriptions":{"jun4th.a001":{"email":{"isSubscribed":true}}}}"#;
         engine
-            .store()
             .import_ndjson(
                 doc.as_bytes(),
                 ImportOptions::new(Collection::EmailAccounts),

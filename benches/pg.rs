@@ -1,0 +1,161 @@
+//! PostgreSQL backend benchmark (issue 18): acql's import through `COPY` beside the SQLite
+//! store's import, and acql's searches on PostgreSQL beside hand-written PostgreSQL SQL
+//! over a plain `jsonb` table with expression and GIN indexes.
+//!
+//! ```text
+//! cargo bench --bench pg                       # 100,000 generated documents
+//! ACQL_BENCH_DOCS=1000000 cargo bench --bench pg
+//! ```
+//!
+//! Starts a throwaway PostgreSQL cluster (as the tests do: `tests/common/pg.rs`); prints
+//! one row per import and per query: median wall time over the runs, and the ratio.
+
+#[path = "../tests/common/pg.rs"]
+#[allow(dead_code)]
+mod cluster;
+
+use std::time::{Duration, Instant};
+
+use acql::catalog::Collection;
+use acql::engine::{Engine, SearchOptions};
+use acql::pg::PgStore;
+use acql::store::{ImportOptions, OpenMode, Store};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SEED: u64 = 42;
+const RUNS: usize = 15;
+
+fn median(mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[RUNS / 2]
+}
+
+fn main() {
+    let docs: u64 = std::env::var("ACQL_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut text = Vec::new();
+    acql::datagen::generate(docs, SEED, &mut text).expect("generate");
+    let Some(url) = cluster::database() else {
+        return;
+    };
+    println!("{docs} documents, {} MB", text.len() / 1_000_000);
+
+    // Imports.
+    let pg = PgStore::connect(&url).expect("connect");
+    let t = Instant::now();
+    pg.import_ndjson(&text[..], ImportOptions::new(Collection::EmailAccounts))
+        .expect("pg import");
+    let pg_import = t.elapsed();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("b.db"), OpenMode::Create).expect("sqlite");
+    let t = Instant::now();
+    store
+        .import_ndjson(&text[..], ImportOptions::new(Collection::EmailAccounts))
+        .expect("sqlite import");
+    let sqlite_import = t.elapsed();
+    let rate = |d: Duration| docs as f64 / d.as_secs_f64();
+    println!("| import | wall | documents/s |");
+    println!("|---|---|---|");
+    println!(
+        "| acql on PostgreSQL (COPY) | {:.2} s | {:.0} |",
+        pg_import.as_secs_f64(),
+        rate(pg_import)
+    );
+    println!(
+        "| acql on SQLite | {:.2} s | {:.0} |",
+        sqlite_import.as_secs_f64(),
+        rate(sqlite_import)
+    );
+
+    // The hand-written baseline: the same documents in a plain jsonb table.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("client");
+    client
+        .batch_execute(
+            "CREATE TABLE plain(id bigserial PRIMARY KEY, doc jsonb NOT NULL);
+             INSERT INTO plain(doc) SELECT doc FROM email_accounts ORDER BY id;
+             CREATE INDEX plain_email ON plain ((doc ->> 'email'));
+             CREATE INDEX plain_country ON plain ((doc -> 'profile' ->> 'country'));
+             CREATE INDEX plain_created ON plain (((doc ->> 'createdTimestamp')::bigint));
+             CREATE INDEX plain_gin ON plain USING gin (doc jsonb_path_ops);
+             ANALYZE;",
+        )
+        .expect("baseline table");
+    let email: String = client
+        .query_one("SELECT doc ->> 'email' FROM plain WHERE id = 777", &[])
+        .expect("an email")
+        .get(0);
+    let sqlite = Engine::from_store(store);
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "point lookup",
+            format!(r#"SELECT * FROM emailAccounts WHERE email = "{email}""#),
+            format!("SELECT doc FROM plain WHERE doc ->> 'email' = '{email}'"),
+        ),
+        (
+            "equality, first 100 + totalCount",
+            r#"SELECT email FROM emailAccounts WHERE profile.country = "MX" LIMIT 100"#.into(),
+            "SELECT (SELECT count(*) FROM plain WHERE doc -> 'profile' ->> 'country' = 'MX'),
+                    (SELECT array_agg(e) FROM (SELECT doc -> 'email' e FROM plain
+                     WHERE doc -> 'profile' ->> 'country' = 'MX' ORDER BY id LIMIT 100) p)"
+                .into(),
+        ),
+        (
+            "range, first 100 + totalCount",
+            "SELECT email FROM emailAccounts WHERE createdTimestamp >= 1700000000000 \
+             AND createdTimestamp < 1700500000000 LIMIT 100"
+                .into(),
+            "SELECT (SELECT count(*) FROM plain WHERE (doc ->> 'createdTimestamp')::bigint
+                     >= 1700000000000 AND (doc ->> 'createdTimestamp')::bigint < 1700500000000),
+                    (SELECT array_agg(e) FROM (SELECT doc -> 'email' e FROM plain
+                     WHERE (doc ->> 'createdTimestamp')::bigint >= 1700000000000
+                     AND (doc ->> 'createdTimestamp')::bigint < 1700500000000
+                     ORDER BY id LIMIT 100) p)"
+                .into(),
+        ),
+        (
+            "count of subscribed",
+            "SELECT count(*) FROM emailAccounts WHERE \
+             subscriptions.finance.email.isSubscribed = true"
+                .into(),
+            r#"SELECT count(*) FROM plain WHERE doc @> '{"subscriptions": {"finance": {"email": {"isSubscribed": true}}}}'"#
+                .into(),
+        ),
+    ];
+    println!();
+    println!("| query | acql on PostgreSQL | hand-written SQL | ratio | acql on SQLite |");
+    println!("|---|---|---|---|---|");
+    let opts = SearchOptions::default();
+    for (label, query, sql) in &cases {
+        let want = sqlite.search(query, &opts).expect("sqlite search");
+        let got = pg.search(query, &opts).expect("pg search");
+        assert_eq!(got, want, "{query}: the backends disagree");
+        let a = median(|| {
+            pg.search(query, &opts).expect("pg search");
+        });
+        let stmt = client.prepare(sql).expect("prepare");
+        let h = median(|| {
+            client.query(&stmt, &[]).expect("sql");
+        });
+        let s = median(|| {
+            sqlite.search(query, &opts).expect("sqlite search");
+        });
+        println!(
+            "| {label} | {:.2} ms | {:.2} ms | {:.1}× | {:.2} ms |",
+            a.as_secs_f64() * 1e3,
+            h.as_secs_f64() * 1e3,
+            a.as_secs_f64() / h.as_secs_f64(),
+            s.as_secs_f64() * 1e3
+        );
+    }
+}

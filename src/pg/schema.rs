@@ -1,0 +1,202 @@
+//! The PostgreSQL layout: the SQLite store's tables, typed for PostgreSQL.
+//!
+//! ```sql
+//! acql_meta(key text PRIMARY KEY, value text)          -- layout version, cursor key
+//! acql_indexes(id bigserial, collection, pattern, kind, flags)
+//! acql_counts(collection text, n bigint)               -- +1/-1 rows, summed when read
+//! <collection>(id bigint PRIMARY KEY, key text COLLATE "C", doc jsonb, body bytea)
+//! <collection>_keys(key text COLLATE "C" PRIMARY KEY, id bigint)
+//! ix_<id> / cx_<id>(b text, kt smallint, kn numeric, ks text, doc bigint, n float8, t bigint)
+//! wx_<id>(b text, w text, doc bigint)
+//! ```
+//!
+//! `doc` is the document as `jsonb`, for PostgreSQL's own operators and for hand-written
+//! SQL; `body` is the same document in acql's encoding (member order and number text as
+//! written), which is what queries read and return, so both backends answer byte for byte
+//! alike. Strings are ordered by code point (`COLLATE "C"`), as on SQLite.
+//!
+//! A side table holds the rows `catalog::entries` computes for SQLite, with the value
+//! typed in three columns because PostgreSQL columns have one type: `kt` 0 for numbers
+//! (`kn`, the exact decimal value), 1 for strings (`ks`), 2 for booleans (`kn` 0 or 1), so
+//! `(kt, kn, ks)` orders as the language does across types (numbers < strings < booleans).
+//! The document count keeps one row per write rather than one counter row, so concurrent
+//! writers never wait on each other for it.
+
+use postgres::GenericClient;
+
+use crate::catalog::{Catalog, Collection, IndexDef, IndexKind};
+use crate::store::StoreError;
+
+/// The layout version this build writes (`acql_meta.schema`).
+pub const PG_SCHEMA_VERSION: i64 = 1;
+
+/// The advisory lock that serialises creating the layout across processes.
+const CREATE_LOCK: i64 = 0x6163_716c_0001;
+
+/// The tables of one collection.
+fn collection_sql(c: Collection) -> String {
+    let t = c.table();
+    let k = c.keys_table();
+    format!(
+        "CREATE SEQUENCE IF NOT EXISTS {t}_ids;
+         CREATE TABLE IF NOT EXISTS {t}(id bigint PRIMARY KEY, key text COLLATE \"C\" NOT NULL,
+             doc jsonb NOT NULL, body bytea NOT NULL);
+         CREATE TABLE IF NOT EXISTS {k}(key text COLLATE \"C\" PRIMARY KEY, id bigint NOT NULL);"
+    )
+}
+
+/// The DDL of one side table and its indexes.
+pub(crate) fn side_table_sql(def: &IndexDef) -> String {
+    let t = def.table();
+    match def.kind {
+        IndexKind::Value | IndexKind::Composite => format!(
+            "CREATE TABLE IF NOT EXISTS {t}(b text COLLATE \"C\" NOT NULL, kt smallint NOT NULL,
+                 kn numeric, ks text COLLATE \"C\", doc bigint NOT NULL, n double precision, t bigint);
+             {}",
+            side_indexes_sql(def)
+        ),
+        IndexKind::Words => format!(
+            "CREATE TABLE IF NOT EXISTS {t}(b text COLLATE \"C\" NOT NULL,
+                 w text COLLATE \"C\" NOT NULL, doc bigint NOT NULL);
+             {}",
+            side_indexes_sql(def)
+        ),
+    }
+}
+
+/// The indexes of one side table. Strings and other values have unique indexes of their
+/// own, so that a probe on either is one range of an index whatever the other column
+/// holds; `(doc)` serves the deletes of a document's rows.
+pub(crate) fn side_indexes_sql(def: &IndexDef) -> String {
+    let t = def.table();
+    match def.kind {
+        IndexKind::Value | IndexKind::Composite => format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {t}_s ON {t}(b, ks, doc) WHERE kt = 1;
+             CREATE UNIQUE INDEX IF NOT EXISTS {t}_k ON {t}(b, kt, kn, doc) WHERE kt <> 1;
+             CREATE INDEX IF NOT EXISTS {t}_n ON {t}(b, n, doc) WHERE n IS NOT NULL;
+             CREATE INDEX IF NOT EXISTS {t}_t ON {t}(b, t, doc) WHERE t IS NOT NULL;
+             CREATE INDEX IF NOT EXISTS {t}_doc ON {t}(doc);"
+        ),
+        IndexKind::Words => format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {t}_w ON {t}(b, w, doc);
+             CREATE INDEX IF NOT EXISTS {t}_doc ON {t}(doc);"
+        ),
+    }
+}
+
+/// Drops the indexes of one side table (a bulk load into an empty collection builds
+/// them again at the end, which is faster than keeping them up to date row by row).
+pub(crate) fn drop_side_indexes_sql(def: &IndexDef) -> String {
+    let t = def.table();
+    let names: &[&str] = match def.kind {
+        IndexKind::Value | IndexKind::Composite => &["s", "k", "n", "t", "doc"],
+        IndexKind::Words => &["w", "doc"],
+    };
+    names
+        .iter()
+        .map(|n| format!("DROP INDEX IF EXISTS {t}_{n};"))
+        .collect()
+}
+
+/// Creates the layout when the database has none (with the default indexes and a new
+/// cursor key), or checks that it is this build's. Several processes may call it at once.
+pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK])?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('acql_meta') IS NOT NULL", &[])?
+        .get(0);
+    if exists {
+        let version: Option<String> = tx
+            .query_opt("SELECT value FROM acql_meta WHERE key = 'schema'", &[])?
+            .map(|r| r.get(0));
+        let version: i64 = version.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if version > PG_SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: PG_SCHEMA_VERSION,
+            });
+        }
+        tx.commit()?;
+        return Ok(());
+    }
+    if !create {
+        return Err(StoreError::NotAStore(
+            "the PostgreSQL database".into(),
+            "it has no acql tables (a command that writes, such as `acql import`, creates them)"
+                .into(),
+        ));
+    }
+    let mut ddl = String::from(
+        "CREATE TABLE acql_meta(key text PRIMARY KEY, value text NOT NULL);
+         CREATE TABLE acql_indexes(id bigserial PRIMARY KEY, collection text NOT NULL,
+             pattern text NOT NULL, kind text NOT NULL, flags bigint NOT NULL DEFAULT 0,
+             UNIQUE (collection, pattern, kind));
+         CREATE TABLE acql_counts(collection text NOT NULL, n bigint NOT NULL);",
+    );
+    for c in Collection::ALL {
+        ddl.push_str(&collection_sql(c));
+    }
+    // `deleteLiteAccount` finds an email account by its token.
+    ddl.push_str("CREATE INDEX email_accounts_token ON email_accounts ((doc ->> 'token'));");
+    tx.batch_execute(&ddl)?;
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    tx.execute(
+        "INSERT INTO acql_meta(key, value) VALUES ('schema', $1), ('cursor_key', $2)",
+        &[&PG_SCHEMA_VERSION.to_string(), &key],
+    )?;
+    for (collection, pattern, kind) in crate::catalog::DEFAULT_INDEXES {
+        let (patterns, kind) = crate::store::index_spec(pattern, *kind)?;
+        declare(&mut tx, *collection, &patterns, kind)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The declared indexes.
+pub(crate) fn load_catalog(client: &mut impl GenericClient) -> Result<Catalog, StoreError> {
+    let rows = client.query(
+        "SELECT id, collection, pattern, kind, flags FROM acql_indexes ORDER BY id",
+        &[],
+    )?;
+    let indexes = rows
+        .iter()
+        .filter_map(|r| {
+            crate::store::schema::index_def(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+        })
+        .collect();
+    Ok(Catalog { indexes })
+}
+
+/// Declares an index and creates its empty side table (the rules of the SQLite store's
+/// `index::define`).
+pub(crate) fn declare(
+    client: &mut impl GenericClient,
+    collection: Collection,
+    patterns: &[crate::catalog::Pattern],
+    kind: IndexKind,
+) -> Result<IndexDef, StoreError> {
+    let mut def = crate::store::index::define(collection, patterns, kind)?;
+    let text = def.spec();
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM acql_indexes WHERE collection = $1 AND pattern = $2 AND kind = $3",
+            &[&collection.name(), &text, &kind.as_str()],
+        )?
+        .is_some();
+    if exists {
+        return Err(StoreError::Index(format!(
+            "{collection} already has a {} index on `{text}`",
+            kind.as_str()
+        )));
+    }
+    def.id = client
+        .query_one(
+            "INSERT INTO acql_indexes(collection, pattern, kind, flags) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+            &[&collection.name(), &text, &kind.as_str(), &def.flags()],
+        )?
+        .get(0);
+    client.batch_execute(&side_table_sql(&def))?;
+    Ok(def)
+}

@@ -1,0 +1,917 @@
+//! The PostgreSQL backend against a real PostgreSQL (a throwaway cluster, `common::pg`):
+//! the same write rules, index entries, bulk import and search answers as the SQLite
+//! store, and writers in several connections at once.
+
+use std::ops::ControlFlow;
+
+use acql::catalog::{Collection, IndexKind};
+use acql::engine::SearchOptions;
+use acql::pg::PgStore;
+use acql::store::{AccountParams, ExportOptions, ImportOptions, LiteAccountParams, Store};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use crate::common::pg;
+
+/// A new database with acql's tables, or `None` when PostgreSQL is not installed.
+fn store() -> Option<(String, PgStore)> {
+    let url = pg::database()?;
+    let store = PgStore::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    Some((url, store))
+}
+
+/// Fields that hold the time of a write or a random token: the rest must be equal.
+const VOLATILE: &[&str] = &[
+    "token",
+    "created",
+    "createdTimestamp",
+    "lastUpdated",
+    "lastUpdatedTimestamp",
+    "registered",
+    "registeredTimestamp",
+    "lastUpdatedSubscriptionState",
+];
+
+fn mask(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if VOLATILE.contains(&k.as_str()) {
+                    *x = json!("*");
+                } else {
+                    mask(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+fn sqlite_export(s: &Store, c: Collection) -> Vec<Value> {
+    let mut out = Vec::new();
+    s.export_ndjson(c, &mut out, ExportOptions::default())
+        .unwrap();
+    parse_lines(&out)
+}
+
+fn pg_export(s: &PgStore, c: Collection) -> Vec<Value> {
+    let mut out = Vec::new();
+    s.export_ndjson(c, &mut out, ExportOptions::default())
+        .unwrap();
+    parse_lines(&out)
+}
+
+fn parse_lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            mask(&mut v);
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_database_gets_the_layout_once_and_shares_it() {
+    let Some((url, a)) = store() else { return };
+    assert_eq!(a.count(Collection::EmailAccounts).unwrap(), 0);
+    let specs = |s: &PgStore| -> Vec<(String, &'static str)> {
+        s.catalog()
+            .unwrap()
+            .indexes
+            .iter()
+            .map(|d| (format!("{} {}", d.collection, d.spec()), d.kind.as_str()))
+            .collect()
+    };
+    let sqlite = Store::in_memory().unwrap();
+    let want: Vec<_> = sqlite
+        .catalog()
+        .unwrap()
+        .indexes
+        .iter()
+        .map(|d| (format!("{} {}", d.collection, d.spec()), d.kind.as_str()))
+        .collect();
+    assert_eq!(specs(&a), want, "the default indexes, as on SQLite");
+    // A second process connecting to the same database finds the layout and the key.
+    let b = PgStore::connect(&url).unwrap();
+    assert_eq!(specs(&b), want);
+    assert_eq!(a.cursor_key().unwrap(), b.cursor_key().unwrap());
+    assert_eq!(a.cursor_key().unwrap().len(), 64);
+}
+
+/// Runs the same writes on SQLite and PostgreSQL; every answer and every stored document
+/// (times and tokens aside) must be the same.
+#[test]
+fn writes_follow_the_sqlite_rules() {
+    let Some((_, pg)) = store() else { return };
+    let lite = Store::in_memory().unwrap();
+    let litep = |email: &str, profile: Value, subs: Value, data: Value| LiteAccountParams {
+        email: email.into(),
+        profile: Some(profile).filter(|v| !v.is_null()),
+        subscriptions: Some(subs).filter(|v| !v.is_null()),
+        data: Some(data).filter(|v| !v.is_null()),
+    };
+    let full = |uid: &str, v: Value| AccountParams {
+        uid: Some(uid.into()),
+        profile: v.get("profile").cloned(),
+        data: v.get("data").cloned(),
+        subscriptions: v.get("subscriptions").cloned(),
+        is_verified: v.get("isVerified").and_then(Value::as_bool),
+        ..AccountParams::default()
+    };
+    type Step = Box<dyn Fn(&dyn Fn(Op) -> String) -> String>;
+    enum Op {
+        Lite(LiteAccountParams),
+        Full(AccountParams),
+        Set(AccountParams),
+        DeleteLite(String),
+        Delete(String),
+        Info(String),
+    }
+    let run_sqlite = |op: Op| -> String {
+        let r = match op {
+            Op::Lite(p) => lite.import_lite_account(&p).map(|()| json!(null)),
+            Op::Full(p) => lite.import_full_account(&p).map(Value::from),
+            Op::Set(p) => lite.set_account_info(&p).map(|()| json!(null)),
+            Op::DeleteLite(email) => {
+                let token = lite
+                    .get_document(Collection::EmailAccounts, &email)
+                    .unwrap()
+                    .and_then(|d| d["token"].as_str().map(String::from));
+                lite.delete_lite_account(token.as_deref().unwrap_or("nope"))
+                    .map(|()| json!(null))
+            }
+            Op::Delete(uid) => lite.delete_account(&uid).map(|()| json!(null)),
+            Op::Info(uid) => {
+                lite.get_account_info(&uid, Some(&["profile", "data", "subscriptions"]))
+            }
+        };
+        outcome(r)
+    };
+    let run_pg = |op: Op| -> String {
+        let r = match op {
+            Op::Lite(p) => pg.import_lite_account(&p).map(|()| json!(null)),
+            Op::Full(p) => pg.import_full_account(&p).map(Value::from),
+            Op::Set(p) => pg.set_account_info(&p).map(|()| json!(null)),
+            Op::DeleteLite(email) => {
+                let token = pg
+                    .get_document(Collection::EmailAccounts, &email)
+                    .unwrap()
+                    .and_then(|d| d["token"].as_str().map(String::from));
+                pg.delete_lite_account(token.as_deref().unwrap_or("nope"))
+                    .map(|()| json!(null))
+            }
+            Op::Delete(uid) => pg.delete_account(&uid).map(|()| json!(null)),
+            Op::Info(uid) => pg.get_account_info(&uid, Some(&["profile", "data", "subscriptions"])),
+        };
+        outcome(r)
+    };
+    let steps: Vec<Step> = vec![
+        Box::new(move |f| {
+            f(Op::Lite(litep(
+                "a@x.com",
+                json!({"firstName": "A"}),
+                json!({"news": {"email": {"isSubscribed": true}}}),
+                json!({"x": 1, "tags": ["p", "q"]}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Lite(litep(
+                " A@X.com ",
+                json!(null),
+                json!(null),
+                json!({"y.z": 2, "n": 255.00}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Full(full(
+                "u1",
+                json!({"profile": {"email": "a@x.com", "lastName": "L"}, "data": {"x": null},
+                       "subscriptions": {"promo.q1": {"email": {"isSubscribed": true}}}}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Set(full(
+                "u1",
+                json!({"subscriptions": {"news": {"email": {"isSubscribed": false}}},
+                       "profile": {"age": 30}, "isVerified": true}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Lite(litep(
+                "b@x.com",
+                json!(null),
+                json!(null),
+                json!(null),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Full(full(
+                "u2",
+                json!({"profile": {"email": "b@x.com"}}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Set(full(
+                "u2",
+                json!({"profile": {"email": "c@x.com"}}),
+            )))
+        }),
+        Box::new(move |f| {
+            f(Op::Lite(litep(
+                "bad",
+                json!(null),
+                json!(null),
+                json!(null),
+            )))
+        }),
+        Box::new(move |f| f(Op::Full(full("u1", json!({}))))),
+        Box::new(move |f| {
+            f(Op::Lite(litep(
+                "d@x.com",
+                json!(null),
+                json!({"s": {"email": {"isSubscribed": "yes"}}}),
+                json!(null),
+            )))
+        }),
+        Box::new(move |f| f(Op::Info("u1".into()))),
+        Box::new(move |f| f(Op::DeleteLite("a@x.com".into()))),
+        Box::new(move |f| f(Op::DeleteLite("b@x.com".into()))),
+        Box::new(move |f| f(Op::DeleteLite("nobody@x.com".into()))),
+        Box::new(move |f| f(Op::Delete("u2".into()))),
+        Box::new(move |f| f(Op::Set(full("u9", json!({"data": {"a": 1}}))))),
+        Box::new(move |f| f(Op::Info("u1".into()))),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        let want = step(&run_sqlite);
+        let got = step(&run_pg);
+        assert_eq!(got, want, "step {i}");
+        for c in Collection::ALL {
+            assert_eq!(
+                pg_export(&pg, c),
+                sqlite_export(&lite, c),
+                "step {i}: {c} documents"
+            );
+        }
+    }
+    for c in Collection::ALL {
+        assert_eq!(pg.count(c).unwrap(), lite.count(c).unwrap(), "{c} count");
+    }
+    assert_side_tables_are_recomputable(&pg);
+}
+
+/// What a write answered: its value (times masked) or its vendor code and message.
+fn outcome(r: Result<Value, acql::store::StoreError>) -> String {
+    match r {
+        Ok(mut v) => {
+            mask(&mut v);
+            v.to_string()
+        }
+        Err(e) => format!("{} {e} {:?}", e.vendor_code(), e.validation_errors()),
+    }
+}
+
+/// Every side table holds exactly the rows a fresh backfill computes from the stored
+/// documents: the writes kept them in step.
+fn assert_side_tables_are_recomputable(pg: &PgStore) {
+    let rows = |pg: &PgStore| -> Vec<String> {
+        let catalog = pg.catalog().unwrap();
+        let mut out: Vec<String> = pg
+            .dump()
+            .unwrap()
+            .into_iter()
+            .filter_map(|line| {
+                let (table, rest) = line.split_once(' ')?;
+                let def = catalog.indexes.iter().find(|d| d.table() == table)?;
+                Some(format!("{} {} {rest}", def.spec(), def.kind.as_str()))
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let before = rows(pg);
+    assert!(!before.is_empty());
+    for def in pg.catalog().unwrap().indexes {
+        pg.drop_index(def.collection, &def.spec(), def.kind)
+            .unwrap();
+        pg.add_index(def.collection, &def.spec(), def.kind).unwrap();
+    }
+    assert_eq!(rows(pg), before);
+}
+
+/// Writers in four connections (as four acql processes would be) merge into one email
+/// account and one full account at once: every write's key is there at the end.
+#[test]
+fn concurrent_writers_lose_no_merge() {
+    let Some((url, pg)) = store() else { return };
+    pg.import_full_account(&AccountParams {
+        uid: Some("u1".into()),
+        profile: Some(json!({"email": "shared@x.com"})),
+        ..AccountParams::default()
+    })
+    .unwrap();
+    const WRITERS: usize = 4;
+    const WRITES: usize = 12;
+    std::thread::scope(|scope| {
+        for w in 0..WRITERS {
+            let url = url.clone();
+            scope.spawn(move || {
+                let own = PgStore::connect(&url).unwrap();
+                for i in 0..WRITES {
+                    let key = format!("w{w}i{i}");
+                    if (w + i) % 2 == 0 {
+                        own.import_lite_account(&LiteAccountParams {
+                            email: "shared@x.com".into(),
+                            subscriptions: Some(
+                                json!({ key.clone(): {"email": {"isSubscribed": true}}}),
+                            ),
+                            ..LiteAccountParams::default()
+                        })
+                        .unwrap();
+                    } else {
+                        own.set_account_info(&AccountParams {
+                            uid: Some("u1".into()),
+                            data: Some(json!({ key.clone(): i })),
+                            subscriptions: Some(json!({ key: {"email": {"isSubscribed": false}}})),
+                            ..AccountParams::default()
+                        })
+                        .unwrap();
+                    }
+                    // A new email account from each writer, all at once: keys collide.
+                    own.import_lite_account(&LiteAccountParams {
+                        email: format!("new{i}@x.com"),
+                        data: Some(json!({ format!("w{w}"): true })),
+                        ..LiteAccountParams::default()
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let email = pg
+        .get_document(Collection::EmailAccounts, "shared@x.com")
+        .unwrap()
+        .unwrap();
+    let full = pg
+        .get_document(Collection::Accounts, "u1")
+        .unwrap()
+        .unwrap();
+    for w in 0..WRITERS {
+        for i in 0..WRITES {
+            let key = format!("w{w}i{i}");
+            assert!(
+                email["subscriptions"].get(&key).is_some(),
+                "{key} lost: {email}"
+            );
+            assert!(
+                full["subscriptions"].get(&key).is_some(),
+                "{key} lost: {full}"
+            );
+            if (w + i) % 2 == 1 {
+                assert_eq!(full["data"][&key], json!(i), "{key}: {full}");
+                assert_eq!(email["data"][&key], json!(i), "{key}: {email}");
+            }
+        }
+    }
+    for i in 0..WRITES {
+        let doc = pg
+            .get_document(Collection::EmailAccounts, &format!("new{i}@x.com"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(doc["data"].as_object().unwrap().len(), WRITERS, "{doc}");
+    }
+    assert_eq!(
+        pg.count(Collection::EmailAccounts).unwrap(),
+        1 + WRITES as u64
+    );
+    assert_side_tables_are_recomputable(&pg);
+}
+
+const IMPORT: &str = r#"{"email": "a@x.com", "n": 1.50, "profile": {"age": 30}}
+
+not json
+{"profile": {"email": "B@x.com"}, "tags": ["x", "y"]}
+{"email": "a@x.com", "n": 2}
+{"UID": "no email"}
+{"email": "c@x.com", "big": 18446744073709551616, "s": "\u0041"}
+"#;
+
+fn import_both(
+    text: &str,
+    existing: &str,
+    replace: bool,
+    skip: bool,
+) -> Option<(String, String, Vec<Value>, Vec<Value>)> {
+    let (_, pg) = store()?;
+    let lite = Store::in_memory().unwrap();
+    let opts = || ImportOptions {
+        replace,
+        skip_bad_lines: skip,
+        ..ImportOptions::new(Collection::EmailAccounts)
+    };
+    lite.import_ndjson(existing.as_bytes(), opts()).unwrap();
+    pg.import_ndjson(existing.as_bytes(), opts()).unwrap();
+    let before = pg.dump().unwrap();
+    let show = |r: Result<acql::store::ImportReport, acql::store::StoreError>| match r {
+        Ok(r) => format!(
+            "{} lines, {} inserted, {} replaced, {:?}",
+            r.lines, r.inserted, r.replaced, r.bad_lines
+        ),
+        Err(e) => format!("{} {e}", e.vendor_code()),
+    };
+    let mut progress = Vec::new();
+    let mut on_progress = |p: acql::store::Progress| progress.push(p.lines);
+    let want = show(lite.import_ndjson(text.as_bytes(), opts()));
+    let got = show(pg.import_ndjson(
+        text.as_bytes(),
+        ImportOptions {
+            progress: Some(&mut on_progress),
+            ..opts()
+        },
+    ));
+    if want.starts_with("400006") {
+        assert_eq!(
+            pg.dump().unwrap(),
+            before,
+            "a failed import changes nothing"
+        );
+    }
+    if !got.starts_with("400006") {
+        assert_eq!(
+            progress.last(),
+            Some(&(text.lines().count() as u64)),
+            "progress"
+        );
+    }
+    Some((
+        got,
+        want,
+        pg_export(&pg, Collection::EmailAccounts),
+        sqlite_export(&lite, Collection::EmailAccounts),
+    ))
+}
+
+#[test]
+fn bulk_import_follows_the_sqlite_rules() {
+    let existing = "{\"email\": \"c@x.com\", \"old\": true}\n";
+    for (replace, skip) in [(false, false), (false, true), (true, true), (true, false)] {
+        let Some((got, want, pg_docs, sqlite_docs)) = import_both(IMPORT, existing, replace, skip)
+        else {
+            return;
+        };
+        assert_eq!(got, want, "replace {replace}, skip {skip}");
+        assert_eq!(pg_docs, sqlite_docs, "replace {replace}, skip {skip}");
+    }
+    // Many batches, with a repeat across batches.
+    let many: String = (0..4500)
+        .map(|i| format!("{{\"email\": \"m{}@x.com\", \"i\": {i}}}\n", i % 4000))
+        .collect();
+    let Some((got, want, pg_docs, sqlite_docs)) = import_both(&many, "", true, false) else {
+        return;
+    };
+    assert_eq!(got, want);
+    assert_eq!(pg_docs, sqlite_docs);
+    let Some((got, want, ..)) = import_both(&many, "", false, false) else {
+        return;
+    };
+    assert_eq!(got, want);
+}
+
+#[test]
+fn jsonb_refuses_nul_characters_cleanly() {
+    let Some((_, pg)) = store() else { return };
+    let r = pg.import_ndjson(
+        "{\"email\": \"a@x.com\", \"s\": \"a\\u0000b\"}\n".as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    );
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("line 1") && e.contains("U+0000"), "{e}");
+    let e = pg
+        .import_lite_account(&LiteAccountParams {
+            email: "a@x.com".into(),
+            data: Some(json!({"s": "a\u{0}b"})),
+            ..LiteAccountParams::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.vendor_code(), 400_006, "{e}");
+    assert_eq!(pg.count(Collection::EmailAccounts).unwrap(), 0);
+}
+
+/// Cursors: a cursor opened on one connection continues on another (another process),
+/// pages hold LIMIT records, and they end with the last match.
+#[test]
+fn cursors_continue_across_processes() {
+    let Some((url, a)) = store() else { return };
+    let docs: String = (0..25)
+        .map(|i| format!("{{\"email\": \"u{i:02}@x.com\", \"g\": {}}}\n", i % 3))
+        .collect();
+    a.import_ndjson(
+        docs.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    let b = PgStore::connect(&url).unwrap();
+    let opts = SearchOptions {
+        open_cursor: true,
+        ..SearchOptions::default()
+    };
+    for q in [
+        "SELECT email FROM emailAccounts WHERE g != 1 LIMIT 4",
+        "SELECT email FROM emailAccounts ORDER BY g DESC, email LIMIT 4",
+    ] {
+        let sqlite = Store::in_memory().unwrap();
+        sqlite
+            .import_ndjson(
+                docs.as_bytes(),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
+            .unwrap();
+        let engine = acql::engine::Engine::from_store(sqlite);
+        let mut want = Vec::new();
+        let mut page = engine.search(q, &opts).unwrap();
+        want.extend(page.results.clone());
+        while let Some(id) = &page.next_cursor_id {
+            page = engine.search_cursor(id, &opts).unwrap();
+            want.extend(page.results.clone());
+        }
+        let mut got = Vec::new();
+        let mut page = a.search(q, &opts).unwrap();
+        let total = page.total_count;
+        got.extend(page.results.clone());
+        let mut turn = 0;
+        while let Some(id) = &page.next_cursor_id {
+            assert_eq!(page.results.len(), 4);
+            turn += 1;
+            let on = if turn % 2 == 1 { &b } else { &a };
+            page = on.search_cursor(id, &opts).unwrap();
+            assert_eq!(page.total_count, total);
+            got.extend(page.results.clone());
+        }
+        assert_eq!(got, want, "{q}");
+        assert_eq!(got.len() as u64, total);
+    }
+    // A cursor of another database is refused.
+    let (_, other) = store().unwrap();
+    let page = a
+        .search("SELECT * FROM emailAccounts LIMIT 2", &opts)
+        .unwrap();
+    let e = other
+        .search_cursor(page.next_cursor_id.as_deref().unwrap(), &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid cursor"), "{e}");
+    let mut n = 0;
+    let s = b
+        .stream(
+            "SELECT email FROM emailAccounts WHERE g = 0",
+            &SearchOptions::default(),
+            &mut |_| {
+                n += 1;
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    assert_eq!((s.objects_count, s.total_count, n), (9, 9, 9));
+}
+
+use crate::oracle::edges;
+
+/// One differential case: the documents in SQLite (no index, the random catalog) and in
+/// PostgreSQL (the random catalog), every query: the naive evaluator's records in the same
+/// order, and the same `totalCount`.
+fn differential(
+    docs: Vec<String>,
+    catalog: &[(&str, IndexKind)],
+    queries: &[String],
+) -> Result<(), TestCaseError> {
+    let Some((_, pg)) = store() else {
+        return Ok(());
+    };
+    let docs = edges::with_email(docs);
+    for (spec, kind) in catalog {
+        pg.add_index(Collection::EmailAccounts, spec, *kind)
+            .unwrap_or_else(|e| panic!("{spec}: {e}"));
+    }
+    let text: String = docs.iter().map(|d| format!("{d}\n")).collect();
+    pg.import_ndjson(
+        text.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    let sqlite = edges::engine(&docs, Some(catalog));
+    let opts = SearchOptions::default();
+    for q in queries {
+        let want = sqlite
+            .search(q, &opts)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        let got = pg.search(q, &opts).unwrap_or_else(|e| panic!("{q}: {e}"));
+        prop_assert_eq!(&got.results, &want.results, "{}", q);
+        prop_assert_eq!(got.total_count, want.total_count, "{} totalCount", q);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// The edge-value generators of `oracle.rs`: numbers at the edges of exact comparison,
+    /// mixed types, arrays, dotted keys; filters, sorts, windows, projections, groups and
+    /// aggregates; random catalogs. SQLite (checked against the naive evaluator there)
+    /// and PostgreSQL give the same records in the same order.
+    #[test]
+    fn postgres_answers_as_sqlite(
+        docs in prop::collection::vec(edges::doc(), 0..20),
+        catalog in edges::catalog(),
+        queries in prop::collection::vec(edges::query(), 16),
+    ) {
+        differential(docs, &catalog, &queries)?;
+    }
+}
+
+/// An indexed term reads its candidates from the side table; an unindexed one reads
+/// every document.
+#[test]
+fn explain_shows_the_candidate_statement() {
+    let Some((_, pg)) = store() else { return };
+    let e = pg
+        .explain(r#"SELECT * FROM emailAccounts WHERE email = "a@x.com""#)
+        .unwrap();
+    let ix = pg
+        .catalog()
+        .unwrap()
+        .indexes
+        .into_iter()
+        .find(|d| d.spec() == "email")
+        .unwrap()
+        .table();
+    assert!(e.contains(&format!("FROM {ix} WHERE b = $2")), "{e}");
+    assert!(e.contains("postgres: "), "{e}");
+    let e = pg
+        .explain(r#"SELECT * FROM emailAccounts WHERE data.x = 1"#)
+        .unwrap();
+    assert!(!e.contains(" IN ("), "{e}");
+}
+
+/// docs/scale-out.md distributes documents and side tables on the document id and keys
+/// tables on the key: Citus accepts a unique index on a distributed table only when it
+/// holds the distribution column, so every unique index must.
+#[test]
+fn every_unique_index_holds_its_distribution_column() {
+    let Some((url, pg)) = store() else { return };
+    pg.add_index(Collection::EmailAccounts, "data.*", IndexKind::Words)
+        .unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let rows = client
+        .query(
+            "SELECT c.relname::text, array_agg(a.attname::text)
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = 'public'
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+             WHERE i.indisunique GROUP BY i.indexrelid, c.relname",
+            &[],
+        )
+        .unwrap();
+    let mut checked = 0;
+    for r in rows {
+        let table: String = r.get(0);
+        let columns: Vec<String> = r.get(1);
+        let column = if table.ends_with("_keys") {
+            "key"
+        } else if table == "email_accounts" || table == "accounts" {
+            "id"
+        } else if ["ix_", "cx_", "wx_"].iter().any(|p| table.starts_with(p)) {
+            "doc"
+        } else {
+            // acql_meta and acql_indexes: small reference tables.
+            assert!(table.starts_with("acql_"), "{table}");
+            continue;
+        };
+        assert!(columns.iter().any(|c| c == column), "{table}: {columns:?}");
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked}");
+}
+
+/// `POST /method` with a form body, over plain HTTP/1.1; the reply's JSON.
+fn post(served: &crate::common::Served, method: &str, pairs: &[(&str, &str)]) -> Value {
+    post_to(served.addr, method, pairs)
+}
+
+/// `POST /method` to `addr`.
+fn post_to(addr: std::net::SocketAddr, method: &str, pairs: &[(&str, &str)]) -> Value {
+    use std::io::{Read, Write};
+    let mut body = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            body.push('&');
+        }
+        acql::server::params::rfc3986_encode(k, &mut body);
+        body.push('=');
+        acql::server::params::rfc3986_encode(v, &mut body);
+    }
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!(
+        "POST /{method} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        addr,
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (_, json) = out.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+/// Two servers on one PostgreSQL database (each with its own engine and connections, as
+/// two `acql serve` processes have): a write through one is visible through the other at
+/// once, and a cursor opened on one continues on the other.
+#[test]
+fn two_servers_share_one_database() {
+    use acql::engine::Engine;
+    use acql::server::ServerConfig;
+    use acql::store::OpenMode;
+    let Some(url) = pg::database() else { return };
+    let start = || {
+        let engine = Engine::open(&url, OpenMode::Create).unwrap();
+        crate::common::Served::start(engine, ServerConfig::default(), "127.0.0.1:0")
+    };
+    let (a, b) = (start(), start());
+    for i in 0..10 {
+        let reply = post(
+            if i % 2 == 0 { &a } else { &b },
+            "accounts.importLiteAccount",
+            &[
+                ("email", &format!("p{i}@x.com")),
+                ("data", &format!(r#"{{"n": {i}}}"#)),
+            ],
+        );
+        assert_eq!(reply["errorCode"], json!(0), "{reply}");
+        let seen = post(
+            if i % 2 == 0 { &b } else { &a },
+            "accounts.search",
+            &[(
+                "query",
+                &format!(r#"SELECT data.n FROM emailAccounts WHERE email = "p{i}@x.com""#),
+            )],
+        );
+        assert_eq!(seen["results"], json!([{"data": {"n": i}}]), "{seen}");
+    }
+    let mut page = post(
+        &a,
+        "accounts.search",
+        &[
+            (
+                "query",
+                "SELECT email FROM emailAccounts ORDER BY data.n DESC LIMIT 3",
+            ),
+            ("openCursor", "true"),
+        ],
+    );
+    let mut emails = Vec::new();
+    let mut turn = 0;
+    loop {
+        assert_eq!(page["errorCode"], json!(0), "{page}");
+        assert_eq!(page["totalCount"], json!(10), "{page}");
+        for r in page["results"].as_array().unwrap() {
+            emails.push(r["email"].as_str().unwrap().to_string());
+        }
+        let Some(id) = page["nextCursorId"].as_str().map(String::from) else {
+            break;
+        };
+        turn += 1;
+        page = post(
+            if turn % 2 == 1 { &b } else { &a },
+            "accounts.search",
+            &[("cursorId", &id)],
+        );
+    }
+    let want: Vec<String> = (0..10).rev().map(|i| format!("p{i}@x.com")).collect();
+    assert_eq!(emails, want);
+}
+
+/// The CLI takes a PostgreSQL URL wherever it takes a database file.
+#[test]
+fn the_cli_takes_a_url_for_a_database() {
+    use assert_cmd::Command;
+    let Some(url) = pg::database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.ndjson");
+    std::fs::write(
+        &file,
+        "{\"email\": \"a@x.com\", \"n\": 1}\n{\"email\": \"b@x.com\", \"n\": 2}\nnot json\n",
+    )
+    .unwrap();
+    let acql = || Command::new(env!("CARGO_BIN_EXE_acql"));
+    acql()
+        .args(["import", &url])
+        .arg(&file)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("line 3"));
+    acql()
+        .args(["import", &url, "--skip-invalid"])
+        .arg(&file)
+        .assert()
+        .success();
+    let out = acql()
+        .args([
+            &url,
+            "SELECT email FROM emailAccounts WHERE n >= 1",
+            "--format",
+            "ndjson",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "{\"email\":\"a@x.com\"}\n{\"email\":\"b@x.com\"}\n"
+    );
+    acql().args(["index", &url, "add", "n"]).assert().success();
+    acql()
+        .args(["index", &url, "list"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("n"));
+    acql()
+        .args(["explain", &url, "SELECT * FROM emailAccounts WHERE n = 2"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("postgres: "));
+    let out = acql()
+        .args(["export", &url])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8_lossy(&out).lines().count(), 2);
+    // A read-only command on a database without acql's tables creates nothing.
+    let empty = pg::database().unwrap();
+    acql()
+        .args([&empty, "SELECT * FROM emailAccounts"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no acql tables"));
+    let mut client = postgres::Client::connect(&empty, postgres::NoTls).unwrap();
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0);
+}
+
+/// `acql serve` takes its database from `ACQL_DATABASE_URL` (a container's configuration).
+#[test]
+fn serve_takes_the_database_url_from_the_environment() {
+    let Some(url) = pg::database() else { return };
+    let pg = PgStore::connect(&url).unwrap();
+    pg.import_ndjson(
+        "{\"email\": \"env@x.com\"}\n".as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_acql"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("ACQL_DATABASE_URL", &url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Up to a minute for the server to listen (a loaded machine), then one search.
+    let up = (0..600).any(|_| {
+        let ok = std::net::TcpStream::connect(addr).is_ok();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(up, "acql serve did not listen");
+    let reply = post_to(
+        addr,
+        "accounts.search",
+        &[("query", "SELECT email FROM emailAccounts")],
+    );
+    assert_eq!(reply["results"], json!([{"email": "env@x.com"}]), "{reply}");
+}
