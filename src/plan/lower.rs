@@ -308,6 +308,39 @@ pub fn candidates(
     Some(sql)
 }
 
+/// The first `first` matches `(id, doc)` in id order, from `after` (exclusive) on, of an
+/// access whose candidates are exactly its matches: the ids come from the index rows alone
+/// (sorted and cut there), and only those documents are read. [`candidates`] instead
+/// walks the collection in id order testing each row against the ids, which reads every
+/// document up to the last match on the page.
+pub fn first_candidates(
+    d: Dialect,
+    collection: Collection,
+    access: &Access,
+    after: Option<i64>,
+    first: u64,
+) -> Option<Sql> {
+    if matches!(access, Access::Empty | Access::Scan) {
+        return None;
+    }
+    let mut sql = Sql::new(d);
+    let _ = write!(
+        sql.text,
+        "SELECT t.id, t.doc FROM {} t WHERE t.id IN (SELECT doc FROM (",
+        collection.table()
+    );
+    docs_select(&mut sql, &lookups(access), true);
+    sql.push(")");
+    if let Some(a) = after {
+        sql.push(" WHERE doc > ");
+        sql.bind(ValueKey::Int(a));
+    }
+    sql.push(" ORDER BY doc LIMIT ");
+    sql.bind(ValueKey::Int(i64::try_from(first).unwrap_or(i64::MAX)));
+    sql.push(") ORDER BY t.id");
+    Some(sql)
+}
+
 /// True when a probe's rows are unique per document: a fixed `(b, k)` or `(b, w)` pair
 /// of the primary key, or any probe under one binding of an index where no document
 /// has two rows under one binding (not [`multi`](crate::catalog::IndexDef::multi)).

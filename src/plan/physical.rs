@@ -709,7 +709,24 @@ impl<F: Facts> Builder<'_, F> {
 
     /// Records in insertion order, with their count when asked for.
     fn insertion(&mut self, c: Choice<'_>, access: &Access) -> Result<Operator, F::Error> {
-        let source = self.source(c, access, self.demand.after);
+        let source = match (self.first_matches(c, access), self.demand.limit) {
+            // A page of an exact lookup that is not one key (whose rows already come in
+            // id order): its ids from the index, then only the page's documents.
+            (true, Some(limit)) => {
+                let first = self.demand.start.saturating_add(limit).saturating_add(1);
+                match lower::first_candidates(
+                    self.d,
+                    self.plan.collection,
+                    access,
+                    self.demand.after,
+                    first,
+                ) {
+                    Some(sql) => Source::Candidates(sql),
+                    None => self.source(c, access, self.demand.after),
+                }
+            }
+            _ => self.source(c, access, self.demand.after),
+        };
         // A covering count is deferred: when the page holds every match (a point lookup,
         // a short list), the matches counted on the way are the total.
         let deferred = matches!(c.count, CountMethod::Covering);
@@ -727,6 +744,14 @@ impl<F: Facts> Builder<'_, F> {
             count,
             deferred,
         })
+    }
+
+    /// True when every candidate of `access` is a match (no residual) and its rows do not
+    /// come in id order by themselves (more than one probe, or a range).
+    fn first_matches(&self, c: Choice<'_>, access: &Access) -> bool {
+        let one_key = matches!(access, Access::Lookup(l)
+            if l.probes.len() == 1 && matches!(l.probes[0], Probe::Key(_) | Probe::Word(_)));
+        c.residual.is_none() && !one_key && !matches!(access, Access::Scan | Access::Empty)
     }
 
     /// Records sorted in memory: every match read, the page fetched by id.
