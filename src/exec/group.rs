@@ -267,6 +267,12 @@ fn covering_groups(
 
 /// START/LIMIT over computed rows; `totalCount` is the number of rows (groups).
 fn page(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Result<Summary, ExecError> {
+    Ok(page_rows(rows, w, out))
+}
+
+/// START/LIMIT over computed rows (aggregate rows, groups) for every backend;
+/// `totalCount` is the number of rows.
+pub(crate) fn page_rows(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Summary {
     let mut s = Summary {
         total: Some(rows.len() as u64),
         ..Summary::default()
@@ -281,11 +287,11 @@ fn page(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Result<Summary, Exec
             s.more = true;
             break;
         }
-        if emit_value(row, out, &mut buf) == ControlFlow::Break(()) {
+        if emit_value(row, out, &mut buf).is_break() {
             s.stopped = true;
             break;
         }
         s.emitted += 1;
     }
-    Ok(s)
+    s
 }

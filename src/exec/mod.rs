@@ -8,7 +8,7 @@
 pub mod aggregate;
 pub mod cursor;
 pub mod eval;
-mod group;
+pub(crate) mod group;
 mod prepared;
 pub mod project;
 pub mod run;

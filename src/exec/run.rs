@@ -107,18 +107,23 @@ pub fn run(
 }
 
 /// Pages over a stream of matches in final order: START, LIMIT, one look-ahead match
-/// for `more`, early stop when counting is not needed.
-struct Pager {
+/// for `more`, early stop when counting is not needed. Every backend's record operators
+/// page through it.
+pub(crate) struct Pager {
     start: u64,
     limit: u64,
     keep_counting: bool,
-    matched: u64,
-    s: Summary,
+    /// Matches seen so far (skipped ones included).
+    pub(crate) matched: u64,
+    /// The page so far.
+    pub(crate) s: Summary,
     buf: Vec<u8>,
 }
 
 impl Pager {
-    fn new(w: &Window, keep_counting: bool) -> Pager {
+    /// A pager for the window `w`; `keep_counting` goes on past a full page (the matches
+    /// seen are then `totalCount`).
+    pub(crate) fn new(w: &Window, keep_counting: bool) -> Pager {
         Pager {
             start: w.start,
             limit: w.limit.unwrap_or(u64::MAX),
@@ -147,7 +152,7 @@ impl Pager {
     }
 
     /// One more match; `emit` produces the record when it is inside the window.
-    fn push(
+    pub(crate) fn push(
         &mut self,
         pos: impl FnOnce() -> Position,
         emit: impl FnOnce(&mut Vec<u8>) -> ControlFlow<()>,

@@ -4,7 +4,7 @@
 //!
 //! A database argument that is a URL (`postgres://user@host:5432/db`, or
 //! `postgresql://…`) selects it. The write methods run the SQLite store's own rules
-//! (`store/writes.rs`) on a [`docs::PgTx`], each in one transaction that locks the rows it
+//! (`store/writes.rs`) on a `docs::PgTx`, each in one transaction that locks the rows it
 //! reads (`SELECT … FOR UPDATE`): a concurrent write of the same account waits, then reads
 //! the committed result, so no merge is lost. Two writers creating the same key collide on
 //! its primary key, and a deadlock between two accounts' locks is broken by PostgreSQL;

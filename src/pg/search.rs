@@ -21,8 +21,9 @@ use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key};
 use crate::exec::aggregate::{cmp_sort_values, sort_value};
 use crate::exec::cursor::{CursorState, Position, now_ms};
 use crate::exec::eval::Filter;
+use crate::exec::group::page_rows;
 use crate::exec::project::Projection;
-use crate::exec::run::{Guard, Out, Summary, Window};
+use crate::exec::run::{Guard, Out, Pager, Summary, Window};
 use crate::jsonb::Jsonb;
 use crate::plan::{Plan, PlanError, Shape};
 use crate::value::ValueKey;
@@ -120,18 +121,6 @@ fn cmp_keys(
         )
     }))
     .then(a.1.cmp(&b.1))
-}
-
-/// Writes one computed row (aggregates, groups) into `out`.
-fn emit_value(v: Value, out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
-    match out {
-        Out::Values(f) => f(v),
-        Out::Json(f) => {
-            buf.clear();
-            let _ = serde_json::to_writer(&mut *buf, &v);
-            f(buf)
-        }
-    }
 }
 
 /// Writes one document record into `out` (as the SQLite executor does).
@@ -234,75 +223,6 @@ fn count_exact(tx: &PgTx<'_>, p: &PgPrepared) -> crate::Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// START, LIMIT and the look-ahead for `more` over matches in final order.
-struct Pager {
-    start: u64,
-    limit: u64,
-    matched: u64,
-    s: Summary,
-    buf: Vec<u8>,
-}
-
-impl Pager {
-    fn new(w: &Window) -> Pager {
-        Pager {
-            start: w.start,
-            limit: w.limit.unwrap_or(u64::MAX),
-            matched: 0,
-            s: Summary::default(),
-            buf: Vec::new(),
-        }
-    }
-
-    /// One more match; `Break` once the page is full and one more match was seen.
-    fn push(
-        &mut self,
-        pos: impl FnOnce() -> Position,
-        emit: impl FnOnce(&mut Vec<u8>) -> ControlFlow<()>,
-    ) -> ControlFlow<()> {
-        self.matched += 1;
-        if self.matched <= self.start {
-            return ControlFlow::Continue(());
-        }
-        if self.s.emitted < self.limit {
-            if emit(&mut self.buf).is_break() {
-                self.s.stopped = true;
-                return ControlFlow::Break(());
-            }
-            self.s.emitted += 1;
-            self.s.last = Some(pos());
-            return ControlFlow::Continue(());
-        }
-        self.s.more = true;
-        ControlFlow::Break(())
-    }
-}
-
-/// START/LIMIT over computed rows; `totalCount` is the number of rows.
-fn page(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Summary {
-    let mut s = Summary {
-        total: Some(rows.len() as u64),
-        ..Summary::default()
-    };
-    let limit = w.limit.unwrap_or(u64::MAX);
-    let mut buf = Vec::new();
-    for (i, row) in rows.into_iter().enumerate() {
-        if (i as u64) < w.start {
-            continue;
-        }
-        if s.emitted >= limit {
-            s.more = true;
-            break;
-        }
-        if emit_value(row, out, &mut buf).is_break() {
-            s.stopped = true;
-            break;
-        }
-        s.emitted += 1;
-    }
-    s
-}
-
 fn run_insertion(
     tx: &PgTx<'_>,
     p: &PgPrepared,
@@ -310,7 +230,7 @@ fn run_insertion(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> crate::Result<Summary> {
-    let mut pager = Pager::new(w);
+    let mut pager = Pager::new(w, false);
     let mut counting = false;
     let mut total = 0u64;
     let after = w.after.as_ref().map_or(0, |a| a.id);
@@ -409,7 +329,7 @@ fn run_sorted(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let mut pager = Pager::new(w);
+    let mut pager = Pager::new(w, false);
     for (keys, id) in entries.into_iter().take(take) {
         guard.tick()?;
         let Some(body) = bodies.get(&id) else {
@@ -464,7 +384,7 @@ fn run_aggregates(
         };
         row.insert(aggregate_key(agg), v);
     }
-    let mut s = page(vec![Value::Object(row)], w, out);
+    let mut s = page_rows(vec![Value::Object(row)], w, out);
     s.total = Some(total);
     Ok(s)
 }
@@ -507,7 +427,7 @@ impl PgStore {
                     g.add(Jsonb::trusted(body));
                     ControlFlow::Continue(())
                 })?;
-                page(g.rows(), w, out)
+                page_rows(g.rows(), w, out)
             }
         };
         tx.commit()?;
