@@ -186,7 +186,13 @@ pub enum Numbers {
     /// `count(*)`: the count operator's.
     Count,
     /// The `(doc, k)` numbers of index rows (the executor puts them in document order).
-    Rows(Sql),
+    Rows {
+        /// The rows.
+        sql: Sql,
+        /// No document has two rows (one key or probe set of a non-lossy index; several
+        /// composite keys may each hold a document).
+        distinct: bool,
+    },
     /// `min`/`max` over a whole binding: the extreme number (one seek), then the first
     /// document's number equal to it (one seek, the extreme bound at `slot`).
     Extreme {
@@ -701,7 +707,10 @@ impl<F: Facts> Builder<'_, F> {
                         first,
                     }
                 }
-                Some(src) => Numbers::Rows(lower::covered_rows(d, src)),
+                Some(src) => Numbers::Rows {
+                    sql: lower::covered_rows(d, src),
+                    distinct: !matches!(&src.rows, Rows::Keys(keys) if keys.len() > 1),
+                },
             })
             .collect();
         Ok(Some(Operator::CoveredAggregates { count, numbers }))
@@ -1011,7 +1020,7 @@ impl Physical {
                 for n in numbers {
                     match n {
                         Numbers::Count => {}
-                        Numbers::Rows(sql) => all.push(Statement {
+                        Numbers::Rows { sql, .. } => all.push(Statement {
                             label: "values",
                             sql,
                             when: When::Always,
