@@ -361,8 +361,8 @@ fn run_walk(
 }
 
 /// Compares two sort-key tuples ([`sort_value`] per `ORDER BY` path): missing last in
-/// both directions, then by id.
-fn cmp_keys(
+/// both directions, then by id. Every backend's sort uses it.
+pub(crate) fn cmp_keys(
     items: &[OrderItem],
     a: (&[Option<ValueKey>], i64),
     b: (&[Option<ValueKey>], i64),

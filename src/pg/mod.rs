@@ -287,20 +287,7 @@ impl PgStore {
         let (patterns, kind) = crate::store::index_spec(spec, kind)?;
         self.write(|tx| {
             let catalog = tx.catalog()?;
-            let def = catalog
-                .of(collection)
-                .find(|d| {
-                    d.kind == kind
-                        && d.pattern == patterns[0]
-                        && d.second.as_ref() == patterns.get(1)
-                })
-                .ok_or_else(|| {
-                    StoreError::Index(format!(
-                        "{collection} has no {} index on `{}`",
-                        kind.as_str(),
-                        spec.trim()
-                    ))
-                })?;
+            let def = crate::store::declared(&catalog, collection, (&patterns, kind), spec)?;
             tx.raw()
                 .batch_execute(&format!("DROP TABLE IF EXISTS {}", def.table()))?;
             tx.execute("DELETE FROM acql_indexes WHERE id = $1", &[&def.id])?;

@@ -17,13 +17,13 @@ use super::docs::PgTx;
 use super::lower::{Candidates, candidates};
 use crate::ast::{AggFunc, OrderItem, OrderKey, SelectItem};
 use crate::engine::{SearchOptions, SearchPage, StreamSummary};
+use crate::exec::aggregate::sort_value;
 use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key};
-use crate::exec::aggregate::{cmp_sort_values, sort_value};
 use crate::exec::cursor::{CursorState, Position, now_ms};
 use crate::exec::eval::Filter;
 use crate::exec::group::page_rows;
 use crate::exec::project::Projection;
-use crate::exec::run::{Guard, Out, Pager, Summary, Window};
+use crate::exec::run::{Guard, Out, Pager, Summary, Window, cmp_keys};
 use crate::jsonb::Jsonb;
 use crate::plan::{Plan, PlanError, Shape};
 use crate::value::ValueKey;
@@ -105,22 +105,6 @@ impl PgPrepared {
             })
             .collect()
     }
-}
-
-/// Compares two matches' sort keys (missing last both ways), then their ids.
-fn cmp_keys(
-    items: &[OrderItem],
-    a: (&[Option<ValueKey>], i64),
-    b: (&[Option<ValueKey>], i64),
-) -> Ordering {
-    cmp_sort_values(items.iter().enumerate().map(|(i, item)| {
-        (
-            a.0.get(i).and_then(Option::as_ref),
-            b.0.get(i).and_then(Option::as_ref),
-            item.descending,
-        )
-    }))
-    .then(a.1.cmp(&b.1))
 }
 
 /// Writes one document record into `out` (as the SQLite executor does).

@@ -489,20 +489,7 @@ impl Store {
         let (patterns, kind) = index_spec(spec, kind)?;
         self.write(|tx| {
             let catalog = schema::load_catalog(tx)?;
-            let def = catalog
-                .of(collection)
-                .find(|d| {
-                    d.kind == kind
-                        && d.pattern == patterns[0]
-                        && d.second.as_ref() == patterns.get(1)
-                })
-                .ok_or_else(|| {
-                    StoreError::Index(format!(
-                        "{collection} has no {} index on `{}`",
-                        kind.as_str(),
-                        spec.trim()
-                    ))
-                })?;
+            let def = declared(&catalog, collection, (&patterns, kind), spec)?;
             index::drop(tx, def)
         })
     }
@@ -523,6 +510,28 @@ impl Store {
             ImportOptions::new(Collection::EmailAccounts),
         )
     }
+}
+
+/// The declared index of `collection` with these patterns and kind (`spec` as the user
+/// wrote it, for the error), on any backend.
+pub(crate) fn declared<'c>(
+    catalog: &'c Catalog,
+    collection: Collection,
+    (patterns, kind): (&[Pattern], IndexKind),
+    spec: &str,
+) -> Result<&'c IndexDef, StoreError> {
+    catalog
+        .of(collection)
+        .find(|d| {
+            d.kind == kind && d.pattern == patterns[0] && d.second.as_ref() == patterns.get(1)
+        })
+        .ok_or_else(|| {
+            StoreError::Index(format!(
+                "{collection} has no {} index on `{}`",
+                kind.as_str(),
+                spec.trim()
+            ))
+        })
 }
 
 /// The patterns of an index specification, and its kind: two patterns make a value
