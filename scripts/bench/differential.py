@@ -11,6 +11,11 @@ times it with the bench runner (`acql bench`): acql, acql's own full scan (the s
 query planned without indexes) and the hand SQL. The runner checks that acql and the scan
 return the same records, so every run is also a differential test of the index paths.
 
+The hand SQL answers what acql answers: a record query returns its page in acql's order
+(insertion order, `id`, unless sorted; ties by `id`) and a second statement gives the
+`totalCount` acql returns with every page (`NAME total sql:`, timed with the page and
+checked against acql's total).
+
 Prints one line per shape, worst ratio to hand SQL first: acql's median, acql / hand SQL
 (above 1: acql slower), acql / full scan (above 1: the index made it slower).
 
@@ -165,8 +170,8 @@ class Shapes:
         T = "FROM email_accounts"
         out = []
 
-        def add(shape, q, sql):
-            out.append((shape, q, sql))
+        def add(shape, q, sql, total=None):
+            out.append((shape, q, sql, total))
 
         def eq_count(p):
             v = self.pick(p)
@@ -180,7 +185,8 @@ class Shapes:
             add(f"range pair count [{p}]", f"SELECT count(*) {F} WHERE {q}",
                 f"SELECT count(*) {T} WHERE {s}")
             add(f"range pair LIMIT 100 [{p}]", f"SELECT * {F} WHERE {q} LIMIT 100",
-                f"SELECT json(doc) {T} WHERE {s} LIMIT 100")
+                f"SELECT json(doc) {T} WHERE {s} ORDER BY id LIMIT 100",
+                f"SELECT count(*) {T} WHERE {s}")
 
         def in_count(p, n=3):
             vs = self.distinct(p, n)
@@ -190,7 +196,9 @@ class Shapes:
 
         def top_n(p, n=20):
             add(f"top-{n} DESC [{p}]", f"SELECT * {F} ORDER BY {p} DESC LIMIT {n}",
-                f"SELECT json(doc) {T} WHERE {jx(p)} IS NOT NULL ORDER BY {jx(p)} DESC LIMIT {n}")
+                f"SELECT json(doc) {T} WHERE {jx(p)} IS NOT NULL ORDER BY {jx(p)} DESC, id LIMIT {n}",
+                # acql keeps the collection's count; so may the hand-written side.
+                "SELECT n FROM acql_counts WHERE collection = 'emailAccounts'")
 
         def group(p):
             add(f"GROUP BY count [{p}]", f"SELECT {p}, count(*) {F} GROUP BY {p}",
@@ -206,7 +214,8 @@ class Shapes:
             x = self.pick(a)
             add(f"composite = + ORDER BY DESC LIMIT 100 [{a}, {b}]",
                 f"SELECT * {F} WHERE {a} = {acql_lit(x)} ORDER BY {b} DESC LIMIT 100",
-                f"SELECT json(doc) {T} WHERE {jx(a)} = {sql_lit(x)} ORDER BY {jx(b)} DESC LIMIT 100")
+                f"SELECT json(doc) {T} WHERE {jx(a)} = {sql_lit(x)} ORDER BY {jx(b)} DESC, id LIMIT 100",
+                f"SELECT count(*) {T} WHERE {jx(a)} = {sql_lit(x)}")
             add(f"composite prefix = count [{a}, {b}]",
                 f"SELECT count(*) {F} WHERE {a} = {acql_lit(x)}",
                 f"SELECT count(*) {T} WHERE {jx(a)} = {sql_lit(x)}")
@@ -228,7 +237,8 @@ class Shapes:
                 f"SELECT count(*) {T} WHERE {jx(p)} = {sql_lit(x)} AND coalesce(NOT {jx(r)} >= {sql_lit(lo)}, 1)")
             add(f"= ORDER BY other LIMIT 50 [{p}, {r}]",
                 f"SELECT * {F} WHERE {p} = {acql_lit(x)} ORDER BY {r} LIMIT 50",
-                f"SELECT json(doc) {T} WHERE {jx(p)} = {sql_lit(x)} ORDER BY {jx(r)} IS NULL, {jx(r)} LIMIT 50")
+                f"SELECT json(doc) {T} WHERE {jx(p)} = {sql_lit(x)} ORDER BY {jx(r)} IS NULL, {jx(r)}, id LIMIT 50",
+                f"SELECT count(*) {T} WHERE {jx(p)} = {sql_lit(x)}")
 
         if name == "value":
             for p in ("profile.country", "data.preferences.channel"):
@@ -261,7 +271,8 @@ class Shapes:
                 add(f"= true count [{p}]", f"SELECT count(*) {F} WHERE {p} = true",
                     f"SELECT count(*) {T} WHERE {jx(p)} = 1")
                 add(f"= true LIMIT 100 [{p}]", f"SELECT * {F} WHERE {p} = true LIMIT 100",
-                    f"SELECT json(doc) {T} WHERE {jx(p)} = 1 LIMIT 100")
+                    f"SELECT json(doc) {T} WHERE {jx(p)} = 1 ORDER BY id LIMIT 100",
+                    f"SELECT count(*) {T} WHERE {jx(p)} = 1")
         elif name == "words":
             for city in self.rng.sample(self.v["_cities"], 3):
                 word = city.split()[0]
@@ -321,12 +332,14 @@ def main() -> int:
             lines.append(f"setup: CREATE INDEX IF NOT EXISTS h_{i} ON email_accounts({cols})")
         lines.append("setup: ANALYZE")
         named = {}
-        for j, (shape, q, sql) in enumerate(shapes.for_catalog(cat)):
+        for j, (shape, q, sql, total) in enumerate(shapes.for_catalog(cat)):
             name = f"{cat}-{j}"
             named[name] = shape
             lines.append(f"{name}: {q}")
             if sql:
                 lines.append(f"{name} sql: {sql}")
+            if total:
+                lines.append(f"{name} total sql: {total}")
         qfile.write_text("\n".join(lines) + "\n")
         out = work / f"{cat}.json"
         log(f"catalog {cat}: {len(named)} queries")

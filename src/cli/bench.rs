@@ -29,6 +29,10 @@
 //! - `NAME sql: SQL` is hand-written SQLite SQL for the query `NAME`, run on the same
 //!   database (collection tables `email_accounts` / `accounts`, `doc` in JSONB). Its rows
 //!   are read and the first column's bytes touched, as a client would.
+//! - `NAME total sql: SQL` is a second hand-written statement for `NAME`, run right after
+//!   its `NAME sql:` and timed with it: a `count(*)` that gives the `totalCount` acql
+//!   returns with every record query, so the SQL side answers everything acql does. The
+//!   runner then checks both the row count and the total.
 //! - `setup: SQL` runs once in a write transaction before anything is timed: typically
 //!   `CREATE INDEX IF NOT EXISTS …` on the expressions the hand SQL uses.
 //!
@@ -135,6 +139,8 @@ pub struct BenchQuery {
     pub query: String,
     /// Hand-written SQL for the same result, if the file gives one.
     pub sql: Option<String>,
+    /// Hand-written SQL for the `totalCount` (one integer), timed with `sql`.
+    pub total_sql: Option<String>,
     /// The line the query is on (1-based).
     pub line: usize,
 }
@@ -157,26 +163,38 @@ pub struct QueryFile {
     pub queries: Vec<BenchQuery>,
 }
 
-/// Splits `NAME: rest` / `NAME sql: rest` off a line; `None` when the line has no label.
-fn label(line: &str) -> Option<(&str, bool, &str)> {
+/// What a labelled line holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Query,
+    Sql,
+    TotalSql,
+}
+
+/// Splits `NAME: rest` / `NAME sql: rest` / `NAME total sql: rest` off a line; `None` when
+/// the line has no label.
+fn label(line: &str) -> Option<(&str, Part, &str)> {
     let colon = line.find(':')?;
     let (head, rest) = (&line[..colon], line[colon + 1..].trim());
-    let (name, sql) = match head.strip_suffix(" sql") {
-        Some(name) => (name.trim_end(), true),
-        None => (head, false),
+    let (name, part) = if let Some(name) = head.strip_suffix(" total sql") {
+        (name.trim_end(), Part::TotalSql)
+    } else if let Some(name) = head.strip_suffix(" sql") {
+        (name.trim_end(), Part::Sql)
+    } else {
+        (head, Part::Query)
     };
     let is_name = !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    is_name.then_some((name, sql, rest))
+    is_name.then_some((name, part, rest))
 }
 
 impl QueryFile {
     /// Parses the query-file format described in the [module docs](self).
     pub fn parse(text: &str) -> Result<QueryFile, BenchError> {
         let mut file = QueryFile::default();
-        let mut sql_lines: Vec<(String, String, usize)> = Vec::new();
+        let mut sql_lines: Vec<(String, Part, String, usize)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let trimmed = raw.trim();
@@ -185,7 +203,7 @@ impl QueryFile {
             }
             let syntax = |message: String| BenchError::Syntax { line, message };
             match label(trimmed) {
-                Some(("setup", false, sql)) => {
+                Some(("setup", Part::Query, sql)) => {
                     if sql.is_empty() {
                         return Err(syntax("`setup:` needs an SQL statement".into()));
                     }
@@ -194,16 +212,23 @@ impl QueryFile {
                         line,
                     });
                 }
-                Some((name, true, sql)) => {
+                Some((name, part @ (Part::Sql | Part::TotalSql), sql)) => {
+                    let what = if part == Part::Sql {
+                        "sql"
+                    } else {
+                        "total sql"
+                    };
                     if sql.is_empty() {
-                        return Err(syntax(format!("`{name} sql:` needs an SQL statement")));
+                        return Err(syntax(format!("`{name} {what}:` needs an SQL statement")));
                     }
-                    if sql_lines.iter().any(|(n, _, _)| n == name) {
-                        return Err(syntax(format!("`{name}` already has hand-written SQL")));
+                    if sql_lines.iter().any(|(n, p, _, _)| n == name && *p == part) {
+                        return Err(syntax(format!(
+                            "`{name}` already has hand-written `{what}:`"
+                        )));
                     }
-                    sql_lines.push((name.to_string(), sql.to_string(), line));
+                    sql_lines.push((name.to_string(), part, sql.to_string(), line));
                 }
-                Some((name, false, query)) => {
+                Some((name, Part::Query, query)) => {
                     if query.is_empty() {
                         return Err(syntax(format!("`{name}:` needs a query")));
                     }
@@ -215,14 +240,27 @@ impl QueryFile {
                 }
             }
         }
-        for (name, sql, line) in sql_lines {
+        for (name, part, sql, line) in sql_lines {
             let Some(q) = file.queries.iter_mut().find(|q| q.name == name) else {
                 return Err(BenchError::Syntax {
                     line,
                     message: format!("no query named `{name}` for this SQL"),
                 });
             };
-            q.sql = Some(sql);
+            match part {
+                Part::TotalSql => q.total_sql = Some(sql),
+                _ => q.sql = Some(sql),
+            }
+        }
+        if let Some(q) = file
+            .queries
+            .iter()
+            .find(|q| q.total_sql.is_some() && q.sql.is_none())
+        {
+            return Err(BenchError::Syntax {
+                line: q.line,
+                message: format!("`{} total sql:` needs a `{} sql:` too", q.name, q.name),
+            });
         }
         Ok(file)
     }
@@ -238,6 +276,7 @@ impl QueryFile {
             name,
             query: query.to_string(),
             sql: None,
+            total_sql: None,
             line,
         });
         Ok(())
@@ -350,6 +389,8 @@ pub struct QueryResult {
     pub scan: Option<Side>,
     /// The hand-written SQL (`None`: none given, or not run).
     pub sql: Option<Side>,
+    /// The hand SQL also gives `totalCount` (a `total sql:` line).
+    pub sql_total: bool,
 }
 
 impl QueryResult {
@@ -372,11 +413,13 @@ impl QueryResult {
         }
     }
 
-    /// False when the hand SQL returned another count (its one integer) or another number
-    /// of rows: SQL that asks something else, or a bug.
+    /// False when the hand SQL returned another count (its one integer), another number
+    /// of rows or (with a `total sql:` line) another `totalCount`: SQL that asks something
+    /// else, or a bug.
     pub fn sql_agrees(&self) -> bool {
         match (&self.acql, &self.sql) {
             (Ok(a), Some(Ok(s))) if s.scalar => s.total == a.total,
+            (Ok(a), Some(Ok(s))) if self.sql_total => s.rows == a.rows && s.total == a.total,
             (Ok(a), Some(Ok(s))) => s.rows == a.rows,
             _ => true,
         }
@@ -458,7 +501,14 @@ fn run_query(target: &Target, q: &BenchQuery, o: &Options) -> QueryResult {
         })
     });
     let sql = match (&q.sql, o.sql) {
-        (Some(sql), true) => Some(measure(o, &mut || sql_once(&target.sql, sql))),
+        (Some(sql), true) => Some(measure(o, &mut || {
+            let rows = sql_once(&target.sql, sql)?;
+            match &q.total_sql {
+                // The page's rows and the total's one integer.
+                Some(total) => Ok((rows.0, sql_once(&target.sql, total)?.1, rows.2, false)),
+                None => Ok(rows),
+            }
+        })),
         _ => None,
     };
     QueryResult {
@@ -467,6 +517,7 @@ fn run_query(target: &Target, q: &BenchQuery, o: &Options) -> QueryResult {
         acql,
         scan,
         sql,
+        sql_total: q.total_sql.is_some(),
     }
 }
 
@@ -937,6 +988,7 @@ mod tests {
             f.queries[0].sql.as_deref(),
             Some("SELECT json(doc) FROM email_accounts")
         );
+        assert_eq!(f.queries[0].total_sql, None);
         assert_eq!((f.queries[1].name.as_str(), f.queries[1].line), ("q2", 7));
         assert_eq!(f.queries[1].query, "SELECT count(*) FROM accounts");
     }
@@ -952,6 +1004,17 @@ mod tests {
         assert_eq!(err("setup:").0, 1);
         assert_eq!(err("Q1:").0, 1);
         assert_eq!(err("Q1: a\nQ1 sql: x\nQ1 sql: y").0, 3);
+        assert_eq!(err("Q1: a\nQ1 total sql: x\nQ1 total sql: y").0, 3);
+        assert!(
+            err("Q1: a\nQ1 total sql: x")
+                .1
+                .contains("needs a `Q1 sql:` too")
+        );
+        assert!(
+            err("Q1: a\nQ1 total sql:")
+                .1
+                .contains("`Q1 total sql:` needs")
+        );
     }
 
     #[test]
@@ -1056,6 +1119,32 @@ bycountry: SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.
             )
             .unwrap();
         assert!(has);
+    }
+
+    #[test]
+    fn a_total_sql_line_is_timed_with_the_page_and_checked() {
+        let (_dir, target) = target_with_docs(200);
+        let page = "SELECT json(doc) FROM email_accounts WHERE json_extract(doc, '$.profile.age') >= 30 ORDER BY id LIMIT 5";
+        let text = format!(
+            "p: SELECT * FROM emailAccounts WHERE profile.age >= 30 LIMIT 5\n\
+             p sql: {page}\n\
+             p total sql: SELECT count(*) FROM email_accounts WHERE json_extract(doc, '$.profile.age') >= 30\n\
+             q: SELECT * FROM emailAccounts WHERE profile.age >= 30 LIMIT 5\n\
+             q sql: {page}\n\
+             q total sql: SELECT count(*) - 1 FROM email_accounts WHERE json_extract(doc, '$.profile.age') >= 30\n"
+        );
+        let file = QueryFile::parse(&text).unwrap();
+        let report = run(&target, &file, &quick()).unwrap();
+        let (p, q) = (&report.results[0], &report.results[1]);
+        assert!(p.sql_total && p.agrees(), "{report}");
+        let (a, s) = (
+            p.acql.as_ref().unwrap(),
+            p.sql.as_ref().unwrap().as_ref().unwrap(),
+        );
+        assert_eq!((s.rows, s.total), (a.rows, a.total));
+        assert!(a.total > 5, "{}", a.total);
+        // Same rows, another total: flagged.
+        assert!(!q.sql_agrees(), "{report}");
     }
 
     #[test]
