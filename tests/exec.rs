@@ -1163,3 +1163,80 @@ fn composite_presence_rows_answer_the_first_path_alone() {
     drop(Engine::open(&path, acql::store::OpenMode::MustExist).unwrap());
     assert_eq!(version(&path), acql::store::SCHEMA_VERSION);
 }
+
+/// A date-time range looks among an index's other strings (compared by code point) only
+/// once the index holds one: until then EXPLAIN shows no such probe and runs no statement
+/// for it. The flag is set by every kind of write, survives reopening, and an index
+/// declared before the check always looks.
+#[test]
+fn date_ranges_look_among_other_strings_only_once_an_index_holds_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let store = Store::open(&path, acql::store::OpenMode::Create).unwrap();
+    store
+        .add_index(Collection::EmailAccounts, "data.joined", IndexKind::Value)
+        .unwrap();
+    let docs: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"email": format!("u{i}@x.com"),
+                   "data": {"joined": format!("2024-0{}-1{}T00:00:00Z", 1 + i % 9, i % 10)}})
+        })
+        .collect();
+    let e = engine_importing(store, &docs);
+    let q = "SELECT count(*) FROM emailAccounts WHERE data.joined >= \"2024-05-01\"";
+    let looks = |e: &Engine| e.explain(q).unwrap().contains("non-date strings");
+    let total = |e: &Engine| search(e, q).total_count;
+    assert!(!looks(&e));
+    let dated = total(&e);
+    assert_eq!(dated, docs.iter().filter(|d| docs_match(d)).count() as u64);
+
+    // A plain string at or past the bound by code point matches and sets the flag, on
+    // an incremental import (the bulk path's workers) ...
+    let plain = json!({"email": "p@x.com", "data": {"joined": "2024-zz"}});
+    e.import_ndjson(
+        format!("{plain}\n").as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    assert!(looks(&e));
+    assert_eq!(total(&e), dated + 1);
+
+    // ... and on a single write.
+    let e2 = engine_importing(
+        {
+            let s = Store::in_memory().unwrap();
+            s.add_index(Collection::EmailAccounts, "data.joined", IndexKind::Value)
+                .unwrap();
+            s
+        },
+        &docs,
+    );
+    assert!(!looks(&e2));
+    e2.import_lite_account(&acql::store::LiteAccountParams {
+        email: "u3@x.com".into(),
+        data: Some(json!({"joined": "2024-zz"})),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(looks(&e2));
+    assert_eq!(total(&e2), dated + 1 - u64::from(docs_match(&docs[3])));
+
+    // The flag survives reopening; an index whose flags predate the check always looks.
+    drop(e);
+    let e = Engine::open(&path, acql::store::OpenMode::Create).unwrap();
+    assert!(looks(&e));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE acql_indexes SET flags = flags & ~(32 | 64)", [])
+        .unwrap();
+    conn.execute_batch("CREATE VIEW v AS SELECT 1; DROP VIEW v;")
+        .unwrap();
+    drop(conn);
+    let e = Engine::open(&path, acql::store::OpenMode::Create).unwrap();
+    assert!(looks(&e));
+    assert_eq!(total(&e), dated + 1);
+}
+
+/// True when `doc`'s `data.joined` is at or past 2024-05-01 (the test's bound).
+fn docs_match(doc: &Value) -> bool {
+    doc["data"]["joined"].as_str().unwrap() >= "2024-05"
+}

@@ -161,8 +161,16 @@ impl Entries {
         matches!(self, Entries::Values(v, _) if v.iter().any(|e| e.b == OVERFLOW_B))
     }
 
+    /// True when some row is a string that is not a date-time: the document makes its
+    /// index [`plain`](IndexDef::plain).
+    pub fn plain(&self) -> bool {
+        matches!(self, Entries::Values(v, _)
+            if v.iter().any(|e| matches!(e.k, ValueKey::Text(_)) && e.t.is_none()))
+    }
+
     /// The catalog flags these rows give their index ([`FLAG_MULTI`](super::FLAG_MULTI),
-    /// [`FLAG_OVERFLOW`](super::FLAG_OVERFLOW)); every backend records them the same way.
+    /// [`FLAG_OVERFLOW`](super::FLAG_OVERFLOW), [`FLAG_LOSSY`](super::FLAG_LOSSY),
+    /// [`FLAG_PLAIN`](super::FLAG_PLAIN)); every backend records them the same way.
     pub fn flags(&self) -> i64 {
         (if self.repeats_binding() {
             super::FLAG_MULTI
@@ -173,6 +181,7 @@ impl Entries {
         } else {
             0
         }) | (if self.lossy() { super::FLAG_LOSSY } else { 0 })
+            | (if self.plain() { super::FLAG_PLAIN } else { 0 })
     }
 }
 

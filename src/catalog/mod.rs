@@ -279,6 +279,11 @@ pub struct IndexDef {
     /// A composite index whose side table holds presence rows (declared by a build that
     /// writes them: [`FLAG_PRESENCE`]), so its first pattern alone is a lookup.
     pub presence: bool,
+    /// Some row holds a string that is not an ISO-8601 date-time (column `t` empty), so
+    /// a date-time range must also look among the other strings. Stored as two flags that
+    /// are only ever added, like [`IndexDef::lossy`]: "checked since declared"
+    /// ([`FLAG_TYPED`]) and "plain strings" ([`FLAG_PLAIN`]); `true` is always safe.
+    pub plain: bool,
 }
 
 impl IndexDef {
@@ -294,6 +299,7 @@ impl IndexDef {
             overflow: false,
             lossy: true,
             presence: false,
+            plain: true,
         }
     }
 
@@ -327,6 +333,8 @@ impl IndexDef {
             | FLAG_CHECKED
             | i64::from(self.lossy) << 3
             | i64::from(self.presence) << 4
+            | FLAG_TYPED
+            | i64::from(self.plain) << 6
     }
 }
 
@@ -341,6 +349,11 @@ pub const FLAG_CHECKED: i64 = 4;
 pub const FLAG_LOSSY: i64 = 8;
 /// `acql_indexes.flags`: a composite index with presence rows ([`IndexDef::presence`]).
 pub const FLAG_PRESENCE: i64 = 16;
+/// `acql_indexes.flags`: the index has been checked for [`IndexDef::plain`] rows since it
+/// was declared (every index declared since the check exists).
+pub const FLAG_TYPED: i64 = 32;
+/// `acql_indexes.flags`: some document gave the index a plain string ([`IndexDef::plain`]).
+pub const FLAG_PLAIN: i64 = 64;
 
 /// Every declared index, as the planner sees them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -306,14 +306,32 @@ pub fn value_probes(term: &Expr) -> Option<(&Path, Vec<Probe>, bool)> {
     }
 }
 
+/// Drops the probes that cannot find anything in `index` by its flags: the other strings
+/// of a date-time range when the index holds no string that is not a date-time
+/// ([`IndexDef::plain`]). A date-time range always keeps its instant probe.
+fn keep_held(index: &IndexDef, probes: &mut Vec<Probe>) {
+    if !index.plain {
+        probes.retain(|p| {
+            !matches!(
+                p,
+                Probe::Range {
+                    class: KeyClass::NonDateText,
+                    ..
+                }
+            )
+        });
+    }
+}
+
 /// The lookup that answers one term, if an index can.
 pub fn term_lookup(catalog: &Catalog, collection: Collection, term: &Expr) -> Option<Access> {
     match term {
         Expr::Compare { .. } | Expr::In { .. } => {
-            let (path, probes, exact) = value_probes(term)?;
+            let (path, mut probes, exact) = value_probes(term)?;
             let Some((index, bound_exact)) = value_index(catalog, collection, path) else {
                 return presence_lookup(catalog, collection, term);
             };
+            keep_held(&index.index, &mut probes);
             Some(Access::Lookup(Lookup {
                 index,
                 probes,
@@ -481,6 +499,7 @@ pub fn composite_lookup(
                 let Some((_, bound_exact)) = bind(second, path) else {
                     continue;
                 };
+                keep_held(def, &mut probes);
                 let exact = exact && bound_exact;
                 // `b >= x AND b < y` on the second path: one bounded range, when no
                 // document has two values of `b` (else the two terms may hold for

@@ -70,15 +70,33 @@ impl Dialect {
 
     /// The condition (with a leading ` AND `) that keeps column `col` of a side table
     /// inside one class of values: numbers, strings, or strings that are not date-times.
-    pub fn fence(self, class: KeyClass, col: &str, t_col: &str) -> String {
+    /// `bounded` says which sides `(lower, upper)` a bound of that class already closes:
+    /// those need no fence.
+    pub fn fence(self, class: KeyClass, col: &str, t_col: &str, bounded: (bool, bool)) -> String {
+        // SQLite orders numbers < TEXT < BLOB (booleans are one-byte BLOBs); '' and x''
+        // are the smallest TEXT and BLOB. A fence on a bounded side costs two comparisons
+        // per row and excludes nothing (docs/measurements.md).
+        let (lo, hi) = bounded;
+        let mut fence = String::new();
         match (self, class) {
-            // SQLite orders numbers < TEXT < BLOB; '' and x'' are the smallest TEXT / BLOB.
-            (Dialect::Sqlite, KeyClass::Number) => format!(" AND {col} < ''"),
-            (Dialect::Sqlite, KeyClass::Text) => format!(" AND {col} >= '' AND {col} < x''"),
-            (Dialect::Sqlite, KeyClass::NonDateText) => {
-                format!(" AND {col} >= '' AND {col} < x'' AND {t_col} IS NULL")
+            (Dialect::Sqlite, KeyClass::Number) => {
+                if !hi {
+                    let _ = write!(fence, " AND {col} < ''");
+                }
+            }
+            (Dialect::Sqlite, KeyClass::Text | KeyClass::NonDateText) => {
+                if !lo {
+                    let _ = write!(fence, " AND {col} >= ''");
+                }
+                if !hi {
+                    let _ = write!(fence, " AND {col} < x''");
+                }
+                if class == KeyClass::NonDateText {
+                    let _ = write!(fence, " AND {t_col} IS NULL");
+                }
             }
         }
+        fence
     }
 
     /// An always-true condition.
@@ -182,9 +200,12 @@ fn probe_condition_on(sql: &mut Sql, probe: &Probe, a: &str) {
                 bound(sql, &format!("{a}.k"), b, false);
             }
             // Fences keep the range inside one type.
-            let fence = sql
-                .dialect
-                .fence(*class, &format!("{a}.k"), &format!("{a}.t"));
+            let fence = sql.dialect.fence(
+                *class,
+                &format!("{a}.k"),
+                &format!("{a}.t"),
+                (lo.is_some(), hi.is_some()),
+            );
             sql.push(&fence);
         }
         Probe::Time { lo, hi } => {
@@ -591,7 +612,12 @@ pub fn index_walk(
             ValueKey::Bool(_) => None,
         };
         if let Some(class) = class {
-            let fence = d.fence(class, "x.k", "x.t");
+            let start_side = if descending {
+                (false, true)
+            } else {
+                (true, false)
+            };
+            let fence = d.fence(class, "x.k", "x.t", start_side);
             sql.push(&fence);
         }
     }
@@ -657,7 +683,7 @@ pub fn fetch_one(d: Dialect, collection: Collection) -> Sql {
 /// executor puts them in document order.
 pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
     let mut sql = Sql::new(d);
-    let numbers = d.fence(KeyClass::Number, "x.k", "x.t");
+    let numbers = d.fence(KeyClass::Number, "x.k", "x.t", (false, false));
     match &source.rows {
         Rows::All => {
             select_side(&mut sql, "x.doc, x.k", &source.index, "x");
@@ -705,7 +731,7 @@ pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
 pub fn covered_extreme(d: Dialect, index: &IndexRef, largest: bool) -> Sql {
     let mut sql = Sql::new(d);
     select_side(&mut sql, "x.k", index, "x");
-    sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
+    sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
     sql.push(if largest {
         " ORDER BY x.k DESC LIMIT 1"
     } else {

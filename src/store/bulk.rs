@@ -29,7 +29,7 @@ use super::index::{self, EntryWriter};
 use super::runs::{Chunk, Held, Runs};
 use super::{Store, schema};
 use crate::catalog::entries::{CompiledIndex, Entries, Root, ValueEntry, ValueKey, WordEntry};
-use crate::catalog::{Collection, IndexDef, IndexKind};
+use crate::catalog::{Collection, FLAG_PLAIN, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
 
@@ -196,6 +196,9 @@ struct Prepared {
     /// Entries that may give their index a flag (`(position, index, entries)`): the only
     /// ones for which [`EntryWriter::note`] can do anything.
     notable: Vec<(u32, usize, Entries)>,
+    /// Per index, the [`FLAG_PLAIN`] of the batch's documents: set even when a line is
+    /// later dropped (a set flag is always safe), so no entries need keeping for it.
+    plain: Vec<i64>,
 }
 
 /// Index rows of a batch, per index, keyed by the line's position in the batch (or by
@@ -300,6 +303,7 @@ fn prepare(
             batch.lines.len(),
         ),
         notable: Vec::new(),
+        plain: vec![0; indexes.len()],
     };
     for (pos, range) in batch.lines.iter().enumerate() {
         let line = prepare_line(
@@ -317,6 +321,9 @@ fn prepare(
                 let entries = index.entries_in(doc, Some(&root));
                 if may_flag(&entries) {
                     out.notable.push((pos, i, entries.clone()));
+                }
+                if out.plain[i] == 0 && entries.plain() {
+                    out.plain[i] = FLAG_PLAIN;
                 }
                 match entries {
                     Entries::Values(v, _) => {
@@ -673,6 +680,16 @@ impl<'c> Loader<'c> {
             }
             Err(e) => Err(Err(e.into())),
         }
+    }
+
+    /// Records flags per index (see [`Prepared::plain`]).
+    fn note_flags(&mut self, flags: &[i64]) -> Result<(), StoreError> {
+        for (writer, &f) in self.writers.iter_mut().zip(flags) {
+            if f != 0 {
+                writer.note_flags(f)?;
+            }
+        }
+        Ok(())
     }
 
     /// Records the flags that the stored documents' entries give their indexes.
@@ -1111,6 +1128,7 @@ impl Store {
                         jsonb,
                         mut rows,
                         notable,
+                        plain,
                     } = prepared;
                     let mut ids = vec![0i64; lines.len()];
                     for (pos, line) in lines.into_iter().enumerate() {
@@ -1151,6 +1169,7 @@ impl Store {
                     }
                     buffers.give(jsonb);
                     loader.note(&notable, &ids)?;
+                    loader.note_flags(&plain)?;
                     if loader.bulk {
                         let waiting = Instant::now();
                         let sent = to_indexer.send(ToIndexer::Rows(rows, ids));

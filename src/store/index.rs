@@ -69,6 +69,7 @@ pub(crate) fn define(
     def.second = second;
     def.multi = false;
     def.lossy = false;
+    def.plain = false;
     def.presence = kind == IndexKind::Composite;
     Ok(def)
 }
@@ -182,7 +183,12 @@ impl<'c> EntryWriter<'c> {
 
     /// Records the flags `entries` give the index, once per flag.
     pub(crate) fn note(&mut self, entries: &Entries) -> Result<(), StoreError> {
-        let flags = self.flags | entries.flags();
+        self.note_flags(entries.flags())
+    }
+
+    /// Records catalog flags the index has acquired, once per flag.
+    pub(crate) fn note_flags(&mut self, flags: i64) -> Result<(), StoreError> {
+        let flags = self.flags | flags;
         if flags != self.flags {
             add_flags(self.conn, self.def, flags)?;
             self.flags = flags;
