@@ -24,11 +24,16 @@ use crate::catalog::{
 ///   same transaction as every write, so counting a whole collection reads one row.
 /// - 5: words indexes hold the words of the text acql prints for a number (`255.00` gives
 ///   `255` `0`), as `CONTAINS` reads them; older words tables are refilled.
-pub const SCHEMA_VERSION: i64 = 6;
+/// - 6: index flags *checked*, *lossy* and *presence* (covered aggregates; presence rows
+///   in composite indexes declared from then on).
+/// - 7: index flags *typed* and *plain* (a date-time range skips the other strings of an
+///   index that holds none).
+pub const SCHEMA_VERSION: i64 = 7;
 
-/// The oldest layout a read-only open accepts as it is: version 5 differs from 6 only in
-/// index flags that a version-5 file lacks, and a missing flag is always the safe reading
-/// (no covered aggregates, no presence lookups).
+/// The oldest layout a read-only open accepts as it is: versions 5 and 6 differ from 7
+/// only in index flags that their indexes lack, and a missing flag is always the safe
+/// reading (no covered aggregates, no presence lookups, date ranges look among every
+/// string).
 const READABLE_SINCE: i64 = 5;
 
 /// Page size of new store files, in bytes.
@@ -176,10 +181,11 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             .and_then(|()| upgrade_v4(conn)),
         3 => upgrade_v3(conn).and_then(|()| upgrade_v4(conn)),
         4 => upgrade_v4(conn),
-        // 5 → 6: nothing to rewrite. Version 6 only adds index flags (checked, lossy,
-        // presence) that older indexes lack, which reads as "not known": the bump keeps
-        // builds that do not maintain them from writing to the file.
-        5 => conn
+        // 5 → 7, 6 → 7: nothing to rewrite. Versions 6 and 7 only add index flags
+        // (checked, lossy, presence; typed, plain) that older indexes lack, which reads as
+        // "not known": the bumps keep builds that do not maintain them from writing to
+        // the file.
+        5 | 6 => conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(StoreError::from),
         _ => create(conn),
