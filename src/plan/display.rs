@@ -270,18 +270,7 @@ impl Display for Plan {
                     "  order: walk {index} {}",
                     if *descending { "DESC" } else { "ASC" }
                 )?;
-                if let Some(s) = start {
-                    f.write_str(" starting at ")?;
-                    bound(f, "k", s, !*descending)?;
-                }
-                if let Some(b) = b {
-                    f.write_str(if start.is_some() {
-                        ", while "
-                    } else {
-                        " from "
-                    })?;
-                    bound(f, "k", b, *descending)?;
-                }
+                walk_bounds(f, start.as_ref(), b.as_ref(), *descending)?;
                 writeln!(f)?;
             }
             Order::Sort(items) => writeln!(f, "  order: sort by {}", sort_keys(items))?,
@@ -289,12 +278,18 @@ impl Display for Plan {
                 items,
                 index,
                 descending,
-            } => writeln!(
-                f,
-                "  order: sort by {}, or walk {index} {} when the matches are many",
-                sort_keys(items),
-                if *descending { "DESC" } else { "ASC" }
-            )?,
+                bound: end,
+                start,
+            } => {
+                write!(
+                    f,
+                    "  order: sort by {}, or walk {index} {}",
+                    sort_keys(items),
+                    if *descending { "DESC" } else { "ASC" }
+                )?;
+                walk_bounds(f, start.as_ref(), end.as_ref(), *descending)?;
+                writeln!(f, " when the matches are many")?;
+            }
         }
         match &self.count {
             CountMethod::Covering => writeln!(f, "  count: covering")?,
@@ -368,4 +363,26 @@ impl Display for Plan {
             self.start, self.limit
         )
     }
+}
+
+/// Where a walk starts and ends: ` starting at k >= 60, while k < 90`.
+fn walk_bounds(
+    f: &mut fmt::Formatter<'_>,
+    start: Option<&Bound>,
+    end: Option<&Bound>,
+    descending: bool,
+) -> fmt::Result {
+    if let Some(s) = start {
+        f.write_str(" starting at ")?;
+        bound(f, "k", s, !descending)?;
+    }
+    if let Some(b) = end {
+        f.write_str(if start.is_some() {
+            ", while "
+        } else {
+            " from "
+        })?;
+        bound(f, "k", b, descending)?;
+    }
+    Ok(())
 }

@@ -272,6 +272,12 @@ pub enum Order {
         index: IndexRef,
         /// `DESC`.
         descending: bool,
+        /// A walk ends at this bound: a range of the filter on the ordered path (as in
+        /// [`Order::Index`]).
+        bound: Option<Bound>,
+        /// A walk starts at this bound: the filter's range bound on the side the walk
+        /// starts from, on an index that is not multi-valued.
+        start: Option<Bound>,
     },
 }
 
@@ -922,13 +928,54 @@ fn order(
         && !walks_own_access
         && !matches!(count, CountMethod::Evaluate)
     {
+        let (bound, start) = filter_range(filter, p, &index, descending);
         return Order::SortOrWalk {
             items: items.to_vec(),
             index,
             descending,
+            bound,
+            start,
         };
     }
     Order::Sort(items.to_vec())
+}
+
+/// The far and near bounds of a walk of `index` (on path `p`) that the filter's ranges on
+/// `p` imply: every match satisfies each top-level conjunct, so its sort key lies on the
+/// near side of the far bound, and, when no document has two values under the index,
+/// on the far side of the near bound. Walking from the near bound skips the documents
+/// that fail the range before the first match.
+fn filter_range(
+    filter: Option<&Expr>,
+    p: &crate::ast::Path,
+    index: &IndexRef,
+    descending: bool,
+) -> (Option<Bound>, Option<Bound>) {
+    let (mut far, mut near) = (None, None);
+    for term in filter.map(Expr::conjuncts).unwrap_or_default() {
+        let Some((path, probes, true)) = index::value_probes(term) else {
+            continue;
+        };
+        let [
+            Probe::Range {
+                class: KeyClass::Number | KeyClass::Text,
+                lo,
+                hi,
+            },
+        ] = probes.as_slice()
+        else {
+            continue;
+        };
+        if path != p {
+            continue;
+        }
+        let (n, f) = if descending { (hi, lo) } else { (lo, hi) };
+        far = far.or_else(|| f.clone());
+        if !index.index.multi {
+            near = near.or_else(|| n.clone());
+        }
+    }
+    (far, near)
 }
 
 /// Epoch milliseconds of a string that reads as an ISO-8601 date-time (DESIGN §4a).

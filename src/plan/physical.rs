@@ -15,7 +15,9 @@ use std::fmt::{self, Display, Formatter};
 
 use super::covered::Rows;
 use super::lower::{self, Dialect, Sql};
-use super::{Access, Bound, Choice, CountMethod, IndexRef, Lookup, Order, Plan, Probe, Shape};
+use super::{
+    Access, Bound, Choice, CountMethod, IndexRef, KeyClass, Lookup, Order, Plan, Probe, Shape,
+};
 use crate::ast::AggFunc;
 use crate::catalog::{Collection, IndexKind};
 use crate::value::ValueKey;
@@ -89,8 +91,12 @@ pub enum Decision {
     WalkOrSort {
         /// Matches, counted from the indexes.
         matches: u64,
-        /// The largest document id (the collection's size, as far as this cares).
+        /// The documents the walk passes: the largest document id (the collection's
+        /// size, as far as this cares), or the index rows inside the walk's bounds.
         documents: u64,
+        /// `documents` counts the rows inside the walk's bounds (at most the count that
+        /// still lets the walk pay, beyond which it sorts).
+        ranged: bool,
         /// `START + LIMIT + 1`.
         page: u64,
         /// Walked.
@@ -666,11 +672,23 @@ impl<F: Facts> Builder<'_, F> {
                         None,
                     ),
                     Order::SortOrWalk {
-                        index, descending, ..
-                    } if walkable => match self.walk_pays(c, access)? {
-                        Some(total) => {
-                            self.walk(c, access, (index, *descending), (None, None), Some(total))
-                        }
+                        index,
+                        descending,
+                        bound,
+                        start,
+                        ..
+                    } if walkable => match self.walk_pays(
+                        c,
+                        access,
+                        (index, *descending, bound.as_ref(), start.as_ref()),
+                    )? {
+                        Some(total) => self.walk(
+                            c,
+                            access,
+                            (index, *descending),
+                            (bound.as_ref(), start.as_ref()),
+                            Some(total),
+                        ),
                         None => Ok(self.sort(c, access)),
                     },
                     _ => Ok(self.sort(c, access)),
@@ -772,8 +790,15 @@ impl<F: Facts> Builder<'_, F> {
     }
 
     /// Whether walking the order's index reads fewer documents than sorting the matches:
-    /// the matches (the `totalCount`) when it does, `None` to sort.
-    fn walk_pays(&mut self, c: Choice<'_>, access: &Access) -> Result<Option<u64>, F::Error> {
+    /// the matches (the `totalCount`) when it does, `None` to sort. A walk within bounds
+    /// (`walk`: the index, descending, end and start) passes only the documents inside
+    /// them, counted up to the number beyond which sorting is cheaper.
+    fn walk_pays(
+        &mut self,
+        c: Choice<'_>,
+        access: &Access,
+        walk: (&IndexRef, bool, Option<&Bound>, Option<&Bound>),
+    ) -> Result<Option<u64>, F::Error> {
         let Some(limit) = self.demand.limit else {
             return Ok(None);
         };
@@ -788,14 +813,30 @@ impl<F: Facts> Builder<'_, F> {
                 answer: None,
             });
         }
-        let docs = self.ask("documents", lower::max_id(self.d, self.plan.collection))?;
-        let docs = u64::try_from(docs).unwrap_or(0);
         let page = self.demand.start.saturating_add(limit).saturating_add(1);
+        // A walk passes about `page × documents / matches` documents (the matches spread
+        // over the order); it pays while that, at WALK_READ_COST each, is under `matches`.
+        let (docs, ranged) = match walk_range(walk) {
+            Some((index, probe)) => {
+                let most = (matches as f64).powi(2) / (WALK_READ_COST * page as f64);
+                let cap = (most.ceil() as i64).saturating_add(1);
+                let rows = self.ask(
+                    "rows",
+                    lower::probe_rows_capped(self.d, &index, &probe, cap),
+                )?;
+                (u64::try_from(rows).unwrap_or(0), true)
+            }
+            None => {
+                let docs = self.ask("documents", lower::max_id(self.d, self.plan.collection))?;
+                (u64::try_from(docs).unwrap_or(0), false)
+            }
+        };
         let walked = page as f64 * docs as f64 / (matches.max(1) as f64);
         let walk = WALK_READ_COST * walked < matches as f64;
         self.decisions.push(Decision::WalkOrSort {
             matches,
             documents: docs,
+            ranged,
             page,
             walk,
         });
@@ -834,6 +875,43 @@ impl<F: Facts> Builder<'_, F> {
             count,
         })
     }
+}
+
+/// The probe of the index rows inside a walk's bounds (`(index, descending, end,
+/// start)`), when it has any and they are of one class of values.
+fn walk_range(
+    (index, descending, end, start): (&IndexRef, bool, Option<&Bound>, Option<&Bound>),
+) -> Option<(IndexRef, Probe)> {
+    if end.is_none() && start.is_none() {
+        return None;
+    }
+    let class_of = |b: &Bound| match b.key {
+        ValueKey::Int(_) | ValueKey::Real(_) => Some(KeyClass::Number),
+        ValueKey::Text(_) => Some(KeyClass::Text),
+        ValueKey::Bool(_) => None,
+    };
+    let classes: Vec<Option<KeyClass>> = end
+        .iter()
+        .chain(start.iter())
+        .map(|b| class_of(b))
+        .collect();
+    let class = classes[0]?;
+    if classes.iter().any(|c| *c != Some(class)) {
+        return None;
+    }
+    let (lo, hi) = if descending {
+        (end, start)
+    } else {
+        (start, end)
+    };
+    Some((
+        index.clone(),
+        Probe::Range {
+            class,
+            lo: lo.cloned(),
+            hi: hi.cloned(),
+        },
+    ))
 }
 
 /// The filter id shown in the statements (runs bind their own).
@@ -1115,11 +1193,14 @@ impl Display for Decision {
             Decision::WalkOrSort {
                 matches,
                 documents,
+                ranged,
                 page,
                 walk,
             } => write!(
                 f,
-                "walk or sort: {matches} matches of {documents} documents, page {page}: {}",
+                "walk or sort: {matches} matches of {documents}{} documents{}, page {page}: {}",
+                if *ranged && !*walk { " or more" } else { "" },
+                if *ranged { " in the walk's bounds" } else { "" },
                 if *walk { "walk" } else { "sort" }
             ),
             Decision::MarkOrEvaluate { driver, legs, mark } => write!(
