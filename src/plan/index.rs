@@ -518,6 +518,7 @@ pub fn composite_lookup(
                     })
                 {
                     probes = merged;
+                    keep_held(def, &mut probes);
                     used.push(k);
                 }
                 let mut legs: Vec<Lookup> = keys
@@ -673,10 +674,11 @@ pub fn range_pair_lookup(
             if path_b != path {
                 continue;
             }
-            let Some(probes) = merge_sides(lower, upper) else {
+            let Some(mut probes) = merge_sides(lower, upper) else {
                 continue;
             };
             let (index, bound_exact) = value_index(catalog, collection, path)?;
+            keep_held(&index.index, &mut probes);
             // With arrays the two terms may hold for different elements (`[10, 100]` is
             // both `>= 60` and `< 90`): one range is only right when no document has
             // two values there.
