@@ -15,10 +15,12 @@
 //! memory. A bad line fails the whole import (nothing changes) unless bad lines are
 //! skipped.
 //!
-//! Into an empty collection (without `replace`) the side tables' indexes are dropped and
-//! built once at the end, which is faster than keeping them up to date row by row. The
-//! document and keys tables keep theirs: the keys' primary key is how a repeated key is
-//! found. docs/scale-out.md says what a bulk import holds while it runs.
+//! Into an empty collection (without `replace`) the side tables' indexes and the document
+//! table's primary key and indexes are dropped and built once at the end, which is faster
+//! than keeping them up to date row by row (all of it in the import's transaction: a
+//! failed or interrupted import leaves them as they were). The keys table keeps its
+//! primary key, which is how a repeated key is found. While such an import runs, other
+//! connections wait for it to commit before they read the collection.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
@@ -29,7 +31,7 @@ use std::time::Instant;
 use crate::catalog::entries::{CompiledIndex, Entries, Root, ValueEntry, ValueKey, WordEntry};
 use crate::catalog::{Collection, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
-use crate::store::bulk::{Line, prepare_line};
+use crate::store::bulk::{Batch, Buffers, Line, prepare_line, read_batch};
 use crate::store::{
     BadLine, ExportOptions, ImportOptions, ImportReport, MAX_REPORTED_BAD_LINES, Progress,
     StoreError,
@@ -237,34 +239,20 @@ fn word_row(out: &mut impl CopyFields, id: i64, e: &WordEntry) {
     out.bytes(e.w.as_bytes());
 }
 
-/// Appends the rows of one document's entries; returns how many. Each document's rows are
-/// sorted, so a repeated row (none expected) is adjacent and left out.
+/// Each element of a sorted slice once (a document's rows are sorted, so a repeated row,
+/// none expected, is adjacent).
+fn distinct<T: PartialEq>(v: &[T]) -> impl Iterator<Item = &T> {
+    v.iter()
+        .enumerate()
+        .filter(|&(i, e)| i == 0 || v[i - 1] != *e)
+        .map(|(_, e)| e)
+}
+
+/// Appends the rows of one document's entries; returns how many.
 fn entry_rows(out: &mut impl CopyFields, id: i64, entries: &Entries) -> usize {
     match entries {
-        Entries::Values(v, _) => {
-            let mut last: Option<&ValueEntry> = None;
-            let mut n = 0;
-            for e in v {
-                if last != Some(e) {
-                    value_row(out, id, e);
-                    n += 1;
-                }
-                last = Some(e);
-            }
-            n
-        }
-        Entries::Words(v) => {
-            let mut last: Option<&WordEntry> = None;
-            let mut n = 0;
-            for e in v {
-                if last != Some(e) {
-                    word_row(out, id, e);
-                    n += 1;
-                }
-                last = Some(e);
-            }
-            n
-        }
+        Entries::Values(v, _) => distinct(v).map(|e| value_row(out, id, e)).count(),
+        Entries::Words(v) => distinct(v).map(|e| word_row(out, id, e)).count(),
     }
 }
 
@@ -358,40 +346,6 @@ struct Encoded {
     rows: Vec<Rows>,
     /// `(line, index, flags)` for the entries that give their index a flag.
     flags: Vec<(u32, usize, i64)>,
-}
-
-/// One batch of input lines, in one buffer, with its input size.
-struct Batch {
-    text: Vec<u8>,
-    /// Each line's bytes in `text`, terminators excluded.
-    lines: Vec<Range<usize>>,
-    bytes: u64,
-}
-
-/// Reads up to [`BATCH_LINES`] lines; an empty batch at the end.
-fn read_batch(input: &mut dyn BufRead, first: bool) -> Result<Batch, StoreError> {
-    let mut batch = Batch {
-        text: Vec::with_capacity(BATCH_LINES * 1024),
-        lines: Vec::with_capacity(BATCH_LINES),
-        bytes: 0,
-    };
-    while batch.lines.len() < BATCH_LINES {
-        let mut start = batch.text.len();
-        let n = input.read_until(b'\n', &mut batch.text)?;
-        if n == 0 {
-            break;
-        }
-        batch.bytes += n as u64;
-        let mut end = batch.text.len();
-        while end > start && matches!(batch.text[end - 1], b'\n' | b'\r') {
-            end -= 1;
-        }
-        if first && batch.lines.is_empty() && batch.text[start..end].starts_with(b"\xEF\xBB\xBF") {
-            start += 3;
-        }
-        batch.lines.push(start..end);
-    }
-    Ok(batch)
 }
 
 /// Prepares a batch on a worker.
@@ -715,10 +669,8 @@ impl PgStore {
             && !replace
             && tx.query(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), &[])?[0].get(0);
         if rebuild {
-            let sql: String = defs
-                .iter()
-                .map(super::schema::drop_side_indexes_sql)
-                .collect();
+            let mut sql = super::schema::drop_document_keys_sql(collection);
+            sql.extend(defs.iter().map(super::schema::drop_side_indexes_sql));
             tx.raw().batch_execute(&sql)?;
         }
         let indexes: Vec<CompiledIndex> = defs.iter().map(CompiledIndex::new).collect();
@@ -742,6 +694,7 @@ impl PgStore {
         let mut report = ImportReport::default();
         let mut bytes = 0u64;
         let workers = worker_count();
+        let buffers = Buffers::new();
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let mut to_workers = Vec::new();
             let mut from_workers = Vec::new();
@@ -749,11 +702,14 @@ impl PgStore {
                 let (tx_in, rx_in) = mpsc::sync_channel::<Batch>(MAX_IN_FLIGHT);
                 let (tx_out, rx_out) = mpsc::sync_channel::<Encoded>(MAX_IN_FLIGHT);
                 let indexes = &indexes;
+                let buffers = &buffers;
                 std::thread::Builder::new()
                     .name("acql-pg-import".into())
                     .spawn_scoped(scope, move || {
                         for batch in rx_in {
-                            if tx_out.send(encode(collection, indexes, &batch)).is_err() {
+                            let encoded = encode(collection, indexes, &batch);
+                            buffers.give(batch.text);
+                            if tx_out.send(encoded).is_err() {
                                 break;
                             }
                         }
@@ -771,7 +727,7 @@ impl PgStore {
             let mut first = true;
             loop {
                 while !eof && in_flight.len() < workers * MAX_IN_FLIGHT {
-                    let batch = read_batch(&mut input, first)?;
+                    let batch = read_batch(&mut input, first, &buffers, BATCH_LINES)?;
                     first = false;
                     if batch.lines.is_empty() {
                         eof = true;
@@ -835,6 +791,7 @@ impl PgStore {
         if rebuild {
             let started = Instant::now();
             let mut sql = format!("SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}';");
+            sql.push_str(&super::schema::document_keys_sql(collection));
             sql.extend(defs.iter().map(super::schema::side_indexes_sql));
             tx.raw().batch_execute(&sql)?;
             report.phases.index_rows = started.elapsed();

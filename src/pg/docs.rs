@@ -272,11 +272,7 @@ impl<'c> PgTx<'c> {
 
 /// A stored row's id and body as a [`Stored`] document.
 fn stored(row: &postgres::Row) -> Result<Stored, StoreError> {
-    let body: &[u8] = row.get(1);
-    Ok(Stored {
-        id: row.get(0),
-        doc: crate::store::docs::decode(body)?,
-    })
+    Stored::decode(row.get(0), row.get(1))
 }
 
 impl DocStore for PgTx<'_> {
