@@ -198,21 +198,35 @@ fn repeated_keys_across_batches() {
         .map(|b| (b.line, b.reason.as_str()))
         .collect();
     assert_eq!(lines[0].0, 5001);
-    assert!(lines[0].1.contains("an earlier line of this input"), "{lines:?}");
+    assert!(
+        lines[0].1.contains("an earlier line of this input"),
+        "{lines:?}"
+    );
     assert_eq!(lines[1].0, 5002);
-    assert!(lines[1].1.contains("an earlier line of this input"), "{lines:?}");
+    assert!(
+        lines[1].1.contains("an earlier line of this input"),
+        "{lines:?}"
+    );
     assert_eq!(lines[2].0, 5003);
-    assert!(lines[2].1.contains("already exists in the store"), "{lines:?}");
+    assert!(
+        lines[2].1.contains("already exists in the store"),
+        "{lines:?}"
+    );
     assert_eq!(lines[3].0, 5004);
     assert_eq!(s.count(Collection::EmailAccounts).unwrap(), 5001);
 
     // Without skipping, the first repeat fails the import and nothing changes.
     let before = s.dump().unwrap();
     let again = s
-        .import_ndjson(text.as_bytes(), ImportOptions::new(Collection::EmailAccounts))
+        .import_ndjson(
+            text.as_bytes(),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
         .unwrap_err();
     assert!(
-        again.to_string().starts_with("line 1: key `k0@x.com` already exists in the store"),
+        again
+            .to_string()
+            .starts_with("line 1: key `k0@x.com` already exists in the store"),
         "{again}"
     );
     assert_eq!(s.dump().unwrap(), before);

@@ -248,11 +248,22 @@ fn distinct<T: PartialEq>(v: &[T]) -> impl Iterator<Item = &T> {
         .map(|(_, e)| e)
 }
 
-/// Appends the rows of one document's entries; returns how many.
-fn entry_rows(out: &mut impl CopyFields, id: i64, entries: &Entries) -> usize {
+/// Appends the rows of one document's entries, calling `before_row` before each.
+fn entry_rows<O: CopyFields>(
+    out: &mut O,
+    id: i64,
+    entries: &Entries,
+    mut before_row: impl FnMut(&mut O),
+) {
     match entries {
-        Entries::Values(v, _) => distinct(v).map(|e| value_row(out, id, e)).count(),
-        Entries::Words(v) => distinct(v).map(|e| word_row(out, id, e)).count(),
+        Entries::Values(v, _) => distinct(v).for_each(|e| {
+            before_row(out);
+            value_row(out, id, e);
+        }),
+        Entries::Words(v) => distinct(v).for_each(|e| {
+            before_row(out);
+            word_row(out, id, e);
+        }),
     }
 }
 
@@ -312,7 +323,7 @@ pub(crate) fn backfill(tx: &PgTx<'_>, def: &IndexDef) -> Result<(), StoreError> 
             let body: &[u8] = r.get(1);
             let entries = compiled.entries(Jsonb::trusted(body));
             flags |= entries.flags();
-            entry_rows(&mut data, r.get(0), &entries);
+            entry_rows(&mut data, r.get(0), &entries, |_| {});
         }
         add_flags(tx, &mut def, flags)?;
         if !data.is_empty() {
@@ -393,21 +404,10 @@ fn encode(collection: Collection, indexes: &[CompiledIndex], batch: &Batch) -> E
                         if flags != 0 {
                             out.flags.push((pos as u32, i, flags));
                         }
-                        let at = rows.data.len();
-                        let added = entry_rows(&mut rows.data, 0, &entries);
-                        // Each row's start, found again from the lengths just written.
-                        let mut p = at;
-                        for _ in 0..added {
-                            rows.starts.push(u32::try_from(p).unwrap_or(u32::MAX));
-                            p += 2;
-                            let fields = i16::from_be_bytes([rows.data[p - 2], rows.data[p - 1]]);
-                            for _ in 0..fields {
-                                let len = i32::from_be_bytes(
-                                    rows.data[p..p + 4].try_into().expect("4 bytes"),
-                                );
-                                p += 4 + usize::try_from(len).unwrap_or(0);
-                            }
-                        }
+                        let starts = &mut rows.starts;
+                        entry_rows(&mut rows.data, 0, &entries, |data| {
+                            starts.push(u32::try_from(data.len()).unwrap_or(u32::MAX));
+                        });
                     }
                 }
             }
@@ -578,7 +578,9 @@ impl Writer<'_, '_> {
             }
             self.docs.tuple(4);
             self.docs.int8(id);
-            self.docs.0.extend_from_slice(&batch.docs[batch.doc_at[slot.pos].clone()]);
+            self.docs
+                .0
+                .extend_from_slice(&batch.docs[batch.doc_at[slot.pos].clone()]);
             self.keys.tuple(2);
             self.keys.bytes(batch.keys[key.clone()].as_bytes());
             self.keys.int8(id);
@@ -609,7 +611,10 @@ impl Writer<'_, '_> {
                 let last = rows.ends[slot.pos] as usize;
                 for r in first..last {
                     let start = rows.starts[r] as usize;
-                    let end = rows.starts.get(r + 1).map_or(rows.data.len(), |&e| e as usize);
+                    let end = rows
+                        .starts
+                        .get(r + 1)
+                        .map_or(rows.data.len(), |&e| e as usize);
                     let at = self.rows.0.len() + CopyData::FIRST_VALUE;
                     self.rows.0.extend_from_slice(&rows.data[start..end]);
                     self.rows.0[at..at + 8].copy_from_slice(&id.to_be_bytes());
@@ -660,9 +665,8 @@ impl PgStore {
             .cloned()
             .collect();
         let table = collection.table();
-        let max_id_before: i64 = tx.query(&format!("SELECT coalesce(max(id), 0) FROM {table}"), &[])?
-            [0]
-        .get(0);
+        let max_id_before: i64 =
+            tx.query(&format!("SELECT coalesce(max(id), 0) FROM {table}"), &[])?[0].get(0);
         // Into an empty collection, the side tables' indexes are built once at the end
         // (the import holds the tables until it commits, as any import holds its rows).
         let rebuild = max_id_before == 0
