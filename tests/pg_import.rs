@@ -109,12 +109,12 @@ fn export(s: &PgStore) -> Vec<u8> {
 }
 
 /// Index flags, by declaration.
-fn flags(s: &PgStore) -> Vec<(String, bool, bool, bool)> {
+fn flags(s: &PgStore) -> Vec<(String, i64)> {
     s.catalog()
         .unwrap()
         .indexes
         .into_iter()
-        .map(|d| (d.spec(), d.multi, d.overflow, d.lossy))
+        .map(|d| (d.spec(), d.flags()))
         .collect()
 }
 

@@ -29,7 +29,9 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use crate::catalog::entries::{CompiledIndex, Entries, Root, ValueEntry, ValueKey, WordEntry};
-use crate::catalog::{Collection, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, IndexDef, IndexKind};
+use crate::catalog::{
+    Collection, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, FLAG_PLAIN, IndexDef, IndexKind,
+};
 use crate::jsonb::Jsonb;
 use crate::store::bulk::{Batch, Buffers, Line, prepare_line, read_batch};
 use crate::store::{
@@ -286,7 +288,8 @@ fn side_copy_sql(def: &IndexDef) -> String {
 }
 
 /// Records the flags `flags` give index `def` (a repeated binding, an overflow row, a
-/// lossy value) in the catalog, when it lacks one of them; `def` is updated too.
+/// lossy value, a plain string) in the catalog when it lacks one of them; `def` is updated
+/// too.
 fn add_flags(tx: &PgTx<'_>, def: &mut IndexDef, flags: i64) -> Result<(), StoreError> {
     if flags & !def.flags() != 0 {
         tx.execute(
@@ -296,6 +299,7 @@ fn add_flags(tx: &PgTx<'_>, def: &mut IndexDef, flags: i64) -> Result<(), StoreE
         def.multi |= flags & FLAG_MULTI != 0;
         def.overflow |= flags & FLAG_OVERFLOW != 0;
         def.lossy |= flags & FLAG_LOSSY != 0;
+        def.plain |= flags & FLAG_PLAIN != 0;
     }
     Ok(())
 }
