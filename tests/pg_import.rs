@@ -258,3 +258,126 @@ fn repeated_keys_across_batches() {
     let first_doc = dump.iter().find(|l| l.contains("k0@x.com")).unwrap();
     assert!(first_doc.starts_with("emailAccounts 2 "), "{first_doc}");
 }
+
+/// Input that gives the chunks sent to it and ends when the sender is dropped.
+struct Piped {
+    from: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for Piped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.chunk.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            match self.from.recv() {
+                Ok(next) => self.chunk = std::io::Cursor::new(next),
+                Err(_) => return Ok(0),
+            }
+        }
+    }
+}
+
+fn lines(from: usize, to: usize) -> Vec<u8> {
+    (from..to)
+        .map(|i| format!("{{\"email\": \"p{i}@x.com\"}}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// The indexes of the email accounts' document and keys tables.
+fn table_indexes(url: &str) -> Vec<String> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut names: Vec<String> = c
+        .query(
+            "SELECT indexname FROM pg_indexes
+             WHERE tablename IN ('email_accounts', 'email_accounts_keys')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A bulk load into an empty collection holds its tables until it commits (docs/scale-out.md):
+/// a reader of the collection waits (here it gives up at its lock timeout) while the load
+/// runs, and reads everything once it has committed. A load that fails leaves the document
+/// table's keys and indexes as they were.
+#[test]
+fn a_bulk_load_holds_the_collection_until_it_commits() {
+    let Some(url) = pg::database() else { return };
+    let s = PgStore::connect(&url).unwrap();
+    let indexes = table_indexes(&url);
+    assert!(
+        indexes.contains(&"email_accounts_pkey".to_string())
+            && indexes.contains(&"email_accounts_token".to_string()),
+        "{indexes:?}"
+    );
+
+    // A failed load (a bad last line) changes nothing, indexes included.
+    let mut bad = lines(0, 3000);
+    bad.extend_from_slice(b"not json\n");
+    assert!(
+        s.import_ndjson(&bad[..], ImportOptions::new(Collection::EmailAccounts))
+            .is_err()
+    );
+    assert_eq!(table_indexes(&url), indexes);
+    assert_eq!(s.count(Collection::EmailAccounts).unwrap(), 0);
+
+    // A load whose input stops after 3,000 lines until the test sends the rest.
+    let (send, from) = std::sync::mpsc::channel();
+    send.send(lines(0, 3000)).unwrap();
+    let loading = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            let s = PgStore::connect(&url).unwrap();
+            let input = std::io::BufReader::new(Piped {
+                from,
+                chunk: std::io::Cursor::new(Vec::new()),
+            });
+            s.import_ndjson(input, ImportOptions::new(Collection::EmailAccounts))
+        }
+    });
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    // Wait until the load holds the document table (it takes it before reading any input).
+    let mut tries = 0;
+    while c
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE c.relname = 'email_accounts' AND l.mode = 'AccessExclusiveLock'
+               AND l.granted",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        tries += 1;
+        assert!(tries < 6000, "the load did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    c.batch_execute("SET lock_timeout = '200ms'").unwrap();
+    let waited = c
+        .query_one("SELECT count(*) FROM email_accounts", &[])
+        .unwrap_err();
+    assert_eq!(
+        waited.code(),
+        Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE),
+        "{waited}"
+    );
+    send.send(lines(3000, 4500)).unwrap();
+    drop(send);
+    let report = loading.join().unwrap().unwrap();
+    assert_eq!(report.inserted, 4500);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM email_accounts", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4500);
+    assert_eq!(table_indexes(&url), indexes);
+}
