@@ -10,6 +10,8 @@ mod oracle;
 mod parse;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "postgres")]
+mod pg_import;
 mod safety;
 mod semantics;
 mod server;

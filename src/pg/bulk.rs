@@ -2,61 +2,270 @@
 //! DESIGN §3: the same line parsing, keys, messages, `replace` and `skip_bad_lines`), and
 //! export.
 //!
-//! One transaction: documents and keys go in through `COPY … FROM STDIN (FORMAT binary)`
-//! in batches; each batch's index rows, computed by the shared `catalog::entries` code, go
-//! in with one `INSERT … SELECT FROM unnest(…)` per index. A bad line fails the whole
-//! import (nothing changes) unless bad lines are skipped.
+//! One transaction. The calling thread reads batches of lines and hands them round-robin
+//! to worker threads, which do everything that needs no database: parse each line
+//! (`store::bulk::prepare_line`), check its JSON text for `jsonb`, compute its index
+//! entries (`catalog::entries`) and encode the document and its side-table rows as
+//! `COPY … (FORMAT binary)` tuples, with the row id left as a placeholder. The calling
+//! thread takes the batches back in input order, decides each line against the keys the
+//! store already holds (one lookup per batch), fills in the ids and sends one `COPY` per
+//! table: documents, keys, and each side table. Workers prepare the next batches while
+//! PostgreSQL takes the current one. At most [`MAX_IN_FLIGHT`] batches per worker are in
+//! memory, whatever the input's size: repeated keys are found in the keys table, not in
+//! memory. A bad line fails the whole import (nothing changes) unless bad lines are
+//! skipped.
+//!
+//! Into an empty collection (without `replace`) the side tables' indexes and the document
+//! table's primary key and indexes are dropped and built once at the end, which is faster
+//! than keeping them up to date row by row (all of it in the import's transaction: a
+//! failed or interrupted import leaves them as they were). The keys table keeps its
+//! primary key, which is how a repeated key is found. While such an import runs, other
+//! connections wait for it to commit before they read the collection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
+use std::ops::Range;
+use std::sync::mpsc;
+use std::time::Instant;
 
-use crate::catalog::entries::CompiledIndex;
-use crate::catalog::{Collection, IndexDef};
+use crate::catalog::entries::{CompiledIndex, Entries, Root, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::{
+    Collection, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW, FLAG_PLAIN, IndexDef, IndexKind,
+};
 use crate::jsonb::Jsonb;
-use crate::store::bulk::{Line, prepare_line};
+use crate::store::bulk::{Batch, Buffers, Line, prepare_line, read_batch};
 use crate::store::{
     BadLine, ExportOptions, ImportOptions, ImportReport, MAX_REPORTED_BAD_LINES, Progress,
     StoreError,
 };
 
 use super::PgStore;
-use super::docs::{JsonbText, PgTx, json_text};
+use super::docs::{JsonbText, PgTx, exact_decimal, json_text, write_json_text};
 
-/// Lines per batch (one `COPY` of documents, one of keys, one insert per index).
+/// Lines per batch (one key lookup, one `COPY` per table).
 const BATCH_LINES: usize = 2000;
 
-/// A document of the batch being assembled.
-struct Pending {
-    id: i64,
-    key: String,
-    body: Vec<u8>,
-    text: Vec<u8>,
-}
+/// Batches in flight per worker: bounds memory whatever the input.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// Memory for sorting while the side tables' indexes are built at the end of a bulk load
+/// (PostgreSQL's default, 64 MB, spills a million-row side table to disk).
+const INDEX_BUILD_MEMORY: &str = "256MB";
 
 /// `COPY … (FORMAT binary)` data: the header, then tuples of fields.
-struct CopyData(Vec<u8>);
+pub(crate) struct CopyData(Vec<u8>);
 
 impl CopyData {
+    /// Where a tuple's first field's value is, from the tuple's start: after the field
+    /// count (2 bytes) and the field's length (4).
+    const FIRST_VALUE: usize = 6;
+
     fn new() -> CopyData {
-        let mut v = b"PGCOPY\n\xff\r\n\0".to_vec();
-        v.extend_from_slice(&0i32.to_be_bytes());
-        v.extend_from_slice(&0i32.to_be_bytes());
-        CopyData(v)
+        let mut data = CopyData(Vec::new());
+        data.start();
+        data
     }
+
+    /// Empties the data for reuse, keeping its memory.
+    fn start(&mut self) {
+        self.0.clear();
+        self.0.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        self.0.extend_from_slice(&0i32.to_be_bytes());
+        self.0.extend_from_slice(&0i32.to_be_bytes());
+    }
+
+    /// The data with its trailer, ready to send.
+    fn finish(&mut self) -> &[u8] {
+        self.0.extend_from_slice(&(-1i16).to_be_bytes());
+        &self.0
+    }
+
+    /// Whether no tuple was added since [`CopyData::start`].
+    fn is_empty(&self) -> bool {
+        self.0.len() <= 19
+    }
+}
+
+/// Encodes `COPY (FORMAT binary)` tuples into a buffer.
+trait CopyFields {
+    fn buf(&mut self) -> &mut Vec<u8>;
 
     fn tuple(&mut self, fields: i16) {
-        self.0.extend_from_slice(&fields.to_be_bytes());
+        self.buf().extend_from_slice(&fields.to_be_bytes());
     }
 
-    fn field(&mut self, bytes: &[u8]) {
+    fn bytes(&mut self, bytes: &[u8]) {
         let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
-        self.0.extend_from_slice(&len.to_be_bytes());
-        self.0.extend_from_slice(bytes);
+        self.buf().extend_from_slice(&len.to_be_bytes());
+        self.buf().extend_from_slice(bytes);
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        self.0.extend_from_slice(&(-1i16).to_be_bytes());
-        self.0
+    fn null(&mut self) {
+        self.buf().extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    fn int8(&mut self, v: i64) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    fn int2(&mut self, v: i16) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    fn float8(&mut self, v: f64) {
+        self.bytes(&v.to_bits().to_be_bytes());
+    }
+
+    /// A `jsonb` value from JSON text (its binary form is a version byte and the text).
+    fn jsonb(&mut self, text: &[u8]) {
+        let len = i32::try_from(text.len() + 1).unwrap_or(i32::MAX);
+        let buf = self.buf();
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.push(1);
+        buf.extend_from_slice(text);
+    }
+
+    /// A `numeric` value from decimal text `[-]digits[.digits]` (integers and
+    /// [`exact_decimal`]s): base-10000 digits, the weight of the first, the sign and the
+    /// display scale, as `numeric_in` would make of the same text.
+    fn numeric(&mut self, text: &str) {
+        let (negative, unsigned) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let lead = (4 - int.len() % 4) % 4;
+        let trail = (4 - frac.len() % 4) % 4;
+        let padded: Vec<u8> = std::iter::repeat_n(b'0', lead)
+            .chain(int.bytes())
+            .chain(frac.bytes())
+            .chain(std::iter::repeat_n(b'0', trail))
+            .collect();
+        let mut digits: Vec<i16> = padded
+            .chunks(4)
+            .map(|c| c.iter().fold(0i16, |v, d| v * 10 + i16::from(d - b'0')))
+            .collect();
+        let mut weight = i16::try_from((lead + int.len()) / 4).unwrap_or(i16::MAX) - 1;
+        let leading = digits.iter().take_while(|&&d| d == 0).count();
+        digits.drain(..leading);
+        weight -= i16::try_from(leading).unwrap_or(0);
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        let sign: u16 = if negative && !digits.is_empty() {
+            0x4000
+        } else {
+            0
+        };
+        if digits.is_empty() {
+            weight = 0;
+        }
+        let dscale = i16::try_from(frac.len()).unwrap_or(i16::MAX);
+        let buf = self.buf();
+        let len = i32::try_from(8 + 2 * digits.len()).unwrap_or(i32::MAX);
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(&i16::try_from(digits.len()).unwrap_or(0).to_be_bytes());
+        buf.extend_from_slice(&weight.to_be_bytes());
+        buf.extend_from_slice(&sign.to_be_bytes());
+        buf.extend_from_slice(&dscale.to_be_bytes());
+        for d in digits {
+            buf.extend_from_slice(&d.to_be_bytes());
+        }
+    }
+}
+
+impl CopyFields for Vec<u8> {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        self
+    }
+}
+
+impl CopyFields for CopyData {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+/// The columns of a side table in the order its `COPY` tuples give them (`doc` first, so
+/// the row id is at a fixed place: [`CopyData::FIRST_VALUE`]).
+fn side_columns(words: bool) -> &'static str {
+    if words {
+        "(doc, b, w)"
+    } else {
+        "(doc, b, kt, kn, ks, n, t)"
+    }
+}
+
+/// Appends a value row of document `id` (the columns of [`side_columns`]).
+fn value_row(out: &mut impl CopyFields, id: i64, e: &ValueEntry) {
+    out.tuple(7);
+    out.int8(id);
+    out.bytes(e.b.as_bytes());
+    match &e.k {
+        ValueKey::Int(i) => {
+            out.int2(0);
+            out.numeric(&i.to_string());
+            out.null();
+        }
+        ValueKey::Real(f) => {
+            out.int2(0);
+            out.numeric(&exact_decimal(*f));
+            out.null();
+        }
+        ValueKey::Text(s) => {
+            out.int2(1);
+            out.null();
+            out.bytes(s.as_bytes());
+        }
+        ValueKey::Bool(b) => {
+            out.int2(2);
+            out.numeric(if *b { "1" } else { "0" });
+            out.null();
+        }
+    }
+    match e.n {
+        Some(n) => out.float8(n),
+        None => out.null(),
+    }
+    match e.t {
+        Some(t) => out.int8(t),
+        None => out.null(),
+    }
+}
+
+/// Appends a words row of document `id`.
+fn word_row(out: &mut impl CopyFields, id: i64, e: &WordEntry) {
+    out.tuple(3);
+    out.int8(id);
+    out.bytes(e.b.as_bytes());
+    out.bytes(e.w.as_bytes());
+}
+
+/// Each element of a sorted slice once (a document's rows are sorted, so a repeated row,
+/// none expected, is adjacent).
+fn distinct<T: PartialEq>(v: &[T]) -> impl Iterator<Item = &T> {
+    v.iter()
+        .enumerate()
+        .filter(|&(i, e)| i == 0 || v[i - 1] != *e)
+        .map(|(_, e)| e)
+}
+
+/// Appends the rows of one document's entries, calling `before_row` before each.
+fn entry_rows<O: CopyFields>(
+    out: &mut O,
+    id: i64,
+    entries: &Entries,
+    mut before_row: impl FnMut(&mut O),
+) {
+    match entries {
+        Entries::Values(v, _) => distinct(v).for_each(|e| {
+            before_row(out);
+            value_row(out, id, e);
+        }),
+        Entries::Words(v) => distinct(v).for_each(|e| {
+            before_row(out);
+            word_row(out, id, e);
+        }),
     }
 }
 
@@ -69,6 +278,32 @@ fn copy_in(tx: &PgTx<'_>, sql: &str, data: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The `COPY` statement of a side table.
+fn side_copy_sql(def: &IndexDef) -> String {
+    format!(
+        "COPY {}{} FROM STDIN (FORMAT binary)",
+        def.table(),
+        side_columns(def.kind == IndexKind::Words)
+    )
+}
+
+/// Records the flags `flags` give index `def` (a repeated binding, an overflow row, a
+/// lossy value, a plain string) in the catalog when it lacks one of them; `def` is updated
+/// too.
+fn add_flags(tx: &PgTx<'_>, def: &mut IndexDef, flags: i64) -> Result<(), StoreError> {
+    if flags & !def.flags() != 0 {
+        tx.execute(
+            "UPDATE acql_indexes SET flags = flags | $2 WHERE id = $1",
+            &[&def.id, &flags],
+        )?;
+        def.multi |= flags & FLAG_MULTI != 0;
+        def.overflow |= flags & FLAG_OVERFLOW != 0;
+        def.lossy |= flags & FLAG_LOSSY != 0;
+        def.plain |= flags & FLAG_PLAIN != 0;
+    }
+    Ok(())
+}
+
 /// Fills a new side table from every document of its collection.
 pub(crate) fn backfill(tx: &PgTx<'_>, def: &IndexDef) -> Result<(), StoreError> {
     let compiled = CompiledIndex::new(def);
@@ -76,6 +311,9 @@ pub(crate) fn backfill(tx: &PgTx<'_>, def: &IndexDef) -> Result<(), StoreError> 
         "SELECT id, body FROM {} WHERE id > $1 ORDER BY id LIMIT 5000",
         def.collection.table()
     );
+    let copy = side_copy_sql(def);
+    let mut def = def.clone();
+    let mut data = CopyData::new();
     let mut after = 0i64;
     loop {
         let rows = tx.query(&sql, &[&after])?;
@@ -83,148 +321,315 @@ pub(crate) fn backfill(tx: &PgTx<'_>, def: &IndexDef) -> Result<(), StoreError> 
             return Ok(());
         };
         after = last.get(0);
-        let entries: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let body: &[u8] = r.get(1);
-                (r.get::<_, i64>(0), compiled.entries(Jsonb::trusted(body)))
-            })
-            .collect();
-        tx.write_entries(def, &entries)?;
+        data.start();
+        let mut flags = 0;
+        for r in &rows {
+            let body: &[u8] = r.get(1);
+            let entries = compiled.entries(Jsonb::trusted(body));
+            flags |= entries.flags();
+            entry_rows(&mut data, r.get(0), &entries, |_| {});
+        }
+        add_flags(tx, &mut def, flags)?;
+        if !data.is_empty() {
+            copy_in(tx, &copy, data.finish())?;
+        }
     }
 }
 
-/// One import, batch by batch.
-struct Importer<'t, 'c> {
+/// One index's rows of a batch, encoded on a worker with a placeholder row id.
+#[derive(Default)]
+struct Rows {
+    data: Vec<u8>,
+    /// Where each row starts in `data`.
+    starts: Vec<u32>,
+    /// Per line of the batch: the end of its rows in `starts` (its rows are
+    /// `ends[pos - 1]..ends[pos]`).
+    ends: Vec<u32>,
+}
+
+/// A batch made ready by a worker: everything that needs no database.
+struct Encoded {
+    lines: Vec<Line>,
+    /// The keys of the batch's documents, back to back.
+    keys: String,
+    /// The documents in acql's encoding, back to back (the `body` column).
+    bodies: Vec<u8>,
+    /// Per line: the fields `key, doc, body` of its document row, in `docs`.
+    doc_at: Vec<Range<usize>>,
+    docs: Vec<u8>,
+    /// Per index, its rows.
+    rows: Vec<Rows>,
+    /// `(line, index, flags)` for the entries that give their index a flag.
+    flags: Vec<(u32, usize, i64)>,
+}
+
+/// Prepares a batch on a worker.
+fn encode(collection: Collection, indexes: &[CompiledIndex], batch: &Batch) -> Encoded {
+    let n = batch.lines.len();
+    let mut out = Encoded {
+        lines: Vec::with_capacity(n),
+        keys: String::with_capacity(n * 32),
+        bodies: Vec::with_capacity(batch.text.len()),
+        doc_at: Vec::with_capacity(n),
+        docs: Vec::with_capacity(batch.text.len() * 2 + n * 32),
+        rows: indexes
+            .iter()
+            .map(|_| Rows {
+                data: Vec::with_capacity(n * 64),
+                starts: Vec::with_capacity(n),
+                ends: Vec::with_capacity(n),
+            })
+            .collect(),
+        flags: Vec::new(),
+    };
+    let mut text = Vec::new();
+    for (pos, range) in batch.lines.iter().enumerate() {
+        let mut line = prepare_line(
+            collection,
+            &batch.text[range.clone()],
+            &mut out.keys,
+            &mut out.bodies,
+        );
+        let start = out.docs.len();
+        if let Line::Doc { key, jsonb } = &line {
+            text.clear();
+            let body = &out.bodies[jsonb.clone()];
+            match write_json_text(body, &mut text) {
+                Err(reason) => line = Line::Bad(reason),
+                Ok(()) => {
+                    out.docs.bytes(out.keys[key.clone()].as_bytes());
+                    out.docs.jsonb(&text);
+                    out.docs.bytes(body);
+                    let doc = Jsonb::trusted(body);
+                    let root = Root::of(doc);
+                    for (i, (index, rows)) in indexes.iter().zip(&mut out.rows).enumerate() {
+                        let entries = index.entries_in(doc, Some(&root));
+                        let flags = entries.flags();
+                        if flags != 0 {
+                            out.flags.push((pos as u32, i, flags));
+                        }
+                        let starts = &mut rows.starts;
+                        entry_rows(&mut rows.data, 0, &entries, |data| {
+                            starts.push(u32::try_from(data.len()).unwrap_or(u32::MAX));
+                        });
+                    }
+                }
+            }
+        }
+        for rows in &mut out.rows {
+            rows.ends
+                .push(u32::try_from(rows.starts.len()).unwrap_or(u32::MAX));
+        }
+        out.doc_at.push(start..out.docs.len());
+        out.lines.push(line);
+    }
+    out
+}
+
+/// How a line of a batch is written.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// The line (its position in the batch) whose document is written.
+    pos: usize,
+    /// The stored document it overwrites (`replace`), or `None` for a new one.
+    replaces: Option<i64>,
+}
+
+/// One import's state inside the transaction.
+struct Writer<'t, 'c> {
     tx: &'t PgTx<'c>,
     collection: Collection,
     defs: Vec<IndexDef>,
-    compiled: Vec<CompiledIndex>,
     replace: bool,
-    /// Keys this import inserted, with their ids.
-    seen: HashMap<String, i64>,
-    /// Documents of the current batch, not yet written.
-    pending: Vec<Pending>,
-    /// Where each pending key is in `pending`.
-    pending_at: HashMap<String, usize>,
+    /// Documents with a larger id were stored by this import (for messages only).
+    max_id_before: i64,
+    copy_docs: String,
+    copy_keys: String,
+    copy_rows: Vec<String>,
+    /// Buffers reused from batch to batch.
+    docs: CopyData,
+    keys: CopyData,
+    rows: CopyData,
+    inserted: i64,
 }
 
-impl Importer<'_, '_> {
-    /// Handles one document line; `Err(Ok(reason))` refuses the line.
-    fn line(
+impl Writer<'_, '_> {
+    /// Writes one batch; `outcome(pos, result)` reports each line in order.
+    fn write(
         &mut self,
-        key: &str,
-        body: &[u8],
-        in_store: &HashMap<String, i64>,
-    ) -> Result<Outcome, Result<String, StoreError>> {
-        let text = json_text(body).map_err(Ok)?;
-        if let Some(&at) = self.pending_at.get(key) {
-            if !self.replace {
-                return Err(Ok(format!(
-                    "key `{key}` already exists in an earlier line of this input"
-                )));
-            }
-            let p = &mut self.pending[at];
-            p.body = body.to_vec();
-            p.text = text;
-            return Ok(Outcome::Replaced);
+        batch: &Encoded,
+        mut outcome: impl FnMut(usize, Result<Outcome, String>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let key_of = |line: &Line| match line {
+            Line::Doc { key, .. } => Some(&batch.keys[key.clone()]),
+            _ => None,
+        };
+        // Which of the batch's keys the store holds (from before this import or from an
+        // earlier batch of it).
+        let wanted: Vec<&str> = batch.lines.iter().filter_map(key_of).collect();
+        let in_store: HashMap<String, i64> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            self.tx
+                .query(
+                    &format!(
+                        "SELECT key, id FROM {} WHERE key = ANY($1)",
+                        self.collection.keys_table()
+                    ),
+                    &[&wanted],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        };
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut slot_of: HashMap<&str, usize> = HashMap::new();
+        for (pos, line) in batch.lines.iter().enumerate() {
+            let result = match line {
+                Line::Blank => continue,
+                Line::Bad(reason) => Err(reason.clone()),
+                Line::Doc { key, .. } => {
+                    let key = &batch.keys[key.clone()];
+                    if let Some(&at) = slot_of.get(key) {
+                        if self.replace {
+                            slots[at].pos = pos;
+                            Ok(Outcome::Replaced)
+                        } else {
+                            Err(format!(
+                                "key `{key}` already exists in an earlier line of this input"
+                            ))
+                        }
+                    } else if let Some(&id) = in_store.get(key) {
+                        if self.replace {
+                            slot_of.insert(key, slots.len());
+                            slots.push(Slot {
+                                pos,
+                                replaces: Some(id),
+                            });
+                            Ok(Outcome::Replaced)
+                        } else {
+                            let place = if id > self.max_id_before {
+                                "an earlier line of this input"
+                            } else {
+                                "the store"
+                            };
+                            Err(format!("key `{key}` already exists in {place}"))
+                        }
+                    } else {
+                        slot_of.insert(key, slots.len());
+                        slots.push(Slot {
+                            pos,
+                            replaces: None,
+                        });
+                        Ok(Outcome::Inserted)
+                    }
+                }
+            };
+            outcome(pos, result)?;
         }
-        let earlier = self.seen.get(key).copied();
-        if let Some(id) = earlier.or_else(|| in_store.get(key).copied()) {
-            if !self.replace {
-                let place = if earlier.is_some() {
-                    "an earlier line of this input"
-                } else {
-                    "the store"
-                };
-                return Err(Ok(format!("key `{key}` already exists in {place}")));
-            }
-            self.flush().map_err(Err)?;
-            self.replace_doc(id, body, &text).map_err(Err)?;
-            return Ok(Outcome::Replaced);
-        }
-        self.pending_at.insert(key.to_string(), self.pending.len());
-        self.pending.push(Pending {
-            id: 0,
-            key: key.to_string(),
-            body: body.to_vec(),
-            text,
-        });
-        Ok(Outcome::Inserted)
+        self.flush(batch, &slots)
     }
 
-    /// Overwrites a stored document in place (its id kept) with its index entries.
-    fn replace_doc(&self, id: i64, body: &[u8], text: &[u8]) -> Result<(), StoreError> {
-        let table = self.collection.table();
-        self.tx.execute(
-            &format!("UPDATE {table} SET doc = $2, body = $3 WHERE id = $1"),
-            &[&id, &JsonbText(text), &body],
-        )?;
-        for (def, compiled) in self.defs.iter().zip(&self.compiled) {
-            self.tx.execute(
-                &format!("DELETE FROM {} WHERE doc = $1", def.table()),
-                &[&id],
-            )?;
-            let entries = compiled.entries(Jsonb::trusted(body));
-            self.tx.write_entries(def, &[(id, entries)])?;
-        }
-        Ok(())
-    }
-
-    /// Writes the pending documents: ids from the collection's sequence, documents and
-    /// keys through `COPY`, index rows per index.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
+    /// Writes the chosen lines of a batch: overwritten documents in place, new ones with
+    /// ids from the collection's sequence, then every side table's rows.
+    fn flush(&mut self, batch: &Encoded, slots: &[Slot]) -> Result<(), StoreError> {
+        if slots.is_empty() {
             return Ok(());
         }
         let table = self.collection.table();
-        let n = i64::try_from(self.pending.len()).unwrap_or(i64::MAX);
-        let ids = self.tx.query(
-            &format!("SELECT nextval('{table}_ids') FROM generate_series(1, $1::int8)"),
-            &[&n],
-        )?;
-        let mut docs = CopyData::new();
-        let mut keys = CopyData::new();
-        for (p, row) in self.pending.iter_mut().zip(&ids) {
-            p.id = row.get(0);
-            docs.tuple(4);
-            docs.field(&p.id.to_be_bytes());
-            docs.field(p.key.as_bytes());
-            let mut jsonb = Vec::with_capacity(p.text.len() + 1);
-            jsonb.push(1);
-            jsonb.extend_from_slice(&p.text);
-            docs.field(&jsonb);
-            docs.field(&p.body);
-            keys.tuple(2);
-            keys.field(p.key.as_bytes());
-            keys.field(&p.id.to_be_bytes());
-        }
-        copy_in(
-            self.tx,
-            &format!("COPY {table}(id, key, doc, body) FROM STDIN (FORMAT binary)"),
-            &docs.finish(),
-        )?;
-        copy_in(
-            self.tx,
-            &format!(
-                "COPY {}(key, id) FROM STDIN (FORMAT binary)",
-                self.collection.keys_table()
-            ),
-            &keys.finish(),
-        )?;
-        for (def, compiled) in self.defs.iter().zip(&self.compiled) {
-            let entries: Vec<_> = self
-                .pending
+        let new = slots.iter().filter(|s| s.replaces.is_none()).count();
+        let mut ids = if new == 0 {
+            Vec::new()
+        } else {
+            let n = i64::try_from(new).unwrap_or(i64::MAX);
+            self.tx
+                .query(
+                    &format!("SELECT nextval('{table}_ids') FROM generate_series(1, $1::int8)"),
+                    &[&n],
+                )?
                 .iter()
-                .map(|p| (p.id, compiled.entries(Jsonb::trusted(&p.body))))
-                .collect();
-            self.tx.write_entries(def, &entries)?;
+                .map(|r| r.get::<_, i64>(0))
+                .collect()
         }
-        self.tx.add_to_count(self.collection, n)?;
-        for p in self.pending.drain(..) {
-            self.seen.insert(p.key, p.id);
+        .into_iter();
+        let replaced: Vec<i64> = slots.iter().filter_map(|s| s.replaces).collect();
+        if !replaced.is_empty() {
+            for def in &self.defs {
+                self.tx.execute(
+                    &format!("DELETE FROM {} WHERE doc = ANY($1)", def.table()),
+                    &[&replaced],
+                )?;
+            }
         }
-        self.pending_at.clear();
+        self.docs.start();
+        self.keys.start();
+        let ids: Vec<i64> = slots
+            .iter()
+            .map(|s| s.replaces.or_else(|| ids.next()).unwrap_or_default())
+            .collect();
+        for (slot, &id) in slots.iter().zip(&ids) {
+            let Line::Doc { key, jsonb } = &batch.lines[slot.pos] else {
+                continue;
+            };
+            if slot.replaces.is_some() {
+                let body = &batch.bodies[jsonb.clone()];
+                let text = json_text(body).map_err(StoreError::Internal)?;
+                self.tx.execute(
+                    &format!("UPDATE {table} SET doc = $2, body = $3 WHERE id = $1"),
+                    &[&id, &JsonbText(&text), &body],
+                )?;
+                continue;
+            }
+            self.docs.tuple(4);
+            self.docs.int8(id);
+            self.docs
+                .0
+                .extend_from_slice(&batch.docs[batch.doc_at[slot.pos].clone()]);
+            self.keys.tuple(2);
+            self.keys.bytes(batch.keys[key.clone()].as_bytes());
+            self.keys.int8(id);
+        }
+        if !self.docs.is_empty() {
+            copy_in(self.tx, &self.copy_docs, self.docs.finish())?;
+            copy_in(self.tx, &self.copy_keys, self.keys.finish())?;
+        }
+        // The flags the written lines' entries give each index.
+        let mut chosen = vec![false; batch.lines.len()];
+        for slot in slots {
+            chosen[slot.pos] = true;
+        }
+        let mut flags = vec![0i64; self.defs.len()];
+        for &(pos, index, f) in &batch.flags {
+            if chosen[pos as usize] {
+                flags[index] |= f;
+            }
+        }
+        for (i, rows) in batch.rows.iter().enumerate() {
+            self.rows.start();
+            for (slot, &id) in slots.iter().zip(&ids) {
+                let first = if slot.pos == 0 {
+                    0
+                } else {
+                    rows.ends[slot.pos - 1] as usize
+                };
+                let last = rows.ends[slot.pos] as usize;
+                for r in first..last {
+                    let start = rows.starts[r] as usize;
+                    let end = rows
+                        .starts
+                        .get(r + 1)
+                        .map_or(rows.data.len(), |&e| e as usize);
+                    let at = self.rows.0.len() + CopyData::FIRST_VALUE;
+                    self.rows.0.extend_from_slice(&rows.data[start..end]);
+                    self.rows.0[at..at + 8].copy_from_slice(&id.to_be_bytes());
+                }
+            }
+            add_flags(self.tx, &mut self.defs[i], flags[i])?;
+            if !self.rows.is_empty() {
+                copy_in(self.tx, &self.copy_rows[i], self.rows.finish())?;
+            }
+        }
+        self.inserted += i64::try_from(new).unwrap_or(i64::MAX);
         Ok(())
     }
 }
@@ -232,6 +637,11 @@ impl Importer<'_, '_> {
 enum Outcome {
     Inserted,
     Replaced,
+}
+
+/// Worker threads: as many as the machine has cores, up to 4.
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
 impl PgStore {
@@ -250,7 +660,7 @@ impl PgStore {
             mut progress,
             exclusive: _,
         } = options;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut lease = self.lease()?;
         let conn = lease.conn();
         let tx = PgTx::new(conn.client.transaction()?, &mut conn.statements, true);
@@ -258,135 +668,143 @@ impl PgStore {
             .of(collection)
             .cloned()
             .collect();
+        let table = collection.table();
+        let max_id_before: i64 =
+            tx.query(&format!("SELECT coalesce(max(id), 0) FROM {table}"), &[])?[0].get(0);
         // Into an empty collection, the side tables' indexes are built once at the end
         // (the import holds the tables until it commits, as any import holds its rows).
-        let empty: bool = tx.query(
-            &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", collection.table()),
-            &[],
-        )?[0]
-            .get(0);
-        let rebuild = empty && !replace;
+        let rebuild = max_id_before == 0
+            && !replace
+            && tx.query(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), &[])?[0].get(0);
         if rebuild {
-            let sql: String = defs
-                .iter()
-                .map(super::schema::drop_side_indexes_sql)
-                .collect();
+            let mut sql = super::schema::drop_document_keys_sql(collection);
+            sql.extend(defs.iter().map(super::schema::drop_side_indexes_sql));
             tx.raw().batch_execute(&sql)?;
         }
-        let mut importer = Importer {
+        let indexes: Vec<CompiledIndex> = defs.iter().map(CompiledIndex::new).collect();
+        let mut writer = Writer {
             tx: &tx,
             collection,
-            compiled: defs.iter().map(CompiledIndex::new).collect(),
+            copy_docs: format!("COPY {table}(id, key, doc, body) FROM STDIN (FORMAT binary)"),
+            copy_keys: format!(
+                "COPY {}(key, id) FROM STDIN (FORMAT binary)",
+                collection.keys_table()
+            ),
+            copy_rows: defs.iter().map(side_copy_sql).collect(),
             defs: defs.clone(),
             replace,
-            seen: HashMap::new(),
-            pending: Vec::new(),
-            pending_at: HashMap::new(),
+            max_id_before,
+            docs: CopyData::new(),
+            keys: CopyData::new(),
+            rows: CopyData::new(),
+            inserted: 0,
         };
         let mut report = ImportReport::default();
         let mut bytes = 0u64;
-        let mut text = Vec::new();
-        let mut keys = String::new();
-        let mut jsonb = Vec::new();
-        let mut batch: Vec<(u64, Line)> = Vec::with_capacity(BATCH_LINES);
-        let mut eof = false;
-        while !eof {
-            text.clear();
-            keys.clear();
-            jsonb.clear();
-            batch.clear();
-            while batch.len() < BATCH_LINES {
-                let start = text.len();
-                let n = input.read_until(b'\n', &mut text)?;
-                if n == 0 {
-                    eof = true;
-                    break;
-                }
-                bytes += n as u64;
-                let mut end = text.len();
-                while end > start && matches!(text[end - 1], b'\n' | b'\r') {
-                    end -= 1;
-                }
-                let mut from = start;
-                if report.lines == 0
-                    && batch.is_empty()
-                    && text[start..end].starts_with(b"\xEF\xBB\xBF")
-                {
-                    from += 3;
-                }
-                let line = prepare_line(collection, &text[from..end], &mut keys, &mut jsonb);
-                batch.push((report.lines + batch.len() as u64 + 1, line));
+        let workers = worker_count();
+        let buffers = Buffers::new();
+        std::thread::scope(|scope| -> Result<(), StoreError> {
+            let mut to_workers = Vec::new();
+            let mut from_workers = Vec::new();
+            for _ in 0..workers {
+                let (tx_in, rx_in) = mpsc::sync_channel::<Batch>(MAX_IN_FLIGHT);
+                let (tx_out, rx_out) = mpsc::sync_channel::<Encoded>(MAX_IN_FLIGHT);
+                let indexes = &indexes;
+                let buffers = &buffers;
+                std::thread::Builder::new()
+                    .name("acql-pg-import".into())
+                    .spawn_scoped(scope, move || {
+                        for batch in rx_in {
+                            let encoded = encode(collection, indexes, &batch);
+                            buffers.give(batch.text);
+                            if tx_out.send(encoded).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(|e| StoreError::Internal(format!("cannot start a thread: {e}")))?;
+                to_workers.push(tx_in);
+                from_workers.push(rx_out);
             }
-            // Which of the batch's keys the store already holds (from before this import).
-            let wanted: Vec<&str> = batch
-                .iter()
-                .filter_map(|(_, l)| match l {
-                    Line::Doc { key, .. } => Some(&keys[key.clone()]),
-                    _ => None,
-                })
-                .filter(|k| !importer.seen.contains_key(*k))
-                .collect();
-            let in_store: HashMap<String, i64> = if wanted.is_empty() {
-                HashMap::new()
-            } else {
-                tx.query(
-                    &format!(
-                        "SELECT key, id FROM {} WHERE key = ANY($1)",
-                        collection.keys_table()
-                    ),
-                    &[&wanted],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect()
-            };
-            for (number, line) in batch.drain(..) {
-                report.lines = number;
-                let outcome = match line {
-                    Line::Blank => continue,
-                    Line::Bad(reason) => Err(Ok(reason)),
-                    Line::Doc { key, jsonb: range } => {
-                        importer.line(&keys[key], &jsonb[range], &in_store)
+            let stopped = || StoreError::Internal("an import worker stopped".into());
+            // Batches go to the workers round-robin and come back in the same order, so
+            // lines are written in input order.
+            let mut in_flight: VecDeque<(usize, u64)> = VecDeque::new();
+            let mut next = 0;
+            let mut eof = false;
+            let mut first = true;
+            loop {
+                while !eof && in_flight.len() < workers * MAX_IN_FLIGHT {
+                    let batch = read_batch(&mut input, first, &buffers, BATCH_LINES)?;
+                    first = false;
+                    if batch.lines.is_empty() {
+                        eof = true;
+                        break;
                     }
+                    in_flight.push_back((next, batch.bytes));
+                    to_workers[next].send(batch).map_err(|_| stopped())?;
+                    next = (next + 1) % workers;
+                }
+                let Some((worker, batch_bytes)) = in_flight.pop_front() else {
+                    break;
                 };
-                match outcome {
-                    Ok(Outcome::Inserted) => report.inserted += 1,
-                    Ok(Outcome::Replaced) => report.replaced += 1,
-                    Err(Err(e)) => return Err(e),
-                    Err(Ok(reason)) if skip_bad_lines => {
-                        report.bad_line_count += 1;
-                        if report.bad_lines.len() < MAX_REPORTED_BAD_LINES {
-                            report.bad_lines.push(BadLine {
+                let waiting = Instant::now();
+                let batch = from_workers[worker].recv().map_err(|_| stopped())?;
+                report.phases.load_waiting_for_workers += waiting.elapsed();
+                let first_line = report.lines;
+                writer.write(&batch, |pos, result| {
+                    let number = first_line + pos as u64 + 1;
+                    report.lines = number;
+                    match result {
+                        Ok(Outcome::Inserted) => report.inserted += 1,
+                        Ok(Outcome::Replaced) => report.replaced += 1,
+                        Err(reason) if skip_bad_lines => {
+                            report.bad_line_count += 1;
+                            if report.bad_lines.len() < MAX_REPORTED_BAD_LINES {
+                                report.bad_lines.push(BadLine {
+                                    line: number,
+                                    reason,
+                                });
+                            }
+                        }
+                        Err(reason) => {
+                            return Err(StoreError::BadImportLine {
                                 line: number,
                                 reason,
                             });
                         }
                     }
-                    Err(Ok(reason)) => {
-                        return Err(StoreError::BadImportLine {
-                            line: number,
-                            reason,
-                        });
-                    }
+                    Ok(())
+                })?;
+                report.lines = first_line + batch.lines.len() as u64;
+                bytes += batch_bytes;
+                if let Some(p) = progress.as_mut() {
+                    p(Progress {
+                        bytes,
+                        lines: report.lines,
+                    });
                 }
             }
-            importer.flush()?;
-            if let Some(p) = progress.as_mut() {
-                p(Progress {
-                    bytes,
-                    lines: report.lines,
-                });
-            }
+            Ok(())
+            // Dropping the channels here ends the workers before the scope joins them.
+        })?;
+        if report.lines == 0
+            && let Some(p) = progress.as_mut()
+        {
+            p(Progress::default());
         }
+        tx.add_to_count(collection, writer.inserted)?;
+        drop(writer);
         report.phases.load = started.elapsed();
-        drop(importer);
         if rebuild {
-            let started = std::time::Instant::now();
-            let sql: String = defs.iter().map(super::schema::side_indexes_sql).collect();
+            let started = Instant::now();
+            let mut sql = format!("SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}';");
+            sql.push_str(&super::schema::document_keys_sql(collection));
+            sql.extend(defs.iter().map(super::schema::side_indexes_sql));
             tx.raw().batch_execute(&sql)?;
             report.phases.index_rows = started.elapsed();
         }
-        let committing = std::time::Instant::now();
+        let committing = Instant::now();
         tx.commit()?;
         report.phases.commit = committing.elapsed();
         Ok(report)

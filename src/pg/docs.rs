@@ -40,11 +40,18 @@ impl ToSql for JsonbText<'_> {
 /// when it holds U+0000, which `jsonb` cannot store.
 pub(crate) fn json_text(body: &[u8]) -> Result<Vec<u8>, String> {
     let mut text = Vec::with_capacity(body.len() + body.len() / 4);
-    crate::jsonb::write_json(body, &mut text, false).map_err(|e| e.to_string())?;
-    if has_nul_escape(&text) {
+    write_json_text(body, &mut text)?;
+    Ok(text)
+}
+
+/// [`json_text`] into `text` (appended).
+pub(crate) fn write_json_text(body: &[u8], text: &mut Vec<u8>) -> Result<(), String> {
+    let start = text.len();
+    crate::jsonb::write_json(body, text, false).map_err(|e| e.to_string())?;
+    if has_nul_escape(&text[start..]) {
         return Err("PostgreSQL's jsonb cannot hold the character U+0000 (\\u0000)".into());
     }
-    Ok(text)
+    Ok(())
 }
 
 /// Whether JSON text holds the escape `\u0000` (an odd run of backslashes before `u0000`).
@@ -265,11 +272,7 @@ impl<'c> PgTx<'c> {
 
 /// A stored row's id and body as a [`Stored`] document.
 fn stored(row: &postgres::Row) -> Result<Stored, StoreError> {
-    let body: &[u8] = row.get(1);
-    Ok(Stored {
-        id: row.get(0),
-        doc: crate::store::docs::decode(body)?,
-    })
+    Stored::decode(row.get(0), row.get(1))
 }
 
 impl DocStore for PgTx<'_> {

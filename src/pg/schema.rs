@@ -40,8 +40,40 @@ fn collection_sql(c: Collection) -> String {
     format!(
         "CREATE SEQUENCE IF NOT EXISTS {t}_ids;
          CREATE TABLE IF NOT EXISTS {t}(id bigint PRIMARY KEY, key text COLLATE \"C\" NOT NULL,
-             doc jsonb NOT NULL, body bytea NOT NULL);
+             doc jsonb NOT NULL, body bytea NOT NULL) WITH (toast_tuple_target = 8160);
          CREATE TABLE IF NOT EXISTS {k}(key text COLLATE \"C\" PRIMARY KEY, id bigint NOT NULL);"
+    )
+}
+
+/// The indexes of a collection's document table besides its primary key: `deleteLiteAccount`
+/// finds an email account by its token.
+fn document_indexes_sql(c: Collection) -> String {
+    match c {
+        Collection::EmailAccounts => {
+            "CREATE INDEX email_accounts_token ON email_accounts ((doc ->> 'token'));".into()
+        }
+        Collection::Accounts => String::new(),
+    }
+}
+
+/// Drops the primary key and the indexes of a collection's document table, for a bulk load
+/// into the empty collection ([`document_keys_sql`] builds them again at the end, from
+/// rows in id order).
+pub(crate) fn drop_document_keys_sql(c: Collection) -> String {
+    let t = c.table();
+    let mut sql = format!("ALTER TABLE {t} DROP CONSTRAINT {t}_pkey;");
+    if c == Collection::EmailAccounts {
+        sql.push_str("DROP INDEX email_accounts_token;");
+    }
+    sql
+}
+
+/// The primary key and the indexes of a collection's document table.
+pub(crate) fn document_keys_sql(c: Collection) -> String {
+    format!(
+        "ALTER TABLE {} ADD PRIMARY KEY (id);{}",
+        c.table(),
+        document_indexes_sql(c)
     )
 }
 
@@ -137,8 +169,9 @@ pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), 
     for c in Collection::ALL {
         ddl.push_str(&collection_sql(c));
     }
-    // `deleteLiteAccount` finds an email account by its token.
-    ddl.push_str("CREATE INDEX email_accounts_token ON email_accounts ((doc ->> 'token'));");
+    for c in Collection::ALL {
+        ddl.push_str(&document_indexes_sql(c));
+    }
     tx.batch_execute(&ddl)?;
     let key = hex::encode(rand::random::<[u8; 32]>());
     tx.execute(

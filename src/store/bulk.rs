@@ -344,28 +344,27 @@ const BATCH_LINES: usize = 512;
 const MAX_IN_FLIGHT: usize = 8;
 
 /// One batch of input lines, in one buffer, with its input size.
-struct Batch {
-    text: Vec<u8>,
+pub(crate) struct Batch {
+    pub(crate) text: Vec<u8>,
     /// Each line's bytes in `text`, terminators excluded.
-    lines: Vec<Range<usize>>,
-    bytes: u64,
+    pub(crate) lines: Vec<Range<usize>>,
+    pub(crate) bytes: u64,
 }
 
-/// Reads up to [`BATCH_LINES`] lines; an empty batch at the end.
 /// Byte buffers of batches (input text, JSONB) passed back for reuse once written: a
 /// fresh half-megabyte buffer per batch came from the OS each time, zeroed page by page.
-struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
+pub(crate) struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
 
 impl Buffers {
     /// Buffers kept for reuse; more are freed.
     const KEEP: usize = 64;
 
-    fn new() -> Buffers {
+    pub(crate) fn new() -> Buffers {
         Buffers(std::sync::Mutex::new(Vec::new()))
     }
 
     /// An empty buffer with room for at least `capacity` bytes.
-    fn take(&self, capacity: usize) -> Vec<u8> {
+    pub(crate) fn take(&self, capacity: usize) -> Vec<u8> {
         let reused = self
             .0
             .lock()
@@ -376,7 +375,7 @@ impl Buffers {
         buf
     }
 
-    fn give(&self, mut buf: Vec<u8>) {
+    pub(crate) fn give(&self, mut buf: Vec<u8>) {
         buf.clear();
         let mut pool = self
             .0
@@ -388,17 +387,20 @@ impl Buffers {
     }
 }
 
-fn read_batch(
+/// Reads up to `max_lines` lines ([`BATCH_LINES`] for this store); an empty batch at the
+/// end. A byte-order mark before the first line (`first`) is left out.
+pub(crate) fn read_batch(
     input: &mut dyn BufRead,
     first: bool,
     buffers: &Buffers,
+    max_lines: usize,
 ) -> Result<Batch, StoreError> {
     let mut batch = Batch {
-        text: buffers.take(BATCH_LINES * 1024),
-        lines: Vec::with_capacity(BATCH_LINES),
+        text: buffers.take(max_lines * 1024),
+        lines: Vec::with_capacity(max_lines),
         bytes: 0,
     };
-    while batch.lines.len() < BATCH_LINES {
+    while batch.lines.len() < max_lines {
         let mut start = batch.text.len();
         let n = input.read_until(b'\n', &mut batch.text)?;
         if n == 0 {
@@ -1102,7 +1104,7 @@ impl Store {
                 let mut first = true;
                 loop {
                     while !eof && in_flight.len() < MAX_IN_FLIGHT {
-                        let batch = read_batch(&mut input, first, &buffers)?;
+                        let batch = read_batch(&mut input, first, &buffers, BATCH_LINES)?;
                         first = false;
                         if batch.lines.is_empty() {
                             eof = true;

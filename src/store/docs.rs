@@ -18,6 +18,29 @@ pub(crate) struct Stored {
     pub doc: Value,
 }
 
+impl Stored {
+    /// A stored row from its id and its document in acql's encoding (SQLite's `doc`
+    /// column, PostgreSQL's `body`).
+    pub(crate) fn decode(id: i64, bytes: &[u8]) -> Result<Stored, StoreError> {
+        Ok(Stored {
+            id,
+            doc: decode(bytes)?,
+        })
+    }
+}
+
+/// The document of the first row `(id, doc)` of `sql` run with `key`, if any.
+fn query_stored(conn: &Connection, sql: &str, key: &str) -> Result<Option<Stored>, StoreError> {
+    let row = conn
+        .prepare_cached(sql)?
+        .query_row(params![key], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .optional()?;
+    row.map(|(id, bytes)| Stored::decode(id, &bytes))
+        .transpose()
+}
+
 /// Encodes a document for the `doc` column (SQLite JSONB, encoded in Rust).
 pub(crate) fn encode(doc: &Value) -> Vec<u8> {
     crate::jsonb::to_vec(doc)
@@ -42,19 +65,7 @@ pub(crate) fn load(
         collection.keys_table(),
         collection.table()
     );
-    let row = conn
-        .prepare_cached(&sql)?
-        .query_row(params![key], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .optional()?;
-    row.map(|(id, bytes)| {
-        Ok(Stored {
-            id,
-            doc: decode(&bytes)?,
-        })
-    })
-    .transpose()
+    query_stored(conn, &sql, key)
 }
 
 /// Writes `doc` under `key`: updates `old` in place (keeping its id) or inserts a new row.
@@ -225,19 +236,7 @@ impl DocStore for Connection {
             ),
             None => format!("SELECT id, doc FROM {table} WHERE doc ->> '$.token' = ?1 LIMIT 1"),
         };
-        let row = self
-            .prepare_cached(&sql)?
-            .query_row(params![token], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .optional()?;
-        row.map(|(id, bytes)| {
-            Ok(Stored {
-                id,
-                doc: decode(&bytes)?,
-            })
-        })
-        .transpose()
+        query_stored(self, &sql, token)
     }
 
     fn random_hex(&self, bytes: u32) -> Result<String, StoreError> {

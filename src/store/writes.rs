@@ -118,6 +118,18 @@ impl Patch {
         Ok(patch)
     }
 
+    /// The object parameters of a full-account write (`importFullAccount` with
+    /// `allow_state`, `setAccountInfo` without).
+    fn of_account(p: &AccountParams, allow_state: bool) -> Result<Patch, StoreError> {
+        Patch::new(
+            p.profile.as_ref(),
+            p.data.as_ref(),
+            p.subscriptions.as_ref(),
+            p.preferences.as_ref(),
+            allow_state,
+        )
+    }
+
     fn touches_profile_or_data(&self) -> bool {
         self.profile.is_some() || self.data.is_some()
     }
@@ -333,13 +345,7 @@ impl FullImport {
             }
             Some(uid) => Some(uid.to_string()),
         };
-        let patch = Patch::new(
-            p.profile.as_ref(),
-            p.data.as_ref(),
-            p.subscriptions.as_ref(),
-            p.preferences.as_ref(),
-            true,
-        )?;
+        let patch = Patch::of_account(p, true)?;
         let is_active = p.is_active.unwrap_or(true);
         let is_verified = p.is_verified.unwrap_or(false);
         let created = match &p.created {
@@ -401,13 +407,7 @@ impl AccountUpdate {
     /// Validates the parameters completely (nothing is read or written).
     pub(crate) fn new(p: &AccountParams) -> Result<AccountUpdate, StoreError> {
         let uid = required(p.uid.as_deref().unwrap_or(""), "UID")?;
-        let patch = Patch::new(
-            p.profile.as_ref(),
-            p.data.as_ref(),
-            p.subscriptions.as_ref(),
-            p.preferences.as_ref(),
-            false,
-        )?;
+        let patch = Patch::of_account(p, false)?;
         let (is_active, is_verified) = (p.is_active, p.is_verified);
         Ok(AccountUpdate {
             uid: uid.to_string(),

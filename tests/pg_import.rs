@@ -1,0 +1,383 @@
+//! Bulk import into PostgreSQL (`COPY … (FORMAT binary)` from worker threads): a restore
+//! holds exactly what the write methods stored, side tables and index flags included.
+
+use acql::catalog::{Collection, IndexKind};
+use acql::pg::PgStore;
+use acql::store::{ExportOptions, ImportOptions, LiteAccountParams};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use crate::common::pg;
+
+/// A new database with acql's tables, or `None` when PostgreSQL is not installed.
+fn store() -> Option<PgStore> {
+    let url = pg::database()?;
+    Some(PgStore::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}")))
+}
+
+/// Indexes over every kind of row: numbers and strings, a `*` binding, a composite, words.
+const INDEXES: &[(&str, IndexKind)] = &[
+    ("data.v", IndexKind::Value),
+    ("data.m.*", IndexKind::Value),
+    ("data.v, data.w", IndexKind::Composite),
+    ("data.text", IndexKind::Words),
+];
+
+fn declare(s: &PgStore) {
+    for (spec, kind) in INDEXES {
+        s.add_index(Collection::EmailAccounts, spec, *kind).unwrap();
+    }
+}
+
+/// Numbers whose `numeric` forms are easy to get wrong: scales, weights, signs, zeros,
+/// integral floats, the extremes of doubles and integers.
+fn edge_number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        (-10_000i64..10_000).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        prop::sample::select(vec![
+            json!(0),
+            json!(-0.0),
+            json!(0.1),
+            json!(-0.5),
+            json!(2.0),
+            json!(1e300),
+            json!(-1e-300),
+            json!(5e-324),
+            json!(9007199254740993u64),
+            json!(18446744073709551615u64),
+            json!(10000),
+            json!(0.0001),
+            json!(99999999.00000001),
+            json!(123456789012345678i64),
+        ]),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => edge_number(),
+        1 => any::<bool>().prop_map(Value::from),
+        1 => prop::sample::select(vec![
+            "2024-03-15T01:15:46.233Z",
+            "12.50",
+            "-3",
+            "x",
+            "",
+            "ünï €",
+        ])
+        .prop_map(Value::from),
+        1 => prop::collection::vec(edge_number(), 0..3).prop_map(Value::from),
+    ]
+}
+
+/// The `data` of one account: values under each indexed path, sometimes missing.
+fn data() -> impl Strategy<Value = Value> {
+    (
+        prop::option::of(value()),
+        prop::option::of(value()),
+        prop::collection::btree_map("[a-c]", value(), 0..3),
+        prop::sample::select(vec!["", "Hello world", "the quick brown fox", "a a a"]),
+    )
+        .prop_map(|(v, w, m, text)| {
+            let mut d = serde_json::Map::new();
+            if let Some(v) = v {
+                d.insert("v".into(), v);
+            }
+            if let Some(w) = w {
+                d.insert("w".into(), w);
+            }
+            d.insert("m".into(), json!(m));
+            d.insert("text".into(), json!(text));
+            Value::Object(d)
+        })
+}
+
+fn export(s: &PgStore) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.export_ndjson(
+        Collection::EmailAccounts,
+        &mut out,
+        ExportOptions::default(),
+    )
+    .unwrap();
+    out
+}
+
+/// Index flags, by declaration.
+fn flags(s: &PgStore) -> Vec<(String, i64)> {
+    s.catalog()
+        .unwrap()
+        .indexes
+        .into_iter()
+        .map(|d| (d.spec(), d.flags()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Accounts written one by one (rows inserted with `unnest`, numbers as text) and
+    /// the same accounts exported and bulk-imported into a second database (rows through
+    /// binary `COPY`): the dumps are equal, row for row, and so are the index flags. Then
+    /// the same file imported again with `replace` into the second database (the path
+    /// that keeps the indexes and overwrites documents) leaves it unchanged but for
+    /// the count of writes.
+    #[test]
+    fn a_bulk_restore_holds_what_the_writes_stored(accounts in prop::collection::vec(data(), 1..40)) {
+        let Some(written) = store() else { return Ok(()) };
+        declare(&written);
+        for (i, data) in accounts.iter().enumerate() {
+            written
+                .import_lite_account(&LiteAccountParams {
+                    email: format!("u{i}@x.com"),
+                    data: Some(data.clone()),
+                    ..LiteAccountParams::default()
+                })
+                .unwrap();
+        }
+        let file = export(&written);
+        let restored = store().unwrap();
+        declare(&restored);
+        let report = restored
+            .import_ndjson(&file[..], ImportOptions::new(Collection::EmailAccounts))
+            .unwrap();
+        prop_assert_eq!(report.inserted, accounts.len() as u64);
+        prop_assert_eq!(restored.dump().unwrap(), written.dump().unwrap());
+        prop_assert_eq!(flags(&restored), flags(&written));
+
+        let report = restored
+            .import_ndjson(
+                &file[..],
+                ImportOptions {
+                    replace: true,
+                    ..ImportOptions::new(Collection::EmailAccounts)
+                },
+            )
+            .unwrap();
+        prop_assert_eq!(report.replaced, accounts.len() as u64);
+        prop_assert_eq!(restored.dump().unwrap(), written.dump().unwrap());
+    }
+}
+
+/// Repeated keys are found in the keys table, across batches (2,000 lines each) and
+/// within one: the messages name the right place, `replace` keeps the last line's
+/// document under the first line's id, and bad lines anywhere are reported in order.
+#[test]
+fn repeated_keys_across_batches() {
+    let Some(s) = store() else { return };
+    s.import_ndjson(
+        &b"{\"email\": \"old@x.com\", \"v\": 0}\n"[..],
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    let mut text = String::new();
+    for i in 0..5000 {
+        text.push_str(&format!("{{\"email\": \"k{i}@x.com\", \"v\": {i}}}\n"));
+    }
+    // Line 5001 repeats line 1 (another batch), 5002 repeats 5001 (the same batch),
+    // 5003 repeats the store's key, 5004 is not JSON.
+    text.push_str("{\"email\": \"k0@x.com\", \"v\": -1}\n");
+    text.push_str("{\"email\": \"k0@x.com\", \"v\": -2}\n");
+    text.push_str("{\"email\": \"old@x.com\", \"v\": -3}\n");
+    text.push_str("nope\n");
+
+    let skip = ImportOptions {
+        skip_bad_lines: true,
+        ..ImportOptions::new(Collection::EmailAccounts)
+    };
+    let report = s.import_ndjson(text.as_bytes(), skip).unwrap();
+    assert_eq!((report.inserted, report.bad_line_count), (5000, 4));
+    let lines: Vec<(u64, &str)> = report
+        .bad_lines
+        .iter()
+        .map(|b| (b.line, b.reason.as_str()))
+        .collect();
+    assert_eq!(lines[0].0, 5001);
+    assert!(
+        lines[0].1.contains("an earlier line of this input"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1].0, 5002);
+    assert!(
+        lines[1].1.contains("an earlier line of this input"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[2].0, 5003);
+    assert!(
+        lines[2].1.contains("already exists in the store"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[3].0, 5004);
+    assert_eq!(s.count(Collection::EmailAccounts).unwrap(), 5001);
+
+    // Without skipping, the first repeat fails the import and nothing changes.
+    let before = s.dump().unwrap();
+    let again = s
+        .import_ndjson(
+            text.as_bytes(),
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .starts_with("line 1: key `k0@x.com` already exists in the store"),
+        "{again}"
+    );
+    assert_eq!(s.dump().unwrap(), before);
+
+    // With replace, each key keeps its id and takes its last line's document.
+    let report = s
+        .import_ndjson(
+            text.as_bytes(),
+            ImportOptions {
+                replace: true,
+                skip_bad_lines: true,
+                ..ImportOptions::new(Collection::EmailAccounts)
+            },
+        )
+        .unwrap();
+    assert_eq!((report.inserted, report.replaced), (0, 5003));
+    let k0 = s
+        .get_document(Collection::EmailAccounts, "k0@x.com")
+        .unwrap()
+        .unwrap();
+    assert_eq!(k0["v"], json!(-2));
+    let old = s
+        .get_document(Collection::EmailAccounts, "old@x.com")
+        .unwrap()
+        .unwrap();
+    assert_eq!(old["v"], json!(-3));
+    assert_eq!(s.count(Collection::EmailAccounts).unwrap(), 5001);
+    let dump = s.dump().unwrap();
+    let first_doc = dump.iter().find(|l| l.contains("k0@x.com")).unwrap();
+    assert!(first_doc.starts_with("emailAccounts 2 "), "{first_doc}");
+}
+
+/// Input that gives the chunks sent to it and ends when the sender is dropped.
+struct Piped {
+    from: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for Piped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.chunk.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            match self.from.recv() {
+                Ok(next) => self.chunk = std::io::Cursor::new(next),
+                Err(_) => return Ok(0),
+            }
+        }
+    }
+}
+
+fn lines(from: usize, to: usize) -> Vec<u8> {
+    (from..to)
+        .map(|i| format!("{{\"email\": \"p{i}@x.com\"}}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// The indexes of the email accounts' document and keys tables.
+fn table_indexes(url: &str) -> Vec<String> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut names: Vec<String> = c
+        .query(
+            "SELECT indexname FROM pg_indexes
+             WHERE tablename IN ('email_accounts', 'email_accounts_keys')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A bulk load into an empty collection holds its tables until it commits (docs/scale-out.md):
+/// a reader of the collection waits (here it gives up at its lock timeout) while the load
+/// runs, and reads everything once it has committed. A load that fails leaves the document
+/// table's keys and indexes as they were.
+#[test]
+fn a_bulk_load_holds_the_collection_until_it_commits() {
+    let Some(url) = pg::database() else { return };
+    let s = PgStore::connect(&url).unwrap();
+    let indexes = table_indexes(&url);
+    assert!(
+        indexes.contains(&"email_accounts_pkey".to_string())
+            && indexes.contains(&"email_accounts_token".to_string()),
+        "{indexes:?}"
+    );
+
+    // A failed load (a bad last line) changes nothing, indexes included.
+    let mut bad = lines(0, 3000);
+    bad.extend_from_slice(b"not json\n");
+    assert!(
+        s.import_ndjson(&bad[..], ImportOptions::new(Collection::EmailAccounts))
+            .is_err()
+    );
+    assert_eq!(table_indexes(&url), indexes);
+    assert_eq!(s.count(Collection::EmailAccounts).unwrap(), 0);
+
+    // A load whose input stops after 3,000 lines until the test sends the rest.
+    let (send, from) = std::sync::mpsc::channel();
+    send.send(lines(0, 3000)).unwrap();
+    let loading = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            let s = PgStore::connect(&url).unwrap();
+            let input = std::io::BufReader::new(Piped {
+                from,
+                chunk: std::io::Cursor::new(Vec::new()),
+            });
+            s.import_ndjson(input, ImportOptions::new(Collection::EmailAccounts))
+        }
+    });
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    // Wait until the load holds the document table (it takes it before reading any input).
+    let mut tries = 0;
+    while c
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE c.relname = 'email_accounts' AND l.mode = 'AccessExclusiveLock'
+               AND l.granted",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        tries += 1;
+        assert!(tries < 6000, "the load did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    c.batch_execute("SET lock_timeout = '200ms'").unwrap();
+    let waited = c
+        .query_one("SELECT count(*) FROM email_accounts", &[])
+        .unwrap_err();
+    assert_eq!(
+        waited.code(),
+        Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE),
+        "{waited}"
+    );
+    send.send(lines(3000, 4500)).unwrap();
+    drop(send);
+    let report = loading.join().unwrap().unwrap();
+    assert_eq!(report.inserted, 4500);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM email_accounts", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4500);
+    assert_eq!(table_indexes(&url), indexes);
+}
