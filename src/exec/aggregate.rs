@@ -104,6 +104,48 @@ impl Accumulator {
         self.push(x);
     }
 
+    /// Takes the numbers `s` summarises instead of adding them one by one, when that gives
+    /// this aggregate's result exactly as adding them would (in any order: sums of
+    /// integers are exact, and means and variances come from them). False, leaving the
+    /// accumulator as it was, when the numbers must be added instead: some is not an
+    /// integer, or the exact result is not the one the evaluator gives (a sum past
+    /// `i64` is a double summed in document order; squares unknown).
+    pub(crate) fn take_sums(&mut self, s: &IntegerSums) -> bool {
+        let Some(sums) = s.integers else {
+            return self.func == AggFunc::Count;
+        };
+        let exact = match self.func {
+            AggFunc::Count | AggFunc::Min | AggFunc::Max | AggFunc::Avg => true,
+            AggFunc::Sum => i64::try_from(sums.sum).is_ok(),
+            AggFunc::SumOfSquares => sums.squares.is_some_and(|q| i64::try_from(q).is_ok()),
+            AggFunc::Variance | AggFunc::Std => {
+                s.n == 0
+                    || sums.squares.is_some_and(|q| {
+                        let n = i128::from(s.n);
+                        n.checked_mul(q)
+                            .zip(sums.sum.checked_mul(sums.sum))
+                            .and_then(|(a, b)| a.checked_sub(b))
+                            .is_some()
+                            && n.checked_mul(n).is_some()
+                    })
+            }
+        };
+        if !exact || self.func == AggFunc::Count {
+            return exact;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let number = |i: i64| Number {
+            f: i as f64,
+            i: Some(i),
+        };
+        self.n = s.n;
+        self.int_sum = Some(sums.sum);
+        self.int_sq = sums.squares;
+        self.min = sums.min.map(number);
+        self.max = sums.max.map(number);
+        true
+    }
+
     /// Sets the number of matching documents (what `count(*)` returns), counted from an
     /// index.
     pub(crate) fn set_count(&mut self, docs: u64) {
@@ -206,6 +248,29 @@ impl Accumulator {
             AggFunc::Avg | AggFunc::Variance | AggFunc::Std => Value::Null,
         }
     }
+}
+
+/// A set of numbers summarised by the store (an index's rows): how many, and when every
+/// one is an integer their exact sums and extremes. See [`Accumulator::take_sums`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct IntegerSums {
+    /// How many numbers.
+    pub n: u64,
+    /// The sums, when every number is an integer.
+    pub integers: Option<Sums>,
+}
+
+/// The exact sums of a set of integers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Sums {
+    /// `Σx`.
+    pub sum: i128,
+    /// `Σx²`, when known exactly.
+    pub squares: Option<i128>,
+    /// The smallest (`None` for no numbers).
+    pub min: Option<i64>,
+    /// The largest.
+    pub max: Option<i64>,
 }
 
 /// A double as JSON (`null` for what JSON cannot hold).
@@ -412,6 +477,19 @@ impl Grouping {
                 acc.add(doc);
             }
         }
+    }
+
+    /// The accumulators of group `key` (created when new), for groups read from index
+    /// rows rather than added document by document.
+    pub(crate) fn group(&mut self, key: Vec<ValueKey>) -> &mut [Accumulator] {
+        self.groups
+            .entry(key)
+            .or_insert_with(|| self.aggs.iter().map(Accumulator::new).collect())
+    }
+
+    /// The accumulators of group `key`, when it exists.
+    pub(crate) fn group_if_any(&mut self, key: &[ValueKey]) -> Option<&mut [Accumulator]> {
+        self.groups.get_mut(key).map(Vec::as_mut_slice)
     }
 
     /// The number of groups so far (`totalCount` with `GROUP BY`).

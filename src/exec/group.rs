@@ -1,21 +1,21 @@
 //! Running aggregate and `GROUP BY` plans (the accumulators and group rows themselves
 //! are [`super::aggregate`]'s).
 
-use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use serde_json::{Map, Value};
 
 use super::ExecError;
-use super::aggregate::{Accumulator, Grouping, aggregate_key, insert_at};
+use super::aggregate::{Accumulator, Grouping, IntegerSums, Sums, aggregate_key};
 use super::statement::{
     Guard, Out, Run, Summary, Window, count_all, each_row, emit_value, matching,
 };
-use crate::ast::{AggFunc, OrderKey, SelectItem};
+use crate::ast::AggFunc;
 use crate::jsonb::Jsonb;
 use crate::plan::Shape;
 use crate::plan::lower::Sql;
-use crate::plan::physical::{Count, Numbers, Operator, Source};
+use crate::plan::physical::{Count, GroupValues, Numbers, Operator, Source};
 use crate::value::{Number, ValueKey};
 
 /// Runs an aggregate or group operator of a physical plan (a plan whose shape is
@@ -33,9 +33,17 @@ pub(crate) fn run(
         (Operator::CoveredAggregates { count, numbers }, Shape::Aggregates(aggs)) => {
             covered_aggregates(r, count, numbers, aggs, guard, out)
         }
-        (Operator::CoveringGroups { sql }, Shape::Groups { items, .. }) => {
-            let rows = covering_groups(r, sql, items, guard)?;
-            page(rows, r.w, out)
+        (
+            Operator::CoveringGroups {
+                sql,
+                presence,
+                values,
+            },
+            Shape::Groups { keys, items, .. },
+        ) => {
+            let mut g = Grouping::new(keys, items, &r.p.plan.sort);
+            covering_groups(r, (sql, *presence, values.as_ref()), &mut g, guard)?;
+            page(g.rows(), r.w, out)
         }
         (Operator::Groups { source }, Shape::Groups { keys, items, .. }) => {
             let mut g = Grouping::new(keys, items, &r.p.plan.sort);
@@ -106,6 +114,7 @@ fn covered_aggregates(
     let total = count_all(r, count, guard)?;
     // Sources shared by several aggregates (`min(a), max(a), avg(a)`) are read once.
     let mut read: Vec<(&Sql, Vec<Number>)> = Vec::new();
+    let mut summaries: Vec<(&Sql, IntegerSums)> = Vec::new();
     let mut row = Map::new();
     for (agg, source) in aggs.iter().zip(numbers) {
         let mut acc = Accumulator::new(agg);
@@ -118,6 +127,32 @@ fn covered_aggregates(
             } => {
                 if let Some(x) = extreme_number(r, (extreme, first, *slot), guard)? {
                     acc.push_number(x);
+                }
+            }
+            Numbers::Summary { summary, rows } => {
+                if !summaries.iter().any(|(s, _)| *s == summary) {
+                    let mut sums = None;
+                    each_row(r.conn, summary, guard, |row| {
+                        sums = Some(integer_sums(row, 0)?);
+                        Ok(ControlFlow::Break(()))
+                    })?;
+                    let sums = sums.unwrap_or(IntegerSums {
+                        n: 0,
+                        integers: None,
+                    });
+                    summaries.push((summary, sums));
+                }
+                let (_, sums) = summaries
+                    .iter()
+                    .find(|(s, _)| *s == summary)
+                    .expect("read above");
+                if !acc.take_sums(sums) {
+                    if !read.iter().any(|(s, _)| *s == rows) {
+                        let numbers = covered_numbers(r, rows, true, guard)?;
+                        read.push((rows, numbers));
+                    }
+                    let (_, numbers) = read.iter().find(|(s, _)| *s == rows).expect("read above");
+                    numbers.iter().for_each(|x| acc.push_number(*x));
                 }
             }
             Numbers::Rows { sql, distinct } => {
@@ -215,68 +250,164 @@ fn number(v: rusqlite::types::ValueRef<'_>) -> Option<Number> {
     }
 }
 
-/// Groups counted straight from a value index: `(key, documents)` per distinct key.
+/// Groups read from index rows ([`Operator::CoveringGroups`]): each group's documents
+/// from its count, its aggregates from the second values' summaries, and from the values
+/// themselves (in document order) where a summary cannot give the evaluator's result.
 fn covering_groups(
     r: &Run<'_>,
-    sql: &Sql,
-    items: &[SelectItem],
+    (sql, presence, values): (&Sql, bool, Option<&GroupValues>),
+    g: &mut Grouping,
     guard: &mut Guard,
-) -> Result<Vec<Value>, ExecError> {
-    let p = r.p;
-    let mut groups: Vec<(ValueKey, u64)> = Vec::new();
+) -> Result<(), ExecError> {
     each_row(r.conn, sql, guard, |row| {
-        let key = match row.get_ref(0)? {
-            rusqlite::types::ValueRef::Integer(i) => ValueKey::Int(i),
-            rusqlite::types::ValueRef::Real(f) => ValueKey::Real(f),
-            rusqlite::types::ValueRef::Text(t) => {
-                ValueKey::Text(String::from_utf8_lossy(t).into_owned())
+        let key = if presence {
+            match row.get_ref(0)? {
+                rusqlite::types::ValueRef::Text(b) => std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|b| b.strip_prefix(PRESENCE_TAG))
+                    .and_then(equality_group),
+                _ => None,
             }
-            rusqlite::types::ValueRef::Blob(b) => ValueKey::Bool(b.first() == Some(&1)),
-            rusqlite::types::ValueRef::Null => return Ok(ControlFlow::Continue(())),
+        } else {
+            value_group(row.get_ref(0)?)
         };
-        let n: i64 = row.get(1)?;
-        groups.push((key, u64::try_from(n).unwrap_or(0)));
+        if let Some(key) = key {
+            let n: i64 = row.get(1)?;
+            let n = u64::try_from(n).unwrap_or(0);
+            g.group(vec![key]).iter_mut().for_each(|a| a.set_count(n));
+        }
         Ok(ControlFlow::Continue(()))
     })?;
-    let Shape::Groups { keys, .. } = &p.plan.shape else {
-        return Ok(Vec::new());
+    let Some(values) = values else {
+        return Ok(());
     };
-    let order = &p.plan.sort;
-    groups.sort_by(|a, b| {
-        for item in order {
-            let o = match &item.key {
-                OrderKey::Path(_) => a.0.cmp(&b.0),
-                OrderKey::Aggregate(_) => a.1.cmp(&b.1),
-            };
-            let o = if item.descending { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
+    // Per group whose summary does not answer every aggregate: the ones it does not.
+    let mut inexact: HashMap<ValueKey, Vec<usize>> = HashMap::new();
+    each_row(r.conn, &values.summary, guard, |row| {
+        let Some(key) = text_group(row.get_ref(0)?) else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        let sums = integer_sums(row, 1)?;
+        if let Some(accs) = g.group_if_any(std::slice::from_ref(&key)) {
+            let rest: Vec<usize> = (0..accs.len())
+                .filter(|&i| !accs[i].take_sums(&sums))
+                .collect();
+            if !rest.is_empty() {
+                inexact.insert(key, rest);
             }
         }
-        b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
-    });
-    let key_path = &keys[0];
-    let outputs = super::aggregate::key_output_paths(key_path, items);
-    let count_keys: Vec<String> = items
-        .iter()
-        .filter_map(|i| match i {
-            SelectItem::Aggregate(a) => Some(aggregate_key(a)),
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if inexact.is_empty() {
+        return Ok(());
+    }
+    let mut numbers: HashMap<ValueKey, Vec<(i64, Number)>> = HashMap::new();
+    each_row(r.conn, &values.rows, guard, |row| {
+        if let Some(key) = text_group(row.get_ref(0)?)
+            && inexact.contains_key(&key)
+            && let Some(x) = number(row.get_ref(2)?)
+        {
+            numbers.entry(key).or_default().push((row.get(1)?, x));
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    for (key, rest) in inexact {
+        let mut xs = numbers.remove(&key).unwrap_or_default();
+        // The evaluator adds a group's documents in id order.
+        xs.sort_by_key(|x| x.0);
+        if let Some(accs) = g.group_if_any(std::slice::from_ref(&key)) {
+            for i in rest {
+                xs.iter().for_each(|x| accs[i].push_number(x.1));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tag of a composite index's presence bindings (see
+/// [`crate::catalog::entries::presence_key`]).
+const PRESENCE_TAG: char = '=';
+
+/// The group a composite index binding names (a text column).
+fn text_group(v: rusqlite::types::ValueRef<'_>) -> Option<ValueKey> {
+    match v {
+        rusqlite::types::ValueRef::Text(b) => std::str::from_utf8(b).ok().and_then(equality_group),
+        _ => None,
+    }
+}
+
+/// The group named by a composite index's equality key
+/// ([`crate::catalog::entries::equality_key`]): `#` numbers, `$` strings, `?` booleans;
+/// none for `~` (strings spelling a number, keyed again under their own `$`).
+fn equality_group(b: &str) -> Option<ValueKey> {
+    let rest = b.get(1..)?;
+    match b.as_bytes().first()? {
+        b'#' => Some(match rest.parse::<i64>() {
+            Ok(i) => ValueKey::Int(i),
+            Err(_) => ValueKey::Real(rest.parse::<f64>().ok()?),
+        }),
+        b'$' => Some(ValueKey::Text(rest.to_string())),
+        b'?' => Some(ValueKey::Bool(rest == "1")),
+        _ => None,
+    }
+}
+
+/// The group of a value index's `k`.
+fn value_group(v: rusqlite::types::ValueRef<'_>) -> Option<ValueKey> {
+    Some(match v {
+        rusqlite::types::ValueRef::Integer(i) => ValueKey::Int(i),
+        rusqlite::types::ValueRef::Real(f) => ValueKey::Real(f),
+        rusqlite::types::ValueRef::Text(t) => {
+            ValueKey::Text(String::from_utf8_lossy(t).into_owned())
+        }
+        rusqlite::types::ValueRef::Blob(b) => ValueKey::Bool(b.first() == Some(&1)),
+        rusqlite::types::ValueRef::Null => return None,
+    })
+}
+
+/// The integer summary in the columns of `lower::summary_columns` from `at` on.
+fn integer_sums(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<IntegerSums> {
+    use rusqlite::types::ValueRef;
+    let int = |i: usize| -> rusqlite::Result<Option<i64>> {
+        Ok(match row.get_ref(at + i)? {
+            ValueRef::Integer(x) => Some(x),
             _ => None,
         })
-        .collect();
-    Ok(groups
+    };
+    let n = u64::try_from(int(0)?.unwrap_or(0)).unwrap_or(0);
+    let integers = u64::try_from(int(1)?.unwrap_or(0)).unwrap_or(0);
+    if integers != n {
+        return Ok(IntegerSums { n, integers: None });
+    }
+    let (min, max) = (int(2)?, int(3)?);
+    let sum = (i128::from(int(4)?.unwrap_or(0)) << 32) + i128::from(int(5)?.unwrap_or(0));
+    // `total` of the squares is exact while every partial sum is an integer below 2^53:
+    // n·max(|x|)² bounds them all.
+    let bound = min
         .into_iter()
-        .map(|(k, n)| {
-            let mut row = Map::new();
-            for segs in &outputs {
-                insert_at(&mut row, segs, k.to_json());
-            }
-            for ck in &count_keys {
-                row.insert(ck.clone(), Value::from(n));
-            }
-            Value::Object(row)
-        })
-        .collect())
+        .chain(max)
+        .map(i64::unsigned_abs)
+        .max()
+        .map_or(0, u128::from);
+    let exact = bound
+        .checked_mul(bound)
+        .and_then(|b| b.checked_mul(u128::from(n)))
+        .is_some_and(|b| b <= 1 << 53);
+    let squares = match row.get_ref(at + 6)? {
+        #[allow(clippy::cast_possible_truncation)]
+        ValueRef::Real(f) if exact => Some(f as i128),
+        ValueRef::Integer(i) if exact => Some(i128::from(i)),
+        _ => None,
+    };
+    Ok(IntegerSums {
+        n,
+        integers: Some(Sums {
+            sum,
+            squares,
+            min,
+            max,
+        }),
+    })
 }
 
 /// START/LIMIT over computed rows; `totalCount` is the number of rows (groups).

@@ -161,3 +161,161 @@ fn composite_keys(
 fn usable_composite(d: &IndexDef) -> bool {
     d.kind == IndexKind::Composite && !d.lossy && !d.overflow
 }
+
+/// Where the groups of a one-key `GROUP BY` are read from index rows, without documents.
+///
+/// A group is a distinct scalar value of the key path, holding every matching document
+/// that has it (DESIGN §4: array elements each). The index rows give exactly that when:
+/// - no filter: every row of a value index's binding of the path (one row per distinct
+///   value of a document), or every presence row of a composite index whose first path
+///   is the key (one per distinct equality key);
+/// - a filter that is one exact lookup on the same value index, which no document holds
+///   two values of (not [`multi`](IndexDef::multi)): a matching document's one row is its
+///   one group;
+/// - `a = v` or `a IN (…)` on the first path of a composite index, when a value index on
+///   the path says no document has two values of it: the rows under those keys.
+///
+/// Aggregates other than `count` are read from the composite's rows under each group's
+/// key when they are all over its second path and the index is not lossy (see
+/// [`aggregates`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Groups {
+    /// Where the groups and their documents are counted.
+    pub keys: GroupKeys,
+    /// Aggregates over the second path of this composite index (empty binding): their
+    /// numbers are its rows under each group's equality key.
+    pub values: Option<IndexRef>,
+}
+
+/// Which index rows are a `GROUP BY`'s groups ([`Groups`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupKeys {
+    /// Rows of a value index on the key path: all of the binding ([`Rows::All`]) or those
+    /// of the plan's lookup ([`Rows::Lookup`]); `k` is the group.
+    Value {
+        /// The index and binding.
+        index: IndexRef,
+        /// Which rows.
+        rows: Rows,
+    },
+    /// Presence rows of a composite index on the key path (empty binding): all of them,
+    /// or those under these equality keys; the equality key names the group.
+    Presence {
+        /// The composite index.
+        index: IndexRef,
+        /// The filter's equality keys (`None`: no filter).
+        keys: Option<Vec<String>>,
+    },
+}
+
+/// The covered form of a `GROUP BY` over `keys` computing `aggs` (every aggregate of the
+/// rows and of `ORDER BY`), when the index rows give the evaluator's groups exactly.
+pub fn groups(
+    catalog: &Catalog,
+    collection: Collection,
+    filter: Option<&Expr>,
+    (access, residual): (&Access, Option<&Expr>),
+    keys: &[crate::ast::Path],
+    aggs: &[Aggregate],
+) -> Option<Groups> {
+    let [key] = keys else { return None };
+    let mut second: Option<&crate::ast::Path> = None;
+    for a in aggs {
+        match (&a.path, a.func) {
+            (_, AggFunc::Count) => {}
+            (Some(p), _) if second.is_none_or(|s| s.segments == p.segments) => second = Some(p),
+            _ => return None,
+        }
+    }
+    let composite = |second: Option<&crate::ast::Path>| {
+        catalog
+            .of(collection)
+            .filter(|d| d.kind == IndexKind::Composite && d.presence && !d.overflow)
+            .find(|d| {
+                index::bind(&d.pattern, key) == Some((String::new(), true))
+                    && second.is_none_or(|s| {
+                        !d.lossy
+                            && d.second.as_ref().and_then(|q| index::bind(q, s))
+                                == Some((String::new(), true))
+                    })
+            })
+            .map(|d| IndexRef {
+                index: d.clone(),
+                binding: String::new(),
+            })
+    };
+    let value =
+        index::value_index(catalog, collection, key).and_then(|(ix, exact)| exact.then_some(ix));
+    match (filter, second) {
+        (None, None) => match value {
+            Some(index) => Some(Groups {
+                keys: GroupKeys::Value {
+                    index,
+                    rows: Rows::All,
+                },
+                values: None,
+            }),
+            None => composite(None).map(|index| Groups {
+                keys: GroupKeys::Presence { index, keys: None },
+                values: None,
+            }),
+        },
+        (None, Some(s)) => composite(Some(s)).map(|index| Groups {
+            keys: GroupKeys::Presence {
+                index: index.clone(),
+                keys: None,
+            },
+            values: Some(index),
+        }),
+        (Some(filter), second) => {
+            // The filter's rows are a document's groups only if it has one value.
+            let single = value.as_ref().filter(|ix| !ix.index.multi)?;
+            if second.is_none()
+                && let Access::Lookup(l) = access
+                && l.exact
+                && residual.is_none()
+                && l.index.index.id == single.index.id
+                && l.index.binding == single.binding
+            {
+                return Some(Groups {
+                    keys: GroupKeys::Value {
+                        index: single.clone(),
+                        rows: Rows::Lookup(l.clone()),
+                    },
+                    values: None,
+                });
+            }
+            let index = composite(second)?;
+            let filter_keys = group_filter_keys(key, filter)?;
+            Some(Groups {
+                keys: GroupKeys::Presence {
+                    index: index.clone(),
+                    keys: Some(filter_keys),
+                },
+                values: second.map(|_| index),
+            })
+        }
+    }
+}
+
+/// The equality keys of a filter that is one `=`/`IN` term on `key` naming values by
+/// their own type (a number literal also matches strings spelling it, whose groups the
+/// keys do not name).
+fn group_filter_keys(key: &crate::ast::Path, filter: &Expr) -> Option<Vec<String>> {
+    if !matches!(
+        filter,
+        Expr::Compare { op: CmpOp::Eq, .. } | Expr::In { .. }
+    ) {
+        return None;
+    }
+    let (first, probes, true) = index::value_probes(filter)? else {
+        return None;
+    };
+    if first.segments != key.segments {
+        return None;
+    }
+    let keys = index::equality_keys(&probes)?;
+    keys.iter()
+        .all(|k| k.starts_with(['#', '$', '?']))
+        .then_some(keys)
+}

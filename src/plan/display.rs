@@ -14,7 +14,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use super::covered::Rows;
+use super::covered::{GroupKeys, Rows};
 use super::{
     Access, Bound, CountMethod, IndexRef, KeyClass, Lookup, Order, Plan, Probe, Shape, agg_text,
     path_text,
@@ -351,8 +351,33 @@ impl Display for Plan {
                     keys.join(", "),
                     items.iter().map(item).collect::<Vec<_>>().join(", ")
                 );
-                if let Some(ix) = covering {
-                    s.push_str(&format!(" (counted from {ix})"));
+                match covering.as_ref().map(|g| (&g.keys, &g.values)) {
+                    Some((GroupKeys::Value { index, rows }, _)) => match rows {
+                        Rows::Lookup(l) => s.push_str(&format!(" (counted from {l})")),
+                        _ => s.push_str(&format!(" (counted from {index})")),
+                    },
+                    Some((GroupKeys::Presence { index, keys }, values)) => {
+                        let keys = keys.as_ref().map_or(String::new(), |ks| {
+                            format!(
+                                " [{}]",
+                                ks.iter()
+                                    .map(|k| crate::catalog::entries::describe_equality_key(k))
+                                    .collect::<Vec<_>>()
+                                    .join(" | ")
+                            )
+                        });
+                        let what = if values.is_some() {
+                            "from index rows"
+                        } else {
+                            "counted from"
+                        };
+                        s.push_str(&format!(
+                            " ({what} {} ({}){keys})",
+                            index.index.table(),
+                            index.index.spec()
+                        ));
+                    }
+                    None => {}
                 }
                 s
             }

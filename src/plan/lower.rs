@@ -752,6 +752,176 @@ pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql
     sql
 }
 
+/// Appends the columns of an integer summary of the numbers in column `k` (see
+/// [`covered_summary`]): `count, integers, min, max, Σ(k >> 32), Σ(k & 0xFFFFFFFF), Σk²`.
+/// The two halves of each integer are summed separately so that no sum can overflow
+/// (below 2³¹ rows); the executor joins them into the exact sum. The squares are a
+/// double sum (`total`), exact while every partial sum stays below 2⁵³, which the
+/// executor checks from the count and the extremes; `NULL` unless `squares`.
+fn summary_columns(sql: &mut Sql, k: &str, squares: bool) {
+    match sql.dialect {
+        Dialect::Sqlite => {
+            let _ = write!(
+                sql.text,
+                "count(*), sum(typeof({k}) = 'integer'), min({k}), max({k}), sum({k} >> 32), \
+                 sum({k} & 4294967295), "
+            );
+            if squares {
+                let _ = write!(sql.text, "total({k} * {k})");
+            } else {
+                sql.push("NULL");
+            }
+        }
+    }
+}
+
+/// The integer summary of a covered aggregate's numbers ([`covered_rows`]) in one
+/// statement: one row of [`summary_columns`]. The executor takes the evaluator's results
+/// from it when every number is an integer and the sums are exact, and reads the rows
+/// otherwise.
+pub fn covered_summary(d: Dialect, source: &Source, squares: bool) -> Sql {
+    let mut sql = Sql::new(d);
+    sql.push("SELECT ");
+    if let Rows::All = source.rows {
+        summary_columns(&mut sql, "x.k", squares);
+        let _ = write!(sql.text, " FROM {} x WHERE ", source.index.index.table());
+        cond_b(&mut sql, &source.index, "x");
+        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
+    } else {
+        summary_columns(&mut sql, "r.k", squares);
+        let rows = covered_rows(d, source);
+        sql.push(" FROM (");
+        sql.push(&rows.text);
+        sql.params.extend(rows.params);
+        sql.push(") r");
+    }
+    sql
+}
+
+/// Per-key document counts of the rows of `lookup` (on a value index whose documents
+/// have one row per binding): `(k, count)`. Several probes are deduplicated by `(k, doc)`.
+pub fn lookup_group_counts(d: Dialect, lookup: &Lookup) -> Sql {
+    let mut sql = Sql::new(d);
+    if let [probe] = lookup.probes.as_slice() {
+        select_side(&mut sql, "x.k, count(*)", &lookup.index, "x");
+        probe_condition(&mut sql, probe);
+        sql.push(" GROUP BY x.k");
+        return sql;
+    }
+    sql.push("SELECT r.k, count(*) FROM (");
+    for (i, p) in lookup.probes.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ");
+        }
+        select_side(&mut sql, "x.k, x.doc", &lookup.index, "x");
+        probe_condition(&mut sql, p);
+    }
+    sql.push(") r GROUP BY r.k");
+    sql
+}
+
+/// The bindings of a composite index that name groups: equality keys of numbers and
+/// strings (`#…`, `$…`, just below the presence tag `=`) and of booleans (`?0`, `?1`).
+/// Strings spelling numbers (`~…`) name no group of their own.
+const GROUP_BINDINGS: [(&str, &str); 2] = [("#", "="), ("?", "@")];
+
+/// Appends the condition on a composite index's `x.b`: one of `keys`, or (`None`) any
+/// binding in `[lo, hi)`.
+fn b_condition(sql: &mut Sql, keys: Option<&[String]>, (lo, hi): (&str, &str)) {
+    match keys {
+        Some(keys) => {
+            sql.push("x.b IN (");
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(ValueKey::Text(k.clone()));
+            }
+            sql.push(")");
+        }
+        None => {
+            sql.push("x.b >= ");
+            sql.bind(ValueKey::Text(lo.to_string()));
+            sql.push(" AND x.b < ");
+            sql.bind(ValueKey::Text(hi.to_string()));
+        }
+    }
+}
+
+/// Per-group document counts from a composite index's presence rows: `(b, count)`, `b`
+/// the presence binding of the group's equality key; all of them, or those of `keys`.
+pub fn presence_group_counts(d: Dialect, index: &IndexRef, keys: Option<&[String]>) -> Sql {
+    let mut sql = Sql::new(d);
+    let _ = write!(
+        sql.text,
+        "SELECT x.b, count(*) FROM {} x WHERE ",
+        index.index.table()
+    );
+    let presence: Option<Vec<String>> = keys.map(|ks| {
+        ks.iter()
+            .map(|k| crate::catalog::entries::presence_key(k))
+            .collect()
+    });
+    let tag = crate::catalog::entries::presence_key("");
+    let next = char::from_u32(u32::from(tag.chars().next().unwrap_or('=')) + 1)
+        .unwrap_or('>')
+        .to_string();
+    b_condition(&mut sql, presence.as_deref(), (&tag, &next));
+    sql.push(" GROUP BY x.b");
+    sql
+}
+
+/// The binding ranges of a composite index's group statements, one compound part each:
+/// both ranges of [`GROUP_BINDINGS`] without `keys`, one part (its range unused) with them.
+fn group_ranges(keys: Option<&[String]>) -> Vec<(&'static str, &'static str)> {
+    match keys {
+        Some(_) => vec![GROUP_BINDINGS[0]],
+        None => GROUP_BINDINGS.to_vec(),
+    }
+}
+
+/// Per-group integer summaries of a composite index's second values: `(b,`
+/// [`summary_columns`]`)` per group binding (all, or those of `keys`), numbers only.
+pub fn composite_group_summary(
+    d: Dialect,
+    index: &IndexRef,
+    keys: Option<&[String]>,
+    squares: bool,
+) -> Sql {
+    let mut sql = Sql::new(d);
+    for (i, range) in group_ranges(keys).into_iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("SELECT x.b, ");
+        summary_columns(&mut sql, "x.k", squares);
+        let _ = write!(sql.text, " FROM {} x WHERE ", index.index.table());
+        b_condition(&mut sql, keys, range);
+        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
+        sql.push(" GROUP BY x.b");
+    }
+    sql
+}
+
+/// The second values of a composite index per group binding, `(b, doc, k)`, numbers only
+/// (read when a group's summary cannot give the evaluator's results).
+pub fn composite_group_rows(d: Dialect, index: &IndexRef, keys: Option<&[String]>) -> Sql {
+    let mut sql = Sql::new(d);
+    for (i, range) in group_ranges(keys).into_iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        let _ = write!(
+            sql.text,
+            "SELECT x.b, x.doc, x.k FROM {} x WHERE ",
+            index.index.table()
+        );
+        b_condition(&mut sql, keys, range);
+        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
+    }
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

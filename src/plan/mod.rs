@@ -232,9 +232,8 @@ pub enum Shape {
         /// The aggregates computed per group: the selected ones (or `count(*)`) plus
         /// any that only `ORDER BY` names.
         aggregates: Vec<Aggregate>,
-        /// A covering count per key straight from an index (one key, only `count(*)`,
-        /// no filter).
-        covering: Option<IndexRef>,
+        /// The groups (and aggregates) straight from index rows ([`covered::groups`]).
+        covering: Option<covered::Groups>,
     },
 }
 
@@ -430,11 +429,15 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
         covering,
         ..
     } = &mut shape
-        && filter.is_none()
-        && keys.len() == 1
-        && aggregates.iter().all(|a| a.func == AggFunc::Count)
     {
-        *covering = index::order_index(catalog, collection, &keys[0]);
+        *covering = covered::groups(
+            catalog,
+            collection,
+            filter.as_ref(),
+            (&access, residual.as_ref()),
+            keys,
+            aggregates,
+        );
     }
     let covered = match &shape {
         Shape::Aggregates(aggs) => covered::aggregates(

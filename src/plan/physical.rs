@@ -13,7 +13,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use super::covered::Rows;
+use super::covered::{GroupKeys, Groups, Rows};
 use super::lower::{self, Dialect, Sql};
 use super::{
     Access, Bound, Choice, CountMethod, IndexRef, KeyClass, Lookup, Order, Plan, Probe, Shape,
@@ -199,6 +199,16 @@ pub enum Numbers {
         /// composite keys may each hold a document).
         distinct: bool,
     },
+    /// The rows' integer summary, one statement computed in the store
+    /// ([`lower::covered_summary`]); the rows themselves only when it cannot give the
+    /// evaluator's result (a number that is not an integer, a sum past 64 bits, squares
+    /// past 2⁵³). For sources where no document has two rows.
+    Summary {
+        /// `(n, integers, min, max, Σ high halves, Σ low halves, Σ squares)`.
+        summary: Sql,
+        /// The `(doc, k)` rows.
+        rows: Sql,
+    },
     /// `min`/`max` over a whole binding: the extreme number (one seek), then the first
     /// document's number equal to it (one seek, the extreme bound at `slot`).
     Extreme {
@@ -265,11 +275,26 @@ pub enum Operator {
         /// The matches.
         source: Source,
     },
-    /// `count(*)` per key of one value index, without reading documents.
+    /// One row per group from index rows ([`super::covered::groups`]), without reading
+    /// documents.
     CoveringGroups {
-        /// `(k, count)` per key.
+        /// `(key, documents)` per group.
         sql: Sql,
+        /// The key column holds a composite index's presence bindings (else values).
+        presence: bool,
+        /// The aggregates over a composite index's second path, when any.
+        values: Option<GroupValues>,
     },
+}
+
+/// Where the aggregates of [`Operator::CoveringGroups`] read their numbers: a composite
+/// index's rows under each group's equality key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupValues {
+    /// `(b,` integer summary `)` per group ([`lower::composite_group_summary`]).
+    pub summary: Sql,
+    /// `(b, doc, k)` rows, read when a group's summary cannot give the evaluator's results.
+    pub rows: Sql,
 }
 
 /// The physical plan of one run.
@@ -634,10 +659,10 @@ impl<F: Facts> Builder<'_, F> {
         let demand = self.demand;
         match &self.plan.shape {
             Shape::Groups {
-                covering: Some(ix), ..
-            } => Ok(Operator::CoveringGroups {
-                sql: lower::group_counts(self.d, ix),
-            }),
+                covering: Some(g),
+                aggregates,
+                ..
+            } => Ok(self.covering_groups(g, aggregates)),
             Shape::Groups { .. } => Ok(Operator::Groups {
                 source: self.source(c, access, None),
             }),
@@ -712,6 +737,8 @@ impl<F: Facts> Builder<'_, F> {
             return Ok(None);
         };
         let d = self.d;
+        // One summary per source serves every aggregate over it.
+        let squares = aggs.iter().any(needs_squares);
         let numbers = aggs
             .iter()
             .zip(&covered.sources)
@@ -725,13 +752,48 @@ impl<F: Facts> Builder<'_, F> {
                         first,
                     }
                 }
-                Some(src) => Numbers::Rows {
-                    sql: lower::covered_rows(d, src),
-                    distinct: !matches!(&src.rows, Rows::Keys(keys) if keys.len() > 1),
+                Some(src) if matches!(&src.rows, Rows::Keys(keys) if keys.len() > 1) => {
+                    Numbers::Rows {
+                        sql: lower::covered_rows(d, src),
+                        distinct: false,
+                    }
+                }
+                Some(src) => Numbers::Summary {
+                    summary: lower::covered_summary(d, src, squares),
+                    rows: lower::covered_rows(d, src),
                 },
             })
             .collect();
         Ok(Some(Operator::CoveredAggregates { count, numbers }))
+    }
+
+    /// [`Operator::CoveringGroups`] of the plan's covered groups.
+    fn covering_groups(&self, g: &Groups, aggs: &[crate::ast::Aggregate]) -> Operator {
+        let d = self.d;
+        let (sql, presence, keys) = match &g.keys {
+            GroupKeys::Value { index, rows } => {
+                let sql = match rows {
+                    Rows::Lookup(l) => lower::lookup_group_counts(d, l),
+                    _ => lower::group_counts(d, index),
+                };
+                (sql, false, None)
+            }
+            GroupKeys::Presence { index, keys } => (
+                lower::presence_group_counts(d, index, keys.as_deref()),
+                true,
+                keys.as_deref(),
+            ),
+        };
+        let squares = aggs.iter().any(needs_squares);
+        let values = g.values.as_ref().map(|ix| GroupValues {
+            summary: lower::composite_group_summary(d, ix, keys, squares),
+            rows: lower::composite_group_rows(d, ix, keys),
+        });
+        Operator::CoveringGroups {
+            sql,
+            presence,
+            values,
+        }
     }
 
     /// Records in insertion order, with their count when asked for.
@@ -913,6 +975,17 @@ fn walk_range(
         },
     ))
 }
+
+/// True for the aggregates that need the sum of squares of their numbers.
+fn needs_squares(a: &crate::ast::Aggregate) -> bool {
+    matches!(
+        a.func,
+        AggFunc::SumOfSquares | AggFunc::Variance | AggFunc::Std
+    )
+}
+
+/// When the rows behind an integer summary are read.
+const INEXACT: &str = "a number is not an integer or a sum is not exact";
 
 /// The filter id shown in the statements (runs bind their own).
 const SHOWN_FILTER: i64 = 0;
@@ -1104,6 +1177,20 @@ impl Physical {
                             when: When::Always,
                             answer: None,
                         }),
+                        Numbers::Summary { summary, rows } => {
+                            all.push(Statement {
+                                label: "summary",
+                                sql: summary,
+                                when: When::Always,
+                                answer: None,
+                            });
+                            all.push(Statement {
+                                label: "values",
+                                sql: rows,
+                                when: When::If(INEXACT),
+                                answer: None,
+                            });
+                        }
                         Numbers::Extreme { extreme, first, .. } => {
                             all.push(Statement {
                                 label: "extreme",
@@ -1124,12 +1211,28 @@ impl Physical {
             Operator::Groups { source } => {
                 all.extend(source_statements(source, "candidates", When::Always));
             }
-            Operator::CoveringGroups { sql } => all.push(Statement {
-                label: "group counts",
-                sql,
-                when: When::Always,
-                answer: None,
-            }),
+            Operator::CoveringGroups { sql, values, .. } => {
+                all.push(Statement {
+                    label: "group counts",
+                    sql,
+                    when: When::Always,
+                    answer: None,
+                });
+                if let Some(v) = values {
+                    all.push(Statement {
+                        label: "group summaries",
+                        sql: &v.summary,
+                        when: When::Always,
+                        answer: None,
+                    });
+                    all.push(Statement {
+                        label: "group values",
+                        sql: &v.rows,
+                        when: When::If(INEXACT),
+                        answer: None,
+                    });
+                }
+            }
         }
         let mut out: Vec<Statement<'_>> = Vec::with_capacity(all.len());
         for s in all {
