@@ -725,6 +725,83 @@ mod tests {
         assert_eq!(run(AggFunc::Avg, &mixed), json!(1.75));
     }
 
+    /// What `take_sums` takes: the evaluator's result from exact sums, or nothing (the
+    /// caller then adds the numbers) where the evaluator's result is not the exact one.
+    #[test]
+    fn integer_sums_give_the_evaluators_results_or_are_refused() {
+        let summed = |values: &[i64], squares: bool| {
+            let sum: i128 = values.iter().map(|&x| i128::from(x)).sum();
+            let sq = values.iter().try_fold(0i128, |s, &x| {
+                i128::from(x)
+                    .checked_mul(i128::from(x))
+                    .and_then(|q| s.checked_add(q))
+            });
+            IntegerSums {
+                n: values.len() as u64,
+                integers: Some(Sums {
+                    sum,
+                    squares: sq.filter(|_| squares),
+                    min: values.iter().copied().min(),
+                    max: values.iter().copied().max(),
+                }),
+            }
+        };
+        let funcs = [
+            AggFunc::Sum,
+            AggFunc::Avg,
+            AggFunc::Min,
+            AggFunc::Max,
+            AggFunc::SumOfSquares,
+            AggFunc::Variance,
+            AggFunc::Std,
+            AggFunc::Count,
+        ];
+        // Per set of values, the functions whose exact result is not the evaluator's
+        // (squares past i64 are a double summed in order; past i128 unknown).
+        let cases: [(Vec<i64>, &[AggFunc]); 5] = [
+            (vec![], &[]),
+            (vec![7], &[]),
+            (vec![-3, 5, 5, 120, 0], &[]),
+            (vec![1 << 40, -(1 << 41), 3], &[AggFunc::SumOfSquares]),
+            (
+                vec![i64::MAX, -1, i64::MIN + 2],
+                &[AggFunc::SumOfSquares, AggFunc::Variance, AggFunc::Std],
+            ),
+        ];
+        for (values, refused) in cases {
+            let docs: Vec<Value> = values.iter().map(|x| json!({"a": x})).collect();
+            for f in funcs {
+                let mut acc = Accumulator::new(&agg(f, Some("a")));
+                // The documents are counted from the index, as the executor does.
+                acc.set_count(values.len() as u64);
+                let taken = acc.take_sums(&summed(&values, true));
+                assert_eq!(taken, !refused.contains(&f), "{f:?} {values:?}");
+                if taken {
+                    assert_eq!(acc.result(), run(f, &docs), "{f:?} {values:?}");
+                }
+            }
+        }
+        // A sum past i64 is a double summed in document order: refused.
+        let big = summed(&[i64::MAX, 1], true);
+        let mut acc = Accumulator::new(&agg(AggFunc::Sum, Some("a")));
+        assert!(!acc.take_sums(&big));
+        assert_eq!(acc.result(), json!(0), "left as it was");
+        assert!(Accumulator::new(&agg(AggFunc::Avg, Some("a"))).take_sums(&big));
+        // Squares not known exactly: only what needs no squares.
+        let unknown = summed(&[3, 4], false);
+        assert!(Accumulator::new(&agg(AggFunc::Max, Some("a"))).take_sums(&unknown));
+        for f in [AggFunc::SumOfSquares, AggFunc::Variance, AggFunc::Std] {
+            assert!(!Accumulator::new(&agg(f, Some("a"))).take_sums(&unknown));
+        }
+        // Not all integers: only `count` takes it.
+        let mixed = IntegerSums {
+            n: 2,
+            integers: None,
+        };
+        assert!(!Accumulator::new(&agg(AggFunc::Min, Some("a"))).take_sums(&mixed));
+        assert!(Accumulator::new(&agg(AggFunc::Count, None)).take_sums(&mixed));
+    }
+
     #[test]
     fn aggregates_over_nothing() {
         assert_eq!(run(AggFunc::Sum, &[]), json!(0));

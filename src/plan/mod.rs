@@ -233,7 +233,7 @@ pub enum Shape {
         /// any that only `ORDER BY` names.
         aggregates: Vec<Aggregate>,
         /// The groups (and aggregates) straight from index rows ([`covered::groups`]).
-        covering: Option<covered::Groups>,
+        covering: Option<Box<covered::Groups>>,
     },
 }
 
@@ -437,7 +437,8 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
             (&access, residual.as_ref()),
             keys,
             aggregates,
-        );
+        )
+        .map(Box::new);
     }
     let covered = match &shape {
         Shape::Aggregates(aggs) => covered::aggregates(
