@@ -4,9 +4,13 @@
 //! numeric strings never). A value index on exactly that path holds those numbers as its
 //! rows' `k`, one row per distinct value of a document, so its rows *are* the values the
 //! evaluator would read when no document repeats a value or writes an integral number
-//! with a fraction (`2.0`): the index is then not [`lossy`](IndexDef::lossy). The rows
+//! with a fraction (`2.0`): the index is then not [`lossy`](IndexDef::lossy). When every
+//! number is an integer the results come from exact sums, which the store computes in
+//! one statement (`lower::covered_summary`) when they are exact there; otherwise the rows
 //! are read in document order (sorted by the executor), so sums and Welford's running
 //! mean see the numbers in the evaluator's order and give its results bit for bit.
+//!
+//! [`groups`] does the same per group of a `GROUP BY`.
 //!
 //! Three filters leave the rows exact:
 //! - no filter: every row of the binding;

@@ -776,7 +776,9 @@ fn summary_columns(sql: &mut Sql, k: &str, squares: bool) {
 }
 
 /// The integer summary of a covered aggregate's numbers ([`covered_rows`]) in one
-/// statement: one row of [`summary_columns`]. The executor takes the evaluator's results
+/// statement: one row of `count, integers, min, max, Σ(k >> 32), Σ(k & 0xFFFFFFFF), Σk²`
+/// (the halves summed apart so that no sum can overflow below 2³¹ rows; the squares as a
+/// double, `NULL` unless `squares`). The executor takes the evaluator's results
 /// from it when every number is an integer and the sums are exact, and reads the rows
 /// otherwise.
 pub fn covered_summary(d: Dialect, source: &Source, squares: bool) -> Sql {
@@ -880,8 +882,8 @@ fn group_ranges(keys: Option<&[String]>) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// Per-group integer summaries of a composite index's second values: `(b,`
-/// [`summary_columns`]`)` per group binding (all, or those of `keys`), numbers only.
+/// Per-group integer summaries of a composite index's second values: `b` and the columns
+/// of [`covered_summary`] per group binding (all, or those of `keys`), numbers only.
 pub fn composite_group_summary(
     d: Dialect,
     index: &IndexRef,
