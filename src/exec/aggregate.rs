@@ -492,6 +492,13 @@ impl Grouping {
         self.groups.get_mut(key).map(Vec::as_mut_slice)
     }
 
+    /// Every group with its accumulators.
+    pub(crate) fn groups_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (&Vec<ValueKey>, &mut [Accumulator])> {
+        self.groups.iter_mut().map(|(k, v)| (k, v.as_mut_slice()))
+    }
+
     /// The number of groups so far (`totalCount` with `GROUP BY`).
     pub fn len(&self) -> usize {
         self.groups.len()

@@ -131,15 +131,15 @@ fn covered_aggregates(
             }
             Numbers::Summary { summary, rows } => {
                 if !summaries.iter().any(|(s, _)| *s == summary) {
-                    let mut sums = None;
-                    each_row(r.conn, summary, guard, |row| {
-                        sums = Some(integer_sums(row, 0)?);
-                        Ok(ControlFlow::Break(()))
-                    })?;
-                    let sums = sums.unwrap_or(IntegerSums {
-                        n: 0,
-                        integers: None,
-                    });
+                    let rows =
+                        summary_rows(r, summary, guard, |row| Ok(Some(integer_sums(row, 0))))?;
+                    let sums = match rows.and_then(|mut v| v.pop()) {
+                        Some(sums) => sums?,
+                        None => IntegerSums {
+                            n: 0,
+                            integers: None,
+                        },
+                    };
                     summaries.push((summary, sums));
                 }
                 let (_, sums) = summaries
@@ -283,21 +283,39 @@ fn covering_groups(
     };
     // Per group whose summary does not answer every aggregate: the ones it does not.
     let mut inexact: HashMap<ValueKey, Vec<usize>> = HashMap::new();
-    each_row(r.conn, &values.summary, guard, |row| {
-        let Some(key) = text_group(row.get_ref(0)?) else {
-            return Ok(ControlFlow::Continue(()));
-        };
-        let sums = integer_sums(row, 1)?;
-        if let Some(accs) = g.group_if_any(std::slice::from_ref(&key)) {
-            let rest: Vec<usize> = (0..accs.len())
-                .filter(|&i| !accs[i].take_sums(&sums))
-                .collect();
-            if !rest.is_empty() {
-                inexact.insert(key, rest);
+    let summaries = summary_rows(r, &values.summary, guard, |row| {
+        Ok(text_group(row.get_ref(0)?).map(|k| (k, integer_sums(row, 1))))
+    })?;
+    match summaries {
+        Some(rows) => {
+            for (key, sums) in rows {
+                let sums = sums?;
+                if let Some(accs) = g.group_if_any(std::slice::from_ref(&key)) {
+                    let rest: Vec<usize> = (0..accs.len())
+                        .filter(|&i| !accs[i].take_sums(&sums))
+                        .collect();
+                    if !rest.is_empty() {
+                        inexact.insert(key, rest);
+                    }
+                }
             }
         }
-        Ok(ControlFlow::Continue(()))
-    })?;
+        // A sum past 64 bits somewhere: every group reads its numbers.
+        None => {
+            let unknown = IntegerSums {
+                n: 0,
+                integers: None,
+            };
+            for (key, accs) in g.groups_mut() {
+                let rest: Vec<usize> = (0..accs.len())
+                    .filter(|&i| !accs[i].take_sums(&unknown))
+                    .collect();
+                if let (false, Some(key)) = (rest.is_empty(), key.first()) {
+                    inexact.insert(key.clone(), rest);
+                }
+            }
+        }
+    }
     if inexact.is_empty() {
         return Ok(());
     }
@@ -365,49 +383,59 @@ fn value_group(v: rusqlite::types::ValueRef<'_>) -> Option<ValueKey> {
     })
 }
 
-/// The integer summary in the columns of `lower::summary_columns` from `at` on.
+/// The integer summary in the columns of `lower::covered_summary` from `at` on: SQLite's
+/// `sum` is an integer exactly when every number is one.
 fn integer_sums(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<IntegerSums> {
     use rusqlite::types::ValueRef;
-    let int = |i: usize| -> rusqlite::Result<Option<i64>> {
+    let int = |i: usize| -> rusqlite::Result<Result<Option<i64>, ()>> {
         Ok(match row.get_ref(at + i)? {
-            ValueRef::Integer(x) => Some(x),
-            _ => None,
+            ValueRef::Integer(x) => Ok(Some(x)),
+            ValueRef::Null => Ok(None),
+            _ => Err(()),
         })
     };
-    let n = u64::try_from(int(0)?.unwrap_or(0)).unwrap_or(0);
-    let integers = u64::try_from(int(1)?.unwrap_or(0)).unwrap_or(0);
-    if integers != n {
+    let n = u64::try_from(int(0)?.ok().flatten().unwrap_or(0)).unwrap_or(0);
+    let Ok(sum) = int(1)? else {
         return Ok(IntegerSums { n, integers: None });
-    }
-    let (min, max) = (int(2)?, int(3)?);
-    let sum = (i128::from(int(4)?.unwrap_or(0)) << 32) + i128::from(int(5)?.unwrap_or(0));
-    // `total` of the squares is exact while every partial sum is an integer below 2^53:
-    // n·max(|x|)² bounds them all.
-    let bound = min
-        .into_iter()
-        .chain(max)
-        .map(i64::unsigned_abs)
-        .max()
-        .map_or(0, u128::from);
-    let exact = bound
-        .checked_mul(bound)
-        .and_then(|b| b.checked_mul(u128::from(n)))
-        .is_some_and(|b| b <= 1 << 53);
-    let squares = match row.get_ref(at + 6)? {
-        #[allow(clippy::cast_possible_truncation)]
-        ValueRef::Real(f) if exact => Some(f as i128),
-        ValueRef::Integer(i) if exact => Some(i128::from(i)),
-        _ => None,
     };
     Ok(IntegerSums {
         n,
         integers: Some(Sums {
-            sum,
-            squares,
-            min,
-            max,
+            sum: i128::from(sum.unwrap_or(0)),
+            // A double: some square past 64 bits (SQLite's `*` turns to a double).
+            squares: match int(2)? {
+                Ok(Some(q)) => Some(i128::from(q)),
+                Ok(None) if n == 0 => Some(0),
+                _ => None,
+            },
+            min: int(3)?.ok().flatten(),
+            max: int(4)?.ok().flatten(),
         }),
     })
+}
+
+/// The rows of a summary statement, `None` when SQLite's exact `sum` went past 64 bits
+/// (its "integer overflow" error): the caller reads the numbers instead.
+fn summary_rows<T>(
+    r: &Run<'_>,
+    sql: &Sql,
+    guard: &mut Guard,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<Option<T>, ExecError>,
+) -> Result<Option<Vec<T>>, ExecError> {
+    let mut out = Vec::new();
+    let ran = each_row(r.conn, sql, guard, |row| {
+        out.extend(f(row)?);
+        Ok(ControlFlow::Continue(()))
+    });
+    match ran {
+        Ok(()) => Ok(Some(out)),
+        Err(ExecError::Sqlite(rusqlite::Error::SqliteFailure(_, Some(m))))
+            if m == "integer overflow" =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// START/LIMIT over computed rows; `totalCount` is the number of rows (groups).

@@ -240,20 +240,34 @@ pub(crate) fn each_row(
     mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
 ) -> Result<(), ExecError> {
     let timer = guard.timer();
+    let mut n = 0;
+    let result = rows_of(conn, sql, guard, &mut n, &mut f);
+    // Recorded when it fails too: it ran (a covered summary goes on past SQLite's
+    // "integer overflow", see `exec::group`).
+    if let Some(t) = timer {
+        guard.record(sql, n, t.elapsed());
+    }
+    result
+}
+
+/// The loop of [`each_row`], counting rows in `n`.
+fn rows_of(
+    conn: &Connection,
+    sql: &Sql,
+    guard: &mut Guard,
+    n: &mut u64,
+    f: &mut impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
+) -> Result<(), ExecError> {
     let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
     let mut rows = stmt
         .query(params_from_iter(sql.params.iter()))
         .map_err(|e| guard.sqlite_error(e))?;
-    let mut n = 0;
     while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
         guard.tick()?;
-        n += 1;
+        *n += 1;
         if f(row)?.is_break() {
             break;
         }
-    }
-    if let Some(t) = timer {
-        guard.record(sql, n, t.elapsed());
     }
     Ok(())
 }

@@ -753,44 +753,42 @@ pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql
 }
 
 /// Appends the columns of an integer summary of the numbers in column `k` (see
-/// [`covered_summary`]): `count, integers, min, max, Σ(k >> 32), Σ(k & 0xFFFFFFFF), Σk²`.
-/// The two halves of each integer are summed separately so that no sum can overflow
-/// (below 2³¹ rows); the executor joins them into the exact sum. The squares are a
-/// double sum (`total`), exact while every partial sum stays below 2⁵³, which the
-/// executor checks from the count and the extremes; `NULL` unless `squares`.
-fn summary_columns(sql: &mut Sql, k: &str, squares: bool) {
+/// [`covered_summary`]): `count(*), sum(k), sum(k * k), min(k), max(k)`, the last three
+/// `NULL` unless asked for (each costs a step per row).
+fn summary_columns(sql: &mut Sql, k: &str, (squares, extremes): (bool, bool)) {
     match sql.dialect {
         Dialect::Sqlite => {
-            let _ = write!(
-                sql.text,
-                "count(*), sum(typeof({k}) = 'integer'), min({k}), max({k}), sum({k} >> 32), \
-                 sum({k} & 4294967295), "
-            );
+            let _ = write!(sql.text, "count(*), sum({k}), ");
             if squares {
-                let _ = write!(sql.text, "total({k} * {k})");
+                let _ = write!(sql.text, "sum({k} * {k}), ");
             } else {
-                sql.push("NULL");
+                sql.push("NULL, ");
+            }
+            if extremes {
+                let _ = write!(sql.text, "min({k}), max({k})");
+            } else {
+                sql.push("NULL, NULL");
             }
         }
     }
 }
 
 /// The integer summary of a covered aggregate's numbers ([`covered_rows`]) in one
-/// statement: one row of `count, integers, min, max, Σ(k >> 32), Σ(k & 0xFFFFFFFF), Σk²`
-/// (the halves summed apart so that no sum can overflow below 2³¹ rows; the squares as a
-/// double, `NULL` unless `squares`). The executor takes the evaluator's results
-/// from it when every number is an integer and the sums are exact, and reads the rows
-/// otherwise.
-pub fn covered_summary(d: Dialect, source: &Source, squares: bool) -> Sql {
+/// statement: one row of `count(*), sum(k)`, and `sum(k * k)`, `min(k)`, `max(k)` when
+/// `(squares, extremes)` ask for them. SQLite's `sum` is exact: an integer when every
+/// input is one, a double when some input is not, and an "integer overflow" error past 64
+/// bits. The executor takes the evaluator's results from the integers, and reads the rows
+/// ([`covered_rows`]) after a double or an error.
+pub fn covered_summary(d: Dialect, source: &Source, asked: (bool, bool)) -> Sql {
     let mut sql = Sql::new(d);
     sql.push("SELECT ");
     if let Rows::All = source.rows {
-        summary_columns(&mut sql, "x.k", squares);
+        summary_columns(&mut sql, "x.k", asked);
         let _ = write!(sql.text, " FROM {} x WHERE ", source.index.index.table());
         cond_b(&mut sql, &source.index, "x");
         sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
     } else {
-        summary_columns(&mut sql, "r.k", squares);
+        summary_columns(&mut sql, "r.k", asked);
         let rows = covered_rows(d, source);
         sql.push(" FROM (");
         sql.push(&rows.text);
@@ -888,7 +886,7 @@ pub fn composite_group_summary(
     d: Dialect,
     index: &IndexRef,
     keys: Option<&[String]>,
-    squares: bool,
+    asked: (bool, bool),
 ) -> Sql {
     let mut sql = Sql::new(d);
     for (i, range) in group_ranges(keys).into_iter().enumerate() {
@@ -896,7 +894,7 @@ pub fn composite_group_summary(
             sql.push(" UNION ALL ");
         }
         sql.push("SELECT x.b, ");
-        summary_columns(&mut sql, "x.k", squares);
+        summary_columns(&mut sql, "x.k", asked);
         let _ = write!(sql.text, " FROM {} x WHERE ", index.index.table());
         b_condition(&mut sql, keys, range);
         sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));

@@ -201,10 +201,10 @@ pub enum Numbers {
     },
     /// The rows' integer summary, one statement computed in the store
     /// ([`lower::covered_summary`]); the rows themselves only when it cannot give the
-    /// evaluator's result (a number that is not an integer, a sum past 64 bits, squares
-    /// past 2⁵³). For sources where no document has two rows.
+    /// evaluator's result (a number that is not an integer, a sum past 64 bits). For
+    /// sources where no document has two rows.
     Summary {
-        /// `(n, integers, min, max, Σ high halves, Σ low halves, Σ squares)`.
+        /// `(n, Σx, Σx², min, max)`.
         summary: Sql,
         /// The `(doc, k)` rows.
         rows: Sql,
@@ -737,8 +737,14 @@ impl<F: Facts> Builder<'_, F> {
             return Ok(None);
         };
         let d = self.d;
-        // One summary per source serves every aggregate over it.
-        let squares = aggs.iter().any(needs_squares);
+        // One summary per source serves every aggregate over it (`min`/`max` over every row
+        // of a binding are seeks instead).
+        let asked = (
+            aggs.iter().any(needs_squares),
+            aggs.iter().zip(&covered.sources).any(|(a, s)| {
+                a.is_extreme() && s.as_ref().is_some_and(|s| !matches!(s.rows, Rows::All))
+            }),
+        );
         let numbers = aggs
             .iter()
             .zip(&covered.sources)
@@ -759,7 +765,7 @@ impl<F: Facts> Builder<'_, F> {
                     }
                 }
                 Some(src) => Numbers::Summary {
-                    summary: lower::covered_summary(d, src, squares),
+                    summary: lower::covered_summary(d, src, asked),
                     rows: lower::covered_rows(d, src),
                 },
             })
@@ -784,9 +790,12 @@ impl<F: Facts> Builder<'_, F> {
                 keys.as_deref(),
             ),
         };
-        let squares = aggs.iter().any(needs_squares);
+        let asked = (
+            aggs.iter().any(needs_squares),
+            aggs.iter().any(crate::ast::Aggregate::is_extreme),
+        );
         let values = g.values.as_ref().map(|ix| GroupValues {
-            summary: lower::composite_group_summary(d, ix, keys, squares),
+            summary: lower::composite_group_summary(d, ix, keys, asked),
             rows: lower::composite_group_rows(d, ix, keys),
         });
         Operator::CoveringGroups {
