@@ -799,13 +799,28 @@ pub fn covered_summary(d: Dialect, source: &Source, asked: (bool, bool)) -> Sql 
 }
 
 /// Per-key document counts of the rows of `lookup` (on a value index whose documents
-/// have one row per binding): `(k, count)`. Several probes are deduplicated by `(k, doc)`.
+/// have one row per binding): `(k, count)`. Keys are one `k IN (…)` (a document's one row
+/// has one key); other probes are deduplicated by `(k, doc)`.
 pub fn lookup_group_counts(d: Dialect, lookup: &Lookup) -> Sql {
     let mut sql = Sql::new(d);
     if let [probe] = lookup.probes.as_slice() {
         select_side(&mut sql, "x.k, count(*)", &lookup.index, "x");
         probe_condition(&mut sql, probe);
         sql.push(" GROUP BY x.k");
+        return sql;
+    }
+    if lookup.probes.iter().all(|p| matches!(p, Probe::Key(_))) {
+        select_side(&mut sql, "x.k, count(*)", &lookup.index, "x");
+        sql.push(" AND x.k IN (");
+        for (i, p) in lookup.probes.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            if let Probe::Key(k) = p {
+                sql.bind(k.clone());
+            }
+        }
+        sql.push(") GROUP BY x.k");
         return sql;
     }
     sql.push("SELECT r.k, count(*) FROM (");
