@@ -786,7 +786,7 @@ pub fn covered_summary(d: Dialect, source: &Source, asked: (bool, bool)) -> Sql 
         summary_columns(&mut sql, "x.k", asked);
         let _ = write!(sql.text, " FROM {} x WHERE ", source.index.index.table());
         cond_b(&mut sql, &source.index, "x");
-        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
+        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
     } else {
         summary_columns(&mut sql, "r.k", asked);
         let rows = covered_rows(d, source);
@@ -912,7 +912,7 @@ pub fn composite_group_summary(
         summary_columns(&mut sql, "x.k", asked);
         let _ = write!(sql.text, " FROM {} x WHERE ", index.index.table());
         b_condition(&mut sql, keys, range);
-        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
+        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
         sql.push(" GROUP BY x.b");
     }
     sql
@@ -932,7 +932,7 @@ pub fn composite_group_rows(d: Dialect, index: &IndexRef, keys: Option<&[String]
             index.index.table()
         );
         b_condition(&mut sql, keys, range);
-        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t"));
+        sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
     }
     sql
 }
