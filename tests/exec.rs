@@ -1342,3 +1342,24 @@ fn a_walk_starts_at_the_filters_range_on_the_ordered_path() {
         }
     }
 }
+
+/// A page of a range on a multi-valued index whose first document holds two values in
+/// the range: the ids the page reads from the index are distinct documents, so the page
+/// is full and `totalCount` counts every match (it once counted the repeated row as a
+/// document and stopped one short).
+#[test]
+fn a_page_of_a_multi_valued_range_counts_documents_not_rows() {
+    let store = Store::in_memory().unwrap();
+    store
+        .add_index(Collection::EmailAccounts, "w", IndexKind::Value)
+        .unwrap();
+    let mut docs = vec![json!({"email": "a@x.com", "w": [5, 6]})];
+    docs.extend((0..5).map(|i| json!({"email": format!("u{i}@x.com"), "w": 7})));
+    let e = engine_importing(store, &docs);
+    for limit in 1..=6 {
+        let q = format!("SELECT email FROM emailAccounts WHERE w >= 1.5 LIMIT {limit}");
+        let page = search(&e, &q);
+        assert_eq!(page.results.len(), limit, "{q}");
+        assert_eq!(page.total_count, 6, "{q}");
+    }
+}

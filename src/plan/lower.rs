@@ -345,12 +345,20 @@ pub fn first_candidates(
         return None;
     }
     let mut sql = Sql::new(d);
+    let lookups = lookups(access);
+    // Several probes are deduplicated by their UNION; one probe whose document may have
+    // several rows (an array) must be too, before the LIMIT counts its rows as documents.
+    let distinct = match lookups.as_slice() {
+        [l] => matches!(l.probes.as_slice(), [p] if !unique_rows(&l.index, p)),
+        _ => false,
+    };
     let _ = write!(
         sql.text,
-        "SELECT t.id, t.doc FROM {} t WHERE t.id IN (SELECT doc FROM (",
-        collection.table()
+        "SELECT t.id, t.doc FROM {} t WHERE t.id IN (SELECT {}doc FROM (",
+        collection.table(),
+        if distinct { "DISTINCT " } else { "" }
     );
-    docs_select(&mut sql, &lookups(access), true);
+    docs_select(&mut sql, &lookups, true);
     sql.push(")");
     if let Some(a) = after {
         sql.push(" WHERE doc > ");
