@@ -96,6 +96,7 @@ fn main() {
         .expect("an email")
         .get(0);
     let sqlite = Engine::from_store(store);
+    let acql_pg = Engine::from_pg(pg);
     let cases: Vec<(&str, String, String)> = vec![
         (
             "point lookup",
@@ -138,10 +139,10 @@ fn main() {
     let opts = SearchOptions::default();
     for (label, query, sql) in &cases {
         let want = sqlite.search(query, &opts).expect("sqlite search");
-        let got = pg.search(query, &opts).expect("pg search");
+        let got = acql_pg.search(query, &opts).expect("pg search");
         assert_eq!(got, want, "{query}: the backends disagree");
         let a = median(|| {
-            pg.search(query, &opts).expect("pg search");
+            acql_pg.search(query, &opts).expect("pg search");
         });
         let stmt = client.prepare(sql).expect("prepare");
         let h = median(|| {

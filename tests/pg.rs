@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 
 use acql::catalog::{Collection, IndexKind};
-use acql::engine::SearchOptions;
+use acql::engine::{Engine, SearchOptions};
 use acql::pg::PgStore;
 use acql::store::{AccountParams, ExportOptions, ImportOptions, LiteAccountParams, Store};
 use proptest::prelude::*;
@@ -512,7 +512,9 @@ fn cursors_continue_across_processes() {
         ImportOptions::new(Collection::EmailAccounts),
     )
     .unwrap();
-    let b = PgStore::connect(&url).unwrap();
+    let b = Engine::connect(&url).unwrap();
+    let a_store = a;
+    let a = Engine::connect(&url).unwrap();
     let opts = SearchOptions {
         open_cursor: true,
         ..SearchOptions::default()
@@ -553,7 +555,9 @@ fn cursors_continue_across_processes() {
         assert_eq!(got.len() as u64, total);
     }
     // A cursor of another database is refused.
-    let (_, other) = store().unwrap();
+    drop(a_store);
+    let (other_url, _) = store().unwrap();
+    let other = Engine::connect(&other_url).unwrap();
     let page = a
         .search("SELECT * FROM emailAccounts LIMIT 2", &opts)
         .unwrap();
@@ -585,9 +589,10 @@ fn differential(
     catalog: &[(&str, IndexKind)],
     queries: &[String],
 ) -> Result<(), TestCaseError> {
-    let Some((_, pg)) = store() else {
+    let Some((url, pg)) = store() else {
         return Ok(());
     };
+    let engine = Engine::connect(&url).unwrap();
     let docs = edges::with_email(docs);
     for (spec, kind) in catalog {
         pg.add_index(Collection::EmailAccounts, spec, *kind)
@@ -605,7 +610,9 @@ fn differential(
         let want = sqlite
             .search(q, &opts)
             .unwrap_or_else(|e| panic!("{q}: {e}"));
-        let got = pg.search(q, &opts).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let got = engine
+            .search(q, &opts)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
         prop_assert_eq!(&got.results, &want.results, "{}", q);
         prop_assert_eq!(got.total_count, want.total_count, "{} totalCount", q);
     }
@@ -629,28 +636,78 @@ proptest! {
     }
 }
 
-/// An indexed term reads its candidates from the side table; an unindexed one reads
-/// every document.
+/// EXPLAIN on PostgreSQL prints the physical plan with its PostgreSQL statements and
+/// PostgreSQL's own plan of each; EXPLAIN ANALYZE runs it and lists only planned
+/// statements.
 #[test]
-fn explain_shows_the_candidate_statement() {
-    let Some((_, pg)) = store() else { return };
-    let e = pg
-        .explain(r#"SELECT * FROM emailAccounts WHERE email = "a@x.com""#)
+fn explain_shows_the_physical_plan_in_postgres_sql() {
+    let Some((url, pg)) = store() else { return };
+    let docs: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"email\": \"u{i:03}@x.com\", \"profile\": {{\"country\": \"{}\"}}, \"data\": {{\"n\": {}}}}}\n",
+                ["DE", "FR", "MX"][i % 3],
+                i % 7
+            )
+        })
+        .collect();
+    pg.import_ndjson(
+        docs.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
         .unwrap();
-    let ix = pg
-        .catalog()
-        .unwrap()
-        .indexes
-        .into_iter()
-        .find(|d| d.spec() == "email")
-        .unwrap()
-        .table();
-    assert!(e.contains(&format!("FROM {ix} WHERE b = $2")), "{e}");
+    let ix = |spec: &str| {
+        pg.catalog()
+            .unwrap()
+            .indexes
+            .into_iter()
+            .find(|d| d.spec() == spec)
+            .unwrap()
+            .table()
+    };
+    let engine = Engine::connect(&url).unwrap();
+    let e = engine
+        .explain(r#"SELECT * FROM emailAccounts WHERE email = "u007@x.com""#)
+        .unwrap();
+    let email = ix("email");
+    assert!(
+        e.contains(&format!(
+            "sql candidates: SELECT t.id, t.body FROM {email} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE AND x.kt = 1 AND x.ks = $1 ORDER BY x.doc"
+        )),
+        "{e}"
+    );
     assert!(e.contains("postgres: "), "{e}");
-    let e = pg
+    let n = ix("data.n");
+    for (q, want) in [
+        (
+            "SELECT count(*) FROM emailAccounts WHERE data.n = 3",
+            format!("sql count: SELECT count(*) FROM {n} x WHERE TRUE AND x.kt = 0 AND x.kn = $1::text::numeric"),
+        ),
+        (
+            "SELECT * FROM emailAccounts ORDER BY data.n DESC LIMIT 5",
+            format!("sql walk: SELECT x.kt, x.kn::text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $1"),
+        ),
+        (
+            "SELECT data.n, count(*) FROM emailAccounts GROUP BY data.n",
+            format!("sql group counts: SELECT x.kt, x.kn::text, x.ks, count(*) FROM {n} x WHERE TRUE GROUP BY x.kt, x.kn, x.ks"),
+        ),
+        (
+            "SELECT min(data.n), max(data.n) FROM emailAccounts",
+            format!("sql extreme: SELECT x.kt, x.kn::text, x.ks FROM {n} x WHERE TRUE AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"),
+        ),
+    ] {
+        let e = engine.explain(q).unwrap();
+        assert!(e.contains(&want), "{q}:\n{e}");
+        let a = engine.analyze(q).unwrap();
+        assert!(a.to_string().contains("actual: "), "{a}");
+        assert_eq!(a.unplanned(), Vec::<&str>::new(), "{q}: {a}");
+    }
+    let e = engine
         .explain(r#"SELECT * FROM emailAccounts WHERE data.x = 1"#)
         .unwrap();
-    assert!(!e.contains(" IN ("), "{e}");
+    assert!(e.contains("sql candidates: SELECT t.id, t.body FROM email_accounts t ORDER BY t.id"), "{e}");
 }
 
 /// docs/scale-out.md distributes documents and side tables on the document id and keys

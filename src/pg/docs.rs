@@ -85,6 +85,9 @@ pub(crate) fn exact_decimal(f: f64) -> String {
 pub(crate) fn key_columns(k: &ValueKey) -> (i16, Option<String>, Option<String>) {
     match k {
         ValueKey::Int(i) => (0, Some(i.to_string()), None),
+        // A double keeps a fractional part (`255.0`): `numeric` keeps its scale, so an
+        // index-only read tells it from the integer `255`, as SQLite's REAL does.
+        ValueKey::Real(f) if f.fract() == 0.0 => (0, Some(format!("{f:.0}.0")), None),
         ValueKey::Real(f) => (0, Some(exact_decimal(*f)), None),
         ValueKey::Text(s) => (1, None, Some(s.clone())),
         ValueKey::Bool(b) => (2, Some(if *b { "1" } else { "0" }.into()), None),

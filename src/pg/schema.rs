@@ -1,7 +1,8 @@
 //! The PostgreSQL layout: the SQLite store's tables, typed for PostgreSQL.
 //!
 //! ```sql
-//! acql_meta(key text PRIMARY KEY, value text)          -- layout version, cursor key
+//! acql_meta(key text PRIMARY KEY, value text)          -- layout version, cursor key,
+//!                                                      -- catalog version
 //! acql_indexes(id bigserial, collection, pattern, kind, flags)
 //! acql_counts(collection text, n bigint)               -- +1/-1 rows, summed when read
 //! <collection>(id bigint PRIMARY KEY, key text COLLATE "C", doc jsonb, body bytea)
@@ -231,5 +232,17 @@ pub(crate) fn declare(
         )?
         .get(0);
     client.batch_execute(&side_table_sql(&def))?;
+    bump_catalog(client)?;
     Ok(def)
+}
+
+/// Moves the catalog version (`acql_meta.catalog`) on, in the transaction that changes
+/// the catalog: processes planning with a cached catalog read it again.
+pub(crate) fn bump_catalog(client: &mut impl GenericClient) -> Result<(), StoreError> {
+    client.execute(
+        "INSERT INTO acql_meta(key, value) VALUES ('catalog', '1')
+         ON CONFLICT (key) DO UPDATE SET value = (acql_meta.value::bigint + 1)::text",
+        &[],
+    )?;
+    Ok(())
 }
