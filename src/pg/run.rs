@@ -685,22 +685,33 @@ fn run_walk(
         .start
         .saturating_add(w.limit.unwrap_or(u64::MAX))
         .saturating_add(1);
-    let mut rows_wanted = i64::try_from(page.saturating_mul(2).max(64)).unwrap_or(i64::MAX);
-    let (mut pager, mut seen, done) = loop {
+    let mut rows_wanted = i64::try_from(page.saturating_mul(2).max(8)).unwrap_or(i64::MAX);
+    // The walk's matches in order, each document once at its sort key, up to the page:
+    // (id, row, column of the document). Nothing is emitted before they are known, since
+    // a walk cut short of the page runs again with a larger limit.
+    let (rows, order, (id_col, doc_col)) = loop {
         let mut sql = walk.clone();
         if let Some(last) = sql.params.last_mut() {
             *last = ValueKey::Int(rows_wanted);
         }
         let rows = db.rows(&sql, guard)?;
         let cut = rows.len() as i64 >= rows_wanted;
-        let mut pager = Pager::new(w, false);
+        let cols = if descending { (3, 4) } else { (0, 1) };
         let mut seen: HashSet<i64> = HashSet::new();
-        let mut done = false;
+        let mut order: Vec<(i64, usize)> = Vec::new();
+        let mut accept = |i: usize, order: &mut Vec<(i64, usize)>| {
+            let id: i64 = rows[i].get(cols.0);
+            if seen.insert(id) && p.filter_matches(rows[i].get(cols.1)) {
+                order.push((id, i));
+            }
+            (order.len() as u64) < page
+        };
+        let mut full = false;
         if descending {
             // Keys descending, ties by id descending: each run of equal keys is turned
             // around to insertion order. A run cut by the limit is not complete.
             let mut start = 0;
-            while start < rows.len() && !done {
+            while start < rows.len() && !full {
                 let key = key_at(&rows[start], 0);
                 let mut end = start + 1;
                 while end < rows.len() && key_at(&rows[end], 0) == key {
@@ -709,38 +720,42 @@ fn run_walk(
                 if end == rows.len() && cut {
                     break;
                 }
-                for row in rows[start..end].iter().rev() {
+                for i in (start..end).rev() {
                     guard.tick()?;
-                    let id: i64 = row.get(3);
-                    if !seen.insert(id) {
-                        continue;
-                    }
-                    let doc: &[u8] = row.get(4);
-                    if p.filter_matches(doc) && push_doc(&mut pager, p, id, doc, out).is_break() {
-                        done = true;
+                    if !accept(i, &mut order) {
+                        full = true;
                         break;
                     }
                 }
                 start = end;
             }
         } else {
-            for row in &rows {
+            for i in 0..rows.len() {
                 guard.tick()?;
-                let id: i64 = row.get(0);
-                if !seen.insert(id) {
-                    continue;
-                }
-                let doc: &[u8] = row.get(1);
-                if p.filter_matches(doc) && push_doc(&mut pager, p, id, doc, out).is_break() {
-                    done = true;
+                if !accept(i, &mut order) {
+                    full = true;
                     break;
                 }
             }
         }
-        if done || !cut || pager.s.stopped {
-            break (pager, seen, done);
+        if full || !cut {
+            break (rows, order, cols);
         }
         rows_wanted = rows_wanted.saturating_mul(8);
+    };
+    let mut pager = Pager::new(w, false);
+    let mut done = false;
+    for (id, i) in order {
+        if push_doc(&mut pager, p, id, rows[i].get(doc_col), out).is_break() {
+            done = true;
+            break;
+        }
+    }
+    // Every document the walk read (matching or not) is not read again after it.
+    let mut seen: HashSet<i64> = if done {
+        HashSet::new()
+    } else {
+        rows.iter().map(|r| r.get(id_col)).collect()
     };
     if !done {
         match rest {
