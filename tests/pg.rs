@@ -772,7 +772,7 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
     let email = ix("email");
     assert!(
         e.contains(&format!(
-            "sql candidates: SELECT t.id, t.body FROM {email} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE AND x.kt = 1 AND x.ks = $1 ORDER BY x.doc"
+            "sql candidates: SELECT t.id, t.body FROM {email} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE AND x.kt = 1 AND x.kn IS NULL AND x.ks = $1 ORDER BY x.doc"
         )),
         "{e}"
     );

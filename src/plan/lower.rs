@@ -107,10 +107,10 @@ impl Dialect {
                 let _ = write!(fence, " AND {col}t = 0");
             }
             (Dialect::Postgres, KeyClass::Text) => {
-                let _ = write!(fence, " AND {col}t = 1");
+                let _ = write!(fence, " AND {col}t = 1 AND {col}n IS NULL");
             }
             (Dialect::Postgres, KeyClass::NonDateText) => {
-                let _ = write!(fence, " AND {col}t = 1 AND {t_col} IS NULL");
+                let _ = write!(fence, " AND {col}t = 1 AND {col}n IS NULL AND {t_col} IS NULL");
             }
         }
         fence
@@ -247,7 +247,14 @@ impl Sql {
             }
             Dialect::Postgres => {
                 let (kt, col) = pg_class(&k);
-                let _ = write!(self.text, " AND {a}.kt = {kt} AND {a}.{col} {op} ");
+                // `kn IS NULL` holds for every string; said, it makes `ks` part of the
+                // range of the `(b, kt, kn, ks, doc)` index.
+                let null = if kt == 1 {
+                    format!(" AND {a}.kn IS NULL")
+                } else {
+                    String::new()
+                };
+                let _ = write!(self.text, " AND {a}.kt = {kt}{null} AND {a}.{col} {op} ");
                 self.bind_pg_key(k);
             }
         }
@@ -1247,5 +1254,83 @@ mod tests {
             "SELECT count(*) FROM ix_3 x WHERE TRUE AND x.k IN (+?, +?, +?)"
         );
         assert_eq!(c.params.len(), 3);
+    }
+
+    #[test]
+    fn postgres_writes_typed_keys_and_numbered_parameters() {
+        let access = Access::Lookup(Lookup {
+            index: ix("subscriptions.*.email.isSubscribed", "news"),
+            probes: vec![Probe::Key(ValueKey::Bool(true))],
+            exact: true,
+        });
+        let d = Dialect::Postgres;
+        let sql = candidates(d, Collection::EmailAccounts, &access, Some(3)).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT t.id, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 \
+             AND x.kt = 2 AND x.kn = $2::text::numeric AND x.doc > $3 ORDER BY x.doc"
+        );
+        let range = Access::Lookup(Lookup {
+            index: ix("age", ""),
+            probes: vec![
+                Probe::Range {
+                    class: KeyClass::Number,
+                    lo: Some(Bound {
+                        key: ValueKey::Int(30),
+                        inclusive: true,
+                    }),
+                    // A bound of another type: every number is below a string.
+                    hi: Some(Bound {
+                        key: ValueKey::Text("a".into()),
+                        inclusive: false,
+                    }),
+                },
+                Probe::Key(ValueKey::Text("30".into())),
+            ],
+            exact: true,
+        });
+        let c = count(d, Collection::EmailAccounts, &range).unwrap();
+        assert_eq!(
+            c.text,
+            "SELECT count(*) FROM (SELECT x.doc FROM ix_3 x WHERE TRUE AND x.kt = 0 AND x.kn >= $1::text::numeric \
+             AND x.kt = 0 UNION SELECT x.doc FROM ix_3 x WHERE TRUE AND x.kt = 1 AND x.kn IS NULL AND x.ks = $2) s"
+        );
+        let scan = count(d, Collection::Accounts, &Access::Scan).unwrap();
+        assert_eq!(
+            scan.text,
+            "SELECT coalesce(sum(n), 0)::bigint FROM acql_counts WHERE collection = 'accounts'"
+        );
+        // An unfenced walk bound compares across types: numbers below strings below booleans.
+        let walk = index_walk(
+            d,
+            Collection::EmailAccounts,
+            &ix("age", ""),
+            false,
+            Some(&Bound {
+                key: ValueKey::Int(7),
+                inclusive: true,
+            }),
+            None,
+        );
+        assert_eq!(
+            walk.text,
+            "SELECT x.doc, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE TRUE \
+             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $1::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT $2"
+        );
+        assert_eq!(walk.params.last(), Some(&ValueKey::Int(WALK_ROWS)));
+        // SQLite's text is unchanged by the seam.
+        let walk = index_walk(
+            Dialect::Sqlite,
+            Collection::EmailAccounts,
+            &ix("age", ""),
+            true,
+            None,
+            None,
+        );
+        assert_eq!(
+            walk.text,
+            "SELECT x.k, x.doc, t.doc FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE TRUE \
+             ORDER BY x.k DESC, x.doc DESC"
+        );
     }
 }
