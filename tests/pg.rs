@@ -734,6 +734,58 @@ proptest! {
     }
 }
 
+/// Plans are cached per process with the catalog; an index dropped by another process
+/// makes the next search plan again (and give the same answer), and one added by it is
+/// used once the catalog version is read again.
+#[test]
+fn plans_follow_index_changes_of_other_processes() {
+    let Some((url, pg)) = store() else { return };
+    let docs: String = (0..40)
+        .map(|i| format!("{{\"email\": \"u{i:02}@x.com\", \"data\": {{\"n\": {}}}}}\n", i % 4))
+        .collect();
+    pg.import_ndjson(
+        docs.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
+        .unwrap();
+    let table = pg
+        .catalog()
+        .unwrap()
+        .indexes
+        .into_iter()
+        .find(|d| d.spec() == "data.n")
+        .unwrap()
+        .table();
+    let engine = Engine::connect(&url).unwrap();
+    let opts = SearchOptions::default();
+    let queries = [
+        "SELECT count(*) FROM emailAccounts WHERE data.n = 3",
+        "SELECT email FROM emailAccounts WHERE data.n = 1 LIMIT 3",
+        "SELECT email FROM emailAccounts ORDER BY data.n DESC LIMIT 3",
+    ];
+    let before: Vec<_> = queries
+        .iter()
+        .map(|q| engine.search(q, &opts).unwrap())
+        .collect();
+    assert!(engine.explain(queries[0]).unwrap().contains(&table));
+    pg.drop_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
+        .unwrap();
+    for (q, want) in queries.iter().zip(&before) {
+        assert_eq!(&engine.search(q, &opts).unwrap(), want, "{q}");
+    }
+    assert!(!engine.explain(queries[0]).unwrap().contains(&table));
+    pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
+        .unwrap();
+    std::thread::sleep(acql::pg::CATALOG_RECHECK);
+    let e = engine.explain(queries[0]).unwrap();
+    assert!(e.contains("sql count: SELECT count(*) FROM ix_"), "{e}");
+    for (q, want) in queries.iter().zip(&before) {
+        assert_eq!(&engine.search(q, &opts).unwrap(), want, "{q}");
+    }
+}
+
 /// EXPLAIN on PostgreSQL prints the physical plan with its PostgreSQL statements and
 /// PostgreSQL's own plan of each; EXPLAIN ANALYZE runs it and lists only planned
 /// statements.
