@@ -39,6 +39,9 @@ use crate::plan::physical::{self, Count, Demand, Facts, Numbers, Operator, Physi
 use crate::store::StoreError;
 use crate::value::{Node as _, Number, ValueKey};
 
+/// Statements kept prepared per connection (the shapes of the queries it served).
+const MAX_STATEMENTS: usize = 2048;
+
 /// Rows fetched per round trip from a portal.
 const PORTAL_ROWS: i32 = 1000;
 
@@ -117,6 +120,9 @@ impl<'c> Db<'c> {
             Target::Snapshot(t) => t.prepare(text),
         }
         .map_err(pg_err)?;
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.statements.clear();
+        }
         self.statements.insert(text.to_string(), s.clone());
         Ok(s)
     }
