@@ -643,8 +643,17 @@ fn indexed_query() -> impl Strategy<Value = String> {
     let path = || prop::sample::select(vec!["v", "w", "data.n", "data.tags"]);
     let literal = || {
         prop::sample::select(vec![
-            "255", "255.0", "1000", "1e3", "-1", "0.5", "9007199254740993", "\"x\"", "\"1000\"",
-            "true", "false",
+            "255",
+            "255.0",
+            "1000",
+            "1e3",
+            "-1",
+            "0.5",
+            "9007199254740993",
+            "\"x\"",
+            "\"1000\"",
+            "true",
+            "false",
         ])
     };
     let op = || prop::sample::select(vec!["=", "<", "<=", ">", ">=", "!="]);
@@ -667,11 +676,17 @@ fn indexed_query() -> impl Strategy<Value = String> {
                 if d { " DESC" } else { "" }
             )
         }),
-        (path(), prop::sample::select(vec!["", " ORDER BY count(*) DESC"]), 0u64..5).prop_map(
-            |(p, o, l)| format!("SELECT {p}, count(*) FROM emailAccounts GROUP BY {p}{o} LIMIT {l}")
-        ),
-        (condition(), 0u64..4, 1u64..5)
-            .prop_map(|(w, s, l)| format!("SELECT email FROM emailAccounts{w} START {s} LIMIT {l}")),
+        (
+            path(),
+            prop::sample::select(vec!["", " ORDER BY count(*) DESC"]),
+            0u64..5
+        )
+            .prop_map(|(p, o, l)| format!(
+                "SELECT {p}, count(*) FROM emailAccounts GROUP BY {p}{o} LIMIT {l}"
+            )),
+        (condition(), 0u64..4, 1u64..5).prop_map(|(w, s, l)| format!(
+            "SELECT email FROM emailAccounts{w} START {s} LIMIT {l}"
+        )),
     ]
 }
 
@@ -741,7 +756,12 @@ proptest! {
 fn plans_follow_index_changes_of_other_processes() {
     let Some((url, pg)) = store() else { return };
     let docs: String = (0..40)
-        .map(|i| format!("{{\"email\": \"u{i:02}@x.com\", \"data\": {{\"n\": {}}}}}\n", i % 4))
+        .map(|i| {
+            format!(
+                "{{\"email\": \"u{i:02}@x.com\", \"data\": {{\"n\": {}}}}}\n",
+                i % 4
+            )
+        })
         .collect();
     pg.import_ndjson(
         docs.as_bytes(),
@@ -833,19 +853,27 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
     for (q, want) in [
         (
             "SELECT count(*) FROM emailAccounts WHERE data.n = 3",
-            format!("sql count: SELECT count(*) FROM {n} x WHERE TRUE AND x.kt = 0 AND x.kn = $1::text::numeric"),
+            format!(
+                "sql count: SELECT count(*) FROM {n} x WHERE TRUE AND x.kt = 0 AND x.kn = $1::text::numeric"
+            ),
         ),
         (
             "SELECT * FROM emailAccounts ORDER BY data.n DESC LIMIT 5",
-            format!("sql walk: SELECT x.kt, x.kn::text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $1"),
+            format!(
+                "sql walk: SELECT x.kt, x.kn::text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $1"
+            ),
         ),
         (
             "SELECT data.n, count(*) FROM emailAccounts GROUP BY data.n",
-            format!("sql group counts: SELECT x.kt, x.kn::text, x.ks, count(*) FROM {n} x WHERE TRUE GROUP BY x.kt, x.kn, x.ks"),
+            format!(
+                "sql group counts: SELECT x.kt, x.kn::text, x.ks, count(*) FROM {n} x WHERE TRUE GROUP BY x.kt, x.kn, x.ks"
+            ),
         ),
         (
             "SELECT min(data.n), max(data.n) FROM emailAccounts",
-            format!("sql extreme: SELECT x.kt, x.kn::text, x.ks FROM {n} x WHERE TRUE AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"),
+            format!(
+                "sql extreme: SELECT x.kt, x.kn::text, x.ks FROM {n} x WHERE TRUE AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"
+            ),
         ),
     ] {
         let e = engine.explain(q).unwrap();
@@ -857,7 +885,10 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
     let e = engine
         .explain(r#"SELECT * FROM emailAccounts WHERE data.x = 1"#)
         .unwrap();
-    assert!(e.contains("sql candidates: SELECT t.id, t.body FROM email_accounts t ORDER BY t.id"), "{e}");
+    assert!(
+        e.contains("sql candidates: SELECT t.id, t.body FROM email_accounts t ORDER BY t.id"),
+        "{e}"
+    );
 }
 
 /// docs/scale-out.md distributes documents and side tables on the document id and keys

@@ -35,7 +35,9 @@ use crate::exec::run::{Guard, Out, Pager, Prepared, Summary, Window, cmp_keys};
 use crate::jsonb::Jsonb;
 use crate::plan::Shape;
 use crate::plan::lower::{Dialect, Sql};
-use crate::plan::physical::{self, Count, Demand, Facts, Numbers, Operator, Physical, Rest, Source};
+use crate::plan::physical::{
+    self, Count, Demand, Facts, Numbers, Operator, Physical, Rest, Source,
+};
 use crate::store::StoreError;
 use crate::value::{Node as _, Number, ValueKey};
 
@@ -354,7 +356,11 @@ pub(crate) fn physical_plan(
         return Ok(ph);
     }
     let mut asker = Asker { db, guard };
-    Ok(Arc::new(physical::physical(&p.plan, &demand(w), &mut asker)?))
+    Ok(Arc::new(physical::physical(
+        &p.plan,
+        &demand(w),
+        &mut asker,
+    )?))
 }
 
 /// Whether an operator may run more than one statement, which then need one snapshot.
@@ -616,12 +622,7 @@ fn run_count(db: &mut Db<'_>, count: &Count, guard: &mut Guard) -> crate::Result
 }
 
 /// Runs a count operator, evaluating the matches of its source when it must.
-fn count_all(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    count: &Count,
-    guard: &mut Guard,
-) -> crate::Result<u64> {
+fn count_all(db: &mut Db<'_>, r: &Run<'_>, count: &Count, guard: &mut Guard) -> crate::Result<u64> {
     if let Some(n) = run_count(db, count, guard)? {
         return Ok(n);
     }
@@ -772,7 +773,10 @@ fn run_walk(
                 Ok(push_doc(&mut pager, p, id, doc, out))
             })?,
             Some(Rest::WithoutEntry(sql)) => {
-                let everything = Run { residual: None, ..*r };
+                let everything = Run {
+                    residual: None,
+                    ..*r
+                };
                 let source = Source::Candidates(sql.clone());
                 matching_paged(db, &everything, &source, page, guard, |id, doc| {
                     if !p.filter_matches(doc) {
@@ -974,9 +978,7 @@ fn covered_aggregates(
                     let rows: Vec<(i64, Number)> = db
                         .rows(sql, guard)?
                         .iter()
-                        .filter_map(|row| {
-                            Some((row.get::<_, i64>(0), number_of(key_at(row, 1)?)?))
-                        })
+                        .filter_map(|row| Some((row.get::<_, i64>(0), number_of(key_at(row, 1)?)?)))
                         .collect();
                     read.push((sql, in_document_order(rows, distinct)));
                 }
@@ -995,4 +997,3 @@ fn covered_aggregates(
     s.total = Some(total);
     Ok(s)
 }
-

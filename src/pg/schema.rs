@@ -159,7 +159,9 @@ pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), 
                 if def.kind != IndexKind::Words {
                     let t = def.table();
                     ddl.push_str(&side_indexes_sql(&def));
-                    ddl.push_str(&format!("DROP INDEX IF EXISTS {t}_s; DROP INDEX IF EXISTS {t}_k;"));
+                    ddl.push_str(&format!(
+                        "DROP INDEX IF EXISTS {t}_s; DROP INDEX IF EXISTS {t}_k;"
+                    ));
                 }
             }
             ddl.push_str("UPDATE acql_meta SET value = '2' WHERE key = 'schema';");

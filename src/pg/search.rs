@@ -109,9 +109,7 @@ impl PgStore {
         if cache.plans.len() >= PLAN_CACHE_CAPACITY {
             cache.plans.clear();
         }
-        cache
-            .plans
-            .insert(query.to_string(), Arc::clone(&prepared));
+        cache.plans.insert(query.to_string(), Arc::clone(&prepared));
         Ok(prepared)
     }
 
@@ -177,7 +175,10 @@ impl PgStore {
         let ph = run::physical_plan(&mut db, &prepared, &w, &mut guard)?;
         let mut failed = None;
         let text = ph.render(&mut |sql| match db.explain(sql, &guard) {
-            Ok(lines) => lines.into_iter().map(|l| format!("postgres: {l}")).collect(),
+            Ok(lines) => lines
+                .into_iter()
+                .map(|l| format!("postgres: {l}"))
+                .collect(),
             Err(e) => {
                 failed.get_or_insert(e);
                 Vec::new()
@@ -213,7 +214,9 @@ fn run_prepared(
     guard.check()?;
     let result = (|| {
         let fixed = run::fixed_physical(p, w);
-        let snapshot = fixed.as_ref().is_none_or(|ph| run::needs_snapshot(&ph.operator));
+        let snapshot = fixed
+            .as_ref()
+            .is_none_or(|ph| run::needs_snapshot(&ph.operator));
         let mut db = Db::new(&mut conn.client, &mut conn.statements, snapshot)?;
         let ph = match fixed {
             Some(ph) => ph,

@@ -110,7 +110,10 @@ impl Dialect {
                 let _ = write!(fence, " AND {col}t = 1 AND {col}n IS NULL");
             }
             (Dialect::Postgres, KeyClass::NonDateText) => {
-                let _ = write!(fence, " AND {col}t = 1 AND {col}n IS NULL AND {t_col} IS NULL");
+                let _ = write!(
+                    fence,
+                    " AND {col}t = 1 AND {col}n IS NULL AND {t_col} IS NULL"
+                );
             }
         }
         fence
@@ -472,10 +475,7 @@ pub fn candidates(
                 }
                 sql.push(" ORDER BY x.doc");
             } else {
-                let _ = write!(
-                    sql.text,
-                    "SELECT t.id, t.{body} FROM {t} t WHERE t.id IN ("
-                );
+                let _ = write!(sql.text, "SELECT t.id, t.{body} FROM {t} t WHERE t.id IN (");
                 docs_select(&mut sql, &lookups(access), false);
                 sql.push(")");
                 if let Some(a) = after {

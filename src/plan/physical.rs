@@ -1004,7 +1004,8 @@ const INEXACT: &str = "a number is not an integer or a sum is not exact";
 
 /// Covered groups that are one value index's counts per key (what every dialect lowers).
 fn plain_groups(g: &Groups) -> bool {
-    g.values.is_none() && matches!(&g.keys, GroupKeys::Value { rows, .. } if !matches!(rows, Rows::Lookup(_)))
+    g.values.is_none()
+        && matches!(&g.keys, GroupKeys::Value { rows, .. } if !matches!(rows, Rows::Lookup(_)))
 }
 
 /// The filter id shown in the statements (runs bind their own).
