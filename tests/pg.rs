@@ -664,6 +664,10 @@ fn indexed_query() -> impl Strategy<Value = String> {
     prop_oneof![
         (path(), op(), literal())
             .prop_map(|(p, o, l)| format!("SELECT count(*) FROM emailAccounts WHERE {p} {o} {l}")),
+        // Two indexed terms: a semi-join count.
+        (path(), op(), literal(), path(), op(), literal()).prop_map(|(p, o, l, q, r, m)| {
+            format!("SELECT count(*) FROM emailAccounts WHERE {p} {o} {l} AND {q} {r} {m}")
+        }),
         (
             prop::sample::select(vec!["min", "max", "sum", "avg"]),
             path(),
@@ -844,7 +848,7 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
     let email = ix("email");
     assert!(
         e.contains(&format!(
-            "sql candidates: SELECT t.id, t.body FROM {email} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE AND x.kt = 1 AND x.kn IS NULL AND x.ks = $1 ORDER BY x.doc"
+            "sql candidates: SELECT t.id, t.body FROM {email} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 AND x.kt = 1 AND x.kn IS NULL AND x.ks = $2 ORDER BY x.doc"
         )),
         "{e}"
     );
@@ -854,25 +858,25 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
         (
             "SELECT count(*) FROM emailAccounts WHERE data.n = 3",
             format!(
-                "sql count: SELECT count(*) FROM {n} x WHERE TRUE AND x.kt = 0 AND x.kn = $1::text::numeric"
+                "sql count: SELECT count(*) FROM {n} x WHERE x.b = $1 AND x.kt = 0 AND x.kn = $2::text::numeric"
             ),
         ),
         (
             "SELECT * FROM emailAccounts ORDER BY data.n DESC LIMIT 5",
             format!(
-                "sql walk: SELECT x.kt, x.kn::text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE TRUE ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $1"
+                "sql walk: SELECT x.kt, x.kn::text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $2"
             ),
         ),
         (
             "SELECT data.n, count(*) FROM emailAccounts GROUP BY data.n",
             format!(
-                "sql group counts: SELECT x.kt, x.kn::text, x.ks, count(*) FROM {n} x WHERE TRUE GROUP BY x.kt, x.kn, x.ks"
+                "sql group counts: SELECT x.kt, x.kn::text, x.ks, count(*) FROM {n} x WHERE x.b = $1 GROUP BY x.kt, x.kn, x.ks"
             ),
         ),
         (
             "SELECT min(data.n), max(data.n) FROM emailAccounts",
             format!(
-                "sql extreme: SELECT x.kt, x.kn::text, x.ks FROM {n} x WHERE TRUE AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"
+                "sql extreme: SELECT x.kt, x.kn::text, x.ks FROM {n} x WHERE x.b = $1 AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"
             ),
         ),
     ] {

@@ -167,6 +167,13 @@ impl Dialect {
         matches!(self, Dialect::Sqlite)
     }
 
+    /// Whether a semi-join count (documents every lookup finds) runs as one statement
+    /// ([`semi_join_count`]) rather than by the executor merging or marking the lookups'
+    /// ids: PostgreSQL hashes them itself, where sending them to acql costs more.
+    pub fn semi_joins_inside(self) -> bool {
+        matches!(self, Dialect::Postgres)
+    }
+
     /// Whether a full scan's residual can run inside the database ([`MATCH_FN`]): SQLite
     /// registers it per connection; PostgreSQL reads the documents and the executor checks
     /// them.
@@ -283,10 +290,11 @@ impl Sql {
 }
 
 /// Appends the condition on the side-table key `b` of the table aliased `a`: `a.b = ?`, or
-/// `TRUE` for an index without a binding, whose table has no `b` column (see
+/// `TRUE` for an SQLite index without a binding, whose table has no `b` column (see
 /// `store::index::create_sql`). The SQL text then differs only by the index's kind.
 fn cond_b(sql: &mut Sql, index: &IndexRef, a: &str) {
-    if index.binding.is_empty() && !index.index.has_binding() {
+    // PostgreSQL's side tables all have `b` (`''` without a binding), leading their index.
+    if index.binding.is_empty() && !index.index.has_binding() && sql.dialect == Dialect::Sqlite {
         let t = sql.dialect.true_condition();
         sql.push(t);
     } else {
@@ -698,6 +706,36 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
             sql.push(")");
             sql.push(d.derived());
         }
+    }
+    Some(sql)
+}
+
+/// The number of documents the first lookup finds that every other lookup finds too.
+pub fn semi_join_count(d: Dialect, legs: &[Lookup]) -> Option<Sql> {
+    let (driver, others) = legs.split_first()?;
+    let mut sql = Sql::new(d);
+    // A probe of a multi-valued index finds a document once per value.
+    sql.push("SELECT count(DISTINCT s.doc) FROM (");
+    docs_select(&mut sql, &[driver], true);
+    sql.push(")");
+    sql.push(if d.derived().is_empty() {
+        " s"
+    } else {
+        d.derived()
+    });
+    sql.push(" WHERE TRUE");
+    for leg in others {
+        sql.push(" AND (");
+        for (i, p) in leg.probes.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("EXISTS (");
+            select_side(&mut sql, "1", &leg.index, "y");
+            probe_condition_on(&mut sql, p, "y");
+            sql.push(" AND y.doc = s.doc)");
+        }
+        sql.push(")");
     }
     Some(sql)
 }
@@ -1292,8 +1330,8 @@ mod tests {
         let c = count(d, Collection::EmailAccounts, &range).unwrap();
         assert_eq!(
             c.text,
-            "SELECT count(*) FROM (SELECT x.doc FROM ix_3 x WHERE TRUE AND x.kt = 0 AND x.kn >= $1::text::numeric \
-             AND x.kt = 0 UNION SELECT x.doc FROM ix_3 x WHERE TRUE AND x.kt = 1 AND x.kn IS NULL AND x.ks = $2) s"
+            "SELECT count(*) FROM (SELECT x.doc FROM ix_3 x WHERE x.b = $1 AND x.kt = 0 AND x.kn >= $2::text::numeric \
+             AND x.kt = 0 UNION SELECT x.doc FROM ix_3 x WHERE x.b = $3 AND x.kt = 1 AND x.kn IS NULL AND x.ks = $4) s"
         );
         let scan = count(d, Collection::Accounts, &Access::Scan).unwrap();
         assert_eq!(
@@ -1314,8 +1352,8 @@ mod tests {
         );
         assert_eq!(
             walk.text,
-            "SELECT x.doc, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE TRUE \
-             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $1::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT $2"
+            "SELECT x.doc, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 \
+             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $2::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT $3"
         );
         assert_eq!(walk.params.last(), Some(&ValueKey::Int(WALK_ROWS)));
         // SQLite's text is unchanged by the seam.

@@ -580,6 +580,11 @@ impl<F: Facts> Builder<'_, F> {
                     }
                     legs.push(l);
                 }
+                if self.d.semi_joins_inside()
+                    && let Some(sql) = lower::semi_join_count(self.d, &legs)
+                {
+                    return Ok(Some(Count::Sql(sql)));
+                }
                 if legs
                     .iter()
                     .all(|l| l.probes.len() == 1 && lower::is_seek(&l.probes[0]))
