@@ -128,10 +128,18 @@ impl PgStore {
             .pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => Conn {
-                client: self.config.connect(NoTls)?,
-                statements: docs::Statements::new(),
-            },
+            None => {
+                let mut client = self.config.connect(NoTls)?;
+                // Statements are prepared once per connection; a generic plan of one
+                // (made for any parameters) misjudges ranges and limits whose values it
+                // cannot see, and may read a whole collection where the values select a
+                // few rows: plan each execution with its values.
+                client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+                Conn {
+                    client,
+                    statements: docs::Statements::new(),
+                }
+            }
         };
         Ok(Lease {
             store: self,
