@@ -432,7 +432,7 @@ impl Engine {
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
         #[cfg(feature = "postgres")]
         if let Backend::Postgres(p) = &self.backend {
-            return Ok(Arc::new(Prepared::new(p.prepare(query)?.plan)?));
+            return p.prepare(query);
         }
         self.sqlite_store()?
             .read(|conn| in_read_txn(conn, |version| self.prepare_on(conn, query, version)))?
@@ -501,6 +501,24 @@ impl Engine {
         })?
     }
 
+    /// Runs `f` with the prepared plan of `query` and a runner of it (one run per call:
+    /// the physical plan for the window, then its operator), on either backend.
+    fn with_run<T>(
+        &self,
+        query: &str,
+        mut f: impl FnMut(&Arc<Prepared>, &mut Runner<'_>) -> Result<T>,
+    ) -> Result<T> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return p.with_run(query, f);
+        }
+        self.with_prepared(query, |conn, prepared| {
+            f(prepared, &mut |w, guard, out| {
+                Ok(run::run(conn, prepared, w, guard, out)?)
+            })
+        })
+    }
+
     /// The plan of `query` (without running it).
     pub fn plan(&self, query: &str) -> Result<Plan> {
         Ok(self.prepare(query)?.plan.clone())
@@ -508,10 +526,6 @@ impl Engine {
 
     /// Runs `accounts.search` with `query` and returns one page (at most LIMIT records).
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<SearchPage> {
-        #[cfg(feature = "postgres")]
-        if let Backend::Postgres(p) = &self.backend {
-            return p.search(query, options);
-        }
         let (results, total_count, next_cursor_id) =
             self.search_page(query, options, collect_values)?;
         Ok(SearchPage {
@@ -524,10 +538,6 @@ impl Engine {
     /// [`Engine::search`] with the records as one JSON array text, rendered straight from
     /// the stored documents (no `serde_json::Value` is built): what a server writes out.
     pub fn search_json(&self, query: &str, options: &SearchOptions) -> Result<SearchPageJson> {
-        #[cfg(feature = "postgres")]
-        if let Backend::Postgres(p) = &self.backend {
-            return Ok(page_json(p.search(query, options)?));
-        }
         let ((results, objects_count), total_count, next_cursor_id) =
             self.search_page(query, options, collect_json)?;
         Ok(SearchPageJson {
@@ -548,7 +558,7 @@ impl Engine {
         if options.open_cursor {
             plan::validate_cursor(&crate::parse(query)?)?;
         }
-        let (limit, results, summary) = self.with_prepared(query, |conn, prepared| {
+        let (limit, results, summary) = self.with_run(query, |prepared, run| {
             let p = &prepared.plan;
             let window = Window {
                 start: p.start,
@@ -557,7 +567,7 @@ impl Engine {
                 count: true,
                 keyset: options.open_cursor,
             };
-            let (results, summary) = collect(conn, prepared, &window, options)?;
+            let (results, summary) = collect(run, &window, options)?;
             Ok((p.limit, results, summary))
         })?;
         let total = summary.total.unwrap_or(0);
@@ -582,10 +592,6 @@ impl Engine {
 
     /// Returns the page a cursor id names (`cursorId`).
     pub fn search_cursor(&self, cursor_id: &str, options: &SearchOptions) -> Result<SearchPage> {
-        #[cfg(feature = "postgres")]
-        if let Backend::Postgres(p) = &self.backend {
-            return p.search_cursor(cursor_id, options);
-        }
         let (results, total_count, next_cursor_id) =
             self.cursor_page(cursor_id, options, collect_values)?;
         Ok(SearchPage {
@@ -601,10 +607,6 @@ impl Engine {
         cursor_id: &str,
         options: &SearchOptions,
     ) -> Result<SearchPageJson> {
-        #[cfg(feature = "postgres")]
-        if let Backend::Postgres(p) = &self.backend {
-            return Ok(page_json(p.search_cursor(cursor_id, options)?));
-        }
         let ((results, objects_count), total_count, next_cursor_id) =
             self.cursor_page(cursor_id, options, collect_json)?;
         Ok(SearchPageJson {
@@ -630,9 +632,8 @@ impl Engine {
             count: false,
             keyset: true,
         };
-        let (results, summary) = self.with_prepared(&state.query, |conn, prepared| {
-            collect(conn, prepared, &window, options)
-        })?;
+        let (results, summary) =
+            self.with_run(&state.query, |_, run| collect(run, &window, options))?;
         let next_cursor_id = match (summary.more, summary.last) {
             (true, Some(after)) => Some(
                 CursorState {
@@ -679,11 +680,7 @@ impl Engine {
         options: &SearchOptions,
         out: &mut Out<'_>,
     ) -> Result<StreamSummary> {
-        #[cfg(feature = "postgres")]
-        if let Backend::Postgres(p) = &self.backend {
-            return p.stream_out(query, options, out);
-        }
-        let summary = self.with_prepared(query, |conn, prepared| {
+        let summary = self.with_run(query, |prepared, run| {
             let p = &prepared.plan;
             let window = Window {
                 start: p.start,
@@ -693,7 +690,7 @@ impl Engine {
                 keyset: false,
             };
             let mut guard = Guard::unbounded(options.timeout, options.cancel.clone());
-            Ok(run::run(conn, prepared, &window, &mut guard, out)?)
+            run(&window, &mut guard, out)
         })?;
         Ok(StreamSummary {
             objects_count: summary.emitted,
@@ -704,6 +701,10 @@ impl Engine {
     /// The physical plan a search page of `query` runs now (its decisions depend on
     /// the store's contents: see [`crate::plan::physical`]).
     pub fn physical(&self, query: &str) -> Result<Physical> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            return p.physical(query);
+        }
         self.with_prepared(query, |conn, prepared| {
             let window = explain_window(&prepared.plan);
             let mut guard = Guard::new(None, None);
@@ -740,19 +741,13 @@ impl Engine {
     /// EXPLAIN ANALYZE: runs `query` as a search page and returns what ran — the physical
     /// plan with each statement's executions, rows and time — and the results' counts.
     pub fn analyze(&self, query: &str) -> Result<Analysis> {
-        self.with_prepared(query, |conn, prepared| {
+        self.with_run(query, |prepared, run| {
             let window = explain_window(&prepared.plan);
             let trace = Arc::new(Mutex::new(Trace::default()));
             let mut guard = Guard::new(None, None).traced(Arc::clone(&trace));
             let started = Instant::now();
             let mut sink = |_: &[u8]| ControlFlow::Continue(());
-            let summary = run::run(
-                conn,
-                prepared,
-                &window,
-                &mut guard,
-                &mut Out::Json(&mut sink),
-            )?;
+            let summary = run(&window, &mut guard, &mut Out::Json(&mut sink))?;
             let elapsed = started.elapsed();
             let trace = std::mem::take(&mut *trace.lock().unwrap_or_else(PoisonError::into_inner));
             Ok(Analysis {
@@ -779,6 +774,12 @@ impl Engine {
         if let Some(k) = &*slot {
             return Ok(k.clone());
         }
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            let key = p.cursor_key()?;
+            *slot = Some(key.clone());
+            return Ok(key);
+        }
         let key: String = self.sqlite_store()?.read(|conn| {
             conn.query_row(
                 "SELECT value FROM acql_meta WHERE key = 'cursor_key'",
@@ -793,26 +794,15 @@ impl Engine {
     }
 }
 
-/// A page of values as a page of JSON text (PostgreSQL pages are collected as values;
-/// their text is the same as the SQLite store's rendering, see tests/pg.rs).
-#[cfg(feature = "postgres")]
-fn page_json(page: SearchPage) -> SearchPageJson {
-    SearchPageJson {
-        results: Value::Array(page.results.clone()).to_string(),
-        objects_count: page.results.len() as u64,
-        total_count: page.total_count,
-        next_cursor_id: page.next_cursor_id,
-    }
-}
+/// Runs a prepared plan and collects its records one way or another.
+type Collect<R> = fn(&mut Runner<'_>, &Window, &SearchOptions) -> Result<(R, run::Summary)>;
 
-/// Runs `prepared` on `conn` and collects the records.
-/// Runs a prepared plan on a connection and collects its records one way or another.
-type Collect<R> = fn(&Connection, &Prepared, &Window, &SearchOptions) -> Result<(R, run::Summary)>;
+/// Runs a prepared plan for a window into an output, on whichever backend prepared it.
+type Runner<'r> = dyn FnMut(&Window, &mut Guard, &mut Out<'_>) -> Result<run::Summary> + 'r;
 
-/// Runs `prepared` on `conn` and collects the records as values.
+/// Runs a prepared plan and collects the records as values.
 fn collect_values(
-    conn: &Connection,
-    prepared: &Prepared,
+    run: &mut Runner<'_>,
     window: &Window,
     options: &SearchOptions,
 ) -> Result<(Vec<Value>, run::Summary)> {
@@ -821,28 +811,26 @@ fn collect_values(
         results.push(v);
         ControlFlow::Continue(())
     };
-    let summary = run_page(conn, prepared, window, options, &mut Out::Values(&mut sink))?;
+    let summary = run_page(run, window, options, &mut Out::Values(&mut sink))?;
     Ok((results, summary))
 }
 
-/// Runs `prepared` on `conn` within the options' time limit and cancel flag (pages and
+/// Runs a prepared plan within the options' time limit and cancel flag (pages and
 /// streams alike).
 fn run_page(
-    conn: &Connection,
-    prepared: &Prepared,
+    run: &mut Runner<'_>,
     window: &Window,
     options: &SearchOptions,
     out: &mut Out<'_>,
 ) -> Result<run::Summary> {
     let mut guard = Guard::new(options.timeout, options.cancel.clone());
-    Ok(run::run(conn, prepared, window, &mut guard, out)?)
+    run(window, &mut guard, out)
 }
 
-/// Runs `prepared` on `conn` and collects the records as one JSON array text, with
+/// Runs a prepared plan and collects the records as one JSON array text, with
 /// their number.
 fn collect_json(
-    conn: &Connection,
-    prepared: &Prepared,
+    run: &mut Runner<'_>,
     window: &Window,
     options: &SearchOptions,
 ) -> Result<((String, u64), run::Summary)> {
@@ -857,7 +845,7 @@ fn collect_json(
         count += 1;
         ControlFlow::Continue(())
     };
-    let summary = run_page(conn, prepared, window, options, &mut Out::Json(&mut sink))?;
+    let summary = run_page(run, window, options, &mut Out::Json(&mut sink))?;
     text.push(b']');
     // The renderer writes UTF-8 JSON; a failure here would be a bug, not bad input.
     let text = String::from_utf8(text).map_err(|e| {

@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 
 use acql::catalog::{Collection, IndexKind};
-use acql::engine::SearchOptions;
+use acql::engine::{Engine, SearchOptions};
 use acql::pg::PgStore;
 use acql::store::{AccountParams, ExportOptions, ImportOptions, LiteAccountParams, Store};
 use proptest::prelude::*;
@@ -512,7 +512,9 @@ fn cursors_continue_across_processes() {
         ImportOptions::new(Collection::EmailAccounts),
     )
     .unwrap();
-    let b = PgStore::connect(&url).unwrap();
+    let b = Engine::connect(&url).unwrap();
+    let a_store = a;
+    let a = Engine::connect(&url).unwrap();
     let opts = SearchOptions {
         open_cursor: true,
         ..SearchOptions::default()
@@ -553,7 +555,9 @@ fn cursors_continue_across_processes() {
         assert_eq!(got.len() as u64, total);
     }
     // A cursor of another database is refused.
-    let (_, other) = store().unwrap();
+    drop(a_store);
+    let (other_url, _) = store().unwrap();
+    let other = Engine::connect(&other_url).unwrap();
     let page = a
         .search("SELECT * FROM emailAccounts LIMIT 2", &opts)
         .unwrap();
@@ -585,9 +589,10 @@ fn differential(
     catalog: &[(&str, IndexKind)],
     queries: &[String],
 ) -> Result<(), TestCaseError> {
-    let Some((_, pg)) = store() else {
+    let Some((url, pg)) = store() else {
         return Ok(());
     };
+    let engine = Engine::connect(&url).unwrap();
     let docs = edges::with_email(docs);
     for (spec, kind) in catalog {
         pg.add_index(Collection::EmailAccounts, spec, *kind)
@@ -605,7 +610,9 @@ fn differential(
         let want = sqlite
             .search(q, &opts)
             .unwrap_or_else(|e| panic!("{q}: {e}"));
-        let got = pg.search(q, &opts).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let got = engine
+            .search(q, &opts)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
         prop_assert_eq!(&got.results, &want.results, "{}", q);
         prop_assert_eq!(got.total_count, want.total_count, "{} totalCount", q);
     }
@@ -629,28 +636,263 @@ proptest! {
     }
 }
 
-/// An indexed term reads its candidates from the side table; an unindexed one reads
-/// every document.
+/// Queries the index access paths answer without reading documents, or in index order:
+/// counts, walks with `ORDER BY … LIMIT`, covered aggregates, `GROUP BY` an indexed path,
+/// pages of lookups.
+fn indexed_query() -> impl Strategy<Value = String> {
+    let path = || prop::sample::select(vec!["v", "w", "data.n", "data.tags"]);
+    let literal = || {
+        prop::sample::select(vec![
+            "255",
+            "255.0",
+            "1000",
+            "1e3",
+            "-1",
+            "0.5",
+            "9007199254740993",
+            "\"x\"",
+            "\"1000\"",
+            "true",
+            "false",
+        ])
+    };
+    let op = || prop::sample::select(vec!["=", "<", "<=", ">", ">=", "!="]);
+    let condition = move || {
+        prop::option::of((path(), op(), literal()))
+            .prop_map(|c| c.map_or(String::new(), |(p, o, l)| format!(" WHERE {p} {o} {l}")))
+    };
+    prop_oneof![
+        (path(), op(), literal())
+            .prop_map(|(p, o, l)| format!("SELECT count(*) FROM emailAccounts WHERE {p} {o} {l}")),
+        // Two indexed terms: a semi-join count.
+        (path(), op(), literal(), path(), op(), literal()).prop_map(|(p, o, l, q, r, m)| {
+            format!("SELECT count(*) FROM emailAccounts WHERE {p} {o} {l} AND {q} {r} {m}")
+        }),
+        (
+            prop::sample::select(vec!["min", "max", "sum", "avg"]),
+            path(),
+            condition()
+        )
+            .prop_map(|(f, p, w)| format!("SELECT {f}({p}), count(*) FROM emailAccounts{w}")),
+        (path(), any::<bool>(), condition(), 0u64..3, 1u64..6).prop_map(|(p, d, w, s, l)| {
+            format!(
+                "SELECT email, {p} FROM emailAccounts{w} ORDER BY {p}{} START {s} LIMIT {l}",
+                if d { " DESC" } else { "" }
+            )
+        }),
+        (
+            path(),
+            prop::sample::select(vec!["", " ORDER BY count(*) DESC"]),
+            0u64..5
+        )
+            .prop_map(|(p, o, l)| format!(
+                "SELECT {p}, count(*) FROM emailAccounts GROUP BY {p}{o} LIMIT {l}"
+            )),
+        (condition(), 0u64..4, 1u64..5).prop_map(|(w, s, l)| format!(
+            "SELECT email FROM emailAccounts{w} START {s} LIMIT {l}"
+        )),
+    ]
+}
+
+/// A document whose numbers an index holds exactly (no integral number written with a
+/// fraction, no repeated value), so aggregates over its paths are covered.
+fn exact_doc() -> impl Strategy<Value = String> {
+    let value = || {
+        prop_oneof![
+            4 => (-5i64..40).prop_map(|i| i.to_string()),
+            2 => prop::sample::select(vec!["0.5", "2.25", "-1.5", "1e-3", "9007199254740993"])
+                .prop_map(str::to_string),
+            1 => prop::sample::select(vec!["\"x\"", "\"255\"", "true", "false", "null"])
+                .prop_map(str::to_string),
+        ]
+    };
+    (
+        prop::option::of(value()),
+        prop::option::of(value()),
+        prop::option::of(value()),
+        prop::collection::btree_set(-3i64..12, 0..4),
+    )
+        .prop_map(|(v, w, n, tags)| {
+            let mut fields = Vec::new();
+            if let Some(v) = v {
+                fields.push(format!("\"v\":{v}"));
+            }
+            if let Some(w) = w {
+                fields.push(format!("\"w\":{w}"));
+            }
+            let tags: Vec<String> = tags.iter().map(i64::to_string).collect();
+            let n = n.map_or(String::new(), |n| format!("\"n\":{n},"));
+            fields.push(format!("\"data\":{{{n}\"tags\":[{}]}}", tags.join(",")));
+            fields.join(",")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// The index operators on PostgreSQL (counts, walks, covered aggregates, covering
+    /// groups, pages of lookups, with catalogs that always index the queried paths) give
+    /// SQLite's answers, order and `totalCount` included.
+    #[test]
+    fn index_operators_answer_as_sqlite(
+        docs in prop_oneof![
+            prop::collection::vec(edges::doc(), 0..60),
+            prop::collection::vec(exact_doc(), 0..60),
+        ],
+        extra in edges::catalog(),
+        queries in prop::collection::vec(indexed_query(), 24),
+    ) {
+        let mut catalog: Vec<(&str, IndexKind)> =
+            ["v", "w", "data.n", "data.tags"].iter().map(|s| (*s, IndexKind::Value)).collect();
+        for e in extra {
+            if !catalog.contains(&e) {
+                catalog.push(e);
+            }
+        }
+        differential(docs, &catalog, &queries)?;
+    }
+}
+
+/// Plans are cached per process with the catalog; an index dropped by another process
+/// makes the next search plan again (and give the same answer), and one added by it is
+/// used once the catalog version is read again.
 #[test]
-fn explain_shows_the_candidate_statement() {
-    let Some((_, pg)) = store() else { return };
-    let e = pg
-        .explain(r#"SELECT * FROM emailAccounts WHERE email = "a@x.com""#)
+fn plans_follow_index_changes_of_other_processes() {
+    let Some((url, pg)) = store() else { return };
+    let docs: String = (0..40)
+        .map(|i| {
+            format!(
+                "{{\"email\": \"u{i:02}@x.com\", \"data\": {{\"n\": {}}}}}\n",
+                i % 4
+            )
+        })
+        .collect();
+    pg.import_ndjson(
+        docs.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
         .unwrap();
-    let ix = pg
+    let table = pg
         .catalog()
         .unwrap()
         .indexes
         .into_iter()
-        .find(|d| d.spec() == "email")
+        .find(|d| d.spec() == "data.n")
         .unwrap()
         .table();
-    assert!(e.contains(&format!("FROM {ix} WHERE b = $2")), "{e}");
+    let engine = Engine::connect(&url).unwrap();
+    let opts = SearchOptions::default();
+    let queries = [
+        "SELECT count(*) FROM emailAccounts WHERE data.n = 3",
+        "SELECT email FROM emailAccounts WHERE data.n = 1 LIMIT 3",
+        "SELECT email FROM emailAccounts ORDER BY data.n DESC LIMIT 3",
+    ];
+    let before: Vec<_> = queries
+        .iter()
+        .map(|q| engine.search(q, &opts).unwrap())
+        .collect();
+    assert!(engine.explain(queries[0]).unwrap().contains(&table));
+    pg.drop_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
+        .unwrap();
+    for (q, want) in queries.iter().zip(&before) {
+        assert_eq!(&engine.search(q, &opts).unwrap(), want, "{q}");
+    }
+    assert!(!engine.explain(queries[0]).unwrap().contains(&table));
+    pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
+        .unwrap();
+    std::thread::sleep(acql::pg::CATALOG_RECHECK);
+    let e = engine.explain(queries[0]).unwrap();
+    assert!(e.contains("sql count: SELECT count(*) FROM ix_"), "{e}");
+    for (q, want) in queries.iter().zip(&before) {
+        assert_eq!(&engine.search(q, &opts).unwrap(), want, "{q}");
+    }
+}
+
+/// EXPLAIN on PostgreSQL prints the physical plan with its PostgreSQL statements and
+/// PostgreSQL's own plan of each; EXPLAIN ANALYZE runs it and lists only planned
+/// statements.
+#[test]
+fn explain_shows_the_physical_plan_in_postgres_sql() {
+    let Some((url, pg)) = store() else { return };
+    let docs: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"email\": \"u{i:03}@x.com\", \"profile\": {{\"country\": \"{}\"}}, \"data\": {{\"n\": {}}}}}\n",
+                ["DE", "FR", "MX"][i % 3],
+                i % 7
+            )
+        })
+        .collect();
+    pg.import_ndjson(
+        docs.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
+        .unwrap();
+    let ix = |spec: &str| {
+        pg.catalog()
+            .unwrap()
+            .indexes
+            .into_iter()
+            .find(|d| d.spec() == spec)
+            .unwrap()
+            .table()
+    };
+    let engine = Engine::connect(&url).unwrap();
+    let e = engine
+        .explain(r#"SELECT * FROM emailAccounts WHERE email = "u007@x.com""#)
+        .unwrap();
+    let email = ix("email");
+    assert!(
+        e.contains(&format!(
+            "sql candidates: SELECT t.id, t.body FROM {email} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 AND x.kt = 1 AND x.kn IS NULL AND x.ks = $2 ORDER BY x.doc"
+        )),
+        "{e}"
+    );
     assert!(e.contains("postgres: "), "{e}");
-    let e = pg
+    let n = ix("data.n");
+    for (q, want) in [
+        (
+            "SELECT count(*) FROM emailAccounts WHERE data.n = 3",
+            format!(
+                "sql count: SELECT count(*) FROM {n} x WHERE x.b = $1 AND x.kt = 0 AND x.kn = $2::text::numeric"
+            ),
+        ),
+        (
+            "SELECT * FROM emailAccounts ORDER BY data.n DESC LIMIT 5",
+            format!(
+                "sql walk: SELECT x.kt, x.kn::text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $2"
+            ),
+        ),
+        (
+            "SELECT data.n, count(*) FROM emailAccounts GROUP BY data.n",
+            format!(
+                "sql group counts: SELECT x.kt, x.kn::text, x.ks, count(*) FROM {n} x WHERE x.b = $1 GROUP BY x.kt, x.kn, x.ks"
+            ),
+        ),
+        (
+            "SELECT min(data.n), max(data.n) FROM emailAccounts",
+            format!(
+                "sql extreme: SELECT x.kt, x.kn::text, x.ks FROM {n} x WHERE x.b = $1 AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"
+            ),
+        ),
+    ] {
+        let e = engine.explain(q).unwrap();
+        assert!(e.contains(&want), "{q}:\n{e}");
+        let a = engine.analyze(q).unwrap();
+        assert!(a.to_string().contains("actual: "), "{a}");
+        assert_eq!(a.unplanned(), Vec::<&str>::new(), "{q}: {a}");
+    }
+    let e = engine
         .explain(r#"SELECT * FROM emailAccounts WHERE data.x = 1"#)
         .unwrap();
-    assert!(!e.contains(" IN ("), "{e}");
+    assert!(
+        e.contains("sql candidates: SELECT t.id, t.body FROM email_accounts t ORDER BY t.id"),
+        "{e}"
+    );
 }
 
 /// docs/scale-out.md distributes documents and side tables on the document id and keys

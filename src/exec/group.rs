@@ -194,6 +194,12 @@ fn covered_numbers(
         }
         Ok(ControlFlow::Continue(()))
     })?;
+    Ok(in_document_order(rows, distinct))
+}
+
+/// The `(doc, number)` rows of a covered source as the aggregates take them (see
+/// [`covered_numbers`]); every backend's.
+pub(crate) fn in_document_order(mut rows: Vec<(i64, Number)>, distinct: bool) -> Vec<Number> {
     // Below 2^31 in magnitude and 2^32 rows, `n·Σx²` stays inside `i128`: the exact
     // variance applies and no running (order-dependent) method is used.
     let small = |x: &Number| x.i.is_some_and(|i| i.unsigned_abs() < 1 << 31);
@@ -202,7 +208,7 @@ fn covered_numbers(
         rows.sort_by_key(|r| r.0);
         rows.dedup_by_key(|r| r.0);
     }
-    Ok(rows.into_iter().map(|r| r.1).collect())
+    rows.into_iter().map(|r| r.1).collect()
 }
 
 /// The smallest or largest number of an index binding, as the evaluator would report it:

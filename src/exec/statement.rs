@@ -119,7 +119,7 @@ impl Guard {
     }
 
     /// Adds one execution of `sql` to the trace, if any.
-    fn record(&self, sql: &Sql, rows: u64, time: Duration) {
+    pub(crate) fn record(&self, sql: &Sql, rows: u64, time: Duration) {
         if let Some(t) = &self.trace {
             t.lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -128,7 +128,7 @@ impl Guard {
     }
 
     /// The start of a timed statement when tracing.
-    fn timer(&self) -> Option<Instant> {
+    pub(crate) fn timer(&self) -> Option<Instant> {
         self.trace.as_ref().map(|_| Instant::now())
     }
 

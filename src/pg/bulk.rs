@@ -40,7 +40,7 @@ use crate::store::{
 };
 
 use super::PgStore;
-use super::docs::{JsonbText, PgTx, exact_decimal, json_text, write_json_text};
+use super::docs::{JsonbText, PgTx, json_text, real_key, write_json_text};
 
 /// Lines per batch (one key lookup, one `COPY` per table).
 const BATCH_LINES: usize = 2000;
@@ -126,7 +126,7 @@ trait CopyFields {
     }
 
     /// A `numeric` value from decimal text `[-]digits[.digits]` (integers and
-    /// [`exact_decimal`]s): base-10000 digits, the weight of the first, the sign and the
+    /// [`real_key`]s): base-10000 digits, the weight of the first, the sign and the
     /// display scale, as `numeric_in` would make of the same text.
     fn numeric(&mut self, text: &str) {
         let (negative, unsigned) = match text.strip_prefix('-') {
@@ -209,7 +209,7 @@ fn value_row(out: &mut impl CopyFields, id: i64, e: &ValueEntry) {
         }
         ValueKey::Real(f) => {
             out.int2(0);
-            out.numeric(&exact_decimal(*f));
+            out.numeric(&real_key(*f));
             out.null();
         }
         ValueKey::Text(s) => {

@@ -81,11 +81,22 @@ pub(crate) fn exact_decimal(f: f64) -> String {
     format!("{f:.digits$}")
 }
 
+/// A double as a side table's `kn`: its [`exact_decimal`], with a fractional part even
+/// when integral (`255.0`): `numeric` keeps the scale, so an index-only read tells it from
+/// the integer `255`, as SQLite's REAL does.
+pub(crate) fn real_key(f: f64) -> String {
+    let mut text = exact_decimal(f);
+    if !text.contains('.') {
+        text.push_str(".0");
+    }
+    text
+}
+
 /// A value key as the three typed columns `(kt, kn, ks)`.
 pub(crate) fn key_columns(k: &ValueKey) -> (i16, Option<String>, Option<String>) {
     match k {
         ValueKey::Int(i) => (0, Some(i.to_string()), None),
-        ValueKey::Real(f) => (0, Some(exact_decimal(*f)), None),
+        ValueKey::Real(f) => (0, Some(real_key(*f)), None),
         ValueKey::Text(s) => (1, None, Some(s.clone())),
         ValueKey::Bool(b) => (2, Some(if *b { "1" } else { "0" }.into()), None),
     }

@@ -12,7 +12,7 @@
 
 mod bulk;
 pub(crate) mod docs;
-mod lower;
+mod run;
 mod schema;
 mod search;
 
@@ -28,7 +28,7 @@ use crate::store::writes::{self, AccountUpdate, FullImport, LiteWrite};
 use crate::store::{AccountParams, LiteAccountParams, StoreError};
 
 pub use schema::PG_SCHEMA_VERSION;
-pub use search::PgPrepared;
+pub use search::CATALOG_RECHECK;
 
 /// Whether a database argument names a PostgreSQL database (`postgres://…` or
 /// `postgresql://…`) rather than an SQLite file.
@@ -54,6 +54,8 @@ struct Conn {
 pub struct PgStore {
     config: postgres::Config,
     idle: Mutex<Vec<Conn>>,
+    /// The catalog searches plan with, and their plans (see `search.rs`).
+    plans: Mutex<search::PlanCache>,
 }
 
 /// A connection taken from the pool, returned when dropped (unless it broke).
@@ -110,6 +112,7 @@ impl PgStore {
         let store = PgStore {
             config,
             idle: Mutex::new(Vec::new()),
+            plans: Mutex::new(search::PlanCache::default()),
         };
         let mut lease = store.lease()?;
         schema::ensure(&mut lease.conn().client, create)?;
@@ -125,10 +128,18 @@ impl PgStore {
             .pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => Conn {
-                client: self.config.connect(NoTls)?,
-                statements: docs::Statements::new(),
-            },
+            None => {
+                let mut client = self.config.connect(NoTls)?;
+                // Statements are prepared once per connection; a generic plan of one
+                // (made for any parameters) misjudges ranges and limits whose values it
+                // cannot see, and may read a whole collection where the values select a
+                // few rows: plan each execution with its values.
+                client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+                Conn {
+                    client,
+                    statements: docs::Statements::new(),
+                }
+            }
         };
         Ok(Lease {
             store: self,
@@ -270,11 +281,13 @@ impl PgStore {
         kind: IndexKind,
     ) -> Result<IndexDef, StoreError> {
         let (patterns, kind) = crate::store::index_spec(spec, kind)?;
-        self.write(|tx| {
+        let def = self.write(|tx| {
             let def = schema::declare(&mut *tx.raw(), collection, &patterns, kind)?;
             bulk::backfill(tx, &def)?;
             Ok(def)
-        })
+        })?;
+        self.forget_catalog();
+        Ok(def)
     }
 
     /// Drops a declared index and its side table.
@@ -291,8 +304,11 @@ impl PgStore {
             tx.raw()
                 .batch_execute(&format!("DROP TABLE IF EXISTS {}", def.table()))?;
             tx.execute("DELETE FROM acql_indexes WHERE id = $1", &[&def.id])?;
+            schema::bump_catalog(&mut *tx.raw())?;
             Ok(())
-        })
+        })?;
+        self.forget_catalog();
+        Ok(())
     }
 
     /// Every row the store holds, as text in a canonical order (documents by id with

@@ -1,7 +1,8 @@
 //! The PostgreSQL layout: the SQLite store's tables, typed for PostgreSQL.
 //!
 //! ```sql
-//! acql_meta(key text PRIMARY KEY, value text)          -- layout version, cursor key
+//! acql_meta(key text PRIMARY KEY, value text)          -- layout version, cursor key,
+//!                                                      -- catalog version
 //! acql_indexes(id bigserial, collection, pattern, kind, flags)
 //! acql_counts(collection text, n bigint)               -- +1/-1 rows, summed when read
 //! <collection>(id bigint PRIMARY KEY, key text COLLATE "C", doc jsonb, body bytea)
@@ -28,7 +29,7 @@ use crate::catalog::{Catalog, Collection, IndexDef, IndexKind};
 use crate::store::StoreError;
 
 /// The layout version this build writes (`acql_meta.schema`).
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock that serialises creating the layout across processes.
 const CREATE_LOCK: i64 = 0x6163_716c_0001;
@@ -96,15 +97,16 @@ pub(crate) fn side_table_sql(def: &IndexDef) -> String {
     }
 }
 
-/// The indexes of one side table. Strings and other values have unique indexes of their
-/// own, so that a probe on either is one range of an index whatever the other column
-/// holds; `(doc)` serves the deletes of a document's rows.
+/// The indexes of one side table. `_o` orders a binding's rows as the language orders
+/// values (`kt`, then the value; `kn` is null for strings, `ks` for the rest, and the
+/// probes say so, so that a probe is one range of it) and by document: probes, counts,
+/// index walks in either direction and covering groups read it alone. `(doc)` serves the
+/// deletes of a document's rows.
 pub(crate) fn side_indexes_sql(def: &IndexDef) -> String {
     let t = def.table();
     match def.kind {
         IndexKind::Value | IndexKind::Composite => format!(
-            "CREATE UNIQUE INDEX IF NOT EXISTS {t}_s ON {t}(b, ks, doc) WHERE kt = 1;
-             CREATE UNIQUE INDEX IF NOT EXISTS {t}_k ON {t}(b, kt, kn, doc) WHERE kt <> 1;
+            "CREATE UNIQUE INDEX IF NOT EXISTS {t}_o ON {t}(b, kt, kn, ks, doc) NULLS NOT DISTINCT;
              CREATE INDEX IF NOT EXISTS {t}_n ON {t}(b, n, doc) WHERE n IS NOT NULL;
              CREATE INDEX IF NOT EXISTS {t}_t ON {t}(b, t, doc) WHERE t IS NOT NULL;
              CREATE INDEX IF NOT EXISTS {t}_doc ON {t}(doc);"
@@ -121,7 +123,7 @@ pub(crate) fn side_indexes_sql(def: &IndexDef) -> String {
 pub(crate) fn drop_side_indexes_sql(def: &IndexDef) -> String {
     let t = def.table();
     let names: &[&str] = match def.kind {
-        IndexKind::Value | IndexKind::Composite => &["s", "k", "n", "t", "doc"],
+        IndexKind::Value | IndexKind::Composite => &["s", "k", "o", "n", "t", "doc"],
         IndexKind::Words => &["w", "doc"],
     };
     names
@@ -148,6 +150,22 @@ pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), 
                 found: version,
                 supported: PG_SCHEMA_VERSION,
             });
+        }
+        if version < 2 && create {
+            // Version 1 had two partial indexes per value side table (strings; the rest)
+            // in place of `_o`, which index walks need.
+            let mut ddl = String::new();
+            for def in load_catalog(&mut tx)?.indexes {
+                if def.kind != IndexKind::Words {
+                    let t = def.table();
+                    ddl.push_str(&side_indexes_sql(&def));
+                    ddl.push_str(&format!(
+                        "DROP INDEX IF EXISTS {t}_s; DROP INDEX IF EXISTS {t}_k;"
+                    ));
+                }
+            }
+            ddl.push_str("UPDATE acql_meta SET value = '2' WHERE key = 'schema';");
+            tx.batch_execute(&ddl)?;
         }
         tx.commit()?;
         return Ok(());
@@ -231,5 +249,17 @@ pub(crate) fn declare(
         )?
         .get(0);
     client.batch_execute(&side_table_sql(&def))?;
+    bump_catalog(client)?;
     Ok(def)
+}
+
+/// Moves the catalog version (`acql_meta.catalog`) on, in the transaction that changes
+/// the catalog: processes planning with a cached catalog read it again.
+pub(crate) fn bump_catalog(client: &mut impl GenericClient) -> Result<(), StoreError> {
+    client.execute(
+        "INSERT INTO acql_meta(key, value) VALUES ('catalog', '1')
+         ON CONFLICT (key) DO UPDATE SET value = (acql_meta.value::bigint + 1)::text",
+        &[],
+    )?;
+    Ok(())
 }

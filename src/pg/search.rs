@@ -1,579 +1,234 @@
-//! `accounts.search` on PostgreSQL: the shared planner's plan, candidates read from
-//! PostgreSQL in insertion order, the whole `WHERE` checked per document by the shared
-//! evaluator (`exec::eval`), and ordering, paging, aggregates, groups and projection by
-//! the shared executor helpers — so the answers are the SQLite store's by construction.
+//! `accounts.search` on PostgreSQL: the shared planner's plan, its physical plan built in
+//! [`Dialect::Postgres`](crate::plan::lower::Dialect) from this database's facts, and its
+//! operator run by `run.rs`; pages, cursors and streams are assembled by the engine, as
+//! for SQLite.
 //!
-//! Candidates come from the plan's index access path (`lower.rs`: side-table probes) or,
-//! without one, are every document of the collection; either way they are read in keyset
-//! chunks of insertion order from one snapshot.
+//! Plans are cached per query text with the catalog they were made from. The catalog is
+//! read again when this process adds or drops an index, and otherwise when its version
+//! (`acql_meta.catalog`, bumped in the transaction of every index change) has moved,
+//! checked at most every [`CATALOG_RECHECK`]: a plan made from an older catalog gives the
+//! same answers (every declared index is complete once its declaration commits), and one
+//! that reads a side table another process dropped fails with "undefined table", after
+//! which the catalog is read again and the query runs again.
 
-use std::cmp::Ordering;
-use std::ops::ControlFlow;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use postgres::error::SqlState;
 
-use super::PgStore;
-use super::docs::PgTx;
-use super::lower::{Candidates, candidates};
-use crate::ast::{AggFunc, OrderItem, OrderKey, SelectItem};
-use crate::engine::{SearchOptions, SearchPage, StreamSummary};
-use crate::exec::aggregate::sort_value;
-use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key};
-use crate::exec::cursor::{CursorState, Position, now_ms};
-use crate::exec::eval::Filter;
-use crate::exec::group::page_rows;
-use crate::exec::project::Projection;
-use crate::exec::run::{Guard, Out, Pager, Summary, Window, cmp_keys};
-use crate::jsonb::Jsonb;
-use crate::plan::{Plan, PlanError, Shape};
-use crate::value::ValueKey;
+use super::run::{self, Db};
+use super::{Conn, PgStore};
+use crate::catalog::Catalog;
+use crate::exec::run::{Guard, Out, Prepared, Summary, Window};
+use crate::plan::physical::Physical;
+use crate::store::StoreError;
 
-/// Documents read per round trip.
-const CHUNK: i64 = 2000;
+/// How long a catalog read from the database is used before its version is checked.
+pub const CATALOG_RECHECK: Duration = Duration::from_secs(1);
 
-/// A plan compiled for running on PostgreSQL.
-#[derive(Debug)]
-pub struct PgPrepared {
-    /// The plan.
-    pub plan: Plan,
-    filter: Option<Filter>,
-    projection: Projection,
-    whole: bool,
-    /// The `ORDER BY` paths of a records plan.
-    sort: Vec<OrderItem>,
-    /// Where the candidate documents come from.
-    candidates: Candidates,
-    /// The candidates are exactly the matches (no residual, an exact access path): counts
-    /// come from SQL and pages stop when full.
-    exact: bool,
+/// Plans cached per query text beyond which the cache starts over.
+const PLAN_CACHE_CAPACITY: usize = 4096;
+
+/// The catalog this process plans with, and the plans made from it.
+#[derive(Default)]
+pub(crate) struct PlanCache {
+    /// The catalog and its version.
+    catalog: Option<(i64, Catalog)>,
+    /// When the version was last read.
+    checked: Option<Instant>,
+    plans: HashMap<String, Arc<Prepared>>,
 }
 
-impl PgPrepared {
-    /// Compiles the filter and the projection of `plan`.
-    pub fn new(plan: Plan) -> Result<PgPrepared, PlanError> {
-        let filter = plan
-            .filter
-            .as_ref()
-            .map(|e| {
-                Filter::compile(e).map_err(|err| PlanError::InvalidPredicate {
-                    message: err.to_string(),
-                    span: match &err {
-                        crate::exec::eval::EvalError::Regex { span, .. }
-                        | crate::exec::eval::EvalError::NullOperand { span, .. }
-                        | crate::exec::eval::EvalError::EmptyIn { span } => *span,
-                    },
-                })
-            })
-            .transpose()?;
-        let (projection, whole) = match &plan.shape {
-            Shape::Records(items) => (
-                Projection::compile(items),
-                items.iter().all(|i| matches!(i, SelectItem::Wildcard(_))),
-            ),
-            _ => (Projection::default(), false),
-        };
-        let sort = plan
-            .sort
-            .iter()
-            .filter(|o| matches!(o.key, OrderKey::Path(_)))
-            .cloned()
-            .collect();
-        let exact = plan.residual.is_none() && plan.access.is_exact();
-        Ok(PgPrepared {
-            exact,
-            candidates: candidates(&plan.access),
-            plan,
-            filter,
-            projection,
-            whole,
-            sort,
-        })
-    }
-
-    fn matches(&self, body: &[u8]) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.matches_jsonb(body))
-    }
-
-    /// The sort keys of a document.
-    fn keys(&self, body: &[u8]) -> Vec<Option<ValueKey>> {
-        let node = Jsonb::trusted(body);
-        self.sort
-            .iter()
-            .filter_map(|o| match &o.key {
-                OrderKey::Path(path) => Some(sort_value(node, &path.segments, o.descending)),
-                OrderKey::Aggregate(_) => None,
-            })
-            .collect()
-    }
+/// The catalog version as stored (`0` before the first index change).
+fn catalog_version(client: &mut postgres::Client) -> Result<i64, StoreError> {
+    let row = client.query_opt(
+        "SELECT value::bigint FROM acql_meta WHERE key = 'catalog'",
+        &[],
+    )?;
+    Ok(row.map_or(0, |r| r.get(0)))
 }
 
-/// Writes one document record into `out` (as the SQLite executor does).
-fn emit_doc(p: &PgPrepared, doc: &[u8], out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
-    match out {
-        Out::Values(f) => f(if p.whole {
-            crate::value::Node::to_value(Jsonb::trusted(doc), true)
-        } else {
-            p.projection.project(Jsonb::trusted(doc))
-        }),
-        Out::Json(f) => {
-            buf.clear();
-            if p.whole {
-                if Jsonb::trusted(doc).write_json(buf, true).is_err() {
-                    buf.clear();
-                    buf.extend_from_slice(b"{}");
-                }
-            } else {
-                let v = p.projection.project(Jsonb::trusted(doc));
-                let _ = serde_json::to_writer(&mut *buf, &v);
-            }
-            f(buf)
-        }
-    }
-}
-
-/// Calls `f` with every matching document `(id, body)` after id `after`, in insertion
-/// order, until it breaks.
-fn each_match(
-    tx: &PgTx<'_>,
-    p: &PgPrepared,
-    after: i64,
-    guard: &mut Guard,
-    f: impl FnMut(i64, &[u8]) -> ControlFlow<()>,
-) -> crate::Result<()> {
-    each_match_in_chunks(tx, p, after, CHUNK, guard, f)
-}
-
-/// [`each_match`], reading `chunk` documents per round trip (an exact plan's page needs
-/// no more than START + LIMIT + 1).
-fn each_match_in_chunks(
-    tx: &PgTx<'_>,
-    p: &PgPrepared,
-    after: i64,
-    chunk: i64,
-    guard: &mut Guard,
-    mut f: impl FnMut(i64, &[u8]) -> ControlFlow<()>,
-) -> crate::Result<()> {
-    let chunk = chunk.clamp(1, CHUNK);
-    let table = p.plan.collection.table();
-    let (sql, rest) = match &p.candidates {
-        Candidates::None => return Ok(()),
-        Candidates::All => (
-            format!("SELECT id, body FROM {table} WHERE id > $1 ORDER BY id LIMIT {chunk}"),
-            Vec::new(),
-        ),
-        Candidates::Ids(c) => (
-            format!(
-                "SELECT id, body FROM {table} WHERE id > $1 AND id IN ({}) ORDER BY id LIMIT {chunk}",
-                c.text
-            ),
-            c.refs().split_off(1),
-        ),
-    };
-    let mut after = after;
-    loop {
-        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&after];
-        params.extend(rest.iter().copied());
-        let rows = tx.query(&sql, &params)?;
-        for r in &rows {
-            guard.tick()?;
-            let body: &[u8] = r.get(1);
-            if p.matches(body) && f(r.get(0), body).is_break() {
-                return Ok(());
-            }
-        }
-        match rows.last() {
-            Some(last) if rows.len() as i64 == chunk => after = last.get(0),
-            _ => return Ok(()),
-        }
-    }
-}
-
-/// The number of matches of an exact plan, counted by PostgreSQL.
-fn count_exact(tx: &PgTx<'_>, p: &PgPrepared) -> crate::Result<u64> {
-    let table = p.plan.collection.table();
-    let n: i64 = match &p.candidates {
-        Candidates::None => 0,
-        Candidates::All => tx.query(&format!("SELECT count(*) FROM {table}"), &[])?[0].get(0),
-        Candidates::Ids(c) => {
-            let refs = c.refs();
-            // `$1` (the keyset position) is not used by the count.
-            let sql = format!(
-                "SELECT count(DISTINCT doc) FROM ({}) c WHERE $1::int8 IS NOT NULL",
-                c.text
-            );
-            tx.query(&sql, &refs)?[0].get(0)
-        }
-    };
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-fn run_insertion(
-    tx: &PgTx<'_>,
-    p: &PgPrepared,
-    w: &Window,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let mut pager = Pager::new(w, false);
-    let mut counting = false;
-    let mut total = 0u64;
-    let after = w.after.as_ref().map_or(0, |a| a.id);
-    if p.exact {
-        // Counted by PostgreSQL; the scan stops once the page is full.
-        let total = if w.count {
-            Some(count_exact(tx, p)?)
-        } else {
-            None
-        };
-        let page = w
-            .start
-            .saturating_add(w.limit.unwrap_or(u64::MAX))
-            .saturating_add(1);
-        // A power of two, so that few statement texts are prepared per connection.
-        let chunk = i64::try_from(page.next_power_of_two()).unwrap_or(CHUNK);
-        each_match_in_chunks(tx, p, after, chunk, guard, |id, body| {
-            pager.push(
-                || Position {
-                    keys: Vec::new(),
-                    id,
-                },
-                |buf| emit_doc(p, body, out, buf),
-            )
-        })?;
-        let mut s = pager.s;
-        s.total = total;
-        return Ok(s);
-    }
-    each_match(tx, p, after, guard, |id, body| {
-        total += 1;
-        if counting {
-            return ControlFlow::Continue(());
-        }
-        let flow = pager.push(
-            || Position {
-                keys: Vec::new(),
-                id,
-            },
-            |buf| emit_doc(p, body, out, buf),
-        );
-        if flow.is_break() && !pager.s.stopped && w.count {
-            // The page is full: keep counting for `totalCount`.
-            counting = true;
-            return ControlFlow::Continue(());
-        }
-        flow
-    })?;
-    let mut s = pager.s;
-    if w.count {
-        s.total = Some(total);
-    }
-    Ok(s)
-}
-
-fn run_sorted(
-    tx: &PgTx<'_>,
-    p: &PgPrepared,
-    w: &Window,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let items = &p.sort;
-    let mut entries: Vec<(Vec<Option<ValueKey>>, i64)> = Vec::new();
-    let mut matched = 0u64;
-    each_match(tx, p, 0, guard, |id, body| {
-        matched += 1;
-        let keys = p.keys(body);
-        if let Some(a) = &w.after
-            && cmp_keys(items, (&keys, id), (&a.keys, a.id)) != Ordering::Greater
-        {
-            return ControlFlow::Continue(());
-        }
-        entries.push((keys, id));
-        ControlFlow::Continue(())
-    })?;
-    entries.sort_unstable_by(|a, b| cmp_keys(items, (&a.0, a.1), (&b.0, b.1)));
-    // Only the page (and one more, for `more`) is read again.
-    let take = w
-        .start
-        .saturating_add(w.limit.unwrap_or(u64::MAX))
-        .saturating_add(1);
-    let take = usize::try_from(take)
-        .unwrap_or(usize::MAX)
-        .min(entries.len());
-    let skip = usize::try_from(w.start).unwrap_or(usize::MAX).min(take);
-    let ids: Vec<i64> = entries[skip..take].iter().map(|e| e.1).collect();
-    let bodies: std::collections::HashMap<i64, Vec<u8>> = tx
-        .query(
-            &format!(
-                "SELECT id, body FROM {} WHERE id = ANY($1)",
-                p.plan.collection.table()
-            ),
-            &[&ids],
-        )?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let mut pager = Pager::new(w, false);
-    for (keys, id) in entries.into_iter().take(take) {
-        guard.tick()?;
-        let Some(body) = bodies.get(&id) else {
-            // Before the page: counted by START only.
-            pager.matched += 1;
-            continue;
-        };
-        let keyset = w.keyset;
-        let flow = pager.push(
-            || Position {
-                keys: if keyset { keys } else { Vec::new() },
-                id,
-            },
-            |buf| emit_doc(p, body, out, buf),
-        );
-        if flow.is_break() {
-            break;
-        }
-    }
-    let mut s = pager.s;
-    if w.count {
-        s.total = Some(matched);
-    }
-    Ok(s)
-}
-
-fn run_aggregates(
-    tx: &PgTx<'_>,
-    p: &PgPrepared,
-    aggs: &[crate::ast::Aggregate],
-    w: &Window,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
-    let mut total = 0u64;
-    if p.exact && aggs.iter().all(|a| a.func == AggFunc::Count) {
-        total = count_exact(tx, p)?;
-    } else {
-        each_match(tx, p, 0, guard, |_, body| {
-            total += 1;
-            accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(body)));
-            ControlFlow::Continue(())
-        })?;
-    }
-    let mut row = Map::new();
-    for (agg, acc) in aggs.iter().zip(&accs) {
-        let v = if agg.func == AggFunc::Count {
-            Value::from(total)
-        } else {
-            acc.result()
-        };
-        row.insert(aggregate_key(agg), v);
-    }
-    let mut s = page_rows(vec![Value::Object(row)], w, out);
-    s.total = Some(total);
-    Ok(s)
+/// Whether an error is a statement reading a table that no longer exists.
+fn undefined_table(e: &crate::Error) -> bool {
+    matches!(e, crate::Error::Store(StoreError::Postgres(e))
+        if e.code() == Some(&SqlState::UNDEFINED_TABLE))
 }
 
 impl PgStore {
-    /// Parses and plans `query` against this database's catalog.
-    pub fn prepare(&self, query: &str) -> crate::Result<PgPrepared> {
-        let parsed = crate::parse(query)?;
-        let catalog = self.catalog()?;
-        let plan = crate::plan::plan(&parsed, &catalog)?;
-        Ok(PgPrepared::new(plan)?)
+    /// Forgets the cached catalog and plans (an index was added or dropped).
+    pub(crate) fn forget_catalog(&self) {
+        *self.plans.lock().unwrap_or_else(PoisonError::into_inner) = PlanCache::default();
     }
 
-    /// Runs a prepared plan in one read-only snapshot, handing records to `out`.
-    pub fn run(
+    /// The catalog to plan with, read again when its version moved.
+    fn current_catalog(&self, conn: &mut Conn) -> crate::Result<Catalog> {
+        {
+            let cache = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+            if let (Some((_, c)), Some(t)) = (&cache.catalog, cache.checked)
+                && t.elapsed() < CATALOG_RECHECK
+            {
+                return Ok(c.clone());
+            }
+        }
+        let version = catalog_version(&mut conn.client)?;
+        let mut cache = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((v, c)) = &cache.catalog
+            && *v == version
+        {
+            let c = c.clone();
+            cache.checked = Some(Instant::now());
+            return Ok(c);
+        }
+        drop(cache);
+        let catalog = super::schema::load_catalog(&mut conn.client)?;
+        let mut cache = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        *cache = PlanCache {
+            catalog: Some((version, catalog.clone())),
+            checked: Some(Instant::now()),
+            plans: HashMap::new(),
+        };
+        Ok(catalog)
+    }
+
+    /// The plan of `query` against the catalog, cached per query text.
+    fn prepare_on(&self, conn: &mut Conn, query: &str) -> crate::Result<Arc<Prepared>> {
+        let catalog = self.current_catalog(conn)?;
+        if let Some(p) = self
+            .plans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .plans
+            .get(query)
+        {
+            return Ok(Arc::clone(p));
+        }
+        let ast = crate::parse(query)?;
+        let prepared = Arc::new(Prepared::new(crate::plan::plan(&ast, &catalog)?)?);
+        let mut cache = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.plans.len() >= PLAN_CACHE_CAPACITY {
+            cache.plans.clear();
+        }
+        cache.plans.insert(query.to_string(), Arc::clone(&prepared));
+        Ok(prepared)
+    }
+
+    /// Parses and plans `query` against this database's catalog.
+    pub fn prepare(&self, query: &str) -> crate::Result<Arc<Prepared>> {
+        let mut lease = self.lease()?;
+        self.prepare_on(lease.conn(), query)
+    }
+
+    /// Runs `f` with the prepared plan of `query` and a runner of it on one connection
+    /// (each call of the runner one run: its physical plan and operator, in one snapshot
+    /// when it runs several statements); again, once, when a side table it read was
+    /// dropped by another process meanwhile.
+    pub(crate) fn with_run<T>(
         &self,
-        p: &PgPrepared,
-        w: &Window,
-        guard: &mut Guard,
-        out: &mut Out<'_>,
-    ) -> crate::Result<Summary> {
-        guard.check()?;
+        query: &str,
+        mut f: impl FnMut(
+            &Arc<Prepared>,
+            &mut dyn FnMut(&Window, &mut Guard, &mut Out<'_>) -> crate::Result<Summary>,
+        ) -> crate::Result<T>,
+    ) -> crate::Result<T> {
         let mut lease = self.lease()?;
         let conn = lease.conn();
-        let tx = conn
-            .client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(crate::store::StoreError::from)?;
-        let tx = PgTx::new(tx, &mut conn.statements, false);
-        let s = match &p.plan.shape {
-            Shape::Records(_) if p.sort.is_empty() => run_insertion(&tx, p, w, guard, out)?,
-            Shape::Records(_) => run_sorted(&tx, p, w, guard, out)?,
-            Shape::Aggregates(aggs) => run_aggregates(&tx, p, aggs, w, guard, out)?,
-            Shape::Groups { keys, items, .. } => {
-                let mut g = Grouping::new(keys, items, &p.plan.sort);
-                each_match(&tx, p, 0, guard, |_, body| {
-                    g.add(Jsonb::trusted(body));
-                    ControlFlow::Continue(())
-                })?;
-                page_rows(g.rows(), w, out)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let prepared = self.prepare_on(conn, query)?;
+            let out = f(&prepared, &mut |w, guard, out| {
+                run_prepared(conn, &prepared, w, guard, out)
+            });
+            match out {
+                Err(e) if attempt < 2 && undefined_table(&e) => {
+                    self.forget_catalog();
+                    conn.statements.clear();
+                }
+                out => return out,
             }
-        };
-        tx.commit()?;
-        Ok(s)
-    }
-
-    /// `accounts.search`: one page of `query` (see [`crate::engine::Engine::search`]).
-    pub fn search(&self, query: &str, options: &SearchOptions) -> crate::Result<SearchPage> {
-        if options.open_cursor {
-            crate::plan::validate_cursor(&crate::parse(query)?)?;
         }
-        let p = self.prepare(query)?;
-        let window = Window {
-            start: p.plan.start,
-            limit: Some(p.plan.limit),
-            after: None,
-            count: true,
-            keyset: options.open_cursor,
-        };
-        let (results, summary) = self.collect(&p, &window, options)?;
-        let total = summary.total.unwrap_or(0);
-        let next_cursor_id = match (
-            options.open_cursor && summary.more && p.plan.limit > 0,
-            summary.last,
-        ) {
-            (true, Some(after)) => Some(
-                CursorState {
-                    query: query.to_string(),
-                    page_size: p.plan.limit,
-                    after,
-                    total,
-                    issued_ms: now_ms(),
-                }
-                .encode(&self.cursor_key()?),
-            ),
-            _ => None,
-        };
-        Ok(SearchPage {
-            results,
-            total_count: total,
-            next_cursor_id,
-        })
     }
 
-    /// The page a cursor id names (see [`crate::engine::Engine::search_cursor`]); ids are
-    /// signed with the database's key, so any process using it continues a cursor.
-    pub fn search_cursor(
-        &self,
-        cursor_id: &str,
-        options: &SearchOptions,
-    ) -> crate::Result<SearchPage> {
-        let state = CursorState::decode(cursor_id, &self.cursor_key()?, now_ms())?;
-        let p = self.prepare(&state.query)?;
-        let window = Window {
-            start: 0,
-            limit: Some(state.page_size),
-            after: Some(state.after.clone()),
-            count: false,
-            keyset: true,
-        };
-        let (results, summary) = self.collect(&p, &window, options)?;
-        let next_cursor_id = match (summary.more, summary.last) {
-            (true, Some(after)) => Some(
-                CursorState {
-                    after,
-                    issued_ms: now_ms(),
-                    ..state.clone()
-                }
-                .encode(&self.cursor_key()?),
-            ),
-            _ => None,
-        };
-        Ok(SearchPage {
-            results,
-            total_count: state.total,
-            next_cursor_id,
-        })
+    /// The physical plan a search page of `query` runs now.
+    pub fn physical(&self, query: &str) -> crate::Result<Physical> {
+        let mut lease = self.lease()?;
+        let conn = lease.conn();
+        let prepared = self.prepare_on(conn, query)?;
+        let w = explain_window(&prepared);
+        let mut guard = Guard::new(None, None);
+        let mut db = Db::new(&mut conn.client, &mut conn.statements, true)?;
+        let ph = run::physical_plan(&mut db, &prepared, &w, &mut guard)?;
+        db.finish()?;
+        Ok((*ph).clone())
     }
 
-    /// Streams every record of `query` (see [`crate::engine::Engine::stream`]).
-    pub fn stream(
-        &self,
-        query: &str,
-        options: &SearchOptions,
-        sink: &mut dyn FnMut(&Value) -> ControlFlow<()>,
-    ) -> crate::Result<StreamSummary> {
-        let mut adapter = |v: Value| sink(&v);
-        self.stream_out(query, options, &mut Out::Values(&mut adapter))
-    }
-
-    /// Streams every record of `query` into `out` (START/LIMIT as written, no cap).
-    pub fn stream_out(
-        &self,
-        query: &str,
-        options: &SearchOptions,
-        out: &mut Out<'_>,
-    ) -> crate::Result<StreamSummary> {
-        let p = self.prepare(query)?;
-        let window = Window {
-            start: p.plan.start,
-            limit: p.plan.limit_written,
-            after: None,
-            count: true,
-            keyset: false,
-        };
-        let mut guard = Guard::unbounded(options.timeout, options.cancel.clone());
-        let s = self.run(&p, &window, &mut guard, out)?;
-        Ok(StreamSummary {
-            objects_count: s.emitted,
-            total_count: s.total.unwrap_or(s.emitted),
-        })
-    }
-
-    fn collect(
-        &self,
-        p: &PgPrepared,
-        w: &Window,
-        options: &SearchOptions,
-    ) -> crate::Result<(Vec<Value>, Summary)> {
-        let mut results = Vec::new();
-        let mut sink = |v: Value| {
-            results.push(v);
-            ControlFlow::Continue(())
-        };
-        let mut guard = Guard::new(options.timeout, options.cancel.clone());
-        let s = self.run(p, w, &mut guard, &mut Out::Values(&mut sink))?;
-        Ok((results, s))
+    /// EXPLAIN: the plan of `query` and the physical plan a search page runs, with
+    /// PostgreSQL's `EXPLAIN` of each statement.
+    pub fn explain(&self, query: &str) -> crate::Result<String> {
+        let mut lease = self.lease()?;
+        let conn = lease.conn();
+        let prepared = self.prepare_on(conn, query)?;
+        let w = explain_window(&prepared);
+        let mut guard = Guard::new(None, None);
+        let mut db = Db::new(&mut conn.client, &mut conn.statements, true)?;
+        let ph = run::physical_plan(&mut db, &prepared, &w, &mut guard)?;
+        let mut failed = None;
+        let text = ph.render(&mut |sql| match db.explain(sql, &guard) {
+            Ok(lines) => lines
+                .into_iter()
+                .map(|l| format!("postgres: {l}"))
+                .collect(),
+            Err(e) => {
+                failed.get_or_insert(e);
+                Vec::new()
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        db.finish()?;
+        Ok(format!("{}{text}", prepared.plan))
     }
 }
 
-impl PgStore {
-    /// The plan of `query`, the candidate statement it runs on PostgreSQL, and
-    /// PostgreSQL's `EXPLAIN` of that statement.
-    pub fn explain(&self, query: &str) -> crate::Result<String> {
-        let p = self.prepare(query)?;
-        let mut text = p.plan.to_string();
-        let table = p.plan.collection.table();
-        let (sql, params) = match &p.candidates {
-            Candidates::None => return Ok(text + "\n  sql candidates: none"),
-            Candidates::All => (
-                format!("SELECT id, body FROM {table} WHERE id > $1 ORDER BY id LIMIT {CHUNK}"),
-                vec![&0i64 as &(dyn postgres::types::ToSql + Sync)],
-            ),
-            Candidates::Ids(c) => (
-                format!(
-                    "SELECT id, body FROM {table} WHERE id > $1 AND id IN ({}) ORDER BY id LIMIT {CHUNK}",
-                    c.text
-                ),
-                c.refs(),
-            ),
-        };
-        let lines: Vec<String> = self.read(|tx| {
-            Ok(tx
-                .query(&format!("EXPLAIN {sql}"), &params)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect())
-        })?;
-        text.push_str(&format!("\n  sql candidates: {sql}"));
-        for l in lines {
-            text.push_str(&format!("\n    postgres: {l}"));
-        }
-        Ok(text)
+/// The window EXPLAIN describes: a search page of the plan.
+fn explain_window(p: &Prepared) -> Window {
+    Window {
+        start: p.plan.start,
+        limit: Some(p.plan.limit),
+        after: None,
+        count: true,
+        keyset: false,
     }
+}
+
+/// One run of `p` for `w` on `conn`.
+fn run_prepared(
+    conn: &mut Conn,
+    p: &Prepared,
+    w: &Window,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> crate::Result<Summary> {
+    guard.check()?;
+    let result = (|| {
+        let fixed = run::fixed_physical(p, w);
+        let snapshot = fixed
+            .as_ref()
+            .is_none_or(|ph| run::needs_snapshot(&ph.operator));
+        let mut db = Db::new(&mut conn.client, &mut conn.statements, snapshot)?;
+        let ph = match fixed {
+            Some(ph) => ph,
+            None => run::physical_plan(&mut db, p, w, guard)?,
+        };
+        let s = run::run(&mut db, p, &ph, w, guard, out)?;
+        db.finish()?;
+        Ok(s)
+    })();
+    if result.is_err() {
+        // A statement prepared before a table changed may no longer run.
+        conn.statements.clear();
+    }
+    result
 }

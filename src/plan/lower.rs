@@ -41,14 +41,19 @@ pub enum Dialect {
     /// SQLite (the embedded store).
     #[default]
     Sqlite,
+    /// PostgreSQL (`crate::pg`): side tables hold a key in three typed columns (`kt` 0
+    /// numbers, 1 strings, 2 booleans; `kn` numeric, `ks` text), documents are `body`.
+    Postgres,
 }
 
 impl Dialect {
     /// Appends the placeholder of parameter number `n` (1-based).
     pub fn placeholder(self, text: &mut String, n: usize) {
-        let _ = n;
         match self {
             Dialect::Sqlite => text.push('?'),
+            Dialect::Postgres => {
+                let _ = write!(text, "${n}");
+            }
         }
     }
 
@@ -65,6 +70,7 @@ impl Dialect {
                 text.push('+');
                 self.placeholder(text, n);
             }
+            Dialect::Postgres => self.placeholder(text, n),
         }
     }
 
@@ -95,6 +101,20 @@ impl Dialect {
                     let _ = write!(fence, " AND {t_col} IS NULL");
                 }
             }
+            // PostgreSQL: the type column, on every side (an equality on it keeps the
+            // ordered index's range).
+            (Dialect::Postgres, KeyClass::Number) => {
+                let _ = write!(fence, " AND {col}t = 0");
+            }
+            (Dialect::Postgres, KeyClass::Text) => {
+                let _ = write!(fence, " AND {col}t = 1 AND {col}n IS NULL");
+            }
+            (Dialect::Postgres, KeyClass::NonDateText) => {
+                let _ = write!(
+                    fence,
+                    " AND {col}t = 1 AND {col}n IS NULL AND {t_col} IS NULL"
+                );
+            }
         }
         fence
     }
@@ -102,8 +122,80 @@ impl Dialect {
     /// An always-true condition.
     pub fn true_condition(self) -> &'static str {
         match self {
-            Dialect::Sqlite => "TRUE",
+            Dialect::Sqlite | Dialect::Postgres => "TRUE",
         }
+    }
+
+    /// The column of a collection table holding the document in acql's encoding.
+    pub fn doc_column(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "doc",
+            Dialect::Postgres => "body",
+        }
+    }
+
+    /// The key columns of the side table aliased `a`, as selected: SQLite's one `k`;
+    /// PostgreSQL's `kt, kn::text, ks` (the numeric as text keeps `255.0` apart from `255`).
+    pub fn key_columns(self, a: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{a}.k"),
+            Dialect::Postgres => format!("{a}.kt, {a}.kn::text, {a}.ks"),
+        }
+    }
+
+    /// The key order of the side table aliased `a` (numbers < strings < booleans).
+    fn key_order(self, a: &str, descending: bool) -> String {
+        let desc = if descending { " DESC" } else { "" };
+        match self {
+            Dialect::Sqlite => format!("{a}.k{desc}"),
+            Dialect::Postgres => format!("{a}.kt{desc}, {a}.kn{desc}, {a}.ks{desc}"),
+        }
+    }
+
+    /// The alias a subquery in `FROM` needs (PostgreSQL 15 requires one).
+    fn derived(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " s",
+        }
+    }
+
+    /// Whether covered aggregates and groups read integer summaries computed in the
+    /// database (SQLite's exact `sum`, see `covered_summary`); PostgreSQL reads the
+    /// numbers, and groups only one value index's counts per key.
+    pub fn summaries_inside(self) -> bool {
+        matches!(self, Dialect::Sqlite)
+    }
+
+    /// Whether a semi-join count (documents every lookup finds) runs as one statement
+    /// ([`semi_join_count`]) rather than by the executor merging or marking the lookups'
+    /// ids: PostgreSQL hashes them itself, where sending them to acql costs more.
+    pub fn semi_joins_inside(self) -> bool {
+        matches!(self, Dialect::Postgres)
+    }
+
+    /// Whether a full scan's residual can run inside the database ([`MATCH_FN`]): SQLite
+    /// registers it per connection; PostgreSQL reads the documents and the executor checks
+    /// them.
+    pub fn filters_inside(self) -> bool {
+        matches!(self, Dialect::Sqlite)
+    }
+}
+
+/// The type tag of a key in PostgreSQL's `kt` column, and the column holding its value.
+fn pg_class(k: &ValueKey) -> (u8, &'static str) {
+    match k {
+        ValueKey::Int(_) | ValueKey::Real(_) => (0, "kn"),
+        ValueKey::Text(_) => (1, "ks"),
+        ValueKey::Bool(_) => (2, "kn"),
+    }
+}
+
+/// The `kt` tag of a range's class.
+fn pg_class_of(class: KeyClass) -> u8 {
+    match class {
+        KeyClass::Number => 0,
+        KeyClass::Text | KeyClass::NonDateText => 1,
     }
 }
 
@@ -145,11 +237,64 @@ impl Sql {
     }
 }
 
+impl Sql {
+    /// Appends a key parameter as PostgreSQL compares it with `kn` or `ks` (numbers and
+    /// booleans are bound as text and cast, exactly: `numeric` holds every double).
+    fn bind_pg_key(&mut self, k: ValueKey) {
+        let numeric = !matches!(k, ValueKey::Text(_));
+        self.bind(k);
+        if numeric {
+            self.push("::text::numeric");
+        }
+    }
+
+    /// Appends ` AND <a's key> op <k>` for a side table aliased `a`, within `k`'s own type.
+    fn key_cmp(&mut self, a: &str, op: &str, k: ValueKey) {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let _ = write!(self.text, " AND {a}.k {op} ");
+                self.bind(k);
+            }
+            Dialect::Postgres => {
+                let (kt, col) = pg_class(&k);
+                // `kn IS NULL` holds for every string; said, it makes `ks` part of the
+                // range of the `(b, kt, kn, ks, doc)` index.
+                let null = if kt == 1 {
+                    format!(" AND {a}.kn IS NULL")
+                } else {
+                    String::new()
+                };
+                let _ = write!(self.text, " AND {a}.kt = {kt}{null} AND {a}.{col} {op} ");
+                self.bind_pg_key(k);
+            }
+        }
+    }
+
+    /// Appends ` AND <a's key> op <k>` in the order of every key (numbers < strings <
+    /// booleans): a bound on a walk that is not fenced to one type.
+    fn key_cmp_any(&mut self, a: &str, op: &str, k: ValueKey) {
+        match self.dialect {
+            Dialect::Sqlite => self.key_cmp(a, op, k),
+            Dialect::Postgres => {
+                let (kt, col) = pg_class(&k);
+                let other = if op.starts_with('<') { "<" } else { ">" };
+                let _ = write!(
+                    self.text,
+                    " AND ({a}.kt {other} {kt} OR {a}.kt = {kt} AND {a}.{col} {op} "
+                );
+                self.bind_pg_key(k);
+                self.push(")");
+            }
+        }
+    }
+}
+
 /// Appends the condition on the side-table key `b` of the table aliased `a`: `a.b = ?`, or
-/// `TRUE` for an index without a binding, whose table has no `b` column (see
+/// `TRUE` for an SQLite index without a binding, whose table has no `b` column (see
 /// `store::index::create_sql`). The SQL text then differs only by the index's kind.
 fn cond_b(sql: &mut Sql, index: &IndexRef, a: &str) {
-    if index.binding.is_empty() && !index.index.has_binding() {
+    // PostgreSQL's side tables all have `b` (`''` without a binding), leading their index.
+    if index.binding.is_empty() && !index.index.has_binding() && sql.dialect == Dialect::Sqlite {
         let t = sql.dialect.true_condition();
         sql.push(t);
     } else {
@@ -171,33 +316,55 @@ fn select_side(sql: &mut Sql, what: &str, index: &IndexRef, a: &str) {
 
 /// Appends `col op ?`.
 fn bound(sql: &mut Sql, col: &str, b: &Bound, lower: bool) {
-    let op = match (lower, b.inclusive) {
+    let op = bound_op(b, lower);
+    let _ = write!(sql.text, " AND {col} {op} ");
+    sql.bind(b.key.clone());
+}
+
+/// The comparison operator of one end of a range.
+fn bound_op(b: &Bound, lower: bool) -> &'static str {
+    match (lower, b.inclusive) {
         (true, true) => ">=",
         (true, false) => ">",
         (false, true) => "<=",
         (false, false) => "<",
-    };
-    let _ = write!(sql.text, " AND {col} {op} ");
-    sql.bind(b.key.clone());
+    }
+}
+
+/// Appends a bound on the key of the side table aliased `a`: within `class` when the
+/// statement is fenced to it, else in the order of every key.
+fn key_bound(sql: &mut Sql, a: &str, b: &Bound, lower: bool, class: Option<KeyClass>) {
+    match (sql.dialect, class) {
+        (Dialect::Sqlite, _) => bound(sql, &format!("{a}.k"), b, lower),
+        (Dialect::Postgres, None) => sql.key_cmp_any(a, bound_op(b, lower), b.key.clone()),
+        (Dialect::Postgres, Some(class)) => {
+            let (own, _) = pg_class(&b.key);
+            let fenced = pg_class_of(class);
+            if own == fenced {
+                sql.key_cmp(a, bound_op(b, lower), b.key.clone());
+            } else if (fenced > own) != lower {
+                // A bound of another type holds for none of the class's keys (a bound of
+                // the same side for all of them, which needs no condition).
+                sql.push(" AND FALSE");
+            }
+        }
+    }
 }
 
 /// Appends the condition of one probe on the side table aliased `a`.
 fn probe_condition_on(sql: &mut Sql, probe: &Probe, a: &str) {
     match probe {
-        Probe::Key(k) => {
-            let _ = write!(sql.text, " AND {a}.k = ");
-            sql.bind(k.clone());
-        }
+        Probe::Key(k) => sql.key_cmp(a, "=", k.clone()),
         Probe::Number(f) => {
             let _ = write!(sql.text, " AND {a}.n = ");
             sql.bind(ValueKey::Real(*f));
         }
         Probe::Range { class, lo, hi } => {
             if let Some(b) = lo {
-                bound(sql, &format!("{a}.k"), b, true);
+                key_bound(sql, a, b, true, Some(*class));
             }
             if let Some(b) = hi {
-                bound(sql, &format!("{a}.k"), b, false);
+                key_bound(sql, a, b, false, Some(*class));
             }
             // Fences keep the range inside one type.
             let fence = sql.dialect.fence(
@@ -289,11 +456,12 @@ pub fn candidates(
     after: Option<i64>,
 ) -> Option<Sql> {
     let t = collection.table();
+    let body = d.doc_column();
     let mut sql = Sql::new(d);
     match access {
         Access::Empty => return None,
         Access::Scan => {
-            let _ = write!(sql.text, "SELECT t.id, t.doc FROM {t} t");
+            let _ = write!(sql.text, "SELECT t.id, t.{body} FROM {t} t");
             if let Some(a) = after {
                 sql.push(" WHERE t.id > ");
                 sql.bind(ValueKey::Int(a));
@@ -304,7 +472,7 @@ pub fn candidates(
             if let Some((index, probe)) = single_key(access) {
                 let _ = write!(
                     sql.text,
-                    "SELECT t.id, t.doc FROM {} x JOIN {t} t ON t.id = x.doc WHERE ",
+                    "SELECT t.id, t.{body} FROM {} x JOIN {t} t ON t.id = x.doc WHERE ",
                     index.index.table()
                 );
                 cond_b(&mut sql, index, "x");
@@ -315,7 +483,7 @@ pub fn candidates(
                 }
                 sql.push(" ORDER BY x.doc");
             } else {
-                let _ = write!(sql.text, "SELECT t.id, t.doc FROM {t} t WHERE t.id IN (");
+                let _ = write!(sql.text, "SELECT t.id, t.{body} FROM {t} t WHERE t.id IN (");
                 docs_select(&mut sql, &lookups(access), false);
                 sql.push(")");
                 if let Some(a) = after {
@@ -354,12 +522,14 @@ pub fn first_candidates(
     };
     let _ = write!(
         sql.text,
-        "SELECT t.id, t.doc FROM {} t WHERE t.id IN (SELECT {}doc FROM (",
+        "SELECT t.id, t.{} FROM {} t WHERE t.id IN (SELECT {}doc FROM (",
+        d.doc_column(),
         collection.table(),
         if distinct { "DISTINCT " } else { "" }
     );
     docs_select(&mut sql, &lookups, true);
     sql.push(")");
+    sql.push(d.derived());
     if let Some(a) = after {
         sql.push(" WHERE doc > ");
         sql.bind(ValueKey::Int(a));
@@ -404,7 +574,8 @@ pub fn scan_matching(d: Dialect, collection: Collection, filter: i64, after: Opt
     let mut sql = Sql::new(d);
     let _ = write!(
         sql.text,
-        "SELECT t.id, t.doc FROM {} t WHERE ",
+        "SELECT t.id, t.{} FROM {} t WHERE ",
+        d.doc_column(),
         collection.table()
     );
     if let Some(a) = after {
@@ -449,14 +620,31 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
         Access::Empty => return None,
         Access::Scan => {
             // The count every write keeps (`acql_counts`): one row, whatever the size.
+            let n = match d {
+                Dialect::Sqlite => "n",
+                // One row per write (see `pg::schema`), summed.
+                Dialect::Postgres => "coalesce(sum(n), 0)::bigint",
+            };
             let _ = write!(
                 sql.text,
-                "SELECT n FROM acql_counts WHERE collection = '{}'",
+                "SELECT {n} FROM acql_counts WHERE collection = '{}'",
                 collection.name()
             );
         }
         // Keys of one index where a document has one row: the keys' rows are disjoint,
         // so one covering count over `k IN (…)`.
+        _ if legs.len() > 1 && disjoint_keys(&legs) && d == Dialect::Postgres => {
+            select_side(&mut sql, "count(*)", legs[0].0, "x");
+            sql.push(" AND (");
+            for (i, (_, probe)) in legs.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                sql.push(Dialect::true_condition(d));
+                probe_condition(&mut sql, probe);
+            }
+            sql.push(")");
+        }
         _ if legs.len() > 1 && disjoint_keys(&legs) => {
             select_side(&mut sql, "count(*)", legs[0].0, "x");
             sql.push(" AND x.k IN (");
@@ -492,7 +680,8 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
         // end of the binding, minus the strings and booleans after the numbers (usually
         // none: one seek). Cheaper than fencing the range with `k < ''`, which costs a key
         // comparison per row.
-        _ if legs.len() == 1
+        _ if d == Dialect::Sqlite
+            && legs.len() == 1
             && unique_rows(legs[0].0, legs[0].1)
             && matches!(
                 legs[0].1,
@@ -523,7 +712,38 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
             sql.push("SELECT count(*) FROM (");
             docs_select(&mut sql, &lookups(access), true);
             sql.push(")");
+            sql.push(d.derived());
         }
+    }
+    Some(sql)
+}
+
+/// The number of documents the first lookup finds that every other lookup finds too.
+pub fn semi_join_count(d: Dialect, legs: &[Lookup]) -> Option<Sql> {
+    let (driver, others) = legs.split_first()?;
+    let mut sql = Sql::new(d);
+    // A probe of a multi-valued index finds a document once per value.
+    sql.push("SELECT count(DISTINCT s.doc) FROM (");
+    docs_select(&mut sql, &[driver], true);
+    sql.push(")");
+    sql.push(if d.derived().is_empty() {
+        " s"
+    } else {
+        d.derived()
+    });
+    sql.push(" WHERE TRUE");
+    for leg in others {
+        sql.push(" AND (");
+        for (i, p) in leg.probes.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("EXISTS (");
+            select_side(&mut sql, "1", &leg.index, "y");
+            probe_condition_on(&mut sql, p, "y");
+            sql.push(" AND y.doc = s.doc)");
+        }
+        sql.push(")");
     }
     Some(sql)
 }
@@ -564,6 +784,7 @@ pub fn probe_rows_capped(d: Dialect, index: &IndexRef, probe: &Probe, cap: i64) 
     sql.push(" LIMIT ");
     sql.bind(ValueKey::Int(cap));
     sql.push(")");
+    sql.push(d.derived());
     sql
 }
 
@@ -593,24 +814,20 @@ pub fn index_walk(
     start: Option<&Bound>,
 ) -> Sql {
     let mut sql = Sql::new(d);
-    if descending {
-        let _ = write!(
-            sql.text,
-            "SELECT x.k, x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE ",
-            index.index.table(),
-            collection.table()
-        );
+    let key = if descending {
+        format!("{}, ", d.key_columns("x"))
     } else {
-        let _ = write!(
-            sql.text,
-            "SELECT x.doc, t.doc FROM {} x JOIN {} t ON t.id = x.doc WHERE ",
-            index.index.table(),
-            collection.table()
-        );
-    }
+        String::new()
+    };
+    let _ = write!(
+        sql.text,
+        "SELECT {key}x.doc, t.{} FROM {} x JOIN {} t ON t.id = x.doc WHERE ",
+        d.doc_column(),
+        index.index.table(),
+        collection.table()
+    );
     cond_b(&mut sql, index, "x");
     if let Some(b) = start {
-        bound(&mut sql, "x.k", b, !descending);
         // A start bound only comes with a single-valued index, where a value of another
         // type never matches the range: fence the walk to the bound's type so it does not
         // read on through the strings after the numbers (or the numbers before them).
@@ -619,6 +836,7 @@ pub fn index_walk(
             ValueKey::Text(_) => Some(KeyClass::Text),
             ValueKey::Bool(_) => None,
         };
+        key_bound(&mut sql, "x", b, !descending, class);
         if let Some(class) = class {
             let start_side = if descending {
                 (false, true)
@@ -630,15 +848,26 @@ pub fn index_walk(
         }
     }
     if let Some(b) = end {
-        bound(&mut sql, "x.k", b, descending);
+        key_bound(&mut sql, "x", b, descending, None);
     }
-    sql.push(if descending {
-        " ORDER BY x.k DESC, x.doc DESC"
-    } else {
-        " ORDER BY x.k, x.doc"
-    });
+    let _ = write!(
+        sql.text,
+        " ORDER BY {}, x.doc{}",
+        d.key_order("x", descending),
+        if descending { " DESC" } else { "" }
+    );
+    if d == Dialect::Postgres {
+        // PostgreSQL sends every row of a statement: the executor asks for as many as a
+        // page needs (the last parameter), and again for more when they were not enough.
+        // The limit also makes the planner prefer the index order to a sort.
+        sql.push(" LIMIT ");
+        sql.bind_plain(ValueKey::Int(WALK_ROWS));
+    }
     sql
 }
+
+/// The rows a PostgreSQL walk asks for in its statement (the executor binds its own).
+pub const WALK_ROWS: i64 = 100;
 
 /// The documents with no entry in `index` (missing, null, objects only), in id order:
 /// they sort last in both directions.
@@ -646,7 +875,8 @@ pub fn without_entry(d: Dialect, collection: Collection, index: &IndexRef) -> Sq
     let mut sql = Sql::new(d);
     let _ = write!(
         sql.text,
-        "SELECT t.id, t.doc FROM {} t WHERE t.id NOT IN (",
+        "SELECT t.id, t.{} FROM {} t WHERE t.id NOT IN (",
+        d.doc_column(),
         collection.table()
     );
     select_side(&mut sql, "x.doc", index, "x");
@@ -657,8 +887,9 @@ pub fn without_entry(d: Dialect, collection: Collection, index: &IndexRef) -> Sq
 /// Per-key document counts of a value index: `(k, count)`.
 pub fn group_counts(d: Dialect, index: &IndexRef) -> Sql {
     let mut sql = Sql::new(d);
-    select_side(&mut sql, "x.k, count(*)", index, "x");
-    sql.push(" GROUP BY x.k");
+    let keys = d.key_columns("x");
+    select_side(&mut sql, &format!("{keys}, count(*)"), index, "x");
+    let _ = write!(sql.text, " GROUP BY {}", d.key_order("x", false));
     sql
 }
 
@@ -679,7 +910,8 @@ pub fn fetch_one(d: Dialect, collection: Collection) -> Sql {
     let mut sql = Sql::new(d);
     let _ = write!(
         sql.text,
-        "SELECT doc FROM {} WHERE id = ",
+        "SELECT {} FROM {} WHERE id = ",
+        d.doc_column(),
         collection.table()
     );
     sql.bind_plain(ValueKey::Int(0));
@@ -692,9 +924,10 @@ pub fn fetch_one(d: Dialect, collection: Collection) -> Sql {
 pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
     let mut sql = Sql::new(d);
     let numbers = d.fence(KeyClass::Number, "x.k", "x.t", (false, false));
+    let what = format!("x.doc, {}", d.key_columns("x"));
     match &source.rows {
         Rows::All => {
-            select_side(&mut sql, "x.doc, x.k", &source.index, "x");
+            select_side(&mut sql, &what, &source.index, "x");
             sql.push(&numbers);
         }
         Rows::Lookup(l) => {
@@ -702,7 +935,7 @@ pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
                 if i > 0 {
                     sql.push(" UNION ALL ");
                 }
-                select_side(&mut sql, "x.doc, x.k", &l.index, "x");
+                select_side(&mut sql, &what, &l.index, "x");
                 probe_condition(&mut sql, p);
                 let numbers_only = matches!(
                     p,
@@ -724,7 +957,7 @@ pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
                 }
                 let _ = write!(
                     sql.text,
-                    "SELECT x.doc, x.k FROM {} x WHERE x.b = ",
+                    "SELECT {what} FROM {} x WHERE x.b = ",
                     source.index.index.table()
                 );
                 sql.bind(ValueKey::Text(key.clone()));
@@ -738,13 +971,9 @@ pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
 /// The smallest (or largest) number of an index binding: one seek.
 pub fn covered_extreme(d: Dialect, index: &IndexRef, largest: bool) -> Sql {
     let mut sql = Sql::new(d);
-    select_side(&mut sql, "x.k", index, "x");
+    select_side(&mut sql, &d.key_columns("x"), index, "x");
     sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
-    sql.push(if largest {
-        " ORDER BY x.k DESC LIMIT 1"
-    } else {
-        " ORDER BY x.k LIMIT 1"
-    });
+    let _ = write!(sql.text, " ORDER BY {} LIMIT 1", d.key_order("x", largest));
     sql
 }
 
@@ -753,9 +982,8 @@ pub fn covered_extreme(d: Dialect, index: &IndexRef, largest: bool) -> Sql {
 /// parameter.
 pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql {
     let mut sql = Sql::new(d);
-    select_side(&mut sql, "x.k", index, "x");
-    sql.push(" AND x.k = ");
-    sql.bind(value);
+    select_side(&mut sql, &d.key_columns("x"), index, "x");
+    sql.key_cmp("x", "=", value);
     sql.push(" ORDER BY x.doc LIMIT 1");
     sql
 }
@@ -765,7 +993,8 @@ pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql
 /// `NULL` unless asked for (each costs a step per row).
 fn summary_columns(sql: &mut Sql, k: &str, (squares, extremes): (bool, bool)) {
     match sql.dialect {
-        Dialect::Sqlite => {
+        // Not planned for PostgreSQL (`Dialect::summaries_inside`): SQLite's shape.
+        Dialect::Sqlite | Dialect::Postgres => {
             let _ = write!(sql.text, "count(*), sum({k}), ");
             if squares {
                 let _ = write!(sql.text, "sum({k} * {k}), ");
@@ -1071,5 +1300,83 @@ mod tests {
             "SELECT count(*) FROM ix_3 x WHERE TRUE AND x.k IN (+?, +?, +?)"
         );
         assert_eq!(c.params.len(), 3);
+    }
+
+    #[test]
+    fn postgres_writes_typed_keys_and_numbered_parameters() {
+        let access = Access::Lookup(Lookup {
+            index: ix("subscriptions.*.email.isSubscribed", "news"),
+            probes: vec![Probe::Key(ValueKey::Bool(true))],
+            exact: true,
+        });
+        let d = Dialect::Postgres;
+        let sql = candidates(d, Collection::EmailAccounts, &access, Some(3)).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT t.id, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 \
+             AND x.kt = 2 AND x.kn = $2::text::numeric AND x.doc > $3 ORDER BY x.doc"
+        );
+        let range = Access::Lookup(Lookup {
+            index: ix("age", ""),
+            probes: vec![
+                Probe::Range {
+                    class: KeyClass::Number,
+                    lo: Some(Bound {
+                        key: ValueKey::Int(30),
+                        inclusive: true,
+                    }),
+                    // A bound of another type: every number is below a string.
+                    hi: Some(Bound {
+                        key: ValueKey::Text("a".into()),
+                        inclusive: false,
+                    }),
+                },
+                Probe::Key(ValueKey::Text("30".into())),
+            ],
+            exact: true,
+        });
+        let c = count(d, Collection::EmailAccounts, &range).unwrap();
+        assert_eq!(
+            c.text,
+            "SELECT count(*) FROM (SELECT x.doc FROM ix_3 x WHERE x.b = $1 AND x.kt = 0 AND x.kn >= $2::text::numeric \
+             AND x.kt = 0 UNION SELECT x.doc FROM ix_3 x WHERE x.b = $3 AND x.kt = 1 AND x.kn IS NULL AND x.ks = $4) s"
+        );
+        let scan = count(d, Collection::Accounts, &Access::Scan).unwrap();
+        assert_eq!(
+            scan.text,
+            "SELECT coalesce(sum(n), 0)::bigint FROM acql_counts WHERE collection = 'accounts'"
+        );
+        // An unfenced walk bound compares across types: numbers below strings below booleans.
+        let walk = index_walk(
+            d,
+            Collection::EmailAccounts,
+            &ix("age", ""),
+            false,
+            Some(&Bound {
+                key: ValueKey::Int(7),
+                inclusive: true,
+            }),
+            None,
+        );
+        assert_eq!(
+            walk.text,
+            "SELECT x.doc, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 \
+             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $2::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT $3"
+        );
+        assert_eq!(walk.params.last(), Some(&ValueKey::Int(WALK_ROWS)));
+        // SQLite's text is unchanged by the seam.
+        let walk = index_walk(
+            Dialect::Sqlite,
+            Collection::EmailAccounts,
+            &ix("age", ""),
+            true,
+            None,
+            None,
+        );
+        assert_eq!(
+            walk.text,
+            "SELECT x.k, x.doc, t.doc FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE TRUE \
+             ORDER BY x.k DESC, x.doc DESC"
+        );
     }
 }

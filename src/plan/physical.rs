@@ -535,7 +535,7 @@ impl<F: Facts> Builder<'_, F> {
     /// inside SQLite for a full scan).
     fn source(&self, c: Choice<'_>, access: &Access, after: Option<i64>) -> Source {
         let coll = self.plan.collection;
-        if matches!(access, Access::Scan) && c.residual.is_some() {
+        if matches!(access, Access::Scan) && c.residual.is_some() && self.d.filters_inside() {
             let sql = lower::scan_matching(self.d, coll, SHOWN_FILTER, after);
             let slot = sql.params.len() - 1;
             return Source::ScanFilter { sql, slot };
@@ -579,6 +579,11 @@ impl<F: Facts> Builder<'_, F> {
                         return Ok(Some(Count::Zero));
                     }
                     legs.push(l);
+                }
+                if self.d.semi_joins_inside()
+                    && let Some(sql) = lower::semi_join_count(self.d, &legs)
+                {
+                    return Ok(Some(Count::Sql(sql)));
                 }
                 if legs
                     .iter()
@@ -646,7 +651,7 @@ impl<F: Facts> Builder<'_, F> {
         if let Some(count) = self.index_count(c, access)? {
             return Ok(count);
         }
-        if matches!(access, Access::Scan) && c.residual.is_some() {
+        if matches!(access, Access::Scan) && c.residual.is_some() && self.d.filters_inside() {
             let sql = lower::scan_count(self.d, self.plan.collection, SHOWN_FILTER);
             let slot = sql.params.len() - 1;
             return Ok(Count::ScanFilter { sql, slot });
@@ -662,7 +667,9 @@ impl<F: Facts> Builder<'_, F> {
                 covering: Some(g),
                 aggregates,
                 ..
-            } => Ok(self.covering_groups(g, aggregates)),
+            } if self.d.summaries_inside() || plain_groups(g) => {
+                Ok(self.covering_groups(g, aggregates))
+            }
             Shape::Groups { .. } => Ok(Operator::Groups {
                 source: self.source(c, access, None),
             }),
@@ -764,9 +771,13 @@ impl<F: Facts> Builder<'_, F> {
                         distinct: false,
                     }
                 }
-                Some(src) => Numbers::Summary {
+                Some(src) if d.summaries_inside() => Numbers::Summary {
                     summary: lower::covered_summary(d, src, asked),
                     rows: lower::covered_rows(d, src),
+                },
+                Some(src) => Numbers::Rows {
+                    sql: lower::covered_rows(d, src),
+                    distinct: true,
                 },
             })
             .collect();
@@ -995,6 +1006,12 @@ fn needs_squares(a: &crate::ast::Aggregate) -> bool {
 
 /// When the rows behind an integer summary are read.
 const INEXACT: &str = "a number is not an integer or a sum is not exact";
+
+/// Covered groups that are one value index's counts per key (what every dialect lowers).
+fn plain_groups(g: &Groups) -> bool {
+    g.values.is_none()
+        && matches!(&g.keys, GroupKeys::Value { rows, .. } if !matches!(rows, Rows::Lookup(_)))
+}
 
 /// The filter id shown in the statements (runs bind their own).
 const SHOWN_FILTER: i64 = 0;
