@@ -27,7 +27,12 @@ use super::statement::{Run, blob, count_all, each_row, fetch_doc, matching, prep
 pub(crate) use super::statement::{explain_query_plan, physical_plan};
 
 /// Writes one document record into `out`.
-fn emit_doc(p: &Prepared, doc: &[u8], out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
+pub(crate) fn emit_doc(
+    p: &Prepared,
+    doc: &[u8],
+    out: &mut Out<'_>,
+    buf: &mut Vec<u8>,
+) -> ControlFlow<()> {
     match out {
         Out::Values(f) => {
             let v = if p.whole {
@@ -135,7 +140,7 @@ impl Pager {
     }
 
     /// One more matching document, its position being its id alone (no sort keys).
-    fn push_doc(
+    pub(crate) fn push_doc(
         &mut self,
         p: &Prepared,
         id: i64,

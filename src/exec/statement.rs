@@ -217,6 +217,19 @@ pub struct Window {
     pub keyset: bool,
 }
 
+impl Window {
+    /// What a run for this window asks of the physical plan (on every backend).
+    pub(crate) fn demand(&self) -> Demand {
+        Demand {
+            start: self.start,
+            limit: self.limit,
+            after: self.after.as_ref().map(|a| a.id),
+            keyset: self.keyset || self.after.is_some(),
+            count: self.count,
+        }
+    }
+}
+
 /// What a run produced.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
@@ -437,17 +450,6 @@ impl Facts for Asker<'_> {
     }
 }
 
-/// What a run of `plan` for window `w` asks of the physical plan.
-fn demand(w: &Window) -> Demand {
-    Demand {
-        start: w.start,
-        limit: w.limit,
-        after: w.after.as_ref().map(|a| a.id),
-        keyset: w.keyset || w.after.is_some(),
-        count: w.count,
-    }
-}
-
 /// The physical plan of one run of `p` for window `w`, asking the store what it depends
 /// on (a plan that depends on nothing is built once per prepared plan and count demand).
 pub(crate) fn physical_plan(
@@ -456,7 +458,7 @@ pub(crate) fn physical_plan(
     w: &Window,
     guard: &mut Guard,
 ) -> Result<Arc<Physical>, ExecError> {
-    let demand = demand(w);
+    let demand = w.demand();
     let mut asker = Asker { conn, guard };
     if physical::is_static(&p.plan, &demand) {
         let slot = &p.fixed[usize::from(demand.count)];

@@ -31,15 +31,13 @@ use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key, sort_value};
 use crate::exec::cursor::Position;
 use crate::exec::eval::Filter;
 use crate::exec::group::{in_document_order, page_rows};
-use crate::exec::run::{Guard, Out, Pager, Prepared, Summary, Window, cmp_keys};
+use crate::exec::run::{Guard, Out, Pager, Prepared, Summary, Window, cmp_keys, emit_doc};
 use crate::jsonb::Jsonb;
 use crate::plan::Shape;
 use crate::plan::lower::{Dialect, Sql};
-use crate::plan::physical::{
-    self, Count, Demand, Facts, Numbers, Operator, Physical, Rest, Source,
-};
+use crate::plan::physical::{self, Count, Facts, Numbers, Operator, Physical, Rest, Source};
 use crate::store::StoreError;
-use crate::value::{Node as _, Number, ValueKey};
+use crate::value::{Number, ValueKey};
 
 /// Statements kept prepared per connection (the shapes of the queries it served).
 const MAX_STATEMENTS: usize = 2048;
@@ -305,21 +303,10 @@ impl Facts for Asker<'_, '_> {
     }
 }
 
-/// What a run for window `w` asks of the physical plan.
-fn demand(w: &Window) -> Demand {
-    Demand {
-        start: w.start,
-        limit: w.limit,
-        after: w.after.as_ref().map(|a| a.id),
-        keyset: w.keyset || w.after.is_some(),
-        count: w.count,
-    }
-}
-
 /// The physical plan of `p` for `w` when it asks the store nothing (then it is built
 /// once per prepared plan and count demand).
 pub(crate) fn fixed_physical(p: &Prepared, w: &Window) -> Option<Arc<Physical>> {
-    let demand = demand(w);
+    let demand = w.demand();
     if !physical::is_static(&p.plan, &demand) {
         return None;
     }
@@ -358,7 +345,7 @@ pub(crate) fn physical_plan(
     let mut asker = Asker { db, guard };
     Ok(Arc::new(physical::physical(
         &p.plan,
-        &demand(w),
+        &w.demand(),
         &mut asker,
     )?))
 }
@@ -464,47 +451,6 @@ pub(crate) fn run(
             Ok(page_rows(g.rows(), w, out))
         }
     }
-}
-
-/// Writes one document record into `out` (as the SQLite executor does).
-fn emit_doc(p: &Prepared, doc: &[u8], out: &mut Out<'_>, buf: &mut Vec<u8>) -> ControlFlow<()> {
-    match out {
-        Out::Values(f) => f(if p.whole {
-            Jsonb::trusted(doc).to_value(true)
-        } else {
-            p.projection.project(Jsonb::trusted(doc))
-        }),
-        Out::Json(f) => {
-            buf.clear();
-            if p.whole {
-                if Jsonb::trusted(doc).write_json(buf, true).is_err() {
-                    buf.clear();
-                    buf.extend_from_slice(b"{}");
-                }
-            } else {
-                let v = p.projection.project(Jsonb::trusted(doc));
-                let _ = serde_json::to_writer(&mut *buf, &v);
-            }
-            f(buf)
-        }
-    }
-}
-
-/// One more matching document, its position its id alone.
-fn push_doc(
-    pager: &mut Pager,
-    p: &Prepared,
-    id: i64,
-    doc: &[u8],
-    out: &mut Out<'_>,
-) -> ControlFlow<()> {
-    pager.push(
-        || Position {
-            keys: Vec::new(),
-            id,
-        },
-        |buf| emit_doc(p, doc, out, buf),
-    )
 }
 
 /// Calls `f(id, doc)` for the matches of `source` in id order, reading `first` rows and
@@ -661,7 +607,7 @@ fn run_insertion(
         .saturating_add(w.limit.unwrap_or(u64::MAX))
         .saturating_add(1);
     matching_paged(db, r, source, first, guard, |id, doc| {
-        Ok(push_doc(&mut pager, p, id, doc, out))
+        Ok(pager.push_doc(p, id, doc, out))
     })?;
     let matched = pager.matched;
     let mut s = pager.s;
@@ -753,7 +699,7 @@ fn run_walk(
     let mut pager = Pager::new(w, false);
     let mut done = false;
     for (id, i) in order {
-        if push_doc(&mut pager, p, id, rows[i].get(doc_col), out).is_break() {
+        if pager.push_doc(p, id, rows[i].get(doc_col), out).is_break() {
             done = true;
             break;
         }
@@ -770,7 +716,7 @@ fn run_walk(
                 if seen.contains(&id) {
                     return Ok(ControlFlow::Continue(()));
                 }
-                Ok(push_doc(&mut pager, p, id, doc, out))
+                Ok(pager.push_doc(p, id, doc, out))
             })?,
             Some(Rest::WithoutEntry(sql)) => {
                 let everything = Run {
@@ -783,7 +729,7 @@ fn run_walk(
                         return Ok(ControlFlow::Continue(()));
                     }
                     seen.insert(id);
-                    Ok(push_doc(&mut pager, p, id, doc, out))
+                    Ok(pager.push_doc(p, id, doc, out))
                 })?;
             }
             None => {}
