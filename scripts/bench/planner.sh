@@ -25,4 +25,8 @@ if [ ! -f "$work/store.ready" ]; then
     "$acql" index "$work/store.db" add "profile.country, profile.age"
     touch "$work/store.ready"
 fi
-exec "$acql" bench "$work/store.db" scripts/bench/planner.txt --runs 15 "$@"
+# `acql bench` options given after the size replace the default 15 runs.
+if [ "$#" -eq 0 ]; then
+    set -- --runs 15
+fi
+exec "$acql" bench "$work/store.db" scripts/bench/planner.txt "$@"
