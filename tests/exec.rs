@@ -1455,3 +1455,87 @@ fn generated_walks_from_the_filters_range_answer_as_the_scan() {
     assert!(planned[0] >= 30, "walks planned: {planned:?}");
     assert!(planned[1] >= 10, "walks from a start planned: {planned:?}");
 }
+
+/// Generated: date-time ranges on an index with and without plain strings. Random
+/// date-time strings (zones, fractions, dates alone) and, in some datasets, strings that
+/// are not date-times; random one- and two-sided date windows, counted and paged, on an
+/// indexed engine against an unindexed one. The probe for other strings is planned exactly
+/// when the index holds one.
+#[test]
+fn generated_date_windows_answer_as_the_scan_with_and_without_plain_strings() {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let date = |next: &mut dyn FnMut(u64) -> u64| {
+        let (y, m, d, h) = (2020 + next(6), 1 + next(12), 1 + next(28), next(24));
+        match next(4) {
+            0 => format!("{y}-{m:02}-{d:02}"),
+            1 => format!("{y}-{m:02}-{d:02}T{h:02}:30:00+02:00"),
+            2 => format!("{y}-{m:02}-{d:02}T{h:02}:00:00.{:03}Z", next(1000)),
+            _ => format!("{y}-{m:02}-{d:02}T{h:02}:15:00Z"),
+        }
+    };
+    for plain in [0u64, 1, 5] {
+        let docs: Vec<Value> = (0..200)
+            .map(|i| {
+                let d = if plain > 0 && next(100) < plain {
+                    ["2024-06-xx", "zzz", "0", "2023-13-45"][next(4) as usize].to_string()
+                } else {
+                    date(&mut next)
+                };
+                json!({"email": format!("u{i}@x.com"), "d": d})
+            })
+            .collect();
+        let holds_plain = docs
+            .iter()
+            .any(|d| acql::value::parse_datetime(d["d"].as_str().unwrap()).is_none());
+        let engine = |indexed: bool| {
+            let store = Store::in_memory().unwrap();
+            for def in store.catalog().unwrap().indexes {
+                store
+                    .drop_index(def.collection, &def.spec(), def.kind)
+                    .unwrap();
+            }
+            if indexed {
+                store
+                    .add_index(Collection::EmailAccounts, "d", IndexKind::Value)
+                    .unwrap();
+            }
+            engine_importing(store, &docs)
+        };
+        let (e, scan) = (engine(true), engine(false));
+        for _ in 0..60 {
+            let ops = [">=", ">", "<", "<="];
+            let mut filter = format!("d {} \"{}\"", ops[next(2) as usize], date(&mut next));
+            if next(2) == 0 {
+                filter.push_str(&format!(
+                    " AND d {} \"{}\"",
+                    ops[2 + next(2) as usize],
+                    date(&mut next)
+                ));
+            }
+            for q in [
+                format!("SELECT count(*) FROM emailAccounts WHERE {filter}"),
+                format!(
+                    "SELECT email FROM emailAccounts WHERE {filter} LIMIT {}",
+                    1 + next(5)
+                ),
+            ] {
+                let (got, want) = (search(&e, &q), search(&scan, &q));
+                assert_eq!(got.results, want.results, "{q}");
+                assert_eq!(got.total_count, want.total_count, "{q}");
+                let plan = e.explain(&q).unwrap();
+                assert!(plan.contains("lookup"), "{q}\n{plan}");
+                assert_eq!(
+                    plan.contains("non-date strings"),
+                    holds_plain,
+                    "{q}\n{plan}"
+                );
+            }
+        }
+    }
+}
