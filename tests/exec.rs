@@ -1294,22 +1294,6 @@ fn a_walk_starts_at_the_filters_range_on_the_ordered_path() {
             })
             .collect()
     };
-    let engine = |docs: &[Value], indexed: bool| {
-        let store = Store::in_memory().unwrap();
-        for def in store.catalog().unwrap().indexes {
-            store
-                .drop_index(def.collection, &def.spec(), def.kind)
-                .unwrap();
-        }
-        if indexed {
-            for p in ["c", "age"] {
-                store
-                    .add_index(Collection::EmailAccounts, p, IndexKind::Value)
-                    .unwrap();
-            }
-        }
-        engine_importing(store, docs)
-    };
     let queries = [
         (
             "SELECT email, age FROM emailAccounts WHERE c = \"DE\" AND age >= 30 ORDER BY age LIMIT 5",
@@ -1326,7 +1310,7 @@ fn a_walk_starts_at_the_filters_range_on_the_ordered_path() {
     ];
     for multi in [false, true] {
         let d = docs(multi);
-        let (e, plain) = (engine(&d, true), engine(&d, false));
+        let (e, plain) = (value_indexed(&d, &["c", "age"]), value_indexed(&d, &[]));
         for (q, start) in queries {
             let plan = e.explain(q).unwrap();
             // Several values of `age`: a walk would end at the far bound but start at the
@@ -1398,23 +1382,7 @@ fn generated_walks_from_the_filters_range_answer_as_the_scan() {
                 d
             })
             .collect();
-        let engine = |indexed: bool| {
-            let store = Store::in_memory().unwrap();
-            for def in store.catalog().unwrap().indexes {
-                store
-                    .drop_index(def.collection, &def.spec(), def.kind)
-                    .unwrap();
-            }
-            if indexed {
-                for p in ["c", "v"] {
-                    store
-                        .add_index(Collection::EmailAccounts, p, IndexKind::Value)
-                        .unwrap();
-                }
-            }
-            engine_importing(store, &docs)
-        };
-        let (e, plain) = (engine(true), engine(false));
+        let (e, plain) = (value_indexed(&docs, &["c", "v"]), value_indexed(&docs, &[]));
         for _ in 0..150 {
             let bound = |next: &mut dyn FnMut(u64) -> u64| match next(8) {
                 0 => format!("\"s{}\"", next(10)),
@@ -1493,21 +1461,7 @@ fn generated_date_windows_answer_as_the_scan_with_and_without_plain_strings() {
         let holds_plain = docs
             .iter()
             .any(|d| acql::value::parse_datetime(d["d"].as_str().unwrap()).is_none());
-        let engine = |indexed: bool| {
-            let store = Store::in_memory().unwrap();
-            for def in store.catalog().unwrap().indexes {
-                store
-                    .drop_index(def.collection, &def.spec(), def.kind)
-                    .unwrap();
-            }
-            if indexed {
-                store
-                    .add_index(Collection::EmailAccounts, "d", IndexKind::Value)
-                    .unwrap();
-            }
-            engine_importing(store, &docs)
-        };
-        let (e, scan) = (engine(true), engine(false));
+        let (e, scan) = (value_indexed(&docs, &["d"]), value_indexed(&docs, &[]));
         for _ in 0..60 {
             let ops = [">=", ">", "<", "<="];
             let mut filter = format!("d {} \"{}\"", ops[next(2) as usize], date(&mut next));
@@ -1538,4 +1492,21 @@ fn generated_date_windows_answer_as_the_scan_with_and_without_plain_strings() {
             }
         }
     }
+}
+
+/// An engine over `docs` whose only indexes are value indexes on `paths` (none: every
+/// query is a full scan, the reference answer).
+fn value_indexed(docs: &[Value], paths: &[&str]) -> Engine {
+    let store = Store::in_memory().unwrap();
+    for def in store.catalog().unwrap().indexes {
+        store
+            .drop_index(def.collection, &def.spec(), def.kind)
+            .unwrap();
+    }
+    for p in paths {
+        store
+            .add_index(Collection::EmailAccounts, p, IndexKind::Value)
+            .unwrap();
+    }
+    engine_importing(store, docs)
 }
