@@ -405,6 +405,25 @@ impl Engine {
         }
     }
 
+    /// Gives a declared value or composite index a table of per-key document counts
+    /// (SQLite; see [`IndexDef::counted`]), whatever its keys' repeats: an import into an
+    /// empty collection and [`Engine::add_index`] give one by themselves to indexes whose
+    /// keys repeat. PostgreSQL keeps no counts tables: the call is an error there.
+    pub fn keep_key_counts(
+        &self,
+        collection: Collection,
+        spec: &str,
+        kind: IndexKind,
+    ) -> Result<IndexDef> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.keep_key_counts(collection, spec, kind)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => {
+                Err(StoreError::Index("PostgreSQL keeps no per-key counts tables".into()).into())
+            }
+        }
+    }
+
     /// Drops a declared index.
     pub fn drop_index(&self, collection: Collection, spec: &str, kind: IndexKind) -> Result<()> {
         match &self.backend {

@@ -305,6 +305,33 @@ fn explain_shows_the_plan() {
         .stderr(predicate::str::contains("^"));
 }
 
+/// `acql index DB count` gives an index its counts table: `list` says so, EXPLAIN reads
+/// it, answers stay the same; a words index has none, and an unknown index is an error.
+#[test]
+fn index_count_keeps_key_counts() {
+    let (dir, db) = people();
+    let index = |args: &[&str]| acql(dir.path()).arg("index").arg(&db).args(args).assert();
+    let query = "SELECT count(*) FROM emailAccounts WHERE data.tier = \"gold\"";
+    let before = json_of(acql(dir.path()).arg(&db).arg(query));
+    index(&["add", "data.tier"]).success();
+    index(&["count", "data.tier"])
+        .success()
+        .stdout(predicate::str::contains(
+            "counting keys of value index on emailAccounts.data.tier",
+        ));
+    let list = stdout_of(acql(dir.path()).arg("index").arg(&db).arg("list"));
+    assert!(
+        list.lines().any(|l| l.ends_with("data.tier  (key counts)")),
+        "{list}"
+    );
+    let explain = stdout_of(acql(dir.path()).arg("explain").arg(&db).arg(query));
+    assert!(explain.contains("FROM kc_"), "{explain}");
+    assert_eq!(json_of(acql(dir.path()).arg(&db).arg(query)), before);
+    index(&["count", "data.nothing"])
+        .code(1)
+        .stderr(predicate::str::contains("data.nothing"));
+}
+
 #[test]
 fn index_list_add_drop() {
     let (dir, db) = people();

@@ -357,11 +357,15 @@ proptest! {
         queries in prop::collection::vec(query(), 1..8),
     ) {
         let docs = with_emails(docs);
-        let engines = [engine(&docs, true), engine(&docs, false)];
+        let engines = [
+            engine(&docs, true),
+            engine(&docs, false),
+            crate::common::counting_every_index(engine(&docs, true)),
+        ];
         for q in &queries {
             let ast = acql::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
             let (want, total) = naive(&docs, &ast);
-            for (e, label) in engines.iter().zip(["indexed", "unindexed"]) {
+            for (e, label) in engines.iter().zip(["indexed", "unindexed", "counted"]) {
                 let page = e.search(q, &SearchOptions::default()).unwrap_or_else(|err| panic!("{q}: {err}"));
                 prop_assert_eq!(
                     &page.results, &want, "{} ({}):\n{}", q, label, e.explain(q).unwrap_or_default()
@@ -437,9 +441,13 @@ proptest! {
     ) {
         use acql::plan::physical::When;
         let docs = with_emails(docs);
-        let engines = [engine(&docs, true), engine(&docs, false)];
+        let engines = [
+            engine(&docs, true),
+            engine(&docs, false),
+            crate::common::counting_every_index(engine(&docs, true)),
+        ];
         for q in &queries {
-            for (e, label) in engines.iter().zip(["indexed", "unindexed"]) {
+            for (e, label) in engines.iter().zip(["indexed", "unindexed", "counted"]) {
                 let analysis = e.analyze(q).unwrap_or_else(|err| panic!("{q}: {err}"));
                 let ran = analysis.trace.physical.clone().expect("a run records its physical plan");
                 prop_assert!(analysis.unplanned().is_empty(), "{} ({}):\n{}", q, label, analysis);
@@ -830,7 +838,10 @@ pub(crate) mod edges {
         let engines = [
             ("no index", engine(&docs, None)),
             ("random catalog", engine(&docs, Some(catalog))),
-            ("every index", engine(&docs, Some(&all))),
+            (
+                "every index, counted",
+                crate::common::counting_every_index(engine(&docs, Some(&all))),
+            ),
         ];
         let opts = SearchOptions::default();
         for q in queries {

@@ -1806,3 +1806,221 @@ fn dotted_write_key_with_an_empty_segment_is_refused() {
         json!(true)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// per-key counts tables
+
+mod key_counts {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A value of `data.c`: few distinct keys of every type, or an array (a document
+    /// with several keys under one index), or nothing.
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            1 => Just(Value::Null),
+            6 => prop::sample::select(vec![
+                json!("a"), json!("b"), json!("2026-01-01T00:00:00Z"), json!(1), json!(2.5),
+                json!(-3), json!(true), json!(false), json!("7"),
+            ]),
+            1 => prop::sample::select(vec![json!(["a", "b"]), json!([1, 1, 2]), json!(["a", 1])]),
+        ]
+    }
+
+    fn data() -> impl Strategy<Value = Value> {
+        (value(), value()).prop_map(|(c, n)| {
+            let mut d = serde_json::Map::new();
+            if !c.is_null() {
+                d.insert("c".into(), c);
+            }
+            if !n.is_null() {
+                d.insert("n".into(), n);
+            }
+            Value::Object(d)
+        })
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// `importLiteAccount`: merges `data` into the account of email `i`.
+        Lite(u8, Value),
+        /// Deletes the email account `i`, if there is one.
+        Delete(u8),
+        /// An NDJSON import of accounts `(i, data)`, replacing those that exist (a bulk
+        /// load when the collection is empty and nothing is replaced).
+        Import(Vec<(u8, Value)>, bool),
+        /// Declares an index on the documents there are (it decides its counts table).
+        AddIndex(&'static str),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..10, data()).prop_map(|(i, d)| Op::Lite(i, d)),
+            2 => (0u8..10).prop_map(Op::Delete),
+            2 => (prop::collection::vec((0u8..10, data()), 0..12), any::<bool>())
+                .prop_map(|(rows, replace)| Op::Import(rows, replace)),
+            1 => prop::sample::select(vec!["data.n", "data.c, data.n", "data.*"]).prop_map(Op::AddIndex),
+        ]
+    }
+
+    /// Every counts table holds exactly its side table's rows per key.
+    fn assert_counts_agree(store: &Store) -> Result<(), TestCaseError> {
+        let catalog = store.catalog().unwrap();
+        for def in catalog.indexes.iter().filter(|d| d.counted) {
+            let b = if def.has_binding() { "b, " } else { "" };
+            let (want, got): (Vec<String>, Vec<String>) = store
+                .read(|conn| {
+                    let rows = |sql: &str| -> Vec<String> {
+                        let mut stmt = conn.prepare(sql).unwrap();
+                        stmt.query_map([], |r| {
+                            let k: rusqlite::types::Value = r.get(0)?;
+                            let c: i64 = r.get(1)?;
+                            let b: Option<String> = r.get(2)?;
+                            Ok(format!("{b:?} {k:?} {c}"))
+                        })
+                        .unwrap()
+                        .collect::<Result<_, _>>()
+                        .unwrap()
+                    };
+                    let bcol = if def.has_binding() { "b" } else { "NULL" };
+                    (
+                        rows(&format!(
+                            "SELECT k, count(*), {bcol} FROM {} GROUP BY {b}k ORDER BY {b}k",
+                            def.table()
+                        )),
+                        rows(&format!(
+                            "SELECT k, c, {bcol} FROM {} ORDER BY {b}k",
+                            def.counts_table()
+                        )),
+                    )
+                })
+                .unwrap();
+            prop_assert_eq!(got, want, "counts of {} ({})", def.spec(), def.table());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever writes a store sees (merges, deletes, bulk loads, replacing imports,
+        /// indexes declared later), each counts table equals its side table grouped by
+        /// key, and a count or a group read from it is the unindexed engine's answer.
+        #[test]
+        fn counts_tables_follow_every_write(
+            first in prop::collection::vec((0u8..10, data()), 0..12),
+            ops in prop::collection::vec(op(), 1..16),
+        ) {
+            let store = Store::in_memory().unwrap();
+            store.add_index(Collection::EmailAccounts, "data.c", IndexKind::Value).unwrap();
+            store.add_index(Collection::EmailAccounts, "data.c", IndexKind::Words).unwrap();
+            // Counted from the start (empty), whatever the loads below decide.
+            store.keep_key_counts(Collection::EmailAccounts, "data.c", IndexKind::Value).unwrap();
+            let ndjson = |rows: &[(u8, Value)]| -> String {
+                rows.iter()
+                    .map(|(i, d)| format!("{}\n", json!({"email": format!("e{i}@x.com"), "data": d})))
+                    .collect()
+            };
+            // A first bulk load: its repeated emails are refused as a whole, so keep the
+            // first of each.
+            let mut seen = std::collections::HashSet::new();
+            let first: Vec<(u8, Value)> = first.into_iter().filter(|(i, _)| seen.insert(*i)).collect();
+            store.import_ndjson(ndjson(&first).as_bytes(), ImportOptions::new(Collection::EmailAccounts)).unwrap();
+            assert_counts_agree(&store)?;
+            for op in ops {
+                match op {
+                    Op::Lite(i, d) => {
+                        store.import_lite_account(&lite(&format!("e{i}@x.com"), None, None, Some(d))).unwrap();
+                    }
+                    Op::Delete(i) => {
+                        if let Some(doc) = store.get_document(Collection::EmailAccounts, &format!("e{i}@x.com")).unwrap()
+                            && let Some(token) = doc["token"].as_str()
+                        {
+                            store.delete_lite_account(token).unwrap();
+                        }
+                    }
+                    Op::Import(rows, replace) => {
+                        let mut options = ImportOptions::new(Collection::EmailAccounts);
+                        options.replace = replace;
+                        // Without `replace`, an existing email fails the import, which must
+                        // then change nothing (counts included).
+                        let _ = store.import_ndjson(ndjson(&rows).as_bytes(), options);
+                    }
+                    Op::AddIndex(spec) => {
+                        let kind = IndexKind::Value;
+                        let declared = store.catalog().unwrap().indexes.iter().any(|d| d.spec() == spec && d.kind != IndexKind::Words);
+                        if !declared {
+                            store.add_index(Collection::EmailAccounts, spec, kind).unwrap();
+                        }
+                    }
+                }
+                assert_counts_agree(&store)?;
+            }
+            // Counts and groups read from the tables answer as the evaluator does.
+            for def in store.catalog().unwrap().indexes {
+                if def.kind != IndexKind::Words && !def.counted {
+                    store.keep_key_counts(def.collection, &def.spec(), def.kind).unwrap();
+                }
+            }
+            assert_counts_agree(&store)?;
+            let engine = acql::engine::Engine::from_store(store);
+            let plain = engine.without_indexes();
+            for q in [
+                "SELECT count(*) FROM emailAccounts WHERE data.c = \"a\"",
+                "SELECT count(*) FROM emailAccounts WHERE data.c IN (\"a\", 1, true)",
+                "SELECT count(*) FROM emailAccounts WHERE data.c >= 0",
+                "SELECT count(*) FROM emailAccounts WHERE data.n < \"b\"",
+                "SELECT data.c, count(*) FROM emailAccounts GROUP BY data.c",
+                "SELECT avg(data.n), sum(data.n), min(data.n), max(data.n), count(*) FROM emailAccounts WHERE data.c = \"a\"",
+                "SELECT data.c, avg(data.n), count(*) FROM emailAccounts GROUP BY data.c",
+            ] {
+                let opts = acql::engine::SearchOptions::default();
+                let (got, want) = (engine.search(q, &opts).unwrap(), plain.search(q, &opts).unwrap());
+                prop_assert_eq!(&got.results, &want.results, "{}:\n{}", q, engine.explain(q).unwrap_or_default());
+                prop_assert_eq!(got.total_count, want.total_count, "{} totalCount", q);
+            }
+        }
+    }
+
+    /// A bulk load gives a counts table to the indexes whose keys repeat (at least
+    /// twice on average) and to no other; `EXPLAIN` then shows counts read from it.
+    #[test]
+    fn a_bulk_load_counts_the_keys_that_repeat() {
+        let store = Store::in_memory().unwrap();
+        let docs: String = (0..40)
+            .map(|i| {
+                let country = ["DE", "FR"][i % 2];
+                format!(
+                    "{}\n",
+                    json!({"email": format!("e{i}@x.com"), "profile": {"country": country}})
+                )
+            })
+            .collect();
+        store
+            .import_ndjson(
+                docs.as_bytes(),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
+            .unwrap();
+        let catalog = store.catalog().unwrap();
+        let counted = |spec: &str| {
+            catalog
+                .indexes
+                .iter()
+                .find(|d| d.spec() == spec && d.collection == Collection::EmailAccounts)
+                .unwrap()
+                .counted
+        };
+        assert!(counted("profile.country"));
+        assert!(!counted("email"), "unique keys get no counts table");
+        let engine = acql::engine::Engine::from_store(store);
+        let explain = engine
+            .explain("SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\"")
+            .unwrap();
+        assert!(explain.contains("FROM kc_"), "{explain}");
+        let explain = engine
+            .explain("SELECT count(*) FROM emailAccounts WHERE email = \"e1@x.com\"")
+            .unwrap();
+        assert!(!explain.contains("FROM kc_"), "{explain}");
+    }
+}

@@ -286,7 +286,7 @@ pub struct IndexArgs {
     pub action: IndexAction,
 }
 
-/// `acql index DB add|drop|list`.
+/// `acql index DB add|drop|count|list`.
 #[derive(Debug, Subcommand)]
 pub enum IndexAction {
     /// List the declared indexes.
@@ -295,6 +295,10 @@ pub enum IndexAction {
     Add(IndexSpec),
     /// Drop an index.
     Drop(IndexSpec),
+    /// Keep a table of per-key document counts for a value or composite index, so counts,
+    /// aggregates and groups over it read one row per key (an import into an empty
+    /// collection and `add` give one to indexes whose keys repeat by themselves).
+    Count(IndexSpec),
 }
 
 /// Which index.

@@ -337,6 +337,17 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
             let done = drop_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
             out.str(&format!("{done}\n"))?;
         }
+        IndexAction::Count(spec) => {
+            let engine = open_existing(&a.db)?;
+            let kind = spec.kind.unwrap_or(IndexKind::Value);
+            engine
+                .keep_key_counts(spec.collection, &spec.pattern, kind)
+                .map_err(|e| CliError::failed(describe(&e, None)))?;
+            out.str(&format!(
+                "{}\n",
+                index_changed("counting keys of", spec.collection, &spec.pattern, kind)
+            ))?;
+        }
     }
     out.flush()
 }
@@ -423,9 +434,10 @@ pub fn format_catalog(catalog: &Catalog) -> String {
         .max()
         .unwrap_or(0);
     for ix in &catalog.indexes {
+        let counted = if ix.counted { "  (key counts)" } else { "" };
         let _ = writeln!(
             lines,
-            "{:<width$}  {:<9}  {}",
+            "{:<width$}  {:<9}  {}{counted}",
             ix.collection.name(),
             ix.kind.as_str(),
             ix.spec()

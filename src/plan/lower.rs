@@ -314,6 +314,42 @@ fn select_side(sql: &mut Sql, what: &str, index: &IndexRef, a: &str) {
     cond_b(sql, index, a);
 }
 
+/// True when a count of `probe`'s rows (or, without a probe, of a whole binding's) in
+/// `index` can read the index's counts table (see [`crate::catalog::IndexDef::counted`]):
+/// on SQLite, for a counted index and a probe on the key column alone (a key, or a range
+/// within numbers or within strings).
+fn counted(d: Dialect, index: &IndexRef, probe: Option<&Probe>) -> bool {
+    d == Dialect::Sqlite
+        && index.index.counted
+        && probe.is_none_or(|p| {
+            matches!(
+                p,
+                Probe::Key(_)
+                    | Probe::Range {
+                        class: KeyClass::Number | KeyClass::Text,
+                        ..
+                    }
+            )
+        })
+}
+
+/// Appends `SELECT <count> FROM <table> x WHERE <b condition>`: the start of a count of
+/// the rows of one binding that a probe (appended next) finds, each row one document. A
+/// counted index sums its counts table's `c` over the probe's keys, one row per key; any
+/// other counts its side table's rows.
+fn select_count(sql: &mut Sql, index: &IndexRef, probe: Option<&Probe>) {
+    if counted(sql.dialect, index, probe) {
+        let _ = write!(
+            sql.text,
+            "SELECT coalesce(sum(x.c), 0) FROM {} x WHERE ",
+            index.index.counts_table()
+        );
+        cond_b(sql, index, "x");
+    } else {
+        select_side(sql, "count(*)", index, "x");
+    }
+}
+
 /// Appends `col op ?`.
 fn bound(sql: &mut Sql, col: &str, b: &Bound, lower: bool) {
     let op = bound_op(b, lower);
@@ -646,7 +682,7 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
             sql.push(")");
         }
         _ if legs.len() > 1 && disjoint_keys(&legs) => {
-            select_side(&mut sql, "count(*)", legs[0].0, "x");
+            select_count(&mut sql, legs[0].0, Some(legs[0].1));
             sql.push(" AND x.k IN (");
             for (i, (_, probe)) in legs.iter().enumerate() {
                 if i > 0 {
@@ -697,15 +733,19 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
                 return None;
             };
             sql.push("SELECT (");
-            select_side(&mut sql, "count(*)", index, "x");
+            select_count(&mut sql, index, Some(probe));
             bound(&mut sql, "x.k", lo, true);
             sql.push(") - (");
-            select_side(&mut sql, "count(*)", index, "x");
+            select_count(&mut sql, index, Some(probe));
             sql.push(" AND x.k >= '')");
         }
         _ if legs.len() == 1 => {
             let (index, probe) = legs[0];
-            select_side(&mut sql, count_of(index, probe), index, "x");
+            if unique_rows(index, probe) {
+                select_count(&mut sql, index, Some(probe));
+            } else {
+                select_side(&mut sql, count_of(index, probe), index, "x");
+            }
             probe_condition(&mut sql, probe);
         }
         _ => {
@@ -884,11 +924,30 @@ pub fn without_entry(d: Dialect, collection: Collection, index: &IndexRef) -> Sq
     sql
 }
 
+/// Appends `SELECT x.k, <count> FROM <table> x WHERE <b condition>`, to be grouped by
+/// `x.k`: a counted index's counts table ([`counted`]), else its side table's rows.
+fn select_key_counts(sql: &mut Sql, index: &IndexRef, probe: Option<&Probe>) {
+    if counted(sql.dialect, index, probe) {
+        let _ = write!(
+            sql.text,
+            "SELECT x.k, sum(x.c) FROM {} x WHERE ",
+            index.index.counts_table()
+        );
+        cond_b(sql, index, "x");
+    } else {
+        select_side(sql, "x.k, count(*)", index, "x");
+    }
+}
+
 /// Per-key document counts of a value index: `(k, count)`.
 pub fn group_counts(d: Dialect, index: &IndexRef) -> Sql {
     let mut sql = Sql::new(d);
     let keys = d.key_columns("x");
-    select_side(&mut sql, &format!("{keys}, count(*)"), index, "x");
+    if counted(d, index, None) {
+        select_key_counts(&mut sql, index, None);
+    } else {
+        select_side(&mut sql, &format!("{keys}, count(*)"), index, "x");
+    }
     let _ = write!(sql.text, " GROUP BY {}", d.key_order("x", false));
     sql
 }
@@ -922,12 +981,47 @@ pub fn fetch_one(d: Dialect, collection: Collection) -> Sql {
 /// k)` rows of the source whose `k` is a number (fenced to numbers), in index order; the
 /// executor puts them in document order.
 pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
+    covered_rows_from(d, source, false)
+}
+
+/// Whether a source's rows can be read as keys with their counts ([`counted`]).
+fn source_counted(d: Dialect, source: &Source) -> bool {
+    match &source.rows {
+        Rows::All | Rows::Keys(_) => counted(d, &source.index, None),
+        Rows::Lookup(l) => l.probes.iter().all(|p| counted(d, &l.index, Some(p))),
+    }
+}
+
+/// [`covered_rows`], or with `counts` (for a [`source_counted`] source) the same keys
+/// from the counts table as `(c, k)` rows: each key once, with its rows' number.
+fn covered_rows_from(d: Dialect, source: &Source, counts: bool) -> Sql {
     let mut sql = Sql::new(d);
     let numbers = d.fence(KeyClass::Number, "x.k", "x.t", (false, false));
-    let what = format!("x.doc, {}", d.key_columns("x"));
+    let what = if counts {
+        format!("x.c, {}", d.key_columns("x"))
+    } else {
+        format!("x.doc, {}", d.key_columns("x"))
+    };
+    let select = |sql: &mut Sql, index: &IndexRef| {
+        if counts {
+            let _ = write!(
+                sql.text,
+                "SELECT {what} FROM {} x WHERE ",
+                index.index.counts_table()
+            );
+            cond_b(sql, index, "x");
+        } else {
+            select_side(sql, &what, index, "x");
+        }
+    };
+    let table = if counts {
+        source.index.index.counts_table()
+    } else {
+        source.index.index.table()
+    };
     match &source.rows {
         Rows::All => {
-            select_side(&mut sql, &what, &source.index, "x");
+            select(&mut sql, &source.index);
             sql.push(&numbers);
         }
         Rows::Lookup(l) => {
@@ -935,7 +1029,7 @@ pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
                 if i > 0 {
                     sql.push(" UNION ALL ");
                 }
-                select_side(&mut sql, &what, &l.index, "x");
+                select(&mut sql, &l.index);
                 probe_condition(&mut sql, p);
                 let numbers_only = matches!(
                     p,
@@ -955,11 +1049,7 @@ pub fn covered_rows(d: Dialect, source: &Source) -> Sql {
                 if i > 0 {
                     sql.push(" UNION ALL ");
                 }
-                let _ = write!(
-                    sql.text,
-                    "SELECT {what} FROM {} x WHERE x.b = ",
-                    source.index.index.table()
-                );
+                let _ = write!(sql.text, "SELECT {what} FROM {table} x WHERE x.b = ");
                 sql.bind(ValueKey::Text(key.clone()));
                 sql.push(&numbers);
             }
@@ -991,12 +1081,31 @@ pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql
 /// Appends the columns of an integer summary of the numbers in column `k` (see
 /// [`covered_summary`]): `count(*), sum(k), sum(k * k), min(k), max(k)`, the last three
 /// `NULL` unless asked for (each costs a step per row).
-fn summary_columns(sql: &mut Sql, k: &str, (squares, extremes): (bool, bool)) {
+///
+/// With `weight`, each row stands for that column's number of rows holding its key (a
+/// counts table): `sum(c)`, `sum(k * c)`, `sum(k * k * c)`. The sums are exact in the same
+/// cases: a product past 64 bits is a double in SQLite, as a sum of its `c` equal terms
+/// would have overflowed.
+fn summary_columns(
+    sql: &mut Sql,
+    k: &str,
+    (squares, extremes): (bool, bool),
+    weight: Option<&str>,
+) {
     match sql.dialect {
         // Not planned for PostgreSQL (`Dialect::summaries_inside`): SQLite's shape.
         Dialect::Sqlite | Dialect::Postgres => {
-            let _ = write!(sql.text, "count(*), sum({k}), ");
-            if squares {
+            match weight {
+                Some(c) => {
+                    let _ = write!(sql.text, "coalesce(sum({c}), 0), sum({k} * {c}), ");
+                }
+                None => {
+                    let _ = write!(sql.text, "count(*), sum({k}), ");
+                }
+            }
+            if let (true, Some(c)) = (squares, weight) {
+                let _ = write!(sql.text, "sum({k} * {k} * {c}), ");
+            } else if squares {
                 let _ = write!(sql.text, "sum({k} * {k}), ");
             } else {
                 sql.push("NULL, ");
@@ -1018,15 +1127,21 @@ fn summary_columns(sql: &mut Sql, k: &str, (squares, extremes): (bool, bool)) {
 /// ([`covered_rows`]) after a double or an error.
 pub fn covered_summary(d: Dialect, source: &Source, asked: (bool, bool)) -> Sql {
     let mut sql = Sql::new(d);
+    let counts = source_counted(d, source);
     sql.push("SELECT ");
     if let Rows::All = source.rows {
-        summary_columns(&mut sql, "x.k", asked);
-        let _ = write!(sql.text, " FROM {} x WHERE ", source.index.index.table());
+        summary_columns(&mut sql, "x.k", asked, counts.then_some("x.c"));
+        let table = if counts {
+            source.index.index.counts_table()
+        } else {
+            source.index.index.table()
+        };
+        let _ = write!(sql.text, " FROM {table} x WHERE ");
         cond_b(&mut sql, &source.index, "x");
         sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
     } else {
-        summary_columns(&mut sql, "r.k", asked);
-        let rows = covered_rows(d, source);
+        summary_columns(&mut sql, "r.k", asked, counts.then_some("r.c"));
+        let rows = covered_rows_from(d, source, counts);
         sql.push(" FROM (");
         sql.push(&rows.text);
         sql.params.extend(rows.params);
@@ -1041,13 +1156,13 @@ pub fn covered_summary(d: Dialect, source: &Source, asked: (bool, bool)) -> Sql 
 pub fn lookup_group_counts(d: Dialect, lookup: &Lookup) -> Sql {
     let mut sql = Sql::new(d);
     if let [probe] = lookup.probes.as_slice() {
-        select_side(&mut sql, "x.k, count(*)", &lookup.index, "x");
+        select_key_counts(&mut sql, &lookup.index, Some(probe));
         probe_condition(&mut sql, probe);
         sql.push(" GROUP BY x.k");
         return sql;
     }
     if lookup.probes.iter().all(|p| matches!(p, Probe::Key(_))) {
-        select_side(&mut sql, "x.k, count(*)", &lookup.index, "x");
+        select_key_counts(&mut sql, &lookup.index, lookup.probes.first());
         sql.push(" AND x.k IN (");
         for (i, p) in lookup.probes.iter().enumerate() {
             if i > 0 {
@@ -1104,11 +1219,19 @@ fn b_condition(sql: &mut Sql, keys: Option<&[String]>, (lo, hi): (&str, &str)) {
 /// the presence binding of the group's equality key; all of them, or those of `keys`.
 pub fn presence_group_counts(d: Dialect, index: &IndexRef, keys: Option<&[String]>) -> Sql {
     let mut sql = Sql::new(d);
-    let _ = write!(
-        sql.text,
-        "SELECT x.b, count(*) FROM {} x WHERE ",
-        index.index.table()
-    );
+    if counted(d, index, None) {
+        let _ = write!(
+            sql.text,
+            "SELECT x.b, sum(x.c) FROM {} x WHERE ",
+            index.index.counts_table()
+        );
+    } else {
+        let _ = write!(
+            sql.text,
+            "SELECT x.b, count(*) FROM {} x WHERE ",
+            index.index.table()
+        );
+    }
     let presence: Option<Vec<String>> = keys.map(|ks| {
         ks.iter()
             .map(|k| crate::catalog::entries::presence_key(k))
@@ -1146,8 +1269,14 @@ pub fn composite_group_summary(
             sql.push(" UNION ALL ");
         }
         sql.push("SELECT x.b, ");
-        summary_columns(&mut sql, "x.k", asked);
-        let _ = write!(sql.text, " FROM {} x WHERE ", index.index.table());
+        let counts = counted(d, index, None);
+        summary_columns(&mut sql, "x.k", asked, counts.then_some("x.c"));
+        let table = if counts {
+            index.index.counts_table()
+        } else {
+            index.index.table()
+        };
+        let _ = write!(sql.text, " FROM {table} x WHERE ");
         b_condition(&mut sql, keys, range);
         sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
         sql.push(" GROUP BY x.b");

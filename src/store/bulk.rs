@@ -473,6 +473,32 @@ struct Loader<'c> {
     repeated: Vec<(i64, String)>,
     /// The ids of `repeated`, once the keys are written: their index rows are left out.
     dropped: HashSet<i64>,
+    /// Per index, how often a bulk load's keys repeat, seen as its rows are written: what
+    /// decides its counts table at the end ([`index::worth_counting`]).
+    keys: Vec<KeyRepeats>,
+}
+
+/// The rows and distinct keys of one index's rows written in key order.
+#[derive(Default)]
+struct KeyRepeats {
+    rows: u64,
+    keys: u64,
+    last: Option<(String, ValueKey)>,
+}
+
+impl KeyRepeats {
+    /// Counts `rows` rows of `entry`, the rows of one key arriving together.
+    fn add(&mut self, entry: &ValueEntry, rows: u64) {
+        self.rows += rows;
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(b, k)| *b != entry.b || *k != entry.k)
+        {
+            self.keys += 1;
+            self.last = Some((entry.b.clone(), entry.k.clone()));
+        }
+    }
 }
 
 enum Outcome {
@@ -521,6 +547,7 @@ impl<'c> Loader<'c> {
             last_key: None,
             repeated: Vec::new(),
             dropped: HashSet::new(),
+            keys: defs.iter().map(|_| KeyRepeats::default()).collect(),
         })
     }
 
@@ -731,7 +758,7 @@ impl<'c> Loader<'c> {
 
     /// Writes one merged chunk of a bulk load's index rows (in key order) to its side
     /// table.
-    fn write_chunk(&self, i: usize, chunk: &mut Chunk) -> Result<(), StoreError> {
+    fn write_chunk(&mut self, i: usize, chunk: &mut Chunk) -> Result<(), StoreError> {
         let def = &self.defs[i];
         if !self.dropped.is_empty() {
             let dropped = &self.dropped;
@@ -743,13 +770,31 @@ impl<'c> Loader<'c> {
                 ),
             }
         }
+        let repeats = &mut self.keys[i];
         match chunk {
             Chunk::Values(rows) => {
+                for (_, e) in rows.iter() {
+                    repeats.add(e, 1);
+                }
                 index::write_values(self.conn, def, rows.iter().map(|(d, e)| (*d, e)))
             }
             Chunk::Words(rows) => index::write_words(self.conn, def, rows),
-            Chunk::Postings(entry, docs) => index::write_postings(self.conn, def, entry, docs),
+            Chunk::Postings(entry, docs) => {
+                repeats.add(entry, docs.len() as u64);
+                index::write_postings(self.conn, def, entry, docs)
+            }
         }
+    }
+
+    /// Gives each value or composite index whose keys the bulk load found repeated
+    /// enough its counts table ([`index::keep_counts`]), from the rows just written.
+    fn count_keys(&self) -> Result<(), StoreError> {
+        for (def, repeats) in self.defs.iter().zip(&self.keys) {
+            if index::worth_counting(repeats.rows, repeats.keys) {
+                index::keep_counts(self.conn, def)?;
+            }
+        }
+        Ok(())
     }
 
     /// The key exists: replace the document (keeping its id) or refuse the line.
@@ -1222,6 +1267,7 @@ impl Store {
                                 let _ = recycle.try_send(chunk);
                             }
                             Ok(FromIndexer::Done) => {
+                                loader.count_keys()?;
                                 report.phases.index_rows =
                                     started.elapsed().saturating_sub(report.phases.keys);
                                 break;

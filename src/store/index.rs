@@ -281,11 +281,94 @@ pub(crate) fn replace_entries(
     Ok(())
 }
 
-/// Drops a side table and its declaration.
+/// Drops a side table (its triggers go with it), its counts table and its declaration.
 pub(crate) fn drop(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
-    conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", def.table()))?;
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+        def.table(),
+        def.counts_table()
+    ))?;
     conn.execute("DELETE FROM acql_indexes WHERE id = ?1", params![def.id])?;
     Ok(())
+}
+
+/// The average rows per key from which an index keeps a counts table
+/// ([`IndexDef::counted`]): below it the table holds nearly a row per side-table row, costs
+/// every write as much again, and a count over it reads nearly as many rows.
+pub(crate) const COUNTED_ROWS_PER_KEY: u64 = 2;
+
+/// Whether an index of `rows` side-table rows over `keys` distinct keys is worth a counts
+/// table.
+pub(crate) fn worth_counting(rows: u64, keys: u64) -> bool {
+    keys > 0 && rows >= COUNTED_ROWS_PER_KEY.saturating_mul(keys)
+}
+
+/// The DDL of a counts table and of the side table's triggers that keep it: a row
+/// inserted adds one to its key's count, a row deleted takes one away (and a count that
+/// reaches 0 goes). Side-table rows are only ever inserted and deleted, never updated.
+fn counts_sql(def: &IndexDef) -> String {
+    let t = def.table();
+    let kc = def.counts_table();
+    let (b_col, b, new_b, old_b) = if def.has_binding() {
+        ("b TEXT NOT NULL, ", "b, ", "new.b, ", "b = old.b AND ")
+    } else {
+        ("", "", "", "")
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {kc}({b_col}k NOT NULL, c INTEGER NOT NULL,
+             PRIMARY KEY ({b}k)) WITHOUT ROWID;
+         CREATE TRIGGER IF NOT EXISTS {t}_kc_in AFTER INSERT ON {t} BEGIN
+             INSERT INTO {kc}({b}k, c) VALUES ({new_b}new.k, 1)
+                 ON CONFLICT ({b}k) DO UPDATE SET c = c + 1;
+         END;
+         CREATE TRIGGER IF NOT EXISTS {t}_kc_out AFTER DELETE ON {t} BEGIN
+             UPDATE {kc} SET c = c - 1 WHERE {old_b}k = old.k;
+             DELETE FROM {kc} WHERE {old_b}k = old.k AND c = 0;
+         END;"
+    )
+}
+
+/// Gives a value or composite index its counts table, filled from its side table, and
+/// its flag ([`IndexDef::counted`]); from then on the triggers keep it, in the caller's
+/// transaction. Does nothing for a words index or one that has it.
+pub(crate) fn keep_counts(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
+    if def.counted || def.kind == IndexKind::Words {
+        return Ok(());
+    }
+    let b = if def.has_binding() { "b, " } else { "" };
+    conn.execute_batch(&counts_sql(def))?;
+    conn.execute_batch(&format!(
+        "INSERT INTO {}({b}k, c) SELECT {b}k, count(*) FROM {} GROUP BY {b}k",
+        def.counts_table(),
+        def.table()
+    ))?;
+    add_flags(conn, def, crate::catalog::FLAG_COUNTED)
+}
+
+/// Measures how often an index's keys repeat and, when [`worth_counting`], gives it its
+/// counts table ([`keep_counts`]). One pass over the side table in key order. Returns
+/// whether the index is counted afterwards.
+pub(crate) fn count_if_worth(conn: &Connection, def: &IndexDef) -> Result<bool, StoreError> {
+    if def.counted {
+        return Ok(true);
+    }
+    if def.kind == IndexKind::Words {
+        return Ok(false);
+    }
+    let b = if def.has_binding() { "b, " } else { "" };
+    let (keys, rows): (i64, i64) = conn.query_row(
+        &format!(
+            "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {} GROUP BY {b}k)",
+            def.table()
+        ),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let worth = worth_counting(rows.unsigned_abs(), keys.unsigned_abs());
+    if worth {
+        keep_counts(conn, def)?;
+    }
+    Ok(worth)
 }
 
 /// Declares the default indexes of a new store (`catalog::DEFAULT_INDEXES`).

@@ -473,8 +473,29 @@ impl Store {
     ) -> Result<IndexDef, StoreError> {
         let (patterns, kind) = index_spec(spec, kind)?;
         self.write(|tx| {
-            let def = index::declare(tx, collection, &patterns, kind)?;
+            let mut def = index::declare(tx, collection, &patterns, kind)?;
             index::backfill(tx, &def)?;
+            def.counted = index::count_if_worth(tx, &def)?;
+            Ok(def)
+        })
+    }
+
+    /// Gives a declared value or composite index a counts table ([`IndexDef::counted`]),
+    /// whatever its keys' repeats: imports into an empty collection and [`Store::add_index`]
+    /// decide by themselves. Nothing changes for an index that has one; a words index
+    /// has none.
+    pub fn keep_key_counts(
+        &self,
+        collection: Collection,
+        spec: &str,
+        kind: IndexKind,
+    ) -> Result<IndexDef, StoreError> {
+        let (patterns, kind) = index_spec(spec, kind)?;
+        self.write(|tx| {
+            let catalog = schema::load_catalog(tx)?;
+            let mut def = declared(&catalog, collection, (&patterns, kind), spec)?.clone();
+            index::keep_counts(tx, &def)?;
+            def.counted = kind != IndexKind::Words;
             Ok(def)
         })
     }

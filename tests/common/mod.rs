@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use acql::catalog::Collection;
+use acql::catalog::{Collection, IndexKind};
 use acql::engine::Engine;
 use acql::server::ServerConfig;
 use acql::store::{ImportOptions, Store};
@@ -112,4 +112,17 @@ pub fn engine_importing<D: std::fmt::Display>(
         )
         .unwrap();
     Engine::from_store(store)
+}
+
+/// `engine` with a counts table for every value and composite index (SQLite), whatever
+/// its keys' repeats: counts, summaries and groups then read the counts tables.
+pub fn counting_every_index(engine: Engine) -> Engine {
+    for def in engine.catalog().unwrap().indexes {
+        if def.kind != IndexKind::Words {
+            engine
+                .keep_key_counts(def.collection, &def.spec(), def.kind)
+                .unwrap();
+        }
+    }
+    engine
 }
