@@ -478,25 +478,59 @@ struct Loader<'c> {
     keys: Vec<KeyRepeats>,
 }
 
-/// The rows and distinct keys of one index's rows written in key order.
-#[derive(Default)]
+/// The rows and distinct keys of one index's rows written in key order, and the rows of
+/// each key while there are few keys: its counts table is then written at the end without
+/// reading the side table again.
 struct KeyRepeats {
     rows: u64,
     keys: u64,
+    /// `(b, k, rows)` per key, until there are more than [`COUNTED_IN_MEMORY`] keys.
+    runs: Option<Vec<(String, ValueKey, u64)>>,
+    /// The last key, once `runs` is given up.
     last: Option<(String, ValueKey)>,
+}
+
+/// The most keys whose rows a bulk load counts as it writes them; an index with more
+/// that is worth counting is counted from its side table at the end.
+const COUNTED_IN_MEMORY: usize = 1 << 16;
+
+impl Default for KeyRepeats {
+    fn default() -> Self {
+        KeyRepeats {
+            rows: 0,
+            keys: 0,
+            runs: Some(Vec::new()),
+            last: None,
+        }
+    }
 }
 
 impl KeyRepeats {
     /// Counts `rows` rows of `entry`, the rows of one key arriving together.
     fn add(&mut self, entry: &ValueEntry, rows: u64) {
         self.rows += rows;
-        if self
-            .last
-            .as_ref()
-            .is_none_or(|(b, k)| *b != entry.b || *k != entry.k)
+        let last = match &mut self.runs {
+            Some(runs) => runs.last_mut().map(|(b, k, n)| (&*b, &*k, Some(n))),
+            None => self.last.as_ref().map(|(b, k)| (b, k, None)),
+        };
+        if let Some((b, k, n)) = last
+            && *b == entry.b
+            && *k == entry.k
         {
-            self.keys += 1;
-            self.last = Some((entry.b.clone(), entry.k.clone()));
+            if let Some(n) = n {
+                *n += rows;
+            }
+            return;
+        }
+        self.keys += 1;
+        match &mut self.runs {
+            Some(runs) if runs.len() < COUNTED_IN_MEMORY => {
+                runs.push((entry.b.clone(), entry.k.clone(), rows));
+            }
+            _ => {
+                self.runs = None;
+                self.last = Some((entry.b.clone(), entry.k.clone()));
+            }
         }
     }
 }
@@ -790,8 +824,12 @@ impl<'c> Loader<'c> {
     /// enough its counts table ([`index::keep_counts`]), from the rows just written.
     fn count_keys(&self) -> Result<(), StoreError> {
         for (def, repeats) in self.defs.iter().zip(&self.keys) {
-            if index::worth_counting(repeats.rows, repeats.keys) {
-                index::keep_counts(self.conn, def)?;
+            if !index::worth_counting(repeats.rows, repeats.keys) {
+                continue;
+            }
+            match &repeats.runs {
+                Some(runs) => index::keep_counts_of(self.conn, def, runs)?,
+                None => index::keep_counts(self.conn, def)?,
             }
         }
         Ok(())
@@ -1675,6 +1713,38 @@ mod tests {
             )
             .unwrap();
         assert!(dump(&store) == dump(&expected), "replace path differs");
+    }
+
+    #[test]
+    fn key_repeats_count_rows_per_key_until_there_are_too_many_keys() {
+        let entry = |k: i64| ValueEntry {
+            b: String::new(),
+            k: ValueKey::Int(k),
+            n: None,
+            t: None,
+        };
+        let mut r = KeyRepeats::default();
+        r.add(&entry(1), 1);
+        r.add(&entry(1), 3);
+        r.add(&entry(2), 1);
+        assert_eq!((r.rows, r.keys), (5, 2));
+        assert_eq!(
+            r.runs.as_deref(),
+            Some(
+                &[
+                    (String::new(), ValueKey::Int(1), 4),
+                    (String::new(), ValueKey::Int(2), 1)
+                ][..]
+            )
+        );
+        for k in 3..=COUNTED_IN_MEMORY as i64 + 1 {
+            r.add(&entry(k), 2);
+        }
+        assert!(r.runs.is_none(), "more keys than it keeps");
+        r.add(&entry(COUNTED_IN_MEMORY as i64 + 1), 1);
+        r.add(&entry(COUNTED_IN_MEMORY as i64 + 2), 1);
+        assert_eq!(r.keys, COUNTED_IN_MEMORY as u64 + 2);
+        assert_eq!(r.rows, 5 + 2 * (COUNTED_IN_MEMORY as u64 - 1) + 2);
     }
 
     #[test]

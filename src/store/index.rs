@@ -8,7 +8,7 @@ use crate::jsonb::Jsonb;
 use crate::value::Node;
 
 use super::StoreError;
-use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, WordEntry};
+use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
 use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern, parse_patterns};
 
 /// The DDL of one side table (and its secondary indexes). Indexes whose `b` never varies
@@ -342,6 +342,39 @@ pub(crate) fn keep_counts(conn: &Connection, def: &IndexDef) -> Result<(), Store
         def.counts_table(),
         def.table()
     ))?;
+    add_flags(conn, def, crate::catalog::FLAG_COUNTED)
+}
+
+/// [`keep_counts`] from the rows per key a bulk load counted as it wrote them (`(b, k,
+/// rows)`; a key may come more than once), instead of reading the side table.
+pub(crate) fn keep_counts_of(
+    conn: &Connection,
+    def: &IndexDef,
+    runs: &[(String, ValueKey, u64)],
+) -> Result<(), StoreError> {
+    if def.counted || def.kind == IndexKind::Words {
+        return Ok(());
+    }
+    conn.execute_batch(&counts_sql(def))?;
+    let kc = def.counts_table();
+    let sql = if def.has_binding() {
+        format!(
+            "INSERT INTO {kc}(b, k, c) VALUES (?1, ?2, ?3) ON CONFLICT (b, k) DO UPDATE SET c = c + excluded.c"
+        )
+    } else {
+        format!(
+            "INSERT INTO {kc}(k, c) VALUES (?2, ?3) ON CONFLICT (k) DO UPDATE SET c = c + excluded.c"
+        )
+    };
+    let mut insert = conn.prepare_cached(&sql)?;
+    for (b, k, n) in runs {
+        if def.has_binding() {
+            insert.raw_bind_parameter(1, b)?;
+        }
+        insert.raw_bind_parameter(2, k)?;
+        insert.raw_bind_parameter(3, i64::try_from(*n).unwrap_or(i64::MAX))?;
+        insert.raw_execute()?;
+    }
     add_flags(conn, def, crate::catalog::FLAG_COUNTED)
 }
 
