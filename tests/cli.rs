@@ -325,7 +325,7 @@ fn index_count_keeps_key_counts() {
         "{list}"
     );
     let explain = stdout_of(acql(dir.path()).arg("explain").arg(&db).arg(query));
-    assert!(explain.contains("FROM kc_"), "{explain}");
+    assert!(explain.contains("FROM acql_key_counts"), "{explain}");
     assert_eq!(json_of(acql(dir.path()).arg(&db).arg(query)), before);
     index(&["count", "data.nothing"])
         .code(1)

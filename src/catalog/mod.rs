@@ -52,18 +52,19 @@
 //! One row per distinct lower-cased word of the string, number or boolean values the
 //! pattern yields (`(w, doc)` for a pattern without `*`).
 //!
-//! A value or composite index whose keys repeat (on SQLite) also has a *counts table*
-//! ([`IndexDef::counted`]):
+//! A value or composite index whose keys repeat (on SQLite) also has its keys counted
+//! ([`IndexDef::counted`]) in the one counts table of the store:
 //!
 //! ```sql
-//! CREATE TABLE kc_<id>(b TEXT NOT NULL, k NOT NULL, c INTEGER NOT NULL,
-//!                      PRIMARY KEY (b, k)) WITHOUT ROWID;
+//! CREATE TABLE acql_key_counts(ix INTEGER NOT NULL, b TEXT NOT NULL, k NOT NULL,
+//!                              c INTEGER NOT NULL, PRIMARY KEY (ix, b, k)) WITHOUT ROWID;
 //! ```
 //!
-//! One row per `(b, k)` of the side table with `c` its rows (documents, since `(b, k,
-//! doc)` is the side table's key), `(k, c)` without a binding. Triggers on the side table
-//! keep it in the transaction of every write, whatever writes the rows; a count of a key
-//! or a range of keys, a covered summary and a group count then read one row per key.
+//! One row per `(b, k)` of index `ix`'s side table (`b = ''` without a binding), with `c`
+//! its rows: documents, since `(b, k, doc)` is the side table's key. Triggers on the side
+//! table keep it in the transaction of every write, whatever writes the rows; a count of
+//! a key or a range of keys, a covered summary and a group count then read one row per
+//! key. One table for every index keeps a write's changed counts on few pages.
 
 pub mod entries;
 
@@ -298,10 +299,10 @@ pub struct IndexDef {
     /// ([`FLAG_TYPED`]) and "plain strings" ([`FLAG_PLAIN`]); `true` is always safe.
     pub plain: bool,
     /// The store keeps the number of rows per key of this value or composite index in
-    /// its *counts table* ([`IndexDef::counts_table`], SQLite only: `(b, k, c)`, kept by
-    /// triggers in every write's transaction), so counts, covered summaries and groups
-    /// read one row per key instead of one per document ([`FLAG_COUNTED`]). Unlike the
-    /// other flags, `false` is the safe value: `true` promises the table is there.
+    /// the *counts table* ([`KEY_COUNTS`], SQLite only, kept by triggers in every write's
+    /// transaction), so counts, covered summaries and groups read one row per key instead
+    /// of one per document ([`FLAG_COUNTED`]). Unlike the other flags, `false` is the
+    /// safe value: `true` promises the index's counts are there.
     pub counted: bool,
 }
 
@@ -330,14 +331,6 @@ impl IndexDef {
             IndexKind::Words => format!("wx_{}", self.id),
             IndexKind::Composite => format!("cx_{}", self.id),
         }
-    }
-
-    /// The counts table of a [`counted`](IndexDef::counted) index: `kc_<id>`, with the
-    /// side table's key columns (`b` only when [`has_binding`](IndexDef::has_binding))
-    /// and `c`, the number of side-table rows holding that key (never 0: a key whose last
-    /// row goes loses its row).
-    pub fn counts_table(&self) -> String {
-        format!("kc_{}", self.id)
     }
 
     /// The patterns as declared: `a.b`, or `a.b, c.d` for a composite index.
@@ -383,8 +376,13 @@ pub const FLAG_PRESENCE: i64 = 16;
 pub const FLAG_TYPED: i64 = 32;
 /// `acql_indexes.flags`: some document gave the index a plain string ([`IndexDef::plain`]).
 pub const FLAG_PLAIN: i64 = 64;
-/// `acql_indexes.flags`: the index has a counts table ([`IndexDef::counted`]).
+/// `acql_indexes.flags`: the index's keys are counted in [`KEY_COUNTS`]
+/// ([`IndexDef::counted`]).
 pub const FLAG_COUNTED: i64 = 128;
+
+/// The SQLite table of per-key counts of [counted](IndexDef::counted) indexes (see the
+/// module's layout notes).
+pub const KEY_COUNTS: &str = "acql_key_counts";
 
 /// Every declared index, as the planner sees them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -333,6 +333,32 @@ fn counted(d: Dialect, index: &IndexRef, probe: Option<&Probe>) -> bool {
         })
 }
 
+/// `<table> x WHERE ` for a statement over one index's rows: its side table, or (with
+/// `counts`) the counts table's rows of the index ([`crate::catalog::KEY_COUNTS`]), with
+/// `x.ix = <id>` and ` AND ` already written.
+fn from_where(index: &crate::catalog::IndexDef, counts: bool) -> String {
+    if counts {
+        format!(
+            "{} x WHERE x.ix = {} AND ",
+            crate::catalog::KEY_COUNTS,
+            index.id
+        )
+    } else {
+        format!("{} x WHERE ", index.table())
+    }
+}
+
+/// Appends the condition on the binding after [`from_where`]: the counts table always
+/// has `b` (`''` for an index without a binding).
+fn cond_b_of(sql: &mut Sql, index: &IndexRef, counts: bool) {
+    if counts {
+        sql.push("x.b = ");
+        sql.bind(ValueKey::Text(index.binding.clone()));
+    } else {
+        cond_b(sql, index, "x");
+    }
+}
+
 /// Appends `SELECT <count> FROM <table> x WHERE <b condition>`: the start of a count of
 /// the rows of one binding that a probe (appended next) finds, each row one document. A
 /// counted index sums its counts table's `c` over the probe's keys, one row per key; any
@@ -341,10 +367,10 @@ fn select_count(sql: &mut Sql, index: &IndexRef, probe: Option<&Probe>) {
     if counted(sql.dialect, index, probe) {
         let _ = write!(
             sql.text,
-            "SELECT coalesce(sum(x.c), 0) FROM {} x WHERE ",
-            index.index.counts_table()
+            "SELECT coalesce(sum(x.c), 0) FROM {}",
+            from_where(&index.index, true)
         );
-        cond_b(sql, index, "x");
+        cond_b_of(sql, index, true);
     } else {
         select_side(sql, "count(*)", index, "x");
     }
@@ -930,10 +956,10 @@ fn select_key_counts(sql: &mut Sql, index: &IndexRef, probe: Option<&Probe>) {
     if counted(sql.dialect, index, probe) {
         let _ = write!(
             sql.text,
-            "SELECT x.k, sum(x.c) FROM {} x WHERE ",
-            index.index.counts_table()
+            "SELECT x.k, sum(x.c) FROM {}",
+            from_where(&index.index, true)
         );
-        cond_b(sql, index, "x");
+        cond_b_of(sql, index, true);
     } else {
         select_side(sql, "x.k, count(*)", index, "x");
     }
@@ -1003,22 +1029,14 @@ fn covered_rows_from(d: Dialect, source: &Source, counts: bool) -> Sql {
         format!("x.doc, {}", d.key_columns("x"))
     };
     let select = |sql: &mut Sql, index: &IndexRef| {
-        if counts {
-            let _ = write!(
-                sql.text,
-                "SELECT {what} FROM {} x WHERE ",
-                index.index.counts_table()
-            );
-            cond_b(sql, index, "x");
-        } else {
-            select_side(sql, &what, index, "x");
-        }
+        let _ = write!(
+            sql.text,
+            "SELECT {what} FROM {}",
+            from_where(&index.index, counts)
+        );
+        cond_b_of(sql, index, counts);
     };
-    let table = if counts {
-        source.index.index.counts_table()
-    } else {
-        source.index.index.table()
-    };
+    let from = from_where(&source.index.index, counts);
     match &source.rows {
         Rows::All => {
             select(&mut sql, &source.index);
@@ -1049,7 +1067,7 @@ fn covered_rows_from(d: Dialect, source: &Source, counts: bool) -> Sql {
                 if i > 0 {
                     sql.push(" UNION ALL ");
                 }
-                let _ = write!(sql.text, "SELECT {what} FROM {table} x WHERE x.b = ");
+                let _ = write!(sql.text, "SELECT {what} FROM {from}x.b = ");
                 sql.bind(ValueKey::Text(key.clone()));
                 sql.push(&numbers);
             }
@@ -1131,13 +1149,12 @@ pub fn covered_summary(d: Dialect, source: &Source, asked: (bool, bool)) -> Sql 
     sql.push("SELECT ");
     if let Rows::All = source.rows {
         summary_columns(&mut sql, "x.k", asked, counts.then_some("x.c"));
-        let table = if counts {
-            source.index.index.counts_table()
-        } else {
-            source.index.index.table()
-        };
-        let _ = write!(sql.text, " FROM {table} x WHERE ");
-        cond_b(&mut sql, &source.index, "x");
+        let _ = write!(
+            sql.text,
+            " FROM {}",
+            from_where(&source.index.index, counts)
+        );
+        cond_b_of(&mut sql, &source.index, counts);
         sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
     } else {
         summary_columns(&mut sql, "r.k", asked, counts.then_some("r.c"));
@@ -1222,8 +1239,8 @@ pub fn presence_group_counts(d: Dialect, index: &IndexRef, keys: Option<&[String
     if counted(d, index, None) {
         let _ = write!(
             sql.text,
-            "SELECT x.b, sum(x.c) FROM {} x WHERE ",
-            index.index.counts_table()
+            "SELECT x.b, sum(x.c) FROM {}",
+            from_where(&index.index, true)
         );
     } else {
         let _ = write!(
@@ -1271,12 +1288,7 @@ pub fn composite_group_summary(
         sql.push("SELECT x.b, ");
         let counts = counted(d, index, None);
         summary_columns(&mut sql, "x.k", asked, counts.then_some("x.c"));
-        let table = if counts {
-            index.index.counts_table()
-        } else {
-            index.index.table()
-        };
-        let _ = write!(sql.text, " FROM {table} x WHERE ");
+        let _ = write!(sql.text, " FROM {}", from_where(&index.index, counts));
         b_condition(&mut sql, keys, range);
         sql.push(&d.fence(KeyClass::Number, "x.k", "x.t", (false, false)));
         sql.push(" GROUP BY x.b");

@@ -9,7 +9,9 @@ use crate::value::Node;
 
 use super::StoreError;
 use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
-use crate::catalog::{Catalog, Collection, IndexDef, IndexKind, Pattern, parse_patterns};
+use crate::catalog::{
+    Catalog, Collection, IndexDef, IndexKind, KEY_COUNTS, Pattern, parse_patterns,
+};
 
 /// The DDL of one side table (and its secondary indexes). Indexes whose `b` never varies
 /// (a pattern without `*`, not composite) have no `b` column: an always-equal leading key
@@ -281,67 +283,69 @@ pub(crate) fn replace_entries(
     Ok(())
 }
 
-/// Drops a side table (its triggers go with it), its counts table and its declaration.
+/// Drops a side table (its triggers go with it), its counts and its declaration.
 pub(crate) fn drop(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
-    conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
-        def.table(),
-        def.counts_table()
-    ))?;
+    conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", def.table()))?;
+    if def.counted {
+        // Ids of dropped indexes can be given again.
+        conn.execute(&format!("DELETE FROM {KEY_COUNTS} WHERE ix = ?1"), [def.id])?;
+    }
     conn.execute("DELETE FROM acql_indexes WHERE id = ?1", params![def.id])?;
     Ok(())
 }
 
-/// The average rows per key from which an index keeps a counts table
-/// ([`IndexDef::counted`]): below it the table holds nearly a row per side-table row, costs
-/// every write as much again, and a count over it reads nearly as many rows.
+/// The average rows per key from which an index's keys are counted
+/// ([`IndexDef::counted`]): below it the counts hold nearly a row per side-table row, cost
+/// every write as much again, and a count over them reads nearly as many rows.
 pub(crate) const COUNTED_ROWS_PER_KEY: u64 = 2;
 
-/// Whether an index of `rows` side-table rows over `keys` distinct keys is worth a counts
-/// table.
+/// Whether an index of `rows` side-table rows over `keys` distinct keys is worth counting.
 pub(crate) fn worth_counting(rows: u64, keys: u64) -> bool {
     keys > 0 && rows >= COUNTED_ROWS_PER_KEY.saturating_mul(keys)
 }
 
-/// The DDL of a counts table and of the side table's triggers that keep it: a row
-/// inserted adds one to its key's count, a row deleted takes one away (and a count that
-/// reaches 0 goes). Side-table rows are only ever inserted and deleted, never updated.
+/// The DDL of the counts table and of an index's triggers that keep its counts: a side
+/// table row inserted adds one to its key's count, a row deleted takes one away (and a
+/// count that reaches 0 goes). Side-table rows are only ever inserted and deleted, never
+/// updated.
 fn counts_sql(def: &IndexDef) -> String {
     let t = def.table();
-    let kc = def.counts_table();
-    let (b_col, b, new_b, old_b) = if def.has_binding() {
-        ("b TEXT NOT NULL, ", "b, ", "new.b, ", "b = old.b AND ")
+    let id = def.id;
+    let (new_b, old_b) = if def.has_binding() {
+        ("new.b", "old.b")
     } else {
-        ("", "", "", "")
+        ("''", "''")
     };
     format!(
-        "CREATE TABLE IF NOT EXISTS {kc}({b_col}k NOT NULL, c INTEGER NOT NULL,
-             PRIMARY KEY ({b}k)) WITHOUT ROWID;
+        "CREATE TABLE IF NOT EXISTS {KEY_COUNTS}(ix INTEGER NOT NULL, b TEXT NOT NULL, k NOT NULL,
+             c INTEGER NOT NULL, PRIMARY KEY (ix, b, k)) WITHOUT ROWID;
          CREATE TRIGGER IF NOT EXISTS {t}_kc_in AFTER INSERT ON {t} BEGIN
-             INSERT INTO {kc}({b}k, c) VALUES ({new_b}new.k, 1)
-                 ON CONFLICT ({b}k) DO UPDATE SET c = c + 1;
+             INSERT INTO {KEY_COUNTS}(ix, b, k, c) VALUES ({id}, {new_b}, new.k, 1)
+                 ON CONFLICT (ix, b, k) DO UPDATE SET c = c + 1;
          END;
          CREATE TRIGGER IF NOT EXISTS {t}_kc_out AFTER DELETE ON {t} BEGIN
-             UPDATE {kc} SET c = c - 1 WHERE {old_b}k = old.k;
-             DELETE FROM {kc} WHERE {old_b}k = old.k AND c = 0;
+             UPDATE {KEY_COUNTS} SET c = c - 1 WHERE ix = {id} AND b = {old_b} AND k = old.k;
+             DELETE FROM {KEY_COUNTS} WHERE ix = {id} AND b = {old_b} AND k = old.k AND c = 0;
          END;"
     )
 }
 
-/// Gives a value or composite index its counts table, filled from its side table, and
-/// its flag ([`IndexDef::counted`]); from then on the triggers keep it, in the caller's
-/// transaction. Does nothing for a words index or one that has it.
+/// Starts counting a value or composite index's keys, from its side table, and sets its
+/// flag ([`IndexDef::counted`]); from then on its triggers keep the counts, in the
+/// caller's transaction. Does nothing for a words index or one that is counted.
 pub(crate) fn keep_counts(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
     if def.counted || def.kind == IndexKind::Words {
         return Ok(());
     }
-    let b = if def.has_binding() { "b, " } else { "" };
+    let b = if def.has_binding() { "b" } else { "''" };
     conn.execute_batch(&counts_sql(def))?;
-    conn.execute_batch(&format!(
-        "INSERT INTO {}({b}k, c) SELECT {b}k, count(*) FROM {} GROUP BY {b}k",
-        def.counts_table(),
-        def.table()
-    ))?;
+    conn.execute(
+        &format!(
+            "INSERT INTO {KEY_COUNTS}(ix, b, k, c) SELECT ?1, {b}, k, count(*) FROM {} GROUP BY {b}, k",
+            def.table()
+        ),
+        [def.id],
+    )?;
     add_flags(conn, def, crate::catalog::FLAG_COUNTED)
 }
 
@@ -356,24 +360,12 @@ pub(crate) fn keep_counts_of(
         return Ok(());
     }
     conn.execute_batch(&counts_sql(def))?;
-    let kc = def.counts_table();
-    let sql = if def.has_binding() {
-        format!(
-            "INSERT INTO {kc}(b, k, c) VALUES (?1, ?2, ?3) ON CONFLICT (b, k) DO UPDATE SET c = c + excluded.c"
-        )
-    } else {
-        format!(
-            "INSERT INTO {kc}(k, c) VALUES (?2, ?3) ON CONFLICT (k) DO UPDATE SET c = c + excluded.c"
-        )
-    };
-    let mut insert = conn.prepare_cached(&sql)?;
+    let mut insert = conn.prepare_cached(&format!(
+        "INSERT INTO {KEY_COUNTS}(ix, b, k, c) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (ix, b, k) DO UPDATE SET c = c + excluded.c"
+    ))?;
     for (b, k, n) in runs {
-        if def.has_binding() {
-            insert.raw_bind_parameter(1, b)?;
-        }
-        insert.raw_bind_parameter(2, k)?;
-        insert.raw_bind_parameter(3, i64::try_from(*n).unwrap_or(i64::MAX))?;
-        insert.raw_execute()?;
+        insert.execute(params![def.id, b, k, i64::try_from(*n).unwrap_or(i64::MAX)])?;
     }
     add_flags(conn, def, crate::catalog::FLAG_COUNTED)
 }
