@@ -1981,6 +1981,65 @@ mod key_counts {
         }
     }
 
+    /// Declaring an index on documents there are counts its keys when they repeat (at
+    /// least twice on average), and not otherwise.
+    #[test]
+    fn an_index_added_later_counts_the_keys_that_repeat() {
+        let store = Store::in_memory().unwrap();
+        let docs: String = (0..30)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"email": format!("e{i}@x.com"), "data": {"tier": i % 3, "serial": i}})
+                )
+            })
+            .collect();
+        store
+            .import_ndjson(
+                docs.as_bytes(),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
+            .unwrap();
+        let tier = store
+            .add_index(Collection::EmailAccounts, "data.tier", IndexKind::Value)
+            .unwrap();
+        let serial = store
+            .add_index(Collection::EmailAccounts, "data.serial", IndexKind::Value)
+            .unwrap();
+        let pair = store
+            .add_index(
+                Collection::EmailAccounts,
+                "data.tier, data.serial",
+                IndexKind::Value,
+            )
+            .unwrap();
+        assert!(tier.counted);
+        assert!(!serial.counted);
+        // 30 pairs and 30 presence rows over 30 + 3 keys: under two rows per key.
+        assert!(!pair.counted);
+        let catalog = store.catalog().unwrap();
+        let flag = |spec: &str| {
+            catalog
+                .indexes
+                .iter()
+                .find(|d| d.spec() == spec)
+                .unwrap()
+                .counted
+        };
+        assert!(flag("data.tier") && !flag("data.serial"));
+        let n: i64 = store
+            .read(|c| {
+                c.query_row(
+                    "SELECT sum(c) FROM acql_key_counts WHERE ix = ?1",
+                    [tier.id],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 30);
+    }
+
     /// A bulk load gives a counts table to the indexes whose keys repeat (at least
     /// twice on average) and to no other; `EXPLAIN` then shows counts read from it.
     #[test]
