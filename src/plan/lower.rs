@@ -842,9 +842,21 @@ pub fn probe_docs(d: Dialect, index: &IndexRef, probe: &Probe) -> Sql {
 }
 
 /// The number of rows of one probe, counting at most `cap` (a size check that costs
-/// no more than the cap).
+/// no more than the cap). A counted index sums the counts of at most `cap` keys: exact
+/// when the probe has no more keys, else possibly past the cap, which tells the same.
 pub fn probe_rows_capped(d: Dialect, index: &IndexRef, probe: &Probe, cap: i64) -> Sql {
     let mut sql = Sql::new(d);
+    if counted(d, index, Some(probe)) {
+        // The rows of at most `cap` keys: exact, or past the cap when that is.
+        sql.push("SELECT coalesce(sum(r.c), 0) FROM (SELECT x.c FROM ");
+        sql.push(&from_where(&index.index, true));
+        cond_b_of(&mut sql, index, true);
+        probe_condition(&mut sql, probe);
+        sql.push(" LIMIT ");
+        sql.bind(ValueKey::Int(cap));
+        sql.push(") r");
+        return sql;
+    }
     sql.push("SELECT count(*) FROM (");
     probe_select(&mut sql, index, probe);
     sql.push(" LIMIT ");
