@@ -326,6 +326,19 @@ pub fn presence_key(key: &str) -> String {
     b
 }
 
+/// Whether `b` is the binding of a composite index's presence rows ([`presence_key`]).
+pub fn is_presence_key(b: &str) -> bool {
+    b.starts_with(PRESENCE_TAG)
+}
+
+/// The SQL condition (with a leading ` AND `) that keeps the rows of a composite side
+/// table's column `b` that are presence rows: bindings from the tag up to the next
+/// character.
+pub fn presence_condition(b: &str) -> String {
+    let next = char::from_u32(u32::from(PRESENCE_TAG) + 1).unwrap_or('>');
+    format!(" AND {b} >= '{PRESENCE_TAG}' AND {b} < '{next}'")
+}
+
 /// The tag of [`presence_key`] bindings (equality keys start with `#`, `$`, `?` or `~`).
 const PRESENCE_TAG: char = '=';
 

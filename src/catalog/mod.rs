@@ -304,6 +304,10 @@ pub struct IndexDef {
     /// of one per document ([`FLAG_COUNTED`]). Unlike the other flags, `false` is the
     /// safe value: `true` promises the index's counts are there.
     pub counted: bool,
+    /// Only the presence rows of this composite index have their keys counted (its first
+    /// path repeats, its pairs do not): counts of the first path alone and its group
+    /// counts read them ([`FLAG_PRESENCE_COUNTED`]); implied by [`IndexDef::counted`].
+    pub presence_counted: bool,
 }
 
 impl IndexDef {
@@ -321,6 +325,7 @@ impl IndexDef {
             presence: false,
             plain: true,
             counted: false,
+            presence_counted: false,
         }
     }
 
@@ -357,6 +362,7 @@ impl IndexDef {
             | FLAG_TYPED
             | i64::from(self.plain) << 6
             | i64::from(self.counted) << 7
+            | i64::from(self.presence_counted) << 8
     }
 }
 
@@ -379,6 +385,10 @@ pub const FLAG_PLAIN: i64 = 64;
 /// `acql_indexes.flags`: the index's keys are counted in [`KEY_COUNTS`]
 /// ([`IndexDef::counted`]).
 pub const FLAG_COUNTED: i64 = 128;
+
+/// `acql_indexes.flags`: only the presence rows of the composite index are counted in
+/// [`KEY_COUNTS`] ([`IndexDef::presence_counted`]).
+pub const FLAG_PRESENCE_COUNTED: i64 = 256;
 
 /// The SQLite table of per-key counts of [counted](IndexDef::counted) indexes (see the
 /// module's layout notes).

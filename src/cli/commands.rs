@@ -434,7 +434,11 @@ pub fn format_catalog(catalog: &Catalog) -> String {
         .max()
         .unwrap_or(0);
     for ix in &catalog.indexes {
-        let counted = if ix.counted { "  (key counts)" } else { "" };
+        let counted = match (ix.counted, ix.presence_counted) {
+            (true, _) => "  (key counts)",
+            (false, true) => "  (key counts: first path)",
+            (false, false) => "",
+        };
         let _ = writeln!(
             lines,
             "{:<width$}  {:<9}  {}{counted}",

@@ -319,8 +319,11 @@ fn select_side(sql: &mut Sql, what: &str, index: &IndexRef, a: &str) {
 /// on SQLite, for a counted index and a probe on the key column alone (a key, or a range
 /// within numbers or within strings).
 fn counted(d: Dialect, index: &IndexRef, probe: Option<&Probe>) -> bool {
+    let keys_counted = index.index.counted
+        || (index.index.presence_counted
+            && crate::catalog::entries::is_presence_key(&index.binding));
     d == Dialect::Sqlite
-        && index.index.counted
+        && keys_counted
         && probe.is_none_or(|p| {
             matches!(
                 p,
@@ -727,7 +730,11 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
                     sql.push(" + ");
                 }
                 sql.push("(");
-                select_side(&mut sql, count_of(index, probe), index, "x");
+                if i == 0 && unique_rows(index, probe) {
+                    select_count(&mut sql, index, Some(probe));
+                } else {
+                    select_side(&mut sql, count_of(index, probe), index, "x");
+                }
                 probe_condition(&mut sql, probe);
                 for (earlier, p) in &legs[..i] {
                     sql.push(" AND NOT EXISTS (");
@@ -1248,7 +1255,7 @@ fn b_condition(sql: &mut Sql, keys: Option<&[String]>, (lo, hi): (&str, &str)) {
 /// the presence binding of the group's equality key; all of them, or those of `keys`.
 pub fn presence_group_counts(d: Dialect, index: &IndexRef, keys: Option<&[String]>) -> Sql {
     let mut sql = Sql::new(d);
-    if counted(d, index, None) {
+    if d == Dialect::Sqlite && index.index.presence_counted {
         let _ = write!(
             sql.text,
             "SELECT x.b, sum(x.c) FROM {}",

@@ -28,7 +28,9 @@ use super::error::{BadLine, StoreError};
 use super::index::{self, EntryWriter};
 use super::runs::{Chunk, Held, Runs};
 use super::{Store, schema};
-use crate::catalog::entries::{CompiledIndex, Entries, Root, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::entries::{
+    CompiledIndex, Entries, Root, ValueEntry, ValueKey, WordEntry, is_presence_key,
+};
 use crate::catalog::{Collection, FLAG_PLAIN, IndexDef, IndexKind};
 use crate::jsonb::Jsonb;
 use crate::value::{Kind, Node};
@@ -484,6 +486,9 @@ struct Loader<'c> {
 struct KeyRepeats {
     rows: u64,
     keys: u64,
+    /// Of `rows` and `keys`, those of a composite index's presence rows.
+    presence_rows: u64,
+    presence_keys: u64,
     /// `(b, k, rows)` per key, until there are more than [`COUNTED_IN_MEMORY`] keys.
     runs: Option<Vec<(String, ValueKey, u64)>>,
     /// The last key, once `runs` is given up.
@@ -499,6 +504,8 @@ impl Default for KeyRepeats {
         KeyRepeats {
             rows: 0,
             keys: 0,
+            presence_rows: 0,
+            presence_keys: 0,
             runs: Some(Vec::new()),
             last: None,
         }
@@ -509,6 +516,10 @@ impl KeyRepeats {
     /// Counts `rows` rows of `entry`, the rows of one key arriving together.
     fn add(&mut self, entry: &ValueEntry, rows: u64) {
         self.rows += rows;
+        let presence = is_presence_key(&entry.b);
+        if presence {
+            self.presence_rows += rows;
+        }
         let last = match &mut self.runs {
             Some(runs) => runs.last_mut().map(|(b, k, n)| (&*b, &*k, Some(n))),
             None => self.last.as_ref().map(|(b, k)| (b, k, None)),
@@ -523,6 +534,9 @@ impl KeyRepeats {
             return;
         }
         self.keys += 1;
+        if presence {
+            self.presence_keys += 1;
+        }
         match &mut self.runs {
             Some(runs) if runs.len() < COUNTED_IN_MEMORY => {
                 runs.push((entry.b.clone(), entry.k.clone(), rows));
@@ -824,12 +838,19 @@ impl<'c> Loader<'c> {
     /// enough its counts table ([`index::keep_counts`]), from the rows just written.
     fn count_keys(&self) -> Result<(), StoreError> {
         for (def, repeats) in self.defs.iter().zip(&self.keys) {
-            if !index::worth_counting(repeats.rows, repeats.keys) {
+            let presence = if index::worth_counting(repeats.rows, repeats.keys) {
+                false
+            } else if def.kind == IndexKind::Composite
+                && index::worth_counting(repeats.presence_rows, repeats.presence_keys)
+            {
+                true
+            } else {
                 continue;
-            }
-            match &repeats.runs {
-                Some(runs) => index::keep_counts_of(self.conn, def, runs)?,
-                None => index::keep_counts(self.conn, def)?,
+            };
+            match (&repeats.runs, presence) {
+                (Some(runs), _) => index::keep_counts_of(self.conn, def, runs, presence)?,
+                (None, false) => index::keep_counts(self.conn, def)?,
+                (None, true) => index::keep_presence_counts(self.conn, def)?,
             }
         }
         Ok(())

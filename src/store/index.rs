@@ -8,7 +8,9 @@ use crate::jsonb::Jsonb;
 use crate::value::Node;
 
 use super::StoreError;
-use crate::catalog::entries::{CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry};
+use crate::catalog::entries::{
+    CompiledIndex, Entries, ValueEntry, ValueKey, WordEntry, is_presence_key, presence_condition,
+};
 use crate::catalog::{
     Catalog, Collection, IndexDef, IndexKind, KEY_COUNTS, Pattern, parse_patterns,
 };
@@ -286,7 +288,7 @@ pub(crate) fn replace_entries(
 /// Drops a side table (its triggers go with it), its counts and its declaration.
 pub(crate) fn drop(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
     conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", def.table()))?;
-    if def.counted {
+    if def.counted || def.presence_counted {
         // Ids of dropped indexes can be given again.
         conn.execute(&format!("DELETE FROM {KEY_COUNTS} WHERE ix = ?1"), [def.id])?;
     }
@@ -304,11 +306,11 @@ pub(crate) fn worth_counting(rows: u64, keys: u64) -> bool {
     keys > 0 && rows >= COUNTED_ROWS_PER_KEY.saturating_mul(keys)
 }
 
-/// The DDL of the counts table and of an index's triggers that keep its counts: a side
-/// table row inserted adds one to its key's count, a row deleted takes one away (and a
-/// count that reaches 0 goes). Side-table rows are only ever inserted and deleted, never
-/// updated.
-fn counts_sql(def: &IndexDef) -> String {
+/// The DDL of the counts table and of an index's triggers that keep its counts (of its
+/// presence rows only, with `presence`): a side table row inserted adds one to its key's
+/// count, a row deleted takes one away (and a count that reaches 0 goes). Side-table rows
+/// are only ever inserted and deleted, never updated.
+fn counts_sql(def: &IndexDef, presence: bool) -> String {
     let t = def.table();
     let id = def.id;
     let (new_b, old_b) = if def.has_binding() {
@@ -316,14 +318,22 @@ fn counts_sql(def: &IndexDef) -> String {
     } else {
         ("''", "''")
     };
+    let (when_new, when_old) = if presence {
+        (
+            format!("WHEN TRUE{} ", presence_condition("new.b")),
+            format!("WHEN TRUE{} ", presence_condition("old.b")),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     format!(
         "CREATE TABLE IF NOT EXISTS {KEY_COUNTS}(ix INTEGER NOT NULL, b TEXT NOT NULL, k NOT NULL,
              c INTEGER NOT NULL, PRIMARY KEY (ix, b, k)) WITHOUT ROWID;
-         CREATE TRIGGER IF NOT EXISTS {t}_kc_in AFTER INSERT ON {t} BEGIN
+         CREATE TRIGGER IF NOT EXISTS {t}_kc_in AFTER INSERT ON {t} {when_new}BEGIN
              INSERT INTO {KEY_COUNTS}(ix, b, k, c) VALUES ({id}, {new_b}, new.k, 1)
                  ON CONFLICT (ix, b, k) DO UPDATE SET c = c + 1;
          END;
-         CREATE TRIGGER IF NOT EXISTS {t}_kc_out AFTER DELETE ON {t} BEGIN
+         CREATE TRIGGER IF NOT EXISTS {t}_kc_out AFTER DELETE ON {t} {when_old}BEGIN
              UPDATE {KEY_COUNTS} SET c = c - 1 WHERE ix = {id} AND b = {old_b} AND k = old.k;
              DELETE FROM {KEY_COUNTS} WHERE ix = {id} AND b = {old_b} AND k = old.k AND c = 0;
          END;"
@@ -334,19 +344,58 @@ fn counts_sql(def: &IndexDef) -> String {
 /// flag ([`IndexDef::counted`]); from then on its triggers keep the counts, in the
 /// caller's transaction. Does nothing for a words index or one that is counted.
 pub(crate) fn keep_counts(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
-    if def.counted || def.kind == IndexKind::Words {
+    fill_counts(conn, def, false)
+}
+
+/// [`keep_counts`] for the presence rows of a composite index alone
+/// ([`IndexDef::presence_counted`]).
+pub(crate) fn keep_presence_counts(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
+    fill_counts(conn, def, true)
+}
+
+fn fill_counts(conn: &Connection, def: &IndexDef, presence: bool) -> Result<(), StoreError> {
+    if def.counted || def.kind == IndexKind::Words || (presence && def.presence_counted) {
         return Ok(());
     }
+    begin_counts(conn, def, presence)?;
     let b = if def.has_binding() { "b" } else { "''" };
-    conn.execute_batch(&counts_sql(def))?;
+    let only = if presence {
+        presence_condition("b")
+    } else {
+        String::new()
+    };
     conn.execute(
         &format!(
-            "INSERT INTO {KEY_COUNTS}(ix, b, k, c) SELECT ?1, {b}, k, count(*) FROM {} GROUP BY {b}, k",
+            "INSERT INTO {KEY_COUNTS}(ix, b, k, c)
+                 SELECT ?1, {b}, k, count(*) FROM {} WHERE TRUE{only} GROUP BY {b}, k",
             def.table()
         ),
         [def.id],
     )?;
-    add_flags(conn, def, crate::catalog::FLAG_COUNTED)
+    finish_counts(conn, def, presence)
+}
+
+/// Creates the counts table and the index's triggers; an index whose presence rows alone
+/// were counted loses those triggers and counts first.
+fn begin_counts(conn: &Connection, def: &IndexDef, presence: bool) -> Result<(), StoreError> {
+    if def.presence_counted && !presence {
+        let t = def.table();
+        conn.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS {t}_kc_in; DROP TRIGGER IF EXISTS {t}_kc_out;"
+        ))?;
+        conn.execute(&format!("DELETE FROM {KEY_COUNTS} WHERE ix = ?1"), [def.id])?;
+    }
+    conn.execute_batch(&counts_sql(def, presence))?;
+    Ok(())
+}
+
+fn finish_counts(conn: &Connection, def: &IndexDef, presence: bool) -> Result<(), StoreError> {
+    let flag = if presence {
+        crate::catalog::FLAG_PRESENCE_COUNTED
+    } else {
+        crate::catalog::FLAG_COUNTED
+    };
+    add_flags(conn, def, flag)
 }
 
 /// [`keep_counts`] from the rows per key a bulk load counted as it wrote them (`(b, k,
@@ -355,45 +404,64 @@ pub(crate) fn keep_counts_of(
     conn: &Connection,
     def: &IndexDef,
     runs: &[(String, ValueKey, u64)],
+    presence: bool,
 ) -> Result<(), StoreError> {
-    if def.counted || def.kind == IndexKind::Words {
+    if def.counted || def.kind == IndexKind::Words || (presence && def.presence_counted) {
         return Ok(());
     }
-    conn.execute_batch(&counts_sql(def))?;
+    begin_counts(conn, def, presence)?;
     let mut insert = conn.prepare_cached(&format!(
         "INSERT INTO {KEY_COUNTS}(ix, b, k, c) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (ix, b, k) DO UPDATE SET c = c + excluded.c"
     ))?;
     for (b, k, n) in runs {
+        if presence && !is_presence_key(b) {
+            continue;
+        }
         insert.execute(params![def.id, b, k, i64::try_from(*n).unwrap_or(i64::MAX)])?;
     }
-    add_flags(conn, def, crate::catalog::FLAG_COUNTED)
+    finish_counts(conn, def, presence)
 }
 
-/// Measures how often an index's keys repeat and, when [`worth_counting`], gives it its
-/// counts table ([`keep_counts`]). One pass over the side table in key order. Returns
-/// whether the index is counted afterwards.
-pub(crate) fn count_if_worth(conn: &Connection, def: &IndexDef) -> Result<bool, StoreError> {
+/// Measures how often an index's keys repeat and counts them when [`worth_counting`]
+/// ([`keep_counts`]), or, for a composite index whose pairs do not repeat enough, the keys
+/// of its presence rows when those do ([`keep_presence_counts`]). One pass over the side
+/// table in key order. Returns the index's `(counted, presence_counted)` afterwards.
+pub(crate) fn count_if_worth(
+    conn: &Connection,
+    def: &IndexDef,
+) -> Result<(bool, bool), StoreError> {
     if def.counted {
-        return Ok(true);
+        return Ok((true, true));
     }
     if def.kind == IndexKind::Words {
-        return Ok(false);
+        return Ok((false, false));
     }
-    let b = if def.has_binding() { "b, " } else { "" };
-    let (keys, rows): (i64, i64) = conn.query_row(
+    let (b, presence) = if def.has_binding() {
+        ("b, ", format!("TRUE{}", presence_condition("b")))
+    } else {
+        ("", "FALSE".to_string())
+    };
+    let (keys, rows, presence_keys, presence_rows): (i64, i64, i64, i64) = conn.query_row(
         &format!(
-            "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {} GROUP BY {b}k)",
+            "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(p), 0), coalesce(sum(p * n), 0)
+                 FROM (SELECT count(*) AS n, {presence} AS p FROM {} GROUP BY {b}k)",
             def.table()
         ),
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
-    let worth = worth_counting(rows.unsigned_abs(), keys.unsigned_abs());
-    if worth {
+    if worth_counting(rows.unsigned_abs(), keys.unsigned_abs()) {
         keep_counts(conn, def)?;
+        return Ok((true, true));
     }
-    Ok(worth)
+    if def.kind == IndexKind::Composite
+        && worth_counting(presence_rows.unsigned_abs(), presence_keys.unsigned_abs())
+    {
+        keep_presence_counts(conn, def)?;
+        return Ok((false, true));
+    }
+    Ok((false, def.presence_counted))
 }
 
 /// Declares the default indexes of a new store (`catalog::DEFAULT_INDEXES`).

@@ -475,7 +475,7 @@ impl Store {
         self.write(|tx| {
             let mut def = index::declare(tx, collection, &patterns, kind)?;
             index::backfill(tx, &def)?;
-            def.counted = index::count_if_worth(tx, &def)?;
+            (def.counted, def.presence_counted) = index::count_if_worth(tx, &def)?;
             Ok(def)
         })
     }
@@ -495,7 +495,8 @@ impl Store {
             let catalog = schema::load_catalog(tx)?;
             let mut def = declared(&catalog, collection, (&patterns, kind), spec)?.clone();
             index::keep_counts(tx, &def)?;
-            def.counted = kind != IndexKind::Words;
+            def.counted = def.kind != IndexKind::Words;
+            def.presence_counted |= def.counted;
             Ok(def)
         })
     }
