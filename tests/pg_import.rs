@@ -109,34 +109,60 @@ fn export(s: &PgStore) -> Vec<u8> {
 }
 
 /// Checks that a load into an empty collection sent each side table's rows in the order of
-/// its ordered index (`_o`, or `_w` for words), where PostgreSQL's heap keeps the order it
-/// was given: tables of one page (past one, a later short row may fill an earlier page's
-/// free space).
-fn in_index_order(s: &PgStore, url: &str) {
+/// its ordered index (`_o`, or `_w` for words), as PostgreSQL's heap keeps them: exactly
+/// for a table of one page, and with few rows out of place past one (a later short row may
+/// fill an earlier page's free space), where rows sent in document order would put about
+/// every third row after a larger one.
+fn in_index_order(url: &str) {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    for def in s.catalog().unwrap().indexes {
-        let t = def.table();
+    let tables: Vec<(String, String)> = c
+        .query("SELECT id, kind FROM acql_indexes", &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (id, kind): (i64, String) = (r.get(0), r.get(1));
+            let prefix = match kind.as_str() {
+                "words" => "wx",
+                "composite" => "cx",
+                _ => "ix",
+            };
+            (format!("{prefix}_{id}"), kind)
+        })
+        .collect();
+    let (mut rows, mut descents) = (0usize, 0usize);
+    for (t, kind) in tables {
+        let key = if kind == "words" {
+            "b, w, doc"
+        } else {
+            "b, kt, kn, ks, doc"
+        };
+        let ranks: Vec<i64> = c
+            .query(
+                &format!(
+                    "SELECT rank FROM (SELECT ctid, row_number() OVER (ORDER BY {key}) AS rank
+                     FROM {t}) s ORDER BY ctid"
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let down = ranks.windows(2).filter(|w| w[0] > w[1]).count();
         let pages: i64 = c
             .query_one(&format!("SELECT pg_relation_size('{t}') / 8192"), &[])
             .unwrap()
             .get(0);
-        if pages != 1 {
-            continue;
+        if pages <= 1 {
+            assert_eq!(down, 0, "{t}: {ranks:?}");
         }
-        let key = match def.kind {
-            IndexKind::Words => "b, w, doc",
-            _ => "b, kt, kn, ks, doc",
-        };
-        let mut order = |by: &str| -> Vec<String> {
-            c.query(&format!("SELECT {t}::text FROM {t} ORDER BY {by}"), &[])
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
-        };
-        let stored = order("ctid");
-        assert_eq!(stored, order(key), "{t}");
+        rows += ranks.len();
+        descents += down;
     }
+    assert!(
+        descents * 50 <= rows,
+        "{descents} of {rows} rows out of order"
+    );
 }
 
 /// Index flags, by declaration.
@@ -181,10 +207,11 @@ proptest! {
         prop_assert_eq!(report.inserted, accounts.len() as u64);
         prop_assert_eq!(restored.dump().unwrap(), written.dump().unwrap());
         prop_assert_eq!(flags(&restored), flags(&written));
-        in_index_order(&restored, &url);
+        in_index_order(&url);
 
         // The same load with its index rows sorted through a run on disk.
-        let spilled = store().unwrap();
+        let spilled_url = pg::database().unwrap();
+        let spilled = PgStore::connect(&spilled_url).unwrap();
         declare(&spilled);
         spilled
             .import_ndjson_with_sort_budget(
@@ -195,6 +222,7 @@ proptest! {
             .unwrap();
         prop_assert_eq!(spilled.dump().unwrap(), written.dump().unwrap());
         prop_assert_eq!(flags(&spilled), flags(&written));
+        in_index_order(&spilled_url);
 
         let report = restored
             .import_ndjson(
@@ -521,6 +549,7 @@ fn a_sorted_load_stores_what_a_load_into_a_non_empty_collection_stores() {
         assert_eq!(s.dump().unwrap(), kept, "budget {budget}");
         assert_eq!(flags(&s), kept_flags, "budget {budget}");
         assert_eq!(all_indexes(&url), indexes, "budget {budget}");
+        in_index_order(&url);
     }
     assert_eq!(all_indexes(&url), indexes);
 }
