@@ -18,9 +18,14 @@
 //! Into an empty collection (without `replace`) the side tables' indexes and the document
 //! table's primary key and indexes are dropped and built once at the end, which is faster
 //! than keeping them up to date row by row (all of it in the import's transaction: a
-//! failed or interrupted import leaves them as they were). The keys table keeps its
-//! primary key, which is how a repeated key is found. While such an import runs, other
-//! connections wait for it to commit before they read the collection.
+//! failed or interrupted import leaves them as they were). Such a *sorted load* also sends
+//! each side table's rows at the end, in its ordered index's order (a [`sorter`] thread
+//! keeps them in memory up to [`SORT_BUDGET`] and in sorted runs on disk past it, with the
+//! SQLite loader's `store::runs`): PostgreSQL's sort finds them in order and the builds of
+//! those indexes cost a fraction of a sort. The keys table keeps its primary key, which is
+//! how a repeated key is found; a sorted load asks it only about keys that a Bloom filter
+//! of the keys it wrote may hold ([`Seen`]). While such an import runs, other connections
+//! wait for it to commit before they read the collection.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
@@ -774,6 +779,8 @@ fn side_rows(of_index: Vec<(u32, Entries)>, id_of: &[i64]) -> SideRows {
             }
         }
     }
+    // An index's entries are all of its kind; `Runs` leaves rows of the other kind
+    // (only ever an empty list here) alone.
     if words.is_empty() {
         SideRows::Values(values)
     } else {
@@ -870,18 +877,13 @@ fn copy_sorted(
         let mut writer = raw.copy_in(copy_rows[i].as_str())?;
         writer.write_all(CopyData::HEADER)?;
         writer.write_all(&first)?;
-        loop {
-            match from_sorter.recv() {
-                Ok(chunk) => {
-                    let (j, data) = chunk?;
-                    if j != i {
-                        next = Some((j, data));
-                        break;
-                    }
-                    writer.write_all(&data)?;
-                }
-                Err(_) => break,
+        while let Ok(chunk) = from_sorter.recv() {
+            let (j, data) = chunk?;
+            if j != i {
+                next = Some((j, data));
+                break;
             }
+            writer.write_all(&data)?;
         }
         writer.write_all(&CopyData::TRAILER)?;
         writer.finish()?;
