@@ -108,6 +108,63 @@ fn export(s: &PgStore) -> Vec<u8> {
     out
 }
 
+/// Checks that a load into an empty collection sent each side table's rows in the order of
+/// its ordered index (`_o`, or `_w` for words), as PostgreSQL's heap keeps them: exactly
+/// for a table of one page, and with few rows out of place past one (a later short row may
+/// fill an earlier page's free space), where rows sent in document order would put about
+/// every third row after a larger one.
+fn in_index_order(url: &str) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let tables: Vec<(String, String)> = c
+        .query("SELECT id, kind FROM acql_indexes", &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (id, kind): (i64, String) = (r.get(0), r.get(1));
+            let prefix = match kind.as_str() {
+                "words" => "wx",
+                "composite" => "cx",
+                _ => "ix",
+            };
+            (format!("{prefix}_{id}"), kind)
+        })
+        .collect();
+    let (mut rows, mut descents) = (0usize, 0usize);
+    for (t, kind) in tables {
+        let key = if kind == "words" {
+            "b, w, doc"
+        } else {
+            "b, kt, kn, ks, doc"
+        };
+        let ranks: Vec<i64> = c
+            .query(
+                &format!(
+                    "SELECT rank FROM (SELECT ctid, row_number() OVER (ORDER BY {key}) AS rank
+                     FROM {t}) s ORDER BY ctid"
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let down = ranks.windows(2).filter(|w| w[0] > w[1]).count();
+        let pages: i64 = c
+            .query_one(&format!("SELECT pg_relation_size('{t}') / 8192"), &[])
+            .unwrap()
+            .get(0);
+        if pages <= 1 {
+            assert_eq!(down, 0, "{t}: {ranks:?}");
+        }
+        rows += ranks.len();
+        descents += down;
+    }
+    assert!(
+        descents * 50 <= rows,
+        "{descents} of {rows} rows out of order"
+    );
+}
+
 /// Index flags, by declaration.
 fn flags(s: &PgStore) -> Vec<(String, i64)> {
     s.catalog()
@@ -141,7 +198,8 @@ proptest! {
                 .unwrap();
         }
         let file = export(&written);
-        let restored = store().unwrap();
+        let url = pg::database().unwrap();
+        let restored = PgStore::connect(&url).unwrap();
         declare(&restored);
         let report = restored
             .import_ndjson(&file[..], ImportOptions::new(Collection::EmailAccounts))
@@ -149,6 +207,22 @@ proptest! {
         prop_assert_eq!(report.inserted, accounts.len() as u64);
         prop_assert_eq!(restored.dump().unwrap(), written.dump().unwrap());
         prop_assert_eq!(flags(&restored), flags(&written));
+        in_index_order(&url);
+
+        // The same load with its index rows sorted through a run on disk.
+        let spilled_url = pg::database().unwrap();
+        let spilled = PgStore::connect(&spilled_url).unwrap();
+        declare(&spilled);
+        spilled
+            .import_ndjson_with_sort_budget(
+                &file[..],
+                ImportOptions::new(Collection::EmailAccounts),
+                0,
+            )
+            .unwrap();
+        prop_assert_eq!(spilled.dump().unwrap(), written.dump().unwrap());
+        prop_assert_eq!(flags(&spilled), flags(&written));
+        in_index_order(&spilled_url);
 
         let report = restored
             .import_ndjson(
@@ -380,4 +454,152 @@ fn a_bulk_load_holds_the_collection_until_it_commits() {
         .get(0);
     assert_eq!(n, 4500);
     assert_eq!(table_indexes(&url), indexes);
+}
+
+/// Every index of every table of the database.
+fn all_indexes(url: &str) -> Vec<String> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut names: Vec<String> = c
+        .query(
+            "SELECT tablename || '.' || indexname FROM pg_indexes WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    names.sort();
+    names
+}
+
+/// 6,000 lines (three batches) of accounts with every kind of index row (see
+/// [`INDEXES`]), from a fixed seed, and among them bad lines and repeated keys.
+fn mixed_lines() -> Vec<u8> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut text = String::new();
+    for i in 0..6000 {
+        let v = match next(6) {
+            0 => json!(next(50) as i64 - 25),
+            1 => json!(next(1000) as f64 / 8.0),
+            2 => json!(["x", "y", "z"][next(3) as usize]),
+            3 => json!(next(2) == 0),
+            4 => json!(format!("2024-0{}-1{}T00:00:00Z", 1 + next(9), next(10))),
+            _ => json!([next(5), "12.50", -0.5]),
+        };
+        let mut m = serde_json::Map::new();
+        for k in ["a", "b", "c"] {
+            if next(2) == 0 {
+                m.insert(k.into(), json!(next(30)));
+            }
+        }
+        let text_words = ["", "Hello world", "the quick brown fox", "a a a"][next(4) as usize];
+        let doc = json!({
+            "email": format!("k{}@x.com", if next(50) == 0 { next(i + 1) } else { i }),
+            "data": {"v": v, "w": next(3), "m": m, "text": text_words},
+        });
+        text.push_str(&doc.to_string());
+        text.push('\n');
+        if next(400) == 0 {
+            text.push_str("not json\n");
+        }
+    }
+    text.into_bytes()
+}
+
+/// A load into an empty collection sorts its index rows (in memory, or through runs on
+/// disk when they outgrow the budget) and builds the side tables' indexes at the end; a
+/// load into a collection that already holds a document writes rows batch by batch into
+/// tables whose indexes it keeps. Both store the same documents, keys, rows and flags
+/// (repeated keys and bad lines skipped alike), and leave every index in place.
+#[test]
+fn a_sorted_load_stores_what_a_load_into_a_non_empty_collection_stores() {
+    let Some(url) = pg::database() else { return };
+    let fresh = PgStore::connect(&url).unwrap();
+    declare(&fresh);
+    let indexes = all_indexes(&url);
+    let text = mixed_lines();
+    let skip = || ImportOptions {
+        skip_bad_lines: true,
+        ..ImportOptions::new(Collection::EmailAccounts)
+    };
+    let first_line = text.iter().position(|&c| c == b'\n').unwrap() + 1;
+
+    // Kept indexes: the first line alone, then the rest into the non-empty collection.
+    fresh.import_ndjson(&text[..first_line], skip()).unwrap();
+    let rest = fresh.import_ndjson(&text[first_line..], skip()).unwrap();
+    assert!(rest.bad_line_count > 10, "{}", rest.bad_line_count);
+    let kept = fresh.dump().unwrap();
+    let kept_flags = flags(&fresh);
+
+    for budget in [64 << 20, 100_000, 0] {
+        let url = pg::database().unwrap();
+        let s = PgStore::connect(&url).unwrap();
+        declare(&s);
+        let report = s
+            .import_ndjson_with_sort_budget(&text[..], skip(), budget)
+            .unwrap();
+        assert_eq!(report.inserted, rest.inserted + 1);
+        assert_eq!(report.bad_line_count, rest.bad_line_count);
+        assert_eq!(s.dump().unwrap(), kept, "budget {budget}");
+        assert_eq!(flags(&s), kept_flags, "budget {budget}");
+        assert_eq!(all_indexes(&url), indexes, "budget {budget}");
+        in_index_order(&url);
+    }
+    assert_eq!(all_indexes(&url), indexes);
+}
+
+/// Input that fails to read after its first bytes.
+struct Failing(std::io::Cursor<Vec<u8>>);
+
+impl std::io::Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => Err(std::io::Error::other("the disk went away")),
+            n => Ok(n),
+        }
+    }
+}
+
+/// A sorted load that fails after its sorter has spilled runs to disk (a bad line at the
+/// end, or input that cannot be read) leaves the database as it was: no document, and
+/// every side table's index in place.
+#[test]
+fn a_failed_sorted_load_leaves_the_database_as_it_was() {
+    let Some(url) = pg::database() else { return };
+    let s = PgStore::connect(&url).unwrap();
+    declare(&s);
+    let indexes = all_indexes(&url);
+    let before = s.dump().unwrap();
+    let mut bad = lines(0, 5000);
+    bad.extend_from_slice(b"{\"no\": \"key\"}\n");
+    let err = s
+        .import_ndjson_with_sort_budget(&bad[..], ImportOptions::new(Collection::EmailAccounts), 0)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("line 5001"), "{err}");
+    assert_eq!(s.dump().unwrap(), before);
+    assert_eq!(all_indexes(&url), indexes);
+
+    let good: Vec<u8> = lines(0, 5000);
+    let input = std::io::BufReader::new(Failing(std::io::Cursor::new(good)));
+    let err = s
+        .import_ndjson_with_sort_budget(input, ImportOptions::new(Collection::EmailAccounts), 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("the disk went away"), "{err}");
+    assert_eq!(s.dump().unwrap(), before);
+    assert_eq!(all_indexes(&url), indexes);
+
+    // The database still takes a load.
+    let report = s
+        .import_ndjson(
+            &lines(0, 10)[..],
+            ImportOptions::new(Collection::EmailAccounts),
+        )
+        .unwrap();
+    assert_eq!(report.inserted, 10);
 }

@@ -18,9 +18,14 @@
 //! Into an empty collection (without `replace`) the side tables' indexes and the document
 //! table's primary key and indexes are dropped and built once at the end, which is faster
 //! than keeping them up to date row by row (all of it in the import's transaction: a
-//! failed or interrupted import leaves them as they were). The keys table keeps its
-//! primary key, which is how a repeated key is found. While such an import runs, other
-//! connections wait for it to commit before they read the collection.
+//! failed or interrupted import leaves them as they were). Such a *sorted load* also sends
+//! each side table's rows at the end, in its ordered index's order (a [`sorter`] thread
+//! keeps them in memory up to [`SORT_BUDGET`] and in sorted runs on disk past it, with the
+//! SQLite loader's `store::runs`): PostgreSQL's sort finds them in order and the builds of
+//! those indexes cost a fraction of a sort. The keys table keeps its primary key, which is
+//! how a repeated key is found; a sorted load asks it only about keys that a Bloom filter
+//! of the keys it wrote may hold ([`Seen`]). While such an import runs, other connections
+//! wait for it to commit before they read the collection.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
@@ -34,6 +39,7 @@ use crate::catalog::{
 };
 use crate::jsonb::Jsonb;
 use crate::store::bulk::{Batch, Buffers, Line, prepare_line, read_batch};
+use crate::store::runs::{Chunk, Runs};
 use crate::store::{
     BadLine, ExportOptions, ImportOptions, ImportReport, MAX_REPORTED_BAD_LINES, Progress,
     StoreError,
@@ -66,17 +72,21 @@ impl CopyData {
         data
     }
 
+    /// The signature, flags and header extension that start the data.
+    const HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+    /// The field count that ends the data.
+    const TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+
     /// Empties the data for reuse, keeping its memory.
     fn start(&mut self) {
         self.0.clear();
-        self.0.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        self.0.extend_from_slice(&0i32.to_be_bytes());
-        self.0.extend_from_slice(&0i32.to_be_bytes());
+        self.0.extend_from_slice(Self::HEADER);
     }
 
     /// The data with its trailer, ready to send.
     fn finish(&mut self) -> &[u8] {
-        self.0.extend_from_slice(&(-1i16).to_be_bytes());
+        self.0.extend_from_slice(&Self::TRAILER);
         &self.0
     }
 
@@ -336,6 +346,14 @@ pub(crate) fn backfill(tx: &PgTx<'_>, def: &IndexDef) -> Result<(), StoreError> 
     }
 }
 
+/// Whether entries give their index any row.
+fn has_rows(entries: &Entries) -> bool {
+    match entries {
+        Entries::Values(v, _) => !v.is_empty(),
+        Entries::Words(v) => !v.is_empty(),
+    }
+}
+
 /// One index's rows of a batch, encoded on a worker with a placeholder row id.
 #[derive(Default)]
 struct Rows {
@@ -357,14 +375,23 @@ struct Encoded {
     /// Per line: the fields `key, doc, body` of its document row, in `docs`.
     doc_at: Vec<Range<usize>>,
     docs: Vec<u8>,
-    /// Per index, its rows.
+    /// Per index, its rows (a load that keeps the side tables' indexes).
     rows: Vec<Rows>,
+    /// Per index, `(line, entries)` of the lines that have some (a sorted load: the
+    /// sorter takes them once their documents have ids).
+    entries: Vec<Vec<(u32, Entries)>>,
     /// `(line, index, flags)` for the entries that give their index a flag.
     flags: Vec<(u32, usize, i64)>,
 }
 
-/// Prepares a batch on a worker.
-fn encode(collection: Collection, indexes: &[CompiledIndex], batch: &Batch) -> Encoded {
+/// Prepares a batch on a worker; with `sorted`, index entries are kept as they are for the
+/// sorter (see [`Encoded::entries`]), else encoded as `COPY` rows.
+fn encode(
+    collection: Collection,
+    indexes: &[CompiledIndex],
+    batch: &Batch,
+    sorted: bool,
+) -> Encoded {
     let n = batch.lines.len();
     let mut out = Encoded {
         lines: Vec::with_capacity(n),
@@ -374,12 +401,16 @@ fn encode(collection: Collection, indexes: &[CompiledIndex], batch: &Batch) -> E
         docs: Vec::with_capacity(batch.text.len() * 2 + n * 32),
         rows: indexes
             .iter()
-            .map(|_| Rows {
-                data: Vec::with_capacity(n * 64),
-                starts: Vec::with_capacity(n),
-                ends: Vec::with_capacity(n),
+            .map(|_| {
+                let n = if sorted { 0 } else { n };
+                Rows {
+                    data: Vec::with_capacity(n * 64),
+                    starts: Vec::with_capacity(n),
+                    ends: Vec::with_capacity(n),
+                }
             })
             .collect(),
+        entries: indexes.iter().map(|_| Vec::new()).collect(),
         flags: Vec::new(),
     };
     let mut text = Vec::new();
@@ -408,6 +439,12 @@ fn encode(collection: Collection, indexes: &[CompiledIndex], batch: &Batch) -> E
                         if flags != 0 {
                             out.flags.push((pos as u32, i, flags));
                         }
+                        if sorted {
+                            if has_rows(&entries) {
+                                out.entries[i].push((pos as u32, entries));
+                            }
+                            continue;
+                        }
                         let starts = &mut rows.starts;
                         entry_rows(&mut rows.data, 0, &entries, |data| {
                             starts.push(u32::try_from(data.len()).unwrap_or(u32::MAX));
@@ -416,9 +453,11 @@ fn encode(collection: Collection, indexes: &[CompiledIndex], batch: &Batch) -> E
                 }
             }
         }
-        for rows in &mut out.rows {
-            rows.ends
-                .push(u32::try_from(rows.starts.len()).unwrap_or(u32::MAX));
+        if !sorted {
+            for rows in &mut out.rows {
+                rows.ends
+                    .push(u32::try_from(rows.starts.len()).unwrap_or(u32::MAX));
+            }
         }
         out.doc_at.push(start..out.docs.len());
         out.lines.push(line);
@@ -451,22 +490,68 @@ struct Writer<'t, 'c> {
     keys: CopyData,
     rows: CopyData,
     inserted: i64,
+    /// A sorted load: where the written documents' index rows go (see [`sorter`]).
+    sorter: Option<mpsc::SyncSender<ToSorter>>,
+    /// A load into an empty collection (which it holds until it commits, so nobody else
+    /// adds keys meanwhile): the keys it has written, so that only a key that may repeat
+    /// one of them is looked up in the keys table.
+    seen: Option<Seen>,
+}
+
+/// A Bloom filter of keys in a fixed amount of memory: "may hold" for every key added,
+/// and for few others while it holds far fewer keys than it has bits (past that, more
+/// keys are looked up, but none is missed).
+struct Seen(Vec<u64>);
+
+impl Seen {
+    /// Bits per filter: 8 MB, a false positive in about 10⁵ keys at a million keys and
+    /// one in 20 at ten million.
+    const BITS: u64 = 1 << 26;
+
+    fn new() -> Seen {
+        Seen(vec![0; (Self::BITS / 64) as usize])
+    }
+
+    /// The filter's four bits of `key` (double hashing of one 64-bit hash).
+    fn bits(key: &str) -> impl Iterator<Item = u64> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        let (h1, h2) = (h, (h >> 32) | 1);
+        (0..4u64).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % Self::BITS)
+    }
+
+    fn add(&mut self, key: &str) {
+        for b in Self::bits(key) {
+            self.0[(b / 64) as usize] |= 1 << (b % 64);
+        }
+    }
+
+    fn may_hold(&self, key: &str) -> bool {
+        Self::bits(key).all(|b| self.0[(b / 64) as usize] & (1 << (b % 64)) != 0)
+    }
 }
 
 impl Writer<'_, '_> {
     /// Writes one batch; `outcome(pos, result)` reports each line in order.
     fn write(
         &mut self,
-        batch: &Encoded,
+        batch: &mut Encoded,
         mut outcome: impl FnMut(usize, Result<Outcome, String>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let entries = std::mem::take(&mut batch.entries);
+        let batch = &*batch;
         let key_of = |line: &Line| match line {
             Line::Doc { key, .. } => Some(&batch.keys[key.clone()]),
             _ => None,
         };
         // Which of the batch's keys the store holds (from before this import or from an
         // earlier batch of it).
-        let wanted: Vec<&str> = batch.lines.iter().filter_map(key_of).collect();
+        let wanted: Vec<&str> = batch
+            .lines
+            .iter()
+            .filter_map(key_of)
+            .filter(|key| self.seen.as_ref().is_none_or(|seen| seen.may_hold(key)))
+            .collect();
         let in_store: HashMap<String, i64> = if wanted.is_empty() {
             HashMap::new()
         } else {
@@ -527,12 +612,17 @@ impl Writer<'_, '_> {
             };
             outcome(pos, result)?;
         }
-        self.flush(batch, &slots)
+        self.flush(batch, &slots, entries)
     }
 
     /// Writes the chosen lines of a batch: overwritten documents in place, new ones with
     /// ids from the collection's sequence, then every side table's rows.
-    fn flush(&mut self, batch: &Encoded, slots: &[Slot]) -> Result<(), StoreError> {
+    fn flush(
+        &mut self,
+        batch: &Encoded,
+        slots: &[Slot],
+        entries: Vec<Vec<(u32, Entries)>>,
+    ) -> Result<(), StoreError> {
         if slots.is_empty() {
             return Ok(());
         }
@@ -588,6 +678,9 @@ impl Writer<'_, '_> {
             self.keys.tuple(2);
             self.keys.bytes(batch.keys[key.clone()].as_bytes());
             self.keys.int8(id);
+            if let Some(seen) = &mut self.seen {
+                seen.add(&batch.keys[key.clone()]);
+            }
         }
         if !self.docs.is_empty() {
             copy_in(self.tx, &self.copy_docs, self.docs.finish())?;
@@ -603,6 +696,26 @@ impl Writer<'_, '_> {
             if chosen[pos as usize] {
                 flags[index] |= f;
             }
+        }
+        for (def, &f) in self.defs.iter_mut().zip(&flags) {
+            add_flags(self.tx, def, f)?;
+        }
+        if let Some(sorter) = &self.sorter {
+            // A sorted load (no replaced documents): the rows of the written lines, with
+            // their ids, in the order of the input.
+            let mut id_of = vec![0i64; batch.lines.len()];
+            for (slot, &id) in slots.iter().zip(&ids) {
+                id_of[slot.pos] = id;
+            }
+            let rows = entries
+                .into_iter()
+                .map(|of_index| side_rows(of_index, &id_of))
+                .collect();
+            sorter
+                .send(ToSorter::Rows(rows))
+                .map_err(|_| StoreError::Internal("the import's sorter stopped".into()))?;
+            self.inserted += i64::try_from(new).unwrap_or(i64::MAX);
+            return Ok(());
         }
         for (i, rows) in batch.rows.iter().enumerate() {
             self.rows.start();
@@ -624,7 +737,6 @@ impl Writer<'_, '_> {
                     self.rows.0[at..at + 8].copy_from_slice(&id.to_be_bytes());
                 }
             }
-            add_flags(self.tx, &mut self.defs[i], flags[i])?;
             if !self.rows.is_empty() {
                 copy_in(self.tx, &self.copy_rows[i], self.rows.finish())?;
             }
@@ -639,6 +751,146 @@ enum Outcome {
     Replaced,
 }
 
+/// The rows one index gets from a batch of a sorted load, with their documents' ids.
+enum SideRows {
+    Values(Vec<(i64, ValueEntry)>),
+    Words(Vec<(i64, WordEntry)>),
+}
+
+/// The rows of one index from the written lines of a batch (`id_of[line]`, 0 for a line
+/// not written), each document's rows once.
+fn side_rows(of_index: Vec<(u32, Entries)>, id_of: &[i64]) -> SideRows {
+    let mut values = Vec::new();
+    let mut words = Vec::new();
+    for (pos, entries) in of_index {
+        let id = id_of[pos as usize];
+        if id == 0 {
+            continue;
+        }
+        // A document's rows are sorted, so a repeated one (none expected) is adjacent.
+        match entries {
+            Entries::Values(mut v, _) => {
+                v.dedup();
+                values.extend(v.into_iter().map(|e| (id, e)));
+            }
+            Entries::Words(mut v) => {
+                v.dedup();
+                words.extend(v.into_iter().map(|e| (id, e)));
+            }
+        }
+    }
+    // An index's entries are all of its kind; `Runs` leaves rows of the other kind
+    // (only ever an empty list here) alone.
+    if words.is_empty() {
+        SideRows::Values(values)
+    } else {
+        SideRows::Words(words)
+    }
+}
+
+/// What the writer of a sorted load tells its sorter.
+enum ToSorter {
+    /// One batch's rows, per index.
+    Rows(Vec<SideRows>),
+    /// Every row has been sent: merge and hand them back.
+    Finish,
+}
+
+/// Memory for a sorted load's index rows (estimated, Rust structures) before they are
+/// sorted and spilled to a temporary file as a run (`store::runs`, as the SQLite loader).
+const SORT_BUDGET: usize = 64 << 20;
+
+/// The sorter of a sorted load (a bulk load into an empty collection): takes every
+/// written document's index rows, keeping them in memory up to `budget` and in sorted runs
+/// on disk past it, and at [`ToSorter::Finish`] merges each index's rows into its side
+/// table's order, `(b, kt, kn, ks, doc)` or `(b, w, doc)` (the order of `catalog`'s keys,
+/// which the layout's typed columns keep), encodes them as `COPY` tuples and hands them to
+/// the writer, index after index. If the writer gives up (its channel closes without
+/// `Finish`), so does the sorter.
+fn sorter(
+    kinds: Vec<(bool, bool)>,
+    budget: usize,
+    from_writer: mpsc::Receiver<ToSorter>,
+    to_writer: mpsc::SyncSender<std::io::Result<(usize, Vec<u8>)>>,
+) {
+    let mut runs = Runs::new(kinds.into_iter(), budget, true);
+    let finished = (|| -> std::io::Result<bool> {
+        for msg in from_writer {
+            match msg {
+                ToSorter::Rows(rows) => {
+                    for (i, rows) in rows.into_iter().enumerate() {
+                        match rows {
+                            SideRows::Values(v) => runs.add_values(i, v.into_iter()),
+                            SideRows::Words(w) => runs.add_words(i, w.into_iter()),
+                        }
+                    }
+                    if runs.over_budget() || runs.postings_over_budget() {
+                        let held = runs.take_held();
+                        runs.spill_held(held)?;
+                    }
+                }
+                ToSorter::Finish => return Ok(true),
+            }
+        }
+        Ok(false)
+    })();
+    let result = match finished {
+        Ok(false) => return,
+        Ok(true) => runs.drain(None, |i, chunk| {
+            let mut data = Vec::new();
+            match chunk {
+                Chunk::Values(rows) => rows.iter().for_each(|(id, e)| value_row(&mut data, *id, e)),
+                Chunk::Words(rows) => rows.iter().for_each(|(id, e)| word_row(&mut data, *id, e)),
+                Chunk::Postings(e, ids) => {
+                    for id in ids {
+                        if let rusqlite::types::Value::Integer(id) = id {
+                            value_row(&mut data, id, &e);
+                        }
+                    }
+                }
+            }
+            to_writer
+                .send(Ok((i, data)))
+                .map_err(|_| std::io::Error::other("the import stopped"))
+        }),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        let _ = to_writer.send(Err(e));
+    }
+}
+
+/// Writes a sorted load's side tables from its sorter: one `COPY` per side table, its
+/// rows in the order of the table's index, streamed while the sorter merges.
+fn copy_sorted(
+    tx: &PgTx<'_>,
+    copy_rows: &[String],
+    from_sorter: &mpsc::Receiver<std::io::Result<(usize, Vec<u8>)>>,
+) -> Result<(), StoreError> {
+    // The sorter ends its channel when it is done (it reports a failure before it ends).
+    let mut next = match from_sorter.recv() {
+        Ok(chunk) => Some(chunk?),
+        Err(_) => None,
+    };
+    while let Some((i, first)) = next.take() {
+        let mut raw = tx.raw();
+        let mut writer = raw.copy_in(copy_rows[i].as_str())?;
+        writer.write_all(CopyData::HEADER)?;
+        writer.write_all(&first)?;
+        while let Ok(chunk) = from_sorter.recv() {
+            let (j, data) = chunk?;
+            if j != i {
+                next = Some((j, data));
+                break;
+            }
+            writer.write_all(&data)?;
+        }
+        writer.write_all(&CopyData::TRAILER)?;
+        writer.finish()?;
+    }
+    Ok(())
+}
+
 /// Worker threads: as many as the machine has cores, up to 4.
 fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
@@ -650,8 +902,20 @@ impl PgStore {
     /// one transaction. `options.exclusive` does not apply to PostgreSQL.
     pub fn import_ndjson(
         &self,
+        input: impl BufRead,
+        options: ImportOptions<'_>,
+    ) -> Result<ImportReport, StoreError> {
+        self.import_ndjson_with_sort_budget(input, options, SORT_BUDGET)
+    }
+
+    /// [`PgStore::import_ndjson`] with `sort_budget` bytes for a sorted load's index rows
+    /// in memory (tests make it small to sort through runs on disk).
+    #[doc(hidden)]
+    pub fn import_ndjson_with_sort_budget(
+        &self,
         mut input: impl BufRead,
         options: ImportOptions<'_>,
+        sort_budget: usize,
     ) -> Result<ImportReport, StoreError> {
         let ImportOptions {
             collection,
@@ -698,6 +962,8 @@ impl PgStore {
             keys: CopyData::new(),
             rows: CopyData::new(),
             inserted: 0,
+            sorter: None,
+            seen: rebuild.then(Seen::new),
         };
         let mut report = ImportReport::default();
         let mut bytes = 0u64;
@@ -715,7 +981,7 @@ impl PgStore {
                     .name("acql-pg-import".into())
                     .spawn_scoped(scope, move || {
                         for batch in rx_in {
-                            let encoded = encode(collection, indexes, &batch);
+                            let encoded = encode(collection, indexes, &batch, rebuild);
                             buffers.give(batch.text);
                             if tx_out.send(encoded).is_err() {
                                 break;
@@ -727,65 +993,101 @@ impl PgStore {
                 from_workers.push(rx_out);
             }
             let stopped = || StoreError::Internal("an import worker stopped".into());
-            // Batches go to the workers round-robin and come back in the same order, so
-            // lines are written in input order.
-            let mut in_flight: VecDeque<(usize, u64)> = VecDeque::new();
-            let mut next = 0;
-            let mut eof = false;
-            let mut first = true;
-            loop {
-                while !eof && in_flight.len() < workers * MAX_IN_FLIGHT {
-                    let batch = read_batch(&mut input, first, &buffers, BATCH_LINES)?;
-                    first = false;
-                    if batch.lines.is_empty() {
-                        eof = true;
-                        break;
+            let (to_sorter, from_sorter) = mpsc::sync_channel::<ToSorter>(2);
+            let (sorted_tx, sorted_rx) = mpsc::sync_channel(4);
+            let mut load = |writer: &mut Writer<'_, '_>| -> Result<(), StoreError> {
+                // Batches go to the workers round-robin and come back in the same order, so
+                // lines are written in input order.
+                let mut in_flight: VecDeque<(usize, u64)> = VecDeque::new();
+                let mut next = 0;
+                let mut eof = false;
+                let mut first = true;
+                loop {
+                    while !eof && in_flight.len() < workers * MAX_IN_FLIGHT {
+                        let batch = read_batch(&mut input, first, &buffers, BATCH_LINES)?;
+                        first = false;
+                        if batch.lines.is_empty() {
+                            eof = true;
+                            break;
+                        }
+                        in_flight.push_back((next, batch.bytes));
+                        to_workers[next].send(batch).map_err(|_| stopped())?;
+                        next = (next + 1) % workers;
                     }
-                    in_flight.push_back((next, batch.bytes));
-                    to_workers[next].send(batch).map_err(|_| stopped())?;
-                    next = (next + 1) % workers;
-                }
-                let Some((worker, batch_bytes)) = in_flight.pop_front() else {
-                    break;
-                };
-                let waiting = Instant::now();
-                let batch = from_workers[worker].recv().map_err(|_| stopped())?;
-                report.phases.load_waiting_for_workers += waiting.elapsed();
-                let first_line = report.lines;
-                writer.write(&batch, |pos, result| {
-                    let number = first_line + pos as u64 + 1;
-                    report.lines = number;
-                    match result {
-                        Ok(Outcome::Inserted) => report.inserted += 1,
-                        Ok(Outcome::Replaced) => report.replaced += 1,
-                        Err(reason) if skip_bad_lines => {
-                            report.bad_line_count += 1;
-                            if report.bad_lines.len() < MAX_REPORTED_BAD_LINES {
-                                report.bad_lines.push(BadLine {
+                    let Some((worker, batch_bytes)) = in_flight.pop_front() else {
+                        break;
+                    };
+                    let waiting = Instant::now();
+                    let mut batch = from_workers[worker].recv().map_err(|_| stopped())?;
+                    report.phases.load_waiting_for_workers += waiting.elapsed();
+                    let first_line = report.lines;
+                    writer.write(&mut batch, |pos, result| {
+                        let number = first_line + pos as u64 + 1;
+                        report.lines = number;
+                        match result {
+                            Ok(Outcome::Inserted) => report.inserted += 1,
+                            Ok(Outcome::Replaced) => report.replaced += 1,
+                            Err(reason) if skip_bad_lines => {
+                                report.bad_line_count += 1;
+                                if report.bad_lines.len() < MAX_REPORTED_BAD_LINES {
+                                    report.bad_lines.push(BadLine {
+                                        line: number,
+                                        reason,
+                                    });
+                                }
+                            }
+                            Err(reason) => {
+                                return Err(StoreError::BadImportLine {
                                     line: number,
                                     reason,
                                 });
                             }
                         }
-                        Err(reason) => {
-                            return Err(StoreError::BadImportLine {
-                                line: number,
-                                reason,
-                            });
-                        }
+                        Ok(())
+                    })?;
+                    report.lines = first_line + batch.lines.len() as u64;
+                    bytes += batch_bytes;
+                    if let Some(p) = progress.as_mut() {
+                        p(Progress {
+                            bytes,
+                            lines: report.lines,
+                        });
                     }
-                    Ok(())
-                })?;
-                report.lines = first_line + batch.lines.len() as u64;
-                bytes += batch_bytes;
-                if let Some(p) = progress.as_mut() {
-                    p(Progress {
-                        bytes,
-                        lines: report.lines,
-                    });
                 }
+                if let Some(sorter) = writer.sorter.take() {
+                    sorter
+                        .send(ToSorter::Finish)
+                        .map_err(|_| StoreError::Internal("the import's sorter stopped".into()))?;
+                    drop(sorter);
+                    let started = Instant::now();
+                    copy_sorted(writer.tx, &writer.copy_rows, &sorted_rx)?;
+                    report.phases.index_rows += started.elapsed();
+                }
+                Ok(())
+            };
+            // A load into an empty collection sends its index rows to a sorter, and the
+            // side tables get them at the end in their indexes' order: PostgreSQL then
+            // builds each index from rows already in order, which costs a fraction of
+            // sorting them.
+            if rebuild {
+                let kinds: Vec<(bool, bool)> = defs
+                    .iter()
+                    .map(|d| (d.kind == IndexKind::Words, !d.has_binding()))
+                    .collect();
+                std::thread::Builder::new()
+                    .name("acql-pg-sorter".into())
+                    .spawn_scoped(scope, move || {
+                        sorter(kinds, sort_budget, from_sorter, sorted_tx);
+                    })
+                    .map_err(|e| StoreError::Internal(format!("cannot start a thread: {e}")))?;
+                writer.sorter = Some(to_sorter);
+            } else {
+                drop((to_sorter, from_sorter, sorted_tx));
             }
-            Ok(())
+            let loaded = load(&mut writer);
+            // Ends the sorter if the load stopped before it finished.
+            writer.sorter = None;
+            loaded
             // Dropping the channels here ends the workers before the scope joins them.
         })?;
         if report.lines == 0
@@ -802,7 +1104,7 @@ impl PgStore {
             sql.push_str(&super::schema::document_keys_sql(collection));
             sql.extend(defs.iter().map(super::schema::side_indexes_sql));
             tx.raw().batch_execute(&sql)?;
-            report.phases.index_rows = started.elapsed();
+            report.phases.index_rows += started.elapsed();
         }
         let committing = Instant::now();
         tx.commit()?;

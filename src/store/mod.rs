@@ -10,7 +10,7 @@ mod gate;
 pub(crate) mod index;
 mod merge;
 mod readers;
-mod runs;
+pub(crate) mod runs;
 pub(crate) mod schema;
 pub mod time;
 mod validate;

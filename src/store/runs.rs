@@ -738,7 +738,7 @@ fn adopt<T>(to: &mut Vec<T>, rows: Vec<T>) {
 }
 
 /// Every index's rows taken out of a [`Runs`] (index by index).
-pub(super) struct Held(Vec<HeldRows>);
+pub(crate) struct Held(Vec<HeldRows>);
 
 /// One index's rows in a [`Held`]: rows, then active and retired postings.
 enum HeldRows {
@@ -747,7 +747,7 @@ enum HeldRows {
 }
 
 /// A merged chunk of one index's rows, in key order.
-pub(super) enum Chunk {
+pub(crate) enum Chunk {
     Values(Vec<(i64, ValueEntry)>),
     Words(Vec<(i64, WordEntry)>),
     /// Rows of a value index that share one entry: its documents, ascending, as SQL
@@ -756,7 +756,7 @@ pub(super) enum Chunk {
 }
 
 /// The rows of every index of a bulk load.
-pub(super) struct Runs {
+pub(crate) struct Runs {
     runs: Vec<AnyRun>,
     /// Estimated bytes of the rows held in memory (postings aside).
     bytes: usize,
@@ -766,7 +766,7 @@ pub(super) struct Runs {
 impl Runs {
     /// `indexes` gives, per index, whether it is a words index and whether its `b` is
     /// always empty. With `postings`, value indexes start out holding postings.
-    pub(super) fn new(
+    pub(crate) fn new(
         indexes: impl Iterator<Item = (bool, bool)>,
         budget: usize,
         postings: bool,
@@ -788,7 +788,7 @@ impl Runs {
 
     /// Adds rows of value index `i`. Its postings take them while they can; past that,
     /// the index turns to rows for good (until its postings are handed over).
-    pub(super) fn add_values(&mut self, i: usize, rows: impl Iterator<Item = (i64, ValueEntry)>) {
+    pub(crate) fn add_values(&mut self, i: usize, rows: impl Iterator<Item = (i64, ValueEntry)>) {
         if let AnyRun::Values(run, postings) = &mut self.runs[i] {
             for row in rows {
                 let row = match postings {
@@ -811,7 +811,7 @@ impl Runs {
     }
 
     /// Adds rows of words index `i`.
-    pub(super) fn add_words(&mut self, i: usize, rows: impl Iterator<Item = (i64, WordEntry)>) {
+    pub(crate) fn add_words(&mut self, i: usize, rows: impl Iterator<Item = (i64, WordEntry)>) {
         if let AnyRun::Words(run) = &mut self.runs[i] {
             for row in rows {
                 self.bytes += row.1.mem_bytes();
@@ -821,13 +821,13 @@ impl Runs {
     }
 
     /// Whether the rows in memory exceed the budget.
-    pub(super) fn over_budget(&self) -> bool {
+    pub(crate) fn over_budget(&self) -> bool {
         self.bytes > self.budget
     }
 
     /// Whether the postings in memory exceed the budget (then they go with the next
     /// [`Runs::swap_held`] and are spilled as rows).
-    pub(super) fn postings_over_budget(&self) -> bool {
+    pub(crate) fn postings_over_budget(&self) -> bool {
         let bytes: usize = self
             .runs
             .iter()
@@ -845,7 +845,7 @@ impl Runs {
     /// Takes every index's rows and postings out of memory, to be handed to
     /// [`Runs::spill_held`] or [`Runs::put_held`] of another `Runs` with the same indexes
     /// (on another thread).
-    pub(super) fn take_held(&mut self) -> Held {
+    pub(crate) fn take_held(&mut self) -> Held {
         self.swap_held(None, true)
     }
 
@@ -911,7 +911,7 @@ impl Runs {
 
     /// Sorts rows taken by [`Runs::take_held`] (postings included) and spills them as one
     /// run per index.
-    pub(super) fn spill_held(&mut self, held: Held) -> io::Result<()> {
+    pub(crate) fn spill_held(&mut self, held: Held) -> io::Result<()> {
         self.put_held(held);
         self.spill_all()
     }
@@ -943,7 +943,7 @@ impl Runs {
 
     /// Hands every index's rows to `sink` (index number, chunk), index after index, each
     /// in key order: postings alone as [`Chunk::Postings`], anything else merged.
-    pub(super) fn drain<E: From<io::Error>>(
+    pub(crate) fn drain<E: From<io::Error>>(
         self,
         first: Option<usize>,
         mut sink: impl FnMut(usize, Chunk) -> Result<(), E>,
