@@ -4,10 +4,12 @@
 //! checking the residual of the access choice that runs, and the shared pager, sort-key
 //! comparison, accumulators and group rows of `exec`.
 //!
-//! Round trips: a run whose operator runs one statement (a point lookup, a page whose
-//! count is deferred, a count, covering groups) runs it on its own, in PostgreSQL's
-//! implicit transaction; any other run takes one `REPEATABLE READ` read-only snapshot
-//! for all its statements. Statements are prepared once per connection.
+//! Round trips: a run whose operator runs one statement (a point lookup, a page and its
+//! deferred count, which ride in one statement, a count, covering groups) runs it on its
+//! own, in PostgreSQL's implicit transaction; any other run takes one `REPEATABLE READ`
+//! read-only snapshot for all its statements. Statements are prepared once per connection
+//! (which says their parameters' types) and run as the unnamed statement, planned with
+//! their values, except those [`Plan::Generic`] names.
 //!
 //! PostgreSQL sends every row a statement finds, so a page is read with a `LIMIT` that
 //! grows (from the page's size) until the page is full or the statement runs out: the
