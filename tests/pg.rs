@@ -604,7 +604,7 @@ fn differential(
         ImportOptions::new(Collection::EmailAccounts),
     )
     .unwrap();
-    if docs.len() % 2 == 0 {
+    if docs.len().is_multiple_of(2) {
         // With statistics, pages of near-unique keys keep generic plans (`pg::run::Plan`)
         // and PostgreSQL plans by them; without, every statement is planned with its values.
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
