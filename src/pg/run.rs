@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::docs::{Statements, exact_decimal};
 use crate::ast::{AggFunc, OrderItem, OrderKey};
-use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key, sort_value};
+use crate::exec::aggregate::{Accumulator, Grouping, IntegerSums, Sums, aggregate_key, sort_value};
 use crate::exec::cursor::Position;
 use crate::exec::eval::Filter;
 use crate::exec::group::{in_document_order, page_rows};
@@ -983,6 +983,40 @@ fn aggregates(
     Ok(s)
 }
 
+/// The integer summary of a covered source's rows ([`lower::pg_integer_summary`]).
+fn integer_summary(db: &mut Db<'_>, rows: &Sql, guard: &Guard) -> crate::Result<IntegerSums> {
+    let Some(sql) = lower::pg_integer_summary(rows) else {
+        return Ok(IntegerSums {
+            n: 0,
+            integers: None,
+        });
+    };
+    let found = db.rows(&sql, guard)?;
+    let Some(row) = found.first() else {
+        return Ok(IntegerSums {
+            n: 0,
+            integers: None,
+        });
+    };
+    let n = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+    let text = |i: usize| row.get::<_, Option<String>>(i);
+    let integers = if row.get::<_, bool>(1) {
+        // A sum past `i128` (which `i64` numbers would need 2^64 rows for) is left to
+        // the rows.
+        let sum = text(2).map_or(Some(0), |t| t.parse::<i128>().ok());
+        let squares = text(3).map_or(Some(0), |t| t.parse::<i128>().ok());
+        sum.map(|sum| Sums {
+            sum,
+            squares,
+            min: text(4).and_then(|t| t.parse().ok()),
+            max: text(5).and_then(|t| t.parse().ok()),
+        })
+    } else {
+        None
+    };
+    Ok(IntegerSums { n, integers })
+}
+
 /// [`Operator::CoveredAggregates`]: the aggregate row from index rows.
 fn covered_aggregates(
     db: &mut Db<'_>,
@@ -995,6 +1029,7 @@ fn covered_aggregates(
 ) -> crate::Result<Summary> {
     let total = count_all(db, r, count, guard)?;
     let mut read: Vec<(&Sql, Vec<Number>)> = Vec::new();
+    let mut summaries: Vec<(&Sql, IntegerSums)> = Vec::new();
     let mut row = Map::new();
     for (agg, source) in aggs.iter().zip(numbers) {
         let mut acc = Accumulator::new(agg);
@@ -1028,6 +1063,27 @@ fn covered_aggregates(
                     Numbers::Summary { rows, .. } => (rows, true),
                     _ => continue,
                 };
+                // Where SQLite would read a summary (every row of the source, see
+                // `physical`), the integers' exact sums come from the database when they
+                // give the evaluator's result; else the numbers are read.
+                if distinct {
+                    if !summaries.iter().any(|(s, _)| *s == sql) {
+                        let sums = integer_summary(db, sql, guard)?;
+                        summaries.push((sql, sums));
+                    }
+                    if summaries
+                        .iter()
+                        .find(|(s, _)| *s == sql)
+                        .is_some_and(|(_, sums)| acc.take_sums(sums))
+                    {
+                        let v = match agg.func {
+                            AggFunc::Count => Value::from(total),
+                            _ => acc.result(),
+                        };
+                        row.insert(aggregate_key(agg), v);
+                        continue;
+                    }
+                }
                 if !read.iter().any(|(s, _)| *s == sql) {
                     let rows: Vec<(i64, Number)> = db
                         .rows(sql, guard)?

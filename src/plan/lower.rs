@@ -1146,6 +1146,32 @@ pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql
     sql
 }
 
+/// PostgreSQL: the integer summary of a covered source's rows ([`covered_rows`]) in one
+/// statement, as [`covered_summary`] is SQLite's: `count(*)`, whether every number is an
+/// integer within `i64` (written without a fraction: `numeric` keeps the scale, as the
+/// rows' text does), and `Σx`, `Σx²`, `min`, `max` as text (`numeric`: exact). `None` in
+/// SQLite.
+pub fn pg_integer_summary(rows: &Sql) -> Option<Sql> {
+    let d = rows.dialect;
+    if d != Dialect::Postgres {
+        return None;
+    }
+    // The rows' key columns, with the `numeric` itself rather than its text (a cast per
+    // row and back costs several times the sums). A row without a number (none is
+    // expected) makes the answer "not integers", so the rows are read.
+    let inner = rows.text.replace(&d.key_columns("x"), "x.kt, x.kn, x.ks");
+    let mut sql = Sql::new(d);
+    let _ = write!(
+        sql.text,
+        "SELECT count(*), coalesce(bool_and(coalesce(r.kt = 0 AND scale(r.kn) = 0 \
+         AND r.kn BETWEEN -9223372036854775808 AND 9223372036854775807, FALSE)), TRUE), \
+         sum(r.kn)::text, sum(r.kn * r.kn)::text, min(r.kn)::text, max(r.kn)::text \
+         FROM ({inner}) r"
+    );
+    sql.params.clone_from(&rows.params);
+    Some(sql)
+}
+
 /// Appends the columns of an integer summary of the numbers in column `k` (see
 /// [`covered_summary`]): `count(*), sum(k), sum(k * k), min(k), max(k)`, the last three
 /// `NULL` unless asked for (each costs a step per row).
