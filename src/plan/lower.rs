@@ -161,8 +161,9 @@ impl Dialect {
     }
 
     /// Whether covered aggregates and groups read integer summaries computed in the
-    /// database (SQLite's exact `sum`, see `covered_summary`); PostgreSQL reads the
-    /// numbers, and groups only one value index's counts per key.
+    /// database (SQLite's exact `sum`, see `covered_summary`); PostgreSQL plans the
+    /// numbers' rows (its executor asks for their summary first, [`pg_integer_summary`]),
+    /// and groups only one value index's counts per key.
     pub fn summaries_inside(self) -> bool {
         matches!(self, Dialect::Sqlite)
     }
