@@ -129,12 +129,9 @@ impl PgStore {
         let conn = match pooled {
             Some(conn) => conn,
             None => {
-                let mut client = self.config.connect(NoTls)?;
-                // Statements are prepared once per connection; a generic plan of one
-                // (made for any parameters) misjudges ranges and limits whose values it
-                // cannot see, and may read a whole collection where the values select a
-                // few rows: plan each execution with its values.
-                client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+                // Searches choose per statement whether PostgreSQL plans it with its
+                // values or keeps a generic plan (see `run::Plan`).
+                let client = self.config.connect(NoTls)?;
                 Conn {
                     client,
                     statements: docs::Statements::new(),

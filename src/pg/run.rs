@@ -4,10 +4,12 @@
 //! checking the residual of the access choice that runs, and the shared pager, sort-key
 //! comparison, accumulators and group rows of `exec`.
 //!
-//! Round trips: a run whose operator runs one statement (a point lookup, a page whose
-//! count is deferred, a count, covering groups) runs it on its own, in PostgreSQL's
-//! implicit transaction; any other run takes one `REPEATABLE READ` read-only snapshot
-//! for all its statements. Statements are prepared once per connection.
+//! Round trips: a run whose operator runs one statement (a point lookup, a page and its
+//! deferred count, which ride in one statement, a count, covering groups) runs it on its
+//! own, in PostgreSQL's implicit transaction; any other run takes one `REPEATABLE READ`
+//! read-only snapshot for all its statements. Statements are prepared once per connection
+//! (which says their parameters' types) and run as the unnamed statement, planned with
+//! their values, except those [`Plan::Generic`] names.
 //!
 //! PostgreSQL sends every row a statement finds, so a page is read with a `LIMIT` that
 //! grows (from the page's size) until the page is full or the statement runs out: the
@@ -27,15 +29,15 @@ use serde_json::{Map, Value};
 
 use super::docs::{Statements, exact_decimal};
 use crate::ast::{AggFunc, OrderItem, OrderKey};
-use crate::exec::aggregate::{Accumulator, Grouping, aggregate_key, sort_value};
+use crate::exec::aggregate::{Accumulator, Grouping, IntegerSums, Sums, aggregate_key, sort_value};
 use crate::exec::cursor::Position;
 use crate::exec::eval::Filter;
 use crate::exec::group::{in_document_order, page_rows};
 use crate::exec::run::{Guard, Out, Pager, Prepared, Summary, Window, cmp_keys, emit_doc};
 use crate::jsonb::Jsonb;
-use crate::plan::Shape;
-use crate::plan::lower::{Dialect, Sql};
+use crate::plan::lower::{self, Dialect, Sql};
 use crate::plan::physical::{self, Count, Facts, Numbers, Operator, Physical, Rest, Source};
+use crate::plan::{Access, Lookup, Probe, Shape};
 use crate::store::StoreError;
 use crate::value::{Number, ValueKey};
 
@@ -52,10 +54,51 @@ enum Target<'c> {
     Snapshot(Transaction<'c>),
 }
 
+/// How PostgreSQL plans a statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// With its values, on every run (the unnamed statement): a range's bounds or a
+    /// `LIMIT` parameter decide between reading a few rows and reading a collection.
+    Custom,
+    /// Once per connection for any values (the named statement, under the session's
+    /// `plan_cache_mode = auto`): only for statements whose best plan is the same for
+    /// every value (a key that selects at most a few rows, a document by id).
+    Generic,
+}
+
 /// Statements of one run on one connection.
 pub(crate) struct Db<'c> {
     target: Target<'c>,
     statements: &'c mut Statements,
+    /// Whether this snapshot has set `plan_cache_mode` for its portals.
+    portals_custom: bool,
+    /// The key columns whose keys select at most a few rows each (see [`UniqueKeys`]).
+    unique: Arc<UniqueKeys>,
+}
+
+/// Side-table key columns (`ix_3.ks`, `ix_3.kn`) where, by PostgreSQL's statistics, a key
+/// selects at most a few rows: a page of one such key is best read by the same plan
+/// whatever the key (the index, then each document by id), so it keeps a generic plan.
+/// Statistics that moved since they were read change how fast a page is read, never
+/// what it holds.
+pub(crate) type UniqueKeys = HashSet<String>;
+
+/// How the page of `access` is planned: generically when it is one key of a column in
+/// `unique`.
+fn page_plan(access: &Access, unique: &UniqueKeys) -> Plan {
+    if let Access::Lookup(Lookup { index, probes, .. }) = access
+        && let [Probe::Key(k)] = probes.as_slice()
+    {
+        let column = if matches!(k, ValueKey::Text(_)) {
+            "ks"
+        } else {
+            "kn"
+        };
+        if unique.contains(&format!("{}.{column}", index.index.table())) {
+            return Plan::Generic;
+        }
+    }
+    Plan::Custom
 }
 
 fn pg_err(e: postgres::Error) -> crate::Error {
@@ -100,7 +143,18 @@ impl<'c> Db<'c> {
         } else {
             Target::Direct(client)
         };
-        Ok(Db { target, statements })
+        Ok(Db {
+            target,
+            statements,
+            portals_custom: false,
+            unique: Arc::default(),
+        })
+    }
+
+    /// Uses `unique` to choose how page reads are planned.
+    pub(crate) fn with_unique(mut self, unique: Arc<UniqueKeys>) -> Self {
+        self.unique = unique;
+        self
     }
 
     /// Ends the run (commits its snapshot).
@@ -127,9 +181,9 @@ impl<'c> Db<'c> {
         Ok(s)
     }
 
-    /// Every row of `sql`.
+    /// Every row of `sql`, planned with its values.
     pub(crate) fn rows(&mut self, sql: &Sql, guard: &Guard) -> crate::Result<Vec<Row>> {
-        self.rows_limited(sql, None, guard)
+        self.rows_limited(sql, None, Plan::Custom, guard)
     }
 
     /// The first `limit` rows of `sql` (a source ending with its `ORDER BY`), traced as
@@ -138,6 +192,7 @@ impl<'c> Db<'c> {
         &mut self,
         sql: &Sql,
         limit: Option<u64>,
+        plan: Plan,
         guard: &Guard,
     ) -> crate::Result<Vec<Row>> {
         guard.check()?;
@@ -150,6 +205,7 @@ impl<'c> Db<'c> {
             None => &sql.text,
         };
         let timer = guard.timer();
+        // The named statement, prepared once, also says the parameters' types.
         let stmt = self.statement(run)?;
         let params: Vec<Box<dyn ToSql + Sync>> = stmt
             .params()
@@ -157,10 +213,27 @@ impl<'c> Db<'c> {
             .zip(&sql.params)
             .map(|(t, v)| param(t, v))
             .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(AsRef::as_ref).collect();
-        let rows = match &mut self.target {
-            Target::Direct(c) => c.query(&stmt, &refs),
-            Target::Snapshot(t) => t.query(&stmt, &refs),
+        let rows = match plan {
+            Plan::Generic => {
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(AsRef::as_ref).collect();
+                match &mut self.target {
+                    Target::Direct(c) => c.query(&stmt, &refs),
+                    Target::Snapshot(t) => t.query(&stmt, &refs),
+                }
+            }
+            Plan::Custom => {
+                // The unnamed statement: parsed and planned with these values in the same
+                // round trip as its run.
+                let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                    .iter()
+                    .zip(stmt.params())
+                    .map(|(p, t)| (p.as_ref(), t.clone()))
+                    .collect();
+                match &mut self.target {
+                    Target::Direct(c) => c.query_typed(run, &typed),
+                    Target::Snapshot(t) => t.query_typed(run, &typed),
+                }
+            }
         }
         .map_err(pg_err)?;
         if let Some(t) = timer {
@@ -199,6 +272,13 @@ impl<'c> Db<'c> {
         let Target::Snapshot(tx) = &mut self.target else {
             return Ok(());
         };
+        if !self.portals_custom {
+            // A portal binds the named statement: plan it with its values too (until the
+            // snapshot ends).
+            tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                .map_err(pg_err)?;
+            self.portals_custom = true;
+        }
         let portal = tx.bind(&stmt, &refs).map_err(pg_err)?;
         let mut n = 0u64;
         'chunks: loop {
@@ -223,14 +303,7 @@ impl<'c> Db<'c> {
     /// The one integer (a count, `EXISTS`) `sql` returns.
     fn scalar(&mut self, sql: &Sql, guard: &Guard) -> crate::Result<i64> {
         let rows = self.rows(sql, guard)?;
-        let Some(row) = rows.first() else {
-            return Ok(0);
-        };
-        Ok(match *row.columns()[0].type_() {
-            Type::BOOL => i64::from(row.get::<_, bool>(0)),
-            Type::INT4 => i64::from(row.get::<_, i32>(0)),
-            _ => row.get::<_, Option<i64>>(0).unwrap_or(0),
-        })
+        Ok(rows.first().map_or(0, |row| integer_at(row, 0)))
     }
 
     /// PostgreSQL's `EXPLAIN` of a statement, one line per step.
@@ -244,6 +317,15 @@ impl<'c> Db<'c> {
             .iter()
             .map(|r| r.get::<_, String>(0))
             .collect())
+    }
+}
+
+/// The integer (a count, `EXISTS`) in column `i` of `row`.
+fn integer_at(row: &Row, i: usize) -> i64 {
+    match *row.columns()[i].type_() {
+        Type::BOOL => i64::from(row.get::<_, bool>(i)),
+        Type::INT4 => i64::from(row.get::<_, i32>(i)),
+        _ => row.get::<_, Option<i64>>(i).unwrap_or(0),
     }
 }
 
@@ -372,6 +454,8 @@ struct Run<'r> {
     p: &'r Prepared,
     residual: Option<&'r Arc<Filter>>,
     w: &'r Window,
+    /// How a page of the source is planned.
+    page: Plan,
 }
 
 /// Runs the operator of `ph`.
@@ -388,6 +472,7 @@ pub(crate) fn run(
         p,
         residual: p.residual(ph.choice),
         w,
+        page: page_plan(&ph.access, &db.unique),
     };
     match &ph.operator {
         Operator::Insertion {
@@ -454,17 +539,19 @@ pub(crate) fn run(
 }
 
 /// Calls `f(id, doc)` for the matches of `source` in id order, reading `first` rows and
-/// then more (see the module docs) until `f` breaks or the source ends.
+/// then more (see the module docs) until `f` breaks or the source ends. With a count
+/// statement, the first read also runs it ([`lower::page_with_count`]): its number, when
+/// the source had rows.
 fn matching_paged(
     db: &mut Db<'_>,
     r: &Run<'_>,
     source: &Source,
-    first: u64,
+    (first, count): (u64, Option<&Sql>),
     guard: &mut Guard,
     mut f: impl FnMut(i64, &[u8]) -> crate::Result<ControlFlow<()>>,
-) -> crate::Result<()> {
+) -> crate::Result<Option<u64>> {
     let sql = match source {
-        Source::Empty => return Ok(()),
+        Source::Empty => return Ok(None),
         Source::Candidates(sql) | Source::ScanFilter { sql, .. } => sql,
     };
     // With a residual, a page needs more candidates than records.
@@ -476,8 +563,19 @@ fn matching_paged(
     .clamp(1, 1 << 40)
     .next_power_of_two();
     let mut last: Option<i64> = None;
+    let mut counted = None;
+    let mut with_count = count.and_then(|c| lower::page_with_count(sql, n, c));
     loop {
-        let rows = db.rows_limited(sql, Some(n), guard)?;
+        let rows = match with_count.take() {
+            Some(both) => {
+                let rows = db.rows(&both, guard)?;
+                counted = rows
+                    .first()
+                    .map(|row| u64::try_from(integer_at(row, 2)).unwrap_or(0));
+                rows
+            }
+            None => db.rows_limited(sql, Some(n), r.page, guard)?,
+        };
         for row in &rows {
             guard.tick()?;
             let id: i64 = row.get(0);
@@ -487,11 +585,11 @@ fn matching_paged(
             last = Some(id);
             let doc: &[u8] = row.get(1);
             if r.residual.is_none_or(|f| f.matches_jsonb(doc)) && f(id, doc)?.is_break() {
-                return Ok(());
+                return Ok(counted);
             }
         }
         if (rows.len() as u64) < n {
-            return Ok(());
+            return Ok(counted);
         }
         n = n.saturating_mul(8);
     }
@@ -600,13 +698,19 @@ fn run_insertion(
         Some(c) if !deferred => run_count(db, c, guard)?,
         _ => None,
     };
+    // A deferred count of one statement is read with the page's first rows, unless the
+    // page is one key of a few rows (planned once: a count would be planned each run).
+    let with_page = match count {
+        Some(Count::Sql(c)) if deferred && r.page == Plan::Custom => Some(c),
+        _ => None,
+    };
     let evaluate = count.is_some() && !deferred && counted.is_none();
     let mut pager = Pager::new(w, evaluate);
     let first = w
         .start
         .saturating_add(w.limit.unwrap_or(u64::MAX))
         .saturating_add(1);
-    matching_paged(db, r, source, first, guard, |id, doc| {
+    let read_count = matching_paged(db, r, source, (first, with_page), guard, |id, doc| {
         Ok(pager.push_doc(p, id, doc, out))
     })?;
     let matched = pager.matched;
@@ -615,7 +719,10 @@ fn run_insertion(
         let complete = !s.more && !s.stopped;
         s.total = Some(match counted {
             Some(n) => n,
-            None if deferred && !complete => count_all(db, r, c, guard)?,
+            None if deferred && !complete => match read_count {
+                Some(n) => n,
+                None => count_all(db, r, c, guard)?,
+            },
             None => matched,
         });
     }
@@ -721,10 +828,11 @@ fn run_walk(
             Some(Rest::WithoutEntry(sql)) => {
                 let everything = Run {
                     residual: None,
+                    page: Plan::Custom,
                     ..*r
                 };
                 let source = Source::Candidates(sql.clone());
-                matching_paged(db, &everything, &source, page, guard, |id, doc| {
+                matching_paged(db, &everything, &source, (page, None), guard, |id, doc| {
                     if !p.filter_matches(doc) {
                         return Ok(ControlFlow::Continue(()));
                     }
@@ -815,7 +923,7 @@ fn run_sorted(
         if let Some(first) = one.params.first_mut() {
             *first = ValueKey::Int(id);
         }
-        let rows = db.rows(&one, guard)?;
+        let rows = db.rows_limited(&one, None, Plan::Generic, guard)?;
         let Some(row) = rows.first() else { continue };
         let doc: &[u8] = row.get(0);
         let keyset = w.keyset;
@@ -875,6 +983,40 @@ fn aggregates(
     Ok(s)
 }
 
+/// The integer summary of a covered source's rows ([`lower::pg_integer_summary`]).
+fn integer_summary(db: &mut Db<'_>, rows: &Sql, guard: &Guard) -> crate::Result<IntegerSums> {
+    let Some(sql) = lower::pg_integer_summary(rows) else {
+        return Ok(IntegerSums {
+            n: 0,
+            integers: None,
+        });
+    };
+    let found = db.rows(&sql, guard)?;
+    let Some(row) = found.first() else {
+        return Ok(IntegerSums {
+            n: 0,
+            integers: None,
+        });
+    };
+    let n = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+    let text = |i: usize| row.get::<_, Option<String>>(i);
+    let integers = if row.get::<_, bool>(1) {
+        // A sum past `i128` (which `i64` numbers would need 2^64 rows for) is left to
+        // the rows.
+        let sum = text(2).map_or(Some(0), |t| t.parse::<i128>().ok());
+        let squares = text(3).map_or(Some(0), |t| t.parse::<i128>().ok());
+        sum.map(|sum| Sums {
+            sum,
+            squares,
+            min: text(4).and_then(|t| t.parse().ok()),
+            max: text(5).and_then(|t| t.parse().ok()),
+        })
+    } else {
+        None
+    };
+    Ok(IntegerSums { n, integers })
+}
+
 /// [`Operator::CoveredAggregates`]: the aggregate row from index rows.
 fn covered_aggregates(
     db: &mut Db<'_>,
@@ -887,6 +1029,7 @@ fn covered_aggregates(
 ) -> crate::Result<Summary> {
     let total = count_all(db, r, count, guard)?;
     let mut read: Vec<(&Sql, Vec<Number>)> = Vec::new();
+    let mut summaries: Vec<(&Sql, IntegerSums)> = Vec::new();
     let mut row = Map::new();
     for (agg, source) in aggs.iter().zip(numbers) {
         let mut acc = Accumulator::new(agg);
@@ -920,6 +1063,27 @@ fn covered_aggregates(
                     Numbers::Summary { rows, .. } => (rows, true),
                     _ => continue,
                 };
+                // Where SQLite would read a summary (every row of the source, see
+                // `physical`), the integers' exact sums come from the database when they
+                // give the evaluator's result; else the numbers are read.
+                if distinct {
+                    if !summaries.iter().any(|(s, _)| *s == sql) {
+                        let sums = integer_summary(db, sql, guard)?;
+                        summaries.push((sql, sums));
+                    }
+                    if summaries
+                        .iter()
+                        .find(|(s, _)| *s == sql)
+                        .is_some_and(|(_, sums)| acc.take_sums(sums))
+                    {
+                        let v = match agg.func {
+                            AggFunc::Count => Value::from(total),
+                            _ => acc.result(),
+                        };
+                        row.insert(aggregate_key(agg), v);
+                        continue;
+                    }
+                }
                 if !read.iter().any(|(s, _)| *s == sql) {
                     let rows: Vec<(i64, Number)> = db
                         .rows(sql, guard)?

@@ -27,6 +27,14 @@ use crate::store::StoreError;
 /// How long a catalog read from the database is used before its version is checked.
 pub const CATALOG_RECHECK: Duration = Duration::from_secs(1);
 
+/// How long PostgreSQL's statistics on the side tables' keys are used before they are
+/// read again (see [`run::UniqueKeys`]).
+const STATS_RECHECK: Duration = Duration::from_secs(60);
+
+/// The rows per key (of the rows holding a key in the column) up to which a column's
+/// keys count as selecting a few rows each.
+const FEW_ROWS_PER_KEY: f64 = 2.0;
+
 /// Plans cached per query text beyond which the cache starts over.
 const PLAN_CACHE_CAPACITY: usize = 4096;
 
@@ -38,6 +46,26 @@ pub(crate) struct PlanCache {
     /// When the version was last read.
     checked: Option<Instant>,
     plans: HashMap<String, Arc<Prepared>>,
+    /// The near-unique key columns, and when they were read.
+    unique: Option<(Instant, Arc<run::UniqueKeys>)>,
+}
+
+/// The side-table key columns whose keys select at most [`FEW_ROWS_PER_KEY`] rows each,
+/// by PostgreSQL's statistics (none before a table was first analyzed). `n_distinct` is
+/// the number of distinct keys, or (negative) minus their share of the table's rows.
+fn unique_keys(client: &mut postgres::Client) -> Result<run::UniqueKeys, StoreError> {
+    let rows = client.query(
+        "SELECT s.tablename || '.' || s.attname FROM pg_stats s
+         JOIN pg_namespace n ON n.nspname = s.schemaname
+         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+         WHERE s.schemaname = current_schema() AND s.attname IN ('kn', 'ks')
+         AND s.null_frac < 1 AND CASE
+             WHEN s.n_distinct < 0 THEN (1 - s.null_frac) / -s.n_distinct
+             WHEN s.n_distinct > 0 THEN c.reltuples * (1 - s.null_frac) / s.n_distinct
+         END <= $1",
+        &[&FEW_ROWS_PER_KEY],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The catalog version as stored (`0` before the first index change).
@@ -87,8 +115,28 @@ impl PgStore {
             catalog: Some((version, catalog.clone())),
             checked: Some(Instant::now()),
             plans: HashMap::new(),
+            unique: None,
         };
         Ok(catalog)
+    }
+
+    /// The near-unique key columns, read again after [`STATS_RECHECK`].
+    fn unique_keys(&self, conn: &mut Conn) -> crate::Result<Arc<run::UniqueKeys>> {
+        if let Some((t, u)) = &self
+            .plans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unique
+            && t.elapsed() < STATS_RECHECK
+        {
+            return Ok(Arc::clone(u));
+        }
+        let unique = Arc::new(unique_keys(&mut conn.client)?);
+        self.plans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unique = Some((Instant::now(), Arc::clone(&unique)));
+        Ok(unique)
     }
 
     /// The plan of `query` against the catalog, cached per query text.
@@ -137,8 +185,9 @@ impl PgStore {
         loop {
             attempt += 1;
             let prepared = self.prepare_on(conn, query)?;
+            let unique = self.unique_keys(conn)?;
             let out = f(&prepared, &mut |w, guard, out| {
-                run_prepared(conn, &prepared, w, guard, out)
+                run_prepared(conn, &prepared, &unique, w, guard, out)
             });
             match out {
                 Err(e) if attempt < 2 && undefined_table(&e) => {
@@ -207,6 +256,7 @@ fn explain_window(p: &Prepared) -> Window {
 fn run_prepared(
     conn: &mut Conn,
     p: &Prepared,
+    unique: &Arc<run::UniqueKeys>,
     w: &Window,
     guard: &mut Guard,
     out: &mut Out<'_>,
@@ -217,7 +267,8 @@ fn run_prepared(
         let snapshot = fixed
             .as_ref()
             .is_none_or(|ph| run::needs_snapshot(&ph.operator));
-        let mut db = Db::new(&mut conn.client, &mut conn.statements, snapshot)?;
+        let mut db = Db::new(&mut conn.client, &mut conn.statements, snapshot)?
+            .with_unique(Arc::clone(unique));
         let ph = match fixed {
             Some(ph) => ph,
             None => run::physical_plan(&mut db, p, w, guard)?,

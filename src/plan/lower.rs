@@ -161,8 +161,9 @@ impl Dialect {
     }
 
     /// Whether covered aggregates and groups read integer summaries computed in the
-    /// database (SQLite's exact `sum`, see `covered_summary`); PostgreSQL reads the
-    /// numbers, and groups only one value index's counts per key.
+    /// database (SQLite's exact `sum`, see `covered_summary`); PostgreSQL plans the
+    /// numbers' rows (its executor asks for their summary first, [`pg_integer_summary`]),
+    /// and groups only one value index's counts per key.
     pub fn summaries_inside(self) -> bool {
         matches!(self, Dialect::Sqlite)
     }
@@ -791,32 +792,37 @@ pub fn count(d: Dialect, collection: Collection, access: &Access) -> Option<Sql>
     Some(sql)
 }
 
-/// The number of documents the first lookup finds that every other lookup finds too.
+/// The number of documents the first lookup finds that every other lookup finds too
+/// (run inside the database only where [`Dialect::semi_joins_inside`]: PostgreSQL).
+///
+/// An inner join of the lookups' documents, not `EXISTS` per document of the first: a
+/// semi-join builds its hash table from the other side, which for a wide range (`age >=
+/// 30`) is most of an index, where a join lets PostgreSQL hash the smaller side.
+/// Documents a lookup finds more than once (a multi-valued index's rows) would repeat in
+/// the join, so then the count is of distinct documents.
 pub fn semi_join_count(d: Dialect, legs: &[Lookup]) -> Option<Sql> {
     let (driver, others) = legs.split_first()?;
-    let mut sql = Sql::new(d);
-    // A probe of a multi-valued index finds a document once per value.
-    sql.push("SELECT count(DISTINCT s.doc) FROM (");
-    docs_select(&mut sql, &[driver], true);
-    sql.push(")");
-    sql.push(if d.derived().is_empty() {
-        " s"
-    } else {
-        d.derived()
+    if legs.iter().any(|l| l.probes.is_empty()) {
+        return None;
+    }
+    // One probe's documents are distinct when its rows are; several are deduplicated by
+    // their UNION.
+    let distinct = legs.iter().all(|l| match l.probes.as_slice() {
+        [p] => unique_rows(&l.index, p),
+        _ => true,
     });
-    sql.push(" WHERE TRUE");
-    for leg in others {
-        sql.push(" AND (");
-        for (i, p) in leg.probes.iter().enumerate() {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            sql.push("EXISTS (");
-            select_side(&mut sql, "1", &leg.index, "y");
-            probe_condition_on(&mut sql, p, "y");
-            sql.push(" AND y.doc = s.doc)");
-        }
-        sql.push(")");
+    let mut sql = Sql::new(d);
+    sql.push(if distinct {
+        "SELECT count(*) FROM ("
+    } else {
+        "SELECT count(DISTINCT s.doc) FROM ("
+    });
+    docs_select(&mut sql, &[driver], true);
+    sql.push(") s");
+    for (i, leg) in others.iter().enumerate() {
+        sql.push(" JOIN (");
+        docs_select(&mut sql, &[leg], true);
+        let _ = write!(sql.text, ") s{i} ON s{i}.doc = s.doc");
     }
     Some(sql)
 }
@@ -949,6 +955,39 @@ pub fn index_walk(
         sql.bind_plain(ValueKey::Int(WALK_ROWS));
     }
     sql
+}
+
+/// PostgreSQL: the first `limit` rows of a page's source ([`candidates`],
+/// [`first_candidates`]) with the number `count` returns as a third column, in one
+/// statement (one round trip, one snapshot). The count runs once, when the first row is
+/// read (none without rows). `None` in SQLite.
+pub fn page_with_count(source: &Sql, limit: u64, count: &Sql) -> Option<Sql> {
+    if source.dialect != Dialect::Postgres || count.dialect != Dialect::Postgres {
+        return None;
+    }
+    // The count's placeholders follow the source's.
+    let shift = source.params.len();
+    let mut counted = String::with_capacity(count.text.len() + 8);
+    let mut rest = count.text.as_str();
+    while let Some(i) = rest.find('$') {
+        counted.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: usize = rest[..digits].parse().ok()?;
+        let _ = write!(counted, "{}", n + shift);
+        rest = &rest[digits..];
+    }
+    counted.push_str(rest);
+    let mut sql = Sql::new(Dialect::Postgres);
+    let _ = write!(
+        sql.text,
+        "SELECT s.id, s.{}, ({counted}) FROM ({} LIMIT {limit}) s ORDER BY s.id",
+        Dialect::Postgres.doc_column(),
+        source.text
+    );
+    sql.params = source.params.clone();
+    sql.params.extend(count.params.iter().cloned());
+    Some(sql)
 }
 
 /// The rows a PostgreSQL walk asks for in its statement (the executor binds its own).
@@ -1113,6 +1152,32 @@ pub fn covered_first_equal(d: Dialect, index: &IndexRef, value: ValueKey) -> Sql
     sql.key_cmp("x", "=", value);
     sql.push(" ORDER BY x.doc LIMIT 1");
     sql
+}
+
+/// PostgreSQL: the integer summary of a covered source's rows ([`covered_rows`]) in one
+/// statement, as [`covered_summary`] is SQLite's: `count(*)`, whether every number is an
+/// integer within `i64` (written without a fraction: `numeric` keeps the scale, as the
+/// rows' text does), and `Σx`, `Σx²`, `min`, `max` as text (`numeric`: exact). `None` in
+/// SQLite.
+pub fn pg_integer_summary(rows: &Sql) -> Option<Sql> {
+    let d = rows.dialect;
+    if d != Dialect::Postgres {
+        return None;
+    }
+    // The rows' key columns, with the `numeric` itself rather than its text (a cast per
+    // row and back costs several times the sums). A row without a number (none is
+    // expected) makes the answer "not integers", so the rows are read.
+    let inner = rows.text.replace(&d.key_columns("x"), "x.kt, x.kn, x.ks");
+    let mut sql = Sql::new(d);
+    let _ = write!(
+        sql.text,
+        "SELECT count(*), coalesce(bool_and(coalesce(r.kt = 0 AND scale(r.kn) = 0 \
+         AND r.kn BETWEEN -9223372036854775808 AND 9223372036854775807, FALSE)), TRUE), \
+         sum(r.kn)::text, sum(r.kn * r.kn)::text, min(r.kn)::text, max(r.kn)::text \
+         FROM ({inner}) r"
+    );
+    sql.params.clone_from(&rows.params);
+    Some(sql)
 }
 
 /// Appends the columns of an integer summary of the numbers in column `k` (see
