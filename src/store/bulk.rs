@@ -515,6 +515,10 @@ impl Default for KeyRepeats {
 impl KeyRepeats {
     /// Counts `rows` rows of `entry`, the rows of one key arriving together.
     fn add(&mut self, entry: &ValueEntry, rows: u64) {
+        // A chunk whose documents were all left out (repeated keys) adds no key.
+        if rows == 0 {
+            return;
+        }
         self.rows += rows;
         let presence = is_presence_key(&entry.b);
         if presence {
@@ -1745,6 +1749,8 @@ mod tests {
             t: None,
         };
         let mut r = KeyRepeats::default();
+        // A posting whose documents were all left out.
+        r.add(&entry(0), 0);
         r.add(&entry(1), 1);
         r.add(&entry(1), 3);
         r.add(&entry(2), 1);

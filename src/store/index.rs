@@ -415,7 +415,7 @@ pub(crate) fn keep_counts_of(
              ON CONFLICT (ix, b, k) DO UPDATE SET c = c + excluded.c"
     ))?;
     for (b, k, n) in runs {
-        if presence && !is_presence_key(b) {
+        if *n == 0 || (presence && !is_presence_key(b)) {
             continue;
         }
         insert.execute(params![def.id, b, k, i64::try_from(*n).unwrap_or(i64::MAX)])?;
