@@ -1510,3 +1510,27 @@ fn value_indexed(docs: &[Value], paths: &[&str]) -> Engine {
     }
     engine_importing(store, docs)
 }
+
+/// A value written twice in `IN` is one probe: covered aggregates over its index rows
+/// read each row once (they summed it twice), with and without key counts.
+#[test]
+fn a_value_written_twice_in_an_in_list_is_read_once() {
+    let docs: Vec<Value> = [-1, -1, 3, 7]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"email": format!("e{i}@x.com"), "data": {"n": n}}))
+        .collect();
+    let plain = value_indexed(&docs, &[]);
+    let indexed = value_indexed(&docs, &["data.n"]);
+    let counted = crate::common::counting_every_index(value_indexed(&docs, &["data.n"]));
+    for q in [
+        "SELECT sum_of_squares(data.n), sum(data.n), avg(data.n), count(*) FROM emailAccounts WHERE data.n IN (-1, -1)",
+        "SELECT sum(data.n), count(*) FROM emailAccounts WHERE data.n IN (-1, -1.0, \"-1\", 3, 3)",
+    ] {
+        let want = plain.search(q, &SearchOptions::default()).unwrap();
+        for e in [&indexed, &counted] {
+            let got = e.search(q, &SearchOptions::default()).unwrap();
+            assert_eq!(got.results, want.results, "{q}:\n{}", e.explain(q).unwrap());
+        }
+    }
+}

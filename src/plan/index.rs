@@ -297,7 +297,13 @@ pub fn value_probes(term: &Expr) -> Option<(&Path, Vec<Probe>, bool)> {
             for lit in list {
                 // `IN (…, null)` also matches documents without a value: not a lookup.
                 let (p, e) = eq_probes(&lit.node)?;
-                probes.extend(p);
+                // A value written twice is one probe: its rows must not be read twice
+                // (covered aggregates sum them).
+                for q in p {
+                    if !probes.contains(&q) {
+                        probes.push(q);
+                    }
+                }
                 exact &= e;
             }
             Some((path, probes, exact))
