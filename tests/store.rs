@@ -1991,6 +1991,16 @@ mod key_counts {
         }
     }
 
+    /// Imports NDJSON lines into `emailAccounts`.
+    fn load(store: &Store, ndjson: &str) {
+        store
+            .import_ndjson(
+                ndjson.as_bytes(),
+                ImportOptions::new(Collection::EmailAccounts),
+            )
+            .unwrap();
+    }
+
     /// Declaring an index on documents there are counts its keys when they repeat (at
     /// least twice on average), and not otherwise.
     #[test]
@@ -2004,12 +2014,7 @@ mod key_counts {
                 )
             })
             .collect();
-        store
-            .import_ndjson(
-                docs.as_bytes(),
-                ImportOptions::new(Collection::EmailAccounts),
-            )
-            .unwrap();
+        load(&store, &docs);
         let tier = store
             .add_index(Collection::EmailAccounts, "data.tier", IndexKind::Value)
             .unwrap();
@@ -2077,12 +2082,7 @@ mod key_counts {
                 )
             })
             .collect();
-        store
-            .import_ndjson(
-                docs.as_bytes(),
-                ImportOptions::new(Collection::EmailAccounts),
-            )
-            .unwrap();
+        load(&store, &docs);
         let catalog = store.catalog().unwrap();
         let counted = |spec: &str| {
             catalog

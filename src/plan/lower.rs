@@ -368,15 +368,20 @@ fn cond_b_of(sql: &mut Sql, index: &IndexRef, counts: bool) {
 /// counted index sums its counts table's `c` over the probe's keys, one row per key; any
 /// other counts its side table's rows.
 fn select_count(sql: &mut Sql, index: &IndexRef, probe: Option<&Probe>) {
+    select_counting(sql, index, probe, "");
+}
+
+/// [`select_count`] with the columns `keys` (`x.k, `) before the count.
+fn select_counting(sql: &mut Sql, index: &IndexRef, probe: Option<&Probe>, keys: &str) {
     if counted(sql.dialect, index, probe) {
         let _ = write!(
             sql.text,
-            "SELECT coalesce(sum(x.c), 0) FROM {}",
+            "SELECT {keys}coalesce(sum(x.c), 0) FROM {}",
             from_where(&index.index, true)
         );
         cond_b_of(sql, index, true);
     } else {
-        select_side(sql, "count(*)", index, "x");
+        select_side(sql, &format!("{keys}count(*)"), index, "x");
     }
 }
 
@@ -1011,16 +1016,7 @@ pub fn without_entry(d: Dialect, collection: Collection, index: &IndexRef) -> Sq
 /// Appends `SELECT x.k, <count> FROM <table> x WHERE <b condition>`, to be grouped by
 /// `x.k`: a counted index's counts table ([`counted`]), else its side table's rows.
 fn select_key_counts(sql: &mut Sql, index: &IndexRef, probe: Option<&Probe>) {
-    if counted(sql.dialect, index, probe) {
-        let _ = write!(
-            sql.text,
-            "SELECT x.k, sum(x.c) FROM {}",
-            from_where(&index.index, true)
-        );
-        cond_b_of(sql, index, true);
-    } else {
-        select_side(sql, "x.k, count(*)", index, "x");
-    }
+    select_counting(sql, index, probe, "x.k, ");
 }
 
 /// Per-key document counts of a value index: `(k, count)`.
