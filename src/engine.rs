@@ -424,6 +424,25 @@ impl Engine {
         }
     }
 
+    /// Stops keeping per-key counts for an index (SQLite), and keeps imports and
+    /// [`Engine::add_index`] from giving it counts again until [`Engine::keep_key_counts`]
+    /// asks for them: single writes then skip the counts' upkeep. PostgreSQL keeps none:
+    /// the call is an error there.
+    pub fn stop_key_counts(
+        &self,
+        collection: Collection,
+        spec: &str,
+        kind: IndexKind,
+    ) -> Result<IndexDef> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.stop_key_counts(collection, spec, kind)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => {
+                Err(StoreError::Index("PostgreSQL keeps no per-key counts tables".into()).into())
+            }
+        }
+    }
+
     /// Drops a declared index.
     pub fn drop_index(&self, collection: Collection, spec: &str, kind: IndexKind) -> Result<()> {
         match &self.backend {

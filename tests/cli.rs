@@ -327,6 +327,20 @@ fn index_count_keeps_key_counts() {
     let explain = stdout_of(acql(dir.path()).arg("explain").arg(&db).arg(query));
     assert!(explain.contains("FROM acql_key_counts"), "{explain}");
     assert_eq!(json_of(acql(dir.path()).arg(&db).arg(query)), before);
+    index(&["count", "--off", "data.tier"])
+        .success()
+        .stdout(predicate::str::contains(
+            "not counting keys of value index on emailAccounts.data.tier",
+        ));
+    let list = stdout_of(acql(dir.path()).arg("index").arg(&db).arg("list"));
+    assert!(
+        list.lines()
+            .any(|l| l.ends_with("data.tier  (no key counts)")),
+        "{list}"
+    );
+    let explain = stdout_of(acql(dir.path()).arg("explain").arg(&db).arg(query));
+    assert!(!explain.contains("FROM acql_key_counts"), "{explain}");
+    assert_eq!(json_of(acql(dir.path()).arg(&db).arg(query)), before);
     index(&["count", "data.nothing"])
         .code(1)
         .stderr(predicate::str::contains("data.nothing"));

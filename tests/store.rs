@@ -2068,6 +2068,99 @@ mod key_counts {
         assert_eq!(page.results, vec![json!({"count(*)": 10})]);
     }
 
+    /// `stop_key_counts` takes an index's counts away for good: writes keep none, an
+    /// import into the emptied collection and EXPLAIN leave them out, answers stay the
+    /// same; `keep_key_counts` brings them back.
+    #[test]
+    fn stopped_counts_stay_stopped_until_asked_for() {
+        let store = Store::in_memory().unwrap();
+        let docs: String = (0..40)
+            .map(|i| {
+                let country = ["DE", "FR"][i % 2];
+                format!(
+                    "{}\n",
+                    json!({"email": format!("e{i}@x.com"), "profile": {"country": country}})
+                )
+            })
+            .collect();
+        load(&store, &docs);
+        let spec = "profile.country";
+        let flags = |store: &Store| {
+            let def = store
+                .catalog()
+                .unwrap()
+                .indexes
+                .into_iter()
+                .find(|d| d.spec() == spec && d.collection == Collection::EmailAccounts)
+                .unwrap();
+            (def.counted, def.uncounted, def.id)
+        };
+        // Counts of index `id`, 0 in a store that never kept any.
+        let rows = |store: &Store, id: i64| -> i64 {
+            store
+                .read(|c| {
+                    let kept: bool = c.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'acql_key_counts')",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    if !kept {
+                        return Ok(0);
+                    }
+                    c.query_row(
+                        "SELECT count(*) FROM acql_key_counts WHERE ix = ?1",
+                        [id],
+                        |r| r.get(0),
+                    )
+                })
+                .unwrap()
+                .unwrap()
+        };
+        assert!(flags(&store).0);
+        let def = store
+            .stop_key_counts(Collection::EmailAccounts, spec, IndexKind::Value)
+            .unwrap();
+        assert!(!def.counted && def.uncounted);
+        let (counted, uncounted, id) = flags(&store);
+        assert!(!counted && uncounted);
+        assert_eq!(rows(&store, id), 0);
+        store
+            .import_lite_account(&lite(
+                "new@x.com",
+                Some(json!({"country": "DE"})),
+                None,
+                None,
+            ))
+            .unwrap();
+        assert_eq!(rows(&store, id), 0, "writes keep no counts");
+        // A new store whose index is stopped before its first load: the load leaves it so.
+        let fresh = Store::in_memory().unwrap();
+        fresh
+            .stop_key_counts(Collection::EmailAccounts, spec, IndexKind::Value)
+            .unwrap();
+        load(&fresh, &docs);
+        let (counted, uncounted, id) = flags(&fresh);
+        assert!(!counted && uncounted);
+        assert_eq!(rows(&fresh, id), 0);
+        let engine = acql::engine::Engine::from_store(store);
+        let q = "SELECT count(*) FROM emailAccounts WHERE profile.country = \"DE\"";
+        assert!(!engine.explain(q).unwrap().contains("acql_key_counts"));
+        let opts = acql::engine::SearchOptions::default();
+        assert_eq!(
+            engine.search(q, &opts).unwrap().results,
+            vec![json!({"count(*)": 21})]
+        );
+        let def = engine
+            .keep_key_counts(Collection::EmailAccounts, spec, IndexKind::Value)
+            .unwrap();
+        assert!(def.counted && !def.uncounted);
+        assert!(engine.explain(q).unwrap().contains("acql_key_counts"));
+        assert_eq!(
+            engine.search(q, &opts).unwrap().results,
+            vec![json!({"count(*)": 21})]
+        );
+    }
+
     /// A bulk load gives a counts table to the indexes whose keys repeat (at least
     /// twice on average) and to no other; `EXPLAIN` then shows counts read from it.
     #[test]

@@ -308,6 +308,9 @@ pub struct IndexDef {
     /// path repeats, its pairs do not): counts of the first path alone and its group
     /// counts read them ([`FLAG_PRESENCE_COUNTED`]); implied by [`IndexDef::counted`].
     pub presence_counted: bool,
+    /// Its keys are not to be counted, by request ([`FLAG_UNCOUNTED`]): imports and index
+    /// declarations leave it without counts until counts are asked for again.
+    pub uncounted: bool,
 }
 
 impl IndexDef {
@@ -326,6 +329,7 @@ impl IndexDef {
             plain: true,
             counted: false,
             presence_counted: false,
+            uncounted: false,
         }
     }
 
@@ -363,6 +367,7 @@ impl IndexDef {
             | i64::from(self.plain) << 6
             | i64::from(self.counted) << 7
             | i64::from(self.presence_counted) << 8
+            | i64::from(self.uncounted) << 9
     }
 }
 
@@ -389,6 +394,9 @@ pub const FLAG_COUNTED: i64 = 128;
 /// `acql_indexes.flags`: only the presence rows of the composite index are counted in
 /// [`KEY_COUNTS`] ([`IndexDef::presence_counted`]).
 pub const FLAG_PRESENCE_COUNTED: i64 = 256;
+
+/// `acql_indexes.flags`: the index's keys are not to be counted ([`IndexDef::uncounted`]).
+pub const FLAG_UNCOUNTED: i64 = 512;
 
 /// The SQLite table of per-key counts of [counted](IndexDef::counted) indexes (see the
 /// module's layout notes).

@@ -298,7 +298,19 @@ pub enum IndexAction {
     /// Keep a table of per-key document counts for a value or composite index, so counts,
     /// aggregates and groups over it read one row per key (an import into an empty
     /// collection and `add` give one to indexes whose keys repeat by themselves).
-    Count(IndexSpec),
+    Count(CountSpec),
+}
+
+/// `acql index DB count`.
+#[derive(Debug, Args)]
+pub struct CountSpec {
+    /// Which index.
+    #[command(flatten)]
+    pub index: IndexSpec,
+    /// Stop counting its keys instead (single writes skip the upkeep), and keep imports
+    /// and `add` from counting them again until `count` without `--off`.
+    #[arg(long)]
+    pub off: bool,
 }
 
 /// Which index.

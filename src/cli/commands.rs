@@ -337,15 +337,25 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
             let done = drop_index(&engine, spec.collection, &spec.pattern, spec.kind)?;
             out.str(&format!("{done}\n"))?;
         }
-        IndexAction::Count(spec) => {
+        IndexAction::Count(count) => {
+            let spec = &count.index;
             let engine = open_existing(&a.db)?;
             let kind = spec.kind.unwrap_or(IndexKind::Value);
-            engine
-                .keep_key_counts(spec.collection, &spec.pattern, kind)
-                .map_err(|e| CliError::failed(describe(&e, None)))?;
+            let (done, verb) = if count.off {
+                (
+                    engine.stop_key_counts(spec.collection, &spec.pattern, kind),
+                    "not counting keys of",
+                )
+            } else {
+                (
+                    engine.keep_key_counts(spec.collection, &spec.pattern, kind),
+                    "counting keys of",
+                )
+            };
+            done.map_err(|e| CliError::failed(describe(&e, None)))?;
             out.str(&format!(
                 "{}\n",
-                index_changed("counting keys of", spec.collection, &spec.pattern, kind)
+                index_changed(verb, spec.collection, &spec.pattern, kind)
             ))?;
         }
     }
@@ -434,10 +444,11 @@ pub fn format_catalog(catalog: &Catalog) -> String {
         .max()
         .unwrap_or(0);
     for ix in &catalog.indexes {
-        let counted = match (ix.counted, ix.presence_counted) {
-            (true, _) => "  (key counts)",
-            (false, true) => "  (key counts: first path)",
-            (false, false) => "",
+        let counted = match (ix.counted, ix.presence_counted, ix.uncounted) {
+            (true, _, _) => "  (key counts)",
+            (false, true, _) => "  (key counts: first path)",
+            (false, false, true) => "  (no key counts)",
+            (false, false, false) => "",
         };
         let _ = writeln!(
             lines,

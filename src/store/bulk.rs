@@ -842,6 +842,9 @@ impl<'c> Loader<'c> {
     /// enough its counts table ([`index::keep_counts`]), from the rows just written.
     fn count_keys(&self) -> Result<(), StoreError> {
         for (def, repeats) in self.defs.iter().zip(&self.keys) {
+            if def.uncounted {
+                continue;
+            }
             let presence = if index::worth_counting(repeats.rows, repeats.keys) {
                 false
             } else if def.kind == IndexKind::Composite

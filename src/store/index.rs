@@ -108,14 +108,37 @@ pub(crate) fn declare(
     Ok(def)
 }
 
+/// Stops counting an index's keys and keeps imports and declarations from counting them
+/// again ([`IndexDef::uncounted`]): its triggers and counts go, its flags say so.
+pub(crate) fn stop_counts(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
+    let t = def.table();
+    conn.execute_batch(&format!(
+        "DROP TRIGGER IF EXISTS {t}_kc_in; DROP TRIGGER IF EXISTS {t}_kc_out;"
+    ))?;
+    if def.counted || def.presence_counted {
+        conn.execute(&format!("DELETE FROM {KEY_COUNTS} WHERE ix = ?1"), [def.id])?;
+    }
+    set_flags(
+        conn,
+        def,
+        crate::catalog::FLAG_COUNTED | crate::catalog::FLAG_PRESENCE_COUNTED,
+        crate::catalog::FLAG_UNCOUNTED,
+    )
+}
+
 /// Records flags an index has acquired (see [`IndexDef::multi`]). The catalog is part
 /// of every plan, and readers cache it until SQLite's schema cookie changes, so the
 /// change is also a schema change (a view created and dropped; unlike a table, that
 /// works while a statement is reading): cached plans that assumed the old flags go.
 pub(crate) fn add_flags(conn: &Connection, def: &IndexDef, flags: i64) -> Result<(), StoreError> {
+    set_flags(conn, def, 0, flags)
+}
+
+/// Clears the flags `off` and sets the flags `on` of an index, as [`add_flags`] does.
+fn set_flags(conn: &Connection, def: &IndexDef, off: i64, on: i64) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE acql_indexes SET flags = flags | ?2 WHERE id = ?1",
-        params![def.id, flags],
+        "UPDATE acql_indexes SET flags = (flags & ~?2) | ?3 WHERE id = ?1",
+        params![def.id, off, on],
     )?;
     conn.execute_batch(
         "CREATE VIEW acql_catalog_changed AS SELECT 1; DROP VIEW acql_catalog_changed;",
@@ -395,7 +418,7 @@ fn finish_counts(conn: &Connection, def: &IndexDef, presence: bool) -> Result<()
     } else {
         crate::catalog::FLAG_COUNTED
     };
-    add_flags(conn, def, flag)
+    set_flags(conn, def, crate::catalog::FLAG_UNCOUNTED, flag)
 }
 
 /// [`keep_counts`] from the rows per key a bulk load counted as it wrote them (`(b, k,
@@ -434,8 +457,8 @@ pub(crate) fn count_if_worth(
     if def.counted {
         return Ok((true, true));
     }
-    if def.kind == IndexKind::Words {
-        return Ok((false, false));
+    if def.kind == IndexKind::Words || def.uncounted {
+        return Ok((false, def.presence_counted));
     }
     let (b, presence) = if def.has_binding() {
         ("b, ", format!("TRUE{}", presence_condition("b")))

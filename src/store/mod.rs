@@ -497,6 +497,26 @@ impl Store {
             index::keep_counts(tx, &def)?;
             def.counted = def.kind != IndexKind::Words;
             def.presence_counted |= def.counted;
+            def.uncounted &= !def.counted;
+            Ok(def)
+        })
+    }
+
+    /// Stops keeping per-key counts for a declared index and keeps imports and
+    /// [`Store::add_index`] from giving it counts again, until [`Store::keep_key_counts`]
+    /// asks for them: for a site whose single writes matter more than its counts.
+    pub fn stop_key_counts(
+        &self,
+        collection: Collection,
+        spec: &str,
+        kind: IndexKind,
+    ) -> Result<IndexDef, StoreError> {
+        let (patterns, kind) = index_spec(spec, kind)?;
+        self.write(|tx| {
+            let catalog = schema::load_catalog(tx)?;
+            let mut def = declared(&catalog, collection, (&patterns, kind), spec)?.clone();
+            index::stop_counts(tx, &def)?;
+            (def.counted, def.presence_counted, def.uncounted) = (false, false, true);
             Ok(def)
         })
     }

@@ -5,8 +5,8 @@ use rusqlite::{Connection, ErrorCode, params};
 use super::StoreError;
 use crate::catalog::{
     Catalog, Collection, FLAG_CHECKED, FLAG_COUNTED, FLAG_LOSSY, FLAG_MULTI, FLAG_OVERFLOW,
-    FLAG_PLAIN, FLAG_PRESENCE, FLAG_PRESENCE_COUNTED, FLAG_TYPED, IndexDef, IndexKind,
-    parse_patterns,
+    FLAG_PLAIN, FLAG_PRESENCE, FLAG_PRESENCE_COUNTED, FLAG_TYPED, FLAG_UNCOUNTED, IndexDef,
+    IndexKind, parse_patterns,
 };
 
 /// The layout this build writes; older files are migrated on open.
@@ -413,5 +413,6 @@ pub(crate) fn index_def(
     def.plain = flags & FLAG_TYPED == 0 || flags & FLAG_PLAIN != 0;
     def.counted = flags & FLAG_COUNTED != 0;
     def.presence_counted = def.counted || flags & FLAG_PRESENCE_COUNTED != 0;
+    def.uncounted = flags & FLAG_UNCOUNTED != 0;
     Some(def)
 }
