@@ -1851,6 +1851,8 @@ mod key_counts {
         Import(Vec<(u8, Value)>, bool),
         /// Declares an index on the documents there are (it decides its counts table).
         AddIndex(&'static str),
+        /// Turns an index's counts off (`true`) or on, if it is declared.
+        Counts(&'static str, bool),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1860,12 +1862,47 @@ mod key_counts {
             2 => (prop::collection::vec((0u8..10, data()), 0..12), any::<bool>())
                 .prop_map(|(rows, replace)| Op::Import(rows, replace)),
             1 => prop::sample::select(vec!["data.n", "data.c, data.n", "data.*"]).prop_map(Op::AddIndex),
+            1 => (prop::sample::select(vec!["data.c", "data.n", "data.c, data.n"]), any::<bool>())
+                .prop_map(|(spec, off)| Op::Counts(spec, off)),
         ]
     }
 
     /// Every counts table holds exactly its side table's rows per key.
     fn assert_counts_agree(store: &Store) -> Result<(), TestCaseError> {
         let catalog = store.catalog().unwrap();
+        // An index without counts has no rows in the counts table.
+        let stray: i64 = store
+            .read(|c| {
+                let kept: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'acql_key_counts')",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if !kept {
+                    return Ok(0);
+                }
+                let uncounted: Vec<String> = catalog
+                    .indexes
+                    .iter()
+                    .filter(|d| !d.counted && !d.presence_counted)
+                    .map(|d| d.id.to_string())
+                    .collect();
+                c.query_row(
+                    &format!(
+                        "SELECT count(*) FROM acql_key_counts WHERE ix IN ({})",
+                        if uncounted.is_empty() {
+                            "NULL".to_string()
+                        } else {
+                            uncounted.join(", ")
+                        }
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap()
+            .unwrap();
+        prop_assert_eq!(stray, 0, "counts of indexes without counts");
         for def in catalog
             .indexes
             .iter()
@@ -1954,6 +1991,17 @@ mod key_counts {
                         // Without `replace`, an existing email fails the import, which must
                         // then change nothing (counts included).
                         let _ = store.import_ndjson(ndjson(&rows).as_bytes(), options);
+                    }
+                    Op::Counts(spec, off) => {
+                        let declared = store.catalog().unwrap().indexes.iter().any(|d| d.spec() == spec && d.kind != IndexKind::Words);
+                        if declared {
+                            let def = if off {
+                                store.stop_key_counts(Collection::EmailAccounts, spec, IndexKind::Value).unwrap()
+                            } else {
+                                store.keep_key_counts(Collection::EmailAccounts, spec, IndexKind::Value).unwrap()
+                            };
+                            prop_assert_eq!(def.counted, !off);
+                        }
                     }
                     Op::AddIndex(spec) => {
                         let kind = IndexKind::Value;
