@@ -405,37 +405,19 @@ impl Engine {
         }
     }
 
-    /// Gives a declared value or composite index a table of per-key document counts
-    /// (SQLite; see [`IndexDef::counted`]), whatever its keys' repeats: an import into an
-    /// empty collection and [`Engine::add_index`] give one by themselves to indexes whose
-    /// keys repeat. PostgreSQL keeps no counts tables: the call is an error there.
-    pub fn keep_key_counts(
+    /// Turns per-key counts of an index on or off (SQLite; see
+    /// [`Store::set_key_counts`]): on, counts and aggregates over it read one row per key;
+    /// off, single writes skip their upkeep, and imports and [`Engine::add_index`] leave
+    /// them off until turned on again. PostgreSQL keeps none: the call is an error there.
+    pub fn set_key_counts(
         &self,
         collection: Collection,
         spec: &str,
         kind: IndexKind,
+        keep: bool,
     ) -> Result<IndexDef> {
         match &self.backend {
-            Backend::Sqlite(s) => Ok(s.keep_key_counts(collection, spec, kind)?),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => {
-                Err(StoreError::Index("PostgreSQL keeps no per-key counts tables".into()).into())
-            }
-        }
-    }
-
-    /// Stops keeping per-key counts for an index (SQLite), and keeps imports and
-    /// [`Engine::add_index`] from giving it counts again until [`Engine::keep_key_counts`]
-    /// asks for them: single writes then skip the counts' upkeep. PostgreSQL keeps none:
-    /// the call is an error there.
-    pub fn stop_key_counts(
-        &self,
-        collection: Collection,
-        spec: &str,
-        kind: IndexKind,
-    ) -> Result<IndexDef> {
-        match &self.backend {
-            Backend::Sqlite(s) => Ok(s.stop_key_counts(collection, spec, kind)?),
+            Backend::Sqlite(s) => Ok(s.set_key_counts(collection, spec, kind, keep)?),
             #[cfg(feature = "postgres")]
             Backend::Postgres(_) => {
                 Err(StoreError::Index("PostgreSQL keeps no per-key counts tables".into()).into())

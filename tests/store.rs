@@ -1961,7 +1961,7 @@ mod key_counts {
             store.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value).unwrap();
             store.add_index(Collection::EmailAccounts, "data.c, data.n", IndexKind::Value).unwrap();
             // Counted from the start (empty), whatever the loads below decide.
-            store.keep_key_counts(Collection::EmailAccounts, "data.c", IndexKind::Value).unwrap();
+            store.set_key_counts(Collection::EmailAccounts, "data.c", IndexKind::Value, true).unwrap();
             let ndjson = |rows: &[(u8, Value)]| -> String {
                 rows.iter()
                     .map(|(i, d)| format!("{}\n", json!({"email": format!("e{i}@x.com"), "data": d})))
@@ -1996,9 +1996,9 @@ mod key_counts {
                         let declared = store.catalog().unwrap().indexes.iter().any(|d| d.spec() == spec && d.kind != IndexKind::Words);
                         if declared {
                             let def = if off {
-                                store.stop_key_counts(Collection::EmailAccounts, spec, IndexKind::Value).unwrap()
+                                store.set_key_counts(Collection::EmailAccounts, spec, IndexKind::Value, false).unwrap()
                             } else {
-                                store.keep_key_counts(Collection::EmailAccounts, spec, IndexKind::Value).unwrap()
+                                store.set_key_counts(Collection::EmailAccounts, spec, IndexKind::Value, true).unwrap()
                             };
                             prop_assert_eq!(def.counted, !off);
                         }
@@ -2016,7 +2016,7 @@ mod key_counts {
             // Counts and groups read from the tables answer as the evaluator does.
             for def in store.catalog().unwrap().indexes {
                 if def.kind != IndexKind::Words && !def.counted {
-                    store.keep_key_counts(def.collection, &def.spec(), def.kind).unwrap();
+                    store.set_key_counts(def.collection, &def.spec(), def.kind, true).unwrap();
                 }
             }
             assert_counts_agree(&store)?;
@@ -2116,9 +2116,9 @@ mod key_counts {
         assert_eq!(page.results, vec![json!({"count(*)": 10})]);
     }
 
-    /// `stop_key_counts` takes an index's counts away for good: writes keep none, an
+    /// `set_key_counts(…, false)` takes an index's counts away for good: writes keep none, an
     /// import into the emptied collection and EXPLAIN leave them out, answers stay the
-    /// same; `keep_key_counts` brings them back.
+    /// same; `set_key_counts(…, true)` brings them back.
     #[test]
     fn stopped_counts_stay_stopped_until_asked_for() {
         let store = Store::in_memory().unwrap();
@@ -2166,7 +2166,7 @@ mod key_counts {
         };
         assert!(flags(&store).0);
         let def = store
-            .stop_key_counts(Collection::EmailAccounts, spec, IndexKind::Value)
+            .set_key_counts(Collection::EmailAccounts, spec, IndexKind::Value, false)
             .unwrap();
         assert!(!def.counted && def.uncounted);
         let (counted, uncounted, id) = flags(&store);
@@ -2184,7 +2184,7 @@ mod key_counts {
         // A new store whose index is stopped before its first load: the load leaves it so.
         let fresh = Store::in_memory().unwrap();
         fresh
-            .stop_key_counts(Collection::EmailAccounts, spec, IndexKind::Value)
+            .set_key_counts(Collection::EmailAccounts, spec, IndexKind::Value, false)
             .unwrap();
         load(&fresh, &docs);
         let (counted, uncounted, id) = flags(&fresh);
@@ -2199,7 +2199,7 @@ mod key_counts {
             vec![json!({"count(*)": 21})]
         );
         let def = engine
-            .keep_key_counts(Collection::EmailAccounts, spec, IndexKind::Value)
+            .set_key_counts(Collection::EmailAccounts, spec, IndexKind::Value, true)
             .unwrap();
         assert!(def.counted && !def.uncounted);
         assert!(engine.explain(q).unwrap().contains("acql_key_counts"));

@@ -341,17 +341,12 @@ pub fn index(a: &IndexArgs) -> Result<(), CliError> {
             let spec = &count.index;
             let engine = open_existing(&a.db)?;
             let kind = spec.kind.unwrap_or(IndexKind::Value);
-            let (done, verb) = if count.off {
-                (
-                    engine.stop_key_counts(spec.collection, &spec.pattern, kind),
-                    "not counting keys of",
-                )
+            let verb = if count.off {
+                "not counting keys of"
             } else {
-                (
-                    engine.keep_key_counts(spec.collection, &spec.pattern, kind),
-                    "counting keys of",
-                )
+                "counting keys of"
             };
+            let done = engine.set_key_counts(spec.collection, &spec.pattern, kind, !count.off);
             done.map_err(|e| CliError::failed(describe(&e, None)))?;
             out.str(&format!(
                 "{}\n",

@@ -480,44 +480,30 @@ impl Store {
         })
     }
 
-    /// Gives a declared value or composite index a counts table ([`IndexDef::counted`]),
-    /// whatever its keys' repeats: imports into an empty collection and [`Store::add_index`]
-    /// decide by themselves. Nothing changes for an index that has one; a words index
-    /// has none.
-    pub fn keep_key_counts(
+    /// Turns per-key counts of a declared value or composite index on (`keep`: counted
+    /// whatever its keys' repeats, see [`IndexDef::counted`]) or off (dropped, and left
+    /// off by imports and [`Store::add_index`] until turned on again: for a site whose
+    /// single writes matter more than its counts). Imports into an empty collection and
+    /// [`Store::add_index`] otherwise decide by themselves; a words index has no counts.
+    /// Returns the index as it is afterwards.
+    pub fn set_key_counts(
         &self,
         collection: Collection,
         spec: &str,
         kind: IndexKind,
+        keep: bool,
     ) -> Result<IndexDef, StoreError> {
         let (patterns, kind) = index_spec(spec, kind)?;
         self.write(|tx| {
             let catalog = schema::load_catalog(tx)?;
-            let mut def = declared(&catalog, collection, (&patterns, kind), spec)?.clone();
-            index::keep_counts(tx, &def)?;
-            def.counted = def.kind != IndexKind::Words;
-            def.presence_counted |= def.counted;
-            def.uncounted &= !def.counted;
-            Ok(def)
-        })
-    }
-
-    /// Stops keeping per-key counts for a declared index and keeps imports and
-    /// [`Store::add_index`] from giving it counts again, until [`Store::keep_key_counts`]
-    /// asks for them: for a site whose single writes matter more than its counts.
-    pub fn stop_key_counts(
-        &self,
-        collection: Collection,
-        spec: &str,
-        kind: IndexKind,
-    ) -> Result<IndexDef, StoreError> {
-        let (patterns, kind) = index_spec(spec, kind)?;
-        self.write(|tx| {
+            let def = declared(&catalog, collection, (&patterns, kind), spec)?;
+            if keep {
+                index::keep_counts(tx, def)?;
+            } else {
+                index::stop_counts(tx, def)?;
+            }
             let catalog = schema::load_catalog(tx)?;
-            let mut def = declared(&catalog, collection, (&patterns, kind), spec)?.clone();
-            index::stop_counts(tx, &def)?;
-            (def.counted, def.presence_counted, def.uncounted) = (false, false, true);
-            Ok(def)
+            Ok(declared(&catalog, collection, (&patterns, kind), spec)?.clone())
         })
     }
 

@@ -120,7 +120,7 @@ pub fn counting_every_index(engine: Engine) -> Engine {
     for def in engine.catalog().unwrap().indexes {
         if def.kind != IndexKind::Words {
             engine
-                .keep_key_counts(def.collection, &def.spec(), def.kind)
+                .set_key_counts(def.collection, &def.spec(), def.kind, true)
                 .unwrap();
         }
     }
