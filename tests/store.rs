@@ -2039,6 +2039,19 @@ mod key_counts {
         }
     }
 
+    /// 40 accounts, half in `DE` and half in `FR`, as NDJSON.
+    fn two_countries() -> String {
+        (0..40)
+            .map(|i| {
+                let country = ["DE", "FR"][i % 2];
+                format!(
+                    "{}\n",
+                    json!({"email": format!("e{i}@x.com"), "profile": {"country": country}})
+                )
+            })
+            .collect()
+    }
+
     /// Imports NDJSON lines into `emailAccounts`.
     fn load(store: &Store, ndjson: &str) {
         store
@@ -2116,21 +2129,13 @@ mod key_counts {
         assert_eq!(page.results, vec![json!({"count(*)": 10})]);
     }
 
-    /// `set_key_counts(…, false)` takes an index's counts away for good: writes keep none, an
-    /// import into the emptied collection and EXPLAIN leave them out, answers stay the
-    /// same; `set_key_counts(…, true)` brings them back.
+    /// `set_key_counts(…, false)` takes an index's counts away for good: writes keep none,
+    /// a load into a store whose index was turned off leaves it off, EXPLAIN leaves the
+    /// counts out, answers stay the same; `set_key_counts(…, true)` brings them back.
     #[test]
     fn stopped_counts_stay_stopped_until_asked_for() {
         let store = Store::in_memory().unwrap();
-        let docs: String = (0..40)
-            .map(|i| {
-                let country = ["DE", "FR"][i % 2];
-                format!(
-                    "{}\n",
-                    json!({"email": format!("e{i}@x.com"), "profile": {"country": country}})
-                )
-            })
-            .collect();
+        let docs = two_countries();
         load(&store, &docs);
         let spec = "profile.country";
         let flags = |store: &Store| {
@@ -2214,15 +2219,7 @@ mod key_counts {
     #[test]
     fn a_bulk_load_counts_the_keys_that_repeat() {
         let store = Store::in_memory().unwrap();
-        let docs: String = (0..40)
-            .map(|i| {
-                let country = ["DE", "FR"][i % 2];
-                format!(
-                    "{}\n",
-                    json!({"email": format!("e{i}@x.com"), "profile": {"country": country}})
-                )
-            })
-            .collect();
+        let docs = two_countries();
         load(&store, &docs);
         let catalog = store.catalog().unwrap();
         let counted = |spec: &str| {
