@@ -227,8 +227,18 @@ fn extreme_number(
         };
         Ok(ControlFlow::Break(()))
     })?;
-    let Some(value) = found else {
-        return Ok(None);
+    let value = match found {
+        None => return Ok(None),
+        // A number keyed as an integer was written as that integer by every document
+        // holding it (the index is not lossy): nothing to tell them apart.
+        #[allow(clippy::cast_precision_loss)]
+        Some(ValueKey::Int(i)) => {
+            return Ok(Some(Number {
+                f: i as f64,
+                i: Some(i),
+            }));
+        }
+        Some(value) => value,
     };
     let mut first_equal = first.clone();
     if let Some(p) = first_equal.params.get_mut(slot) {

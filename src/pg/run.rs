@@ -1041,7 +1041,14 @@ fn covered_aggregates(
                 slot,
             } => {
                 let found = db.rows(extreme, guard)?.first().and_then(|r| key_at(r, 0));
-                if let Some(value) = found {
+                // An integer extreme needs no first document (see `exec::group`).
+                if let Some(x) = found
+                    .clone()
+                    .filter(|v| matches!(v, ValueKey::Int(_)))
+                    .and_then(number_of)
+                {
+                    acc.push_number(x);
+                } else if let Some(value) = found {
                     let mut first_equal = first.clone();
                     if let Some(p) = first_equal.params.get_mut(*slot) {
                         *p = value;

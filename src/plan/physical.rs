@@ -1227,7 +1227,7 @@ impl Physical {
                             all.push(Statement {
                                 label: "first equal",
                                 sql: first,
-                                when: When::If("the binding holds a number"),
+                                when: When::If("the binding's extreme number is not an integer"),
                                 answer: None,
                             });
                         }
