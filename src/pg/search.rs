@@ -201,20 +201,38 @@ impl PgStore {
 
     /// The physical plan a search page of `query` runs now.
     pub fn physical(&self, query: &str) -> crate::Result<Physical> {
-        let mut lease = self.lease()?;
-        let conn = lease.conn();
-        let prepared = self.prepare_on(conn, query)?;
-        let w = explain_window(&prepared);
-        let mut guard = Guard::new(None, None);
-        let mut db = Db::new(&mut conn.client, &mut conn.statements, true)?;
-        let ph = run::physical_plan(&mut db, &prepared, &w, &mut guard)?;
-        db.finish()?;
-        Ok((*ph).clone())
+        self.with_physical(query, |_, _, ph, _| Ok(ph.clone()))
     }
 
     /// EXPLAIN: the plan of `query` and the physical plan a search page runs, with
     /// PostgreSQL's `EXPLAIN` of each statement.
     pub fn explain(&self, query: &str) -> crate::Result<String> {
+        self.with_physical(query, |db, prepared, ph, guard| {
+            let mut failed = None;
+            let text = ph.render(&mut |sql| match db.explain(sql, guard) {
+                Ok(lines) => lines
+                    .into_iter()
+                    .map(|l| format!("postgres: {l}"))
+                    .collect(),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    Vec::new()
+                }
+            });
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(format!("{}{text}", prepared.plan)),
+            }
+        })
+    }
+
+    /// Runs `f` on the physical plan a search page of `query` runs now, with the
+    /// connection it was planned on, in one transaction.
+    fn with_physical<T>(
+        &self,
+        query: &str,
+        f: impl FnOnce(&mut Db<'_>, &Prepared, &Physical, &Guard) -> crate::Result<T>,
+    ) -> crate::Result<T> {
         let mut lease = self.lease()?;
         let conn = lease.conn();
         let prepared = self.prepare_on(conn, query)?;
@@ -222,22 +240,9 @@ impl PgStore {
         let mut guard = Guard::new(None, None);
         let mut db = Db::new(&mut conn.client, &mut conn.statements, true)?;
         let ph = run::physical_plan(&mut db, &prepared, &w, &mut guard)?;
-        let mut failed = None;
-        let text = ph.render(&mut |sql| match db.explain(sql, &guard) {
-            Ok(lines) => lines
-                .into_iter()
-                .map(|l| format!("postgres: {l}"))
-                .collect(),
-            Err(e) => {
-                failed.get_or_insert(e);
-                Vec::new()
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        let out = f(&mut db, &prepared, &ph, &guard)?;
         db.finish()?;
-        Ok(format!("{}{text}", prepared.plan))
+        Ok(out)
     }
 }
 
