@@ -1356,3 +1356,80 @@ fn covered_aggregates_sum_integers_in_postgres_as_sqlite() {
         }
     }
 }
+
+/// A statement that works (here: waits for a lock) past its query's deadline is cancelled
+/// in the server, not waited for: the search ends with a timeout, or a cancellation when
+/// its flag is set, and the store answers again once the table is free.
+#[test]
+fn a_statement_past_its_deadline_is_cancelled_in_the_server() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    let docs: String = (0..20)
+        .map(|i| format!("{{\"email\":\"c{i}@x.io\"}}\n"))
+        .collect();
+    let Some((engine, _store, mut holder)) = pg_with(&docs, &[]) else {
+        return;
+    };
+    let q = "SELECT * FROM emailAccounts";
+    // Warm the catalog and plan caches, so the runs below wait in the search itself.
+    assert_eq!(
+        engine
+            .search(q, &SearchOptions::default())
+            .unwrap()
+            .total_count,
+        20
+    );
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holding = std::thread::spawn(move || {
+        let mut tx = holder.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE email_accounts IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        // Held until the test says so (or long after any deadline below).
+        let _ = released.recv_timeout(Duration::from_secs(60));
+        tx.rollback().unwrap();
+    });
+    locked.recv().unwrap();
+
+    let t = Instant::now();
+    let timed = SearchOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..SearchOptions::default()
+    };
+    let err = engine.search(q, &timed).unwrap_err();
+    assert!(
+        matches!(err, acql::Error::Exec(acql::exec::ExecError::Timeout)),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+
+    let flag = Arc::new(AtomicBool::new(false));
+    let setter = Arc::clone(&flag);
+    let cancelling = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        setter.store(true, Ordering::Relaxed);
+    });
+    let cancelled = SearchOptions {
+        cancel: Some(flag),
+        ..SearchOptions::default()
+    };
+    let t = Instant::now();
+    let err = engine.search(q, &cancelled).unwrap_err();
+    assert!(
+        matches!(err, acql::Error::Exec(acql::exec::ExecError::Cancelled)),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    cancelling.join().unwrap();
+
+    release.send(()).unwrap();
+    holding.join().unwrap();
+    for _ in 0..3 {
+        let page = engine.search(q, &SearchOptions::default()).unwrap();
+        assert_eq!(page.total_count, 20);
+        assert_eq!(page.results.len(), 20);
+    }
+}

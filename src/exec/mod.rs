@@ -13,7 +13,7 @@ mod prepared;
 pub mod project;
 pub mod run;
 mod statement;
-mod watchdog;
+pub(crate) mod watchdog;
 
 /// Running a query failed.
 #[derive(Debug, thiserror::Error)]

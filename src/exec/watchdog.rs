@@ -1,11 +1,19 @@
-//! Interrupts SQLite statements that run past their query's deadline or get cancelled.
+//! Interrupts statements that run past their query's deadline or get cancelled.
 //!
 //! Row loops check the [`super::run::Guard`] themselves, but one statement can work for a
-//! long time before its first row (a sort, a big `count(*)`, a temporary table). SQLite's
-//! progress handler needs `&mut Connection`, which a pooled reader does not give, so one
-//! shared thread holds each running query's `InterruptHandle` and calls `interrupt()` at
-//! the deadline (or when the cancel flag is set); the statement then fails with
-//! `SQLITE_INTERRUPT`, which the guard maps to a timeout or a cancellation.
+//! long time before its first row (a sort, a big `count(*)`, a temporary table). One
+//! shared thread holds each running query's way to stop its statement and uses it at the
+//! deadline (or when the cancel flag is set):
+//! - SQLite: the connection's `InterruptHandle` (its progress handler needs
+//!   `&mut Connection`, which a pooled reader does not give); the statement fails with
+//!   `SQLITE_INTERRUPT`.
+//! - PostgreSQL: the connection's cancel token, which asks the server to cancel the
+//!   backend's current statement (it fails with SQLSTATE 57014). The request travels on
+//!   its own connection and may land after the statement ended, even on the connection's
+//!   next statement, so a connection whose watch fired is closed, never reused
+//!   ([`Watch::fired`]).
+//!
+//! The guard maps either failure to a timeout or a cancellation.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
@@ -13,12 +21,44 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, InterruptHandle};
 
+/// How a running statement is stopped.
+enum Stop {
+    Sqlite(InterruptHandle),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::CancelToken),
+}
+
+impl Stop {
+    fn stop(&self) {
+        match self {
+            Stop::Sqlite(handle) => handle.interrupt(),
+            #[cfg(feature = "postgres")]
+            Stop::Postgres(token) => {
+                // The request opens a connection to the server: not on the watchdog's
+                // thread, which keeps other queries' deadlines meanwhile.
+                let token = token.clone();
+                let sent = std::thread::Builder::new()
+                    .name("acql-cancel".into())
+                    .spawn(move || {
+                        if let Err(e) = token.cancel_query(postgres::NoTls) {
+                            tracing::warn!("could not cancel a PostgreSQL statement: {e}");
+                        }
+                    });
+                if sent.is_err() {
+                    tracing::warn!("could not start a thread to cancel a PostgreSQL statement");
+                }
+            }
+        }
+    }
+}
+
 /// One running query: when to interrupt it and how.
 struct Entry {
     id: u64,
     deadline: Instant,
     cancel: Option<Arc<AtomicBool>>,
-    handle: InterruptHandle,
+    stop: Stop,
+    fired: Arc<AtomicBool>,
 }
 
 /// The running queries and the thread that interrupts them.
@@ -65,7 +105,8 @@ impl Watchdog {
                 let fire = now >= e.deadline
                     || e.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
                 if fire {
-                    e.handle.interrupt();
+                    e.fired.store(true, Ordering::Release);
+                    e.stop.stop();
                 }
                 !fire
             });
@@ -94,18 +135,45 @@ impl Watchdog {
 #[must_use = "the connection is watched only while the guard lives"]
 pub struct Watch {
     id: u64,
+    fired: Arc<AtomicBool>,
+}
+
+impl Watch {
+    /// Whether the watchdog stopped (or is stopping) the connection's statement: a
+    /// PostgreSQL connection must then be closed, since the cancel request may still
+    /// reach its next statement.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
 }
 
 /// Watches `conn` until the returned guard is dropped.
 pub fn watch(conn: &Connection, deadline: Instant, cancel: Option<Arc<AtomicBool>>) -> Watch {
+    watch_with(Stop::Sqlite(conn.get_interrupt_handle()), deadline, cancel)
+}
+
+/// Watches the PostgreSQL connection `client` until the returned guard is dropped.
+#[cfg(feature = "postgres")]
+pub fn watch_postgres(
+    client: &postgres::Client,
+    deadline: Instant,
+    cancel: Option<Arc<AtomicBool>>,
+) -> Watch {
+    watch_with(Stop::Postgres(client.cancel_token()), deadline, cancel)
+}
+
+fn watch_with(stop: Stop, deadline: Instant, cancel: Option<Arc<AtomicBool>>) -> Watch {
     let w = watchdog();
     let id = w.next.fetch_add(1, Ordering::Relaxed);
     let soon = deadline.saturating_duration_since(Instant::now()) < MAX_SLEEP;
+    let fired = Arc::new(AtomicBool::new(false));
     let entry = Entry {
         id,
         deadline,
         cancel,
-        handle: conn.get_interrupt_handle(),
+        stop,
+        fired: Arc::clone(&fired),
     };
     w.entries
         .lock()
@@ -114,7 +182,7 @@ pub fn watch(conn: &Connection, deadline: Instant, cancel: Option<Arc<AtomicBool
     if soon {
         w.wake.notify_one();
     }
-    Watch { id }
+    Watch { id, fired }
 }
 
 impl Drop for Watch {

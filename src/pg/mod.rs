@@ -48,6 +48,8 @@ const MAX_IDLE: usize = 16;
 struct Conn {
     client: Client,
     statements: docs::Statements,
+    /// Not to be used again: a cancel request sent for it may still be on its way.
+    closed: bool,
 }
 
 /// The PostgreSQL store. `Send + Sync`: share it behind an `Arc`.
@@ -66,7 +68,11 @@ struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take().filter(|c| !c.client.is_closed()) {
+        if let Some(conn) = self
+            .conn
+            .take()
+            .filter(|c| !c.closed && !c.client.is_closed())
+        {
             let mut idle = self
                 .store
                 .idle
@@ -135,6 +141,7 @@ impl PgStore {
                 Conn {
                     client,
                     statements: docs::Statements::new(),
+                    closed: false,
                 }
             }
         };

@@ -77,6 +77,12 @@ fn catalog_version(client: &mut postgres::Client) -> Result<i64, StoreError> {
     Ok(row.map_or(0, |r| r.get(0)))
 }
 
+/// Whether an error is a statement the server cancelled (the watchdog asked it to).
+fn query_canceled(e: &crate::Error) -> bool {
+    matches!(e, crate::Error::Store(StoreError::Postgres(e))
+        if e.code() == Some(&SqlState::QUERY_CANCELED))
+}
+
 /// Whether an error is a statement reading a table that no longer exists.
 fn undefined_table(e: &crate::Error) -> bool {
     matches!(e, crate::Error::Store(StoreError::Postgres(e))
@@ -267,6 +273,10 @@ fn run_prepared(
     out: &mut Out<'_>,
 ) -> crate::Result<Summary> {
     guard.check()?;
+    // One statement (a big count, a sort) can run long before its first row, where the
+    // guard is checked: the watchdog cancels it at the deadline or on cancellation.
+    let watch =
+        crate::exec::watchdog::watch_postgres(&conn.client, guard.deadline(), guard.cancel());
     let result = (|| {
         let fixed = run::fixed_physical(p, w);
         let snapshot = fixed
@@ -282,9 +292,21 @@ fn run_prepared(
         db.finish()?;
         Ok(s)
     })();
-    if result.is_err() {
-        // A statement prepared before a table changed may no longer run.
-        conn.statements.clear();
+    if watch.fired() {
+        conn.closed = true;
     }
-    result
+    drop(watch);
+    match result {
+        Err(e) if query_canceled(&e) => Err(guard
+            .check()
+            .err()
+            .unwrap_or(crate::exec::ExecError::Timeout)
+            .into()),
+        Err(e) => {
+            // A statement prepared before a table changed may no longer run.
+            conn.statements.clear();
+            Err(e)
+        }
+        ok => ok,
+    }
 }
