@@ -254,6 +254,16 @@ impl Engine {
         }
     }
 
+    /// Which indexes PostgreSQL searches are planned with.
+    #[cfg(feature = "postgres")]
+    fn pg_indexes(&self) -> crate::pg::search::Indexes {
+        if self.ignore_indexes {
+            crate::pg::search::Indexes::Ignored
+        } else {
+            crate::pg::search::Indexes::Declared
+        }
+    }
+
     /// The SQLite store underneath (its own settings: the reader pool, write waits,
     /// exclusive imports); `None` on PostgreSQL.
     pub fn sqlite(&self) -> Option<&Store> {
@@ -452,7 +462,7 @@ impl Engine {
     pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>> {
         #[cfg(feature = "postgres")]
         if let Backend::Postgres(p) = &self.backend {
-            return p.prepare(query);
+            return p.prepare_with(query, self.pg_indexes());
         }
         self.sqlite_store()?
             .read(|conn| in_read_txn(conn, |version| self.prepare_on(conn, query, version)))?
@@ -530,7 +540,7 @@ impl Engine {
     ) -> Result<T> {
         #[cfg(feature = "postgres")]
         if let Backend::Postgres(p) = &self.backend {
-            return p.with_run(query, f);
+            return p.with_run(query, self.pg_indexes(), f);
         }
         self.with_prepared(query, |conn, prepared| {
             f(prepared, &mut |w, guard, out| {
@@ -723,7 +733,7 @@ impl Engine {
     pub fn physical(&self, query: &str) -> Result<Physical> {
         #[cfg(feature = "postgres")]
         if let Backend::Postgres(p) = &self.backend {
-            return p.physical(query);
+            return p.physical_with(query, self.pg_indexes());
         }
         self.with_prepared(query, |conn, prepared| {
             let window = explain_window(&prepared.plan);
@@ -737,7 +747,7 @@ impl Engine {
     pub fn explain(&self, query: &str) -> Result<String> {
         #[cfg(feature = "postgres")]
         if let Backend::Postgres(p) = &self.backend {
-            return p.explain(query);
+            return p.explain_with(query, self.pg_indexes());
         }
         self.with_prepared(query, |conn, prepared| {
             let window = explain_window(&prepared.plan);

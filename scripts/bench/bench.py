@@ -408,7 +408,7 @@ def tier(n: int, args, acql: Path, runner: Path, peers: set[str]) -> dict:
     (work / "acql-report.txt").write_text(proc.stdout)
     log(proc.stdout)
     report = json.loads(report_file.read_text())
-    out["sqlite"] = report.get("sqlite_version")
+    out["sqlite"] = report.get("database_version", "").removeprefix("SQLite ")
     results = {q["id"]: {} for q in QUERIES}
     for r in report["results"]:
         for side in ("acql", "scan", "sql"):

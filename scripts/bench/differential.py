@@ -48,6 +48,66 @@ def jx(path: str) -> str:
     return f"json_extract(doc, '$.{path}')"
 
 
+class SqliteSql:
+    """The hand SQL on SQLite: `json_extract` expressions over the store's JSONB column."""
+
+    name = "sqlite"
+    doc = "json(doc)"
+    count_all = "SELECT n FROM acql_counts WHERE collection = 'emailAccounts'"
+
+    def x(self, path: str) -> str:
+        return jx(path)
+
+    def lit(self, path: str, v) -> str:
+        return sql_lit(v)
+
+    def is_true(self, path: str) -> str:
+        return f"{jx(path)} = 1"
+
+    def not_or_true(self, cond: str) -> str:
+        return f"coalesce(NOT {cond}, 1)"
+
+    def index(self, i: int, paths) -> str:
+        return f"CREATE INDEX IF NOT EXISTS h_{i} ON email_accounts({', '.join(jx(p) for p in paths)})"
+
+
+class PostgresSql:
+    """The hand SQL on PostgreSQL: expressions over the store's `doc jsonb` column, numbers
+    as `numeric`, strings as text (the database's collation is "C", acql's order), with
+    expression indexes on them."""
+
+    name = "postgres"
+    doc = "doc"
+    count_all = "SELECT sum(n)::bigint FROM acql_counts WHERE collection = 'emailAccounts'"
+
+    @staticmethod
+    def _path(path: str) -> str:
+        return "'{" + ",".join(path.split(".")) + "}'"
+
+    def x(self, path: str) -> str:
+        if PATHS.get(path) == "int":
+            return f"((doc #>> {self._path(path)})::numeric)"
+        return f"(doc #>> {self._path(path)})"
+
+    def lit(self, path: str, v) -> str:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return repr(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    def is_true(self, path: str) -> str:
+        return f"(doc #> {self._path(path)}) = 'true'::jsonb"
+
+    def not_or_true(self, cond: str) -> str:
+        return f"coalesce(NOT ({cond}), true)"
+
+    def index(self, i: int, paths) -> str:
+        if all(p in PATHS for p in paths):
+            cols = ", ".join(self.x(p) for p in paths)
+        else:
+            cols = ", ".join(f"(doc #> {self._path(p)})" for p in paths)
+        return f"CREATE INDEX IF NOT EXISTS h_{i} ON email_accounts({cols})"
+
+
 def sql_lit(v) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
@@ -148,9 +208,10 @@ def sample_values(data: Path, limit: int, rng: random.Random) -> dict:
 class Shapes:
     """Seeded query shapes over the sampled values: (name, acql query, hand SQL or None)."""
 
-    def __init__(self, values: dict, rng: random.Random):
+    def __init__(self, values: dict, rng: random.Random, sql=None):
         self.v = values
         self.rng = rng
+        self.sql = sql or SqliteSql()
 
     def pick(self, path):
         return self.rng.choice(self.v[path])
@@ -168,7 +229,13 @@ class Shapes:
     def for_catalog(self, name: str) -> list[tuple[str, str, str | None]]:
         F = "FROM emailAccounts"
         T = "FROM email_accounts"
+        D = self.sql
+        jx = D.x
+        doc = D.doc
         out = []
+
+        def sql_lit(v, path=None):
+            return D.lit(path, v)
 
         def add(shape, q, sql, total=None):
             out.append((shape, q, sql, total))
@@ -185,7 +252,7 @@ class Shapes:
             add(f"range pair count [{p}]", f"SELECT count(*) {F} WHERE {q}",
                 f"SELECT count(*) {T} WHERE {s}")
             add(f"range pair LIMIT 100 [{p}]", f"SELECT * {F} WHERE {q} LIMIT 100",
-                f"SELECT json(doc) {T} WHERE {s} ORDER BY id LIMIT 100",
+                f"SELECT {doc} {T} WHERE {s} ORDER BY id LIMIT 100",
                 f"SELECT count(*) {T} WHERE {s}")
 
         def in_count(p, n=3):
@@ -196,9 +263,9 @@ class Shapes:
 
         def top_n(p, n=20):
             add(f"top-{n} DESC [{p}]", f"SELECT * {F} ORDER BY {p} DESC LIMIT {n}",
-                f"SELECT json(doc) {T} WHERE {jx(p)} IS NOT NULL ORDER BY {jx(p)} DESC, id LIMIT {n}",
+                f"SELECT {doc} {T} WHERE {jx(p)} IS NOT NULL ORDER BY {jx(p)} DESC, id LIMIT {n}",
                 # acql keeps the collection's count; so may the hand-written side.
-                "SELECT n FROM acql_counts WHERE collection = 'emailAccounts'")
+                D.count_all)
 
         def group(p):
             add(f"GROUP BY count [{p}]", f"SELECT {p}, count(*) {F} GROUP BY {p}",
@@ -214,7 +281,7 @@ class Shapes:
             x = self.pick(a)
             add(f"composite = + ORDER BY DESC LIMIT 100 [{a}, {b}]",
                 f"SELECT * {F} WHERE {a} = {acql_lit(x)} ORDER BY {b} DESC LIMIT 100",
-                f"SELECT json(doc) {T} WHERE {jx(a)} = {sql_lit(x)} ORDER BY {jx(b)} DESC, id LIMIT 100",
+                f"SELECT {doc} {T} WHERE {jx(a)} = {sql_lit(x)} ORDER BY {jx(b)} DESC, id LIMIT 100",
                 f"SELECT count(*) {T} WHERE {jx(a)} = {sql_lit(x)}")
             add(f"composite prefix = count [{a}, {b}]",
                 f"SELECT count(*) {F} WHERE {a} = {acql_lit(x)}",
@@ -234,10 +301,10 @@ class Shapes:
             lo, _ = self.window(r, 0.5)
             add(f"= AND NOT range count [{p}, {r}]",
                 f"SELECT count(*) {F} WHERE {p} = {acql_lit(x)} AND NOT {r} >= {acql_lit(lo)}",
-                f"SELECT count(*) {T} WHERE {jx(p)} = {sql_lit(x)} AND coalesce(NOT {jx(r)} >= {sql_lit(lo)}, 1)")
+                f"SELECT count(*) {T} WHERE {jx(p)} = {sql_lit(x)} AND {D.not_or_true(f'{jx(r)} >= {sql_lit(lo)}')}")
             add(f"= ORDER BY other LIMIT 50 [{p}, {r}]",
                 f"SELECT * {F} WHERE {p} = {acql_lit(x)} ORDER BY {r} LIMIT 50",
-                f"SELECT json(doc) {T} WHERE {jx(p)} = {sql_lit(x)} ORDER BY {jx(r)} IS NULL, {jx(r)}, id LIMIT 50",
+                f"SELECT {doc} {T} WHERE {jx(p)} = {sql_lit(x)} ORDER BY {jx(r)} IS NULL, {jx(r)}, id LIMIT 50",
                 f"SELECT count(*) {T} WHERE {jx(p)} = {sql_lit(x)}")
 
         if name == "value":
@@ -269,10 +336,10 @@ class Shapes:
             for s in ("newsletter", "finance"):
                 p = f"subscriptions.{s}.email.isSubscribed"
                 add(f"= true count [{p}]", f"SELECT count(*) {F} WHERE {p} = true",
-                    f"SELECT count(*) {T} WHERE {jx(p)} = 1")
+                    f"SELECT count(*) {T} WHERE {D.is_true(p)}")
                 add(f"= true LIMIT 100 [{p}]", f"SELECT * {F} WHERE {p} = true LIMIT 100",
-                    f"SELECT json(doc) {T} WHERE {jx(p)} = 1 ORDER BY id LIMIT 100",
-                    f"SELECT count(*) {T} WHERE {jx(p)} = 1")
+                    f"SELECT {doc} {T} WHERE {D.is_true(p)} ORDER BY id LIMIT 100",
+                    f"SELECT count(*) {T} WHERE {D.is_true(p)}")
         elif name == "words":
             for city in self.rng.sample(self.v["_cities"], 3):
                 word = city.split()[0]
@@ -283,6 +350,136 @@ class Shapes:
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, **kw)
+
+
+def query_file(cat: str, spec: dict, shapes: "Shapes", sql, path: Path) -> dict:
+    """Writes the catalog's query file (setup: the hand SQL's indexes); returns name -> shape."""
+    lines = [f"# catalog {cat}: {spec['acql']}"]
+    for i, paths in enumerate(spec["hand"]):
+        lines.append(f"setup: {sql.index(i, paths)}")
+    lines.append("setup: ANALYZE")
+    named = {}
+    for j, (shape, q, hand, total) in enumerate(shapes.for_catalog(cat)):
+        name = f"{cat}-{j}"
+        named[name] = shape
+        lines.append(f"{name}: {q}")
+        if hand:
+            lines.append(f"{name} sql: {hand}")
+        if total:
+            lines.append(f"{name} total sql: {total}")
+    path.write_text("\n".join(lines) + "\n")
+    return named
+
+
+def add_indexes(acql: str, db: str, spec: dict) -> None:
+    for pattern, kind in spec["acql"]:
+        kind = "words" if kind == "words" else "value"
+        added = subprocess.run([acql, "index", db, "add", "--kind", kind, pattern],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # The default catalog already declares some (profile.country, createdTimestamp).
+        if added.returncode != 0 and "already has" not in added.stderr:
+            raise SystemExit(f"acql index add {pattern}: {added.stderr}")
+
+
+def result_rows(cat: str, out: Path, named: dict) -> list[dict]:
+    rows = []
+    for r in json.loads(out.read_text())["results"]:
+        acql = r["acql"].get("median_s")
+        scan = (r.get("scan") or {}).get("median_s")
+        sql = (r.get("sql") or {}).get("median_s")
+        rows.append({
+            "catalog": cat, "name": r["name"], "shape": named.get(r["name"], "?"),
+            "query": r["query"], "acql_s": acql,
+            "sql_ratio": acql / sql if acql and sql else None,
+            "scan_ratio": acql / scan if acql and scan else None,
+            "agrees": r["scan_agrees"] and r["sql_agrees"],
+            "scan_agrees": r["scan_agrees"],
+            "sql_agrees": r["sql_agrees"],
+            "error": r["acql"].get("error"),
+        })
+    return rows
+
+
+def report(rows: list[dict], json_out: str | None) -> int:
+    def worst(r):
+        return max(r["sql_ratio"] or 0, r["scan_ratio"] or 0)
+
+    rows.sort(key=worst, reverse=True)
+    print(f"{'catalog':<10} {'shape':<58} {'acql':>10} {'/hand SQL':>10} {'/full scan':>10}")
+    for r in rows:
+        acql = f"{r['acql_s'] * 1e3:.3f} ms" if r["acql_s"] is not None else "error"
+        sr = f"{r['sql_ratio']:.2f}x" if r["sql_ratio"] else "-"
+        cr = f"{r['scan_ratio']:.3f}x" if r["scan_ratio"] else "-"
+        flag = "" if r["scan_agrees"] else "  DIFFERS FROM SCAN"
+        if not r.get("sql_agrees", True):
+            flag += "  HAND SQL DIFFERS"
+        print(f"{r['catalog']:<10} {r['shape'][:58]:<58} {acql:>10} {sr:>10} {cr:>10}{flag}")
+    ratios = [r["sql_ratio"] for r in rows if r["sql_ratio"]]
+    if ratios:
+        print(f"\n{len(rows)} queries; acql / hand SQL: median {statistics.median(ratios):.2f}x, "
+              f"worst {max(ratios):.1f}x; over 2x: {sum(x > 2 for x in ratios)}; "
+              f"over 1.5x: {sum(x > 1.5 for x in ratios)}; "
+              f"slower than the full scan: {sum((r['scan_ratio'] or 0) > 1 for r in rows)}; "
+              f"differ from the scan: {sum(not r['scan_agrees'] for r in rows)}; "
+              f"hand SQL differs: {sum(not r.get('sql_agrees', True) for r in rows)}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(rows, indent=1) + "\n")
+    return 1 if any(not r["scan_agrees"] or r["error"] for r in rows) else 0
+
+
+def main_postgres(a) -> int:
+    """The differential on PostgreSQL: one database per catalog, copied from a base database
+    holding the imported documents; the hand SQL reads the same `email_accounts` table with
+    its own expression indexes."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    admin = urlsplit(a.postgres)
+
+    def url(db: str) -> str:
+        return urlunsplit(admin._replace(path="/" + db))
+
+    def psql(sql: str) -> str:
+        return subprocess.run(["psql", a.postgres, "-qAtX", "-c", sql], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    work = Path(a.work) / str(a.docs)
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "data.ndjson"
+    if not data.exists():
+        log(f"generating {a.docs} documents (seed {a.seed})")
+        run([a.acql, "gen", "--count", str(a.docs), "--seed", str(a.seed), "--output", str(data)])
+    base = f"acql_differential_{a.docs}_{a.seed}"
+    if psql(f"SELECT 1 FROM pg_database WHERE datname = '{base}'") != "1":
+        log(f"importing into {base}")
+        psql(f"CREATE DATABASE {base}_loading TEMPLATE template0 ENCODING 'UTF8' "
+             "LC_COLLATE 'C' LC_CTYPE 'C'")
+        run([a.acql, "import", "-q", url(f"{base}_loading"), str(data)])
+        psql(f"ALTER DATABASE {base}_loading RENAME TO {base}")
+    rng = random.Random(a.seed)
+    values = sample_values(data, 50_000, rng)
+    shapes = Shapes(values, rng, PostgresSql())
+
+    rows = []
+    for cat in a.catalogs.split(","):
+        spec = CATALOGS[cat]
+        db = f"acql_differential_{cat}"
+        psql(f"DROP DATABASE IF EXISTS {db}")
+        psql(f"CREATE DATABASE {db} TEMPLATE {base}")
+        add_indexes(a.acql, url(db), spec)
+        qfile = work / f"pg-{cat}.txt"
+        named = query_file(cat, spec, shapes, PostgresSql(), qfile)
+        out = work / f"pg-{cat}.json"
+        log(f"catalog {cat}: {len(named)} queries")
+        proc = subprocess.run(
+            [a.runner, "bench", url(db), str(qfile), "--runs", str(a.runs), "--min-runs", "2",
+             "--budget", str(a.budget), "--json", str(out)],
+            stdout=subprocess.DEVNULL)
+        psql(f"DROP DATABASE IF EXISTS {db}")
+        if proc.returncode not in (0, 1):
+            log(f"catalog {cat}: runner failed ({proc.returncode})")
+            continue
+        rows += result_rows(cat, out, named)
+    return report(rows, a.json)
 
 
 def main() -> int:
@@ -296,7 +493,13 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--budget", type=float, default=3.0, help="seconds per side of one query")
     ap.add_argument("--json", help="also write the combined results here")
+    ap.add_argument("--postgres", metavar="URL",
+                    help="run on PostgreSQL: a URL of a server's maintenance database "
+                         "(e.g. postgres://postgres@127.0.0.1:5432/postgres); the script creates "
+                         "a database per catalog there, and the hand SQL runs on PostgreSQL")
     a = ap.parse_args()
+    if a.postgres:
+        return main_postgres(a)
 
     work = Path(a.work) / str(a.docs)
     work.mkdir(parents=True, exist_ok=True)
@@ -318,29 +521,9 @@ def main() -> int:
         for p in work.glob(f"{cat}.db*"):
             p.unlink()
         shutil.copyfile(base, db)
-        for pattern, kind in spec["acql"]:
-            kind = "words" if kind == "words" else "value"
-            added = subprocess.run([a.acql, "index", str(db), "add", "--kind", kind, pattern],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            # The default catalog already declares some (profile.country, createdTimestamp).
-            if added.returncode != 0 and "already has" not in added.stderr:
-                raise SystemExit(f"acql index add {pattern}: {added.stderr}")
+        add_indexes(a.acql, str(db), spec)
         qfile = work / f"{cat}.txt"
-        lines = [f"# catalog {cat}: {spec['acql']}"]
-        for i, paths in enumerate(spec["hand"]):
-            cols = ", ".join(jx(p) for p in paths)
-            lines.append(f"setup: CREATE INDEX IF NOT EXISTS h_{i} ON email_accounts({cols})")
-        lines.append("setup: ANALYZE")
-        named = {}
-        for j, (shape, q, sql, total) in enumerate(shapes.for_catalog(cat)):
-            name = f"{cat}-{j}"
-            named[name] = shape
-            lines.append(f"{name}: {q}")
-            if sql:
-                lines.append(f"{name} sql: {sql}")
-            if total:
-                lines.append(f"{name} total sql: {total}")
-        qfile.write_text("\n".join(lines) + "\n")
+        named = query_file(cat, spec, shapes, SqliteSql(), qfile)
         out = work / f"{cat}.json"
         log(f"catalog {cat}: {len(named)} queries")
         proc = subprocess.run(
@@ -350,42 +533,10 @@ def main() -> int:
         if proc.returncode not in (0, 1):
             log(f"catalog {cat}: runner failed ({proc.returncode})")
             continue
-        for r in json.loads(out.read_text())["results"]:
-            acql = r["acql"].get("median_s")
-            scan = (r.get("scan") or {}).get("median_s")
-            sql = (r.get("sql") or {}).get("median_s")
-            rows.append({
-                "catalog": cat, "name": r["name"], "shape": named.get(r["name"], "?"),
-                "query": r["query"], "acql_s": acql,
-                "sql_ratio": acql / sql if acql and sql else None,
-                "scan_ratio": acql / scan if acql and scan else None,
-                "agrees": r["scan_agrees"] and r["sql_agrees"],
-                "scan_agrees": r["scan_agrees"],
-                "error": r["acql"].get("error"),
-            })
+        rows += result_rows(cat, out, named)
         for p in work.glob(f"{cat}.db*"):
             p.unlink()
-
-    def worst(r):
-        return max(r["sql_ratio"] or 0, r["scan_ratio"] or 0)
-
-    rows.sort(key=worst, reverse=True)
-    print(f"{'catalog':<10} {'shape':<58} {'acql':>10} {'/hand SQL':>10} {'/full scan':>10}")
-    for r in rows:
-        acql = f"{r['acql_s'] * 1e3:.3f} ms" if r["acql_s"] is not None else "error"
-        sr = f"{r['sql_ratio']:.2f}x" if r["sql_ratio"] else "-"
-        cr = f"{r['scan_ratio']:.3f}x" if r["scan_ratio"] else "-"
-        flag = "" if r["scan_agrees"] else "  DIFFERS FROM SCAN"
-        print(f"{r['catalog']:<10} {r['shape'][:58]:<58} {acql:>10} {sr:>10} {cr:>10}{flag}")
-    ratios = [r["sql_ratio"] for r in rows if r["sql_ratio"]]
-    if ratios:
-        print(f"\n{len(rows)} queries; acql / hand SQL: median {statistics.median(ratios):.2f}x, "
-              f"worst {max(ratios):.1f}x; over 2x: {sum(x > 2 for x in ratios)}; "
-              f"slower than the full scan: {sum((r['scan_ratio'] or 0) > 1 for r in rows)}; "
-              f"differ from the scan: {sum(not r['scan_agrees'] for r in rows)}")
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1) + "\n")
-    return 1 if any(not r["scan_agrees"] or r["error"] for r in rows) else 0
+    return report(rows, a.json)
 
 
 if __name__ == "__main__":

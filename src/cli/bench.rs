@@ -83,7 +83,7 @@ pub enum BenchError {
         line: usize,
         /// The database error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -100,6 +100,10 @@ pub enum BenchError {
     /// The bench's own SQLite connection to the database could not be opened.
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The bench's own PostgreSQL connection to the database could not be opened.
+    #[cfg(feature = "postgres")]
+    #[error("{0}")]
+    Postgres(#[from] postgres::Error),
 }
 
 impl From<acql::Error> for BenchError {
@@ -109,24 +113,92 @@ impl From<acql::Error> for BenchError {
 }
 
 /// What a bench run times: the engine, the same engine planning without indexes (the
-/// full-scan baseline), and a plain SQLite connection for the hand-written SQL.
+/// full-scan baseline), and a plain connection to the same database for the hand-written
+/// SQL (SQLite, or PostgreSQL when the database is a URL).
 pub struct Target {
     engine: Engine,
     scan: Engine,
-    sql: Connection,
+    sql: Peer,
+}
+
+/// The hand-written SQL's own connection.
+enum Peer {
+    Sqlite(Connection),
+    /// With its statements, prepared once each (as SQLite's are cached).
+    #[cfg(feature = "postgres")]
+    Postgres(
+        Box<
+            std::cell::RefCell<(
+                postgres::Client,
+                std::collections::HashMap<String, postgres::Statement>,
+            )>,
+        >,
+    ),
 }
 
 impl Target {
-    /// Opens the database file `db` (which must exist) both ways.
+    /// Opens the database `db` (a file, which must exist, or a PostgreSQL URL holding an
+    /// acql store) both ways.
     pub fn open(db: &Path) -> Result<Target, BenchError> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = db.to_str().filter(|d| acql::pg::is_url(d)) {
+            let engine = Engine::open(url, OpenMode::MustExist)?;
+            let client = postgres::Client::connect(url, postgres::NoTls)?;
+            return Ok(Target {
+                scan: engine.without_indexes(),
+                engine,
+                sql: Peer::Postgres(Box::new(std::cell::RefCell::new((
+                    client,
+                    std::collections::HashMap::new(),
+                )))),
+            });
+        }
         let sql = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         // `setup:` statements write (hand-made indexes), so the store is opened read-write.
         let engine = Engine::open(db, OpenMode::MustExist)?;
         Ok(Target {
             scan: engine.without_indexes(),
             engine,
-            sql,
+            sql: Peer::Sqlite(sql),
         })
+    }
+
+    /// The database's name and version, for the report's header.
+    fn database_version(&self) -> String {
+        match &self.sql {
+            Peer::Sqlite(_) => format!("SQLite {}", rusqlite::version()),
+            #[cfg(feature = "postgres")]
+            Peer::Postgres(c) => c
+                .borrow_mut()
+                .0
+                .query_one("SHOW server_version", &[])
+                .map_or_else(
+                    |_| "PostgreSQL".to_string(),
+                    |r| format!("PostgreSQL {}", r.get::<_, String>(0)),
+                ),
+        }
+    }
+
+    /// Runs one `setup:` statement.
+    fn setup(&self, sql: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        match &self.sql {
+            Peer::Sqlite(c) => c.execute_batch(sql)?,
+            #[cfg(feature = "postgres")]
+            Peer::Postgres(c) => c.borrow_mut().0.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// One run of a hand-written statement.
+    fn sql_once(&self, sql: &str) -> Outcome {
+        match &self.sql {
+            Peer::Sqlite(c) => sql_once(c, sql),
+            #[cfg(feature = "postgres")]
+            Peer::Postgres(c) => {
+                let (client, statements) = &mut *c.borrow_mut();
+                pg_sql_once(client, statements, sql)
+            }
+        }
     }
 }
 
@@ -443,8 +515,8 @@ pub struct Report {
     pub documents: (u64, u64),
     /// How acql's side ran.
     pub mode: Mode,
-    /// The SQLite library version acql runs on.
-    pub sqlite_version: String,
+    /// The database acql runs on and its version: `SQLite 3.x` or `PostgreSQL 15.x`.
+    pub database_version: String,
     /// One result per query, in file order.
     pub results: Vec<QueryResult>,
 }
@@ -459,13 +531,10 @@ pub fn run(
 ) -> Result<Report, BenchError> {
     if options.setup {
         for s in &file.setup {
-            target
-                .sql
-                .execute_batch(&s.sql)
-                .map_err(|source| BenchError::Setup {
-                    line: s.line,
-                    source,
-                })?;
+            target.setup(&s.sql).map_err(|source| BenchError::Setup {
+                line: s.line,
+                source,
+            })?;
         }
     }
     let store = &target.engine;
@@ -482,7 +551,7 @@ pub fn run(
     Ok(Report {
         documents,
         mode: options.mode,
-        sqlite_version: rusqlite::version().to_string(),
+        database_version: target.database_version(),
         results,
     })
 }
@@ -502,10 +571,10 @@ fn run_query(target: &Target, q: &BenchQuery, o: &Options) -> QueryResult {
     });
     let sql = match (&q.sql, o.sql) {
         (Some(sql), true) => Some(measure(o, &mut || {
-            let rows = sql_once(&target.sql, sql)?;
+            let rows = target.sql_once(sql)?;
             match &q.total_sql {
                 // The page's rows and the total's one integer.
-                Some(total) => Ok((rows.0, sql_once(&target.sql, total)?.1, rows.2, false)),
+                Some(total) => Ok((rows.0, target.sql_once(total)?.1, rows.2, false)),
                 None => Ok(rows),
             }
         })),
@@ -629,6 +698,58 @@ fn sql_once(conn: &Connection, sql: &str) -> Outcome {
     once().map_err(|e| e.to_string())
 }
 
+/// [`sql_once`] on PostgreSQL: the statement prepared once per connection, its first
+/// column read as a client would (text, bytes, or the integer of a count).
+#[cfg(feature = "postgres")]
+fn pg_sql_once(
+    client: &mut postgres::Client,
+    statements: &mut std::collections::HashMap<String, postgres::Statement>,
+    sql: &str,
+) -> Outcome {
+    use postgres::types::Type;
+    let mut once = || -> Result<(u64, u64, u64, bool), postgres::Error> {
+        let stmt = match statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = client.prepare(sql)?;
+                statements.insert(sql.to_string(), s.clone());
+                s
+            }
+        };
+        let rows = client.query(&stmt, &[])?;
+        let (mut bytes, mut single) = (0u64, None);
+        for (i, row) in rows.iter().enumerate() {
+            let ty = row.columns().first().map(|c| c.type_().clone());
+            let (len, int) = match ty {
+                Some(Type::INT8) => (8, row.get::<_, Option<i64>>(0)),
+                Some(Type::INT4) => (8, row.get::<_, Option<i32>>(0).map(i64::from)),
+                Some(Type::JSONB | Type::JSON) => (
+                    row.get::<_, Option<serde_json::Value>>(0)
+                        .map_or(0, |v| v.to_string().len() as u64),
+                    None,
+                ),
+                Some(Type::TEXT | Type::VARCHAR) => (
+                    row.get::<_, Option<String>>(0)
+                        .map_or(0, |t| t.len() as u64),
+                    None,
+                ),
+                _ => (8, None),
+            };
+            bytes += len;
+            single = if i == 0 {
+                int.and_then(|i| u64::try_from(i).ok())
+            } else {
+                None
+            };
+        }
+        std::hint::black_box(bytes);
+        let n = rows.len() as u64;
+        let scalar = n == 1 && single.is_some();
+        Ok((n, if scalar { single.unwrap_or(n) } else { n }, 0, scalar))
+    };
+    once().map_err(|e| e.to_string())
+}
+
 /// Formats a duration with three significant digits: `28.4 µs`, `15.8 ms`, `2.41 s`.
 pub fn format_duration(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -733,8 +854,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "{} emailAccounts, {} accounts; SQLite {}; acql mode: {} (scan = the same query without indexes)",
-            self.documents.0, self.documents.1, self.sqlite_version, self.mode
+            "{} emailAccounts, {} accounts; {}; acql mode: {} (scan = the same query without indexes)",
+            self.documents.0, self.documents.1, self.database_version, self.mode
         )?;
         let widths: Vec<usize> = (0..header.len())
             .map(|c| {
@@ -819,7 +940,7 @@ impl Report {
         json!({
             "documents": { "emailAccounts": self.documents.0, "accounts": self.documents.1 },
             "mode": self.mode.to_string(),
-            "sqlite_version": self.sqlite_version,
+            "database_version": self.database_version,
             "results": results,
         })
     }
@@ -877,7 +998,8 @@ fn csv_field(s: &str) -> String {
 /// `acql bench`: the command-line options.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
-    /// The database file (must exist).
+    /// The database file (must exist), or a PostgreSQL URL holding an acql store (the
+    /// hand-written SQL then runs on PostgreSQL).
     pub db: PathBuf,
     /// The query file (format: BENCHMARKS.md, "The bench runner").
     pub queries: PathBuf,
@@ -1110,8 +1232,11 @@ bycountry: SELECT profile.country, count(*) FROM emailAccounts GROUP BY profile.
             assert!(!shown.contains("DIFFERS"), "{shown}");
         }
         // The setup statement created the index.
-        let has: bool = target
-            .sql
+        #[allow(irrefutable_let_patterns)]
+        let Peer::Sqlite(sql) = &target.sql else {
+            panic!("a file's hand SQL runs on SQLite");
+        };
+        let has: bool = sql
             .query_row(
                 "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'h_full'",
                 [],

@@ -1103,6 +1103,9 @@ impl PgStore {
             let mut sql = format!("SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}';");
             sql.push_str(&super::schema::document_keys_sql(collection));
             sql.extend(defs.iter().map(super::schema::side_indexes_sql));
+            // The tables were empty: without statistics, PostgreSQL would plan the first
+            // searches as if they still were (until autovacuum analyzes them).
+            sql.push_str(&super::schema::analyze_sql(collection, &defs));
             tx.raw().batch_execute(&sql)?;
             report.phases.index_rows += started.elapsed();
         }

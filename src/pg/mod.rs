@@ -14,7 +14,7 @@ mod bulk;
 pub(crate) mod docs;
 mod run;
 mod schema;
-mod search;
+pub(crate) mod search;
 
 use std::sync::{Mutex, PoisonError};
 
@@ -288,6 +288,10 @@ impl PgStore {
         let def = self.write(|tx| {
             let def = schema::declare(&mut *tx.raw(), collection, &patterns, kind)?;
             bulk::backfill(tx, &def)?;
+            // Searches planned before autovacuum's first look at the new table would
+            // take it for empty.
+            tx.raw()
+                .batch_execute(&format!("ANALYZE {}", def.table()))?;
             Ok(def)
         })?;
         self.forget_catalog();

@@ -120,6 +120,13 @@ pub(crate) fn side_indexes_sql(def: &IndexDef) -> String {
 
 /// Drops the indexes of one side table (a bulk load into an empty collection builds
 /// them again at the end, which is faster than keeping them up to date row by row).
+/// `ANALYZE` of a collection's document table and of the side tables `defs`.
+pub(crate) fn analyze_sql(c: Collection, defs: &[IndexDef]) -> String {
+    let mut tables = vec![c.table().to_string()];
+    tables.extend(defs.iter().map(IndexDef::table));
+    format!("ANALYZE {};", tables.join(", "))
+}
+
 pub(crate) fn drop_side_indexes_sql(def: &IndexDef) -> String {
     let t = def.table();
     let names: &[&str] = match def.kind {

@@ -38,6 +38,16 @@ const FEW_ROWS_PER_KEY: f64 = 2.0;
 /// Plans cached per query text beyond which the cache starts over.
 const PLAN_CACHE_CAPACITY: usize = 4096;
 
+/// Which indexes a search is planned with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Indexes {
+    /// The declared ones.
+    #[default]
+    Declared,
+    /// None: every search reads the whole collection ([`crate::engine::Engine::without_indexes`]).
+    Ignored,
+}
+
 /// The catalog this process plans with, and the plans made from it.
 #[derive(Default)]
 pub(crate) struct PlanCache {
@@ -46,8 +56,20 @@ pub(crate) struct PlanCache {
     /// When the version was last read.
     checked: Option<Instant>,
     plans: HashMap<String, Arc<Prepared>>,
+    /// The plans made without indexes.
+    plain_plans: HashMap<String, Arc<Prepared>>,
     /// The near-unique key columns, and when they were read.
     unique: Option<(Instant, Arc<run::UniqueKeys>)>,
+}
+
+impl PlanCache {
+    /// The plans made with `indexes`.
+    fn plans_of(&mut self, indexes: Indexes) -> &mut HashMap<String, Arc<Prepared>> {
+        match indexes {
+            Indexes::Declared => &mut self.plans,
+            Indexes::Ignored => &mut self.plain_plans,
+        }
+    }
 }
 
 /// The side-table key columns whose keys select at most [`FEW_ROWS_PER_KEY`] rows each,
@@ -121,6 +143,7 @@ impl PgStore {
             catalog: Some((version, catalog.clone())),
             checked: Some(Instant::now()),
             plans: HashMap::new(),
+            plain_plans: HashMap::new(),
             unique: None,
         };
         Ok(catalog)
@@ -146,31 +169,46 @@ impl PgStore {
     }
 
     /// The plan of `query` against the catalog, cached per query text.
-    fn prepare_on(&self, conn: &mut Conn, query: &str) -> crate::Result<Arc<Prepared>> {
-        let catalog = self.current_catalog(conn)?;
-        if let Some(p) = self
-            .plans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .plans
-            .get(query)
+    fn prepare_on(
+        &self,
+        conn: &mut Conn,
+        query: &str,
+        indexes: Indexes,
+    ) -> crate::Result<Arc<Prepared>> {
+        let catalog = match indexes {
+            Indexes::Declared => self.current_catalog(conn)?,
+            Indexes::Ignored => Catalog::default(),
+        };
         {
-            return Ok(Arc::clone(p));
+            let mut cache = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(p) = cache.plans_of(indexes).get(query) {
+                return Ok(Arc::clone(p));
+            }
         }
         let ast = crate::parse(query)?;
         let prepared = Arc::new(Prepared::new(crate::plan::plan(&ast, &catalog)?)?);
         let mut cache = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.plans.len() >= PLAN_CACHE_CAPACITY {
-            cache.plans.clear();
+        let plans = cache.plans_of(indexes);
+        if plans.len() >= PLAN_CACHE_CAPACITY {
+            plans.clear();
         }
-        cache.plans.insert(query.to_string(), Arc::clone(&prepared));
+        plans.insert(query.to_string(), Arc::clone(&prepared));
         Ok(prepared)
     }
 
     /// Parses and plans `query` against this database's catalog.
     pub fn prepare(&self, query: &str) -> crate::Result<Arc<Prepared>> {
+        self.prepare_with(query, Indexes::Declared)
+    }
+
+    /// [`PgStore::prepare`] with `indexes`.
+    pub(crate) fn prepare_with(
+        &self,
+        query: &str,
+        indexes: Indexes,
+    ) -> crate::Result<Arc<Prepared>> {
         let mut lease = self.lease()?;
-        self.prepare_on(lease.conn(), query)
+        self.prepare_on(lease.conn(), query, indexes)
     }
 
     /// Runs `f` with the prepared plan of `query` and a runner of it on one connection
@@ -180,6 +218,7 @@ impl PgStore {
     pub(crate) fn with_run<T>(
         &self,
         query: &str,
+        indexes: Indexes,
         mut f: impl FnMut(
             &Arc<Prepared>,
             &mut dyn FnMut(&Window, &mut Guard, &mut Out<'_>) -> crate::Result<Summary>,
@@ -190,7 +229,7 @@ impl PgStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let prepared = self.prepare_on(conn, query)?;
+            let prepared = self.prepare_on(conn, query, indexes)?;
             let unique = self.unique_keys(conn)?;
             let out = f(&prepared, &mut |w, guard, out| {
                 run_prepared(conn, &prepared, &unique, w, guard, out)
@@ -207,13 +246,23 @@ impl PgStore {
 
     /// The physical plan a search page of `query` runs now.
     pub fn physical(&self, query: &str) -> crate::Result<Physical> {
-        self.with_physical(query, |_, _, ph, _| Ok(ph.clone()))
+        self.physical_with(query, Indexes::Declared)
+    }
+
+    /// [`PgStore::physical`] with `indexes`.
+    pub(crate) fn physical_with(&self, query: &str, indexes: Indexes) -> crate::Result<Physical> {
+        self.with_physical(query, indexes, |_, _, ph, _| Ok(ph.clone()))
     }
 
     /// EXPLAIN: the plan of `query` and the physical plan a search page runs, with
     /// PostgreSQL's `EXPLAIN` of each statement.
     pub fn explain(&self, query: &str) -> crate::Result<String> {
-        self.with_physical(query, |db, prepared, ph, guard| {
+        self.explain_with(query, Indexes::Declared)
+    }
+
+    /// [`PgStore::explain`] with `indexes`.
+    pub(crate) fn explain_with(&self, query: &str, indexes: Indexes) -> crate::Result<String> {
+        self.with_physical(query, indexes, |db, prepared, ph, guard| {
             let mut failed = None;
             let text = ph.render(&mut |sql| match db.explain(sql, guard) {
                 Ok(lines) => lines
@@ -237,11 +286,12 @@ impl PgStore {
     fn with_physical<T>(
         &self,
         query: &str,
+        indexes: Indexes,
         f: impl FnOnce(&mut Db<'_>, &Prepared, &Physical, &Guard) -> crate::Result<T>,
     ) -> crate::Result<T> {
         let mut lease = self.lease()?;
         let conn = lease.conn();
-        let prepared = self.prepare_on(conn, query)?;
+        let prepared = self.prepare_on(conn, query, indexes)?;
         let w = explain_window(&prepared);
         let mut guard = Guard::new(None, None);
         let mut db = Db::new(&mut conn.client, &mut conn.statements, true)?;
