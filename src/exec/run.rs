@@ -29,7 +29,7 @@ pub use super::statement::{
     DEFAULT_TIMEOUT, Executed, Guard, MAX_TIMEOUT, Out, Summary, Trace, Window,
 };
 pub(crate) use super::statement::Run;
-pub(crate) use super::statement::run_count;
+pub(crate) use super::statement::{candidates_needed, run_count};
 use super::statement::{candidates, count_all, matching, matching_first};
 
 /// Writes one document record into `out`.

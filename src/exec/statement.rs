@@ -110,6 +110,11 @@ impl Guard {
         }
     }
 
+    /// Whether the run is traced (EXPLAIN ANALYZE).
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
     /// Records every statement the run executes into `trace` (EXPLAIN ANALYZE).
     pub(crate) fn traced(mut self, trace: Arc<Mutex<Trace>>) -> Guard {
         self.trace = Some(trace);
@@ -397,14 +402,7 @@ pub(crate) fn candidates<B: Backend>(
     guard: &mut Guard,
     mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, B::Error>,
 ) -> Result<Option<u64>, B::Error> {
-    // With a residual, a page needs more candidates than matches.
-    let need = need.map(|n| {
-        if residual.is_some() {
-            n.saturating_mul(4)
-        } else {
-            n
-        }
-    });
+    let need = need.map(|n| candidates_needed(n, residual.is_some()));
     b.source_rows(sql, need, count, guard, |row| {
         let doc = row.bytes(1)?;
         if residual.is_none_or(|f| f.matches_jsonb(doc)) {
@@ -413,6 +411,16 @@ pub(crate) fn candidates<B: Backend>(
             Ok(ControlFlow::Continue(()))
         }
     })
+}
+
+/// The candidates a caller wanting `matches` is expected to read: with a residual, a page
+/// needs more candidates than matches.
+pub(crate) fn candidates_needed(matches: u64, filtered: bool) -> u64 {
+    if filtered {
+        matches.saturating_mul(4)
+    } else {
+        matches
+    }
 }
 
 /// Runs a count operator, evaluating the matches of its source when it must.

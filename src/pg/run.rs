@@ -29,10 +29,11 @@ use postgres::{Client, Portal, Row, Statement, Transaction};
 use super::docs::{Statements, exact_decimal};
 use crate::exec::aggregate::{IntegerSums, Sums};
 use crate::exec::run::{
-    Backend, Guard, Out, Prepared, RowView, Run, Summary, Window, run_count, run_operator,
+    Backend, Guard, Out, Prepared, RowView, Run, Summary, Window, candidates_needed, page_end,
+    run_count, run_operator,
 };
 use crate::plan::lower::{self, Dialect, Sql};
-use crate::plan::physical::{self, Count, Facts, Operator, Physical};
+use crate::plan::physical::{self, Count, Facts, Operator, Physical, Source};
 use crate::plan::{Access, Lookup, Probe};
 use crate::store::StoreError;
 use crate::value::ValueKey;
@@ -426,7 +427,9 @@ pub(crate) fn run(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> crate::Result<Summary> {
-    guard.trace_physical(ph);
+    if guard.tracing() {
+        guard.trace_physical(as_run(ph, p, w, &db.unique).as_ref().unwrap_or(ph));
+    }
     let r = Run {
         p,
         residual: p.residual(ph.choice),
@@ -464,6 +467,41 @@ impl<'a, 'c> Pg<'a, 'c> {
 /// (few distinct statement texts), then eight times more per read.
 pub(crate) fn first_read(need: u64) -> u64 {
     need.clamp(1, 1 << 40).next_power_of_two()
+}
+
+/// The statement that reads the first rows of a page of `need` candidates of `sql` with
+/// the deferred count `count` ([`lower::page_with_count`]): not for a page of one key of a
+/// few rows ([`Plan::Generic`]: planned once, where a count would be planned each run).
+fn first_with_count(sql: &Sql, need: u64, count: &Sql, page: Plan) -> Option<Sql> {
+    if page != Plan::Custom {
+        return None;
+    }
+    lower::page_with_count(sql, first_read(need), count)
+}
+
+/// `ph` as a run for `w` executes it here, when that differs from the shared plan: with
+/// the statement that reads the page's first rows and its deferred count
+/// ([`Physical::first_page`]). What EXPLAIN and EXPLAIN ANALYZE print.
+pub(crate) fn as_run(
+    ph: &Physical,
+    p: &Prepared,
+    w: &Window,
+    unique: &UniqueKeys,
+) -> Option<Physical> {
+    let Operator::Insertion {
+        source: Source::Candidates(sql) | Source::ScanFilter { sql, .. },
+        count: Some(Count::Sql(count)),
+        deferred: true,
+    } = &ph.operator
+    else {
+        return None;
+    };
+    let need = candidates_needed(page_end(w), p.residual(ph.choice).is_some());
+    let first = first_with_count(sql, need, count, page_plan(&ph.access, unique))?;
+    Some(Physical {
+        first_page: Some(first),
+        ..ph.clone()
+    })
 }
 
 /// Calls `f` per row until it breaks.
@@ -534,9 +572,7 @@ impl Backend for Pg<'_, '_> {
         let mut n = first_read(need);
         let mut last: Option<i64> = None;
         let mut counted = None;
-        let mut with_count = count
-            .filter(|_| self.page == Plan::Custom)
-            .and_then(|c| lower::page_with_count(sql, n, c));
+        let mut with_count = count.and_then(|c| first_with_count(sql, need, c, self.page));
         loop {
             let rows = match with_count.take() {
                 Some(both) => {

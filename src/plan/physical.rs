@@ -314,6 +314,11 @@ pub struct Physical {
     pub facts: Vec<Fact>,
     /// What produces the results.
     pub operator: Operator,
+    /// PostgreSQL: the statement that reads the first rows of an
+    /// [`Operator::Insertion`]'s page with its deferred count (`lower::page_with_count`),
+    /// when the executor runs it that way; EXPLAIN then lists it instead of the count.
+    /// Set by that executor (it depends on the window and the database's statistics).
+    pub first_page: Option<Sql>,
 }
 
 /// When a statement of an operator runs.
@@ -371,6 +376,7 @@ pub fn physical<F: Facts>(
         decisions: b.decisions,
         facts: b.asked,
         operator,
+        first_page: None,
     })
 }
 
@@ -1124,8 +1130,24 @@ impl Physical {
                 count,
                 deferred,
             } => {
-                all.extend(source_statements(source, "candidates", When::Always));
-                if let Some(count) = count {
+                if let Some(first) = &self.first_page {
+                    // The count rides in the page's first read; when the page holds every
+                    // match or the first rows carry the count, nothing else runs.
+                    all.push(Statement {
+                        label: "page and count",
+                        sql: first,
+                        when: When::Always,
+                        answer: None,
+                    });
+                    all.extend(source_statements(
+                        source,
+                        "candidates",
+                        When::If("the first rows do not hold the page"),
+                    ));
+                } else {
+                    all.extend(source_statements(source, "candidates", When::Always));
+                }
+                if let (Some(count), None) = (count, &self.first_page) {
                     let c = count_statements(count, "count");
                     all.extend(if *deferred {
                         only_if(c, "the page does not hold every match")
