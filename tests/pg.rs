@@ -824,17 +824,15 @@ fn plans_follow_index_changes_of_other_processes() {
     }
 }
 
-/// EXPLAIN on PostgreSQL prints the physical plan with its PostgreSQL statements and
-/// PostgreSQL's own plan of each; EXPLAIN ANALYZE runs it and lists only planned
-/// statements.
-#[test]
-fn explain_shows_the_physical_plan_in_postgres_sql() {
-    let Some((url, pg)) = store() else { return };
+/// 300 email accounts `u000@x.com`… in three countries, with `profile.age` (20 to 69) and
+/// `data.n` (0 to 6), and a value index on `data.n`.
+fn load_three_countries(pg: &PgStore) {
     let docs: String = (0..300)
         .map(|i| {
             format!(
-                "{{\"email\": \"u{i:03}@x.com\", \"profile\": {{\"country\": \"{}\"}}, \"data\": {{\"n\": {}}}}}\n",
+                "{{\"email\": \"u{i:03}@x.com\", \"profile\": {{\"country\": \"{}\", \"age\": {}}}, \"data\": {{\"n\": {}}}}}\n",
                 ["DE", "FR", "MX"][i % 3],
+                20 + i % 50,
                 i % 7
             )
         })
@@ -846,6 +844,15 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
     .unwrap();
     pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
         .unwrap();
+}
+
+/// EXPLAIN on PostgreSQL prints the physical plan with its PostgreSQL statements and
+/// PostgreSQL's own plan of each; EXPLAIN ANALYZE runs it and lists only planned
+/// statements.
+#[test]
+fn explain_shows_the_physical_plan_in_postgres_sql() {
+    let Some((url, pg)) = store() else { return };
+    load_three_countries(&pg);
     let ix = |spec: &str| {
         pg.catalog()
             .unwrap()
@@ -1540,29 +1547,16 @@ fn without_indexes_reads_the_whole_collection_on_postgres_too() {
 #[test]
 fn explain_on_postgres_lists_what_runs() {
     let Some((url, pg)) = store() else { return };
-    let docs: String = (0..300)
-        .map(|i| {
-            format!(
-                "{{\"email\": \"u{i:03}@x.com\", \"profile\": {{\"country\": \"{}\", \"age\": {}}}, \"data\": {{\"n\": {}}}}}\n",
-                ["DE", "FR", "MX"][i % 3],
-                20 + i % 50,
-                i % 7
-            )
-        })
-        .collect();
-    pg.import_ndjson(
-        docs.as_bytes(),
-        ImportOptions::new(Collection::EmailAccounts),
-    )
-    .unwrap();
-    pg.add_index(Collection::EmailAccounts, "data.n", IndexKind::Value)
-        .unwrap();
+    load_three_countries(&pg);
     pg.add_index(Collection::EmailAccounts, "profile.age", IndexKind::Value)
         .unwrap();
     let engine = Engine::connect(&url).unwrap();
     let paged = r#"SELECT * FROM emailAccounts WHERE profile.country = "DE" LIMIT 5"#;
     let e = engine.explain(paged).unwrap();
-    assert!(e.contains("sql page and count: SELECT s.id, s.body, ("), "{e}");
+    assert!(
+        e.contains("sql page and count: SELECT s.id, s.body, ("),
+        "{e}"
+    );
     assert!(!e.contains("sql count"), "{e}");
     for q in [
         paged,
@@ -1582,7 +1576,11 @@ fn explain_on_postgres_lists_what_runs() {
         let a = engine.analyze(q).unwrap();
         assert_eq!(a.unplanned(), Vec::<&str>::new(), "{q}: {a}");
         for s in &a.trace.statements {
-            assert!(e.contains(&format!(": {}", s.sql.text)), "{q}: ran {}\n{e}", s.sql.text);
+            assert!(
+                e.contains(&format!(": {}", s.sql.text)),
+                "{q}: ran {}\n{e}",
+                s.sql.text
+            );
         }
         let text = a.to_string();
         let mut always = false;
@@ -1590,7 +1588,10 @@ fn explain_on_postgres_lists_what_runs() {
             if line.starts_with("sql ") {
                 always = !line.contains(" (if ") && !line.contains(" (per document");
             } else if line == "actual: not run" {
-                assert!(!always, "{q}: a statement listed as always running did not\n{text}");
+                assert!(
+                    !always,
+                    "{q}: a statement listed as always running did not\n{text}"
+                );
             }
         }
     }

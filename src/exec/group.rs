@@ -204,9 +204,13 @@ fn covered_numbers<B: Backend>(
 /// [`covered_numbers`]).
 fn in_document_order(mut rows: Vec<(i64, Number)>, distinct: bool) -> Vec<Number> {
     // Below 2^31 in magnitude and 2^32 rows, `n·Σx²` stays inside `i128`: the exact
-    // variance applies and no running (order-dependent) method is used.
-    let small = |x: &Number| x.i.is_some_and(|i| i.unsigned_abs() < 1 << 31);
-    let unordered = distinct && rows.len() < 1 << 32 && rows.iter().all(|(_, x)| small(x));
+    // variance applies and no running (order-dependent) method is used. `Σx` then fits
+    // `i64`; `Σx²` must too, or `sum_of_squares` is a double summed in document order.
+    let squares = rows.iter().try_fold(0i64, |sq, (_, x)| {
+        let i = x.i.filter(|i| i.unsigned_abs() < 1 << 31)?;
+        sq.checked_add(i * i)
+    });
+    let unordered = distinct && rows.len() < 1 << 32 && squares.is_some();
     if !unordered {
         rows.sort_by_key(|r| r.0);
         rows.dedup_by_key(|r| r.0);
@@ -376,4 +380,43 @@ pub(crate) fn page_rows(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Summ
         s.emitted += 1;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::cast_precision_loss)]
+    fn int(i: i64) -> Number {
+        Number {
+            f: i as f64,
+            i: Some(i),
+        }
+    }
+
+    /// Distinct rows of small integers keep the index's order only while every sum the
+    /// aggregates take of them is exact: squares past `i64` are a double summed in
+    /// document order (the oracle found `sum_of_squares` off in its last digits).
+    #[test]
+    fn numbers_come_in_document_order_when_a_sum_is_not_exact() {
+        let order = |rows: &[(i64, i64)]| -> Vec<Option<i64>> {
+            in_document_order(rows.iter().map(|&(d, x)| (d, int(x))).collect(), true)
+                .iter()
+                .map(|x| x.i)
+                .collect()
+        };
+        // Index order (by value) is kept: every sum is exact.
+        assert_eq!(
+            order(&[(3, 23), (1, 33), (2, 40)]),
+            [Some(23), Some(33), Some(40)]
+        );
+        // Σx² past i64: document order.
+        let big = 2_147_483_647;
+        assert_eq!(
+            order(&[(3, 23), (1, big), (2, big), (4, 94_906_265)]),
+            [Some(big), Some(big), Some(23), Some(94_906_265)]
+        );
+        // A number past 2^31: document order.
+        assert_eq!(order(&[(2, 1), (1, 1 << 31)]), [Some(1 << 31), Some(1)]);
+    }
 }

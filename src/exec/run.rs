@@ -25,12 +25,12 @@ use crate::value::{Node, ValueKey};
 
 pub use super::prepared::Prepared;
 pub(crate) use super::sqlite::{explain_query_plan, physical_plan};
+pub(crate) use super::statement::Run;
 pub use super::statement::{
     DEFAULT_TIMEOUT, Executed, Guard, MAX_TIMEOUT, Out, Summary, Trace, Window,
 };
-pub(crate) use super::statement::Run;
-pub(crate) use super::statement::{candidates_needed, run_count};
 use super::statement::{candidates, count_all, matching, matching_first};
+pub(crate) use super::statement::{candidates_needed, run_count};
 
 /// Writes one document record into `out`.
 pub(crate) fn emit_doc(
@@ -292,37 +292,38 @@ fn run_walk<B: Backend>(
         let mut run_bytes = 0usize;
         // Maps errors of the fetches made while `guard` is lent to the walk.
         let errors = guard.clone();
-        let mut flush = |run: &mut Vec<(i64, Option<Vec<u8>>)>| -> Result<ControlFlow<()>, B::Error> {
-            for (id, doc) in run.drain(..).rev() {
-                // A multi-valued document appears once per value; its first run is its
-                // largest value, which is its sort key.
-                if !seen.insert(id) {
-                    continue;
-                }
-                let flow = match doc {
-                    Some(doc) => {
-                        if !p.filter_matches(&doc) {
-                            continue;
-                        }
-                        pager.push_doc(p, id, &doc, out)
+        let mut flush =
+            |run: &mut Vec<(i64, Option<Vec<u8>>)>| -> Result<ControlFlow<()>, B::Error> {
+                for (id, doc) in run.drain(..).rev() {
+                    // A multi-valued document appears once per value; its first run is its
+                    // largest value, which is its sort key.
+                    if !seen.insert(id) {
+                        continue;
                     }
-                    None => {
-                        let flow = b.fetch_doc(fetch_sql, id, &errors, |doc| {
-                            p.filter_matches(doc)
-                                .then(|| pager.push_doc(p, id, doc, out))
-                        })?;
-                        match flow.flatten() {
-                            Some(flow) => flow,
-                            None => continue,
+                    let flow = match doc {
+                        Some(doc) => {
+                            if !p.filter_matches(&doc) {
+                                continue;
+                            }
+                            pager.push_doc(p, id, &doc, out)
                         }
+                        None => {
+                            let flow = b.fetch_doc(fetch_sql, id, &errors, |doc| {
+                                p.filter_matches(doc)
+                                    .then(|| pager.push_doc(p, id, doc, out))
+                            })?;
+                            match flow.flatten() {
+                                Some(flow) => flow,
+                                None => continue,
+                            }
+                        }
+                    };
+                    if flow.is_break() {
+                        return Ok(ControlFlow::Break(()));
                     }
-                };
-                if flow.is_break() {
-                    return Ok(ControlFlow::Break(()));
                 }
-            }
-            Ok(ControlFlow::Continue(()))
-        };
+                Ok(ControlFlow::Continue(()))
+            };
         // `(key, id, doc)`, the key as wide as the backend selects it.
         let (id_col, doc_col) = (B::KEY_WIDTH, B::KEY_WIDTH + 1);
         b.walk_rows(walk.walk, page, guard, |row| {

@@ -404,7 +404,6 @@ pub(crate) fn physical_plan(
     Ok(Arc::new(physical::physical(&p.plan, &demand, &mut asker)?))
 }
 
-
 /// Counts the documents present in every stream (id-ordered seeks) by merging them:
 /// index entries only, no documents read, no temporary tables. Traced, the streams'
 /// rows are their own and the merge's time is the first stream's.
@@ -526,4 +525,3 @@ pub(crate) fn explain_query_plan(conn: &Connection, sql: &Sql) -> Result<Vec<Str
     }
     Ok(lines)
 }
-

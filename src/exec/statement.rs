@@ -266,7 +266,9 @@ pub(crate) fn run_count<B: Backend>(
             })?;
             Ok(Some(u64::try_from(n).unwrap_or(0)))
         }
-        Count::DistinctIds(sql) => Ok(Some(id_set(b, std::slice::from_ref(sql), guard)?.len() as u64)),
+        Count::DistinctIds(sql) => Ok(Some(
+            id_set(b, std::slice::from_ref(sql), guard)?.len() as u64
+        )),
         Count::Merge(sqls) => b.merge_count(sqls, guard).map(Some),
         Count::Mark { driver, legs } => {
             mark_count(b, driver, legs.iter().map(Vec::as_slice), guard).map(Some)

@@ -435,7 +435,7 @@ pub(crate) fn run(
         residual: p.residual(ph.choice),
         w,
     };
-    let page = page_plan(&ph.access, &db.unique);
+    let page = insertion_page(ph, &db.unique);
     let pg = Pg::new(db, page);
     run_operator(&pg, &r, &ph.operator, guard, out)
 }
@@ -445,7 +445,7 @@ pub(crate) fn run(
 /// of another, so each read borrows it only while it talks to the server).
 struct Pg<'a, 'c> {
     db: RefCell<&'a mut Db<'c>>,
-    /// How a page of the run's source is planned ([`page_plan`]).
+    /// How a page of the run's source is planned ([`insertion_page`]).
     page: Plan,
 }
 
@@ -458,7 +458,13 @@ impl<'a, 'c> Pg<'a, 'c> {
     }
 
     /// Every row of `sql` read in one round trip (`LIMIT limit` appended when given).
-    fn rows(&self, sql: &Sql, limit: Option<u64>, plan: Plan, guard: &Guard) -> crate::Result<Vec<Row>> {
+    fn rows(
+        &self,
+        sql: &Sql,
+        limit: Option<u64>,
+        plan: Plan,
+        guard: &Guard,
+    ) -> crate::Result<Vec<Row>> {
         self.db.borrow_mut().rows_limited(sql, limit, plan, guard)
     }
 }
@@ -467,6 +473,16 @@ impl<'a, 'c> Pg<'a, 'c> {
 /// (few distinct statement texts), then eight times more per read.
 pub(crate) fn first_read(need: u64) -> u64 {
     need.clamp(1, 1 << 40).next_power_of_two()
+}
+
+/// How the pages of a run's source are planned: [`page_plan`] for the matches of an
+/// [`Operator::Insertion`], with their values otherwise (the documents a walk did not
+/// reach).
+fn insertion_page(ph: &Physical, unique: &UniqueKeys) -> Plan {
+    match ph.operator {
+        Operator::Insertion { .. } => page_plan(&ph.access, unique),
+        _ => Plan::Custom,
+    }
 }
 
 /// The statement that reads the first rows of a page of `need` candidates of `sql` with
@@ -497,7 +513,7 @@ pub(crate) fn as_run(
         return None;
     };
     let need = candidates_needed(page_end(w), p.residual(ph.choice).is_some());
-    let first = first_with_count(sql, need, count, page_plan(&ph.access, unique))?;
+    let first = first_with_count(sql, need, count, insertion_page(ph, unique))?;
     Some(Physical {
         first_page: Some(first),
         ..ph.clone()
