@@ -1,9 +1,9 @@
 //! Running a plan: [`run`] builds the physical plan of a run on one SQLite connection
 //! from the facts the store answers (`physical_plan`) and runs its operator;
-//! [`run_operator`] runs an operator on any [`Backend`] (PostgreSQL's executor calls it
-//! too). The record operators (insertion order, index walk, sort) are here, the aggregate
-//! ones in `exec/group.rs`. No statement is written here: each comes from the physical
-//! plan.
+//! `run_operator` runs an operator on any backend (`exec/backend.rs`; PostgreSQL's
+//! executor calls it too). The record operators (insertion order, index walk, sort) are
+//! here, the aggregate ones in `exec/group.rs`. No statement is written here: each comes
+//! from the physical plan.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;

@@ -471,7 +471,7 @@ impl<'a, 'c> Pg<'a, 'c> {
 
 /// The first read of a page of `need` candidates: `LIMIT` rounded up to a power of two
 /// (few distinct statement texts), then eight times more per read.
-pub(crate) fn first_read(need: u64) -> u64 {
+fn first_read(need: u64) -> u64 {
     need.clamp(1, 1 << 40).next_power_of_two()
 }
 
