@@ -9,9 +9,8 @@
 //! that has nothing special to do: a residual evaluated inside the database (SQLite's
 //! registered match function), a merge of id-ordered streams (SQLite holds several
 //! statements open at once), a count that rides in a page's statement and a page read in
-//! growing `LIMIT`s (PostgreSQL sends every row a statement finds), SQLite's "integer
-//! overflow" of an exact summary, and PostgreSQL's integer summary of a covered source
-//! that its physical plan lists only as rows.
+//! growing `LIMIT`s (PostgreSQL sends every row a statement finds), and SQLite's "integer
+//! overflow" of an exact summary.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -187,15 +186,5 @@ pub(crate) trait Backend {
     {
         self.each_row(sql, guard, f)?;
         Ok(true)
-    }
-
-    /// The summary statement of a covered source of distinct rows that the physical plan
-    /// lists as rows only ([`crate::plan::physical::Numbers::Rows`] with `distinct`):
-    /// PostgreSQL's plan has no summary operator (`Dialect::summaries_inside`), so its
-    /// backend derives one (`lower::pg_integer_summary`); SQLite's plan lists its
-    /// summaries as [`crate::plan::physical::Numbers::Summary`] and has none here.
-    fn rows_summary(&self, rows: &Sql) -> Option<Sql> {
-        let _ = rows;
-        None
     }
 }

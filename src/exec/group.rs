@@ -141,17 +141,13 @@ fn covered_aggregates<B: Backend>(
                 }
                 continue;
             }
-            Numbers::Summary { summary, rows } => (rows, true, Some(summary.clone())),
-            Numbers::Rows { sql, distinct } => (
-                sql,
-                *distinct,
-                distinct.then(|| b.rows_summary(sql)).flatten(),
-            ),
+            Numbers::Summary { summary, rows } => (rows, true, Some(summary)),
+            Numbers::Rows { sql, distinct } => (sql, *distinct, None),
         };
         if let Some(summary) = summary {
             if !summaries.iter().any(|(s, _)| *s == rows) {
                 let mut sums = UNKNOWN_SUMS;
-                if !b.summary_rows(&summary, guard, |row| {
+                if !b.summary_rows(summary, guard, |row| {
                     sums = row.sums(0)?;
                     Ok(ControlFlow::Continue(()))
                 })? {

@@ -661,10 +661,6 @@ impl Backend for Pg<'_, '_> {
             None => Ok(None),
         }
     }
-
-    fn rows_summary(&self, rows: &Sql) -> Option<Sql> {
-        lower::pg_integer_summary(rows)
-    }
 }
 
 impl RowView for Row {

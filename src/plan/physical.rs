@@ -200,9 +200,10 @@ pub enum Numbers {
         distinct: bool,
     },
     /// The rows' integer summary, one statement computed in the store
-    /// ([`lower::covered_summary`]); the rows themselves only when it cannot give the
-    /// evaluator's result (a number that is not an integer, a sum past 64 bits). For
-    /// sources where no document has two rows.
+    /// ([`lower::covered_summary`] in SQLite, [`lower::pg_integer_summary`] in
+    /// PostgreSQL); the rows themselves only when it cannot give the evaluator's result (a
+    /// number that is not an integer, a sum past 64 bits). For sources where no document
+    /// has two rows.
     Summary {
         /// `(n, Σx, Σx², min, max)`.
         summary: Sql,
@@ -777,14 +778,23 @@ impl<F: Facts> Builder<'_, F> {
                         distinct: false,
                     }
                 }
-                Some(src) if d.summaries_inside() => Numbers::Summary {
-                    summary: lower::covered_summary(d, src, asked),
-                    rows: lower::covered_rows(d, src),
-                },
-                Some(src) => Numbers::Rows {
-                    sql: lower::covered_rows(d, src),
-                    distinct: true,
-                },
+                Some(src) => {
+                    // SQLite's exact `sum` summarises inside; PostgreSQL's `numeric` sums
+                    // come from its own statement over the rows.
+                    let rows = lower::covered_rows(d, src);
+                    let summary = if d.summaries_inside() {
+                        Some(lower::covered_summary(d, src, asked))
+                    } else {
+                        lower::pg_integer_summary(&rows)
+                    };
+                    match summary {
+                        Some(summary) => Numbers::Summary { summary, rows },
+                        None => Numbers::Rows {
+                            sql: rows,
+                            distinct: true,
+                        },
+                    }
+                }
             })
             .collect();
         Ok(Some(Operator::CoveredAggregates { count, numbers }))
