@@ -120,6 +120,15 @@ fn param(ty: &Type, v: &ValueKey) -> Box<dyn ToSql + Sync> {
     }
 }
 
+/// The parameters of `sql` as its prepared statement `stmt` takes them.
+fn bound(stmt: &Statement, sql: &Sql) -> Vec<Box<dyn ToSql + Sync>> {
+    stmt.params()
+        .iter()
+        .zip(&sql.params)
+        .map(|(t, v)| param(t, v))
+        .collect()
+}
+
 impl<'c> Db<'c> {
     /// Statements on `client` one at a time (`snapshot` false), or in one read-only
     /// snapshot.
@@ -204,12 +213,7 @@ impl<'c> Db<'c> {
         let timer = guard.timer();
         // The named statement, prepared once, also says the parameters' types.
         let stmt = self.statement(run)?;
-        let params: Vec<Box<dyn ToSql + Sync>> = stmt
-            .params()
-            .iter()
-            .zip(&sql.params)
-            .map(|(t, v)| param(t, v))
-            .collect();
+        let params = bound(&stmt, sql);
         let rows = match plan {
             Plan::Generic => {
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(AsRef::as_ref).collect();
@@ -247,12 +251,7 @@ impl<'c> Db<'c> {
         }
         guard.check()?;
         let stmt = self.statement(&sql.text)?;
-        let params: Vec<Box<dyn ToSql + Sync>> = stmt
-            .params()
-            .iter()
-            .zip(&sql.params)
-            .map(|(t, v)| param(t, v))
-            .collect();
+        let params = bound(&stmt, sql);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(AsRef::as_ref).collect();
         let Target::Snapshot(tx) = &mut self.target else {
             return Ok(None);
