@@ -1,16 +1,14 @@
-//! Running aggregate and `GROUP BY` plans (the accumulators and group rows themselves
-//! are [`super::aggregate`]'s).
+//! Running aggregate and `GROUP BY` plans on any [`Backend`] (the accumulators and group
+//! rows themselves are [`super::aggregate`]'s).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use serde_json::{Map, Value};
 
-use super::ExecError;
-use super::aggregate::{Accumulator, Grouping, IntegerSums, Sums, aggregate_key};
-use super::statement::{
-    Guard, Out, Run, Summary, Window, count_all, each_row, emit_value, matching,
-};
+use super::aggregate::{Accumulator, Grouping, IntegerSums, aggregate_key};
+use super::backend::{Backend, RowView, UNKNOWN_SUMS};
+use super::statement::{Guard, Out, Run, Summary, Window, count_all, emit_value, matching};
 use crate::ast::AggFunc;
 use crate::jsonb::Jsonb;
 use crate::plan::Shape;
@@ -20,18 +18,19 @@ use crate::value::{Number, ValueKey};
 
 /// Runs an aggregate or group operator of a physical plan (a plan whose shape is
 /// [`Shape::Aggregates`] or [`Shape::Groups`]).
-pub(crate) fn run(
+pub(crate) fn run<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     op: &Operator,
     guard: &mut Guard,
     out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
+) -> Result<Summary, B::Error> {
     match (op, &r.p.plan.shape) {
         (Operator::Aggregates { source, count }, Shape::Aggregates(aggs)) => {
-            aggregates(r, source, count.as_ref(), aggs, guard, out)
+            aggregates(b, r, source, count.as_ref(), aggs, guard, out)
         }
         (Operator::CoveredAggregates { count, numbers }, Shape::Aggregates(aggs)) => {
-            covered_aggregates(r, count, numbers, aggs, guard, out)
+            covered_aggregates(b, r, count, numbers, aggs, guard, out)
         }
         (
             Operator::CoveringGroups {
@@ -42,27 +41,28 @@ pub(crate) fn run(
             Shape::Groups { keys, items, .. },
         ) => {
             let mut g = Grouping::new(keys, items, &r.p.plan.sort);
-            covering_groups(r, (sql, *presence, values.as_ref()), &mut g, guard)?;
-            page(g.rows(), r.w, out)
+            covering_groups(b, (sql, *presence, values.as_ref()), &mut g, guard)?;
+            Ok(page_rows(g.rows(), r.w, out))
         }
         (Operator::Groups { source }, Shape::Groups { keys, items, .. }) => {
             let mut g = Grouping::new(keys, items, &r.p.plan.sort);
-            each_match(r, source, guard, |doc| g.add(Jsonb::trusted(doc)))?;
-            page(g.rows(), r.w, out)
+            each_match(b, r, source, guard, |doc| g.add(Jsonb::trusted(doc)))?;
+            Ok(page_rows(g.rows(), r.w, out))
         }
         _ => Ok(Summary::default()),
     }
 }
 
 /// Calls `f` with every matching document of `source`; returns how many there were.
-fn each_match(
+fn each_match<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     source: &Source,
     guard: &mut Guard,
     mut f: impl FnMut(&[u8]),
-) -> Result<u64, ExecError> {
+) -> Result<u64, B::Error> {
     let mut n = 0;
-    matching(r, source, guard, |_, doc| {
+    matching(b, r, source, guard, |_, doc| {
         n += 1;
         f(doc);
         Ok(ControlFlow::Continue(()))
@@ -72,23 +72,32 @@ fn each_match(
 
 /// One row of aggregates: `count(*)` alone from its count operator, anything else by
 /// reading every match.
-fn aggregates(
+fn aggregates<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     source: &Source,
     count: Option<&Count>,
     aggs: &[crate::ast::Aggregate],
     guard: &mut Guard,
     out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
+) -> Result<Summary, B::Error> {
     let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
     let total = match count {
-        Some(count) => count_all(r, count, guard)?,
-        None => each_match(r, source, guard, |doc| {
-            accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc)))
+        Some(count) => count_all(b, r, count, guard)?,
+        None => each_match(b, r, source, guard, |doc| {
+            accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc)));
         })?,
     };
+    let row = aggregate_row(aggs, &accs, total);
+    let mut s = page_rows(vec![row], r.w, out);
+    s.total = Some(total);
+    Ok(s)
+}
+
+/// The aggregate row: `count(*)` is the matches, the others their accumulators'.
+fn aggregate_row(aggs: &[crate::ast::Aggregate], accs: &[Accumulator], total: u64) -> Value {
     let mut row = Map::new();
-    for (agg, acc) in aggs.iter().zip(&accs) {
+    for (agg, acc) in aggs.iter().zip(accs) {
         let v = if agg.func == AggFunc::Count {
             Value::from(total)
         } else {
@@ -96,81 +105,72 @@ fn aggregates(
         };
         row.insert(aggregate_key(agg), v);
     }
-    let mut s = page(vec![Value::Object(row)], r.w, out)?;
-    s.total = Some(total);
-    Ok(s)
+    Value::Object(row)
 }
 
 /// [`Operator::CoveredAggregates`]: the aggregate row from index rows
 /// ([`crate::plan::covered`]); the matches (`count(*)`, `totalCount`) from the indexes.
-fn covered_aggregates(
+fn covered_aggregates<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     count: &Count,
     numbers: &[Numbers],
     aggs: &[crate::ast::Aggregate],
     guard: &mut Guard,
     out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
-    let total = count_all(r, count, guard)?;
-    // Sources shared by several aggregates (`min(a), max(a), avg(a)`) are read once.
+) -> Result<Summary, B::Error> {
+    let total = count_all(b, r, count, guard)?;
+    // Sources shared by several aggregates (`min(a), max(a), avg(a)`) are read once:
+    // their numbers and their summaries, by the rows statement.
     let mut read: Vec<(&Sql, Vec<Number>)> = Vec::new();
     let mut summaries: Vec<(&Sql, IntegerSums)> = Vec::new();
-    let mut row = Map::new();
-    for (agg, source) in aggs.iter().zip(numbers) {
-        let mut acc = Accumulator::new(agg);
-        match source {
-            Numbers::Count => acc.set_count(total),
+    let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
+    for (acc, source) in accs.iter_mut().zip(numbers) {
+        let (rows, distinct, summary) = match source {
+            Numbers::Count => {
+                acc.set_count(total);
+                continue;
+            }
             Numbers::Extreme {
                 extreme,
                 first,
                 slot,
             } => {
-                if let Some(x) = extreme_number(r, (extreme, first, *slot), guard)? {
+                if let Some(x) = extreme_number(b, (extreme, first, *slot), guard)? {
                     acc.push_number(x);
                 }
+                continue;
             }
-            Numbers::Summary { summary, rows } => {
-                if !summaries.iter().any(|(s, _)| *s == summary) {
-                    let rows =
-                        summary_rows(r, summary, guard, |row| Ok(Some(integer_sums(row, 0))))?;
-                    let sums = match rows.and_then(|mut v| v.pop()) {
-                        Some(sums) => sums?,
-                        None => IntegerSums {
-                            n: 0,
-                            integers: None,
-                        },
-                    };
-                    summaries.push((summary, sums));
+            Numbers::Summary { summary, rows } => (rows, true, Some(summary)),
+            Numbers::Rows { sql, distinct } => (sql, *distinct, None),
+        };
+        if let Some(summary) = summary {
+            if !summaries.iter().any(|(s, _)| *s == rows) {
+                let mut sums = UNKNOWN_SUMS;
+                if !b.summary_rows(summary, guard, |row| {
+                    sums = row.sums(0)?;
+                    Ok(ControlFlow::Continue(()))
+                })? {
+                    sums = UNKNOWN_SUMS;
                 }
-                let (_, sums) = summaries
-                    .iter()
-                    .find(|(s, _)| *s == summary)
-                    .expect("read above");
-                if !acc.take_sums(sums) {
-                    if !read.iter().any(|(s, _)| *s == rows) {
-                        let numbers = covered_numbers(r, rows, true, guard)?;
-                        read.push((rows, numbers));
-                    }
-                    let (_, numbers) = read.iter().find(|(s, _)| *s == rows).expect("read above");
-                    numbers.iter().for_each(|x| acc.push_number(*x));
-                }
+                summaries.push((rows, sums));
             }
-            Numbers::Rows { sql, distinct } => {
-                if !read.iter().any(|(s, _)| *s == sql) {
-                    let numbers = covered_numbers(r, sql, *distinct, guard)?;
-                    read.push((sql, numbers));
-                }
-                let (_, numbers) = read.iter().find(|(s, _)| *s == sql).expect("read above");
-                numbers.iter().for_each(|x| acc.push_number(*x));
+            let (_, sums) = summaries
+                .iter()
+                .find(|(s, _)| *s == rows)
+                .expect("read above");
+            if acc.take_sums(sums) {
+                continue;
             }
         }
-        let v = match agg.func {
-            AggFunc::Count => Value::from(total),
-            _ => acc.result(),
-        };
-        row.insert(aggregate_key(agg), v);
+        if !read.iter().any(|(s, _)| *s == rows) {
+            let numbers = covered_numbers(b, rows, distinct, guard)?;
+            read.push((rows, numbers));
+        }
+        let (_, numbers) = read.iter().find(|(s, _)| *s == rows).expect("read above");
+        numbers.iter().for_each(|x| acc.push_number(*x));
     }
-    let mut s = page(vec![Value::Object(row)], r.w, out)?;
+    let mut s = page_rows(vec![aggregate_row(aggs, &accs, total)], r.w, out);
     s.total = Some(total);
     Ok(s)
 }
@@ -180,17 +180,16 @@ fn covered_aggregates(
 /// `Accumulator`), so distinct rows of small integers are taken in index order; otherwise
 /// the rows are sorted by document (and a document under several composite keys read
 /// once).
-fn covered_numbers(
-    r: &Run<'_>,
+fn covered_numbers<B: Backend>(
+    b: &B,
     sql: &Sql,
     distinct: bool,
     guard: &mut Guard,
-) -> Result<Vec<Number>, ExecError> {
+) -> Result<Vec<Number>, B::Error> {
     let mut rows: Vec<(i64, Number)> = Vec::new();
-    each_row(r.conn, sql, guard, |row| {
-        let doc: i64 = row.get(0)?;
-        if let Some(x) = number(row.get_ref(1)?) {
-            rows.push((doc, x));
+    b.each_row(sql, guard, |row| {
+        if let Some(x) = row.number(1)? {
+            rows.push((row.int(0)?, x));
         }
         Ok(ControlFlow::Continue(()))
     })?;
@@ -198,12 +197,16 @@ fn covered_numbers(
 }
 
 /// The `(doc, number)` rows of a covered source as the aggregates take them (see
-/// [`covered_numbers`]); every backend's.
-pub(crate) fn in_document_order(mut rows: Vec<(i64, Number)>, distinct: bool) -> Vec<Number> {
+/// [`covered_numbers`]).
+fn in_document_order(mut rows: Vec<(i64, Number)>, distinct: bool) -> Vec<Number> {
     // Below 2^31 in magnitude and 2^32 rows, `n·Σx²` stays inside `i128`: the exact
-    // variance applies and no running (order-dependent) method is used.
-    let small = |x: &Number| x.i.is_some_and(|i| i.unsigned_abs() < 1 << 31);
-    let unordered = distinct && rows.len() < 1 << 32 && rows.iter().all(|(_, x)| small(x));
+    // variance applies and no running (order-dependent) method is used. `Σx` then fits
+    // `i64`; `Σx²` must too, or `sum_of_squares` is a double summed in document order.
+    let squares = rows.iter().try_fold(0i64, |sq, (_, x)| {
+        let i = x.i.filter(|i| i.unsigned_abs() < 1 << 31)?;
+        sq.checked_add(i * i)
+    });
+    let unordered = distinct && rows.len() < 1 << 32 && squares.is_some();
     if !unordered {
         rows.sort_by_key(|r| r.0);
         rows.dedup_by_key(|r| r.0);
@@ -213,31 +216,23 @@ pub(crate) fn in_document_order(mut rows: Vec<(i64, Number)>, distinct: bool) ->
 
 /// The smallest or largest number of an index binding, as the evaluator would report it:
 /// of equal values (`1`, `1.0`), the first document's.
-fn extreme_number(
-    r: &Run<'_>,
+fn extreme_number<B: Backend>(
+    b: &B,
     (extreme, first, slot): (&Sql, &Sql, usize),
     guard: &mut Guard,
-) -> Result<Option<Number>, ExecError> {
+) -> Result<Option<Number>, B::Error> {
     let mut found: Option<ValueKey> = None;
-    each_row(r.conn, extreme, guard, |row| {
-        found = match row.get_ref(0)? {
-            rusqlite::types::ValueRef::Integer(i) => Some(ValueKey::Int(i)),
-            rusqlite::types::ValueRef::Real(f) => Some(ValueKey::Real(f)),
-            _ => None,
-        };
+    b.each_row(extreme, guard, |row| {
+        found = row
+            .key(0)?
+            .filter(|k| matches!(k, ValueKey::Int(_) | ValueKey::Real(_)));
         Ok(ControlFlow::Break(()))
     })?;
     let value = match found {
         None => return Ok(None),
         // A number keyed as an integer was written as that integer by every document
         // holding it (the index is not lossy): nothing to tell them apart.
-        #[allow(clippy::cast_precision_loss)]
-        Some(ValueKey::Int(i)) => {
-            return Ok(Some(Number {
-                f: i as f64,
-                i: Some(i),
-            }));
-        }
+        Some(ValueKey::Int(i)) => return Ok(super::backend::number_of(ValueKey::Int(i))),
         Some(value) => value,
     };
     let mut first_equal = first.clone();
@@ -245,51 +240,34 @@ fn extreme_number(
         *p = value;
     }
     let mut x = None;
-    each_row(r.conn, &first_equal, guard, |row| {
-        x = number(row.get_ref(0)?);
+    b.each_row(&first_equal, guard, |row| {
+        x = row.number(0)?;
         Ok(ControlFlow::Break(()))
     })?;
     Ok(x)
 }
 
-/// A side-table `k` as the number the evaluator reads from the document (integers are
-/// keyed as `INTEGER` only when written as integers: the index is not lossy).
-fn number(v: rusqlite::types::ValueRef<'_>) -> Option<Number> {
-    match v {
-        #[allow(clippy::cast_precision_loss)]
-        rusqlite::types::ValueRef::Integer(i) => Some(Number {
-            f: i as f64,
-            i: Some(i),
-        }),
-        rusqlite::types::ValueRef::Real(f) => Some(Number { f, i: None }),
-        _ => None,
-    }
-}
-
 /// Groups read from index rows ([`Operator::CoveringGroups`]): each group's documents
 /// from its count, its aggregates from the second values' summaries, and from the values
 /// themselves (in document order) where a summary cannot give the evaluator's result.
-fn covering_groups(
-    r: &Run<'_>,
+fn covering_groups<B: Backend>(
+    b: &B,
     (sql, presence, values): (&Sql, bool, Option<&GroupValues>),
     g: &mut Grouping,
     guard: &mut Guard,
-) -> Result<(), ExecError> {
-    each_row(r.conn, sql, guard, |row| {
+) -> Result<(), B::Error> {
+    // `(key, count)`: a presence binding is one text column, a value key as selected.
+    let counted = if presence { 1 } else { B::KEY_WIDTH };
+    b.each_row(sql, guard, |row| {
         let key = if presence {
-            match row.get_ref(0)? {
-                rusqlite::types::ValueRef::Text(b) => std::str::from_utf8(b)
-                    .ok()
-                    .and_then(|b| b.strip_prefix(PRESENCE_TAG))
-                    .and_then(equality_group),
-                _ => None,
-            }
+            row.text(0)?
+                .and_then(|b| b.strip_prefix(PRESENCE_TAG))
+                .and_then(equality_group)
         } else {
-            value_group(row.get_ref(0)?)
+            row.key(0)?
         };
         if let Some(key) = key {
-            let n: i64 = row.get(1)?;
-            let n = u64::try_from(n).unwrap_or(0);
+            let n = u64::try_from(row.int(counted)?).unwrap_or(0);
             g.group(vec![key]).iter_mut().for_each(|a| a.set_count(n));
         }
         Ok(ControlFlow::Continue(()))
@@ -299,36 +277,32 @@ fn covering_groups(
     };
     // Per group whose summary does not answer every aggregate: the ones it does not.
     let mut inexact: HashMap<ValueKey, Vec<usize>> = HashMap::new();
-    let summaries = summary_rows(r, &values.summary, guard, |row| {
-        Ok(text_group(row.get_ref(0)?).map(|k| (k, integer_sums(row, 1))))
+    let mut summaries: Vec<(ValueKey, IntegerSums)> = Vec::new();
+    let summed = b.summary_rows(&values.summary, guard, |row| {
+        if let Some(k) = row.text(0)?.and_then(equality_group) {
+            summaries.push((k, row.sums(1)?));
+        }
+        Ok(ControlFlow::Continue(()))
     })?;
-    match summaries {
-        Some(rows) => {
-            for (key, sums) in rows {
-                let sums = sums?;
-                if let Some(accs) = g.group_if_any(std::slice::from_ref(&key)) {
-                    let rest: Vec<usize> = (0..accs.len())
-                        .filter(|&i| !accs[i].take_sums(&sums))
-                        .collect();
-                    if !rest.is_empty() {
-                        inexact.insert(key, rest);
-                    }
+    if summed {
+        for (key, sums) in summaries {
+            if let Some(accs) = g.group_if_any(std::slice::from_ref(&key)) {
+                let rest: Vec<usize> = (0..accs.len())
+                    .filter(|&i| !accs[i].take_sums(&sums))
+                    .collect();
+                if !rest.is_empty() {
+                    inexact.insert(key, rest);
                 }
             }
         }
+    } else {
         // A sum past 64 bits somewhere: every group reads its numbers.
-        None => {
-            let unknown = IntegerSums {
-                n: 0,
-                integers: None,
-            };
-            for (key, accs) in g.groups_mut() {
-                let rest: Vec<usize> = (0..accs.len())
-                    .filter(|&i| !accs[i].take_sums(&unknown))
-                    .collect();
-                if let (false, Some(key)) = (rest.is_empty(), key.first()) {
-                    inexact.insert(key.clone(), rest);
-                }
+        for (key, accs) in g.groups_mut() {
+            let rest: Vec<usize> = (0..accs.len())
+                .filter(|&i| !accs[i].take_sums(&UNKNOWN_SUMS))
+                .collect();
+            if let (false, Some(key)) = (rest.is_empty(), key.first()) {
+                inexact.insert(key.clone(), rest);
             }
         }
     }
@@ -336,12 +310,12 @@ fn covering_groups(
         return Ok(());
     }
     let mut numbers: HashMap<ValueKey, Vec<(i64, Number)>> = HashMap::new();
-    each_row(r.conn, &values.rows, guard, |row| {
-        if let Some(key) = text_group(row.get_ref(0)?)
+    b.each_row(&values.rows, guard, |row| {
+        if let Some(key) = row.text(0)?.and_then(equality_group)
             && inexact.contains_key(&key)
-            && let Some(x) = number(row.get_ref(2)?)
+            && let Some(x) = row.number(2)?
         {
-            numbers.entry(key).or_default().push((row.get(1)?, x));
+            numbers.entry(key).or_default().push((row.int(1)?, x));
         }
         Ok(ControlFlow::Continue(()))
     })?;
@@ -362,14 +336,6 @@ fn covering_groups(
 /// [`crate::catalog::entries::presence_key`]).
 const PRESENCE_TAG: char = '=';
 
-/// The group a composite index binding names (a text column).
-fn text_group(v: rusqlite::types::ValueRef<'_>) -> Option<ValueKey> {
-    match v {
-        rusqlite::types::ValueRef::Text(b) => std::str::from_utf8(b).ok().and_then(equality_group),
-        _ => None,
-    }
-}
-
 /// The group named by a composite index's equality key
 /// ([`crate::catalog::entries::equality_key`]): `#` numbers, `$` strings, `?` booleans;
 /// none for `~` (strings spelling a number, keyed again under their own `$`).
@@ -384,79 +350,6 @@ fn equality_group(b: &str) -> Option<ValueKey> {
         b'?' => Some(ValueKey::Bool(rest == "1")),
         _ => None,
     }
-}
-
-/// The group of a value index's `k`.
-fn value_group(v: rusqlite::types::ValueRef<'_>) -> Option<ValueKey> {
-    Some(match v {
-        rusqlite::types::ValueRef::Integer(i) => ValueKey::Int(i),
-        rusqlite::types::ValueRef::Real(f) => ValueKey::Real(f),
-        rusqlite::types::ValueRef::Text(t) => {
-            ValueKey::Text(String::from_utf8_lossy(t).into_owned())
-        }
-        rusqlite::types::ValueRef::Blob(b) => ValueKey::Bool(b.first() == Some(&1)),
-        rusqlite::types::ValueRef::Null => return None,
-    })
-}
-
-/// The integer summary in the columns of `lower::covered_summary` from `at` on: SQLite's
-/// `sum` is an integer exactly when every number is one.
-fn integer_sums(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<IntegerSums> {
-    use rusqlite::types::ValueRef;
-    let int = |i: usize| -> rusqlite::Result<Result<Option<i64>, ()>> {
-        Ok(match row.get_ref(at + i)? {
-            ValueRef::Integer(x) => Ok(Some(x)),
-            ValueRef::Null => Ok(None),
-            _ => Err(()),
-        })
-    };
-    let n = u64::try_from(int(0)?.ok().flatten().unwrap_or(0)).unwrap_or(0);
-    let Ok(sum) = int(1)? else {
-        return Ok(IntegerSums { n, integers: None });
-    };
-    Ok(IntegerSums {
-        n,
-        integers: Some(Sums {
-            sum: i128::from(sum.unwrap_or(0)),
-            // A double: some square past 64 bits (SQLite's `*` turns to a double).
-            squares: match int(2)? {
-                Ok(Some(q)) => Some(i128::from(q)),
-                Ok(None) if n == 0 => Some(0),
-                _ => None,
-            },
-            min: int(3)?.ok().flatten(),
-            max: int(4)?.ok().flatten(),
-        }),
-    })
-}
-
-/// The rows of a summary statement, `None` when SQLite's exact `sum` went past 64 bits
-/// (its "integer overflow" error): the caller reads the numbers instead.
-fn summary_rows<T>(
-    r: &Run<'_>,
-    sql: &Sql,
-    guard: &mut Guard,
-    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<Option<T>, ExecError>,
-) -> Result<Option<Vec<T>>, ExecError> {
-    let mut out = Vec::new();
-    let ran = each_row(r.conn, sql, guard, |row| {
-        out.extend(f(row)?);
-        Ok(ControlFlow::Continue(()))
-    });
-    match ran {
-        Ok(()) => Ok(Some(out)),
-        Err(ExecError::Sqlite(rusqlite::Error::SqliteFailure(_, Some(m))))
-            if m == "integer overflow" =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// START/LIMIT over computed rows; `totalCount` is the number of rows (groups).
-fn page(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Result<Summary, ExecError> {
-    Ok(page_rows(rows, w, out))
 }
 
 /// START/LIMIT over computed rows (aggregate rows, groups) for every backend;
@@ -483,4 +376,43 @@ pub(crate) fn page_rows(rows: Vec<Value>, w: &Window, out: &mut Out<'_>) -> Summ
         s.emitted += 1;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::cast_precision_loss)]
+    fn int(i: i64) -> Number {
+        Number {
+            f: i as f64,
+            i: Some(i),
+        }
+    }
+
+    /// Distinct rows of small integers keep the index's order only while every sum the
+    /// aggregates take of them is exact: squares past `i64` are a double summed in
+    /// document order (the oracle found `sum_of_squares` off in its last digits).
+    #[test]
+    fn numbers_come_in_document_order_when_a_sum_is_not_exact() {
+        let order = |rows: &[(i64, i64)]| -> Vec<Option<i64>> {
+            in_document_order(rows.iter().map(|&(d, x)| (d, int(x))).collect(), true)
+                .iter()
+                .map(|x| x.i)
+                .collect()
+        };
+        // Index order (by value) is kept: every sum is exact.
+        assert_eq!(
+            order(&[(3, 23), (1, 33), (2, 40)]),
+            [Some(23), Some(33), Some(40)]
+        );
+        // Σx² past i64: document order.
+        let big = 2_147_483_647;
+        assert_eq!(
+            order(&[(3, 23), (1, big), (2, big), (4, 94_906_265)]),
+            [Some(big), Some(big), Some(23), Some(94_906_265)]
+        );
+        // A number past 2^31: document order.
+        assert_eq!(order(&[(2, 1), (1, 1 << 31)]), [Some(1 << 31), Some(1)]);
+    }
 }

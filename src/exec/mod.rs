@@ -6,12 +6,14 @@
 //! START/LIMIT, `totalCount`, keyset positions for cursors, a timeout and cancellation.
 
 pub mod aggregate;
+mod backend;
 pub mod cursor;
 pub mod eval;
 pub(crate) mod group;
 mod prepared;
 pub mod project;
 pub mod run;
+mod sqlite;
 mod statement;
 pub(crate) mod watchdog;
 

@@ -1,7 +1,9 @@
-//! Running a plan on one connection: [`run`] builds the physical plan from the facts the
-//! store answers (`physical_plan`) and runs its operator; the record operators
-//! (insertion order, index walk, sort) are here, the aggregate ones in `exec/group.rs`.
-//! No statement is written here: each comes from the physical plan.
+//! Running a plan: [`run`] builds the physical plan of a run on one SQLite connection
+//! from the facts the store answers (`physical_plan`) and runs its operator;
+//! `run_operator` runs an operator on any backend (`exec/backend.rs`; PostgreSQL's
+//! executor calls it too). The record operators (insertion order, index walk, sort) are
+//! here, the aggregate ones in `exec/group.rs`. No statement is written here: each comes
+//! from the physical plan.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -11,7 +13,9 @@ use rusqlite::Connection;
 
 use super::ExecError;
 use super::aggregate::{cmp_sort_values, sort_value};
+pub(crate) use super::backend::{Backend, RowView};
 use super::cursor::Position;
+use super::sqlite::Lite;
 use crate::ast::{OrderItem, OrderKey};
 use crate::jsonb::Jsonb;
 use crate::plan::Plan;
@@ -20,11 +24,13 @@ use crate::plan::physical::{Count, Operator, Rest, Source};
 use crate::value::{Node, ValueKey};
 
 pub use super::prepared::Prepared;
+pub(crate) use super::sqlite::{explain_query_plan, physical_plan};
+pub(crate) use super::statement::Run;
 pub use super::statement::{
     DEFAULT_TIMEOUT, Executed, Guard, MAX_TIMEOUT, Out, Summary, Trace, Window,
 };
-use super::statement::{Run, blob, count_all, each_row, fetch_doc, matching, prepare, run_count};
-pub(crate) use super::statement::{explain_query_plan, physical_plan};
+use super::statement::{candidates, count_all, matching, matching_first};
+pub(crate) use super::statement::{candidates_needed, run_count};
 
 /// Writes one document record into `out`.
 pub(crate) fn emit_doc(
@@ -74,17 +80,27 @@ pub fn run(
     let ph = physical_plan(conn, p, w, guard)?;
     guard.trace_physical(&ph);
     let r = Run {
-        conn,
         p,
-        choice: ph.choice,
+        residual: p.residual(ph.choice),
         w,
     };
-    match &ph.operator {
+    run_operator(&Lite { conn }, &r, &ph.operator, guard, out)
+}
+
+/// Runs the operator of a physical plan on backend `b`.
+pub(crate) fn run_operator<B: Backend>(
+    b: &B,
+    r: &Run<'_>,
+    op: &Operator,
+    guard: &mut Guard,
+    out: &mut Out<'_>,
+) -> Result<Summary, B::Error> {
+    match op {
         Operator::Insertion {
             source,
             count,
             deferred,
-        } => run_insertion(&r, source, count.as_ref(), *deferred, guard, out),
+        } => run_insertion(b, r, source, count.as_ref(), *deferred, guard, out),
         Operator::Walk {
             walk,
             descending,
@@ -101,13 +117,13 @@ pub fn run(
                 total: *total,
                 count: count.as_ref(),
             };
-            run_walk(&r, &walk, guard, out)
+            run_walk(b, r, &walk, guard, out)
         }
-        Operator::Sort { source, fetch } => run_sorted(&r, source, fetch, guard, out),
+        Operator::Sort { source, fetch } => run_sorted(b, r, source, fetch, guard, out),
         op @ (Operator::Aggregates { .. }
         | Operator::CoveredAggregates { .. }
         | Operator::Groups { .. }
-        | Operator::CoveringGroups { .. }) => super::group::run(&r, op, guard, out),
+        | Operator::CoveringGroups { .. }) => super::group::run(b, r, op, guard, out),
     }
 }
 
@@ -184,37 +200,54 @@ impl Pager {
     }
 }
 
+/// The end of the page of `w` (the look-ahead match for `more` included): how many
+/// matches a run reads at least.
+pub(crate) fn page_end(w: &Window) -> u64 {
+    w.start
+        .saturating_add(w.limit.unwrap_or(u64::MAX))
+        .saturating_add(1)
+}
+
 /// [`Operator::Insertion`]: the matches in id order, paged; `totalCount` from the count
 /// operator, or counted while paging when it must evaluate.
-fn run_insertion(
+fn run_insertion<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     source: &Source,
     count: Option<&Count>,
     deferred: bool,
     guard: &mut Guard,
     out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
-    let Run { conn, p, w, .. } = *r;
+) -> Result<Summary, B::Error> {
+    let (p, w) = (r.p, r.w);
     // A deferred count runs only when the page does not hold every match: otherwise the
     // matches counted on the way are the total.
     let counted = match count {
-        Some(c) if !deferred => run_count(conn, r.residual(), c, guard)?,
+        Some(c) if !deferred => run_count(b, r.residual, c, guard)?,
+        _ => None,
+    };
+    // A deferred count of one statement may ride in the page's first read
+    // ([`Backend::source_rows`]).
+    let ride = match count {
+        Some(Count::Sql(c)) if deferred => Some(c),
         _ => None,
     };
     let evaluate = count.is_some() && !deferred && counted.is_none();
     let mut pager = Pager::new(w, evaluate);
-    matching(r, source, guard, |id, doc| {
+    let read_count = matching_first(b, r, source, (Some(page_end(w)), ride), guard, |id, doc| {
         Ok(pager.push_doc(p, id, doc, out))
     })?;
+    let matched = pager.matched;
     let mut s = pager.s;
     if let Some(c) = count {
         let complete = !s.more && !s.stopped;
         s.total = Some(match counted {
             Some(n) => n,
-            None if deferred && !complete => {
-                run_count(conn, r.residual(), c, guard)?.unwrap_or(pager.matched)
-            }
-            None => pager.matched,
+            None if deferred && !complete => match read_count {
+                Some(n) => n,
+                None => count_all(b, r, c, guard)?,
+            },
+            None => matched,
         });
     }
     Ok(s)
@@ -236,14 +269,17 @@ struct Walk<'w> {
 /// [`Operator::Walk`]: the walk's documents in key order (each document at its sort key,
 /// once), then the rest when the walk does not fill the page; `totalCount` as known,
 /// counted on the way, or from the count operator.
-fn run_walk(
+fn run_walk<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     walk: &Walk<'_>,
     guard: &mut Guard,
     out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
-    let Run { conn, p, w, .. } = *r;
+) -> Result<Summary, B::Error> {
+    let (p, w) = (r.p, r.w);
+    let page = page_end(w);
     let mut pager = Pager::new(w, false);
+    // Every document the walk read (matching or not) is not read again after it.
     let mut seen: HashSet<i64> = HashSet::new();
     let mut done = false;
     if let (true, Some(fetch_sql)) = (walk.descending, walk.fetch) {
@@ -251,14 +287,13 @@ fn run_walk(
         // turned around to insertion order. Documents of a run are copied out of the row
         // up to a budget (runs are short on most paths); beyond it only ids are kept
         // and those documents fetched again when the run ends.
-        let mut fetch = prepare(conn, &fetch_sql.text).map_err(|e| guard.sqlite_error(e))?;
-        let mut run_key: Option<rusqlite::types::Value> = None;
+        let mut run_key: Option<Option<ValueKey>> = None;
         let mut run: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
         let mut run_bytes = 0usize;
         // Maps errors of the fetches made while `guard` is lent to the walk.
         let errors = guard.clone();
         let mut flush =
-            |run: &mut Vec<(i64, Option<Vec<u8>>)>| -> Result<ControlFlow<()>, ExecError> {
+            |run: &mut Vec<(i64, Option<Vec<u8>>)>| -> Result<ControlFlow<()>, B::Error> {
                 for (id, doc) in run.drain(..).rev() {
                     // A multi-valued document appears once per value; its first run is its
                     // largest value, which is its sort key.
@@ -273,7 +308,7 @@ fn run_walk(
                             pager.push_doc(p, id, &doc, out)
                         }
                         None => {
-                            let flow = fetch_doc(&mut fetch, fetch_sql, id, &errors, |doc| {
+                            let flow = b.fetch_doc(fetch_sql, id, &errors, |doc| {
                                 p.filter_matches(doc)
                                     .then(|| pager.push_doc(p, id, doc, out))
                             })?;
@@ -289,8 +324,10 @@ fn run_walk(
                 }
                 Ok(ControlFlow::Continue(()))
             };
-        each_row(conn, walk.walk, guard, |row| {
-            let key: rusqlite::types::Value = row.get(0)?;
+        // `(key, id, doc)`, the key as wide as the backend selects it.
+        let (id_col, doc_col) = (B::KEY_WIDTH, B::KEY_WIDTH + 1);
+        b.walk_rows(walk.walk, page, guard, |row| {
+            let key = row.key(0)?;
             if run_key.as_ref() != Some(&key) {
                 if flush(&mut run)?.is_break() {
                     done = true;
@@ -299,8 +336,8 @@ fn run_walk(
                 run_bytes = 0;
                 run_key = Some(key);
             }
-            let id: i64 = row.get(1)?;
-            let doc = blob(row, 2)?;
+            let id = row.int(id_col)?;
+            let doc = row.bytes(doc_col)?;
             if run_bytes + doc.len() <= RUN_DOC_BUDGET {
                 run_bytes += doc.len();
                 run.push((id, Some(doc.to_vec())));
@@ -313,14 +350,14 @@ fn run_walk(
             done = flush(&mut run)?.is_break();
         }
     } else {
-        each_row(conn, walk.walk, guard, |row| {
-            let id: i64 = row.get(0)?;
+        b.walk_rows(walk.walk, page, guard, |row| {
+            let id = row.int(0)?;
             // A multi-valued document appears once per value; its first row is its
             // smallest value, which is its sort key.
             if !seen.insert(id) {
                 return Ok(ControlFlow::Continue(()));
             }
-            let doc = blob(row, 1)?;
+            let doc = row.bytes(1)?;
             if !p.filter_matches(doc) {
                 return Ok(ControlFlow::Continue(()));
             }
@@ -333,21 +370,21 @@ fn run_walk(
         match walk.rest {
             // A composite binding holds the matches with a value of the ordered path;
             // the other matches (the plan's own candidates) follow in insertion order.
-            Some(Rest::Source(source)) => matching(r, source, guard, |id, doc| {
+            Some(Rest::Source(source)) => matching(b, r, source, guard, |id, doc| {
                 if seen.contains(&id) {
                     return Ok(ControlFlow::Continue(()));
                 }
                 Ok(pager.push_doc(p, id, doc, out))
             })?,
             // Documents without a value sort last, in insertion order.
-            Some(Rest::WithoutEntry(sql)) => each_row(conn, sql, guard, |row| {
-                let id: i64 = row.get(0)?;
-                let doc = blob(row, 1)?;
-                if !p.filter_matches(doc) {
-                    return Ok(ControlFlow::Continue(()));
-                }
-                Ok(pager.push_doc(p, id, doc, out))
-            })?,
+            Some(Rest::WithoutEntry(sql)) => {
+                candidates(b, sql, None, (Some(page), None), guard, |id, doc| {
+                    if !p.filter_matches(doc) {
+                        return Ok(ControlFlow::Continue(()));
+                    }
+                    Ok(pager.push_doc(p, id, doc, out))
+                })?;
+            }
             None => {}
         }
     }
@@ -358,7 +395,7 @@ fn run_walk(
         s.total = Some(match (walk.total, walk.count) {
             (Some(n), _) => n,
             (None, _) if complete => matched,
-            (None, Some(count)) => count_all(r, count, guard)?,
+            (None, Some(count)) => count_all(b, r, count, guard)?,
             (None, None) => matched,
         });
     }
@@ -393,14 +430,15 @@ fn sort_paths(plan: &Plan) -> Vec<OrderItem> {
 
 /// [`Operator::Sort`]: every match's sort keys and id collected (memory bounded by the
 /// page), sorted, and the page's documents fetched by id.
-fn run_sorted(
+fn run_sorted<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     source: &Source,
     fetch: &Sql,
     guard: &mut Guard,
     out: &mut Out<'_>,
-) -> Result<Summary, ExecError> {
-    let Run { conn, p, w, .. } = *r;
+) -> Result<Summary, B::Error> {
+    let (p, w) = (r.p, r.w);
     let items = sort_paths(&p.plan);
     let paths: Vec<(&[String], bool)> = items
         .iter()
@@ -415,7 +453,7 @@ fn run_sorted(
     };
     let mut entries: Vec<(Vec<Option<ValueKey>>, i64)> = Vec::new();
     let mut matched = 0u64;
-    matching(r, source, guard, |id, doc| {
+    matching(b, r, source, guard, |id, doc| {
         matched += 1;
         let node = Jsonb::trusted(doc);
         let keys: Vec<Option<ValueKey>> = paths
@@ -441,11 +479,15 @@ fn run_sorted(
     })?;
     entries.sort_unstable_by(cmp);
     let mut pager = Pager::new(w, false);
-    let mut stmt = prepare(conn, &fetch.text).map_err(|e| guard.sqlite_error(e))?;
     for (keys, id) in entries {
         guard.tick()?;
+        if pager.matched < w.start {
+            // Before the page: counted by START only, not read.
+            pager.matched += 1;
+            continue;
+        }
         let keyset = w.keyset;
-        let flow = fetch_doc(&mut stmt, fetch, id, guard, |doc| {
+        let flow = b.fetch_doc(fetch, id, guard, |doc| {
             pager.push(
                 || Position {
                     keys: if keyset { keys } else { Vec::new() },

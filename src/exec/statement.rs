@@ -1,26 +1,24 @@
-//! Running the statements of a physical plan: the time limit and cancellation of a
-//! run ([`Guard`]), its optional [`Trace`] (EXPLAIN ANALYZE), one statement at a time
-//! ([`each_row`]), the facts the physical plan asks ([`physical_plan`]), the sources of
-//! matching documents ([`matching`]) and the count operators ([`count_all`]). Shared by
-//! the record operators ([`super::run`]) and the aggregate ones ([`super::group`]).
+//! What every backend's run shares: the time limit and cancellation of a run
+//! ([`Guard`]), its optional [`Trace`] (EXPLAIN ANALYZE), the window and summary of a run,
+//! the sources of matching documents ([`matching`]) and the count operators
+//! ([`count_all`]), written once over a [`Backend`]. Shared by the record operators
+//! ([`super::run`]) and the aggregate ones ([`super::group`]).
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rusqlite::functions::{Context, FunctionFlags};
-use rusqlite::types::ValueRef;
-use rusqlite::{CachedStatement, Connection, ErrorCode, params_from_iter};
+use rusqlite::ErrorCode;
 use serde_json::Value;
 
 use super::ExecError;
+use super::backend::{Backend, RowView};
 use super::cursor::Position;
 use super::eval::Filter;
 use super::prepared::Prepared;
-use crate::plan::lower::{self, Dialect, Sql};
-use crate::plan::physical::{self, Count, Demand, Facts, Physical, Source};
-use crate::value::ValueKey;
+use crate::plan::lower::Sql;
+use crate::plan::physical::{Count, Demand, Physical, Source};
 
 /// The default query timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -110,6 +108,11 @@ impl Guard {
         if let Some(t) = &self.trace {
             t.lock().unwrap_or_else(PoisonError::into_inner).physical = Some(physical.clone());
         }
+    }
+
+    /// Whether the run is traced (EXPLAIN ANALYZE).
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.is_some()
     }
 
     /// Records every statement the run executes into `trace` (EXPLAIN ANALYZE).
@@ -245,284 +248,63 @@ pub struct Summary {
     pub stopped: bool,
 }
 
-/// Runs `sql`, calling `f` per row; stops when `f` breaks.
-pub(crate) fn each_row(
-    conn: &Connection,
-    sql: &Sql,
-    guard: &mut Guard,
-    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
-) -> Result<(), ExecError> {
-    let timer = guard.timer();
-    let mut n = 0;
-    let result = rows_of(conn, sql, guard, &mut n, &mut f);
-    // Recorded when it fails too: it ran (a covered summary goes on past SQLite's
-    // "integer overflow", see `exec::group`).
-    if let Some(t) = timer {
-        guard.record(sql, n, t.elapsed());
-    }
-    result
-}
-
-/// The loop of [`each_row`], counting rows in `n`.
-fn rows_of(
-    conn: &Connection,
-    sql: &Sql,
-    guard: &mut Guard,
-    n: &mut u64,
-    f: &mut impl FnMut(&rusqlite::Row<'_>) -> Result<ControlFlow<()>, ExecError>,
-) -> Result<(), ExecError> {
-    let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
-    let mut rows = stmt
-        .query(params_from_iter(sql.params.iter()))
-        .map_err(|e| guard.sqlite_error(e))?;
-    while let Some(row) = rows.next().map_err(|e| guard.sqlite_error(e))? {
-        guard.tick()?;
-        *n += 1;
-        if f(row)?.is_break() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Column `i` of `row` as a stored document's bytes.
-pub(crate) fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], ExecError> {
-    Ok(doc_bytes(row.get_ref(i)?))
-}
-
-/// A stored document's bytes (a value that is not one reads as JSONB `null`).
-fn doc_bytes(v: ValueRef<'_>) -> &[u8] {
-    match v {
-        ValueRef::Blob(b) | ValueRef::Text(b) => b,
-        _ => b"\x00",
-    }
-}
-
-/// Prepares (cached) `text`, registering [`lower::MATCH_FN`] on the connection the first
-/// time a statement needs it: the connections are opened by the store, and registering
-/// per query would expire every cached statement of the connection each time.
-pub(crate) fn prepare<'c>(
-    conn: &'c Connection,
-    text: &str,
-) -> rusqlite::Result<CachedStatement<'c>> {
-    with_match_fn(conn, text, || conn.prepare_cached(text))
-}
-
-/// Runs `prepare`, again after registering [`lower::MATCH_FN`] when `text` needs it and
-/// the connection does not have it yet.
-fn with_match_fn<T>(
-    conn: &Connection,
-    text: &str,
-    prepare: impl Fn() -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    match prepare() {
-        Err(e) if text.contains(lower::MATCH_FN) && e.to_string().contains("no such function") => {
-            conn.create_scalar_function(
-                lower::MATCH_FN,
-                2,
-                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
-                match_fn,
-            )?;
-            prepare()
-        }
-        r => r,
-    }
-}
-
-/// Filters evaluated inside SQLite by [`lower::MATCH_FN`], by id, while a statement
-/// that uses them runs. Process-wide (ids are never reused), so one registration of the
-/// function per connection serves every query.
-static FILTERS: Mutex<Vec<(i64, Arc<Filter>)>> = Mutex::new(Vec::new());
-/// The id of the next filter registered in [`FILTERS`].
-static NEXT_FILTER: AtomicI64 = AtomicI64::new(1);
-
-/// A filter registered in [`FILTERS`] until this is dropped.
-struct Registered(i64);
-
-impl Registered {
-    fn new(f: &Arc<Filter>) -> Registered {
-        let id = NEXT_FILTER.fetch_add(1, AtomicOrdering::Relaxed);
-        FILTERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((id, Arc::clone(f)));
-        Registered(id)
-    }
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        FILTERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(id, _)| *id != self.0);
-        // Release the filter now rather than at this thread's next scan.
-        CURRENT.with_borrow_mut(|c| {
-            if c.as_ref().is_some_and(|(id, _)| *id == self.0) {
-                *c = None;
-            }
-        });
-    }
-}
-
-thread_local! {
-    /// The filter [`match_fn`] used last on this thread (a statement runs on one thread).
-    static CURRENT: std::cell::RefCell<Option<(i64, Arc<Filter>)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// `acql_match(filter id, doc)`. The filter is looked up in [`FILTERS`] on the first
-/// row of a run and then taken from a thread-local slot: SQLite's auxiliary data would
-/// do the same but costs an `Arc` clone and a downcast per row through rusqlite.
-fn match_fn(ctx: &mut Context<'_>) -> rusqlite::Result<bool> {
-    let id: i64 = ctx.get(0)?;
-    let doc = doc_bytes(ctx.get_raw(1));
-    if let Some(m) = CURRENT.with_borrow(|c| match c {
-        Some((i, f)) if *i == id => Some(f.matches_jsonb(doc)),
-        _ => None,
-    }) {
-        return Ok(m);
-    }
-    let f = FILTERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, f)| Arc::clone(f))
-        .ok_or_else(|| {
-            rusqlite::Error::UserFunctionError("no filter registered under this id".into())
-        })?;
-    let m = f.matches_jsonb(doc);
-    CURRENT.set(Some((id, f)));
-    Ok(m)
-}
-
-/// Runs a statement that returns one row of one column.
-fn scalar<T: rusqlite::types::FromSql>(
-    conn: &Connection,
-    sql: &Sql,
-    guard: &Guard,
-) -> Result<T, ExecError> {
-    let timer = guard.timer();
-    let mut stmt = prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?;
-    let v = stmt
-        .query_row(params_from_iter(sql.params.iter()), |r| r.get(0))
-        .map_err(|e| guard.sqlite_error(e))?;
-    if let Some(t) = timer {
-        guard.record(sql, 1, t.elapsed());
-    }
-    Ok(v)
-}
-
-/// Runs one scalar `count(*)` statement.
-fn count_sql(conn: &Connection, sql: &Sql, guard: &Guard) -> Result<u64, ExecError> {
-    Ok(u64::try_from(scalar::<i64>(conn, sql, guard)?).unwrap_or(0))
-}
-
-/// `sql` with the residual filter's id bound at `slot` (see [`Source::ScanFilter`]).
-fn with_filter(sql: &Sql, slot: usize, reg: &Registered) -> Sql {
-    let mut sql = sql.clone();
-    if let Some(p) = sql.params.get_mut(slot) {
-        *p = ValueKey::Int(reg.0);
-    }
-    sql
-}
-
-/// The store's answers to the questions of [`physical::physical`], on one connection.
-struct Asker<'a> {
-    conn: &'a Connection,
-    guard: &'a mut Guard,
-}
-
-impl Facts for Asker<'_> {
-    type Error = ExecError;
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-
-    fn scalar(&mut self, sql: &Sql) -> Result<i64, ExecError> {
-        scalar(self.conn, sql, self.guard)
-    }
-
-    fn count(&mut self, count: &Count) -> Result<u64, ExecError> {
-        Ok(run_count(self.conn, None, count, self.guard)?.unwrap_or(0))
-    }
-}
-
-/// The physical plan of one run of `p` for window `w`, asking the store what it depends
-/// on (a plan that depends on nothing is built once per prepared plan and count demand).
-pub(crate) fn physical_plan(
-    conn: &Connection,
-    p: &Prepared,
-    w: &Window,
-    guard: &mut Guard,
-) -> Result<Arc<Physical>, ExecError> {
-    let demand = w.demand();
-    let mut asker = Asker { conn, guard };
-    if physical::is_static(&p.plan, &demand) {
-        let slot = &p.fixed[usize::from(demand.count)];
-        if let Some(ph) = slot.get() {
-            return Ok(Arc::clone(ph));
-        }
-        let ph = Arc::new(physical::physical(&p.plan, &demand, &mut asker)?);
-        return Ok(Arc::clone(slot.get_or_init(|| ph)));
-    }
-    Ok(Arc::new(physical::physical(&p.plan, &demand, &mut asker)?))
-}
-
-/// Runs a count operator; `None` for [`Count::Evaluate`] (the caller evaluates).
-pub(crate) fn run_count(
-    conn: &Connection,
+/// Runs a count operator; `None` when the matches must be evaluated
+/// ([`Count::Evaluate`], or a [`Count::ScanFilter`] the backend cannot run).
+pub(crate) fn run_count<B: Backend>(
+    b: &B,
     residual: Option<&Arc<Filter>>,
     count: &Count,
     guard: &mut Guard,
-) -> Result<Option<u64>, ExecError> {
+) -> Result<Option<u64>, B::Error> {
     match count {
         Count::Zero => Ok(Some(0)),
-        Count::Sql(sql) => count_sql(conn, sql, guard).map(Some),
-        Count::DistinctIds(sql) => {
-            let mut ids = Vec::new();
-            each_row(conn, sql, guard, |row| {
-                ids.push(row.get::<_, i64>(0)?);
-                Ok(ControlFlow::Continue(()))
+        Count::Sql(sql) => {
+            let mut n = 0;
+            b.each_row(sql, guard, |row| {
+                n = row.int(0)?;
+                Ok(ControlFlow::Break(()))
             })?;
-            ids.sort_unstable();
-            ids.dedup();
-            Ok(Some(ids.len() as u64))
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
         }
-        Count::Merge(sqls) => merge_count(conn, sqls, guard).map(Some),
-        Count::Mark { driver, legs } => mark_count(conn, driver, legs, guard).map(Some),
-        Count::ScanFilter { sql, slot } => {
-            let Some(residual) = residual else {
-                return Ok(None);
-            };
-            let reg = Registered::new(residual);
-            count_sql(conn, &with_filter(sql, *slot, &reg), guard).map(Some)
+        Count::DistinctIds(sql) => Ok(Some(
+            id_set(b, std::slice::from_ref(sql), guard)?.len() as u64
+        )),
+        Count::Merge(sqls) => b.merge_count(sqls, guard).map(Some),
+        Count::Mark { driver, legs } => {
+            mark_count(b, driver, legs.iter().map(Vec::as_slice), guard).map(Some)
         }
+        Count::ScanFilter { sql, slot } => match residual {
+            Some(residual) => b.filtered_count(sql, *slot, residual, guard),
+            None => Ok(None),
+        },
         Count::Evaluate(_) => Ok(None),
     }
 }
 
-/// Counts the driver's documents that every leg also holds when some probe is a range
-/// (its rows are not in id order, so no merge): the driver's ids are collected and
-/// sorted, and each leg's rows mark the ids they hit. Exact for any number of entries
-/// per document.
-fn mark_count(
-    conn: &Connection,
-    driver: &[Sql],
-    legs: &[Vec<Sql>],
-    guard: &mut Guard,
-) -> Result<u64, ExecError> {
+/// The sorted, distinct ids (column 0) of every statement of `sqls`.
+fn id_set<B: Backend>(b: &B, sqls: &[Sql], guard: &mut Guard) -> Result<Vec<i64>, B::Error> {
     let mut ids: Vec<i64> = Vec::new();
-    for sql in driver {
-        each_row(conn, sql, guard, |row| {
-            ids.push(row.get(0)?);
+    for sql in sqls {
+        b.each_row(sql, guard, |row| {
+            ids.push(row.int(0)?);
             Ok(ControlFlow::Continue(()))
         })?;
     }
     ids.sort_unstable();
     ids.dedup();
+    Ok(ids)
+}
+
+/// Counts the driver's documents that every leg also holds (a semi-join whose rows are
+/// not all in id order): the driver's ids are collected and sorted, and each leg's rows
+/// mark the ids they hit. Exact for any number of entries per document.
+pub(crate) fn mark_count<'s, B: Backend>(
+    b: &B,
+    driver: &[Sql],
+    legs: impl IntoIterator<Item = &'s [Sql]>,
+    guard: &mut Guard,
+) -> Result<u64, B::Error> {
+    let mut ids = id_set(b, driver, guard)?;
     if ids.is_empty() {
         return Ok(0);
     }
@@ -539,8 +321,8 @@ fn mark_count(
         for leg in legs {
             let mut hit = vec![0u64; words];
             for sql in leg {
-                each_row(conn, sql, guard, |row| {
-                    let id: i64 = row.get(0)?;
+                b.each_row(sql, guard, |row| {
+                    let id = row.int(0)?;
                     if (lo..=hi).contains(&id) {
                         let off = id.abs_diff(lo) as usize;
                         hit[off / 64] |= 1 << (off % 64);
@@ -558,8 +340,8 @@ fn mark_count(
         }
         let mut hit = vec![false; ids.len()];
         for sql in leg {
-            each_row(conn, sql, guard, |row| {
-                if let Ok(i) = ids.binary_search(&row.get::<_, i64>(0)?) {
+            b.each_row(sql, guard, |row| {
+                if let Ok(i) = ids.binary_search(&row.int(0)?) {
                     hit[i] = true;
                 }
                 Ok(ControlFlow::Continue(()))
@@ -571,142 +353,101 @@ fn mark_count(
     Ok(ids.len() as u64)
 }
 
-/// Counts the documents present in every stream (id-ordered seeks) by merging them:
-/// index entries only, no documents read, no temporary tables. Traced, the streams'
-/// rows are their own and the merge's time is the first stream's.
-fn merge_count(conn: &Connection, sqls: &[Sql], guard: &mut Guard) -> Result<u64, ExecError> {
-    let timer = guard.timer();
-    let mut stmts = Vec::with_capacity(sqls.len());
-    for sql in sqls {
-        stmts.push(prepare(conn, &sql.text).map_err(|e| guard.sqlite_error(e))?);
-    }
-    let mut streams = Vec::with_capacity(stmts.len());
-    for (stmt, sql) in stmts.iter_mut().zip(sqls) {
-        streams.push(
-            stmt.query(params_from_iter(sql.params.iter()))
-                .map_err(|e| guard.sqlite_error(e))?,
-        );
-    }
-    let mut read = vec![0u64; sqls.len()];
-    let count = merge(&mut streams, &mut read, guard);
-    drop(streams);
-    if let Some(t) = timer {
-        let time = t.elapsed();
-        for (i, (sql, n)) in sqls.iter().zip(&read).enumerate() {
-            guard.record(sql, *n, if i == 0 { time } else { Duration::ZERO });
-        }
-    }
-    count
-}
-
-fn merge(
-    streams: &mut [rusqlite::Rows<'_>],
-    read: &mut [u64],
-    guard: &mut Guard,
-) -> Result<u64, ExecError> {
-    let next = |rows: &mut rusqlite::Rows<'_>,
-                read: &mut u64,
-                guard: &mut Guard|
-     -> Result<Option<i64>, ExecError> {
-        guard.tick()?;
-        match rows.next().map_err(|e| guard.sqlite_error(e))? {
-            Some(r) => {
-                *read += 1;
-                Ok(Some(r.get(0)?))
-            }
-            None => Ok(None),
-        }
-    };
-    let mut heads = Vec::with_capacity(streams.len());
-    for (rows, n) in streams.iter_mut().zip(read.iter_mut()) {
-        match next(rows, n, guard)? {
-            Some(id) => heads.push(id),
-            None => return Ok(0),
-        }
-    }
-    let mut count = 0;
-    loop {
-        let max = heads.iter().copied().max().unwrap_or(0);
-        let mut all = true;
-        for ((rows, head), n) in streams
-            .iter_mut()
-            .zip(heads.iter_mut())
-            .zip(read.iter_mut())
-        {
-            while *head < max {
-                match next(rows, n, guard)? {
-                    Some(id) => *head = id,
-                    None => return Ok(count),
-                }
-            }
-            all &= *head == max;
-        }
-        if all {
-            count += 1;
-            // Advance every stream past `max` (a Number probe may repeat an id).
-            for ((rows, head), n) in streams
-                .iter_mut()
-                .zip(heads.iter_mut())
-                .zip(read.iter_mut())
-            {
-                while *head <= max {
-                    match next(rows, n, guard)? {
-                        Some(id) => *head = id,
-                        None => return Ok(count),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Calls `f(id, doc)` for every document of `source` that the residual filter of the
-/// run's access choice matches, in id order. A full scan evaluates the filter inside
-/// SQLite (non-matching rows are never read out: cheaper than stepping them through
-/// rusqlite).
-pub(crate) fn matching(
+/// Calls `f(id, doc)` for every match of `source` in id order (the residual of the run's
+/// access choice checked per document, or inside the database where the backend can).
+pub(crate) fn matching<B: Backend>(
+    b: &B,
     r: &Run<'_>,
     source: &Source,
     guard: &mut Guard,
-    mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, ExecError>,
-) -> Result<(), ExecError> {
-    let residual = r.residual();
-    match source {
-        Source::Empty => Ok(()),
-        Source::ScanFilter { sql, slot } => match residual {
-            Some(residual) => {
-                let reg = Registered::new(residual);
-                let sql = with_filter(sql, *slot, &reg);
-                each_row(r.conn, &sql, guard, |row| f(row.get(0)?, blob(row, 1)?))
+    f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, B::Error>,
+) -> Result<(), B::Error> {
+    matching_first(b, r, source, (None, None), guard, f).map(drop)
+}
+
+/// [`matching`] for a caller that wants about `need` matches (a page's end), with a
+/// `count` statement that may ride in the first read ([`Backend::source_rows`]): its
+/// number, when it did.
+pub(crate) fn matching_first<B: Backend>(
+    b: &B,
+    r: &Run<'_>,
+    source: &Source,
+    (need, count): (Option<u64>, Option<&Sql>),
+    guard: &mut Guard,
+    mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, B::Error>,
+) -> Result<Option<u64>, B::Error> {
+    let residual = r.residual;
+    let sql = match source {
+        Source::Empty => return Ok(None),
+        Source::Candidates(sql) => sql,
+        Source::ScanFilter { sql, slot } => {
+            // Non-matching rows are never read out: cheaper than stepping them through.
+            if let Some(residual) = residual
+                && b.filtered_rows(sql, *slot, residual, guard, |row| {
+                    f(row.int(0)?, row.bytes(1)?)
+                })?
+            {
+                return Ok(None);
             }
-            None => each_row(r.conn, sql, guard, |row| f(row.get(0)?, blob(row, 1)?)),
-        },
-        Source::Candidates(sql) => each_row(r.conn, sql, guard, |row| {
-            let id: i64 = row.get(0)?;
-            let doc = blob(row, 1)?;
-            if residual.is_none_or(|f| f.matches_jsonb(doc)) {
-                f(id, doc)
-            } else {
-                Ok(ControlFlow::Continue(()))
-            }
-        }),
+            sql
+        }
+    };
+    candidates(b, sql, residual, (need, count), guard, f)
+}
+
+/// Calls `f(id, doc)` for the rows of the source `sql` that `residual` matches.
+pub(crate) fn candidates<B: Backend>(
+    b: &B,
+    sql: &Sql,
+    residual: Option<&Arc<Filter>>,
+    (need, count): (Option<u64>, Option<&Sql>),
+    guard: &mut Guard,
+    mut f: impl FnMut(i64, &[u8]) -> Result<ControlFlow<()>, B::Error>,
+) -> Result<Option<u64>, B::Error> {
+    let need = need.map(|n| candidates_needed(n, residual.is_some()));
+    b.source_rows(sql, need, count, guard, |row| {
+        let doc = row.bytes(1)?;
+        if residual.is_none_or(|f| f.matches_jsonb(doc)) {
+            f(row.int(0)?, doc)
+        } else {
+            Ok(ControlFlow::Continue(()))
+        }
+    })
+}
+
+/// The candidates a caller wanting `matches` is expected to read: with a residual, a page
+/// needs more candidates than matches.
+pub(crate) fn candidates_needed(matches: u64, filtered: bool) -> u64 {
+    if filtered {
+        matches.saturating_mul(4)
+    } else {
+        matches
     }
 }
 
-/// Runs a count operator, evaluating the matches of its source when it is
-/// [`Count::Evaluate`].
-pub(crate) fn count_all(r: &Run<'_>, count: &Count, guard: &mut Guard) -> Result<u64, ExecError> {
-    if let Some(n) = run_count(r.conn, r.residual(), count, guard)? {
+/// Runs a count operator, evaluating the matches of its source when it must.
+pub(crate) fn count_all<B: Backend>(
+    b: &B,
+    r: &Run<'_>,
+    count: &Count,
+    guard: &mut Guard,
+) -> Result<u64, B::Error> {
+    if let Some(n) = run_count(b, r.residual, count, guard)? {
         return Ok(n);
     }
-    let Count::Evaluate(source) = count else {
-        return Ok(0);
-    };
     let mut n = 0;
-    matching(r, source, guard, |_, _| {
+    let mut one = |_: i64, _: &[u8]| {
         n += 1;
         Ok(ControlFlow::Continue(()))
-    })?;
+    };
+    match count {
+        Count::Evaluate(source) => matching(b, r, source, guard, &mut one)?,
+        // A full scan's matches where the backend cannot count them inside.
+        Count::ScanFilter { sql, .. } => {
+            candidates(b, sql, r.residual, (None, None), guard, &mut one)?;
+        }
+        _ => {}
+    }
     Ok(n)
 }
 
@@ -722,53 +463,12 @@ pub(crate) fn emit_value(v: Value, out: &mut Out<'_>, buf: &mut Vec<u8>) -> Cont
     }
 }
 
-/// What every step of one run reads: the connection, the plan, the access choice that
+/// What every step of one run reads: the plan, the residual of the access choice that
 /// runs and the window asked for.
 #[derive(Clone, Copy)]
 pub(crate) struct Run<'r> {
-    pub(crate) conn: &'r Connection,
     pub(crate) p: &'r Prepared,
-    /// The access choice of the physical plan ([`Physical::choice`]).
-    pub(crate) choice: usize,
+    /// The residual filter of the access choice that runs ([`Physical::choice`]).
+    pub(crate) residual: Option<&'r Arc<Filter>>,
     pub(crate) w: &'r Window,
-}
-
-impl Run<'_> {
-    /// The residual filter of the access choice that runs.
-    pub(crate) fn residual(&self) -> Option<&Arc<Filter>> {
-        self.p.residual(self.choice)
-    }
-}
-
-/// Fetches one document by id with `fetch` (a prepared [`Operator`] fetch statement)
-/// and calls `f` with it; nothing when it is gone.
-pub(crate) fn fetch_doc<R>(
-    fetch: &mut CachedStatement<'_>,
-    fetch_sql: &Sql,
-    id: i64,
-    guard: &Guard,
-    f: impl FnOnce(&[u8]) -> R,
-) -> Result<Option<R>, ExecError> {
-    let timer = guard.timer();
-    let mut rows = fetch.query([id]).map_err(|e| guard.sqlite_error(e))?;
-    let got = match rows.next().map_err(|e| guard.sqlite_error(e))? {
-        Some(row) => Some(f(blob(row, 0)?)),
-        None => None,
-    };
-    if let Some(t) = timer {
-        guard.record(fetch_sql, u64::from(got.is_some()), t.elapsed());
-    }
-    Ok(got)
-}
-
-/// SQLite's `EXPLAIN QUERY PLAN` of a statement, one line per step.
-pub(crate) fn explain_query_plan(conn: &Connection, sql: &Sql) -> Result<Vec<String>, ExecError> {
-    let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-    let mut stmt = with_match_fn(conn, &text, || conn.prepare(&text))?;
-    let mut rows = stmt.query(params_from_iter(sql.params.iter()))?;
-    let mut lines = Vec::new();
-    while let Some(row) = rows.next()? {
-        lines.push(row.get::<_, String>(3)?);
-    }
-    Ok(lines)
 }

@@ -1,8 +1,7 @@
-//! Running a physical plan on PostgreSQL: the operators of [`crate::plan::physical`]
-//! (insertion order, index walk, sort, aggregates, covered aggregates, groups, covering
-//! groups) over statements lowered in [`Dialect::Postgres`], with the shared evaluator
-//! checking the residual of the access choice that runs, and the shared pager, sort-key
-//! comparison, accumulators and group rows of `exec`.
+//! Running a physical plan on PostgreSQL: the shared operators of `exec` (insertion
+//! order, index walk, sort, aggregates, covered aggregates, groups, covering groups; see
+//! `exec/backend.rs`) over statements lowered in [`Dialect::Postgres`], through this
+//! backend's way of reading rows.
 //!
 //! Round trips: a run whose operator runs one statement (a point lookup, a page and its
 //! deferred count, which ride in one statement, a count, covering groups) runs it on its
@@ -14,32 +13,30 @@
 //! PostgreSQL sends every row a statement finds, so a page is read with a `LIMIT` that
 //! grows (from the page's size) until the page is full or the statement runs out: the
 //! sources are in id order, and a later read continues after the last id seen. An index
-//! walk carries its `LIMIT` as its last parameter (see `plan::lower::index_walk`); a walk cut
-//! short before its page is full runs again with a larger one. Sources read to the end
-//! (a sort, groups, aggregates over documents) stream through a portal.
+//! walk carries its `LIMIT` as its last parameter (see `plan::lower::index_walk`); a walk
+//! that reads to the end of its rows before the page is full runs again with a larger one
+//! and goes on after them. Sources read to the end (a sort, groups, aggregates over
+//! documents) stream through a portal.
 
-use std::cmp::Ordering;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Row, Statement, Transaction};
-use serde_json::{Map, Value};
+use postgres::{Client, Portal, Row, Statement, Transaction};
 
 use super::docs::{Statements, exact_decimal};
-use crate::ast::{AggFunc, OrderItem, OrderKey};
-use crate::exec::aggregate::{Accumulator, Grouping, IntegerSums, Sums, aggregate_key, sort_value};
-use crate::exec::cursor::Position;
-use crate::exec::eval::Filter;
-use crate::exec::group::{in_document_order, page_rows};
-use crate::exec::run::{Guard, Out, Pager, Prepared, Summary, Window, cmp_keys, emit_doc};
-use crate::jsonb::Jsonb;
+use crate::exec::aggregate::{IntegerSums, Sums};
+use crate::exec::run::{
+    Backend, Guard, Out, Prepared, RowView, Run, Summary, Window, candidates_needed, page_end,
+    run_count, run_operator,
+};
 use crate::plan::lower::{self, Dialect, Sql};
-use crate::plan::physical::{self, Count, Facts, Numbers, Operator, Physical, Rest, Source};
-use crate::plan::{Access, Lookup, Probe, Shape};
+use crate::plan::physical::{self, Count, Facts, Operator, Physical, Source};
+use crate::plan::{Access, Lookup, Probe};
 use crate::store::StoreError;
-use crate::value::{Number, ValueKey};
+use crate::value::ValueKey;
 
 /// Statements kept prepared per connection (the shapes of the queries it served).
 const MAX_STATEMENTS: usize = 2048;
@@ -121,6 +118,15 @@ fn param(ty: &Type, v: &ValueKey) -> Box<dyn ToSql + Sync> {
         ValueKey::Text(s) => Box::new(s.clone()),
         ValueKey::Bool(b) => Box::new(if *b { "1" } else { "0" }.to_string()),
     }
+}
+
+/// The parameters of `sql` as its prepared statement `stmt` takes them.
+fn bound(stmt: &Statement, sql: &Sql) -> Vec<Box<dyn ToSql + Sync>> {
+    stmt.params()
+        .iter()
+        .zip(&sql.params)
+        .map(|(t, v)| param(t, v))
+        .collect()
 }
 
 impl<'c> Db<'c> {
@@ -207,12 +213,7 @@ impl<'c> Db<'c> {
         let timer = guard.timer();
         // The named statement, prepared once, also says the parameters' types.
         let stmt = self.statement(run)?;
-        let params: Vec<Box<dyn ToSql + Sync>> = stmt
-            .params()
-            .iter()
-            .zip(&sql.params)
-            .map(|(t, v)| param(t, v))
-            .collect();
+        let params = bound(&stmt, sql);
         let rows = match plan {
             Plan::Generic => {
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(AsRef::as_ref).collect();
@@ -242,35 +243,18 @@ impl<'c> Db<'c> {
         Ok(rows)
     }
 
-    /// Calls `f` per row of `sql` until it breaks; in a snapshot, the rows come through a
-    /// portal a chunk at a time.
-    fn each_row(
-        &mut self,
-        sql: &Sql,
-        guard: &mut Guard,
-        mut f: impl FnMut(&Row) -> crate::Result<ControlFlow<()>>,
-    ) -> crate::Result<()> {
+    /// A portal over `sql` in the run's snapshot, its statement planned with its values;
+    /// `None` outside a snapshot (a portal lives in a transaction).
+    fn portal(&mut self, sql: &Sql, guard: &Guard) -> crate::Result<Option<Portal>> {
         if matches!(self.target, Target::Direct(_)) {
-            for row in self.rows(sql, guard)? {
-                guard.tick()?;
-                if f(&row)?.is_break() {
-                    break;
-                }
-            }
-            return Ok(());
+            return Ok(None);
         }
         guard.check()?;
-        let timer = guard.timer();
         let stmt = self.statement(&sql.text)?;
-        let params: Vec<Box<dyn ToSql + Sync>> = stmt
-            .params()
-            .iter()
-            .zip(&sql.params)
-            .map(|(t, v)| param(t, v))
-            .collect();
+        let params = bound(&stmt, sql);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(AsRef::as_ref).collect();
         let Target::Snapshot(tx) = &mut self.target else {
-            return Ok(());
+            return Ok(None);
         };
         if !self.portals_custom {
             // A portal binds the named statement: plan it with its values too (until the
@@ -279,31 +263,21 @@ impl<'c> Db<'c> {
                 .map_err(pg_err)?;
             self.portals_custom = true;
         }
-        let portal = tx.bind(&stmt, &refs).map_err(pg_err)?;
-        let mut n = 0u64;
-        'chunks: loop {
-            let rows = tx.query_portal(&portal, PORTAL_ROWS).map_err(pg_err)?;
-            for row in &rows {
-                guard.tick()?;
-                n += 1;
-                if f(row)?.is_break() {
-                    break 'chunks;
-                }
-            }
-            if rows.len() < PORTAL_ROWS as usize {
-                break;
-            }
+        Ok(Some(tx.bind(&stmt, &refs).map_err(pg_err)?))
+    }
+
+    /// The next [`PORTAL_ROWS`] rows of `portal`.
+    fn portal_rows(&mut self, portal: &Portal) -> crate::Result<Vec<Row>> {
+        match &mut self.target {
+            Target::Snapshot(tx) => tx.query_portal(portal, PORTAL_ROWS).map_err(pg_err),
+            Target::Direct(_) => Ok(Vec::new()),
         }
-        if let Some(t) = timer {
-            guard.record(sql, n, t.elapsed());
-        }
-        Ok(())
     }
 
     /// The one integer (a count, `EXISTS`) `sql` returns.
     fn scalar(&mut self, sql: &Sql, guard: &Guard) -> crate::Result<i64> {
         let rows = self.rows(sql, guard)?;
-        Ok(rows.first().map_or(0, |row| integer_at(row, 0)))
+        rows.first().map_or(Ok(0), |row| integer_at(row, 0))
     }
 
     /// PostgreSQL's `EXPLAIN` of a statement, one line per step.
@@ -320,22 +294,26 @@ impl<'c> Db<'c> {
     }
 }
 
-/// The integer (a count, `EXISTS`) in column `i` of `row`.
-fn integer_at(row: &Row, i: usize) -> i64 {
-    match *row.columns()[i].type_() {
-        Type::BOOL => i64::from(row.get::<_, bool>(i)),
-        Type::INT4 => i64::from(row.get::<_, i32>(i)),
-        _ => row.get::<_, Option<i64>>(i).unwrap_or(0),
+/// The integer (a count, `EXISTS`) in column `i` of `row`; `0` for `NULL`.
+fn integer_at(row: &Row, i: usize) -> crate::Result<i64> {
+    let ty = row.columns().get(i).map(|c| c.type_().clone());
+    Ok(match ty {
+        Some(Type::BOOL) => row.try_get::<_, Option<bool>>(i).map(|b| b.map(i64::from)),
+        Some(Type::INT4) => row.try_get::<_, Option<i32>>(i).map(|n| n.map(i64::from)),
+        _ => row.try_get::<_, Option<i64>>(i),
     }
+    .map_err(pg_err)?
+    .unwrap_or(0))
 }
 
 /// The key of columns `(kt, kn::text, ks)` from `i` on (see [`Dialect::key_columns`]).
-fn key_at(row: &Row, i: usize) -> Option<ValueKey> {
-    let kt: i16 = row.get(i);
-    let kn: Option<String> = row.get(i + 1);
-    match kt {
-        0 => {
-            let kn = kn?;
+fn key_at(row: &Row, i: usize) -> crate::Result<Option<ValueKey>> {
+    let Some(kt) = row.try_get::<_, Option<i16>>(i).map_err(pg_err)? else {
+        return Ok(None);
+    };
+    let kn: Option<String> = row.try_get(i + 1).map_err(pg_err)?;
+    Ok(match kt {
+        0 => kn.and_then(|kn| {
             if kn.contains('.') {
                 kn.parse().ok().map(ValueKey::Real)
             } else {
@@ -344,23 +322,13 @@ fn key_at(row: &Row, i: usize) -> Option<ValueKey> {
                     Err(_) => kn.parse().ok().map(ValueKey::Real),
                 }
             }
-        }
-        1 => row.get::<_, Option<String>>(i + 2).map(ValueKey::Text),
-        _ => Some(ValueKey::Bool(kn.as_deref() == Some("1"))),
-    }
-}
-
-/// A covered number as the evaluator reads it from the document.
-fn number_of(k: ValueKey) -> Option<Number> {
-    #[allow(clippy::cast_precision_loss)]
-    match k {
-        ValueKey::Int(i) => Some(Number {
-            f: i as f64,
-            i: Some(i),
         }),
-        ValueKey::Real(f) => Some(Number { f, i: None }),
-        _ => None,
-    }
+        1 => row
+            .try_get::<_, Option<String>>(i + 2)
+            .map_err(pg_err)?
+            .map(ValueKey::Text),
+        _ => Some(ValueKey::Bool(kn.as_deref() == Some("1"))),
+    })
 }
 
 /// The store's answers to the physical plan's questions, in the run's snapshot.
@@ -381,7 +349,7 @@ impl Facts for Asker<'_, '_> {
     }
 
     fn count(&mut self, count: &Count) -> crate::Result<u64> {
-        Ok(run_count(self.db, count, self.guard)?.unwrap_or(0))
+        Ok(run_count(&Pg::new(self.db, Plan::Custom), None, count, self.guard)?.unwrap_or(0))
     }
 }
 
@@ -449,15 +417,6 @@ pub(crate) fn needs_snapshot(op: &Operator) -> bool {
     }
 }
 
-/// What every step of one run reads.
-struct Run<'r> {
-    p: &'r Prepared,
-    residual: Option<&'r Arc<Filter>>,
-    w: &'r Window,
-    /// How a page of the source is planned.
-    page: Plan,
-}
-
 /// Runs the operator of `ph`.
 pub(crate) fn run(
     db: &mut Db<'_>,
@@ -467,650 +426,286 @@ pub(crate) fn run(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> crate::Result<Summary> {
-    guard.trace_physical(ph);
+    if guard.tracing() {
+        guard.trace_physical(as_run(ph, p, w, &db.unique).as_ref().unwrap_or(ph));
+    }
     let r = Run {
         p,
         residual: p.residual(ph.choice),
         w,
-        page: page_plan(&ph.access, &db.unique),
     };
-    match &ph.operator {
-        Operator::Insertion {
-            source,
-            count,
-            deferred,
-        } => run_insertion(db, &r, source, count.as_ref(), *deferred, guard, out),
-        Operator::Walk {
-            walk,
-            descending,
-            rest,
-            total,
-            count,
-            ..
-        } => run_walk(
-            db,
-            &r,
-            (walk, *descending),
-            rest.as_ref(),
-            (*total, count.as_ref()),
-            guard,
-            out,
-        ),
-        Operator::Sort { source, fetch } => run_sorted(db, &r, source, fetch, guard, out),
-        Operator::Aggregates { source, count } => {
-            let Shape::Aggregates(aggs) = &p.plan.shape else {
-                return Ok(Summary::default());
-            };
-            aggregates(db, &r, source, count.as_ref(), aggs, guard, out)
+    let page = insertion_page(ph, &db.unique);
+    let pg = Pg::new(db, page);
+    run_operator(&pg, &r, &ph.operator, guard, out)
+}
+
+/// The PostgreSQL backend of the shared operators: the statements of one run on one
+/// connection ([`Db`], lent for the run: operators may run a statement between two rows
+/// of another, so each read borrows it only while it talks to the server).
+struct Pg<'a, 'c> {
+    db: RefCell<&'a mut Db<'c>>,
+    /// How a page of the run's source is planned ([`insertion_page`]).
+    page: Plan,
+}
+
+impl<'a, 'c> Pg<'a, 'c> {
+    fn new(db: &'a mut Db<'c>, page: Plan) -> Self {
+        Pg {
+            db: RefCell::new(db),
+            page,
         }
-        Operator::CoveredAggregates { count, numbers } => {
-            let Shape::Aggregates(aggs) = &p.plan.shape else {
-                return Ok(Summary::default());
-            };
-            covered_aggregates(db, &r, count, numbers, aggs, guard, out)
-        }
-        Operator::Groups { source } => {
-            let Shape::Groups { keys, items, .. } = &p.plan.shape else {
-                return Ok(Summary::default());
-            };
-            let mut g = Grouping::new(keys, items, &p.plan.sort);
-            matching(db, &r, source, guard, |_, doc| {
-                g.add(Jsonb::trusted(doc));
-                Ok(ControlFlow::Continue(()))
-            })?;
-            Ok(page_rows(g.rows(), w, out))
-        }
-        // Only one value index's counts per key are lowered for PostgreSQL (see
-        // `Dialect::summaries_inside`).
-        Operator::CoveringGroups { sql, .. } => {
-            let Shape::Groups { keys, items, .. } = &p.plan.shape else {
-                return Ok(Summary::default());
-            };
-            let mut g = Grouping::new(keys, items, &p.plan.sort);
-            for row in db.rows(sql, guard)? {
-                if let Some(k) = key_at(&row, 0) {
-                    let n = u64::try_from(row.get::<_, i64>(3)).unwrap_or(0);
-                    g.group(vec![k]).iter_mut().for_each(|a| a.set_count(n));
-                }
-            }
-            Ok(page_rows(g.rows(), w, out))
-        }
+    }
+
+    /// Every row of `sql` read in one round trip (`LIMIT limit` appended when given).
+    fn rows(
+        &self,
+        sql: &Sql,
+        limit: Option<u64>,
+        plan: Plan,
+        guard: &Guard,
+    ) -> crate::Result<Vec<Row>> {
+        self.db.borrow_mut().rows_limited(sql, limit, plan, guard)
     }
 }
 
-/// Calls `f(id, doc)` for the matches of `source` in id order, reading `first` rows and
-/// then more (see the module docs) until `f` breaks or the source ends. With a count
-/// statement, the first read also runs it ([`lower::page_with_count`]): its number, when
-/// the source had rows.
-fn matching_paged(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    source: &Source,
-    (first, count): (u64, Option<&Sql>),
-    guard: &mut Guard,
-    mut f: impl FnMut(i64, &[u8]) -> crate::Result<ControlFlow<()>>,
-) -> crate::Result<Option<u64>> {
-    let sql = match source {
-        Source::Empty => return Ok(None),
-        Source::Candidates(sql) | Source::ScanFilter { sql, .. } => sql,
-    };
-    // With a residual, a page needs more candidates than records.
-    let mut n = if r.residual.is_some() {
-        first.saturating_mul(4)
-    } else {
-        first
-    }
-    .clamp(1, 1 << 40)
-    .next_power_of_two();
-    let mut last: Option<i64> = None;
-    let mut counted = None;
-    let mut with_count = count.and_then(|c| lower::page_with_count(sql, n, c));
-    loop {
-        let rows = match with_count.take() {
-            Some(both) => {
-                let rows = db.rows(&both, guard)?;
-                counted = rows
-                    .first()
-                    .map(|row| u64::try_from(integer_at(row, 2)).unwrap_or(0));
-                rows
-            }
-            None => db.rows_limited(sql, Some(n), r.page, guard)?,
-        };
-        for row in &rows {
-            guard.tick()?;
-            let id: i64 = row.get(0);
-            if last.is_some_and(|l| id <= l) {
-                continue;
-            }
-            last = Some(id);
-            let doc: &[u8] = row.get(1);
-            if r.residual.is_none_or(|f| f.matches_jsonb(doc)) && f(id, doc)?.is_break() {
-                return Ok(counted);
-            }
-        }
-        if (rows.len() as u64) < n {
-            return Ok(counted);
-        }
-        n = n.saturating_mul(8);
+/// The first read of a page of `need` candidates: `LIMIT` rounded up to a power of two
+/// (few distinct statement texts), then eight times more per read.
+fn first_read(need: u64) -> u64 {
+    need.clamp(1, 1 << 40).next_power_of_two()
+}
+
+/// How the pages of a run's source are planned: [`page_plan`] for the matches of an
+/// [`Operator::Insertion`], with their values otherwise (the documents a walk did not
+/// reach).
+fn insertion_page(ph: &Physical, unique: &UniqueKeys) -> Plan {
+    match ph.operator {
+        Operator::Insertion { .. } => page_plan(&ph.access, unique),
+        _ => Plan::Custom,
     }
 }
 
-/// Calls `f(id, doc)` for every match of `source`, in id order.
-fn matching(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    source: &Source,
-    guard: &mut Guard,
-    mut f: impl FnMut(i64, &[u8]) -> crate::Result<ControlFlow<()>>,
-) -> crate::Result<()> {
-    let sql = match source {
-        Source::Empty => return Ok(()),
-        Source::Candidates(sql) | Source::ScanFilter { sql, .. } => sql,
+/// The statement that reads the first rows of a page of `need` candidates of `sql` with
+/// the deferred count `count` ([`lower::page_with_count`]): not for a page of one key of a
+/// few rows ([`Plan::Generic`]: planned once, where a count would be planned each run).
+fn first_with_count(sql: &Sql, need: u64, count: &Sql, page: Plan) -> Option<Sql> {
+    if page != Plan::Custom {
+        return None;
+    }
+    lower::page_with_count(sql, first_read(need), count)
+}
+
+/// `ph` as a run for `w` executes it here, when that differs from the shared plan: with
+/// the statement that reads the page's first rows and its deferred count
+/// ([`Physical::first_page`]). What EXPLAIN and EXPLAIN ANALYZE print.
+pub(crate) fn as_run(
+    ph: &Physical,
+    p: &Prepared,
+    w: &Window,
+    unique: &UniqueKeys,
+) -> Option<Physical> {
+    let Operator::Insertion {
+        source: Source::Candidates(sql) | Source::ScanFilter { sql, .. },
+        count: Some(Count::Sql(count)),
+        deferred: true,
+    } = &ph.operator
+    else {
+        return None;
     };
-    let residual = r.residual;
-    db.each_row(sql, guard, |row| {
-        let doc: &[u8] = row.get(1);
-        if residual.is_none_or(|f| f.matches_jsonb(doc)) {
-            f(row.get(0), doc)
-        } else {
-            Ok(ControlFlow::Continue(()))
-        }
+    let need = candidates_needed(page_end(w), p.residual(ph.choice).is_some());
+    let first = first_with_count(sql, need, count, insertion_page(ph, unique))?;
+    Some(Physical {
+        first_page: Some(first),
+        ..ph.clone()
     })
 }
 
-/// The document ids of `sql`.
-fn ids(db: &mut Db<'_>, sql: &Sql, guard: &Guard) -> crate::Result<Vec<i64>> {
-    Ok(db.rows(sql, guard)?.iter().map(|r| r.get(0)).collect())
-}
-
-/// The sorted, distinct ids of every statement of `sqls`.
-fn id_set(db: &mut Db<'_>, sqls: &[Sql], guard: &Guard) -> crate::Result<Vec<i64>> {
-    let mut all = Vec::new();
-    for sql in sqls {
-        all.extend(ids(db, sql, guard)?);
-    }
-    all.sort_unstable();
-    all.dedup();
-    Ok(all)
-}
-
-/// Runs a count operator; `None` when it must evaluate documents.
-fn run_count(db: &mut Db<'_>, count: &Count, guard: &mut Guard) -> crate::Result<Option<u64>> {
-    Ok(Some(match count {
-        Count::Zero => 0,
-        Count::Sql(sql) => u64::try_from(db.scalar(sql, guard)?).unwrap_or(0),
-        Count::DistinctIds(sql) => id_set(db, std::slice::from_ref(sql), guard)?.len() as u64,
-        // Documents in every stream (each in id order) or every leg: the intersection
-        // of their id sets.
-        Count::Merge(sqls) => {
-            let mut live = id_set(db, &sqls[..1.min(sqls.len())], guard)?;
-            for sql in sqls.iter().skip(1) {
-                let hit = id_set(db, std::slice::from_ref(sql), guard)?;
-                live.retain(|id| hit.binary_search(id).is_ok());
-            }
-            live.len() as u64
-        }
-        Count::Mark { driver, legs } => {
-            let mut live = id_set(db, driver, guard)?;
-            for leg in legs {
-                if live.is_empty() {
-                    break;
-                }
-                let hit = id_set(db, leg, guard)?;
-                live.retain(|id| hit.binary_search(id).is_ok());
-            }
-            live.len() as u64
-        }
-        Count::ScanFilter { .. } | Count::Evaluate(_) => return Ok(None),
-    }))
-}
-
-/// Runs a count operator, evaluating the matches of its source when it must.
-fn count_all(db: &mut Db<'_>, r: &Run<'_>, count: &Count, guard: &mut Guard) -> crate::Result<u64> {
-    if let Some(n) = run_count(db, count, guard)? {
-        return Ok(n);
-    }
-    let source = match count {
-        Count::Evaluate(s) => s.clone(),
-        Count::ScanFilter { sql, .. } => Source::Candidates(sql.clone()),
-        _ => return Ok(0),
-    };
-    let mut n = 0;
-    matching(db, r, &source, guard, |_, _| {
-        n += 1;
-        Ok(ControlFlow::Continue(()))
-    })?;
-    Ok(n)
-}
-
-/// [`Operator::Insertion`].
-fn run_insertion(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    source: &Source,
-    count: Option<&Count>,
-    deferred: bool,
+/// Calls `f` per row until it breaks.
+fn visit(
+    rows: &[Row],
     guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let (p, w) = (r.p, r.w);
-    let counted = match count {
-        Some(c) if !deferred => run_count(db, c, guard)?,
-        _ => None,
-    };
-    // A deferred count of one statement is read with the page's first rows, unless the
-    // page is one key of a few rows (planned once: a count would be planned each run).
-    let with_page = match count {
-        Some(Count::Sql(c)) if deferred && r.page == Plan::Custom => Some(c),
-        _ => None,
-    };
-    let evaluate = count.is_some() && !deferred && counted.is_none();
-    let mut pager = Pager::new(w, evaluate);
-    let first = w
-        .start
-        .saturating_add(w.limit.unwrap_or(u64::MAX))
-        .saturating_add(1);
-    let read_count = matching_paged(db, r, source, (first, with_page), guard, |id, doc| {
-        Ok(pager.push_doc(p, id, doc, out))
-    })?;
-    let matched = pager.matched;
-    let mut s = pager.s;
-    if let Some(c) = count {
-        let complete = !s.more && !s.stopped;
-        s.total = Some(match counted {
-            Some(n) => n,
-            None if deferred && !complete => match read_count {
-                Some(n) => n,
-                None => count_all(db, r, c, guard)?,
-            },
-            None => matched,
-        });
-    }
-    Ok(s)
-}
-
-/// [`Operator::Walk`]: the walk's documents in key order, each once at its sort key,
-/// then the rest when the walk does not fill the page.
-fn run_walk(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    (walk, descending): (&Sql, bool),
-    rest: Option<&Rest>,
-    (total, count): (Option<u64>, Option<&Count>),
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let (p, w) = (r.p, r.w);
-    let page = w
-        .start
-        .saturating_add(w.limit.unwrap_or(u64::MAX))
-        .saturating_add(1);
-    let mut rows_wanted = i64::try_from(page.saturating_mul(2).max(8)).unwrap_or(i64::MAX);
-    // The walk's matches in order, each document once at its sort key, up to the page:
-    // (id, row, column of the document). Nothing is emitted before they are known, since
-    // a walk cut short of the page runs again with a larger limit.
-    let (rows, order, (id_col, doc_col)) = loop {
-        let mut sql = walk.clone();
-        if let Some(last) = sql.params.last_mut() {
-            *last = ValueKey::Int(rows_wanted);
-        }
-        let rows = db.rows(&sql, guard)?;
-        let cut = rows.len() as i64 >= rows_wanted;
-        let cols = if descending { (3, 4) } else { (0, 1) };
-        let mut seen: HashSet<i64> = HashSet::new();
-        let mut order: Vec<(i64, usize)> = Vec::new();
-        let mut accept = |i: usize, order: &mut Vec<(i64, usize)>| {
-            let id: i64 = rows[i].get(cols.0);
-            if seen.insert(id) && p.filter_matches(rows[i].get(cols.1)) {
-                order.push((id, i));
-            }
-            (order.len() as u64) < page
-        };
-        let mut full = false;
-        if descending {
-            // Keys descending, ties by id descending: each run of equal keys is turned
-            // around to insertion order. A run cut by the limit is not complete.
-            let mut start = 0;
-            while start < rows.len() && !full {
-                let key = key_at(&rows[start], 0);
-                let mut end = start + 1;
-                while end < rows.len() && key_at(&rows[end], 0) == key {
-                    end += 1;
-                }
-                if end == rows.len() && cut {
-                    break;
-                }
-                for i in (start..end).rev() {
-                    guard.tick()?;
-                    if !accept(i, &mut order) {
-                        full = true;
-                        break;
-                    }
-                }
-                start = end;
-            }
-        } else {
-            for i in 0..rows.len() {
-                guard.tick()?;
-                if !accept(i, &mut order) {
-                    full = true;
-                    break;
-                }
-            }
-        }
-        if full || !cut {
-            break (rows, order, cols);
-        }
-        rows_wanted = rows_wanted.saturating_mul(8);
-    };
-    let mut pager = Pager::new(w, false);
-    let mut done = false;
-    for (id, i) in order {
-        if pager.push_doc(p, id, rows[i].get(doc_col), out).is_break() {
-            done = true;
-            break;
-        }
-    }
-    // Every document the walk read (matching or not) is not read again after it.
-    let mut seen: HashSet<i64> = if done {
-        HashSet::new()
-    } else {
-        rows.iter().map(|r| r.get(id_col)).collect()
-    };
-    if !done {
-        match rest {
-            Some(Rest::Source(source)) => matching(db, r, source, guard, |id, doc| {
-                if seen.contains(&id) {
-                    return Ok(ControlFlow::Continue(()));
-                }
-                Ok(pager.push_doc(p, id, doc, out))
-            })?,
-            Some(Rest::WithoutEntry(sql)) => {
-                let everything = Run {
-                    residual: None,
-                    page: Plan::Custom,
-                    ..*r
-                };
-                let source = Source::Candidates(sql.clone());
-                matching_paged(db, &everything, &source, (page, None), guard, |id, doc| {
-                    if !p.filter_matches(doc) {
-                        return Ok(ControlFlow::Continue(()));
-                    }
-                    seen.insert(id);
-                    Ok(pager.push_doc(p, id, doc, out))
-                })?;
-            }
-            None => {}
-        }
-    }
-    let complete = !pager.s.more && !pager.s.stopped;
-    let matched = pager.matched;
-    let mut s = pager.s;
-    if w.count {
-        s.total = Some(match (total, count) {
-            (Some(n), _) => n,
-            (None, _) if complete => matched,
-            (None, Some(count)) => count_all(db, r, count, guard)?,
-            (None, None) => matched,
-        });
-    }
-    Ok(s)
-}
-
-/// The sort paths of a records plan.
-fn sort_paths(p: &Prepared) -> Vec<OrderItem> {
-    p.plan
-        .sort
-        .iter()
-        .filter(|o| matches!(o.key, OrderKey::Path(_)))
-        .cloned()
-        .collect()
-}
-
-/// [`Operator::Sort`]: every match's sort keys and id, sorted; the page's documents
-/// fetched by id.
-fn run_sorted(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    source: &Source,
-    fetch: &Sql,
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let (p, w) = (r.p, r.w);
-    let items = sort_paths(p);
-    let keep = w.limit.map(|l| w.start.saturating_add(l).saturating_add(1));
-    let cmp = |a: &(Vec<Option<ValueKey>>, i64), b: &(Vec<Option<ValueKey>>, i64)| {
-        cmp_keys(&items, (&a.0, a.1), (&b.0, b.1))
-    };
-    let mut entries: Vec<(Vec<Option<ValueKey>>, i64)> = Vec::new();
-    let mut matched = 0u64;
-    matching(db, r, source, guard, |id, doc| {
-        matched += 1;
-        let node = Jsonb::trusted(doc);
-        let keys: Vec<Option<ValueKey>> = items
-            .iter()
-            .filter_map(|o| match &o.key {
-                OrderKey::Path(path) => Some(sort_value(node, &path.segments, o.descending)),
-                OrderKey::Aggregate(_) => None,
-            })
-            .collect();
-        if let Some(a) = &w.after
-            && cmp_keys(&items, (&keys, id), (&a.keys, a.id)) != Ordering::Greater
-        {
-            return Ok(ControlFlow::Continue(()));
-        }
-        entries.push((keys, id));
-        if let Some(k) = keep
-            && entries.len() as u64 > 2 * k + 1024
-        {
-            let k = usize::try_from(k).unwrap_or(usize::MAX);
-            entries.select_nth_unstable_by(k, cmp);
-            entries.truncate(k);
-        }
-        Ok(ControlFlow::Continue(()))
-    })?;
-    entries.sort_unstable_by(cmp);
-    let mut pager = Pager::new(w, false);
-    for (keys, id) in entries {
+    f: &mut impl FnMut(&Row) -> crate::Result<ControlFlow<()>>,
+) -> crate::Result<ControlFlow<()>> {
+    for row in rows {
         guard.tick()?;
-        if pager.matched < w.start {
-            // Before the page: counted by START only, not read.
-            pager.matched += 1;
-            continue;
+        if f(row)?.is_break() {
+            return Ok(ControlFlow::Break(()));
         }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+impl Backend for Pg<'_, '_> {
+    type Error = crate::Error;
+    type Row<'r> = Row;
+    const KEY_WIDTH: usize = 3;
+
+    fn each_row<F>(&self, sql: &Sql, guard: &mut Guard, mut f: F) -> crate::Result<()>
+    where
+        F: for<'r> FnMut(&Row) -> crate::Result<ControlFlow<()>>,
+    {
+        let rows = self.rows(sql, None, Plan::Custom, guard)?;
+        visit(&rows, guard, &mut f).map(drop)
+    }
+
+    /// PostgreSQL sends every row a statement finds: a page (`need`) is read with a
+    /// `LIMIT` that grows until the caller has enough or the source runs out (the source
+    /// is in id order; a later read continues after the last id seen), its first read
+    /// carrying the deferred `count` ([`lower::page_with_count`]) unless the page is one
+    /// key of a few rows (planned once, where a count would be planned each run). A source
+    /// read to the end streams through a portal in a snapshot.
+    fn source_rows<F>(
+        &self,
+        sql: &Sql,
+        need: Option<u64>,
+        count: Option<&Sql>,
+        guard: &mut Guard,
+        mut f: F,
+    ) -> crate::Result<Option<u64>>
+    where
+        F: for<'r> FnMut(&Row) -> crate::Result<ControlFlow<()>>,
+    {
+        let Some(need) = need else {
+            let portal = self.db.borrow_mut().portal(sql, guard)?;
+            let Some(portal) = portal else {
+                self.each_row(sql, guard, f)?;
+                return Ok(None);
+            };
+            let timer = guard.timer();
+            let mut n = 0u64;
+            loop {
+                let rows = self.db.borrow_mut().portal_rows(&portal)?;
+                n += rows.len() as u64;
+                if visit(&rows, guard, &mut f)?.is_break() || rows.len() < PORTAL_ROWS as usize {
+                    break;
+                }
+            }
+            if let Some(t) = timer {
+                guard.record(sql, n, t.elapsed());
+            }
+            return Ok(None);
+        };
+        let mut n = first_read(need);
+        let mut last: Option<i64> = None;
+        let mut counted = None;
+        let mut with_count = count.and_then(|c| first_with_count(sql, need, c, self.page));
+        loop {
+            let rows = match with_count.take() {
+                Some(both) => {
+                    let rows = self.rows(&both, None, Plan::Custom, guard)?;
+                    if let Some(row) = rows.first() {
+                        counted = Some(u64::try_from(integer_at(row, 2)?).unwrap_or(0));
+                    }
+                    rows
+                }
+                None => self.rows(sql, Some(n), self.page, guard)?,
+            };
+            let mut flow = ControlFlow::Continue(());
+            for row in &rows {
+                guard.tick()?;
+                let id: i64 = row.try_get(0).map_err(pg_err)?;
+                if last.is_some_and(|l| id <= l) {
+                    continue;
+                }
+                last = Some(id);
+                if f(row)?.is_break() {
+                    flow = ControlFlow::Break(());
+                    break;
+                }
+            }
+            if flow.is_break() || (rows.len() as u64) < n {
+                return Ok(counted);
+            }
+            n = n.saturating_mul(8);
+        }
+    }
+
+    /// The walk's `LIMIT` (its last parameter) asks for twice the page (at least 8 rows),
+    /// then eight times more: a later read goes on after the rows already visited (the
+    /// run's snapshot gives the same rows in the same order).
+    fn walk_rows<F>(&self, sql: &Sql, need: u64, guard: &mut Guard, mut f: F) -> crate::Result<()>
+    where
+        F: for<'r> FnMut(&Row) -> crate::Result<ControlFlow<()>>,
+    {
+        let mut wanted = i64::try_from(need.saturating_mul(2).max(8)).unwrap_or(i64::MAX);
+        let mut visited = 0;
+        loop {
+            let mut sql = sql.clone();
+            if let Some(last) = sql.params.last_mut() {
+                *last = ValueKey::Int(wanted);
+            }
+            let rows = self.rows(&sql, None, Plan::Custom, guard)?;
+            let flow = visit(rows.get(visited..).unwrap_or_default(), guard, &mut f)?;
+            if flow.is_break() || (rows.len() as i64) < wanted {
+                return Ok(());
+            }
+            visited = rows.len();
+            wanted = wanted.saturating_mul(8);
+        }
+    }
+
+    fn fetch_doc<R>(
+        &self,
+        fetch: &Sql,
+        id: i64,
+        guard: &Guard,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> crate::Result<Option<R>> {
         let mut one = fetch.clone();
         if let Some(first) = one.params.first_mut() {
             *first = ValueKey::Int(id);
         }
-        let rows = db.rows_limited(&one, None, Plan::Generic, guard)?;
-        let Some(row) = rows.first() else { continue };
-        let doc: &[u8] = row.get(0);
-        let keyset = w.keyset;
-        let flow = pager.push(
-            || Position {
-                keys: if keyset { keys } else { Vec::new() },
-                id,
-            },
-            |buf| emit_doc(p, doc, out, buf),
-        );
-        if flow.is_break() {
-            break;
+        let rows = self.rows(&one, None, Plan::Generic, guard)?;
+        match rows.first() {
+            Some(row) => Ok(Some(f(row.try_get(0).map_err(pg_err)?))),
+            None => Ok(None),
         }
     }
-    let mut s = pager.s;
-    if w.count {
-        s.total = Some(matched);
-    }
-    Ok(s)
 }
 
-/// One row of aggregates: `count(*)` alone from its count operator, anything else by
-/// reading every match.
-fn aggregates(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    source: &Source,
-    count: Option<&Count>,
-    aggs: &[crate::ast::Aggregate],
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
-    let total = match count {
-        Some(count) => count_all(db, r, count, guard)?,
-        None => {
-            let mut n = 0;
-            matching(db, r, source, guard, |_, doc| {
-                n += 1;
-                accs.iter_mut().for_each(|a| a.add(Jsonb::trusted(doc)));
-                Ok(ControlFlow::Continue(()))
-            })?;
-            n
-        }
-    };
-    let mut row = Map::new();
-    for (agg, acc) in aggs.iter().zip(&accs) {
-        let v = if agg.func == AggFunc::Count {
-            Value::from(total)
-        } else {
-            acc.result()
+impl RowView for Row {
+    type Error = crate::Error;
+
+    fn int(&self, i: usize) -> crate::Result<i64> {
+        integer_at(self, i)
+    }
+
+    fn bytes(&self, i: usize) -> crate::Result<&[u8]> {
+        self.try_get(i).map_err(pg_err)
+    }
+
+    fn key(&self, i: usize) -> crate::Result<Option<ValueKey>> {
+        key_at(self, i)
+    }
+
+    fn text(&self, i: usize) -> crate::Result<Option<&str>> {
+        Ok(self.try_get::<_, Option<&str>>(i).ok().flatten())
+    }
+
+    /// `(n, every number an integer, Σx, Σx², min, max)`, the sums as text (exact
+    /// `numeric`).
+    fn sums(&self, at: usize) -> crate::Result<IntegerSums> {
+        let n = u64::try_from(self.try_get::<_, i64>(at).map_err(pg_err)?).unwrap_or(0);
+        let text = |i: usize| -> crate::Result<Option<String>> {
+            self.try_get::<_, Option<String>>(at + i).map_err(pg_err)
         };
-        row.insert(aggregate_key(agg), v);
-    }
-    let mut s = page_rows(vec![Value::Object(row)], r.w, out);
-    s.total = Some(total);
-    Ok(s)
-}
-
-/// The integer summary of a covered source's rows ([`lower::pg_integer_summary`]).
-fn integer_summary(db: &mut Db<'_>, rows: &Sql, guard: &Guard) -> crate::Result<IntegerSums> {
-    let Some(sql) = lower::pg_integer_summary(rows) else {
-        return Ok(IntegerSums {
-            n: 0,
-            integers: None,
-        });
-    };
-    let found = db.rows(&sql, guard)?;
-    let Some(row) = found.first() else {
-        return Ok(IntegerSums {
-            n: 0,
-            integers: None,
-        });
-    };
-    let n = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-    let text = |i: usize| row.get::<_, Option<String>>(i);
-    let integers = if row.get::<_, bool>(1) {
+        if !self.try_get::<_, bool>(at + 1).map_err(pg_err)? {
+            return Ok(IntegerSums { n, integers: None });
+        }
         // A sum past `i128` (which `i64` numbers would need 2^64 rows for) is left to
         // the rows.
-        let sum = text(2).map_or(Some(0), |t| t.parse::<i128>().ok());
-        let squares = text(3).map_or(Some(0), |t| t.parse::<i128>().ok());
-        sum.map(|sum| Sums {
-            sum,
-            squares,
-            min: text(4).and_then(|t| t.parse().ok()),
-            max: text(5).and_then(|t| t.parse().ok()),
+        let sum = text(2)?.map_or(Some(0), |t| t.parse::<i128>().ok());
+        let squares = text(3)?.map_or(Some(0), |t| t.parse::<i128>().ok());
+        Ok(IntegerSums {
+            n,
+            integers: match sum {
+                Some(sum) => Some(Sums {
+                    sum,
+                    squares,
+                    min: text(4)?.and_then(|t| t.parse().ok()),
+                    max: text(5)?.and_then(|t| t.parse().ok()),
+                }),
+                None => None,
+            },
         })
-    } else {
-        None
-    };
-    Ok(IntegerSums { n, integers })
-}
-
-/// [`Operator::CoveredAggregates`]: the aggregate row from index rows.
-fn covered_aggregates(
-    db: &mut Db<'_>,
-    r: &Run<'_>,
-    count: &Count,
-    numbers: &[Numbers],
-    aggs: &[crate::ast::Aggregate],
-    guard: &mut Guard,
-    out: &mut Out<'_>,
-) -> crate::Result<Summary> {
-    let total = count_all(db, r, count, guard)?;
-    let mut read: Vec<(&Sql, Vec<Number>)> = Vec::new();
-    let mut summaries: Vec<(&Sql, IntegerSums)> = Vec::new();
-    let mut row = Map::new();
-    for (agg, source) in aggs.iter().zip(numbers) {
-        let mut acc = Accumulator::new(agg);
-        match source {
-            Numbers::Count => acc.set_count(total),
-            Numbers::Extreme {
-                extreme,
-                first,
-                slot,
-            } => {
-                let found = db.rows(extreme, guard)?.first().and_then(|r| key_at(r, 0));
-                // An integer extreme needs no first document (see `exec::group`).
-                if let Some(x) = found
-                    .clone()
-                    .filter(|v| matches!(v, ValueKey::Int(_)))
-                    .and_then(number_of)
-                {
-                    acc.push_number(x);
-                } else if let Some(value) = found {
-                    let mut first_equal = first.clone();
-                    if let Some(p) = first_equal.params.get_mut(*slot) {
-                        *p = value;
-                    }
-                    let x = db
-                        .rows(&first_equal, guard)?
-                        .first()
-                        .and_then(|r| key_at(r, 0))
-                        .and_then(number_of);
-                    if let Some(x) = x {
-                        acc.push_number(x);
-                    }
-                }
-            }
-            Numbers::Rows { .. } | Numbers::Summary { .. } => {
-                // PostgreSQL plans no summaries; their rows give the same numbers.
-                let (sql, distinct) = match source {
-                    Numbers::Rows { sql, distinct } => (sql, *distinct),
-                    Numbers::Summary { rows, .. } => (rows, true),
-                    _ => continue,
-                };
-                // Where SQLite would read a summary (every row of the source, see
-                // `physical`), the integers' exact sums come from the database when they
-                // give the evaluator's result; else the numbers are read.
-                if distinct {
-                    if !summaries.iter().any(|(s, _)| *s == sql) {
-                        let sums = integer_summary(db, sql, guard)?;
-                        summaries.push((sql, sums));
-                    }
-                    if summaries
-                        .iter()
-                        .find(|(s, _)| *s == sql)
-                        .is_some_and(|(_, sums)| acc.take_sums(sums))
-                    {
-                        let v = match agg.func {
-                            AggFunc::Count => Value::from(total),
-                            _ => acc.result(),
-                        };
-                        row.insert(aggregate_key(agg), v);
-                        continue;
-                    }
-                }
-                if !read.iter().any(|(s, _)| *s == sql) {
-                    let rows: Vec<(i64, Number)> = db
-                        .rows(sql, guard)?
-                        .iter()
-                        .filter_map(|row| Some((row.get::<_, i64>(0), number_of(key_at(row, 1)?)?)))
-                        .collect();
-                    read.push((sql, in_document_order(rows, distinct)));
-                }
-                if let Some((_, numbers)) = read.iter().find(|(s, _)| *s == sql) {
-                    numbers.iter().for_each(|x| acc.push_number(*x));
-                }
-            }
-        }
-        let v = match agg.func {
-            AggFunc::Count => Value::from(total),
-            _ => acc.result(),
-        };
-        row.insert(aggregate_key(agg), v);
     }
-    let mut s = page_rows(vec![Value::Object(row)], r.w, out);
-    s.total = Some(total);
-    Ok(s)
 }

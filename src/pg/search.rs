@@ -281,8 +281,9 @@ impl PgStore {
         })
     }
 
-    /// Runs `f` on the physical plan a search page of `query` runs now, with the
-    /// connection it was planned on, in one transaction.
+    /// Runs `f` on the physical plan a search page of `query` runs now, as this backend
+    /// runs it ([`run::as_run`]), with the connection it was planned on, in one
+    /// transaction.
     fn with_physical<T>(
         &self,
         query: &str,
@@ -294,8 +295,11 @@ impl PgStore {
         let prepared = self.prepare_on(conn, query, indexes)?;
         let w = explain_window(&prepared);
         let mut guard = Guard::new(None, None);
+        let unique = self.unique_keys(conn)?;
         let mut db = Db::new(&mut conn.client, &mut conn.statements, true)?;
         let ph = run::physical_plan(&mut db, &prepared, &w, &mut guard)?;
+        // As a run executes it (its first page read with its count).
+        let ph = run::as_run(&ph, &prepared, &w, &unique).unwrap_or_else(|| (*ph).clone());
         let out = f(&mut db, &prepared, &ph, &guard)?;
         db.finish()?;
         Ok(out)

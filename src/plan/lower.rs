@@ -160,10 +160,10 @@ impl Dialect {
         }
     }
 
-    /// Whether covered aggregates and groups read integer summaries computed in the
-    /// database (SQLite's exact `sum`, see `covered_summary`); PostgreSQL plans the
-    /// numbers' rows (its executor asks for their summary first, [`pg_integer_summary`]),
-    /// and groups only one value index's counts per key.
+    /// Whether covered aggregates and groups read integer summaries computed by SQLite's
+    /// exact `sum` (see `covered_summary`); PostgreSQL's covered aggregates summarise
+    /// their rows with [`pg_integer_summary`], and its groups are only one value index's
+    /// counts per key.
     pub fn summaries_inside(self) -> bool {
         matches!(self, Dialect::Sqlite)
     }

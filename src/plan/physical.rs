@@ -200,9 +200,10 @@ pub enum Numbers {
         distinct: bool,
     },
     /// The rows' integer summary, one statement computed in the store
-    /// ([`lower::covered_summary`]); the rows themselves only when it cannot give the
-    /// evaluator's result (a number that is not an integer, a sum past 64 bits). For
-    /// sources where no document has two rows.
+    /// ([`lower::covered_summary`] in SQLite, [`lower::pg_integer_summary`] in
+    /// PostgreSQL); the rows themselves only when it cannot give the evaluator's result (a
+    /// number that is not an integer, a sum past 64 bits). For sources where no document
+    /// has two rows.
     Summary {
         /// `(n, Σx, Σx², min, max)`.
         summary: Sql,
@@ -314,6 +315,11 @@ pub struct Physical {
     pub facts: Vec<Fact>,
     /// What produces the results.
     pub operator: Operator,
+    /// PostgreSQL: the statement that reads the first rows of an
+    /// [`Operator::Insertion`]'s page with its deferred count (`lower::page_with_count`),
+    /// when the executor runs it that way; EXPLAIN then lists it instead of the count.
+    /// Set by that executor (it depends on the window and the database's statistics).
+    pub first_page: Option<Sql>,
 }
 
 /// When a statement of an operator runs.
@@ -371,6 +377,7 @@ pub fn physical<F: Facts>(
         decisions: b.decisions,
         facts: b.asked,
         operator,
+        first_page: None,
     })
 }
 
@@ -771,14 +778,23 @@ impl<F: Facts> Builder<'_, F> {
                         distinct: false,
                     }
                 }
-                Some(src) if d.summaries_inside() => Numbers::Summary {
-                    summary: lower::covered_summary(d, src, asked),
-                    rows: lower::covered_rows(d, src),
-                },
-                Some(src) => Numbers::Rows {
-                    sql: lower::covered_rows(d, src),
-                    distinct: true,
-                },
+                Some(src) => {
+                    // SQLite's exact `sum` summarises inside; PostgreSQL's `numeric` sums
+                    // come from its own statement over the rows.
+                    let rows = lower::covered_rows(d, src);
+                    let summary = if d.summaries_inside() {
+                        Some(lower::covered_summary(d, src, asked))
+                    } else {
+                        lower::pg_integer_summary(&rows)
+                    };
+                    match summary {
+                        Some(summary) => Numbers::Summary { summary, rows },
+                        None => Numbers::Rows {
+                            sql: rows,
+                            distinct: true,
+                        },
+                    }
+                }
             })
             .collect();
         Ok(Some(Operator::CoveredAggregates { count, numbers }))
@@ -1124,8 +1140,24 @@ impl Physical {
                 count,
                 deferred,
             } => {
-                all.extend(source_statements(source, "candidates", When::Always));
-                if let Some(count) = count {
+                if let Some(first) = &self.first_page {
+                    // The count rides in the page's first read; when the page holds every
+                    // match or the first rows carry the count, nothing else runs.
+                    all.push(Statement {
+                        label: "page and count",
+                        sql: first,
+                        when: When::Always,
+                        answer: None,
+                    });
+                    all.extend(source_statements(
+                        source,
+                        "candidates",
+                        When::If("the first rows do not hold the page"),
+                    ));
+                } else {
+                    all.extend(source_statements(source, "candidates", When::Always));
+                }
+                if let (Some(count), None) = (count, &self.first_page) {
                     let c = count_statements(count, "count");
                     all.extend(if *deferred {
                         only_if(c, "the page does not hold every match")
