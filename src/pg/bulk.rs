@@ -943,7 +943,7 @@ impl PgStore {
         if rebuild {
             let mut sql = super::schema::drop_document_keys_sql(collection);
             sql.extend(defs.iter().map(super::schema::drop_side_indexes_sql));
-            tx.raw().batch_execute(&sql)?;
+            super::schema::run_ddl(&mut *tx.raw(), &sql)?;
         }
         let indexes: Vec<CompiledIndex> = defs.iter().map(CompiledIndex::new).collect();
         let mut writer = Writer {
@@ -1106,7 +1106,7 @@ impl PgStore {
             // The tables were empty: without statistics, PostgreSQL would plan the first
             // searches as if they still were (until autovacuum analyzes them).
             sql.push_str(&super::schema::analyze_sql(collection, &defs));
-            tx.raw().batch_execute(&sql)?;
+            super::schema::run_ddl(&mut *tx.raw(), &sql)?;
             report.phases.index_rows += started.elapsed();
         }
         let committing = Instant::now();

@@ -383,12 +383,35 @@ impl DocStore for PgTx<'_> {
     }
 
     fn find_by_token(&self, _catalog: &Catalog, token: &str) -> Result<Option<Stored>, StoreError> {
-        let sql = format!(
-            "SELECT id, body FROM {} WHERE doc ->> 'token' = $1 LIMIT 1{}",
-            Collection::EmailAccounts.table(),
-            self.for_update()
+        let table = Collection::EmailAccounts.table();
+        let find = format!("SELECT id, body FROM {table} WHERE doc ->> 'token' = $1 LIMIT 1");
+        if !self.lock {
+            return self
+                .query(&find, &[&token])?
+                .first()
+                .map(stored)
+                .transpose();
+        }
+        // The row is found first and then locked by its id (checking the token again),
+        // since the token is not the distribution column under Citus, which locks rows
+        // (`FOR UPDATE`) only in a statement that reads one shard (docs/scale-out.md). A
+        // concurrent write that changed the token between the two statements makes the
+        // lock find nothing: the search runs again on the newly committed rows.
+        let lock = format!(
+            "SELECT id, body FROM {table} WHERE id = $1 AND doc ->> 'token' = $2 FOR UPDATE"
         );
-        self.query(&sql, &[&token])?.first().map(stored).transpose()
+        loop {
+            let Some(id) = self
+                .query(&find, &[&token])?
+                .first()
+                .map(|r| r.get::<_, i64>(0))
+            else {
+                return Ok(None);
+            };
+            if let Some(row) = self.query(&lock, &[&id, &token])?.first() {
+                return stored(row).map(Some);
+            }
+        }
     }
 
     fn random_hex(&self, bytes: u32) -> Result<String, StoreError> {

@@ -139,6 +139,78 @@ pub(crate) fn drop_side_indexes_sql(def: &IndexDef) -> String {
         .collect()
 }
 
+/// Runs DDL statements (separated by `;`, none holding one itself) one at a time: Citus
+/// refuses a string of several statements once one of them changes a distributed table
+/// ("cannot insert multiple commands into a prepared statement").
+pub(crate) fn run_ddl(client: &mut impl GenericClient, sql: &str) -> Result<(), StoreError> {
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        client.batch_execute(statement)?;
+    }
+    Ok(())
+}
+
+/// Whether the database has Citus with at least one node to hold shards: then acql
+/// distributes the tables it creates (docs/scale-out.md, "Sharding with Citus").
+fn citus_cluster(client: &mut impl GenericClient) -> Result<bool, StoreError> {
+    let installed: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            &[],
+        )?
+        .get(0);
+    if !installed {
+        return Ok(false);
+    }
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_dist_node
+                 WHERE isactive AND shouldhaveshards AND noderole = 'primary')",
+            &[],
+        )?
+        .get(0))
+}
+
+/// Whether `table` is a Citus distributed table (never without Citus).
+fn is_distributed(client: &mut impl GenericClient, table: &str) -> Result<bool, StoreError> {
+    let citus: bool = client
+        .query_one("SELECT to_regclass('pg_dist_partition') IS NOT NULL", &[])?
+        .get(0);
+    if !citus {
+        return Ok(false);
+    }
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_dist_partition
+                 WHERE logicalrelid = to_regclass($1) AND partmethod = 'h')",
+            &[&table],
+        )?
+        .get(0))
+}
+
+/// The statements that distribute the layout's own tables with Citus (those of
+/// docs/scale-out.md; side tables are distributed as they are created, see [`declare`]).
+/// The keys tables get a co-location group of their own: their `key` is `COLLATE "C"`,
+/// which Citus refuses to co-locate with `acql_counts.collection`.
+pub(crate) fn citus_distribution_sql() -> &'static str {
+    "SELECT create_reference_table('acql_meta');
+     SELECT create_reference_table('acql_indexes');
+     SELECT create_distributed_table('acql_counts', 'collection');
+     SELECT create_distributed_table('email_accounts', 'id');
+     SELECT create_distributed_table('accounts', 'id', colocate_with => 'email_accounts');
+     SELECT create_distributed_table('email_accounts_keys', 'key', colocate_with => 'none');
+     SELECT create_distributed_table('accounts_keys', 'key', colocate_with => 'email_accounts_keys');"
+}
+
+/// The statement that distributes a side table with Citus, co-located with its
+/// collection's documents (both distributed on the document id).
+pub(crate) fn citus_side_table_sql(def: &IndexDef) -> String {
+    format!(
+        "SELECT create_distributed_table('{}', 'doc', colocate_with => '{}')",
+        def.table(),
+        def.collection.table()
+    )
+}
+
 /// Creates the layout when the database has none (with the default indexes and a new
 /// cursor key), or checks that it is this build's. Several processes may call it at once.
 pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), StoreError> {
@@ -172,7 +244,7 @@ pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), 
                 }
             }
             ddl.push_str("UPDATE acql_meta SET value = '2' WHERE key = 'schema';");
-            tx.batch_execute(&ddl)?;
+            run_ddl(&mut tx, &ddl)?;
         }
         tx.commit()?;
         return Ok(());
@@ -197,7 +269,12 @@ pub(crate) fn ensure(client: &mut postgres::Client, create: bool) -> Result<(), 
     for c in Collection::ALL {
         ddl.push_str(&document_indexes_sql(c));
     }
-    tx.batch_execute(&ddl)?;
+    run_ddl(&mut tx, &ddl)?;
+    if citus_cluster(&mut tx)? {
+        // Distributed while empty (nothing to copy); the default indexes' side tables
+        // follow their collection in `declare`.
+        run_ddl(&mut tx, citus_distribution_sql())?;
+    }
     let key = hex::encode(rand::random::<[u8; 32]>());
     tx.execute(
         "INSERT INTO acql_meta(key, value) VALUES ('schema', $1), ('cursor_key', $2)",
@@ -255,7 +332,10 @@ pub(crate) fn declare(
             &[&collection.name(), &text, &kind.as_str(), &def.flags()],
         )?
         .get(0);
-    client.batch_execute(&side_table_sql(&def))?;
+    run_ddl(client, &side_table_sql(&def))?;
+    if is_distributed(client, collection.table())? {
+        client.batch_execute(&citus_side_table_sql(&def))?;
+    }
     bump_catalog(client)?;
     Ok(def)
 }

@@ -49,7 +49,7 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed (a `postgres://` database).
     #[cfg(feature = "postgres")]
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres_message(.0))]
     Postgres(#[from] postgres::Error),
     /// Reading or writing a stream (import/export) failed.
     #[error("i/o error: {0}")]
@@ -138,6 +138,16 @@ pub enum StoreError {
     /// never the caller's mistake.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A PostgreSQL error as text: the server's own message (with its detail and hint) when
+/// the server refused a statement, where `postgres::Error` alone says only "db error".
+#[cfg(feature = "postgres")]
+fn postgres_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.to_string(),
+        None => e.to_string(),
+    }
 }
 
 impl StoreError {
