@@ -891,19 +891,19 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
         (
             "SELECT * FROM emailAccounts ORDER BY data.n DESC LIMIT 5",
             format!(
-                "sql walk: SELECT x.kt, x.kn::text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $2"
+                "sql walk: SELECT x.kt, x.kn::text AS kn_text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $2"
             ),
         ),
         (
             "SELECT data.n, count(*) FROM emailAccounts GROUP BY data.n",
             format!(
-                "sql group counts: SELECT x.kt, x.kn::text, x.ks, count(*) FROM {n} x WHERE x.b = $1 GROUP BY x.kt, x.kn, x.ks"
+                "sql group counts: SELECT x.kt, x.kn::text AS kn_text, x.ks, count(*) FROM {n} x WHERE x.b = $1 GROUP BY x.kt, x.kn, x.ks"
             ),
         ),
         (
             "SELECT min(data.n), max(data.n) FROM emailAccounts",
             format!(
-                "sql extreme: SELECT x.kt, x.kn::text, x.ks FROM {n} x WHERE x.b = $1 AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"
+                "sql extreme: SELECT x.kt, x.kn::text AS kn_text, x.ks FROM {n} x WHERE x.b = $1 AND x.kt = 0 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC LIMIT 1"
             ),
         ),
     ] {
@@ -1325,7 +1325,9 @@ fn pages_of_near_unique_keys_answer_as_sqlite_with_stale_statistics() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(unique, 2);
+    // On Citus the coordinator has no statistics of a distributed table (the workers
+    // have its shards'): every statement is planned with its values.
+    assert_eq!(unique, if pg::citus() { 0 } else { 2 });
     let queries = |k: i64| {
         [
             format!("SELECT * FROM emailAccounts WHERE u = {k}"),

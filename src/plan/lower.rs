@@ -136,10 +136,13 @@ impl Dialect {
 
     /// The key columns of the side table aliased `a`, as selected: SQLite's one `k`;
     /// PostgreSQL's `kt, kn::text, ks` (the numeric as text keeps `255.0` apart from `255`).
+    /// The text is named `kn_text`, not `kn` (a cast's default name): Citus sends each
+    /// shard the statement with its output columns named and its `ORDER BY` unqualified,
+    /// where `ORDER BY kn` would then sort by the text (`9` after `39`).
     pub fn key_columns(self, a: &str) -> String {
         match self {
             Dialect::Sqlite => format!("{a}.k"),
-            Dialect::Postgres => format!("{a}.kt, {a}.kn::text, {a}.ks"),
+            Dialect::Postgres => format!("{a}.kt, {a}.kn::text AS kn_text, {a}.ks"),
         }
     }
 
