@@ -326,23 +326,27 @@ impl PgStore {
         self.read(|tx| {
             let mut out = Vec::new();
             for c in Collection::ALL {
-                let sql = format!(
-                    "SELECT t.id, t.key, t.body, t.doc::text, x.id FROM {} t
-                     LEFT JOIN {} x ON x.key = t.key ORDER BY t.id",
-                    c.table(),
-                    c.keys_table()
-                );
+                // The keys are read apart from the documents: under Citus the two tables
+                // are distributed on different columns, and a join of them on `key`
+                // cannot run ("complex joins are only supported when all distributed
+                // tables are co-located").
+                let keys: std::collections::HashMap<String, i64> = tx
+                    .query(&format!("SELECT key, id FROM {}", c.keys_table()), &[])?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+                let sql = format!("SELECT id, key, body FROM {} ORDER BY id", c.table());
                 for r in tx.query(&sql, &[])? {
                     let body: &[u8] = r.get(2);
+                    let key: String = r.get(1);
                     let mut json = Vec::new();
                     crate::jsonb::write_json(body, &mut json, false)
                         .map_err(|e| StoreError::CorruptDocument(e.to_string()))?;
                     out.push(format!(
-                        "{c} {} {} {} keys:{:?}",
+                        "{c} {} {key} {} keys:{:?}",
                         r.get::<_, i64>(0),
-                        r.get::<_, String>(1),
                         String::from_utf8_lossy(&json),
-                        r.get::<_, Option<i64>>(4)
+                        keys.get(&key)
                     ));
                 }
                 let n: i64 = tx.query(

@@ -10,6 +10,17 @@
 //!
 //! Without a PostgreSQL server binary the tests skip with a message, unless
 //! `ACQL_REQUIRE_PG=1` (set by `.ci/run`), which turns the skip into a failure.
+//!
+//! Opt-in, to run the same tests on a server someone else runs (CI sets neither):
+//! - `ACQL_PG_URL=postgres://user@host:port/db`: no cluster is started; each test gets a
+//!   new database on that server (created through `db`, which must exist; the databases
+//!   are left there). The user must be allowed to create databases.
+//! - `ACQL_PG_CITUS_WORKERS=host:port,host:port` as well: the server is a Citus
+//!   coordinator, and each new database is also created on every worker, with
+//!   `CREATE EXTENSION citus` on all of them, the coordinator and the workers registered
+//!   (`citus_set_coordinator_host`, `citus_add_node`) and 4 shards per table (the
+//!   default 32 only makes many small tests slow): acql then distributes the tables it
+//!   creates (docs/scale-out.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -184,16 +195,109 @@ fn start() -> Option<Cluster> {
     })
 }
 
-/// The URL of a new, empty database of the shared cluster, or `None` (with the skip
-/// message printed) when no PostgreSQL server binary exists.
-pub fn database() -> Option<String> {
+/// The name of a new test database.
+fn database_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let cluster = CLUSTER.get_or_init(start).as_ref()?;
-    let name = format!(
+    format!(
         "acql_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
-    );
+    )
+}
+
+/// The URL of database `name` on the server of `config` (user, host, port, password).
+fn url_of(config: &postgres::Config, host: &str, port: u16, name: &str) -> String {
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!("postgres://{user}{password}@{host}:{port}/{name}")
+}
+
+fn connect(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("ACQL_PG_URL: cannot connect to {url}: {e}"))
+}
+
+/// A new database on the server of `ACQL_PG_URL` (see the module's doc), and on the Citus
+/// workers of `ACQL_PG_CITUS_WORKERS` when set.
+fn external_database(url: &str) -> String {
+    let config: postgres::Config = url
+        .parse()
+        .unwrap_or_else(|e| panic!("ACQL_PG_URL {url}: {e}"));
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => panic!("ACQL_PG_URL {url}: give a TCP host"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let name = database_name();
+    // Citus registers nodes in shared catalogs of the workers: two registrations at once
+    // fail ("tuple concurrently updated"), so this process makes its databases one by one.
+    static SETUP: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = SETUP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    connect(url)
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("CREATE DATABASE");
+    let created = url_of(&config, &host, port, &name);
+    let Ok(workers) = std::env::var("ACQL_PG_CITUS_WORKERS") else {
+        return created;
+    };
+    let workers: Vec<(String, u16)> = workers
+        .split(',')
+        .map(|w| {
+            let (h, p) = w
+                .trim()
+                .rsplit_once(':')
+                .unwrap_or_else(|| panic!("ACQL_PG_CITUS_WORKERS: `{w}` is not host:port"));
+            (h.to_string(), p.parse().expect("a port number"))
+        })
+        .collect();
+    for (h, p) in &workers {
+        connect(&url_of(&config, h, *p, "postgres"))
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("CREATE DATABASE on a worker");
+        connect(&url_of(&config, h, *p, &name))
+            .batch_execute("CREATE EXTENSION citus")
+            .expect("CREATE EXTENSION citus on a worker");
+    }
+    let mut coordinator = connect(&created);
+    coordinator
+        .batch_execute(&format!(
+            "CREATE EXTENSION citus; ALTER DATABASE {name} SET citus.shard_count = 4"
+        ))
+        .expect("CREATE EXTENSION citus");
+    coordinator
+        .execute(
+            "SELECT citus_set_coordinator_host($1, $2)",
+            &[&host, &i32::from(port)],
+        )
+        .expect("citus_set_coordinator_host");
+    for (h, p) in &workers {
+        coordinator
+            .execute("SELECT citus_add_node($1, $2)", &[h, &i32::from(*p)])
+            .expect("citus_add_node");
+    }
+    created
+}
+
+/// Whether the tests run on a Citus coordinator (`ACQL_PG_URL` and
+/// `ACQL_PG_CITUS_WORKERS`), where a few premises differ (statistics live on the workers).
+pub fn citus() -> bool {
+    std::env::var_os("ACQL_PG_URL").is_some() && std::env::var_os("ACQL_PG_CITUS_WORKERS").is_some()
+}
+
+/// The URL of a new, empty database of the shared cluster, or `None` (with the skip
+/// message printed) when no PostgreSQL server binary exists. With `ACQL_PG_URL`, a new
+/// database on that server instead (see the module's doc).
+pub fn database() -> Option<String> {
+    if let Ok(url) = std::env::var("ACQL_PG_URL") {
+        return Some(external_database(&url));
+    }
+    let cluster = CLUSTER.get_or_init(start).as_ref()?;
+    let name = database_name();
     let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
     let mut client =
         postgres::Client::connect(&admin, postgres::NoTls).expect("connect to the test cluster");
