@@ -190,9 +190,13 @@ fn is_distributed(client: &mut impl GenericClient, table: &str) -> Result<bool, 
 /// The statements that distribute the layout's own tables with Citus (those of
 /// docs/scale-out.md; side tables are distributed as they are created, see [`declare`]).
 /// The keys tables get a co-location group of their own: their `key` is `COLLATE "C"`,
-/// which Citus refuses to co-locate with `acql_counts.collection`.
+/// which Citus refuses to co-locate with `acql_counts.collection`. The id sequences
+/// become the documents' column default first, which makes Citus create them on every
+/// node (each node drawing from its own range), so that writes can go through any node.
 pub(crate) fn citus_distribution_sql() -> &'static str {
-    "SELECT create_reference_table('acql_meta');
+    "ALTER TABLE email_accounts ALTER COLUMN id SET DEFAULT nextval('email_accounts_ids');
+     ALTER TABLE accounts ALTER COLUMN id SET DEFAULT nextval('accounts_ids');
+     SELECT create_reference_table('acql_meta');
      SELECT create_reference_table('acql_indexes');
      SELECT create_distributed_table('acql_counts', 'collection');
      SELECT create_distributed_table('email_accounts', 'id');
