@@ -962,6 +962,65 @@ fn every_unique_index_holds_its_distribution_column() {
     assert!(checked >= 10, "{checked}");
 }
 
+/// On a Citus coordinator (`ACQL_PG_CITUS_WORKERS`, see `common::pg`), acql creates its
+/// tables distributed as docs/scale-out.md says, and an index declared later gets a side
+/// table co-located with its collection. Without Citus there is nothing to check.
+#[test]
+fn on_citus_every_table_is_distributed() {
+    if !pg::citus() {
+        return;
+    }
+    let Some((url, pg)) = store() else { return };
+    pg.add_index(Collection::Accounts, "data.*", IndexKind::Words)
+        .unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let rows = client
+        .query(
+            "SELECT t.tablename::text, p.partmethod::text,
+                 nullif(column_to_column_name(p.logicalrelid, p.partkey), ''), p.colocationid
+             FROM pg_tables t
+             LEFT JOIN pg_dist_partition p ON p.logicalrelid = t.tablename::regclass
+             WHERE t.schemaname = 'public'",
+            &[],
+        )
+        .unwrap();
+    let group = |table: &str| -> Option<i32> {
+        rows.iter()
+            .find(|r| r.get::<_, String>(0) == table)
+            .map(|r| r.get(3))
+    };
+    let mut side_tables = 0;
+    for r in &rows {
+        let table: String = r.get(0);
+        let method: Option<String> = r.get(1);
+        let column: Option<String> = r.get(2);
+        let (want_method, want_column) = match table.as_str() {
+            "acql_meta" | "acql_indexes" => ("n", None),
+            "acql_counts" => ("h", Some("collection")),
+            "email_accounts" | "accounts" => ("h", Some("id")),
+            "email_accounts_keys" | "accounts_keys" => ("h", Some("key")),
+            t if ["ix_", "cx_", "wx_"].iter().any(|p| t.starts_with(p)) => {
+                side_tables += 1;
+                ("h", Some("doc"))
+            }
+            t => panic!("an unexpected table {t}"),
+        };
+        assert_eq!(method.as_deref(), Some(want_method), "{table}");
+        assert_eq!(column.as_deref(), want_column, "{table}");
+    }
+    assert_eq!(side_tables, pg.catalog().unwrap().indexes.len());
+    // Side tables are co-located with the documents they index.
+    for def in pg.catalog().unwrap().indexes {
+        assert_eq!(
+            group(&def.table()),
+            group(def.collection.table()),
+            "{}",
+            def.table()
+        );
+    }
+    assert_eq!(group("accounts"), group("email_accounts"));
+}
+
 /// `POST /method` with a form body, over plain HTTP/1.1; the reply's JSON.
 fn post(served: &crate::common::Served, method: &str, pairs: &[(&str, &str)]) -> Value {
     post_to(served.addr, method, pairs)
