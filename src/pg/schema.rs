@@ -118,8 +118,6 @@ pub(crate) fn side_indexes_sql(def: &IndexDef) -> String {
     }
 }
 
-/// Drops the indexes of one side table (a bulk load into an empty collection builds
-/// them again at the end, which is faster than keeping them up to date row by row).
 /// `ANALYZE` of a collection's document table and of the side tables `defs`.
 pub(crate) fn analyze_sql(c: Collection, defs: &[IndexDef]) -> String {
     let mut tables = vec![c.table().to_string()];
@@ -127,6 +125,8 @@ pub(crate) fn analyze_sql(c: Collection, defs: &[IndexDef]) -> String {
     format!("ANALYZE {};", tables.join(", "))
 }
 
+/// Drops the indexes of one side table (a bulk load into an empty collection builds
+/// them again at the end, which is faster than keeping them up to date row by row).
 pub(crate) fn drop_side_indexes_sql(def: &IndexDef) -> String {
     let t = def.table();
     let names: &[&str] = match def.kind {
