@@ -1568,6 +1568,13 @@ fn a_load_and_a_new_index_leave_statistics() {
         .into_iter()
         .find(|d| d.spec() == "email")
         .unwrap();
+    if pg::citus() {
+        // The coordinator keeps no statistics of a distributed table (its shards' are on
+        // the workers): the load and the new index, with their `ANALYZE`, must just run.
+        pg.add_index(Collection::EmailAccounts, "v", IndexKind::Value)
+            .unwrap();
+        return;
+    }
     assert!(analyzed(&mut client, "email_accounts") > 0);
     assert!(analyzed(&mut client, &email.table()) > 0);
     let v = pg
