@@ -26,11 +26,13 @@ use crate::value::{Node, ValueKey};
 pub use super::prepared::Prepared;
 pub(crate) use super::sqlite::{explain_query_plan, physical_plan};
 pub(crate) use super::statement::Run;
+#[cfg(feature = "postgres")]
+pub(crate) use super::statement::candidates_needed;
+pub(crate) use super::statement::run_count;
 pub use super::statement::{
     DEFAULT_TIMEOUT, Executed, Guard, MAX_TIMEOUT, Out, Summary, Trace, Window,
 };
 use super::statement::{candidates, count_all, matching, matching_first};
-pub(crate) use super::statement::{candidates_needed, run_count};
 
 /// Writes one document record into `out`.
 pub(crate) fn emit_doc(

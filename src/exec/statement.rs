@@ -111,6 +111,7 @@ impl Guard {
     }
 
     /// Whether the run is traced (EXPLAIN ANALYZE).
+    #[cfg(feature = "postgres")]
     pub(crate) fn tracing(&self) -> bool {
         self.trace.is_some()
     }
