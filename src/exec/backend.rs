@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::ExecError;
 use super::aggregate::IntegerSums;
 use super::eval::Filter;
-use super::statement::Guard;
+use super::guard::Guard;
 use crate::plan::lower::Sql;
 use crate::value::{Number, ValueKey};
 
@@ -163,19 +163,12 @@ pub(crate) trait Backend {
         Ok(None)
     }
 
-    /// The documents present in every stream of `sqls` (each in id order). By default the
-    /// first stream's ids marked by each other's; SQLite merges the open streams instead.
+    /// The documents present in every stream of `sqls` (each in id order): SQLite merges
+    /// the open streams; a backend that reads each statement whole marks the first
+    /// stream's ids by each other's (`statement::mark_count`).
     fn merge_count(&self, sqls: &[Sql], guard: &mut Guard) -> Result<u64, Self::Error>
     where
-        Self: Sized,
-    {
-        super::statement::mark_count(
-            self,
-            &sqls[..1.min(sqls.len())],
-            sqls.iter().skip(1).map(std::slice::from_ref),
-            guard,
-        )
-    }
+        Self: Sized;
 
     /// Runs a summary statement, calling `f` per row; false when the database could not
     /// compute it (SQLite's exact `sum` past 64 bits fails with "integer overflow"): the

@@ -10,6 +10,7 @@ mod backend;
 pub mod cursor;
 pub mod eval;
 pub(crate) mod group;
+mod guard;
 mod prepared;
 pub mod project;
 pub mod run;

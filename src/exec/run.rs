@@ -28,6 +28,8 @@ pub(crate) use super::sqlite::{explain_query_plan, physical_plan};
 pub(crate) use super::statement::Run;
 #[cfg(feature = "postgres")]
 pub(crate) use super::statement::candidates_needed;
+#[cfg(feature = "postgres")]
+pub(crate) use super::statement::mark_count;
 pub(crate) use super::statement::run_count;
 pub use super::statement::{
     DEFAULT_TIMEOUT, Executed, Guard, MAX_TIMEOUT, Out, Summary, Trace, Window,

@@ -622,6 +622,17 @@ impl Backend for Pg<'_, '_> {
     /// The walk's `LIMIT` (its last parameter) asks for twice the page (at least 8 rows),
     /// then eight times more: a later read goes on after the rows already visited (the
     /// run's snapshot gives the same rows in the same order).
+    fn merge_count(&self, sqls: &[Sql], guard: &mut Guard) -> crate::Result<u64> {
+        // Statements are read whole here, so a merge of open streams gains nothing over
+        // marking the first stream's ids.
+        crate::exec::run::mark_count(
+            self,
+            &sqls[..1.min(sqls.len())],
+            sqls.iter().skip(1).map(std::slice::from_ref),
+            guard,
+        )
+    }
+
     fn walk_rows<F>(&self, sql: &Sql, need: u64, guard: &mut Guard, mut f: F) -> crate::Result<()>
     where
         F: for<'r> FnMut(&Row) -> crate::Result<ControlFlow<()>>,
