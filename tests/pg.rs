@@ -895,7 +895,7 @@ fn explain_shows_the_physical_plan_in_postgres_sql() {
         (
             "SELECT * FROM emailAccounts ORDER BY data.n DESC LIMIT 5",
             format!(
-                "sql walk: SELECT x.kt, x.kn::text AS kn_text, x.ks, x.doc, t.body FROM {n} x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc DESC LIMIT $2"
+                "sql walk and count: SELECT w.doc, t.body, (SELECT coalesce(sum(n), 0)::bigint FROM acql_counts WHERE collection = 'emailAccounts') AS total FROM (SELECT x.kt, x.kn, x.ks, x.doc FROM {n} x WHERE x.b = $1 ORDER BY x.kt DESC, x.kn DESC, x.ks DESC, x.doc LIMIT 8) w JOIN email_accounts t ON t.id = w.doc ORDER BY w.kt DESC, w.kn DESC, w.ks DESC, w.doc"
             ),
         ),
         (
@@ -1618,6 +1618,65 @@ fn without_indexes_reads_the_whole_collection_on_postgres_too() {
     }
 }
 
+/// A page in index order and a covered extreme read their rows and their count in one
+/// statement, run once (outside a snapshot). A walk whose first rows do not fill the page
+/// starts again and reads on in one snapshot, and answers what the full scan answers.
+#[test]
+fn a_walk_and_an_extreme_carry_their_count_in_one_statement() {
+    let Some((url, pg)) = store() else { return };
+    load_three_countries(&pg);
+    let engine = Engine::connect(&url).unwrap();
+    for q in [
+        "SELECT * FROM emailAccounts ORDER BY data.n DESC LIMIT 5",
+        "SELECT * FROM emailAccounts ORDER BY data.n LIMIT 5",
+        "SELECT max(data.n) FROM emailAccounts",
+        "SELECT min(data.n), count(*) FROM emailAccounts",
+    ] {
+        let a = engine.analyze(q).unwrap();
+        assert_eq!(a.trace.statements.len(), 1, "{q}: {a}");
+        assert_eq!(a.trace.statements[0].runs, 1, "{q}: {a}");
+        assert_eq!(a.total_count, 300, "{q}: {a}");
+    }
+    // Each of 20 documents holds 30 values: from the 21st row on, the walk meets
+    // documents it has already read, so a page past the 20th needs a second read.
+    let Some((url, pg)) = store() else { return };
+    let docs: String = (0..20)
+        .map(|i| {
+            let m: Vec<String> = (0..30).map(|v| ((v * 7 + i) % 30).to_string()).collect();
+            format!(
+                "{{\"email\": \"u{i:03}@x.com\", \"data\": {{\"m\": [{}]}}}}\n",
+                m.join(", ")
+            )
+        })
+        .collect();
+    pg.import_ndjson(
+        docs.as_bytes(),
+        ImportOptions::new(Collection::EmailAccounts),
+    )
+    .unwrap();
+    pg.add_index(Collection::EmailAccounts, "data.m", IndexKind::Value)
+        .unwrap();
+    let engine = Engine::connect(&url).unwrap();
+    let plain = engine.without_indexes();
+    let opts = SearchOptions::default();
+    for q in [
+        "SELECT * FROM emailAccounts ORDER BY data.m DESC START 15 LIMIT 10",
+        "SELECT * FROM emailAccounts ORDER BY data.m START 12 LIMIT 10",
+    ] {
+        let e = engine.explain(q).unwrap();
+        assert!(e.contains("order: walk"), "{q}: {e}");
+        let a = engine.analyze(q).unwrap();
+        let walked: u64 = a.trace.statements.iter().map(|s| s.runs).sum();
+        assert!(walked >= 3, "{q}: a start and two reads in a snapshot: {a}");
+        let (got, want) = (
+            engine.search(q, &opts).unwrap(),
+            plain.search(q, &opts).unwrap(),
+        );
+        assert_eq!(got.results, want.results, "{q}");
+        assert_eq!(got.total_count, want.total_count, "{q}");
+    }
+}
+
 /// EXPLAIN on PostgreSQL lists the statements a run executes: a page whose deferred count
 /// rides in the page's first read shows that one statement (not the count on its own),
 /// every statement a traced run executed is listed, and every statement listed as always
@@ -1659,6 +1718,9 @@ fn explain_on_postgres_lists_what_runs() {
         "SELECT data.n, count(*) FROM emailAccounts GROUP BY data.n",
         "SELECT avg(data.n), sum(data.n) FROM emailAccounts WHERE data.n >= 2",
         "SELECT variance(data.n), min(data.n) FROM emailAccounts",
+        "SELECT max(data.n) FROM emailAccounts",
+        "SELECT min(data.n), max(data.n), count(*) FROM emailAccounts",
+        "SELECT * FROM emailAccounts WHERE profile.age = 33 ORDER BY data.n DESC LIMIT 5",
     ] {
         let e = engine.explain(q).unwrap();
         let a = engine.analyze(q).unwrap();

@@ -111,14 +111,41 @@ pub(crate) trait Backend {
     }
 
     /// Runs an index walk (see `lower::index_walk`), calling `f` per row until it breaks;
-    /// `need` is the page's end (matches, the look-ahead one included). PostgreSQL binds
-    /// the walk's `LIMIT` and reads on with a larger one when the caller wants more.
-    fn walk_rows<F>(&self, sql: &Sql, need: u64, guard: &mut Guard, f: F) -> Result<(), Self::Error>
+    /// `need` is about how many rows the caller will take. PostgreSQL sets the walk's
+    /// `LIMIT` and reads on with a larger one when the caller wants more. With `count`,
+    /// as [`Backend::source_rows`]: a count that may ride in the walk's first read.
+    fn walk_rows<F>(
+        &self,
+        sql: &Sql,
+        need: u64,
+        count: Option<&Sql>,
+        guard: &mut Guard,
+        f: F,
+    ) -> Result<Option<u64>, Self::Error>
     where
         F: for<'r> FnMut(&Self::Row<'r>) -> Result<ControlFlow<()>, Self::Error>,
     {
-        let _ = need;
-        self.each_row(sql, guard, f)
+        let _ = (need, count);
+        self.each_row(sql, guard, f)?;
+        Ok(None)
+    }
+
+    /// Runs a seek of a few index rows (`lower::covered_extreme`, whose plan is the same
+    /// whatever its values), calling `f` per row until it breaks. With `count`, as
+    /// [`Backend::source_rows`]: a count that may ride in the same statement.
+    fn seek_rows<F>(
+        &self,
+        sql: &Sql,
+        count: Option<&Sql>,
+        guard: &mut Guard,
+        f: F,
+    ) -> Result<Option<u64>, Self::Error>
+    where
+        F: for<'r> FnMut(&Self::Row<'r>) -> Result<ControlFlow<()>, Self::Error>,
+    {
+        let _ = count;
+        self.each_row(sql, guard, f)?;
+        Ok(None)
     }
 
     /// Fetches document `id` with `fetch` (`lower::fetch_one`) and calls `f` with it;

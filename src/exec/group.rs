@@ -119,7 +119,16 @@ fn covered_aggregates<B: Backend>(
     guard: &mut Guard,
     out: &mut Out<'_>,
 ) -> Result<Summary, B::Error> {
-    let total = count_all(b, r, count, guard)?;
+    // A count of one statement may ride in the first seek for an extreme; otherwise (or
+    // when that seek found nothing) it runs first, on its own.
+    let ride = match count {
+        Count::Sql(c) if numbers.iter().any(|n| matches!(n, Numbers::Extreme { .. })) => Some(c),
+        _ => None,
+    };
+    let mut total = match ride {
+        Some(_) => None,
+        None => Some(count_all(b, r, count, guard)?),
+    };
     // Sources shared by several aggregates (`min(a), max(a), avg(a)`) are read once:
     // their numbers and their summaries, by the rows statement.
     let mut read: Vec<(&Sql, Vec<Number>)> = Vec::new();
@@ -127,17 +136,23 @@ fn covered_aggregates<B: Backend>(
     let mut accs: Vec<Accumulator> = aggs.iter().map(Accumulator::new).collect();
     for (acc, source) in accs.iter_mut().zip(numbers) {
         let (rows, distinct, summary) = match source {
-            Numbers::Count => {
-                acc.set_count(total);
-                continue;
-            }
+            // Set below, once the count is known.
+            Numbers::Count => continue,
             Numbers::Extreme {
                 extreme,
                 first,
                 slot,
             } => {
-                if let Some(x) = extreme_number(b, (extreme, first, *slot), guard)? {
+                let ride = ride.filter(|_| total.is_none());
+                let (x, counted) = extreme_number(b, (extreme, first, *slot), ride, guard)?;
+                if let Some(x) = x {
                     acc.push_number(x);
+                }
+                if ride.is_some() {
+                    total = Some(match counted {
+                        Some(n) => n,
+                        None => count_all(b, r, count, guard)?,
+                    });
                 }
                 continue;
             }
@@ -169,6 +184,15 @@ fn covered_aggregates<B: Backend>(
         }
         let (_, numbers) = read.iter().find(|(s, _)| *s == rows).expect("read above");
         numbers.iter().for_each(|x| acc.push_number(*x));
+    }
+    let total = match total {
+        Some(n) => n,
+        None => count_all(b, r, count, guard)?,
+    };
+    for (acc, source) in accs.iter_mut().zip(numbers) {
+        if matches!(source, Numbers::Count) {
+            acc.set_count(total);
+        }
     }
     let mut s = page_rows(vec![aggregate_row(aggs, &accs, total)], r.w, out);
     s.total = Some(total);
@@ -216,23 +240,27 @@ fn in_document_order(mut rows: Vec<(i64, Number)>, distinct: bool) -> Vec<Number
 
 /// The smallest or largest number of an index binding, as the evaluator would report it:
 /// of equal values (`1`, `1.0`), the first document's.
+/// With `count`, a count that may ride in the extreme's seek: its number when it did.
 fn extreme_number<B: Backend>(
     b: &B,
     (extreme, first, slot): (&Sql, &Sql, usize),
+    count: Option<&Sql>,
     guard: &mut Guard,
-) -> Result<Option<Number>, B::Error> {
+) -> Result<(Option<Number>, Option<u64>), B::Error> {
     let mut found: Option<ValueKey> = None;
-    b.each_row(extreme, guard, |row| {
+    let counted = b.seek_rows(extreme, count, guard, |row| {
         found = row
             .key(0)?
             .filter(|k| matches!(k, ValueKey::Int(_) | ValueKey::Real(_)));
         Ok(ControlFlow::Break(()))
     })?;
     let value = match found {
-        None => return Ok(None),
+        None => return Ok((None, counted)),
         // A number keyed as an integer was written as that integer by every document
         // holding it (the index is not lossy): nothing to tell them apart.
-        Some(ValueKey::Int(i)) => return Ok(super::backend::number_of(ValueKey::Int(i))),
+        Some(ValueKey::Int(i)) => {
+            return Ok((super::backend::number_of(ValueKey::Int(i)), counted));
+        }
         Some(value) => value,
     };
     let mut first_equal = first.clone();
@@ -240,11 +268,11 @@ fn extreme_number<B: Backend>(
         *p = value;
     }
     let mut x = None;
-    b.each_row(&first_equal, guard, |row| {
+    b.seek_rows(&first_equal, None, guard, |row| {
         x = row.number(0)?;
         Ok(ControlFlow::Break(()))
     })?;
-    Ok(x)
+    Ok((x, counted))
 }
 
 /// Groups read from index rows ([`Operator::CoveringGroups`]): each group's documents

@@ -282,6 +282,14 @@ fn run_walk<B: Backend>(
 ) -> Result<Summary, B::Error> {
     let (p, w) = (r.p, r.w);
     let page = page_end(w);
+    // Rows the walk is likely to read: the page, or more when the filter skips some.
+    let need = candidates_needed(page, p.plan.filter.is_some());
+    // A count of one statement may ride in the walk's first read.
+    let mut ride = match (w.count, walk.total, walk.count) {
+        (true, None, Some(Count::Sql(c))) => Some(c),
+        _ => None,
+    };
+    let counted;
     let mut pager = Pager::new(w, false);
     // Every document the walk read (matching or not) is not read again after it.
     let mut seen: HashSet<i64> = HashSet::new();
@@ -330,7 +338,7 @@ fn run_walk<B: Backend>(
             };
         // `(key, id, doc)`, the key as wide as the backend selects it.
         let (id_col, doc_col) = (B::KEY_WIDTH, B::KEY_WIDTH + 1);
-        b.walk_rows(walk.walk, page, guard, |row| {
+        counted = b.walk_rows(walk.walk, need, ride.take(), guard, |row| {
             let key = row.key(0)?;
             if run_key.as_ref() != Some(&key) {
                 if flush(&mut run)?.is_break() {
@@ -354,10 +362,11 @@ fn run_walk<B: Backend>(
             done = flush(&mut run)?.is_break();
         }
     } else {
-        b.walk_rows(walk.walk, page, guard, |row| {
+        // Rows come in order, equal keys by id.
+        counted = b.walk_rows(walk.walk, need, ride.take(), guard, |row| {
             let id = row.int(0)?;
             // A multi-valued document appears once per value; its first row is its
-            // smallest value, which is its sort key.
+            // smallest (descending: largest) value, which is its sort key.
             if !seen.insert(id) {
                 return Ok(ControlFlow::Continue(()));
             }
@@ -399,7 +408,10 @@ fn run_walk<B: Backend>(
         s.total = Some(match (walk.total, walk.count) {
             (Some(n), _) => n,
             (None, _) if complete => matched,
-            (None, Some(count)) => count_all(b, r, count, guard)?,
+            (None, Some(count)) => match counted {
+                Some(n) => n,
+                None => count_all(b, r, count, guard)?,
+            },
             (None, None) => matched,
         });
     }

@@ -26,6 +26,35 @@ pub enum Out<'s> {
     Json(&'s mut dyn FnMut(&[u8]) -> ControlFlow<()>),
 }
 
+impl Out<'_> {
+    /// Runs `f` with an `Out` of the same kind that holds the records, then hands them
+    /// on here: a run that may have to start again emits nothing twice. True when this
+    /// `Out` stopped taking them.
+    pub(crate) fn held<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Out<'_>) -> Result<T, E>,
+    ) -> Result<(T, bool), E> {
+        match self {
+            Out::Values(sink) => {
+                let mut held = Vec::new();
+                let t = f(&mut Out::Values(&mut |v| {
+                    held.push(v);
+                    ControlFlow::Continue(())
+                }))?;
+                Ok((t, held.into_iter().any(|v| sink(v).is_break())))
+            }
+            Out::Json(sink) => {
+                let mut held = Vec::new();
+                let t = f(&mut Out::Json(&mut |b| {
+                    held.push(b.to_vec());
+                    ControlFlow::Continue(())
+                }))?;
+                Ok((t, held.iter().any(|b| sink(b).is_break())))
+            }
+        }
+    }
+}
+
 /// Which part of the results to produce.
 #[derive(Clone, Debug, Default)]
 pub struct Window {

@@ -27,13 +27,14 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Portal, Row, Statement, Transaction};
 
 use super::docs::{Statements, exact_decimal};
+use crate::exec::ExecError;
 use crate::exec::aggregate::{IntegerSums, Sums};
 use crate::exec::run::{
     Backend, Guard, Out, Prepared, RowView, Run, Summary, Window, candidates_needed, page_end,
     run_count, run_operator,
 };
 use crate::plan::lower::{self, Dialect, Sql};
-use crate::plan::physical::{self, Count, Facts, Operator, Physical, Source};
+use crate::plan::physical::{self, Count, Facts, Numbers, Operator, Physical, Source};
 use crate::plan::{Access, Lookup, Probe};
 use crate::store::StoreError;
 use crate::value::ValueKey;
@@ -71,6 +72,9 @@ pub(crate) struct Db<'c> {
     portals_custom: bool,
     /// The key columns whose keys select at most a few rows each (see [`UniqueKeys`]).
     unique: Arc<UniqueKeys>,
+    /// In an optimistic run ([`Db::optimistic`]): whether a statement ran, and whether
+    /// the run then asked for another.
+    optimistic: Option<(bool, bool)>,
 }
 
 /// Side-table key columns (`ix_3.ks`, `ix_3.kn`) where, by PostgreSQL's statistics, a key
@@ -154,7 +158,35 @@ impl<'c> Db<'c> {
             statements,
             portals_custom: false,
             unique: Arc::default(),
+            optimistic: None,
         })
+    }
+
+    /// A run outside a snapshot that expects to need one statement: a second one fails
+    /// the run (with [`ExecError::Cancelled`], which the caller must not report) and
+    /// [`Db::must_restart`] then says the run must be made again in a snapshot.
+    pub(crate) fn optimistic(mut self) -> Self {
+        if matches!(self.target, Target::Direct(_)) {
+            self.optimistic = Some((false, false));
+        }
+        self
+    }
+
+    /// Whether an optimistic run asked for a second statement.
+    pub(crate) fn must_restart(&self) -> bool {
+        self.optimistic.is_some_and(|(_, again)| again)
+    }
+
+    /// Counts a statement of an optimistic run; fails a second one.
+    fn one_more(&mut self) -> crate::Result<()> {
+        if let Some((ran, again)) = &mut self.optimistic {
+            if *ran {
+                *again = true;
+                return Err(ExecError::Cancelled.into());
+            }
+            *ran = true;
+        }
+        Ok(())
     }
 
     /// Uses `unique` to choose how page reads are planned.
@@ -201,16 +233,30 @@ impl<'c> Db<'c> {
         plan: Plan,
         guard: &Guard,
     ) -> crate::Result<Vec<Row>> {
+        match limit {
+            Some(n) => self.rows_as(&format!("{} LIMIT {n}", sql.text), sql, plan, guard),
+            None => self.rows_as(&sql.text, sql, plan, guard),
+        }
+    }
+
+    /// Every row of the statement `run`, which takes the parameters of `sql` and is
+    /// traced as `sql`.
+    fn rows_as(
+        &mut self,
+        run: &str,
+        sql: &Sql,
+        plan: Plan,
+        guard: &Guard,
+    ) -> crate::Result<Vec<Row>> {
         guard.check()?;
-        let limited;
-        let run = match limit {
-            Some(n) => {
-                limited = format!("{} LIMIT {n}", sql.text);
-                &limited
-            }
-            None => &sql.text,
-        };
+        self.one_more()?;
         let timer = guard.timer();
+        // A statement without values has nothing to plan with: its plan is made once.
+        let plan = if sql.params.is_empty() {
+            Plan::Generic
+        } else {
+            plan
+        };
         // The named statement, prepared once, also says the parameters' types.
         let stmt = self.statement(run)?;
         let params = bound(&stmt, sql);
@@ -417,6 +463,35 @@ pub(crate) fn needs_snapshot(op: &Operator) -> bool {
     }
 }
 
+/// Records a run may hold back ([`crate::exec::statement::Out::held`]) while it finds out
+/// whether it needs a snapshot.
+const HELD_RECORDS: u64 = 1000;
+
+/// Whether a run of `op` for `w` most likely needs one statement, though it may need
+/// more (then in one snapshot): a walk whose first read fills the page and carries its
+/// count, an extreme whose seek carries the count. Such a run goes outside a snapshot,
+/// holding its records, and starts again in one if it needs a second statement
+/// ([`Db::optimistic`]): a snapshot's `BEGIN` and `COMMIT` are two round trips.
+pub(crate) fn likely_one_statement(op: &Operator, w: &Window) -> bool {
+    let one = |c: &Count| matches!(c, Count::Sql(_));
+    match op {
+        Operator::Walk { count, total, .. } => {
+            w.limit.is_some_and(|l| l <= HELD_RECORDS)
+                && (!w.count || total.is_some() || count.as_ref().is_none_or(one))
+        }
+        Operator::CoveredAggregates { count, numbers } => {
+            one(count)
+                && numbers
+                    .iter()
+                    .filter(|n| !matches!(n, Numbers::Count))
+                    .count()
+                    == 1
+                && numbers.iter().any(|n| matches!(n, Numbers::Extreme { .. }))
+        }
+        _ => false,
+    }
+}
+
 /// Runs the operator of `ph`.
 pub(crate) fn run(
     db: &mut Db<'_>,
@@ -466,6 +541,26 @@ impl<'a, 'c> Pg<'a, 'c> {
     ) -> crate::Result<Vec<Row>> {
         self.db.borrow_mut().rows_limited(sql, limit, plan, guard)
     }
+
+    /// Every row of `sql`, a statement whose plan does not depend on its values (planned
+    /// once), with `count` riding as its last column ([`lower::with_count_column`]): its
+    /// number goes to `counted` when there was a row to carry it.
+    fn rows_counted(
+        &self,
+        sql: &Sql,
+        count: Option<&Sql>,
+        counted: &mut Option<u64>,
+        guard: &Guard,
+    ) -> crate::Result<Vec<Row>> {
+        let Some(both) = count.and_then(|c| lower::with_count_column(sql, c)) else {
+            return self.rows(sql, None, Plan::Generic, guard);
+        };
+        let rows = self.rows(&both, None, Plan::Generic, guard)?;
+        if let Some(row) = rows.first() {
+            *counted = Some(u64::try_from(integer_at(row, row.len() - 1)?).unwrap_or(0));
+        }
+        Ok(rows)
+    }
 }
 
 /// The first read of a page of `need` candidates: `LIMIT` rounded up to a power of two
@@ -503,20 +598,46 @@ pub(crate) fn as_run(
     w: &Window,
     unique: &UniqueKeys,
 ) -> Option<Physical> {
-    let Operator::Insertion {
-        source: Source::Candidates(sql) | Source::ScanFilter { sql, .. },
-        count: Some(Count::Sql(count)),
-        deferred: true,
-    } = &ph.operator
-    else {
-        return None;
+    let first = match &ph.operator {
+        Operator::Insertion {
+            source: Source::Candidates(sql) | Source::ScanFilter { sql, .. },
+            count: Some(Count::Sql(count)),
+            deferred: true,
+        } => {
+            let need = candidates_needed(page_end(w), p.residual(ph.choice).is_some());
+            first_with_count(sql, need, count, insertion_page(ph, unique))?
+        }
+        Operator::Walk {
+            walk,
+            total: None,
+            count: Some(Count::Sql(count)),
+            ..
+        } if w.count => {
+            let need = candidates_needed(page_end(w), p.plan.filter.is_some());
+            lower::with_count_column(&lower::with_limit(walk, first_walk_read(need)), count)?
+        }
+        Operator::CoveredAggregates {
+            count: Count::Sql(count),
+            numbers,
+        } => {
+            let extreme = numbers.iter().find_map(|n| match n {
+                Numbers::Extreme { extreme, .. } => Some(extreme),
+                _ => None,
+            })?;
+            lower::with_count_column(extreme, count)?
+        }
+        _ => return None,
     };
-    let need = candidates_needed(page_end(w), p.residual(ph.choice).is_some());
-    let first = first_with_count(sql, need, count, insertion_page(ph, unique))?;
     Some(Physical {
         first_page: Some(first),
         ..ph.clone()
     })
+}
+
+/// The `LIMIT` of a walk's first read for about `need` rows: a power of two past it (at
+/// least 8; one more row ends a descending run of equal keys).
+fn first_walk_read(need: u64) -> u64 {
+    need.saturating_add(1).clamp(8, 1 << 40).next_power_of_two()
 }
 
 /// Calls `f` per row until it breaks.
@@ -633,25 +754,59 @@ impl Backend for Pg<'_, '_> {
         )
     }
 
-    fn walk_rows<F>(&self, sql: &Sql, need: u64, guard: &mut Guard, mut f: F) -> crate::Result<()>
+    /// The walk's `LIMIT` asks for [`first_walk_read`] rows, then eight times more: a later read
+    /// goes on after the rows already visited (the run's snapshot gives the same rows in
+    /// the same order). Each limit is written in the statement's text, whose plan (an
+    /// index in key order joined to the documents by id, whatever the values) is made
+    /// once per connection.
+    fn walk_rows<F>(
+        &self,
+        sql: &Sql,
+        need: u64,
+        count: Option<&Sql>,
+        guard: &mut Guard,
+        mut f: F,
+    ) -> crate::Result<Option<u64>>
     where
         F: for<'r> FnMut(&Row) -> crate::Result<ControlFlow<()>>,
     {
-        let mut wanted = i64::try_from(need.saturating_mul(2).max(8)).unwrap_or(i64::MAX);
+        let mut wanted = first_walk_read(need);
         let mut visited = 0;
+        let mut count = count;
+        let mut counted = None;
         loop {
-            let mut sql = sql.clone();
-            if let Some(last) = sql.params.last_mut() {
-                *last = ValueKey::Int(wanted);
-            }
-            let rows = self.rows(&sql, None, Plan::Custom, guard)?;
+            let limited = lower::with_limit(sql, wanted);
+            let rows = match count.take() {
+                Some(c) => self.rows_counted(&limited, Some(c), &mut counted, guard)?,
+                // Every other read is traced as the walk itself.
+                None => self
+                    .db
+                    .borrow_mut()
+                    .rows_as(&limited.text, sql, Plan::Generic, guard)?,
+            };
             let flow = visit(rows.get(visited..).unwrap_or_default(), guard, &mut f)?;
-            if flow.is_break() || (rows.len() as i64) < wanted {
-                return Ok(());
+            if flow.is_break() || (rows.len() as u64) < wanted {
+                return Ok(counted);
             }
             visited = rows.len();
             wanted = wanted.saturating_mul(8);
         }
+    }
+
+    fn seek_rows<F>(
+        &self,
+        sql: &Sql,
+        count: Option<&Sql>,
+        guard: &mut Guard,
+        mut f: F,
+    ) -> crate::Result<Option<u64>>
+    where
+        F: for<'r> FnMut(&Row) -> crate::Result<ControlFlow<()>>,
+    {
+        let mut counted = None;
+        let rows = self.rows_counted(sql, count, &mut counted, guard)?;
+        let _ = visit(&rows, guard, &mut f)?;
+        Ok(counted)
     }
 
     fn fetch_doc<R>(

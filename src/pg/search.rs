@@ -333,6 +333,22 @@ fn run_prepared(
         crate::exec::watchdog::watch_postgres(&conn.client, guard.deadline(), guard.cancel());
     let result = (|| {
         let fixed = run::fixed_physical(p, w);
+        if let Some(ph) = fixed
+            .as_ref()
+            .filter(|ph| run::likely_one_statement(&ph.operator, w))
+        {
+            // Outside a snapshot, the records held until the run is known to need no
+            // second statement; else the run starts again in a snapshot.
+            let mut db = Db::new(&mut conn.client, &mut conn.statements, false)?
+                .with_unique(Arc::clone(unique))
+                .optimistic();
+            let ran = out.held(|held| run::run(&mut db, p, ph, w, guard, held));
+            if !db.must_restart() {
+                let (mut s, stopped) = ran?;
+                s.stopped |= stopped;
+                return Ok(s);
+            }
+        }
         let snapshot = fixed
             .as_ref()
             .is_none_or(|ph| run::needs_snapshot(&ph.operator));

@@ -146,6 +146,13 @@ impl Dialect {
         }
     }
 
+    /// Whether a descending index walk returns the documents of equal keys in id order:
+    /// PostgreSQL sorts each run of equal keys (an incremental sort); SQLite reads the
+    /// primary key backwards, and the executor turns each run around.
+    pub fn walk_ties_by_id(self) -> bool {
+        self == Dialect::Postgres
+    }
+
     /// The key order of the side table aliased `a` (numbers < strings < booleans).
     fn key_order(self, a: &str, descending: bool) -> String {
         let desc = if descending { " DESC" } else { "" };
@@ -913,18 +920,30 @@ pub fn index_walk(
     start: Option<&Bound>,
 ) -> Sql {
     let mut sql = Sql::new(d);
-    let key = if descending {
-        format!("{}, ", d.key_columns("x"))
+    // PostgreSQL's descending walk: the index rows in a subquery, equal keys put in id
+    // order by an incremental sort of each run, and only the rows kept joined to their
+    // documents.
+    let ties_by_id = descending && d.walk_ties_by_id();
+    if ties_by_id {
+        sql.push("SELECT w.doc, t.");
+        sql.push(d.doc_column());
+        sql.push(" FROM (SELECT x.kt, x.kn, x.ks, x.doc FROM ");
+        sql.push(index.index.table().as_str());
+        sql.push(" x WHERE ");
     } else {
-        String::new()
-    };
-    let _ = write!(
-        sql.text,
-        "SELECT {key}x.doc, t.{} FROM {} x JOIN {} t ON t.id = x.doc WHERE ",
-        d.doc_column(),
-        index.index.table(),
-        collection.table()
-    );
+        let key = if descending {
+            format!("{}, ", d.key_columns("x"))
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            sql.text,
+            "SELECT {key}x.doc, t.{} FROM {} x JOIN {} t ON t.id = x.doc WHERE ",
+            d.doc_column(),
+            index.index.table(),
+            collection.table()
+        );
+    }
     cond_b(&mut sql, index, "x");
     if let Some(b) = start {
         // A start bound only comes with a single-valued index, where a value of another
@@ -949,6 +968,16 @@ pub fn index_walk(
     if let Some(b) = end {
         key_bound(&mut sql, "x", b, descending, None);
     }
+    if ties_by_id {
+        let _ = write!(
+            sql.text,
+            " ORDER BY {}, x.doc LIMIT {WALK_ROWS}) w JOIN {} t ON t.id = w.doc ORDER BY {}, w.doc",
+            d.key_order("x", true),
+            collection.table(),
+            d.key_order("w", true),
+        );
+        return sql;
+    }
     let _ = write!(
         sql.text,
         " ORDER BY {}, x.doc{}",
@@ -957,24 +986,28 @@ pub fn index_walk(
     );
     if d == Dialect::Postgres {
         // PostgreSQL sends every row of a statement: the executor asks for as many as a
-        // page needs (the last parameter), and again for more when they were not enough.
-        // The limit also makes the planner prefer the index order to a sort.
-        sql.push(" LIMIT ");
-        sql.bind_plain(ValueKey::Int(WALK_ROWS));
+        // page needs ([`with_limit`]), and again for more when they were not enough. The
+        // limit also makes the planner prefer the index order to a sort; written, not
+        // bound, so that a plan made once fits every run with the same limit.
+        let _ = write!(sql.text, " LIMIT {WALK_ROWS}");
     }
     sql
 }
 
-/// PostgreSQL: the first `limit` rows of a page's source ([`candidates`],
-/// [`first_candidates`]) with the number `count` returns as a third column, in one
-/// statement (one round trip, one snapshot). The count runs once, when the first row is
-/// read (none without rows). `None` in SQLite.
-pub fn page_with_count(source: &Sql, limit: u64, count: &Sql) -> Option<Sql> {
-    if source.dialect != Dialect::Postgres || count.dialect != Dialect::Postgres {
-        return None;
+/// `sql`, a PostgreSQL walk ([`index_walk`]), reading `limit` rows.
+pub fn with_limit(sql: &Sql, limit: u64) -> Sql {
+    Sql {
+        text: sql.text.replacen(
+            &format!(" LIMIT {WALK_ROWS}"),
+            &format!(" LIMIT {limit}"),
+            1,
+        ),
+        ..sql.clone()
     }
-    // The count's placeholders follow the source's.
-    let shift = source.params.len();
+}
+
+/// `count`'s text with its placeholders numbered after `shift` others.
+fn shifted_placeholders(count: &Sql, shift: usize) -> Option<String> {
     let mut counted = String::with_capacity(count.text.len() + 8);
     let mut rest = count.text.as_str();
     while let Some(i) = rest.find('$') {
@@ -986,6 +1019,42 @@ pub fn page_with_count(source: &Sql, limit: u64, count: &Sql) -> Option<Sql> {
         rest = &rest[digits..];
     }
     counted.push_str(rest);
+    Some(counted)
+}
+
+/// PostgreSQL: `sql` (a walk, [`index_walk`], or an extreme, [`covered_extreme`]) with the
+/// number `count` returns as its last column, in one statement: one round trip, one
+/// snapshot. The count is an uncorrelated subquery, run once, and only when there is a
+/// row. `None` in SQLite.
+pub fn with_count_column(sql: &Sql, count: &Sql) -> Option<Sql> {
+    if sql.dialect != Dialect::Postgres || count.dialect != Dialect::Postgres {
+        return None;
+    }
+    // Both statements are this module's: the first ` FROM ` ends the select list.
+    let from = sql.text.find(" FROM ")?;
+    let counted = shifted_placeholders(count, sql.params.len())?;
+    let mut out = Sql::new(Dialect::Postgres);
+    let _ = write!(
+        out.text,
+        "{}, ({counted}) AS total{}",
+        &sql.text[..from],
+        &sql.text[from..]
+    );
+    out.params = sql.params.clone();
+    out.params.extend(count.params.iter().cloned());
+    Some(out)
+}
+
+/// PostgreSQL: the first `limit` rows of a page's source ([`candidates`],
+/// [`first_candidates`]) with the number `count` returns as a third column, in one
+/// statement (one round trip, one snapshot). The count runs once, when the first row is
+/// read (none without rows). `None` in SQLite.
+pub fn page_with_count(source: &Sql, limit: u64, count: &Sql) -> Option<Sql> {
+    if source.dialect != Dialect::Postgres || count.dialect != Dialect::Postgres {
+        return None;
+    }
+    // The count's placeholders follow the source's.
+    let counted = shifted_placeholders(count, source.params.len())?;
     let mut sql = Sql::new(Dialect::Postgres);
     let _ = write!(
         sql.text,
@@ -998,7 +1067,8 @@ pub fn page_with_count(source: &Sql, limit: u64, count: &Sql) -> Option<Sql> {
     Some(sql)
 }
 
-/// The rows a PostgreSQL walk asks for in its statement (the executor binds its own).
+/// The rows a PostgreSQL walk asks for in its statement (the executor sets its own,
+/// [`with_limit`]).
 pub const WALK_ROWS: i64 = 100;
 
 /// The documents with no entry in `index` (missing, null, objects only), in id order:
@@ -1585,9 +1655,13 @@ mod tests {
         assert_eq!(
             walk.text,
             "SELECT x.doc, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 \
-             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $2::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT $3"
+             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $2::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT 100"
         );
-        assert_eq!(walk.params.last(), Some(&ValueKey::Int(WALK_ROWS)));
+        assert_eq!(walk.params.len(), 2);
+        assert_eq!(
+            with_limit(&walk, 32).text,
+            walk.text.replace("LIMIT 100", "LIMIT 32")
+        );
         // SQLite's text is unchanged by the seam.
         let walk = index_walk(
             Dialect::Sqlite,

@@ -315,10 +315,12 @@ pub struct Physical {
     pub facts: Vec<Fact>,
     /// What produces the results.
     pub operator: Operator,
-    /// PostgreSQL: the statement that reads the first rows of an
-    /// [`Operator::Insertion`]'s page with its deferred count (`lower::page_with_count`),
-    /// when the executor runs it that way; EXPLAIN then lists it instead of the count.
-    /// Set by that executor (it depends on the window and the database's statistics).
+    /// PostgreSQL: the statement that carries the count with the operator's first read,
+    /// when the executor runs it that way: an [`Operator::Insertion`]'s first page
+    /// (`lower::page_with_count`), an [`Operator::Walk`]'s first rows or an
+    /// [`Operator::CoveredAggregates`]' first extreme (`lower::with_count_column`).
+    /// EXPLAIN then lists it instead of the count. Set by that executor (it depends on
+    /// the window and the database's statistics).
     pub first_page: Option<Sql>,
 }
 
@@ -967,7 +969,8 @@ impl<F: Facts> Builder<'_, F> {
         Ok(Operator::Walk {
             walk,
             descending,
-            fetch: descending.then(|| lower::fetch_one(self.d, coll)),
+            fetch: (descending && !self.d.walk_ties_by_id())
+                .then(|| lower::fetch_one(self.d, coll)),
             rest,
             total,
             count,
@@ -1173,10 +1176,21 @@ impl Physical {
                 count,
                 ..
             } => {
+                if let Some(first) = &self.first_page {
+                    all.push(Statement {
+                        label: "walk and count",
+                        sql: first,
+                        when: When::Always,
+                        answer: None,
+                    });
+                }
                 all.push(Statement {
                     label: "walk",
                     sql: walk,
-                    when: When::Always,
+                    when: match self.first_page {
+                        Some(_) => When::If("the first rows do not fill the page"),
+                        None => When::Always,
+                    },
                     answer: None,
                 });
                 if let Some(sql) = fetch {
@@ -1207,7 +1221,10 @@ impl Physical {
                 if let Some(count) = count {
                     all.extend(only_if(
                         count_statements(count, "count"),
-                        "the walk stops before the last match",
+                        match self.first_page {
+                            Some(_) => "the walk's first read finds no row",
+                            None => "the walk stops before the last match",
+                        },
                     ));
                 }
             }
@@ -1225,7 +1242,23 @@ impl Physical {
                 None => all.extend(source_statements(source, "candidates", When::Always)),
             },
             Operator::CoveredAggregates { count, numbers } => {
-                all.extend(count_statements(count, "count"));
+                // The count rides in the first extreme's seek, which then runs only so.
+                let mut ridden = self.first_page.as_ref();
+                match ridden {
+                    Some(first) => {
+                        all.push(Statement {
+                            label: "extreme and count",
+                            sql: first,
+                            when: When::Always,
+                            answer: None,
+                        });
+                        all.extend(only_if(
+                            count_statements(count, "count"),
+                            "the seek finds no index row",
+                        ));
+                    }
+                    None => all.extend(count_statements(count, "count")),
+                }
                 for n in numbers {
                     match n {
                         Numbers::Count => {}
@@ -1250,12 +1283,14 @@ impl Physical {
                             });
                         }
                         Numbers::Extreme { extreme, first, .. } => {
-                            all.push(Statement {
-                                label: "extreme",
-                                sql: extreme,
-                                when: When::Always,
-                                answer: None,
-                            });
+                            if ridden.take().is_none() {
+                                all.push(Statement {
+                                    label: "extreme",
+                                    sql: extreme,
+                                    when: When::Always,
+                                    answer: None,
+                                });
+                            }
                             all.push(Statement {
                                 label: "first equal",
                                 sql: first,
