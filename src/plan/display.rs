@@ -300,6 +300,13 @@ impl Display for Plan {
                     writeln!(f, "    with {l}")?;
                 }
             }
+            CountMethod::AntiJoin { with, without } => {
+                writeln!(f, "  count: anti-join on PostgreSQL, else evaluate")?;
+                for l in with {
+                    writeln!(f, "    with {l}")?;
+                }
+                writeln!(f, "    without {without}")?;
+            }
         }
         let ret = match &self.shape {
             Shape::Records(items) => format!(

@@ -304,10 +304,15 @@ impl Sql {
 /// `TRUE` for an SQLite index without a binding, whose table has no `b` column (see
 /// `store::index::create_sql`). The SQL text then differs only by the index's kind.
 fn cond_b(sql: &mut Sql, index: &IndexRef, a: &str) {
-    // PostgreSQL's side tables all have `b` (`''` without a binding), leading their index.
-    if index.binding.is_empty() && !index.index.has_binding() && sql.dialect == Dialect::Sqlite {
+    let unbound = index.binding.is_empty() && !index.index.has_binding();
+    if unbound && sql.dialect == Dialect::Sqlite {
         let t = sql.dialect.true_condition();
         sql.push(t);
+    } else if unbound {
+        // PostgreSQL's side tables all have `b`, leading their index: `''` for an index
+        // without a binding. Written, as no query value: a statement without values is
+        // planned once (`pg::run`), where a bound one is planned anew for its first runs.
+        let _ = write!(sql.text, "{a}.b = ''");
     } else {
         let _ = write!(sql.text, "{a}.b = ");
         sql.bind(ValueKey::Text(index.binding.clone()));
@@ -839,6 +844,20 @@ pub fn semi_join_count(d: Dialect, legs: &[Lookup]) -> Option<Sql> {
         docs_select(&mut sql, &[leg], true);
         let _ = write!(sql.text, ") s{i} ON s{i}.doc = s.doc");
     }
+    Some(sql)
+}
+
+/// PostgreSQL: the count `all` minus the count `part` (of documents `all` counts too), in
+/// one statement. `None` in SQLite.
+pub fn difference_count(all: &Sql, part: &Sql) -> Option<Sql> {
+    if all.dialect != Dialect::Postgres || part.dialect != Dialect::Postgres {
+        return None;
+    }
+    let minus = shifted_placeholders(part, all.params.len())?;
+    let mut sql = Sql::new(Dialect::Postgres);
+    let _ = write!(sql.text, "SELECT ({}) - ({minus})", all.text);
+    sql.params = all.params.clone();
+    sql.params.extend(part.params.iter().cloned());
     Some(sql)
 }
 
@@ -1632,8 +1651,8 @@ mod tests {
         let c = count(d, Collection::EmailAccounts, &range).unwrap();
         assert_eq!(
             c.text,
-            "SELECT count(*) FROM (SELECT x.doc FROM ix_3 x WHERE x.b = $1 AND x.kt = 0 AND x.kn >= $2::text::numeric \
-             AND x.kt = 0 UNION SELECT x.doc FROM ix_3 x WHERE x.b = $3 AND x.kt = 1 AND x.kn IS NULL AND x.ks = $4) s"
+            "SELECT count(*) FROM (SELECT x.doc FROM ix_3 x WHERE x.b = '' AND x.kt = 0 AND x.kn >= $1::text::numeric \
+             AND x.kt = 0 UNION SELECT x.doc FROM ix_3 x WHERE x.b = '' AND x.kt = 1 AND x.kn IS NULL AND x.ks = $2) s"
         );
         let scan = count(d, Collection::Accounts, &Access::Scan).unwrap();
         assert_eq!(
@@ -1654,10 +1673,10 @@ mod tests {
         );
         assert_eq!(
             walk.text,
-            "SELECT x.doc, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = $1 \
-             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $2::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT 100"
+            "SELECT x.doc, t.body FROM ix_3 x JOIN email_accounts t ON t.id = x.doc WHERE x.b = '' \
+             AND (x.kt < 0 OR x.kt = 0 AND x.kn <= $1::text::numeric) ORDER BY x.kt, x.kn, x.ks, x.doc LIMIT 100"
         );
-        assert_eq!(walk.params.len(), 2);
+        assert_eq!(walk.params.len(), 1);
         assert_eq!(
             with_limit(&walk, 32).text,
             walk.text.replace("LIMIT 100", "LIMIT 32")

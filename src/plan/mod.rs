@@ -291,6 +291,17 @@ pub enum CountMethod {
     /// lookup's rows. Falls back to [`CountMethod::Evaluate`] when neither applies or
     /// the lookups are much larger than the access.
     SemiJoin(Vec<Lookup>),
+    /// Count the access's entries that have an entry in each lookup of `with` and none in
+    /// `without` (one exact lookup per residual term; `without` is the one negated term,
+    /// whose complement its lookup gives exactly): the semi-join count without it minus
+    /// the one with it. Only where the database counts a semi-join in a statement
+    /// ([`lower::Dialect::semi_joins_inside`]); elsewhere evaluated.
+    AntiJoin {
+        /// The lookups of the other terms.
+        with: Vec<Lookup>,
+        /// The lookup of the negated term.
+        without: Lookup,
+    },
     /// Count while evaluating the residual over every candidate.
     Evaluate,
 }
@@ -473,7 +484,8 @@ pub fn plan(query: &Query, catalog: &Catalog) -> Result<Plan, PlanError> {
 
 /// Pass: how to count. Exact access and no residual: covering. A residual whose every
 /// conjunct is an exact lookup: a semi-join over index entries (the physical step falls back
-/// to evaluating when that looks costlier). Else evaluate.
+/// to evaluating when that looks costlier); with one conjunct the negation of an exact
+/// lookup, an anti-join. Else evaluate.
 fn count_method(
     catalog: &Catalog,
     collection: Collection,
@@ -486,14 +498,34 @@ fn count_method(
     if !matches!(access, Access::Lookup(l) if l.exact) {
         return CountMethod::Evaluate;
     }
+    let exact = |term: &Expr| match index::term_lookup(catalog, collection, term) {
+        Some(Access::Lookup(l)) if l.exact => Some(l),
+        _ => None,
+    };
     let mut semi = Vec::new();
+    let mut without = None;
     for term in residual.conjuncts() {
-        match index::term_lookup(catalog, collection, term) {
-            Some(Access::Lookup(l)) if l.exact => semi.push(l),
-            _ => return CountMethod::Evaluate,
+        // A term is true exactly for the documents its exact lookup finds, so its
+        // negation exactly for the others.
+        if let Expr::Not(inner) = term
+            && without.is_none()
+            && let Some(l) = exact(inner)
+        {
+            without = Some(l);
+            continue;
+        }
+        match exact(term) {
+            Some(l) => semi.push(l),
+            None => return CountMethod::Evaluate,
         }
     }
-    CountMethod::SemiJoin(semi)
+    match without {
+        Some(without) => CountMethod::AntiJoin {
+            with: semi,
+            without,
+        },
+        None => CountMethod::SemiJoin(semi),
+    }
 }
 
 /// Checks the clauses that do not depend on the catalog.

@@ -396,7 +396,10 @@ pub fn is_static(plan: &Plan, demand: &Demand) -> bool {
             Access::Scan | Access::Empty => true,
         }
         && !matches!(plan.order, Order::SortOrWalk { .. })
-        && !matches!(plan.count, CountMethod::SemiJoin(_))
+        && !matches!(
+            plan.count,
+            CountMethod::SemiJoin(_) | CountMethod::AntiJoin { .. }
+        )
 }
 
 /// The state of one [`physical`] call: the plan, the demand, the facts asked so far and
@@ -605,6 +608,34 @@ impl<F: Facts> Builder<'_, F> {
                     )));
                 }
                 self.mark(&legs)
+            }
+            CountMethod::AntiJoin { with, without } => {
+                let Access::Lookup(driver) = access else {
+                    return Ok(None);
+                };
+                if !self.d.semi_joins_inside() {
+                    return Ok(None);
+                }
+                let mut legs = vec![driver.clone()];
+                for l in with {
+                    let l = self.prune_lookup(l)?;
+                    if l.probes.is_empty() {
+                        return Ok(Some(Count::Zero));
+                    }
+                    legs.push(l);
+                }
+                let all = lower::semi_join_count(self.d, &legs);
+                let without = self.prune_lookup(without)?;
+                if without.probes.is_empty() {
+                    // The negated term matches nothing: every match of the others counts.
+                    return Ok(all.map(Count::Sql));
+                }
+                legs.push(without);
+                let both = lower::semi_join_count(self.d, &legs);
+                Ok(all
+                    .zip(both)
+                    .and_then(|(all, both)| lower::difference_count(&all, &both))
+                    .map(Count::Sql))
             }
             CountMethod::Evaluate => Ok(None),
         }
