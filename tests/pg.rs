@@ -826,6 +826,14 @@ fn plans_follow_index_changes_of_other_processes() {
 
 /// 300 email accounts `u000@x.com`… in three countries, with `profile.age` (20 to 69) and
 /// `data.n` (0 to 6), and a value index on `data.n`.
+/// `q` gives the same page and `totalCount` on both engines.
+fn assert_same_answers(a: &Engine, b: &Engine, q: &str) {
+    let opts = SearchOptions::default();
+    let (x, y) = (a.search(q, &opts).unwrap(), b.search(q, &opts).unwrap());
+    assert_eq!(x.results, y.results, "{q}");
+    assert_eq!(x.total_count, y.total_count, "{q}");
+}
+
 fn load_three_countries(pg: &PgStore) {
     let docs: String = (0..300)
         .map(|i| {
@@ -1599,7 +1607,6 @@ fn without_indexes_reads_the_whole_collection_on_postgres_too() {
         return;
     };
     let plain = engine.without_indexes();
-    let opts = SearchOptions::default();
     for q in [
         "SELECT * FROM emailAccounts WHERE v = 3",
         "SELECT email FROM emailAccounts WHERE v >= 4 AND v < 7 ORDER BY v DESC LIMIT 9",
@@ -1609,12 +1616,7 @@ fn without_indexes_reads_the_whole_collection_on_postgres_too() {
         let explained = plain.explain(q).unwrap();
         assert!(explained.contains("access: full scan"), "{q}: {explained}");
         assert!(!explained.contains("ix_"), "{q}: {explained}");
-        let (a, b) = (
-            engine.search(q, &opts).unwrap(),
-            plain.search(q, &opts).unwrap(),
-        );
-        assert_eq!(a.results, b.results, "{q}");
-        assert_eq!(a.total_count, b.total_count, "{q}");
+        assert_same_answers(&engine, &plain, q);
     }
 }
 
@@ -1647,7 +1649,6 @@ fn a_count_and_not_counts_inside_postgres_as_the_scan() {
         .unwrap();
     let engine = Engine::connect(&url).unwrap();
     let plain = engine.without_indexes();
-    let opts = SearchOptions::default();
     for q in [
         r#"SELECT count(*) FROM emailAccounts WHERE profile.country = "DE" AND NOT profile.age >= 27"#,
         r#"SELECT count(*) FROM emailAccounts WHERE profile.country = "DE" AND NOT profile.age = 30"#,
@@ -1658,12 +1659,7 @@ fn a_count_and_not_counts_inside_postgres_as_the_scan() {
         let e = engine.explain(q).unwrap();
         assert!(e.contains("count: anti-join"), "{q}: {e}");
         assert!(e.contains("sql count: SELECT (SELECT count"), "{q}: {e}");
-        let (got, want) = (
-            engine.search(q, &opts).unwrap(),
-            plain.search(q, &opts).unwrap(),
-        );
-        assert_eq!(got.results, want.results, "{q}");
-        assert_eq!(got.total_count, want.total_count, "{q}");
+        assert_same_answers(&engine, &plain, q);
     }
 }
 
@@ -1707,7 +1703,6 @@ fn a_walk_and_an_extreme_carry_their_count_in_one_statement() {
         .unwrap();
     let engine = Engine::connect(&url).unwrap();
     let plain = engine.without_indexes();
-    let opts = SearchOptions::default();
     for q in [
         "SELECT * FROM emailAccounts ORDER BY data.m DESC START 15 LIMIT 10",
         "SELECT * FROM emailAccounts ORDER BY data.m START 12 LIMIT 10",
@@ -1717,12 +1712,7 @@ fn a_walk_and_an_extreme_carry_their_count_in_one_statement() {
         let a = engine.analyze(q).unwrap();
         let walked: u64 = a.trace.statements.iter().map(|s| s.runs).sum();
         assert!(walked >= 3, "{q}: a start and two reads in a snapshot: {a}");
-        let (got, want) = (
-            engine.search(q, &opts).unwrap(),
-            plain.search(q, &opts).unwrap(),
-        );
-        assert_eq!(got.results, want.results, "{q}");
-        assert_eq!(got.total_count, want.total_count, "{q}");
+        assert_same_answers(&engine, &plain, q);
     }
 }
 

@@ -392,17 +392,18 @@ def result_rows(cat: str, out: Path, named: dict) -> list[dict]:
         acql = r["acql"].get("median_s")
         scan = (r.get("scan") or {}).get("median_s")
         sql = (r.get("sql") or {}).get("median_s")
+        # The runner reads a hand statement's one integer as a count; an aggregate's
+        # integer (SQLite's `max` of integers) is a value, not a count to compare.
+        sql_agrees = r["sql_agrees"] or named.get(r["name"], "").split("(")[0] in (
+            "sum", "min", "max", "avg")
         rows.append({
             "catalog": cat, "name": r["name"], "shape": named.get(r["name"], "?"),
             "query": r["query"], "acql_s": acql,
             "sql_ratio": acql / sql if acql and sql else None,
             "scan_ratio": acql / scan if acql and scan else None,
-            "agrees": r["scan_agrees"] and r["sql_agrees"],
+            "agrees": r["scan_agrees"] and sql_agrees,
             "scan_agrees": r["scan_agrees"],
-            # The runner reads a hand statement's one integer as a count; an aggregate's
-            # integer (SQLite's `max` of integers) is a value, not a count to compare.
-            "sql_agrees": r["sql_agrees"] or named.get(r["name"], "").split("(")[0]
-            in ("sum", "min", "max", "avg"),
+            "sql_agrees": sql_agrees,
             "error": r["acql"].get("error"),
         })
     return rows

@@ -26,7 +26,6 @@ use crate::value::{Node, ValueKey};
 pub use super::prepared::Prepared;
 pub(crate) use super::sqlite::{explain_query_plan, physical_plan};
 pub(crate) use super::statement::Run;
-#[cfg(feature = "postgres")]
 pub(crate) use super::statement::candidates_needed;
 #[cfg(feature = "postgres")]
 pub(crate) use super::statement::mark_count;

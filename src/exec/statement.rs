@@ -26,6 +26,7 @@ pub enum Out<'s> {
     Json(&'s mut dyn FnMut(&[u8]) -> ControlFlow<()>),
 }
 
+#[cfg(feature = "postgres")]
 impl Out<'_> {
     /// Runs `f` with an `Out` of the same kind that holds the records, then hands them
     /// on here: a run that may have to start again emits nothing twice. True when this

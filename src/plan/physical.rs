@@ -584,14 +584,9 @@ impl<F: Facts> Builder<'_, F> {
                 let Access::Lookup(driver) = access else {
                     return Ok(None);
                 };
-                let mut legs = vec![driver.clone()];
-                for l in semi {
-                    let l = self.prune_lookup(l)?;
-                    if l.probes.is_empty() {
-                        return Ok(Some(Count::Zero));
-                    }
-                    legs.push(l);
-                }
+                let Some(legs) = self.legs(driver, semi)? else {
+                    return Ok(Some(Count::Zero));
+                };
                 if self.d.semi_joins_inside()
                     && let Some(sql) = lower::semi_join_count(self.d, &legs)
                 {
@@ -616,14 +611,9 @@ impl<F: Facts> Builder<'_, F> {
                 if !self.d.semi_joins_inside() {
                     return Ok(None);
                 }
-                let mut legs = vec![driver.clone()];
-                for l in with {
-                    let l = self.prune_lookup(l)?;
-                    if l.probes.is_empty() {
-                        return Ok(Some(Count::Zero));
-                    }
-                    legs.push(l);
-                }
+                let Some(mut legs) = self.legs(driver, with)? else {
+                    return Ok(Some(Count::Zero));
+                };
                 let all = lower::semi_join_count(self.d, &legs);
                 let without = self.prune_lookup(without)?;
                 if without.probes.is_empty() {
@@ -639,6 +629,24 @@ impl<F: Facts> Builder<'_, F> {
             }
             CountMethod::Evaluate => Ok(None),
         }
+    }
+
+    /// The driver and the pruned lookups of a semi-join; `None` when a lookup finds
+    /// nothing (then nothing matches).
+    fn legs(
+        &mut self,
+        driver: &Lookup,
+        others: &[Lookup],
+    ) -> Result<Option<Vec<Lookup>>, F::Error> {
+        let mut legs = vec![driver.clone()];
+        for l in others {
+            let l = self.prune_lookup(l)?;
+            if l.probes.is_empty() {
+                return Ok(None);
+            }
+            legs.push(l);
+        }
+        Ok(Some(legs))
     }
 
     /// A semi-join count by marking, when the legs' rows are few enough per driver row.
