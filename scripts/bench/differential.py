@@ -392,10 +392,7 @@ def result_rows(cat: str, out: Path, named: dict) -> list[dict]:
         acql = r["acql"].get("median_s")
         scan = (r.get("scan") or {}).get("median_s")
         sql = (r.get("sql") or {}).get("median_s")
-        # The runner reads a hand statement's one integer as a count; an aggregate's
-        # integer (SQLite's `max` of integers) is a value, not a count to compare.
-        sql_agrees = r["sql_agrees"] or named.get(r["name"], "").split("(")[0] in (
-            "sum", "min", "max", "avg")
+        sql_agrees = r["sql_agrees"]
         rows.append({
             "catalog": cat, "name": r["name"], "shape": named.get(r["name"], "?"),
             "query": r["query"], "acql_s": acql,
