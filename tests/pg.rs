@@ -674,6 +674,20 @@ fn indexed_query() -> impl Strategy<Value = String> {
         (path(), op(), literal(), path(), op(), literal()).prop_map(|(p, o, l, q, r, m)| {
             format!("SELECT count(*) FROM emailAccounts WHERE {p} {o} {l} AND {q} {r} {m}")
         }),
+        // One negated: an anti-join count, and a page's totalCount.
+        (
+            path(),
+            op(),
+            literal(),
+            path(),
+            op(),
+            literal(),
+            any::<bool>()
+        )
+            .prop_map(|(p, o, l, q, r, m, page)| {
+                let what = if page { "email" } else { "count(*)" };
+                format!("SELECT {what} FROM emailAccounts WHERE {p} {o} {l} AND NOT {q} {r} {m}")
+            }),
         (
             prop::sample::select(vec![
                 "min",
