@@ -211,6 +211,12 @@ pub(crate) fn page_end(w: &Window) -> u64 {
         .saturating_add(1)
 }
 
+/// The rows an index walk for `w` is likely to read: the page, or more when the filter
+/// skips some. What the walk asks its backend for, and what EXPLAIN shows it asking.
+pub(crate) fn walk_need(p: &Prepared, w: &Window) -> u64 {
+    candidates_needed(page_end(w), p.plan.filter.is_some())
+}
+
 /// [`Operator::Insertion`]: the matches in id order, paged; `totalCount` from the count
 /// operator, or counted while paging when it must evaluate.
 fn run_insertion<B: Backend>(
@@ -281,8 +287,7 @@ fn run_walk<B: Backend>(
 ) -> Result<Summary, B::Error> {
     let (p, w) = (r.p, r.w);
     let page = page_end(w);
-    // Rows the walk is likely to read: the page, or more when the filter skips some.
-    let need = candidates_needed(page, p.plan.filter.is_some());
+    let need = walk_need(p, w);
     // A count of one statement may ride in the walk's first read.
     let mut ride = match (w.count, walk.total, walk.count) {
         (true, None, Some(Count::Sql(c))) => Some(c),

@@ -613,7 +613,7 @@ pub(crate) fn as_run(
             count: Some(Count::Sql(count)),
             ..
         } if w.count => {
-            let need = candidates_needed(page_end(w), p.plan.filter.is_some());
+            let need = crate::exec::run::walk_need(p, w);
             lower::with_count_column(&lower::with_limit(walk, first_walk_read(need)), count)?
         }
         Operator::CoveredAggregates {
